@@ -1,0 +1,131 @@
+import { Command } from 'commander';
+import type { ClientInput, ClientWithSecret } from '../../clients/client-service.ts';
+import type { ClientView } from '../../clients/client-view.ts';
+import { collect, fields, output, table, withCommon, withTessera, type GlobalOptions } from '../context.ts';
+
+interface ClientFlags extends GlobalOptions {
+  name?: string;
+  description?: string;
+  grant?: string[];
+  redirectUri?: string[];
+  postLogoutRedirectUri?: string[];
+  scope?: string;
+  defaultScope?: string;
+  onBehalfOf?: string;
+  public?: boolean;
+  accessTokenTtl?: string;
+  refreshTokenTtl?: string;
+  requirePermission?: string;
+  idTokenAlg?: string;
+}
+
+function addClientOptions(cmd: Command): Command {
+  return cmd
+    .option('--name <name>', 'display name shown on the consent page')
+    .option('--description <text>', 'what the app does, shown on the consent page')
+    .option('--grant <type>', 'client_credentials or authorization_code (repeatable)', collect)
+    .option('--redirect-uri <uri>', 'redirect URI for the authorization code flow (repeatable)', collect)
+    .option('--post-logout-redirect-uri <uri>', 'where logout may send the user back to (repeatable)', collect)
+    .option('--scope <scopes>', 'space-separated scopes the app may request')
+    .option('--default-scope <scopes>', 'space-separated scopes added to every grant')
+    .option('--on-behalf-of <username>', 'user a client_credentials app acts for ("" to clear on update)')
+    .option('--access-token-ttl <seconds>', 'access token lifetime for this app')
+    .option('--refresh-token-ttl <seconds>', 'refresh token lifetime for this app')
+    .option('--require-permission <permission>', 'permission a user needs to authorize the app (default developer_api)')
+    .option('--id-token-alg <alg>', 'ID token signing algorithm: RS256 (default) or ES256');
+}
+
+function toInput(f: ClientFlags): ClientInput {
+  const input: ClientInput = {};
+  if (f.name !== undefined) input.name = f.name;
+  if (f.description !== undefined) input.description = f.description;
+  if (f.grant !== undefined) input.grantTypes = f.grant;
+  if (f.redirectUri !== undefined) input.redirectUris = f.redirectUri;
+  if (f.postLogoutRedirectUri !== undefined) input.postLogoutRedirectUris = f.postLogoutRedirectUri;
+  if (f.scope !== undefined) input.scopes = f.scope.split(' ').filter(Boolean);
+  if (f.defaultScope !== undefined) input.defaultScopes = f.defaultScope.split(' ').filter(Boolean);
+  if (f.onBehalfOf !== undefined) input.onBehalfOf = f.onBehalfOf === '' ? null : f.onBehalfOf;
+  if (f.public !== undefined) input.public = f.public;
+  if (f.accessTokenTtl !== undefined) input.accessTokenTtl = seconds(f.accessTokenTtl, '--access-token-ttl');
+  if (f.refreshTokenTtl !== undefined) input.refreshTokenTtl = seconds(f.refreshTokenTtl, '--refresh-token-ttl');
+  if (f.requirePermission !== undefined) input.requirePermission = f.requirePermission;
+  if (f.idTokenAlg !== undefined) input.idTokenSignedResponseAlg = f.idTokenAlg;
+  return input;
+}
+
+function seconds(v: string, flag: string): number {
+  if (!/^\d+$/.test(v)) throw new CliUsageError(`${flag} must be a whole number of seconds`);
+  return Number(v);
+}
+
+export class CliUsageError extends Error {}
+
+function render(c: ClientView | ClientWithSecret): string {
+  const lines: Array<[string, unknown]> = [
+    ['client_id', c.client_id],
+    ['name', c.name],
+    ['description', c.description],
+    ['grant types', c.grant_types],
+    ['public', c.public ? 'yes (PKCE, no secret)' : 'no'],
+    ['redirect URIs', c.redirect_uris],
+    ['post-logout URIs', c.post_logout_redirect_uris],
+    ['scopes', c.scopes],
+    ['default scopes', c.default_scopes],
+    ['on behalf of', c.on_behalf_of],
+    ['access token TTL', c.access_token_ttl ?? 'default'],
+    ['refresh token TTL', c.refresh_token_ttl ?? 'default'],
+    ['requires', c.require_permission],
+    ['created', c.created_at],
+  ];
+  let text = fields(lines);
+  if ('client_secret' in c && c.client_secret) {
+    text += `\n\nclient_secret: ${c.client_secret}\nStore this secret now: it is shown only once.`;
+  }
+  return text;
+}
+
+export function clientsCommand(): Command {
+  const clients = new Command('clients').description('register and manage apps (OAuth clients)');
+
+  addClientOptions(withCommon(clients.command('create').description('register an app; prints its client_id and secret once')))
+    .option('--public', 'a public client (no secret; PKCE): browser and mobile apps')
+    .action(async (f: ClientFlags) => {
+      await withTessera(f, async (t) => output(f, await t.services.clients.create(toInput(f)), render));
+    });
+
+  addClientOptions(withCommon(clients.command('update').argument('<client_id>').description('change an app')))
+    .action(async (id: string, f: ClientFlags) => {
+      await withTessera(f, async (t) => output(f, await t.services.clients.update(id, toInput(f)), render));
+    });
+
+  withCommon(clients.command('rotate-secret').argument('<client_id>'))
+    .description('generate a new secret; the old secret and every token issued to the app stop working')
+    .action(async (id: string, f: GlobalOptions) => {
+      await withTessera(f, async (t) => output(f, await t.services.clients.rotateSecret(id), render));
+    });
+
+  withCommon(clients.command('list').description('list apps')).action(async (f: GlobalOptions) => {
+    await withTessera(f, async (t) =>
+      output(f, await t.services.clients.list(), (list) =>
+        table(
+          ['CLIENT_ID', 'NAME', 'GRANTS', 'ON BEHALF OF'],
+          list.map((c) => [c.client_id, c.name, c.grant_types.join(','), c.on_behalf_of ?? '-']),
+        ),
+      ),
+    );
+  });
+
+  withCommon(clients.command('show').argument('<client_id>').description('show one app')).action(async (id: string, f: GlobalOptions) => {
+    await withTessera(f, async (t) => output(f, await t.services.clients.show(id), render));
+  });
+
+  withCommon(clients.command('delete').argument('<client_id>').description('delete an app and everything issued to it'))
+    .action(async (id: string, f: GlobalOptions) => {
+      await withTessera(f, async (t) => {
+        await t.services.clients.delete(id);
+        output(f, { deleted: id }, () => `deleted app ${id}`);
+      });
+    });
+
+  return clients;
+}

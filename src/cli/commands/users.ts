@@ -1,0 +1,91 @@
+import { Command } from 'commander';
+import type { UserInput, UserView } from '../../identity/user-service.ts';
+import { collect, fields, output, readStdin, table, withCommon, withTessera, type GlobalOptions } from '../context.ts';
+import { CliUsageError } from './clients.ts';
+
+interface UserFlags extends GlobalOptions {
+  username?: string;
+  password?: string;
+  passwordStdin?: boolean;
+  email?: string;
+  name?: string;
+  role?: string[];
+}
+
+function render(u: UserView): string {
+  return fields([
+    ['id', u.id],
+    ['username', u.username],
+    ['email', u.email],
+    ['name', u.name],
+    ['disabled', u.disabled ? 'yes' : 'no'],
+    ['roles', u.roles],
+    ['permissions', u.permissions],
+    ['created', u.created_at],
+  ]);
+}
+
+async function password(f: UserFlags): Promise<string | undefined> {
+  if (f.password !== undefined && f.passwordStdin) throw new CliUsageError('use --password or --password-stdin, not both');
+  return f.passwordStdin ? readStdin() : f.password;
+}
+
+export function usersCommand(): Command {
+  const users = new Command('users').description('manage users');
+
+  withCommon(users.command('create').description('create a user'))
+    .requiredOption('--username <username>', 'unique, case-insensitive')
+    .option('--password <password>', 'the password (visible in process lists: prefer --password-stdin)')
+    .option('--password-stdin', 'read the password from standard input')
+    .option('--email <email>', 'email address')
+    .option('--name <name>', 'full name')
+    .option('--role <role>', 'role to grant (repeatable): admin, developer, or one you created', collect)
+    .action(async (f: UserFlags) => {
+      const pw = await password(f);
+      if (pw === undefined) throw new CliUsageError('a password is required: --password or --password-stdin');
+      const input: UserInput = { username: f.username!, password: pw, email: f.email ?? null, name: f.name ?? null, roles: f.role ?? [] };
+      await withTessera(f, async (t) => output(f, await t.services.users.create(input), render));
+    });
+
+  withCommon(users.command('update').argument('<user>', 'username or id').description('change a user'))
+    .option('--password <password>', 'new password')
+    .option('--password-stdin', 'read the new password from standard input')
+    .option('--email <email>', 'email address ("" to clear)')
+    .option('--name <name>', 'full name ("" to clear)')
+    .option('--role <role>', 'replace the roles with these (repeatable)', collect)
+    .action(async (ref: string, f: UserFlags) => {
+      const input: UserInput = {};
+      const pw = await password(f);
+      if (pw !== undefined) input.password = pw;
+      if (f.email !== undefined) input.email = f.email;
+      if (f.name !== undefined) input.name = f.name;
+      if (f.role !== undefined) input.roles = f.role;
+      await withTessera(f, async (t) => output(f, await t.services.users.update(ref, input), render));
+    });
+
+  withCommon(users.command('list').description('list users')).action(async (f: GlobalOptions) => {
+    await withTessera(f, async (t) =>
+      output(f, await t.services.users.list(), (list) =>
+        table(['ID', 'USERNAME', 'ROLES', 'DISABLED'], list.map((u) => [u.id, u.username, u.roles.join(',') || '-', u.disabled ? 'yes' : 'no'])),
+      ),
+    );
+  });
+
+  withCommon(users.command('show').argument('<user>', 'username or id').description('show a user'))
+    .action(async (ref: string, f: GlobalOptions) => {
+      await withTessera(f, async (t) => output(f, await t.services.users.show(ref), render));
+    });
+
+  withCommon(users.command('disable').argument('<user>', 'username or id'))
+    .description('disable a user: sign-in stops and every token issued for the user stops working')
+    .action(async (ref: string, f: GlobalOptions) => {
+      await withTessera(f, async (t) => output(f, await t.services.users.setDisabled(ref, true), render));
+    });
+
+  withCommon(users.command('enable').argument('<user>', 'username or id').description('enable a disabled user'))
+    .action(async (ref: string, f: GlobalOptions) => {
+      await withTessera(f, async (t) => output(f, await t.services.users.setDisabled(ref, false), render));
+    });
+
+  return users;
+}

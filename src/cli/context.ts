@@ -1,0 +1,58 @@
+import { Command, Option } from 'commander';
+import { openTessera, type Tessera } from '../app/tessera.ts';
+import { loadConfig, type ConfigOverrides, type TesseraConfig } from '../config/config.ts';
+
+export interface GlobalOptions {
+  database?: string;
+  json?: boolean;
+}
+
+/** Every command takes --database and --json (docs/cli.md). */
+export function withCommon(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--database <url>', 'sqlite:<path> or postgres://… (env TESSERA_DATABASE_URL)'))
+    .addOption(new Option('--json', 'print JSON instead of text'));
+}
+
+export function configFrom(opts: GlobalOptions, extra: ConfigOverrides = {}): TesseraConfig {
+  return loadConfig(process.env, { databaseUrl: opts.database, ...extra });
+}
+
+export async function withTessera<T>(opts: GlobalOptions, fn: (t: Tessera) => Promise<T>): Promise<T> {
+  const tessera = await openTessera(configFrom(opts), { warn: (m) => process.stderr.write(`tessera: warning: ${m}\n`) });
+  try {
+    return await fn(tessera);
+  } finally {
+    await tessera.close();
+  }
+}
+
+/** Prints `value` as JSON with --json, else the human text `render` makes of it. */
+export function output<T>(opts: GlobalOptions, value: T, render: (v: T) => string): void {
+  process.stdout.write(opts.json ? `${JSON.stringify(value, null, 2)}\n` : `${render(value)}\n`);
+}
+
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+/** Aligned "key: value" lines for human output. */
+export function fields(entries: Array<[string, unknown]>): string {
+  const width = Math.max(...entries.map(([k]) => k.length));
+  return entries
+    .map(([k, v]) => `${`${k}:`.padEnd(width + 2)}${Array.isArray(v) ? (v.length ? v.join(', ') : '-') : v === null || v === undefined || v === '' ? '-' : String(v)}`)
+    .join('\n');
+}
+
+export function table(headers: string[], rows: string[][]): string {
+  if (!rows.length) return '(none)';
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
+}

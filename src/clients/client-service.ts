@@ -1,0 +1,279 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../clock.ts';
+import { epochSeconds } from '../clock.ts';
+import { conflict, notFound, validationError } from '../errors.ts';
+import type { RoleStore, UserStore } from '../identity/user-store.ts';
+import type { User } from '../identity/user.ts';
+import { randomToken, sha256 } from '../oauth/crypto-util.ts';
+import { checkRedirectUri, type RedirectUriCheckOptions } from '../oauth/redirect-uri-policy.ts';
+import { isScopeToken } from '../oauth/scopes.ts';
+import type { ChangeFeed } from '../storage/change-feed.ts';
+import { REGISTRABLE_GRANTS, type Client, type RegistrableGrant } from './client.ts';
+import type { ClientStore } from './client-store.ts';
+import { clientView, type ClientView } from './client-view.ts';
+
+/** What an operator may set on an app (CLI flags, admin API body). Absent = unchanged on update. */
+export interface ClientInput {
+  name?: string;
+  description?: string;
+  grantTypes?: string[];
+  redirectUris?: string[];
+  postLogoutRedirectUris?: string[];
+  scopes?: string[];
+  defaultScopes?: string[];
+  /** Username or user id; null clears it. */
+  onBehalfOf?: string | null;
+  public?: boolean;
+  accessTokenTtl?: number | null;
+  refreshTokenTtl?: number | null;
+  requirePermission?: string;
+  idTokenSignedResponseAlg?: string | null;
+}
+
+export interface ClientWithSecret extends ClientView {
+  /** Shown once, on registration and on regeneration; only its hash is stored. */
+  client_secret?: string;
+}
+
+export interface ClientServiceDeps {
+  clients: ClientStore;
+  users: UserStore;
+  roles: RoleStore;
+  clock: Clock;
+  redirectPolicy: RedirectUriCheckOptions;
+  feed?: ChangeFeed | undefined;
+}
+
+const MAX_URIS = 20;
+
+export const ACCESS_TTL_RANGE = [60, 86_400] as const;
+export const REFRESH_TTL_RANGE = [60, 365 * 86_400] as const;
+
+/** Registering and changing apps. The CLI and the admin API both call this; neither validates on its own. */
+export class ClientService {
+  readonly #d: ClientServiceDeps;
+  constructor(deps: ClientServiceDeps) {
+    this.#d = deps;
+  }
+
+  async list(): Promise<ClientView[]> {
+    const clients = await this.#d.clients.list();
+    return Promise.all(clients.map((c) => this.#view(c)));
+  }
+
+  async show(id: string): Promise<ClientView> {
+    return this.#view(await this.#get(id));
+  }
+
+  async create(input: ClientInput): Promise<ClientWithSecret> {
+    const now = epochSeconds(this.#d.clock);
+    if (input.name === undefined) throw validationError('name is required', 'name');
+    if (!input.grantTypes?.length) throw validationError('at least one grant type is required (client_credentials or authorization_code)', 'grant_types');
+    const isPublic = input.public ?? false;
+    const secret = isPublic ? undefined : randomToken();
+    const draft: Client = {
+      id: randomUUID(),
+      name: '',
+      description: '',
+      secretHash: secret === undefined ? null : sha256(secret),
+      secretUpdatedAt: secret === undefined ? null : now,
+      public: isPublic,
+      grantTypes: [],
+      redirectUris: [],
+      postLogoutRedirectUris: [],
+      scopes: [],
+      defaultScopes: [],
+      onBehalfOfUserId: null,
+      accessTokenTtl: null,
+      refreshTokenTtl: null,
+      requirePermission: 'developer_api',
+      idTokenSignedResponseAlg: null,
+      tokensValidAfter: 0,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const client = await this.#apply(draft, input, true);
+    await this.#d.clients.insert(client);
+    const view: ClientWithSecret = await this.#view(client);
+    if (secret !== undefined) view.client_secret = secret;
+    return view;
+  }
+
+  async update(id: string, input: ClientInput): Promise<ClientView> {
+    const current = await this.#get(id);
+    if (input.public !== undefined && input.public !== current.public) {
+      throw validationError('an app cannot change between public and confidential; register a new app', 'public');
+    }
+    const next = await this.#apply({ ...current }, input, false);
+    next.updatedAt = Math.max(epochSeconds(this.#d.clock), current.updatedAt);
+    // DESIGN.md: changing the on-behalf user invalidates every token issued to the app.
+    if (next.onBehalfOfUserId !== current.onBehalfOfUserId) next.tokensValidAfter = this.#nextEpoch();
+    await this.#d.clients.save(next);
+    this.#d.feed?.notifyLocal('client', id);
+    return this.#view(next);
+  }
+
+  /** New secret; the old one and every token issued to the app stop working at once. */
+  async rotateSecret(id: string): Promise<ClientWithSecret> {
+    const current = await this.#get(id);
+    if (current.public) throw validationError('public apps have no secret', 'public');
+    const secret = randomToken();
+    const now = epochSeconds(this.#d.clock);
+    const next: Client = {
+      ...current,
+      secretHash: sha256(secret),
+      secretUpdatedAt: now,
+      tokensValidAfter: this.#nextEpoch(),
+      updatedAt: Math.max(now, current.updatedAt),
+    };
+    await this.#d.clients.save(next);
+    this.#d.feed?.notifyLocal('client', id);
+    return { ...(await this.#view(next)), client_secret: secret };
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.#get(id);
+    await this.#d.clients.delete(id, epochSeconds(this.#d.clock));
+    this.#d.feed?.notifyLocal('client', id);
+  }
+
+  /**
+   * "Valid after" is compared with JWT `iat` (whole seconds). Setting it to the next second
+   * invalidates every token issued up to now, including earlier in this second; tokens issued
+   * later get `iat` of at least this value (TokenService) and stay valid.
+   */
+  #nextEpoch(): number {
+    return epochSeconds(this.#d.clock) + 1;
+  }
+
+  async #get(id: string): Promise<Client> {
+    const client = isUuid(id) ? await this.#d.clients.findById(id) : undefined;
+    if (!client) throw notFound('app', id);
+    return client;
+  }
+
+  async #view(client: Client): Promise<ClientView> {
+    const username = client.onBehalfOfUserId ? (await this.#d.users.findById(client.onBehalfOfUserId))?.username ?? null : null;
+    return clientView(client, username);
+  }
+
+  async #apply(c: Client, input: ClientInput, creating: boolean): Promise<Client> {
+    if (input.name !== undefined) c.name = text(input.name, 'name', 1, 200);
+    if (input.description !== undefined) c.description = text(input.description, 'description', 0, 2000);
+    if (input.grantTypes !== undefined) c.grantTypes = grants(input.grantTypes);
+    if (input.accessTokenTtl !== undefined) c.accessTokenTtl = ttl(input.accessTokenTtl, 'access_token_ttl', ACCESS_TTL_RANGE);
+    if (input.refreshTokenTtl !== undefined) c.refreshTokenTtl = ttl(input.refreshTokenTtl, 'refresh_token_ttl', REFRESH_TTL_RANGE);
+    if (input.idTokenSignedResponseAlg !== undefined) {
+      const alg = input.idTokenSignedResponseAlg;
+      if (alg !== null && alg !== 'RS256' && alg !== 'ES256') throw validationError('id_token_signed_response_alg must be RS256 or ES256', 'id_token_signed_response_alg');
+      c.idTokenSignedResponseAlg = alg;
+    }
+    if (input.scopes !== undefined) c.scopes = scopeList(input.scopes, 'scopes');
+    if (input.defaultScopes !== undefined) c.defaultScopes = scopeList(input.defaultScopes, 'default_scopes');
+    for (const s of c.defaultScopes) if (!c.scopes.includes(s)) c.scopes.push(s);
+    if (input.requirePermission !== undefined) {
+      const p = input.requirePermission.trim();
+      if (!(await this.#d.roles.findPermission(p))) throw validationError(`permission "${p}" does not exist`, 'require_permission');
+      c.requirePermission = p;
+    }
+    if (input.redirectUris !== undefined) c.redirectUris = await this.#uris(input.redirectUris, 'redirect_uris');
+    if (input.postLogoutRedirectUris !== undefined) {
+      c.postLogoutRedirectUris = await this.#uris(input.postLogoutRedirectUris, 'post_logout_redirect_uris');
+    }
+    if (input.onBehalfOf !== undefined) {
+      c.onBehalfOfUserId = input.onBehalfOf === null || input.onBehalfOf === '' ? null : (await this.#user(input.onBehalfOf)).id;
+    }
+    await this.#checkConsistency(c, creating || input.onBehalfOf !== undefined || input.requirePermission !== undefined);
+    return c;
+  }
+
+  async #checkConsistency(c: Client, checkUser: boolean): Promise<void> {
+    const code = c.grantTypes.includes('authorization_code');
+    const cc = c.grantTypes.includes('client_credentials');
+    if (code && c.redirectUris.length === 0) {
+      throw validationError('the authorization_code grant needs at least one redirect URI', 'redirect_uris');
+    }
+    if (!code && (c.redirectUris.length || c.postLogoutRedirectUris.length)) {
+      throw validationError('redirect URIs are only used with the authorization_code grant', 'redirect_uris');
+    }
+    if (c.public && cc) throw validationError('public apps cannot use client_credentials: they cannot keep a secret', 'grant_types');
+    if (c.onBehalfOfUserId !== null && !cc) {
+      throw validationError('an on-behalf-of user is only used with the client_credentials grant', 'on_behalf_of');
+    }
+    if (checkUser && c.onBehalfOfUserId !== null) {
+      const principal = await this.#d.users.principal(c.onBehalfOfUserId);
+      if (!principal) throw validationError('the on-behalf-of user does not exist', 'on_behalf_of');
+      if (principal.user.disabled) throw validationError(`user "${principal.user.username}" is disabled`, 'on_behalf_of');
+      if (!principal.permissions.includes(c.requirePermission)) {
+        throw validationError(
+          `user "${principal.user.username}" lacks the "${c.requirePermission}" permission this app requires`,
+          'on_behalf_of',
+        );
+      }
+    }
+  }
+
+  async #user(ref: string): Promise<User> {
+    const user = (isUuid(ref) ? await this.#d.users.findById(ref) : undefined) ?? (await this.#d.users.findByUsername(ref));
+    if (!user) throw validationError(`unknown user "${ref}"`, 'on_behalf_of');
+    return user;
+  }
+
+  async #uris(list: string[], field: string): Promise<string[]> {
+    if (list.length > MAX_URIS) throw validationError(`at most ${MAX_URIS} URIs may be registered`, field);
+    const out: string[] = [];
+    for (const uri of list) {
+      const result = await checkRedirectUri(uri, this.#d.redirectPolicy);
+      if (!result.ok) throw validationError(`invalid redirect URI "${clip(uri)}": ${result.reason}`, field);
+      if (out.includes(result.uri)) throw conflict(`redirect URI "${clip(uri)}" is listed twice`, field);
+      out.push(result.uri);
+    }
+    return out;
+  }
+}
+
+function grants(list: string[]): RegistrableGrant[] {
+  const out: RegistrableGrant[] = [];
+  for (const g of list) {
+    if (!(REGISTRABLE_GRANTS as readonly string[]).includes(g)) {
+      throw validationError(`unknown grant type "${clip(g)}" (expected client_credentials or authorization_code)`, 'grant_types');
+    }
+    if (!out.includes(g as RegistrableGrant)) out.push(g as RegistrableGrant);
+  }
+  if (!out.length) throw validationError('at least one grant type is required', 'grant_types');
+  return out;
+}
+
+function scopeList(list: string[], field: string): string[] {
+  const out: string[] = [];
+  for (const raw of list.flatMap((s) => s.split(' ')).filter(Boolean)) {
+    if (!isScopeToken(raw)) throw validationError(`"${clip(raw)}" is not a valid scope name`, field);
+    if (!out.includes(raw)) out.push(raw);
+  }
+  return out;
+}
+
+function ttl(value: number | null, field: string, [min, max]: readonly [number, number]): number | null {
+  if (value === null) return null;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw validationError(`${field} must be a whole number of seconds from ${min} to ${max}`, field);
+  }
+  return value;
+}
+
+export function text(value: string, field: string, min: number, max: number): string {
+  const v = value.trim();
+  if (v.length < min) throw validationError(`${field} must not be empty`, field);
+  if (v.length > max) throw validationError(`${field} must be at most ${max} characters`, field);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(v)) throw validationError(`${field} contains control characters`, field);
+  return v;
+}
+
+export function isUuid(s: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s);
+}
+
+function clip(s: string): string {
+  return s.length > 100 ? `${s.slice(0, 100)}…` : s;
+}

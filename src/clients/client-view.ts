@@ -1,0 +1,50 @@
+import type { Client } from './client.ts';
+
+/** How an app is shown to operators (CLI --json, admin API). Never includes the secret hash. */
+export interface ClientView {
+  client_id: string;
+  name: string;
+  description: string;
+  grant_types: string[];
+  redirect_uris: string[];
+  post_logout_redirect_uris: string[];
+  scopes: string[];
+  default_scopes: string[];
+  public: boolean;
+  on_behalf_of: string | null;
+  on_behalf_of_user_id: string | null;
+  access_token_ttl: number | null;
+  refresh_token_ttl: number | null;
+  require_permission: string;
+  id_token_signed_response_alg: string | null;
+  secret_updated_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export function clientView(client: Client, onBehalfOfUsername: string | null): ClientView {
+  return {
+    client_id: client.id,
+    name: client.name,
+    description: client.description,
+    grant_types: client.grantTypes,
+    redirect_uris: client.redirectUris,
+    post_logout_redirect_uris: client.postLogoutRedirectUris,
+    scopes: client.scopes,
+    default_scopes: client.defaultScopes,
+    public: client.public,
+    on_behalf_of: onBehalfOfUsername,
+    on_behalf_of_user_id: client.onBehalfOfUserId,
+    access_token_ttl: client.accessTokenTtl,
+    refresh_token_ttl: client.refreshTokenTtl,
+    require_permission: client.requirePermission,
+    id_token_signed_response_alg: client.idTokenSignedResponseAlg,
+    secret_updated_at: client.secretUpdatedAt === null ? null : iso(client.secretUpdatedAt),
+    created_at: iso(client.createdAt),
+    updated_at: iso(client.updatedAt),
+  };
+}
+
+export function iso(epochSeconds: number): string {
+  return new Date(epochSeconds * 1000).toISOString();
+}

@@ -1,0 +1,80 @@
+import type { ClientsTable } from '../storage/schema.ts';
+
+/** Grant types an app may be registered for; refresh_token comes with authorization_code. */
+export const REGISTRABLE_GRANTS = ['client_credentials', 'authorization_code'] as const;
+export type RegistrableGrant = (typeof REGISTRABLE_GRANTS)[number];
+
+/** An app ("integration") as the protocol core sees it. */
+export interface Client {
+  id: string;
+  name: string;
+  description: string;
+  /** SHA-256 of the secret; null for public clients. */
+  secretHash: string | null;
+  secretUpdatedAt: number | null;
+  public: boolean;
+  grantTypes: RegistrableGrant[];
+  redirectUris: string[];
+  postLogoutRedirectUris: string[];
+  /** Scopes the app may request. */
+  scopes: string[];
+  /** Scopes added to every grant. */
+  defaultScopes: string[];
+  onBehalfOfUserId: string | null;
+  accessTokenTtl: number | null;
+  refreshTokenTtl: number | null;
+  requirePermission: string;
+  idTokenSignedResponseAlg: 'RS256' | 'ES256' | null;
+  /** Tokens issued to the app with `iat` before this (epoch s) are invalid. */
+  tokensValidAfter: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export function clientFromRow(row: ClientsTable): Client {
+  return {
+    id: row.id,
+    name: row.name,
+    description: row.description,
+    secretHash: row.secret_hash,
+    secretUpdatedAt: row.secret_updated_at,
+    public: row.public === 1,
+    grantTypes: JSON.parse(row.grant_types),
+    redirectUris: JSON.parse(row.redirect_uris),
+    postLogoutRedirectUris: JSON.parse(row.post_logout_redirect_uris),
+    scopes: JSON.parse(row.scopes),
+    defaultScopes: JSON.parse(row.default_scopes),
+    onBehalfOfUserId: row.on_behalf_of_user_id,
+    accessTokenTtl: row.access_token_ttl,
+    refreshTokenTtl: row.refresh_token_ttl,
+    requirePermission: row.require_permission,
+    idTokenSignedResponseAlg: row.id_token_signed_response_alg as Client['idTokenSignedResponseAlg'],
+    tokensValidAfter: row.tokens_valid_after,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export function clientToRow(client: Client): ClientsTable {
+  return {
+    id: client.id,
+    name: client.name,
+    description: client.description,
+    secret_hash: client.secretHash,
+    secret_updated_at: client.secretUpdatedAt,
+    public: client.public ? 1 : 0,
+    grant_types: JSON.stringify(client.grantTypes),
+    redirect_uris: JSON.stringify(client.redirectUris),
+    post_logout_redirect_uris: JSON.stringify(client.postLogoutRedirectUris),
+    scopes: JSON.stringify(client.scopes),
+    default_scopes: JSON.stringify(client.defaultScopes),
+    on_behalf_of_user_id: client.onBehalfOfUserId,
+    access_token_ttl: client.accessTokenTtl,
+    refresh_token_ttl: client.refreshTokenTtl,
+    require_permission: client.requirePermission,
+    id_token_signed_response_alg: client.idTokenSignedResponseAlg,
+    tokens_valid_after: client.tokensValidAfter,
+    created_at: client.createdAt,
+    updated_at: client.updatedAt,
+  };
+}

@@ -1,0 +1,132 @@
+/**
+ * Tessera's configuration: one typed object, loaded once from the environment (and CLI
+ * flags, which win), validated, then passed down. No other module reads process.env.
+ * docs/configuration.md documents every field below.
+ */
+export interface TesseraConfig {
+  /** `sqlite:<path>` or `postgres://…` (TESSERA_DATABASE_URL). */
+  databaseUrl: string;
+  server: {
+    /** TESSERA_HOST, default 127.0.0.1. */
+    host: string;
+    /** TESSERA_PORT, default 8080; 0 picks a free port. */
+    port: number;
+    /** TESSERA_ISSUER; when unset the issuer is the URL the server listens on. */
+    issuer: string | undefined;
+    /** TESSERA_TRUST_PROXY: honour X-Forwarded-* from a reverse proxy. Default false. */
+    trustProxy: boolean;
+    /** TESSERA_BODY_LIMIT: largest request body in bytes on protocol endpoints. */
+    bodyLimit: number;
+  };
+  tokens: {
+    /** TESSERA_ACCESS_TOKEN_TTL seconds, default 3600. Apps may override. */
+    accessTokenTtl: number;
+    /** TESSERA_REFRESH_TOKEN_TTL seconds, default 30 days. Apps may override. */
+    refreshTokenTtl: number;
+    /** TESSERA_CODE_TTL seconds, default 1800. */
+    codeTtl: number;
+    /** TESSERA_ID_TOKEN_TTL seconds, default 3600. */
+    idTokenTtl: number;
+  };
+  /** TESSERA_SESSION_TTL seconds a sign-in lasts, default 12 h. */
+  sessionTtl: number;
+  /** TESSERA_REDIRECT_URI_POLICY: `strict` (default) or `development` (RFC 8252 loopback). */
+  redirectUriPolicy: 'strict' | 'development';
+  keys: {
+    /** TESSERA_KEY_ENCRYPTION_KEY: base64 of 32 bytes; encrypts signing keys at rest. */
+    encryptionKey: string | undefined;
+    /** TESSERA_KEY_ENCRYPTION_KEY_FILE: read (or created) when the variable above is unset. */
+    encryptionKeyFile: string;
+  };
+  /** TESSERA_CHANGE_POLL_MS: how often a node looks for changes made by other nodes/CLI. */
+  changePollMs: number;
+  /** TESSERA_LOG_LEVEL: fatal, error, warn, info (default), debug, trace, silent. */
+  logLevel: string;
+}
+
+export class ConfigError extends Error {}
+
+export const DEFAULT_DATABASE_URL = 'sqlite:./data/tessera.db';
+
+type Env = Record<string, string | undefined>;
+
+export interface ConfigOverrides {
+  databaseUrl?: string | undefined;
+  host?: string | undefined;
+  port?: string | number | undefined;
+  issuer?: string | undefined;
+}
+
+export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraConfig {
+  const databaseUrl = overrides.databaseUrl ?? env.TESSERA_DATABASE_URL ?? DEFAULT_DATABASE_URL;
+  const issuer = overrides.issuer ?? env.TESSERA_ISSUER;
+  if (issuer !== undefined) checkIssuer(issuer);
+  const policy = env.TESSERA_REDIRECT_URI_POLICY ?? 'strict';
+  if (policy !== 'strict' && policy !== 'development') {
+    throw new ConfigError(`TESSERA_REDIRECT_URI_POLICY must be "strict" or "development" (got "${policy}")`);
+  }
+  return {
+    databaseUrl,
+    server: {
+      host: overrides.host ?? env.TESSERA_HOST ?? '127.0.0.1',
+      port: int('port', overrides.port ?? env.TESSERA_PORT, 8080, 0, 65535),
+      issuer: issuer?.replace(/\/+$/, ''),
+      trustProxy: bool('TESSERA_TRUST_PROXY', env.TESSERA_TRUST_PROXY, false),
+      bodyLimit: int('TESSERA_BODY_LIMIT', env.TESSERA_BODY_LIMIT, 64 * 1024, 1024, 16 * 1024 * 1024),
+    },
+    tokens: {
+      accessTokenTtl: int('TESSERA_ACCESS_TOKEN_TTL', env.TESSERA_ACCESS_TOKEN_TTL, 3600, 60, 86400 * 7),
+      refreshTokenTtl: int('TESSERA_REFRESH_TOKEN_TTL', env.TESSERA_REFRESH_TOKEN_TTL, 30 * 86400, 60, 365 * 86400),
+      codeTtl: int('TESSERA_CODE_TTL', env.TESSERA_CODE_TTL, 1800, 10, 3600),
+      idTokenTtl: int('TESSERA_ID_TOKEN_TTL', env.TESSERA_ID_TOKEN_TTL, 3600, 60, 86400),
+    },
+    sessionTtl: int('TESSERA_SESSION_TTL', env.TESSERA_SESSION_TTL, 12 * 3600, 60, 30 * 86400),
+    redirectUriPolicy: policy,
+    keys: {
+      encryptionKey: env.TESSERA_KEY_ENCRYPTION_KEY || undefined,
+      encryptionKeyFile: env.TESSERA_KEY_ENCRYPTION_KEY_FILE ?? defaultKeyFile(databaseUrl),
+    },
+    changePollMs: int('TESSERA_CHANGE_POLL_MS', env.TESSERA_CHANGE_POLL_MS, 500, 50, 60_000),
+    logLevel: env.TESSERA_LOG_LEVEL ?? 'info',
+  };
+}
+
+/** Next to an SQLite file; for PostgreSQL in ./data (production should set the variable). */
+function defaultKeyFile(databaseUrl: string): string {
+  if (databaseUrl.startsWith('sqlite:') && !databaseUrl.includes(':memory:')) {
+    const path = databaseUrl.slice('sqlite:'.length);
+    const slash = path.lastIndexOf('/');
+    return `${slash >= 0 ? path.slice(0, slash) : '.'}/tessera-key-encryption.key`;
+  }
+  return './data/tessera-key-encryption.key';
+}
+
+function checkIssuer(issuer: string): void {
+  let url: URL;
+  try {
+    url = new URL(issuer);
+  } catch {
+    throw new ConfigError(`issuer must be an absolute URL (got "${issuer}")`);
+  }
+  // RFC 8414 §2: the issuer has no query or fragment.
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('issuer must be an http(s) URL');
+  // url.search and url.hash are '' for an empty query or fragment ("https://id.example/?"),
+  // which would still end up in every endpoint URL built from the issuer.
+  if (url.search || url.hash || /[?#]/.test(issuer)) throw new ConfigError('issuer must not have a query or fragment');
+}
+
+function int(name: string, raw: string | number | undefined, fallback: number, min: number, max: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  const n = typeof raw === 'number' ? raw : /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+  }
+  return n;
+}
+
+function bool(name: string, raw: string | undefined, fallback: boolean): boolean {
+  if (raw === undefined || raw === '') return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(`${name} must be true or false (got "${raw}")`);
+}

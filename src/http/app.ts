@@ -1,0 +1,66 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import cookie from '@fastify/cookie';
+import type { Tessera } from '../app/tessera.ts';
+import { OAuthError } from '../oauth/errors.ts';
+import { checkHealth } from '../observability/health.ts';
+import { ServiceError } from '../errors.ts';
+import { registerFormParser } from './form-body.ts';
+import { registerPageRoutes } from './page-routes.ts';
+import { registerProtocolRoutes } from './protocol-routes.ts';
+import { sendOAuthError } from './oauth-reply.ts';
+
+export interface HttpAppOptions {
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** Builds the Fastify app around a composed Tessera. It only adapts; the rules live in the core. */
+export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): FastifyInstance {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: tessera.config.server.bodyLimit,
+    trustProxy: tessera.config.server.trustProxy,
+    // Request ids for log correlation, and no secrets in logs: log paths, never query strings.
+    requestIdHeader: false,
+    routerOptions: { maxParamLength: 200 },
+  });
+  app.log.level = tessera.config.logLevel;
+
+  registerFormParser(app);
+  void app.register(cookie);
+
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    reply.header('x-content-type-options', 'nosniff');
+    done(null, payload);
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    if (error instanceof OAuthError) return sendOAuthError(reply, error);
+    if (error instanceof ServiceError) {
+      return reply.code(error.status).send({ error: error.code, error_description: error.message, field: error.field });
+    }
+    const status = (error as { statusCode?: number }).statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      // Fastify's own client errors (body too large, malformed body, bad header…) in OAuth shape.
+      const description = status === 413 ? 'the request body is too large' : 'the request is malformed';
+      return sendOAuthError(reply, new OAuthError('invalid_request', description, { status: status === 413 ? 413 : 400 }));
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return sendOAuthError(reply, new OAuthError('server_error', 'the server could not complete the request'));
+  });
+
+  app.setNotFoundHandler((_request, reply) => {
+    reply.code(404).send({ error: 'not_found', error_description: 'no such endpoint' });
+  });
+
+  registerProtocolRoutes(app, tessera);
+  registerPageRoutes(app, tessera);
+
+  const health = async (_request: unknown, reply: import('fastify').FastifyReply) => {
+    const report = await checkHealth(tessera);
+    return reply.code(report.status === 'ok' ? 200 : 503).header('cache-control', 'no-store').send(report);
+  };
+  app.get('/health', health);
+  app.get('/health/ready', health);
+
+  return app;
+}

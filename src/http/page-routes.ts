@@ -1,0 +1,265 @@
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Tessera } from '../app/tessera.ts';
+import { epochSeconds } from '../clock.ts';
+import type { SignedIn } from '../identity/session-service.ts';
+import type { AuthorizeOutcome } from '../oauth/endpoints/authorize.ts';
+import { OAuthError } from '../oauth/errors.ts';
+import { parseForm, type RawParams } from '../oauth/params.ts';
+import { OPENID_SCOPES } from '../oauth/scopes.ts';
+import { consentPage, loginPage, logoutPage, messagePage } from '../pages/pages.ts';
+import { Csrf } from './csrf.ts';
+import { noStore } from './oauth-reply.ts';
+
+const SESSION_COOKIE = 'tessera_session';
+const CSRF_COOKIE = 'tessera_csrf';
+const STYLESHEET = readFileSync(new URL('../pages/tessera.css', import.meta.url), 'utf8');
+
+/** Every page: no script, no framing, no caching, no referrer (the URL carries codes and state). */
+function pageHeaders(reply: FastifyReply): FastifyReply {
+  return noStore(reply)
+    .header(
+      'content-security-policy',
+      "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none';",
+    )
+    .header('x-frame-options', 'DENY')
+    .header('referrer-policy', 'no-referrer')
+    .type('text/html; charset=utf-8');
+}
+
+/** Login, consent, logout and the browser-facing protocol endpoints. */
+export function registerPageRoutes(app: FastifyInstance, tessera: Tessera): void {
+  const { flow, sessions, clock, endSession } = tessera.interactive;
+  const csrf = new Csrf(tessera.csrfSecret);
+  // Secure when the issuer is https (read per request: with --port 0 the issuer is set after listen).
+  const cookieOptions = () => ({ path: '/', httpOnly: true, sameSite: 'lax' as const, secure: tessera.issuer.startsWith('https:') });
+
+  /** The per-browser CSRF value, set on first sight. */
+  function browserValue(request: FastifyRequest, reply: FastifyReply): string {
+    const existing = request.cookies[CSRF_COOKIE];
+    if (existing && existing.length <= 100) return existing;
+    const fresh = csrf.newBrowserValue();
+    reply.setCookie(CSRF_COOKIE, fresh, cookieOptions());
+    return fresh;
+  }
+
+  const signedInOf = (request: FastifyRequest): Promise<SignedIn | undefined> => sessions.resolve(request.cookies[SESSION_COOKIE]);
+
+  function errorPage(reply: FastifyReply, error: OAuthError, status = 400): FastifyReply {
+    return pageHeaders(reply)
+      .code(status)
+      .send(messagePage('Something went wrong', 'This sign-in request cannot be completed.', `${error.error}: ${error.description}`));
+  }
+
+  async function render(request: FastifyRequest, reply: FastifyReply, outcome: AuthorizeOutcome): Promise<FastifyReply> {
+    switch (outcome.kind) {
+      case 'error_page':
+        return errorPage(reply, outcome.error);
+      case 'redirect':
+        return noStore(reply).redirect(outcome.location, 303);
+      case 'login': {
+        const q = new URLSearchParams({ return_to: outcome.returnTo });
+        if (outcome.loginHint) q.set('login_hint', outcome.loginHint);
+        return noStore(reply).redirect(`/login?${q}`, 303);
+      }
+      case 'consent': {
+        const { request: req, signedIn, newScopes } = outcome;
+        const descriptions = await tessera.scopeDescriptions(newScopes);
+        return pageHeaders(reply).send(
+          consentPage({
+            csrf: csrf.token(browserValue(request, reply), signedIn.session.sid),
+            clientName: req.client.name,
+            clientDescription: req.client.description,
+            username: signedIn.principal.user.username,
+            scopes: newScopes.map((name) => ({ name, description: descriptions.get(name) ?? OPENID_SCOPES[name] ?? name })),
+            params: req.params,
+          }),
+        );
+      }
+    }
+  }
+
+  const authorize = async (request: FastifyRequest, reply: FastifyReply) => {
+    let raw: RawParams;
+    try {
+      raw = requestParams(request);
+    } catch (error) {
+      return errorPage(reply, error as OAuthError);
+    }
+    const outcome = await flow.authorize(raw, await signedInOf(request), epochSeconds(clock));
+    // Consent is shown at /consent, so the URL the user sees says what the page is.
+    if (outcome.kind === 'consent') return noStore(reply).redirect(`/consent?${new URLSearchParams([...outcome.request.params])}`, 303);
+    return render(request, reply, outcome);
+  };
+  app.get('/connect/authorize', authorize);
+  app.post('/connect/authorize', authorize);
+
+  app.get('/consent', async (request, reply) => {
+    const raw = queryParams(request);
+    const outcome = await flow.authorize(raw, await signedInOf(request), epochSeconds(clock));
+    return render(request, reply, outcome);
+  });
+
+  app.post('/consent', async (request, reply) => {
+    const form = pageForm(request);
+    const signedIn = await signedInOf(request);
+    const raw: RawParams = new Map([...form].filter(([k]) => k !== 'csrf' && k !== 'decision').map(([k, v]) => [k, [v]]));
+    if (!signedIn) return noStore(reply).redirect(`/login?${new URLSearchParams({ return_to: `/connect/authorize?${toQuery(raw)}` })}`, 303);
+    if (!csrf.verify(request.cookies[CSRF_COOKIE], signedIn.session.sid, form.get('csrf'))) {
+      return pageHeaders(reply).code(403).send(messagePage('Please try again', 'This form expired or was not sent from this site.'));
+    }
+    const decision = form.get('decision');
+    if (decision !== 'allow' && decision !== 'deny') return errorPage(reply, new OAuthError('invalid_request', 'choose Allow or Deny'));
+    return render(request, reply, await flow.decide(raw, signedIn, decision === 'allow', epochSeconds(clock)));
+  });
+
+  app.get('/login', async (request, reply) => {
+    const q = queryParams(request);
+    const returnTo = safeReturnTo(q.get('return_to')?.[0]);
+    return pageHeaders(reply).send(
+      loginPage({
+        csrf: csrf.token(browserValue(request, reply)),
+        returnTo,
+        clientName: await clientNameOf(returnTo),
+        username: q.get('login_hint')?.[0]?.slice(0, 200),
+        error: undefined,
+      }),
+    );
+  });
+
+  app.post('/login', async (request, reply) => {
+    const form = pageForm(request);
+    const returnTo = safeReturnTo(form.get('return_to'));
+    const username = (form.get('username') ?? '').trim();
+    const again = async (status: number, error: string) =>
+      pageHeaders(reply)
+        .code(status)
+        .send(loginPage({ csrf: csrf.token(browserValue(request, reply)), returnTo, clientName: await clientNameOf(returnTo), username, error }));
+    if (!csrf.verify(request.cookies[CSRF_COOKIE], '', form.get('csrf'))) return again(403, 'This form expired. Please sign in again.');
+    if (!username || !form.get('password')) return again(400, 'Enter your username and password.');
+    const result = await sessions.signIn(username, form.get('password')!, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
+    if (!result.ok) {
+      if (result.reason === 'throttled') {
+        reply.header('retry-after', String(result.retryAfter));
+        return again(429, 'Too many failed sign-in attempts. Try again later.');
+      }
+      // One message for unknown user, wrong password and disabled account.
+      return again(401, 'Wrong username or password.');
+    }
+    reply.setCookie(SESSION_COOKIE, result.cookieValue, { ...cookieOptions(), maxAge: result.session.expiresAt - result.session.createdAt });
+    if (returnTo) return noStore(reply).redirect(returnTo, 303);
+    return pageHeaders(reply).send(messagePage('You are signed in', `Signed in as ${username}.`));
+  });
+
+  const endsession = async (request: FastifyRequest, reply: FastifyReply) => {
+    let raw: RawParams;
+    try {
+      raw = requestParams(request);
+    } catch (error) {
+      return errorPage(reply, error as OAuthError);
+    }
+    const signedIn = await signedInOf(request);
+    const outcome = await endSession(raw, signedIn);
+    if (outcome.kind === 'error_page') return errorPage(reply, outcome.error);
+    if (outcome.kind === 'logout') return finishLogout(request, reply, outcome.redirect);
+    const q = new URLSearchParams();
+    if (outcome.clientId) q.set('client_id', outcome.clientId);
+    if (outcome.postLogoutRedirectUri) q.set('post_logout_redirect_uri', outcome.postLogoutRedirectUri);
+    if (outcome.state) q.set('state', outcome.state);
+    return noStore(reply).redirect(`/logout${q.size ? `?${q}` : ''}`, 303);
+  };
+  app.get('/connect/endsession', endsession);
+  app.post('/connect/endsession', endsession);
+
+  app.get('/logout', async (request, reply) => {
+    const q = queryParams(request);
+    const outcome = await endSession(stripHint(q), await signedInOf(request));
+    if (outcome.kind === 'error_page') return errorPage(reply, outcome.error);
+    const c = outcome.kind === 'confirm' ? outcome : undefined;
+    return pageHeaders(reply).send(
+      logoutPage({
+        csrf: csrf.token(browserValue(request, reply), 'logout'),
+        clientId: c?.clientId,
+        clientName: c?.clientName,
+        postLogoutRedirectUri: c?.postLogoutRedirectUri,
+        state: c?.state,
+        signedIn: true,
+      }),
+    );
+  });
+
+  app.post('/logout', async (request, reply) => {
+    const form = pageForm(request);
+    if (!csrf.verify(request.cookies[CSRF_COOKIE], 'logout', form.get('csrf'))) {
+      return pageHeaders(reply).code(403).send(messagePage('Please try again', 'This form expired or was not sent from this site.'));
+    }
+    const raw: RawParams = new Map([...form].filter(([k]) => k !== 'csrf').map(([k, v]) => [k, [v]]));
+    const outcome = await endSession(stripHint(raw), undefined);
+    if (outcome.kind === 'error_page') return errorPage(reply, outcome.error);
+    const target = outcome.kind === 'confirm' && outcome.postLogoutRedirectUri ? withState(outcome.postLogoutRedirectUri, outcome.state) : undefined;
+    return finishLogout(request, reply, target);
+  });
+
+  async function finishLogout(request: FastifyRequest, reply: FastifyReply, redirect: string | undefined): Promise<FastifyReply> {
+    await sessions.signOut(request.cookies[SESSION_COOKIE]);
+    reply.clearCookie(SESSION_COOKIE, { path: '/' });
+    if (redirect) return noStore(reply).redirect(redirect, 303);
+    return pageHeaders(reply).send(messagePage('Signed out', 'You have been signed out of Tessera.'));
+  }
+
+  async function clientNameOf(returnTo: string | undefined): Promise<string | undefined> {
+    if (!returnTo) return undefined;
+    const id = new URLSearchParams(returnTo.slice(returnTo.indexOf('?') + 1)).get('client_id');
+    return id ? (await tessera.cache.client(id))?.name : undefined;
+  }
+
+  app.get('/assets/tessera.css', (_request, reply) => {
+    reply.header('cache-control', 'public, max-age=3600').type('text/css; charset=utf-8').send(STYLESHEET);
+  });
+}
+
+/** Only our own authorize endpoint may be a return target, or /login would be an open redirector. */
+export function safeReturnTo(value: string | undefined): string | undefined {
+  if (!value || value.length > 8192) return undefined;
+  return value.startsWith('/connect/authorize?') ? value : undefined;
+}
+
+function requestParams(request: FastifyRequest): RawParams {
+  if (request.method === 'GET') return queryParams(request);
+  const body = request.body;
+  if (!(body instanceof Map)) throw new OAuthError('invalid_request', 'the request body must be application/x-www-form-urlencoded');
+  return body as RawParams;
+}
+
+function queryParams(request: FastifyRequest): RawParams {
+  const q = request.url.indexOf('?');
+  return q < 0 ? new Map() : parseForm(request.url.slice(q + 1));
+}
+
+/** A page form's fields, one value each (a repeated field keeps its first value). */
+function pageForm(request: FastifyRequest): Map<string, string> {
+  const body = request.body;
+  if (!(body instanceof Map)) return new Map();
+  const out = new Map<string, string>();
+  for (const [k, values] of body as RawParams) if (values[0] !== undefined && values[0].length <= 4096) out.set(k, values[0]);
+  return out;
+}
+
+function toQuery(raw: RawParams): string {
+  const q = new URLSearchParams();
+  for (const [k, vs] of raw) for (const v of vs) q.append(k, v);
+  return q.toString();
+}
+
+function stripHint(raw: RawParams): RawParams {
+  const out: RawParams = new Map(raw);
+  out.delete('id_token_hint');
+  return out;
+}
+
+function withState(uri: string, state: string | undefined): string {
+  const url = new URL(uri);
+  if (state !== undefined) url.searchParams.append('state', state);
+  return url.toString();
+}
+

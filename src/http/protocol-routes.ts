@@ -1,0 +1,60 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Tessera } from '../app/tessera.ts';
+import { epochSeconds } from '../clock.ts';
+import { OAuthError } from '../oauth/errors.ts';
+import { openIdConfiguration, serverMetadata } from '../oauth/endpoints/discovery.ts';
+import { formParams } from './form-body.ts';
+import { noStore } from './oauth-reply.ts';
+
+/** The /connect/* and /.well-known/* endpoints: adapters from HTTP to the protocol core. */
+export function registerProtocolRoutes(app: FastifyInstance, tessera: Tessera): void {
+  const { endpoints, clock } = tessera;
+
+  app.get('/.well-known/openid-configuration', (_req, reply) => {
+    reply.header('cache-control', 'public, max-age=300').send(openIdConfiguration(tessera.issuer));
+  });
+  app.get('/.well-known/oauth-authorization-server', (_req, reply) => {
+    reply.header('cache-control', 'public, max-age=300').send(serverMetadata(tessera.issuer));
+  });
+  app.get('/.well-known/jwks.json', (_req, reply) => {
+    reply
+      .header('cache-control', 'public, max-age=60')
+      .type('application/jwk-set+json; charset=utf-8')
+      .send(tessera.keyRing.jwksJson());
+  });
+
+  app.post('/connect/token', (request, reply) => {
+    const result = endpoints.token({
+      params: formParams(request),
+      authorization: request.headers.authorization,
+      now: epochSeconds(clock),
+    });
+    // Fastify awaits a returned promise; a synchronous result is sent without one.
+    if (result instanceof Promise) return result.then((body) => noStore(reply).send(body));
+    noStore(reply).send(result);
+    return reply;
+  });
+
+  app.post('/connect/introspect', async (request, reply) => {
+    const body = await endpoints.introspect({
+      params: formParams(request),
+      authorization: request.headers.authorization,
+      now: epochSeconds(clock),
+    });
+    return noStore(reply).send(body);
+  });
+
+  app.post('/connect/revocation', async (request, reply) => {
+    await endpoints.revoke({ params: formParams(request), authorization: request.headers.authorization, now: epochSeconds(clock) });
+    return noStore(reply).code(200).send();
+  });
+
+  for (const path of ['/connect/token', '/connect/introspect', '/connect/revocation']) {
+    app.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE'], url: path, handler: methodNotAllowed });
+  }
+}
+
+function methodNotAllowed(_request: FastifyRequest, reply: FastifyReply): never {
+  reply.header('allow', 'POST');
+  throw new OAuthError('invalid_request', 'this endpoint accepts only POST', { status: 405 });
+}

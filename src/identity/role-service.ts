@@ -1,0 +1,66 @@
+import { epochSeconds, type Clock } from '../clock.ts';
+import { text } from '../clients/client-service.ts';
+import { conflict, notFound, validationError } from '../errors.ts';
+import type { ChangeFeed } from '../storage/change-feed.ts';
+import type { Permission, Role, RoleStore } from './user-store.ts';
+
+const NAME = /^[a-z][a-z0-9_.:-]{0,63}$/;
+
+export interface RoleView {
+  name: string;
+  description: string;
+  builtin: boolean;
+  permissions: string[] | '*';
+}
+
+export class RoleService {
+  readonly #roles: RoleStore;
+  readonly #clock: Clock;
+  readonly #feed: ChangeFeed | undefined;
+  constructor(deps: { roles: RoleStore; clock: Clock; feed?: ChangeFeed | undefined }) {
+    this.#roles = deps.roles;
+    this.#clock = deps.clock;
+    this.#feed = deps.feed;
+  }
+
+  async list(): Promise<RoleView[]> {
+    return (await this.#roles.listRoles()).map(view);
+  }
+
+  async create(input: { name: string; description?: string; permissions?: string[] }): Promise<RoleView> {
+    const name = roleName(input.name, 'name');
+    if (await this.#roles.findRole(name)) throw conflict(`role "${name}" already exists`, 'name');
+    const now = epochSeconds(this.#clock);
+    await this.#roles.createRole({ name, description: text(input.description ?? '', 'description', 0, 500) }, now);
+    for (const p of input.permissions ?? []) await this.grant(name, p);
+    return view((await this.#roles.findRole(name))!);
+  }
+
+  /** Grants a permission to a role, creating the permission when it is new. */
+  async grant(roleRef: string, permission: string, description?: string): Promise<RoleView> {
+    const role = await this.#roles.findRole(roleRef);
+    if (!role) throw notFound('role', roleRef);
+    const p = roleName(permission, 'permission');
+    const now = epochSeconds(this.#clock);
+    if (!(await this.#roles.findPermission(p))) {
+      await this.#roles.createPermission({ name: p, description: text(description ?? p, 'description', 0, 500) }, now);
+    }
+    if (!role.allPermissions) await this.#roles.grantPermission(role.name, p, now);
+    this.#feed?.notifyLocal('role', role.name);
+    return view((await this.#roles.findRole(role.name))!);
+  }
+
+  listPermissions(): Promise<Permission[]> {
+    return this.#roles.listPermissions();
+  }
+}
+
+function roleName(value: string, field: string): string {
+  const v = value.trim();
+  if (!NAME.test(v)) throw validationError(`${field} "${v.slice(0, 64)}" must be lowercase letters, digits and _ . : - (starting with a letter)`, field);
+  return v;
+}
+
+function view(role: Role): RoleView {
+  return { name: role.name, description: role.description, builtin: role.builtin, permissions: role.allPermissions ? '*' : role.permissions };
+}

@@ -1,0 +1,101 @@
+import type { Kysely } from 'kysely';
+import type { Database, SessionsTable } from '../storage/schema.ts';
+
+export interface Session {
+  idHash: string;
+  /** Public session id for the ID token's `sid` claim (not the cookie secret). */
+  sid: string;
+  userId: string;
+  authTime: number;
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+}
+
+/** Server-side sessions keyed by the SHA-256 of the cookie value. */
+export interface SessionStore {
+  insert(session: Session, meta: { ip: string | null; userAgent: string | null }): Promise<void>;
+  find(idHash: string): Promise<Session | undefined>;
+  touch(idHash: string, now: number): Promise<void>;
+  revoke(idHash: string, now: number): Promise<void>;
+  revokeAllForUser(userId: string, now: number): Promise<number>;
+  listForUser(userId: string, now: number): Promise<Session[]>;
+  purgeExpired(before: number): Promise<number>;
+}
+
+export class KyselySessionStore implements SessionStore {
+  readonly #db: Kysely<Database>;
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  async insert(s: Session, meta: { ip: string | null; userAgent: string | null }): Promise<void> {
+    await this.#db
+      .insertInto('sessions')
+      .values({
+        id_hash: s.idHash,
+        sid: s.sid,
+        user_id: s.userId,
+        auth_time: s.authTime,
+        created_at: s.createdAt,
+        expires_at: s.expiresAt,
+        last_seen_at: s.createdAt,
+        revoked_at: null,
+        ip: meta.ip,
+        user_agent: meta.userAgent?.slice(0, 400) ?? null,
+      })
+      .execute();
+  }
+
+  async find(idHash: string): Promise<Session | undefined> {
+    const row = await this.#db.selectFrom('sessions').selectAll().where('id_hash', '=', idHash).executeTakeFirst();
+    return row && fromRow(row);
+  }
+
+  async touch(idHash: string, now: number): Promise<void> {
+    await this.#db.updateTable('sessions').set({ last_seen_at: now }).where('id_hash', '=', idHash).execute();
+  }
+
+  async revoke(idHash: string, now: number): Promise<void> {
+    await this.#db.updateTable('sessions').set({ revoked_at: now }).where('id_hash', '=', idHash).where('revoked_at', 'is', null).execute();
+  }
+
+  async revokeAllForUser(userId: string, now: number): Promise<number> {
+    const r = await this.#db
+      .updateTable('sessions')
+      .set({ revoked_at: now })
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  async listForUser(userId: string, now: number): Promise<Session[]> {
+    const rows = await this.#db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now)
+      .orderBy('created_at', 'desc')
+      .execute();
+    return rows.map(fromRow);
+  }
+
+  async purgeExpired(before: number): Promise<number> {
+    const r = await this.#db.deleteFrom('sessions').where('expires_at', '<', before).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+}
+
+function fromRow(r: SessionsTable): Session {
+  return {
+    idHash: r.id_hash,
+    sid: r.sid ?? r.id_hash,
+    userId: r.user_id,
+    authTime: r.auth_time,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    revokedAt: r.revoked_at,
+  };
+}

@@ -1,0 +1,180 @@
+import { randomUUID } from 'node:crypto';
+import { epochSeconds, type Clock } from '../clock.ts';
+import { iso } from '../clients/client-view.ts';
+import { isUuid, text } from '../clients/client-service.ts';
+import { conflict, notFound, validationError } from '../errors.ts';
+import type { ChangeFeed } from '../storage/change-feed.ts';
+import { hashPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from './passwords.ts';
+import type { SessionStore } from './session-store.ts';
+import type { RoleStore, UserStore } from './user-store.ts';
+import type { User } from './user.ts';
+
+export interface UserInput {
+  username?: string;
+  password?: string;
+  email?: string | null;
+  name?: string | null;
+  givenName?: string | null;
+  familyName?: string | null;
+  roles?: string[];
+}
+
+export interface UserView {
+  id: string;
+  username: string;
+  email: string | null;
+  name: string | null;
+  given_name: string | null;
+  family_name: string | null;
+  disabled: boolean;
+  roles: string[];
+  permissions: string[];
+  created_at: string;
+  updated_at: string;
+}
+
+export interface UserServiceDeps {
+  users: UserStore;
+  roles: RoleStore;
+  clock: Clock;
+  feed?: ChangeFeed | undefined;
+  sessions?: SessionStore | undefined;
+}
+
+const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$/;
+const EMAIL = /^[^\s@<>"]{1,64}@[^\s@<>"]{1,255}$/;
+
+export class UserService {
+  readonly #d: UserServiceDeps;
+  constructor(deps: UserServiceDeps) {
+    this.#d = deps;
+  }
+
+  async list(): Promise<UserView[]> {
+    const users = await this.#d.users.list();
+    return Promise.all(users.map((u) => this.#view(u)));
+  }
+
+  async show(ref: string): Promise<UserView> {
+    return this.#view(await this.find(ref));
+  }
+
+  /** By id or username. */
+  async find(ref: string): Promise<User> {
+    const user = (isUuid(ref) ? await this.#d.users.findById(ref) : undefined) ?? (await this.#d.users.findByUsername(ref));
+    if (!user) throw notFound('user', ref);
+    return user;
+  }
+
+  async create(input: UserInput): Promise<UserView> {
+    const now = epochSeconds(this.#d.clock);
+    if (input.username === undefined) throw validationError('username is required', 'username');
+    const username = input.username.trim();
+    if (!USERNAME.test(username)) {
+      throw validationError('username must be 1–100 characters: letters, digits and . _ @ + - (starting with a letter or digit)', 'username');
+    }
+    if (await this.#d.users.findByUsername(username)) throw conflict(`user "${username}" already exists`, 'username');
+    if (input.password === undefined) throw validationError('password is required', 'password');
+    const roles = await this.#roles(input.roles ?? []);
+    const user: User = {
+      id: randomUUID(),
+      username,
+      email: email(input.email ?? null),
+      emailVerified: false,
+      name: optionalText(input.name, 'name'),
+      givenName: optionalText(input.givenName, 'given_name'),
+      familyName: optionalText(input.familyName, 'family_name'),
+      passwordHash: await hashPassword(password(input.password)),
+      passwordChangedAt: now,
+      disabled: false,
+      tokensValidAfter: 0,
+      createdAt: now,
+      updatedAt: now,
+    };
+    try {
+      await this.#d.users.insert(user, roles);
+    } catch (error) {
+      // Two creators raced past the check above; the unique index decided.
+      if (await this.#d.users.findByUsername(username)) throw conflict(`user "${username}" already exists`, 'username');
+      throw error;
+    }
+    return this.#view(user);
+  }
+
+  async update(ref: string, input: UserInput): Promise<UserView> {
+    const user = { ...(await this.find(ref)) };
+    const now = epochSeconds(this.#d.clock);
+    if (input.email !== undefined) user.email = email(input.email);
+    if (input.name !== undefined) user.name = optionalText(input.name, 'name');
+    if (input.givenName !== undefined) user.givenName = optionalText(input.givenName, 'given_name');
+    if (input.familyName !== undefined) user.familyName = optionalText(input.familyName, 'family_name');
+    if (input.password !== undefined) {
+      user.passwordHash = await hashPassword(password(input.password));
+      user.passwordChangedAt = now;
+    }
+    user.updatedAt = Math.max(now, user.updatedAt);
+    await this.#d.users.save(user);
+    // A new password ends every session (a thief's too).
+    if (input.password !== undefined) await this.#d.sessions?.revokeAllForUser(user.id, now);
+    if (input.roles !== undefined) await this.#d.users.setRoles(user.id, await this.#roles(input.roles), now);
+    this.#d.feed?.notifyLocal('user', user.id);
+    return this.#view(user);
+  }
+
+  /** Disabling invalidates every token issued for the user (a "valid after" epoch, not a scan). */
+  async setDisabled(ref: string, disabled: boolean): Promise<UserView> {
+    const user = { ...(await this.find(ref)) };
+    const now = epochSeconds(this.#d.clock);
+    user.disabled = disabled;
+    if (disabled) user.tokensValidAfter = now + 1;
+    user.updatedAt = Math.max(now, user.updatedAt);
+    await this.#d.users.save(user);
+    if (disabled) await this.#d.sessions?.revokeAllForUser(user.id, now);
+    this.#d.feed?.notifyLocal('user', user.id);
+    return this.#view(user);
+  }
+
+  async #roles(names: string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const name of names) {
+      if (!(await this.#d.roles.findRole(name))) throw validationError(`role "${name}" does not exist`, 'roles');
+      if (!out.includes(name)) out.push(name);
+    }
+    return out;
+  }
+
+  async #view(user: User): Promise<UserView> {
+    const p = await this.#d.users.principal(user.id);
+    return {
+      id: user.id,
+      username: user.username,
+      email: user.email,
+      name: user.name,
+      given_name: user.givenName,
+      family_name: user.familyName,
+      disabled: user.disabled,
+      roles: p?.roles ?? [],
+      permissions: p?.permissions ?? [],
+      created_at: iso(user.createdAt),
+      updated_at: iso(user.updatedAt),
+    };
+  }
+}
+
+function password(p: string): string {
+  if (p.length < MIN_PASSWORD_LENGTH) throw validationError(`password must be at least ${MIN_PASSWORD_LENGTH} characters`, 'password');
+  if (p.length > MAX_PASSWORD_LENGTH) throw validationError(`password must be at most ${MAX_PASSWORD_LENGTH} characters`, 'password');
+  return p;
+}
+
+function email(e: string | null): string | null {
+  if (e === null || e.trim() === '') return null;
+  const v = e.trim();
+  if (v.length > 320 || !EMAIL.test(v)) throw validationError(`"${v.slice(0, 100)}" is not a valid email address`, 'email');
+  return v;
+}
+
+function optionalText(v: string | null | undefined, field: string): string | null {
+  if (v === undefined || v === null || v.trim() === '') return null;
+  return text(v, field, 1, 200);
+}

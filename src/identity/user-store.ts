@@ -1,0 +1,165 @@
+import type { Kysely } from 'kysely';
+import { publishChange } from '../storage/change-feed.ts';
+import type { Database } from '../storage/schema.ts';
+import { userFromRow, userToRow, usernameKey, type Principal, type User } from './user.ts';
+
+export interface Role {
+  name: string;
+  description: string;
+  allPermissions: boolean;
+  builtin: boolean;
+  permissions: string[];
+}
+
+export interface Permission {
+  name: string;
+  description: string;
+  builtin: boolean;
+}
+
+export interface UserStore {
+  findById(id: string): Promise<User | undefined>;
+  findByUsername(username: string): Promise<User | undefined>;
+  list(): Promise<User[]>;
+  insert(user: User, roles: string[]): Promise<void>;
+  save(user: User): Promise<void>;
+  setRoles(userId: string, roles: string[], now: number): Promise<void>;
+  rolesOf(userId: string): Promise<string[]>;
+  principal(userId: string): Promise<Principal | undefined>;
+}
+
+export interface RoleStore {
+  listRoles(): Promise<Role[]>;
+  findRole(name: string): Promise<Role | undefined>;
+  createRole(role: { name: string; description: string }, now: number): Promise<void>;
+  grantPermission(roleName: string, permission: string, now: number): Promise<void>;
+  listPermissions(): Promise<Permission[]>;
+  findPermission(name: string): Promise<Permission | undefined>;
+  createPermission(permission: { name: string; description: string }, now: number): Promise<void>;
+}
+
+export class KyselyUserStore implements UserStore, RoleStore {
+  readonly #db: Kysely<Database>;
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  async findById(id: string): Promise<User | undefined> {
+    const row = await this.#db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && userFromRow(row);
+  }
+
+  async findByUsername(username: string): Promise<User | undefined> {
+    const row = await this.#db.selectFrom('users').selectAll().where('username_key', '=', usernameKey(username)).executeTakeFirst();
+    return row && userFromRow(row);
+  }
+
+  async list(): Promise<User[]> {
+    return (await this.#db.selectFrom('users').selectAll().orderBy('username_key').execute()).map(userFromRow);
+  }
+
+  async insert(user: User, roles: string[]): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      await trx.insertInto('users').values(userToRow(user)).execute();
+      if (roles.length) await trx.insertInto('user_roles').values(roles.map((role_name) => ({ user_id: user.id, role_name }))).execute();
+    });
+  }
+
+  async save(user: User): Promise<void> {
+    const { id, created_at, ...rest } = userToRow(user);
+    void created_at;
+    await this.#db.transaction().execute(async (trx) => {
+      await trx.updateTable('users').set(rest).where('id', '=', id).execute();
+      await publishChange(trx, 'user', id, user.updatedAt);
+    });
+  }
+
+  async setRoles(userId: string, roles: string[], now: number): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('user_roles').where('user_id', '=', userId).execute();
+      if (roles.length) await trx.insertInto('user_roles').values(roles.map((role_name) => ({ user_id: userId, role_name }))).execute();
+      await trx.updateTable('users').set({ updated_at: now }).where('id', '=', userId).execute();
+      await publishChange(trx, 'user', userId, now);
+    });
+  }
+
+  async rolesOf(userId: string): Promise<string[]> {
+    const rows = await this.#db.selectFrom('user_roles').select('role_name').where('user_id', '=', userId).orderBy('role_name').execute();
+    return rows.map((r) => r.role_name);
+  }
+
+  async principal(userId: string): Promise<Principal | undefined> {
+    const user = await this.findById(userId);
+    if (!user) return undefined;
+    const roles = await this.#db
+      .selectFrom('user_roles')
+      .innerJoin('roles', 'roles.name', 'user_roles.role_name')
+      .select(['roles.name', 'roles.all_permissions'])
+      .where('user_roles.user_id', '=', userId)
+      .orderBy('roles.name')
+      .execute();
+    let permissions: string[];
+    if (roles.some((r) => r.all_permissions === 1)) {
+      permissions = (await this.#db.selectFrom('permissions').select('name').orderBy('name').execute()).map((r) => r.name);
+    } else if (roles.length) {
+      const rows = await this.#db
+        .selectFrom('role_permissions')
+        .select('permission_name')
+        .distinct()
+        .where('role_name', 'in', roles.map((r) => r.name))
+        .orderBy('permission_name')
+        .execute();
+      permissions = rows.map((r) => r.permission_name);
+    } else {
+      permissions = [];
+    }
+    return { user, roles: roles.map((r) => r.name), permissions };
+  }
+
+  async listRoles(): Promise<Role[]> {
+    const roles = await this.#db.selectFrom('roles').selectAll().orderBy('name').execute();
+    const grants = await this.#db.selectFrom('role_permissions').selectAll().orderBy('permission_name').execute();
+    return roles.map((r) => ({
+      name: r.name,
+      description: r.description,
+      allPermissions: r.all_permissions === 1,
+      builtin: r.builtin === 1,
+      permissions: grants.filter((g) => g.role_name === r.name).map((g) => g.permission_name),
+    }));
+  }
+
+  async findRole(name: string): Promise<Role | undefined> {
+    return (await this.listRoles()).find((r) => r.name === name);
+  }
+
+  async createRole(role: { name: string; description: string }, now: number): Promise<void> {
+    await this.#db.insertInto('roles').values({ name: role.name, description: role.description, all_permissions: 0, builtin: 0, created_at: now }).execute();
+  }
+
+  async grantPermission(roleName: string, permission: string, now: number): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      const exists = await trx
+        .selectFrom('role_permissions')
+        .select('role_name')
+        .where('role_name', '=', roleName)
+        .where('permission_name', '=', permission)
+        .executeTakeFirst();
+      if (!exists) await trx.insertInto('role_permissions').values({ role_name: roleName, permission_name: permission }).execute();
+      await publishChange(trx, 'role', roleName, now);
+    });
+  }
+
+  async listPermissions(): Promise<Permission[]> {
+    const rows = await this.#db.selectFrom('permissions').selectAll().orderBy('name').execute();
+    return rows.map((r) => ({ name: r.name, description: r.description, builtin: r.builtin === 1 }));
+  }
+
+  async findPermission(name: string): Promise<Permission | undefined> {
+    const row = await this.#db.selectFrom('permissions').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && { name: row.name, description: row.description, builtin: row.builtin === 1 };
+  }
+
+  async createPermission(permission: { name: string; description: string }, now: number): Promise<void> {
+    await this.#db.insertInto('permissions').values({ ...permission, builtin: 0, created_at: now }).execute();
+  }
+}

@@ -1,0 +1,53 @@
+import { epochSeconds, type Clock } from '../clock.ts';
+import { iso } from '../clients/client-view.ts';
+import type { ChangeFeed } from '../storage/change-feed.ts';
+import type { KeyRing } from './key-ring.ts';
+import type { KeyStore } from './key-store.ts';
+
+export interface KeyView {
+  kid: string;
+  alg: string;
+  status: string;
+  created_at: string;
+  activated_at: string | null;
+  deactivated_at: string | null;
+}
+
+/** `tessera keys list|rotate` and the admin API's keys resource. */
+export class KeyService {
+  readonly #ring: KeyRing;
+  readonly #store: KeyStore;
+  readonly #clock: Clock;
+  readonly #maxLifetime: () => number;
+  readonly #feed: ChangeFeed | undefined;
+
+  constructor(ring: KeyRing, store: KeyStore, clock: Clock, maxLifetime: () => number, feed?: ChangeFeed) {
+    this.#ring = ring;
+    this.#store = store;
+    this.#clock = clock;
+    this.#maxLifetime = maxLifetime;
+    this.#feed = feed;
+  }
+
+  async list(): Promise<KeyView[]> {
+    return (await this.#store.listAll()).map((k) => ({
+      kid: k.kid,
+      alg: k.alg,
+      status: k.status,
+      created_at: iso(k.created_at),
+      activated_at: k.activated_at === null ? null : iso(k.activated_at),
+      deactivated_at: k.deactivated_at === null ? null : iso(k.deactivated_at),
+    }));
+  }
+
+  /**
+   * New active keys for every algorithm. The previous keys stay published (tokens they
+   * signed still verify) until no token they signed can be alive, then are retired.
+   */
+  async rotate(): Promise<KeyView[]> {
+    const now = epochSeconds(this.#clock);
+    const created = await this.#ring.rotate(now, this.#maxLifetime());
+    this.#feed?.notifyLocal('keys', 'rotated');
+    return (await this.list()).filter((k) => created.some((c) => c.kid === k.kid));
+  }
+}

@@ -1,0 +1,145 @@
+import type { Client } from '../clients/client.ts';
+import type { ClientLookup } from './client-auth.ts';
+import { OAuthError, invalidRequest, invalidScope } from './errors.ts';
+import { singleValued, truncate, type RawParams } from './params.ts';
+import { isValidChallenge } from './pkce.ts';
+import { parseScope } from './scopes.ts';
+
+export type Prompt = 'none' | 'login' | 'consent' | 'select_account';
+
+/** A validated authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3, OIDC Core §3.1.2.1). */
+export interface AuthorizationRequest {
+  client: Client;
+  redirectUri: string;
+  /** Whether redirect_uri was sent (then the token request must repeat it, RFC 6749 §4.1.3). */
+  redirectUriInRequest: boolean;
+  scopes: string[];
+  state: string | undefined;
+  nonce: string | undefined;
+  codeChallenge: string | undefined;
+  prompt: ReadonlySet<Prompt>;
+  maxAge: number | undefined;
+  loginHint: string | undefined;
+  /** The parameters as received, to re-submit from the login and consent pages. */
+  params: Map<string, string>;
+}
+
+/**
+ * Until client and redirect URI are trusted, errors are shown to the user and never
+ * redirected (RFC 6749 §4.1.2.1: no redirect to an unverified URI — an open redirector).
+ * After that, errors go back to the app.
+ */
+export type AuthorizationValidation =
+  | { ok: true; request: AuthorizationRequest }
+  | { ok: false; redirectTo: undefined; error: OAuthError }
+  | { ok: false; redirectTo: { uri: string; state: string | undefined }; error: OAuthError };
+
+const PROMPTS: ReadonlySet<string> = new Set(['none', 'login', 'consent', 'select_account']);
+
+export async function validateAuthorizationRequest(raw: RawParams, lookupClient: ClientLookup): Promise<AuthorizationValidation> {
+  let params: Map<string, string>;
+  try {
+    params = singleValued(raw);
+  } catch (error) {
+    return { ok: false, redirectTo: undefined, error: error as OAuthError };
+  }
+  const clientId = params.get('client_id');
+  if (clientId === undefined) return page(invalidRequest('client_id is required'));
+  const client = await lookupClient(clientId);
+  if (!client) return page(invalidRequest('unknown client_id'));
+  if (!client.grantTypes.includes('authorization_code')) {
+    return page(new OAuthError('unauthorized_client', 'this app is not registered for the authorization code flow'));
+  }
+  const given = params.get('redirect_uri');
+  let redirectUri: string;
+  if (given === undefined) {
+    // RFC 6749 §3.1.2.3: may be omitted only when exactly one is registered.
+    if (client.redirectUris.length !== 1) return page(invalidRequest('redirect_uri is required'));
+    redirectUri = client.redirectUris[0]!;
+  } else {
+    // RFC 9700 §4.1.3: exact string matching, no normalisation, no wildcards.
+    if (!client.redirectUris.includes(given)) return page(invalidRequest('redirect_uri is not registered for this app'));
+    redirectUri = given;
+  }
+  const state = params.get('state');
+  const back = (error: OAuthError): AuthorizationValidation => ({ ok: false, redirectTo: { uri: redirectUri, state }, error });
+
+  if (params.has('request')) return back(new OAuthError('invalid_request', 'request objects are not supported'));
+  if (params.has('request_uri')) return back(new OAuthError('invalid_request_uri', 'request_uri is not supported'));
+  const responseType = params.get('response_type');
+  if (responseType === undefined) return back(invalidRequest('response_type is required'));
+  if (responseType !== 'code') {
+    return back(new OAuthError('unsupported_response_type', `response_type "${truncate(responseType)}" is not supported; use "code"`));
+  }
+  const responseMode = params.get('response_mode');
+  if (responseMode !== undefined && responseMode !== 'query') return back(invalidRequest('only response_mode=query is supported'));
+
+  let scopes: string[];
+  try {
+    scopes = parseScope(params.get('scope'));
+  } catch (error) {
+    return back(error as OAuthError);
+  }
+  const notAllowed = scopes.filter((s) => !client.scopes.includes(s) && !client.defaultScopes.includes(s));
+  if (notAllowed.length) return back(invalidScope(`scope not allowed for this app: ${notAllowed.join(' ')}`));
+  for (const s of client.defaultScopes) if (!scopes.includes(s)) scopes.push(s);
+
+  const challenge = params.get('code_challenge');
+  const method = params.get('code_challenge_method');
+  if (challenge === undefined) {
+    if (method !== undefined) return back(invalidRequest('code_challenge_method without code_challenge'));
+    if (client.public) return back(invalidRequest('PKCE is required: send code_challenge with code_challenge_method=S256'));
+  } else {
+    // RFC 7636 §4.3 defaults the method to "plain", which RFC 9700 §2.1.1 rules out.
+    if (method !== 'S256') return back(invalidRequest('code_challenge_method must be S256'));
+    if (!isValidChallenge(challenge)) return back(invalidRequest('code_challenge is malformed'));
+  }
+
+  const prompt = new Set<Prompt>();
+  for (const p of (params.get('prompt') ?? '').split(' ').filter(Boolean)) {
+    if (!PROMPTS.has(p)) return back(invalidRequest(`prompt value "${truncate(p)}" is not supported`));
+    prompt.add(p as Prompt);
+  }
+  // OIDC Core §3.1.2.1: "none" with any other value is an error.
+  if (prompt.has('none') && prompt.size > 1) return back(invalidRequest('prompt=none cannot be combined with other values'));
+
+  const maxAgeRaw = params.get('max_age');
+  let maxAge: number | undefined;
+  if (maxAgeRaw !== undefined) {
+    if (!/^\d{1,9}$/.test(maxAgeRaw)) return back(invalidRequest('max_age must be a non-negative whole number of seconds'));
+    maxAge = Number(maxAgeRaw);
+  }
+  const nonce = params.get('nonce');
+  if (nonce !== undefined && nonce.length > 512) return back(invalidRequest('nonce is too long'));
+  if (state !== undefined && state.length > 2048) {
+    return { ok: false, redirectTo: { uri: redirectUri, state: undefined }, error: invalidRequest('state is too long') };
+  }
+
+  return {
+    ok: true,
+    request: {
+      client,
+      redirectUri,
+      redirectUriInRequest: given !== undefined,
+      scopes,
+      state,
+      nonce,
+      codeChallenge: challenge,
+      prompt,
+      maxAge,
+      loginHint: params.get('login_hint'),
+      params,
+    },
+  };
+}
+
+function page(error: OAuthError): AuthorizationValidation {
+  return { ok: false, redirectTo: undefined, error };
+}
+
+/** redirect_uri with the response parameters added (existing query kept, RFC 6749 §3.1.2). */
+export function redirectWith(uri: string, values: Record<string, string | undefined>): string {
+  const url = new URL(uri);
+  for (const [k, v] of Object.entries(values)) if (v !== undefined) url.searchParams.append(k, v);
+  return url.toString();
+}

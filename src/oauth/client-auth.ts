@@ -1,0 +1,98 @@
+import type { Client } from '../clients/client.ts';
+import { hashesEqual, sha256 } from './crypto-util.ts';
+import { invalidClient, invalidRequest } from './errors.ts';
+
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+
+export interface AuthenticatedClient {
+  client: Client;
+  method: ClientAuthMethod;
+}
+
+/** How the core looks up an app; a cache hit returns synchronously. */
+export type ClientLookup = (id: string) => Client | undefined | Promise<Client | undefined>;
+
+const MAX_CREDENTIAL_LENGTH = 512;
+
+interface PresentedCredentials {
+  clientId: string;
+  secret: string | undefined;
+  method: ClientAuthMethod;
+}
+
+/**
+ * Reads the client credentials a request presents (RFC 6749 §2.3.1). Exactly one method:
+ * HTTP Basic with form-urlencoded id and secret, or client_id + client_secret in the body,
+ * or (public clients) client_id alone.
+ */
+export function presentedCredentials(authorization: string | undefined, params: Map<string, string>): PresentedCredentials {
+  const bodyId = params.get('client_id');
+  const bodySecret = params.get('client_secret');
+  if (authorization !== undefined) {
+    const basic = parseBasic(authorization);
+    // RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in each request."
+    if (bodySecret !== undefined) throw invalidRequest('client authenticated with both HTTP Basic and client_secret in the body; use one');
+    if (bodyId !== undefined && bodyId !== basic.clientId) throw invalidRequest('client_id in the body differs from the HTTP Basic user name');
+    return { clientId: basic.clientId, secret: basic.secret, method: 'client_secret_basic' };
+  }
+  if (bodyId === undefined) throw invalidClient('client authentication is required (HTTP Basic or client_id and client_secret)', false);
+  if (bodyId.length > MAX_CREDENTIAL_LENGTH || (bodySecret?.length ?? 0) > MAX_CREDENTIAL_LENGTH) {
+    throw invalidRequest('client credentials are too long');
+  }
+  return bodySecret === undefined
+    ? { clientId: bodyId, secret: undefined, method: 'none' }
+    : { clientId: bodyId, secret: bodySecret, method: 'client_secret_post' };
+}
+
+function parseBasic(header: string): { clientId: string; secret: string } {
+  const space = header.indexOf(' ');
+  const scheme = space > 0 ? header.slice(0, space) : header;
+  if (scheme.toLowerCase() !== 'basic') {
+    throw invalidRequest('the Authorization header must use the Basic scheme on this endpoint');
+  }
+  // "Basic" with no credentials: the scheme name itself must not be decoded as base64.
+  const encoded = space > 0 ? header.slice(space + 1).trim() : '';
+  if (encoded.length === 0 || encoded.length > 2048 || !/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) {
+    throw invalidRequest('the HTTP Basic credentials are not valid base64');
+  }
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) throw invalidRequest('the HTTP Basic credentials must be "client_id:client_secret"');
+  try {
+    // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
+    const clientId = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
+    const secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '));
+    if (!clientId) throw invalidRequest('the HTTP Basic user name (client_id) is empty');
+    return { clientId, secret };
+  } catch (error) {
+    if (error instanceof URIError) throw invalidRequest('the HTTP Basic credentials are not valid form-urlencoded text');
+    throw error;
+  }
+}
+
+/**
+ * Authenticates the client. Unknown client and wrong secret give the same answer, so the
+ * endpoint does not reveal which client ids exist. Secrets are high-entropy, so SHA-256
+ * plus a constant-time compare is enough (a slow hash would only cap throughput).
+ */
+export function authenticateClient(
+  creds: PresentedCredentials,
+  lookup: ClientLookup,
+): AuthenticatedClient | Promise<AuthenticatedClient> {
+  const found = lookup(creds.clientId);
+  return found instanceof Promise ? found.then((c) => verify(creds, c)) : verify(creds, found);
+}
+
+function verify(creds: PresentedCredentials, client: Client | undefined): AuthenticatedClient {
+  const usedBasic = creds.method === 'client_secret_basic';
+  if (!client) throw invalidClient('client authentication failed', usedBasic);
+  if (creds.method === 'none') {
+    if (!client.public) throw invalidClient('client authentication failed: this client must authenticate with its secret', false);
+    return { client, method: 'none' };
+  }
+  if (client.public || client.secretHash === null) {
+    throw invalidClient('client authentication failed: public clients do not have a secret', usedBasic);
+  }
+  if (!hashesEqual(sha256(creds.secret ?? ''), client.secretHash)) throw invalidClient('client authentication failed', usedBasic);
+  return { client, method: creds.method };
+}

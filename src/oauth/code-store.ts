@@ -1,0 +1,124 @@
+import type { Kysely } from 'kysely';
+import type { AuthorizationCodesTable, Database } from '../storage/schema.ts';
+
+export interface AuthorizationCode {
+  codeHash: string;
+  clientId: string;
+  userId: string;
+  sessionId: string | null;
+  redirectUri: string;
+  redirectUriInRequest: boolean;
+  scope: string;
+  nonce: string | null;
+  codeChallenge: string | null;
+  codeChallengeMethod: string | null;
+  authTime: number;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export type ConsumeResult =
+  | { status: 'consumed'; code: AuthorizationCode }
+  | { status: 'replayed'; code: AuthorizationCode; accessTokenJti: string | null; accessTokenExpiresAt: number | null; refreshFamilyId: string | null }
+  | { status: 'unknown' };
+
+/** Authorization codes, stored by SHA-256 hash only, consumed atomically. */
+export interface CodeStore {
+  insert(code: AuthorizationCode): Promise<void>;
+  /** Marks the code used; exactly one caller ever gets `consumed`. */
+  consume(codeHash: string, now: number): Promise<ConsumeResult>;
+  /** Records what the code was exchanged for, so a replay can revoke it. */
+  recordIssued(codeHash: string, issued: { accessTokenJti: string; accessTokenExpiresAt: number; refreshFamilyId: string | null }): Promise<void>;
+  purgeExpired(before: number): Promise<number>;
+}
+
+export class KyselyCodeStore implements CodeStore {
+  readonly #db: Kysely<Database>;
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  async insert(c: AuthorizationCode): Promise<void> {
+    await this.#db
+      .insertInto('authorization_codes')
+      .values({
+        code_hash: c.codeHash,
+        client_id: c.clientId,
+        user_id: c.userId,
+        session_id: c.sessionId,
+        redirect_uri: c.redirectUri,
+        redirect_uri_in_request: c.redirectUriInRequest ? 1 : 0,
+        scope: c.scope,
+        nonce: c.nonce,
+        code_challenge: c.codeChallenge,
+        code_challenge_method: c.codeChallengeMethod,
+        auth_time: c.authTime,
+        created_at: c.createdAt,
+        expires_at: c.expiresAt,
+        consumed_at: null,
+        access_token_jti: null,
+        access_token_expires_at: null,
+        refresh_family_id: null,
+      })
+      .execute();
+  }
+
+  async consume(codeHash: string, now: number): Promise<ConsumeResult> {
+    // A conditional UPDATE is atomic on both dialects: of two concurrent exchanges, one wins.
+    const updated = await this.#db
+      .updateTable('authorization_codes')
+      .set({ consumed_at: now })
+      .where('code_hash', '=', codeHash)
+      .where('consumed_at', 'is', null)
+      .executeTakeFirst();
+    const row = await this.#db.selectFrom('authorization_codes').selectAll().where('code_hash', '=', codeHash).executeTakeFirst();
+    if (!row) return { status: 'unknown' };
+    if (Number(updated.numUpdatedRows) === 1) return { status: 'consumed', code: fromRow(row) };
+    return {
+      status: 'replayed',
+      code: fromRow(row),
+      accessTokenJti: row.access_token_jti,
+      accessTokenExpiresAt: row.access_token_expires_at,
+      refreshFamilyId: row.refresh_family_id,
+    };
+  }
+
+  async recordIssued(
+    codeHash: string,
+    issued: { accessTokenJti: string; accessTokenExpiresAt: number; refreshFamilyId: string | null },
+  ): Promise<void> {
+    await this.#db
+      .updateTable('authorization_codes')
+      .set({
+        access_token_jti: issued.accessTokenJti,
+        access_token_expires_at: issued.accessTokenExpiresAt,
+        refresh_family_id: issued.refreshFamilyId,
+      })
+      .where('code_hash', '=', codeHash)
+      .execute();
+  }
+
+  async purgeExpired(before: number): Promise<number> {
+    // Consumed codes are kept until they expire, so a replay is still recognised as one.
+    const r = await this.#db.deleteFrom('authorization_codes').where('expires_at', '<', before).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+}
+
+function fromRow(r: AuthorizationCodesTable): AuthorizationCode {
+  return {
+    codeHash: r.code_hash,
+    clientId: r.client_id,
+    userId: r.user_id,
+    sessionId: r.session_id,
+    redirectUri: r.redirect_uri,
+    redirectUriInRequest: r.redirect_uri_in_request === 1,
+    scope: r.scope,
+    nonce: r.nonce,
+    codeChallenge: r.code_challenge,
+    codeChallengeMethod: r.code_challenge_method,
+    authTime: r.auth_time,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+  };
+}

@@ -1,0 +1,128 @@
+import type { ConsentStore } from '../../identity/consent-store.ts';
+import type { SignedIn } from '../../identity/session-service.ts';
+import { validateAuthorizationRequest, redirectWith, type AuthorizationRequest } from '../authorization-request.ts';
+import type { ClientLookup } from '../client-auth.ts';
+import type { CodeStore } from '../code-store.ts';
+import { randomToken, sha256 } from '../crypto-util.ts';
+import { OAuthError } from '../errors.ts';
+import type { RawParams } from '../params.ts';
+
+export type AuthorizeOutcome =
+  /** Client or redirect URI not trusted: show an error page, never redirect (RFC 6749 §4.1.2.1). */
+  | { kind: 'error_page'; error: OAuthError }
+  /** Back to the app with a code or an error. */
+  | { kind: 'redirect'; location: string }
+  /** Send the user to the login page; it returns to `returnTo` afterwards. */
+  | { kind: 'login'; returnTo: string; loginHint: string | undefined; clientName: string }
+  /** Ask the user to approve `newScopes` (or all with prompt=consent). */
+  | { kind: 'consent'; request: AuthorizationRequest; signedIn: SignedIn; newScopes: string[] };
+
+export interface AuthorizeDeps {
+  lookupClient: ClientLookup;
+  consents: ConsentStore;
+  codes: CodeStore;
+  issuer: () => string;
+  codeTtl: number;
+}
+
+/**
+ * /connect/authorize and the consent decision. Given the request and who is signed in,
+ * decide: error page, redirect to the app, login, or consent. The HTTP layer renders it.
+ */
+export function authorizationFlow(deps: AuthorizeDeps) {
+  const errorRedirect = (uri: string, state: string | undefined, error: OAuthError): AuthorizeOutcome => ({
+    kind: 'redirect',
+    location: redirectWith(uri, { error: error.error, error_description: error.description, state, iss: deps.issuer() }),
+  });
+
+  async function issueCode(request: AuthorizationRequest, signedIn: SignedIn, now: number): Promise<AuthorizeOutcome> {
+    const code = randomToken();
+    await deps.codes.insert({
+      codeHash: sha256(code),
+      clientId: request.client.id,
+      userId: signedIn.principal.user.id,
+      sessionId: signedIn.session.sid,
+      redirectUri: request.redirectUri,
+      redirectUriInRequest: request.redirectUriInRequest,
+      scope: request.scopes.join(' '),
+      nonce: request.nonce ?? null,
+      codeChallenge: request.codeChallenge ?? null,
+      codeChallengeMethod: request.codeChallenge ? 'S256' : null,
+      authTime: signedIn.session.authTime,
+      createdAt: now,
+      expiresAt: now + deps.codeTtl,
+    });
+    return {
+      kind: 'redirect',
+      location: redirectWith(request.redirectUri, { code, scope: request.scopes.join(' '), state: request.state, iss: deps.issuer() }),
+    };
+  }
+
+  /** Validation shared by the authorize request and the consent decision. */
+  async function validated(
+    raw: RawParams,
+  ): Promise<{ request: AuthorizationRequest; outcome?: undefined } | { outcome: AuthorizeOutcome; request?: undefined }> {
+    const v = await validateAuthorizationRequest(raw, deps.lookupClient);
+    if (v.ok) return { request: v.request };
+    if (!v.redirectTo) return { outcome: { kind: 'error_page', error: v.error } };
+    return { outcome: errorRedirect(v.redirectTo.uri, v.redirectTo.state, v.error) };
+  }
+
+  /** The user may authorize only apps whose required permission they hold (DESIGN.md). */
+  function permissionDenied(request: AuthorizationRequest, signedIn: SignedIn): AuthorizeOutcome | undefined {
+    const needed = request.client.requirePermission;
+    if (signedIn.principal.permissions.includes(needed)) return undefined;
+    return errorRedirect(
+      request.redirectUri,
+      request.state,
+      new OAuthError('access_denied', `the user lacks the "${needed}" permission this app requires`),
+    );
+  }
+
+  async function authorize(raw: RawParams, signedIn: SignedIn | undefined, now: number): Promise<AuthorizeOutcome> {
+    const { request, outcome } = await validated(raw);
+    if (outcome) return outcome;
+    const { prompt, maxAge } = request;
+    const tooOld = signedIn !== undefined && maxAge !== undefined && now - signedIn.session.authTime > maxAge;
+    if (!signedIn || prompt.has('login') || prompt.has('select_account') || tooOld) {
+      if (prompt.has('none')) {
+        return errorRedirect(request.redirectUri, request.state, new OAuthError('login_required', 'the user is not signed in'));
+      }
+      // Come back without prompt=login, or the login page would loop.
+      const back = new URLSearchParams();
+      for (const [k, v] of request.params) {
+        if (k === 'prompt') {
+          const rest = v.split(' ').filter((p) => p && p !== 'login' && p !== 'select_account');
+          if (rest.length) back.set(k, rest.join(' '));
+        } else back.set(k, v);
+      }
+      return { kind: 'login', returnTo: `/connect/authorize?${back}`, loginHint: request.loginHint, clientName: request.client.name };
+    }
+    const denied = permissionDenied(request, signedIn);
+    if (denied) return denied;
+    const granted = await deps.consents.granted(signedIn.principal.user.id, request.client.id);
+    const newScopes = request.scopes.filter((s) => !granted.includes(s));
+    if (newScopes.length || prompt.has('consent')) {
+      if (prompt.has('none')) {
+        return errorRedirect(request.redirectUri, request.state, new OAuthError('consent_required', 'the user has not approved this app'));
+      }
+      return { kind: 'consent', request, signedIn, newScopes: prompt.has('consent') ? request.scopes : newScopes };
+    }
+    return issueCode(request, signedIn, now);
+  }
+
+  /** The user's answer on the consent page ("Yes, Allow" or "Deny"). */
+  async function decide(raw: RawParams, signedIn: SignedIn, allow: boolean, now: number): Promise<AuthorizeOutcome> {
+    const { request, outcome } = await validated(raw);
+    if (outcome) return outcome;
+    const denied = permissionDenied(request, signedIn);
+    if (denied) return denied;
+    if (!allow) {
+      return errorRedirect(request.redirectUri, request.state, new OAuthError('access_denied', 'the user denied the request'));
+    }
+    await deps.consents.grant(signedIn.principal.user.id, request.client.id, request.scopes, now);
+    return issueCode(request, signedIn, now);
+  }
+
+  return { authorize, decide };
+}

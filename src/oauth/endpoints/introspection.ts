@@ -1,0 +1,65 @@
+import { authenticateClient, presentedCredentials, type ClientLookup } from '../client-auth.ts';
+import { invalidClient, invalidRequest } from '../errors.ts';
+import { singleValued, type RawParams } from '../params.ts';
+import { sha256 } from '../crypto-util.ts';
+import type { RefreshStore } from '../refresh-store.ts';
+import type { TokenService } from '../token-service.ts';
+
+export interface IntrospectionRequest {
+  params: RawParams;
+  authorization: string | undefined;
+  now: number;
+}
+
+export type IntrospectionResponse = { active: false } | ({ active: true } & Record<string, unknown>);
+
+export interface IntrospectionDeps {
+  tokens: TokenService;
+  lookupClient: ClientLookup;
+  refresh: RefreshStore;
+}
+
+/**
+ * POST /connect/introspect (RFC 7662). Only authenticated confidential clients may ask
+ * (§2.1: the endpoint MUST require authorization). Any problem with the token itself is
+ * just `{"active": false}` (§2.2) — the caller learns nothing about why.
+ */
+export function introspectionEndpoint(deps: IntrospectionDeps) {
+  return async function introspect(req: IntrospectionRequest): Promise<IntrospectionResponse> {
+    const params = singleValued(req.params);
+    const auth = await authenticateClient(presentedCredentials(req.authorization, params), deps.lookupClient);
+    if (auth.method === 'none') throw invalidClient('public clients cannot introspect tokens', false);
+    const token = params.get('token');
+    if (token === undefined) throw invalidRequest('token is required');
+    // token_type_hint is only an optimisation (§2.1): access tokens are JWTs, refresh tokens are not.
+    if (token.indexOf('.') < 0) {
+      const found = await deps.refresh.find(sha256(token));
+      const f = found?.family;
+      if (!found || !f || f.revokedAt !== null || found.usedAt !== null || found.expiresAt <= req.now) return { active: false };
+      const client = await deps.lookupClient(f.clientId);
+      if (!client || f.createdAt < client.tokensValidAfter) return { active: false };
+      return { active: true, token_type: 'refresh_token', scope: found.scope, client_id: f.clientId, sub: f.userId, exp: found.expiresAt, iat: f.createdAt };
+    }
+    const check = await deps.tokens.checkAccessToken(token, req.now);
+    if (!check.active) return { active: false };
+    const { claims, principal } = check;
+    const out: Record<string, unknown> = {
+      active: true,
+      scope: claims.scope,
+      client_id: claims.client_id,
+      token_type: 'Bearer',
+      exp: claims.exp,
+      iat: claims.iat,
+      sub: claims.sub,
+      aud: claims.aud,
+      iss: claims.iss,
+      jti: claims.jti,
+    };
+    if (principal) {
+      out.username = principal.user.username;
+      out.roles = principal.roles;
+      out.permissions = principal.permissions;
+    }
+    return out as IntrospectionResponse;
+  };
+}

@@ -1,0 +1,52 @@
+import { authenticateClient, presentedCredentials, type ClientLookup } from '../client-auth.ts';
+import { invalidRequest, OAuthError } from '../errors.ts';
+import { singleValued, type RawParams } from '../params.ts';
+import { sha256 } from '../crypto-util.ts';
+import type { RefreshStore } from '../refresh-store.ts';
+import type { RegistryCache } from '../registry-cache.ts';
+import type { RevocationStore } from '../revocation-store.ts';
+import type { TokenService } from '../token-service.ts';
+
+export interface RevocationRequest {
+  params: RawParams;
+  authorization: string | undefined;
+  now: number;
+}
+
+export interface RevocationDeps {
+  tokens: TokenService;
+  lookupClient: ClientLookup;
+  revocations: RevocationStore;
+  cache: RegistryCache;
+  refresh: RefreshStore;
+}
+
+/**
+ * POST /connect/revocation (RFC 7009). Answers 200 for revoked and for unknown, expired
+ * or malformed tokens alike (§2.2: "invalid tokens do not cause an error response").
+ * A client may revoke only tokens issued to it (§2.1).
+ */
+export function revocationEndpoint(deps: RevocationDeps) {
+  return async function revoke(req: RevocationRequest): Promise<void> {
+    const params = singleValued(req.params);
+    const auth = await authenticateClient(presentedCredentials(req.authorization, params), deps.lookupClient);
+    const token = params.get('token');
+    if (token === undefined) throw invalidRequest('token is required');
+    // Refresh tokens are opaque and looked up by hash; revoking one revokes its family.
+    if (params.get('token_type_hint') === 'refresh_token' || token.indexOf('.') < 0) {
+      const found = await deps.refresh.find(sha256(token));
+      if (found) {
+        if (found.family.clientId !== auth.client.id) throw new OAuthError('unauthorized_client', 'the token was not issued to this client');
+        await deps.refresh.revokeFamily(found.family.id, req.now);
+        return;
+      }
+    }
+    const check = await deps.tokens.checkAccessToken(token, req.now);
+    if (!check.active) return;
+    if (check.claims.client_id !== auth.client.id) {
+      throw new OAuthError('unauthorized_client', 'the token was not issued to this client');
+    }
+    await deps.revocations.revoke(check.claims.jti, check.claims.client_id, check.claims.exp, req.now);
+    deps.cache.markRevoked(check.claims.jti, check.claims.exp);
+  };
+}

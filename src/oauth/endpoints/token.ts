@@ -1,0 +1,58 @@
+import type { Client } from '../../clients/client.ts';
+import { authenticateClient, presentedCredentials, type AuthenticatedClient, type ClientLookup } from '../client-auth.ts';
+import { OAuthError, invalidRequest, unauthorizedClient } from '../errors.ts';
+import type { GrantDeps, GrantHandler, TokenResponse } from '../grants/grant-handler.ts';
+import { singleValued, truncate, type RawParams } from '../params.ts';
+
+export interface TokenRequest {
+  params: RawParams;
+  authorization: string | undefined;
+  /** Epoch seconds. */
+  now: number;
+}
+
+export interface TokenEndpointDeps extends GrantDeps {
+  grants: ReadonlyMap<string, GrantHandler>;
+  lookupClient: ClientLookup;
+}
+
+/**
+ * POST /connect/token (RFC 6749 §3.2). Steps, in order: one value per parameter →
+ * grant_type present → client authenticated → grant type known → app registered for it
+ * → the grant's own handler. Returns synchronously when nothing needed the database.
+ */
+export function tokenEndpoint(deps: TokenEndpointDeps) {
+  return function handleTokenRequest(req: TokenRequest): TokenResponse | Promise<TokenResponse> {
+    const params = singleValued(req.params);
+    const grantType = params.get('grant_type');
+    if (grantType === undefined) throw invalidRequest('grant_type is required');
+    const authenticated = authenticateClient(presentedCredentials(req.authorization, params), deps.lookupClient);
+    return authenticated instanceof Promise
+      ? authenticated.then((auth) => dispatch(deps, grantType, params, auth, req.now))
+      : dispatch(deps, grantType, params, authenticated, req.now);
+  };
+}
+
+function dispatch(
+  deps: TokenEndpointDeps,
+  grantType: string,
+  params: Map<string, string>,
+  auth: AuthenticatedClient,
+  now: number,
+): TokenResponse | Promise<TokenResponse> {
+  const handler = deps.grants.get(grantType);
+  if (!handler) throw new OAuthError('unsupported_grant_type', `grant_type "${truncate(grantType)}" is not supported`);
+  if (auth.method === 'none' && !handler.allowPublicClients) {
+    throw unauthorizedClient(`public clients cannot use the ${grantType} grant`);
+  }
+  if (!isRegisteredFor(auth.client, grantType)) {
+    throw unauthorizedClient(`this app is not registered for the ${grantType} grant`);
+  }
+  return handler.handle({ params, client: auth.client, authMethod: auth.method, now }, deps);
+}
+
+/** refresh_token comes with authorization_code (offline access is granted per user). */
+function isRegisteredFor(client: Client, grantType: string): boolean {
+  if (grantType === 'refresh_token') return client.grantTypes.includes('authorization_code');
+  return (client.grantTypes as string[]).includes(grantType);
+}

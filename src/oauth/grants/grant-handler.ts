@@ -1,0 +1,45 @@
+import type { Client } from '../../clients/client.ts';
+import type { ClientAuthMethod } from '../client-auth.ts';
+import type { CodeStore } from '../code-store.ts';
+import type { IdTokenService } from '../id-token.ts';
+import type { RefreshStore } from '../refresh-store.ts';
+import type { RegistryCache } from '../registry-cache.ts';
+import type { RevocationStore } from '../revocation-store.ts';
+import type { TokenService } from '../token-service.ts';
+
+/** The JSON body of a successful token response (RFC 6749 §5.1). */
+export interface TokenResponse {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  scope?: string;
+  refresh_token?: string;
+  id_token?: string;
+}
+
+export interface GrantRequest {
+  params: Map<string, string>;
+  client: Client;
+  authMethod: ClientAuthMethod;
+  /** Epoch seconds. */
+  now: number;
+}
+
+/** Everything a grant handler may use; each handler takes only the slice it needs. */
+export interface GrantDeps {
+  tokens: TokenService;
+  cache: RegistryCache;
+  codes: CodeStore;
+  refresh: RefreshStore;
+  revocations: RevocationStore;
+  idTokens: IdTokenService;
+  refreshTokenTtl: number;
+}
+
+/** One grant type. The token endpoint dispatches on `grantType` through a map of these. */
+export interface GrantHandler {
+  grantType: string;
+  /** Whether a public client (no secret, PKCE) may use this grant. */
+  allowPublicClients: boolean;
+  handle(req: GrantRequest, deps: GrantDeps): TokenResponse | Promise<TokenResponse>;
+}

@@ -1,0 +1,55 @@
+import { randomToken, sha256 } from '../crypto-util.ts';
+import { invalidGrant, invalidRequest, invalidScope } from '../errors.ts';
+import { parseScope } from '../scopes.ts';
+import type { GrantDeps, GrantHandler, GrantRequest, TokenResponse } from './grant-handler.ts';
+import { activePrincipal, issueUserTokens, refreshTtl } from './user-tokens.ts';
+
+/**
+ * RFC 6749 §6 with rotation (RFC 9700 §4.14.2): every use returns a new refresh token;
+ * presenting one that was already rotated — a replay, or two uses racing — revokes the
+ * whole family, so a stolen token dies as soon as either party uses it again.
+ */
+export const refreshTokenGrant = {
+  grantType: 'refresh_token',
+  allowPublicClients: true,
+
+  async handle(req: GrantRequest, deps: GrantDeps): Promise<TokenResponse> {
+    const presented = req.params.get('refresh_token');
+    if (presented === undefined) throw invalidRequest('refresh_token is required');
+    const hash = sha256(presented);
+    const found = await deps.refresh.find(hash);
+    if (!found) throw invalidGrant('the refresh token is invalid');
+    const { family } = found;
+    if (family.clientId !== req.client.id) throw invalidGrant('the refresh token was issued to another client');
+    if (family.revokedAt !== null) throw invalidGrant('the refresh token has been revoked');
+    if (found.usedAt !== null) {
+      await deps.refresh.revokeFamily(family.id, req.now);
+      throw invalidGrant('the refresh token was already used; the grant is revoked');
+    }
+    if (found.expiresAt <= req.now) throw invalidGrant('the refresh token has expired');
+    // A regenerated secret ends every grant issued to the app before it.
+    if (family.createdAt < req.client.tokensValidAfter) throw invalidGrant('the refresh token predates the app’s current credentials');
+    const principal = await activePrincipal(deps, family.userId, req.client);
+    if (family.createdAt < principal.user.tokensValidAfter) throw invalidGrant('the refresh token predates a change to the user');
+
+    // RFC 6749 §6: the scope may narrow, never widen.
+    const current = found.scope.split(' ').filter(Boolean);
+    const asked = parseScope(req.params.get('scope'));
+    const wider = asked.filter((s) => !current.includes(s));
+    if (wider.length) throw invalidScope(`scope exceeds what was granted: ${wider.join(' ')}`);
+    const scopes = asked.length ? asked : current;
+
+    const next = randomToken();
+    const rotated = await deps.refresh.rotate(hash, sha256(next), family.id, scopes.join(' '), req.now, req.now + refreshTtl(deps, req.client));
+    if (rotated.status === 'already_used') {
+      await deps.refresh.revokeFamily(family.id, req.now);
+      throw invalidGrant('the refresh token was already used; the grant is revoked');
+    }
+    const issued = await issueUserTokens(
+      deps,
+      { client: req.client, principal, scopes, nonce: null, authTime: family.authTime, sid: family.sessionId, now: req.now },
+      { familyId: family.id, token: next },
+    );
+    return issued.response;
+  },
+} satisfies GrantHandler;

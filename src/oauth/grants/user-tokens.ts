@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto';
+import type { Client } from '../../clients/client.ts';
+import type { Principal } from '../../identity/user.ts';
+import { randomToken, sha256 } from '../crypto-util.ts';
+import { invalidGrant } from '../errors.ts';
+import type { GrantDeps, TokenResponse } from './grant-handler.ts';
+
+export interface UserTokenRequest {
+  client: Client;
+  principal: Principal;
+  scopes: string[];
+  nonce: string | null;
+  authTime: number | null;
+  sid: string | null;
+  now: number;
+}
+
+/** The token set for a signed-in user: access token, ID token with `openid`, refresh token with `offline_access`. */
+export async function issueUserTokens(
+  deps: GrantDeps,
+  req: UserTokenRequest,
+  refresh: { familyId: string; token: string } | 'new' | 'none',
+): Promise<{ response: TokenResponse; jti: string; exp: number; familyId: string | null }> {
+  const access = deps.tokens.issueAccessToken({ client: req.client, principal: req.principal, scopes: req.scopes, now: req.now });
+  const response: TokenResponse = {
+    access_token: access.token,
+    token_type: 'Bearer',
+    expires_in: access.expiresIn,
+    scope: req.scopes.join(' '),
+  };
+  let familyId: string | null = null;
+  if (refresh === 'new' && req.scopes.includes('offline_access')) {
+    const token = randomToken();
+    familyId = randomUUID();
+    const expiresAt = req.now + refreshTtl(deps, req.client);
+    await deps.refresh.createFamily(
+      {
+        id: familyId,
+        clientId: req.client.id,
+        userId: req.principal.user.id,
+        scope: req.scopes.join(' '),
+        sessionId: req.sid,
+        authTime: req.authTime,
+        createdAt: req.now,
+        expiresAt,
+        revokedAt: null,
+      },
+      sha256(token),
+      expiresAt,
+    );
+    response.refresh_token = token;
+  } else if (typeof refresh === 'object') {
+    familyId = refresh.familyId;
+    response.refresh_token = refresh.token;
+  }
+  if (req.scopes.includes('openid')) {
+    response.id_token = deps.idTokens.issue({
+      client: req.client,
+      user: req.principal.user,
+      scopes: req.scopes,
+      nonce: req.nonce,
+      authTime: req.authTime,
+      sid: req.sid,
+      accessToken: access.token,
+      now: req.now,
+    });
+  }
+  return { response, jti: access.jti, exp: access.exp, familyId };
+}
+
+export function refreshTtl(deps: GrantDeps, client: Client): number {
+  return client.refreshTokenTtl ?? deps.refreshTokenTtl;
+}
+
+/** The user a code or refresh token was issued for, if they may still get tokens. */
+export async function activePrincipal(deps: GrantDeps, userId: string | null, client: Client): Promise<Principal> {
+  if (userId === null) throw invalidGrant('the grant has no user');
+  const principal = await deps.cache.principal(userId);
+  if (!principal || principal.user.disabled) throw invalidGrant('the user is disabled or no longer exists');
+  if (!principal.permissions.includes(client.requirePermission)) {
+    throw invalidGrant(`the user no longer holds the "${client.requirePermission}" permission`);
+  }
+  return principal;
+}

@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import type { Client } from '../clients/client.ts';
+import type { User } from '../identity/user.ts';
+import type { KeyRing } from '../keys/key-ring.ts';
+import { signJwt } from './jwt.ts';
+
+export interface IdTokenInput {
+  client: Client;
+  user: User;
+  scopes: readonly string[];
+  nonce: string | null | undefined;
+  authTime: number | null;
+  sid: string | null;
+  accessToken: string;
+  now: number;
+}
+
+/**
+ * OpenID Connect ID tokens (OIDC Core §2, §3.1.3.6). RS256 unless the app asks for ES256:
+ * RS256 is the algorithm every relying party must support.
+ */
+export class IdTokenService {
+  readonly #keys: KeyRing;
+  readonly #issuer: () => string;
+  readonly #ttl: number;
+
+  constructor(keys: KeyRing, issuer: () => string, ttl: number) {
+    this.#keys = keys;
+    this.#issuer = issuer;
+    this.#ttl = ttl;
+  }
+
+  issue(input: IdTokenInput): string {
+    const alg = input.client.idTokenSignedResponseAlg ?? 'RS256';
+    const claims: Record<string, unknown> = {
+      iss: this.#issuer(),
+      sub: input.user.id,
+      aud: input.client.id,
+      azp: input.client.id,
+      iat: input.now,
+      exp: input.now + this.#ttl,
+      at_hash: atHash(input.accessToken),
+    };
+    if (input.authTime !== null) claims.auth_time = input.authTime;
+    if (input.nonce) claims.nonce = input.nonce;
+    if (input.sid) claims.sid = input.sid;
+    Object.assign(claims, profileClaims(input.user, input.scopes));
+    return signJwt(claims, this.#keys.signingKey(alg), 'JWT');
+  }
+}
+
+/** OIDC Core §3.1.3.6: base64url of the left half of SHA-256 of the access token (RS256/ES256). */
+export function atHash(accessToken: string): string {
+  return createHash('sha256').update(accessToken, 'ascii').digest().subarray(0, 16).toString('base64url');
+}
+
+/** OIDC Core §5.4: the claims the `profile` and `email` scopes release. */
+export function profileClaims(user: User, scopes: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (scopes.includes('profile')) {
+    out.preferred_username = user.username;
+    if (user.name) out.name = user.name;
+    if (user.givenName) out.given_name = user.givenName;
+    if (user.familyName) out.family_name = user.familyName;
+    out.updated_at = user.updatedAt;
+  }
+  if (scopes.includes('email') && user.email) {
+    out.email = user.email;
+    out.email_verified = user.emailVerified;
+  }
+  return out;
+}

@@ -1,0 +1,74 @@
+import { sign, verify, type KeyObject } from 'node:crypto';
+
+/**
+ * Compact JWS for Tessera's own tokens with node:crypto and KeyObjects imported once:
+ * on this machine that signs ES256 ~2.5× faster than going through WebCrypto (see
+ * DESIGN.md, performance facts). jose is used for everything else JOSE.
+ */
+export type SigningAlg = 'ES256' | 'RS256';
+export const SUPPORTED_ALGS: ReadonlySet<string> = new Set<SigningAlg>(['ES256', 'RS256']);
+
+export interface SigningKey {
+  kid: string;
+  alg: SigningAlg;
+  privateKey: KeyObject;
+}
+
+const headerCache = new Map<string, string>();
+
+function encodedHeader(alg: SigningAlg, kid: string, typ: string): string {
+  const cacheKey = `${alg}.${kid}.${typ}`;
+  let header = headerCache.get(cacheKey);
+  if (header === undefined) {
+    header = Buffer.from(JSON.stringify({ alg, typ, kid })).toString('base64url');
+    if (headerCache.size > 64) headerCache.clear();
+    headerCache.set(cacheKey, header);
+  }
+  return header;
+}
+
+export function signJwt(payload: object, key: SigningKey, typ: string): string {
+  const input = `${encodedHeader(key.alg, key.kid, typ)}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+  const signature =
+    key.alg === 'ES256'
+      ? sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
+      : sign('sha256', Buffer.from(input), key.privateKey);
+  return `${input}.${signature.toString('base64url')}`;
+}
+
+export interface DecodedJwt {
+  header: { alg?: unknown; kid?: unknown; typ?: unknown };
+  payload: Record<string, unknown>;
+  signingInput: string;
+  signature: Buffer;
+}
+
+/** Splits and parses a compact JWS; undefined when it is not one. Verifies nothing. */
+export function decodeJwt(token: string): DecodedJwt | undefined {
+  if (token.length > 8192) return undefined;
+  const first = token.indexOf('.');
+  const second = token.indexOf('.', first + 1);
+  if (first <= 0 || second <= first + 1 || token.indexOf('.', second + 1) !== -1) return undefined;
+  try {
+    const header = JSON.parse(Buffer.from(token.slice(0, first), 'base64url').toString('utf8'));
+    const payload = JSON.parse(Buffer.from(token.slice(first + 1, second), 'base64url').toString('utf8'));
+    if (!isObject(header) || !isObject(payload)) return undefined;
+    return { header, payload, signingInput: token.slice(0, second), signature: Buffer.from(token.slice(second + 1), 'base64url') };
+  } catch {
+    return undefined;
+  }
+}
+
+export function verifySignature(decoded: DecodedJwt, alg: SigningAlg, publicKey: KeyObject): boolean {
+  try {
+    return alg === 'ES256'
+      ? verify('sha256', Buffer.from(decoded.signingInput), { key: publicKey, dsaEncoding: 'ieee-p1363' }, decoded.signature)
+      : verify('sha256', Buffer.from(decoded.signingInput), publicKey, decoded.signature);
+  } catch {
+    return false;
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

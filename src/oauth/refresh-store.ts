@@ -1,0 +1,137 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../storage/schema.ts';
+
+export interface RefreshFamily {
+  id: string;
+  clientId: string;
+  userId: string | null;
+  scope: string;
+  sessionId: string | null;
+  authTime: number | null;
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+}
+
+export interface PresentedRefreshToken {
+  family: RefreshFamily;
+  scope: string;
+  expiresAt: number;
+  usedAt: number | null;
+}
+
+export type RotateResult = { status: 'rotated' } | { status: 'already_used' };
+
+/**
+ * Refresh tokens by SHA-256 hash, grouped in families: every rotation adds a token to its
+ * family, and reuse of a rotated token revokes the whole family (RFC 9700 §4.14.2).
+ */
+export interface RefreshStore {
+  createFamily(family: RefreshFamily, firstTokenHash: string, tokenExpiresAt: number): Promise<void>;
+  find(tokenHash: string): Promise<PresentedRefreshToken | undefined>;
+  /** Marks `oldHash` used and adds `newHash` in one transaction; only one caller can win. */
+  rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number): Promise<RotateResult>;
+  revokeFamily(familyId: string, now: number): Promise<void>;
+  purgeExpired(before: number): Promise<number>;
+}
+
+export class KyselyRefreshStore implements RefreshStore {
+  readonly #db: Kysely<Database>;
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  async createFamily(f: RefreshFamily, firstTokenHash: string, tokenExpiresAt: number): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('refresh_token_families')
+        .values({
+          id: f.id,
+          client_id: f.clientId,
+          user_id: f.userId,
+          scope: f.scope,
+          session_id: f.sessionId,
+          auth_time: f.authTime,
+          created_at: f.createdAt,
+          expires_at: f.expiresAt,
+          revoked_at: null,
+        })
+        .execute();
+      await trx
+        .insertInto('refresh_tokens')
+        .values({ token_hash: firstTokenHash, family_id: f.id, scope: f.scope, created_at: f.createdAt, expires_at: tokenExpiresAt, used_at: null })
+        .execute();
+    });
+  }
+
+  async find(tokenHash: string): Promise<PresentedRefreshToken | undefined> {
+    const row = await this.#db
+      .selectFrom('refresh_tokens as t')
+      .innerJoin('refresh_token_families as f', 'f.id', 't.family_id')
+      .select([
+        't.scope as token_scope',
+        't.expires_at as token_expires_at',
+        't.used_at',
+        'f.id',
+        'f.client_id',
+        'f.user_id',
+        'f.scope',
+        'f.session_id',
+        'f.auth_time',
+        'f.created_at',
+        'f.expires_at',
+        'f.revoked_at',
+      ])
+      .where('t.token_hash', '=', tokenHash)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    return {
+      family: {
+        id: row.id,
+        clientId: row.client_id,
+        userId: row.user_id,
+        scope: row.scope,
+        sessionId: row.session_id,
+        authTime: row.auth_time,
+        createdAt: row.created_at,
+        expiresAt: row.expires_at,
+        revokedAt: row.revoked_at,
+      },
+      scope: row.token_scope,
+      expiresAt: row.token_expires_at,
+      usedAt: row.used_at,
+    };
+  }
+
+  async rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number): Promise<RotateResult> {
+    return this.#db.transaction().execute(async (trx) => {
+      const updated = await trx
+        .updateTable('refresh_tokens')
+        .set({ used_at: now })
+        .where('token_hash', '=', oldHash)
+        .where('used_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(updated.numUpdatedRows) !== 1) return { status: 'already_used' } as const;
+      await trx
+        .insertInto('refresh_tokens')
+        .values({ token_hash: newHash, family_id: familyId, scope, created_at: now, expires_at: expiresAt, used_at: null })
+        .execute();
+      await trx.updateTable('refresh_token_families').set({ expires_at: expiresAt }).where('id', '=', familyId).execute();
+      return { status: 'rotated' } as const;
+    });
+  }
+
+  async revokeFamily(familyId: string, now: number): Promise<void> {
+    await this.#db
+      .updateTable('refresh_token_families')
+      .set({ revoked_at: now })
+      .where('id', '=', familyId)
+      .where('revoked_at', 'is', null)
+      .execute();
+  }
+
+  async purgeExpired(before: number): Promise<number> {
+    const r = await this.#db.deleteFrom('refresh_token_families').where('expires_at', '<', before).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+}

@@ -1,0 +1,90 @@
+import type { Client } from '../clients/client.ts';
+import type { ClientStore } from '../clients/client-store.ts';
+import type { Principal } from '../identity/user.ts';
+import type { UserStore } from '../identity/user-store.ts';
+import type { ChangeFeed } from '../storage/change-feed.ts';
+import type { RevocationStore } from './revocation-store.ts';
+
+const MAX_ENTRIES = 10_000;
+
+/**
+ * What the token hot path and token validation read on every request — apps, the
+ * principals they act for, revoked token ids — kept in memory. Entries are dropped when
+ * the change feed reports a change, so staleness is bounded by the feed's poll interval
+ * (and is zero on the node that made the change).
+ */
+export class RegistryCache {
+  readonly #clients: ClientStore;
+  readonly #users: UserStore;
+  readonly #revocations: RevocationStore;
+  readonly #clientCache = new Map<string, Client>();
+  readonly #principalCache = new Map<string, Principal>();
+  /** jti → exp of revoked tokens not yet expired. */
+  readonly #revoked = new Map<string, number>();
+
+  constructor(clients: ClientStore, users: UserStore, revocations: RevocationStore) {
+    this.#clients = clients;
+    this.#users = users;
+    this.#revocations = revocations;
+  }
+
+  async load(now: number, feed: ChangeFeed): Promise<void> {
+    for (const { jti, expiresAt } of await this.#revocations.listUnexpired(now)) this.#revoked.set(jti, expiresAt);
+    feed.subscribe((kind, key) => {
+      switch (kind) {
+        case 'client':
+          this.#clientCache.delete(key);
+          break;
+        case 'user':
+          this.#principalCache.delete(key);
+          break;
+        case 'role':
+          this.#principalCache.clear();
+          break;
+        case 'revoked_jti': {
+          const [jti, exp] = key.split(' ');
+          if (jti) this.#revoked.set(jti, Number(exp));
+          break;
+        }
+        default:
+      }
+    });
+  }
+
+  /** The cached app, or a promise of it on a miss (the hot path avoids an await on a hit). */
+  client(id: string): Client | Promise<Client | undefined> {
+    const hit = this.#clientCache.get(id);
+    if (hit) return hit;
+    return this.#clients.findById(id).then((client) => {
+      if (client) remember(this.#clientCache, id, client);
+      return client;
+    });
+  }
+
+  principal(userId: string): Principal | Promise<Principal | undefined> {
+    const hit = this.#principalCache.get(userId);
+    if (hit) return hit;
+    return this.#users.principal(userId).then((p) => {
+      if (p) remember(this.#principalCache, userId, p);
+      return p;
+    });
+  }
+
+  isRevoked(jti: string): boolean {
+    return this.#revoked.has(jti);
+  }
+
+  markRevoked(jti: string, exp: number): void {
+    this.#revoked.set(jti, exp);
+  }
+
+  purgeExpired(now: number): void {
+    for (const [jti, exp] of this.#revoked) if (exp <= now) this.#revoked.delete(jti);
+  }
+}
+
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  // Maps iterate in insertion order: dropping the first key evicts the oldest entry.
+  if (map.size >= MAX_ENTRIES) map.delete(map.keys().next().value as string);
+  map.set(key, value);
+}

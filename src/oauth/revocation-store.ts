@@ -1,0 +1,45 @@
+import type { Kysely } from 'kysely';
+import { publishChange } from '../storage/change-feed.ts';
+import type { Database } from '../storage/schema.ts';
+
+/** The denylist of revoked JWT ids; entries live until the token would have expired anyway. */
+export interface RevocationStore {
+  revoke(jti: string, clientId: string | null, expiresAt: number, now: number): Promise<void>;
+  isRevoked(jti: string): Promise<boolean>;
+  listUnexpired(now: number): Promise<Array<{ jti: string; expiresAt: number }>>;
+  purgeExpired(now: number): Promise<number>;
+}
+
+export class KyselyRevocationStore implements RevocationStore {
+  readonly #db: Kysely<Database>;
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  async revoke(jti: string, clientId: string | null, expiresAt: number, now: number): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      // ON CONFLICT DO NOTHING, not select-then-insert: two nodes (or a retrying client)
+      // revoking one token at once must not fail on the primary key. Only the first publishes.
+      const result = await trx
+        .insertInto('revoked_tokens')
+        .values({ jti, client_id: clientId, expires_at: expiresAt, revoked_at: now })
+        .onConflict((oc) => oc.column('jti').doNothing())
+        .executeTakeFirst();
+      if (Number(result.numInsertedOrUpdatedRows ?? 0) > 0) await publishChange(trx, 'revoked_jti', `${jti} ${expiresAt}`, now);
+    });
+  }
+
+  async isRevoked(jti: string): Promise<boolean> {
+    return (await this.#db.selectFrom('revoked_tokens').select('jti').where('jti', '=', jti).executeTakeFirst()) !== undefined;
+  }
+
+  async listUnexpired(now: number): Promise<Array<{ jti: string; expiresAt: number }>> {
+    const rows = await this.#db.selectFrom('revoked_tokens').select(['jti', 'expires_at']).where('expires_at', '>', now).execute();
+    return rows.map((r) => ({ jti: r.jti, expiresAt: r.expires_at }));
+  }
+
+  async purgeExpired(now: number): Promise<number> {
+    const r = await this.#db.deleteFrom('revoked_tokens').where('expires_at', '<=', now).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+}

@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import type { Client } from '../clients/client.ts';
+import type { Principal } from '../identity/user.ts';
+import type { KeyRing } from '../keys/key-ring.ts';
+import { decodeJwt, signJwt, SUPPORTED_ALGS, verifySignature, type SigningAlg } from './jwt.ts';
+import type { RegistryCache } from './registry-cache.ts';
+
+export interface TokenSettings {
+  issuer: string;
+  accessTokenTtl: number;
+}
+
+export interface AccessTokenRequest {
+  client: Client;
+  /** The user the token acts for; absent for an app acting as itself. */
+  principal: Principal | undefined;
+  scopes: readonly string[];
+  now: number;
+}
+
+export interface IssuedAccessToken {
+  token: string;
+  jti: string;
+  iat: number;
+  exp: number;
+  expiresIn: number;
+}
+
+/** RFC 9068 access token claims as Tessera issues them. */
+export interface AccessTokenClaims {
+  iss: string;
+  sub: string;
+  aud: string | string[];
+  client_id: string;
+  scope: string;
+  iat: number;
+  exp: number;
+  jti: string;
+  roles?: string[];
+  permissions?: string[];
+  [claim: string]: unknown;
+}
+
+export type TokenCheck =
+  | { active: true; claims: AccessTokenClaims; client: Client; principal: Principal | undefined }
+  | { active: false; reason: string };
+
+/** Issues and validates access tokens (RFC 9068 JWTs signed with the ring's active ES256 key). */
+export class TokenService {
+  readonly #keys: KeyRing;
+  readonly #cache: RegistryCache;
+  readonly settings: TokenSettings;
+
+  constructor(keys: KeyRing, cache: RegistryCache, settings: TokenSettings) {
+    this.#keys = keys;
+    this.#cache = cache;
+    this.settings = settings;
+  }
+
+  accessTokenTtl(client: Client): number {
+    return client.accessTokenTtl ?? this.settings.accessTokenTtl;
+  }
+
+  issueAccessToken(req: AccessTokenRequest): IssuedAccessToken {
+    const { client, principal } = req;
+    // A token must never predate a "valid after" epoch set in this same second (secret
+    // regenerated, user changed), or it would be refused as soon as it is issued.
+    let iat = req.now;
+    if (client.tokensValidAfter > iat) iat = client.tokensValidAfter;
+    if (principal && principal.user.tokensValidAfter > iat) iat = principal.user.tokensValidAfter;
+    const expiresIn = this.accessTokenTtl(client);
+    const exp = iat + expiresIn;
+    const jti = randomUUID();
+    const claims: AccessTokenClaims = {
+      iss: this.settings.issuer,
+      sub: principal ? principal.user.id : client.id,
+      aud: this.settings.issuer,
+      client_id: client.id,
+      scope: req.scopes.join(' '),
+      iat,
+      exp,
+      jti,
+    };
+    if (principal) {
+      claims.roles = principal.roles;
+      claims.permissions = principal.permissions;
+    }
+    const token = signJwt(claims, this.#keys.signingKey('ES256'), 'at+jwt');
+    return { token, jti, iat, exp, expiresIn: exp - req.now };
+  }
+
+  /**
+   * Everything a resource server must check (RFC 9068 §4) plus Tessera's own revocation
+   * state: denylisted jti, per-app and per-user "valid after" epochs, disabled users.
+   */
+  async checkAccessToken(token: string, now: number): Promise<TokenCheck> {
+    const decoded = decodeJwt(token);
+    if (!decoded) return { active: false, reason: 'not a JWT' };
+    const { header, payload } = decoded;
+    if (typeof header.alg !== 'string' || !SUPPORTED_ALGS.has(header.alg)) return { active: false, reason: 'algorithm not allowed' };
+    if (typeof header.typ !== 'string' || !/^(application\/)?at\+jwt$/i.test(header.typ)) return { active: false, reason: 'not an access token' };
+    const key = typeof header.kid === 'string' ? this.#keys.publicKey(header.kid) : undefined;
+    if (!key || key.alg !== header.alg) return { active: false, reason: 'unknown signing key' };
+    if (!verifySignature(decoded, header.alg as SigningAlg, key.publicKey)) return { active: false, reason: 'bad signature' };
+    const claims = payload as AccessTokenClaims;
+    if (claims.iss !== this.settings.issuer) return { active: false, reason: 'wrong issuer' };
+    if (typeof claims.exp !== 'number' || claims.exp <= now) return { active: false, reason: 'expired' };
+    if (typeof claims.iat !== 'number' || typeof claims.jti !== 'string' || typeof claims.client_id !== 'string') {
+      return { active: false, reason: 'missing claims' };
+    }
+    if (this.#cache.isRevoked(claims.jti)) return { active: false, reason: 'revoked' };
+    const client = await this.#cache.client(claims.client_id);
+    if (!client) return { active: false, reason: 'app no longer exists' };
+    if (claims.iat < client.tokensValidAfter) return { active: false, reason: 'app credentials changed after issue' };
+    let principal: Principal | undefined;
+    if (claims.sub !== client.id) {
+      principal = await this.#cache.principal(String(claims.sub));
+      if (!principal) return { active: false, reason: 'user no longer exists' };
+      if (principal.user.disabled) return { active: false, reason: 'user disabled' };
+      if (claims.iat < principal.user.tokensValidAfter) return { active: false, reason: 'user changed after issue' };
+    }
+    return { active: true, claims, client, principal };
+  }
+}

@@ -1,0 +1,40 @@
+import { sql } from 'kysely';
+import type { Tessera } from '../app/tessera.ts';
+
+export interface HealthReport {
+  status: 'ok' | 'fail';
+  checks: Record<string, { status: 'ok' | 'fail'; detail?: string }>;
+}
+
+/** Largest tolerated difference between this node's clock and the database server's. */
+const MAX_CLOCK_SKEW_SECONDS = 5;
+
+/** Database reachable, signing keys loaded, clock sane: what a load balancer needs to know. */
+export async function checkHealth(tessera: Tessera): Promise<HealthReport> {
+  const checks: HealthReport['checks'] = {};
+  try {
+    if (tessera.database.dialect === 'postgres') {
+      const row = await sql<{ now: number }>`select extract(epoch from now())::float8 as now`.execute(tessera.database.db);
+      const skew = Math.abs((row.rows[0]?.now ?? 0) - tessera.clock.now() / 1000);
+      checks.database = { status: 'ok' };
+      checks.clock =
+        skew <= MAX_CLOCK_SKEW_SECONDS
+          ? { status: 'ok' }
+          : { status: 'fail', detail: `clock differs from the database server's by ${skew.toFixed(1)} s` };
+    } else {
+      await sql`select 1`.execute(tessera.database.db);
+      checks.database = { status: 'ok' };
+    }
+  } catch {
+    checks.database = { status: 'fail', detail: 'database unreachable' };
+  }
+  if (!checks.clock) {
+    // Without a database clock to compare with, at least refuse an obviously unset clock.
+    const year = new Date(tessera.clock.now()).getUTCFullYear();
+    checks.clock = year >= 2024 ? { status: 'ok' } : { status: 'fail', detail: `system clock reads year ${year}` };
+  }
+  const keysOk = tessera.keyRing.hasActiveKey('ES256') && tessera.keyRing.hasActiveKey('RS256');
+  checks.signing_keys = keysOk ? { status: 'ok' } : { status: 'fail', detail: 'no active signing key' };
+  const status = Object.values(checks).every((c) => c.status === 'ok') ? 'ok' : 'fail';
+  return { status, checks };
+}

@@ -1,0 +1,95 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { nodeSqliteDialect, openSqlite } from './node-sqlite-dialect.ts';
+import { StaticMigrationProvider } from './migrations/index.ts';
+import type { Database } from './schema.ts';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface DatabaseHandle {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  /** The URL with any password removed, safe to print. */
+  displayUrl: string;
+  close(): Promise<void>;
+}
+
+export class DatabaseUrlError extends Error {}
+
+// int8 (bigint) columns hold epoch seconds; they fit a JS number, so parse them as one.
+pg.types.setTypeParser(20, (value: string) => Number(value));
+
+export function parseDatabaseUrl(url: string): { dialect: Dialect; target: string } {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (!path) throw new DatabaseUrlError('database URL "sqlite:" needs a path, e.g. sqlite:./data/tessera.db');
+    return { dialect: 'sqlite', target: path };
+  }
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    try {
+      new URL(url);
+    } catch {
+      throw new DatabaseUrlError(`database URL is not a valid postgres:// URL`);
+    }
+    return { dialect: 'postgres', target: url };
+  }
+  throw new DatabaseUrlError('database URL must start with sqlite: or postgres://');
+}
+
+export function redactDatabaseUrl(url: string): string {
+  if (!url.startsWith('postgres')) return url;
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://…';
+  }
+}
+
+export function openDatabase(url: string, options: { poolSize?: number } = {}): DatabaseHandle {
+  const { dialect, target } = parseDatabaseUrl(url);
+  if (dialect === 'sqlite') {
+    if (target !== ':memory:') mkdirSync(dirname(resolve(target)), { recursive: true });
+    const raw = openSqlite(target);
+    const db = new Kysely<Database>({ dialect: nodeSqliteDialect(raw) });
+    return {
+      db,
+      dialect,
+      displayUrl: url,
+      close: async () => {
+        await db.destroy();
+      },
+    };
+  }
+  const pool = new pg.Pool({ connectionString: target, max: options.poolSize ?? 10 });
+  // An idle client losing its connection (server restart) must not crash the process.
+  pool.on('error', () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    dialect,
+    displayUrl: redactDatabaseUrl(url),
+    close: async () => {
+      await db.destroy();
+    },
+  };
+}
+
+export async function migrateToLatest(handle: DatabaseHandle): Promise<string[]> {
+  const migrator = new Migrator({
+    db: handle.db,
+    provider: new StaticMigrationProvider({ dialect: handle.dialect }),
+    migrationTableName: 'tessera_migrations',
+    migrationLockTableName: 'tessera_migrations_lock',
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+export async function pingDatabase(handle: DatabaseHandle): Promise<void> {
+  await sql`select 1`.execute(handle.db);
+}

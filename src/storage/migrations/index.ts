@@ -1,0 +1,36 @@
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import * as m0001 from './0001-initial.ts';
+import * as m0002 from './0002-interactive-sign-in.ts';
+
+export interface MigrationContext {
+  dialect: 'sqlite' | 'postgres';
+}
+
+interface MigrationModule {
+  up(db: Kysely<any>, ctx: MigrationContext): Promise<void>;
+  down?(db: Kysely<any>, ctx: MigrationContext): Promise<void>;
+}
+
+/** Migrations in order. A schema change is a new file here, never an edit of an old one. */
+const MIGRATIONS: Record<string, MigrationModule> = {
+  '0001-initial': m0001,
+  '0002-interactive-sign-in': m0002,
+};
+
+export class StaticMigrationProvider implements MigrationProvider {
+  readonly #ctx: MigrationContext;
+  constructor(ctx: MigrationContext) {
+    this.#ctx = ctx;
+  }
+  async getMigrations(): Promise<Record<string, Migration>> {
+    const out: Record<string, Migration> = {};
+    for (const [name, mod] of Object.entries(MIGRATIONS)) {
+      const ctx = this.#ctx;
+      out[name] = {
+        up: (db) => mod.up(db, ctx),
+        ...(mod.down ? { down: (db: Kysely<any>) => mod.down!(db, ctx) } : {}),
+      };
+    }
+    return out;
+  }
+}

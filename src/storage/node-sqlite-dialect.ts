@@ -1,0 +1,66 @@
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
+
+/**
+ * Kysely's SQLite dialect speaks the better-sqlite3 interface. Node ≥ 22 ships SQLite
+ * itself (`node:sqlite`), which spares us a native addon that would have to be compiled
+ * against the exact Node.js ABI. This adapter is the whole difference between the two APIs.
+ */
+class NodeSqliteStatement implements SqliteStatement {
+  readonly reader: boolean;
+  readonly #stmt: StatementSync;
+
+  constructor(stmt: StatementSync) {
+    this.#stmt = stmt;
+    this.reader = stmt.columns().length > 0;
+  }
+
+  all(parameters: ReadonlyArray<unknown>): unknown[] {
+    return this.#stmt.all(...toSqlite(parameters));
+  }
+
+  run(parameters: ReadonlyArray<unknown>): { changes: number | bigint; lastInsertRowid: number | bigint } {
+    return this.#stmt.run(...toSqlite(parameters));
+  }
+
+  iterate(parameters: ReadonlyArray<unknown>): IterableIterator<unknown> {
+    return this.#stmt.iterate(...toSqlite(parameters)) as IterableIterator<unknown>;
+  }
+}
+
+/** node:sqlite binds only null, numbers, bigints, strings and bytes. */
+function toSqlite(parameters: ReadonlyArray<unknown>): SQLInputValue[] {
+  return parameters.map((value) => {
+    if (typeof value === 'boolean') return value ? 1 : 0;
+    if (value === undefined) return null;
+    return value as SQLInputValue;
+  });
+}
+
+class NodeSqliteDatabase implements SqliteDatabase {
+  readonly #db: DatabaseSync;
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+  prepare(sql: string): SqliteStatement {
+    return new NodeSqliteStatement(this.#db.prepare(sql));
+  }
+}
+
+export function openSqlite(path: string): DatabaseSync {
+  const db = new DatabaseSync(path);
+  // WAL lets the server read while a CLI process writes; busy_timeout makes the two wait
+  // for each other instead of failing with SQLITE_BUSY.
+  db.exec('PRAGMA journal_mode = WAL');
+  db.exec('PRAGMA busy_timeout = 5000');
+  db.exec('PRAGMA foreign_keys = ON');
+  db.exec('PRAGMA synchronous = NORMAL');
+  return db;
+}
+
+export function nodeSqliteDialect(db: DatabaseSync): SqliteDialect {
+  return new SqliteDialect({ database: new NodeSqliteDatabase(db) });
+}

@@ -1,0 +1,233 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/**
+ * Table shapes as Kysely sees them. Portable across SQLite and PostgreSQL:
+ * times are epoch seconds (bigint), booleans are 0/1 integers, lists are JSON text.
+ */
+type Epoch = number;
+type Flag = number;
+type Json = string;
+
+export interface ClientsTable {
+  id: string;
+  name: string;
+  description: string;
+  secret_hash: string | null;
+  secret_updated_at: Epoch | null;
+  public: Flag;
+  grant_types: Json;
+  redirect_uris: Json;
+  post_logout_redirect_uris: Json;
+  scopes: Json;
+  default_scopes: Json;
+  on_behalf_of_user_id: string | null;
+  access_token_ttl: number | null;
+  refresh_token_ttl: number | null;
+  require_permission: string;
+  id_token_signed_response_alg: string | null;
+  tokens_valid_after: Epoch;
+  created_at: Epoch;
+  updated_at: Epoch;
+}
+
+export interface UsersTable {
+  id: string;
+  username: string;
+  username_key: string;
+  email: string | null;
+  email_verified: Flag;
+  name: string | null;
+  given_name: string | null;
+  family_name: string | null;
+  password_hash: string | null;
+  password_changed_at: Epoch | null;
+  disabled: Flag;
+  tokens_valid_after: Epoch;
+  created_at: Epoch;
+  updated_at: Epoch;
+}
+
+export interface RolesTable {
+  name: string;
+  description: string;
+  all_permissions: Flag;
+  builtin: Flag;
+  created_at: Epoch;
+}
+
+export interface PermissionsTable {
+  name: string;
+  description: string;
+  builtin: Flag;
+  created_at: Epoch;
+}
+
+export interface RolePermissionsTable {
+  role_name: string;
+  permission_name: string;
+}
+
+export interface UserRolesTable {
+  user_id: string;
+  role_name: string;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  status: 'active' | 'published' | 'retired';
+  public_jwk: Json;
+  private_key: string;
+  created_at: Epoch;
+  activated_at: Epoch | null;
+  deactivated_at: Epoch | null;
+}
+
+export interface RevokedTokensTable {
+  jti: string;
+  client_id: string | null;
+  expires_at: Epoch;
+  revoked_at: Epoch;
+}
+
+export interface AuthorizationCodesTable {
+  code_hash: string;
+  client_id: string;
+  user_id: string;
+  session_id: string | null;
+  redirect_uri: string;
+  scope: string;
+  nonce: string | null;
+  code_challenge: string | null;
+  code_challenge_method: string | null;
+  auth_time: Epoch;
+  created_at: Epoch;
+  expires_at: Epoch;
+  consumed_at: Epoch | null;
+  access_token_jti: string | null;
+  access_token_expires_at: Epoch | null;
+  refresh_family_id: string | null;
+  redirect_uri_in_request: Flag;
+}
+
+export interface RefreshTokenFamiliesTable {
+  id: string;
+  client_id: string;
+  user_id: string | null;
+  scope: string;
+  session_id: string | null;
+  auth_time: Epoch | null;
+  created_at: Epoch;
+  expires_at: Epoch;
+  revoked_at: Epoch | null;
+}
+
+export interface RefreshTokensTable {
+  token_hash: string;
+  family_id: string;
+  scope: string;
+  created_at: Epoch;
+  expires_at: Epoch;
+  used_at: Epoch | null;
+}
+
+export interface SessionsTable {
+  id_hash: string;
+  user_id: string;
+  auth_time: Epoch;
+  created_at: Epoch;
+  expires_at: Epoch;
+  last_seen_at: Epoch;
+  revoked_at: Epoch | null;
+  ip: string | null;
+  user_agent: string | null;
+  sid: string | null;
+}
+
+export interface ConsentsTable {
+  user_id: string;
+  client_id: string;
+  scopes: Json;
+  created_at: Epoch;
+  updated_at: Epoch;
+}
+
+export interface ApisTable {
+  id: string;
+  name: string;
+  base_path: string;
+  upstream: string;
+  audience: string | null;
+  timeout_ms: number;
+  created_at: Epoch;
+  updated_at: Epoch;
+}
+
+export interface ApiScopesTable {
+  name: string;
+  api_id: string;
+  description: string;
+}
+
+export interface ApiRoutesTable {
+  id: string;
+  api_id: string;
+  position: number;
+  methods: Json;
+  path: string;
+  scopes: Json;
+}
+
+export interface SettingsTable {
+  key: string;
+  value: Json;
+  updated_at: Epoch;
+}
+
+export interface AuditEventsTable {
+  id: string;
+  at: Epoch;
+  actor: string;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  ip: string | null;
+  details: Json;
+}
+
+export interface LoginThrottleTable {
+  key: string;
+  failures: number;
+  window_started_at: Epoch;
+  locked_until: Epoch;
+}
+
+export interface ChangeEventsTable {
+  id: Generated<number>;
+  kind: string;
+  key: string;
+  at: ColumnType<Epoch, Epoch, never>;
+}
+
+export interface Database {
+  clients: ClientsTable;
+  users: UsersTable;
+  roles: RolesTable;
+  permissions: PermissionsTable;
+  role_permissions: RolePermissionsTable;
+  user_roles: UserRolesTable;
+  signing_keys: SigningKeysTable;
+  revoked_tokens: RevokedTokensTable;
+  authorization_codes: AuthorizationCodesTable;
+  refresh_token_families: RefreshTokenFamiliesTable;
+  refresh_tokens: RefreshTokensTable;
+  sessions: SessionsTable;
+  consents: ConsentsTable;
+  apis: ApisTable;
+  api_scopes: ApiScopesTable;
+  api_routes: ApiRoutesTable;
+  settings: SettingsTable;
+  audit_events: AuditEventsTable;
+  login_throttle: LoginThrottleTable;
+  change_events: ChangeEventsTable;
+}

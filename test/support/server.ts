@@ -1,0 +1,74 @@
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { openTessera, type Tessera } from '../../src/app/tessera.ts';
+import type { Clock } from '../../src/clock.ts';
+import { loadConfig } from '../../src/config/config.ts';
+import { buildHttpApp } from '../../src/http/app.ts';
+import type { HostResolver } from '../../src/oauth/redirect-uri-policy.ts';
+import { createTestDatabase, type TestDialect } from './databases.ts';
+
+/** Every name resolves to a public documentation-free address: no real DNS in tests. */
+export const publicResolver: HostResolver = async () => ['93.184.215.14'];
+
+export interface TestServer {
+  url: string;
+  tessera: Tessera;
+  app: FastifyInstance;
+  databaseUrl: string;
+  env: Record<string, string>;
+  close(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  env?: Record<string, string>;
+  clock?: Clock;
+  resolver?: HostResolver;
+  /** Reuse a database (e.g. a second node on the same PostgreSQL). */
+  databaseUrl?: string;
+}
+
+/** Tessera in-process on 127.0.0.1 with port 0 and its own fresh database. */
+export async function startTestServer(dialect: TestDialect, options: TestServerOptions = {}): Promise<TestServer> {
+  const database = options.databaseUrl ? undefined : await createTestDatabase(dialect);
+  const databaseUrl = options.databaseUrl ?? database!.url;
+  const env: Record<string, string> = {
+    TESSERA_DATABASE_URL: databaseUrl,
+    TESSERA_KEY_ENCRYPTION_KEY_FILE: join(mkdtempSync(join(tmpdir(), 'tessera-kek-')), 'kek'),
+    TESSERA_CHANGE_POLL_MS: '100',
+    ...options.env,
+  };
+  const config = loadConfig(env, { port: 0 });
+  const tessera = await openTessera(config, { clock: options.clock, resolver: options.resolver ?? publicResolver });
+  await tessera.startBackground();
+  const app = buildHttpApp(tessera);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  if (!config.server.issuer) tessera.setIssuer(url);
+  return {
+    url,
+    tessera,
+    app,
+    databaseUrl,
+    env,
+    close: async () => {
+      await app.close();
+      await tessera.close();
+      await database?.drop();
+    },
+  };
+}
+
+export function basic(id: string, secret: string): string {
+  return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+}
+
+export async function postForm(url: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(form).toString(),
+  });
+}

@@ -1,0 +1,199 @@
+import { describe, expect, test } from 'vitest';
+import { ConfigError, DEFAULT_DATABASE_URL, loadConfig } from '../../src/config/config.ts';
+
+describe('loadConfig defaults', () => {
+  test('an empty environment gives the documented defaults', () => {
+    const config = loadConfig({});
+    // toMatchObject: fields added later need their own assertions, but do not break these.
+    expect(config).toMatchObject({
+      databaseUrl: DEFAULT_DATABASE_URL,
+      server: { host: '127.0.0.1', port: 8080, issuer: undefined, trustProxy: false, bodyLimit: 65_536 },
+      tokens: { accessTokenTtl: 3600, refreshTokenTtl: 30 * 86_400, codeTtl: 1800, idTokenTtl: 3600 },
+      sessionTtl: 12 * 3600,
+      redirectUriPolicy: 'strict',
+      keys: { encryptionKey: undefined, encryptionKeyFile: './data/tessera-key-encryption.key' },
+      changePollMs: 500,
+      logLevel: 'info',
+    });
+    expect(DEFAULT_DATABASE_URL).toBe('sqlite:./data/tessera.db');
+  });
+
+  test('the key-encryption key file defaults to beside an SQLite database', () => {
+    expect(loadConfig({ TESSERA_DATABASE_URL: 'sqlite:/var/lib/tessera/db.sqlite' }).keys.encryptionKeyFile).toBe(
+      '/var/lib/tessera/tessera-key-encryption.key',
+    );
+    expect(loadConfig({ TESSERA_DATABASE_URL: 'sqlite:tessera.db' }).keys.encryptionKeyFile).toBe('./tessera-key-encryption.key');
+    expect(loadConfig({ TESSERA_DATABASE_URL: 'postgres://db.example/tessera' }).keys.encryptionKeyFile).toBe(
+      './data/tessera-key-encryption.key',
+    );
+    expect(loadConfig({ TESSERA_KEY_ENCRYPTION_KEY_FILE: '/run/secrets/kek' }).keys.encryptionKeyFile).toBe('/run/secrets/kek');
+  });
+
+  test('empty numeric and boolean variables mean "unset"', () => {
+    const config = loadConfig({ TESSERA_PORT: '', TESSERA_ACCESS_TOKEN_TTL: '', TESSERA_TRUST_PROXY: '', TESSERA_KEY_ENCRYPTION_KEY: '' });
+    expect(config.server.port).toBe(8080);
+    expect(config.tokens.accessTokenTtl).toBe(3600);
+    expect(config.server.trustProxy).toBe(false);
+    expect(config.keys.encryptionKey).toBeUndefined();
+  });
+});
+
+describe('loadConfig from the environment', () => {
+  test('every variable is read', () => {
+    const config = loadConfig({
+      TESSERA_DATABASE_URL: 'postgres://u:p@db:5432/tessera',
+      TESSERA_HOST: '0.0.0.0',
+      TESSERA_PORT: '9000',
+      TESSERA_ISSUER: 'https://id.example.com',
+      TESSERA_TRUST_PROXY: 'true',
+      TESSERA_BODY_LIMIT: '2048',
+      TESSERA_ACCESS_TOKEN_TTL: '180',
+      TESSERA_REFRESH_TOKEN_TTL: '172800',
+      TESSERA_CODE_TTL: '60',
+      TESSERA_ID_TOKEN_TTL: '600',
+      TESSERA_SESSION_TTL: '3600',
+      TESSERA_REDIRECT_URI_POLICY: 'development',
+      TESSERA_KEY_ENCRYPTION_KEY: 'a2V5',
+      TESSERA_CHANGE_POLL_MS: '100',
+      TESSERA_LOG_LEVEL: 'debug',
+    });
+    expect(config).toMatchObject({
+      databaseUrl: 'postgres://u:p@db:5432/tessera',
+      server: { host: '0.0.0.0', port: 9000, issuer: 'https://id.example.com', trustProxy: true, bodyLimit: 2048 },
+      tokens: { accessTokenTtl: 180, refreshTokenTtl: 172_800, codeTtl: 60, idTokenTtl: 600 },
+      sessionTtl: 3600,
+      redirectUriPolicy: 'development',
+      keys: { encryptionKey: 'a2V5', encryptionKeyFile: './data/tessera-key-encryption.key' },
+      changePollMs: 100,
+      logLevel: 'debug',
+    });
+  });
+
+  test.each([
+    ['1', true],
+    ['yes', true],
+    ['ON', true],
+    ['True', true],
+    ['0', false],
+    ['no', false],
+    ['off', false],
+    ['FALSE', false],
+  ])('TESSERA_TRUST_PROXY=%s → %s', (raw, expected) => {
+    expect(loadConfig({ TESSERA_TRUST_PROXY: raw }).server.trustProxy).toBe(expected);
+  });
+
+  test('whole numbers may carry surrounding whitespace', () => {
+    expect(loadConfig({ TESSERA_PORT: ' 8443 ' }).server.port).toBe(8443);
+  });
+
+  test('the issuer loses trailing slashes (it is a base URL for endpoint paths)', () => {
+    expect(loadConfig({ TESSERA_ISSUER: 'https://id.example.com/' }).server.issuer).toBe('https://id.example.com');
+    expect(loadConfig({ TESSERA_ISSUER: 'https://id.example.com/tenant//' }).server.issuer).toBe('https://id.example.com/tenant');
+    expect(loadConfig({ TESSERA_ISSUER: 'http://127.0.0.1:8080' }).server.issuer).toBe('http://127.0.0.1:8080');
+  });
+});
+
+describe('loadConfig precedence: flags over environment over defaults', () => {
+  const env = {
+    TESSERA_DATABASE_URL: 'sqlite:/env/db',
+    TESSERA_HOST: '10.0.0.1',
+    TESSERA_PORT: '7000',
+    TESSERA_ISSUER: 'https://env.example',
+  };
+
+  test('flags win over the environment', () => {
+    const config = loadConfig(env, { databaseUrl: 'sqlite:/flag/db', host: '::1', port: '7001', issuer: 'https://flag.example/' });
+    expect(config.databaseUrl).toBe('sqlite:/flag/db');
+    expect(config.server.host).toBe('::1');
+    expect(config.server.port).toBe(7001);
+    expect(config.server.issuer).toBe('https://flag.example');
+    // The key file follows the database actually used.
+    expect(config.keys.encryptionKeyFile).toBe('/flag/tessera-key-encryption.key');
+  });
+
+  test('absent flags leave the environment in force', () => {
+    const config = loadConfig(env, { databaseUrl: undefined, host: undefined, port: undefined, issuer: undefined });
+    expect(config.databaseUrl).toBe('sqlite:/env/db');
+    expect(config.server.host).toBe('10.0.0.1');
+    expect(config.server.port).toBe(7000);
+    expect(config.server.issuer).toBe('https://env.example');
+  });
+
+  test('a numeric port flag, including 0 (pick a free port)', () => {
+    expect(loadConfig(env, { port: 0 }).server.port).toBe(0);
+    expect(loadConfig(env, { port: '0' }).server.port).toBe(0);
+    expect(loadConfig({}, { port: 65_535 }).server.port).toBe(65_535);
+  });
+
+  test('an invalid flag is refused even when the environment is valid', () => {
+    expect(() => loadConfig(env, { port: 'eighty' })).toThrow(ConfigError);
+    expect(() => loadConfig(env, { issuer: 'https://flag.example/?x=1' })).toThrow(ConfigError);
+  });
+
+  test('a valid flag hides an invalid environment value', () => {
+    expect(loadConfig({ TESSERA_PORT: 'nope' }, { port: 1234 }).server.port).toBe(1234);
+    expect(loadConfig({ TESSERA_ISSUER: 'not a url' }, { issuer: 'https://ok.example' }).server.issuer).toBe('https://ok.example');
+  });
+});
+
+describe('loadConfig validation', () => {
+  const invalid: Array<[string, Record<string, string>, Parameters<typeof loadConfig>[1], RegExp]> = [
+    ['port not a number', { TESSERA_PORT: 'http' }, {}, /port must be a whole number from 0 to 65535 \(got "http"\)/],
+    ['port negative', { TESSERA_PORT: '-1' }, {}, /port/],
+    ['port too large', { TESSERA_PORT: '65536' }, {}, /port/],
+    ['port with a fraction', { TESSERA_PORT: '80.5' }, {}, /port/],
+    ['port in hex', { TESSERA_PORT: '0x50' }, {}, /port/],
+    ['port in exponent notation', { TESSERA_PORT: '8e3' }, {}, /port/],
+    ['port flag with a fraction', {}, { port: 80.5 }, /port/],
+    ['port flag negative', {}, { port: -1 }, /port/],
+    ['port flag NaN', {}, { port: Number.NaN }, /port/],
+    ['access TTL below the minimum', { TESSERA_ACCESS_TOKEN_TTL: '59' }, {}, /TESSERA_ACCESS_TOKEN_TTL must be a whole number from 60 to 604800/],
+    ['access TTL above the maximum', { TESSERA_ACCESS_TOKEN_TTL: '604801' }, {}, /TESSERA_ACCESS_TOKEN_TTL/],
+    ['access TTL with a unit', { TESSERA_ACCESS_TOKEN_TTL: '1h' }, {}, /TESSERA_ACCESS_TOKEN_TTL/],
+    ['refresh TTL zero', { TESSERA_REFRESH_TOKEN_TTL: '0' }, {}, /TESSERA_REFRESH_TOKEN_TTL/],
+    ['code TTL too long', { TESSERA_CODE_TTL: '3601' }, {}, /TESSERA_CODE_TTL/],
+    ['ID token TTL negative', { TESSERA_ID_TOKEN_TTL: '-60' }, {}, /TESSERA_ID_TOKEN_TTL/],
+    ['session TTL not a number', { TESSERA_SESSION_TTL: 'forever' }, {}, /TESSERA_SESSION_TTL/],
+    ['body limit too small', { TESSERA_BODY_LIMIT: '1023' }, {}, /TESSERA_BODY_LIMIT/],
+    ['change poll too fast', { TESSERA_CHANGE_POLL_MS: '10' }, {}, /TESSERA_CHANGE_POLL_MS/],
+    ['boolean not a boolean', { TESSERA_TRUST_PROXY: 'maybe' }, {}, /TESSERA_TRUST_PROXY must be true or false \(got "maybe"\)/],
+    ['policy unknown', { TESSERA_REDIRECT_URI_POLICY: 'lenient' }, {}, /TESSERA_REDIRECT_URI_POLICY must be "strict" or "development" \(got "lenient"\)/],
+    ['policy in the wrong case', { TESSERA_REDIRECT_URI_POLICY: 'Strict' }, {}, /TESSERA_REDIRECT_URI_POLICY/],
+    ['issuer not a URL', { TESSERA_ISSUER: 'id.example.com' }, {}, /issuer must be an absolute URL/],
+    ['issuer with a query', { TESSERA_ISSUER: 'https://id.example.com/?tenant=a' }, {}, /query or fragment/],
+    ['issuer with a fragment', { TESSERA_ISSUER: 'https://id.example.com/#x' }, {}, /query or fragment/],
+    ['issuer with an empty query', { TESSERA_ISSUER: 'https://id.example.com/?' }, {}, /query or fragment/],
+    ['issuer with an empty fragment', { TESSERA_ISSUER: 'https://id.example.com#' }, {}, /query or fragment/],
+    ['issuer with another scheme', { TESSERA_ISSUER: 'ftp://id.example.com' }, {}, /http\(s\)/],
+    ['issuer flag with a query', {}, { issuer: 'https://id.example.com?x' }, /query or fragment/],
+  ];
+
+  test.each(invalid)('%s → ConfigError', (_name, env, overrides, message) => {
+    let error: unknown;
+    try {
+      loadConfig(env, overrides);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(message);
+  });
+
+  test('range boundaries are inclusive', () => {
+    const low = loadConfig({ TESSERA_ACCESS_TOKEN_TTL: '60', TESSERA_BODY_LIMIT: '1024', TESSERA_CHANGE_POLL_MS: '50', TESSERA_PORT: '0' });
+    expect([low.tokens.accessTokenTtl, low.server.bodyLimit, low.changePollMs, low.server.port]).toEqual([60, 1024, 50, 0]);
+    const high = loadConfig({ TESSERA_ACCESS_TOKEN_TTL: '604800', TESSERA_CODE_TTL: '3600', TESSERA_PORT: '65535' });
+    expect([high.tokens.accessTokenTtl, high.tokens.codeTtl, high.server.port]).toEqual([604_800, 3600, 65_535]);
+  });
+
+  test('loadConfig does not read process.env', () => {
+    const saved = process.env.TESSERA_PORT;
+    process.env.TESSERA_PORT = '1';
+    try {
+      expect(loadConfig({}).server.port).toBe(8080);
+    } finally {
+      if (saved === undefined) delete process.env.TESSERA_PORT;
+      else process.env.TESSERA_PORT = saved;
+    }
+  });
+});
