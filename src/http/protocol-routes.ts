@@ -3,6 +3,7 @@ import type { Tessera } from '../app/tessera.ts';
 import { epochSeconds } from '../clock.ts';
 import { OAuthError } from '../oauth/errors.ts';
 import { openIdConfiguration, serverMetadata } from '../oauth/endpoints/discovery.ts';
+import type { RawParams } from '../oauth/params.ts';
 import { formParams } from './form-body.ts';
 import { noStore } from './oauth-reply.ts';
 
@@ -48,6 +49,18 @@ export function registerProtocolRoutes(app: FastifyInstance, tessera: Tessera): 
     await endpoints.revoke({ params: formParams(request), authorization: request.headers.authorization, now: epochSeconds(clock) });
     return noStore(reply).code(200).send();
   });
+
+  // OIDC Core §5.3.1: userinfo answers GET and POST; errors carry WWW-Authenticate (RFC 6750 §3).
+  const userinfo = async (request: FastifyRequest, reply: FastifyReply) => {
+    const body = await endpoints.userinfo({
+      authorization: request.headers.authorization,
+      params: request.method === 'POST' && request.body instanceof Map ? (request.body as RawParams) : new Map(),
+      now: epochSeconds(clock),
+    });
+    return noStore(reply).send(body);
+  };
+  app.get('/connect/userinfo', userinfo);
+  app.post('/connect/userinfo', userinfo);
 
   for (const path of ['/connect/token', '/connect/introspect', '/connect/revocation']) {
     app.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE'], url: path, handler: methodNotAllowed });

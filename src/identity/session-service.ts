@@ -37,7 +37,9 @@ export class SessionService {
     this.#d = deps;
   }
 
-  async signIn(username: string, password: string, meta: { ip: string | null; userAgent: string | null }): Promise<SignInResult> {
+  async signIn(rawUsername: string, password: string, meta: { ip: string | null; userAgent: string | null }): Promise<SignInResult> {
+    // PostgreSQL refuses NUL in text; no valid username contains one, so make it a plain miss.
+    const username = rawUsername.replaceAll('\0', '\uFFFD');
     const now = epochSeconds(this.#d.clock);
     const accountKey = `user:${usernameKey(username).slice(0, 200)}`;
     const ipKey = meta.ip ? `ip:${meta.ip}` : undefined;

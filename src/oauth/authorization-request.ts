@@ -111,6 +111,8 @@ export async function validateAuthorizationRequest(raw: RawParams, lookupClient:
   }
   const nonce = params.get('nonce');
   if (nonce !== undefined && nonce.length > 512) return back(invalidRequest('nonce is too long'));
+  // The nonce is stored with the code and echoed in the ID token: printable text only.
+  if (nonce !== undefined && /[\x00-\x1f\x7f]/.test(nonce)) return back(invalidRequest('nonce contains control characters'));
   if (state !== undefined && state.length > 2048) {
     return { ok: false, redirectTo: { uri: redirectUri, state: undefined }, error: invalidRequest('state is too long') };
   }

@@ -1,31 +1,53 @@
 import { KEY_ALGS } from '../../keys/key-ring.ts';
 import { GRANT_HANDLERS } from '../grants/index.ts';
+import { OPENID_SCOPES } from '../scopes.ts';
+
+/** Claims Tessera can release: in ID tokens, userinfo and access tokens (OIDC Discovery §3). */
+export const CLAIMS_SUPPORTED = [
+  'sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'sid', 'azp', 'at_hash',
+  'preferred_username', 'name', 'given_name', 'family_name', 'updated_at', 'email', 'email_verified',
+] as const;
 
 /**
  * Authorization server metadata (RFC 8414) and OpenID Provider metadata (OIDC Discovery
  * 1.0 §3). Lists only what is implemented: a client reading it must never find an
  * endpoint or method that answers 404.
  */
-export function serverMetadata(issuer: string): Record<string, unknown> {
+export function serverMetadata(issuer: string, apiScopes: readonly string[] = []): Record<string, unknown> {
   const authMethods = ['client_secret_basic', 'client_secret_post'];
   return {
     issuer,
+    authorization_endpoint: `${issuer}/connect/authorize`,
     token_endpoint: `${issuer}/connect/token`,
     jwks_uri: `${issuer}/.well-known/jwks.json`,
+    userinfo_endpoint: `${issuer}/connect/userinfo`,
+    end_session_endpoint: `${issuer}/connect/endsession`,
     introspection_endpoint: `${issuer}/connect/introspect`,
     revocation_endpoint: `${issuer}/connect/revocation`,
+    scopes_supported: [...Object.keys(OPENID_SCOPES), ...apiScopes],
+    response_types_supported: ['code'],
+    response_modes_supported: ['query'],
     grant_types_supported: [...GRANT_HANDLERS.keys()],
-    // No authorization endpoint yet: no response types (RFC 8414 §2 lists what is supported).
-    response_types_supported: [],
-    token_endpoint_auth_methods_supported: authMethods,
+    // RFC 7636 with RFC 9700 §2.1.1: S256 only, "plain" is refused.
+    code_challenge_methods_supported: ['S256'],
+    // RFC 9207: every authorization response carries iss (mix-up defence).
+    authorization_response_iss_parameter_supported: true,
+    // "none" is how public clients (PKCE, no secret) authenticate at the token endpoint.
+    token_endpoint_auth_methods_supported: [...authMethods, 'none'],
     introspection_endpoint_auth_methods_supported: authMethods,
-    revocation_endpoint_auth_methods_supported: authMethods,
+    revocation_endpoint_auth_methods_supported: [...authMethods, 'none'],
     access_token_signing_alg_values_supported: ['ES256'],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [...KEY_ALGS].reverse(),
+    userinfo_signing_alg_values_supported: ['none'],
+    prompt_values_supported: ['none', 'login', 'consent', 'select_account'],
+    claims_supported: [...CLAIMS_SUPPORTED],
+    claims_parameter_supported: false,
+    request_parameter_supported: false,
+    request_uri_parameter_supported: false,
   };
 }
 
-export function openIdConfiguration(issuer: string): Record<string, unknown> {
-  return serverMetadata(issuer);
+export function openIdConfiguration(issuer: string, apiScopes: readonly string[] = []): Record<string, unknown> {
+  return serverMetadata(issuer, apiScopes);
 }

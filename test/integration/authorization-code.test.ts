@@ -1,0 +1,535 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Clock } from '../../src/clock.ts';
+import { DIALECTS } from '../support/databases.ts';
+import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
+import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
+
+/**
+ * The authorization code flow over HTTP, page by page, on SQLite and PostgreSQL: login,
+ * consent, code exchange with PKCE, refresh rotation, userinfo, logout. The browser tests
+ * (test/e2e) drive the same pages in Chromium; this file covers the many edge cases fast.
+ */
+
+const REDIRECT = 'https://app.example.com/callback';
+const POST_LOGOUT = 'https://app.example.com/signed-out';
+const PASSWORD = 'correct horse battery staple';
+
+/** A clock tests can move forward. */
+function movableClock(): Clock & { advance(seconds: number): void } {
+  let offset = 0;
+  return { now: () => Date.now() + offset, advance: (s) => void (offset += s * 1000) };
+}
+
+function pkce(): { verifier: string; challenge: string } {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+}
+
+describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
+  let server: TestServer;
+  const clock = movableClock();
+  let app: { id: string; secret: string };
+  let other: { id: string; secret: string };
+  let publicApp: { id: string };
+  let shortRefresh: { id: string; secret: string };
+
+  beforeAll(async () => {
+    server = await startTestServer(dialect, { clock });
+    const { services } = server.tessera;
+    await services.users.create({ username: 'alice', password: PASSWORD, roles: ['developer'], email: 'alice@example.com', name: 'Alice Liddell' });
+    await services.users.create({ username: 'bob', password: PASSWORD, roles: [] });
+    await services.users.create({ username: 'carol', password: PASSWORD, roles: ['developer'] });
+    await services.users.create({ username: 'dave', password: PASSWORD, roles: ['developer'] });
+    const base = {
+      grantTypes: ['authorization_code'],
+      redirectUris: [REDIRECT],
+      postLogoutRedirectUris: [POST_LOGOUT],
+      scopes: ['openid', 'profile', 'email', 'offline_access'],
+    };
+    const a = await services.clients.create({ ...base, name: 'Acme Books', description: 'Bookkeeping <for> "small" teams' });
+    app = { id: a.client_id, secret: a.client_secret! };
+    const o = await services.clients.create({ ...base, name: 'Other App' });
+    other = { id: o.client_id, secret: o.client_secret! };
+    const p = await services.clients.create({ ...base, name: 'Mobile App', public: true });
+    publicApp = { id: p.client_id };
+    const s = await services.clients.create({ ...base, name: 'Short Refresh', refreshTokenTtl: 180 });
+    shortRefresh = { id: s.client_id, secret: s.client_secret! };
+  });
+  afterAll(async () => server?.close());
+
+  function authorizeUrl(clientId: string, extra: Record<string, string> = {}): string {
+    const q = new URLSearchParams({ client_id: clientId, response_type: 'code', redirect_uri: REDIRECT, scope: 'openid profile email offline_access', state: 'st-123', nonce: 'n-456', ...extra });
+    return `/connect/authorize?${q}`;
+  }
+
+  async function signIn(ua: UserAgent, username: string, returnTo?: string): Promise<Response> {
+    const page = await ua.get(returnTo ? `/login?${new URLSearchParams({ return_to: returnTo })}` : '/login');
+    expect(page.status).toBe(200);
+    const fields = hiddenFields(await page.text());
+    return ua.post('/login', { ...fields, username, password: PASSWORD });
+  }
+
+  /** Runs authorize → login → consent (allow) and returns the callback URL. */
+  async function getCode(clientId: string, username = 'alice', extra: Record<string, string> = {}, ua = new UserAgent(server.url)): Promise<{ callback: URL; ua: UserAgent }> {
+    let res = await ua.get(authorizeUrl(clientId, extra));
+    let target = location(res);
+    if (target.startsWith('/login')) {
+      const returnTo = new URL(target, server.url).searchParams.get('return_to')!;
+      res = await signIn(ua, username, returnTo);
+      target = location(res);
+      expect(target).toBe(returnTo);
+      res = await ua.get(target);
+      target = location(res);
+    }
+    if (target.startsWith('/consent')) {
+      res = await ua.get(target);
+      expect(res.status).toBe(200);
+      res = await ua.post('/consent', { ...hiddenFields(await res.text()), decision: 'allow' });
+      target = location(res);
+    }
+    return { callback: new URL(target), ua };
+  }
+
+  async function exchange(code: string, verifier: string | undefined, client = app, extra: Record<string, string> = {}): Promise<Response> {
+    const form: Record<string, string> = { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, ...extra };
+    if (verifier) form.code_verifier = verifier;
+    return postForm(`${server.url}/connect/token`, form, { authorization: basic(client.id, client.secret) });
+  }
+
+  async function introspect(token: string): Promise<Record<string, unknown>> {
+    const res = await postForm(`${server.url}/connect/introspect`, { token }, { authorization: basic(app.id, app.secret) });
+    return (await res.json()) as Record<string, unknown>;
+  }
+
+  async function refresh(token: string, client = app, extra: Record<string, string> = {}): Promise<Response> {
+    return postForm(`${server.url}/connect/token`, { grant_type: 'refresh_token', refresh_token: token, ...extra }, { authorization: basic(client.id, client.secret) });
+  }
+
+  test('full flow: login, consent, code with state and iss, PKCE exchange, ID token, userinfo', async () => {
+    const { verifier, challenge } = pkce();
+    const ua = new UserAgent(server.url);
+    const start = await ua.get(authorizeUrl(app.id, { code_challenge: challenge, code_challenge_method: 'S256' }));
+    expect(start.status).toBe(303);
+    const loginUrl = new URL(location(start), server.url);
+    expect(loginUrl.pathname).toBe('/login');
+
+    const loginPage = await ua.get(loginUrl.pathname + loginUrl.search);
+    expect(loginPage.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(loginPage.headers.get('content-security-policy')).not.toContain('script-src');
+    expect(loginPage.headers.get('x-frame-options')).toBe('DENY');
+    expect(loginPage.headers.get('cache-control')).toBe('no-store');
+    const loginHtml = await loginPage.text();
+    expect(loginHtml).toContain('name="username"');
+    expect(loginHtml).toContain('name="password"');
+    expect(loginHtml).toContain('Acme Books');
+    const csrfCookie = loginPage.headers.getSetCookie().find((c) => c.startsWith('tessera_csrf='))!;
+    expect(csrfCookie).toMatch(/HttpOnly/i);
+    expect(csrfCookie).toMatch(/SameSite=Lax/i);
+
+    const posted = await ua.post('/login', { ...hiddenFields(loginHtml), username: 'alice', password: PASSWORD });
+    expect(posted.status).toBe(303);
+    const sessionCookie = posted.headers.getSetCookie().find((c) => c.startsWith('tessera_session='))!;
+    expect(sessionCookie).toMatch(/HttpOnly/i);
+    expect(sessionCookie).toMatch(/SameSite=Lax/i);
+    expect(sessionCookie).not.toMatch(/Secure/i); // the issuer is http://127.0.0.1 here
+
+    const again = await ua.get(location(posted));
+    const consentUrl = location(again);
+    expect(consentUrl.startsWith('/consent?')).toBe(true);
+    const consent = await ua.get(consentUrl);
+    const consentHtml = await consent.text();
+    expect(consent.status).toBe(200);
+    expect(consentHtml).toContain('Acme Books');
+    // Output is escaped: the description's markup arrives as text.
+    expect(consentHtml).toContain('Bookkeeping &lt;for&gt; &quot;small&quot; teams');
+    expect(consentHtml).toContain('Yes, Allow');
+    expect(consentHtml).toContain('Deny');
+    expect(consentHtml).toContain('See your email address');
+    expect(consentHtml).toContain('Keep access while you are away');
+
+    const decided = await ua.post('/consent', { ...hiddenFields(consentHtml), decision: 'allow' });
+    const callback = new URL(location(decided));
+    expect(callback.origin + callback.pathname).toBe(REDIRECT);
+    expect(callback.searchParams.get('state')).toBe('st-123');
+    expect(callback.searchParams.get('iss')).toBe(server.url);
+    expect(callback.searchParams.get('scope')).toBe('openid profile email offline_access');
+    const code = callback.searchParams.get('code')!;
+    expect(code).toMatch(/^[A-Za-z0-9_-]{43}$/);
+
+    const res = await exchange(code, verifier);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const tokens = (await res.json()) as Record<string, string>;
+    expect(tokens.token_type).toBe('Bearer');
+    expect(tokens.refresh_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+
+    const jwks = createRemoteJWKSet(new URL(`${server.url}/.well-known/jwks.json`));
+    expect(decodeProtectedHeader(tokens.id_token!).alg).toBe('RS256');
+    const { payload: id } = await jwtVerify(tokens.id_token!, jwks, { issuer: server.url, audience: app.id });
+    const alice = await server.tessera.services.users.show('alice');
+    expect(id.sub).toBe(alice.id);
+    expect(id.nonce).toBe('n-456');
+    expect(typeof id.sid).toBe('string');
+    expect(typeof id.auth_time).toBe('number');
+    const atHash = createHash('sha256').update(tokens.access_token!).digest().subarray(0, 16).toString('base64url');
+    expect(id.at_hash).toBe(atHash);
+    expect(id.email).toBe('alice@example.com');
+
+    const { payload: at } = await jwtVerify(tokens.access_token!, jwks, { issuer: server.url, typ: 'at+jwt' });
+    expect(at.sub).toBe(alice.id);
+    expect(at.client_id).toBe(app.id);
+
+    const viaGet = await fetch(`${server.url}/connect/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    expect(viaGet.status).toBe(200);
+    expect(await viaGet.json()).toMatchObject({ sub: alice.id, preferred_username: 'alice', name: 'Alice Liddell', email: 'alice@example.com' });
+    const viaPost = await postForm(`${server.url}/connect/userinfo`, { access_token: tokens.access_token! });
+    expect(((await viaPost.json()) as { sub: string }).sub).toBe(alice.id);
+    const noToken = await fetch(`${server.url}/connect/userinfo`);
+    expect(noToken.status).toBe(401);
+    expect(noToken.headers.get('www-authenticate')).toBe('Bearer realm="tessera"');
+    const badToken = await fetch(`${server.url}/connect/userinfo`, { headers: { authorization: 'Bearer abc.def.ghi' } });
+    expect(badToken.status).toBe(401);
+    expect(badToken.headers.get('www-authenticate')).toContain('error="invalid_token"');
+  });
+
+  test('consent is remembered; prompt=consent and new scopes ask again', async () => {
+    const { callback: first, ua } = await getCode(app.id, 'carol', { scope: 'openid profile' });
+    expect(first.searchParams.get('code')).toBeTruthy();
+    // Same scopes again: straight back to the app.
+    const straight = new URL(location(await ua.get(authorizeUrl(app.id, { scope: 'openid profile' }))));
+    expect(straight.searchParams.get('code')).toBeTruthy();
+    // prompt=consent: the page again, with every scope.
+    const forced = location(await ua.get(authorizeUrl(app.id, { scope: 'openid profile', prompt: 'consent' })));
+    expect(forced.startsWith('/consent')).toBe(true);
+    // One new scope: the page lists only it.
+    const wider = location(await ua.get(authorizeUrl(app.id, { scope: 'openid profile email' })));
+    const page = await (await ua.get(wider)).text();
+    expect(page).toContain('<code>email</code>');
+    expect(page).not.toContain('<code>profile</code>');
+  });
+
+  test('deny sends access_denied with state and iss back to the app', async () => {
+    const ua = new UserAgent(server.url);
+    await signIn(ua, 'dave');
+    const consent = location(await ua.get(authorizeUrl(other.id)));
+    const page = await ua.get(consent);
+    const back = new URL(location(await ua.post('/consent', { ...hiddenFields(await page.text()), decision: 'deny' })));
+    expect(back.searchParams.get('error')).toBe('access_denied');
+    expect(back.searchParams.get('state')).toBe('st-123');
+    expect(back.searchParams.get('iss')).toBe(server.url);
+    expect(back.searchParams.get('code')).toBeNull();
+  });
+
+  test('a user without the required permission gets access_denied saying why', async () => {
+    const ua = new UserAgent(server.url);
+    await signIn(ua, 'bob');
+    const back = new URL(location(await ua.get(authorizeUrl(app.id))));
+    expect(back.searchParams.get('error')).toBe('access_denied');
+    expect(back.searchParams.get('error_description')).toContain('developer_api');
+  });
+
+  test('prompt=none: login_required without a session, consent_required without consent, a code with both', async () => {
+    const anon = new UserAgent(server.url);
+    const noSession = new URL(location(await anon.get(authorizeUrl(app.id, { prompt: 'none' }))));
+    expect(noSession.searchParams.get('error')).toBe('login_required');
+    expect(noSession.searchParams.get('state')).toBe('st-123');
+
+    const ua = new UserAgent(server.url);
+    await signIn(ua, 'dave');
+    const noConsent = new URL(location(await ua.get(authorizeUrl(app.id, { prompt: 'none' }))));
+    expect(noConsent.searchParams.get('error')).toBe('consent_required');
+
+    await getCode(app.id, 'dave', {}, ua);
+    const silent = new URL(location(await ua.get(authorizeUrl(app.id, { prompt: 'none' }))));
+    expect(silent.searchParams.get('code')).toBeTruthy();
+  });
+
+  test('max_age and prompt=login send a signed-in user back to the login page', async () => {
+    const { ua } = await getCode(app.id, 'alice');
+    clock.advance(5);
+    expect(location(await ua.get(authorizeUrl(app.id, { max_age: '1' }))).startsWith('/login')).toBe(true);
+    expect(location(await ua.get(authorizeUrl(app.id, { prompt: 'login' }))).startsWith('/login')).toBe(true);
+  });
+
+  test('unknown client and untrusted redirect URIs get an error page, never a redirect', async () => {
+    const ua = new UserAgent(server.url);
+    for (const url of [
+      authorizeUrl('no-such-client'),
+      authorizeUrl(app.id, { redirect_uri: 'https://evil.example.net/callback' }),
+      authorizeUrl(app.id, { redirect_uri: `${REDIRECT}/` }),
+      `/connect/authorize?client_id=${app.id}&client_id=${app.id}&response_type=code`,
+    ]) {
+      const res = await ua.get(url);
+      expect(res.status, url).toBe(400);
+      expect(res.headers.get('location')).toBeNull();
+      expect(res.headers.get('content-type')).toContain('text/html');
+      expect(res.headers.get('x-frame-options')).toBe('DENY');
+    }
+  });
+
+  test('other errors are redirected: unsupported_response_type, plain PKCE, unknown scope', async () => {
+    const ua = new UserAgent(server.url);
+    const cases: Array<[Record<string, string>, string]> = [
+      [{ response_type: 'token' }, 'unsupported_response_type'],
+      [{ code_challenge: 'x'.repeat(43), code_challenge_method: 'plain' }, 'invalid_request'],
+      [{ scope: 'openid admin.everything' }, 'invalid_scope'],
+      [{ nonce: 'a\u0000b' }, 'invalid_request'],
+      [{ prompt: 'none login' }, 'invalid_request'],
+      [{ max_age: '-1' }, 'invalid_request'],
+    ];
+    for (const [extra, error] of cases) {
+      const back = new URL(location(await ua.get(authorizeUrl(app.id, extra))));
+      expect(back.searchParams.get('error')).toBe(error);
+      expect(back.searchParams.get('state')).toBe('st-123');
+      expect(back.searchParams.get('iss')).toBe(server.url);
+    }
+    // A public client must use PKCE.
+    const back = new URL(location(await ua.get(authorizeUrl(publicApp.id))));
+    expect(back.searchParams.get('error')).toBe('invalid_request');
+    expect(back.searchParams.get('error_description')).toContain('PKCE');
+  });
+
+  test('code exchange: wrong verifier, wrong redirect URI and another client each get invalid_grant', async () => {
+    const { verifier, challenge } = pkce();
+    const pkceExtra = { code_challenge: challenge, code_challenge_method: 'S256' };
+    const c1 = (await getCode(app.id, 'alice', pkceExtra)).callback.searchParams.get('code')!;
+    const wrong = await exchange(c1, pkce().verifier);
+    expect(wrong.status).toBe(400);
+    expect(((await wrong.json()) as { error: string }).error).toBe('invalid_grant');
+
+    const c2 = (await getCode(app.id, 'alice', pkceExtra)).callback.searchParams.get('code')!;
+    const res2 = await exchange(c2, verifier, app, { redirect_uri: 'https://app.example.com/other' });
+    expect(((await res2.json()) as { error: string }).error).toBe('invalid_grant');
+
+    const c3 = (await getCode(app.id, 'alice', pkceExtra)).callback.searchParams.get('code')!;
+    const res3 = await exchange(c3, verifier, other);
+    expect(((await res3.json()) as { error: string }).error).toBe('invalid_grant');
+
+    const c4 = (await getCode(app.id, 'alice', pkceExtra)).callback.searchParams.get('code')!;
+    const missing = await exchange(c4, undefined);
+    expect(((await missing.json()) as { error: string }).error).toBe('invalid_grant');
+  });
+
+  test('a public client exchanges its code with PKCE and no secret', async () => {
+    const { verifier, challenge } = pkce();
+    const { callback } = await getCode(publicApp.id, 'alice', { code_challenge: challenge, code_challenge_method: 'S256' });
+    const res = await postForm(`${server.url}/connect/token`, {
+      grant_type: 'authorization_code',
+      code: callback.searchParams.get('code')!,
+      redirect_uri: REDIRECT,
+      code_verifier: verifier,
+      client_id: publicApp.id,
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { access_token: string }).access_token).toBeTruthy();
+  });
+
+  test('a replayed code gets invalid_grant and revokes every token issued from it', async () => {
+    const { callback } = await getCode(app.id, 'alice');
+    const code = callback.searchParams.get('code')!;
+    const tokens = (await (await exchange(code, undefined)).json()) as Record<string, string>;
+    expect((await introspect(tokens.access_token!)).active).toBe(true);
+    const replay = await exchange(code, undefined);
+    expect(replay.status).toBe(400);
+    expect(((await replay.json()) as { error: string }).error).toBe('invalid_grant');
+    expect((await introspect(tokens.access_token!)).active).toBe(false);
+    expect((await introspect(tokens.refresh_token!)).active).toBe(false);
+    const refreshed = await refresh(tokens.refresh_token!);
+    expect(((await refreshed.json()) as { error: string }).error).toBe('invalid_grant');
+  });
+
+  test('refresh tokens rotate; reuse of a rotated one revokes the family', async () => {
+    const { callback } = await getCode(app.id, 'alice');
+    const first = (await (await exchange(callback.searchParams.get('code')!, undefined)).json()) as Record<string, string>;
+    expect((await introspect(first.refresh_token!)).active).toBe(true);
+    const r1 = await refresh(first.refresh_token!);
+    expect(r1.status).toBe(200);
+    const second = (await r1.json()) as Record<string, string>;
+    expect(second.refresh_token).not.toBe(first.refresh_token);
+    expect(second.id_token).toBeTruthy();
+    // Narrowing is allowed, widening is not.
+    const narrow = await refresh(second.refresh_token!, app, { scope: 'openid offline_access' });
+    expect(narrow.status).toBe(200);
+    const third = (await narrow.json()) as Record<string, string>;
+    expect(third.scope).toBe('openid offline_access');
+    const widen = await refresh(third.refresh_token!, app, { scope: 'openid offline_access email' });
+    expect(((await widen.json()) as { error: string }).error).toBe('invalid_scope');
+    // Reuse of the first (rotated) token: refused, and the latest one dies with it.
+    const reuse = await refresh(first.refresh_token!);
+    expect(((await reuse.json()) as { error: string }).error).toBe('invalid_grant');
+    const latest = await refresh(third.refresh_token!);
+    expect(((await latest.json()) as { error: string }).error).toBe('invalid_grant');
+  });
+
+  test('concurrent use of one refresh token gives exactly one success', async () => {
+    const { callback } = await getCode(app.id, 'alice');
+    const tokens = (await (await exchange(callback.searchParams.get('code')!, undefined)).json()) as Record<string, string>;
+    const results = await Promise.all(Array.from({ length: 8 }, () => refresh(tokens.refresh_token!)));
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 400)).toHaveLength(7);
+  });
+
+  test('refresh tokens come only with offline_access; another client cannot use them; revocation kills the family', async () => {
+    const { callback } = await getCode(app.id, 'alice', { scope: 'openid profile' });
+    const noOffline = (await (await exchange(callback.searchParams.get('code')!, undefined)).json()) as Record<string, string>;
+    expect(noOffline.refresh_token).toBeUndefined();
+
+    const { callback: c2 } = await getCode(app.id, 'alice');
+    const tokens = (await (await exchange(c2.searchParams.get('code')!, undefined)).json()) as Record<string, string>;
+    const stolen = await refresh(tokens.refresh_token!, other);
+    expect(((await stolen.json()) as { error: string }).error).toBe('invalid_grant');
+    const rotated = (await (await refresh(tokens.refresh_token!)).json()) as Record<string, string>;
+    const revoked = await postForm(`${server.url}/connect/revocation`, { token: rotated.refresh_token!, token_type_hint: 'refresh_token' }, { authorization: basic(app.id, app.secret) });
+    expect(revoked.status).toBe(200);
+    expect(((await (await refresh(rotated.refresh_token!)).json()) as { error: string }).error).toBe('invalid_grant');
+  });
+
+  test('a per-app refresh lifetime of 3 minutes is honoured', async () => {
+    const { callback } = await getCode(shortRefresh.id, 'alice');
+    const tokens = (await (await exchange(callback.searchParams.get('code')!, undefined, shortRefresh)).json()) as Record<string, string>;
+    clock.advance(120);
+    const ok = await refresh(tokens.refresh_token!, shortRefresh);
+    expect(ok.status).toBe(200);
+    const next = (await ok.json()) as Record<string, string>;
+    clock.advance(181);
+    const expired = await refresh(next.refresh_token!, shortRefresh);
+    expect(((await expired.json()) as { error: string }).error).toBe('invalid_grant');
+  });
+
+  test('login: one generic message, CSRF required, throttled after repeated failures', async () => {
+    const ua = new UserAgent(server.url);
+    const page = await ua.get('/login');
+    const fields = hiddenFields(await page.text());
+    const unknown = await ua.post('/login', { ...fields, username: 'nobody', password: 'whatever-long' });
+    const wrong = await ua.post('/login', { ...fields, username: 'carol', password: 'wrong password!' });
+    expect(unknown.status).toBe(401);
+    expect(wrong.status).toBe(401);
+    const m1 = /role="alert">([^<]*)</.exec(await unknown.text())![1];
+    const m2 = /role="alert">([^<]*)</.exec(await wrong.text())![1];
+    expect(m1).toBe(m2);
+
+    const forged = await ua.post('/login', { csrf: 'forged', username: 'carol', password: PASSWORD });
+    expect(forged.status).toBe(403);
+    expect(forged.headers.getSetCookie().some((c) => c.startsWith('tessera_session='))).toBe(false);
+
+    // A NUL byte or an oversized name is just a failed sign-in, never a 500.
+    const nul = await ua.post('/login', { ...fields, username: 'a\u0000b', password: 'x' });
+    expect(nul.status).toBe(401);
+    const long = await ua.post('/login', { ...fields, username: 'x'.repeat(5000), password: 'x' });
+    expect(long.status).toBeLessThan(500);
+
+    const victim = 'throttle-victim';
+    await server.tessera.services.users.create({ username: victim, password: PASSWORD, roles: ['developer'] });
+    for (let i = 0; i < 5; i++) await ua.post('/login', { ...fields, username: victim, password: 'bad password!' });
+    const locked = await ua.post('/login', { ...fields, username: victim, password: PASSWORD });
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await locked.text()).toContain('Try again later');
+  });
+
+  test('consent POST with a forged CSRF token changes nothing', async () => {
+    const ua = new UserAgent(server.url);
+    await signIn(ua, 'carol');
+    const consent = location(await ua.get(authorizeUrl(other.id)));
+    const fields = hiddenFields(await (await ua.get(consent)).text());
+    const forged = await ua.post('/consent', { ...fields, csrf: 'AAAA', decision: 'allow' });
+    expect(forged.status).toBe(403);
+    expect(forged.headers.get('location')).toBeNull();
+    // Still not approved: the page comes back.
+    expect(location(await ua.get(authorizeUrl(other.id))).startsWith('/consent')).toBe(true);
+  });
+
+  test('logout with id_token_hint and post_logout_redirect_uri ends the session; prompt=none then says login_required', async () => {
+    const { callback, ua } = await getCode(app.id, 'alice');
+    const tokens = (await (await exchange(callback.searchParams.get('code')!, undefined)).json()) as Record<string, string>;
+    const bad = await ua.get(`/connect/endsession?${new URLSearchParams({ id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'https://evil.example.net/' })}`);
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('location')).toBeNull();
+
+    const res = await ua.get(`/connect/endsession?${new URLSearchParams({ id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT, state: 'bye-1' })}`);
+    const target = new URL(location(res));
+    expect(target.origin + target.pathname).toBe(POST_LOGOUT);
+    expect(target.searchParams.get('state')).toBe('bye-1');
+    const after = new URL(location(await ua.get(authorizeUrl(app.id, { prompt: 'none' }))));
+    expect(after.searchParams.get('error')).toBe('login_required');
+    // Tokens already issued stay valid until they expire or are revoked.
+    expect((await introspect(tokens.access_token!)).active).toBe(true);
+  });
+
+  test('logout without a hint asks for confirmation first', async () => {
+    const { ua } = await getCode(app.id, 'alice');
+    const res = await ua.get(`/connect/endsession?${new URLSearchParams({ client_id: app.id, post_logout_redirect_uri: POST_LOGOUT, state: 's2' })}`);
+    const confirmUrl = location(res);
+    expect(confirmUrl.startsWith('/logout')).toBe(true);
+    const page = await ua.get(confirmUrl);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('Sign out?');
+    // Still signed in until the user confirms.
+    expect(new URL(location(await ua.get(authorizeUrl(app.id, { prompt: 'none' })))).searchParams.get('code')).toBeTruthy();
+    const forged = await ua.post('/logout', { ...hiddenFields(html), csrf: 'nope' });
+    expect(forged.status).toBe(403);
+    const done = new URL(location(await ua.post('/logout', hiddenFields(html))));
+    expect(done.origin + done.pathname).toBe(POST_LOGOUT);
+    expect(done.searchParams.get('state')).toBe('s2');
+    expect(new URL(location(await ua.get(authorizeUrl(app.id, { prompt: 'none' })))).searchParams.get('error')).toBe('login_required');
+  });
+
+  test('a password change and disabling a user end their sessions', async () => {
+    await server.tessera.services.users.create({ username: 'erin', password: PASSWORD, roles: ['developer'] });
+    const { ua } = await getCode(app.id, 'erin');
+    expect(new URL(location(await ua.get(authorizeUrl(app.id, { prompt: 'none' })))).searchParams.get('code')).toBeTruthy();
+    clock.advance(2);
+    await server.tessera.services.users.update('erin', { password: 'a brand new passphrase' });
+    expect(new URL(location(await ua.get(authorizeUrl(app.id, { prompt: 'none' })))).searchParams.get('error')).toBe('login_required');
+
+    await server.tessera.services.users.create({ username: 'frank', password: PASSWORD, roles: ['developer'] });
+    const { ua: ua2 } = await getCode(app.id, 'frank');
+    await server.tessera.services.users.setDisabled('frank', true);
+    expect(new URL(location(await ua2.get(authorizeUrl(app.id, { prompt: 'none' })))).searchParams.get('error')).toBe('login_required');
+  });
+
+  test('no input to the pages or browser endpoints produces a 5xx', async () => {
+    // A seeded generator: the same cases every run, so a failure can be replayed.
+    let seed = 20261122;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const alphabet = ['', 'a', '\u0000', '%', '%zz', '\u00ff', '\ud83d\ude00', '"<x>', '&', '=', ' ', 'x'.repeat(3000), app.id, REDIRECT, 'code', 'none'];
+    const keys = ['client_id', 'redirect_uri', 'response_type', 'scope', 'state', 'nonce', 'prompt', 'max_age', 'code_challenge', 'code_challenge_method', 'login_hint', 'id_token_hint', 'post_logout_redirect_uri', 'return_to', 'username', 'password', 'csrf', 'decision'];
+    const ua = new UserAgent(server.url);
+    await signIn(ua, 'alice');
+    const paths = ['/connect/authorize', '/consent', '/login', '/logout', '/connect/endsession'];
+    for (let i = 0; i < 150; i++) {
+      const form = new URLSearchParams();
+      for (let k = rnd(6); k > 0; k--) form.append(keys[rnd(keys.length)]!, alphabet[rnd(alphabet.length)]! + alphabet[rnd(alphabet.length)]!);
+      const path = paths[rnd(paths.length)]!;
+      const res = rnd(2) ? await ua.get(`${path}?${form}`) : await ua.post(path, form);
+      expect(res.status, `${path} ${form}`).toBeLessThan(500);
+      await res.arrayBuffer();
+    }
+    // Raw, unencoded garbage in the query string too.
+    for (const raw of ['%', '%%%', 'a=%ff%fe', '&&&==', `client_id=${app.id}&redirect_uri=%`]) {
+      const res = await ua.get(`/connect/authorize?${raw}`);
+      expect(res.status, raw).toBeLessThan(500);
+    }
+  });
+
+  test('discovery lists the interactive endpoints', async () => {
+    const meta = (await (await fetch(`${server.url}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+    expect(meta.authorization_endpoint).toBe(`${server.url}/connect/authorize`);
+    expect(meta.userinfo_endpoint).toBe(`${server.url}/connect/userinfo`);
+    expect(meta.end_session_endpoint).toBe(`${server.url}/connect/endsession`);
+    expect(meta.code_challenge_methods_supported).toEqual(['S256']);
+    expect(meta.authorization_response_iss_parameter_supported).toBe(true);
+    expect(meta.response_types_supported).toEqual(['code']);
+    expect(meta.grant_types_supported).toEqual(expect.arrayContaining(['authorization_code', 'refresh_token', 'client_credentials']));
+    expect(meta.claims_supported).toEqual(expect.arrayContaining(['sub', 'email', 'preferred_username', 'sid', 'auth_time']));
+    // Every advertised endpoint answers (no 404s).
+    for (const key of ['authorization_endpoint', 'userinfo_endpoint', 'end_session_endpoint', 'jwks_uri']) {
+      const res = await fetch(meta[key] as string, { redirect: 'manual' });
+      expect(res.status, key).not.toBe(404);
+    }
+  });
+});
