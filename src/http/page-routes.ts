@@ -14,6 +14,10 @@ import { noStore } from './oauth-reply.ts';
 const SESSION_COOKIE = 'tessera_session';
 const CSRF_COOKIE = 'tessera_csrf';
 const STYLESHEET = readFileSync(new URL('../pages/tessera.css', import.meta.url), 'utf8');
+/** The brand mark: two tiles, as in the page header. */
+const FAVICON =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#2f5bea"/>' +
+  '<path d="M32 0v25a7 7 0 0 1-7 7H0z" fill="#7aa2ff"/></svg>';
 
 /** Every page: no script, no framing, no caching, no referrer (the URL carries codes and state). */
 function pageHeaders(reply: FastifyReply): FastifyReply {
@@ -212,6 +216,14 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera): void
     const id = new URLSearchParams(returnTo.slice(returnTo.indexOf('?') + 1)).get('client_id');
     return id ? (await tessera.cache.client(id))?.name : undefined;
   }
+
+  app.get('/assets/favicon.svg', (_request, reply) => {
+    reply.header('cache-control', 'public, max-age=86400').type('image/svg+xml').send(FAVICON);
+  });
+  // Browsers ask for /favicon.ico on their own, whatever the page links.
+  app.get('/favicon.ico', (_request, reply) => {
+    reply.header('cache-control', 'public, max-age=86400').type('image/svg+xml').send(FAVICON);
+  });
 
   app.get('/assets/tessera.css', (_request, reply) => {
     reply.header('cache-control', 'public, max-age=3600').type('text/css; charset=utf-8').send(STYLESHEET);

@@ -52,7 +52,7 @@ ${d.clientDescription ? html`<p class="app__desc">${d.clientDescription}</p>` : 
 </div>
 <p class="muted small">If you allow, it will be able to:</p>
 <ul class="scopes" aria-label="Requested permissions">
-${d.scopes.map((s) => html`<li><span>${s.description}<br><code>${s.name}</code></span></li>`)}
+${d.scopes.map((s) => html`<li><span>${s.description}</span><code>${s.name}</code></li>`)}
 </ul>
 <p class="who">Signed in as <strong>${d.username}</strong>. You can withdraw this access later.</p>
 <div class="actions">
