@@ -516,6 +516,41 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
     }
   });
 
+  test('an app that asks for ES256 ID tokens gets them; login_hint fills the username', async () => {
+    const es = await server.tessera.services.clients.create({
+      name: 'ES256 App',
+      grantTypes: ['authorization_code'],
+      redirectUris: [REDIRECT],
+      scopes: ['openid'],
+      idTokenSignedResponseAlg: 'ES256',
+    });
+    const ua = new UserAgent(server.url);
+    const toLogin = location(await ua.get(authorizeUrl(es.client_id, { scope: 'openid', login_hint: 'alice' })));
+    const page = await (await ua.get(toLogin)).text();
+    expect(page).toContain('value="alice"');
+    const { callback } = await getCode(es.client_id, 'alice', { scope: 'openid' });
+    const tokens = (await (await exchange(callback.searchParams.get('code')!, undefined, { id: es.client_id, secret: es.client_secret! })).json()) as Record<string, string>;
+    expect(decodeProtectedHeader(tokens.id_token!).alg).toBe('ES256');
+    const jwks = createRemoteJWKSet(new URL(`${server.url}/.well-known/jwks.json`));
+    await jwtVerify(tokens.id_token!, jwks, { issuer: server.url, audience: es.client_id });
+  });
+
+  test('codes expire after 1800 s by default', async () => {
+    const { callback } = await getCode(app.id, 'alice');
+    clock.advance(1801);
+    const res = await exchange(callback.searchParams.get('code')!, undefined);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error_description: string }).error_description).toContain('expired');
+  });
+
+  test('sessions end after TESSERA_SESSION_TTL (12 h by default)', async () => {
+    const { ua } = await getCode(app.id, 'alice');
+    clock.advance(11 * 3600);
+    expect(new URL(location(await ua.get(authorizeUrl(app.id, { prompt: 'none' })))).searchParams.get('code')).toBeTruthy();
+    clock.advance(3600 + 1);
+    expect(new URL(location(await ua.get(authorizeUrl(app.id, { prompt: 'none' })))).searchParams.get('error')).toBe('login_required');
+  });
+
   test('discovery lists the interactive endpoints', async () => {
     const meta = (await (await fetch(`${server.url}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
     expect(meta.authorization_endpoint).toBe(`${server.url}/connect/authorize`);
@@ -530,6 +565,26 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
     for (const key of ['authorization_endpoint', 'userinfo_endpoint', 'end_session_endpoint', 'jwks_uri']) {
       const res = await fetch(meta[key] as string, { redirect: 'manual' });
       expect(res.status, key).not.toBe(404);
+    }
+  });
+});
+
+describe('cookies over https', () => {
+  test('the session and CSRF cookies are Secure when the issuer is https', async () => {
+    const server = await startTestServer('sqlite', { env: { TESSERA_ISSUER: 'https://id.example.com', TESSERA_SESSION_TTL: '600' } });
+    try {
+      await server.tessera.services.users.create({ username: 'alice', password: PASSWORD, roles: ['developer'] });
+      const ua = new UserAgent(server.url);
+      const page = await ua.get('/login');
+      expect(page.headers.getSetCookie().find((c) => c.startsWith('tessera_csrf='))).toMatch(/; Secure/i);
+      const res = await ua.post('/login', { ...hiddenFields(await page.text()), username: 'alice', password: PASSWORD });
+      const session = res.headers.getSetCookie().find((c) => c.startsWith('tessera_session='))!;
+      expect(session).toMatch(/; Secure/i);
+      expect(session).toMatch(/HttpOnly/i);
+      // The configured lifetime reaches the browser too.
+      expect(session).toMatch(/Max-Age=600/i);
+    } finally {
+      await server.close();
     }
   });
 });
