@@ -150,6 +150,8 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera): void
       // One message for unknown user, wrong password and disabled account.
       return again(401, 'Wrong username or password.');
     }
+    // A new sign-in replaces whatever session this browser had (no session left behind).
+    await sessions.signOut(request.cookies[SESSION_COOKIE]);
     reply.setCookie(SESSION_COOKIE, result.cookieValue, { ...cookieOptions(), maxAge: result.session.expiresAt - result.session.createdAt });
     if (returnTo) return noStore(reply).redirect(returnTo, 303);
     return pageHeaders(reply).send(messagePage('You are signed in', `Signed in as ${username}.`));
