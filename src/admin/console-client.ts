@@ -6,8 +6,7 @@
  */
 export const CONSOLE_CLIENT_ID = '7e55e7a0-c0de-4a11-8000-000000000001';
 export const CONSOLE_SCOPES = ['openid', 'profile', 'tessera.admin'] as const;
-/** The scope that opens the admin API; only users holding the `admin` role may be granted it. */
-export const ADMIN_SCOPE = 'tessera.admin';
+export { ADMIN_SCOPE } from '../oauth/scopes.ts';
 
 export function consoleRedirectUri(issuer: string): string {
   return `${issuer}/admin/callback`;

@@ -27,6 +27,10 @@ import { systemResolver, type HostResolver } from '../oauth/redirect-uri-policy.
 import { RegistryCache } from '../oauth/registry-cache.ts';
 import { KyselyRevocationStore } from '../oauth/revocation-store.ts';
 import { TokenService } from '../oauth/token-service.ts';
+import { AccessService } from '../admin/access-service.ts';
+import { AuditLog } from '../admin/audit-log.ts';
+import { SettingsService, type RuntimeSettings } from '../admin/settings-service.ts';
+import { bootstrapAdmin, ensureConsoleClient } from '../admin/bootstrap.ts';
 import { ChangeFeed } from '../storage/change-feed.ts';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from '../storage/database.ts';
 
@@ -74,33 +78,75 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const keyRing = new KeyRing(new KyselyKeyStore(db), encrypter);
   await keyRing.load(epochSeconds(clock));
 
-  const redirectPolicy = { mode: config.redirectUriPolicy, resolve: options.resolver ?? systemResolver };
+  // Lifetimes and the redirect-URI policy may change at run time (admin API): everything
+  // below reads them from this one live object, per use, through getters.
+  const settings = new SettingsService({
+    db,
+    clock,
+    feed,
+    defaults: {
+      accessTokenTtl: config.tokens.accessTokenTtl,
+      refreshTokenTtl: config.tokens.refreshTokenTtl,
+      codeTtl: config.tokens.codeTtl,
+      idTokenTtl: config.tokens.idTokenTtl,
+      sessionTtl: config.sessionTtl,
+      redirectUriPolicy: config.redirectUriPolicy,
+    },
+  });
+  await settings.load();
+  const live = settings.live;
+  const redirectPolicy = {
+    get mode() {
+      return live.redirectUriPolicy;
+    },
+    resolve: options.resolver ?? systemResolver,
+  };
   const tokens = new TokenService(keyRing, cache, {
     issuer: config.server.issuer ?? `http://${config.server.host}:${config.server.port}`,
-    accessTokenTtl: config.tokens.accessTokenTtl,
+    get accessTokenTtl() {
+      return live.accessTokenTtl;
+    },
   });
   const lookupClient = (id: string) => cache.client(id);
   const issuer = () => tokens.settings.issuer;
-  const idTokens = new IdTokenService(keyRing, issuer, config.tokens.idTokenTtl);
-  const grantDeps = { tokens, cache, codes, refresh, revocations, idTokens, refreshTokenTtl: config.tokens.refreshTokenTtl };
+  const idTokens = new IdTokenService(keyRing, issuer, () => live.idTokenTtl);
+  // No object spread of these deps anywhere: a spread would freeze the getters' values.
+  const tokenDeps = {
+    grants: GRANT_HANDLERS,
+    lookupClient,
+    tokens,
+    cache,
+    codes,
+    refresh,
+    revocations,
+    idTokens,
+    get refreshTokenTtl() {
+      return live.refreshTokenTtl;
+    },
+  };
   const sessions = new SessionService({
     sessions: sessionStore,
     users: userStore,
     cache,
     throttle: new LoginThrottle(db),
     clock,
-    sessionTtl: config.sessionTtl,
+    get sessionTtl() {
+      return live.sessionTtl;
+    },
   });
 
   const services = {
     clients: new ClientService({ clients: clientStore, users: userStore, roles: userStore, clock, redirectPolicy, feed }),
     users: new UserService({ users: userStore, roles: userStore, clock, feed, sessions: sessionStore }),
     roles: new RoleService({ roles: userStore, clock, feed }),
-    keys: new KeyService(keyRing, new KyselyKeyStore(db), clock, () => maxSignedTokenLifetime(config), feed),
+    keys: new KeyService(keyRing, new KyselyKeyStore(db), clock, () => maxSignedTokenLifetime(live), feed),
+    settings,
+    access: new AccessService(db, clock),
+    audit: new AuditLog(db, clock),
   };
 
   const endpoints = {
-    token: tokenEndpoint({ grants: GRANT_HANDLERS, lookupClient, ...grantDeps }),
+    token: tokenEndpoint(tokenDeps),
     introspect: introspectionEndpoint({ tokens, lookupClient, refresh }),
     revoke: revocationEndpoint({ tokens, lookupClient, revocations, cache, refresh }),
     userinfo: userinfoEndpoint({ tokens, users: userStore }),
@@ -110,7 +156,15 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const interactive = {
     clock,
     sessions,
-    flow: authorizationFlow({ lookupClient, consents, codes, issuer, codeTtl: config.tokens.codeTtl }),
+    flow: authorizationFlow({
+      lookupClient,
+      consents,
+      codes,
+      issuer,
+      get codeTtl() {
+        return live.codeTtl;
+      },
+    }),
     endSession: endSessionEndpoint({ keys: keyRing, lookupClient, issuer }),
   };
 
@@ -138,6 +192,17 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     get issuer(): string {
       return tokens.settings.issuer;
     },
+    /** The console's own client, with redirect URIs on the current issuer (call after setIssuer). */
+    ensureConsoleClient(): Promise<unknown> {
+      return ensureConsoleClient(clientStore, tokens.settings.issuer, epochSeconds(clock)).then((c) => {
+        feed.notifyLocal('client', c.id);
+        return c;
+      });
+    },
+    /** First start on an empty database: an admin user (see src/admin/bootstrap.ts). */
+    bootstrapAdmin(password: string | undefined) {
+      return bootstrapAdmin(services.users, userStore, password);
+    },
     /** The issuer is known only once the server listens when --port 0 and no --issuer was given. */
     setIssuer(issuer: string): void {
       tokens.settings.issuer = issuer.replace(/\/+$/, '');
@@ -147,6 +212,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       await cache.load(epochSeconds(clock), feed);
       feed.subscribe((kind) => {
         if (kind === 'keys') void keyRing.reload();
+        if (kind === 'settings') void settings.load().catch(() => {});
       });
       await feed.start(config.changePollMs);
       background = setInterval(() => {
@@ -157,7 +223,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
         void codes.purgeExpired(now - 3600).catch(() => {});
         void refresh.purgeExpired(now).catch(() => {});
         void sessionStore.purgeExpired(now - 86_400).catch(() => {});
-        void keyRing.retireExpired(now, maxSignedTokenLifetime(config)).catch(() => {});
+        void keyRing.retireExpired(now, maxSignedTokenLifetime(live)).catch(() => {});
       }, 60_000);
       background.unref();
     },
@@ -172,6 +238,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
 export type Tessera = Awaited<ReturnType<typeof openTessera>>;
 
 /** A retired key must stay published while any JWT it signed can still be valid. */
-function maxSignedTokenLifetime(config: TesseraConfig): number {
-  return Math.max(config.tokens.accessTokenTtl, config.tokens.idTokenTtl, 86_400);
+function maxSignedTokenLifetime(live: RuntimeSettings): number {
+  // Per-app access token lifetimes are capped at one day (ACCESS_TTL_RANGE), hence the floor.
+  return Math.max(live.accessTokenTtl, live.idTokenTtl, 86_400);
 }

@@ -5,6 +5,7 @@ import { OAuthError } from '../oauth/errors.ts';
 import { checkHealth } from '../observability/health.ts';
 import { ServiceError } from '../errors.ts';
 import { registerFormParser } from './form-body.ts';
+import { registerAdminApi } from './admin/admin-api.ts';
 import { registerPageRoutes } from './page-routes.ts';
 import { registerProtocolRoutes } from './protocol-routes.ts';
 import { sendOAuthError } from './oauth-reply.ts';
@@ -22,6 +23,8 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
     // Request ids for log correlation, and no secrets in logs: log paths, never query strings.
     requestIdHeader: false,
     routerOptions: { maxParamLength: 200 },
+    // The admin API's schemas reject unknown fields (400) rather than silently dropping them.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   });
   app.log.level = tessera.config.logLevel;
 
@@ -54,6 +57,7 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
 
   registerProtocolRoutes(app, tessera);
   registerPageRoutes(app, tessera);
+  void app.register(async (scope) => registerAdminApi(scope, tessera));
 
   const health = async (_request: unknown, reply: import('fastify').FastifyReply) => {
     const report = await checkHealth(tessera);

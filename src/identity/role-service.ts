@@ -50,8 +50,58 @@ export class RoleService {
     return view((await this.#roles.findRole(role.name))!);
   }
 
+  async show(name: string): Promise<RoleView> {
+    const role = await this.#roles.findRole(name);
+    if (!role) throw notFound('role', name);
+    return view(role);
+  }
+
+  /** Changes a role's description and/or replaces its permissions (which must exist). */
+  async update(name: string, input: { description?: string; permissions?: string[] }): Promise<RoleView> {
+    const role = await this.#roles.findRole(name);
+    if (!role) throw notFound('role', name);
+    const now = epochSeconds(this.#clock);
+    if (input.description !== undefined) await this.#roles.updateRoleDescription(role.name, text(input.description, 'description', 0, 500));
+    if (input.permissions !== undefined) {
+      if (role.allPermissions) throw validationError(`role "${role.name}" holds every permission; its permissions cannot be listed`, 'permissions');
+      const wanted = [...new Set(input.permissions)];
+      for (const p of wanted) {
+        if (!(await this.#roles.findPermission(p))) throw validationError(`permission "${p.slice(0, 64)}" does not exist`, 'permissions');
+      }
+      await this.#roles.setRolePermissions(role.name, wanted, now);
+    }
+    this.#feed?.notifyLocal('role', role.name);
+    return view((await this.#roles.findRole(role.name))!);
+  }
+
+  async delete(name: string): Promise<void> {
+    const role = await this.#roles.findRole(name);
+    if (!role) throw notFound('role', name);
+    if (role.builtin) throw conflict(`role "${role.name}" is built in and cannot be deleted`, 'name');
+    await this.#roles.deleteRole(role.name, epochSeconds(this.#clock));
+    this.#feed?.notifyLocal('role', role.name);
+  }
+
   listPermissions(): Promise<Permission[]> {
     return this.#roles.listPermissions();
+  }
+
+  async createPermission(input: { name: string; description?: string }): Promise<Permission> {
+    const name = roleName(input.name, 'name');
+    if (await this.#roles.findPermission(name)) throw conflict(`permission "${name}" already exists`, 'name');
+    await this.#roles.createPermission({ name, description: text(input.description ?? name, 'description', 0, 500) }, epochSeconds(this.#clock));
+    return (await this.#roles.findPermission(name))!;
+  }
+
+  /** Removes a permission from every role. An app that requires it then admits no user until its requirement changes. */
+  async deletePermission(name: string): Promise<void> {
+    const p = await this.#roles.findPermission(name);
+    if (!p) throw notFound('permission', name);
+    if (p.builtin) throw conflict(`permission "${p.name}" is built in and cannot be deleted`, 'name');
+    const roles = await this.#roles.rolesWithPermission(p.name);
+    await this.#roles.deletePermission(p.name, epochSeconds(this.#clock));
+    for (const r of roles) this.#feed?.notifyLocal('role', r);
+    this.#feed?.notifyLocal('role', '*');
   }
 }
 

@@ -61,6 +61,8 @@ export class UserService {
 
   /** By id or username. */
   async find(ref: string): Promise<User> {
+    // PostgreSQL refuses NUL in text, and no id or username contains one.
+    if (ref.includes('\0') || ref.length > 200) throw notFound('user', ref.replaceAll('\0', '?').slice(0, 200));
     const user = (isUuid(ref) ? await this.#d.users.findById(ref) : undefined) ?? (await this.#d.users.findByUsername(ref));
     if (!user) throw notFound('user', ref);
     return user;

@@ -36,6 +36,13 @@ export interface RoleStore {
   listPermissions(): Promise<Permission[]>;
   findPermission(name: string): Promise<Permission | undefined>;
   createPermission(permission: { name: string; description: string }, now: number): Promise<void>;
+  updateRoleDescription(name: string, description: string): Promise<void>;
+  /** Replaces a role's permissions in one transaction. */
+  setRolePermissions(name: string, permissions: string[], now: number): Promise<void>;
+  deleteRole(name: string, now: number): Promise<void>;
+  deletePermission(name: string, now: number): Promise<void>;
+  /** Roles that hold a permission (to refresh who is affected when it changes). */
+  rolesWithPermission(name: string): Promise<string[]>;
 }
 
 export class KyselyUserStore implements UserStore, RoleStore {
@@ -161,5 +168,44 @@ export class KyselyUserStore implements UserStore, RoleStore {
 
   async createPermission(permission: { name: string; description: string }, now: number): Promise<void> {
     await this.#db.insertInto('permissions').values({ ...permission, builtin: 0, created_at: now }).execute();
+  }
+
+  async updateRoleDescription(name: string, description: string): Promise<void> {
+    await this.#db.updateTable('roles').set({ description }).where('name', '=', name).execute();
+  }
+
+  async setRolePermissions(name: string, permissions: string[], now: number): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('role_permissions').where('role_name', '=', name).execute();
+      if (permissions.length) {
+        await trx.insertInto('role_permissions').values(permissions.map((p) => ({ role_name: name, permission_name: p }))).execute();
+      }
+      await publishChange(trx, 'role', name, now);
+    });
+  }
+
+  async deleteRole(name: string, now: number): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('role_permissions').where('role_name', '=', name).execute();
+      await trx.deleteFrom('user_roles').where('role_name', '=', name).execute();
+      await trx.deleteFrom('roles').where('name', '=', name).execute();
+      await publishChange(trx, 'role', name, now);
+    });
+  }
+
+  async deletePermission(name: string, now: number): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      const roles = await trx.selectFrom('role_permissions').select('role_name').where('permission_name', '=', name).execute();
+      await trx.deleteFrom('role_permissions').where('permission_name', '=', name).execute();
+      await trx.deleteFrom('permissions').where('name', '=', name).execute();
+      for (const r of roles) await publishChange(trx, 'role', r.role_name, now);
+      // Roles holding every permission lose it too.
+      await publishChange(trx, 'role', '*', now);
+    });
+  }
+
+  async rolesWithPermission(name: string): Promise<string[]> {
+    const rows = await this.#db.selectFrom('role_permissions').select('role_name').where('permission_name', '=', name).execute();
+    return rows.map((r) => r.role_name);
   }
 }

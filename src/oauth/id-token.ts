@@ -22,9 +22,10 @@ export interface IdTokenInput {
 export class IdTokenService {
   readonly #keys: KeyRing;
   readonly #issuer: () => string;
-  readonly #ttl: number;
+  readonly #ttl: () => number;
 
-  constructor(keys: KeyRing, issuer: () => string, ttl: number) {
+  /** `ttl` is read per token: an operator may change it while Tessera runs. */
+  constructor(keys: KeyRing, issuer: () => string, ttl: () => number) {
     this.#keys = keys;
     this.#issuer = issuer;
     this.#ttl = ttl;
@@ -38,7 +39,7 @@ export class IdTokenService {
       aud: input.client.id,
       azp: input.client.id,
       iat: input.now,
-      exp: input.now + this.#ttl,
+      exp: input.now + this.#ttl(),
       at_hash: atHash(input.accessToken),
     };
     if (input.authTime !== null) claims.auth_time = input.authTime;

@@ -47,6 +47,7 @@ export async function startTestServer(dialect: TestDialect, options: TestServerO
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   if (!config.server.issuer) tessera.setIssuer(url);
+  await tessera.ensureConsoleClient();
   return {
     url,
     tessera,

@@ -40,7 +40,16 @@ export function serveCommand(): Command {
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       const url = `http://${host}:${address.port}`;
       if (!config.server.issuer) tessera.setIssuer(url);
+      await tessera.ensureConsoleClient();
+      const admin = await tessera.bootstrapAdmin(process.env.TESSERA_ADMIN_PASSWORD);
       process.stdout.write(`Tessera listening on ${url} (issuer ${tessera.issuer}, database ${tessera.database.displayUrl})\n`);
+      if (admin) {
+        process.stdout.write(
+          admin.generated
+            ? `Created the first user "admin" with password ${admin.password} (shown only now). Sign in at ${tessera.issuer}/admin/\n`
+            : `Created the first user "admin" with the password from TESSERA_ADMIN_PASSWORD. Sign in at ${tessera.issuer}/admin/\n`,
+        );
+      }
       for (const w of warnings) process.stderr.write(`tessera: warning: ${w}\n`);
 
       let stopping = false;

@@ -6,6 +6,7 @@ import type { CodeStore } from '../code-store.ts';
 import { randomToken, sha256 } from '../crypto-util.ts';
 import { OAuthError } from '../errors.ts';
 import type { RawParams } from '../params.ts';
+import { ADMIN_SCOPE, isAdmin } from '../scopes.ts';
 
 export type AuthorizeOutcome =
   /** Client or redirect URI not trusted: show an error page, never redirect (RFC 6749 §4.1.2.1). */
@@ -70,6 +71,9 @@ export function authorizationFlow(deps: AuthorizeDeps) {
 
   /** The user may authorize only apps whose required permission they hold (DESIGN.md). */
   function permissionDenied(request: AuthorizationRequest, signedIn: SignedIn): AuthorizeOutcome | undefined {
+    if (request.scopes.includes(ADMIN_SCOPE) && !isAdmin(signedIn.principal)) {
+      return errorRedirect(request.redirectUri, request.state, new OAuthError('access_denied', `the ${ADMIN_SCOPE} scope requires the admin role`));
+    }
     const needed = request.client.requirePermission;
     if (signedIn.principal.permissions.includes(needed)) return undefined;
     return errorRedirect(

@@ -1,5 +1,5 @@
 import type { UserStore } from '../../identity/user-store.ts';
-import { OAuthError } from '../errors.ts';
+import { errorDescriptionText, OAuthError } from '../errors.ts';
 import { profileClaims } from '../id-token.ts';
 import { singleValued, type RawParams } from '../params.ts';
 import type { TokenService } from '../token-service.ts';
@@ -15,7 +15,8 @@ const REALM = 'realm="tessera"';
 
 /** RFC 6750 §3: the challenge names the error so clients know whether to refresh or re-consent. */
 export function bearerError(error: 'invalid_request' | 'invalid_token' | 'insufficient_scope', description: string, scope?: string): OAuthError {
-  const parts = [REALM, `error="${error}"`, `error_description="${description.replace(/["\\]/g, '')}"`];
+  // Header values must be visible ASCII: the same sanitising as error_description (RFC 6749 §5.2).
+  const parts = [REALM, `error="${error}"`, `error_description="${errorDescriptionText(description).replace(/["\\]/g, '')}"`];
   if (scope) parts.push(`scope="${scope}"`);
   return new OAuthError(error, description, { headers: { 'www-authenticate': `Bearer ${parts.join(', ')}` } });
 }

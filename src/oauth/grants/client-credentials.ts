@@ -1,7 +1,7 @@
 import type { Client } from '../../clients/client.ts';
 import type { Principal } from '../../identity/user.ts';
 import { invalidScope, unauthorizedClient } from '../errors.ts';
-import { parseScope } from '../scopes.ts';
+import { ADMIN_SCOPE, isAdmin, parseScope } from '../scopes.ts';
 import type { GrantDeps, GrantHandler, GrantRequest, TokenResponse } from './grant-handler.ts';
 
 /** Scopes that mean nothing without a signed-in user (no ID token, no refresh: RFC 6749 §4.4.3). */
@@ -47,6 +47,9 @@ function checkPrincipal(client: Client, principal: Principal | undefined): Princ
 }
 
 function issue(req: GrantRequest, deps: GrantDeps, scopes: string[], principal: Principal | undefined): TokenResponse {
+  if (scopes.includes(ADMIN_SCOPE) && !isAdmin(principal)) {
+    throw invalidScope(`${ADMIN_SCOPE} is only for apps acting on behalf of a user with the admin role`);
+  }
   const issued = deps.tokens.issueAccessToken({ client: req.client, principal, scopes, now: req.now });
   const response: TokenResponse = { access_token: issued.token, token_type: 'Bearer', expires_in: issued.expiresIn };
   if (scopes.length) response.scope = scopes.join(' ');

@@ -3,6 +3,7 @@ import type { Client } from '../../clients/client.ts';
 import type { Principal } from '../../identity/user.ts';
 import { randomToken, sha256 } from '../crypto-util.ts';
 import { invalidGrant } from '../errors.ts';
+import { ADMIN_SCOPE, isAdmin } from '../scopes.ts';
 import type { GrantDeps, TokenResponse } from './grant-handler.ts';
 
 export interface UserTokenRequest {
@@ -21,6 +22,8 @@ export async function issueUserTokens(
   req: UserTokenRequest,
   refresh: { familyId: string; token: string } | 'new' | 'none',
 ): Promise<{ response: TokenResponse; jti: string; exp: number; familyId: string | null }> {
+  // Checked again at every issue: a user who lost the admin role since consenting gets nothing.
+  if (req.scopes.includes(ADMIN_SCOPE) && !isAdmin(req.principal)) throw invalidGrant(`${ADMIN_SCOPE} requires the admin role`);
   const access = deps.tokens.issueAccessToken({ client: req.client, principal: req.principal, scopes: req.scopes, now: req.now });
   const response: TokenResponse = {
     access_token: access.token,

@@ -1,0 +1,41 @@
+import type { Principal } from '../identity/user.ts';
+import { OAuthError } from '../oauth/errors.ts';
+import { bearerError, bearerMissing, bearerToken } from '../oauth/endpoints/userinfo.ts';
+import { ADMIN_SCOPE, isAdmin } from '../oauth/scopes.ts';
+import type { TokenService } from '../oauth/token-service.ts';
+
+/** Who is calling the admin API: recorded as the actor of every change. */
+export interface AdminActor {
+  userId: string;
+  username: string;
+  clientId: string;
+  /** `user:<username>`, or `app:<client_id> for user:<username>` for a machine acting for an admin. */
+  label: string;
+}
+
+/**
+ * The admin API accepts Tessera's own access tokens carrying `tessera.admin` whose subject
+ * holds the `admin` role *now* (a role removed after issue stops the token at once).
+ * Answers follow RFC 6750: 401 invalid_token, 403 insufficient_scope.
+ */
+export async function authenticateAdmin(tokens: TokenService, authorization: string | undefined, now: number): Promise<AdminActor> {
+  const token = bearerToken(authorization, new Map());
+  if (token === undefined) throw bearerMissing();
+  const check = await tokens.checkAccessToken(token, now);
+  if (!check.active) throw bearerError('invalid_token', 'the access token is invalid, expired or revoked');
+  const scopes = check.claims.scope.split(' ');
+  if (!scopes.includes(ADMIN_SCOPE)) throw bearerError('insufficient_scope', `the access token lacks the ${ADMIN_SCOPE} scope`, ADMIN_SCOPE);
+  const principal: Principal | undefined = check.principal;
+  if (!principal || !isAdmin(principal)) {
+    throw bearerError('insufficient_scope', "the token's user does not hold the admin role", ADMIN_SCOPE);
+  }
+  const user = `user:${principal.user.username}`;
+  // An interactive sign-in has the user as subject and the console (or another app) as client;
+  // a machine acting on behalf of an admin is named as such in the audit trail.
+  const label = check.client.onBehalfOfUserId === principal.user.id ? `app:${check.client.id} for ${user}` : user;
+  return { userId: principal.user.id, username: principal.user.username, clientId: check.claims.client_id, label };
+}
+
+export function isBearerError(error: unknown): error is OAuthError {
+  return error instanceof OAuthError;
+}
