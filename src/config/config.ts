@@ -42,6 +42,8 @@ export interface TesseraConfig {
   changePollMs: number;
   /** TESSERA_LOG_LEVEL: fatal, error, warn, info (default), debug, trace, silent. */
   logLevel: string;
+  /** TESSERA_ADMIN_PASSWORD: the first admin's password on an empty database (else random, printed once). */
+  adminPassword: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -88,6 +90,7 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
     },
     changePollMs: int('TESSERA_CHANGE_POLL_MS', env.TESSERA_CHANGE_POLL_MS, 500, 50, 60_000),
     logLevel: env.TESSERA_LOG_LEVEL ?? 'info',
+    adminPassword: env.TESSERA_ADMIN_PASSWORD || undefined,
   };
 }
 

@@ -41,7 +41,7 @@ export function serveCommand(): Command {
       const url = `http://${host}:${address.port}`;
       if (!config.server.issuer) tessera.setIssuer(url);
       await tessera.ensureConsoleClient();
-      const admin = await tessera.bootstrapAdmin(process.env.TESSERA_ADMIN_PASSWORD);
+      const admin = await tessera.bootstrapAdmin(config.adminPassword);
       process.stdout.write(`Tessera listening on ${url} (issuer ${tessera.issuer}, database ${tessera.database.displayUrl})\n`);
       if (admin) {
         process.stdout.write(
