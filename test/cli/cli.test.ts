@@ -1,0 +1,211 @@
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts';
+
+/**
+ * The CLI contract (issue 2, docs/cli.md), driven as a user would: a child process per
+ * command, on SQLite and PostgreSQL. Bad input exits non-zero with one clear line on stderr.
+ */
+const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
+const PASSWORD = 'correct horse battery staple';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
+  let database: TestDatabase;
+  let env: Record<string, string>;
+
+  function tessera(args: string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<Run> {
+    return new Promise((resolve) => {
+      const child = execFile(process.execPath, [MAIN, ...args, '--database', database.url], { env: { ...process.env, ...env, ...options.env }, timeout: 30_000 }, (error, stdout, stderr) => {
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      });
+      child.stdin!.end(options.stdin ?? '');
+    });
+  }
+
+  async function json(args: string[], options?: { stdin?: string; env?: Record<string, string> }): Promise<any> {
+    const r = await tessera([...args, '--json'], options);
+    if (r.code !== 0) throw new Error(`tessera ${args.join(' ')} failed: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  }
+
+  /** A failure: non-zero exit and exactly one line on stderr. */
+  async function fails(args: string[], pattern: RegExp, options?: { stdin?: string; env?: Record<string, string> }): Promise<string> {
+    const r = await tessera(args, options);
+    expect(r.code, `${args.join(' ')} should fail`).not.toBe(0);
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines, r.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(pattern);
+    return lines[0]!;
+  }
+
+  beforeAll(async () => {
+    database = await createTestDatabase(dialect);
+    env = { TESSERA_KEY_ENCRYPTION_KEY_FILE: join(mkdtempSync(join(tmpdir(), 'tessera-cli-')), 'kek'), TESSERA_LOG_LEVEL: 'silent' };
+  });
+  afterAll(async () => database?.drop());
+
+  test('migrate, then migrate again is a no-op', async () => {
+    const first = await json(['migrate']);
+    expect(Array.isArray(first.applied)).toBe(true);
+    const again = await tessera(['migrate']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/up to date/);
+  });
+
+  test('users: create (password and stdin), list, show, disable, duplicates and unknowns', async () => {
+    const alice = await json(['users', 'create', '--username', 'alice', '--password', PASSWORD, '--email', 'alice@example.com', '--role', 'developer', '--role', 'admin']);
+    expect(alice.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(alice.username).toBe('alice');
+    expect(alice.roles.sort()).toEqual(['admin', 'developer']);
+    const bot = await json(['users', 'create', '--username', 'bot', '--password-stdin', '--role', 'developer'], { stdin: `${PASSWORD}\n` });
+    expect(bot.roles).toEqual(['developer']);
+    expect(bot.permissions).toEqual(['developer_api']);
+
+    const listed = await json(['users', 'list']);
+    expect(listed.map((u: { username: string }) => u.username).sort()).toEqual(['alice', 'bot']);
+    expect((await json(['users', 'show', 'alice'])).email).toBe('alice@example.com');
+    expect((await json(['users', 'show', alice.id])).username).toBe('alice');
+    const human = await tessera(['users', 'show', 'alice']);
+    expect(human.stdout).toMatch(/username:\s+alice/);
+    expect((await json(['users', 'disable', 'bot'])).disabled).toBe(true);
+
+    await fails(['users', 'create', '--username', 'alice', '--password', PASSWORD], /already exists/);
+    await fails(['users', 'show', 'nobody'], /user "nobody" not found/);
+    await fails(['users', 'create', '--username', 'x1', '--password', 'short'], /password must be at least/);
+    await fails(['users', 'create', '--username', 'x2', '--password', PASSWORD, '--role', 'wizard'], /role "wizard" does not exist/);
+    await fails(['users', 'create', '--username', 'x3'], /password/);
+  });
+
+  test('roles: built-ins, create, grant, list', async () => {
+    const roles = await json(['roles', 'list']);
+    expect(roles).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'admin', permissions: '*' }),
+        expect.objectContaining({ name: 'developer', permissions: ['developer_api'] }),
+      ]),
+    );
+    const created = await json(['roles', 'create', 'auditor', '--description', 'Reads reports', '--permission', 'reports_api']);
+    expect(created).toMatchObject({ name: 'auditor', permissions: ['reports_api'] });
+    expect((await json(['roles', 'grant', 'auditor', 'billing_api'])).permissions.sort()).toEqual(['billing_api', 'reports_api']);
+    await fails(['roles', 'create', 'auditor'], /already exists/);
+    await fails(['roles', 'grant', 'ghost', 'x_api'], /role "ghost" not found/);
+    expect((await tessera(['roles', 'list'])).stdout).toMatch(/auditor\s+billing_api, reports_api/);
+  });
+
+  test('clients: create with every option, show, update, rotate-secret, list, delete', async () => {
+    const dev = { env: { TESSERA_REDIRECT_URI_POLICY: 'development' } };
+    const app = await json(
+      [
+        'clients', 'create', '--name', 'Acme Books', '--description', 'Bookkeeping',
+        '--grant', 'authorization_code', '--grant', 'client_credentials',
+        '--redirect-uri', 'http://127.0.0.1:9000/cb', '--post-logout-redirect-uri', 'http://127.0.0.1:9000/bye',
+        '--scope', 'openid profile offline_access', '--default-scope', 'profile',
+        '--on-behalf-of', 'alice', '--access-token-ttl', '600', '--refresh-token-ttl', '180',
+        '--require-permission', 'developer_api', '--id-token-alg', 'ES256',
+      ],
+      dev,
+    );
+    expect(app.client_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(app.client_secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(app).toMatchObject({
+      name: 'Acme Books', description: 'Bookkeeping', grant_types: ['authorization_code', 'client_credentials'],
+      redirect_uris: ['http://127.0.0.1:9000/cb'], post_logout_redirect_uris: ['http://127.0.0.1:9000/bye'],
+      default_scopes: ['profile'], on_behalf_of: 'alice', access_token_ttl: 600, refresh_token_ttl: 180,
+      require_permission: 'developer_api', id_token_signed_response_alg: 'ES256', public: false,
+    });
+    const shown = await json(['clients', 'show', app.client_id]);
+    expect(shown.client_secret).toBeUndefined();
+    expect(shown.secret_hash).toBeUndefined();
+
+    const updated = await json(['clients', 'update', app.client_id, '--description', 'Bookkeeping for teams', '--access-token-ttl', '900']);
+    expect(updated).toMatchObject({ description: 'Bookkeeping for teams', access_token_ttl: 900, name: 'Acme Books' });
+    const rotated = await json(['clients', 'rotate-secret', app.client_id]);
+    expect(rotated.client_secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(rotated.client_secret).not.toBe(app.client_secret);
+
+    const pub = await json(['clients', 'create', '--name', 'Mobile', '--grant', 'authorization_code', '--redirect-uri', 'http://127.0.0.1:9001/cb', '--public'], dev);
+    expect(pub.public).toBe(true);
+    expect(pub.client_secret).toBeUndefined();
+
+    expect((await json(['clients', 'list'])).map((c: { name: string }) => c.name)).toEqual(expect.arrayContaining(['Acme Books', 'Mobile']));
+    expect((await tessera(['clients', 'list'])).stdout).toContain('Acme Books');
+    expect((await tessera(['clients', 'delete', pub.client_id])).code).toBe(0);
+    await fails(['clients', 'show', pub.client_id], /not found/);
+  });
+
+  test('clients: bad input gives one clear line and changes nothing', async () => {
+    const before = (await json(['clients', 'list'])).length;
+    // Strict policy: the reason names the failing rule (no DNS needed for these).
+    await fails(['clients', 'create', '--name', 'x', '--grant', 'authorization_code', '--redirect-uri', 'http://app.example.com/cb'], /https/i);
+    await fails(['clients', 'create', '--name', 'x', '--grant', 'authorization_code', '--redirect-uri', 'https://localhost/cb'], /localhost/i);
+    await fails(['clients', 'create', '--name', 'x', '--grant', 'authorization_code', '--redirect-uri', 'https://10.0.0.8/cb'], /private|address/i);
+    await fails(['clients', 'create', '--name', 'x', '--grant', 'authorization_code', '--redirect-uri', 'https://app.example.com/cb#frag'], /fragment/i);
+    await fails(['clients', 'create', '--name', 'x', '--grant', 'password'], /grant/i);
+    await fails(['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--on-behalf-of', 'nobody'], /nobody/);
+    await fails(['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--access-token-ttl', 'soon'], /access/i);
+    await fails(['clients', 'update', '00000000-0000-4000-8000-000000000000', '--name', 'y'], /not found/);
+    await fails(['clients', 'rotate-secret', 'not-a-uuid'], /not found/);
+    expect((await json(['clients', 'list'])).length).toBe(before);
+  });
+
+  test('keys: list and rotate', async () => {
+    const keys = await json(['keys', 'list']);
+    expect(keys.filter((k: { status: string }) => k.status === 'active').map((k: { alg: string }) => k.alg).sort()).toEqual(['ES256', 'RS256']);
+    const rotated = await json(['keys', 'rotate']);
+    expect(rotated.map((k: { alg: string }) => k.alg).sort()).toEqual(['ES256', 'RS256']);
+    const after = await json(['keys', 'list']);
+    expect(after.length).toBe(keys.length + 2);
+  });
+
+  test('usage errors: unknown command and bad database URL', async () => {
+    const unknown = await tessera(['frobnicate']);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/unknown command/);
+    const r = await new Promise<Run>((resolve) => {
+      execFile(process.execPath, [MAIN, 'users', 'list', '--database', 'mysql://nope'], { env: { ...process.env, ...env } }, (error, stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  test('serve --port 0: the first line has the URL; /health answers; SIGTERM exits cleanly', async () => {
+    const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--database', database.url], { env: { ...process.env, ...env, TESSERA_ADMIN_PASSWORD: PASSWORD } });
+    try {
+      const firstLine = await new Promise<string>((resolve, reject) => {
+        let buffer = '';
+        const timer = setTimeout(() => reject(new Error(`no first line: ${buffer}`)), 20_000);
+        child.stdout.on('data', (chunk: Buffer) => {
+          buffer += chunk.toString();
+          const nl = buffer.indexOf('\n');
+          if (nl >= 0) {
+            clearTimeout(timer);
+            resolve(buffer.slice(0, nl));
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`exited ${code}`)));
+      });
+      const url = /http:\/\/127\.0\.0\.1:\d+/.exec(firstLine)?.[0];
+      expect(url, firstLine).toBeDefined();
+      const health = await fetch(`${url}/health`);
+      expect(health.status).toBe(200);
+      const discovery = (await (await fetch(`${url}/.well-known/openid-configuration`)).json()) as { issuer: string };
+      expect(discovery.issuer).toBe(url);
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
