@@ -31,6 +31,8 @@ import { AccessService } from '../admin/access-service.ts';
 import { AuditLog } from '../admin/audit-log.ts';
 import { SettingsService, type RuntimeSettings } from '../admin/settings-service.ts';
 import { bootstrapAdmin, ensureConsoleClient } from '../admin/bootstrap.ts';
+import { ApiService } from '../gateway/api-service.ts';
+import { Gateway } from '../gateway/gateway.ts';
 import { ChangeFeed } from '../storage/change-feed.ts';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from '../storage/database.ts';
 
@@ -135,8 +137,11 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     },
   });
 
+  const apis = new ApiService({ db, clock, feed });
+  const gateway = new Gateway(tokens);
   const services = {
-    clients: new ClientService({ clients: clientStore, users: userStore, roles: userStore, clock, redirectPolicy, feed }),
+    clients: new ClientService({ clients: clientStore, users: userStore, roles: userStore, clock, redirectPolicy, feed, declaredScopes: () => apis.declaredScopes() }),
+    apis,
     users: new UserService({ users: userStore, roles: userStore, clock, feed, sessions: sessionStore }),
     roles: new RoleService({ roles: userStore, clock, feed }),
     keys: new KeyService(keyRing, new KyselyKeyStore(db), clock, () => maxSignedTokenLifetime(live), feed),
@@ -181,6 +186,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     services,
     endpoints,
     interactive,
+    gateway,
     redirectPolicy,
     csrfSecret: encrypter.deriveSecret('csrf'),
     /** Descriptions of API scopes (declared with the gateway's APIs), for the consent page. */
@@ -210,7 +216,9 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     /** Caches, the change feed and housekeeping: what a serving node needs beyond the services. */
     async startBackground(): Promise<void> {
       await cache.load(epochSeconds(clock), feed);
+      gateway.load(await apis.loadAll());
       feed.subscribe((kind) => {
+        if (kind === 'api') void apis.loadAll().then((defs) => gateway.load(defs), () => {});
         if (kind === 'keys') void keyRing.reload();
         if (kind === 'settings') void settings.load().catch(() => {});
       });

@@ -4,6 +4,7 @@ import { ServiceError } from '../errors.ts';
 import { KeyEncryptionError } from '../keys/encryption.ts';
 import { DatabaseUrlError, migrateToLatest, openDatabase } from '../storage/database.ts';
 import { CliUsageError, clientsCommand } from './commands/clients.ts';
+import { apisCommand } from './commands/apis.ts';
 import { keysCommand } from './commands/keys.ts';
 import { rolesCommand } from './commands/roles.ts';
 import { serveCommand } from './commands/serve.ts';
@@ -33,6 +34,7 @@ program.addCommand(usersCommand());
 program.addCommand(rolesCommand());
 program.addCommand(clientsCommand());
 program.addCommand(keysCommand());
+program.addCommand(apisCommand());
 
 for (const cmd of program.commands) {
   cmd.exitOverride();

@@ -6,7 +6,7 @@ import type { RoleStore, UserStore } from '../identity/user-store.ts';
 import type { User } from '../identity/user.ts';
 import { randomToken, sha256 } from '../oauth/crypto-util.ts';
 import { checkRedirectUri, type RedirectUriCheckOptions } from '../oauth/redirect-uri-policy.ts';
-import { isScopeToken } from '../oauth/scopes.ts';
+import { ADMIN_SCOPE, isScopeToken, OPENID_SCOPES } from '../oauth/scopes.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
 import { REGISTRABLE_GRANTS, type Client, type RegistrableGrant } from './client.ts';
 import type { ClientStore } from './client-store.ts';
@@ -42,6 +42,8 @@ export interface ClientServiceDeps {
   clock: Clock;
   redirectPolicy: RedirectUriCheckOptions;
   feed?: ChangeFeed | undefined;
+  /** Scopes APIs declare (gateway); with the built-in ones, the only scopes an app may be given. */
+  declaredScopes?: () => Promise<ReadonlyMap<string, string>>;
 }
 
 const MAX_URIS = 20;
@@ -168,8 +170,8 @@ export class ClientService {
       if (alg !== null && alg !== 'RS256' && alg !== 'ES256') throw validationError('id_token_signed_response_alg must be RS256 or ES256', 'id_token_signed_response_alg');
       c.idTokenSignedResponseAlg = alg;
     }
-    if (input.scopes !== undefined) c.scopes = scopeList(input.scopes, 'scopes');
-    if (input.defaultScopes !== undefined) c.defaultScopes = scopeList(input.defaultScopes, 'default_scopes');
+    if (input.scopes !== undefined) c.scopes = await this.#known(scopeList(input.scopes, 'scopes'), 'scopes');
+    if (input.defaultScopes !== undefined) c.defaultScopes = await this.#known(scopeList(input.defaultScopes, 'default_scopes'), 'default_scopes');
     for (const s of c.defaultScopes) if (!c.scopes.includes(s)) c.scopes.push(s);
     if (input.requirePermission !== undefined) {
       const p = input.requirePermission.trim();
@@ -185,6 +187,17 @@ export class ClientService {
     }
     await this.#checkConsistency(c, creating || input.onBehalfOf !== undefined || input.requirePermission !== undefined);
     return c;
+  }
+
+  /** Scopes must exist: built in (OpenID, tessera.admin) or declared by an API. */
+  async #known(scopes: string[], field: string): Promise<string[]> {
+    if (!this.#d.declaredScopes) return scopes;
+    const declared = await this.#d.declaredScopes();
+    const unknown = scopes.filter((s) => !(s in OPENID_SCOPES) && s !== ADMIN_SCOPE && !declared.has(s));
+    if (unknown.length) {
+      throw validationError(`unknown scope${unknown.length > 1 ? 's' : ''} ${unknown.map((s) => `"${s}"`).join(', ')}: declare it on an API first (tessera apis create --scope name=Description)`, field);
+    }
+    return scopes;
   }
 
   async #checkConsistency(c: Client, checkUser: boolean): Promise<void> {

@@ -6,6 +6,7 @@ import { checkHealth } from '../observability/health.ts';
 import { ServiceError } from '../errors.ts';
 import { registerFormParser } from './form-body.ts';
 import { registerAdminApi } from './admin/admin-api.ts';
+import { registerGateway } from './gateway-hook.ts';
 import { registerPageRoutes } from './page-routes.ts';
 import { registerProtocolRoutes } from './protocol-routes.ts';
 import { sendOAuthError } from './oauth-reply.ts';
@@ -29,6 +30,7 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
   app.log.level = tessera.config.logLevel;
 
   registerFormParser(app);
+  registerGateway(app, tessera);
   void app.register(cookie);
 
   app.addHook('onSend', (_request, reply, payload, done) => {

@@ -34,6 +34,7 @@ export type AuthorizationValidation =
   | { ok: false; redirectTo: undefined; error: OAuthError }
   | { ok: false; redirectTo: { uri: string; state: string | undefined }; error: OAuthError };
 
+const MAX_STATE_LENGTH = 2048;
 const PROMPTS: ReadonlySet<string> = new Set(['none', 'login', 'consent', 'select_account']);
 
 export async function validateAuthorizationRequest(raw: RawParams, lookupClient: ClientLookup): Promise<AuthorizationValidation> {
@@ -62,7 +63,9 @@ export async function validateAuthorizationRequest(raw: RawParams, lookupClient:
     redirectUri = given;
   }
   const state = params.get('state');
-  const back = (error: OAuthError): AuthorizationValidation => ({ ok: false, redirectTo: { uri: redirectUri, state }, error });
+  // A state too long to accept is not echoed, whichever error is reported.
+  const echoedState = state !== undefined && state.length > MAX_STATE_LENGTH ? undefined : state;
+  const back = (error: OAuthError): AuthorizationValidation => ({ ok: false, redirectTo: { uri: redirectUri, state: echoedState }, error });
 
   if (params.has('request')) return back(new OAuthError('invalid_request', 'request objects are not supported'));
   if (params.has('request_uri')) return back(new OAuthError('invalid_request_uri', 'request_uri is not supported'));
@@ -113,9 +116,7 @@ export async function validateAuthorizationRequest(raw: RawParams, lookupClient:
   if (nonce !== undefined && nonce.length > 512) return back(invalidRequest('nonce is too long'));
   // The nonce is stored with the code and echoed in the ID token: printable text only.
   if (nonce !== undefined && /[\x00-\x1f\x7f]/.test(nonce)) return back(invalidRequest('nonce contains control characters'));
-  if (state !== undefined && state.length > 2048) {
-    return { ok: false, redirectTo: { uri: redirectUri, state: undefined }, error: invalidRequest('state is too long') };
-  }
+  if (state !== undefined && state.length > MAX_STATE_LENGTH) return back(invalidRequest('state is too long'));
 
   return {
     ok: true,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { DIALECTS } from '../support/databases.ts';
-import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
+import { basic, postForm, startTestServer, type TestServer, declareScopes } from '../support/server.ts';
 
 describe.each(DIALECTS)('client credentials over HTTP (%s)', (dialect) => {
   let server: TestServer;
@@ -11,6 +11,7 @@ describe.each(DIALECTS)('client credentials over HTTP (%s)', (dialect) => {
   beforeAll(async () => {
     server = await startTestServer(dialect);
     const { services } = server.tessera;
+    await declareScopes(server.tessera, ['accounts.read', 'accounts.write', 'cfgateway']);
     const user = await services.users.create({ username: 'svc-reporting', password: 'correct horse battery', roles: ['developer'] });
     userId = user.id;
     const created = await services.clients.create({

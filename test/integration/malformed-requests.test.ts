@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test, vi, type MockInstance } from 'vitest';
 import type { Database } from '../../src/storage/schema.ts';
 import { DIALECTS } from '../support/databases.ts';
-import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
+import { basic, postForm, startTestServer, type TestServer, declareScopes } from '../support/server.ts';
 
 /**
  * Malformed and hostile requests to the three back-channel endpoints. Whatever a client
@@ -478,6 +478,7 @@ describe.each(DIALECTS)('malformed requests to token, introspection and revocati
   beforeAll(async () => {
     server = await startTestServer(dialect);
     const { services } = server.tessera;
+    await declareScopes(server.tessera, ['accounts.read', 'accounts.write', 'cfgateway']);
     await services.users.create({ username: 'svc-malformed', password: 'correct horse battery', roles: ['developer'] });
     const app = async (name: string) => {
       const created = await services.clients.create({

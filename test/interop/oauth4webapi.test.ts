@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as oauth from 'oauth4webapi';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { DIALECTS } from '../support/databases.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { startTestServer, type TestServer, declareScopes } from '../support/server.ts';
 
 /**
  * Interop with oauth4webapi (panva), the low-level client most JavaScript OAuth libraries
@@ -21,6 +21,7 @@ describe.each(DIALECTS)('oauth4webapi against Tessera (%s)', (dialect) => {
   beforeAll(async () => {
     server = await startTestServer(dialect);
     const { services } = server.tessera;
+    await declareScopes(server.tessera, ['accounts.read', 'accounts.write', 'cfgateway']);
     const user = await services.users.create({ username: 'svc-interop', password: 'correct horse battery', roles: ['developer'] });
     userId = user.id;
     const created = await services.clients.create({

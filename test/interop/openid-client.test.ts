@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as client from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { DIALECTS } from '../support/databases.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { startTestServer, type TestServer, declareScopes } from '../support/server.ts';
 
 /**
  * Interop with openid-client v6 (panva), the certified Node.js relying-party library.
@@ -30,6 +30,7 @@ describe.each(DIALECTS)('openid-client against Tessera (%s)', (dialect) => {
   beforeAll(async () => {
     server = await startTestServer(dialect);
     const { services } = server.tessera;
+    await declareScopes(server.tessera, ['accounts.read', 'accounts.write', 'cfgateway']);
     const user = await services.users.create({ username: 'svc-rp', password: 'correct horse battery', roles: ['developer'] });
     userId = user.id;
     const created = await services.clients.create({

@@ -73,3 +73,13 @@ export async function postForm(url: string, form: Record<string, string>, header
     body: new URLSearchParams(form).toString(),
   });
 }
+
+/** Declares scopes on an API (apps may only be given scopes that exist). */
+export async function declareScopes(tessera: Tessera, names: string[], basePath = `/test-${Math.random().toString(36).slice(2, 10)}`): Promise<void> {
+  await tessera.services.apis.create({
+    name: `Test API ${basePath}`,
+    basePath,
+    upstream: 'http://127.0.0.1:9/',
+    scopes: names.map((name) => ({ name, description: `Test scope ${name}` })),
+  });
+}

@@ -145,6 +145,7 @@ beforeAll(async () => {
     { port: 0, issuer: 'https://id.example.com' },
   );
   tessera = await openTessera(config, { resolver: publicResolver });
+  await tessera.services.apis.create({ name: 'Errors API', basePath: '/errors-api', upstream: 'http://127.0.0.1:9', scopes: [{ name: 'accounts.read' }] });
   const created = await tessera.services.clients.create({ name: 'Errors test', grantTypes: ['client_credentials'], scopes: ['accounts.read'] });
   client = { id: created.client_id, secret: created.client_secret! };
   const stream = new Writable({

@@ -1,0 +1,127 @@
+import type { ApiDefinition } from './api-service.ts';
+import { compileTemplate, matchTemplate, type CompiledTemplate } from './route-template.ts';
+import type { TokenService } from '../oauth/token-service.ts';
+
+interface CompiledApi {
+  def: ApiDefinition;
+  routes: Array<{ methods: ReadonlySet<string>; template: CompiledTemplate; scopes: string[] }>;
+}
+
+/** What the gateway does with a request. */
+export type GatewayDecision =
+  | { kind: 'not_gateway' }
+  | { kind: 'error'; status: number; body: { error: string; error_description: string }; headers: Record<string, string> }
+  | { kind: 'forward'; api: ApiDefinition; upstreamUrl: string; identity: { subject: string; clientId: string; scope: string } };
+
+const REALM = 'realm="tessera"';
+
+/**
+ * The gateway's decisions, free of HTTP plumbing: which API a path belongs to, which route
+ * admits it (deny by default), and whether the bearer token may pass. Definitions live in
+ * memory and are replaced whole when the change feed says an API changed.
+ */
+export class Gateway {
+  readonly #tokens: TokenService;
+  #apis: CompiledApi[] = [];
+
+  constructor(tokens: TokenService) {
+    this.#tokens = tokens;
+  }
+
+  load(defs: ApiDefinition[]): void {
+    // Longest base path first (base paths never nest, but keep lookups unambiguous anyway).
+    this.#apis = defs
+      .map((def) => ({
+        def,
+        routes: def.routes.map((r) => ({ methods: new Set(r.methods), template: compileTemplate(r.path), scopes: r.scopes })),
+      }))
+      .sort((a, b) => b.def.basePath.length - a.def.basePath.length);
+  }
+
+  get size(): number {
+    return this.#apis.length;
+  }
+
+  /** The API whose base path `path` is on or under, with the rest of the path. */
+  #find(path: string): { api: CompiledApi; rest: string } | undefined {
+    for (const api of this.#apis) {
+      const base = api.def.basePath;
+      if (path === base || (path.startsWith(base) && path.charCodeAt(base.length) === 47 /* / */)) return { api, rest: path.slice(base.length) };
+    }
+    return undefined;
+  }
+
+  /** True when a request URL belongs to some API (cheap: used on every request). */
+  owns(url: string): boolean {
+    if (!this.#apis.length) return false;
+    const q = url.indexOf('?');
+    return this.#find(q < 0 ? url : url.slice(0, q)) !== undefined;
+  }
+
+  async decide(method: string, url: string, authorization: string | undefined, now: number): Promise<GatewayDecision> {
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const query = q < 0 ? '' : url.slice(q);
+    const found = this.#find(path);
+    if (!found) return { kind: 'not_gateway' };
+    const { api, rest } = found;
+
+    // Dot segments would let the upstream resolve the path outside what the route admitted.
+    if (rest.split('/').some((s) => s === '.' || s === '..' || /^(%2e|\.){1,2}$/i.test(s)) || /%2f|%5c|\\/i.test(rest)) {
+      return jsonError(400, 'invalid_request', 'the path contains dot segments or encoded slashes');
+    }
+    const matching = api.routes.filter((r) => matchTemplate(r.template, rest));
+    if (!matching.length) return jsonError(404, 'not_found', 'no such resource');
+    const route = matching.find((r) => r.methods.has(method));
+    if (!route) {
+      const allow = [...new Set(matching.flatMap((r) => [...r.methods]))].sort().join(', ');
+      return { ...jsonError(405, 'method_not_allowed', `${method} is not allowed here`), headers: { allow } };
+    }
+
+    const token = bearer(authorization);
+    if (token === undefined) return bearerError(401, undefined, 'a bearer token is required');
+    if (token === null) return bearerError(400, 'invalid_request', 'the Authorization header must be "Bearer <token>"');
+    const check = await this.#tokens.checkAccessToken(token, now);
+    if (!check.active) return bearerError(401, 'invalid_token', 'the access token is invalid, expired or revoked');
+    const { claims } = check;
+    if (api.def.audience !== null) {
+      const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+      if (!aud.includes(api.def.audience)) return bearerError(401, 'invalid_token', 'the access token is not meant for this API');
+    }
+    const held = claims.scope ? claims.scope.split(' ') : [];
+    // A route admits a token holding any of its scopes.
+    if (!route.scopes.some((s) => held.includes(s))) {
+      return bearerError(403, 'insufficient_scope', 'the access token lacks a scope this resource requires', route.scopes.join(' '));
+    }
+    return {
+      kind: 'forward',
+      api: api.def,
+      upstreamUrl: `${api.def.upstream}${rest}${query}`,
+      identity: { subject: String(claims.sub), clientId: claims.client_id, scope: claims.scope ?? '' },
+    };
+  }
+}
+
+/** undefined: no Authorization header; null: one that is not a Bearer token. */
+function bearer(header: string | undefined): string | undefined | null {
+  if (header === undefined) return undefined;
+  const m = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
+  return m ? m[1]! : null;
+}
+
+function jsonError(status: number, error: string, description: string): Extract<GatewayDecision, { kind: 'error' }> {
+  return { kind: 'error', status, body: { error, error_description: description }, headers: {} };
+}
+
+/** RFC 6750 §3: the challenge; no error code when credentials were simply missing. */
+function bearerError(status: number, error: string | undefined, description: string, scope?: string): Extract<GatewayDecision, { kind: 'error' }> {
+  const parts = [REALM];
+  if (error) parts.push(`error="${error}"`, `error_description="${description}"`);
+  if (scope) parts.push(`scope="${scope}"`);
+  return {
+    kind: 'error',
+    status,
+    body: { error: error ?? 'invalid_token', error_description: description },
+    headers: { 'www-authenticate': `Bearer ${parts.join(', ')}` },
+  };
+}
