@@ -108,6 +108,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     get accessTokenTtl() {
       return live.accessTokenTtl;
     },
+    // The gateway is built after the token service (it verifies with it); bound late.
+    audiencesFor: (scopes) => gateway.audiencesFor(scopes),
   });
   const lookupClient = (id: string) => cache.client(id);
   const issuer = () => tokens.settings.issuer;

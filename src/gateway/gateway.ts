@@ -14,6 +14,7 @@ export type GatewayDecision =
   | { kind: 'forward'; api: ApiDefinition; upstreamUrl: string; identity: { subject: string; clientId: string; scope: string } };
 
 const REALM = 'realm="tessera"';
+const NONE: readonly string[] = [];
 
 /**
  * The gateway's decisions, free of HTTP plumbing: which API a path belongs to, which route
@@ -23,6 +24,8 @@ const REALM = 'realm="tessera"';
 export class Gateway {
   readonly #tokens: TokenService;
   #apis: CompiledApi[] = [];
+  /** scope → audience of the API declaring it (only APIs that have an audience). */
+  #audienceOf = new Map<string, string>();
 
   constructor(tokens: TokenService) {
     this.#tokens = tokens;
@@ -36,6 +39,18 @@ export class Gateway {
         routes: def.routes.map((r) => ({ methods: new Set(r.methods), template: compileTemplate(r.path), scopes: r.scopes })),
       }))
       .sort((a, b) => b.def.basePath.length - a.def.basePath.length);
+    this.#audienceOf = new Map(defs.filter((d) => d.audience !== null).flatMap((d) => d.scopes.map((s) => [s.name, d.audience!] as const)));
+  }
+
+  /** The audiences a token with these scopes is meant for (RFC 9068 `aud`). */
+  audiencesFor(scopes: readonly string[]): readonly string[] {
+    if (this.#audienceOf.size === 0) return NONE;
+    const out: string[] = [];
+    for (const s of scopes) {
+      const aud = this.#audienceOf.get(s);
+      if (aud !== undefined && !out.includes(aud)) out.push(aud);
+    }
+    return out;
   }
 
   get size(): number {

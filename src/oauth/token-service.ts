@@ -8,6 +8,8 @@ import type { RegistryCache } from './registry-cache.ts';
 export interface TokenSettings {
   issuer: string;
   accessTokenTtl: number;
+  /** Audiences of the APIs whose scopes a token carries (gateway APIs with an audience); added to `aud`. */
+  audiencesFor?: (scopes: readonly string[]) => readonly string[];
 }
 
 export interface AccessTokenRequest {
@@ -61,6 +63,11 @@ export class TokenService {
     return client.accessTokenTtl ?? this.settings.accessTokenTtl;
   }
 
+  #audience(scopes: readonly string[]): string | string[] {
+    const extra = this.settings.audiencesFor?.(scopes);
+    return extra && extra.length ? [this.settings.issuer, ...extra] : this.settings.issuer;
+  }
+
   issueAccessToken(req: AccessTokenRequest): IssuedAccessToken {
     const { client, principal } = req;
     // A token must never predate a "valid after" epoch set in this same second (secret
@@ -74,7 +81,7 @@ export class TokenService {
     const claims: AccessTokenClaims = {
       iss: this.settings.issuer,
       sub: principal ? principal.user.id : client.id,
-      aud: this.settings.issuer,
+      aud: this.#audience(req.scopes),
       client_id: client.id,
       scope: req.scopes.join(' '),
       iat,

@@ -1,0 +1,83 @@
+import { describe, expect, test } from 'vitest';
+import { compileTemplate, matchTemplate, TemplateError } from '../../src/gateway/route-template.ts';
+import { downstreamHeaders, upstreamHeaders } from '../../src/gateway/proxy.ts';
+
+describe('route templates', () => {
+  const cases: Array<[template: string, path: string, matches: boolean]> = [
+    ['/Account', '/Account', true],
+    ['/Account', '/Account/', false],
+    ['/Account', '/account', false],
+    ['/Account', '/Accounts', false],
+    ['/Account', '', false],
+    ['/Account/{id}', '/Account/42', true],
+    ['/Account/{id}', '/Account/', false],
+    ['/Account/{id}', '/Account/42/lines', false],
+    ['/Account({id})', '/Account(42)', true],
+    ['/Account({id})', "/Account('a%20b')", true],
+    ['/Account({id})', '/Account()', false],
+    ['/Account({id})', '/Account(42)/x', false],
+    ['/Account({id})/Lines', '/Account(7)/Lines', true],
+    ['/a/{x}/b/{y}', '/a/1/b/2', true],
+    ['/a/{x}/b/{y}', '/a/1/c/2', false],
+    ['/files/**', '/files', true],
+    ['/files/**', '/files/a', true],
+    ['/files/**', '/files/a/b/c', true],
+    ['/files/**', '/filesystem', false],
+    ['/**', '', true],
+    ['/**', '/anything/at/all', true],
+    ['/', '', true],
+    ['/', '/', true],
+    ['/', '/x', false],
+    ['/v1.0/$metadata', '/v1.0/$metadata', true],
+    ['/v1.0/$metadata', '/v1x0/$metadata', false],
+    ['/Account/{id}', '/Account/a%2Fb', true], // one raw segment; the gateway refuses encoded slashes before matching
+  ];
+  test.each(cases)('%s vs %s → %s', (template, path, expected) => {
+    expect(matchTemplate(compileTemplate(template), path)).toBe(expected);
+  });
+
+  test.each([['Account'], ['/a//b'], ['/a/**/b'], ['/a/*'], ['/a b'], ['/a/<x>'], [`/${'a'.repeat(600)}`]])('invalid template %s', (template) => {
+    expect(() => compileTemplate(template)).toThrow(TemplateError);
+  });
+});
+
+describe('proxy headers', () => {
+  const identity = { subject: 'user-1', clientId: 'client-1', scope: 'accounts.read' };
+  const o = { upstreamUrl: 'http://u/x', timeoutMs: 1000, identity, clientIp: '203.0.113.9', protocol: 'https' };
+
+  test('hop-by-hop, Host and spoofed X-Tessera-* are dropped; identity and X-Forwarded-* are set', () => {
+    const out = upstreamHeaders(
+      {
+        host: 'api.example.com',
+        connection: 'keep-alive, x-secret-hop',
+        'keep-alive': 'timeout=5',
+        'x-secret-hop': '1',
+        'transfer-encoding': 'chunked',
+        te: 'trailers',
+        upgrade: 'websocket',
+        'proxy-authorization': 'Basic x',
+        'x-tessera-subject': 'admin',
+        'X-Tessera-Scope': 'everything',
+        'x-forwarded-for': '198.51.100.1',
+        'content-type': 'application/json',
+        accept: 'application/json',
+        authorization: 'Bearer abc',
+      } as Record<string, string>,
+      o,
+    );
+    for (const h of ['host', 'connection', 'keep-alive', 'x-secret-hop', 'transfer-encoding', 'te', 'upgrade', 'proxy-authorization']) expect(out[h], h).toBeUndefined();
+    expect(out['x-tessera-subject']).toBe('user-1');
+    expect(out['x-tessera-client-id']).toBe('client-1');
+    expect(out['x-tessera-scope']).toBe('accounts.read');
+    expect(out['x-forwarded-for']).toBe('198.51.100.1, 203.0.113.9');
+    expect(out['x-forwarded-proto']).toBe('https');
+    expect(out['x-forwarded-host']).toBe('api.example.com');
+    expect(out['content-type']).toBe('application/json');
+    expect(out.authorization).toBe('Bearer abc');
+  });
+
+  test('response hop-by-hop headers are dropped, the rest kept', () => {
+    const out = downstreamHeaders({ connection: 'close, x-hop', 'x-hop': '1', 'transfer-encoding': 'chunked', 'content-type': 'text/plain', etag: '"1"' });
+    expect(out).toEqual({ 'content-type': 'text/plain', etag: '"1"' });
+  });
+});
