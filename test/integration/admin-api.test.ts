@@ -273,6 +273,36 @@ describe.each(DIALECTS)('admin API (%s)', (dialect) => {
     expect((await call('GET', '/audit?since=yesterday', admin)).status).toBe(400);
   });
 
+  test('APIs: create with scopes and routes, reject overlaps and undeclared scopes, update, delete', async () => {
+    const created = await call('POST', '/apis', admin, {
+      name: 'Accounts',
+      base_path: '/0/odata',
+      upstream: 'http://accounts.internal:9000/odata',
+      scopes: [{ name: 'accounts.read', description: 'Read your accounts' }],
+      routes: [{ methods: ['GET', 'HEAD'], path: '/Account({id})', scopes: ['accounts.read'] }],
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ name: 'Accounts', base_path: '/0/odata', timeout_ms: 30000, routes: [{ methods: ['GET', 'HEAD'], path: '/Account({id})', scopes: ['accounts.read'] }] });
+    const overlap = await call('POST', '/apis', admin, { name: 'Nested', base_path: '/0/odata/v2', upstream: 'http://x.internal' });
+    expect(overlap.status).toBe(409);
+    expect(overlap.body.field).toBe('base_path');
+    expect((await call('POST', '/apis', admin, { name: 'Own', base_path: '/connect/x', upstream: 'http://x.internal' })).body.error_description).toContain('/connect');
+    const undeclared = await call('POST', '/apis', admin, { name: 'U', base_path: '/u', upstream: 'http://x.internal', routes: [{ methods: ['GET'], path: '/x', scopes: ['nope'] }] });
+    expect(undeclared.status).toBe(400);
+    expect(undeclared.body.error_description).toContain('nope');
+    // Apps may now be given the declared scope, and not an unknown one.
+    expect((await call('POST', '/apps', admin, { name: 'reader', grant_types: ['client_credentials'], on_behalf_of: 'dev', scopes: ['accounts.read'] })).status).toBe(201);
+    const unknownScope = await call('POST', '/apps', admin, { name: 'reader2', grant_types: ['client_credentials'], scopes: ['accounts.delete'] });
+    expect(unknownScope.status).toBe(400);
+    expect(unknownScope.body.field).toBe('scopes');
+    const patched = await call('PATCH', `/apis/${created.body.id}`, admin, { timeout_ms: 5000 });
+    expect(patched.body.timeout_ms).toBe(5000);
+    expect((await call('GET', '/apis/Accounts', admin)).body.id).toBe(created.body.id);
+    expect((await call('GET', '/apis', admin)).body.items).toHaveLength(1);
+    expect((await call('DELETE', `/apis/${created.body.id}`, admin)).status).toBe(204);
+    expect((await call('GET', `/apis/${created.body.id}`, admin)).status).toBe(404);
+  });
+
   test('the OpenAPI 3.1 document is valid and lists every resource', async () => {
     const res = await fetch(`${server.url}${API}/openapi.json`);
     expect(res.status).toBe(200);
@@ -282,7 +312,7 @@ describe.each(DIALECTS)('admin API (%s)', (dialect) => {
     const result = await validator.validate(doc as unknown as Parameters<Validator['validate']>[0]);
     expect(result.errors ?? []).toEqual([]);
     expect(result.valid).toBe(true);
-    for (const path of ['/admin/api/v1/apps', '/admin/api/v1/apps/{id}/secret', '/admin/api/v1/users/{id}/sessions', '/admin/api/v1/roles', '/admin/api/v1/permissions', '/admin/api/v1/settings', '/admin/api/v1/keys/rotate', '/admin/api/v1/audit']) {
+    for (const path of ['/admin/api/v1/apps', '/admin/api/v1/apps/{id}/secret', '/admin/api/v1/users/{id}/sessions', '/admin/api/v1/roles', '/admin/api/v1/permissions', '/admin/api/v1/settings', '/admin/api/v1/keys/rotate', '/admin/api/v1/audit', '/admin/api/v1/apis', '/admin/api/v1/apis/{id}']) {
       expect(Object.keys(doc.paths), path).toContain(path);
     }
     // No protocol endpoints leak into the admin document.

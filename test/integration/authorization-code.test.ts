@@ -210,6 +210,21 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
     expect(page).not.toContain('<code>profile</code>');
   });
 
+  test('the consent page describes API scopes with the API’s own words', async () => {
+    await server.tessera.services.apis.create({
+      name: 'Ledger',
+      basePath: `/ledger-${dialect}`,
+      upstream: 'http://ledger.internal',
+      scopes: [{ name: 'ledger.read', description: 'Read your <ledger> entries' }],
+    });
+    const c = await server.tessera.services.clients.create({ name: 'Ledger viewer', grantTypes: ['authorization_code'], redirectUris: [REDIRECT], scopes: ['openid', 'ledger.read'] });
+    const ua = new UserAgent(server.url);
+    await signIn(ua, 'carol');
+    const page = await (await ua.get(location(await ua.get(authorizeUrl(c.client_id, { scope: 'openid ledger.read' }))))).text();
+    expect(page).toContain('Read your &lt;ledger&gt; entries');
+    expect(page).toContain('<code>ledger.read</code>');
+  });
+
   test('deny sends access_denied with state and iss back to the app', async () => {
     const ua = new UserAgent(server.url);
     await signIn(ua, 'dave');

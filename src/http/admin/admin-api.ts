@@ -5,6 +5,7 @@ import type { Tessera } from '../../app/tessera.ts';
 import type { ClientInput } from '../../clients/client-service.ts';
 import { epochSeconds } from '../../clock.ts';
 import { ServiceError, validationError } from '../../errors.ts';
+import type { ApiInput } from '../../gateway/api-service.ts';
 import type { UserInput } from '../../identity/user-service.ts';
 import { checkRedirectUri } from '../../oauth/redirect-uri-policy.ts';
 import { OAuthError } from '../../oauth/errors.ts';
@@ -406,17 +407,54 @@ async function adminRoutes(api: FastifyInstance, tessera: Tessera): Promise<void
   await registerApiRoutes(api, tessera, audit, tag);
 }
 
-/** The gateway's API definitions, when the gateway module provides a service. */
+/** The gateway's API definitions (same service as `tessera apis`). */
 async function registerApiRoutes(
   api: FastifyInstance,
   tessera: Tessera,
   audit: (request: FastifyRequest, action: string, targetType: string, targetId: string | null, details?: Record<string, unknown>) => Promise<void>,
   tag: (t: string) => object,
 ): Promise<void> {
-  void api;
-  void tessera;
-  void audit;
-  void tag;
+  const { apis } = tessera.services;
+  api.get('/apis', { schema: { ...tag('apis'), summary: 'List APIs behind the gateway', response: { 200: listOf('Api'), ...errors } } }, async () => ({ items: await apis.list() }));
+  api.post<{ Body: Record<string, unknown> }>(
+    '/apis',
+    { schema: { ...tag('apis'), summary: 'Register an API: base path, upstream, scopes, routes', body: ref('ApiCreate'), response: { 201: ref('Api'), ...errors } } },
+    async (request, reply) => {
+      const created = await apis.create(apiInput(request.body));
+      await audit(request, 'api.create', 'api', created.id, { name: created.name, base_path: created.base_path, upstream: created.upstream });
+      return reply.code(201).send(created);
+    },
+  );
+  api.get<{ Params: { id: string } }>('/apis/:id', { schema: { ...tag('apis'), summary: 'Show an API (by id or name)', params: idParam('id'), response: { 200: ref('Api'), ...errors } } }, async (request) =>
+    apis.show(request.params.id),
+  );
+  api.patch<{ Params: { id: string }; Body: Record<string, unknown> }>(
+    '/apis/:id',
+    { schema: { ...tag('apis'), summary: 'Change an API; scopes and routes replace the lists', params: idParam('id'), body: ref('ApiUpdate'), response: { 200: ref('Api'), ...errors } } },
+    async (request) => {
+      const updated = await apis.update(request.params.id, apiInput(request.body));
+      await audit(request, 'api.update', 'api', updated.id, { fields: Object.keys(request.body) });
+      return updated;
+    },
+  );
+  api.delete<{ Params: { id: string } }>('/apis/:id', { schema: { ...tag('apis'), summary: 'Delete an API', params: idParam('id'), response: noContent } }, async (request, reply) => {
+    const found = await apis.show(request.params.id);
+    await apis.delete(found.id);
+    await audit(request, 'api.delete', 'api', found.id, { name: found.name });
+    return reply.code(204).send();
+  });
+}
+
+function apiInput(body: Record<string, unknown>): ApiInput {
+  const input: ApiInput = {};
+  if (body.name !== undefined) input.name = body.name as string;
+  if (body.base_path !== undefined) input.basePath = body.base_path as string;
+  if (body.upstream !== undefined) input.upstream = body.upstream as string;
+  if (body.audience !== undefined) input.audience = body.audience as string | null;
+  if (body.timeout_ms !== undefined) input.timeoutMs = body.timeout_ms as number;
+  if (body.scopes !== undefined) input.scopes = body.scopes as ApiInput['scopes'];
+  if (body.routes !== undefined) input.routes = body.routes as ApiInput['routes'];
+  return input;
 }
 
 function toEpoch(value: string, field: string): number {

@@ -245,7 +245,51 @@ export const meSchema = {
   properties: { id: str(), username: str(), roles: strs(), permissions: strs(), client_id: str() },
 } as const;
 
+const apiScope = { type: 'object', additionalProperties: false, properties: { name: str('', { maxLength: 200 }), description: str('', { maxLength: 300 }) }, required: ['name'] } as const;
+const apiRoute = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    methods: { type: 'array', items: { type: 'string', enum: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] }, minItems: 1 },
+    path: str('template: literal segments, {param}, trailing /**', { maxLength: 500 }),
+    scopes: { type: 'array', items: { type: 'string', maxLength: 200 }, minItems: 1, description: 'a token holding any of these is admitted' },
+  },
+  required: ['methods', 'path', 'scopes'],
+} as const;
+const apiFields = {
+  name: str('', { maxLength: 100 }),
+  base_path: str('e.g. /0/odata; must not overlap Tessera’s paths or another API', { maxLength: 200 }),
+  upstream: str('e.g. http://accounts.internal:9000/odata', { maxLength: 2000 }),
+  audience: nullable(str('when set, tokens must carry it in aud', { maxLength: 500 })),
+  timeout_ms: { type: 'integer', description: 'upstream timeout (100 – 300000)' },
+  scopes: { type: 'array', items: apiScope, maxItems: 200 },
+  routes: { type: 'array', items: apiRoute, maxItems: 500 },
+} as const;
+
+export const apiSchema = {
+  $id: 'Api',
+  type: 'object',
+  description: 'An API behind the gateway.',
+  properties: {
+    id: str(),
+    name: str(),
+    base_path: str(),
+    upstream: str(),
+    audience: nullable(str()),
+    timeout_ms: { type: 'integer' },
+    scopes: { type: 'array', items: { type: 'object', properties: { name: str(), description: str() } } },
+    routes: { type: 'array', items: { type: 'object', properties: { methods: strs(), path: str(), scopes: strs() } } },
+    created_at: str('', { format: 'date-time' }),
+    updated_at: str('', { format: 'date-time' }),
+  },
+} as const;
+export const apiCreateSchema = { $id: 'ApiCreate', type: 'object', additionalProperties: false, properties: apiFields, required: ['name', 'base_path', 'upstream'] } as const;
+export const apiUpdateSchema = { $id: 'ApiUpdate', type: 'object', additionalProperties: false, properties: apiFields } as const;
+
 export const SHARED_SCHEMAS = [
+  apiSchema,
+  apiCreateSchema,
+  apiUpdateSchema,
   errorSchema,
   appSchema,
   appCreateSchema,
