@@ -27,19 +27,20 @@ export class KyselyConsentStore implements ConsentStore {
 
   async grant(userId: string, clientId: string, scopes: string[], now: number): Promise<void> {
     await this.#db.transaction().execute(async (trx) => {
+      // Create-or-touch first: on PostgreSQL this takes the row lock, so a concurrent grant
+      // (a double-submitted form, two tabs) waits here and then reads the scopes committed
+      // before it, instead of failing on the primary key or losing the other's scopes.
+      await trx
+        .insertInto('consents')
+        .values({ user_id: userId, client_id: clientId, scopes: '[]', created_at: now, updated_at: now })
+        .onConflict((oc) => oc.columns(['user_id', 'client_id']).doUpdateSet({ updated_at: now }))
+        .execute();
       const row = await trx
         .selectFrom('consents')
         .select('scopes')
         .where('user_id', '=', userId)
         .where('client_id', '=', clientId)
-        .executeTakeFirst();
-      if (!row) {
-        await trx
-          .insertInto('consents')
-          .values({ user_id: userId, client_id: clientId, scopes: JSON.stringify(scopes), created_at: now, updated_at: now })
-          .execute();
-        return;
-      }
+        .executeTakeFirstOrThrow();
       const merged = [...new Set([...(JSON.parse(row.scopes) as string[]), ...scopes])];
       await trx
         .updateTable('consents')

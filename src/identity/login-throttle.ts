@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 
 export interface ThrottlePolicy {
@@ -30,23 +30,21 @@ export class LoginThrottle {
   }
 
   async recordFailure(key: string, policy: ThrottlePolicy, now: number): Promise<void> {
-    const row = await this.#db.selectFrom('login_throttle').selectAll().where('key', '=', key).executeTakeFirst();
-    let values: { failures: number; window_started_at: number; locked_until: number };
-    if (!row || now - row.window_started_at > policy.windowSeconds) {
-      values = { failures: 1, window_started_at: now, locked_until: 0 };
-    } else {
-      const failures = row.failures + 1;
-      values = {
-        failures,
-        window_started_at: row.window_started_at,
-        locked_until: failures >= policy.maxFailures ? now + policy.lockSeconds : row.locked_until,
-      };
-    }
-    // An upsert, so two first failures at once cannot collide on the primary key.
+    // One atomic upsert that computes from the stored row: concurrent failures (parallel
+    // guesses) must each count, which a read-then-write would lose. SET expressions read the
+    // row as it was before the update, on both dialects.
+    const newWindow = sql<boolean>`${now} - ${sql.ref('login_throttle.window_started_at')} > ${policy.windowSeconds}`;
+    const failures = sql.ref('login_throttle.failures');
     await this.#db
       .insertInto('login_throttle')
-      .values({ key, ...values })
-      .onConflict((oc) => oc.column('key').doUpdateSet(values))
+      .values({ key, failures: 1, window_started_at: now, locked_until: 0 })
+      .onConflict((oc) =>
+        oc.column('key').doUpdateSet({
+          failures: sql<number>`case when ${newWindow} then 1 else ${failures} + 1 end`,
+          window_started_at: sql<number>`case when ${newWindow} then ${now} else ${sql.ref('login_throttle.window_started_at')} end`,
+          locked_until: sql<number>`case when ${newWindow} then 0 when ${failures} + 1 >= ${policy.maxFailures} then ${now + policy.lockSeconds} else ${sql.ref('login_throttle.locked_until')} end`,
+        }),
+      )
       .execute();
   }
 

@@ -2,167 +2,753 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Client } from '../../src/clients/client.ts';
 import { KyselyClientStore } from '../../src/clients/client-store.ts';
+import type { Clock } from '../../src/clock.ts';
 import { KyselyConsentStore } from '../../src/identity/consent-store.ts';
-import { LoginThrottle, type ThrottlePolicy } from '../../src/identity/login-throttle.ts';
+import { ACCOUNT_POLICY, IP_POLICY, LoginThrottle, type ThrottlePolicy } from '../../src/identity/login-throttle.ts';
+import { hashPassword } from '../../src/identity/passwords.ts';
+import { SessionService } from '../../src/identity/session-service.ts';
 import { KyselySessionStore, type Session } from '../../src/identity/session-store.ts';
 import { KyselyUserStore } from '../../src/identity/user-store.ts';
+import type { User } from '../../src/identity/user.ts';
 import { KyselyCodeStore, type AuthorizationCode } from '../../src/oauth/code-store.ts';
-import { KyselyRefreshStore } from '../../src/oauth/refresh-store.ts';
+import { sha256 } from '../../src/oauth/crypto-util.ts';
+import { KyselyRefreshStore, type RefreshFamily } from '../../src/oauth/refresh-store.ts';
+import { RegistryCache } from '../../src/oauth/registry-cache.ts';
+import { KyselyRevocationStore } from '../../src/oauth/revocation-store.ts';
+import { ChangeFeed } from '../../src/storage/change-feed.ts';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from '../../src/storage/database.ts';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts';
 
 /**
- * The sign-in stores' contract on SQLite and PostgreSQL: codes consumed exactly once,
- * refresh tokens rotated exactly once (also under concurrency), sessions, consents and the
- * login throttle.
+ * The sign-in stores' contract, on SQLite and PostgreSQL alike: authorization codes consumed
+ * exactly once (also under concurrency), refresh tokens rotated exactly once (also under
+ * concurrency), sessions, consents, the login throttle, and SessionService on top of them.
+ * Time is a fixed clock moved by hand; nothing sleeps.
  */
+
 const NOW = 1_760_000_000;
+const PASSWORD = 'correct horse battery staple';
+const SESSION_TTL = 3600;
+/** Enough concurrent callers to occupy several pooled PostgreSQL connections at once. */
+const RACERS = 10;
+
+// argon2 is deliberately slow: hash the one real password once for the whole file.
+let passwordHash: string;
+beforeAll(async () => {
+  passwordHash = await hashPassword(PASSWORD);
+});
 
 describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
   let database: TestDatabase;
   let handle: DatabaseHandle;
-  let userId: string;
+  let users: KyselyUserStore;
+  /** Owner of the codes, refresh families, sessions and consents below. */
+  let alice: User;
+  let bob: User;
   let clientId: string;
+  let otherClientId: string;
+
+  function makeUser(username: string, overrides: Partial<User> = {}): User {
+    return {
+      id: randomUUID(),
+      username,
+      email: `${username}@example.com`,
+      emailVerified: false,
+      name: null,
+      givenName: null,
+      familyName: null,
+      passwordHash,
+      passwordChangedAt: NOW - 86_400,
+      disabled: false,
+      tokensValidAfter: 0,
+      createdAt: NOW - 86_400,
+      updatedAt: NOW - 86_400,
+      ...overrides,
+    };
+  }
+
+  function makeClient(overrides: Partial<Client> = {}): Client {
+    return {
+      id: randomUUID(),
+      name: 'Web app',
+      description: '',
+      secretHash: 'q1YzR3Y2bW9ja19zaGEyNTZfaGFzaF9vZl9zZWNyZXQ',
+      secretUpdatedAt: NOW,
+      public: false,
+      grantTypes: ['authorization_code'],
+      redirectUris: ['https://app.example.com/cb'],
+      postLogoutRedirectUris: [],
+      scopes: ['openid', 'profile', 'email', 'offline_access'],
+      defaultScopes: [],
+      onBehalfOfUserId: null,
+      accessTokenTtl: null,
+      refreshTokenTtl: null,
+      requirePermission: 'developer_api',
+      idTokenSignedResponseAlg: null,
+      tokensValidAfter: 0,
+      createdAt: NOW,
+      updatedAt: NOW,
+      ...overrides,
+    };
+  }
+
+  async function addUser(username: string, overrides: Partial<User> = {}): Promise<User> {
+    const user = makeUser(username, overrides);
+    await users.insert(user, ['developer']);
+    return user;
+  }
 
   beforeAll(async () => {
     database = await createTestDatabase(dialect);
     handle = openDatabase(database.url);
     await migrateToLatest(handle);
-    const users = new KyselyUserStore(handle.db);
-    userId = randomUUID();
-    await users.insert(
-      { id: userId, username: 'alice', email: null, emailVerified: false, name: null, givenName: null, familyName: null, passwordHash: 'x', passwordChangedAt: NOW, disabled: false, tokensValidAfter: 0, createdAt: NOW, updatedAt: NOW },
-      [],
-    );
-    const client: Client = {
-      id: randomUUID(), name: 'App', description: '', secretHash: 'h', secretUpdatedAt: NOW, public: false, grantTypes: ['authorization_code'],
-      redirectUris: ['https://app.example.com/cb'], postLogoutRedirectUris: [], scopes: ['openid'], defaultScopes: [], onBehalfOfUserId: null,
-      accessTokenTtl: null, refreshTokenTtl: null, requirePermission: 'developer_api', idTokenSignedResponseAlg: null, tokensValidAfter: 0, createdAt: NOW, updatedAt: NOW,
-    };
-    await new KyselyClientStore(handle.db).insert(client);
+    users = new KyselyUserStore(handle.db);
+    alice = await addUser('alice');
+    bob = await addUser('bob');
+    const clients = new KyselyClientStore(handle.db);
+    const client = makeClient();
+    const other = makeClient({ name: 'Other app', redirectUris: ['https://other.example.org/cb'] });
+    await clients.insert(client);
+    await clients.insert(other);
     clientId = client.id;
+    otherClientId = other.id;
   });
+
   afterAll(async () => {
     await handle?.close();
     await database?.drop();
   });
 
-  function code(hash: string, overrides: Partial<AuthorizationCode> = {}): AuthorizationCode {
-    return {
-      codeHash: hash, clientId, userId, sessionId: 'sid-1', redirectUri: 'https://app.example.com/cb', redirectUriInRequest: true,
-      scope: 'openid offline_access', nonce: 'n', codeChallenge: 'c'.repeat(43), codeChallengeMethod: 'S256', authTime: NOW - 10,
-      createdAt: NOW, expiresAt: NOW + 1800, ...overrides,
-    };
-  }
+  describe('authorization codes', () => {
+    function code(hash: string, overrides: Partial<AuthorizationCode> = {}): AuthorizationCode {
+      return {
+        codeHash: hash,
+        clientId,
+        userId: alice.id,
+        sessionId: 'sid-1',
+        redirectUri: 'https://app.example.com/cb',
+        redirectUriInRequest: true,
+        scope: 'openid offline_access',
+        nonce: 'nonce-1',
+        codeChallenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+        codeChallengeMethod: 'S256',
+        authTime: NOW - 10,
+        createdAt: NOW,
+        expiresAt: NOW + 1800,
+        ...overrides,
+      };
+    }
 
-  test('codes: stored fields round-trip; consumed once; a replay reports what was issued', async () => {
-    const codes = new KyselyCodeStore(handle.db);
-    await codes.insert(code('code-1'));
-    const first = await codes.consume('code-1', NOW + 1);
-    expect(first.status).toBe('consumed');
-    if (first.status !== 'consumed') throw new Error();
-    expect(first.code).toMatchObject({ clientId, userId, sessionId: 'sid-1', redirectUriInRequest: true, nonce: 'n', authTime: NOW - 10, expiresAt: NOW + 1800 });
-    await codes.recordIssued('code-1', { accessTokenJti: 'jti-1', accessTokenExpiresAt: NOW + 3600, refreshFamilyId: null });
-    const again = await codes.consume('code-1', NOW + 2);
-    expect(again).toMatchObject({ status: 'replayed', accessTokenJti: 'jti-1', accessTokenExpiresAt: NOW + 3600, refreshFamilyId: null });
-    expect((await codes.consume('no-such-code', NOW)).status).toBe('unknown');
+    test('every stored field comes back on consume', async () => {
+      const codes = new KyselyCodeStore(handle.db);
+      const full = code('code-full');
+      const sparse = code('code-sparse', { sessionId: null, redirectUriInRequest: false, nonce: null, codeChallenge: null, codeChallengeMethod: null, scope: '' });
+      await codes.insert(full);
+      await codes.insert(sparse);
+      expect(await codes.consume('code-full', NOW + 1)).toEqual({ status: 'consumed', code: full });
+      expect(await codes.consume('code-sparse', NOW + 1)).toEqual({ status: 'consumed', code: sparse });
+    });
+
+    test('consumed once; a replay reports the code and what recordIssued stored', async () => {
+      const codes = new KyselyCodeStore(handle.db);
+      const c = code('code-once');
+      await codes.insert(c);
+      expect((await codes.consume('code-once', NOW + 1)).status).toBe('consumed');
+      // Replayed before the exchange recorded anything: nothing to revoke yet.
+      expect(await codes.consume('code-once', NOW + 2)).toEqual({
+        status: 'replayed',
+        code: c,
+        accessTokenJti: null,
+        accessTokenExpiresAt: null,
+        refreshFamilyId: null,
+      });
+      await codes.recordIssued('code-once', { accessTokenJti: 'jti-1', accessTokenExpiresAt: NOW + 3600, refreshFamilyId: 'family-1' });
+      expect(await codes.consume('code-once', NOW + 3)).toEqual({
+        status: 'replayed',
+        code: c,
+        accessTokenJti: 'jti-1',
+        accessTokenExpiresAt: NOW + 3600,
+        refreshFamilyId: 'family-1',
+      });
+      // The first consumption time is kept; replays do not move it.
+      const row = await handle.db.selectFrom('authorization_codes').select('consumed_at').where('code_hash', '=', 'code-once').executeTakeFirstOrThrow();
+      expect(row.consumed_at).toBe(NOW + 1);
+    });
+
+    test('recordIssued without a refresh family stores null', async () => {
+      const codes = new KyselyCodeStore(handle.db);
+      await codes.insert(code('code-no-refresh'));
+      await codes.consume('code-no-refresh', NOW);
+      await codes.recordIssued('code-no-refresh', { accessTokenJti: 'jti-2', accessTokenExpiresAt: NOW + 60, refreshFamilyId: null });
+      expect(await codes.consume('code-no-refresh', NOW)).toMatchObject({ status: 'replayed', accessTokenJti: 'jti-2', accessTokenExpiresAt: NOW + 60, refreshFamilyId: null });
+    });
+
+    test('an unknown code is unknown, also after a consumed code of another hash', async () => {
+      const codes = new KyselyCodeStore(handle.db);
+      expect(await codes.consume('no-such-code', NOW)).toEqual({ status: 'unknown' });
+      expect(await codes.consume(`${'code-once'.toUpperCase()}`, NOW)).toEqual({ status: 'unknown' });
+    });
+
+    test(`of ${RACERS} concurrent consumers exactly one gets the code`, async () => {
+      const codes = new KyselyCodeStore(handle.db);
+      await codes.insert(code('code-race'));
+      const results = await Promise.all(Array.from({ length: RACERS }, (_, i) => codes.consume('code-race', NOW + 1 + i)));
+      expect(results.filter((r) => r.status === 'consumed')).toHaveLength(1);
+      expect(results.filter((r) => r.status === 'replayed')).toHaveLength(RACERS - 1);
+    });
+
+    test('purgeExpired deletes codes expired before the cut-off, consumed or not, and keeps the rest', async () => {
+      const codes = new KyselyCodeStore(handle.db);
+      await codes.insert(code('code-old-1', { createdAt: NOW - 4000, expiresAt: NOW - 2200 }));
+      await codes.insert(code('code-old-2', { createdAt: NOW - 4000, expiresAt: NOW - 2100 }));
+      await codes.consume('code-old-2', NOW - 3000);
+      await codes.insert(code('code-edge', { createdAt: NOW - 4000, expiresAt: NOW - 2000 }));
+      expect(await codes.purgeExpired(NOW - 2000)).toBe(2);
+      expect(await codes.consume('code-old-1', NOW)).toEqual({ status: 'unknown' });
+      expect(await codes.consume('code-old-2', NOW)).toEqual({ status: 'unknown' });
+      // Expiring exactly at the cut-off is not yet "before" it.
+      expect((await codes.consume('code-edge', NOW)).status).toBe('consumed');
+      // Unexpired consumed codes stay, so a replay is still recognised.
+      expect((await codes.consume('code-once', NOW)).status).toBe('replayed');
+      expect(await codes.purgeExpired(NOW - 2000)).toBe(0);
+    });
   });
 
-  test('codes: of N concurrent consumers exactly one wins', async () => {
-    const codes = new KyselyCodeStore(handle.db);
-    await codes.insert(code('code-race'));
-    const results = await Promise.all(Array.from({ length: 8 }, () => codes.consume('code-race', NOW + 1)));
-    expect(results.filter((r) => r.status === 'consumed')).toHaveLength(1);
-    expect(results.filter((r) => r.status === 'replayed')).toHaveLength(7);
+  describe('refresh tokens', () => {
+    function family(overrides: Partial<RefreshFamily> = {}): RefreshFamily {
+      return {
+        id: randomUUID(),
+        clientId,
+        userId: alice.id,
+        scope: 'openid profile offline_access',
+        sessionId: 'sid-1',
+        authTime: NOW - 5,
+        createdAt: NOW,
+        expiresAt: NOW + 600,
+        revokedAt: null,
+        ...overrides,
+      };
+    }
+
+    test('createFamily, then find returns the family and the first token', async () => {
+      const refresh = new KyselyRefreshStore(handle.db);
+      const f = family();
+      await refresh.createFamily(f, 'rt-first', NOW + 600);
+      expect(await refresh.find('rt-first')).toEqual({ family: f, scope: 'openid profile offline_access', expiresAt: NOW + 600, usedAt: null });
+      expect(await refresh.find('rt-unknown')).toBeUndefined();
+    });
+
+    test('a family without user, session or auth time round-trips', async () => {
+      const refresh = new KyselyRefreshStore(handle.db);
+      const f = family({ userId: null, sessionId: null, authTime: null });
+      await refresh.createFamily(f, 'rt-bare', NOW + 600);
+      expect((await refresh.find('rt-bare'))!.family).toEqual(f);
+    });
+
+    test('rotate: the old token is marked used, the new one joins the family, the family lives on', async () => {
+      const refresh = new KyselyRefreshStore(handle.db);
+      const f = family();
+      await refresh.createFamily(f, 'rt-a1', NOW + 600);
+      expect(await refresh.rotate('rt-a1', 'rt-a2', f.id, 'openid offline_access', NOW + 10, NOW + 610)).toEqual({ status: 'rotated' });
+
+      expect(await refresh.find('rt-a1')).toEqual({ family: { ...f, expiresAt: NOW + 610 }, scope: 'openid profile offline_access', expiresAt: NOW + 600, usedAt: NOW + 10 });
+      expect(await refresh.find('rt-a2')).toEqual({ family: { ...f, expiresAt: NOW + 610 }, scope: 'openid offline_access', expiresAt: NOW + 610, usedAt: null });
+
+      // Rotating the used token again fails and adds nothing.
+      expect(await refresh.rotate('rt-a1', 'rt-a3', f.id, 'openid', NOW + 20, NOW + 620)).toEqual({ status: 'already_used' });
+      expect(await refresh.find('rt-a3')).toBeUndefined();
+      expect((await refresh.find('rt-a1'))!.usedAt).toBe(NOW + 10);
+      // The chain goes on from the newest token.
+      expect(await refresh.rotate('rt-a2', 'rt-a3', f.id, 'openid', NOW + 30, NOW + 630)).toEqual({ status: 'rotated' });
+      expect((await refresh.find('rt-a3'))!.family.expiresAt).toBe(NOW + 630);
+    });
+
+    test('rotating an unknown token fails and adds nothing', async () => {
+      const refresh = new KyselyRefreshStore(handle.db);
+      const f = family();
+      await refresh.createFamily(f, 'rt-known', NOW + 600);
+      expect(await refresh.rotate('rt-never-issued', 'rt-forged-next', f.id, 'openid', NOW, NOW + 600)).toEqual({ status: 'already_used' });
+      expect(await refresh.find('rt-forged-next')).toBeUndefined();
+    });
+
+    test(`of ${RACERS} concurrent rotations of one token exactly one wins, and only its new token exists`, async () => {
+      const refresh = new KyselyRefreshStore(handle.db);
+      const f = family();
+      await refresh.createFamily(f, 'rt-race', NOW + 600);
+      const results = await Promise.all(
+        Array.from({ length: RACERS }, (_, i) => refresh.rotate('rt-race', `rt-race-next-${i}`, f.id, 'openid', NOW + 1, NOW + 601)),
+      );
+      expect(results.filter((r) => r.status === 'rotated')).toHaveLength(1);
+      expect(results.filter((r) => r.status === 'already_used')).toHaveLength(RACERS - 1);
+      const winner = results.findIndex((r) => r.status === 'rotated');
+      for (let i = 0; i < RACERS; i++) {
+        const found = await refresh.find(`rt-race-next-${i}`);
+        if (i === winner) expect(found).toMatchObject({ usedAt: null, family: { id: f.id } });
+        else expect(found, `loser ${i}`).toBeUndefined();
+      }
+      const count = await handle.db.selectFrom('refresh_tokens').select((eb) => eb.fn.countAll<number>().as('n')).where('family_id', '=', f.id).executeTakeFirstOrThrow();
+      expect(Number(count.n)).toBe(2);
+    });
+
+    test('revokeFamily marks the family revoked for every token in it, once, and no other family', async () => {
+      const refresh = new KyselyRefreshStore(handle.db);
+      const f = family();
+      const other = family();
+      await refresh.createFamily(f, 'rt-r1', NOW + 600);
+      await refresh.rotate('rt-r1', 'rt-r2', f.id, 'openid', NOW + 1, NOW + 601);
+      await refresh.createFamily(other, 'rt-other', NOW + 600);
+
+      await refresh.revokeFamily(f.id, NOW + 5);
+      expect((await refresh.find('rt-r1'))!.family.revokedAt).toBe(NOW + 5);
+      expect((await refresh.find('rt-r2'))!.family.revokedAt).toBe(NOW + 5);
+      expect((await refresh.find('rt-other'))!.family.revokedAt).toBeNull();
+      // Revoking again keeps the first revocation time.
+      await refresh.revokeFamily(f.id, NOW + 50);
+      expect((await refresh.find('rt-r2'))!.family.revokedAt).toBe(NOW + 5);
+      // Revoking an unknown family is harmless.
+      await refresh.revokeFamily(randomUUID(), NOW);
+    });
+
+    test('purgeExpired deletes families that expired before the cut-off, with all their tokens', async () => {
+      const refresh = new KyselyRefreshStore(handle.db);
+      const old = family({ createdAt: NOW - 9000, expiresAt: NOW - 5000 });
+      const edge = family({ createdAt: NOW - 9000, expiresAt: NOW - 4000 });
+      await refresh.createFamily(old, 'rt-old-1', NOW - 5000);
+      await refresh.rotate('rt-old-1', 'rt-old-2', old.id, 'openid', NOW - 8000, NOW - 5000);
+      await refresh.createFamily(edge, 'rt-edge', NOW - 4000);
+
+      expect(await refresh.purgeExpired(NOW - 4000)).toBe(1);
+      expect(await refresh.find('rt-old-1')).toBeUndefined();
+      expect(await refresh.find('rt-old-2')).toBeUndefined();
+      const orphans = await handle.db.selectFrom('refresh_tokens').select('token_hash').where('family_id', '=', old.id).execute();
+      expect(orphans).toEqual([]);
+      expect(await refresh.find('rt-edge')).toBeDefined();
+      expect(await refresh.find('rt-first')).toBeDefined();
+    });
   });
 
-  test('codes: purgeExpired removes only codes expired before the cut-off', async () => {
-    const codes = new KyselyCodeStore(handle.db);
-    await codes.insert(code('code-old', { expiresAt: NOW - 100 }));
-    await codes.insert(code('code-new', { expiresAt: NOW + 100 }));
-    expect(await codes.purgeExpired(NOW)).toBeGreaterThanOrEqual(1);
-    expect((await codes.consume('code-old', NOW)).status).toBe('unknown');
-    expect((await codes.consume('code-new', NOW)).status).toBe('consumed');
+  describe('sessions', () => {
+    function session(n: string, overrides: Partial<Session> = {}): Session {
+      return { idHash: `sess-${n}`, sid: randomUUID(), userId: alice.id, authTime: NOW - 30, createdAt: NOW, expiresAt: NOW + 3600, revokedAt: null, ...overrides };
+    }
+
+    async function row(idHash: string) {
+      return handle.db.selectFrom('sessions').selectAll().where('id_hash', '=', idHash).executeTakeFirstOrThrow();
+    }
+
+    test('insert and find: every field, plus ip, user agent (capped at 400) and last seen', async () => {
+      const sessions = new KyselySessionStore(handle.db);
+      const s = session('find');
+      await sessions.insert(s, { ip: '203.0.113.7', userAgent: `Mozilla/5.0 ${'x'.repeat(500)}` });
+      expect(await sessions.find('sess-find')).toEqual(s);
+      const r = await row('sess-find');
+      expect(r.ip).toBe('203.0.113.7');
+      expect(r.user_agent).toHaveLength(400);
+      expect(r.user_agent!.startsWith('Mozilla/5.0 ')).toBe(true);
+      expect(r.last_seen_at).toBe(NOW);
+      await sessions.insert(session('no-meta'), { ip: null, userAgent: null });
+      expect((await row('sess-no-meta')).user_agent).toBeNull();
+      expect(await sessions.find('sess-none')).toBeUndefined();
+    });
+
+    test('touch moves last seen only', async () => {
+      const sessions = new KyselySessionStore(handle.db);
+      const s = session('touch');
+      await sessions.insert(s, { ip: null, userAgent: null });
+      await sessions.touch('sess-touch', NOW + 120);
+      expect((await row('sess-touch')).last_seen_at).toBe(NOW + 120);
+      expect(await sessions.find('sess-touch')).toEqual(s);
+    });
+
+    test('revoke sets revokedAt once; a later revoke keeps the first time', async () => {
+      const sessions = new KyselySessionStore(handle.db);
+      await sessions.insert(session('revoke'), { ip: null, userAgent: null });
+      await sessions.revoke('sess-revoke', NOW + 60);
+      expect((await sessions.find('sess-revoke'))!.revokedAt).toBe(NOW + 60);
+      await sessions.revoke('sess-revoke', NOW + 90);
+      expect((await sessions.find('sess-revoke'))!.revokedAt).toBe(NOW + 60);
+    });
+
+    test('listForUser: the user’s live sessions only, newest first; revokeAllForUser counts and touches only that user', async () => {
+      const sessions = new KyselySessionStore(handle.db);
+      const carol = await addUser('carol-sessions');
+      const t = NOW + 10_000;
+      await sessions.insert(session('c-old', { userId: carol.id, createdAt: t - 300, expiresAt: t + 3600 }), { ip: null, userAgent: null });
+      await sessions.insert(session('c-new', { userId: carol.id, createdAt: t - 100, expiresAt: t + 3600 }), { ip: null, userAgent: null });
+      await sessions.insert(session('c-mid', { userId: carol.id, createdAt: t - 200, expiresAt: t + 3600 }), { ip: null, userAgent: null });
+      await sessions.insert(session('c-expired', { userId: carol.id, createdAt: t - 7200, expiresAt: t - 1 }), { ip: null, userAgent: null });
+      await sessions.insert(session('c-edge', { userId: carol.id, createdAt: t - 3600, expiresAt: t }), { ip: null, userAgent: null });
+      await sessions.insert(session('c-revoked', { userId: carol.id, createdAt: t - 50 }), { ip: null, userAgent: null });
+      await sessions.revoke('sess-c-revoked', t - 10);
+      await sessions.insert(session('b-1', { userId: bob.id, createdAt: t - 100, expiresAt: t + 3600 }), { ip: null, userAgent: null });
+
+      expect((await sessions.listForUser(carol.id, t)).map((s) => s.idHash)).toEqual(['sess-c-new', 'sess-c-mid', 'sess-c-old']);
+      expect((await sessions.listForUser(carol.id, t))[0]).toMatchObject({ userId: carol.id, createdAt: t - 100, revokedAt: null });
+
+      // Every not-yet-revoked session counts (expired ones too); the one revoked before keeps its time.
+      expect(await sessions.revokeAllForUser(carol.id, t + 5)).toBe(5);
+      expect(await sessions.listForUser(carol.id, t)).toEqual([]);
+      expect((await sessions.find('sess-c-new'))!.revokedAt).toBe(t + 5);
+      expect((await sessions.find('sess-c-revoked'))!.revokedAt).toBe(t - 10);
+      expect(await sessions.revokeAllForUser(carol.id, t + 6)).toBe(0);
+      // Bob is untouched.
+      expect((await sessions.listForUser(bob.id, t)).map((s) => s.idHash)).toEqual(['sess-b-1']);
+      expect((await sessions.find('sess-b-1'))!.revokedAt).toBeNull();
+    });
+
+    test('purgeExpired deletes sessions expired before the cut-off, revoked or not', async () => {
+      const sessions = new KyselySessionStore(handle.db);
+      const t = NOW - 50_000;
+      await sessions.insert(session('p-old', { createdAt: t - 7200, expiresAt: t - 10 }), { ip: null, userAgent: null });
+      await sessions.insert(session('p-old-revoked', { createdAt: t - 7200, expiresAt: t - 5 }), { ip: null, userAgent: null });
+      await sessions.revoke('sess-p-old-revoked', t - 100);
+      await sessions.insert(session('p-edge', { createdAt: t - 7200, expiresAt: t }), { ip: null, userAgent: null });
+      expect(await sessions.purgeExpired(t)).toBe(2);
+      expect(await sessions.find('sess-p-old')).toBeUndefined();
+      expect(await sessions.find('sess-p-old-revoked')).toBeUndefined();
+      expect(await sessions.find('sess-p-edge')).toBeDefined();
+      expect(await sessions.find('sess-find')).toBeDefined();
+    });
   });
 
-  test('refresh: a family, rotation exactly once, revocation of the family, purge', async () => {
-    const refresh = new KyselyRefreshStore(handle.db);
-    const familyId = randomUUID();
-    await refresh.createFamily(
-      { id: familyId, clientId, userId, scope: 'openid offline_access', sessionId: 'sid-1', authTime: NOW, createdAt: NOW, expiresAt: NOW + 600, revokedAt: null },
-      'rt-1',
-      NOW + 600,
-    );
-    const found = await refresh.find('rt-1');
-    expect(found).toMatchObject({ scope: 'openid offline_access', usedAt: null, expiresAt: NOW + 600 });
-    expect(found!.family).toMatchObject({ id: familyId, clientId, userId, sessionId: 'sid-1', revokedAt: null });
+  describe('consents', () => {
+    test('grant merges scopes per user and app; granted reads them; revoke forgets one app', async () => {
+      const consents = new KyselyConsentStore(handle.db);
+      expect(await consents.granted(alice.id, clientId)).toEqual([]);
+      await consents.grant(alice.id, clientId, ['openid', 'profile'], NOW);
+      expect(await consents.granted(alice.id, clientId)).toEqual(['openid', 'profile']);
+      await consents.grant(alice.id, clientId, ['profile', 'email'], NOW + 1);
+      expect(await consents.granted(alice.id, clientId)).toEqual(['openid', 'profile', 'email']);
+      // Granting nothing new changes nothing.
+      await consents.grant(alice.id, clientId, ['openid'], NOW + 2);
+      expect(await consents.granted(alice.id, clientId)).toEqual(['openid', 'profile', 'email']);
 
-    expect(await refresh.rotate('rt-1', 'rt-2', familyId, 'openid', NOW + 1, NOW + 601)).toEqual({ status: 'rotated' });
-    expect(await refresh.rotate('rt-1', 'rt-3', familyId, 'openid', NOW + 2, NOW + 602)).toEqual({ status: 'already_used' });
-    expect((await refresh.find('rt-1'))!.usedAt).toBe(NOW + 1);
-    expect(await refresh.find('rt-3')).toBeUndefined();
-    const second = await refresh.find('rt-2');
-    expect(second).toMatchObject({ scope: 'openid', usedAt: null });
+      // Other app, other user: separate.
+      expect(await consents.granted(alice.id, otherClientId)).toEqual([]);
+      expect(await consents.granted(bob.id, clientId)).toEqual([]);
+      await consents.grant(alice.id, otherClientId, ['openid'], NOW);
+      await consents.grant(bob.id, clientId, ['email'], NOW);
+      expect(await consents.granted(bob.id, clientId)).toEqual(['email']);
 
-    // Concurrent rotation of the same token: one winner.
-    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => refresh.rotate('rt-2', `rt-race-${i}`, familyId, 'openid', NOW + 3, NOW + 603)));
-    expect(results.filter((r) => r.status === 'rotated')).toHaveLength(1);
+      await consents.revoke(alice.id, clientId);
+      expect(await consents.granted(alice.id, clientId)).toEqual([]);
+      expect(await consents.granted(alice.id, otherClientId)).toEqual(['openid']);
+      expect(await consents.granted(bob.id, clientId)).toEqual(['email']);
+      await consents.revoke(alice.id, clientId);
 
-    await refresh.revokeFamily(familyId, NOW + 5);
-    expect((await refresh.find('rt-2'))!.family.revokedAt).toBe(NOW + 5);
-    expect(await refresh.purgeExpired(NOW + 10_000)).toBeGreaterThanOrEqual(1);
-    expect(await refresh.find('rt-2')).toBeUndefined();
+      // After a revoke, consent starts afresh.
+      await consents.grant(alice.id, clientId, ['email'], NOW + 10);
+      expect(await consents.granted(alice.id, clientId)).toEqual(['email']);
+    });
+
+    test('the timestamps: created once, updated on every grant', async () => {
+      const consents = new KyselyConsentStore(handle.db);
+      const dora = await addUser('dora-consent');
+      await consents.grant(dora.id, clientId, ['openid'], NOW);
+      await consents.grant(dora.id, clientId, ['email'], NOW + 30);
+      const r = await handle.db.selectFrom('consents').selectAll().where('user_id', '=', dora.id).executeTakeFirstOrThrow();
+      expect(r.created_at).toBe(NOW);
+      expect(r.updated_at).toBe(NOW + 30);
+    });
+
+    test('concurrent grants (a double-submitted consent form) all succeed and all count', async () => {
+      const consents = new KyselyConsentStore(handle.db);
+      const eve = await addUser('eve-consent');
+      // First consent, submitted twice at once: neither may fail on the primary key.
+      await Promise.all(Array.from({ length: RACERS }, () => consents.grant(eve.id, clientId, ['openid', 'profile'], NOW)));
+      expect(await consents.granted(eve.id, clientId)).toEqual(['openid', 'profile']);
+      // Different scopes at once on an existing consent: none may be lost.
+      const extra = ['email', 'offline_access', 'a', 'b', 'c'];
+      await Promise.all(extra.map((s) => consents.grant(eve.id, clientId, [s], NOW + 1)));
+      expect((await consents.granted(eve.id, clientId)).sort()).toEqual(['openid', 'profile', ...extra].sort());
+    });
   });
 
-  test('sessions: insert, find, touch, revoke one, revoke all, list, purge', async () => {
-    const sessions = new KyselySessionStore(handle.db);
-    const make = (n: number, expiresAt = NOW + 3600): Session => ({ idHash: `sess-${n}`, sid: randomUUID(), userId, authTime: NOW, createdAt: NOW + n, expiresAt, revokedAt: null });
-    const s1 = make(1);
-    await sessions.insert(s1, { ip: '203.0.113.7', userAgent: 'Firefox' });
-    await sessions.insert(make(2), { ip: null, userAgent: null });
-    await sessions.insert(make(3, NOW - 1), { ip: null, userAgent: null });
-    expect(await sessions.find('sess-1')).toMatchObject({ sid: s1.sid, userId, authTime: NOW, expiresAt: NOW + 3600, revokedAt: null });
-    await sessions.touch('sess-1', NOW + 50);
-    expect((await sessions.listForUser(userId, NOW)).map((s) => s.idHash).sort()).toEqual(['sess-1', 'sess-2']);
-    await sessions.revoke('sess-1', NOW + 60);
-    expect((await sessions.find('sess-1'))!.revokedAt).toBe(NOW + 60);
-    expect(await sessions.revokeAllForUser(userId, NOW + 70)).toBe(2);
-    expect(await sessions.listForUser(userId, NOW)).toEqual([]);
-    expect(await sessions.purgeExpired(NOW + 100_000)).toBeGreaterThanOrEqual(3);
-    expect(await sessions.find('sess-2')).toBeUndefined();
-    expect(await sessions.find('never')).toBeUndefined();
-  });
-
-  test('consents: grant merges scopes per user and app; revoke forgets', async () => {
-    const consents = new KyselyConsentStore(handle.db);
-    expect(await consents.granted(userId, clientId)).toEqual([]);
-    await consents.grant(userId, clientId, ['openid', 'profile'], NOW);
-    await consents.grant(userId, clientId, ['profile', 'email'], NOW + 1);
-    expect((await consents.granted(userId, clientId)).sort()).toEqual(['email', 'openid', 'profile']);
-    await consents.revoke(userId, clientId);
-    expect(await consents.granted(userId, clientId)).toEqual([]);
-  });
-
-  test('login throttle: locks after the allowed failures, for the lock time; a new window resets; reset clears', async () => {
-    const throttle = new LoginThrottle(handle.db);
+  describe('login throttle', () => {
     const policy: ThrottlePolicy = { maxFailures: 3, windowSeconds: 60, lockSeconds: 120 };
-    for (let i = 0; i < 2; i++) await throttle.recordFailure('user:bob', policy, NOW + i);
-    expect(await throttle.lockedUntil(['user:bob'], NOW + 2)).toBe(0);
-    await throttle.recordFailure('user:bob', policy, NOW + 2);
-    const until = await throttle.lockedUntil(['user:bob', 'ip:198.51.100.1'], NOW + 3);
-    expect(until).toBeGreaterThan(NOW + 3);
-    expect(until).toBeLessThanOrEqual(NOW + 2 + 120);
-    expect(await throttle.lockedUntil(['user:bob'], until)).toBe(0);
 
-    // Failures spread beyond the window never lock.
-    for (let i = 0; i < 5; i++) await throttle.recordFailure('user:carol', policy, NOW + i * 61);
-    expect(await throttle.lockedUntil(['user:carol'], NOW + 5 * 61)).toBe(0);
+    test('the maxFailures-th failure in the window locks the key for lockSeconds', async () => {
+      const throttle = new LoginThrottle(handle.db);
+      await throttle.recordFailure('user:t1', policy, NOW);
+      await throttle.recordFailure('user:t1', policy, NOW + 1);
+      expect(await throttle.lockedUntil(['user:t1'], NOW + 2)).toBe(0);
+      await throttle.recordFailure('user:t1', policy, NOW + 2);
+      expect(await throttle.lockedUntil(['user:t1'], NOW + 2)).toBe(NOW + 122);
+      expect(await throttle.lockedUntil(['user:t1'], NOW + 121)).toBe(NOW + 122);
+      expect(await throttle.lockedUntil(['user:t1'], NOW + 122)).toBe(0);
+    });
 
-    await throttle.recordFailure('user:dan', policy, NOW);
-    await throttle.recordFailure('user:dan', policy, NOW);
-    await throttle.reset('user:dan');
-    await throttle.recordFailure('user:dan', policy, NOW);
-    expect(await throttle.lockedUntil(['user:dan'], NOW)).toBe(0);
-    expect(await throttle.lockedUntil([], NOW)).toBe(0);
+    test('a failure exactly windowSeconds after the first still counts in that window', async () => {
+      const throttle = new LoginThrottle(handle.db);
+      for (const dt of [0, 30, 60]) await throttle.recordFailure('user:t-edge', policy, NOW + dt);
+      expect(await throttle.lockedUntil(['user:t-edge'], NOW + 60)).toBe(NOW + 180);
+    });
+
+    test('failures spread beyond the window start a new one and never lock', async () => {
+      const throttle = new LoginThrottle(handle.db);
+      await throttle.recordFailure('user:t2', policy, NOW);
+      await throttle.recordFailure('user:t2', policy, NOW + 1);
+      // 61 s after the window opened: a new window, counting from 1.
+      await throttle.recordFailure('user:t2', policy, NOW + 61);
+      expect(await throttle.lockedUntil(['user:t2'], NOW + 61)).toBe(0);
+      await throttle.recordFailure('user:t2', policy, NOW + 62);
+      expect(await throttle.lockedUntil(['user:t2'], NOW + 62)).toBe(0);
+      await throttle.recordFailure('user:t2', policy, NOW + 63);
+      expect(await throttle.lockedUntil(['user:t2'], NOW + 63)).toBe(NOW + 183);
+      for (let i = 0; i < 6; i++) await throttle.recordFailure('user:t3', policy, NOW + i * 61);
+      expect(await throttle.lockedUntil(['user:t3'], NOW + 6 * 61)).toBe(0);
+    });
+
+    test('reset clears the count, and unlocks a locked key', async () => {
+      const throttle = new LoginThrottle(handle.db);
+      await throttle.recordFailure('user:t4', policy, NOW);
+      await throttle.recordFailure('user:t4', policy, NOW);
+      await throttle.reset('user:t4');
+      await throttle.recordFailure('user:t4', policy, NOW);
+      await throttle.recordFailure('user:t4', policy, NOW);
+      expect(await throttle.lockedUntil(['user:t4'], NOW)).toBe(0);
+      await throttle.recordFailure('user:t4', policy, NOW);
+      expect(await throttle.lockedUntil(['user:t4'], NOW)).toBe(NOW + 120);
+      await throttle.reset('user:t4');
+      expect(await throttle.lockedUntil(['user:t4'], NOW)).toBe(0);
+      await throttle.reset('user:never-failed');
+    });
+
+    test('lockedUntil over several keys: the latest lock still running', async () => {
+      const throttle = new LoginThrottle(handle.db);
+      for (let i = 0; i < 3; i++) await throttle.recordFailure('user:k-a', policy, NOW);
+      for (let i = 0; i < 3; i++) await throttle.recordFailure('ip:192.0.2.1', { ...policy, lockSeconds: 200 }, NOW);
+      await throttle.recordFailure('user:k-b', policy, NOW);
+      expect(await throttle.lockedUntil(['user:k-a', 'ip:192.0.2.1'], NOW)).toBe(NOW + 200);
+      expect(await throttle.lockedUntil(['user:k-a', 'user:k-b', 'user:k-none'], NOW)).toBe(NOW + 120);
+      expect(await throttle.lockedUntil(['user:k-b', 'ip:192.0.2.1'], NOW + 150)).toBe(NOW + 200);
+      expect(await throttle.lockedUntil(['user:k-a'], NOW + 150)).toBe(0);
+      expect(await throttle.lockedUntil(['user:k-b', 'user:k-none'], NOW)).toBe(0);
+      expect(await throttle.lockedUntil([], NOW)).toBe(0);
+    });
+
+    test('keys are independent', async () => {
+      const throttle = new LoginThrottle(handle.db);
+      for (let i = 0; i < 3; i++) await throttle.recordFailure('user:k-c', policy, NOW);
+      expect(await throttle.lockedUntil(['user:k-d'], NOW)).toBe(0);
+      expect(await throttle.lockedUntil(['user:K-C'], NOW)).toBe(0);
+    });
+
+    test('concurrent failures are all counted', async () => {
+      const throttle = new LoginThrottle(handle.db);
+      const wide: ThrottlePolicy = { maxFailures: RACERS, windowSeconds: 60, lockSeconds: 120 };
+      await Promise.all(Array.from({ length: RACERS }, () => throttle.recordFailure('user:t-race', wide, NOW)));
+      expect(await throttle.lockedUntil(['user:t-race'], NOW)).toBe(NOW + 120);
+    });
+  });
+
+  describe('SessionService', () => {
+    let nowMs = NOW * 1000;
+    const clock: Clock = { now: () => nowMs };
+    const setNow = (seconds: number) => {
+      nowMs = seconds * 1000;
+    };
+    let service: SessionService;
+    let sessions: KyselySessionStore;
+    let throttle: LoginThrottle;
+    let feed: ChangeFeed;
+
+    beforeAll(async () => {
+      sessions = new KyselySessionStore(handle.db);
+      throttle = new LoginThrottle(handle.db);
+      feed = new ChangeFeed(handle.db);
+      const cache = new RegistryCache(new KyselyClientStore(handle.db), users, new KyselyRevocationStore(handle.db));
+      await cache.load(NOW, feed);
+      service = new SessionService({ sessions, users, cache, throttle, clock, sessionTtl: SESSION_TTL });
+    });
+
+    /** Saves a changed user the way UserService does: store, then tell this node's caches. */
+    async function saveUser(user: User): Promise<void> {
+      await users.save(user);
+      feed.notifyLocal('user', user.id);
+    }
+
+    async function sessionCount(userId: string): Promise<number> {
+      const r = await handle.db.selectFrom('sessions').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', userId).executeTakeFirstOrThrow();
+      return Number(r.n);
+    }
+
+    const noMeta = { ip: null, userAgent: null };
+
+    test('signIn with the right password: a stored session, only its hash as the key; resolve finds it', async () => {
+      setNow(NOW);
+      const erin = await addUser('erin');
+      const result = await service.signIn('erin', PASSWORD, { ip: '198.51.100.20', userAgent: 'Firefox/140' });
+      if (!result.ok) throw new Error(`sign-in failed: ${result.reason}`);
+      expect(result.cookieValue).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(result.session).toMatchObject({ idHash: sha256(result.cookieValue), userId: erin.id, authTime: NOW, createdAt: NOW, expiresAt: NOW + SESSION_TTL, revokedAt: null });
+      expect(result.session.idHash).not.toBe(result.cookieValue);
+      expect(result.session.sid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      expect(await sessions.find(result.session.idHash)).toEqual(result.session);
+      const r = await handle.db.selectFrom('sessions').select(['ip', 'user_agent']).where('id_hash', '=', result.session.idHash).executeTakeFirstOrThrow();
+      expect(r).toEqual({ ip: '198.51.100.20', user_agent: 'Firefox/140' });
+
+      const resolved = await service.resolve(result.cookieValue);
+      expect(resolved?.session).toEqual(result.session);
+      expect(resolved?.principal.user.id).toBe(erin.id);
+      expect(resolved?.principal.permissions).toContain('developer_api');
+    });
+
+    test('usernames are matched case-insensitively; every sign-in is a new session', async () => {
+      setNow(NOW);
+      const fay = await addUser('fay');
+      const a = await service.signIn('FAY', PASSWORD, noMeta);
+      const b = await service.signIn('fay', PASSWORD, noMeta);
+      if (!a.ok || !b.ok) throw new Error('sign-in failed');
+      expect(a.session.userId).toBe(fay.id);
+      expect(a.cookieValue).not.toBe(b.cookieValue);
+      expect(a.session.sid).not.toBe(b.session.sid);
+      expect(await sessionCount(fay.id)).toBe(2);
+    });
+
+    test('a wrong password and an unknown user give the same result, and no session', async () => {
+      setNow(NOW);
+      const gus = await addUser('gus');
+      const wrong = await service.signIn('gus', `${PASSWORD}!`, noMeta);
+      const unknown = await service.signIn('nobody-here', PASSWORD, noMeta);
+      expect(wrong).toEqual({ ok: false, reason: 'invalid_credentials' });
+      expect(unknown).toEqual(wrong);
+      expect(await service.signIn('gus', '', noMeta)).toEqual(wrong);
+      expect(await service.signIn('gus', 'x'.repeat(1025), noMeta)).toEqual(wrong);
+      expect(await service.signIn('g\u0000us', PASSWORD, noMeta)).toEqual(wrong);
+      expect(await sessionCount(gus.id)).toBe(0);
+    });
+
+    test('a user without a password cannot sign in', async () => {
+      setNow(NOW);
+      const hal = await addUser('hal', { passwordHash: null });
+      expect(await service.signIn('hal', PASSWORD, noMeta)).toEqual({ ok: false, reason: 'invalid_credentials' });
+      expect(await service.signIn('hal', '', noMeta)).toEqual({ ok: false, reason: 'invalid_credentials' });
+      expect(await sessionCount(hal.id)).toBe(0);
+    });
+
+    test('a disabled user cannot sign in, even with the right password', async () => {
+      setNow(NOW);
+      const ida = await addUser('ida', { disabled: true });
+      expect(await service.signIn('ida', PASSWORD, noMeta)).toEqual({ ok: false, reason: 'invalid_credentials' });
+      expect(await sessionCount(ida.id)).toBe(0);
+    });
+
+    test('repeated failures lock the account: throttled with retryAfter, even for the right password, until the lock ends', async () => {
+      const t = NOW + 1000;
+      setNow(t);
+      const jan = await addUser('jan');
+      for (let i = 0; i < ACCOUNT_POLICY.maxFailures - 1; i++) expect((await service.signIn('jan', 'wrong password', noMeta)).ok).toBe(false);
+      expect(await service.signIn('jan', 'wrong password', noMeta)).toEqual({ ok: false, reason: 'invalid_credentials' });
+      // The lock counts per account whatever the letter case.
+      expect(await service.signIn('JAN', PASSWORD, noMeta)).toEqual({ ok: false, reason: 'throttled', retryAfter: ACCOUNT_POLICY.lockSeconds });
+      setNow(t + 300);
+      expect(await service.signIn('jan', PASSWORD, noMeta)).toEqual({ ok: false, reason: 'throttled', retryAfter: ACCOUNT_POLICY.lockSeconds - 300 });
+      expect(await sessionCount(jan.id)).toBe(0);
+      setNow(t + ACCOUNT_POLICY.lockSeconds);
+      expect((await service.signIn('jan', PASSWORD, noMeta)).ok).toBe(true);
+    });
+
+    test('unknown usernames are throttled like real ones', async () => {
+      setNow(NOW + 2000);
+      for (let i = 0; i < ACCOUNT_POLICY.maxFailures; i++) await service.signIn('ghost', 'guess', noMeta);
+      expect(await service.signIn('ghost', 'guess', noMeta)).toEqual({ ok: false, reason: 'throttled', retryAfter: ACCOUNT_POLICY.lockSeconds });
+    });
+
+    test('a successful sign-in resets the account’s failure count', async () => {
+      setNow(NOW + 3000);
+      await addUser('kim');
+      for (let i = 0; i < ACCOUNT_POLICY.maxFailures - 1; i++) await service.signIn('kim', 'wrong password', noMeta);
+      expect((await service.signIn('kim', PASSWORD, noMeta)).ok).toBe(true);
+      for (let i = 0; i < ACCOUNT_POLICY.maxFailures - 1; i++) await service.signIn('kim', 'wrong password', noMeta);
+      expect((await service.signIn('kim', PASSWORD, noMeta)).ok).toBe(true);
+    });
+
+    test('failures from one IP lock that IP for every account, not other IPs', async () => {
+      const t = NOW + 4000;
+      setNow(t);
+      await addUser('lea');
+      const ip = '198.51.100.77';
+      for (let i = 0; i < IP_POLICY.maxFailures - 1; i++) await throttle.recordFailure(`ip:${ip}`, IP_POLICY, t);
+      // The last allowed failure, recorded by signIn itself against the IP.
+      expect(await service.signIn('someone-else', 'guess', { ip, userAgent: null })).toEqual({ ok: false, reason: 'invalid_credentials' });
+      expect(await service.signIn('lea', PASSWORD, { ip, userAgent: null })).toEqual({ ok: false, reason: 'throttled', retryAfter: IP_POLICY.lockSeconds });
+      expect((await service.signIn('lea', PASSWORD, { ip: '198.51.100.78', userAgent: null })).ok).toBe(true);
+    });
+
+    test('resolve refuses a missing, unknown, oversized or signed-out cookie; signOut revokes the stored session', async () => {
+      setNow(NOW + 5000);
+      await addUser('max');
+      const r = await service.signIn('max', PASSWORD, noMeta);
+      if (!r.ok) throw new Error('sign-in failed');
+      expect(await service.resolve(undefined)).toBeUndefined();
+      expect(await service.resolve('')).toBeUndefined();
+      expect(await service.resolve('not-a-session')).toBeUndefined();
+      expect(await service.resolve(r.session.idHash)).toBeUndefined();
+      expect(await service.resolve('x'.repeat(101))).toBeUndefined();
+      expect(await service.resolve(r.cookieValue)).toBeDefined();
+
+      setNow(NOW + 5010);
+      await service.signOut(r.cookieValue);
+      expect(await service.resolve(r.cookieValue)).toBeUndefined();
+      expect((await sessions.find(r.session.idHash))!.revokedAt).toBe(NOW + 5010);
+      await service.signOut(undefined);
+      await service.signOut('not-a-session');
+    });
+
+    test('resolve refuses a session revoked in the store (e.g. all of a user’s sessions)', async () => {
+      setNow(NOW + 6000);
+      const ned = await addUser('ned');
+      const r = await service.signIn('ned', PASSWORD, noMeta);
+      if (!r.ok) throw new Error('sign-in failed');
+      expect(await service.resolve(r.cookieValue)).toBeDefined();
+      expect(await sessions.revokeAllForUser(ned.id, NOW + 6001)).toBe(1);
+      expect(await service.resolve(r.cookieValue)).toBeUndefined();
+    });
+
+    test('resolve refuses an expired session: valid until the last second, not at expiresAt', async () => {
+      setNow(NOW + 7000);
+      await addUser('ola');
+      const r = await service.signIn('ola', PASSWORD, noMeta);
+      if (!r.ok) throw new Error('sign-in failed');
+      setNow(r.session.expiresAt - 1);
+      expect(await service.resolve(r.cookieValue)).toBeDefined();
+      setNow(r.session.expiresAt);
+      expect(await service.resolve(r.cookieValue)).toBeUndefined();
+      setNow(r.session.expiresAt + 86_400);
+      expect(await service.resolve(r.cookieValue)).toBeUndefined();
+    });
+
+    test('resolve refuses a session that began before the user’s password changed; a later one is fine', async () => {
+      const t = NOW + 8000;
+      setNow(t);
+      const pia = await addUser('pia');
+      const before = await service.signIn('pia', PASSWORD, noMeta);
+      if (!before.ok) throw new Error('sign-in failed');
+      expect(await service.resolve(before.cookieValue)).toBeDefined();
+
+      // The password changes (here without revoking sessions, to test resolve's own check).
+      setNow(t + 10);
+      await saveUser({ ...pia, passwordChangedAt: t + 10, updatedAt: t + 10 });
+      expect(await service.resolve(before.cookieValue)).toBeUndefined();
+      expect((await sessions.find(before.session.idHash))!.revokedAt).toBeNull();
+
+      setNow(t + 11);
+      const after = await service.signIn('pia', PASSWORD, noMeta);
+      if (!after.ok) throw new Error('sign-in failed');
+      expect(await service.resolve(after.cookieValue)).toBeDefined();
+    });
+
+    test('resolve refuses the session of a user disabled after signing in', async () => {
+      setNow(NOW + 9000);
+      const quin = await addUser('quin');
+      const r = await service.signIn('quin', PASSWORD, noMeta);
+      if (!r.ok) throw new Error('sign-in failed');
+      expect(await service.resolve(r.cookieValue)).toBeDefined();
+      await saveUser({ ...quin, disabled: true, updatedAt: NOW + 9000 });
+      expect(await service.resolve(r.cookieValue)).toBeUndefined();
+      await saveUser({ ...quin, disabled: false, updatedAt: NOW + 9001 });
+      expect(await service.resolve(r.cookieValue)).toBeDefined();
+    });
   });
 });
