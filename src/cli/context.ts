@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import { Command, Option } from 'commander';
 import { openTessera, type Tessera } from '../app/tessera.ts';
 import { loadConfig, type ConfigOverrides, type TesseraConfig } from '../config/config.ts';
@@ -55,4 +56,15 @@ export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(headers), ...rows.map(line)].join('\n');
+}
+
+/** Changes made with the CLI are audited like the admin API's, with the OS user as actor. */
+export async function audit(t: Tessera, action: string, targetType: string, targetId: string | null, details: Record<string, unknown> = {}): Promise<void> {
+  let who = 'unknown';
+  try {
+    who = userInfo().username;
+  } catch {
+    // No passwd entry (some containers): keep "unknown".
+  }
+  await t.services.audit.record({ actor: `cli:${who}`, action, targetType, targetId, ip: null, details });
 }

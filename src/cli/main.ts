@@ -5,6 +5,7 @@ import { KeyEncryptionError } from '../keys/encryption.ts';
 import { DatabaseUrlError, migrateToLatest, openDatabase } from '../storage/database.ts';
 import { CliUsageError, clientsCommand } from './commands/clients.ts';
 import { apisCommand } from './commands/apis.ts';
+import { auditCommand } from './commands/audit.ts';
 import { keysCommand } from './commands/keys.ts';
 import { rolesCommand } from './commands/roles.ts';
 import { serveCommand } from './commands/serve.ts';
@@ -35,6 +36,7 @@ program.addCommand(rolesCommand());
 program.addCommand(clientsCommand());
 program.addCommand(keysCommand());
 program.addCommand(apisCommand());
+program.addCommand(auditCommand());
 
 for (const cmd of program.commands) {
   cmd.exitOverride();

@@ -157,6 +157,27 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
     expect((await json(['clients', 'list'])).length).toBe(before);
   });
 
+  test('apis: create, show, update, delete; changes are audited with the OS user as actor', async () => {
+    const api = await json(['apis', 'create', '--name', 'Accounts', '--base-path', '/0/odata', '--upstream', 'http://accounts.internal:9000/odata',
+      '--scope', 'accounts.read=Read your accounts', '--route', 'GET,HEAD /Account({id}) accounts.read']);
+    expect(api).toMatchObject({ name: 'Accounts', base_path: '/0/odata', scopes: [{ name: 'accounts.read', description: 'Read your accounts' }], routes: [{ methods: ['GET', 'HEAD'], path: '/Account({id})', scopes: ['accounts.read'] }] });
+    expect((await tessera(['apis', 'show', 'Accounts'])).stdout).toContain('/Account({id})');
+    expect((await json(['apis', 'update', 'Accounts', '--timeout-ms', '5000'])).timeout_ms).toBe(5000);
+    await fails(['apis', 'create', '--name', 'Other', '--base-path', '/0/odata/x', '--upstream', 'http://x.internal'], /overlaps/);
+    await fails(['apis', 'create', '--name', 'Bad', '--base-path', '/b', '--upstream', 'http://x.internal', '--route', 'GET /x'], /METHODS \/path scope/);
+    // An app may now be given the declared scope, not an undeclared one.
+    expect((await json(['clients', 'create', '--name', 'reader', '--grant', 'client_credentials', '--scope', 'accounts.read'])).scopes).toEqual(['accounts.read']);
+    await fails(['clients', 'create', '--name', 'r2', '--grant', 'client_credentials', '--scope', 'accounts.delete'], /unknown scope "accounts.delete"/);
+    expect((await tessera(['apis', 'delete', 'Accounts'])).code).toBe(0);
+    expect(await json(['apis', 'list'])).toEqual([]);
+
+    const events = await json(['audit', 'list', '--limit', '500']);
+    const actions = events.map((e: { action: string }) => e.action);
+    for (const a of ['api.create', 'api.update', 'api.delete', 'app.create', 'user.create', 'role.create']) expect(actions, a).toContain(a);
+    expect(events.every((e: { actor: string }) => e.actor.startsWith('cli:'))).toBe(true);
+    expect(JSON.stringify(events)).not.toContain(PASSWORD);
+  });
+
   test('keys: list and rotate', async () => {
     const keys = await json(['keys', 'list']);
     expect(keys.filter((k: { status: string }) => k.status === 'active').map((k: { alg: string }) => k.alg).sort()).toEqual(['ES256', 'RS256']);

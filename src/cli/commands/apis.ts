@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { ApiInput, ApiView } from '../../gateway/api-service.ts';
-import { collect, fields, output, table, withCommon, withTessera, type GlobalOptions } from '../context.ts';
+import { collect, fields, output, table, withCommon, withTessera, type GlobalOptions, audit } from '../context.ts';
 import { CliUsageError } from './clients.ts';
 
 interface ApiFlags extends GlobalOptions {
@@ -70,10 +70,18 @@ export function apisCommand(): Command {
   const apis = new Command('apis').description('APIs behind the gateway: base path, upstream, scopes, routes');
 
   addApiOptions(withCommon(apis.command('create').description('register an API'))).action(async (f: ApiFlags) => {
-    await withTessera(f, async (t) => output(f, await t.services.apis.create(toInput(f)), render));
+    await withTessera(f, async (t) => {
+      const api = await t.services.apis.create(toInput(f));
+      await audit(t, 'api.create', 'api', api.id, { name: api.name, base_path: api.base_path });
+      output(f, api, render);
+    });
   });
   addApiOptions(withCommon(apis.command('update').argument('<api>', 'id or name').description('change an API'))).action(async (ref: string, f: ApiFlags) => {
-    await withTessera(f, async (t) => output(f, await t.services.apis.update(ref, toInput(f)), render));
+    await withTessera(f, async (t) => {
+      const api = await t.services.apis.update(ref, toInput(f));
+      await audit(t, 'api.update', 'api', api.id);
+      output(f, api, render);
+    });
   });
   withCommon(apis.command('list').description('list APIs')).action(async (f: GlobalOptions) => {
     await withTessera(f, async (t) =>
@@ -89,6 +97,7 @@ export function apisCommand(): Command {
     await withTessera(f, async (t) => {
       const api = await t.services.apis.show(ref);
       await t.services.apis.delete(api.id);
+      await audit(t, 'api.delete', 'api', api.id, { name: api.name });
       output(f, { deleted: api.id }, () => `deleted API ${api.name}`);
     });
   });

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { ClientInput, ClientWithSecret } from '../../clients/client-service.ts';
 import type { ClientView } from '../../clients/client-view.ts';
-import { collect, fields, output, table, withCommon, withTessera, type GlobalOptions } from '../context.ts';
+import { collect, fields, output, table, withCommon, withTessera, type GlobalOptions, audit } from '../context.ts';
 
 interface ClientFlags extends GlobalOptions {
   name?: string;
@@ -90,18 +90,30 @@ export function clientsCommand(): Command {
   addClientOptions(withCommon(clients.command('create').description('register an app; prints its client_id and secret once')))
     .option('--public', 'a public client (no secret; PKCE): browser and mobile apps')
     .action(async (f: ClientFlags) => {
-      await withTessera(f, async (t) => output(f, await t.services.clients.create(toInput(f)), render));
+      await withTessera(f, async (t) => {
+        const app = await t.services.clients.create(toInput(f));
+        await audit(t, 'app.create', 'app', app.client_id, { name: app.name, grant_types: app.grant_types });
+        output(f, app, render);
+      });
     });
 
   addClientOptions(withCommon(clients.command('update').argument('<client_id>').description('change an app')))
     .action(async (id: string, f: ClientFlags) => {
-      await withTessera(f, async (t) => output(f, await t.services.clients.update(id, toInput(f)), render));
+      await withTessera(f, async (t) => {
+        const app = await t.services.clients.update(id, toInput(f));
+        await audit(t, 'app.update', 'app', app.client_id);
+        output(f, app, render);
+      });
     });
 
   withCommon(clients.command('rotate-secret').argument('<client_id>'))
     .description('generate a new secret; the old secret and every token issued to the app stop working')
     .action(async (id: string, f: GlobalOptions) => {
-      await withTessera(f, async (t) => output(f, await t.services.clients.rotateSecret(id), render));
+      await withTessera(f, async (t) => {
+        const app = await t.services.clients.rotateSecret(id);
+        await audit(t, 'app.secret_regenerate', 'app', app.client_id);
+        output(f, app, render);
+      });
     });
 
   withCommon(clients.command('list').description('list apps')).action(async (f: GlobalOptions) => {
@@ -123,6 +135,7 @@ export function clientsCommand(): Command {
     .action(async (id: string, f: GlobalOptions) => {
       await withTessera(f, async (t) => {
         await t.services.clients.delete(id);
+        await audit(t, 'app.delete', 'app', id);
         output(f, { deleted: id }, () => `deleted app ${id}`);
       });
     });

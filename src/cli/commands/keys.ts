@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { output, table, withCommon, withTessera, type GlobalOptions } from '../context.ts';
+import { output, table, withCommon, withTessera, type GlobalOptions, audit } from '../context.ts';
 
 export function keysCommand(): Command {
   const keys = new Command('keys').description('signing keys');
@@ -14,9 +14,11 @@ export function keysCommand(): Command {
 
   withCommon(keys.command('rotate').description('add new active signing keys; old ones stay published until their tokens expire'))
     .action(async (f: GlobalOptions) => {
-      await withTessera(f, async (t) =>
-        output(f, await t.services.keys.rotate(), (list) => `new active keys:\n${table(['KID', 'ALG'], list.map((k) => [k.kid, k.alg]))}`),
-      );
+      await withTessera(f, async (t) => {
+        const created = await t.services.keys.rotate();
+        await audit(t, 'keys.rotate', 'keys', null, { kids: created.map((k) => k.kid) });
+        output(f, created, (list) => `new active keys:\n${table(['KID', 'ALG'], list.map((k) => [k.kid, k.alg]))}`);
+      });
     });
 
   return keys;

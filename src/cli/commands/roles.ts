@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { RoleView } from '../../identity/role-service.ts';
-import { collect, fields, output, table, withCommon, withTessera, type GlobalOptions } from '../context.ts';
+import { collect, fields, output, table, withCommon, withTessera, type GlobalOptions, audit } from '../context.ts';
 
 interface RoleFlags extends GlobalOptions {
   name?: string;
@@ -27,6 +27,7 @@ export function rolesCommand(): Command {
     .action(async (name: string, f: RoleFlags) => {
       await withTessera(f, async (t) => {
         const role = await t.services.roles.create({ name, description: f.description ?? '', permissions: f.permission ?? [] });
+        await audit(t, 'role.create', 'role', role.name, { permissions: role.permissions });
         output(f, role, (r) => fields([['role', r.name], ['description', r.description], ['permissions', perms(r)]]));
       });
     });
@@ -36,6 +37,7 @@ export function rolesCommand(): Command {
     .action(async (role: string, permission: string, f: RoleFlags) => {
       await withTessera(f, async (t) => {
         const r = await t.services.roles.grant(role, permission, f.description);
+        await audit(t, 'role.grant', 'role', r.name, { permission });
         output(f, r, (v) => fields([['role', v.name], ['permissions', perms(v)]]));
       });
     });

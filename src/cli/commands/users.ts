@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { UserInput, UserView } from '../../identity/user-service.ts';
-import { collect, fields, output, readStdin, table, withCommon, withTessera, type GlobalOptions } from '../context.ts';
+import { collect, fields, output, readStdin, table, withCommon, withTessera, type GlobalOptions, audit } from '../context.ts';
 import { CliUsageError } from './clients.ts';
 
 interface UserFlags extends GlobalOptions {
@@ -44,7 +44,11 @@ export function usersCommand(): Command {
       const pw = await password(f);
       if (pw === undefined) throw new CliUsageError('a password is required: --password or --password-stdin');
       const input: UserInput = { username: f.username!, password: pw, email: f.email ?? null, name: f.name ?? null, roles: f.role ?? [] };
-      await withTessera(f, async (t) => output(f, await t.services.users.create(input), render));
+      await withTessera(f, async (t) => {
+        const user = await t.services.users.create(input);
+        await audit(t, 'user.create', 'user', user.id, { username: user.username, roles: user.roles });
+        output(f, user, render);
+      });
     });
 
   withCommon(users.command('update').argument('<user>', 'username or id').description('change a user'))
@@ -60,7 +64,11 @@ export function usersCommand(): Command {
       if (f.email !== undefined) input.email = f.email;
       if (f.name !== undefined) input.name = f.name;
       if (f.role !== undefined) input.roles = f.role;
-      await withTessera(f, async (t) => output(f, await t.services.users.update(ref, input), render));
+      await withTessera(f, async (t) => {
+        const user = await t.services.users.update(ref, input);
+        await audit(t, input.password !== undefined ? 'user.password_reset' : 'user.update', 'user', user.id, { fields: Object.keys(input) });
+        output(f, user, render);
+      });
     });
 
   withCommon(users.command('list').description('list users')).action(async (f: GlobalOptions) => {
@@ -79,12 +87,20 @@ export function usersCommand(): Command {
   withCommon(users.command('disable').argument('<user>', 'username or id'))
     .description('disable a user: sign-in stops and every token issued for the user stops working')
     .action(async (ref: string, f: GlobalOptions) => {
-      await withTessera(f, async (t) => output(f, await t.services.users.setDisabled(ref, true), render));
+      await withTessera(f, async (t) => {
+        const user = await t.services.users.setDisabled(ref, true);
+        await audit(t, 'user.disable', 'user', user.id);
+        output(f, user, render);
+      });
     });
 
   withCommon(users.command('enable').argument('<user>', 'username or id').description('enable a disabled user'))
     .action(async (ref: string, f: GlobalOptions) => {
-      await withTessera(f, async (t) => output(f, await t.services.users.setDisabled(ref, false), render));
+      await withTessera(f, async (t) => {
+        const user = await t.services.users.setDisabled(ref, false);
+        await audit(t, 'user.enable', 'user', user.id);
+        output(f, user, render);
+      });
     });
 
   return users;
