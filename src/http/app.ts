@@ -6,6 +6,7 @@ import { checkHealth } from '../observability/health.ts';
 import { ServiceError } from '../errors.ts';
 import { registerFormParser } from './form-body.ts';
 import { registerAdminApi } from './admin/admin-api.ts';
+import { registerConsoleRoutes } from './console-routes.ts';
 import { registerGateway } from './gateway-hook.ts';
 import { registerPageRoutes } from './page-routes.ts';
 import { registerProtocolRoutes } from './protocol-routes.ts';
@@ -60,6 +61,7 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
   registerProtocolRoutes(app, tessera);
   registerPageRoutes(app, tessera);
   void app.register(async (scope) => registerAdminApi(scope, tessera));
+  registerConsoleRoutes(app, tessera);
 
   const health = async (_request: unknown, reply: import('fastify').FastifyReply) => {
     const report = await checkHealth(tessera);
