@@ -200,33 +200,74 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 
-  test('serve --port 0: the first line has the URL; /health answers; SIGTERM exits cleanly', async () => {
-    const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--database', database.url], { env: { ...process.env, ...env, TESSERA_ADMIN_PASSWORD: PASSWORD } });
-    try {
-      const firstLine = await new Promise<string>((resolve, reject) => {
-        let buffer = '';
-        const timer = setTimeout(() => reject(new Error(`no first line: ${buffer}`)), 20_000);
-        child.stdout.on('data', (chunk: Buffer) => {
-          buffer += chunk.toString();
-          const nl = buffer.indexOf('\n');
-          if (nl >= 0) {
-            clearTimeout(timer);
-            resolve(buffer.slice(0, nl));
-          }
-        });
-        child.once('exit', (code) => reject(new Error(`exited ${code}`)));
+  /** Starts `tessera serve`, resolving with the child, its first stdout line and everything printed so far. */
+  async function serve(args: string[], extraEnv: Record<string, string> = {}) {
+    const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--database', database.url, ...args], { env: { ...process.env, ...env, TESSERA_ADMIN_PASSWORD: PASSWORD, ...extraEnv } });
+    const output = { stdout: '' };
+    child.stdout.on('data', (chunk: Buffer) => (output.stdout += chunk.toString()));
+    const firstLine = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no first line: ${output.stdout}`)), 30_000);
+      child.stdout.on('data', () => {
+        const nl = output.stdout.indexOf('\n');
+        if (nl >= 0) {
+          clearTimeout(timer);
+          resolve(output.stdout.slice(0, nl));
+        }
       });
-      const url = /http:\/\/127\.0\.0\.1:\d+/.exec(firstLine)?.[0];
-      expect(url, firstLine).toBeDefined();
-      const health = await fetch(`${url}/health`);
+      child.once('exit', (code) => reject(new Error(`exited ${code}`)));
+    });
+    const url = /http:\/\/127\.0\.0\.1:\d+/.exec(firstLine)?.[0];
+    expect(url, firstLine).toBeDefined();
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    return { child, firstLine, url: url!, output, exited };
+  }
+
+  test('serve --port 0: the first line has the URL; /health answers; SIGTERM exits cleanly', async () => {
+    const server = await serve([]);
+    try {
+      const health = await fetch(`${server.url}/health`);
       expect(health.status).toBe(200);
-      const discovery = (await (await fetch(`${url}/.well-known/openid-configuration`)).json()) as { issuer: string };
-      expect(discovery.issuer).toBe(url);
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      const discovery = (await (await fetch(`${server.url}/.well-known/openid-configuration`)).json()) as { issuer: string };
+      expect(discovery.issuer).toBe(server.url);
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      if (server.child.exitCode === null) server.child.kill('SIGKILL');
     }
   });
+
+  test('serve --workers 2: two processes share the port, a token from one is valid on the other, SIGTERM stops all', async () => {
+    await fails(['serve', '--workers', '0'], /--workers must be a number from 1 to 256/);
+    const app = await json(['clients', 'create', '--name', 'workers-check', '--grant', 'client_credentials']);
+    const server = await serve(['--workers', '2'], { TESSERA_LOG_LEVEL: 'info' });
+    try {
+      expect(server.firstLine).toContain('2 workers');
+      const auth = `Basic ${Buffer.from(`${app.client_id}:${app.client_secret}`).toString('base64')}`;
+      // A new connection per request, so the primary's round-robin reaches both workers.
+      const post = (path: string, body: string) =>
+        fetch(`${server.url}${path}`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded', connection: 'close' }, body });
+      for (let i = 0; i < 6; i++) {
+        const token = await post('/connect/token', 'grant_type=client_credentials');
+        expect(token.status).toBe(200);
+        const { access_token } = (await token.json()) as { access_token: string };
+        const introspection = (await (await post('/connect/introspect', `token=${access_token}`)).json()) as { active: boolean };
+        expect(introspection.active).toBe(true);
+      }
+      const pids = new Set(
+        server.output.stdout
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as { pid: number; msg?: string })
+          .filter((l) => l.msg === 'request completed')
+          .map((l) => l.pid),
+      );
+      expect(pids.size).toBe(2);
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+      for (const pid of pids) expect(() => process.kill(pid, 0), `worker ${pid} still running`).toThrow();
+    } finally {
+      if (server.child.exitCode === null) server.child.kill('SIGKILL');
+    }
+  });
+
 });

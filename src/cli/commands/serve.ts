@@ -1,13 +1,24 @@
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { Command } from 'commander';
-import { openTessera } from '../../app/tessera.ts';
+import { openTessera, type Tessera } from '../../app/tessera.ts';
+import type { TesseraConfig } from '../../config/config.ts';
 import { buildHttpApp } from '../../http/app.ts';
 import { configFrom, withCommon, type GlobalOptions } from '../context.ts';
+import { CliUsageError } from './clients.ts';
 
 interface ServeFlags extends GlobalOptions {
   port?: string;
   host?: string;
   issuer?: string;
+  workers?: string;
+}
+
+/** What a worker tells the primary once it listens. */
+interface ListeningMessage {
+  type: 'tessera:listening';
+  url: string;
 }
 
 export function serveCommand(): Command {
@@ -15,54 +26,171 @@ export function serveCommand(): Command {
     .option('--port <n>', 'port to listen on; 0 picks a free one (env TESSERA_PORT, default 8080)')
     .option('--host <addr>', 'address to listen on (env TESSERA_HOST, default 127.0.0.1)')
     .option('--issuer <url>', 'public base URL (env TESSERA_ISSUER; default: the URL it listens on)')
+    .option('--workers <n>', 'processes sharing the port: a number, or "auto" for one per CPU (env TESSERA_WORKERS, default 1)')
     .action(async (f: ServeFlags) => {
+      const workers = parseWorkers(f.workers ?? process.env.TESSERA_WORKERS);
       const config = configFrom(f, { port: f.port, host: f.host, issuer: f.issuer });
-      // Warnings wait until after the first line, which scripts read for the URL.
-      const warnings: string[] = [];
-      const tessera = await openTessera(config, { warn: (m) => warnings.push(m) });
-      await tessera.startBackground();
-      const app = buildHttpApp(tessera, {
-        logger: {
-          level: config.logLevel,
-          // Paths only: query strings and headers can carry credentials.
-          serializers: {
-            req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, path: req.url.split('?')[0], ip: req.ip }),
-          },
-        },
-      });
-      await app.ready();
-      // Listening on app.server directly keeps Fastify from logging before our first line.
-      await new Promise<void>((resolve, reject) => {
-        app.server.once('error', reject);
-        app.server.listen({ port: config.server.port, host: config.server.host }, () => resolve());
-      });
-      const address = app.server.address() as AddressInfo;
-      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      const url = `http://${host}:${address.port}`;
-      if (!config.server.issuer) tessera.setIssuer(url);
-      await tessera.ensureConsoleClient();
-      const admin = await tessera.bootstrapAdmin(config.adminPassword);
-      process.stdout.write(`Tessera listening on ${url} (issuer ${tessera.issuer}, database ${tessera.database.displayUrl})\n`);
-      if (admin) {
-        process.stdout.write(
-          admin.generated
-            ? `Created the first user "admin" with password ${admin.password} (shown only now). Sign in at ${tessera.issuer}/admin/\n`
-            : `Created the first user "admin" with the password from TESSERA_ADMIN_PASSWORD. Sign in at ${tessera.issuer}/admin/\n`,
-        );
-      }
-      for (const w of warnings) process.stderr.write(`tessera: warning: ${w}\n`);
-
-      let stopping = false;
-      const stop = async (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        app.log.info({ signal }, 'shutting down');
-        // Stop accepting, let in-flight requests finish, then release the database.
-        await app.close();
-        await tessera.close();
-        process.exit(0);
-      };
-      process.once('SIGTERM', () => void stop('SIGTERM'));
-      process.once('SIGINT', () => void stop('SIGINT'));
+      if (cluster.isWorker) return runWorker(config);
+      if (workers === 1) return runSingle(config);
+      return runPrimary(config, workers);
     });
+}
+
+export function parseWorkers(value: string | undefined): number {
+  if (value === undefined || value === '') return 1;
+  if (value === 'auto') return availableParallelism();
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 256) {
+    throw new CliUsageError(`--workers must be a number from 1 to 256, or "auto" (got "${value}")`);
+  }
+  return Number(value);
+}
+
+function loggerOptions(config: TesseraConfig) {
+  return {
+    level: config.logLevel,
+    // Paths only: query strings and headers can carry credentials.
+    serializers: {
+      req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, path: req.url.split('?')[0], ip: req.ip }),
+    },
+  };
+}
+
+/** Opens Tessera and its HTTP app and listens; answers the URL it listens on. */
+async function listen(config: TesseraConfig, warn: (m: string) => void) {
+  const tessera = await openTessera(config, { warn });
+  await tessera.startBackground();
+  const app = buildHttpApp(tessera, { logger: loggerOptions(config) });
+  await app.ready();
+  // Listening on app.server directly keeps Fastify from logging before our first line.
+  await new Promise<void>((resolve, reject) => {
+    app.server.once('error', reject);
+    app.server.listen({ port: config.server.port, host: config.server.host }, () => resolve());
+  });
+  const url = urlOf(app.server.address() as AddressInfo);
+  if (!config.server.issuer) tessera.setIssuer(url);
+  const stop = async () => {
+    // Stop accepting, let in-flight requests finish, then release the database.
+    await app.close();
+    await tessera.close();
+  };
+  return { tessera, app, url, stop };
+}
+
+function urlOf(address: AddressInfo): string {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
+}
+
+/** First-start work done once per deployment, not per worker. */
+async function announce(tessera: Tessera, url: string, config: TesseraConfig, workers: number, warnings: string[]): Promise<void> {
+  await tessera.ensureConsoleClient();
+  const admin = await tessera.bootstrapAdmin(config.adminPassword);
+  const plural = workers > 1 ? `, ${workers} workers` : '';
+  process.stdout.write(`Tessera listening on ${url} (issuer ${tessera.issuer}, database ${tessera.database.displayUrl}${plural})\n`);
+  if (admin) {
+    process.stdout.write(
+      admin.generated
+        ? `Created the first user "admin" with password ${admin.password} (shown only now). Sign in at ${tessera.issuer}/admin/\n`
+        : `Created the first user "admin" with the password from TESSERA_ADMIN_PASSWORD. Sign in at ${tessera.issuer}/admin/\n`,
+    );
+  }
+  for (const w of warnings) process.stderr.write(`tessera: warning: ${w}\n`);
+}
+
+function onSignals(stop: (signal: string) => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    void stop(signal).then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', () => handler('SIGTERM'));
+  process.once('SIGINT', () => handler('SIGINT'));
+}
+
+async function runSingle(config: TesseraConfig): Promise<void> {
+  // Warnings wait until after the first line, which scripts read for the URL.
+  const warnings: string[] = [];
+  const server = await listen(config, (m) => warnings.push(m));
+  await announce(server.tessera, server.url, config, 1, warnings);
+  onSignals(async (signal) => {
+    server.app.log.info({ signal }, 'shutting down');
+    await server.stop();
+  });
+}
+
+async function runWorker(config: TesseraConfig): Promise<void> {
+  // The primary printed the warnings already; a worker stays quiet about them.
+  const server = await listen(config, () => {});
+  let stopped: Promise<void> | undefined;
+  const stop = () => (stopped ??= server.stop());
+  process.send?.({ type: 'tessera:listening', url: server.url } satisfies ListeningMessage);
+  // The primary sends SIGTERM on shutdown; a worker also stops if the primary dies.
+  onSignals(stop);
+  process.on('disconnect', () => void stop().finally(() => process.exit(0)));
+}
+
+/**
+ * N processes on one port through node:cluster (the primary accepts and hands connections
+ * round-robin). The primary migrates and does first-start work once, so workers never race
+ * on migrations or the bootstrap admin; each worker is a full node with its own caches,
+ * kept coherent by the change feed exactly like separate machines on one database.
+ */
+async function runPrimary(config: TesseraConfig, workers: number): Promise<void> {
+  const warnings: string[] = [];
+  // Migrates once, before any worker opens the database.
+  const tessera = await openTessera(config, { warn: (m) => warnings.push(m) });
+
+  let stopping = false;
+  let announced = false;
+  const fork = () => cluster.fork();
+  // Announced once every worker listens, so the first line means "ready at full size".
+  let listening = 0;
+  const ready = new Promise<string>((resolve, reject) => {
+    cluster.on('message', (_worker, message: ListeningMessage) => {
+      if (message?.type === 'tessera:listening' && ++listening === workers) resolve(message.url);
+    });
+    cluster.on('exit', (worker, code, signal) => {
+      if (stopping) return;
+      if (!announced) {
+        reject(new Error(`worker ${worker.process.pid} exited before listening (${signal ?? `code ${code}`})`));
+        return;
+      }
+      // A crashed worker is replaced; the others keep serving meanwhile.
+      process.stderr.write(`tessera: worker ${worker.process.pid} exited (${signal ?? `code ${code}`}); starting another\n`);
+      setTimeout(fork, 1000).unref();
+    });
+  });
+  for (let i = 0; i < workers; i++) fork();
+
+  let url: string;
+  try {
+    url = await ready;
+  } catch (error) {
+    stopping = true;
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.kill('SIGTERM');
+    await tessera.close();
+    throw error;
+  }
+  announced = true;
+  if (!config.server.issuer) tessera.setIssuer(url);
+  await announce(tessera, url, config, workers, warnings);
+  await tessera.close();
+
+  onSignals(async () => {
+    stopping = true;
+    const alive = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+    await Promise.all(
+      alive.map(
+        (worker) =>
+          new Promise<void>((resolve) => {
+            worker.once('exit', () => resolve());
+            worker.process.kill('SIGTERM');
+          }),
+      ),
+    );
+  });
 }
