@@ -4,6 +4,7 @@ import type { Principal } from '../identity/user.ts';
 import type { KeyRing } from '../keys/key-ring.ts';
 import { decodeJwt, signJwt, SUPPORTED_ALGS, verifySignature, type SigningAlg } from './jwt.ts';
 import type { RegistryCache } from './registry-cache.ts';
+import { VerifiedTokenCache } from './verified-token-cache.ts';
 
 export interface TokenSettings {
   issuer: string;
@@ -52,6 +53,7 @@ export class TokenService {
   readonly #keys: KeyRing;
   readonly #cache: RegistryCache;
   readonly settings: TokenSettings;
+  readonly #verified = new VerifiedTokenCache<AccessTokenClaims>();
 
   constructor(keys: KeyRing, cache: RegistryCache, settings: TokenSettings) {
     this.#keys = keys;
@@ -101,20 +103,9 @@ export class TokenService {
    * state: denylisted jti, per-app and per-user "valid after" epochs, disabled users.
    */
   async checkAccessToken(token: string, now: number): Promise<TokenCheck> {
-    const decoded = decodeJwt(token);
-    if (!decoded) return { active: false, reason: 'not a JWT' };
-    const { header, payload } = decoded;
-    if (typeof header.alg !== 'string' || !SUPPORTED_ALGS.has(header.alg)) return { active: false, reason: 'algorithm not allowed' };
-    if (typeof header.typ !== 'string' || !/^(application\/)?at\+jwt$/i.test(header.typ)) return { active: false, reason: 'not an access token' };
-    const key = typeof header.kid === 'string' ? this.#keys.publicKey(header.kid) : undefined;
-    if (!key || key.alg !== header.alg) return { active: false, reason: 'unknown signing key' };
-    if (!verifySignature(decoded, header.alg as SigningAlg, key.publicKey)) return { active: false, reason: 'bad signature' };
-    const claims = payload as AccessTokenClaims;
-    if (claims.iss !== this.settings.issuer) return { active: false, reason: 'wrong issuer' };
-    if (typeof claims.exp !== 'number' || claims.exp <= now) return { active: false, reason: 'expired' };
-    if (typeof claims.iat !== 'number' || typeof claims.jti !== 'string' || typeof claims.client_id !== 'string') {
-      return { active: false, reason: 'missing claims' };
-    }
+    const verified = this.#verifiedClaims(token, now);
+    if (!verified.ok) return { active: false, reason: verified.reason };
+    const { claims } = verified;
     if (this.#cache.isRevoked(claims.jti)) return { active: false, reason: 'revoked' };
     const client = await this.#cache.client(claims.client_id);
     if (!client) return { active: false, reason: 'app no longer exists' };
@@ -127,5 +118,36 @@ export class TokenService {
       if (claims.iat < principal.user.tokensValidAfter) return { active: false, reason: 'user changed after issue' };
     }
     return { active: true, claims, client, principal };
+  }
+
+  /**
+   * Signature, algorithm, type, issuer, expiry and claim shape: what cannot change once a
+   * token is issued, except that its key may be retired or the issuer reconfigured — both
+   * re-checked on a cache hit.
+   */
+  #verifiedClaims(token: string, now: number): { ok: true; claims: AccessTokenClaims } | { ok: false; reason: string } {
+    if (token.length > 8192) return { ok: false, reason: 'not a JWT' };
+    const cacheKey = VerifiedTokenCache.keyOf(token);
+    const hit = this.#verified.get(cacheKey, now);
+    if (hit !== undefined && this.#keys.publicKey(hit.kid) !== undefined && hit.claims.iss === this.settings.issuer) {
+      return { ok: true, claims: hit.claims };
+    }
+    const decoded = decodeJwt(token);
+    if (!decoded) return { ok: false, reason: 'not a JWT' };
+    const { header, payload } = decoded;
+    if (typeof header.alg !== 'string' || !SUPPORTED_ALGS.has(header.alg)) return { ok: false, reason: 'algorithm not allowed' };
+    if (typeof header.typ !== 'string' || !/^(application\/)?at\+jwt$/i.test(header.typ)) return { ok: false, reason: 'not an access token' };
+    const key = typeof header.kid === 'string' ? this.#keys.publicKey(header.kid) : undefined;
+    if (!key || key.alg !== header.alg) return { ok: false, reason: 'unknown signing key' };
+    if (!verifySignature(decoded, header.alg as SigningAlg, key.publicKey)) return { ok: false, reason: 'bad signature' };
+    const claims = payload as AccessTokenClaims;
+    if (claims.iss !== this.settings.issuer) return { ok: false, reason: 'wrong issuer' };
+    if (typeof claims.exp !== 'number' || claims.exp <= now) return { ok: false, reason: 'expired' };
+    if (typeof claims.iat !== 'number' || typeof claims.jti !== 'string' || typeof claims.client_id !== 'string') {
+      return { ok: false, reason: 'missing claims' };
+    }
+    // Frozen: callers share the cached object.
+    this.#verified.set(cacheKey, Object.freeze(claims), header.kid as string, claims.exp, now);
+    return { ok: true, claims };
   }
 }

@@ -1,4 +1,4 @@
-import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { Kysely } from 'kysely';
 import { beforeEach, describe, expect, test } from 'vitest';
@@ -14,6 +14,7 @@ import { decodeJwt, signJwt, type SigningKey } from '../../src/oauth/jwt.ts';
 import { RegistryCache } from '../../src/oauth/registry-cache.ts';
 import type { RevocationStore } from '../../src/oauth/revocation-store.ts';
 import { TokenService, type AccessTokenClaims, type TokenCheck } from '../../src/oauth/token-service.ts';
+import { VerifiedTokenCache } from '../../src/oauth/verified-token-cache.ts';
 import { ChangeFeed } from '../../src/storage/change-feed.ts';
 import type { Database } from '../../src/storage/schema.ts';
 
@@ -680,6 +681,106 @@ describe('TokenService.checkAccessToken', () => {
     const own = await w.issue(w.client);
     await w.updateUser(w.user.id, { disabled: true });
     expect((await w.check(own.token)).active).toBe(true);
+  });
+});
+
+describe('TokenService: verified-token cache (a token checked before is checked again in full, except its signature)', () => {
+  let w: World;
+  beforeEach(async () => {
+    w = await world();
+  });
+
+  /** A token that has passed a check once, so its verified claims are cached. */
+  async function checkedOnce(client?: Client) {
+    const issued = await w.issue(client);
+    expect((await w.check(issued.token)).active).toBe(true);
+    return issued;
+  }
+
+  test('revocation by jti still applies', async () => {
+    const { token, jti, exp } = await checkedOnce();
+    w.cache.markRevoked(jti, exp);
+    expectInactive(await w.check(token), 'revoked');
+  });
+
+  test("the app's and the user's valid-after epochs, and disabling the user, still apply", async () => {
+    const own = await checkedOnce();
+    const delegated = await checkedOnce(w.delegated);
+    w.clock.advance(1);
+    await w.updateClient(w.client.id, { tokensValidAfter: w.now() });
+    expectInactive(await w.check(own.token), 'app credentials changed after issue');
+    await w.updateUser(w.user.id, { disabled: true });
+    expectInactive(await w.check(delegated.token), 'user disabled');
+  });
+
+  test('expiry still applies', async () => {
+    const { token, exp } = await checkedOnce();
+    expect((await w.check(token, exp - 1)).active).toBe(true);
+    expectInactive(await w.check(token, exp), 'expired');
+  });
+
+  test('a retired signing key refuses cached tokens it signed', async () => {
+    const { token } = await checkedOnce();
+    const now = w.now();
+    await w.ring.rotate(now, 3600);
+    expect((await w.check(token)).active).toBe(true);
+    await w.ring.retireExpired(now + 3601, 3600);
+    expectInactive(await w.check(token), 'unknown signing key');
+  });
+
+  test('a changed issuer refuses cached tokens', async () => {
+    const { token } = await checkedOnce();
+    w.tokens.settings.issuer = 'https://elsewhere.example';
+    expectInactive(await w.check(token), 'wrong issuer');
+  });
+
+  test('a token differing in one byte from a cached one is verified, and refused', async () => {
+    const { token } = await checkedOnce();
+    const sig = token.slice(token.lastIndexOf('.') + 1);
+    const flipped = `${token.slice(0, token.lastIndexOf('.') + 1)}${sig[0] === 'A' ? 'B' : 'A'}${sig.slice(1)}`;
+    expectInactive(await w.check(flipped), 'bad signature');
+    const forged = reassemble(token, (t) => void (t.payload.scope = 'accounts.read accounts.write'));
+    expectInactive(await w.check(forged), 'bad signature');
+    expect((await w.check(token)).active).toBe(true);
+  });
+
+  test('the cached claims cannot be changed by a caller', async () => {
+    const { token } = await checkedOnce();
+    const check = await w.check(token);
+    if (!check.active) throw new Error('expected active');
+    expect(() => {
+      (check.claims as { scope: string }).scope = 'everything';
+    }).toThrow(TypeError);
+  });
+});
+
+describe('VerifiedTokenCache', () => {
+  test('is bounded: expired entries go first, then the oldest', () => {
+    const cache = new VerifiedTokenCache<number>(10);
+    for (let i = 0; i < 5; i++) cache.set(`short-${i}`, i, 'kid', 100, 0);
+    for (let i = 0; i < 5; i++) cache.set(`long-${i}`, i, 'kid', 1000, 0);
+    // Full at t=200: the five expired entries are evicted to make room.
+    cache.set('new', 99, 'kid', 1000, 200);
+    expect(cache.size).toBe(6);
+    expect(cache.get('short-0', 200)).toBeUndefined();
+    expect(cache.get('long-0', 200)?.claims).toBe(0);
+    for (let i = 0; i < 100; i++) cache.set(`more-${i}`, i, 'kid', 1000, 200);
+    expect(cache.size).toBeLessThanOrEqual(10);
+    expect(cache.get('more-99', 200)?.claims).toBe(99);
+    expect(cache.get('long-0', 200)).toBeUndefined();
+  });
+
+  test('an entry is gone at its exp', () => {
+    const cache = new VerifiedTokenCache<string>(10);
+    cache.set('k', 'claims', 'kid', 50, 0);
+    expect(cache.get('k', 49)?.claims).toBe('claims');
+    expect(cache.get('k', 50)).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+
+  test('keys are SHA-256 of the whole token', () => {
+    expect(VerifiedTokenCache.keyOf('a.b.c')).toBe(createHash('sha256').update('a.b.c').digest('base64url'));
+    expect(VerifiedTokenCache.keyOf('a.b.c')).not.toBe(VerifiedTokenCache.keyOf('a.b.d'));
   });
 });
 
