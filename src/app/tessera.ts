@@ -219,8 +219,15 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     async startBackground(): Promise<void> {
       await cache.load(epochSeconds(clock), feed);
       gateway.load(await apis.loadAll());
+      // Reloads run one after another, so an older read can never replace a newer one.
+      let apiReload = Promise.resolve();
       feed.subscribe((kind) => {
-        if (kind === 'api') void apis.loadAll().then((defs) => gateway.load(defs), () => {});
+        if (kind === 'api') {
+          apiReload = apiReload.then(() => apis.loadAll()).then(
+            (defs) => gateway.load(defs),
+            () => {},
+          );
+        }
         if (kind === 'keys') void keyRing.reload();
         if (kind === 'settings') void settings.load().catch(() => {});
       });
