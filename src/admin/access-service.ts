@@ -21,6 +21,7 @@ export interface SessionView {
   auth_time: string;
   created_at: string;
   expires_at: string;
+  last_seen_at: string;
   ip: string | null;
   user_agent: string | null;
 }
@@ -85,7 +86,7 @@ export class AccessService {
     const now = epochSeconds(this.#clock);
     const rows = await this.#db
       .selectFrom('sessions')
-      .select(['sid', 'auth_time', 'created_at', 'expires_at', 'ip', 'user_agent'])
+      .select(['sid', 'auth_time', 'created_at', 'expires_at', 'last_seen_at', 'ip', 'user_agent'])
       .where('user_id', '=', userId)
       .where('revoked_at', 'is', null)
       .where('expires_at', '>', now)
@@ -97,6 +98,7 @@ export class AccessService {
       auth_time: iso(Number(r.auth_time)),
       created_at: iso(Number(r.created_at)),
       expires_at: iso(Number(r.expires_at)),
+      last_seen_at: iso(Number(r.last_seen_at)),
       ip: r.ip,
       user_agent: r.user_agent,
     }));

@@ -65,6 +65,7 @@ export class SessionService {
       authTime: now,
       createdAt: now,
       expiresAt: now + this.#d.sessionTtl,
+      lastSeenAt: now,
       revokedAt: null,
     };
     await this.#d.sessions.insert(session, meta);
@@ -81,6 +82,11 @@ export class SessionService {
     if (!principal || principal.user.disabled) return undefined;
     // A password change ends every session that began before it.
     if (principal.user.passwordChangedAt !== null && session.createdAt < principal.user.passwordChangedAt) return undefined;
+    // "Last seen" for operators; written at most once a minute so /connect/authorize stays a read.
+    if (now - session.lastSeenAt >= 60) {
+      session.lastSeenAt = now;
+      void this.#d.sessions.touch(session.idHash, now).catch(() => {});
+    }
     return { session, principal };
   }
 

@@ -9,6 +9,8 @@ export interface Session {
   authTime: number;
   createdAt: number;
   expiresAt: number;
+  /** When the session was last used to sign in to an app (kept to the minute). */
+  lastSeenAt: number;
   revokedAt: number | null;
 }
 
@@ -39,7 +41,7 @@ export class KyselySessionStore implements SessionStore {
         auth_time: s.authTime,
         created_at: s.createdAt,
         expires_at: s.expiresAt,
-        last_seen_at: s.createdAt,
+        last_seen_at: s.lastSeenAt,
         revoked_at: null,
         ip: meta.ip,
         user_agent: meta.userAgent?.slice(0, 400) ?? null,
@@ -96,6 +98,7 @@ function fromRow(r: SessionsTable): Session {
     authTime: r.auth_time,
     createdAt: r.created_at,
     expiresAt: r.expires_at,
+    lastSeenAt: r.last_seen_at,
     revokedAt: r.revoked_at,
   };
 }

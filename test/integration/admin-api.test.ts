@@ -167,6 +167,7 @@ describe.each(DIALECTS)('admin API (%s)', (dialect) => {
 
     const sessions = await call('GET', '/users/zoe/sessions', admin);
     expect(sessions.body.items).toHaveLength(1);
+    expect(sessions.body.items[0]).toEqual(expect.objectContaining({ last_seen_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), user_agent: expect.any(String) }));
     const grants = await call('GET', `/users/${created.body.id}/grants`, admin);
     expect(grants.body.items).toEqual([expect.objectContaining({ client_id: app.client_id, scopes: ['openid', 'offline_access'], active_refresh_tokens: 1 })]);
     expect((await call('GET', `/apps/${app.client_id}/grants`, admin)).body.items).toHaveLength(1);

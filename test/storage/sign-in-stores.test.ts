@@ -329,7 +329,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
 
   describe('sessions', () => {
     function session(n: string, overrides: Partial<Session> = {}): Session {
-      return { idHash: `sess-${n}`, sid: randomUUID(), userId: alice.id, authTime: NOW - 30, createdAt: NOW, expiresAt: NOW + 3600, revokedAt: null, ...overrides };
+      return { idHash: `sess-${n}`, sid: randomUUID(), userId: alice.id, authTime: NOW - 30, createdAt: NOW, expiresAt: NOW + 3600, lastSeenAt: NOW, revokedAt: null, ...overrides };
     }
 
     async function row(idHash: string) {
@@ -357,7 +357,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       await sessions.insert(s, { ip: null, userAgent: null });
       await sessions.touch('sess-touch', NOW + 120);
       expect((await row('sess-touch')).last_seen_at).toBe(NOW + 120);
-      expect(await sessions.find('sess-touch')).toEqual(s);
+      expect(await sessions.find('sess-touch')).toEqual({ ...s, lastSeenAt: NOW + 120 });
     });
 
     test('revoke sets revokedAt once; a later revoke keeps the first time', async () => {
@@ -592,6 +592,24 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       expect(resolved?.session).toEqual(result.session);
       expect(resolved?.principal.user.id).toBe(erin.id);
       expect(resolved?.principal.permissions).toContain('developer_api');
+    });
+
+    test('resolve records "last seen" at most once a minute', async () => {
+      setNow(NOW);
+      await addUser('gil');
+      const result = await service.signIn('gil', PASSWORD, noMeta);
+      if (!result.ok) throw new Error(`sign-in failed: ${result.reason}`);
+      const lastSeen = async () => {
+        // The write is not awaited by resolve; give it a moment.
+        await new Promise((r) => setTimeout(r, 50));
+        return Number((await handle.db.selectFrom('sessions').select('last_seen_at').where('id_hash', '=', result.session.idHash).executeTakeFirstOrThrow()).last_seen_at);
+      };
+      setNow(NOW + 59);
+      await service.resolve(result.cookieValue);
+      expect(await lastSeen()).toBe(NOW);
+      setNow(NOW + 60);
+      expect((await service.resolve(result.cookieValue))?.session.lastSeenAt).toBe(NOW + 60);
+      expect(await lastSeen()).toBe(NOW + 60);
     });
 
     test('usernames are matched case-insensitively; every sign-in is a new session', async () => {

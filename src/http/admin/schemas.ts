@@ -219,6 +219,7 @@ export const sessionSchema = {
     auth_time: str('', { format: 'date-time' }),
     created_at: str('', { format: 'date-time' }),
     expires_at: str('', { format: 'date-time' }),
+    last_seen_at: str('', { format: 'date-time' }),
     ip: nullable(str()),
     user_agent: nullable(str()),
   },
