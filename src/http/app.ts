@@ -6,6 +6,7 @@ import { checkHealth } from '../observability/health.ts';
 import { ServiceError } from '../errors.ts';
 import { registerFormParser } from './form-body.ts';
 import { registerAdminApi } from './admin/admin-api.ts';
+import { registerCors } from './cors.ts';
 import { registerConsoleRoutes } from './console-routes.ts';
 import { registerGateway } from './gateway-hook.ts';
 import { registerPageRoutes } from './page-routes.ts';
@@ -31,6 +32,7 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
   app.log.level = tessera.config.logLevel;
 
   registerFormParser(app);
+  registerCors(app);
   registerGateway(app, tessera);
   void app.register(cookie);
 

@@ -1,0 +1,43 @@
+import type { FastifyInstance } from 'fastify';
+
+/**
+ * CORS for the endpoints a browser app (a partner's single-page app with PKCE) calls
+ * directly: discovery, JWKS, token, revocation and userinfo. The answers never depend on
+ * cookies — a public client proves itself with its code verifier, a confidential one with
+ * its secret, userinfo with a bearer token — so any origin may call them, without
+ * credentials (`*` forbids credentialed requests). Pages (/connect/authorize, /login,
+ * /consent) are navigations and never get CORS; introspection is for back ends and the admin
+ * API for the console on Tessera's own origin, so neither does either.
+ */
+const METHODS: ReadonlyMap<string, string> = new Map([
+  ['/.well-known/openid-configuration', 'GET'],
+  ['/.well-known/oauth-authorization-server', 'GET'],
+  ['/.well-known/jwks.json', 'GET'],
+  ['/connect/token', 'POST'],
+  ['/connect/revocation', 'POST'],
+  ['/connect/userinfo', 'GET, POST'],
+]);
+
+export function registerCors(app: FastifyInstance): void {
+  app.addHook('onRequest', (request, reply, done) => {
+    // Server-to-server calls carry no Origin: one header lookup and they are through.
+    if (request.headers.origin === undefined) return done();
+    const q = request.url.indexOf('?');
+    const methods = METHODS.get(q < 0 ? request.url : request.url.slice(0, q));
+    if (methods === undefined) return done();
+    reply.header('access-control-allow-origin', '*');
+    if (request.method === 'OPTIONS') {
+      // Preflight (Fetch standard): what may follow, cached by the browser for 10 minutes.
+      reply
+        .code(204)
+        .header('access-control-allow-methods', methods)
+        .header('access-control-allow-headers', 'authorization, content-type')
+        .header('access-control-max-age', '600')
+        .send();
+      return;
+    }
+    // Scripts may read the RFC 6750 / RFC 6749 challenge on errors.
+    reply.header('access-control-expose-headers', 'www-authenticate');
+    done();
+  });
+}
