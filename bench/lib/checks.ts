@@ -1,0 +1,54 @@
+import type { Check, Results, ScenarioResult } from './report.ts';
+
+const MB = 50;
+
+function row(sc: ScenarioResult | undefined, id: string) {
+  return sc?.contenders.find((c) => c.id === id);
+}
+
+/** The targets of issue 6, evaluated on one run's medians. */
+export function evaluateTargets(r: Results): Check[] {
+  const checks: Check[] = [];
+  const cc = r.scenarios.find((s) => s.name === 'client-credentials');
+  const oidc = row(cc, 'oidc-provider');
+  const floor = row(cc, 'fastify-es256');
+  const tesseras = (cc?.contenders ?? []).filter((c) => c.id === 'tessera-sqlite' || c.id === 'tessera-postgres');
+  if (!tesseras.length) checks.push({ target: 'client credentials ≥ 2× node-oidc-provider; ≥ 50 % of the Fastify + ES256 floor', pass: null, detail: 'scenario not run' });
+  for (const t of tesseras) {
+    checks.push(
+      oidc
+        ? { target: `${t.label}: client credentials ≥ 2× node-oidc-provider`, pass: t.median.rps >= 2 * oidc.median.rps, detail: `${(t.median.rps / oidc.median.rps).toFixed(2)}× (${Math.round(t.median.rps)} vs ${Math.round(oidc.median.rps)} req/s)` }
+        : { target: `${t.label}: client credentials ≥ 2× node-oidc-provider`, pass: null, detail: 'node-oidc-provider not run' },
+      floor
+        ? { target: `${t.label}: client credentials ≥ 50 % of the Fastify + ES256 floor`, pass: t.median.rps >= 0.5 * floor.median.rps, detail: `${((t.median.rps / floor.median.rps) * 100).toFixed(0)} % (${Math.round(t.median.rps)} vs ${Math.round(floor.median.rps)} req/s)` }
+        : { target: `${t.label}: client credentials ≥ 50 % of the Fastify + ES256 floor`, pass: null, detail: 'floor not run' },
+    );
+  }
+  const gw = r.scenarios.find((s) => s.name === 'gateway');
+  const direct = row(gw, 'upstream-direct');
+  const proxied = row(gw, 'gateway-sqlite');
+  if (direct && proxied) {
+    checks.push(
+      { target: 'gateway throughput ≥ 60 % of the upstream called directly', pass: proxied.median.rps >= 0.6 * direct.median.rps, detail: `${((proxied.median.rps / direct.median.rps) * 100).toFixed(0)} % (${Math.round(proxied.median.rps)} vs ${Math.round(direct.median.rps)} req/s)` },
+      { target: 'gateway adds ≤ 1 ms at p50', pass: proxied.median.p50 - direct.median.p50 <= 1, detail: `+${(proxied.median.p50 - direct.median.p50).toFixed(2)} ms (${proxied.median.p50.toFixed(2)} vs ${direct.median.p50.toFixed(2)} ms)` },
+    );
+  } else {
+    checks.push({ target: 'gateway ≥ 60 % of direct, adds ≤ 1 ms at p50', pass: null, detail: 'scenario not run' });
+  }
+  const m = r.memory;
+  if (m) {
+    const full = m.issued >= 200_000;
+    checks.push({ target: `RSS grows < ${MB} MB over 200 000 tokens`, pass: full ? m.growthMB < MB : null, detail: `${m.growthMB.toFixed(1)} MB over ${m.issued.toLocaleString('en-US')} tokens${full ? '' : ' (fewer than 200 000: not conclusive)'}` });
+  } else {
+    checks.push({ target: `RSS grows < ${MB} MB over 200 000 tokens`, pass: null, detail: 'scenario not run' });
+  }
+  // Any refused or failed request means a contender misbehaved under load: the numbers are suspect.
+  for (const sc of r.scenarios) {
+    for (const c of sc.contenders) {
+      const bad = c.non2xx + c.errors + c.timeouts;
+      if (bad > 0) checks.push({ target: `${sc.name}: ${c.label} answers every request with 2xx`, pass: false, detail: `${c.non2xx} non-2xx ${JSON.stringify(c.statusCodes)}, ${c.errors} errors, ${c.timeouts} timeouts` });
+    }
+  }
+  if (m && m.non2xx > 0) checks.push({ target: 'memory: every token request answered 2xx', pass: false, detail: `${m.non2xx} non-2xx` });
+  return checks;
+}

@@ -1,0 +1,122 @@
+import { join } from 'node:path';
+import { startChild, type Child } from './child.ts';
+import { oidcProviderSignIn, tesseraSignIn, type OAuthServer } from './flows.ts';
+import { PASSWORD, provisionTessera, REDIRECT_URI, ROOT, startTessera, USERNAME, type Dialect, type TesseraSetup } from './tessera.ts';
+
+export type TesseraId = 'tessera-sqlite' | 'tessera-postgres' | 'tessera-sqlite-2w';
+
+export interface Running extends OAuthServer {
+  child: Child;
+  /** The sign-in session's Cookie header, made once. */
+  session(): Promise<string>;
+}
+
+export interface LabOptions {
+  postgres: boolean;
+  workers: boolean;
+  /** When set, every Tessera child runs with `--cpu-prof` into this directory. */
+  cpuProfDir?: string;
+}
+
+const node = process.execPath;
+const server = (file: string) => join(ROOT, 'bench', 'servers', file);
+
+/**
+ * Every contender, started on first use in its own process and kept until close(), so
+ * rounds can alternate between them without restarts.
+ */
+export class Lab {
+  readonly options: LabOptions;
+  private readonly children = new Map<string, Promise<unknown>>();
+  private readonly setups: TesseraSetup[] = [];
+  private readonly all: Child[] = [];
+
+  constructor(options: LabOptions) {
+    this.options = options;
+  }
+
+  private once<T>(key: string, start: () => Promise<T>): Promise<T> {
+    let p = this.children.get(key) as Promise<T> | undefined;
+    if (!p) this.children.set(key, (p = start()));
+    return p;
+  }
+
+  private track(child: Child): Child {
+    this.all.push(child);
+    return child;
+  }
+
+  upstream(): Promise<Child> {
+    return this.once('upstream', async () => this.track(await startChild('upstream', node, [server('upstream.ts')])));
+  }
+
+  floor(kind: 'json' | 'es256'): Promise<Child> {
+    return this.once(`floor-${kind}`, async () => this.track(await startChild(`fastify-${kind}`, node, [server(`floor-${kind}.ts`)])));
+  }
+
+  /** A Tessera on a fresh, CLI-provisioned database. `fresh` gives one not shared with other scenarios. */
+  tessera(id: TesseraId, fresh = false): Promise<Running> {
+    const start = async () => {
+      const dialect: Dialect = id === 'tessera-postgres' ? 'postgres' : 'sqlite';
+      const upstream = await this.upstream();
+      const setup = await provisionTessera(dialect, upstream.url);
+      this.setups.push(setup);
+      const child = this.track(
+        await startTessera(id, setup, { workers: id === 'tessera-sqlite-2w' ? 2 : 1, ...(this.options.cpuProfDir ? { cpuProfDir: this.options.cpuProfDir } : {}) }),
+      );
+      let cookie: Promise<string> | undefined;
+      const running: Running = {
+        id,
+        url: child.url,
+        child,
+        tokenPath: '/connect/token',
+        introspectPath: '/connect/introspect',
+        authorizePath: '/connect/authorize',
+        redirectUri: REDIRECT_URI,
+        service: setup.service,
+        serviceScope: 'bench.read',
+        web: setup.web,
+        webScope: 'openid offline_access',
+        signIn: () => tesseraSignIn(running, USERNAME, PASSWORD),
+        session: () => (cookie ??= running.signIn()),
+      };
+      return running;
+    };
+    return fresh ? start() : this.once(id, start);
+  }
+
+  oidcProvider(): Promise<Running> {
+    return this.once('oidc-provider', async () => {
+      const client = { id: 'bench-client', secret: 'bench-secret-0123456789abcdef0123456789abcdef' };
+      const child = this.track(
+        await startChild('oidc-provider', node, [server('oidc-provider.ts')], {
+          env: { BENCH_CLIENT_ID: client.id, BENCH_CLIENT_SECRET: client.secret, BENCH_REDIRECT_URI: REDIRECT_URI },
+        }),
+      );
+      let cookie: Promise<string> | undefined;
+      const running: Running = {
+        id: 'oidc-provider',
+        url: child.url,
+        child,
+        tokenPath: '/token',
+        introspectPath: '/token/introspection',
+        authorizePath: '/auth',
+        redirectUri: REDIRECT_URI,
+        service: client,
+        serviceScope: 'api:read',
+        web: client,
+        webScope: 'openid offline_access api:read',
+        introspectableTokenParams: { resource: 'urn:tessera-bench:opaque' },
+        signIn: () => oidcProviderSignIn(running, USERNAME),
+        session: () => (cookie ??= running.signIn()),
+      };
+      return running;
+    });
+  }
+
+  /** Stops every child (Tessera writes its CPU profile now) and drops the databases. */
+  async close(): Promise<void> {
+    await Promise.allSettled(this.all.map((c) => c.stop()));
+    await Promise.allSettled(this.setups.map((s) => s.drop()));
+  }
+}

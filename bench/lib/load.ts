@@ -1,0 +1,92 @@
+import autocannon from 'autocannon';
+
+/** One load run: what autocannon sends, for how long (or how many requests). */
+export interface LoadSpec {
+  url: string;
+  connections: number;
+  /** Seconds; ignored when `amount` is set. */
+  duration?: number;
+  /** Exact number of requests (pool-based scenarios: one pre-minted code per request). */
+  amount?: number;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  requests?: autocannon.Request[];
+}
+
+export interface LoadResult {
+  /** Successful (2xx) responses per second over the run. */
+  rps: number;
+  /** Latency of 2xx responses in ms, sub-millisecond resolution. */
+  p50: number;
+  p99: number;
+  ok: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  seconds: number;
+  statusCodes: Record<string, number>;
+}
+
+/**
+ * Runs autocannon in this process (the server under test is always another process).
+ * Latencies are collected from every response event rather than autocannon's histogram,
+ * which keeps whole milliseconds only — too coarse for "the gateway adds ≤ 1 ms".
+ */
+export function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  let latencies = new Float64Array(1 << 16);
+  let n = 0;
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: spec.url,
+        connections: spec.connections,
+        ...(spec.amount !== undefined ? { amount: spec.amount } : { duration: spec.duration ?? 10 }),
+        ...(spec.method ? { method: spec.method } : {}),
+        ...(spec.headers ? { headers: spec.headers } : {}),
+        ...(spec.body !== undefined ? { body: spec.body } : {}),
+        ...(spec.requests ? { requests: spec.requests } : {}),
+        timeout: 30,
+      },
+      (error, result) => {
+        if (error) return reject(error);
+        const sorted = latencies.subarray(0, n).sort();
+        const ok = result['2xx'];
+        const statusCodes: Record<string, number> = {};
+        for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statusCodes[code] = stat.count;
+        resolve({
+          rps: result.duration > 0 ? ok / result.duration : 0,
+          p50: percentile(sorted, 0.5),
+          p99: percentile(sorted, 0.99),
+          ok,
+          non2xx: result.non2xx,
+          errors: result.errors,
+          timeouts: result.timeouts,
+          seconds: result.duration,
+          statusCodes,
+        });
+      },
+    );
+    instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+      if (status < 200 || status > 299) return;
+      if (n === latencies.length) {
+        const bigger = new Float64Array(latencies.length * 2);
+        bigger.set(latencies);
+        latencies = bigger;
+      }
+      latencies[n++] = ms;
+    });
+  });
+}
+
+function percentile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+export function median(values: number[]): number {
+  if (values.length === 0) return 0;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}

@@ -1,0 +1,102 @@
+import type { LoadResult } from './load.ts';
+
+export interface ContenderResult {
+  id: string;
+  label: string;
+  runs: LoadResult[];
+  median: { rps: number; p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  statusCodes: Record<string, number>;
+}
+
+export interface Ratio {
+  name: string;
+  value: number;
+  unit: '×' | 'ms' | '%';
+}
+
+export interface ScenarioResult {
+  name: string;
+  title: string;
+  measures: string;
+  contenders: ContenderResult[];
+  ratios: Ratio[];
+}
+
+export interface MemoryResult {
+  tokens: number;
+  issued: number;
+  non2xx: number;
+  rssBeforeMB: number;
+  rssAfterMB: number;
+  growthMB: number;
+  rps: number;
+}
+
+export interface Check {
+  target: string;
+  pass: boolean | null;
+  detail: string;
+}
+
+export interface Results {
+  meta: {
+    date: string;
+    commit: string;
+    node: string;
+    cpu: string;
+    cores: number;
+    loadAverage: number[];
+    settings: { duration: number; warmup: number; connections: number; rounds: number; quick: boolean; memoryTokens: number };
+  };
+  notes: string[];
+  scenarios: ScenarioResult[];
+  memory?: MemoryResult;
+  checks: Check[];
+}
+
+const f0 = (n: number) => Math.round(n).toLocaleString('en-US');
+const f2 = (n: number) => n.toFixed(2);
+
+export function ratioText(r: Ratio): string {
+  return r.unit === '×' ? `${r.value.toFixed(2)}×` : r.unit === '%' ? `${(r.value * 100).toFixed(0)} %` : `${r.value >= 0 ? '+' : ''}${r.value.toFixed(2)} ms`;
+}
+
+export function markdown(r: Results): string {
+  const s = r.meta.settings;
+  const lines: string[] = [
+    `# Tessera benchmark — ${r.meta.date}`,
+    '',
+    `- Machine: ${r.meta.cpu}, ${r.meta.cores} cores (load average at start ${r.meta.loadAverage.map((l) => l.toFixed(2)).join(' / ')})`,
+    `- Node ${r.meta.node}, commit ${r.meta.commit}`,
+    `- ${s.duration} s × ${s.connections} connections after a ${s.warmup} s warm-up, ${s.rounds} round(s) alternating contenders; medians over rounds${s.quick ? ' (quick smoke run: numbers are indicative only)' : ''}`,
+    '- Throughput counts 2xx answers only; latencies are of 2xx answers.',
+    '',
+  ];
+  for (const n of r.notes) lines.push(`> ${n}`, '');
+  for (const sc of r.scenarios) {
+    lines.push(`## ${sc.title} (\`${sc.name}\`)`, '', sc.measures, '');
+    lines.push('| Contender | req/s | p50 ms | p99 ms | non-2xx | errors | req/s per round |', '|---|---:|---:|---:|---:|---:|---|');
+    for (const c of sc.contenders) {
+      lines.push(`| ${c.label} | ${f0(c.median.rps)} | ${f2(c.median.p50)} | ${f2(c.median.p99)} | ${c.non2xx} | ${c.errors + c.timeouts} | ${c.runs.map((x) => f0(x.rps)).join(', ')} |`);
+    }
+    if (sc.ratios.length) {
+      lines.push('');
+      for (const ratio of sc.ratios) lines.push(`- ${ratio.name}: **${ratioText(ratio)}**`);
+    }
+    lines.push('');
+  }
+  if (r.memory) {
+    const m = r.memory;
+    lines.push('## Memory (`memory`)', '', `${f0(m.issued)} client-credentials tokens issued by one fresh Tessera (SQLite) process at ${f0(m.rps)} req/s (${m.non2xx} non-2xx).`, '');
+    lines.push('| RSS before | RSS after | Growth |', '|---:|---:|---:|', `| ${m.rssBeforeMB.toFixed(1)} MB | ${m.rssAfterMB.toFixed(1)} MB | ${m.growthMB.toFixed(1)} MB |`, '');
+  }
+  if (r.checks.length) {
+    lines.push('## Targets', '', '| Target | Result | Measured |', '|---|---|---|');
+    for (const c of r.checks) lines.push(`| ${c.target} | ${c.pass === null ? 'not measured' : c.pass ? 'met' : '**MISSED**'} | ${c.detail} |`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}

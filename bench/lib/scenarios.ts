@@ -1,0 +1,213 @@
+import type autocannon from 'autocannon';
+import { basic, clientCredentialsToken, FORM, mintCodes, refreshSeeds, type MintedCode } from './flows.ts';
+import type { Lab, Running, TesseraId } from './lab.ts';
+import type { LoadSpec } from './load.ts';
+import { GATEWAY_PATH } from './tessera.ts';
+
+/** One side of a comparison: it builds a fresh load for each warm-up and measured run. */
+export interface Contender {
+  id: string;
+  label: string;
+  /** Builds the load for a run of about `seconds` (pool-based loads mint their pool here). */
+  load(seconds: number, connections: number): Promise<LoadSpec>;
+  /** Called with each run's measured throughput (sizes the next pool). */
+  observe?(rps: number): void;
+}
+
+export interface Scenario {
+  name: string;
+  title: string;
+  measures: string;
+  contenders(lab: Lab, wanted: (id: string) => boolean, notes: string[]): Promise<Contender[]>;
+}
+
+/** Tessera rows present in this run (PostgreSQL when reachable, 2 workers when supported). */
+function tesseraIds(lab: Lab, withWorkers: boolean, notes: string[]): TesseraId[] {
+  const ids: TesseraId[] = ['tessera-sqlite'];
+  if (lab.options.postgres) ids.push('tessera-postgres');
+  if (withWorkers && lab.options.workers) ids.push('tessera-sqlite-2w');
+  if (!lab.options.postgres && !notes.includes(NO_PG)) notes.push(NO_PG);
+  if (withWorkers && !lab.options.workers && !notes.includes(NO_WORKERS)) notes.push(NO_WORKERS);
+  return ids;
+}
+const NO_PG = 'PostgreSQL was not reachable on 127.0.0.1:5432: tessera-postgres rows are missing.';
+const NO_WORKERS = '`tessera serve --workers` is not available in this checkout: the 2-worker row is missing.';
+
+const LABELS: Record<string, string> = {
+  'tessera-sqlite': 'Tessera (SQLite)',
+  'tessera-postgres': 'Tessera (PostgreSQL)',
+  'tessera-sqlite-2w': 'Tessera (SQLite, 2 workers)',
+  'oidc-provider': 'node-oidc-provider 9',
+  'fastify-json': 'Fastify, fixed JSON (floor)',
+  'fastify-es256': 'Fastify + one ES256 signature (floor)',
+  'upstream-direct': 'Upstream, called directly',
+  'gateway-sqlite': 'Through the Tessera gateway (SQLite)',
+};
+
+function clientCredentials(id: string, url: string, path: string, auth: string, scope: string): Contender {
+  return {
+    id,
+    label: LABELS[id] ?? id,
+    load: async (duration, connections) => ({
+      url: `${url}${path}`,
+      connections,
+      duration,
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': FORM },
+      body: `grant_type=client_credentials&scope=${encodeURIComponent(scope)}`,
+    }),
+  };
+}
+
+async function oauthServers(lab: Lab, wanted: (id: string) => boolean, notes: string[], withWorkers: boolean): Promise<Running[]> {
+  const out: Running[] = [];
+  for (const id of tesseraIds(lab, withWorkers, notes)) if (wanted(id)) out.push(await lab.tessera(id));
+  if (wanted('oidc-provider')) out.push(await lab.oidcProvider());
+  return out;
+}
+
+export const SCENARIOS: Scenario[] = [
+  {
+    name: 'client-credentials',
+    title: 'Client-credentials issuance',
+    measures: 'POST /connect/token, grant_type=client_credentials, client_secret_basic; each answer is a new ES256 JWT access token (1 h).',
+    async contenders(lab, wanted, notes) {
+      const out: Contender[] = [];
+      for (const s of await oauthServers(lab, wanted, notes, true)) {
+        await clientCredentialsToken(s); // the answer is a real ES256 JWT before we measure
+        out.push(clientCredentials(s.id, s.url, s.tokenPath, basic(s.service.id, s.service.secret), s.serviceScope));
+      }
+      for (const kind of ['json', 'es256'] as const) {
+        const id = `fastify-${kind}`;
+        if (!wanted(id)) continue;
+        const floor = await lab.floor(kind);
+        out.push(clientCredentials(id, floor.url, '/connect/token', basic('floor', 'floor'), 'bench.read'));
+      }
+      return out;
+    },
+  },
+  {
+    name: 'introspection',
+    title: 'Token introspection',
+    measures:
+      'POST /connect/introspect (RFC 7662) of a valid client-credentials access token, client_secret_basic; the answer is active: true. Tessera introspects its ES256 JWT (signature, expiry, revocation and app checks); node-oidc-provider cannot introspect JWT access tokens, so it introspects an opaque one (a lookup in its in-memory store).',
+    async contenders(lab, wanted, notes) {
+      const out: Contender[] = [];
+      for (const s of await oauthServers(lab, wanted, notes, false)) {
+        const token = await clientCredentialsToken(s, s.introspectableTokenParams);
+        const auth = basic(s.service.id, s.service.secret);
+        const probe = await fetch(`${s.url}${s.introspectPath}`, { method: 'POST', headers: { authorization: auth, 'content-type': FORM }, body: `token=${token}` });
+        const answer = (await probe.json()) as { active?: boolean };
+        if (probe.status !== 200 || answer.active !== true) throw new Error(`${s.id}: introspection of a fresh token answered ${probe.status} ${JSON.stringify(answer)}`);
+        out.push({
+          id: s.id,
+          label: LABELS[s.id] ?? s.id,
+          load: async (duration, connections) => ({ url: `${s.url}${s.introspectPath}`, connections, duration, method: 'POST', headers: { authorization: auth, 'content-type': FORM }, body: `token=${token}` }),
+        });
+      }
+      return out;
+    },
+  },
+  {
+    name: 'refresh-token',
+    title: 'Refresh-token rotation',
+    measures:
+      'POST /connect/token, grant_type=refresh_token: every request presents a refresh token never used before (the rotated one from an earlier answer), so each one spends a token and writes its successor. Seeds come from the real code flow.',
+    async contenders(lab, wanted, notes) {
+      const out: Contender[] = [];
+      for (const s of await oauthServers(lab, wanted, notes, false)) {
+        const auth = basic(s.web.id, s.web.secret);
+        out.push({
+          id: s.id,
+          label: LABELS[s.id] ?? s.id,
+          async load(duration, connections) {
+            // Fresh families per run: each connection takes a token, its answer puts the successor back.
+            const queue = await refreshSeeds(s, await s.session(), connections * 2);
+            let last = queue[0]!;
+            const request: autocannon.Request = {
+              method: 'POST',
+              path: s.tokenPath,
+              headers: { authorization: auth, 'content-type': FORM },
+              setupRequest: (req) => {
+                const token = queue.pop() ?? last; // empty only after failures: the reuse then shows as non-2xx
+                last = token;
+                return { ...req, body: `grant_type=refresh_token&refresh_token=${encodeURIComponent(token)}` };
+              },
+              onResponse: (status, body) => {
+                if (status !== 200) return;
+                const next = (JSON.parse(body) as { refresh_token?: string }).refresh_token;
+                if (next) queue.push(next);
+              },
+            };
+            return { url: s.url, connections, duration, requests: [request] };
+          },
+        });
+      }
+      return out;
+    },
+  },
+  {
+    name: 'authorization-code',
+    title: 'Authorization-code exchange',
+    measures:
+      'POST /connect/token, grant_type=authorization_code with PKCE (S256) and client_secret_basic; one code per request, pre-minted through the real authorize endpoint with a signed-in, consented session. Scope openid offline_access: the answer carries an ES256 access token, an RS256 ID token and a refresh token.',
+    async contenders(lab, wanted, notes) {
+      const out: Contender[] = [];
+      for (const s of await oauthServers(lab, wanted, notes, false)) {
+        const auth = basic(s.web.id, s.web.secret);
+        let rate = 1000; // first guess; each run's throughput sizes the next pool
+        out.push({
+          id: s.id,
+          label: LABELS[s.id] ?? s.id,
+          observe: (rps) => void (rate = Math.max(rps, 50)),
+          async load(duration, connections) {
+            const count = Math.max(connections * 4, Math.ceil(rate * duration));
+            const codes: MintedCode[] = await mintCodes(s, await s.session(), count, connections);
+            let next = 0;
+            const request: autocannon.Request = {
+              method: 'POST',
+              path: s.tokenPath,
+              headers: { authorization: auth, 'content-type': FORM },
+              setupRequest: (req) => {
+                const c = codes[next++ % codes.length]!;
+                const body = new URLSearchParams({ grant_type: 'authorization_code', code: c.code, redirect_uri: s.redirectUri, code_verifier: c.verifier });
+                return { ...req, body: body.toString() };
+              },
+            };
+            // Exactly one request per minted code.
+            return { url: s.url, connections, amount: codes.length, requests: [request] };
+          },
+        });
+      }
+      return out;
+    },
+  },
+  {
+    name: 'gateway',
+    title: 'Gateway-proxied GET vs the upstream directly',
+    measures: `GET ${GATEWAY_PATH} through Tessera's gateway with a bearer token (ES256 JWT, scope bench.read) vs GET /items on the same upstream process directly.`,
+    async contenders(lab, wanted) {
+      const out: Contender[] = [];
+      const upstream = await lab.upstream();
+      if (wanted('upstream-direct')) {
+        out.push({ id: 'upstream-direct', label: LABELS['upstream-direct']!, load: async (duration, connections) => ({ url: `${upstream.url}/items`, connections, duration }) });
+      }
+      if (wanted('gateway-sqlite') || wanted('tessera-sqlite')) {
+        const t = await lab.tessera('tessera-sqlite');
+        const headers = { authorization: `Bearer ${await clientCredentialsToken(t)}` };
+        // The gateway learns APIs through the change feed; wait until the route answers.
+        for (let i = 0; i < 100; i++) {
+          const res = await fetch(`${t.url}${GATEWAY_PATH}`, { headers });
+          await res.arrayBuffer();
+          if (res.status === 200) break;
+          if (i === 99) throw new Error(`gateway route never answered 200 (last ${res.status})`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        out.push({ id: 'gateway-sqlite', label: LABELS['gateway-sqlite']!, load: async (duration, connections) => ({ url: `${t.url}${GATEWAY_PATH}`, connections, duration, headers }) });
+      }
+      return out;
+    },
+  },
+];
+
+export const SCENARIO_NAMES = [...SCENARIOS.map((s) => s.name), 'memory'];

@@ -1,0 +1,233 @@
+/**
+ * `npm run bench [-- options]`: Tessera side by side with node-oidc-provider and two
+ * Fastify floors, each in its own process on 127.0.0.1, driven by autocannon from this one.
+ * Writes bench/results/latest.json and latest.md and prints the table. See
+ * docs/performance.md.
+ *
+ *   --duration S      seconds per measured run (default 10)
+ *   --warmup S        seconds of warm-up before each run (default 2)
+ *   --connections N   concurrent connections (default 32)
+ *   --rounds N        alternating rounds A B A B … (default 3)
+ *   --only a,b        scenarios: client-credentials, introspection, refresh-token,
+ *                     authorization-code, gateway, memory
+ *   --contenders a,b  only these contender ids (e.g. tessera-sqlite,oidc-provider)
+ *   --memory-tokens N tokens issued in the memory scenario (default 200000)
+ *   --quick           smoke run: 2 s runs, 0.5 s warm-up, 1 round, 5000 memory tokens
+ *   --no-postgres     skip the PostgreSQL rows even when PostgreSQL is reachable
+ *   --cpu-prof        run every Tessera child with --cpu-prof (profiles in <out>/profiles)
+ *   --out DIR         where results go (default bench/results)
+ *   --check           exit 1 unless every target of issue 6 is met
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { rssBytes, sleep } from './lib/child.ts';
+import { evaluateTargets } from './lib/checks.ts';
+import { basic, FORM } from './lib/flows.ts';
+import { Lab } from './lib/lab.ts';
+import { median, runLoad, type LoadResult } from './lib/load.ts';
+import { markdown, ratioText, type ContenderResult, type MemoryResult, type Ratio, type Results, type ScenarioResult } from './lib/report.ts';
+import { SCENARIO_NAMES, SCENARIOS, type Contender } from './lib/scenarios.ts';
+import { postgresReachable, ROOT, supportsWorkers } from './lib/tessera.ts';
+
+const { values: flags } = parseArgs({
+  options: {
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    connections: { type: 'string' },
+    rounds: { type: 'string' },
+    only: { type: 'string' },
+    contenders: { type: 'string' },
+    'memory-tokens': { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    'no-postgres': { type: 'boolean', default: false },
+    'cpu-prof': { type: 'boolean', default: false },
+    out: { type: 'string' },
+    check: { type: 'boolean', default: false },
+  },
+});
+
+function num(name: string, value: string | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min) {
+    process.stderr.write(`bench: --${name} must be a number ≥ ${min} (got "${value}")\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const quick = flags.quick;
+const settings = {
+  duration: num('duration', flags.duration, quick ? 2 : 10, 0.5),
+  warmup: num('warmup', flags.warmup, quick ? 0.5 : 2, 0),
+  connections: num('connections', flags.connections, 32, 1),
+  rounds: num('rounds', flags.rounds, quick ? 1 : 3, 1),
+  quick,
+  memoryTokens: num('memory-tokens', flags['memory-tokens'], quick ? 5000 : 200_000, 100),
+};
+const only = flags.only ? flags.only.split(',').map((s) => s.trim()) : SCENARIO_NAMES;
+for (const name of only) {
+  if (!SCENARIO_NAMES.includes(name)) {
+    process.stderr.write(`bench: unknown scenario "${name}" (known: ${SCENARIO_NAMES.join(', ')})\n`);
+    process.exit(2);
+  }
+}
+const contenderFilter = flags.contenders ? new Set(flags.contenders.split(',').map((s) => s.trim())) : undefined;
+const wanted = (id: string) => !contenderFilter || contenderFilter.has(id);
+const outDir = resolve(flags.out ?? join(ROOT, 'bench', 'results'));
+mkdirSync(outDir, { recursive: true });
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const notes: string[] = [];
+
+const usePostgres = !flags['no-postgres'] && (await postgresReachable());
+const workers = await supportsWorkers();
+const cpuProfDir = flags['cpu-prof'] ? join(outDir, 'profiles', new Date().toISOString().replace(/[:.]/g, '-')) : undefined;
+if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
+const lab = new Lab({ postgres: usePostgres, workers, ...(cpuProfDir ? { cpuProfDir } : {}) });
+
+const results: Results = {
+  meta: {
+    date: new Date().toISOString(),
+    commit: commit(),
+    node: process.version,
+    cpu: cpus()[0]?.model ?? 'unknown CPU',
+    cores: availableParallelism(),
+    loadAverage: loadavg(),
+    settings,
+  },
+  notes,
+  scenarios: [],
+  checks: [],
+};
+
+let failed = false;
+const stopping = () => void lab.close().finally(() => process.exit(130));
+process.once('SIGINT', stopping);
+process.once('SIGTERM', stopping);
+
+try {
+  for (const scenario of SCENARIOS) {
+    if (!only.includes(scenario.name)) continue;
+    log(`\n== ${scenario.title} ==`);
+    const contenders = await scenario.contenders(lab, wanted, notes);
+    if (!contenders.length) {
+      log('  (no contenders selected)');
+      continue;
+    }
+    const runs = new Map<string, LoadResult[]>(contenders.map((c) => [c.id, []]));
+    for (let round = 1; round <= settings.rounds; round++) {
+      for (const c of contenders) {
+        if (settings.warmup > 0) c.observe?.((await runLoad(await c.load(settings.warmup, settings.connections))).rps);
+        const result = await runLoad(await c.load(settings.duration, settings.connections));
+        c.observe?.(result.rps);
+        runs.get(c.id)!.push(result);
+        const bad = result.non2xx + result.errors + result.timeouts;
+        log(`  round ${round}/${settings.rounds} ${c.id.padEnd(20)} ${Math.round(result.rps).toString().padStart(7)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms${bad ? `  !! ${result.non2xx} non-2xx ${JSON.stringify(result.statusCodes)}, ${result.errors} errors` : ''}`);
+      }
+    }
+    results.scenarios.push(summarize(scenario, contenders, runs));
+  }
+  if (only.includes('memory') && wanted('tessera-sqlite')) results.memory = await memory();
+} catch (error) {
+  failed = true;
+  log(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  notes.push(`The run stopped early: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+} finally {
+  await lab.close();
+}
+
+results.checks = evaluateTargets(results);
+const md = markdown(results);
+writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+writeFileSync(join(outDir, 'latest.md'), `${md}\n`);
+process.stdout.write(`\n${md}\n`);
+log(`results: ${join(outDir, 'latest.json')}, ${join(outDir, 'latest.md')}${cpuProfDir ? `\nCPU profiles: ${cpuProfDir} (summarize: node bench/profile-summary.ts <file>)` : ''}`);
+
+const missed = results.checks.filter((c) => c.pass === false);
+if (flags.check && missed.length) {
+  log(`\nbench --check: ${missed.length} target(s) missed:`);
+  for (const m of missed) log(`  - ${m.target}: ${m.detail}`);
+  process.exitCode = 1;
+}
+if (failed) process.exitCode = 1;
+
+function summarize(scenario: (typeof SCENARIOS)[number], contenders: Contender[], runs: Map<string, LoadResult[]>): ScenarioResult {
+  const rows: ContenderResult[] = contenders.map((c) => {
+    const rs = runs.get(c.id)!;
+    const statusCodes: Record<string, number> = {};
+    for (const r of rs) for (const [code, n] of Object.entries(r.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + n;
+    return {
+      id: c.id,
+      label: c.label,
+      runs: rs,
+      median: { rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)) },
+      non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
+      errors: rs.reduce((a, r) => a + r.errors, 0),
+      timeouts: rs.reduce((a, r) => a + r.timeouts, 0),
+      statusCodes,
+    };
+  });
+  const by = (id: string) => rows.find((r) => r.id === id);
+  const ratios: Ratio[] = [];
+  const times = (name: string, a?: ContenderResult, b?: ContenderResult) => {
+    if (a && b && b.median.rps > 0) ratios.push({ name, value: a.median.rps / b.median.rps, unit: '×' });
+  };
+  for (const t of rows.filter((r) => r.id.startsWith('tessera-'))) {
+    times(`${t.label} / node-oidc-provider`, t, by('oidc-provider'));
+    if (scenario.name === 'client-credentials') {
+      const floor = by('fastify-es256');
+      if (floor && floor.median.rps > 0) ratios.push({ name: `${t.label} / Fastify + ES256 floor`, value: t.median.rps / floor.median.rps, unit: '%' });
+      const json = by('fastify-json');
+      if (json && json.median.rps > 0) ratios.push({ name: `${t.label} / Fastify fixed-JSON floor`, value: t.median.rps / json.median.rps, unit: '%' });
+    }
+  }
+  times('Speed-up from 1 to 2 workers (SQLite)', by('tessera-sqlite-2w'), by('tessera-sqlite'));
+  const direct = by('upstream-direct');
+  const gw = by('gateway-sqlite');
+  if (direct && gw) {
+    ratios.push({ name: 'Gateway / direct throughput', value: gw.median.rps / direct.median.rps, unit: '%' });
+    ratios.push({ name: 'Latency added by the gateway at p50', value: gw.median.p50 - direct.median.p50, unit: 'ms' });
+    ratios.push({ name: 'Latency added by the gateway at p99', value: gw.median.p99 - direct.median.p99, unit: 'ms' });
+  }
+  for (const r of ratios) log(`  ${r.name}: ${ratioText(r)}`);
+  return { name: scenario.name, title: scenario.title, measures: scenario.measures, contenders: rows, ratios };
+}
+
+/** 200 000 client-credentials tokens against one fresh Tessera; RSS before and after. */
+async function memory(): Promise<MemoryResult> {
+  log(`\n== Memory: ${settings.memoryTokens.toLocaleString('en-US')} tokens ==`);
+  const t = await lab.tessera('tessera-sqlite', true);
+  const spec = {
+    url: `${t.url}${t.tokenPath}`,
+    connections: settings.connections,
+    method: 'POST',
+    headers: { authorization: basic(t.service.id, t.service.secret), 'content-type': FORM },
+    body: `grant_type=client_credentials&scope=${t.serviceScope}`,
+  };
+  // Warm up first so JIT code and start-up allocations are in the baseline.
+  await runLoad({ ...spec, amount: Math.min(5000, settings.memoryTokens) });
+  await sleep(2000);
+  const before = rssBytes(t.child.pid) ?? 0;
+  const result = await runLoad({ ...spec, amount: settings.memoryTokens });
+  await sleep(3000);
+  const after = rssBytes(t.child.pid) ?? 0;
+  await t.child.stop();
+  const mb = (b: number) => b / (1024 * 1024);
+  const out = { tokens: settings.memoryTokens, issued: result.ok, non2xx: result.non2xx, rssBeforeMB: mb(before), rssAfterMB: mb(after), growthMB: mb(after - before), rps: result.rps };
+  log(`  RSS ${out.rssBeforeMB.toFixed(1)} MB → ${out.rssAfterMB.toFixed(1)} MB (+${out.growthMB.toFixed(1)} MB) over ${result.ok} tokens at ${Math.round(result.rps)} req/s`);
+  return out;
+}
+
+function commit(): string {
+  try {
+    const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    return dirty ? `${sha} (+ uncommitted changes in src/)` : sha;
+  } catch {
+    return 'unknown';
+  }
+}
