@@ -1,0 +1,52 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, expect, test } from 'vitest';
+import type { Results } from '../../bench/lib/report.ts';
+
+/**
+ * Smoke test of `npm run bench`: a --quick run of two scenarios with a few contenders
+ * (no PostgreSQL, no workers) must produce sane results. The targets themselves are
+ * asserted by `npm run bench -- --check`, never here: a shared CI box measures noise.
+ */
+const root = resolve(import.meta.dirname, '..', '..');
+const out = mkdtempSync(join(tmpdir(), 'tessera-bench-test-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+test('bench --quick writes results with non-zero throughput and only 2xx answers', { timeout: 90_000 }, async () => {
+  const args = [
+    join(root, 'bench', 'run.ts'),
+    '--quick', '--duration', '1', '--warmup', '0.3', '--connections', '8', '--no-postgres',
+    '--only', 'client-credentials,gateway',
+    '--contenders', 'tessera-sqlite,oidc-provider,fastify-es256,upstream-direct,gateway-sqlite',
+    '--out', out,
+  ];
+  const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((done) => {
+    const child = execFile(process.execPath, args, { cwd: root, timeout: 80_000 }, (error, _stdout, stderr) => done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stderr }));
+    child.stdin?.end();
+  });
+  expect(code, stderr).toBe(0);
+
+  const results = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as Results;
+  expect(results.meta.node).toBe(process.version);
+  expect(results.meta.cores).toBeGreaterThan(0);
+  expect(results.scenarios.map((s) => s.name)).toEqual(['client-credentials', 'gateway']);
+  const ids = results.scenarios.flatMap((s) => s.contenders.map((c) => c.id));
+  expect(ids).toEqual(['tessera-sqlite', 'oidc-provider', 'fastify-es256', 'upstream-direct', 'gateway-sqlite']);
+  for (const scenario of results.scenarios) {
+    for (const c of scenario.contenders) {
+      expect(c.median.rps, `${scenario.name} ${c.id}`).toBeGreaterThan(0);
+      expect(c.median.p50, `${scenario.name} ${c.id}`).toBeGreaterThan(0);
+      expect(c.median.p99, `${scenario.name} ${c.id}`).toBeGreaterThanOrEqual(c.median.p50);
+      expect(c.non2xx + c.errors + c.timeouts, `${scenario.name} ${c.id} ${JSON.stringify(c.statusCodes)}`).toBe(0);
+    }
+  }
+  const cc = results.scenarios[0]!;
+  expect(cc.ratios.map((r) => r.name)).toContain('Tessera (SQLite) / node-oidc-provider');
+  expect(results.scenarios[1]!.ratios.map((r) => r.name)).toContain('Latency added by the gateway at p50');
+  // Every target is listed; the ones this run did not measure say so.
+  expect(results.checks.find((c) => c.target.startsWith('RSS'))?.pass).toBeNull();
+  expect(existsSync(join(out, 'latest.md'))).toBe(true);
+  expect(readFileSync(join(out, 'latest.md'), 'utf8')).toContain('| Tessera (SQLite) |');
+});
