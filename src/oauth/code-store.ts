@@ -27,8 +27,11 @@ export interface CodeStore {
   insert(code: AuthorizationCode): Promise<void>;
   /** Marks the code used; exactly one caller ever gets `consumed`. */
   consume(codeHash: string, now: number): Promise<ConsumeResult>;
-  /** Records what the code was exchanged for, so a replay can revoke it. */
-  recordIssued(codeHash: string, issued: { accessTokenJti: string; accessTokenExpiresAt: number; refreshFamilyId: string | null }): Promise<void>;
+  /**
+   * Records what the code was exchanged for, so a later replay can revoke it. Answers
+   * `replayed: true` when a replay came first — then the caller revokes what it issued.
+   */
+  recordIssued(codeHash: string, issued: { accessTokenJti: string; accessTokenExpiresAt: number; refreshFamilyId: string | null }): Promise<{ replayed: boolean }>;
   purgeExpired(before: number): Promise<number>;
 }
 
@@ -71,9 +74,19 @@ export class KyselyCodeStore implements CodeStore {
       .where('code_hash', '=', codeHash)
       .where('consumed_at', 'is', null)
       .executeTakeFirst();
-    const row = await this.#db.selectFrom('authorization_codes').selectAll().where('code_hash', '=', codeHash).executeTakeFirst();
+    if (Number(updated.numUpdatedRows) === 1) {
+      const row = await this.#db.selectFrom('authorization_codes').selectAll().where('code_hash', '=', codeHash).executeTakeFirstOrThrow();
+      return { status: 'consumed', code: fromRow(row) };
+    }
+    // A replay. Marking it and reading what the first exchange recorded is one statement,
+    // serialised with recordIssued's: whichever runs second sees the other's write.
+    const row = await this.#db
+      .updateTable('authorization_codes')
+      .set({ replayed_at: now })
+      .where('code_hash', '=', codeHash)
+      .returningAll()
+      .executeTakeFirst();
     if (!row) return { status: 'unknown' };
-    if (Number(updated.numUpdatedRows) === 1) return { status: 'consumed', code: fromRow(row) };
     return {
       status: 'replayed',
       code: fromRow(row),
@@ -86,8 +99,8 @@ export class KyselyCodeStore implements CodeStore {
   async recordIssued(
     codeHash: string,
     issued: { accessTokenJti: string; accessTokenExpiresAt: number; refreshFamilyId: string | null },
-  ): Promise<void> {
-    await this.#db
+  ): Promise<{ replayed: boolean }> {
+    const row = await this.#db
       .updateTable('authorization_codes')
       .set({
         access_token_jti: issued.accessTokenJti,
@@ -95,7 +108,9 @@ export class KyselyCodeStore implements CodeStore {
         refresh_family_id: issued.refreshFamilyId,
       })
       .where('code_hash', '=', codeHash)
-      .execute();
+      .returning('replayed_at')
+      .executeTakeFirst();
+    return { replayed: row !== undefined && row.replayed_at !== null };
   }
 
   async purgeExpired(before: number): Promise<number> {

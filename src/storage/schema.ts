@@ -108,6 +108,7 @@ export interface AuthorizationCodesTable {
   access_token_expires_at: Epoch | null;
   refresh_family_id: string | null;
   redirect_uri_in_request: Flag;
+  replayed_at: Epoch | null;
 }
 
 export interface RefreshTokenFamiliesTable {

@@ -355,6 +355,23 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
     expect(((await refreshed.json()) as { error: string }).error).toBe('invalid_grant');
   });
 
+  test('concurrent exchanges of one code: after the replays, no token from the code is active', async () => {
+    for (let round = 0; round < 3; round++) {
+      const { callback } = await getCode(app.id, 'alice');
+      const code = callback.searchParams.get('code')!;
+      const answers = await Promise.all(Array.from({ length: 6 }, () => exchange(code, undefined)));
+      const bodies = (await Promise.all(answers.map((a) => a.json()))) as Array<Record<string, string>>;
+      const won = bodies.filter((b) => b.access_token);
+      // At most one exchange issues tokens; every other gets invalid_grant.
+      expect(won.length).toBeLessThanOrEqual(1);
+      expect(bodies.filter((b) => b.error === 'invalid_grant')).toHaveLength(6 - won.length);
+      for (const b of won) {
+        expect((await introspect(b.access_token!)).active).toBe(false);
+        expect((await introspect(b.refresh_token!)).active).toBe(false);
+      }
+    }
+  });
+
   test('refresh tokens rotate; reuse of a rotated one revokes the family', async () => {
     const { callback } = await getCode(app.id, 'alice');
     const first = (await (await exchange(callback.searchParams.get('code')!, undefined)).json()) as Record<string, string>;

@@ -82,13 +82,13 @@ describe('CORS on the endpoints browser apps call', () => {
       await tab.goto(pageUrl);
       const result = await tab.evaluate(
         async ({ issuer, auth }) => {
-          const discovery = await (await fetch(`${issuer}/.well-known/openid-configuration`)).json();
+          const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as { issuer: string; token_endpoint: string };
           const res = await fetch(discovery.token_endpoint, {
             method: 'POST',
             headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' },
             body: 'grant_type=client_credentials',
           });
-          const body = await res.json();
+          const body = (await res.json()) as { access_token: string; token_type: string };
           let introspection = 'allowed';
           try {
             await fetch(`${issuer}/connect/introspect`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${body.access_token}` });

@@ -162,7 +162,8 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
         accessTokenExpiresAt: null,
         refreshFamilyId: null,
       });
-      await codes.recordIssued('code-once', { accessTokenJti: 'jti-1', accessTokenExpiresAt: NOW + 3600, refreshFamilyId: 'family-1' });
+      // …so recording afterwards tells the first exchange that a replay came first.
+      expect(await codes.recordIssued('code-once', { accessTokenJti: 'jti-1', accessTokenExpiresAt: NOW + 3600, refreshFamilyId: 'family-1' })).toEqual({ replayed: true });
       expect(await codes.consume('code-once', NOW + 3)).toEqual({
         status: 'replayed',
         code: c,
@@ -179,7 +180,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       const codes = new KyselyCodeStore(handle.db);
       await codes.insert(code('code-no-refresh'));
       await codes.consume('code-no-refresh', NOW);
-      await codes.recordIssued('code-no-refresh', { accessTokenJti: 'jti-2', accessTokenExpiresAt: NOW + 60, refreshFamilyId: null });
+      expect(await codes.recordIssued('code-no-refresh', { accessTokenJti: 'jti-2', accessTokenExpiresAt: NOW + 60, refreshFamilyId: null })).toEqual({ replayed: false });
       expect(await codes.consume('code-no-refresh', NOW)).toMatchObject({ status: 'replayed', accessTokenJti: 'jti-2', accessTokenExpiresAt: NOW + 60, refreshFamilyId: null });
     });
 

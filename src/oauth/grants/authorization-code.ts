@@ -16,12 +16,9 @@ export const authorizationCodeGrant = {
     const result = await deps.codes.consume(sha256(code), req.now);
     if (result.status === 'unknown') throw invalidGrant('the authorization code is invalid');
     if (result.status === 'replayed') {
-      // RFC 6749 §4.1.2: a code used twice SHOULD revoke the tokens issued from it.
-      if (result.accessTokenJti) {
-        await deps.revocations.revoke(result.accessTokenJti, result.code.clientId, result.accessTokenExpiresAt ?? req.now + 86_400, req.now);
-        deps.cache.markRevoked(result.accessTokenJti, result.accessTokenExpiresAt ?? req.now + 86_400);
-      }
-      if (result.refreshFamilyId) await deps.refresh.revokeFamily(result.refreshFamilyId, req.now);
+      // RFC 6749 §4.1.2: a code used twice SHOULD revoke the tokens issued from it. If the
+      // first exchange has not recorded them yet, it will see the replay mark and revoke them.
+      await revokeIssued(deps, result.code.clientId, { accessTokenJti: result.accessTokenJti, accessTokenExpiresAt: result.accessTokenExpiresAt, refreshFamilyId: result.refreshFamilyId }, req.now);
       throw invalidGrant('the authorization code was already used; tokens issued from it are revoked');
     }
     const stored = result.code;
@@ -46,7 +43,27 @@ export const authorizationCodeGrant = {
       { client: req.client, principal, scopes, nonce: stored.nonce, authTime: stored.authTime, sid: stored.sessionId, now: req.now },
       'new',
     );
-    await deps.codes.recordIssued(stored.codeHash, { accessTokenJti: issued.jti, accessTokenExpiresAt: issued.exp, refreshFamilyId: issued.familyId });
+    const record = { accessTokenJti: issued.jti, accessTokenExpiresAt: issued.exp, refreshFamilyId: issued.familyId };
+    const { replayed } = await deps.codes.recordIssued(stored.codeHash, record);
+    if (replayed) {
+      // The code was replayed while we were issuing: the grant is compromised.
+      await revokeIssued(deps, req.client.id, record, req.now);
+      throw invalidGrant('the authorization code was used twice; tokens issued from it are revoked');
+    }
     return issued.response;
   },
 } satisfies GrantHandler;
+
+async function revokeIssued(
+  deps: GrantDeps,
+  clientId: string,
+  issued: { accessTokenJti: string | null; accessTokenExpiresAt: number | null; refreshFamilyId: string | null },
+  now: number,
+): Promise<void> {
+  if (issued.accessTokenJti) {
+    const exp = issued.accessTokenExpiresAt ?? now + 86_400;
+    await deps.revocations.revoke(issued.accessTokenJti, clientId, exp, now);
+    deps.cache.markRevoked(issued.accessTokenJti, exp);
+  }
+  if (issued.refreshFamilyId) await deps.refresh.revokeFamily(issued.refreshFamilyId, now);
+}
