@@ -145,7 +145,12 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     clients: new ClientService({ clients: clientStore, users: userStore, roles: userStore, clock, redirectPolicy, feed, declaredScopes: () => apis.declaredScopes() }),
     apis,
     users: new UserService({ users: userStore, roles: userStore, clock, feed, sessions: sessionStore }),
-    roles: new RoleService({ roles: userStore, clock, feed }),
+    roles: new RoleService({
+      roles: userStore,
+      clock,
+      feed,
+      appsRequiring: async (permission) => (await clientStore.list()).filter((c) => c.requirePermission === permission).map((c) => c.name),
+    }),
     keys: new KeyService(keyRing, new KyselyKeyStore(db), clock, () => maxSignedTokenLifetime(live), feed),
     settings,
     access: new AccessService(db, clock),

@@ -17,10 +17,12 @@ export class RoleService {
   readonly #roles: RoleStore;
   readonly #clock: Clock;
   readonly #feed: ChangeFeed | undefined;
-  constructor(deps: { roles: RoleStore; clock: Clock; feed?: ChangeFeed | undefined }) {
+  readonly #appsRequiring: ((permission: string) => Promise<string[]>) | undefined;
+  constructor(deps: { roles: RoleStore; clock: Clock; feed?: ChangeFeed | undefined; appsRequiring?: (permission: string) => Promise<string[]> }) {
     this.#roles = deps.roles;
     this.#clock = deps.clock;
     this.#feed = deps.feed;
+    this.#appsRequiring = deps.appsRequiring;
   }
 
   async list(): Promise<RoleView[]> {
@@ -98,6 +100,12 @@ export class RoleService {
     const p = await this.#roles.findPermission(name);
     if (!p) throw notFound('permission', name);
     if (p.builtin) throw conflict(`permission "${p.name}" is built in and cannot be deleted`, 'name');
+    // An app gated on a permission nobody can hold again would refuse every user: say so instead.
+    const apps = (await this.#appsRequiring?.(p.name)) ?? [];
+    if (apps.length) {
+      const named = apps.slice(0, 5).map((a) => `"${a}"`).join(', ') + (apps.length > 5 ? ` and ${apps.length - 5} more` : '');
+      throw conflict(`permission "${p.name}" is required by ${apps.length === 1 ? 'the app' : 'the apps'} ${named}; change their required permission first`, 'name');
+    }
     const roles = await this.#roles.rolesWithPermission(p.name);
     await this.#roles.deletePermission(p.name, epochSeconds(this.#clock));
     for (const r of roles) this.#feed?.notifyLocal('role', r);

@@ -206,6 +206,13 @@ describe.each(DIALECTS)('admin API (%s)', (dialect) => {
     expect((await call('DELETE', '/roles/developer', admin)).status).toBe(409);
     expect((await call('DELETE', '/permissions/developer_api', admin)).status).toBe(409);
     expect((await call('GET', '/roles', admin)).body.items.map((r: { name: string }) => r.name)).toEqual(['admin', 'billing', 'developer']);
+    // Not while an app requires it: that app would refuse every user.
+    const gated = await call('POST', '/apps', admin, { name: 'Billing portal', grant_types: ['authorization_code'], redirect_uris: ['https://billing.example.com/cb'], require_permission: 'billing_api' });
+    expect(gated.status).toBe(201);
+    const inUse = await call('DELETE', '/permissions/billing_api', admin);
+    expect(inUse.status).toBe(409);
+    expect(inUse.body.error_description).toContain('required by the app "Billing portal"');
+    expect((await call('PATCH', `/apps/${gated.body.client_id}`, admin, { require_permission: 'developer_api' })).status).toBe(200);
     expect((await call('DELETE', '/permissions/billing_api', admin)).status).toBe(204);
     expect((await call('GET', '/roles/billing', admin)).body.permissions).toEqual(['developer_api']);
     expect((await call('DELETE', '/roles/billing', admin)).status).toBe(204);
