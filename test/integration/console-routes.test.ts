@@ -5,7 +5,7 @@ import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CONSOLE_CLIENT_ID } from '../../src/admin/console-client.ts';
 import { CONSOLE_CSP, CONSOLE_DIST, registerConsoleRoutes } from '../../src/http/console-routes.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
 
 /**
  * The console's HTTP side: index.html for the page paths (SPA fallback), hashed assets
@@ -148,5 +148,28 @@ describe('console routes (/admin/)', () => {
     } finally {
       await app.close();
     }
+  });
+
+  test('the admin API takes null for nullable fields, as the console sends to clear an override', async () => {
+    // Regression: with anyOf [T, null] and coerceTypes, Ajv turned null into 0 or "" (400s).
+    const { services } = server.tessera;
+    await services.users.create({ username: 'console-ops', password: 'correct horse battery staple', roles: ['admin'] });
+    const ops = await services.clients.create({ name: 'ops', grantTypes: ['client_credentials'], onBehalfOf: 'console-ops', scopes: ['tessera.admin'] });
+    const issued = await postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials', scope: 'tessera.admin' }, { authorization: basic(ops.client_id, ops.client_secret!) });
+    const bearer = ((await issued.json()) as { access_token: string }).access_token;
+    const call = async (method: string, path: string, body: unknown) => {
+      const res = await fetch(`${server.url}/admin/api/v1${path}`, { method, headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const created = await call('POST', '/apps', { name: 'Nullable', grant_types: ['client_credentials'], on_behalf_of: 'console-ops', access_token_ttl: null, refresh_token_ttl: null, id_token_signed_response_alg: null });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ access_token_ttl: null, on_behalf_of: 'console-ops' });
+    const id = created.body.client_id as string;
+    expect((await call('PATCH', `/apps/${id}`, { access_token_ttl: 600, id_token_signed_response_alg: 'ES256' })).body).toMatchObject({ access_token_ttl: 600, id_token_signed_response_alg: 'ES256' });
+    const cleared = await call('PATCH', `/apps/${id}`, { access_token_ttl: null, on_behalf_of: null, id_token_signed_response_alg: null });
+    expect(cleared.status).toBe(200);
+    expect(cleared.body).toMatchObject({ access_token_ttl: null, on_behalf_of: null, id_token_signed_response_alg: null });
+    expect((await call('PATCH', `/apps/${id}`, { id_token_signed_response_alg: 'HS256' })).status).toBe(400);
+    expect((await call('PATCH', '/users/console-ops', { email: null })).body).toMatchObject({ email: null });
   });
 });

@@ -6,7 +6,15 @@
 
 const str = (description?: string, extra: object = {}) => ({ type: 'string', ...(description ? { description } : {}), ...extra }) as const;
 const strs = (description?: string) => ({ type: 'array', items: { type: 'string' }, ...(description ? { description } : {}) }) as const;
-const nullable = (schema: object) => ({ anyOf: [schema, { type: 'null' }] });
+/**
+ * `T | null` as a type list, not anyOf: with coerceTypes Ajv coerces null into the first
+ * anyOf branch (null → 0 or ""), while a type list leaves a value alone when one type fits.
+ */
+const nullable = (schema: { type: string; enum?: readonly unknown[] }) => ({
+  ...schema,
+  type: [schema.type, 'null'],
+  ...(schema.enum ? { enum: [...schema.enum, null] } : {}),
+});
 const seconds = (description: string) => ({ type: 'integer', description }) as const;
 
 export const errorSchema = {
