@@ -1,0 +1,2 @@
+/** Vite bundles imported stylesheets into the hashed CSS asset. */
+declare module '*.css';

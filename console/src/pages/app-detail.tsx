@@ -1,0 +1,177 @@
+import { useState } from 'react';
+import { api, type App, type Grant, type List } from '../api.ts';
+import { Link, navigate } from '../router.tsx';
+import { ConfirmDialog, CopyValue, Empty, ErrorBox, Loading, PageHeader, formatDate, formatSeconds, useApi } from '../ui.tsx';
+import { CONSOLE_CLIENT_ID, grantLabel } from './apps.tsx';
+import { SecretReveal } from './secret.tsx';
+
+/** One app: its settings, secret regeneration, deletion and the users who approved it. */
+export function AppDetailPage({ id }: { id: string }) {
+  const app = useApi<App>(`/apps/${encodeURIComponent(id)}`);
+  const grants = useApi<List<Grant>>(`/apps/${encodeURIComponent(id)}/grants`);
+  const [dialog, setDialog] = useState<'secret' | 'delete' | undefined>();
+  const [busy, setBusy] = useState(false);
+  const [actionError, setActionError] = useState<unknown>();
+  const [secret, setSecret] = useState<string | undefined>();
+  const [revokeError, setRevokeError] = useState<unknown>();
+
+  const back = (
+    <Link to="/admin/apps" className="back">
+      ← Apps
+    </Link>
+  );
+  if (!app.data) {
+    return (
+      <>
+        <PageHeader title="App" back={back} />
+        {app.error ? <ErrorBox error={app.error} onRetry={app.reload} /> : <Loading what="Loading the app" />}
+      </>
+    );
+  }
+  const a = app.data;
+  const isConsole = a.client_id === CONSOLE_CLIENT_ID;
+
+  const run = async (action: () => Promise<void>) => {
+    setBusy(true);
+    setActionError(undefined);
+    try {
+      await action();
+      setDialog(undefined);
+    } catch (e) {
+      setActionError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const regenerate = () =>
+    run(async () => {
+      const r = await api<{ client_secret: string }>('POST', `/apps/${encodeURIComponent(a.client_id)}/secret`);
+      setSecret(r.client_secret);
+      app.reload();
+      window.scrollTo(0, 0);
+    });
+  const remove = () =>
+    run(async () => {
+      await api('DELETE', `/apps/${encodeURIComponent(a.client_id)}`);
+      navigate('/admin/apps');
+    });
+  const revoke = async (g: Grant) => {
+    setRevokeError(undefined);
+    try {
+      await api('DELETE', `/apps/${encodeURIComponent(a.client_id)}/grants/${encodeURIComponent(g.user_id)}`);
+      grants.reload();
+    } catch (e) {
+      setRevokeError(e);
+    }
+  };
+
+  return (
+    <>
+      <PageHeader title={a.name} back={back}>
+        <Link className="button" to={`/admin/apps/${a.client_id}/edit`}>
+          Edit
+        </Link>
+        {!a.public ? (
+          <button type="button" onClick={() => (setActionError(undefined), setDialog('secret'))}>
+            Regenerate secret
+          </button>
+        ) : null}
+        {!isConsole ? (
+          <button type="button" className="danger" onClick={() => (setActionError(undefined), setDialog('delete'))}>
+            Delete
+          </button>
+        ) : null}
+      </PageHeader>
+      {isConsole ? <p className="note">This is the console’s own app. Tessera keeps its redirect URIs in step with the issuer.</p> : null}
+      {secret ? <SecretReveal clientId={a.client_id} secret={secret} title="New secret" /> : null}
+
+      <section className="panel">
+        <p className="lead">{a.description || <span className="muted">No description.</span>}</p>
+        <CopyValue label="Client ID" value={a.client_id} />
+        <dl className="facts">
+          <dt>Grant type</dt>
+          <dd>{grantLabel(a)}</dd>
+          {a.grant_types.includes('authorization_code') ? (
+            <>
+              <dt>Redirect URIs</dt>
+              <dd>{a.redirect_uris?.length ? <ul className="plain">{a.redirect_uris.map((u) => <li key={u}><code>{u}</code></li>)}</ul> : '—'}</dd>
+              <dt>Post-logout redirect URIs</dt>
+              <dd>{a.post_logout_redirect_uris?.length ? <ul className="plain">{a.post_logout_redirect_uris.map((u) => <li key={u}><code>{u}</code></li>)}</ul> : '—'}</dd>
+            </>
+          ) : (
+            <>
+              <dt>On behalf of</dt>
+              <dd>{a.on_behalf_of ? <Link to={`/admin/users/${encodeURIComponent(a.on_behalf_of)}`}>{a.on_behalf_of}</Link> : 'No user — the app acts as itself'}</dd>
+            </>
+          )}
+          <dt>Scopes</dt>
+          <dd>{a.scopes?.length ? <span className="tags">{a.scopes.map((s) => <code key={s} className="tag">{s}</code>)}</span> : '—'}</dd>
+          <dt>Required permission</dt>
+          <dd><code>{a.require_permission}</code></dd>
+          <dt>Token lifetimes</dt>
+          <dd>Access {formatSeconds(a.access_token_ttl)} · refresh {formatSeconds(a.refresh_token_ttl)}</dd>
+          {!a.public ? (
+            <>
+              <dt>Secret last set</dt>
+              <dd>{formatDate(a.secret_updated_at)}</dd>
+            </>
+          ) : null}
+          <dt>Registered</dt>
+          <dd>{formatDate(a.created_at)}</dd>
+        </dl>
+      </section>
+
+      <section className="panel">
+        <h2>Active grants</h2>
+        <p className="hint">People who approved this app. Revoking forgets their consent and ends the app’s refresh tokens for them.</p>
+        <ErrorBox error={revokeError} />
+        {grants.error ? <ErrorBox error={grants.error} onRetry={grants.reload} /> : null}
+        {grants.loading && !grants.data ? <Loading what="Loading grants" /> : null}
+        {grants.data ? (
+          grants.data.items.length === 0 ? (
+            <Empty>No one has approved this app yet.</Empty>
+          ) : (
+            <table className="table">
+              <thead>
+                <tr>
+                  <th>User</th>
+                  <th>Scopes</th>
+                  <th>Approved</th>
+                  <th>Refresh tokens</th>
+                  <th><span className="visually-hidden">Actions</span></th>
+                </tr>
+              </thead>
+              <tbody>
+                {grants.data.items.map((g) => (
+                  <tr key={g.user_id}>
+                    <td data-label="User"><Link to={`/admin/users/${encodeURIComponent(g.username)}`}>{g.username}</Link></td>
+                    <td data-label="Scopes">{g.scopes.join(' ')}</td>
+                    <td data-label="Approved">{formatDate(g.granted_at)}</td>
+                    <td data-label="Refresh tokens">{g.active_refresh_tokens}</td>
+                    <td className="cell-actions">
+                      <button type="button" className="small-button" onClick={() => void revoke(g)}>Revoke</button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )
+        ) : null}
+      </section>
+
+      {dialog === 'secret' ? (
+        <ConfirmDialog title={`Regenerate the secret of ${a.name}?`} confirmLabel="Regenerate secret" danger busy={busy} error={actionError} onConfirm={() => void regenerate()} onCancel={() => setDialog(undefined)}>
+          <p>
+            The current secret stops working at once, and <strong>every token issued to this app stops working</strong>. Programs using the app need the new
+            secret, which is shown once.
+          </p>
+        </ConfirmDialog>
+      ) : null}
+      {dialog === 'delete' ? (
+        <ConfirmDialog title={`Delete ${a.name}?`} confirmLabel="Delete app" danger busy={busy} error={actionError} onConfirm={() => void remove()} onCancel={() => setDialog(undefined)}>
+          <p>The app can no longer sign anyone in or get tokens. This cannot be undone.</p>
+        </ConfirmDialog>
+      ) : null}
+    </>
+  );
+}

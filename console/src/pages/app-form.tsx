@@ -1,0 +1,294 @@
+import { useState, type FormEvent } from 'react';
+import { api, ApiError, BUILTIN_SCOPES, type App, type GatewayApi, type List, type Permission, type Settings, type User } from '../api.ts';
+import { Link, navigate } from '../router.tsx';
+import { ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatSeconds, useApi } from '../ui.tsx';
+import { SecretReveal } from './secret.tsx';
+import { UriList } from './uri-list.tsx';
+
+type Grant = 'authorization_code' | 'client_credentials';
+
+const GRANTS: Array<{ value: Grant; title: string; line: string }> = [
+  { value: 'authorization_code', title: 'Authorization code', line: 'People sign in through Tessera and approve the app; for web, mobile and single-page apps.' },
+  { value: 'client_credentials', title: 'Client credentials', line: 'A program calls APIs with its own ID and secret, no one signs in; it may act on behalf of one user.' },
+];
+
+/** Scopes about a signed-in person: meaningless (and refused) for client credentials. */
+const USER_ONLY = new Set(['openid', 'profile', 'email', 'offline_access']);
+
+const FIELDS = ['name', 'description', 'grant_types', 'redirect_uris', 'post_logout_redirect_uris', 'scopes', 'on_behalf_of', 'require_permission', 'access_token_ttl', 'refresh_token_ttl', 'public'];
+
+interface Draft {
+  grant: Grant;
+  isPublic: boolean;
+  name: string;
+  description: string;
+  redirectUris: string[];
+  postLogoutUris: string[];
+  scopes: string[];
+  onBehalfOf: string;
+  requirePermission: string;
+  accessTtl: string;
+  refreshTtl: string;
+}
+
+function draftOf(app?: App): Draft {
+  return {
+    grant: app?.grant_types.includes('client_credentials') && !app.grant_types.includes('authorization_code') ? 'client_credentials' : 'authorization_code',
+    isPublic: app?.public ?? false,
+    name: app?.name ?? '',
+    description: app?.description ?? '',
+    redirectUris: app?.redirect_uris ?? [],
+    postLogoutUris: app?.post_logout_redirect_uris ?? [],
+    scopes: app?.scopes ?? ['openid', 'profile'],
+    onBehalfOf: app?.on_behalf_of ?? '',
+    requirePermission: app?.require_permission ?? 'developer_api',
+    accessTtl: app?.access_token_ttl ? String(app.access_token_ttl) : '',
+    refreshTtl: app?.refresh_token_ttl ? String(app.refresh_token_ttl) : '',
+  };
+}
+
+/** Register an app (no id) or change one. */
+export function AppFormPage({ id }: { id?: string }) {
+  const existing = useApi<App>(id ? `/apps/${encodeURIComponent(id)}` : undefined);
+  if (id && !existing.data) {
+    return (
+      <>
+        <PageHeader title="Edit app" back={<BackLink to={`/admin/apps/${id}`} />} />
+        {existing.error ? <ErrorBox error={existing.error} onRetry={existing.reload} /> : <Loading what="Loading the app" />}
+      </>
+    );
+  }
+  return <AppForm key={id ?? 'new'} app={existing.data} />;
+}
+
+function BackLink({ to, label = 'Apps' }: { to: string; label?: string }) {
+  return (
+    <Link to={to} className="back">
+      ← {label}
+    </Link>
+  );
+}
+
+function AppForm({ app }: { app?: App }) {
+  const editing = app !== undefined;
+  const [d, setD] = useState<Draft>(() => draftOf(app));
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const [created, setCreated] = useState<App | undefined>();
+  const apis = useApi<List<GatewayApi>>('/apis');
+  const users = useApi<List<User>>('/users');
+  const permissions = useApi<List<Permission>>('/permissions');
+  const settings = useApi<Settings>('/settings');
+  const set = <K extends keyof Draft>(k: K, v: Draft[K]) => setD((x) => ({ ...x, [k]: v }));
+  const code = d.grant === 'authorization_code';
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    // The same policy check the fields show, before saving: a rejected URI is named beside its list.
+    if (code) {
+      for (const [field, uris] of [
+        ['redirect_uris', d.redirectUris],
+        ['post_logout_redirect_uris', d.postLogoutUris],
+      ] as const) {
+        for (const uri of uris.map((u) => u.trim()).filter(Boolean)) {
+          try {
+            const r = await api<{ ok: boolean; reason?: string }>('POST', '/apps/check-redirect-uri', { uri });
+            if (!r.ok) {
+              setError(new ApiError(400, 'validation_failed', `invalid redirect URI "${uri}": ${r.reason ?? 'not allowed by the policy'}`, field));
+              setBusy(false);
+              return;
+            }
+          } catch (err) {
+            setError(err);
+            setBusy(false);
+            return;
+          }
+        }
+      }
+    }
+    const body: Record<string, unknown> = {
+      name: d.name.trim(),
+      description: d.description.trim(),
+      grant_types: [d.grant],
+      redirect_uris: code ? d.redirectUris.map((u) => u.trim()).filter(Boolean) : [],
+      post_logout_redirect_uris: code ? d.postLogoutUris.map((u) => u.trim()).filter(Boolean) : [],
+      scopes: code ? d.scopes : d.scopes.filter((x) => !USER_ONLY.has(x)),
+      on_behalf_of: !code && d.onBehalfOf ? d.onBehalfOf : null,
+      require_permission: d.requirePermission,
+      access_token_ttl: d.accessTtl.trim() ? Number(d.accessTtl) : null,
+      refresh_token_ttl: d.refreshTtl.trim() ? Number(d.refreshTtl) : null,
+    };
+    if (!editing) body.public = code && d.isPublic;
+    try {
+      if (editing) {
+        await api<App>('PATCH', `/apps/${encodeURIComponent(app.client_id)}`, body);
+        navigate(`/admin/apps/${app.client_id}`);
+      } else {
+        setCreated(await api<App>('POST', '/apps', body));
+        window.scrollTo(0, 0);
+      }
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (created) {
+    return (
+      <>
+        <PageHeader title={`“${created.name}” is registered`} back={<BackLink to="/admin/apps" />} />
+        <SecretReveal clientId={created.client_id} secret={created.client_secret} title="Credentials">
+          <div className="actions">
+            <Link className="button primary" to={`/admin/apps/${created.client_id}`}>
+              I have stored it — show the app
+            </Link>
+          </div>
+        </SecretReveal>
+      </>
+    );
+  }
+
+  const builtin = code ? BUILTIN_SCOPES : BUILTIN_SCOPES.filter((x) => !USER_ONLY.has(x.name));
+  const scopeGroups = [{ title: 'Built-in', scopes: builtin }, ...(apis.data?.items ?? []).filter((a) => a.scopes.length).map((a) => ({ title: a.name, scopes: a.scopes }))];
+  const toggleScope = (s: string, on: boolean) => set('scopes', on ? [...d.scopes, s] : d.scopes.filter((x) => x !== s));
+
+  return (
+    <>
+      <PageHeader title={editing ? `Edit ${app.name}` : 'Register app'} back={<BackLink to={editing ? `/admin/apps/${app.client_id}` : '/admin/apps'} label={editing ? app.name : 'Apps'} />} />
+      <form className="form panel" onSubmit={submit} noValidate>
+        <FormError error={error} fields={FIELDS} />
+        <fieldset className={`field${fieldError(error, 'grant_types') ? ' field--invalid' : ''}`}>
+          <legend>Grant type</legend>
+          <div className="choices">
+            {GRANTS.map((g) => (
+              <label key={g.value} className={`choice${d.grant === g.value ? ' choice--on' : ''}`}>
+                <input type="radio" name="grant" value={g.value} checked={d.grant === g.value} disabled={editing && app.public} onChange={() => setD((x) => ({ ...x, grant: g.value, scopes: g.value === 'client_credentials' ? x.scopes.filter((s) => !USER_ONLY.has(s)) : x.scopes }))} />
+                <span>
+                  <strong>{g.title}</strong>
+                  <span className="choice__line">{g.line}</span>
+                </span>
+              </label>
+            ))}
+          </div>
+          {fieldError(error, 'grant_types') ? <p className="field-error">{fieldError(error, 'grant_types')}</p> : null}
+        </fieldset>
+        {code && !editing ? (
+          <label className="check">
+            <input type="checkbox" checked={d.isPublic} onChange={(e) => set('isPublic', e.target.checked)} />
+            <span>
+              Public app <span className="muted">— a single-page or mobile app that cannot keep a secret; it uses PKCE and gets no secret.</span>
+            </span>
+          </label>
+        ) : null}
+        {fieldError(error, 'public') ? <p className="field-error">{fieldError(error, 'public')}</p> : null}
+
+        <Field label="Name" error={fieldError(error, 'name')} hint="Shown to people on the sign-in and consent pages.">
+          {(id, desc) => <input id={id} type="text" required maxLength={200} value={d.name} aria-describedby={desc} onChange={(e) => set('name', e.target.value)} />}
+        </Field>
+        <Field label="Description" error={fieldError(error, 'description')} hint="Optional; one line about what the app does.">
+          {(id, desc) => <textarea id={id} rows={2} maxLength={1000} value={d.description} aria-describedby={desc} onChange={(e) => set('description', e.target.value)} />}
+        </Field>
+
+        {code ? (
+          <>
+            <UriList
+              name="redirect"
+              label="Redirect URI"
+              hint="Where Tessera may send people back after they sign in. Exact match; https, or http on loopback in development."
+              values={d.redirectUris}
+              onChange={(v) => set('redirectUris', v)}
+              error={fieldError(error, 'redirect_uris')}
+            />
+            <UriList
+              name="post-logout"
+              label="Post-logout redirect URI"
+              hint="Optional: where people may land after signing out from the app."
+              values={d.postLogoutUris}
+              onChange={(v) => set('postLogoutUris', v)}
+              error={fieldError(error, 'post_logout_redirect_uris')}
+            />
+          </>
+        ) : (
+          <Field
+            label="On behalf of user"
+            error={fieldError(error, 'on_behalf_of')}
+            hint="Optional: tokens carry this user's identity, roles and permissions. Without one, the app acts as itself."
+          >
+            {(id, desc) => (
+              <select id={id} value={d.onBehalfOf} aria-describedby={desc} onChange={(e) => set('onBehalfOf', e.target.value)}>
+                <option value="">No user — the app acts as itself</option>
+                {(users.data?.items ?? []).map((u) => (
+                  <option key={u.id} value={u.username} disabled={u.disabled}>
+                    {u.username}
+                    {u.name ? ` (${u.name})` : ''}
+                    {u.disabled ? ' — disabled' : ''}
+                  </option>
+                ))}
+                {d.onBehalfOf && !users.data?.items.some((u) => u.username === d.onBehalfOf) ? <option value={d.onBehalfOf}>{d.onBehalfOf}</option> : null}
+              </select>
+            )}
+          </Field>
+        )}
+
+        <fieldset className={`field${fieldError(error, 'scopes') ? ' field--invalid' : ''}`}>
+          <legend>Scopes</legend>
+          <p className="hint">What the app may ask for. API scopes come from the registered APIs.</p>
+          {apis.error ? <ErrorBox error={apis.error} onRetry={apis.reload} /> : null}
+          {apis.loading ? <Loading what="Loading API scopes" /> : null}
+          {scopeGroups.map((group) => (
+            <div key={group.title} className="scope-group">
+              <h3>{group.title}</h3>
+              <ul className="checks">
+                {group.scopes.map((s) => (
+                  <li key={s.name}>
+                    <label className="check">
+                      <input type="checkbox" checked={d.scopes.includes(s.name)} onChange={(e) => toggleScope(s.name, e.target.checked)} />
+                      <span>
+                        <code>{s.name}</code> <span className="muted">{s.description}</span>
+                      </span>
+                    </label>
+                  </li>
+                ))}
+              </ul>
+            </div>
+          ))}
+          {fieldError(error, 'scopes') ? <p className="field-error">{fieldError(error, 'scopes')}</p> : null}
+        </fieldset>
+
+        <Field label="Required permission" error={fieldError(error, 'require_permission')} hint="A user must hold this permission (through a role) to approve the app.">
+          {(id, desc) => (
+            <select id={id} value={d.requirePermission} aria-describedby={desc} onChange={(e) => set('requirePermission', e.target.value)}>
+              {(permissions.data?.items ?? [{ name: d.requirePermission }]).map((p) => (
+                <option key={p.name} value={p.name}>
+                  {p.name}
+                  {p.description ? ` — ${p.description}` : ''}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+
+        <div className="grid-2">
+          <Field label="Access token lifetime (seconds)" error={fieldError(error, 'access_token_ttl')} hint={`Empty: the default (${formatSeconds(settings.data?.access_token_ttl)}).`}>
+            {(id, desc) => <input id={id} type="number" min={60} inputMode="numeric" value={d.accessTtl} aria-describedby={desc} onChange={(e) => set('accessTtl', e.target.value)} />}
+          </Field>
+          <Field label="Refresh token lifetime (seconds)" error={fieldError(error, 'refresh_token_ttl')} hint={`Empty: the default (${formatSeconds(settings.data?.refresh_token_ttl)}).`}>
+            {(id, desc) => <input id={id} type="number" min={60} inputMode="numeric" value={d.refreshTtl} aria-describedby={desc} onChange={(e) => set('refreshTtl', e.target.value)} />}
+          </Field>
+        </div>
+
+        <div className="actions actions--end">
+          <Link className="button" to={editing ? `/admin/apps/${app.client_id}` : '/admin/apps'}>
+            Cancel
+          </Link>
+          <button type="submit" className="primary" disabled={busy}>
+            {busy ? 'Saving…' : editing ? 'Save changes' : 'Register app'}
+          </button>
+        </div>
+      </form>
+    </>
+  );
+}

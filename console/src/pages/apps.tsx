@@ -1,0 +1,67 @@
+import { useEffect, useState } from 'react';
+import type { App, List } from '../api.ts';
+import { Link } from '../router.tsx';
+import { Empty, ErrorBox, Loading, PageHeader, formatDate, useApi } from '../ui.tsx';
+
+export const CONSOLE_CLIENT_ID = '7e55e7a0-c0de-4a11-8000-000000000001';
+
+export function grantLabel(app: Pick<App, 'grant_types' | 'public'>): string {
+  const names = app.grant_types.map((g) => (g === 'authorization_code' ? 'Authorization code' : g === 'client_credentials' ? 'Client credentials' : g));
+  return names.join(' + ') + (app.public ? ' (public)' : '');
+}
+
+/** Registered apps, searchable (the API filters by name, client ID and description). */
+export function AppsPage() {
+  const [search, setSearch] = useState(new URLSearchParams(location.search).get('search') ?? '');
+  const [query, setQuery] = useState(search);
+  useEffect(() => {
+    const t = setTimeout(() => setQuery(search.trim()), 250);
+    return () => clearTimeout(t);
+  }, [search]);
+  const apps = useApi<List<App>>(`/apps${query ? `?search=${encodeURIComponent(query)}` : ''}`);
+  return (
+    <>
+      <PageHeader title="Registered apps">
+        <Link className="button primary" to="/admin/apps/new">
+          Register app
+        </Link>
+      </PageHeader>
+      <p className="lead">Apps that sign people in through Tessera or call APIs with their own credentials.</p>
+      <div className="toolbar">
+        <label className="visually-hidden" htmlFor="app-search">
+          Search apps
+        </label>
+        <input id="app-search" type="search" placeholder="Search by name, client ID or description" value={search} onChange={(e) => setSearch(e.target.value)} />
+      </div>
+      {apps.error ? <ErrorBox error={apps.error} onRetry={apps.reload} /> : null}
+      {apps.loading && !apps.data ? <Loading what="Loading apps" /> : null}
+      {apps.data ? (
+        apps.data.items.length === 0 ? (
+          <Empty>{query ? `No app matches “${query}”.` : 'No apps yet. Register the first one.'}</Empty>
+        ) : (
+          <ul className="rows" aria-label="Apps">
+            {apps.data.items.map((app) => (
+              <li key={app.client_id} className="row">
+                <span className="app__icon" aria-hidden="true">
+                  {app.name.slice(0, 1).toUpperCase()}
+                </span>
+                <div className="row__main">
+                  <Link to={`/admin/apps/${app.client_id}`} className="row__title">
+                    {app.name}
+                  </Link>
+                  {app.client_id === CONSOLE_CLIENT_ID ? <span className="badge">this console</span> : null}
+                  <p className="row__sub">{app.description || <span className="muted">No description</span>}</p>
+                  <p className="row__meta">
+                    <span className="badge badge--soft">{grantLabel(app)}</span>
+                    <code>{app.client_id}</code>
+                  </p>
+                </div>
+                <span className="row__side small muted">Registered {formatDate(app.created_at)}</span>
+              </li>
+            ))}
+          </ul>
+        )
+      ) : null}
+    </>
+  );
+}

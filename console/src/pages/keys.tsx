@@ -1,0 +1,81 @@
+import { useState } from 'react';
+import { api, type List, type SigningKey } from '../api.ts';
+import { ConfirmDialog, Empty, ErrorBox, Loading, PageHeader, formatDate, useApi } from '../ui.tsx';
+
+/** The keys that sign tokens; rotation publishes new ones and keeps the previous ones verifiable. */
+export function KeysPage() {
+  const keys = useApi<List<SigningKey>>('/keys');
+  const [confirm, setConfirm] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const [notice, setNotice] = useState<string | undefined>();
+  const rotate = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      keys.setData(await api<List<SigningKey>>('POST', '/keys/rotate'));
+      setConfirm(false);
+      setNotice('New signing keys are active. The previous ones stay published until the tokens they signed expire.');
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <>
+      <PageHeader title="Signing keys">
+        <button type="button" className="primary" onClick={() => setConfirm(true)}>
+          Rotate keys
+        </button>
+      </PageHeader>
+      <p className="lead">Tokens are signed with the active keys and checked against every published key (at /.well-known/jwks.json).</p>
+      {notice ? (
+        <p className="note" role="status">
+          {notice}
+        </p>
+      ) : null}
+      {keys.error ? <ErrorBox error={keys.error} onRetry={keys.reload} /> : null}
+      {keys.loading && !keys.data ? <Loading what="Loading keys" /> : null}
+      {keys.data ? (
+        keys.data.items.length === 0 ? (
+          <Empty>No keys.</Empty>
+        ) : (
+          <table className="table">
+            <thead>
+              <tr>
+                <th>Key ID</th>
+                <th>Algorithm</th>
+                <th>Status</th>
+                <th>Created</th>
+                <th>Active since</th>
+                <th>Retired</th>
+              </tr>
+            </thead>
+            <tbody>
+              {keys.data.items.map((k) => (
+                <tr key={k.kid}>
+                  <td data-label="Key ID">
+                    <code className="wrap">{k.kid}</code>
+                  </td>
+                  <td data-label="Algorithm">{k.alg}</td>
+                  <td data-label="Status">
+                    <span className={`badge ${k.status === 'active' ? 'badge--ok' : 'badge--soft'}`}>{k.status}</span>
+                  </td>
+                  <td data-label="Created">{formatDate(k.created_at)}</td>
+                  <td data-label="Active since">{formatDate(k.activated_at)}</td>
+                  <td data-label="Retired">{formatDate(k.deactivated_at)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )
+      ) : null}
+      {confirm ? (
+        <ConfirmDialog title="Rotate the signing keys?" confirmLabel="Rotate keys" busy={busy} error={error} onConfirm={() => void rotate()} onCancel={() => setConfirm(false)}>
+          <p>New keys sign every token from now on. Tokens already issued stay valid: the previous keys remain published until they expire.</p>
+        </ConfirmDialog>
+      ) : null}
+    </>
+  );
+}

@@ -1,0 +1,95 @@
+import { useState, type FormEvent } from 'react';
+import { api, type Settings } from '../api.ts';
+import { ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatSeconds, useApi } from '../ui.tsx';
+
+const LIFETIMES: Array<{ key: keyof Omit<Settings, 'redirect_uri_policy'>; label: string; range: string }> = [
+  { key: 'access_token_ttl', label: 'Access token lifetime', range: '60 – 604800 seconds' },
+  { key: 'refresh_token_ttl', label: 'Refresh token lifetime', range: 'from each rotation; 60 – 31536000 seconds' },
+  { key: 'code_ttl', label: 'Authorization code lifetime', range: '10 – 3600 seconds' },
+  { key: 'id_token_ttl', label: 'ID token lifetime', range: '60 – 86400 seconds' },
+  { key: 'session_ttl', label: 'Sign-in session lifetime', range: '60 – 2592000 seconds' },
+];
+
+/** Token lifetimes and the redirect-URI policy; saved values win over the environment's defaults. */
+export function SettingsPage() {
+  const settings = useApi<Settings>('/settings');
+  return (
+    <>
+      <PageHeader title="Settings" />
+      <p className="lead">Changes apply to the next request on every node. Tokens already issued keep their lifetime.</p>
+      {settings.error ? <ErrorBox error={settings.error} onRetry={settings.reload} /> : null}
+      {settings.loading && !settings.data ? <Loading what="Loading settings" /> : null}
+      {settings.data ? <SettingsForm key={JSON.stringify(settings.data)} settings={settings.data} onSaved={settings.setData} /> : null}
+    </>
+  );
+}
+
+function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: Settings) => void }) {
+  const [values, setValues] = useState<Record<string, string>>(() => Object.fromEntries(LIFETIMES.map((l) => [l.key, String(settings[l.key])])));
+  const [policy, setPolicy] = useState(settings.redirect_uri_policy);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const [saved, setSaved] = useState(false);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const changes: Record<string, unknown> = {};
+    for (const l of LIFETIMES) if (values[l.key] !== String(settings[l.key])) changes[l.key] = Number(values[l.key]);
+    if (policy !== settings.redirect_uri_policy) changes.redirect_uri_policy = policy;
+    setError(undefined);
+    setSaved(false);
+    if (!Object.keys(changes).length) {
+      setSaved(true);
+      return;
+    }
+    setBusy(true);
+    try {
+      onSaved(await api<Settings>('PATCH', '/settings', changes));
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  };
+  return (
+    <form className="panel form" onSubmit={submit} noValidate>
+      <FormError error={error} fields={[...LIFETIMES.map((l) => l.key), 'redirect_uri_policy']} />
+      <h2>Lifetimes</h2>
+      <div className="grid-2">
+        {LIFETIMES.map((l) => (
+          <Field key={l.key} label={`${l.label} (seconds)`} error={fieldError(error, l.key)} hint={`${l.range}. Now ${formatSeconds(settings[l.key])}.`}>
+            {(id, d) => <input id={id} type="number" inputMode="numeric" aria-describedby={d} value={values[l.key]} onChange={(e) => setValues({ ...values, [l.key]: e.target.value })} />}
+          </Field>
+        ))}
+      </div>
+      <fieldset className={`field${fieldError(error, 'redirect_uri_policy') ? ' field--invalid' : ''}`}>
+        <legend>Redirect-URI policy</legend>
+        <div className="choices">
+          <label className={`choice${policy === 'strict' ? ' choice--on' : ''}`}>
+            <input type="radio" name="policy" value="strict" checked={policy === 'strict'} onChange={() => setPolicy('strict')} />
+            <span>
+              <strong>Strict</strong>
+              <span className="choice__line">https only, public hosts only; for production.</span>
+            </span>
+          </label>
+          <label className={`choice${policy === 'development' ? ' choice--on' : ''}`}>
+            <input type="radio" name="policy" value="development" checked={policy === 'development'} onChange={() => setPolicy('development')} />
+            <span>
+              <strong>Development</strong>
+              <span className="choice__line">Also allows http on loopback addresses (127.0.0.1, [::1]), as RFC 8252 describes for native apps.</span>
+            </span>
+          </label>
+        </div>
+        {fieldError(error, 'redirect_uri_policy') ? <p className="field-error">{fieldError(error, 'redirect_uri_policy')}</p> : null}
+      </fieldset>
+      <div className="actions actions--end">
+        {saved ? (
+          <span className="saved" role="status">
+            No changes
+          </span>
+        ) : null}
+        <button type="submit" className="primary" disabled={busy}>
+          {busy ? 'Saving…' : 'Save settings'}
+        </button>
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,228 @@
+import { mkdirSync } from 'node:fs';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { launchBrowser } from '../support/browser.ts';
+import { basic, declareScopes, postForm, startTestServer, type TestServer } from '../support/server.ts';
+
+/**
+ * The admin console in Chromium, signed in through Tessera's real login page with
+ * authorization code + PKCE: register a client-credentials app and use the secret read from
+ * the page; see a rejected redirect URI explained inline; regenerate a secret and see the old
+ * token refused. Every page is opened at 1280 and 390 px wide (screenshots in
+ * test-results/screenshots/), with no horizontal scrolling and no console errors.
+ */
+const PASSWORD = 'correct horse battery staple';
+const SHOTS = 'test-results/screenshots';
+
+describe('admin console in a real browser', () => {
+  let server: TestServer;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    server = await startTestServer('sqlite');
+    await server.tessera.services.users.create({ username: 'ops-admin', password: PASSWORD, roles: ['admin'], name: 'Olga Ops' });
+    await declareScopes(server.tessera, ['ledger.read', 'ledger.write'], '/ledger');
+    browser = await launchBrowser();
+    context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+    page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  const heading = (name: string | RegExp) => page.getByRole('heading', { level: 1, name });
+
+  async function token(clientId: string, secret: string, scope?: string): Promise<Response> {
+    return postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials', ...(scope ? { scope } : {}) }, { authorization: basic(clientId, secret) });
+  }
+
+  async function noHorizontalScroll(): Promise<void> {
+    // Evaluated in the page (a string: the test's own tsconfig has no DOM types).
+    const { scroll, client } = (await page.evaluate('({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth })')) as { scroll: number; client: number };
+    expect(scroll, `horizontal scroll on ${page.url()}`).toBeLessThanOrEqual(client);
+  }
+
+  async function shot(name: string): Promise<void> {
+    await page.screenshot({ path: `${SHOTS}/console-${name}.png`, fullPage: true });
+  }
+
+  let ccClientId = '';
+  let ccToken = '';
+
+  test('sign in through the login page (authorization code + PKCE)', async () => {
+    await page.goto(`${server.url}/admin/`);
+    await heading('Tessera console').waitFor();
+    await shot('signed-out-1280');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/login\?/);
+    await page.getByLabel('Username').fill('ops-admin');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    // First use: Tessera may ask the admin to approve the console.
+    await page.waitForURL((u) => u.pathname.startsWith('/admin/') || u.pathname === '/consent');
+    if (new URL(page.url()).pathname === '/consent') await page.getByRole('button', { name: 'Yes, Allow' }).click();
+    await heading('Registered apps').waitFor();
+    expect(new URL(page.url()).pathname).toBe('/admin/apps');
+    await expect.poll(() => page.getByText('Signed in as').textContent()).toContain('ops-admin');
+    // Tokens are kept for this tab only.
+    const stored = await page.evaluate(() => ({ session: Object.keys(sessionStorage), local: Object.keys(localStorage) }));
+    expect(stored.session).toContain('tessera.console.tokens');
+    expect(stored.local).toEqual([]);
+  });
+
+  test('register a client-credentials app, copy its secret from the page, get a token with it', async () => {
+    await page.getByRole('link', { name: 'Register app' }).click();
+    await heading('Register app').waitFor();
+    await page.getByLabel(/Client credentials/).check();
+    await page.getByLabel('Name', { exact: true }).fill('Nightly ledger export');
+    await page.getByLabel('Description', { exact: true }).fill('Exports the ledger every night');
+    await page.getByLabel('On behalf of user').selectOption('ops-admin');
+    await page.getByLabel(/ledger\.read/).check();
+    // No user-only scopes offered for client credentials.
+    expect(await page.getByLabel(/^openid/).count()).toBe(0);
+    await shot('register-cc-1280');
+    await page.getByRole('button', { name: 'Register app' }).click();
+    await heading('“Nightly ledger export” is registered').waitFor();
+    expect(await page.getByRole('note').textContent()).toContain('you will not see this secret again');
+    ccClientId = (await page.getByTestId('client-id').textContent())!.trim();
+    const shown = (await page.getByTestId('client-secret').textContent())!.trim();
+    await page.getByRole('button', { name: 'Copy Client secret' }).click();
+    await expect.poll(() => page.getByRole('button', { name: 'Copy Client secret' }).textContent()).toBe('Copied');
+    const copied = (await page.evaluate('navigator.clipboard.readText()')) as string;
+    expect(copied).toBe(shown);
+    await shot('secret-1280');
+
+    const res = await token(ccClientId, copied, 'ledger.read');
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { access_token: string; scope: string };
+    expect(body.scope).toBe('ledger.read');
+    ccToken = body.access_token;
+  });
+
+  test('regenerate the secret: a confirmation names the consequence; the old token is refused', async () => {
+    await page.getByRole('link', { name: /show the app/ }).click();
+    await heading('Nightly ledger export').waitFor();
+    await page.getByText('Active grants').waitFor();
+    await shot('app-detail-1280');
+    await page.getByRole('button', { name: 'Regenerate secret' }).click();
+    const dialog = page.getByRole('dialog');
+    expect(await dialog.textContent()).toContain('every token issued to this app stops working');
+    await shot('regenerate-dialog-1280');
+    await dialog.getByRole('button', { name: 'Regenerate secret' }).click();
+    await page.getByRole('heading', { name: 'New secret' }).waitFor();
+    const fresh = (await page.getByTestId('client-secret').textContent())!.trim();
+
+    const introspect = await postForm(`${server.url}/connect/introspect`, { token: ccToken }, { authorization: basic(ccClientId, fresh) });
+    expect(introspect.status).toBe(200);
+    expect(await introspect.json()).toEqual({ active: false });
+    expect((await token(ccClientId, fresh)).status).toBe(200);
+  });
+
+  test('an authorization-code app with a redirect URI the policy rejects: the reason is shown inline', async () => {
+    const check = (await (
+      await fetch(`${server.url}/admin/api/v1/apps/check-redirect-uri`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await page.evaluate(() => JSON.parse(sessionStorage.getItem('tessera.console.tokens')!).access_token)}` },
+        body: JSON.stringify({ uri: 'http://example.com/cb' }),
+      })
+    ).json()) as { ok: boolean; reason: string };
+    expect(check.ok).toBe(false);
+
+    await page.getByRole('link', { name: 'Apps', exact: true }).click();
+    await page.getByRole('link', { name: 'Register app' }).click();
+    await heading('Register app').waitFor();
+    expect(await page.getByLabel(/Authorization code/).isChecked()).toBe(true);
+    await page.getByLabel('Name', { exact: true }).fill('Acme Books');
+    await page.getByLabel('Redirect URI 1', { exact: true }).fill('http://example.com/cb');
+    const verdict = page.getByTestId('uri-check').first();
+    await expect.poll(() => verdict.textContent()).toContain(check.reason);
+    expect(await page.getByLabel('Redirect URI 1', { exact: true }).getAttribute('aria-invalid')).toBe('true');
+    await page.getByRole('button', { name: 'Register app' }).click();
+    await page.locator('.uri-list .field-error').first().waitFor();
+    expect(await page.locator('.uri-list .field-error').first().textContent()).toContain(check.reason);
+    await shot('register-rejected-1280');
+
+    // Fixed: an https URI passes and the app registers.
+    await page.getByLabel('Redirect URI 1', { exact: true }).fill('https://books.example.com/callback');
+    await expect.poll(() => verdict.textContent()).toContain('Allowed');
+    await page.getByRole('button', { name: 'Register app' }).click();
+    await heading('“Acme Books” is registered').waitFor();
+    expect((await page.getByTestId('client-secret').textContent())!.length).toBeGreaterThan(20);
+  });
+
+  const PAGES: Array<[string, string]> = [
+    ['/admin/apps', 'Registered apps'],
+    ['/admin/users', 'Users'],
+    ['/admin/users/ops-admin', 'ops-admin'],
+    ['/admin/roles', 'Roles & permissions'],
+    ['/admin/apis', 'APIs'],
+    ['/admin/apis/new', 'Register API'],
+    ['/admin/settings', 'Settings'],
+    ['/admin/keys', 'Signing keys'],
+    ['/admin/audit', 'Audit log'],
+  ];
+
+  test('every page loads at 1280 px without errors', async () => {
+    for (const [path, title] of PAGES) {
+      await page.goto(`${server.url}${path}`);
+      await heading(title).waitFor();
+      await expect.poll(() => page.locator('[role=status].loading').count(), { message: `loading on ${path}` }).toBe(0);
+      await noHorizontalScroll();
+      await shot(`${path.slice(7).replaceAll('/', '-')}-1280`);
+    }
+    // The API page shows the resources × methods table.
+    await page.goto(`${server.url}/admin/apis`);
+    await page.getByRole('link', { name: /Test API \/ledger/ }).click();
+    await page.locator('table.matrix, .empty').first().waitFor();
+    await shot('api-detail-1280');
+    // The audit log recorded the console's changes, with the admin as actor.
+    await page.goto(`${server.url}/admin/audit`);
+    await page.locator('table.audit').waitFor();
+    expect(await page.locator('table.audit').textContent()).toContain('app.secret_regenerate');
+  });
+
+  test('usable on a phone (390 px): no horizontal scroll, menu reaches every page', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const [path, title] of [...PAGES, ['/admin/apps/new', 'Register app'] as [string, string]]) {
+      await page.goto(`${server.url}${path}`);
+      await heading(title).waitFor();
+      await expect.poll(() => page.locator('[role=status].loading').count(), { message: `loading on ${path}` }).toBe(0);
+      await noHorizontalScroll();
+      await shot(`${path.slice(7).replaceAll('/', '-')}-390`);
+    }
+    await page.goto(`${server.url}/admin/apps`);
+    await heading('Registered apps').waitFor();
+    await page.getByRole('link', { name: 'Nightly ledger export' }).click();
+    await heading('Nightly ledger export').waitFor();
+    await noHorizontalScroll();
+    await shot('app-detail-390');
+    await page.getByRole('button', { name: 'Menu' }).click();
+    await shot('menu-390');
+    await page.getByRole('link', { name: 'Users' }).click();
+    await heading('Users').waitFor();
+    await page.setViewportSize({ width: 1280, height: 860 });
+  });
+
+  test('sign out ends the Tessera session and returns to the console', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await heading('Tessera console').waitFor();
+    expect(new URL(page.url()).pathname).toBe('/admin/');
+    expect(await page.evaluate(() => sessionStorage.getItem('tessera.console.tokens'))).toBeNull();
+    expect((await context.cookies(server.url)).some((c) => c.name === 'tessera_session')).toBe(false);
+  });
+
+  test('no console errors or page errors in the whole run', () => {
+    expect(problems).toEqual([]);
+  });
+});
