@@ -149,8 +149,11 @@ describe('admin console in a real browser', () => {
     await expect.poll(() => verdict.textContent()).toContain(check.reason);
     expect(await page.getByLabel('Redirect URI 1', { exact: true }).getAttribute('aria-invalid')).toBe('true');
     await page.getByRole('button', { name: 'Register app' }).click();
+    // Nothing is saved: the form names the field, and the reason stays beside the URI.
     await page.locator('.uri-list .field-error').first().waitFor();
-    expect(await page.locator('.uri-list .field-error').first().textContent()).toContain(check.reason);
+    expect(await page.locator('.uri-list .field-error').first().textContent()).toContain('Correct the URI marked');
+    expect(await verdict.textContent()).toContain(check.reason);
+    expect((await server.tessera.services.clients.list()).some((c) => c.name === 'Acme Books')).toBe(false);
     await shot('register-rejected-1280');
 
     // Fixed: an https URI passes and the app registers.
@@ -159,6 +162,29 @@ describe('admin console in a real browser', () => {
     await page.getByRole('button', { name: 'Register app' }).click();
     await heading('“Acme Books” is registered').waitFor();
     expect((await page.getByTestId('client-secret').textContent())!.length).toBeGreaterThan(20);
+  });
+
+  test('register an API with a route: the detail shows resources × methods → scopes', async () => {
+    await page.getByRole('link', { name: 'APIs', exact: true }).click();
+    await heading('APIs').waitFor();
+    await page.getByRole('link', { name: 'Register API' }).click();
+    await heading('Register API').waitFor();
+    await page.getByLabel('Name', { exact: true }).fill('Accounts');
+    await page.getByLabel('Base path').fill('/0/accounts');
+    await page.getByLabel('Upstream', { exact: true }).fill('http://127.0.0.1:9/odata');
+    await page.getByLabel('Scope 1 name').fill('accounts.read');
+    await page.getByLabel('Scope 1 description').fill('Read your accounts');
+    await page.getByRole('button', { name: '+ Add a route' }).click();
+    await page.getByLabel('Route 1 path').fill('/accounts/{id}');
+    await page.getByRole('group', { name: 'Route 1 methods' }).getByLabel('HEAD').check();
+    await shot('register-api-1280');
+    await page.getByRole('button', { name: 'Register API' }).click();
+    await heading('Accounts').waitFor();
+    const matrix = page.locator('table.matrix');
+    expect(await matrix.locator('thead').textContent()).toBe('ResourceGETHEAD');
+    expect(await matrix.locator('tbody tr').first().textContent()).toBe('/accounts/{id}accounts.readaccounts.read');
+    await shot('api-detail-1280');
+    expect((await server.tessera.services.apis.show('Accounts')).routes).toEqual([{ methods: ['GET', 'HEAD'], path: '/accounts/{id}', scopes: ['accounts.read'] }]);
   });
 
   const PAGES: Array<[string, string]> = [
@@ -181,11 +207,6 @@ describe('admin console in a real browser', () => {
       await noHorizontalScroll();
       await shot(`${path.slice(7).replaceAll('/', '-')}-1280`);
     }
-    // The API page shows the resources × methods table.
-    await page.goto(`${server.url}/admin/apis`);
-    await page.getByRole('link', { name: /Test API \/ledger/ }).click();
-    await page.locator('table.matrix, .empty').first().waitFor();
-    await shot('api-detail-1280');
     // The audit log recorded the console's changes, with the admin as actor.
     await page.goto(`${server.url}/admin/audit`);
     await page.locator('table.audit').waitFor();

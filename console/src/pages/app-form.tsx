@@ -96,7 +96,7 @@ function AppForm({ app }: { app?: App }) {
           try {
             const r = await api<{ ok: boolean; reason?: string }>('POST', '/apps/check-redirect-uri', { uri });
             if (!r.ok) {
-              setError(new ApiError(400, 'validation_failed', `invalid redirect URI "${uri}": ${r.reason ?? 'not allowed by the policy'}`, field));
+              setError(new ApiError(400, 'validation_failed', 'Correct the URI marked ✗ above: the redirect-URI policy does not allow it.', field));
               setBusy(false);
               return;
             }

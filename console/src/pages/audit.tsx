@@ -114,9 +114,11 @@ export function AuditPage() {
                   <code>{ev.action}</code>
                 </td>
                 <td data-label="Target" className="wrap">
-                  {ev.target_type ? `${ev.target_type} ` : ''}
-                  {ev.target_id ? <code>{ev.target_id}</code> : null}
-                  {!ev.target_type && !ev.target_id ? '—' : null}
+                  <div>
+                    {ev.target_type ? `${ev.target_type} ` : ''}
+                    {ev.target_id ? <code>{ev.target_id}</code> : null}
+                    {!ev.target_type && !ev.target_id ? '—' : null}
+                  </div>
                 </td>
                 <td data-label="From">{ev.ip ?? '—'}</td>
                 <td data-label="Details" className="wrap small">

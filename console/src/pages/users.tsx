@@ -329,7 +329,10 @@ function Sessions({ userPath }: { userPath: string }) {
                   <td data-label="Signed in">{formatDate(s.auth_time)}</td>
                   <td data-label="Expires">{formatDate(s.expires_at)}</td>
                   <td data-label="From">
-                    {s.ip ?? '—'} <span className="small muted ua">{s.user_agent ?? ''}</span>
+                    <div>
+                      {s.ip ?? '—'}
+                      {s.user_agent ? <span className="small muted ua">{s.user_agent}</span> : null}
+                    </div>
                   </td>
                   <td className="cell-actions">
                     <button type="button" className="small-button" onClick={() => void act(`${userPath}/sessions/${encodeURIComponent(s.sid)}`)}>
