@@ -68,9 +68,11 @@ export function AppDetailPage({ id }: { id: string }) {
   return (
     <>
       <PageHeader title={a.name} back={back}>
-        <Link className="button" to={`/admin/apps/${a.client_id}/edit`}>
-          Edit
-        </Link>
+        {!isConsole ? (
+          <Link className="button" to={`/admin/apps/${a.client_id}/edit`}>
+            Edit
+          </Link>
+        ) : null}
         {!a.public ? (
           <button type="button" onClick={() => (setActionError(undefined), setDialog('secret'))}>
             Regenerate secret
@@ -82,7 +84,7 @@ export function AppDetailPage({ id }: { id: string }) {
           </button>
         ) : null}
       </PageHeader>
-      {isConsole ? <p className="note">This is the console’s own app. Tessera keeps its redirect URIs in step with the issuer.</p> : null}
+      {isConsole ? <p className="note">This is the console’s own app. Tessera registers it and keeps its redirect URIs in step with the issuer, so it cannot be edited or deleted here.</p> : null}
       {secret ? <SecretReveal clientId={a.client_id} secret={secret} title="New secret" /> : null}
 
       <section className="panel">

@@ -106,7 +106,7 @@ export function AuditPage() {
           <tbody>
             {items.map((ev) => (
               <tr key={ev.id}>
-                <td data-label="When">{formatDate(ev.at)}</td>
+                <td data-label="When" className="nowrap">{formatDate(ev.at)}</td>
                 <td data-label="Actor" className="wrap">
                   {ev.actor}
                 </td>
@@ -120,7 +120,7 @@ export function AuditPage() {
                     {!ev.target_type && !ev.target_id ? '—' : null}
                   </div>
                 </td>
-                <td data-label="From">{ev.ip ?? '—'}</td>
+                <td data-label="From" className="nowrap">{ev.ip ?? '—'}</td>
                 <td data-label="Details" className="wrap small">
                   {ev.details && Object.keys(ev.details).length ? <code className="details">{JSON.stringify(ev.details)}</code> : '—'}
                 </td>
