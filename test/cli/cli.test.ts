@@ -2,13 +2,16 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts';
 
 /**
  * The CLI contract (issue 2, docs/cli.md), driven as a user would: a child process per
  * command, on SQLite and PostgreSQL. Bad input exits non-zero with one clear line on stderr.
  */
+// Each command is a process start plus argon2 hashing: seconds per test on a busy 2-core box.
+vi.setConfig({ testTimeout: 120_000 });
+
 const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 const PASSWORD = 'correct horse battery staple';
 
