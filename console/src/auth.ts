@@ -75,7 +75,7 @@ export function isSignedIn(): boolean {
 }
 
 /** Off to Tessera's sign-in page; back at /admin/callback. */
-export async function signIn(returnTo = location.pathname + location.search): Promise<void> {
+export async function signIn(returnTo = location.pathname + location.search, options: { prompt?: 'login' } = {}): Promise<void> {
   if (!config || !discovery) throw new SignInError('the console settings are not loaded');
   const pending: Pending = { state: random(), nonce: random(), verifier: random(48), return_to: safeReturnTo(returnTo) };
   sessionStorage.setItem(PENDING, JSON.stringify(pending));
@@ -89,6 +89,7 @@ export async function signIn(returnTo = location.pathname + location.search): Pr
     nonce: pending.nonce,
     code_challenge: await s256(pending.verifier),
     code_challenge_method: 'S256',
+    ...(options.prompt ? { prompt: options.prompt } : {}),
   }).toString();
   location.assign(url.toString());
 }
@@ -108,7 +109,7 @@ export async function completeSignIn(search: string): Promise<string> {
   const iss = params.get('iss');
   if (iss !== null && iss !== config.issuer) throw new SignInError('the sign-in answer came from another issuer');
   const error = params.get('error');
-  if (error) throw new SignInError(`${params.get('error_description') ?? error} (${error})`);
+  if (error) throw new SignInError(`Sign-in refused: ${params.get('error_description') ?? error} (${error})`);
   const code = params.get('code');
   if (!code) throw new SignInError('the sign-in answer carries no code');
   const tokens = await tokenRequest({

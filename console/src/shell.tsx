@@ -97,9 +97,12 @@ function Centered({ children }: { children: ReactNode }) {
 function SignedOut({ expired, error }: { expired?: boolean; error?: unknown }) {
   const [busy, setBusy] = useState(false);
   const [failed, setFailed] = useState<unknown>();
+  // After a refused sign-in (say, an account without the admin role) Tessera would sign the
+  // same person in again silently: ask for the login page instead.
+  const again = Boolean(error);
   const start = () => {
     setBusy(true);
-    signIn().catch((e: unknown) => {
+    signIn(undefined, again ? { prompt: 'login' } : {}).catch((e: unknown) => {
       setBusy(false);
       setFailed(e);
     });
@@ -112,7 +115,7 @@ function SignedOut({ expired, error }: { expired?: boolean; error?: unknown }) {
       <p className="muted">Manage apps, users, roles, APIs and settings. Sign in with an account that holds the admin role.</p>
       <div className="actions">
         <button type="button" className="primary" onClick={start} disabled={busy}>
-          {busy ? 'Redirecting…' : 'Sign in'}
+          {busy ? 'Redirecting…' : again ? 'Sign in as someone else' : 'Sign in'}
         </button>
       </div>
     </Centered>

@@ -26,6 +26,7 @@ describe('admin console in a real browser', () => {
     mkdirSync(SHOTS, { recursive: true });
     server = await startTestServer('sqlite');
     await server.tessera.services.users.create({ username: 'ops-admin', password: PASSWORD, roles: ['admin'], name: 'Olga Ops' });
+    await server.tessera.services.users.create({ username: 'dev', password: PASSWORD, roles: ['developer'] });
     await declareScopes(server.tessera, ['ledger.read', 'ledger.write'], '/ledger');
     browser = await launchBrowser();
     context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
@@ -274,6 +275,21 @@ describe('admin console in a real browser', () => {
     expect(new URL(page.url()).pathname).toBe('/admin/');
     expect(await page.evaluate(() => sessionStorage.getItem('tessera.console.tokens'))).toBeNull();
     expect((await context.cookies(server.url)).some((c) => c.name === 'tessera_session')).toBe(false);
+  });
+
+  test('an account without the admin role is refused, with the reason, and may sign in as someone else', async () => {
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/login\?/);
+    await page.getByLabel('Username').fill('dev');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').waitFor();
+    expect(await page.getByRole('alert').textContent()).toContain('requires the admin role');
+    expect(new URL(page.url()).pathname).toBe('/admin/');
+    await shot('refused-1280');
+    // Tessera still has dev's session: the console asks for the login page this time.
+    await page.getByRole('button', { name: 'Sign in as someone else' }).click();
+    await page.waitForURL(/\/login\?/);
   });
 
   test('no console errors or page errors in the whole run', () => {
