@@ -166,6 +166,35 @@ describe('admin console in a real browser', () => {
     expect((await page.getByTestId('client-secret').textContent())!.length).toBeGreaterThan(20);
   });
 
+  test('edit an app (lifetime override set, then cleared), then delete it', async () => {
+    await page.getByRole('link', { name: /show the app/ }).click();
+    await heading('Acme Books').waitFor();
+    await page.getByRole('link', { name: 'Edit', exact: true }).click();
+    await heading('Edit Acme Books').waitFor();
+    await page.getByLabel('Description', { exact: true }).fill('Bookkeeping for small teams');
+    await page.getByLabel('Post-logout redirect URI 1', { exact: true }).fill('https://books.example.com/bye');
+    await page.getByLabel('Access token lifetime (seconds)').fill('600');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await heading('Acme Books').waitFor();
+    await page.getByText('Bookkeeping for small teams').waitFor();
+    expect(await page.locator('.facts').textContent()).toContain('Access 10 min');
+    const id = (await server.tessera.services.clients.list()).find((c) => c.name === 'Acme Books')!.client_id;
+    expect(await server.tessera.services.clients.show(id)).toMatchObject({ access_token_ttl: 600, post_logout_redirect_uris: ['https://books.example.com/bye'] });
+
+    await page.getByRole('link', { name: 'Edit', exact: true }).click();
+    await heading('Edit Acme Books').waitFor();
+    await page.getByLabel('Access token lifetime (seconds)').fill('');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await heading('Acme Books').waitFor();
+    await expect.poll(() => page.locator('.facts').textContent()).toContain('Access default');
+
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete app' }).click();
+    await heading('Registered apps').waitFor();
+    await expect.poll(() => page.getByRole('link', { name: 'Acme Books' }).count()).toBe(0);
+    expect((await server.tessera.services.clients.list()).some((c) => c.name === 'Acme Books')).toBe(false);
+  });
+
   test('register an API with a route: the detail shows resources × methods → scopes', async () => {
     await page.getByRole('link', { name: 'APIs', exact: true }).click();
     await heading('APIs').waitFor();
