@@ -3,12 +3,14 @@ import { match, navigate, useLocation } from './router.tsx';
 import { AppDetailPage } from './pages/app-detail.tsx';
 import { AppFormPage } from './pages/app-form.tsx';
 import { AppsPage } from './pages/apps.tsx';
-import { ApiDetailPage, ApiFormPage, ApisPage } from './pages/apis.tsx';
+import { ApiFormPage } from './pages/api-form.tsx';
+import { ApiDetailPage, ApisPage } from './pages/apis.tsx';
 import { AuditPage } from './pages/audit.tsx';
 import { KeysPage } from './pages/keys.tsx';
 import { RolesPage } from './pages/roles.tsx';
 import { SettingsPage } from './pages/settings.tsx';
-import { UserDetailPage, UsersPage } from './pages/users.tsx';
+import { UserDetailPage } from './pages/user-detail.tsx';
+import { UsersPage } from './pages/users.tsx';
 
 /** Page paths under /admin/ (the server answers index.html for each). */
 const ROUTES: Array<[string, (p: Record<string, string>) => React.ReactNode]> = [

@@ -48,7 +48,6 @@ export function AuditPage() {
   };
   useEffect(() => {
     void load();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [filters, tick]);
 
   const apply = (e: FormEvent) => {

@@ -1,0 +1,157 @@
+import { useState, type FormEvent } from 'react';
+import { api, type ApiScope, type GatewayApi } from '../api.ts';
+import { Link, navigate } from '../router.tsx';
+import { ErrorBox, Field, FormError, Loading, PageHeader, fieldError, useApi } from '../ui.tsx';
+import { METHODS } from './apis.tsx';
+
+/** Register an API (no id) or change one: base path, upstream, scopes, routes. */
+export function ApiFormPage({ id }: { id?: string }) {
+  const found = useApi<GatewayApi>(id ? `/apis/${encodeURIComponent(id)}` : undefined);
+  if (id && !found.data) {
+    return (
+      <>
+        <PageHeader title="Edit API" />
+        {found.error ? <ErrorBox error={found.error} onRetry={found.reload} /> : <Loading what="Loading the API" />}
+      </>
+    );
+  }
+  return <ApiForm existing={found.data} />;
+}
+
+interface RouteDraft {
+  methods: string[];
+  path: string;
+  scopes: string;
+}
+
+const FIELDS = ['name', 'base_path', 'upstream', 'audience', 'timeout_ms', 'scopes', 'routes'];
+
+function ApiForm({ existing }: { existing?: GatewayApi }) {
+  const [f, setF] = useState({
+    name: existing?.name ?? '',
+    base_path: existing?.base_path ?? '',
+    upstream: existing?.upstream ?? '',
+    audience: existing?.audience ?? '',
+    timeout_ms: existing?.timeout_ms ? String(existing.timeout_ms) : '',
+  });
+  const [scopes, setScopes] = useState<ApiScope[]>(existing?.scopes.length ? existing.scopes : [{ name: '', description: '' }]);
+  const [routes, setRoutes] = useState<RouteDraft[]>(existing?.routes.map((r) => ({ methods: r.methods, path: r.path, scopes: r.scopes.join(' ') })) ?? []);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const back = existing ? `/admin/apis/${existing.id}` : '/admin/apis';
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    const body: Record<string, unknown> = {
+      name: f.name.trim(),
+      base_path: f.base_path.trim(),
+      upstream: f.upstream.trim(),
+      audience: f.audience.trim() || null,
+      scopes: scopes.filter((s) => s.name.trim()).map((s) => ({ name: s.name.trim(), description: (s.description ?? '').trim() })),
+      routes: routes.filter((r) => r.path.trim()).map((r) => ({ methods: r.methods, path: r.path.trim(), scopes: r.scopes.split(/[\s,]+/).filter(Boolean) })),
+    };
+    if (f.timeout_ms.trim()) body.timeout_ms = Number(f.timeout_ms);
+    try {
+      const saved = existing ? await api<GatewayApi>('PATCH', `/apis/${encodeURIComponent(existing.id)}`, body) : await api<GatewayApi>('POST', '/apis', body);
+      navigate(`/admin/apis/${saved.id}`);
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  };
+  const setRoute = (i: number, r: Partial<RouteDraft>) => setRoutes(routes.map((x, j) => (j === i ? { ...x, ...r } : x)));
+  const setScope = (i: number, s: Partial<ApiScope>) => setScopes(scopes.map((x, j) => (j === i ? { ...x, ...s } : x)));
+
+  return (
+    <>
+      <PageHeader
+        title={existing ? `Edit ${existing.name}` : 'Register API'}
+        back={
+          <Link to={back} className="back">
+            ← {existing ? existing.name : 'APIs'}
+          </Link>
+        }
+      />
+      <form className="panel form" onSubmit={submit} noValidate>
+        <FormError error={error} fields={FIELDS} />
+        <div className="grid-2">
+          <Field label="Name" error={fieldError(error, 'name')}>
+            {(id) => <input id={id} type="text" value={f.name} onChange={(e) => setF({ ...f, name: e.target.value })} />}
+          </Field>
+          <Field label="Base path" error={fieldError(error, 'base_path')} hint="Where the API answers on Tessera, e.g. /0/odata.">
+            {(id, d) => <input id={id} type="text" aria-describedby={d} placeholder="/0/odata" value={f.base_path} onChange={(e) => setF({ ...f, base_path: e.target.value })} />}
+          </Field>
+          <Field label="Upstream" error={fieldError(error, 'upstream')} hint="Where the gateway sends admitted requests.">
+            {(id, d) => <input id={id} type="url" aria-describedby={d} placeholder="http://accounts.internal:9000/odata" value={f.upstream} onChange={(e) => setF({ ...f, upstream: e.target.value })} />}
+          </Field>
+          <Field label="Audience" error={fieldError(error, 'audience')} hint="Optional: tokens must carry it in aud.">
+            {(id, d) => <input id={id} type="text" aria-describedby={d} value={f.audience} onChange={(e) => setF({ ...f, audience: e.target.value })} />}
+          </Field>
+          <Field label="Upstream timeout (ms)" error={fieldError(error, 'timeout_ms')} hint="100 – 300000; empty for the default.">
+            {(id, d) => <input id={id} type="number" inputMode="numeric" aria-describedby={d} value={f.timeout_ms} onChange={(e) => setF({ ...f, timeout_ms: e.target.value })} />}
+          </Field>
+        </div>
+
+        <fieldset className={`field${fieldError(error, 'scopes') ? ' field--invalid' : ''}`}>
+          <legend>Scopes</legend>
+          <p className="hint">What apps may ask for; the description is shown to people on the consent page.</p>
+          {scopes.map((s, i) => (
+            <div key={i} className="pair">
+              <input type="text" aria-label={`Scope ${i + 1} name`} placeholder="accounts.read" value={s.name} onChange={(e) => setScope(i, { name: e.target.value })} />
+              <input type="text" aria-label={`Scope ${i + 1} description`} placeholder="Read your accounts" value={s.description ?? ''} onChange={(e) => setScope(i, { description: e.target.value })} />
+              <button type="button" className="icon-button" aria-label={`Remove scope ${i + 1}`} onClick={() => setScopes(scopes.filter((_, j) => j !== i))}>
+                ×
+              </button>
+            </div>
+          ))}
+          <button type="button" className="link" onClick={() => setScopes([...scopes, { name: '', description: '' }])}>
+            + Add a scope
+          </button>
+          {fieldError(error, 'scopes') ? <p className="field-error">{fieldError(error, 'scopes')}</p> : null}
+        </fieldset>
+
+        <fieldset className={`field${fieldError(error, 'routes') ? ' field--invalid' : ''}`}>
+          <legend>Routes</legend>
+          <p className="hint">
+            A path template under the base path (<code>/accounts</code>, <code>/accounts/{'{id}'}</code>, <code>/files/**</code>), its methods, and the scopes that admit it
+            (space-separated; any one suffices).
+          </p>
+          {routes.map((r, i) => (
+            <div key={i} className="route-row">
+              <div className="route-row__top">
+                <input type="text" aria-label={`Route ${i + 1} path`} placeholder="/accounts/{id}" value={r.path} onChange={(e) => setRoute(i, { path: e.target.value })} />
+                <input type="text" aria-label={`Route ${i + 1} scopes`} placeholder="accounts.read" value={r.scopes} onChange={(e) => setRoute(i, { scopes: e.target.value })} />
+                <button type="button" className="icon-button" aria-label={`Remove route ${i + 1}`} onClick={() => setRoutes(routes.filter((_, j) => j !== i))}>
+                  ×
+                </button>
+              </div>
+              <div className="methods" role="group" aria-label={`Route ${i + 1} methods`}>
+                {METHODS.map((m) => (
+                  <label key={m} className="check check--pill">
+                    <input type="checkbox" checked={r.methods.includes(m)} onChange={(e) => setRoute(i, { methods: e.target.checked ? [...r.methods, m] : r.methods.filter((x) => x !== m) })} />
+                    {m}
+                  </label>
+                ))}
+              </div>
+            </div>
+          ))}
+          <button type="button" className="link" onClick={() => setRoutes([...routes, { methods: ['GET'], path: '', scopes: scopes[0]?.name ?? '' }])}>
+            + Add a route
+          </button>
+          {fieldError(error, 'routes') ? <p className="field-error">{fieldError(error, 'routes')}</p> : null}
+        </fieldset>
+
+        <div className="actions actions--end">
+          <Link className="button" to={back}>
+            Cancel
+          </Link>
+          <button type="submit" className="primary" disabled={busy}>
+            {busy ? 'Saving…' : existing ? 'Save changes' : 'Register API'}
+          </button>
+        </div>
+      </form>
+    </>
+  );
+}

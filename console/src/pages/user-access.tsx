@@ -1,0 +1,124 @@
+import { useState } from 'react';
+import { api, type Grant, type List, type Session } from '../api.ts';
+import { Link } from '../router.tsx';
+import { Empty, ErrorBox, Loading, formatDate, useApi } from '../ui.tsx';
+
+/** A user's sign-in sessions: end one or all. */
+export function Sessions({ userPath }: { userPath: string }) {
+  const sessions = useApi<List<Session>>(`${userPath}/sessions`);
+  const [error, setError] = useState<unknown>();
+  const act = async (path: string) => {
+    setError(undefined);
+    try {
+      await api('DELETE', path);
+      sessions.reload();
+    } catch (e) {
+      setError(e);
+    }
+  };
+  return (
+    <section className="panel">
+      <div className="panel__head">
+        <h2>Sessions</h2>
+        {sessions.data?.items.length ? (
+          <button type="button" className="small-button" onClick={() => void act(`${userPath}/sessions`)}>
+            End all sessions
+          </button>
+        ) : null}
+      </div>
+      <ErrorBox error={error} />
+      {sessions.error ? <ErrorBox error={sessions.error} onRetry={sessions.reload} /> : null}
+      {sessions.loading && !sessions.data ? <Loading what="Loading sessions" /> : null}
+      {sessions.data ? (
+        sessions.data.items.length === 0 ? (
+          <Empty>No active sessions.</Empty>
+        ) : (
+          <table className="table">
+            <thead>
+              <tr>
+                <th>Signed in</th>
+                <th>Expires</th>
+                <th>From</th>
+                <th><span className="visually-hidden">Actions</span></th>
+              </tr>
+            </thead>
+            <tbody>
+              {sessions.data.items.map((s) => (
+                <tr key={s.sid}>
+                  <td data-label="Signed in">{formatDate(s.auth_time)}</td>
+                  <td data-label="Expires">{formatDate(s.expires_at)}</td>
+                  <td data-label="From">
+                    <div>
+                      {s.ip ?? '—'}
+                      {s.user_agent ? <span className="small muted ua">{s.user_agent}</span> : null}
+                    </div>
+                  </td>
+                  <td className="cell-actions">
+                    <button type="button" className="small-button" onClick={() => void act(`${userPath}/sessions/${encodeURIComponent(s.sid)}`)}>
+                      End
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )
+      ) : null}
+    </section>
+  );
+}
+
+/** The apps a user approved: revoke a grant (consent and refresh tokens). */
+export function UserGrants({ userPath }: { userPath: string }) {
+  const grants = useApi<List<Grant>>(`${userPath}/grants`);
+  const [error, setError] = useState<unknown>();
+  const revoke = async (g: Grant) => {
+    setError(undefined);
+    try {
+      await api('DELETE', `${userPath}/grants/${encodeURIComponent(g.client_id)}`);
+      grants.reload();
+    } catch (e) {
+      setError(e);
+    }
+  };
+  return (
+    <section className="panel">
+      <h2>Apps approved</h2>
+      <ErrorBox error={error} />
+      {grants.error ? <ErrorBox error={grants.error} onRetry={grants.reload} /> : null}
+      {grants.loading && !grants.data ? <Loading what="Loading grants" /> : null}
+      {grants.data ? (
+        grants.data.items.length === 0 ? (
+          <Empty>This user has not approved any app.</Empty>
+        ) : (
+          <table className="table">
+            <thead>
+              <tr>
+                <th>App</th>
+                <th>Scopes</th>
+                <th>Approved</th>
+                <th><span className="visually-hidden">Actions</span></th>
+              </tr>
+            </thead>
+            <tbody>
+              {grants.data.items.map((g) => (
+                <tr key={g.client_id}>
+                  <td data-label="App">
+                    <Link to={`/admin/apps/${g.client_id}`}>{g.client_name}</Link>
+                  </td>
+                  <td data-label="Scopes">{g.scopes.join(' ')}</td>
+                  <td data-label="Approved">{formatDate(g.granted_at)}</td>
+                  <td className="cell-actions">
+                    <button type="button" className="small-button" onClick={() => void revoke(g)}>
+                      Revoke
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )
+      ) : null}
+    </section>
+  );
+}

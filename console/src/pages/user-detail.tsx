@@ -1,0 +1,156 @@
+import { useState, type FormEvent, type ReactNode } from 'react';
+import { api, type User } from '../api.ts';
+import { Link } from '../router.tsx';
+import { ConfirmDialog, ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatDate, useApi } from '../ui.tsx';
+import { Sessions, UserGrants } from './user-access.tsx';
+import { RolePicker } from './users.tsx';
+
+/** One user: profile and roles, disable, password reset, sessions and grants. */
+export function UserDetailPage({ id }: { id: string }) {
+  const user = useApi<User>(`/users/${encodeURIComponent(id)}`);
+  const back = (
+    <Link to="/admin/users" className="back">
+      ← Users
+    </Link>
+  );
+  if (!user.data) {
+    return (
+      <>
+        <PageHeader title="User" back={back} />
+        {user.error ? <ErrorBox error={user.error} onRetry={user.reload} /> : <Loading what="Loading the user" />}
+      </>
+    );
+  }
+  return <UserDetail key={user.data.id} user={user.data} onChange={user.setData} back={back} />;
+}
+
+function UserDetail({ user, onChange, back }: { user: User; onChange: (u: User) => void; back: ReactNode }) {
+  const [f, setF] = useState({ name: user.name ?? '', given_name: user.given_name ?? '', family_name: user.family_name ?? '', email: user.email ?? '' });
+  const [roles, setRoles] = useState<string[]>(user.roles);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const [saved, setSaved] = useState(false);
+  const [dialog, setDialog] = useState<'disable' | 'password' | undefined>();
+  const [password, setPassword] = useState('');
+  const [dialogError, setDialogError] = useState<unknown>();
+  const [notice, setNotice] = useState<string | undefined>();
+  const path = `/users/${encodeURIComponent(user.id)}`;
+
+  const save = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    setSaved(false);
+    try {
+      const blank = (v: string) => (v.trim() ? v.trim() : null);
+      onChange(await api<User>('PATCH', path, { name: blank(f.name), given_name: blank(f.given_name), family_name: blank(f.family_name), email: blank(f.email), roles }));
+      setSaved(true);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const dialogRun = async (action: () => Promise<void>) => {
+    setBusy(true);
+    setDialogError(undefined);
+    try {
+      await action();
+      setDialog(undefined);
+    } catch (err) {
+      setDialogError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const toggleDisabled = () =>
+    dialogRun(async () => {
+      onChange(await api<User>('PATCH', path, { disabled: !user.disabled }));
+      setNotice(user.disabled ? 'The user can sign in again.' : 'The user is disabled: their sessions ended and their tokens stopped working.');
+    });
+  const resetPassword = () =>
+    dialogRun(async () => {
+      await api('POST', `${path}/password`, { password });
+      setPassword('');
+      setNotice('The password was changed and the user’s sessions ended.');
+    });
+
+  return (
+    <>
+      <PageHeader title={user.username} back={back}>
+        <button type="button" onClick={() => (setDialogError(undefined), setDialog('password'))}>
+          Reset password
+        </button>
+        <button type="button" className={user.disabled ? 'primary' : 'danger'} onClick={() => (setDialogError(undefined), setDialog('disable'))}>
+          {user.disabled ? 'Enable' : 'Disable'}
+        </button>
+      </PageHeader>
+      {user.disabled ? <p className="note note--danger">This user is disabled and cannot sign in.</p> : null}
+      {notice ? (
+        <p className="note" role="status">
+          {notice}
+        </p>
+      ) : null}
+      <form className="panel form" onSubmit={save} noValidate>
+        <h2>Profile and roles</h2>
+        <p className="small muted">
+          ID <code>{user.id}</code> · created {formatDate(user.created_at)}
+        </p>
+        <FormError error={error} fields={['name', 'given_name', 'family_name', 'email', 'roles']} />
+        <div className="grid-2">
+          <Field label="Name" error={fieldError(error, 'name')}>
+            {(id) => <input id={id} type="text" value={f.name} onChange={(e) => setF({ ...f, name: e.target.value })} />}
+          </Field>
+          <Field label="Email" error={fieldError(error, 'email')}>
+            {(id) => <input id={id} type="email" value={f.email} onChange={(e) => setF({ ...f, email: e.target.value })} />}
+          </Field>
+          <Field label="Given name" error={fieldError(error, 'given_name')}>
+            {(id) => <input id={id} type="text" value={f.given_name} onChange={(e) => setF({ ...f, given_name: e.target.value })} />}
+          </Field>
+          <Field label="Family name" error={fieldError(error, 'family_name')}>
+            {(id) => <input id={id} type="text" value={f.family_name} onChange={(e) => setF({ ...f, family_name: e.target.value })} />}
+          </Field>
+        </div>
+        <RolePicker value={roles} onChange={setRoles} error={fieldError(error, 'roles')} />
+        {user.permissions?.length ? (
+          <p className="small muted">
+            Permissions through these roles: {user.permissions.join(', ')}
+          </p>
+        ) : null}
+        <div className="actions actions--end">
+          {saved ? (
+            <span className="saved" role="status">
+              Saved
+            </span>
+          ) : null}
+          <button type="submit" className="primary" disabled={busy}>
+            Save changes
+          </button>
+        </div>
+      </form>
+      <Sessions userPath={path} />
+      <UserGrants userPath={path} />
+      {dialog === 'disable' ? (
+        <ConfirmDialog
+          title={user.disabled ? `Enable ${user.username}?` : `Disable ${user.username}?`}
+          confirmLabel={user.disabled ? 'Enable' : 'Disable user'}
+          danger={!user.disabled}
+          busy={busy}
+          error={dialogError}
+          onConfirm={() => void toggleDisabled()}
+          onCancel={() => setDialog(undefined)}
+        >
+          <p>{user.disabled ? 'The user will be able to sign in again.' : 'Their sessions end at once and every token issued for them stops working.'}</p>
+        </ConfirmDialog>
+      ) : null}
+      {dialog === 'password' ? (
+        <ConfirmDialog title={`New password for ${user.username}`} confirmLabel="Set password" busy={busy} error={dialogError} onConfirm={() => void resetPassword()} onCancel={() => setDialog(undefined)}>
+          <p>The user’s sessions end; they sign in again with the new password.</p>
+          <Field label="New password" error={fieldError(dialogError, 'password')}>
+            {(id) => <input id={id} type="password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} />}
+          </Field>
+        </ConfirmDialog>
+      ) : null}
+    </>
+  );
+}
