@@ -87,7 +87,12 @@ const usePostgres = !flags['no-postgres'] && (await postgresReachable());
 const workers = await supportsWorkers();
 const cpuProfDir = flags['cpu-prof'] ? join(outDir, 'profiles', new Date().toISOString().replace(/[:.]/g, '-')) : undefined;
 if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
-const lab = new Lab({ postgres: usePostgres, workers, ...(cpuProfDir ? { cpuProfDir } : {}) });
+const lab = new Lab({
+  postgres: usePostgres,
+  ...(flags['no-postgres'] ? { noPostgresReason: 'PostgreSQL rows skipped (--no-postgres).' } : {}),
+  workers,
+  ...(cpuProfDir ? { cpuProfDir } : {}),
+});
 
 const results: Results = {
   meta: {
@@ -173,26 +178,32 @@ function summarize(scenario: (typeof SCENARIOS)[number], contenders: Contender[]
   });
   const by = (id: string) => rows.find((r) => r.id === id);
   const ratios: Ratio[] = [];
-  const times = (name: string, a?: ContenderResult, b?: ContenderResult) => {
-    if (a && b && b.median.rps > 0) ratios.push({ name, value: a.median.rps / b.median.rps, unit: '×' });
+  // Ratios pair the runs of one round (A and B measured back to back, under the same
+  // background load) and take the median over rounds: steadier than a ratio of medians.
+  const paired = (a: ContenderResult, b: ContenderResult, f: (x: LoadResult, y: LoadResult) => number) =>
+    median(a.runs.map((x, i) => f(x, b.runs[i]!)).filter((v) => Number.isFinite(v)));
+  const times = (name: string, a?: ContenderResult, b?: ContenderResult, unit: Ratio['unit'] = '×') => {
+    if (a && b) ratios.push({ name, value: paired(a, b, (x, y) => x.rps / y.rps), unit });
   };
   for (const t of rows.filter((r) => r.id.startsWith('tessera-'))) {
     times(`${t.label} / node-oidc-provider`, t, by('oidc-provider'));
     if (scenario.name === 'client-credentials') {
-      const floor = by('fastify-es256');
-      if (floor && floor.median.rps > 0) ratios.push({ name: `${t.label} / Fastify + ES256 floor`, value: t.median.rps / floor.median.rps, unit: '%' });
-      const json = by('fastify-json');
-      if (json && json.median.rps > 0) ratios.push({ name: `${t.label} / Fastify fixed-JSON floor`, value: t.median.rps / json.median.rps, unit: '%' });
+      times(`${t.label} / Fastify + ES256 floor`, t, by('fastify-es256'), '%');
+      times(`${t.label} / Fastify fixed-JSON floor`, t, by('fastify-json'), '%');
     }
   }
   times('Speed-up from 1 to 2 workers (SQLite)', by('tessera-sqlite-2w'), by('tessera-sqlite'));
   const direct = by('upstream-direct');
   const gw = by('gateway-sqlite');
   if (direct && gw) {
-    ratios.push({ name: 'Gateway / direct throughput', value: gw.median.rps / direct.median.rps, unit: '%' });
-    ratios.push({ name: 'Latency added by the gateway at p50', value: gw.median.p50 - direct.median.p50, unit: 'ms' });
-    ratios.push({ name: 'Latency added by the gateway at p99', value: gw.median.p99 - direct.median.p99, unit: 'ms' });
+    times('Gateway / direct throughput', gw, direct, '%');
+    ratios.push({ name: 'Latency added by the gateway at p50', value: paired(gw, direct, (x, y) => x.p50 - y.p50), unit: 'ms' });
+    ratios.push({ name: 'Latency added by the gateway at p99', value: paired(gw, direct, (x, y) => x.p99 - y.p99), unit: 'ms' });
   }
+  const proxy = by('proxy-floor');
+  times('Bare proxy / direct throughput', proxy, direct, '%');
+  if (proxy && direct) ratios.push({ name: 'Latency added by the bare proxy at p50', value: paired(proxy, direct, (x, y) => x.p50 - y.p50), unit: 'ms' });
+  times('Gateway / bare proxy throughput', gw, proxy, '%');
   for (const r of ratios) log(`  ${r.name}: ${ratioText(r)}`);
   return { name: scenario.name, title: scenario.title, measures: scenario.measures, contenders: rows, ratios };
 }

@@ -13,6 +13,8 @@ export interface Running extends OAuthServer {
 
 export interface LabOptions {
   postgres: boolean;
+  /** Why there are no PostgreSQL rows, when there are none. */
+  noPostgresReason?: string;
   workers: boolean;
   /** When set, every Tessera child runs with `--cpu-prof` into this directory. */
   cpuProfDir?: string;
@@ -52,6 +54,14 @@ export class Lab {
 
   floor(kind: 'json' | 'es256'): Promise<Child> {
     return this.once(`floor-${kind}`, async () => this.track(await startChild(`fastify-${kind}`, node, [server(`floor-${kind}.ts`)])));
+  }
+
+  /** A bare node:http reverse proxy to the upstream (the gateway's floor). */
+  proxyFloor(): Promise<Child> {
+    return this.once('floor-proxy', async () => {
+      const upstream = await this.upstream();
+      return this.track(await startChild('proxy-floor', node, [server('floor-proxy.ts')], { env: { BENCH_UPSTREAM: upstream.url } }));
+    });
   }
 
   /** A Tessera on a fresh, CLI-provisioned database. `fresh` gives one not shared with other scenarios. */

@@ -72,7 +72,7 @@ export function markdown(r: Results): string {
     `- Machine: ${r.meta.cpu}, ${r.meta.cores} cores (load average at start ${r.meta.loadAverage.map((l) => l.toFixed(2)).join(' / ')})`,
     `- Node ${r.meta.node}, commit ${r.meta.commit}`,
     `- ${s.duration} s × ${s.connections} connections after a ${s.warmup} s warm-up, ${s.rounds} round(s) alternating contenders; medians over rounds${s.quick ? ' (quick smoke run: numbers are indicative only)' : ''}`,
-    '- Throughput counts 2xx answers only; latencies are of 2xx answers.',
+    '- Throughput counts 2xx answers only; latencies are of 2xx answers. Ratios pair the two runs of each round and take the median over rounds.',
     '',
   ];
   for (const n of r.notes) lines.push(`> ${n}`, '');

@@ -26,7 +26,8 @@ function tesseraIds(lab: Lab, withWorkers: boolean, notes: string[]): TesseraId[
   const ids: TesseraId[] = ['tessera-sqlite'];
   if (lab.options.postgres) ids.push('tessera-postgres');
   if (withWorkers && lab.options.workers) ids.push('tessera-sqlite-2w');
-  if (!lab.options.postgres && !notes.includes(NO_PG)) notes.push(NO_PG);
+  const noPg = lab.options.noPostgresReason ?? NO_PG;
+  if (!lab.options.postgres && !notes.includes(noPg)) notes.push(noPg);
   if (withWorkers && !lab.options.workers && !notes.includes(NO_WORKERS)) notes.push(NO_WORKERS);
   return ids;
 }
@@ -42,6 +43,7 @@ const LABELS: Record<string, string> = {
   'fastify-es256': 'Fastify + one ES256 signature (floor)',
   'upstream-direct': 'Upstream, called directly',
   'gateway-sqlite': 'Through the Tessera gateway (SQLite)',
+  'proxy-floor': 'Through a bare node:http proxy (floor)',
 };
 
 function clientCredentials(id: string, url: string, path: string, auth: string, scope: string): Contender {
@@ -185,12 +187,16 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'gateway',
     title: 'Gateway-proxied GET vs the upstream directly',
-    measures: `GET ${GATEWAY_PATH} through Tessera's gateway with a bearer token (ES256 JWT, scope bench.read) vs GET /items on the same upstream process directly.`,
+    measures: `GET ${GATEWAY_PATH} through Tessera's gateway with a bearer token (ES256 JWT, scope bench.read) vs GET /items on the same upstream process directly, and through a bare node:http keep-alive proxy (no token check) — the cost of the extra hop itself. Three processes share the cores here (upstream, proxy, load generator), two when calling directly.`,
     async contenders(lab, wanted) {
       const out: Contender[] = [];
       const upstream = await lab.upstream();
       if (wanted('upstream-direct')) {
         out.push({ id: 'upstream-direct', label: LABELS['upstream-direct']!, load: async (duration, connections) => ({ url: `${upstream.url}/items`, connections, duration }) });
+      }
+      if (wanted('proxy-floor')) {
+        const proxy = await lab.proxyFloor();
+        out.push({ id: 'proxy-floor', label: LABELS['proxy-floor']!, load: async (duration, connections) => ({ url: `${proxy.url}${GATEWAY_PATH}`, connections, duration }) });
       }
       if (wanted('gateway-sqlite') || wanted('tessera-sqlite')) {
         const t = await lab.tessera('tessera-sqlite');
