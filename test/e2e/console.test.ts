@@ -250,6 +250,40 @@ describe('admin console in a real browser', () => {
     expect((await server.tessera.services.users.show('bea')).disabled).toBe(true);
   });
 
+  test('settings, keys and the audit log: save a lifetime, rotate keys, filter and page events', async () => {
+    await page.getByRole('link', { name: 'Settings', exact: true }).click();
+    await heading('Settings').waitFor();
+    await page.getByLabel('Access token lifetime (seconds)').fill('900');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByText('60 – 604800 seconds. Now 15 min.').waitFor();
+    expect((await server.tessera.services.settings.view()).access_token_ttl).toBe(900);
+
+    await page.getByRole('link', { name: 'Signing keys', exact: true }).click();
+    await heading('Signing keys').waitFor();
+    await page.locator('table.table').waitFor();
+    const before = await page.locator('table.table tbody tr').count();
+    await page.getByRole('button', { name: 'Rotate keys' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Rotate keys' }).click();
+    await page.getByText('New signing keys are active.').waitFor();
+    await expect.poll(() => page.locator('table.table tbody tr').count()).toBeGreaterThan(before);
+    expect(await page.locator('table.table tbody').textContent()).toContain('published');
+
+    // More events than one page holds (50): "Older events" follows the cursor.
+    for (let i = 0; i < 55; i++) {
+      await server.tessera.services.audit.record({ actor: 'cli:robot', action: 'test.noise', targetType: 'test', targetId: String(i), ip: null, details: {} });
+    }
+    await page.getByRole('link', { name: 'Audit log', exact: true }).click();
+    await heading('Audit log').waitFor();
+    await page.getByLabel('Actor').fill('cli:robot');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByRole('button', { name: 'Older events' }).waitFor();
+    expect(await page.locator('table.audit tbody tr').count()).toBe(50);
+    await page.getByRole('button', { name: 'Older events' }).click();
+    await expect.poll(() => page.locator('table.audit tbody tr').count()).toBe(55);
+    expect(await page.getByRole('button', { name: 'Older events' }).count()).toBe(0);
+    expect(await page.locator('table.audit tbody').textContent()).not.toContain('user:ops-admin');
+  });
+
   const PAGES: Array<[string, string]> = [
     ['/admin/apps', 'Registered apps'],
     ['/admin/users', 'Users'],
@@ -272,8 +306,10 @@ describe('admin console in a real browser', () => {
     }
     // The audit log recorded the console's changes, with the admin as actor.
     await page.goto(`${server.url}/admin/audit`);
-    await page.locator('table.audit').waitFor();
-    expect(await page.locator('table.audit').textContent()).toContain('app.secret_regenerate');
+    await page.getByLabel('Action').fill('app.secret_regenerate');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await expect.poll(() => page.locator('table.audit tbody tr').count()).toBe(1);
+    expect(await page.locator('table.audit tbody').textContent()).toContain('user:ops-admin');
   });
 
   test('usable on a phone (390 px): no horizontal scroll, menu reaches every page', async () => {

@@ -13,7 +13,9 @@ export function KeysPage() {
     setBusy(true);
     setError(undefined);
     try {
-      keys.setData(await api<List<SigningKey>>('POST', '/keys/rotate'));
+      // The answer names only the new keys; the list shows them with the previous ones.
+      await api<List<SigningKey>>('POST', '/keys/rotate');
+      keys.reload();
       setConfirm(false);
       setNotice('New signing keys are active. The previous ones stay published until the tokens they signed expire.');
     } catch (e) {
@@ -29,7 +31,10 @@ export function KeysPage() {
           Rotate keys
         </button>
       </PageHeader>
-      <p className="lead">Tokens are signed with the active keys and checked against every published key (at /.well-known/jwks.json).</p>
+      <p className="lead">
+        <strong>Active</strong> keys sign new tokens; <strong>published</strong> keys (the previous ones) only verify tokens they signed earlier. All are listed at
+        /.well-known/jwks.json.
+      </p>
       {notice ? (
         <p className="note" role="status">
           {notice}
