@@ -250,6 +250,22 @@ describe('admin console in a real browser', () => {
     expect((await server.tessera.services.users.show('bea')).disabled).toBe(true);
   });
 
+  test('roles and permissions: create a permission and a role that grants it', async () => {
+    await page.getByRole('link', { name: 'Roles & permissions', exact: true }).click();
+    await heading('Roles & permissions').waitFor();
+    await page.getByLabel('Permission name').fill('reports');
+    await page.getByLabel('Permission description').fill('Read the reports');
+    await page.getByRole('button', { name: 'Create permission' }).click();
+    await page.getByText('Read the reports').waitFor();
+    await page.getByLabel('Role name').fill('auditor');
+    await page.getByRole('button', { name: 'Create role' }).click();
+    const permissions = page.getByRole('list', { name: 'Permissions of auditor' });
+    await permissions.getByLabel('reports').check();
+    await page.getByRole('button', { name: 'Save auditor' }).click();
+    await expect.poll(async () => (await server.tessera.services.roles.show('auditor')).permissions).toEqual(['reports']);
+    await page.getByRole('button', { name: 'Save auditor' }).waitFor({ state: 'detached' });
+  });
+
   test('settings, keys and the audit log: save a lifetime, rotate keys, filter and page events', async () => {
     await page.getByRole('link', { name: 'Settings', exact: true }).click();
     await heading('Settings').waitFor();
