@@ -174,6 +174,7 @@ export interface Session {
   auth_time: string;
   created_at: string;
   expires_at: string;
+  last_seen_at?: string;
   ip?: string | null;
   user_agent?: string | null;
 }

@@ -320,6 +320,11 @@ describe('admin console in a real browser', () => {
       await noHorizontalScroll();
       await shot(`${path.slice(7).replaceAll('/', '-')}-1280`);
     }
+    // The admin's own session, as the user page lists it.
+    await page.goto(`${server.url}/admin/users/ops-admin`);
+    await page.getByRole('heading', { name: 'Sessions' }).waitFor();
+    await expect.poll(() => page.locator('table.table').first().textContent()).toContain('127.0.0.1');
+    expect(await page.locator('table.table').first().textContent()).toContain('Last seen');
     // The audit log recorded the console's changes, with the admin as actor.
     await page.goto(`${server.url}/admin/audit`);
     await page.getByLabel('Action').fill('app.secret_regenerate');

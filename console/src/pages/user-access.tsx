@@ -37,6 +37,7 @@ export function Sessions({ userPath }: { userPath: string }) {
             <thead>
               <tr>
                 <th>Signed in</th>
+                <th>Last seen</th>
                 <th>Expires</th>
                 <th>From</th>
                 <th><span className="visually-hidden">Actions</span></th>
@@ -46,6 +47,7 @@ export function Sessions({ userPath }: { userPath: string }) {
               {sessions.data.items.map((s) => (
                 <tr key={s.sid}>
                   <td data-label="Signed in">{formatDate(s.auth_time)}</td>
+                  <td data-label="Last seen">{formatDate(s.last_seen_at)}</td>
                   <td data-label="Expires">{formatDate(s.expires_at)}</td>
                   <td data-label="From">
                     <div>
