@@ -4,6 +4,9 @@ import type { TokenService } from '../oauth/token-service.ts';
 
 interface CompiledApi {
   def: ApiDefinition;
+  /** The upstream split once: origin, and the path prefix requests go under. */
+  origin: string;
+  pathPrefix: string;
   routes: Array<{ methods: ReadonlySet<string>; template: CompiledTemplate; scopes: string[] }>;
 }
 
@@ -11,7 +14,7 @@ interface CompiledApi {
 export type GatewayDecision =
   | { kind: 'not_gateway' }
   | { kind: 'error'; status: number; body: { error: string; error_description: string }; headers: Record<string, string> }
-  | { kind: 'forward'; api: ApiDefinition; upstreamUrl: string; identity: { subject: string; clientId: string; scope: string } };
+  | { kind: 'forward'; api: ApiDefinition; origin: string; path: string; identity: { subject: string; clientId: string; scope: string } };
 
 const REALM = 'realm="tessera"';
 const NONE: readonly string[] = [];
@@ -36,6 +39,7 @@ export class Gateway {
     this.#apis = defs
       .map((def) => ({
         def,
+        ...splitUpstream(def.upstream),
         routes: def.routes.map((r) => ({ methods: new Set(r.methods), template: compileTemplate(r.path), scopes: r.scopes })),
       }))
       .sort((a, b) => b.def.basePath.length - a.def.basePath.length);
@@ -111,10 +115,18 @@ export class Gateway {
     return {
       kind: 'forward',
       api: api.def,
-      upstreamUrl: `${api.def.upstream}${rest}${query}`,
+      origin: api.origin,
+      path: `${api.pathPrefix}${rest}` === '' ? `/${query}` : `${api.pathPrefix}${rest}${query}`,
       identity: { subject: String(claims.sub), clientId: claims.client_id, scope: claims.scope ?? '' },
     };
   }
+}
+
+function splitUpstream(upstream: string): { origin: string; pathPrefix: string } {
+  const url = new URL(upstream);
+  // The API service stores upstreams without query or fragment; drop a trailing slash so
+  // `{prefix}{rest}` never doubles it.
+  return { origin: url.origin, pathPrefix: url.pathname.replace(/\/+$/, '') };
 }
 
 /** undefined: no Authorization header; null: one that is not a Bearer token. */

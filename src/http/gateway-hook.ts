@@ -19,7 +19,8 @@ export function registerGateway(app: FastifyInstance, tessera: Tessera): void {
     }
     reply.hijack();
     await forward(request.raw, reply.raw, {
-      upstreamUrl: decision.upstreamUrl,
+      origin: decision.origin,
+      path: decision.path,
       timeoutMs: decision.api.timeoutMs,
       identity: decision.identity,
       clientIp: request.ip,

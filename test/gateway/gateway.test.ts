@@ -23,9 +23,10 @@ function movableClock() {
   return { now: () => Date.now() + offset, advance: (s: number) => void (offset += s * 1000) };
 }
 
-async function startUpstream(): Promise<{ url: string; seen: Seen[]; server: Server; slow: Set<string> }> {
+async function startUpstream(): Promise<{ url: string; seen: Seen[]; server: Server; slow: Set<string>; closed: string[] }> {
   const seen: Seen[] = [];
   const slow = new Set<string>();
+  const closed: string[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -33,13 +34,20 @@ async function startUpstream(): Promise<{ url: string; seen: Seen[]; server: Ser
       const body = Buffer.concat(chunks);
       seen.push({ method: req.method!, url: req.url!, headers: req.headers, bodyLength: body.length, body: body.length < 10_000 ? body.toString() : '' });
       if (slow.has(req.url!)) return; // never answers
+      if (req.url === '/odata/Stream') {
+        // Starts an answer and never finishes it; records when the gateway hangs up.
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('first chunk\n');
+        res.on('close', () => closed.push(req.url!));
+        return;
+      }
       const payload = JSON.stringify({ '@odata.context': '$metadata#Account', value: [{ id: 1 }], echo: { method: req.method, url: req.url, length: body.length } });
       res.writeHead(req.method === 'POST' ? 201 : 200, { 'content-type': 'application/json', connection: 'keep-alive', 'x-upstream': 'yes' });
       res.end(payload);
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, server, slow };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, server, slow, closed };
 }
 
 describe.each(DIALECTS)('gateway (%s)', (dialect) => {
@@ -78,6 +86,7 @@ describe.each(DIALECTS)('gateway (%s)', (dialect) => {
         { methods: ['POST'], path: '/Account', scopes: ['accounts.write'] },
         { methods: ['PUT'], path: '/Upload/**', scopes: ['accounts.write'] },
         { methods: ['GET'], path: '/Slow', scopes: ['accounts.read'] },
+        { methods: ['GET'], path: '/Stream', scopes: ['accounts.read'] },
       ],
     });
     await services.apis.create({ name: 'Down', basePath: '/down', upstream: 'http://127.0.0.1:9', scopes: [{ name: 'down.read' }], routes: [{ methods: ['GET'], path: '/**', scopes: ['down.read'] }] });
@@ -213,6 +222,19 @@ describe.each(DIALECTS)('gateway (%s)', (dialect) => {
     expect(slow.status).toBe(504);
     expect(((await slow.json()) as { error: string }).error).toBe('gateway_timeout');
     expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  test('answers stream to the client as they come; a client that hangs up stops the upstream request', async () => {
+    const t = await token(reader, 'accounts.read');
+    const abort = new AbortController();
+    const res = await fetch(`${server.url}/0/odata/Stream`, { headers: { authorization: `Bearer ${t}` }, signal: abort.signal });
+    expect(res.status).toBe(200);
+    const reader_ = res.body!.getReader();
+    expect(new TextDecoder().decode((await reader_.read()).value)).toBe('first chunk\n');
+    abort.abort();
+    const deadline = Date.now() + 3000;
+    while (!upstream.closed.includes('/odata/Stream') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    expect(upstream.closed).toContain('/odata/Stream');
   });
 
   test('an API with an audience admits only tokens meant for it', async () => {

@@ -43,7 +43,7 @@ describe('route templates', () => {
 
 describe('proxy headers', () => {
   const identity = { subject: 'user-1', clientId: 'client-1', scope: 'accounts.read' };
-  const o = { upstreamUrl: 'http://u/x', timeoutMs: 1000, identity, clientIp: '203.0.113.9', protocol: 'https' };
+  const o = { origin: 'http://u', path: '/x', timeoutMs: 1000, identity, clientIp: '203.0.113.9', protocol: 'https' };
 
   test('hop-by-hop, Host and spoofed X-Tessera-* are dropped; identity and X-Forwarded-* are set', () => {
     const out = upstreamHeaders(
