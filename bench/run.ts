@@ -131,7 +131,8 @@ try {
         c.observe?.(result.rps);
         runs.get(c.id)!.push(result);
         const bad = result.non2xx + result.errors + result.timeouts;
-        log(`  round ${round}/${settings.rounds} ${c.id.padEnd(20)} ${Math.round(result.rps).toString().padStart(7)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms${bad ? `  !! ${result.non2xx} non-2xx ${JSON.stringify(result.statusCodes)}, ${result.errors} errors` : ''}`);
+        const other = result.background === undefined ? '' : `  other CPU ${Math.round(result.background * 100)} %`;
+        log(`  round ${round}/${settings.rounds} ${c.id.padEnd(20)} ${Math.round(result.rps).toString().padStart(7)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms${other}${bad ? `  !! ${result.non2xx} non-2xx ${JSON.stringify(result.statusCodes)}, ${result.errors} errors` : ''}`);
       }
     }
     results.scenarios.push(summarize(scenario, contenders, runs));

@@ -1,4 +1,5 @@
 import autocannon from 'autocannon';
+import { backgroundShare, sampleCpu } from './cpu.ts';
 
 /** One load run: what autocannon sends, for how long (or how many requests). */
 export interface LoadSpec {
@@ -26,6 +27,8 @@ export interface LoadResult {
   timeouts: number;
   seconds: number;
   statusCodes: Record<string, number>;
+  /** Share of the machine (0–1) that processes outside the bench used during the run (PostgreSQL counts here). */
+  background?: number;
 }
 
 /**
@@ -36,6 +39,7 @@ export interface LoadResult {
 export function runLoad(spec: LoadSpec): Promise<LoadResult> {
   let latencies = new Float64Array(1 << 16);
   let n = 0;
+  const cpuBefore = sampleCpu();
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -54,7 +58,9 @@ export function runLoad(spec: LoadSpec): Promise<LoadResult> {
         const ok = result['2xx'];
         const statusCodes: Record<string, number> = {};
         for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statusCodes[code] = stat.count;
+        const background = backgroundShare(cpuBefore, sampleCpu());
         resolve({
+          ...(background !== undefined ? { background } : {}),
           rps: result.duration > 0 ? ok / result.duration : 0,
           p50: percentile(sorted, 0.5),
           p99: percentile(sorted, 0.99),

@@ -73,14 +73,16 @@ export function markdown(r: Results): string {
     `- Node ${r.meta.node}, commit ${r.meta.commit}`,
     `- ${s.duration} s × ${s.connections} connections after a ${s.warmup} s warm-up, ${s.rounds} round(s) alternating contenders; medians over rounds${s.quick ? ' (quick smoke run: numbers are indicative only)' : ''}`,
     '- Throughput counts 2xx answers only; latencies are of 2xx answers. Ratios pair the two runs of each round and take the median over rounds.',
+    '- "Other CPU": share of the whole machine used by processes outside the bench during each run (other users; PostgreSQL\'s backends for the PostgreSQL rows). High values mean the run was starved.',
     '',
   ];
   for (const n of r.notes) lines.push(`> ${n}`, '');
   for (const sc of r.scenarios) {
     lines.push(`## ${sc.title} (\`${sc.name}\`)`, '', sc.measures, '');
-    lines.push('| Contender | req/s | p50 ms | p99 ms | non-2xx | errors | req/s per round |', '|---|---:|---:|---:|---:|---:|---|');
+    lines.push('| Contender | req/s | p50 ms | p99 ms | non-2xx | errors | req/s per round | other CPU per round |', '|---|---:|---:|---:|---:|---:|---|---|');
     for (const c of sc.contenders) {
-      lines.push(`| ${c.label} | ${f0(c.median.rps)} | ${f2(c.median.p50)} | ${f2(c.median.p99)} | ${c.non2xx} | ${c.errors + c.timeouts} | ${c.runs.map((x) => f0(x.rps)).join(', ')} |`);
+      const other = c.runs.map((x) => (x.background === undefined ? '?' : `${Math.round(x.background * 100)} %`)).join(', ');
+      lines.push(`| ${c.label} | ${f0(c.median.rps)} | ${f2(c.median.p50)} | ${f2(c.median.p99)} | ${c.non2xx} | ${c.errors + c.timeouts} | ${c.runs.map((x) => f0(x.rps)).join(', ')} | ${other} |`);
     }
     if (sc.ratios.length) {
       lines.push('');

@@ -1,0 +1,65 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/**
+ * How much of the machine other processes used while a run was measured. On a shared box
+ * this is what makes one run slower than the next; the bench records it per run so a
+ * reader can tell a real difference from a noisy neighbour. Linux only (/proc).
+ */
+export interface CpuSample {
+  busy: number;
+  total: number;
+  ours: number;
+}
+
+function machine(): { busy: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0); // idle + iowait
+  return { busy: total - idle, total };
+}
+
+/** utime + stime (clock ticks) of this process and every descendant (contenders, workers). */
+function oursTicks(): number {
+  const stats = new Map<number, { ppid: number; ticks: number }>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const text = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      stats.set(Number(name), { ppid: Number(rest[1]), ticks: Number(rest[11]) + Number(rest[12]) });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const ours = new Set([process.pid]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [pid, s] of stats) {
+      if (!ours.has(pid) && ours.has(s.ppid)) {
+        ours.add(pid);
+        grew = true;
+      }
+    }
+  }
+  let ticks = 0;
+  for (const pid of ours) ticks += stats.get(pid)?.ticks ?? 0;
+  return ticks;
+}
+
+export function sampleCpu(): CpuSample | undefined {
+  try {
+    return { ...machine(), ours: oursTicks() };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Share of the whole machine (0–1) used by processes outside the bench between two samples. */
+export function backgroundShare(before: CpuSample | undefined, after: CpuSample | undefined): number | undefined {
+  if (!before || !after) return undefined;
+  const total = after.total - before.total;
+  if (total <= 0) return undefined;
+  const other = after.busy - before.busy - (after.ours - before.ours);
+  return Math.min(1, Math.max(0, other / total));
+}
