@@ -196,7 +196,7 @@ export const keySchema = {
   properties: {
     kid: str(),
     alg: str('ES256 or RS256'),
-    status: str('active, previous or retired'),
+    status: { type: 'string', enum: ['active', 'published', 'retired'], description: 'active: signs new tokens; published: still in the JWKS so tokens it signed verify; retired: gone from the JWKS' },
     created_at: str('', { format: 'date-time' }),
     activated_at: nullable(str('', { format: 'date-time' })),
     deactivated_at: nullable(str('', { format: 'date-time' })),
