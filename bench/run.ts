@@ -193,6 +193,8 @@ function summarize(scenario: (typeof SCENARIOS)[number], contenders: Contender[]
       times(`${t.label} / Fastify fixed-JSON floor`, t, by('fastify-json'), '%');
     }
   }
+  // How far above node-oidc-provider the machine allows at all: the floor does nothing but HTTP + one signature.
+  times('Fastify + ES256 floor / node-oidc-provider', by('fastify-es256'), by('oidc-provider'));
   times('Speed-up from 1 to 2 workers (SQLite)', by('tessera-sqlite-2w'), by('tessera-sqlite'));
   const direct = by('upstream-direct');
   const gw = by('gateway-sqlite');
