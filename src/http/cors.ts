@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /**
  * CORS for the endpoints a browser app (a partner's single-page app with PKCE) calls
@@ -18,26 +18,27 @@ const METHODS: ReadonlyMap<string, string> = new Map([
   ['/connect/userinfo', 'GET, POST'],
 ]);
 
-export function registerCors(app: FastifyInstance): void {
-  app.addHook('onRequest', (request, reply, done) => {
-    // Server-to-server calls carry no Origin: one header lookup and they are through.
-    if (request.headers.origin === undefined) return done();
-    const q = request.url.indexOf('?');
-    const methods = METHODS.get(q < 0 ? request.url : request.url.slice(0, q));
-    if (methods === undefined) return done();
-    reply.header('access-control-allow-origin', '*');
-    if (request.method === 'OPTIONS') {
-      // Preflight (Fetch standard): what may follow, cached by the browser for 10 minutes.
-      reply
-        .code(204)
-        .header('access-control-allow-methods', methods)
-        .header('access-control-allow-headers', 'authorization, content-type')
-        .header('access-control-max-age', '600')
-        .send();
-      return;
-    }
-    // Scripts may read the RFC 6750 / RFC 6749 challenge on errors.
-    reply.header('access-control-expose-headers', 'www-authenticate');
-    done();
-  });
+/**
+ * Adds the CORS headers when the request is cross-origin to one of the endpoints above;
+ * answers a preflight itself and returns true then. Called from the edge hook in app.ts,
+ * after it has seen an Origin header (server-to-server calls carry none).
+ */
+export function applyCors(request: FastifyRequest, reply: FastifyReply): boolean {
+  const q = request.url.indexOf('?');
+  const methods = METHODS.get(q < 0 ? request.url : request.url.slice(0, q));
+  if (methods === undefined) return false;
+  reply.header('access-control-allow-origin', '*');
+  if (request.method === 'OPTIONS') {
+    // Preflight (Fetch standard): what may follow, cached by the browser for 10 minutes.
+    reply
+      .code(204)
+      .header('access-control-allow-methods', methods)
+      .header('access-control-allow-headers', 'authorization, content-type')
+      .header('access-control-max-age', '600')
+      .send();
+    return true;
+  }
+  // Scripts may read the RFC 6750 / RFC 6749 challenge on errors.
+  reply.header('access-control-expose-headers', 'www-authenticate');
+  return false;
 }
