@@ -45,7 +45,6 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
       if (!reply.sent && !reply.raw.headersSent) reply.code(502).send({ error: 'bad_gateway', error_description: 'the gateway could not complete the request' });
     });
   });
-  void app.register(cookie);
 
   app.setErrorHandler((error, request, reply) => {
     if (error instanceof OAuthError) return sendOAuthError(reply, error);
@@ -67,7 +66,12 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
   });
 
   registerProtocolRoutes(app, tessera);
-  registerPageRoutes(app, tessera);
+  // Cookies (sessions, CSRF) belong to the pages alone: scoped here, the cookie plugin's
+  // onRequest and onSend hooks stay off the token, introspection and gateway paths.
+  void app.register(async (pages) => {
+    await pages.register(cookie);
+    registerPageRoutes(pages, tessera);
+  });
   void app.register(async (scope) => registerAdminApi(scope, tessera));
   registerConsoleRoutes(app, tessera);
 
