@@ -135,7 +135,21 @@ try {
         log(`  round ${round}/${settings.rounds} ${c.id.padEnd(20)} ${Math.round(result.rps).toString().padStart(7)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms${other}${bad ? `  !! ${result.non2xx} non-2xx ${JSON.stringify(result.statusCodes)}, ${result.errors} errors` : ''}`);
       }
     }
-    results.scenarios.push(summarize(scenario, contenders, runs));
+    // The gateway's added latency is a property of one request's path; at 32 connections
+    // the p50 is mostly queueing (Little's law), which the throughput ratio already shows.
+    let unloaded: Map<string, LoadResult[]> | undefined;
+    if (scenario.name === 'gateway') {
+      unloaded = new Map(contenders.map((c) => [c.id, []]));
+      const seconds = Math.min(settings.duration, 5);
+      for (let round = 1; round <= settings.rounds; round++) {
+        for (const c of contenders) {
+          const result = await runLoad(await c.load(seconds, 1));
+          unloaded.get(c.id)!.push(result);
+          log(`  round ${round}/${settings.rounds} ${c.id.padEnd(20)} one connection: p50 ${result.p50.toFixed(3)} ms  p99 ${result.p99.toFixed(3)} ms`);
+        }
+      }
+    }
+    results.scenarios.push(summarize(scenario, contenders, runs, unloaded));
   }
   if (only.includes('memory') && wanted('tessera-sqlite')) results.memory = await memory();
 } catch (error) {
@@ -161,8 +175,8 @@ if (flags.check && missed.length) {
 }
 if (failed) process.exitCode = 1;
 
-function summarize(scenario: (typeof SCENARIOS)[number], contenders: Contender[], runs: Map<string, LoadResult[]>): ScenarioResult {
-  const rows: ContenderResult[] = contenders.map((c) => {
+function rowsOf(contenders: Contender[], runs: Map<string, LoadResult[]>): ContenderResult[] {
+  return contenders.map((c) => {
     const rs = runs.get(c.id)!;
     const statusCodes: Record<string, number> = {};
     for (const r of rs) for (const [code, n] of Object.entries(r.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + n;
@@ -177,6 +191,11 @@ function summarize(scenario: (typeof SCENARIOS)[number], contenders: Contender[]
       statusCodes,
     };
   });
+}
+
+function summarize(scenario: (typeof SCENARIOS)[number], contenders: Contender[], runs: Map<string, LoadResult[]>, unloadedRuns?: Map<string, LoadResult[]>): ScenarioResult {
+  const rows = rowsOf(contenders, runs);
+  const unloaded = unloadedRuns ? rowsOf(contenders, unloadedRuns) : undefined;
   const by = (id: string) => rows.find((r) => r.id === id);
   const ratios: Ratio[] = [];
   // Ratios pair the runs of one round (A and B measured back to back, under the same
@@ -207,8 +226,13 @@ function summarize(scenario: (typeof SCENARIOS)[number], contenders: Contender[]
   times('Bare proxy / direct throughput', proxy, direct, '%');
   if (proxy && direct) ratios.push({ name: 'Latency added by the bare proxy at p50', value: paired(proxy, direct, (x, y) => x.p50 - y.p50), unit: 'ms' });
   times('Gateway / bare proxy throughput', gw, proxy, '%');
+  const gw1 = unloaded?.find((r) => r.id === 'gateway-sqlite');
+  const direct1 = unloaded?.find((r) => r.id === 'upstream-direct');
+  const proxy1 = unloaded?.find((r) => r.id === 'proxy-floor');
+  if (gw1 && direct1) ratios.push({ name: 'Latency added by the gateway at p50, one connection', value: paired(gw1, direct1, (x, y) => x.p50 - y.p50), unit: 'ms' });
+  if (proxy1 && direct1) ratios.push({ name: 'Latency added by the bare proxy at p50, one connection', value: paired(proxy1, direct1, (x, y) => x.p50 - y.p50), unit: 'ms' });
   for (const r of ratios) log(`  ${r.name}: ${ratioText(r)}`);
-  return { name: scenario.name, title: scenario.title, measures: scenario.measures, contenders: rows, ratios };
+  return { name: scenario.name, title: scenario.title, measures: scenario.measures, contenders: rows, ratios, ...(unloaded ? { unloaded } : {}) };
 }
 
 /** 200 000 client-credentials tokens against one fresh Tessera; RSS before and after. */

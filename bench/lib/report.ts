@@ -23,6 +23,8 @@ export interface ScenarioResult {
   measures: string;
   contenders: ContenderResult[];
   ratios: Ratio[];
+  /** Gateway only: the same contenders at one connection — latency without queueing. */
+  unloaded?: ContenderResult[];
 }
 
 export interface MemoryResult {
@@ -83,6 +85,11 @@ export function markdown(r: Results): string {
     for (const c of sc.contenders) {
       const other = c.runs.map((x) => (x.background === undefined ? '?' : `${Math.round(x.background * 100)} %`)).join(', ');
       lines.push(`| ${c.label} | ${f0(c.median.rps)} | ${f2(c.median.p50)} | ${f2(c.median.p99)} | ${c.non2xx} | ${c.errors + c.timeouts} | ${c.runs.map((x) => f0(x.rps)).join(', ')} | ${other} |`);
+    }
+    if (sc.unloaded?.length) {
+      lines.push('', 'At one connection (each request alone: the latency a hop adds, without queueing):', '');
+      lines.push('| Contender | req/s | p50 ms | p99 ms | non-2xx | errors |', '|---|---:|---:|---:|---:|---:|');
+      for (const c of sc.unloaded) lines.push(`| ${c.label} | ${f0(c.median.rps)} | ${f2(c.median.p50)} | ${f2(c.median.p99)} | ${c.non2xx} | ${c.errors + c.timeouts} |`);
     }
     if (sc.ratios.length) {
       lines.push('');
