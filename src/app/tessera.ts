@@ -51,7 +51,7 @@ export interface TesseraOptions {
  */
 export async function openTessera(config: TesseraConfig, options: TesseraOptions = {}) {
   const clock = options.clock ?? systemClock;
-  const database = openDatabase(config.databaseUrl);
+  const database = openDatabase(config.databaseUrl, { poolSize: config.databasePoolSize });
   try {
     if (options.migrate !== false) await migrateToLatest(database);
     return await assemble(config, database, clock, options);

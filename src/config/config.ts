@@ -40,6 +40,8 @@ export interface TesseraConfig {
   };
   /** TESSERA_CHANGE_POLL_MS: how often a node looks for changes made by other nodes/CLI. */
   changePollMs: number;
+  /** TESSERA_DATABASE_POOL_SIZE: PostgreSQL connections per process (each worker has its own pool). */
+  databasePoolSize: number;
   /** TESSERA_LOG_LEVEL: fatal, error, warn, info (default), debug, trace, silent. */
   logLevel: string;
   /** TESSERA_ADMIN_PASSWORD: the first admin's password on an empty database (else random, printed once). */
@@ -89,6 +91,7 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
       encryptionKeyFile: env.TESSERA_KEY_ENCRYPTION_KEY_FILE ?? defaultKeyFile(databaseUrl),
     },
     changePollMs: int('TESSERA_CHANGE_POLL_MS', env.TESSERA_CHANGE_POLL_MS, 500, 50, 60_000),
+    databasePoolSize: int('TESSERA_DATABASE_POOL_SIZE', env.TESSERA_DATABASE_POOL_SIZE, 10, 1, 1000),
     logLevel: env.TESSERA_LOG_LEVEL ?? 'info',
     adminPassword: env.TESSERA_ADMIN_PASSWORD || undefined,
   };

@@ -13,6 +13,7 @@ describe('loadConfig defaults', () => {
       redirectUriPolicy: 'strict',
       keys: { encryptionKey: undefined, encryptionKeyFile: './data/tessera-key-encryption.key' },
       changePollMs: 500,
+      databasePoolSize: 10,
       logLevel: 'info',
     });
     expect(DEFAULT_DATABASE_URL).toBe('sqlite:./data/tessera.db');
@@ -55,6 +56,7 @@ describe('loadConfig from the environment', () => {
       TESSERA_REDIRECT_URI_POLICY: 'development',
       TESSERA_KEY_ENCRYPTION_KEY: 'a2V5',
       TESSERA_CHANGE_POLL_MS: '100',
+      TESSERA_DATABASE_POOL_SIZE: '25',
       TESSERA_LOG_LEVEL: 'debug',
     });
     expect(config).toMatchObject({
@@ -65,6 +67,7 @@ describe('loadConfig from the environment', () => {
       redirectUriPolicy: 'development',
       keys: { encryptionKey: 'a2V5', encryptionKeyFile: './data/tessera-key-encryption.key' },
       changePollMs: 100,
+      databasePoolSize: 25,
       logLevel: 'debug',
     });
   });
@@ -156,6 +159,7 @@ describe('loadConfig validation', () => {
     ['session TTL not a number', { TESSERA_SESSION_TTL: 'forever' }, {}, /TESSERA_SESSION_TTL/],
     ['body limit too small', { TESSERA_BODY_LIMIT: '1023' }, {}, /TESSERA_BODY_LIMIT/],
     ['change poll too fast', { TESSERA_CHANGE_POLL_MS: '10' }, {}, /TESSERA_CHANGE_POLL_MS/],
+    ['pool size zero', { TESSERA_DATABASE_POOL_SIZE: '0' }, {}, /TESSERA_DATABASE_POOL_SIZE must be a whole number from 1 to 1000/],
     ['boolean not a boolean', { TESSERA_TRUST_PROXY: 'maybe' }, {}, /TESSERA_TRUST_PROXY must be true or false \(got "maybe"\)/],
     ['policy unknown', { TESSERA_REDIRECT_URI_POLICY: 'lenient' }, {}, /TESSERA_REDIRECT_URI_POLICY must be "strict" or "development" \(got "lenient"\)/],
     ['policy in the wrong case', { TESSERA_REDIRECT_URI_POLICY: 'Strict' }, {}, /TESSERA_REDIRECT_URI_POLICY/],
