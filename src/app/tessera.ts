@@ -69,7 +69,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const feed = new ChangeFeed(db);
   const cache = new RegistryCache(clientStore, userStore, revocations);
   const codes = new KyselyCodeStore(db);
-  const refresh = new KyselyRefreshStore(db);
+  const refresh = new KyselyRefreshStore(db, database.dialect);
   const sessionStore = new KyselySessionStore(db);
   const consents = new KyselyConsentStore(db);
 

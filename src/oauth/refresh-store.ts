@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 
 export interface RefreshFamily {
@@ -37,8 +37,10 @@ export interface RefreshStore {
 
 export class KyselyRefreshStore implements RefreshStore {
   readonly #db: Kysely<Database>;
-  constructor(db: Kysely<Database>) {
+  readonly #dialect: 'sqlite' | 'postgres';
+  constructor(db: Kysely<Database>, dialect: 'sqlite' | 'postgres' = 'sqlite') {
     this.#db = db;
+    this.#dialect = dialect;
   }
 
   async createFamily(f: RefreshFamily, firstTokenHash: string, tokenExpiresAt: number): Promise<void> {
@@ -104,6 +106,29 @@ export class KyselyRefreshStore implements RefreshStore {
   }
 
   async rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number): Promise<RotateResult> {
+    if (this.#dialect === 'postgres') {
+      // One statement, one round trip: spending the old token, storing its successor and
+      // extending the family are data-modifying CTEs of a single atomic statement. Of two
+      // concurrent rotations, the second waits on the row lock, finds used_at set, spends
+      // nothing and inserts nothing.
+      const result = await sql<{ spent: number }>`
+        WITH spent AS (
+          UPDATE refresh_tokens SET used_at = ${now}
+          WHERE token_hash = ${oldHash} AND used_at IS NULL AND family_id = ${familyId}
+          RETURNING family_id
+        ), successor AS (
+          INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at)
+          SELECT ${newHash}, family_id, ${scope}, ${now}, ${expiresAt}, NULL FROM spent
+          RETURNING family_id
+        ), family AS (
+          UPDATE refresh_token_families SET expires_at = ${expiresAt}
+          WHERE id IN (SELECT family_id FROM spent)
+          RETURNING id
+        )
+        SELECT count(*)::int AS spent FROM spent`.execute(this.#db);
+      return result.rows[0]?.spent === 1 ? { status: 'rotated' } : { status: 'already_used' };
+    }
+    // SQLite has no data-modifying CTEs; its transactions are local and cheap.
     return this.#db.transaction().execute(async (trx) => {
       const updated = await trx
         .updateTable('refresh_tokens')

@@ -232,7 +232,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     }
 
     test('createFamily, then find returns the family and the first token', async () => {
-      const refresh = new KyselyRefreshStore(handle.db);
+      const refresh = new KyselyRefreshStore(handle.db, handle.dialect);
       const f = family();
       await refresh.createFamily(f, 'rt-first', NOW + 600);
       expect(await refresh.find('rt-first')).toEqual({ family: f, scope: 'openid profile offline_access', expiresAt: NOW + 600, usedAt: null });
@@ -240,14 +240,14 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test('a family without user, session or auth time round-trips', async () => {
-      const refresh = new KyselyRefreshStore(handle.db);
+      const refresh = new KyselyRefreshStore(handle.db, handle.dialect);
       const f = family({ userId: null, sessionId: null, authTime: null });
       await refresh.createFamily(f, 'rt-bare', NOW + 600);
       expect((await refresh.find('rt-bare'))!.family).toEqual(f);
     });
 
     test('rotate: the old token is marked used, the new one joins the family, the family lives on', async () => {
-      const refresh = new KyselyRefreshStore(handle.db);
+      const refresh = new KyselyRefreshStore(handle.db, handle.dialect);
       const f = family();
       await refresh.createFamily(f, 'rt-a1', NOW + 600);
       expect(await refresh.rotate('rt-a1', 'rt-a2', f.id, 'openid offline_access', NOW + 10, NOW + 610)).toEqual({ status: 'rotated' });
@@ -265,7 +265,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test('rotating an unknown token fails and adds nothing', async () => {
-      const refresh = new KyselyRefreshStore(handle.db);
+      const refresh = new KyselyRefreshStore(handle.db, handle.dialect);
       const f = family();
       await refresh.createFamily(f, 'rt-known', NOW + 600);
       expect(await refresh.rotate('rt-never-issued', 'rt-forged-next', f.id, 'openid', NOW, NOW + 600)).toEqual({ status: 'already_used' });
@@ -273,7 +273,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test(`of ${RACERS} concurrent rotations of one token exactly one wins, and only its new token exists`, async () => {
-      const refresh = new KyselyRefreshStore(handle.db);
+      const refresh = new KyselyRefreshStore(handle.db, handle.dialect);
       const f = family();
       await refresh.createFamily(f, 'rt-race', NOW + 600);
       const results = await Promise.all(
@@ -292,7 +292,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test('revokeFamily marks the family revoked for every token in it, once, and no other family', async () => {
-      const refresh = new KyselyRefreshStore(handle.db);
+      const refresh = new KyselyRefreshStore(handle.db, handle.dialect);
       const f = family();
       const other = family();
       await refresh.createFamily(f, 'rt-r1', NOW + 600);
@@ -311,7 +311,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test('purgeExpired deletes families that expired before the cut-off, with all their tokens', async () => {
-      const refresh = new KyselyRefreshStore(handle.db);
+      const refresh = new KyselyRefreshStore(handle.db, handle.dialect);
       const old = family({ createdAt: NOW - 9000, expiresAt: NOW - 5000 });
       const edge = family({ createdAt: NOW - 9000, expiresAt: NOW - 4000 });
       await refresh.createFamily(old, 'rt-old-1', NOW - 5000);
