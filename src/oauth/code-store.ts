@@ -68,16 +68,15 @@ export class KyselyCodeStore implements CodeStore {
 
   async consume(codeHash: string, now: number): Promise<ConsumeResult> {
     // A conditional UPDATE is atomic on both dialects: of two concurrent exchanges, one wins.
-    const updated = await this.#db
+    // RETURNING hands the winner the code in the same round trip.
+    const consumed = await this.#db
       .updateTable('authorization_codes')
       .set({ consumed_at: now })
       .where('code_hash', '=', codeHash)
       .where('consumed_at', 'is', null)
+      .returningAll()
       .executeTakeFirst();
-    if (Number(updated.numUpdatedRows) === 1) {
-      const row = await this.#db.selectFrom('authorization_codes').selectAll().where('code_hash', '=', codeHash).executeTakeFirstOrThrow();
-      return { status: 'consumed', code: fromRow(row) };
-    }
+    if (consumed) return { status: 'consumed', code: fromRow(consumed) };
     // A replay. Marking it and reading what the first exchange recorded is one statement,
     // serialised with recordIssued's: whichever runs second sees the other's write.
     const row = await this.#db

@@ -44,6 +44,18 @@ export class KyselyRefreshStore implements RefreshStore {
   }
 
   async createFamily(f: RefreshFamily, firstTokenHash: string, tokenExpiresAt: number): Promise<void> {
+    if (this.#dialect === 'postgres') {
+      // The family and its first token in one statement (one round trip, atomic).
+      await sql`
+        WITH family AS (
+          INSERT INTO refresh_token_families (id, client_id, user_id, scope, session_id, auth_time, created_at, expires_at, revoked_at)
+          VALUES (${f.id}, ${f.clientId}, ${f.userId}, ${f.scope}, ${f.sessionId}, ${f.authTime}, ${f.createdAt}, ${f.expiresAt}, NULL)
+          RETURNING id
+        )
+        INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at)
+        SELECT ${firstTokenHash}, id, ${f.scope}, ${f.createdAt}, ${tokenExpiresAt}, NULL FROM family`.execute(this.#db);
+      return;
+    }
     await this.#db.transaction().execute(async (trx) => {
       await trx
         .insertInto('refresh_token_families')
