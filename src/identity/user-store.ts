@@ -145,13 +145,12 @@ export class KyselyUserStore implements UserStore, RoleStore {
 
   async grantPermission(roleName: string, permission: string, now: number): Promise<void> {
     await this.#db.transaction().execute(async (trx) => {
-      const exists = await trx
-        .selectFrom('role_permissions')
-        .select('role_name')
-        .where('role_name', '=', roleName)
-        .where('permission_name', '=', permission)
-        .executeTakeFirst();
-      if (!exists) await trx.insertInto('role_permissions').values({ role_name: roleName, permission_name: permission }).execute();
+      // Idempotent and race-free: two concurrent grants of the same permission both succeed.
+      await trx
+        .insertInto('role_permissions')
+        .values({ role_name: roleName, permission_name: permission })
+        .onConflict((oc) => oc.columns(['role_name', 'permission_name']).doNothing())
+        .execute();
       await publishChange(trx, 'role', roleName, now);
     });
   }

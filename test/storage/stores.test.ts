@@ -374,6 +374,13 @@ describe.each(DIALECTS)('stores on %s', (dialect) => {
         expect((await changeEvents('role', `auditor_${tag}`)).length).toBeGreaterThanOrEqual(2);
       });
 
+      test('concurrent grants of the same permission all succeed and store it once', async () => {
+        await store.createPermission({ name: perm('race'), description: 'Race' }, NOW);
+        const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => store.grantPermission(`auditor_${tag}`, perm('race'), NOW + i)));
+        expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+        expect((await store.findRole(`auditor_${tag}`))!.permissions.filter((p) => p === perm('race'))).toHaveLength(1);
+      });
+
       test('unknown user → undefined', async () => {
         expect(await store.principal(randomUUID())).toBeUndefined();
       });
