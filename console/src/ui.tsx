@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useId, useRef, useState, type ReactNode } from 'react';
-import { ApiError, get } from './api.ts';
+import { ApiError, get, type List } from './api.ts';
 
 /** Loads from the admin API; `reload` fetches again. Stale answers are dropped. */
 export function useApi<T>(path: string | undefined): { data: T | undefined; error: unknown; loading: boolean; reload: () => void; setData: (d: T) => void } {
@@ -199,4 +199,28 @@ export const lines = (text: string) =>
 
 export function Empty({ children }: { children: ReactNode }) {
   return <p className="empty">{children}</p>;
+}
+
+/**
+ * A list loaded with `useApi`: its error (with a retry), a loading line on first load, the
+ * empty message, or the items rendered by `children`. Keeps every list page's states alike.
+ */
+export function ListView<T>({
+  state,
+  what,
+  empty,
+  children,
+}: {
+  state: { data: List<T> | undefined; error: unknown; loading: boolean; reload: () => void };
+  what: string;
+  empty: ReactNode;
+  children: (items: T[]) => ReactNode;
+}) {
+  return (
+    <>
+      {state.error ? <ErrorBox error={state.error} onRetry={state.reload} /> : null}
+      {state.loading && !state.data ? <Loading what={what} /> : null}
+      {state.data ? state.data.items.length === 0 ? <Empty>{empty}</Empty> : children(state.data.items) : null}
+    </>
+  );
 }

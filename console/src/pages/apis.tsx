@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { api, type ApiRoute, type GatewayApi, type List } from '../api.ts';
 import { Link, navigate } from '../router.tsx';
-import { ConfirmDialog, Empty, ErrorBox, Loading, PageHeader, useApi } from '../ui.tsx';
+import { ConfirmDialog, Empty, ErrorBox, ListView, Loading, PageHeader, useApi } from '../ui.tsx';
 
 export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
@@ -16,14 +16,10 @@ export function ApisPage() {
         </Link>
       </PageHeader>
       <p className="lead">APIs behind Tessera’s gateway: requests under a base path are checked for a token with the right scope, then passed to the upstream.</p>
-      {apis.error ? <ErrorBox error={apis.error} onRetry={apis.reload} /> : null}
-      {apis.loading && !apis.data ? <Loading what="Loading APIs" /> : null}
-      {apis.data ? (
-        apis.data.items.length === 0 ? (
-          <Empty>No APIs yet. Register one to give apps scopes to ask for.</Empty>
-        ) : (
+      <ListView state={apis} what="Loading APIs" empty="No APIs yet. Register one to give apps scopes to ask for.">
+        {(items) => (
           <ul className="rows" aria-label="APIs">
-            {apis.data.items.map((a) => (
+            {items.map((a) => (
               <li key={a.id} className="row">
                 <div className="row__main">
                   <Link className="row__title" to={`/admin/apis/${a.id}`}>
@@ -39,8 +35,8 @@ export function ApisPage() {
               </li>
             ))}
           </ul>
-        )
-      ) : null}
+        )}
+      </ListView>
     </>
   );
 }

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { api, type App, type Grant, type List } from '../api.ts';
 import { Link, navigate } from '../router.tsx';
-import { ConfirmDialog, CopyValue, Empty, ErrorBox, Loading, PageHeader, formatDate, formatSeconds, useApi } from '../ui.tsx';
+import { ConfirmDialog, CopyValue, ErrorBox, formatDate, formatSeconds, ListView, Loading, PageHeader, useApi } from '../ui.tsx';
 import { CONSOLE_CLIENT_ID, grantLabel } from './apps.tsx';
 import { SecretReveal } from './secret.tsx';
 
@@ -127,12 +127,8 @@ export function AppDetailPage({ id }: { id: string }) {
         <h2>Active grants</h2>
         <p className="hint">People who approved this app. Revoking forgets their consent and ends the app’s refresh tokens for them.</p>
         <ErrorBox error={revokeError} />
-        {grants.error ? <ErrorBox error={grants.error} onRetry={grants.reload} /> : null}
-        {grants.loading && !grants.data ? <Loading what="Loading grants" /> : null}
-        {grants.data ? (
-          grants.data.items.length === 0 ? (
-            <Empty>No one has approved this app yet.</Empty>
-          ) : (
+        <ListView state={grants} what="Loading grants" empty="No one has approved this app yet.">
+          {(items) => (
             <table className="table">
               <thead>
                 <tr>
@@ -144,7 +140,7 @@ export function AppDetailPage({ id }: { id: string }) {
                 </tr>
               </thead>
               <tbody>
-                {grants.data.items.map((g) => (
+                {items.map((g) => (
                   <tr key={g.user_id}>
                     <td data-label="User"><Link to={`/admin/users/${encodeURIComponent(g.username)}`}>{g.username}</Link></td>
                     <td data-label="Scopes">{g.scopes.join(' ')}</td>
@@ -157,8 +153,8 @@ export function AppDetailPage({ id }: { id: string }) {
                 ))}
               </tbody>
             </table>
-          )
-        ) : null}
+          )}
+        </ListView>
       </section>
 
       {dialog === 'secret' ? (

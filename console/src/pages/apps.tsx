@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import type { App, List } from '../api.ts';
 import { Link } from '../router.tsx';
-import { Empty, ErrorBox, Loading, PageHeader, formatDate, useApi } from '../ui.tsx';
+import { formatDate, ListView, PageHeader, useApi } from '../ui.tsx';
 
 export const CONSOLE_CLIENT_ID = '7e55e7a0-c0de-4a11-8000-000000000001';
 
@@ -33,14 +33,10 @@ export function AppsPage() {
         </label>
         <input id="app-search" type="search" placeholder="Search by name, client ID or description" value={search} onChange={(e) => setSearch(e.target.value)} />
       </div>
-      {apps.error ? <ErrorBox error={apps.error} onRetry={apps.reload} /> : null}
-      {apps.loading && !apps.data ? <Loading what="Loading apps" /> : null}
-      {apps.data ? (
-        apps.data.items.length === 0 ? (
-          <Empty>{query ? `No app matches “${query}”.` : 'No apps yet. Register the first one.'}</Empty>
-        ) : (
+      <ListView state={apps} what="Loading apps" empty={query ? `No app matches “${query}”.` : 'No apps yet. Register the first one.'}>
+        {(items) => (
           <ul className="rows" aria-label="Apps">
-            {apps.data.items.map((app) => (
+            {items.map((app) => (
               <li key={app.client_id} className="row">
                 <span className="app__icon" aria-hidden="true">
                   {app.name.slice(0, 1).toUpperCase()}
@@ -60,8 +56,8 @@ export function AppsPage() {
               </li>
             ))}
           </ul>
-        )
-      ) : null}
+        )}
+      </ListView>
     </>
   );
 }

@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { api, type List, type SigningKey } from '../api.ts';
-import { ConfirmDialog, Empty, ErrorBox, Loading, PageHeader, formatDate, useApi } from '../ui.tsx';
+import { ConfirmDialog, formatDate, ListView, PageHeader, useApi } from '../ui.tsx';
 
 /** The keys that sign tokens; rotation publishes new ones and keeps the previous ones verifiable. */
 export function KeysPage() {
@@ -40,12 +40,8 @@ export function KeysPage() {
           {notice}
         </p>
       ) : null}
-      {keys.error ? <ErrorBox error={keys.error} onRetry={keys.reload} /> : null}
-      {keys.loading && !keys.data ? <Loading what="Loading keys" /> : null}
-      {keys.data ? (
-        keys.data.items.length === 0 ? (
-          <Empty>No keys.</Empty>
-        ) : (
+      <ListView state={keys} what="Loading keys" empty="No keys.">
+        {(items) => (
           <table className="table">
             <thead>
               <tr>
@@ -58,7 +54,7 @@ export function KeysPage() {
               </tr>
             </thead>
             <tbody>
-              {keys.data.items.map((k) => (
+              {items.map((k) => (
                 <tr key={k.kid}>
                   <td data-label="Key ID">
                     <code className="wrap">{k.kid}</code>
@@ -74,8 +70,8 @@ export function KeysPage() {
               ))}
             </tbody>
           </table>
-        )
-      ) : null}
+        )}
+      </ListView>
       {confirm ? (
         <ConfirmDialog title="Rotate the signing keys?" confirmLabel="Rotate keys" busy={busy} error={error} onConfirm={() => void rotate()} onCancel={() => setConfirm(false)}>
           <p>New keys sign every token from now on. Tokens already issued stay valid: the previous keys remain published until they expire.</p>

@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { api, type List, type Permission, type Role } from '../api.ts';
-import { ConfirmDialog, Empty, ErrorBox, Field, FormError, Loading, PageHeader, fieldError, useApi } from '../ui.tsx';
+import { ConfirmDialog, ErrorBox, Field, fieldError, FormError, ListView, Loading, PageHeader, useApi } from '../ui.tsx';
 
 /** Roles (each a set of permissions) and the permissions themselves. */
 export function RolesPage() {
@@ -184,14 +184,10 @@ function Permissions({ permissions, onChange }: { permissions: ReturnType<typeof
   };
   return (
     <>
-      {permissions.error ? <ErrorBox error={permissions.error} onRetry={permissions.reload} /> : null}
-      {permissions.loading && !permissions.data ? <Loading what="Loading permissions" /> : null}
-      {permissions.data ? (
-        permissions.data.items.length === 0 ? (
-          <Empty>No permissions.</Empty>
-        ) : (
+      <ListView state={permissions} what="Loading permissions" empty="No permissions.">
+        {(items) => (
           <ul className="panel list">
-            {permissions.data.items.map((p) => (
+            {items.map((p) => (
               <li key={p.name}>
                 <div>
                   <code>{p.name}</code> {p.builtin ? <span className="badge badge--soft">built in</span> : null}
@@ -205,8 +201,8 @@ function Permissions({ permissions, onChange }: { permissions: ReturnType<typeof
               </li>
             ))}
           </ul>
-        )
-      ) : null}
+        )}
+      </ListView>
       <form className="panel form" onSubmit={create} noValidate>
         <h3>New permission</h3>
         <FormError error={deleting ? undefined : error} fields={['name', 'description']} />

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { api, type Grant, type List, type Session } from '../api.ts';
 import { Link } from '../router.tsx';
-import { Empty, ErrorBox, Loading, formatDate, useApi } from '../ui.tsx';
+import { ErrorBox, formatDate, ListView, useApi } from '../ui.tsx';
 
 /** A user's sign-in sessions: end one or all. */
 export function Sessions({ userPath }: { userPath: string }) {
@@ -27,12 +27,8 @@ export function Sessions({ userPath }: { userPath: string }) {
         ) : null}
       </div>
       <ErrorBox error={error} />
-      {sessions.error ? <ErrorBox error={sessions.error} onRetry={sessions.reload} /> : null}
-      {sessions.loading && !sessions.data ? <Loading what="Loading sessions" /> : null}
-      {sessions.data ? (
-        sessions.data.items.length === 0 ? (
-          <Empty>No active sessions.</Empty>
-        ) : (
+      <ListView state={sessions} what="Loading sessions" empty="No active sessions.">
+        {(items) => (
           <table className="table">
             <thead>
               <tr>
@@ -44,7 +40,7 @@ export function Sessions({ userPath }: { userPath: string }) {
               </tr>
             </thead>
             <tbody>
-              {sessions.data.items.map((s) => (
+              {items.map((s) => (
                 <tr key={s.sid}>
                   <td data-label="Signed in">{formatDate(s.auth_time)}</td>
                   <td data-label="Last seen">{formatDate(s.last_seen_at)}</td>
@@ -64,8 +60,8 @@ export function Sessions({ userPath }: { userPath: string }) {
               ))}
             </tbody>
           </table>
-        )
-      ) : null}
+        )}
+      </ListView>
     </section>
   );
 }
@@ -87,12 +83,8 @@ export function UserGrants({ userPath }: { userPath: string }) {
     <section className="panel">
       <h2>Apps approved</h2>
       <ErrorBox error={error} />
-      {grants.error ? <ErrorBox error={grants.error} onRetry={grants.reload} /> : null}
-      {grants.loading && !grants.data ? <Loading what="Loading grants" /> : null}
-      {grants.data ? (
-        grants.data.items.length === 0 ? (
-          <Empty>This user has not approved any app.</Empty>
-        ) : (
+      <ListView state={grants} what="Loading grants" empty="This user has not approved any app.">
+        {(items) => (
           <table className="table">
             <thead>
               <tr>
@@ -103,7 +95,7 @@ export function UserGrants({ userPath }: { userPath: string }) {
               </tr>
             </thead>
             <tbody>
-              {grants.data.items.map((g) => (
+              {items.map((g) => (
                 <tr key={g.client_id}>
                   <td data-label="App">
                     <Link to={`/admin/apps/${g.client_id}`}>{g.client_name}</Link>
@@ -119,8 +111,8 @@ export function UserGrants({ userPath }: { userPath: string }) {
               ))}
             </tbody>
           </table>
-        )
-      ) : null}
+        )}
+      </ListView>
     </section>
   );
 }

@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { api, type List, type Role, type User } from '../api.ts';
 import { Link, navigate } from '../router.tsx';
-import { Empty, ErrorBox, Field, FormError, Loading, PageHeader, fieldError, useApi } from '../ui.tsx';
+import { ErrorBox, Field, fieldError, FormError, ListView, Loading, PageHeader, useApi } from '../ui.tsx';
 
 /** Users: search, create. */
 export function UsersPage() {
@@ -27,12 +27,8 @@ export function UsersPage() {
         </label>
         <input id="user-search" type="search" placeholder="Search by username, name, email or ID" value={search} onChange={(e) => setSearch(e.target.value)} />
       </div>
-      {users.error ? <ErrorBox error={users.error} onRetry={users.reload} /> : null}
-      {users.loading && !users.data ? <Loading what="Loading users" /> : null}
-      {users.data ? (
-        users.data.items.length === 0 ? (
-          <Empty>{query ? `No user matches “${query}”.` : 'No users yet.'}</Empty>
-        ) : (
+      <ListView state={users} what="Loading users" empty={query ? `No user matches “${query}”.` : 'No users yet.'}>
+        {(items) => (
           <table className="table">
             <thead>
               <tr>
@@ -44,7 +40,7 @@ export function UsersPage() {
               </tr>
             </thead>
             <tbody>
-              {users.data.items.map((u) => (
+              {items.map((u) => (
                 <tr key={u.id}>
                   <td data-label="Username">
                     <Link to={`/admin/users/${encodeURIComponent(u.username)}`}>{u.username}</Link>
@@ -57,8 +53,8 @@ export function UsersPage() {
               ))}
             </tbody>
           </table>
-        )
-      ) : null}
+        )}
+      </ListView>
     </>
   );
 }
