@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Socket } from 'node:net';
-import pg from 'pg';
+import { createPostgresDatabase } from '../../test/support/databases.ts';
 import { run, startChild, type Child } from './child.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -50,28 +49,13 @@ async function createDatabase(dialect: Dialect): Promise<{ url: string; dir: str
   if (dialect === 'sqlite') {
     return { url: `sqlite:${join(dir, 't.db')}`, dir, drop: async () => rmSync(dir, { recursive: true, force: true }) };
   }
-  const name = `tessera_bench_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
-  await admin.connect();
-  try {
-    await admin.query(`create database ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(POSTGRES_ADMIN_URL);
-  url.pathname = `/${name}`;
+  const db = await createPostgresDatabase(POSTGRES_ADMIN_URL, 'tessera_bench');
   return {
-    url: url.toString(),
+    url: db.url,
     dir,
     drop: async () => {
       rmSync(dir, { recursive: true, force: true });
-      const c = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
-      await c.connect();
-      try {
-        await c.query(`drop database if exists ${name} with (force)`);
-      } finally {
-        await c.end();
-      }
+      await db.drop();
     },
   };
 }

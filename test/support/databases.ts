@@ -23,20 +23,28 @@ export async function createTestDatabase(dialect: TestDialect): Promise<TestData
     const dir = mkdtempSync(join(tmpdir(), 'tessera-test-'));
     return { url: `sqlite:${join(dir, 'tessera.db')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
   }
-  const name = `tessera_t_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
+  return createPostgresDatabase(POSTGRES_ADMIN_URL, 'tessera_t');
+}
+
+/**
+ * A new, empty PostgreSQL database `<prefix>_<random>` on the server behind `adminUrl`, and
+ * a `drop` that removes it even with connections still open. Used by the tests and the bench.
+ */
+export async function createPostgresDatabase(adminUrl: string, prefix: string): Promise<TestDatabase> {
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
     await admin.query(`create database ${name}`);
   } finally {
     await admin.end();
   }
-  const url = new URL(POSTGRES_ADMIN_URL);
+  const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
     drop: async () => {
-      const c = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
+      const c = new pg.Client({ connectionString: adminUrl });
       await c.connect();
       try {
         await c.query(`drop database if exists ${name} with (force)`);
