@@ -10,9 +10,17 @@ interface CompiledApi {
   routes: Array<{ methods: ReadonlySet<string>; template: CompiledTemplate; scopes: string[] }>;
 }
 
+/** A request URL under some API's base path, split once for `decide`. */
+export interface GatewayMatch {
+  readonly api: CompiledApi;
+  /** The path below the base path ('' or starting with '/'). */
+  readonly rest: string;
+  /** The query string with its '?', or ''. */
+  readonly query: string;
+}
+
 /** What the gateway does with a request. */
 export type GatewayDecision =
-  | { kind: 'not_gateway' }
   | { kind: 'error'; status: number; body: { error: string; error_description: string }; headers: Record<string, string> }
   | { kind: 'forward'; api: ApiDefinition; origin: string; path: string; identity: { subject: string; clientId: string; scope: string } };
 
@@ -70,20 +78,16 @@ export class Gateway {
     return undefined;
   }
 
-  /** True when a request URL belongs to some API (cheap: used on every request). */
-  owns(url: string): boolean {
-    if (!this.#apis.length) return false;
+  /** The API a request URL belongs to, or undefined (cheap: asked of every request). */
+  match(url: string): GatewayMatch | undefined {
+    if (!this.#apis.length) return undefined;
     const q = url.indexOf('?');
-    return this.#find(q < 0 ? url : url.slice(0, q)) !== undefined;
+    const found = this.#find(q < 0 ? url : url.slice(0, q));
+    return found && { api: found.api, rest: found.rest, query: q < 0 ? '' : url.slice(q) };
   }
 
-  async decide(method: string, url: string, authorization: string | undefined, now: number): Promise<GatewayDecision> {
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    const query = q < 0 ? '' : url.slice(q);
-    const found = this.#find(path);
-    if (!found) return { kind: 'not_gateway' };
-    const { api, rest } = found;
+  async decide(method: string, match: GatewayMatch, authorization: string | undefined, now: number): Promise<GatewayDecision> {
+    const { api, rest, query } = match;
 
     // Dot segments would let the upstream resolve the path outside what the route admitted.
     if (rest.split('/').some((s) => s === '.' || s === '..' || /^(%2e|\.){1,2}$/i.test(s)) || /%2f|%5c|\\/i.test(rest)) {

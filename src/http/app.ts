@@ -39,8 +39,9 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-content-type-options', 'nosniff');
     if (request.headers.origin !== undefined && applyCors(request, reply)) return; // a preflight, answered
-    if (!gateway.owns(request.url)) return done();
-    handleGatewayRequest(tessera, request, reply, done).catch((error: unknown) => {
+    const match = gateway.match(request.url);
+    if (match === undefined) return done();
+    handleGatewayRequest(tessera, match, request, reply).catch((error: unknown) => {
       request.log.error({ err: error }, 'gateway failure');
       if (!reply.sent && !reply.raw.headersSent) reply.code(502).send({ error: 'bad_gateway', error_description: 'the gateway could not complete the request' });
     });

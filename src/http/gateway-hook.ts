@@ -1,17 +1,17 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
 import { epochSeconds } from '../clock.ts';
+import type { GatewayMatch } from '../gateway/gateway.ts';
 import { forward } from '../gateway/proxy.ts';
 
 /**
  * The gateway sits in front of routing: a request under an API's base path is decided in
  * the edge hook (`onRequest`, app.ts), before Fastify reads the body, so the body streams
  * to the upstream untouched (no content-type parser, no buffering). The hook asks
- * `gateway.owns(url)` first; only then does this run.
+ * `gateway.match(url)` first; only a match comes here.
  */
-export async function handleGatewayRequest(tessera: Tessera, request: FastifyRequest, reply: FastifyReply, next: () => void): Promise<void> {
-  const decision = await tessera.gateway.decide(request.method, request.url, request.headers.authorization, epochSeconds(tessera.clock));
-  if (decision.kind === 'not_gateway') return next();
+export async function handleGatewayRequest(tessera: Tessera, match: GatewayMatch, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const decision = await tessera.gateway.decide(request.method, match, request.headers.authorization, epochSeconds(tessera.clock));
   if (decision.kind === 'error') {
     reply.code(decision.status).headers(decision.headers).header('cache-control', 'no-store').send(decision.body);
     return;
