@@ -16,10 +16,13 @@
  *   --no-postgres     skip the PostgreSQL rows even when PostgreSQL is reachable
  *   --cpu-prof        run every Tessera child with --cpu-prof (profiles in <out>/profiles)
  *   --out DIR         where results go (default bench/results)
- *   --check           exit 1 unless every target of issue 6 is met
+ *   --baseline DIR    also run the Tessera of another checkout DIR (its dependencies
+ *                     installed) on SQLite, next to this one, and report the ratio: a
+ *                     before/after comparison in one run (docs/performance.md)
+ *   --check           exit 1 unless every target is met
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -46,6 +49,7 @@ const { values: flags } = parseArgs({
     'cpu-prof': { type: 'boolean', default: false },
     out: { type: 'string' },
     check: { type: 'boolean', default: false },
+    baseline: { type: 'string' },
   },
 });
 
@@ -77,6 +81,11 @@ for (const name of only) {
 }
 const contenderFilter = flags.contenders ? new Set(flags.contenders.split(',').map((s) => s.trim())) : undefined;
 const wanted = (id: string) => !contenderFilter || contenderFilter.has(id);
+const baselineRoot = flags.baseline === undefined ? undefined : resolve(flags.baseline);
+if (baselineRoot && !existsSync(join(baselineRoot, 'bin', 'tessera'))) {
+  process.stderr.write(`bench: --baseline ${flags.baseline}: no bin/tessera there (a checkout of Tessera with npm ci done)\n`);
+  process.exit(2);
+}
 const outDir = resolve(flags.out ?? join(ROOT, 'bench', 'results'));
 mkdirSync(outDir, { recursive: true });
 
@@ -92,12 +101,14 @@ const lab = new Lab({
   ...(flags['no-postgres'] ? { noPostgresReason: 'PostgreSQL rows skipped (--no-postgres).' } : {}),
   workers,
   ...(cpuProfDir ? { cpuProfDir } : {}),
+  ...(baselineRoot ? { baselineRoot } : {}),
 });
 
 const results: Results = {
   meta: {
     date: new Date().toISOString(),
-    commit: commit(),
+    commit: commit(ROOT),
+    ...(baselineRoot ? { baseline: `${commit(baselineRoot)} (${baselineRoot})` } : {}),
     node: process.version,
     cpu: cpus()[0]?.model ?? 'unknown CPU',
     cores: availableParallelism(),
@@ -126,12 +137,13 @@ try {
     const runs = new Map<string, LoadResult[]>(contenders.map((c) => [c.id, []]));
     for (let round = 1; round <= settings.rounds; round++) {
       for (const c of contenders) {
-        if (settings.warmup > 0) c.observe?.((await runLoad(await c.load(settings.warmup, settings.connections))).rps);
-        const result = await runLoad(await c.load(settings.duration, settings.connections));
+        const measured = async (seconds: number, connections: number) => ({ ...(await c.load(seconds, connections)), ...(c.pid ? { serverPid: c.pid } : {}) });
+        if (settings.warmup > 0) c.observe?.((await runLoad(await measured(settings.warmup, settings.connections))).rps);
+        const result = await runLoad(await measured(settings.duration, settings.connections));
         c.observe?.(result.rps);
         runs.get(c.id)!.push(result);
         const bad = result.non2xx + result.errors + result.timeouts;
-        const other = result.background === undefined ? '' : `  other CPU ${Math.round(result.background * 100)} %`;
+        const other = `${result.cpuUs === undefined ? '' : `  ${Math.round(result.cpuUs)} µs CPU/answer`}${result.background === undefined ? '' : `  other CPU ${Math.round(result.background * 100)} %`}`;
         log(`  round ${round}/${settings.rounds} ${c.id.padEnd(20)} ${Math.round(result.rps).toString().padStart(7)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms${other}${bad ? `  !! ${result.non2xx} non-2xx ${JSON.stringify(result.statusCodes)}, ${result.errors} errors` : ''}`);
       }
     }
@@ -184,7 +196,12 @@ function rowsOf(contenders: Contender[], runs: Map<string, LoadResult[]>): Conte
       id: c.id,
       label: c.label,
       runs: rs,
-      median: { rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)) },
+      median: {
+        rps: median(rs.map((r) => r.rps)),
+        p50: median(rs.map((r) => r.p50)),
+        p99: median(rs.map((r) => r.p99)),
+        ...(rs.every((r) => r.cpuUs !== undefined) && rs.length ? { cpuUs: median(rs.map((r) => r.cpuUs!)) } : {}),
+      },
       non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
       errors: rs.reduce((a, r) => a + r.errors, 0),
       timeouts: rs.reduce((a, r) => a + r.timeouts, 0),
@@ -205,7 +222,17 @@ function summarize(scenario: (typeof SCENARIOS)[number], contenders: Contender[]
   const times = (name: string, a?: ContenderResult, b?: ContenderResult, unit: Ratio['unit'] = '×') => {
     if (a && b) ratios.push({ name, value: paired(a, b, (x, y) => x.rps / y.rps), unit });
   };
-  for (const t of rows.filter((r) => r.id.startsWith('tessera-'))) {
+  // Before/after in one run: this checkout against --baseline, by throughput and by the
+  // server's CPU time per answer (the steadier of the two on a shared box).
+  const baseline = by('tessera-baseline');
+  const current = by('tessera-sqlite');
+  if (baseline && current) {
+    times('Tessera (SQLite) / baseline throughput', current, baseline);
+    if (current.runs.every((r) => r.cpuUs !== undefined) && baseline.runs.every((r) => r.cpuUs !== undefined)) {
+      ratios.push({ name: 'Tessera (SQLite) / baseline CPU per answer', value: paired(current, baseline, (x, y) => x.cpuUs! / y.cpuUs!), unit: '×' });
+    }
+  }
+  for (const t of rows.filter((r) => r.id.startsWith('tessera-') && r.id !== 'tessera-baseline')) {
     times(`${t.label} / node-oidc-provider`, t, by('oidc-provider'));
     if (scenario.name === 'client-credentials') {
       times(`${t.label} / Fastify + ES256 floor`, t, by('fastify-es256'), '%');
@@ -260,10 +287,10 @@ async function memory(): Promise<MemoryResult> {
   return out;
 }
 
-function commit(): string {
+function commit(root: string): string {
   try {
-    const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: root, encoding: 'utf8' }).trim();
     return dirty ? `${sha} (+ uncommitted changes in src/)` : sha;
   } catch {
     return 'unknown';

@@ -39,6 +39,20 @@ export function evaluateTargets(r: Results): Check[] {
         : { target: `${t.label}: client credentials ≥ 50 % of the Fastify + ES256 floor`, pass: null, detail: 'floor not run' },
     );
   }
+  // --baseline: no loss against the checkout compared with. Throughput alone drifts ±30 %
+  // between runs on a shared 2-core box; CPU per answer drifts ±10–15 %, so it decides and
+  // throughput must only not fall far.
+  for (const name of ['client-credentials', 'introspection']) {
+    const sc = r.scenarios.find((s) => s.name === name);
+    if (!row(sc, 'tessera-baseline')) continue;
+    const rps = ratio(sc, 'Tessera (SQLite) / baseline throughput');
+    const cpu = ratio(sc, 'Tessera (SQLite) / baseline CPU per answer');
+    checks.push({
+      target: `${name}: no loss against the baseline (CPU per answer ≤ 1.10×, throughput ≥ 0.85×)`,
+      pass: rps === undefined || cpu === undefined ? null : cpu <= 1.1 && rps >= 0.85,
+      detail: `throughput ${rps?.toFixed(2) ?? '?'}×, CPU per answer ${cpu?.toFixed(2) ?? '?'}×`,
+    });
+  }
   const gw = r.scenarios.find((s) => s.name === 'gateway');
   const direct = row(gw, 'upstream-direct');
   const proxied = row(gw, 'gateway-sqlite');

@@ -18,8 +18,7 @@ function machine(): { busy: number; total: number } {
   return { busy: total - idle, total };
 }
 
-/** utime + stime (clock ticks) of this process and every descendant (contenders, workers). */
-function oursTicks(): number {
+function processTable(): Map<number, { ppid: number; ticks: number }> {
   const stats = new Map<number, { ppid: number; ticks: number }>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -31,7 +30,12 @@ function oursTicks(): number {
       // exited meanwhile
     }
   }
-  const ours = new Set([process.pid]);
+  return stats;
+}
+
+/** utime + stime (clock ticks) of `root` and every descendant of it. */
+function treeTicks(stats: Map<number, { ppid: number; ticks: number }>, root: number): number {
+  const ours = new Set([root]);
   let grew = true;
   while (grew) {
     grew = false;
@@ -45,6 +49,25 @@ function oursTicks(): number {
   let ticks = 0;
   for (const pid of ours) ticks += stats.get(pid)?.ticks ?? 0;
   return ticks;
+}
+
+/** utime + stime (clock ticks) of this process and every descendant (contenders, workers). */
+function oursTicks(): number {
+  return treeTicks(processTable(), process.pid);
+}
+
+/** Clock ticks per second (USER_HZ): 100 on every Linux this bench runs on. */
+const TICKS_PER_SECOND = 100;
+
+/** CPU seconds (user + system) used so far by a server process and its workers. */
+export function serverCpuSeconds(pid: number): number | undefined {
+  try {
+    const stats = processTable();
+    if (!stats.has(pid)) return undefined;
+    return treeTicks(stats, pid) / TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
 }
 
 export function sampleCpu(): CpuSample | undefined {

@@ -3,7 +3,7 @@ import { startChild, type Child } from './child.ts';
 import { oidcProviderSignIn, tesseraSignIn, type OAuthServer } from './flows.ts';
 import { PASSWORD, provisionTessera, REDIRECT_URI, ROOT, startTessera, USERNAME, type Dialect, type TesseraSetup } from './tessera.ts';
 
-export type TesseraId = 'tessera-sqlite' | 'tessera-postgres' | 'tessera-sqlite-2w';
+export type TesseraId = 'tessera-sqlite' | 'tessera-postgres' | 'tessera-sqlite-2w' | 'tessera-baseline';
 
 export interface Running extends OAuthServer {
   child: Child;
@@ -18,6 +18,8 @@ export interface LabOptions {
   workers: boolean;
   /** When set, every Tessera child runs with `--cpu-prof` into this directory. */
   cpuProfDir?: string;
+  /** Another checkout (with its dependencies installed) served as `tessera-baseline` on SQLite. */
+  baselineRoot?: string;
 }
 
 const node = process.execPath;
@@ -69,7 +71,8 @@ export class Lab {
     const start = async () => {
       const dialect: Dialect = id === 'tessera-postgres' ? 'postgres' : 'sqlite';
       const upstream = await this.upstream();
-      const setup = await provisionTessera(dialect, upstream.url);
+      const root = id === 'tessera-baseline' ? this.options.baselineRoot : undefined;
+      const setup = await provisionTessera(dialect, upstream.url, root);
       this.setups.push(setup);
       const child = this.track(
         await startTessera(id, setup, { workers: id === 'tessera-sqlite-2w' ? 2 : 1, ...(this.options.cpuProfDir ? { cpuProfDir: this.options.cpuProfDir } : {}) }),

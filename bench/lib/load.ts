@@ -1,5 +1,5 @@
 import autocannon from 'autocannon';
-import { backgroundShare, sampleCpu } from './cpu.ts';
+import { backgroundShare, sampleCpu, serverCpuSeconds } from './cpu.ts';
 
 /** One load run: what autocannon sends, for how long (or how many requests). */
 export interface LoadSpec {
@@ -13,6 +13,8 @@ export interface LoadSpec {
   headers?: Record<string, string>;
   body?: string;
   requests?: autocannon.Request[];
+  /** The server under test: its CPU time (with its workers) per answer is recorded. */
+  serverPid?: number;
 }
 
 export interface LoadResult {
@@ -29,6 +31,12 @@ export interface LoadResult {
   statusCodes: Record<string, number>;
   /** Share of the machine (0–1) that processes outside the bench used during the run (PostgreSQL counts here). */
   background?: number;
+  /**
+   * CPU time the server process (and its workers) spent per answer, in µs: steadier than
+   * req/s on a shared box, since a starved server does less work but not more per request.
+   * PostgreSQL's own backends are not counted.
+   */
+  cpuUs?: number;
 }
 
 /**
@@ -40,6 +48,7 @@ export function runLoad(spec: LoadSpec): Promise<LoadResult> {
   let latencies = new Float64Array(1 << 16);
   let n = 0;
   const cpuBefore = sampleCpu();
+  const serverBefore = spec.serverPid === undefined ? undefined : serverCpuSeconds(spec.serverPid);
   // autocannon ends an `amount` run on its next one-second tick and reports that as the
   // duration (2 000 requests done in 1.3 s report 2 s); time such runs to the last answer.
   const started = performance.now();
@@ -63,9 +72,13 @@ export function runLoad(spec: LoadSpec): Promise<LoadResult> {
         const statusCodes: Record<string, number> = {};
         for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statusCodes[code] = stat.count;
         const background = backgroundShare(cpuBefore, sampleCpu());
+        const serverAfter = spec.serverPid === undefined ? undefined : serverCpuSeconds(spec.serverPid);
+        const answers = result['2xx'] + result.non2xx;
+        const cpuUs = serverBefore !== undefined && serverAfter !== undefined && answers > 0 ? ((serverAfter - serverBefore) * 1e6) / answers : undefined;
         const seconds = spec.amount !== undefined && n > 0 ? (lastAnswer - started) / 1000 : result.duration;
         resolve({
           ...(background !== undefined ? { background } : {}),
+          ...(cpuUs !== undefined ? { cpuUs } : {}),
           rps: seconds > 0 ? ok / seconds : 0,
           p50: percentile(sorted, 0.5),
           p99: percentile(sorted, 0.99),

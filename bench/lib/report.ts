@@ -4,7 +4,7 @@ export interface ContenderResult {
   id: string;
   label: string;
   runs: LoadResult[];
-  median: { rps: number; p50: number; p99: number };
+  median: { rps: number; p50: number; p99: number; cpuUs?: number };
   non2xx: number;
   errors: number;
   timeouts: number;
@@ -47,6 +47,8 @@ export interface Results {
   meta: {
     date: string;
     commit: string;
+    /** The checkout compared with (`--baseline`), when there is one. */
+    baseline?: string;
     node: string;
     cpu: string;
     cores: number;
@@ -72,19 +74,20 @@ export function markdown(r: Results): string {
     `# Tessera benchmark — ${r.meta.date}`,
     '',
     `- Machine: ${r.meta.cpu}, ${r.meta.cores} cores (load average at start ${r.meta.loadAverage.map((l) => l.toFixed(2)).join(' / ')})`,
-    `- Node ${r.meta.node}, commit ${r.meta.commit}`,
+    `- Node ${r.meta.node}, commit ${r.meta.commit}${r.meta.baseline ? `; baseline ${r.meta.baseline}` : ''}`,
     `- ${s.duration} s × ${s.connections} connections after a ${s.warmup} s warm-up, ${s.rounds} round(s) alternating contenders; medians over rounds${s.quick ? ' (quick smoke run: numbers are indicative only)' : ''}`,
     '- Throughput counts 2xx answers only; latencies are of 2xx answers. Ratios pair the two runs of each round and take the median over rounds.',
+    '- "CPU µs/answer": CPU time (user + system) of the server process and its workers per answer, median over rounds; PostgreSQL\'s own backends are not included. Steadier than req/s on a shared box.',
     '- "Other CPU": share of the whole machine used by processes outside the bench during each run (other users; PostgreSQL\'s backends for the PostgreSQL rows). High values mean the run was starved.',
     '',
   ];
   for (const n of r.notes) lines.push(`> ${n}`, '');
   for (const sc of r.scenarios) {
     lines.push(`## ${sc.title} (\`${sc.name}\`)`, '', sc.measures, '');
-    lines.push('| Contender | req/s | p50 ms | p99 ms | non-2xx | errors | req/s per round | other CPU per round |', '|---|---:|---:|---:|---:|---:|---|---|');
+    lines.push('| Contender | req/s | CPU µs/answer | p50 ms | p99 ms | non-2xx | errors | req/s per round | other CPU per round |', '|---|---:|---:|---:|---:|---:|---:|---|---|');
     for (const c of sc.contenders) {
       const other = c.runs.map((x) => (x.background === undefined ? '?' : `${Math.round(x.background * 100)} %`)).join(', ');
-      lines.push(`| ${c.label} | ${f0(c.median.rps)} | ${f2(c.median.p50)} | ${f2(c.median.p99)} | ${c.non2xx} | ${c.errors + c.timeouts} | ${c.runs.map((x) => f0(x.rps)).join(', ')} | ${other} |`);
+      lines.push(`| ${c.label} | ${f0(c.median.rps)} | ${c.median.cpuUs === undefined ? '?' : f0(c.median.cpuUs)} | ${f2(c.median.p50)} | ${f2(c.median.p99)} | ${c.non2xx} | ${c.errors + c.timeouts} | ${c.runs.map((x) => f0(x.rps)).join(', ')} | ${other} |`);
     }
     if (sc.unloaded?.length) {
       lines.push('', 'At one connection (each request alone: the latency a hop adds, without queueing):', '');

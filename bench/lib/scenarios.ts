@@ -12,6 +12,8 @@ export interface Contender {
   load(seconds: number, connections: number): Promise<LoadSpec>;
   /** Called with each run's measured throughput (sizes the next pool). */
   observe?(rps: number): void;
+  /** The server process, whose CPU time per answer is recorded. */
+  pid?: number;
 }
 
 export interface Scenario {
@@ -24,6 +26,7 @@ export interface Scenario {
 /** Tessera rows present in this run (PostgreSQL when reachable, 2 workers when supported). */
 function tesseraIds(lab: Lab, withWorkers: boolean, notes: string[]): TesseraId[] {
   const ids: TesseraId[] = ['tessera-sqlite'];
+  if (lab.options.baselineRoot) ids.push('tessera-baseline');
   if (lab.options.postgres) ids.push('tessera-postgres');
   if (withWorkers && lab.options.workers) ids.push('tessera-sqlite-2w');
   const noPg = lab.options.noPostgresReason ?? NO_PG;
@@ -38,6 +41,7 @@ const LABELS: Record<string, string> = {
   'tessera-sqlite': 'Tessera (SQLite)',
   'tessera-postgres': 'Tessera (PostgreSQL)',
   'tessera-sqlite-2w': 'Tessera (SQLite, 2 workers)',
+  'tessera-baseline': 'Baseline Tessera (SQLite)',
   'oidc-provider': 'node-oidc-provider 9',
   'fastify-json': 'Fastify, fixed JSON (floor)',
   'fastify-es256': 'Fastify + one ES256 signature (floor)',
@@ -46,10 +50,11 @@ const LABELS: Record<string, string> = {
   'proxy-floor': 'Through a bare node:http proxy (floor)',
 };
 
-function clientCredentials(id: string, url: string, path: string, auth: string, scope: string): Contender {
+function clientCredentials(id: string, url: string, path: string, auth: string, scope: string, pid: number): Contender {
   return {
     id,
     label: LABELS[id] ?? id,
+    pid,
     load: async (duration, connections) => ({
       url: `${url}${path}`,
       connections,
@@ -77,17 +82,17 @@ export const SCENARIOS: Scenario[] = [
       const out: Contender[] = [];
       for (const s of await oauthServers(lab, wanted, notes, true)) {
         await clientCredentialsToken(s); // the answer is a real ES256 JWT before we measure
-        out.push(clientCredentials(s.id, s.url, s.tokenPath, basic(s.service.id, s.service.secret), s.serviceScope));
+        out.push(clientCredentials(s.id, s.url, s.tokenPath, basic(s.service.id, s.service.secret), s.serviceScope, s.child.pid));
       }
       for (const kind of ['json', 'es256'] as const) {
         const id = `fastify-${kind}`;
         if (!wanted(id)) continue;
         const floor = await lab.floor(kind);
-        out.push(clientCredentials(id, floor.url, '/connect/token', basic('floor', 'floor'), 'bench.read'));
+        out.push(clientCredentials(id, floor.url, '/connect/token', basic('floor', 'floor'), 'bench.read', floor.pid));
       }
       // Runs that are compared sit next to each other in a round, so they share the same
       // background load: Tessera, node-oidc-provider, the ES256 floor, then the rest.
-      const order = ['tessera-sqlite', 'oidc-provider', 'fastify-es256', 'tessera-postgres', 'tessera-sqlite-2w', 'fastify-json'];
+      const order = ['tessera-sqlite', 'tessera-baseline', 'oidc-provider', 'fastify-es256', 'tessera-postgres', 'tessera-sqlite-2w', 'fastify-json'];
       return out.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
     },
   },
@@ -107,6 +112,7 @@ export const SCENARIOS: Scenario[] = [
         out.push({
           id: s.id,
           label: LABELS[s.id] ?? s.id,
+          pid: s.child.pid,
           load: async (duration, connections) => ({ url: `${s.url}${s.introspectPath}`, connections, duration, method: 'POST', headers: { authorization: auth, 'content-type': FORM }, body: `token=${token}` }),
         });
       }
@@ -125,6 +131,7 @@ export const SCENARIOS: Scenario[] = [
         out.push({
           id: s.id,
           label: LABELS[s.id] ?? s.id,
+          pid: s.child.pid,
           async load(duration, connections) {
             // Fresh families per run: each connection takes a token, its answer puts the successor back.
             const queue = await refreshSeeds(s, await s.session(), connections * 2);
@@ -164,6 +171,7 @@ export const SCENARIOS: Scenario[] = [
         out.push({
           id: s.id,
           label: LABELS[s.id] ?? s.id,
+          pid: s.child.pid,
           observe: (rps) => void (rate = Math.max(rps, 50)),
           async load(duration, connections) {
             const count = Math.max(connections * 4, Math.ceil(rate * duration));
@@ -195,11 +203,11 @@ export const SCENARIOS: Scenario[] = [
       const out: Contender[] = [];
       const upstream = await lab.upstream();
       if (wanted('upstream-direct')) {
-        out.push({ id: 'upstream-direct', label: LABELS['upstream-direct']!, load: async (duration, connections) => ({ url: `${upstream.url}/items`, connections, duration }) });
+        out.push({ id: 'upstream-direct', label: LABELS['upstream-direct']!, pid: upstream.pid, load: async (duration, connections) => ({ url: `${upstream.url}/items`, connections, duration }) });
       }
       if (wanted('proxy-floor')) {
         const proxy = await lab.proxyFloor();
-        out.push({ id: 'proxy-floor', label: LABELS['proxy-floor']!, load: async (duration, connections) => ({ url: `${proxy.url}${GATEWAY_PATH}`, connections, duration }) });
+        out.push({ id: 'proxy-floor', label: LABELS['proxy-floor']!, pid: proxy.pid, load: async (duration, connections) => ({ url: `${proxy.url}${GATEWAY_PATH}`, connections, duration }) });
       }
       if (wanted('gateway-sqlite') || wanted('tessera-sqlite')) {
         const t = await lab.tessera('tessera-sqlite');
@@ -212,7 +220,7 @@ export const SCENARIOS: Scenario[] = [
           if (i === 99) throw new Error(`gateway route never answered 200 (last ${res.status})`);
           await new Promise((r) => setTimeout(r, 100));
         }
-        out.push({ id: 'gateway-sqlite', label: LABELS['gateway-sqlite']!, load: async (duration, connections) => ({ url: `${t.url}${GATEWAY_PATH}`, connections, duration, headers }) });
+        out.push({ id: 'gateway-sqlite', label: LABELS['gateway-sqlite']!, pid: t.child.pid, load: async (duration, connections) => ({ url: `${t.url}${GATEWAY_PATH}`, connections, duration, headers }) });
       }
       return out;
     },

@@ -6,7 +6,8 @@ import { createPostgresDatabase } from '../../test/support/databases.ts';
 import { run, startChild, type Child } from './child.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'bin', 'tessera');
+/** The CLI of a checkout: this one, or another one to compare with (`--baseline DIR`). */
+const cliOf = (root: string) => join(root, 'bin', 'tessera');
 
 export const REDIRECT_URI = 'http://127.0.0.1:9/cb';
 export const USERNAME = 'bench-user';
@@ -19,6 +20,8 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface TesseraSetup {
   dialect: Dialect;
   databaseUrl: string;
+  /** The checkout whose `bin/tessera` set it up and serves it. */
+  root: string;
   env: Record<string, string>;
   /** Confidential client_credentials app (scope bench.read, the gateway's scope). */
   service: { id: string; secret: string };
@@ -60,8 +63,8 @@ async function createDatabase(dialect: Dialect): Promise<{ url: string; dir: str
   };
 }
 
-async function cli(env: Record<string, string>, databaseUrl: string, args: string[]): Promise<unknown> {
-  const out = await run('sh', [CLI, ...args, '--database', databaseUrl, '--json'], { env, cwd: ROOT });
+async function cli(root: string, env: Record<string, string>, databaseUrl: string, args: string[]): Promise<unknown> {
+  const out = await run('sh', [cliOf(root), ...args, '--database', databaseUrl, '--json'], { env, cwd: root });
   return JSON.parse(out);
 }
 
@@ -69,7 +72,7 @@ async function cli(env: Record<string, string>, databaseUrl: string, args: strin
  * A fresh database set up through the real CLI (docs/cli.md), as an operator would:
  * a user who may approve apps, the gateway's API, and the two apps.
  */
-export async function provisionTessera(dialect: Dialect, upstreamUrl: string): Promise<TesseraSetup> {
+export async function provisionTessera(dialect: Dialect, upstreamUrl: string, root = ROOT): Promise<TesseraSetup> {
   const db = await createDatabase(dialect);
   const env: Record<string, string> = {
     TESSERA_KEY_ENCRYPTION_KEY_FILE: join(db.dir, 'kek'),
@@ -78,18 +81,19 @@ export async function provisionTessera(dialect: Dialect, upstreamUrl: string): P
     TESSERA_LOG_LEVEL: 'error',
   };
   try {
-    await cli(env, db.url, ['users', 'create', '--username', USERNAME, '--password', PASSWORD, '--role', 'developer']);
-    await cli(env, db.url, [
+    await cli(root, env, db.url, ['users', 'create', '--username', USERNAME, '--password', PASSWORD, '--role', 'developer']);
+    await cli(root, env, db.url, [
       'apis', 'create', '--name', 'Bench', '--base-path', '/bench-api', '--upstream', upstreamUrl,
       '--scope', 'bench.read=Read bench items', '--route', 'GET /items bench.read',
     ]);
-    const service = (await cli(env, db.url, ['clients', 'create', '--name', 'Bench service', '--grant', 'client_credentials', '--scope', 'bench.read'])) as { client_id: string; client_secret: string };
-    const web = (await cli(env, db.url, [
+    const service = (await cli(root, env, db.url, ['clients', 'create', '--name', 'Bench service', '--grant', 'client_credentials', '--scope', 'bench.read'])) as { client_id: string; client_secret: string };
+    const web = (await cli(root, env, db.url, [
       'clients', 'create', '--name', 'Bench web', '--grant', 'authorization_code', '--redirect-uri', REDIRECT_URI, '--scope', 'openid offline_access',
     ])) as { client_id: string; client_secret: string };
     return {
       dialect,
       databaseUrl: db.url,
+      root,
       env,
       service: { id: service.client_id, secret: service.client_secret },
       web: { id: web.client_id, secret: web.client_secret },
@@ -109,17 +113,17 @@ export interface StartOptions {
 
 /** `tessera serve --port 0` as a child process; resolves once it prints its URL. */
 export function startTessera(name: string, setup: TesseraSetup, options: StartOptions = {}): Promise<Child> {
-  const args = [CLI, 'serve', '--port', '0', '--database', setup.databaseUrl];
+  const args = [cliOf(setup.root), 'serve', '--port', '0', '--database', setup.databaseUrl];
   if (options.workers && options.workers > 1) args.push('--workers', String(options.workers));
   const env: Record<string, string | undefined> = { ...setup.env };
   if (options.cpuProfDir) env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${options.cpuProfDir}`.trim();
-  return startChild(name, 'sh', args, { env, cwd: ROOT, timeoutMs: 60_000 });
+  return startChild(name, 'sh', args, { env, cwd: setup.root, timeoutMs: 60_000 });
 }
 
 /** Whether this checkout's `tessera serve` knows `--workers` (added in the same release). */
 export async function supportsWorkers(): Promise<boolean> {
   try {
-    const help = await run('sh', [CLI, 'serve', '--help'], { cwd: ROOT });
+    const help = await run('sh', [cliOf(ROOT), 'serve', '--help'], { cwd: ROOT });
     return help.includes('--workers');
   } catch {
     return false;

@@ -7,7 +7,8 @@ import type { Results } from '../../bench/lib/report.ts';
 
 /**
  * Smoke test of `npm run bench`: a --quick run of two scenarios with a few contenders
- * (no PostgreSQL, no workers) must produce sane results. The targets themselves are
+ * (no PostgreSQL, no workers) must produce sane results. This checkout is also its own
+ * `--baseline`, which exercises the before/after plumbing without a second checkout. The targets themselves are
  * asserted by `npm run bench -- --check`, never here: a shared CI box measures noise.
  */
 const root = resolve(import.meta.dirname, '..', '..');
@@ -19,7 +20,8 @@ test('bench --quick writes results with non-zero throughput and only 2xx answers
     join(root, 'bench', 'run.ts'),
     '--quick', '--duration', '1', '--warmup', '0.3', '--connections', '8', '--no-postgres',
     '--only', 'client-credentials,gateway',
-    '--contenders', 'tessera-sqlite,oidc-provider,fastify-es256,upstream-direct,gateway-sqlite',
+    '--contenders', 'tessera-sqlite,tessera-baseline,oidc-provider,fastify-es256,upstream-direct,gateway-sqlite',
+    '--baseline', root,
     '--out', out,
   ];
   const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((done) => {
@@ -33,17 +35,23 @@ test('bench --quick writes results with non-zero throughput and only 2xx answers
   expect(results.meta.cores).toBeGreaterThan(0);
   expect(results.scenarios.map((s) => s.name)).toEqual(['client-credentials', 'gateway']);
   const ids = results.scenarios.flatMap((s) => s.contenders.map((c) => c.id));
-  expect(ids).toEqual(['tessera-sqlite', 'oidc-provider', 'fastify-es256', 'upstream-direct', 'gateway-sqlite']);
+  expect(ids).toEqual(['tessera-sqlite', 'tessera-baseline', 'oidc-provider', 'fastify-es256', 'upstream-direct', 'gateway-sqlite']);
   for (const scenario of results.scenarios) {
     for (const c of scenario.contenders) {
       expect(c.median.rps, `${scenario.name} ${c.id}`).toBeGreaterThan(0);
       expect(c.median.p50, `${scenario.name} ${c.id}`).toBeGreaterThan(0);
       expect(c.median.p99, `${scenario.name} ${c.id}`).toBeGreaterThanOrEqual(c.median.p50);
       expect(c.non2xx + c.errors + c.timeouts, `${scenario.name} ${c.id} ${JSON.stringify(c.statusCodes)}`).toBe(0);
+      // Every server's CPU time per answer is measured from /proc (a token costs tens of µs at least).
+      expect(c.median.cpuUs, `${scenario.name} ${c.id} CPU per answer`).toBeGreaterThan(1);
     }
   }
   const cc = results.scenarios[0]!;
   expect(cc.ratios.map((r) => r.name)).toContain('Tessera (SQLite) / node-oidc-provider');
+  expect(cc.ratios.map((r) => r.name)).toEqual(expect.arrayContaining(['Tessera (SQLite) / baseline throughput', 'Tessera (SQLite) / baseline CPU per answer']));
+  expect(cc.ratios.map((r) => r.name)).not.toContain('Baseline Tessera (SQLite) / node-oidc-provider');
+  expect(results.meta.baseline).toContain(root);
+  expect(results.checks.find((c) => c.target.startsWith('client-credentials: no loss against the baseline'))?.pass).not.toBeUndefined();
   expect(results.scenarios[1]!.ratios.map((r) => r.name)).toContain('Latency added by the gateway at p50');
   // Every target is listed; the ones this run did not measure say so.
   expect(results.checks.find((c) => c.target.startsWith('RSS'))?.pass).toBeNull();
