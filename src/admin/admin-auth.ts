@@ -1,7 +1,7 @@
-import type { Principal } from '../identity/user.ts';
 import { OAuthError } from '../oauth/errors.ts';
 import { bearerError, bearerMissing, bearerToken } from '../oauth/endpoints/userinfo.ts';
-import { ADMIN_SCOPE, isAdmin } from '../oauth/scopes.ts';
+import { decideGrant, type GrantDenial } from '../oauth/grant-policy.ts';
+import { ADMIN_SCOPE } from '../oauth/scopes.ts';
 import type { TokenService } from '../oauth/token-service.ts';
 
 /** Who is calling the admin API: recorded as the actor of every change. */
@@ -25,15 +25,28 @@ export async function authenticateAdmin(tokens: TokenService, authorization: str
   if (!check.active) throw bearerError('invalid_token', 'the access token is invalid, expired or revoked');
   const scopes = check.claims.scope.split(' ');
   if (!scopes.includes(ADMIN_SCOPE)) throw bearerError('insufficient_scope', `the access token lacks the ${ADMIN_SCOPE} scope`, ADMIN_SCOPE);
-  const principal: Principal | undefined = check.principal;
-  if (!principal || !isAdmin(principal)) {
-    throw bearerError('insufficient_scope', "the token's user does not hold the admin role", ADMIN_SCOPE);
-  }
+  // A token issued to the app itself (no user) has no principal.
+  const decision = decideGrant(check.client, check.principal ?? null, scopes);
+  if (!decision.allowed) throw refused(decision);
+  const principal = check.principal!; // set: decideGrant refuses tessera.admin without a user
   const user = `user:${principal.user.username}`;
   // An interactive sign-in has the user as subject and the console (or another app) as client;
   // a machine acting on behalf of an admin is named as such in the audit trail.
   const label = check.client.onBehalfOfUserId === principal.user.id ? `app:${check.client.id} for ${user}` : user;
   return { userId: principal.user.id, username: principal.user.username, clientId: check.claims.client_id, label };
+}
+
+/** RFC 6750 §3.1. The admin API needs the `admin` role, which holds every permission an app can require. */
+function refused(denial: GrantDenial): OAuthError {
+  switch (denial.reason) {
+    case 'user_missing':
+    case 'user_disabled':
+      // checkAccessToken finds such tokens inactive first; answered the same way for completeness.
+      return bearerError('invalid_token', 'the access token is invalid, expired or revoked');
+    case 'permission_missing':
+    case 'admin_role_required':
+      return bearerError('insufficient_scope', "the token's user does not hold the admin role", ADMIN_SCOPE);
+  }
 }
 
 export function isBearerError(error: unknown): error is OAuthError {

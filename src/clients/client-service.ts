@@ -5,6 +5,7 @@ import { conflict, notFound, validationError } from '../errors.ts';
 import type { RoleStore, UserStore } from '../identity/user-store.ts';
 import type { User } from '../identity/user.ts';
 import { randomToken, sha256 } from '../oauth/crypto-util.ts';
+import { ANY_SCOPES, decideGrant, type GrantDenial } from '../oauth/grant-policy.ts';
 import { checkRedirectUri, type RedirectUriCheckOptions } from '../oauth/redirect-uri-policy.ts';
 import { ADMIN_SCOPE, isScopeToken, OPENID_SCOPES } from '../oauth/scopes.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
@@ -214,15 +215,9 @@ export class ClientService {
       throw validationError('an on-behalf-of user is only used with the client_credentials grant', 'on_behalf_of');
     }
     if (checkUser && c.onBehalfOfUserId !== null) {
-      const principal = await this.#d.users.principal(c.onBehalfOfUserId);
-      if (!principal) throw validationError('the on-behalf-of user does not exist', 'on_behalf_of');
-      if (principal.user.disabled) throw validationError(`user "${principal.user.username}" is disabled`, 'on_behalf_of');
-      if (!principal.permissions.includes(c.requirePermission)) {
-        throw validationError(
-          `user "${principal.user.username}" lacks the "${c.requirePermission}" permission this app requires`,
-          'on_behalf_of',
-        );
-      }
+      // Refuse now what the client-credentials grant would refuse at every token request.
+      const decision = decideGrant(c, await this.#d.users.principal(c.onBehalfOfUserId), ANY_SCOPES);
+      if (!decision.allowed) throw validationError(onBehalfOfRefusal(decision), 'on_behalf_of');
     }
   }
 
@@ -264,6 +259,20 @@ function scopeList(list: string[], field: string): string[] {
     if (!out.includes(raw)) out.push(raw);
   }
   return out;
+}
+
+function onBehalfOfRefusal(denial: GrantDenial): string {
+  switch (denial.reason) {
+    case 'user_missing':
+      return 'the on-behalf-of user does not exist';
+    case 'user_disabled':
+      return `user "${denial.principal.user.username}" is disabled`;
+    case 'permission_missing':
+      return `user "${denial.principal.user.username}" lacks the "${denial.permission}" permission this app requires`;
+    case 'admin_role_required':
+      // Not asked: registration checks the user without scopes (ANY_SCOPES).
+      return `the on-behalf-of user lacks the admin role ${ADMIN_SCOPE} requires`;
+  }
 }
 
 function ttl(value: number | null, field: string, [min, max]: readonly [number, number]): number | null {

@@ -10,12 +10,8 @@ export const OPENID_SCOPES: Readonly<Record<string, string>> = {
   offline_access: 'Keep access while you are away',
 };
 
-/** Opens the admin API (/admin/api/v1); granted only to users holding the `admin` role. */
+/** Opens the admin API (/admin/api/v1); granted only to users holding the `admin` role (grant-policy.ts). */
 export const ADMIN_SCOPE = 'tessera.admin';
-
-export function isAdmin(principal: { roles: readonly string[] } | undefined): boolean {
-  return principal !== undefined && principal.roles.includes('admin');
-}
 
 export function isScopeToken(s: string): boolean {
   return s.length <= 200 && SCOPE_TOKEN.test(s);

@@ -5,8 +5,9 @@ import type { ClientLookup } from '../client-auth.ts';
 import type { CodeStore } from '../code-store.ts';
 import { randomToken, sha256 } from '../crypto-util.ts';
 import { OAuthError } from '../errors.ts';
+import { decideGrant, type GrantDenial } from '../grant-policy.ts';
 import type { RawParams } from '../params.ts';
-import { ADMIN_SCOPE, isAdmin } from '../scopes.ts';
+import { ADMIN_SCOPE } from '../scopes.ts';
 
 export type AuthorizeOutcome =
   /** Client or redirect URI not trusted: show an error page, never redirect (RFC 6749 §4.1.2.1). */
@@ -69,18 +70,11 @@ export function authorizationFlow(deps: AuthorizeDeps) {
     return { outcome: errorRedirect(v.redirectTo.uri, v.redirectTo.state, v.error) };
   }
 
-  /** The user may authorize only apps whose required permission they hold (DESIGN.md). */
+  /** The user may authorize only apps the access policy admits them to (grant-policy.ts). */
   function permissionDenied(request: AuthorizationRequest, signedIn: SignedIn): AuthorizeOutcome | undefined {
-    if (request.scopes.includes(ADMIN_SCOPE) && !isAdmin(signedIn.principal)) {
-      return errorRedirect(request.redirectUri, request.state, new OAuthError('access_denied', `the ${ADMIN_SCOPE} scope requires the admin role`));
-    }
-    const needed = request.client.requirePermission;
-    if (signedIn.principal.permissions.includes(needed)) return undefined;
-    return errorRedirect(
-      request.redirectUri,
-      request.state,
-      new OAuthError('access_denied', `the user lacks the "${needed}" permission this app requires`),
-    );
+    const decision = decideGrant(request.client, signedIn.principal, request.scopes);
+    if (decision.allowed) return undefined;
+    return errorRedirect(request.redirectUri, request.state, new OAuthError('access_denied', deniedDescription(decision)));
   }
 
   async function authorize(raw: RawParams, signedIn: SignedIn | undefined, now: number): Promise<AuthorizeOutcome> {
@@ -129,4 +123,18 @@ export function authorizationFlow(deps: AuthorizeDeps) {
   }
 
   return { authorize, decide };
+}
+
+/** RFC 6749 §4.1.2.1 `access_denied`, told in words the user can act on. */
+function deniedDescription(denial: GrantDenial): string {
+  switch (denial.reason) {
+    case 'admin_role_required':
+      return `the ${ADMIN_SCOPE} scope requires the admin role`;
+    case 'permission_missing':
+      return `the user lacks the "${denial.permission}" permission this app requires`;
+    case 'user_disabled':
+    case 'user_missing':
+      // A session ends when its user is disabled or deleted, so only a race gets here.
+      return 'the user is disabled or no longer exists';
+  }
 }

@@ -1,7 +1,8 @@
 import type { Client } from '../../clients/client.ts';
 import type { Principal } from '../../identity/user.ts';
-import { invalidScope, unauthorizedClient } from '../errors.ts';
-import { ADMIN_SCOPE, isAdmin, parseScope } from '../scopes.ts';
+import { invalidScope, type OAuthError, unauthorizedClient } from '../errors.ts';
+import { decideGrant, type GrantDenial } from '../grant-policy.ts';
+import { ADMIN_SCOPE, parseScope } from '../scopes.ts';
 import type { GrantDeps, GrantHandler, GrantRequest, TokenResponse } from './grant-handler.ts';
 
 /** Scopes that mean nothing without a signed-in user (no ID token, no refresh: RFC 6749 §4.4.3). */
@@ -18,11 +19,9 @@ export const clientCredentialsGrant = {
   handle(req: GrantRequest, deps: GrantDeps): TokenResponse | Promise<TokenResponse> {
     const scopes = grantedScopes(req.client, req.params.get('scope'));
     const userId = req.client.onBehalfOfUserId;
-    if (userId === null) return issue(req, deps, scopes, undefined);
+    if (userId === null) return issue(req, deps, scopes, null);
     const principal = deps.cache.principal(userId);
-    return principal instanceof Promise
-      ? principal.then((p) => issue(req, deps, scopes, checkPrincipal(req.client, p)))
-      : issue(req, deps, scopes, checkPrincipal(req.client, principal));
+    return principal instanceof Promise ? principal.then((p) => issue(req, deps, scopes, p)) : issue(req, deps, scopes, principal);
   },
 } satisfies GrantHandler;
 
@@ -37,21 +36,30 @@ function grantedScopes(client: Client, requested: string | undefined): string[] 
   return granted;
 }
 
-function checkPrincipal(client: Client, principal: Principal | undefined): Principal {
-  if (!principal) throw unauthorizedClient('the user this app acts on behalf of no longer exists');
-  if (principal.user.disabled) throw unauthorizedClient('the user this app acts on behalf of is disabled');
-  if (!principal.permissions.includes(client.requirePermission)) {
-    throw unauthorizedClient(`the user this app acts on behalf of lacks the "${client.requirePermission}" permission`);
-  }
-  return principal;
-}
-
-function issue(req: GrantRequest, deps: GrantDeps, scopes: string[], principal: Principal | undefined): TokenResponse {
-  if (scopes.includes(ADMIN_SCOPE) && !isAdmin(principal)) {
-    throw invalidScope(`${ADMIN_SCOPE} is only for apps acting on behalf of a user with the admin role`);
-  }
+/** `user`: the on-behalf-of user as found (undefined: deleted), or null when the app acts as itself. */
+function issue(req: GrantRequest, deps: GrantDeps, scopes: string[], user: Principal | null | undefined): TokenResponse {
+  const decision = decideGrant(req.client, user, scopes);
+  if (!decision.allowed) throw refused(decision);
+  const principal = user ?? undefined;
   const issued = deps.tokens.issueAccessToken({ client: req.client, principal, scopes, now: req.now });
   const response: TokenResponse = { access_token: issued.token, token_type: 'Bearer', expires_in: issued.expiresIn };
   if (scopes.length) response.scope = scopes.join(' ');
   return response;
+}
+
+/**
+ * The app may not have tokens for its on-behalf-of user (RFC 6749 §5.2 `unauthorized_client`),
+ * or asked for a scope that needs a user it does not act for (`invalid_scope`).
+ */
+function refused(denial: GrantDenial): OAuthError {
+  switch (denial.reason) {
+    case 'user_missing':
+      return unauthorizedClient('the user this app acts on behalf of no longer exists');
+    case 'user_disabled':
+      return unauthorizedClient('the user this app acts on behalf of is disabled');
+    case 'permission_missing':
+      return unauthorizedClient(`the user this app acts on behalf of lacks the "${denial.permission}" permission`);
+    case 'admin_role_required':
+      return invalidScope(`${ADMIN_SCOPE} is only for apps acting on behalf of a user with the admin role`);
+  }
 }

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from '../../clients/client.ts';
 import type { Principal } from '../../identity/user.ts';
 import { randomToken, sha256 } from '../crypto-util.ts';
-import { invalidGrant } from '../errors.ts';
-import { ADMIN_SCOPE, isAdmin } from '../scopes.ts';
+import { invalidGrant, type OAuthError } from '../errors.ts';
+import { ANY_SCOPES, decideGrant, type GrantDenial } from '../grant-policy.ts';
+import { ADMIN_SCOPE } from '../scopes.ts';
 import type { GrantDeps, TokenResponse } from './grant-handler.ts';
 
 export interface UserTokenRequest {
@@ -23,7 +24,8 @@ export async function issueUserTokens(
   refresh: { familyId: string; token: string } | 'new' | 'none',
 ): Promise<{ response: TokenResponse; jti: string; exp: number; familyId: string | null }> {
   // Checked again at every issue: a user who lost the admin role since consenting gets nothing.
-  if (req.scopes.includes(ADMIN_SCOPE) && !isAdmin(req.principal)) throw invalidGrant(`${ADMIN_SCOPE} requires the admin role`);
+  const decision = decideGrant(req.client, req.principal, req.scopes);
+  if (!decision.allowed) throw refused(decision);
   const access = deps.tokens.issueAccessToken({ client: req.client, principal: req.principal, scopes: req.scopes, now: req.now });
   const response: TokenResponse = {
     access_token: access.token,
@@ -79,9 +81,20 @@ export function refreshTtl(deps: GrantDeps, client: Client): number {
 export async function activePrincipal(deps: GrantDeps, userId: string | null, client: Client): Promise<Principal> {
   if (userId === null) throw invalidGrant('the grant has no user');
   const principal = await deps.cache.principal(userId);
-  if (!principal || principal.user.disabled) throw invalidGrant('the user is disabled or no longer exists');
-  if (!principal.permissions.includes(client.requirePermission)) {
-    throw invalidGrant(`the user no longer holds the "${client.requirePermission}" permission`);
+  const decision = decideGrant(client, principal, ANY_SCOPES);
+  if (!decision.allowed) throw refused(decision);
+  return principal!; // set: decideGrant refuses a user that does not exist
+}
+
+/** RFC 6749 §5.2 `invalid_grant`: the grant was issued, but its user may no longer have tokens. */
+function refused(denial: GrantDenial): OAuthError {
+  switch (denial.reason) {
+    case 'user_missing':
+    case 'user_disabled':
+      return invalidGrant('the user is disabled or no longer exists');
+    case 'permission_missing':
+      return invalidGrant(`the user no longer holds the "${denial.permission}" permission`);
+    case 'admin_role_required':
+      return invalidGrant(`${ADMIN_SCOPE} requires the admin role`);
   }
-  return principal;
 }
