@@ -1,4 +1,4 @@
-import { OAuthError } from '../oauth/errors.ts';
+import type { OAuthError } from '../oauth/errors.ts';
 import { bearerError, bearerMissing, bearerToken } from '../oauth/endpoints/userinfo.ts';
 import { decideGrant, type GrantDenial } from '../oauth/grant-policy.ts';
 import { ADMIN_SCOPE } from '../oauth/scopes.ts';
@@ -47,8 +47,4 @@ function refused(denial: GrantDenial): OAuthError {
     case 'admin_role_required':
       return bearerError('insufficient_scope', "the token's user does not hold the admin role", ADMIN_SCOPE);
   }
-}
-
-export function isBearerError(error: unknown): error is OAuthError {
-  return error instanceof OAuthError;
 }

@@ -21,7 +21,7 @@ export interface UserTokenRequest {
 export async function issueUserTokens(
   deps: GrantDeps,
   req: UserTokenRequest,
-  refresh: { familyId: string; token: string } | 'new' | 'none',
+  refresh: { familyId: string; token: string } | 'new',
 ): Promise<{ response: TokenResponse; jti: string; exp: number; familyId: string | null }> {
   // Checked again at every issue: a user who lost the admin role since consenting gets nothing.
   const decision = decideGrant(req.client, req.principal, req.scopes);
