@@ -117,7 +117,7 @@ export class ClientService {
   }
 
   /** New secret; the old one and every token issued to the app stop working at once. */
-  async rotateSecret(id: string): Promise<ClientWithSecret> {
+  async rotateSecret(id: string): Promise<ClientView & { client_secret: string }> {
     const current = await this.#get(id);
     if (current.public) throw validationError('public apps have no secret', 'public');
     const secret = randomToken();

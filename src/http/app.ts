@@ -1,9 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import cookie from '@fastify/cookie';
 import type { Tessera } from '../app/tessera.ts';
-import { OAuthError } from '../oauth/errors.ts';
 import { checkHealth } from '../observability/health.ts';
-import { ServiceError } from '../errors.ts';
 import { registerFormParser } from './form-body.ts';
 import { registerAdminApi } from './admin/admin-api.ts';
 import { applyCors } from './cors.ts';
@@ -11,7 +9,7 @@ import { registerConsoleRoutes } from './console-routes.ts';
 import { handleGatewayRequest } from './gateway-hook.ts';
 import { registerPageRoutes } from './page-routes.ts';
 import { registerProtocolRoutes } from './protocol-routes.ts';
-import { sendOAuthError } from './oauth-reply.ts';
+import { registerErrorHandler } from './error-reply.ts';
 
 export interface HttpAppOptions {
   logger?: FastifyServerOptions['logger'];
@@ -47,20 +45,7 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
     });
   });
 
-  app.setErrorHandler((error, request, reply) => {
-    if (error instanceof OAuthError) return sendOAuthError(reply, error);
-    if (error instanceof ServiceError) {
-      return reply.code(error.status).send({ error: error.code, error_description: error.message, field: error.field });
-    }
-    const status = (error as { statusCode?: number }).statusCode;
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      // Fastify's own client errors (body too large, malformed body, bad header…) in OAuth shape.
-      const description = status === 413 ? 'the request body is too large' : 'the request is malformed';
-      return sendOAuthError(reply, new OAuthError('invalid_request', description, { status: status === 413 ? 413 : 400 }));
-    }
-    request.log.error({ err: error }, 'unhandled error');
-    return sendOAuthError(reply, new OAuthError('server_error', 'the server could not complete the request'));
-  });
+  registerErrorHandler(app);
 
   app.setNotFoundHandler((_request, reply) => {
     reply.code(404).send({ error: 'not_found', error_description: 'no such endpoint' });

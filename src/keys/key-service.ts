@@ -7,7 +7,7 @@ import type { KeyStore } from './key-store.ts';
 export interface KeyView {
   kid: string;
   alg: string;
-  status: string;
+  status: 'active' | 'published' | 'retired';
   created_at: string;
   activated_at: string | null;
   deactivated_at: string | null;

@@ -5,7 +5,8 @@ import { html, type SafeHtml } from '../../pages/html.ts';
  * document clients download: every operation with its summary, parameters, request body
  * schema and answers. No script (the page shares the sign-in pages' CSP and stylesheet).
  */
-export function referencePage(doc: Record<string, unknown>): string {
+export function referencePage(document: object): string {
+  const doc: Record<string, unknown> = { ...document };
   const info = doc.info as { title: string; description?: string; version: string };
   const paths = (doc.paths ?? {}) as Record<string, Record<string, Operation>>;
   const schemas = ((doc.components as { schemas?: Record<string, Schema> } | undefined)?.schemas ?? {}) as Record<string, Schema>;

@@ -1,329 +1,301 @@
+import { Type, type Static, type StringOptions, type TInteger, type TSchema, type TString } from '@sinclair/typebox';
+
 /**
- * JSON Schemas of the admin API. Fastify validates requests with them and serialises
- * responses with them; @fastify/swagger turns them into the OpenAPI document. One source:
- * the document cannot drift from what the server does.
+ * JSON Schemas of the admin API, written with TypeBox so that one declaration gives Fastify
+ * the schema it validates and serialises with, @fastify/swagger the OpenAPI component (each
+ * `$id` below is a name under components/schemas), and the routes their TypeScript types
+ * (through the TypeBox type provider). The document cannot drift from what the server does,
+ * and neither can the handlers' types.
  */
 
-const str = (description?: string, extra: object = {}) => ({ type: 'string', ...(description ? { description } : {}), ...extra }) as const;
-const strs = (description?: string) => ({ type: 'array', items: { type: 'string' }, ...(description ? { description } : {}) }) as const;
+const str = (description?: string, extra: StringOptions = {}) =>
+  Type.String({ ...(description ? { description } : {}), ...extra });
+const strs = (description?: string) => Type.Array(Type.String(), description ? { description } : {});
 /**
  * `T | null` as a type list, not anyOf: with coerceTypes Ajv coerces null into the first
  * anyOf branch (null → 0 or ""), while a type list leaves a value alone when one type fits.
+ * TypeBox has no such form, so the schema is spelled out and its static type given with it.
  */
-const nullable = (schema: { type: string; enum?: readonly unknown[] }) => ({
-  ...schema,
-  type: [schema.type, 'null'],
-  ...(schema.enum ? { enum: [...schema.enum, null] } : {}),
-});
-const seconds = (description: string) => ({ type: 'integer', description }) as const;
+function nullable<T extends TString | TInteger>(schema: T) {
+  const { type, ...rest } = schema;
+  return Type.Unsafe<Static<T> | null>({ ...rest, type: [type, 'null'] });
+}
+/**
+ * A string from a list, as `enum` (TypeBox's own unions of literals become anyOf, whose Ajv
+ * messages would differ from the ones clients get today).
+ */
+const oneOf = <const V extends string>(values: readonly V[], description?: string) =>
+  Type.Unsafe<V>({ type: 'string', enum: values, ...(description ? { description } : {}) });
+const nullableOneOf = <const V extends string>(values: readonly V[]) => Type.Unsafe<V | null>({ type: ['string', 'null'], enum: [...values, null] });
+const seconds = (description: string) => Type.Integer({ description });
+const dateTime = () => Type.String({ format: 'date-time' });
+const opt = Type.Optional;
 
-export const errorSchema = {
-  $id: 'Error',
-  type: 'object',
-  description: 'Every error: a stable code, a one-line message, and the field at fault when there is one.',
-  properties: {
+export const ErrorSchema = Type.Object(
+  {
     error: str('validation_failed, invalid_token, insufficient_scope, not_found, conflict, …'),
     error_description: str(),
-    field: str(),
+    field: opt(str()),
   },
-  required: ['error', 'error_description'],
-} as const;
+  { $id: 'Error', description: 'Every error: a stable code, a one-line message, and the field at fault when there is one.' },
+);
 
-export const appSchema = {
-  $id: 'App',
-  type: 'object',
-  description: 'A registered app (OAuth client). Never includes its secret.',
-  properties: {
+export const AppSchema = Type.Object(
+  {
     client_id: str('UUID'),
     name: str(),
-    description: str(),
+    description: opt(str()),
     grant_types: strs('authorization_code and/or client_credentials'),
-    redirect_uris: strs(),
-    post_logout_redirect_uris: strs(),
-    scopes: strs('scopes the app may request'),
-    default_scopes: strs('scopes added to every token'),
-    public: { type: 'boolean', description: 'no secret; PKCE; authorization code only' },
-    on_behalf_of: nullable(str('username the app acts for with client_credentials')),
-    on_behalf_of_user_id: nullable(str()),
-    access_token_ttl: nullable(seconds('per-app override of the access token lifetime')),
-    refresh_token_ttl: nullable(seconds('per-app override of the refresh token lifetime')),
-    require_permission: str('permission a user must hold to approve the app'),
-    id_token_signed_response_alg: nullable(str('RS256 (default) or ES256')),
-    secret_updated_at: nullable(str('', { format: 'date-time' })),
-    created_at: str('', { format: 'date-time' }),
-    updated_at: str('', { format: 'date-time' }),
-    client_secret: str('only in the answer to registration and secret regeneration'),
+    redirect_uris: opt(strs()),
+    post_logout_redirect_uris: opt(strs()),
+    scopes: opt(strs('scopes the app may request')),
+    default_scopes: opt(strs('scopes added to every token')),
+    public: opt(Type.Boolean({ description: 'no secret; PKCE; authorization code only' })),
+    on_behalf_of: opt(nullable(str('username the app acts for with client_credentials'))),
+    on_behalf_of_user_id: opt(nullable(str())),
+    access_token_ttl: opt(nullable(seconds('per-app override of the access token lifetime'))),
+    refresh_token_ttl: opt(nullable(seconds('per-app override of the refresh token lifetime'))),
+    require_permission: opt(str('permission a user must hold to approve the app')),
+    id_token_signed_response_alg: opt(nullable(str('RS256 (default) or ES256'))),
+    secret_updated_at: opt(nullable(dateTime())),
+    created_at: opt(dateTime()),
+    updated_at: opt(dateTime()),
+    client_secret: opt(str('only in the answer to registration and secret regeneration')),
   },
-  required: ['client_id', 'name', 'grant_types'],
-} as const;
+  { $id: 'App', description: 'A registered app (OAuth client). Never includes its secret.' },
+);
 
+const appName = str('', { minLength: 1, maxLength: 200 });
+const appGrantTypes = Type.Array(oneOf(['authorization_code', 'client_credentials']), { minItems: 1, maxItems: 2 });
 const appFields = {
-  name: str('', { minLength: 1, maxLength: 200 }),
-  description: str('', { maxLength: 1000 }),
-  grant_types: { type: 'array', items: { type: 'string', enum: ['authorization_code', 'client_credentials'] }, minItems: 1, maxItems: 2 },
-  redirect_uris: { type: 'array', items: { type: 'string', maxLength: 2048 }, maxItems: 50 },
-  post_logout_redirect_uris: { type: 'array', items: { type: 'string', maxLength: 2048 }, maxItems: 50 },
-  scopes: { type: 'array', items: { type: 'string', maxLength: 200 }, maxItems: 200 },
-  default_scopes: { type: 'array', items: { type: 'string', maxLength: 200 }, maxItems: 200 },
-  on_behalf_of: nullable(str('username or user id', { maxLength: 200 })),
-  public: { type: 'boolean' },
-  access_token_ttl: nullable({ type: 'integer' }),
-  refresh_token_ttl: nullable({ type: 'integer' }),
-  require_permission: str('', { maxLength: 64 }),
-  id_token_signed_response_alg: nullable({ type: 'string', enum: ['RS256', 'ES256'] }),
-} as const;
+  name: opt(appName),
+  description: opt(str('', { maxLength: 1000 })),
+  grant_types: opt(appGrantTypes),
+  redirect_uris: opt(Type.Array(Type.String({ maxLength: 2048 }), { maxItems: 50 })),
+  post_logout_redirect_uris: opt(Type.Array(Type.String({ maxLength: 2048 }), { maxItems: 50 })),
+  scopes: opt(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 200 })),
+  default_scopes: opt(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 200 })),
+  on_behalf_of: opt(nullable(str('username or user id', { maxLength: 200 }))),
+  public: opt(Type.Boolean()),
+  access_token_ttl: opt(nullable(Type.Integer())),
+  refresh_token_ttl: opt(nullable(Type.Integer())),
+  require_permission: opt(str('', { maxLength: 64 })),
+  id_token_signed_response_alg: opt(nullableOneOf(['RS256', 'ES256'])),
+};
 
-export const appCreateSchema = {
-  $id: 'AppCreate',
-  type: 'object',
-  additionalProperties: false,
-  properties: appFields,
-  required: ['name', 'grant_types'],
-} as const;
+export const AppCreateSchema = Type.Object(
+  { ...appFields, name: appName, grant_types: appGrantTypes },
+  { $id: 'AppCreate', additionalProperties: false },
+);
+export const AppUpdateSchema = Type.Object(appFields, { $id: 'AppUpdate', additionalProperties: false });
 
-export const appUpdateSchema = { $id: 'AppUpdate', type: 'object', additionalProperties: false, properties: appFields } as const;
-
-export const userSchema = {
-  $id: 'User',
-  type: 'object',
-  properties: {
+export const UserSchema = Type.Object(
+  {
     id: str('UUID'),
     username: str(),
-    email: nullable(str()),
-    name: nullable(str()),
-    given_name: nullable(str()),
-    family_name: nullable(str()),
-    disabled: { type: 'boolean' },
+    email: opt(nullable(str())),
+    name: opt(nullable(str())),
+    given_name: opt(nullable(str())),
+    family_name: opt(nullable(str())),
+    disabled: opt(Type.Boolean()),
     roles: strs(),
-    permissions: strs('what the roles grant'),
-    created_at: str('', { format: 'date-time' }),
-    updated_at: str('', { format: 'date-time' }),
+    permissions: opt(strs('what the roles grant')),
+    created_at: opt(dateTime()),
+    updated_at: opt(dateTime()),
   },
-  required: ['id', 'username', 'roles'],
-} as const;
+  { $id: 'User' },
+);
 
 const profileFields = {
-  email: nullable(str('', { maxLength: 320 })),
-  name: nullable(str('', { maxLength: 200 })),
-  given_name: nullable(str('', { maxLength: 200 })),
-  family_name: nullable(str('', { maxLength: 200 })),
-  roles: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 100 },
-} as const;
+  email: opt(nullable(str('', { maxLength: 320 }))),
+  name: opt(nullable(str('', { maxLength: 200 }))),
+  given_name: opt(nullable(str('', { maxLength: 200 }))),
+  family_name: opt(nullable(str('', { maxLength: 200 }))),
+  roles: opt(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 100 })),
+};
 
-export const userCreateSchema = {
-  $id: 'UserCreate',
-  type: 'object',
-  additionalProperties: false,
-  properties: { username: str('', { maxLength: 100 }), password: str('', { maxLength: 1024 }), ...profileFields },
-  required: ['username', 'password'],
-} as const;
+export const UserCreateSchema = Type.Object(
+  { username: str('', { maxLength: 100 }), password: str('', { maxLength: 1024 }), ...profileFields },
+  { $id: 'UserCreate', additionalProperties: false },
+);
 
-export const userUpdateSchema = {
-  $id: 'UserUpdate',
-  type: 'object',
-  additionalProperties: false,
-  properties: { ...profileFields, disabled: { type: 'boolean', description: 'disabling ends sessions and invalidates every token' } },
-} as const;
+export const UserUpdateSchema = Type.Object(
+  { ...profileFields, disabled: opt(Type.Boolean({ description: 'disabling ends sessions and invalidates every token' })) },
+  { $id: 'UserUpdate', additionalProperties: false },
+);
 
-export const passwordSchema = {
-  $id: 'PasswordReset',
-  type: 'object',
-  additionalProperties: false,
-  properties: { password: str('', { maxLength: 1024 }) },
-  required: ['password'],
-} as const;
+export const PasswordResetSchema = Type.Object({ password: str('', { maxLength: 1024 }) }, { $id: 'PasswordReset', additionalProperties: false });
 
-export const roleSchema = {
-  $id: 'Role',
-  type: 'object',
-  properties: {
+export const RoleSchema = Type.Object(
+  {
     name: str(),
-    description: str(),
-    builtin: { type: 'boolean' },
-    permissions: { anyOf: [strs(), { type: 'string', const: '*' }], description: '"*" for a role holding every permission' },
+    description: opt(str()),
+    builtin: opt(Type.Boolean()),
+    permissions: Type.Union([strs(), Type.Literal('*')], { description: '"*" for a role holding every permission' }),
   },
-  required: ['name', 'permissions'],
-} as const;
+  { $id: 'Role' },
+);
 
-export const roleCreateSchema = {
-  $id: 'RoleCreate',
-  type: 'object',
-  additionalProperties: false,
-  properties: { name: str('', { maxLength: 64 }), description: str('', { maxLength: 500 }), permissions: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 200 } },
-  required: ['name'],
-} as const;
+const rolePermissions = Type.Array(Type.String({ maxLength: 64 }), { maxItems: 200 });
+export const RoleCreateSchema = Type.Object(
+  { name: str('', { maxLength: 64 }), description: opt(str('', { maxLength: 500 })), permissions: opt(rolePermissions) },
+  { $id: 'RoleCreate', additionalProperties: false },
+);
+export const RoleUpdateSchema = Type.Object(
+  { description: opt(str('', { maxLength: 500 })), permissions: opt(rolePermissions) },
+  { $id: 'RoleUpdate', additionalProperties: false },
+);
 
-export const roleUpdateSchema = {
-  $id: 'RoleUpdate',
-  type: 'object',
-  additionalProperties: false,
-  properties: { description: str('', { maxLength: 500 }), permissions: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 200 } },
-} as const;
+export const PermissionSchema = Type.Object({ name: str(), description: opt(str()), builtin: opt(Type.Boolean()) }, { $id: 'Permission' });
+export const PermissionCreateSchema = Type.Object(
+  { name: str('', { maxLength: 64 }), description: opt(str('', { maxLength: 500 })) },
+  { $id: 'PermissionCreate', additionalProperties: false },
+);
 
-export const permissionSchema = {
-  $id: 'Permission',
-  type: 'object',
-  properties: { name: str(), description: str(), builtin: { type: 'boolean' } },
-  required: ['name'],
-} as const;
+const settingsFields = {
+  access_token_ttl: opt(seconds('access token lifetime (60 – 604800)')),
+  refresh_token_ttl: opt(seconds('refresh token lifetime from each rotation (60 – 31536000)')),
+  code_ttl: opt(seconds('authorization code lifetime (10 – 3600)')),
+  id_token_ttl: opt(seconds('ID token lifetime (60 – 86400)')),
+  session_ttl: opt(seconds('sign-in session lifetime (60 – 2592000)')),
+  redirect_uri_policy: opt(oneOf(['strict', 'development'])),
+};
+export const SettingsSchema = Type.Object(settingsFields, { $id: 'Settings' });
+export const SettingsUpdateSchema = Type.Object(settingsFields, { $id: 'SettingsUpdate', additionalProperties: false });
 
-export const permissionCreateSchema = {
-  $id: 'PermissionCreate',
-  type: 'object',
-  additionalProperties: false,
-  properties: { name: str('', { maxLength: 64 }), description: str('', { maxLength: 500 }) },
-  required: ['name'],
-} as const;
-
-export const settingsSchema = {
-  $id: 'Settings',
-  type: 'object',
-  properties: {
-    access_token_ttl: seconds('access token lifetime (60 – 604800)'),
-    refresh_token_ttl: seconds('refresh token lifetime from each rotation (60 – 31536000)'),
-    code_ttl: seconds('authorization code lifetime (10 – 3600)'),
-    id_token_ttl: seconds('ID token lifetime (60 – 86400)'),
-    session_ttl: seconds('sign-in session lifetime (60 – 2592000)'),
-    redirect_uri_policy: { type: 'string', enum: ['strict', 'development'] },
+export const SigningKeySchema = Type.Object(
+  {
+    kid: opt(str()),
+    alg: opt(str('ES256 or RS256')),
+    status: opt(
+      oneOf(
+        ['active', 'published', 'retired'],
+        'active: signs new tokens; published: still in the JWKS so tokens it signed verify; retired: gone from the JWKS',
+      ),
+    ),
+    created_at: opt(dateTime()),
+    activated_at: opt(nullable(dateTime())),
+    deactivated_at: opt(nullable(dateTime())),
   },
-} as const;
+  { $id: 'SigningKey' },
+);
 
-export const settingsUpdateSchema = { ...settingsSchema, $id: 'SettingsUpdate', additionalProperties: false } as const;
-
-export const keySchema = {
-  $id: 'SigningKey',
-  type: 'object',
-  properties: {
-    kid: str(),
-    alg: str('ES256 or RS256'),
-    status: { type: 'string', enum: ['active', 'published', 'retired'], description: 'active: signs new tokens; published: still in the JWKS so tokens it signed verify; retired: gone from the JWKS' },
-    created_at: str('', { format: 'date-time' }),
-    activated_at: nullable(str('', { format: 'date-time' })),
-    deactivated_at: nullable(str('', { format: 'date-time' })),
+export const GrantSchema = Type.Object(
+  {
+    client_id: opt(str()),
+    client_name: opt(str()),
+    user_id: opt(str()),
+    username: opt(str()),
+    scopes: opt(strs()),
+    granted_at: opt(dateTime()),
+    updated_at: opt(dateTime()),
+    active_refresh_tokens: opt(Type.Integer()),
   },
-} as const;
+  { $id: 'Grant', description: 'A user’s approval of an app, with its live refresh tokens.' },
+);
 
-export const grantSchema = {
-  $id: 'Grant',
-  type: 'object',
-  description: 'A user’s approval of an app, with its live refresh tokens.',
-  properties: {
-    client_id: str(),
-    client_name: str(),
-    user_id: str(),
-    username: str(),
-    scopes: strs(),
-    granted_at: str('', { format: 'date-time' }),
-    updated_at: str('', { format: 'date-time' }),
-    active_refresh_tokens: { type: 'integer' },
+export const SessionSchema = Type.Object(
+  {
+    sid: opt(str()),
+    auth_time: opt(dateTime()),
+    created_at: opt(dateTime()),
+    expires_at: opt(dateTime()),
+    last_seen_at: opt(dateTime()),
+    ip: opt(nullable(str())),
+    user_agent: opt(nullable(str())),
   },
-} as const;
+  { $id: 'Session' },
+);
 
-export const sessionSchema = {
-  $id: 'Session',
-  type: 'object',
-  properties: {
-    sid: str(),
-    auth_time: str('', { format: 'date-time' }),
-    created_at: str('', { format: 'date-time' }),
-    expires_at: str('', { format: 'date-time' }),
-    last_seen_at: str('', { format: 'date-time' }),
-    ip: nullable(str()),
-    user_agent: nullable(str()),
+export const AuditEventSchema = Type.Object(
+  {
+    id: opt(str()),
+    at: opt(dateTime()),
+    actor: opt(str('user:<username>, app:<client_id> for user:<username>, cli:<os user>')),
+    action: opt(str('<resource>.<verb>, e.g. app.create')),
+    target_type: opt(nullable(str())),
+    target_id: opt(nullable(str())),
+    ip: opt(nullable(str())),
+    details: opt(Type.Unsafe<Record<string, unknown>>({ type: 'object', additionalProperties: true })),
   },
-} as const;
+  { $id: 'AuditEvent' },
+);
 
-export const auditEventSchema = {
-  $id: 'AuditEvent',
-  type: 'object',
-  properties: {
-    id: str(),
-    at: str('', { format: 'date-time' }),
-    actor: str('user:<username>, app:<client_id> for user:<username>, cli:<os user>'),
-    action: str('<resource>.<verb>, e.g. app.create'),
-    target_type: nullable(str()),
-    target_id: nullable(str()),
-    ip: nullable(str()),
-    details: { type: 'object', additionalProperties: true },
-  },
-} as const;
+export const MeSchema = Type.Object(
+  { id: opt(str()), username: opt(str()), roles: opt(strs()), permissions: opt(strs()), client_id: opt(str()) },
+  { $id: 'Me' },
+);
 
-export const meSchema = {
-  $id: 'Me',
-  type: 'object',
-  properties: { id: str(), username: str(), roles: strs(), permissions: strs(), client_id: str() },
-} as const;
-
-const apiScope = { type: 'object', additionalProperties: false, properties: { name: str('', { maxLength: 200 }), description: str('', { maxLength: 300 }) }, required: ['name'] } as const;
-const apiRoute = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    methods: { type: 'array', items: { type: 'string', enum: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] }, minItems: 1 },
+const apiScope = Type.Object({ name: str('', { maxLength: 200 }), description: opt(str('', { maxLength: 300 })) }, { additionalProperties: false });
+const apiRoute = Type.Object(
+  {
+    methods: Type.Array(oneOf(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']), { minItems: 1 }),
     path: str('template: literal segments, {param}, trailing /**', { maxLength: 500 }),
-    scopes: { type: 'array', items: { type: 'string', maxLength: 200 }, minItems: 1, description: 'a token holding any of these is admitted' },
+    scopes: Type.Array(Type.String({ maxLength: 200 }), { minItems: 1, description: 'a token holding any of these is admitted' }),
   },
-  required: ['methods', 'path', 'scopes'],
-} as const;
+  { additionalProperties: false },
+);
+const apiName = str('', { maxLength: 100 });
+const apiBasePath = str('e.g. /0/odata; must not overlap Tessera’s paths or another API', { maxLength: 200 });
+const apiUpstream = str('e.g. http://accounts.internal:9000/odata', { maxLength: 2000 });
 const apiFields = {
-  name: str('', { maxLength: 100 }),
-  base_path: str('e.g. /0/odata; must not overlap Tessera’s paths or another API', { maxLength: 200 }),
-  upstream: str('e.g. http://accounts.internal:9000/odata', { maxLength: 2000 }),
-  audience: nullable(str('when set, tokens must carry it in aud', { maxLength: 500 })),
-  timeout_ms: { type: 'integer', description: 'upstream timeout (100 – 300000)' },
-  scopes: { type: 'array', items: apiScope, maxItems: 200 },
-  routes: { type: 'array', items: apiRoute, maxItems: 500 },
-} as const;
+  name: opt(apiName),
+  base_path: opt(apiBasePath),
+  upstream: opt(apiUpstream),
+  audience: opt(nullable(str('when set, tokens must carry it in aud', { maxLength: 500 }))),
+  timeout_ms: opt(Type.Integer({ description: 'upstream timeout (100 – 300000)' })),
+  scopes: opt(Type.Array(apiScope, { maxItems: 200 })),
+  routes: opt(Type.Array(apiRoute, { maxItems: 500 })),
+};
 
-export const apiSchema = {
-  $id: 'Api',
-  type: 'object',
-  description: 'An API behind the gateway.',
-  properties: {
-    id: str(),
-    name: str(),
-    base_path: str(),
-    upstream: str(),
-    audience: nullable(str()),
-    timeout_ms: { type: 'integer' },
-    scopes: { type: 'array', items: { type: 'object', properties: { name: str(), description: str() } } },
-    routes: { type: 'array', items: { type: 'object', properties: { methods: strs(), path: str(), scopes: strs() } } },
-    created_at: str('', { format: 'date-time' }),
-    updated_at: str('', { format: 'date-time' }),
+export const ApiSchema = Type.Object(
+  {
+    id: opt(str()),
+    name: opt(str()),
+    base_path: opt(str()),
+    upstream: opt(str()),
+    audience: opt(nullable(str())),
+    timeout_ms: opt(Type.Integer()),
+    scopes: opt(Type.Array(Type.Object({ name: opt(str()), description: opt(str()) }))),
+    routes: opt(Type.Array(Type.Object({ methods: opt(strs()), path: opt(str()), scopes: opt(strs()) }))),
+    created_at: opt(dateTime()),
+    updated_at: opt(dateTime()),
   },
-} as const;
-export const apiCreateSchema = { $id: 'ApiCreate', type: 'object', additionalProperties: false, properties: apiFields, required: ['name', 'base_path', 'upstream'] } as const;
-export const apiUpdateSchema = { $id: 'ApiUpdate', type: 'object', additionalProperties: false, properties: apiFields } as const;
+  { $id: 'Api', description: 'An API behind the gateway.' },
+);
+export const ApiCreateSchema = Type.Object(
+  { ...apiFields, name: apiName, base_path: apiBasePath, upstream: apiUpstream },
+  { $id: 'ApiCreate', additionalProperties: false },
+);
+export const ApiUpdateSchema = Type.Object(apiFields, { $id: 'ApiUpdate', additionalProperties: false });
 
+/** Every named schema, added to the admin scope once; routes point at them with `ref`. */
 export const SHARED_SCHEMAS = [
-  apiSchema,
-  apiCreateSchema,
-  apiUpdateSchema,
-  errorSchema,
-  appSchema,
-  appCreateSchema,
-  appUpdateSchema,
-  userSchema,
-  userCreateSchema,
-  userUpdateSchema,
-  passwordSchema,
-  roleSchema,
-  roleCreateSchema,
-  roleUpdateSchema,
-  permissionSchema,
-  permissionCreateSchema,
-  settingsSchema,
-  settingsUpdateSchema,
-  keySchema,
-  grantSchema,
-  sessionSchema,
-  auditEventSchema,
-  meSchema,
+  ApiSchema,
+  ApiCreateSchema,
+  ApiUpdateSchema,
+  ErrorSchema,
+  AppSchema,
+  AppCreateSchema,
+  AppUpdateSchema,
+  UserSchema,
+  UserCreateSchema,
+  UserUpdateSchema,
+  PasswordResetSchema,
+  RoleSchema,
+  RoleCreateSchema,
+  RoleUpdateSchema,
+  PermissionSchema,
+  PermissionCreateSchema,
+  SettingsSchema,
+  SettingsUpdateSchema,
+  SigningKeySchema,
+  GrantSchema,
+  SessionSchema,
+  AuditEventSchema,
+  MeSchema,
 ];
 
-export const ref = (id: string) => ({ $ref: `${id}#` });
-export const listOf = (id: string, extra: Record<string, unknown> = {}) => ({
-  type: 'object',
-  properties: { items: { type: 'array', items: ref(id) }, ...extra },
-  required: ['items'],
-});
+/** A `$ref` to a named schema, typed as that schema (the OpenAPI document shows it as a component). */
+export const ref = <T extends TSchema>(schema: T) => Type.Ref(schema);
+export const listOf = <T extends TSchema>(schema: T) => Type.Object({ items: Type.Array(ref(schema)) });

@@ -1,0 +1,132 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { ClientInput } from '../../../clients/client-service.ts';
+import { checkRedirectUri } from '../../../oauth/redirect-uri-policy.ts';
+import { AppCreateSchema, AppSchema, AppUpdateSchema, GrantSchema, listOf, ref } from '../schemas.ts';
+import { errors, IdParams, noContent, SearchQuery, tag, type AdminApi, type AdminRouteDeps } from './route-kit.ts';
+
+const RedirectUriCheck = Type.Object({ uri: Type.String({ maxLength: 4096 }) }, { additionalProperties: false });
+const RedirectUriVerdict = Type.Object({ ok: Type.Boolean(), rule: Type.Optional(Type.String()), reason: Type.Optional(Type.String()) });
+const Secret = Type.Object({ client_id: Type.String(), client_secret: Type.String() });
+const GrantParams = Type.Object({ id: Type.String(), userId: Type.String() });
+
+/** Apps (OAuth clients): the same service as `tessera clients`. */
+export function appRoutes(api: AdminApi, { tessera, audit }: AdminRouteDeps): void {
+  const { clients, access, users } = tessera.services;
+
+  api.get('/apps', { schema: { ...tag('apps'), summary: 'List apps', querystring: SearchQuery, response: { 200: listOf(AppSchema), ...errors } } }, async (request) => {
+    const search = request.query.search?.trim().toLowerCase();
+    const items = await clients.list();
+    return { items: search ? items.filter((c) => [c.name, c.client_id, c.description].some((v) => v.toLowerCase().includes(search))) : items };
+  });
+
+  api.post(
+    '/apps',
+    { schema: { ...tag('apps'), summary: 'Register an app; the answer carries its secret, once', body: ref(AppCreateSchema), response: { 201: ref(AppSchema), ...errors } } },
+    async (request, reply) => {
+      const created = await clients.create(clientInput(request.body));
+      await audit(request, 'app.create', 'app', created.client_id, { name: created.name, grant_types: created.grant_types });
+      return reply.code(201).send(created);
+    },
+  );
+
+  api.post(
+    '/apps/check-redirect-uri',
+    {
+      schema: {
+        ...tag('apps'),
+        summary: 'Check a redirect URI against the policy without saving anything',
+        body: RedirectUriCheck,
+        response: { 200: RedirectUriVerdict, ...errors },
+      },
+    },
+    async (request) => {
+      const result = await checkRedirectUri(request.body.uri, tessera.redirectPolicy);
+      return result.ok ? { ok: true } : { ok: false, rule: result.rule, reason: result.reason };
+    },
+  );
+
+  api.get('/apps/:id', { schema: { ...tag('apps'), summary: 'Show an app', params: IdParams, response: { 200: ref(AppSchema), ...errors } } }, async (request) =>
+    clients.show(request.params.id),
+  );
+
+  api.patch(
+    '/apps/:id',
+    {
+      schema: {
+        ...tag('apps'),
+        summary: 'Change an app (changing on_behalf_of invalidates every token issued to it)',
+        params: IdParams,
+        body: ref(AppUpdateSchema),
+        response: { 200: ref(AppSchema), ...errors },
+      },
+    },
+    async (request) => {
+      const updated = await clients.update(request.params.id, clientInput(request.body));
+      await audit(request, 'app.update', 'app', updated.client_id, { fields: Object.keys(request.body) });
+      return updated;
+    },
+  );
+
+  api.delete('/apps/:id', { schema: { ...tag('apps'), summary: 'Delete an app', params: IdParams, response: noContent } }, async (request, reply) => {
+    await clients.delete(request.params.id);
+    await audit(request, 'app.delete', 'app', request.params.id);
+    return reply.code(204).send();
+  });
+
+  api.post(
+    '/apps/:id/secret',
+    {
+      schema: {
+        ...tag('apps'),
+        summary: 'Regenerate the secret: the old secret and every token issued to the app stop working',
+        params: IdParams,
+        response: { 200: Secret, ...errors },
+      },
+    },
+    async (request) => {
+      const rotated = await clients.rotateSecret(request.params.id);
+      await audit(request, 'app.secret_regenerate', 'app', rotated.client_id);
+      return { client_id: rotated.client_id, client_secret: rotated.client_secret };
+    },
+  );
+
+  api.get(
+    '/apps/:id/grants',
+    { schema: { ...tag('apps'), summary: 'Users who approved this app', params: IdParams, response: { 200: listOf(GrantSchema), ...errors } } },
+    async (request) => {
+      const app = await clients.show(request.params.id);
+      return { items: await access.grants({ clientId: app.client_id }) };
+    },
+  );
+
+  api.delete(
+    '/apps/:id/grants/:userId',
+    { schema: { ...tag('apps'), summary: 'Revoke a user’s grant to this app (consent and refresh tokens)', params: GrantParams, response: noContent } },
+    async (request, reply) => {
+      const app = await clients.show(request.params.id);
+      const user = await users.show(request.params.userId);
+      await access.revokeGrant(user.id, app.client_id);
+      await audit(request, 'grant.revoke', 'app', app.client_id, { user_id: user.id });
+      return reply.code(204).send();
+    },
+  );
+}
+
+/** snake_case JSON → the service's input; a field left out of the body stays unset. */
+function clientInput(body: Static<typeof AppUpdateSchema>): ClientInput {
+  return {
+    name: body.name,
+    description: body.description,
+    grantTypes: body.grant_types,
+    redirectUris: body.redirect_uris,
+    postLogoutRedirectUris: body.post_logout_redirect_uris,
+    scopes: body.scopes,
+    defaultScopes: body.default_scopes,
+    onBehalfOf: body.on_behalf_of,
+    public: body.public,
+    accessTokenTtl: body.access_token_ttl,
+    refreshTokenTtl: body.refresh_token_ttl,
+    requirePermission: body.require_permission,
+    idTokenSignedResponseAlg: body.id_token_signed_response_alg,
+  };
+}

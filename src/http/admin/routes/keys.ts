@@ -1,0 +1,25 @@
+import { listOf, SigningKeySchema } from '../schemas.ts';
+import { errors, tag, type AdminApi, type AdminRouteDeps } from './route-kit.ts';
+
+/** Signing keys: the same service as `tessera keys`. */
+export function keyRoutes(api: AdminApi, { tessera, audit }: AdminRouteDeps): void {
+  const { keys } = tessera.services;
+
+  api.get('/keys', { schema: { ...tag('keys'), summary: 'Signing keys', response: { 200: listOf(SigningKeySchema), ...errors } } }, async () => ({ items: await keys.list() }));
+
+  api.post(
+    '/keys/rotate',
+    {
+      schema: {
+        ...tag('keys'),
+        summary: 'New active signing keys; the previous ones stay published until their tokens expire',
+        response: { 200: listOf(SigningKeySchema), ...errors },
+      },
+    },
+    async (request) => {
+      const items = await keys.rotate();
+      await audit(request, 'keys.rotate', 'keys', null, { kids: items.map((k) => k.kid) });
+      return { items };
+    },
+  );
+}

@@ -1,0 +1,68 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
+import { ServiceError } from '../errors.ts';
+import { OAuthError } from '../oauth/errors.ts';
+import { ADMIN_API_PREFIX } from './admin/admin-api.ts';
+import { sendOAuthError } from './oauth-reply.ts';
+
+/**
+ * The one place an error thrown anywhere in the app becomes an HTTP answer:
+ *
+ * - OAuthError → its RFC 6749 §5.2 / RFC 6750 §3 body, status and headers (oauth-reply.ts);
+ * - ServiceError (the services' validation_failed / not_found / conflict …) → its code,
+ *   status and the field at fault;
+ * - a request that failed its route's JSON schema (only admin routes declare one) → 400
+ *   validation_failed naming the first field at fault;
+ * - Fastify's own client errors (body too large, malformed JSON, wrong content type…) →
+ *   their 4xx, in the shape of the surface the request was for: the admin API keeps the
+ *   status and says too_large / invalid_request; the protocol endpoints answer the OAuth
+ *   invalid_request with 400 (413 for a body too large);
+ * - anything else is a bug: logged, and answered 500 server_error without details.
+ */
+export function registerErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((error: unknown, request, reply) => {
+    if (error instanceof OAuthError) return sendOAuthError(reply, error);
+    if (error instanceof ServiceError) return sendError(reply, error.status, error.code, error.message, error.field);
+    const validation = validationOf(error);
+    if (validation) {
+      const context = validation.context ?? 'request';
+      return sendError(reply, 400, 'validation_failed', `${context}: ${validation.message}`, validation.field);
+    }
+    const status = clientErrorStatus(error);
+    if (status !== undefined) {
+      const tooLarge = status === 413;
+      if (isAdminApi(request)) {
+        return sendError(reply, status, tooLarge ? 'too_large' : 'invalid_request', tooLarge ? 'the request body is too large' : 'the request is malformed');
+      }
+      const description = tooLarge ? 'the request body is too large' : 'the request is malformed';
+      return sendOAuthError(reply, new OAuthError('invalid_request', description, { status: tooLarge ? 413 : 400 }));
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return sendOAuthError(reply, new OAuthError('server_error', 'the server could not complete the request'));
+  });
+}
+
+/** The admin API's error body (components/schemas/Error in its OpenAPI document). */
+function sendError(reply: FastifyReply, status: number, code: string, description: string, field?: string): FastifyReply {
+  return reply.code(status).send({ error: code, error_description: description, ...(field ? { field } : {}) });
+}
+
+function isAdminApi(request: FastifyRequest): boolean {
+  return request.url === ADMIN_API_PREFIX || request.url.startsWith(`${ADMIN_API_PREFIX}/`) || request.url.startsWith(`${ADMIN_API_PREFIX}?`);
+}
+
+/** A Fastify schema-validation failure: its message, where it happened, and the first field at fault. */
+function validationOf(error: unknown): { message: string; context: string | undefined; field: string | undefined } | undefined {
+  if (!(error instanceof Error) || !('validation' in error) || !Array.isArray(error.validation)) return undefined;
+  const first: FastifySchemaValidationError | undefined = error.validation[0];
+  const params = first?.params ?? {};
+  const named = [params.missingProperty, params.additionalProperty].find((v): v is string => typeof v === 'string');
+  const field = named ?? first?.instancePath.replace(/^\//, '').split('/')[0];
+  const context = 'validationContext' in error && typeof error.validationContext === 'string' ? error.validationContext : undefined;
+  return { message: error.message, context, field };
+}
+
+function clientErrorStatus(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null || !('statusCode' in error)) return undefined;
+  const status = error.statusCode;
+  return typeof status === 'number' && status >= 400 && status < 500 ? status : undefined;
+}
