@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { openTessera } from '../src/app/tessera.ts';
 import { loadConfig } from '../src/config/config.ts';
 import { buildHttpApp } from '../src/http/app.ts';
+import { stderrLogger } from '../src/lib/logger.ts';
 
 const PORT = Number(process.env.TESSERA_PORT ?? 8080);
 const dir = process.env.TESSERA_DEMO_DIR ?? join(process.cwd(), 'data', 'demo');
@@ -78,7 +79,7 @@ const config = loadConfig(
   { ...process.env, TESSERA_REDIRECT_URI_POLICY: 'development', TESSERA_KEY_ENCRYPTION_KEY_FILE: join(dir, 'kek'), TESSERA_LOG_LEVEL: process.env.TESSERA_LOG_LEVEL ?? 'warn' },
   { databaseUrl: `sqlite:${join(dir, 'tessera.db')}`, port: PORT },
 );
-const tessera = await openTessera(config);
+const tessera = await openTessera(config, { log: stderrLogger('tessera demo') });
 const { services } = tessera;
 await services.apis.create({
   name: 'Accounts',

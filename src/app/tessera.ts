@@ -33,6 +33,8 @@ import { SettingsService, type RuntimeSettings } from '../admin/settings-service
 import { bootstrapAdmin, ensureConsoleClient } from '../admin/bootstrap.ts';
 import { ApiService } from '../gateway/api-service.ts';
 import { Gateway } from '../gateway/gateway.ts';
+import { BackgroundTask } from '../lib/background-task.ts';
+import type { Logger } from '../lib/logger.ts';
 import { ChangeFeed } from '../storage/change-feed.ts';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from '../storage/database.ts';
 
@@ -43,15 +45,17 @@ export interface TesseraOptions {
   migrate?: boolean;
   /** Called with a one-line warning for operators (e.g. a key-encryption key file was created). */
   warn?: (message: string) => void;
+  /** Where background work (change feed, reloads, housekeeping, session touches) reports failures. */
+  log: Logger;
 }
 
 /**
  * The composition root: config + database + clock + resolver in, every service out.
  * Nothing here is a module singleton, so tests build as many instances as they need.
  */
-export async function openTessera(config: TesseraConfig, options: TesseraOptions = {}) {
+export async function openTessera(config: TesseraConfig, options: TesseraOptions) {
   const clock = options.clock ?? systemClock;
-  const database = openDatabase(config.databaseUrl, { poolSize: config.databasePoolSize });
+  const database = openDatabase(config.databaseUrl, { poolSize: config.databasePoolSize, log: options.log });
   try {
     if (options.migrate !== false) await migrateToLatest(database);
     return await assemble(config, database, clock, options);
@@ -63,10 +67,11 @@ export async function openTessera(config: TesseraConfig, options: TesseraOptions
 
 async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: Clock, options: TesseraOptions) {
   const { db } = database;
+  const { log } = options;
   const clientStore = new KyselyClientStore(db);
   const userStore = new KyselyUserStore(db);
   const revocations = new KyselyRevocationStore(db);
-  const feed = new ChangeFeed(db);
+  const feed = new ChangeFeed(db, log);
   const cache = new RegistryCache(clientStore, userStore, revocations);
   const codes = new KyselyCodeStore(db);
   const refresh = new KyselyRefreshStore(db, database.dialect);
@@ -134,6 +139,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     cache,
     throttle: new LoginThrottle(db),
     clock,
+    log,
     get sessionTtl() {
       return live.sessionTtl;
     },
@@ -180,7 +186,14 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     endSession: endSessionEndpoint({ keys: keyRing, lookupClient, issuer }),
   };
 
-  let background: NodeJS.Timeout | undefined;
+  // Each reload runs one at a time (an older read never replaces a newer one); a failed one
+  // is logged and retried until the database answers again.
+  const reloads = {
+    keys: new BackgroundTask('key ring reload', () => keyRing.reload(), log),
+    settings: new BackgroundTask('settings reload', () => settings.load(), log),
+    apis: new BackgroundTask('gateway API reload', async () => gateway.load(await apis.loadAll()), log),
+  };
+  let housekeeping: NodeJS.Timeout | undefined;
 
   return {
     config,
@@ -224,34 +237,34 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     async startBackground(): Promise<void> {
       await cache.load(epochSeconds(clock), feed);
       gateway.load(await apis.loadAll());
-      // Reloads run one after another, so an older read can never replace a newer one.
-      let apiReload = Promise.resolve();
       feed.subscribe((kind) => {
-        if (kind === 'api') {
-          apiReload = apiReload.then(() => apis.loadAll()).then(
-            (defs) => gateway.load(defs),
-            () => {},
-          );
-        }
-        if (kind === 'keys') void keyRing.reload();
-        if (kind === 'settings') void settings.load().catch(() => {});
+        if (kind === 'api') reloads.apis.request();
+        if (kind === 'keys') reloads.keys.request();
+        if (kind === 'settings') reloads.settings.request();
       });
       await feed.start(config.changePollMs);
-      background = setInterval(() => {
+      // Housekeeping (ORY Hydra's lesson: token tables grow without a cleanup job). A failed
+      // job is logged and simply runs again on the next tick.
+      const jobs: Array<[string, (now: number) => Promise<unknown>]> = [
+        ['purge of expired revocations', (now) => revocations.purgeExpired(now)],
+        ['purge of expired codes', (now) => codes.purgeExpired(now - 3600)],
+        ['purge of expired refresh tokens', (now) => refresh.purgeExpired(now)],
+        ['purge of expired sessions', (now) => sessionStore.purgeExpired(now - 86_400)],
+        ['retirement of expired keys', (now) => keyRing.retireExpired(now, maxSignedTokenLifetime(live))],
+      ];
+      housekeeping = setInterval(() => {
         const now = epochSeconds(clock);
         cache.purgeExpired(now);
-        void revocations.purgeExpired(now).catch(() => {});
-        // Housekeeping (ORY Hydra's lesson: token tables grow without a cleanup job).
-        void codes.purgeExpired(now - 3600).catch(() => {});
-        void refresh.purgeExpired(now).catch(() => {});
-        void sessionStore.purgeExpired(now - 86_400).catch(() => {});
-        void keyRing.retireExpired(now, maxSignedTokenLifetime(live)).catch(() => {});
+        for (const [job, run] of jobs) {
+          run(now).catch((error: unknown) => log.error({ err: error, job }, `${job} failed; it runs again in a minute`));
+        }
       }, 60_000);
-      background.unref();
+      housekeeping.unref();
     },
     async close(): Promise<void> {
-      if (background) clearInterval(background);
+      if (housekeeping) clearInterval(housekeeping);
       await feed.stop();
+      await Promise.all(Object.values(reloads).map((r) => r.stop()));
       await database.close();
     },
   };

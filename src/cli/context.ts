@@ -2,6 +2,7 @@ import { userInfo } from 'node:os';
 import { Command, Option } from 'commander';
 import { openTessera, type Tessera } from '../app/tessera.ts';
 import { loadConfig, type ConfigOverrides, type TesseraConfig } from '../config/config.ts';
+import { stderrLogger } from '../lib/logger.ts';
 
 export interface GlobalOptions {
   database?: string;
@@ -20,7 +21,7 @@ export function configFrom(opts: GlobalOptions, extra: ConfigOverrides = {}): Te
 }
 
 export async function withTessera<T>(opts: GlobalOptions, fn: (t: Tessera) => Promise<T>): Promise<T> {
-  const tessera = await openTessera(configFrom(opts), { warn: (m) => process.stderr.write(`tessera: warning: ${m}\n`) });
+  const tessera = await openTessera(configFrom(opts), { warn: (m) => process.stderr.write(`tessera: warning: ${m}\n`), log: stderrLogger() });
   try {
     return await fn(tessera);
   } finally {

@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+
 /**
  * Tessera's configuration: one typed object, loaded once from the environment (and CLI
  * flags, which win), validated, then passed down. No other module reads process.env.
@@ -17,6 +19,8 @@ export interface TesseraConfig {
     trustProxy: boolean;
     /** TESSERA_BODY_LIMIT: largest request body in bytes on protocol endpoints. */
     bodyLimit: number;
+    /** TESSERA_WORKERS (`serve --workers`): processes sharing the port; `auto` is one per CPU. Default 1. */
+    workers: number;
   };
   tokens: {
     /** TESSERA_ACCESS_TOKEN_TTL seconds, default 3600. Apps may override. */
@@ -59,6 +63,7 @@ export interface ConfigOverrides {
   host?: string | undefined;
   port?: string | number | undefined;
   issuer?: string | undefined;
+  workers?: string | undefined;
 }
 
 export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraConfig {
@@ -77,6 +82,7 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
       issuer: issuer?.replace(/\/+$/, ''),
       trustProxy: bool('TESSERA_TRUST_PROXY', env.TESSERA_TRUST_PROXY, false),
       bodyLimit: int('TESSERA_BODY_LIMIT', env.TESSERA_BODY_LIMIT, 64 * 1024, 1024, 16 * 1024 * 1024),
+      workers: workers(overrides.workers ?? env.TESSERA_WORKERS),
     },
     tokens: {
       accessTokenTtl: int('TESSERA_ACCESS_TOKEN_TTL', env.TESSERA_ACCESS_TOKEN_TTL, 3600, 60, 86400 * 7),
@@ -119,6 +125,15 @@ function checkIssuer(issuer: string): void {
   // url.search and url.hash are '' for an empty query or fragment ("https://id.example/?"),
   // which would still end up in every endpoint URL built from the issuer.
   if (url.search || url.hash || /[?#]/.test(issuer)) throw new ConfigError('issuer must not have a query or fragment');
+}
+
+function workers(raw: string | undefined): number {
+  if (raw === undefined || raw === '') return 1;
+  if (raw === 'auto') return availableParallelism();
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 256) {
+    throw new ConfigError(`--workers must be a number from 1 to 256, or "auto" (got "${raw}")`);
+  }
+  return Number(raw);
 }
 
 function int(name: string, raw: string | number | undefined, fallback: number, min: number, max: number): number {

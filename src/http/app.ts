@@ -13,12 +13,14 @@ import { registerErrorHandler } from './error-reply.ts';
 
 export interface HttpAppOptions {
   logger?: FastifyServerOptions['logger'];
+  /** A logger made by the caller (serve shares one with the background work); wins over `logger`. */
+  loggerInstance?: FastifyServerOptions['loggerInstance'];
 }
 
 /** Builds the Fastify app around a composed Tessera. It only adapts; the rules live in the core. */
 export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): FastifyInstance {
   const app = Fastify({
-    logger: options.logger ?? false,
+    ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
     bodyLimit: tessera.config.server.bodyLimit,
     trustProxy: tessera.config.server.trustProxy,
     // Request ids for log correlation, and no secrets in logs: log paths, never query strings.

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { epochSeconds, type Clock } from '../clock.ts';
+import type { Logger } from '../lib/logger.ts';
 import { randomToken, sha256 } from '../oauth/crypto-util.ts';
 import type { RegistryCache } from '../oauth/registry-cache.ts';
 import { ACCOUNT_POLICY, IP_POLICY, type LoginThrottle } from './login-throttle.ts';
@@ -26,6 +27,7 @@ export interface SessionServiceDeps {
   throttle: LoginThrottle;
   clock: Clock;
   sessionTtl: number;
+  log: Logger;
 }
 
 /** Password sign-in and server-side sessions (the browser holds only a random id). */
@@ -82,10 +84,14 @@ export class SessionService {
     if (!principal || principal.user.disabled) return undefined;
     // A password change ends every session that began before it.
     if (principal.user.passwordChangedAt !== null && session.createdAt < principal.user.passwordChangedAt) return undefined;
-    // "Last seen" for operators; written at most once a minute so /connect/authorize stays a read.
+    // "Last seen" for operators; written at most once a minute so /connect/authorize is a read
+    // otherwise. A failed write costs only that information, not the sign-in: it is logged, and
+    // the next request tries again.
     if (now - session.lastSeenAt >= 60) {
       session.lastSeenAt = now;
-      void this.#d.sessions.touch(session.idHash, now).catch(() => {});
+      await this.#d.sessions.touch(session.idHash, now).catch((error: unknown) => {
+        this.#d.log.warn({ err: error }, 'recording when a session was last seen failed');
+      });
     }
     return { session, principal };
   }

@@ -1,11 +1,13 @@
 import type { Kysely, Transaction } from 'kysely';
+import { backoffMs, FailureLog, type Logger } from '../lib/logger.ts';
 import type { Database } from './schema.ts';
 
 /**
  * Cross-node (and CLI → server) cache invalidation. A write that must reach in-memory caches
  * appends a change event in its own transaction; every server node polls the table every
  * `changePollMs` and tells its listeners. That bounds staleness on every dialect without
- * needing pub/sub.
+ * needing pub/sub. A failed poll (database down) is logged and retried with backoff; the
+ * cursor stays put, so the events written meanwhile are delivered once the database is back.
  */
 export type ChangeKind = 'client' | 'user' | 'role' | 'keys' | 'revoked_jti' | 'api' | 'settings';
 
@@ -23,20 +25,28 @@ export async function publishChange(db: Kysely<Database> | Transaction<Database>
  */
 const GAP_GRACE_MS = 60_000;
 const MAX_GAPS = 1000;
+/** Longest wait between polls while the database keeps failing. */
+const MAX_RETRY_MS = 5000;
 
 export class ChangeFeed {
   readonly #db: Kysely<Database>;
+  readonly #log: Logger;
+  readonly #failures: FailureLog;
   readonly #listeners: ChangeListener[] = [];
   #cursor = 0;
   /** Ids below the cursor not seen yet → when the gap was noticed (ms). */
   readonly #gaps = new Map<number, number>();
   #timer: NodeJS.Timeout | undefined;
   #polling: Promise<void> | undefined;
-  #onError: (error: unknown) => void;
+  #intervalMs = 0;
+  /** Consecutive failed polls, and when the timer may try again. */
+  #failed = 0;
+  #retryAt = 0;
 
-  constructor(db: Kysely<Database>, onError: (error: unknown) => void = () => {}) {
+  constructor(db: Kysely<Database>, log: Logger) {
     this.#db = db;
-    this.#onError = onError;
+    this.#log = log;
+    this.#failures = new FailureLog(log, 'change feed poll');
   }
 
   subscribe(listener: ChangeListener): void {
@@ -45,13 +55,16 @@ export class ChangeFeed {
 
   /** Local writes call this so the writing node does not wait for its own poll. */
   notifyLocal(kind: ChangeKind, key: string): void {
-    for (const l of this.#listeners) l(kind, key);
+    this.#deliver(kind, key);
   }
 
   async start(intervalMs: number): Promise<void> {
     const last = await this.#db.selectFrom('change_events').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
     this.#cursor = Number(last?.id ?? 0);
-    this.#timer = setInterval(() => void this.poll(), intervalMs);
+    this.#intervalMs = intervalMs;
+    this.#timer = setInterval(() => {
+      if (Date.now() >= this.#retryAt) void this.poll();
+    }, intervalMs);
     this.#timer.unref();
   }
 
@@ -61,6 +74,7 @@ export class ChangeFeed {
     await this.#polling;
   }
 
+  /** Polls now (the timer calls this; tests too). Never rejects: a failure is logged. */
   poll(): Promise<void> {
     this.#polling ??= this.#pollOnce().finally(() => {
       this.#polling = undefined;
@@ -89,11 +103,27 @@ export class ChangeFeed {
           for (let missing = this.#cursor + 1; missing < id && this.#gaps.size < MAX_GAPS; missing++) this.#gaps.set(missing, now);
           this.#cursor = id;
         }
-        for (const l of this.#listeners) l(row.kind as ChangeKind, row.key);
+        this.#deliver(row.kind as ChangeKind, row.key);
       }
       for (const [id, since] of this.#gaps) if (now - since > GAP_GRACE_MS) this.#gaps.delete(id);
+      this.#failed = 0;
+      this.#retryAt = 0;
+      this.#failures.succeeded();
     } catch (error) {
-      this.#onError(error);
+      const delay = backoffMs(++this.#failed, Math.max(this.#intervalMs, 50), Math.max(this.#intervalMs, MAX_RETRY_MS));
+      this.#retryAt = Date.now() + delay;
+      this.#failures.failed(error, delay);
+    }
+  }
+
+  /** One failing listener must not keep the others (or the rest of a batch) from their events. */
+  #deliver(kind: ChangeKind, key: string): void {
+    for (const l of this.#listeners) {
+      try {
+        l(kind, key);
+      } catch (error) {
+        this.#log.error({ err: error, kind, key }, 'a change listener failed');
+      }
     }
   }
 }

@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
+import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import type { Logger } from '../lib/logger.ts';
 import { nodeSqliteDialect, openSqlite } from './node-sqlite-dialect.ts';
 import { StaticMigrationProvider } from './migrations/index.ts';
 import type { Database } from './schema.ts';
@@ -49,7 +50,7 @@ export function redactDatabaseUrl(url: string): string {
   }
 }
 
-export function openDatabase(url: string, options: { poolSize?: number } = {}): DatabaseHandle {
+export function openDatabase(url: string, options: { poolSize?: number; log?: Logger } = {}): DatabaseHandle {
   const { dialect, target } = parseDatabaseUrl(url);
   if (dialect === 'sqlite') {
     if (target !== ':memory:') mkdirSync(dirname(resolve(target)), { recursive: true });
@@ -65,7 +66,15 @@ export function openDatabase(url: string, options: { poolSize?: number } = {}): 
     };
   }
   const pool = new pg.Pool({ connectionString: target, max: options.poolSize ?? 10 });
-  // An idle client losing its connection (server restart) must not crash the process.
+  // A connection lost under a client (database restarted, backend terminated) is emitted as an
+  // 'error' event on that client; with no listener Node turns it into an uncaught exception and
+  // the process dies. pg-pool listens only while a client is idle in the pool, not while a
+  // query holds it, so every client gets a listener of its own. A query running on it fails on
+  // its own; the pool drops the client and connects anew on the next query.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => options.log?.warn({ err: error }, 'a database connection was lost'));
+  });
+  // Reported already by the client's own listener above.
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
@@ -88,8 +97,4 @@ export async function migrateToLatest(handle: DatabaseHandle): Promise<string[]>
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
-}
-
-export async function pingDatabase(handle: DatabaseHandle): Promise<void> {
-  await sql`select 1`.execute(handle.db);
 }

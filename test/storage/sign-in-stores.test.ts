@@ -7,7 +7,7 @@ import { KyselyConsentStore } from '../../src/identity/consent-store.ts';
 import { ACCOUNT_POLICY, IP_POLICY, LoginThrottle, type ThrottlePolicy } from '../../src/identity/login-throttle.ts';
 import { hashPassword } from '../../src/identity/passwords.ts';
 import { SessionService } from '../../src/identity/session-service.ts';
-import { KyselySessionStore, type Session } from '../../src/identity/session-store.ts';
+import { KyselySessionStore, type Session, type SessionStore } from '../../src/identity/session-store.ts';
 import { KyselyUserStore } from '../../src/identity/user-store.ts';
 import type { User } from '../../src/identity/user.ts';
 import { KyselyCodeStore, type AuthorizationCode } from '../../src/oauth/code-store.ts';
@@ -18,6 +18,7 @@ import { KyselyRevocationStore } from '../../src/oauth/revocation-store.ts';
 import { ChangeFeed } from '../../src/storage/change-feed.ts';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from '../../src/storage/database.ts';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts';
+import { recordingLogger } from '../support/logger.ts';
 
 /**
  * The sign-in stores' contract, on SQLite and PostgreSQL alike: authorization codes consumed
@@ -553,14 +554,16 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     let sessions: KyselySessionStore;
     let throttle: LoginThrottle;
     let feed: ChangeFeed;
+    let cache: RegistryCache;
+    const log = recordingLogger();
 
     beforeAll(async () => {
       sessions = new KyselySessionStore(handle.db);
       throttle = new LoginThrottle(handle.db);
-      feed = new ChangeFeed(handle.db);
-      const cache = new RegistryCache(new KyselyClientStore(handle.db), users, new KyselyRevocationStore(handle.db));
+      feed = new ChangeFeed(handle.db, log);
+      cache = new RegistryCache(new KyselyClientStore(handle.db), users, new KyselyRevocationStore(handle.db));
       await cache.load(NOW, feed);
-      service = new SessionService({ sessions, users, cache, throttle, clock, sessionTtl: SESSION_TTL });
+      service = new SessionService({ sessions, users, cache, throttle, clock, sessionTtl: SESSION_TTL, log });
     });
 
     /** Saves a changed user the way UserService does: store, then tell this node's caches. */
@@ -600,17 +603,36 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       await addUser('gil');
       const result = await service.signIn('gil', PASSWORD, noMeta);
       if (!result.ok) throw new Error(`sign-in failed: ${result.reason}`);
-      const lastSeen = async () => {
-        // The write is not awaited by resolve; give it a moment.
-        await new Promise((r) => setTimeout(r, 50));
-        return Number((await handle.db.selectFrom('sessions').select('last_seen_at').where('id_hash', '=', result.session.idHash).executeTakeFirstOrThrow()).last_seen_at);
-      };
+      // resolve awaits its write, so the row is current as soon as resolve returns.
+      const lastSeen = async () =>
+        Number((await handle.db.selectFrom('sessions').select('last_seen_at').where('id_hash', '=', result.session.idHash).executeTakeFirstOrThrow()).last_seen_at);
       setNow(NOW + 59);
       await service.resolve(result.cookieValue);
       expect(await lastSeen()).toBe(NOW);
       setNow(NOW + 60);
       expect((await service.resolve(result.cookieValue))?.session.lastSeenAt).toBe(NOW + 60);
       expect(await lastSeen()).toBe(NOW + 60);
+    });
+
+    test('a failed "last seen" write is logged and does not cost the sign-in', async () => {
+      setNow(NOW);
+      await addUser('touchy');
+      const result = await service.signIn('touchy', PASSWORD, noMeta);
+      if (!result.ok) throw new Error(`sign-in failed: ${result.reason}`);
+      const failing: SessionStore = {
+        insert: (...a) => sessions.insert(...a),
+        find: (idHash) => sessions.find(idHash),
+        touch: () => Promise.reject(new Error('database unreachable')),
+        revoke: (...a) => sessions.revoke(...a),
+        revokeAllForUser: (...a) => sessions.revokeAllForUser(...a),
+        listForUser: (...a) => sessions.listForUser(...a),
+        purgeExpired: (before) => sessions.purgeExpired(before),
+      };
+      const flaky = new SessionService({ sessions: failing, users, cache, throttle, clock, sessionTtl: SESSION_TTL, log });
+      const logged = log.entries.length;
+      setNow(NOW + 60);
+      expect((await flaky.resolve(result.cookieValue))?.session.userId).toBe(result.session.userId);
+      expect(log.entries.slice(logged)).toMatchObject([{ level: 'warn', message: 'recording when a session was last seen failed', context: { err: { message: 'database unreachable' } } }]);
     });
 
     test('usernames are matched case-insensitively; every sign-in is a new session', async () => {

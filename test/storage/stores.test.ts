@@ -10,6 +10,7 @@ import { ChangeFeed, publishChange, type ChangeKind } from '../../src/storage/ch
 import { migrateToLatest, openDatabase, type DatabaseHandle } from '../../src/storage/database.ts';
 import { StaticMigrationProvider } from '../../src/storage/migrations/index.ts';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts';
+import { recordingLogger } from '../support/logger.ts';
 
 /**
  * The store contract, run on SQLite and PostgreSQL alike: what one dialect does, the other
@@ -530,8 +531,8 @@ describe.each(DIALECTS)('stores on %s', (dialect) => {
       const writer = handle;
       const reader = secondHandle();
       const seen: Array<[ChangeKind, string]> = [];
-      const errors: unknown[] = [];
-      const feed = new ChangeFeed(reader.db, (e) => errors.push(e));
+      const log = recordingLogger();
+      const feed = new ChangeFeed(reader.db, log);
       feed.subscribe((kind, key) => seen.push([kind, key]));
 
       // Written before the feed starts: not replayed.
@@ -561,15 +562,15 @@ describe.each(DIALECTS)('stores on %s', (dialect) => {
         await feed.poll();
         await feed.poll();
         expect(seen).toEqual(expected);
-        expect(errors).toEqual([]);
+        expect(log.entries).toEqual([]);
       } finally {
         await feed.stop();
       }
     });
 
     test('two feeds see the same events, in order; notifyLocal reaches only local listeners', async () => {
-      const a = new ChangeFeed(secondHandle().db);
-      const b = new ChangeFeed(secondHandle().db);
+      const a = new ChangeFeed(secondHandle().db, recordingLogger());
+      const b = new ChangeFeed(secondHandle().db, recordingLogger());
       const seenA: string[] = [];
       const seenB: string[] = [];
       a.subscribe((kind, key) => seenA.push(`${kind}:${key}`));
@@ -597,7 +598,7 @@ describe.each(DIALECTS)('stores on %s', (dialect) => {
     // SQLite has one writer at a time, so ids are always committed in order there. PostgreSQL
     // hands out ids when a row is inserted, not when its transaction commits.
     test.runIf(dialect === 'postgres')('an event committed after a later-numbered one is still delivered', async () => {
-      const feed = new ChangeFeed(secondHandle().db);
+      const feed = new ChangeFeed(secondHandle().db, recordingLogger());
       const seen: string[] = [];
       feed.subscribe((kind, key) => seen.push(`${kind}:${key}`));
       await feed.start(60_000);
@@ -628,7 +629,7 @@ describe.each(DIALECTS)('stores on %s', (dialect) => {
     });
 
     test('a rolled-back change is never delivered; later ones are', async () => {
-      const feed = new ChangeFeed(secondHandle().db);
+      const feed = new ChangeFeed(secondHandle().db, recordingLogger());
       const seen: string[] = [];
       feed.subscribe((kind, key) => seen.push(`${kind}:${key}`));
       await feed.start(60_000);
@@ -650,15 +651,60 @@ describe.each(DIALECTS)('stores on %s', (dialect) => {
       }
     });
 
-    test('a failing poll is reported to onError, not thrown', async () => {
+    test('a failing poll is logged once, not thrown; the feed recovers and delivers what was written meanwhile', async () => {
+      const log = recordingLogger();
+      const feed = new ChangeFeed(secondHandle().db, log);
+      const seen: string[] = [];
+      feed.subscribe((kind, key) => seen.push(`${kind}:${key}`));
+      await feed.start(60_000);
+      try {
+        // The table vanishes under the feed (as good as an unreachable database for its query).
+        await handle.db.schema.alterTable('change_events').renameTo('change_events_away').execute();
+        try {
+          await feed.poll();
+          await feed.poll();
+        } finally {
+          await handle.db.schema.alterTable('change_events_away').renameTo('change_events').execute();
+        }
+        expect(log.entries).toMatchObject([{ level: 'error', message: 'change feed poll failed; retrying', context: { job: 'change feed poll' } }]);
+        await publishChange(handle.db, 'client', 'after-outage', NOW);
+        await feed.poll();
+        expect(seen).toEqual(['client:after-outage']);
+        expect(log.entries.slice(1)).toMatchObject([{ level: 'info', message: 'change feed poll works again', context: { failures: 2 } }]);
+      } finally {
+        await feed.stop();
+      }
+    });
+
+    test('a throwing listener is logged and neither stops the others nor the rest of a batch', async () => {
+      const log = recordingLogger();
+      const feed = new ChangeFeed(secondHandle().db, log);
+      const seen: string[] = [];
+      feed.subscribe((_kind, key) => {
+        if (key === 'first') throw new Error('listener bug');
+      });
+      feed.subscribe((kind, key) => seen.push(`${kind}:${key}`));
+      await feed.start(60_000);
+      try {
+        await publishChange(handle.db, 'client', 'first', NOW);
+        await publishChange(handle.db, 'client', 'second', NOW);
+        await feed.poll();
+        expect(seen).toEqual(['client:first', 'client:second']);
+        expect(log.entries).toMatchObject([{ level: 'error', message: 'a change listener failed', context: { kind: 'client', key: 'first' } }]);
+      } finally {
+        await feed.stop();
+      }
+    });
+
+    test('a poll on a closed database is logged, not thrown', async () => {
       const broken = openDatabase(database.url);
-      const errors: unknown[] = [];
-      const feed = new ChangeFeed(broken.db, (e) => errors.push(e));
+      const log = recordingLogger();
+      const feed = new ChangeFeed(broken.db, log);
       await feed.start(60_000);
       await feed.stop();
       await broken.close();
       await feed.poll();
-      expect(errors).toHaveLength(1);
+      expect(log.messages('error')).toEqual(['change feed poll failed; retrying']);
     });
   });
 });

@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config/config.ts';
 import { buildHttpApp } from '../../src/http/app.ts';
 import type { HostResolver } from '../../src/oauth/redirect-uri-policy.ts';
 import { createTestDatabase, type TestDialect } from './databases.ts';
+import { recordingLogger } from './logger.ts';
 
 /** Every name resolves to a public documentation-free address: no real DNS in tests. */
 export const publicResolver: HostResolver = async () => ['93.184.215.14'];
@@ -19,6 +20,8 @@ export interface TestServer {
   app: FastifyInstance;
   databaseUrl: string;
   env: Record<string, string>;
+  /** What the server's background work logged. */
+  log: ReturnType<typeof recordingLogger>;
   close(): Promise<void>;
 }
 
@@ -41,7 +44,8 @@ export async function startTestServer(dialect: TestDialect, options: TestServerO
     ...options.env,
   };
   const config = loadConfig(env, { port: 0 });
-  const tessera = await openTessera(config, { clock: options.clock, resolver: options.resolver ?? publicResolver });
+  const log = recordingLogger();
+  const tessera = await openTessera(config, { clock: options.clock, resolver: options.resolver ?? publicResolver, log });
   await tessera.startBackground();
   const app = buildHttpApp(tessera);
   await app.listen({ port: 0, host: '127.0.0.1' });
@@ -54,6 +58,7 @@ export async function startTestServer(dialect: TestDialect, options: TestServerO
     app,
     databaseUrl,
     env,
+    log,
     close: async () => {
       await app.close();
       await tessera.close();

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, test } from 'vitest';
 import { ConfigError, DEFAULT_DATABASE_URL, loadConfig } from '../../src/config/config.ts';
 
@@ -7,7 +8,7 @@ describe('loadConfig defaults', () => {
     // toMatchObject: fields added later need their own assertions, but do not break these.
     expect(config).toMatchObject({
       databaseUrl: DEFAULT_DATABASE_URL,
-      server: { host: '127.0.0.1', port: 8080, issuer: undefined, trustProxy: false, bodyLimit: 65_536 },
+      server: { host: '127.0.0.1', port: 8080, issuer: undefined, trustProxy: false, bodyLimit: 65_536, workers: 1 },
       tokens: { accessTokenTtl: 3600, refreshTokenTtl: 30 * 86_400, codeTtl: 1800, idTokenTtl: 3600 },
       sessionTtl: 12 * 3600,
       redirectUriPolicy: 'strict',
@@ -48,6 +49,7 @@ describe('loadConfig from the environment', () => {
       TESSERA_ISSUER: 'https://id.example.com',
       TESSERA_TRUST_PROXY: 'true',
       TESSERA_BODY_LIMIT: '2048',
+      TESSERA_WORKERS: '3',
       TESSERA_ACCESS_TOKEN_TTL: '180',
       TESSERA_REFRESH_TOKEN_TTL: '172800',
       TESSERA_CODE_TTL: '60',
@@ -61,7 +63,7 @@ describe('loadConfig from the environment', () => {
     });
     expect(config).toMatchObject({
       databaseUrl: 'postgres://u:p@db:5432/tessera',
-      server: { host: '0.0.0.0', port: 9000, issuer: 'https://id.example.com', trustProxy: true, bodyLimit: 2048 },
+      server: { host: '0.0.0.0', port: 9000, issuer: 'https://id.example.com', trustProxy: true, bodyLimit: 2048, workers: 3 },
       tokens: { accessTokenTtl: 180, refreshTokenTtl: 172_800, codeTtl: 60, idTokenTtl: 600 },
       sessionTtl: 3600,
       redirectUriPolicy: 'development',
@@ -133,6 +135,12 @@ describe('loadConfig precedence: flags over environment over defaults', () => {
     expect(() => loadConfig(env, { issuer: 'https://flag.example/?x=1' })).toThrow(ConfigError);
   });
 
+  test('workers: the flag over TESSERA_WORKERS; "auto" is one per CPU', () => {
+    expect(loadConfig({ TESSERA_WORKERS: '2' }, { workers: '4' }).server.workers).toBe(4);
+    expect(loadConfig({ TESSERA_WORKERS: '2' }, { workers: undefined }).server.workers).toBe(2);
+    expect(loadConfig({ TESSERA_WORKERS: 'auto' }).server.workers).toBe(availableParallelism());
+  });
+
   test('a valid flag hides an invalid environment value', () => {
     expect(loadConfig({ TESSERA_PORT: 'nope' }, { port: 1234 }).server.port).toBe(1234);
     expect(loadConfig({ TESSERA_ISSUER: 'not a url' }, { issuer: 'https://ok.example' }).server.issuer).toBe('https://ok.example');
@@ -159,6 +167,9 @@ describe('loadConfig validation', () => {
     ['session TTL not a number', { TESSERA_SESSION_TTL: 'forever' }, {}, /TESSERA_SESSION_TTL/],
     ['body limit too small', { TESSERA_BODY_LIMIT: '1023' }, {}, /TESSERA_BODY_LIMIT/],
     ['change poll too fast', { TESSERA_CHANGE_POLL_MS: '10' }, {}, /TESSERA_CHANGE_POLL_MS/],
+    ['workers zero', { TESSERA_WORKERS: '0' }, {}, /--workers must be a number from 1 to 256, or "auto" \(got "0"\)/],
+    ['workers too many', { TESSERA_WORKERS: '257' }, {}, /--workers/],
+    ['workers flag not a number', {}, { workers: 'all' }, /--workers must be a number from 1 to 256, or "auto" \(got "all"\)/],
     ['pool size zero', { TESSERA_DATABASE_POOL_SIZE: '0' }, {}, /TESSERA_DATABASE_POOL_SIZE must be a whole number from 1 to 1000/],
     ['boolean not a boolean', { TESSERA_TRUST_PROXY: 'maybe' }, {}, /TESSERA_TRUST_PROXY must be true or false \(got "maybe"\)/],
     ['policy unknown', { TESSERA_REDIRECT_URI_POLICY: 'lenient' }, {}, /TESSERA_REDIRECT_URI_POLICY must be "strict" or "development" \(got "lenient"\)/],

@@ -9,6 +9,7 @@ import { openTessera, type Tessera } from '../../src/app/tessera.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { ServiceError } from '../../src/errors.ts';
 import { buildHttpApp } from '../../src/http/app.ts';
+import { silentLogger } from '../../src/lib/logger.ts';
 import {
   OAUTH_ERROR_STATUS,
   OAuthError,
@@ -144,7 +145,7 @@ beforeAll(async () => {
     },
     { port: 0, issuer: 'https://id.example.com' },
   );
-  tessera = await openTessera(config, { resolver: publicResolver });
+  tessera = await openTessera(config, { resolver: publicResolver, log: silentLogger });
   await tessera.services.apis.create({ name: 'Errors API', basePath: '/errors-api', upstream: 'http://127.0.0.1:9', scopes: [{ name: 'accounts.read' }] });
   const created = await tessera.services.clients.create({ name: 'Errors test', grantTypes: ['client_credentials'], scopes: ['accounts.read'] });
   client = { id: created.client_id, secret: created.client_secret! };

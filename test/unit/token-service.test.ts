@@ -10,6 +10,7 @@ import type { Principal, User } from '../../src/identity/user.ts';
 import { KeyEncrypter, KeyEncryptionError } from '../../src/keys/encryption.ts';
 import { KeyRing } from '../../src/keys/key-ring.ts';
 import type { KeyStore, StoredKey } from '../../src/keys/key-store.ts';
+import { silentLogger } from '../../src/lib/logger.ts';
 import { decodeJwt, signJwt, type SigningKey } from '../../src/oauth/jwt.ts';
 import { RegistryCache } from '../../src/oauth/registry-cache.ts';
 import type { RevocationStore } from '../../src/oauth/revocation-store.ts';
@@ -220,7 +221,7 @@ interface World {
 
 /** A feed that never touches a database: only its listener fan-out (notifyLocal) is used. */
 function localFeed(): ChangeFeed {
-  return new ChangeFeed(undefined as unknown as Kysely<Database>);
+  return new ChangeFeed(undefined as unknown as Kysely<Database>, silentLogger);
 }
 
 /** Key pairs generated once (RSA generation is slow) and copied into every world's store. */

@@ -1,12 +1,11 @@
 import cluster from 'node:cluster';
-import { availableParallelism } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { Command } from 'commander';
+import { pino, type Logger as Pino } from 'pino';
 import { openTessera, type Tessera } from '../../app/tessera.ts';
 import type { TesseraConfig } from '../../config/config.ts';
 import { buildHttpApp } from '../../http/app.ts';
 import { configFrom, withCommon, type GlobalOptions } from '../context.ts';
-import { CliUsageError } from './clients.ts';
 
 interface ServeFlags extends GlobalOptions {
   port?: string;
@@ -28,38 +27,30 @@ export function serveCommand(): Command {
     .option('--issuer <url>', 'public base URL (env TESSERA_ISSUER; default: the URL it listens on)')
     .option('--workers <n>', 'processes sharing the port: a number, or "auto" for one per CPU (env TESSERA_WORKERS, default 1)')
     .action(async (f: ServeFlags) => {
-      const workers = parseWorkers(f.workers ?? process.env.TESSERA_WORKERS);
-      const config = configFrom(f, { port: f.port, host: f.host, issuer: f.issuer });
+      const config = configFrom(f, { port: f.port, host: f.host, issuer: f.issuer, workers: f.workers });
       if (cluster.isWorker) return runWorker(config);
-      if (workers === 1) return runSingle(config);
-      return runPrimary(config, workers);
+      if (config.server.workers === 1) return runSingle(config);
+      return runPrimary(config, config.server.workers);
     });
 }
 
-export function parseWorkers(value: string | undefined): number {
-  if (value === undefined || value === '') return 1;
-  if (value === 'auto') return availableParallelism();
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 256) {
-    throw new CliUsageError(`--workers must be a number from 1 to 256, or "auto" (got "${value}")`);
-  }
-  return Number(value);
-}
-
-function loggerOptions(config: TesseraConfig) {
-  return {
+/** One pino logger per process, shared by Fastify (requests) and the background work. */
+function createLogger(config: TesseraConfig): Pino {
+  return pino({
     level: config.logLevel,
     // Paths only: query strings and headers can carry credentials.
     serializers: {
       req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, path: req.url.split('?')[0], ip: req.ip }),
     },
-  };
+  });
 }
 
 /** Opens Tessera and its HTTP app and listens; answers the URL it listens on. */
 async function listen(config: TesseraConfig, warn: (m: string) => void) {
-  const tessera = await openTessera(config, { warn });
+  const log = createLogger(config);
+  const tessera = await openTessera(config, { warn, log });
   await tessera.startBackground();
-  const app = buildHttpApp(tessera, { logger: loggerOptions(config) });
+  const app = buildHttpApp(tessera, { loggerInstance: log });
   await app.ready();
   // Listening on app.server directly keeps Fastify from logging before our first line.
   await new Promise<void>((resolve, reject) => {
@@ -142,7 +133,7 @@ async function runWorker(config: TesseraConfig): Promise<void> {
 async function runPrimary(config: TesseraConfig, workers: number): Promise<void> {
   const warnings: string[] = [];
   // Migrates once, before any worker opens the database.
-  const tessera = await openTessera(config, { warn: (m) => warnings.push(m) });
+  const tessera = await openTessera(config, { warn: (m) => warnings.push(m), log: createLogger(config) });
 
   let stopping = false;
   let announced = false;
