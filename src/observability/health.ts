@@ -8,13 +8,18 @@ export interface HealthReport {
 
 /** Largest tolerated difference between this node's clock and the database server's. */
 const MAX_CLOCK_SKEW_SECONDS = 5;
+/**
+ * A database that does not answer at all (a network partition, not a refused connection) must
+ * still give a prompt "fail", before the load balancer's own probe gives up.
+ */
+const DATABASE_TIMEOUT_MS = 2000;
 
 /** Database reachable, signing keys loaded, clock sane: what a load balancer needs to know. */
 export async function checkHealth(tessera: Tessera): Promise<HealthReport> {
   const checks: HealthReport['checks'] = {};
   try {
     if (tessera.database.dialect === 'postgres') {
-      const row = await sql<{ now: number }>`select extract(epoch from now())::float8 as now`.execute(tessera.database.db);
+      const row = await withTimeout(sql<{ now: number }>`select extract(epoch from now())::float8 as now`.execute(tessera.database.db));
       const skew = Math.abs((row.rows[0]?.now ?? 0) - tessera.clock.now() / 1000);
       checks.database = { status: 'ok' };
       checks.clock =
@@ -22,7 +27,7 @@ export async function checkHealth(tessera: Tessera): Promise<HealthReport> {
           ? { status: 'ok' }
           : { status: 'fail', detail: `clock differs from the database server's by ${skew.toFixed(1)} s` };
     } else {
-      await sql`select 1`.execute(tessera.database.db);
+      await withTimeout(sql`select 1`.execute(tessera.database.db));
       checks.database = { status: 'ok' };
     }
   } catch {
@@ -37,4 +42,18 @@ export async function checkHealth(tessera: Tessera): Promise<HealthReport> {
   checks.signing_keys = keysOk ? { status: 'ok' } : { status: 'fail', detail: 'no active signing key' };
   const status = Object.values(checks).every((c) => c.status === 'ok') ? 'ok' : 'fail';
   return { status, checks };
+}
+
+async function withTimeout<T>(query: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('database did not answer in time')), DATABASE_TIMEOUT_MS);
+  });
+  // The query may still settle after the timeout; its outcome is no longer anyone's concern.
+  query.catch(() => {});
+  try {
+    return await Promise.race([query, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
