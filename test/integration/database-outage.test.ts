@@ -1,6 +1,10 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { POSTGRES_ADMIN_URL } from '../support/databases.ts';
+import { createTestDatabase, POSTGRES_ADMIN_URL } from '../support/databases.ts';
 import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
 
 /**
@@ -9,6 +13,12 @@ import { basic, postForm, startTestServer, type TestServer } from '../support/se
  * and comes back: the server keeps answering what needs no database, says it is not ready,
  * never crashes, and recovers by itself.
  */
+/** Refuses new connections to `database` and kills the open ones (or lets them in again). */
+async function setConnections(admin: pg.Client, database: string, allowed: boolean): Promise<void> {
+  await admin.query(`alter database ${database} allow_connections ${allowed}`);
+  if (!allowed) await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [database]);
+}
+
 describe('the database goes away under a running server (PostgreSQL)', () => {
   let server: TestServer;
   let admin: pg.Client;
@@ -17,10 +27,6 @@ describe('the database goes away under a running server (PostgreSQL)', () => {
   // (pg emits a lost connection as an 'error' event on its client).
   const crashes: unknown[] = [];
   const onCrash = (reason: unknown) => crashes.push(reason);
-
-  const setConnections = async (allowed: boolean) => {
-    await admin.query(`alter database ${database} allow_connections ${allowed}`);
-  };
 
   beforeAll(async () => {
     process.on('unhandledRejection', onCrash);
@@ -35,7 +41,7 @@ describe('the database goes away under a running server (PostgreSQL)', () => {
     process.off('unhandledRejection', onCrash);
     process.off('uncaughtExceptionMonitor', onCrash);
     if (admin) {
-      await setConnections(true).catch(() => {});
+      await setConnections(admin, database, true).catch(() => {});
       await admin.end();
     }
     await server?.close();
@@ -53,8 +59,7 @@ describe('the database goes away under a running server (PostgreSQL)', () => {
     expect(await ready()).toBe(200);
 
     // ---- the database goes away: new connections refused, the open ones killed ----
-    await setConnections(false);
-    await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [database]);
+    await setConnections(admin, database, false);
     // Changes arriving now (another node rotated keys, changed settings or APIs) need reads
     // that fail: each is logged and retried, none rejects unhandled.
     tessera.feed.notifyLocal('keys', 'outage-test');
@@ -97,7 +102,7 @@ describe('the database goes away under a running server (PostgreSQL)', () => {
     expect(await ready()).toBe(503);
 
     // ---- the database comes back ----
-    await setConnections(true);
+    await setConnections(admin, database, true);
     await vi.waitFor(async () => expect(await ready()).toBe(200), { timeout: 15_000, interval: 100 });
 
     // A change written straight into the database (as the CLI or another node does) reaches
@@ -128,5 +133,64 @@ describe('the database goes away under a running server (PostgreSQL)', () => {
     );
     expect(crashes).toEqual([]);
     expect((await fetch(`${url}/.well-known/openid-configuration`)).status).toBe(200);
+  }, 90_000);
+});
+
+/**
+ * The same outage under `tessera serve`, a process of its own: it must not exit, and its log
+ * (pino JSON on stdout, shared by Fastify and the background work) must tell the operator.
+ */
+describe('tessera serve survives a database outage (PostgreSQL)', () => {
+  test('logs the failure, answers 503 on /health/ready, recovers, and still stops cleanly', async () => {
+    const db = await createTestDatabase('postgres');
+    const database = new URL(db.url).pathname.slice(1);
+    const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
+    await admin.connect();
+    const main = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
+    const child = spawn(process.execPath, [main, 'serve', '--port', '0', '--database', db.url], {
+      env: {
+        ...process.env,
+        TESSERA_KEY_ENCRYPTION_KEY_FILE: join(mkdtempSync(join(tmpdir(), 'tessera-outage-')), 'kek'),
+        TESSERA_ADMIN_PASSWORD: 'correct horse battery staple',
+        TESSERA_CHANGE_POLL_MS: '100',
+        TESSERA_LOG_LEVEL: 'info',
+      },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const logged = () =>
+      stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { level: number; msg: string; err?: { message: string } });
+    try {
+      await vi.waitFor(() => expect(stdout).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+/), { timeout: 30_000, interval: 50 });
+      const url = /http:\/\/127\.0\.0\.1:\d+/.exec(stdout)![0];
+      const ready = async () => (await fetch(`${url}/health/ready`)).status;
+      expect(await ready()).toBe(200);
+
+      await setConnections(admin, database, false);
+      await vi.waitFor(() => expect(logged().map((l) => l.msg)).toContain('change feed poll failed; retrying'), { timeout: 10_000, interval: 50 });
+      expect(logged().find((l) => l.msg === 'change feed poll failed; retrying')).toMatchObject({ level: 50, err: { message: expect.any(String) } });
+      expect(await ready()).toBe(503);
+      expect((await fetch(`${url}/.well-known/jwks.json`)).status).toBe(200);
+      expect(child.exitCode).toBeNull();
+
+      await setConnections(admin, database, true);
+      await vi.waitFor(async () => expect(await ready()).toBe(200), { timeout: 15_000, interval: 100 });
+      await vi.waitFor(() => expect(logged().map((l) => l.msg)).toContain('change feed poll works again'), { timeout: 15_000, interval: 50 });
+      expect(stderr).not.toMatch(/unhandled|uncaught|Error/i);
+
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await setConnections(admin, database, true).catch(() => {});
+      await admin.end();
+      await db.drop();
+    }
   }, 90_000);
 });
