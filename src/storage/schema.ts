@@ -210,6 +210,50 @@ export interface ChangeEventsTable {
   at: ColumnType<Epoch, Epoch, never>;
 }
 
+export interface IdentityProvidersTable {
+  id: string;
+  slug: string;
+  name: string;
+  kind: string;
+  issuer: string | null;
+  endpoints: Json;
+  claim_mapping: Json | null;
+  client_id: string;
+  client_secret: string | null;
+  scopes: Json;
+  trust_email: Flag;
+  enabled: Flag;
+  created_at: Epoch;
+  updated_at: Epoch;
+}
+
+export interface IdentityProviderRolesTable {
+  provider_id: string;
+  role_name: string;
+}
+
+export interface IdentityLinksTable {
+  provider_id: string;
+  subject: string;
+  user_id: string;
+  email: string | null;
+  created_at: Epoch;
+  last_sign_in_at: Epoch | null;
+}
+
+export interface UpstreamSignInsTable {
+  state_hash: string;
+  provider_id: string;
+  nonce: string;
+  code_verifier: string;
+  browser_hash: string;
+  redirect_uri: string;
+  return_to: string | null;
+  created_at: Epoch;
+  expires_at: Epoch;
+  consumed_at: Epoch | null;
+}
+
 export interface Database {
   clients: ClientsTable;
   users: UsersTable;
@@ -231,4 +275,8 @@ export interface Database {
   audit_events: AuditEventsTable;
   login_throttle: LoginThrottleTable;
   change_events: ChangeEventsTable;
+  identity_providers: IdentityProvidersTable;
+  identity_provider_roles: IdentityProviderRolesTable;
+  identity_links: IdentityLinksTable;
+  upstream_sign_ins: UpstreamSignInsTable;
 }

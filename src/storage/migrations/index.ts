@@ -2,6 +2,7 @@ import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import * as m0001 from './0001-initial.ts';
 import * as m0002 from './0002-interactive-sign-in.ts';
 import * as m0003 from './0003-code-replay-marker.ts';
+import * as m0004 from './0004-identity-providers.ts';
 
 export interface MigrationContext {
   dialect: 'sqlite' | 'postgres';
@@ -17,6 +18,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '0001-initial': m0001,
   '0002-interactive-sign-in': m0002,
   '0003-code-replay-marker': m0003,
+  '0004-identity-providers': m0004,
 };
 
 export class StaticMigrationProvider implements MigrationProvider {
