@@ -59,9 +59,11 @@ export class ClientService {
     this.#d = deps;
   }
 
-  async list(): Promise<ClientView[]> {
-    const clients = await this.#d.clients.list();
-    return Promise.all(clients.map((c) => this.#view(c)));
+  /** Every app, or those whose name, client_id or description contains `search` (any case). */
+  async list(search?: string): Promise<ClientView[]> {
+    const views = await Promise.all((await this.#d.clients.list()).map((c) => this.#view(c)));
+    const needle = search?.trim().toLowerCase();
+    return needle ? views.filter((c) => [c.name, c.client_id, c.description].some((v) => v.toLowerCase().includes(needle))) : views;
   }
 
   async show(id: string): Promise<ClientView> {

@@ -50,9 +50,11 @@ export class UserService {
     this.#d = deps;
   }
 
-  async list(): Promise<UserView[]> {
-    const users = await this.#d.users.list();
-    return Promise.all(users.map((u) => this.#view(u)));
+  /** Every user, or those whose username, email, name or id contains `search` (any case). */
+  async list(search?: string): Promise<UserView[]> {
+    const views = await Promise.all((await this.#d.users.list()).map((u) => this.#view(u)));
+    const needle = search?.trim().toLowerCase();
+    return needle ? views.filter((u) => [u.username, u.email ?? '', u.name ?? '', u.id].some((v) => v.toLowerCase().includes(needle))) : views;
   }
 
   async show(ref: string): Promise<UserView> {
