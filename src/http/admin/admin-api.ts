@@ -54,6 +54,9 @@ export async function registerAdminApi(app: FastifyInstance, tessera: Tessera): 
       security: [{ bearer: [] }],
     },
     hideUntagged: true,
+    // Components named after their schema's $id (App, AppCreate, …), not def-0, def-1, …:
+    // the console's generated types refer to them by name.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
   await app.register(async (scope) => adminScope(scope.withTypeProvider<TypeBoxTypeProvider>(), tessera), { prefix: ADMIN_API_PREFIX });
 }
