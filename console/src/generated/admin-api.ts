@@ -2983,25 +2983,25 @@ export interface components {
     schemas: {
         /** @description An API behind the gateway. */
         Api: {
-            id?: string;
-            name?: string;
-            base_path?: string;
-            upstream?: string;
-            audience?: string | null;
-            timeout_ms?: number;
-            scopes?: {
-                name?: string;
-                description?: string;
+            id: string;
+            name: string;
+            base_path: string;
+            upstream: string;
+            audience: string | null;
+            timeout_ms: number;
+            scopes: {
+                name: string;
+                description: string;
             }[];
-            routes?: {
-                methods?: string[];
-                path?: string;
-                scopes?: string[];
+            routes: {
+                methods: string[];
+                path: string;
+                scopes: string[];
             }[];
             /** Format: date-time */
-            created_at?: string;
+            created_at: string;
             /** Format: date-time */
-            updated_at?: string;
+            updated_at: string;
         };
         ApiCreate: {
             name: string;
@@ -3189,17 +3189,17 @@ export interface components {
         };
         Settings: {
             /** @description access token lifetime (60 – 604800) */
-            access_token_ttl?: number;
+            access_token_ttl: number;
             /** @description refresh token lifetime from each rotation (60 – 31536000) */
-            refresh_token_ttl?: number;
+            refresh_token_ttl: number;
             /** @description authorization code lifetime (10 – 3600) */
-            code_ttl?: number;
+            code_ttl: number;
             /** @description ID token lifetime (60 – 86400) */
-            id_token_ttl?: number;
+            id_token_ttl: number;
             /** @description sign-in session lifetime (60 – 2592000) */
-            session_ttl?: number;
+            session_ttl: number;
             /** @enum {string} */
-            redirect_uri_policy?: "strict" | "development";
+            redirect_uri_policy: "strict" | "development";
         };
         SettingsUpdate: {
             /** @description access token lifetime (60 – 604800) */
@@ -3216,68 +3216,68 @@ export interface components {
             redirect_uri_policy?: "strict" | "development";
         };
         SigningKey: {
-            kid?: string;
+            kid: string;
             /** @description ES256 or RS256 */
-            alg?: string;
+            alg: string;
             /**
              * @description active: signs new tokens; published: still in the JWKS so tokens it signed verify; retired: gone from the JWKS
              * @enum {string}
              */
-            status?: "active" | "published" | "retired";
+            status: "active" | "published" | "retired";
             /** Format: date-time */
-            created_at?: string;
+            created_at: string;
             /** Format: date-time */
-            activated_at?: string | null;
+            activated_at: string | null;
             /** Format: date-time */
-            deactivated_at?: string | null;
+            deactivated_at: string | null;
         };
         /** @description A user’s approval of an app, with its live refresh tokens. */
         Grant: {
-            client_id?: string;
-            client_name?: string;
-            user_id?: string;
-            username?: string;
-            scopes?: string[];
+            client_id: string;
+            client_name: string;
+            user_id: string;
+            username: string;
+            scopes: string[];
             /** Format: date-time */
-            granted_at?: string;
+            granted_at: string;
             /** Format: date-time */
-            updated_at?: string;
-            active_refresh_tokens?: number;
+            updated_at: string;
+            active_refresh_tokens: number;
         };
         Session: {
-            sid?: string;
+            sid: string;
             /** Format: date-time */
-            auth_time?: string;
+            auth_time: string;
             /** Format: date-time */
-            created_at?: string;
+            created_at: string;
             /** Format: date-time */
-            expires_at?: string;
+            expires_at: string;
             /** Format: date-time */
-            last_seen_at?: string;
-            ip?: string | null;
-            user_agent?: string | null;
+            last_seen_at: string;
+            ip: string | null;
+            user_agent: string | null;
         };
         AuditEvent: {
-            id?: string;
+            id: string;
             /** Format: date-time */
-            at?: string;
+            at: string;
             /** @description user:<username>, app:<client_id> for user:<username>, cli:<os user> */
-            actor?: string;
+            actor: string;
             /** @description <resource>.<verb>, e.g. app.create */
-            action?: string;
-            target_type?: string | null;
-            target_id?: string | null;
-            ip?: string | null;
-            details?: {
+            action: string;
+            target_type: string | null;
+            target_id: string | null;
+            ip: string | null;
+            details: {
                 [key: string]: unknown;
             };
         };
         Me: {
-            id?: string;
-            username?: string;
-            roles?: string[];
-            permissions?: string[];
-            client_id?: string;
+            id: string;
+            username: string;
+            roles: string[];
+            permissions: string[];
+            client_id: string;
         };
     };
     responses: never;

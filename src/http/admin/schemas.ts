@@ -153,76 +153,85 @@ export const PermissionCreateSchema = Type.Object(
 );
 
 const settingsFields = {
-  access_token_ttl: opt(seconds('access token lifetime (60 – 604800)')),
-  refresh_token_ttl: opt(seconds('refresh token lifetime from each rotation (60 – 31536000)')),
-  code_ttl: opt(seconds('authorization code lifetime (10 – 3600)')),
-  id_token_ttl: opt(seconds('ID token lifetime (60 – 86400)')),
-  session_ttl: opt(seconds('sign-in session lifetime (60 – 2592000)')),
-  redirect_uri_policy: opt(oneOf(['strict', 'development'])),
+  access_token_ttl: seconds('access token lifetime (60 – 604800)'),
+  refresh_token_ttl: seconds('refresh token lifetime from each rotation (60 – 31536000)'),
+  code_ttl: seconds('authorization code lifetime (10 – 3600)'),
+  id_token_ttl: seconds('ID token lifetime (60 – 86400)'),
+  session_ttl: seconds('sign-in session lifetime (60 – 2592000)'),
+  redirect_uri_policy: oneOf(['strict', 'development']),
 };
+/** Every setting is in the answer; a change names only the ones it changes. */
 export const SettingsSchema = Type.Object(settingsFields, { $id: 'Settings' });
-export const SettingsUpdateSchema = Type.Object(settingsFields, { $id: 'SettingsUpdate', additionalProperties: false });
+export const SettingsUpdateSchema = Type.Object(
+  {
+    access_token_ttl: opt(settingsFields.access_token_ttl),
+    refresh_token_ttl: opt(settingsFields.refresh_token_ttl),
+    code_ttl: opt(settingsFields.code_ttl),
+    id_token_ttl: opt(settingsFields.id_token_ttl),
+    session_ttl: opt(settingsFields.session_ttl),
+    redirect_uri_policy: opt(settingsFields.redirect_uri_policy),
+  },
+  { $id: 'SettingsUpdate', additionalProperties: false },
+);
 
 export const SigningKeySchema = Type.Object(
   {
-    kid: opt(str()),
-    alg: opt(str('ES256 or RS256')),
-    status: opt(
-      oneOf(
-        ['active', 'published', 'retired'],
-        'active: signs new tokens; published: still in the JWKS so tokens it signed verify; retired: gone from the JWKS',
-      ),
+    kid: str(),
+    alg: str('ES256 or RS256'),
+    status: oneOf(
+      ['active', 'published', 'retired'],
+      'active: signs new tokens; published: still in the JWKS so tokens it signed verify; retired: gone from the JWKS',
     ),
-    created_at: opt(dateTime()),
-    activated_at: opt(nullable(dateTime())),
-    deactivated_at: opt(nullable(dateTime())),
+    created_at: dateTime(),
+    activated_at: nullable(dateTime()),
+    deactivated_at: nullable(dateTime()),
   },
   { $id: 'SigningKey' },
 );
 
 export const GrantSchema = Type.Object(
   {
-    client_id: opt(str()),
-    client_name: opt(str()),
-    user_id: opt(str()),
-    username: opt(str()),
-    scopes: opt(strs()),
-    granted_at: opt(dateTime()),
-    updated_at: opt(dateTime()),
-    active_refresh_tokens: opt(Type.Integer()),
+    client_id: str(),
+    client_name: str(),
+    user_id: str(),
+    username: str(),
+    scopes: strs(),
+    granted_at: dateTime(),
+    updated_at: dateTime(),
+    active_refresh_tokens: Type.Integer(),
   },
   { $id: 'Grant', description: 'A user’s approval of an app, with its live refresh tokens.' },
 );
 
 export const SessionSchema = Type.Object(
   {
-    sid: opt(str()),
-    auth_time: opt(dateTime()),
-    created_at: opt(dateTime()),
-    expires_at: opt(dateTime()),
-    last_seen_at: opt(dateTime()),
-    ip: opt(nullable(str())),
-    user_agent: opt(nullable(str())),
+    sid: str(),
+    auth_time: dateTime(),
+    created_at: dateTime(),
+    expires_at: dateTime(),
+    last_seen_at: dateTime(),
+    ip: nullable(str()),
+    user_agent: nullable(str()),
   },
   { $id: 'Session' },
 );
 
 export const AuditEventSchema = Type.Object(
   {
-    id: opt(str()),
-    at: opt(dateTime()),
-    actor: opt(str('user:<username>, app:<client_id> for user:<username>, cli:<os user>')),
-    action: opt(str('<resource>.<verb>, e.g. app.create')),
-    target_type: opt(nullable(str())),
-    target_id: opt(nullable(str())),
-    ip: opt(nullable(str())),
-    details: opt(Type.Unsafe<Record<string, unknown>>({ type: 'object', additionalProperties: true })),
+    id: str(),
+    at: dateTime(),
+    actor: str('user:<username>, app:<client_id> for user:<username>, cli:<os user>'),
+    action: str('<resource>.<verb>, e.g. app.create'),
+    target_type: nullable(str()),
+    target_id: nullable(str()),
+    ip: nullable(str()),
+    details: Type.Unsafe<Record<string, unknown>>({ type: 'object', additionalProperties: true }),
   },
   { $id: 'AuditEvent' },
 );
 
 export const MeSchema = Type.Object(
-  { id: opt(str()), username: opt(str()), roles: opt(strs()), permissions: opt(strs()), client_id: opt(str()) },
+  { id: str(), username: str(), roles: strs(), permissions: strs(), client_id: str() },
   { $id: 'Me' },
 );
 
@@ -250,16 +259,16 @@ const apiFields = {
 
 export const ApiSchema = Type.Object(
   {
-    id: opt(str()),
-    name: opt(str()),
-    base_path: opt(str()),
-    upstream: opt(str()),
-    audience: opt(nullable(str())),
-    timeout_ms: opt(Type.Integer()),
-    scopes: opt(Type.Array(Type.Object({ name: opt(str()), description: opt(str()) }))),
-    routes: opt(Type.Array(Type.Object({ methods: opt(strs()), path: opt(str()), scopes: opt(strs()) }))),
-    created_at: opt(dateTime()),
-    updated_at: opt(dateTime()),
+    id: str(),
+    name: str(),
+    base_path: str(),
+    upstream: str(),
+    audience: nullable(str()),
+    timeout_ms: Type.Integer(),
+    scopes: Type.Array(Type.Object({ name: str(), description: str() })),
+    routes: Type.Array(Type.Object({ methods: strs(), path: str(), scopes: strs() })),
+    created_at: dateTime(),
+    updated_at: dateTime(),
   },
   { $id: 'Api', description: 'An API behind the gateway.' },
 );
