@@ -1,4 +1,5 @@
 import { accessToken, forgetTokens } from './auth.ts';
+import type { components, paths } from './generated/admin-api.ts';
 
 /** An answer of the admin API that is not a success: `error`, `error_description`, `field`. */
 export class ApiError extends Error {
@@ -66,137 +67,51 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
 
 export const get = <T>(path: string) => api<T>('GET', path);
 
+/** A list answer of the admin API (`next`: the cursor of the following page, where there is one). */
 export interface List<T> {
   items: T[];
   next?: string | null;
 }
 
-export interface App {
-  client_id: string;
-  name: string;
-  description?: string;
-  grant_types: string[];
-  redirect_uris?: string[];
-  post_logout_redirect_uris?: string[];
-  scopes?: string[];
-  default_scopes?: string[];
-  public?: boolean;
-  on_behalf_of?: string | null;
-  on_behalf_of_user_id?: string | null;
-  access_token_ttl?: number | null;
-  refresh_token_ttl?: number | null;
-  require_permission?: string;
-  id_token_signed_response_alg?: string | null;
-  secret_updated_at?: string | null;
-  created_at?: string;
-  updated_at?: string;
-  client_secret?: string;
-}
+/**
+ * The admin API's shapes, generated from its OpenAPI document (npm run generate:api-types):
+ * never copied by hand, so a change on the server shows up here as a type error.
+ */
+type Schemas = components['schemas'];
+export type App = Schemas['App'];
+export type AppCreate = Schemas['AppCreate'];
+export type AppUpdate = Schemas['AppUpdate'];
+export type User = Schemas['User'];
+export type UserCreate = Schemas['UserCreate'];
+export type UserUpdate = Schemas['UserUpdate'];
+export type PasswordReset = Schemas['PasswordReset'];
+export type Role = Schemas['Role'];
+export type RoleCreate = Schemas['RoleCreate'];
+export type RoleUpdate = Schemas['RoleUpdate'];
+export type Permission = Schemas['Permission'];
+export type PermissionCreate = Schemas['PermissionCreate'];
+export type GatewayApi = Schemas['Api'];
+export type ApiCreate = Schemas['ApiCreate'];
+export type ApiUpdate = Schemas['ApiUpdate'];
+export type ApiScope = NonNullable<ApiCreate['scopes']>[number];
+export type ApiRoute = GatewayApi['routes'][number];
+/** The methods a route may name (the request schema's enum; answers carry plain strings). */
+export type HttpMethod = NonNullable<ApiCreate['routes']>[number]['methods'][number];
+export type Settings = Schemas['Settings'];
+export type SettingsUpdate = Schemas['SettingsUpdate'];
+export type SigningKey = Schemas['SigningKey'];
+export type Grant = Schemas['Grant'];
+export type Session = Schemas['Session'];
+export type AuditEvent = Schemas['AuditEvent'];
+export type Me = Schemas['Me'];
 
-export interface User {
-  id: string;
-  username: string;
-  email?: string | null;
-  name?: string | null;
-  given_name?: string | null;
-  family_name?: string | null;
-  disabled?: boolean;
-  roles: string[];
-  permissions?: string[];
-  created_at?: string;
-}
+type Json<R> = R extends { content: { 'application/json': infer B } } ? B : never;
+type Responses<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends { responses: infer R } ? R : never;
+/** The JSON body of an operation's success answer (200, else 201), from the document's paths. */
+export type Reply<P extends keyof paths, M extends keyof paths[P]> = Responses<P, M> extends { 200: infer R } ? Json<R> : Responses<P, M> extends { 201: infer R } ? Json<R> : never;
 
-export interface Role {
-  name: string;
-  description?: string;
-  builtin?: boolean;
-  permissions: string[] | '*';
-}
-
-export interface Permission {
-  name: string;
-  description?: string;
-  builtin?: boolean;
-}
-
-export interface ApiScope {
-  name: string;
-  description?: string;
-}
-
-export interface ApiRoute {
-  methods: string[];
-  path: string;
-  scopes: string[];
-}
-
-export interface GatewayApi {
-  id: string;
-  name: string;
-  base_path: string;
-  upstream: string;
-  audience?: string | null;
-  timeout_ms?: number;
-  scopes: ApiScope[];
-  routes: ApiRoute[];
-}
-
-export interface Settings {
-  access_token_ttl: number;
-  refresh_token_ttl: number;
-  code_ttl: number;
-  id_token_ttl: number;
-  session_ttl: number;
-  redirect_uri_policy: 'strict' | 'development';
-}
-
-export interface SigningKey {
-  kid: string;
-  alg: string;
-  status: string;
-  created_at: string;
-  activated_at?: string | null;
-  deactivated_at?: string | null;
-}
-
-export interface Grant {
-  client_id: string;
-  client_name: string;
-  user_id: string;
-  username: string;
-  scopes: string[];
-  granted_at: string;
-  active_refresh_tokens: number;
-}
-
-export interface Session {
-  sid: string;
-  auth_time: string;
-  created_at: string;
-  expires_at: string;
-  last_seen_at?: string;
-  ip?: string | null;
-  user_agent?: string | null;
-}
-
-export interface AuditEvent {
-  id: string;
-  at: string;
-  actor: string;
-  action: string;
-  target_type?: string | null;
-  target_id?: string | null;
-  ip?: string | null;
-  details?: Record<string, unknown>;
-}
-
-export interface Me {
-  id: string;
-  username: string;
-  roles: string[];
-  permissions: string[];
-  client_id: string;
-}
+export type RedirectUriCheck = Reply<'/admin/api/v1/apps/check-redirect-uri', 'post'>;
+export type NewSecret = Reply<'/admin/api/v1/apps/{id}/secret', 'post'>;
 
 /** The scopes Tessera itself defines (the rest come from registered APIs). */
 export const BUILTIN_SCOPES: ApiScope[] = [

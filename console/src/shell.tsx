@@ -2,7 +2,7 @@ import { useEffect, useState, type ReactNode } from 'react';
 import { get, onSessionExpired, type Me } from './api.ts';
 import { completeSignIn, isSignedIn, loadAuth, signIn, signOut, type ConsoleConfig } from './auth.ts';
 import { Link, navigate, useLocation } from './router.tsx';
-import { ErrorBox, Loading } from './ui.tsx';
+import { ErrorBox, Loading, useAction } from './ui.tsx';
 
 const NAV: Array<{ to: string; label: string }> = [
   { to: '/admin/apps', label: 'Apps' },
@@ -95,18 +95,18 @@ function Centered({ children }: { children: ReactNode }) {
 }
 
 function SignedOut({ expired, error }: { expired?: boolean; error?: unknown }) {
-  const [busy, setBusy] = useState(false);
-  const [failed, setFailed] = useState<unknown>();
+  const signing = useAction();
+  const { busy } = signing;
+  const failed = signing.error;
   // After a refused sign-in (say, an account without the admin role) Tessera would sign the
   // same person in again silently: ask for the login page instead.
   const again = Boolean(error);
-  const start = () => {
-    setBusy(true);
-    signIn(undefined, again ? { prompt: 'login' } : {}).catch((e: unknown) => {
-      setBusy(false);
-      setFailed(e);
+  const start = () =>
+    void signing.run(async () => {
+      await signIn(undefined, again ? { prompt: 'login' } : {});
+      // The browser is on its way to the login page: stay busy ("Redirecting…") until it leaves.
+      await new Promise(() => {});
     });
-  };
   return (
     <Centered>
       <h1>Tessera console</h1>

@@ -22,6 +22,44 @@ export function useApi<T>(path: string | undefined): { data: T | undefined; erro
   return { ...state, reload, setData };
 }
 
+export interface Action {
+  busy: boolean;
+  /** The last run's error (an ApiError for refusals of the admin API), until the next run or `reset`. */
+  error: unknown;
+  /** Runs `action` unless one is under way; answers whether it succeeded. */
+  run: (action: () => Promise<unknown>) => Promise<boolean>;
+  /** Forgets the last error (say, when a dialog opens again). */
+  reset: () => void;
+}
+
+/**
+ * The busy and error state of one thing a user starts: a form's submit, a dialog's confirm,
+ * a row's button. `run` clears the previous error, marks the action busy, awaits it and
+ * keeps its error for the form to show (beside the field it names, see `fieldError`). A
+ * second `run` while one is under way is ignored, so a double click submits once.
+ */
+export function useAction(): Action {
+  const [state, setState] = useState<{ busy: boolean; error: unknown }>({ busy: false, error: undefined });
+  const running = useRef(false);
+  const run = useCallback(async (action: () => Promise<unknown>) => {
+    if (running.current) return false;
+    running.current = true;
+    setState({ busy: true, error: undefined });
+    try {
+      await action();
+      setState({ busy: false, error: undefined });
+      return true;
+    } catch (error) {
+      setState({ busy: false, error });
+      return false;
+    } finally {
+      running.current = false;
+    }
+  }, []);
+  const reset = useCallback(() => setState((s) => (s.error === undefined ? s : { ...s, error: undefined })), []);
+  return { ...state, run, reset };
+}
+
 export function describeError(error: unknown): string {
   if (error instanceof ApiError) return error.message;
   if (error instanceof Error) return error.message;

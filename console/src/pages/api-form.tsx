@@ -1,8 +1,8 @@
 import { useState, type FormEvent } from 'react';
-import { api, type ApiScope, type GatewayApi } from '../api.ts';
+import { api, type ApiCreate, type ApiScope, type GatewayApi, type HttpMethod } from '../api.ts';
 import { Link, navigate } from '../router.tsx';
-import { ErrorBox, Field, FormError, Loading, PageHeader, fieldError, useApi } from '../ui.tsx';
-import { METHODS } from './apis.tsx';
+import { ErrorBox, Field, FormError, Loading, PageHeader, fieldError, useAction, useApi } from '../ui.tsx';
+import { isMethod, METHODS } from './apis.tsx';
 
 /** Register an API (no id) or change one: base path, upstream, scopes, routes. */
 export function ApiFormPage({ id }: { id?: string }) {
@@ -19,7 +19,7 @@ export function ApiFormPage({ id }: { id?: string }) {
 }
 
 interface RouteDraft {
-  methods: string[];
+  methods: HttpMethod[];
   path: string;
   scopes: string;
 }
@@ -35,16 +35,14 @@ function ApiForm({ existing }: { existing?: GatewayApi }) {
     timeout_ms: existing?.timeout_ms ? String(existing.timeout_ms) : '',
   });
   const [scopes, setScopes] = useState<ApiScope[]>(existing?.scopes.length ? existing.scopes : [{ name: '', description: '' }]);
-  const [routes, setRoutes] = useState<RouteDraft[]>(existing?.routes.map((r) => ({ methods: r.methods, path: r.path, scopes: r.scopes.join(' ') })) ?? []);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const [routes, setRoutes] = useState<RouteDraft[]>(existing?.routes.map((r) => ({ methods: r.methods.filter(isMethod), path: r.path, scopes: r.scopes.join(' ') })) ?? []);
+  const save = useAction();
+  const { busy, error } = save;
   const back = existing ? `/admin/apis/${existing.id}` : '/admin/apis';
 
-  const submit = async (e: FormEvent) => {
+  const submit = (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    const body: Record<string, unknown> = {
+    const body: ApiCreate = {
       name: f.name.trim(),
       base_path: f.base_path.trim(),
       upstream: f.upstream.trim(),
@@ -53,13 +51,11 @@ function ApiForm({ existing }: { existing?: GatewayApi }) {
       routes: routes.filter((r) => r.path.trim()).map((r) => ({ methods: r.methods, path: r.path.trim(), scopes: r.scopes.split(/[\s,]+/).filter(Boolean) })),
     };
     if (f.timeout_ms.trim()) body.timeout_ms = Number(f.timeout_ms);
-    try {
+    void save.run(async () => {
+      // A PATCH with every field replaces the API's definition, as the form shows it whole.
       const saved = existing ? await api<GatewayApi>('PATCH', `/apis/${encodeURIComponent(existing.id)}`, body) : await api<GatewayApi>('POST', '/apis', body);
       navigate(`/admin/apis/${saved.id}`);
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+    });
   };
   const setRoute = (i: number, r: Partial<RouteDraft>) => setRoutes(routes.map((x, j) => (j === i ? { ...x, ...r } : x)));
   const setScope = (i: number, s: Partial<ApiScope>) => setScopes(scopes.map((x, j) => (j === i ? { ...x, ...s } : x)));

@@ -1,9 +1,10 @@
 import { useState } from 'react';
-import { api, type ApiRoute, type GatewayApi, type List } from '../api.ts';
+import { api, type ApiRoute, type GatewayApi, type HttpMethod, type List } from '../api.ts';
 import { Link, navigate } from '../router.tsx';
-import { ConfirmDialog, Empty, ErrorBox, ListView, Loading, PageHeader, useApi } from '../ui.tsx';
+import { ConfirmDialog, Empty, ErrorBox, ListView, Loading, PageHeader, useAction, useApi } from '../ui.tsx';
 
-export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+export const METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+export const isMethod = (m: string): m is HttpMethod => (METHODS as readonly string[]).includes(m);
 
 /** APIs behind the gateway. */
 export function ApisPage() {
@@ -80,8 +81,7 @@ function RouteMatrix({ routes }: { routes: ApiRoute[] }) {
 export function ApiDetailPage({ id }: { id: string }) {
   const found = useApi<GatewayApi>(`/apis/${encodeURIComponent(id)}`);
   const [confirm, setConfirm] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const removal = useAction();
   const back = (
     <Link to="/admin/apis" className="back">
       ← APIs
@@ -96,17 +96,11 @@ export function ApiDetailPage({ id }: { id: string }) {
     );
   }
   const a = found.data;
-  const remove = async () => {
-    setBusy(true);
-    setError(undefined);
-    try {
+  const remove = () =>
+    removal.run(async () => {
       await api('DELETE', `/apis/${encodeURIComponent(a.id)}`);
       navigate('/admin/apis');
-    } catch (e) {
-      setError(e);
-      setBusy(false);
-    }
-  };
+    });
   return (
     <>
       <PageHeader title={a.name} back={back}>
@@ -152,7 +146,7 @@ export function ApiDetailPage({ id }: { id: string }) {
         <RouteMatrix routes={a.routes} />
       </section>
       {confirm ? (
-        <ConfirmDialog title={`Delete ${a.name}?`} confirmLabel="Delete API" danger busy={busy} error={error} onConfirm={() => void remove()} onCancel={() => setConfirm(false)}>
+        <ConfirmDialog title={`Delete ${a.name}?`} confirmLabel="Delete API" danger busy={removal.busy} error={removal.error} onConfirm={() => void remove()} onCancel={() => setConfirm(false)}>
           <p>The gateway stops answering under <code>{a.base_path}</code>. Apps keep the scopes they were given.</p>
         </ConfirmDialog>
       ) : null}

@@ -1,7 +1,7 @@
 import { useState } from 'react';
-import { api, type App, type Grant, type List } from '../api.ts';
+import { api, type App, type Grant, type List, type NewSecret } from '../api.ts';
 import { Link, navigate } from '../router.tsx';
-import { ConfirmDialog, CopyValue, ErrorBox, formatDate, formatSeconds, ListView, Loading, PageHeader, useApi } from '../ui.tsx';
+import { ConfirmDialog, CopyValue, ErrorBox, formatDate, formatSeconds, ListView, Loading, PageHeader, useAction, useApi } from '../ui.tsx';
 import { CONSOLE_CLIENT_ID, grantLabel } from './apps.tsx';
 import { SecretReveal } from './secret.tsx';
 
@@ -10,10 +10,9 @@ export function AppDetailPage({ id }: { id: string }) {
   const app = useApi<App>(`/apps/${encodeURIComponent(id)}`);
   const grants = useApi<List<Grant>>(`/apps/${encodeURIComponent(id)}/grants`);
   const [dialog, setDialog] = useState<'secret' | 'delete' | undefined>();
-  const [busy, setBusy] = useState(false);
-  const [actionError, setActionError] = useState<unknown>();
+  const confirmed = useAction();
   const [secret, setSecret] = useState<string | undefined>();
-  const [revokeError, setRevokeError] = useState<unknown>();
+  const revoking = useAction();
 
   const back = (
     <Link to="/admin/apps" className="back">
@@ -31,21 +30,18 @@ export function AppDetailPage({ id }: { id: string }) {
   const a = app.data;
   const isConsole = a.client_id === CONSOLE_CLIENT_ID;
 
-  const run = async (action: () => Promise<void>) => {
-    setBusy(true);
-    setActionError(undefined);
-    try {
+  const openDialog = (which: 'secret' | 'delete') => {
+    confirmed.reset();
+    setDialog(which);
+  };
+  const run = (action: () => Promise<void>) =>
+    confirmed.run(async () => {
       await action();
       setDialog(undefined);
-    } catch (e) {
-      setActionError(e);
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   const regenerate = () =>
     run(async () => {
-      const r = await api<{ client_secret: string }>('POST', `/apps/${encodeURIComponent(a.client_id)}/secret`);
+      const r = await api<NewSecret>('POST', `/apps/${encodeURIComponent(a.client_id)}/secret`);
       setSecret(r.client_secret);
       app.reload();
       window.scrollTo(0, 0);
@@ -55,15 +51,11 @@ export function AppDetailPage({ id }: { id: string }) {
       await api('DELETE', `/apps/${encodeURIComponent(a.client_id)}`);
       navigate('/admin/apps');
     });
-  const revoke = async (g: Grant) => {
-    setRevokeError(undefined);
-    try {
+  const revoke = (g: Grant) =>
+    revoking.run(async () => {
       await api('DELETE', `/apps/${encodeURIComponent(a.client_id)}/grants/${encodeURIComponent(g.user_id)}`);
       grants.reload();
-    } catch (e) {
-      setRevokeError(e);
-    }
-  };
+    });
 
   return (
     <>
@@ -74,12 +66,12 @@ export function AppDetailPage({ id }: { id: string }) {
           </Link>
         ) : null}
         {!a.public ? (
-          <button type="button" onClick={() => (setActionError(undefined), setDialog('secret'))}>
+          <button type="button" onClick={() => openDialog('secret')}>
             Regenerate secret
           </button>
         ) : null}
         {!isConsole ? (
-          <button type="button" className="danger" onClick={() => (setActionError(undefined), setDialog('delete'))}>
+          <button type="button" className="danger" onClick={() => openDialog('delete')}>
             Delete
           </button>
         ) : null}
@@ -126,7 +118,7 @@ export function AppDetailPage({ id }: { id: string }) {
       <section className="panel">
         <h2>Active grants</h2>
         <p className="hint">People who approved this app. Revoking forgets their consent and ends the app’s refresh tokens for them.</p>
-        <ErrorBox error={revokeError} />
+        <ErrorBox error={revoking.error} />
         <ListView state={grants} what="Loading grants" empty="No one has approved this app yet.">
           {(items) => (
             <table className="table">
@@ -147,7 +139,7 @@ export function AppDetailPage({ id }: { id: string }) {
                     <td data-label="Approved">{formatDate(g.granted_at)}</td>
                     <td data-label="Refresh tokens">{g.active_refresh_tokens}</td>
                     <td className="cell-actions">
-                      <button type="button" className="small-button" onClick={() => void revoke(g)}>Revoke</button>
+                      <button type="button" className="small-button" disabled={revoking.busy} onClick={() => void revoke(g)}>Revoke</button>
                     </td>
                   </tr>
                 ))}
@@ -158,7 +150,7 @@ export function AppDetailPage({ id }: { id: string }) {
       </section>
 
       {dialog === 'secret' ? (
-        <ConfirmDialog title={`Regenerate the secret of ${a.name}?`} confirmLabel="Regenerate secret" danger busy={busy} error={actionError} onConfirm={() => void regenerate()} onCancel={() => setDialog(undefined)}>
+        <ConfirmDialog title={`Regenerate the secret of ${a.name}?`} confirmLabel="Regenerate secret" danger busy={confirmed.busy} error={confirmed.error} onConfirm={() => void regenerate()} onCancel={() => setDialog(undefined)}>
           <p>
             The current secret stops working at once, and <strong>every token issued to this app stops working</strong>. Programs using the app need the new
             secret, which is shown once.
@@ -166,7 +158,7 @@ export function AppDetailPage({ id }: { id: string }) {
         </ConfirmDialog>
       ) : null}
       {dialog === 'delete' ? (
-        <ConfirmDialog title={`Delete ${a.name}?`} confirmLabel="Delete app" danger busy={busy} error={actionError} onConfirm={() => void remove()} onCancel={() => setDialog(undefined)}>
+        <ConfirmDialog title={`Delete ${a.name}?`} confirmLabel="Delete app" danger busy={confirmed.busy} error={confirmed.error} onConfirm={() => void remove()} onCancel={() => setDialog(undefined)}>
           <p>The app can no longer sign anyone in or get tokens. This cannot be undone.</p>
         </ConfirmDialog>
       ) : null}

@@ -1,11 +1,11 @@
 import { useState, type FormEvent } from 'react';
-import { api, ApiError, BUILTIN_SCOPES, type App, type GatewayApi, type List, type Permission, type Settings, type User } from '../api.ts';
+import { api, ApiError, BUILTIN_SCOPES, type App, type AppCreate, type AppUpdate, type GatewayApi, type List, type Permission, type RedirectUriCheck, type Settings, type User } from '../api.ts';
 import { Link, navigate } from '../router.tsx';
-import { ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatSeconds, useApi } from '../ui.tsx';
+import { ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatSeconds, useAction, useApi } from '../ui.tsx';
 import { SecretReveal } from './secret.tsx';
 import { UriList } from './uri-list.tsx';
 
-type Grant = 'authorization_code' | 'client_credentials';
+type Grant = AppCreate['grant_types'][number];
 
 const GRANTS: Array<{ value: Grant; title: string; line: string }> = [
   { value: 'authorization_code', title: 'Authorization code', line: 'People sign in through Tessera and approve the app; for web, mobile and single-page apps.' },
@@ -72,8 +72,8 @@ function BackLink({ to, label = 'Apps' }: { to: string; label?: string }) {
 function AppForm({ app }: { app?: App }) {
   const editing = app !== undefined;
   const [d, setD] = useState<Draft>(() => draftOf(app));
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const save = useAction();
+  const { busy, error } = save;
   const [created, setCreated] = useState<App | undefined>();
   const apis = useApi<List<GatewayApi>>('/apis');
   const users = useApi<List<User>>('/users');
@@ -82,33 +82,22 @@ function AppForm({ app }: { app?: App }) {
   const set = <K extends keyof Draft>(k: K, v: Draft[K]) => setD((x) => ({ ...x, [k]: v }));
   const code = d.grant === 'authorization_code';
 
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    // The same policy check the fields show, before saving: a rejected URI is named beside its list.
-    if (code) {
-      for (const [field, uris] of [
-        ['redirect_uris', d.redirectUris],
-        ['post_logout_redirect_uris', d.postLogoutUris],
-      ] as const) {
-        for (const uri of uris.map((u) => u.trim()).filter(Boolean)) {
-          try {
-            const r = await api<{ ok: boolean; reason?: string }>('POST', '/apps/check-redirect-uri', { uri });
-            if (!r.ok) {
-              setError(new ApiError(400, 'validation_failed', 'Correct the URI marked ✗ above: the redirect-URI policy does not allow it.', field));
-              setBusy(false);
-              return;
-            }
-          } catch (err) {
-            setError(err);
-            setBusy(false);
-            return;
-          }
-        }
+  /** The same policy check the fields show, before saving: a rejected URI is named beside its list. */
+  const checkRedirectUris = async () => {
+    if (!code) return;
+    for (const [field, uris] of [
+      ['redirect_uris', d.redirectUris],
+      ['post_logout_redirect_uris', d.postLogoutUris],
+    ] as const) {
+      for (const uri of uris.map((u) => u.trim()).filter(Boolean)) {
+        const r = await api<RedirectUriCheck>('POST', '/apps/check-redirect-uri', { uri });
+        if (!r.ok) throw new ApiError(400, 'validation_failed', 'Correct the URI marked ✗ above: the redirect-URI policy does not allow it.', field);
       }
     }
-    const body: Record<string, unknown> = {
+  };
+  /** The form's fields as the admin API takes them. */
+  const fields = () =>
+    ({
       name: d.name.trim(),
       description: d.description.trim(),
       grant_types: [d.grant],
@@ -119,21 +108,20 @@ function AppForm({ app }: { app?: App }) {
       require_permission: d.requirePermission,
       access_token_ttl: d.accessTtl.trim() ? Number(d.accessTtl) : null,
       refresh_token_ttl: d.refreshTtl.trim() ? Number(d.refreshTtl) : null,
-    };
-    if (!editing) body.public = code && d.isPublic;
-    try {
+    }) satisfies AppUpdate;
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    void save.run(async () => {
+      await checkRedirectUris();
       if (editing) {
-        await api<App>('PATCH', `/apps/${encodeURIComponent(app.client_id)}`, body);
+        await api<App>('PATCH', `/apps/${encodeURIComponent(app.client_id)}`, fields());
         navigate(`/admin/apps/${app.client_id}`);
       } else {
-        setCreated(await api<App>('POST', '/apps', body));
+        const registration: AppCreate = { ...fields(), public: code && d.isPublic };
+        setCreated(await api<App>('POST', '/apps', registration));
         window.scrollTo(0, 0);
       }
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   if (created) {

@@ -1,29 +1,21 @@
 import { useState } from 'react';
 import { api, type List, type SigningKey } from '../api.ts';
-import { ConfirmDialog, formatDate, ListView, PageHeader, useApi } from '../ui.tsx';
+import { ConfirmDialog, formatDate, ListView, PageHeader, useAction, useApi } from '../ui.tsx';
 
 /** The keys that sign tokens; rotation publishes new ones and keeps the previous ones verifiable. */
 export function KeysPage() {
   const keys = useApi<List<SigningKey>>('/keys');
   const [confirm, setConfirm] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const rotation = useAction();
   const [notice, setNotice] = useState<string | undefined>();
-  const rotate = async () => {
-    setBusy(true);
-    setError(undefined);
-    try {
+  const rotate = () =>
+    rotation.run(async () => {
       // The answer names only the new keys; the list shows them with the previous ones.
       await api<List<SigningKey>>('POST', '/keys/rotate');
       keys.reload();
       setConfirm(false);
       setNotice('New signing keys are active. The previous ones stay published until the tokens they signed expire.');
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   return (
     <>
       <PageHeader title="Signing keys">
@@ -73,7 +65,7 @@ export function KeysPage() {
         )}
       </ListView>
       {confirm ? (
-        <ConfirmDialog title="Rotate the signing keys?" confirmLabel="Rotate keys" busy={busy} error={error} onConfirm={() => void rotate()} onCancel={() => setConfirm(false)}>
+        <ConfirmDialog title="Rotate the signing keys?" confirmLabel="Rotate keys" busy={rotation.busy} error={rotation.error} onConfirm={() => void rotate()} onCancel={() => setConfirm(false)}>
           <p>New keys sign every token from now on. Tokens already issued stay valid: the previous keys remain published until they expire.</p>
         </ConfirmDialog>
       ) : null}

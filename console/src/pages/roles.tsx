@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
-import { api, type List, type Permission, type Role } from '../api.ts';
-import { ConfirmDialog, ErrorBox, Field, fieldError, FormError, ListView, Loading, PageHeader, useApi } from '../ui.tsx';
+import { api, type List, type Permission, type PermissionCreate, type Role, type RoleCreate, type RoleUpdate } from '../api.ts';
+import { ConfirmDialog, ErrorBox, Field, fieldError, FormError, ListView, Loading, PageHeader, useAction, useApi } from '../ui.tsx';
 
 /** Roles (each a set of permissions) and the permissions themselves. */
 export function RolesPage() {
@@ -34,37 +34,27 @@ export function RolesPage() {
 }
 
 function RoleCard({ role, permissions, onChange }: { role: Role; permissions: Permission[]; onChange: () => void }) {
-  const all = role.permissions === '*';
-  const [selected, setSelected] = useState<string[]>(all ? [] : (role.permissions as string[]));
+  // "*": the role holds every permission, including ones created later; there is no list to edit.
+  const held = role.permissions === '*' ? undefined : role.permissions;
+  const all = held === undefined;
+  const [selected, setSelected] = useState<string[]>(held ?? []);
   const [description, setDescription] = useState(role.description ?? '');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const action = useAction();
+  const { busy, error } = action;
   const [confirm, setConfirm] = useState(false);
-  const dirty = description !== (role.description ?? '') || (!all && selected.slice().sort().join() !== (role.permissions as string[]).slice().sort().join());
-  const save = async () => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      await api('PATCH', `/roles/${encodeURIComponent(role.name)}`, all ? { description } : { description, permissions: selected });
+  const dirty = description !== (role.description ?? '') || (held !== undefined && selected.slice().sort().join() !== held.slice().sort().join());
+  const save = () =>
+    action.run(async () => {
+      const change: RoleUpdate = all ? { description } : { description, permissions: selected };
+      await api('PATCH', `/roles/${encodeURIComponent(role.name)}`, change);
       onChange();
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
-    }
-  };
-  const remove = async () => {
-    setBusy(true);
-    setError(undefined);
-    try {
+    });
+  const remove = () =>
+    action.run(async () => {
       await api('DELETE', `/roles/${encodeURIComponent(role.name)}`);
       setConfirm(false);
       onChange();
-    } catch (e) {
-      setError(e);
-      setBusy(false);
-    }
-  };
+    });
   return (
     <article className="panel role">
       <div className="panel__head">
@@ -112,22 +102,17 @@ function RoleCard({ role, permissions, onChange }: { role: Role; permissions: Pe
 function NewRole({ onCreated }: { onCreated: () => void }) {
   const [name, setName] = useState('');
   const [description, setDescription] = useState('');
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: FormEvent) => {
+  const create = useAction();
+  const { busy, error } = create;
+  const submit = (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
-      await api('POST', '/roles', { name: name.trim(), description: description.trim() });
+    void create.run(async () => {
+      const role: RoleCreate = { name: name.trim(), description: description.trim() };
+      await api('POST', '/roles', role);
       setName('');
       setDescription('');
       onCreated();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
     <form className="panel form" onSubmit={submit} noValidate>
@@ -151,37 +136,26 @@ function NewRole({ onCreated }: { onCreated: () => void }) {
 function Permissions({ permissions, onChange }: { permissions: ReturnType<typeof useApi<List<Permission>>>; onChange: () => void }) {
   const [name, setName] = useState('');
   const [description, setDescription] = useState('');
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
+  // One action for creating and deleting: the form's error is hidden while a deletion is confirmed.
+  const action = useAction();
+  const { busy, error } = action;
   const [deleting, setDeleting] = useState<string | undefined>();
-  const create = async (e: FormEvent) => {
+  const create = (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
-      await api('POST', '/permissions', { name: name.trim(), description: description.trim() });
+    void action.run(async () => {
+      const permission: PermissionCreate = { name: name.trim(), description: description.trim() };
+      await api('POST', '/permissions', permission);
       setName('');
       setDescription('');
       onChange();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
-  const remove = async () => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      await api('DELETE', `/permissions/${encodeURIComponent(deleting!)}`);
+  const remove = (permission: string) =>
+    action.run(async () => {
+      await api('DELETE', `/permissions/${encodeURIComponent(permission)}`);
       setDeleting(undefined);
       onChange();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   return (
     <>
       <ListView state={permissions} what="Loading permissions" empty="No permissions.">
@@ -219,7 +193,7 @@ function Permissions({ permissions, onChange }: { permissions: ReturnType<typeof
         </div>
       </form>
       {deleting ? (
-        <ConfirmDialog title={`Delete the permission ${deleting}?`} confirmLabel="Delete permission" danger busy={busy} error={error} onConfirm={() => void remove()} onCancel={() => setDeleting(undefined)}>
+        <ConfirmDialog title={`Delete the permission ${deleting}?`} confirmLabel="Delete permission" danger busy={busy} error={error} onConfirm={() => void remove(deleting)} onCancel={() => setDeleting(undefined)}>
           <p>It is removed from every role that grants it.</p>
         </ConfirmDialog>
       ) : null}

@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
-import { api, type Settings } from '../api.ts';
-import { ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatSeconds, useApi } from '../ui.tsx';
+import { api, type Settings, type SettingsUpdate } from '../api.ts';
+import { ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatSeconds, useAction, useApi } from '../ui.tsx';
 
 const LIFETIMES: Array<{ key: keyof Omit<Settings, 'redirect_uri_policy'>; label: string; range: string }> = [
   { key: 'access_token_ttl', label: 'Access token lifetime', range: '60 – 604800 seconds' },
@@ -27,27 +27,21 @@ export function SettingsPage() {
 function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: Settings) => void }) {
   const [values, setValues] = useState<Record<string, string>>(() => Object.fromEntries(LIFETIMES.map((l) => [l.key, String(settings[l.key])])));
   const [policy, setPolicy] = useState(settings.redirect_uri_policy);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const save = useAction();
+  const { busy, error } = save;
   const [saved, setSaved] = useState(false);
-  const submit = async (e: FormEvent) => {
+  const submit = (e: FormEvent) => {
     e.preventDefault();
-    const changes: Record<string, unknown> = {};
+    const changes: SettingsUpdate = {};
     for (const l of LIFETIMES) if (values[l.key] !== String(settings[l.key])) changes[l.key] = Number(values[l.key]);
     if (policy !== settings.redirect_uri_policy) changes.redirect_uri_policy = policy;
-    setError(undefined);
     setSaved(false);
     if (!Object.keys(changes).length) {
+      save.reset();
       setSaved(true);
       return;
     }
-    setBusy(true);
-    try {
-      onSaved(await api<Settings>('PATCH', '/settings', changes));
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+    void save.run(async () => onSaved(await api<Settings>('PATCH', '/settings', changes)));
   };
   return (
     <form className="panel form" onSubmit={submit} noValidate>

@@ -1,32 +1,27 @@
-import { useState } from 'react';
 import { api, type Grant, type List, type Session } from '../api.ts';
 import { Link } from '../router.tsx';
-import { ErrorBox, formatDate, ListView, useApi } from '../ui.tsx';
+import { ErrorBox, formatDate, ListView, useAction, useApi } from '../ui.tsx';
 
 /** A user's sign-in sessions: end one or all. */
 export function Sessions({ userPath }: { userPath: string }) {
   const sessions = useApi<List<Session>>(`${userPath}/sessions`);
-  const [error, setError] = useState<unknown>();
-  const act = async (path: string) => {
-    setError(undefined);
-    try {
+  const ending = useAction();
+  const end = (path: string) =>
+    ending.run(async () => {
       await api('DELETE', path);
       sessions.reload();
-    } catch (e) {
-      setError(e);
-    }
-  };
+    });
   return (
     <section className="panel">
       <div className="panel__head">
         <h2>Sessions</h2>
         {sessions.data?.items.length ? (
-          <button type="button" className="small-button" onClick={() => void act(`${userPath}/sessions`)}>
+          <button type="button" className="small-button" disabled={ending.busy} onClick={() => void end(`${userPath}/sessions`)}>
             End all sessions
           </button>
         ) : null}
       </div>
-      <ErrorBox error={error} />
+      <ErrorBox error={ending.error} />
       <ListView state={sessions} what="Loading sessions" empty="No active sessions.">
         {(items) => (
           <table className="table">
@@ -52,7 +47,7 @@ export function Sessions({ userPath }: { userPath: string }) {
                     </div>
                   </td>
                   <td className="cell-actions">
-                    <button type="button" className="small-button" onClick={() => void act(`${userPath}/sessions/${encodeURIComponent(s.sid)}`)}>
+                    <button type="button" className="small-button" disabled={ending.busy} onClick={() => void end(`${userPath}/sessions/${encodeURIComponent(s.sid)}`)}>
                       End
                     </button>
                   </td>
@@ -69,20 +64,16 @@ export function Sessions({ userPath }: { userPath: string }) {
 /** The apps a user approved: revoke a grant (consent and refresh tokens). */
 export function UserGrants({ userPath }: { userPath: string }) {
   const grants = useApi<List<Grant>>(`${userPath}/grants`);
-  const [error, setError] = useState<unknown>();
-  const revoke = async (g: Grant) => {
-    setError(undefined);
-    try {
+  const revoking = useAction();
+  const revoke = (g: Grant) =>
+    revoking.run(async () => {
       await api('DELETE', `${userPath}/grants/${encodeURIComponent(g.client_id)}`);
       grants.reload();
-    } catch (e) {
-      setError(e);
-    }
-  };
+    });
   return (
     <section className="panel">
       <h2>Apps approved</h2>
-      <ErrorBox error={error} />
+      <ErrorBox error={revoking.error} />
       <ListView state={grants} what="Loading grants" empty="This user has not approved any app.">
         {(items) => (
           <table className="table">
@@ -103,7 +94,7 @@ export function UserGrants({ userPath }: { userPath: string }) {
                   <td data-label="Scopes">{g.scopes.join(' ')}</td>
                   <td data-label="Approved">{formatDate(g.granted_at)}</td>
                   <td className="cell-actions">
-                    <button type="button" className="small-button" onClick={() => void revoke(g)}>
+                    <button type="button" className="small-button" disabled={revoking.busy} onClick={() => void revoke(g)}>
                       Revoke
                     </button>
                   </td>

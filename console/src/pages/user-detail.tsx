@@ -1,7 +1,7 @@
 import { useState, type FormEvent, type ReactNode } from 'react';
-import { api, type User } from '../api.ts';
+import { api, type PasswordReset, type User, type UserUpdate } from '../api.ts';
 import { Link } from '../router.tsx';
-import { ConfirmDialog, ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatDate, useApi } from '../ui.tsx';
+import { ConfirmDialog, ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatDate, useAction, useApi } from '../ui.tsx';
 import { Sessions, UserGrants } from './user-access.tsx';
 import { RolePicker } from './users.tsx';
 
@@ -27,50 +27,46 @@ export function UserDetailPage({ id }: { id: string }) {
 function UserDetail({ user, onChange, back }: { user: User; onChange: (u: User) => void; back: ReactNode }) {
   const [f, setF] = useState({ name: user.name ?? '', given_name: user.given_name ?? '', family_name: user.family_name ?? '', email: user.email ?? '' });
   const [roles, setRoles] = useState<string[]>(user.roles);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const profile = useAction();
+  const { error } = profile;
   const [saved, setSaved] = useState(false);
   const [dialog, setDialog] = useState<'disable' | 'password' | undefined>();
   const [password, setPassword] = useState('');
-  const [dialogError, setDialogError] = useState<unknown>();
+  const confirmed = useAction();
+  const dialogError = confirmed.error;
+  const busy = profile.busy || confirmed.busy;
   const [notice, setNotice] = useState<string | undefined>();
   const path = `/users/${encodeURIComponent(user.id)}`;
 
-  const save = async (e: FormEvent) => {
+  const save = (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setError(undefined);
     setSaved(false);
-    try {
+    void profile.run(async () => {
       const blank = (v: string) => (v.trim() ? v.trim() : null);
-      onChange(await api<User>('PATCH', path, { name: blank(f.name), given_name: blank(f.given_name), family_name: blank(f.family_name), email: blank(f.email), roles }));
+      const change: UserUpdate = { name: blank(f.name), given_name: blank(f.given_name), family_name: blank(f.family_name), email: blank(f.email), roles };
+      onChange(await api<User>('PATCH', path, change));
       setSaved(true);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
-  const dialogRun = async (action: () => Promise<void>) => {
-    setBusy(true);
-    setDialogError(undefined);
-    try {
+  const openDialog = (which: 'disable' | 'password') => {
+    confirmed.reset();
+    setDialog(which);
+  };
+  const dialogRun = (action: () => Promise<void>) =>
+    confirmed.run(async () => {
       await action();
       setDialog(undefined);
-    } catch (err) {
-      setDialogError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   const toggleDisabled = () =>
     dialogRun(async () => {
-      onChange(await api<User>('PATCH', path, { disabled: !user.disabled }));
+      const change: UserUpdate = { disabled: !user.disabled };
+      onChange(await api<User>('PATCH', path, change));
       setNotice(user.disabled ? 'The user can sign in again.' : 'The user is disabled: their sessions ended and their tokens stopped working.');
     });
   const resetPassword = () =>
     dialogRun(async () => {
-      await api('POST', `${path}/password`, { password });
+      const reset: PasswordReset = { password };
+      await api('POST', `${path}/password`, reset);
       setPassword('');
       setNotice('The password was changed and the user’s sessions ended.');
     });
@@ -78,10 +74,10 @@ function UserDetail({ user, onChange, back }: { user: User; onChange: (u: User) 
   return (
     <>
       <PageHeader title={user.username} back={back}>
-        <button type="button" onClick={() => (setDialogError(undefined), setDialog('password'))}>
+        <button type="button" onClick={() => openDialog('password')}>
           Reset password
         </button>
-        <button type="button" className={user.disabled ? 'primary' : 'danger'} onClick={() => (setDialogError(undefined), setDialog('disable'))}>
+        <button type="button" className={user.disabled ? 'primary' : 'danger'} onClick={() => openDialog('disable')}>
           {user.disabled ? 'Enable' : 'Disable'}
         </button>
       </PageHeader>

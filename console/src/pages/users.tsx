@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import { api, type List, type Role, type User } from '../api.ts';
+import { api, type List, type Role, type User, type UserCreate } from '../api.ts';
 import { Link, navigate } from '../router.tsx';
-import { ErrorBox, Field, fieldError, FormError, ListView, Loading, PageHeader, useApi } from '../ui.tsx';
+import { ErrorBox, Field, fieldError, FormError, ListView, Loading, PageHeader, useAction, useApi } from '../ui.tsx';
 
 /** Users: search, create. */
 export function UsersPage() {
@@ -86,19 +86,15 @@ export function RolePicker({ value, onChange, error }: { value: string[]; onChan
 function NewUser({ onDone }: { onDone: () => void }) {
   const [f, setF] = useState({ username: '', password: '', email: '', name: '' });
   const [roles, setRoles] = useState<string[]>(['developer']);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
-  const submit = async (e: FormEvent) => {
+  const create = useAction();
+  const { busy, error } = create;
+  const submit = (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
-      const user = await api<User>('POST', '/users', { username: f.username.trim(), password: f.password, email: f.email.trim() || null, name: f.name.trim() || null, roles });
+    void create.run(async () => {
+      const input: UserCreate = { username: f.username.trim(), password: f.password, email: f.email.trim() || null, name: f.name.trim() || null, roles };
+      const user = await api<User>('POST', '/users', input);
       navigate(`/admin/users/${encodeURIComponent(user.username)}`);
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+    });
   };
   return (
     <form className="panel form" onSubmit={submit} noValidate>
