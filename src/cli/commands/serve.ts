@@ -88,15 +88,23 @@ async function announce(tessera: Tessera, url: string, config: TesseraConfig, wo
   for (const w of warnings) process.stderr.write(`tessera: warning: ${w}\n`);
 }
 
+/** Exits 0 once `stopped` settles, or 1 with the reason on stderr: a failed shutdown is not silent. */
+function exitAfter(stopped: Promise<void>): void {
+  stopped.then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(`tessera: shutdown failed: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}
+
 function onSignals(stop: (signal: string) => Promise<void>): void {
   let stopping = false;
   const handler = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    void stop(signal).then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
+    exitAfter(stop(signal));
   };
   process.once('SIGTERM', () => handler('SIGTERM'));
   process.once('SIGINT', () => handler('SIGINT'));
@@ -121,7 +129,7 @@ async function runWorker(config: TesseraConfig): Promise<void> {
   process.send?.({ type: 'tessera:listening', url: server.url } satisfies ListeningMessage);
   // The primary sends SIGTERM on shutdown; a worker also stops if the primary dies.
   onSignals(stop);
-  process.on('disconnect', () => void stop().finally(() => process.exit(0)));
+  process.on('disconnect', () => exitAfter(stop()));
 }
 
 /**
