@@ -11,6 +11,7 @@ import { openTessera } from '../src/app/tessera.ts';
 import { loadConfig } from '../src/config/config.ts';
 import { buildHttpApp } from '../src/http/app.ts';
 import { stderrLogger } from '../src/lib/logger.ts';
+import { SYSTEM } from '../src/audit/actor.ts';
 
 const PORT = Number(process.env.TESSERA_PORT ?? 8080);
 const dir = process.env.TESSERA_DEMO_DIR ?? join(process.cwd(), 'data', 'demo');
@@ -94,16 +95,16 @@ await services.apis.create({
     { methods: ['GET', 'HEAD'], path: '/Account({id})', scopes: ['accounts.read', 'accounts.write'] },
     { methods: ['POST'], path: '/Account', scopes: ['accounts.write'] },
   ],
-});
+}, SYSTEM);
 const password = 'demo-password-123';
-await services.users.create({ username: 'demo', password, email: 'demo@example.com', name: 'Demo User', roles: ['developer'] });
+await services.users.create({ username: 'demo', password, email: 'demo@example.com', name: 'Demo User', roles: ['developer'] }, SYSTEM);
 const machine = await services.clients.create({
   name: 'Nightly sync',
   description: 'Acts for the demo user with client credentials',
   grantTypes: ['client_credentials'],
   onBehalfOf: 'demo',
   scopes: ['accounts.read', 'accounts.write'],
-});
+}, SYSTEM);
 
 await tessera.startBackground();
 const app = buildHttpApp(tessera);
@@ -122,7 +123,7 @@ const web = await services.clients.create({
   grantTypes: ['authorization_code'],
   redirectUris: [callback],
   scopes: ['openid', 'profile', 'offline_access', 'accounts.read'],
-});
+}, SYSTEM);
 
 async function partnerPage(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', callback);

@@ -1,8 +1,11 @@
-import type { Kysely } from 'kysely';
+import type { Actor } from '../audit/actor.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 import { iso } from '../clients/client-view.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
 import { notFound } from '../errors.ts';
-import type { Database } from '../storage/schema.ts';
+import type { ConsentStore } from '../identity/consent-store.ts';
+import type { SessionStore } from '../identity/session-store.ts';
+import type { RefreshStore } from '../oauth/refresh-store.ts';
 
 export interface GrantView {
   client_id: string;
@@ -26,99 +29,69 @@ export interface SessionView {
   user_agent: string | null;
 }
 
+export interface AccessServiceDeps {
+  consents: ConsentStore;
+  refresh: RefreshStore;
+  sessions: SessionStore;
+  audit: AuditLog;
+  clock: Clock;
+}
+
 /**
  * What a user has granted and where they are signed in: consents with their live refresh
  * tokens, and sessions. Revoking a grant forgets the consent and ends every refresh-token
  * family of that user and app (access tokens already issued run out on their own).
  */
 export class AccessService {
-  readonly #db: Kysely<Database>;
-  readonly #clock: Clock;
-  constructor(db: Kysely<Database>, clock: Clock) {
-    this.#db = db;
-    this.#clock = clock;
+  readonly #d: AccessServiceDeps;
+  constructor(deps: AccessServiceDeps) {
+    this.#d = deps;
   }
 
   async grants(filter: { userId?: string; clientId?: string }): Promise<GrantView[]> {
-    const now = epochSeconds(this.#clock);
-    let q = this.#db
-      .selectFrom('consents')
-      .innerJoin('clients', 'clients.id', 'consents.client_id')
-      .innerJoin('users', 'users.id', 'consents.user_id')
-      .select(['consents.client_id', 'clients.name as client_name', 'consents.user_id', 'users.username', 'consents.scopes', 'consents.created_at', 'consents.updated_at']);
-    if (filter.userId) q = q.where('consents.user_id', '=', filter.userId);
-    if (filter.clientId) q = q.where('consents.client_id', '=', filter.clientId);
-    const rows = await q.orderBy('consents.updated_at', 'desc').limit(1000).execute();
-    let families = this.#db
-      .selectFrom('refresh_token_families')
-      .select(['user_id', 'client_id', (eb) => eb.fn.countAll<number>().as('n')])
-      .where('revoked_at', 'is', null)
-      .where('expires_at', '>', now);
-    if (filter.userId) families = families.where('user_id', '=', filter.userId);
-    if (filter.clientId) families = families.where('client_id', '=', filter.clientId);
-    const counts = new Map((await families.groupBy(['user_id', 'client_id']).execute()).map((f) => [`${f.user_id}|${f.client_id}`, Number(f.n)]));
-    return rows.map((r) => ({
-      client_id: r.client_id,
-      client_name: r.client_name,
-      user_id: r.user_id,
-      username: r.username,
-      scopes: JSON.parse(r.scopes) as string[],
-      granted_at: iso(Number(r.created_at)),
-      updated_at: iso(Number(r.updated_at)),
-      active_refresh_tokens: counts.get(`${r.user_id}|${r.client_id}`) ?? 0,
+    const now = epochSeconds(this.#d.clock);
+    const [consents, live] = await Promise.all([this.#d.consents.list(filter), this.#d.refresh.countLive(filter, now)]);
+    return consents.map((c) => ({
+      client_id: c.clientId,
+      client_name: c.clientName,
+      user_id: c.userId,
+      username: c.username,
+      scopes: c.scopes,
+      granted_at: iso(c.createdAt),
+      updated_at: iso(c.updatedAt),
+      active_refresh_tokens: live.get(`${c.userId}|${c.clientId}`) ?? 0,
     }));
   }
 
-  async revokeGrant(userId: string, clientId: string): Promise<void> {
-    const now = epochSeconds(this.#clock);
-    const deleted = await this.#db.deleteFrom('consents').where('user_id', '=', userId).where('client_id', '=', clientId).executeTakeFirst();
-    const revoked = await this.#db
-      .updateTable('refresh_token_families')
-      .set({ revoked_at: now })
-      .where('user_id', '=', userId)
-      .where('client_id', '=', clientId)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    if (Number(deleted.numDeletedRows) === 0 && Number(revoked.numUpdatedRows) === 0) throw notFound('grant', `${userId}/${clientId}`);
+  async revokeGrant(userId: string, clientId: string, actor: Actor): Promise<void> {
+    const now = epochSeconds(this.#d.clock);
+    const forgotten = await this.#d.consents.revoke(userId, clientId);
+    const revoked = await this.#d.refresh.revokeForGrant(userId, clientId, now);
+    if (!forgotten && revoked === 0) throw notFound('grant', `${userId}/${clientId}`);
+    await this.#d.audit.record({ action: 'grant.revoke', targetId: userId, details: { client_id: clientId } }, actor);
   }
 
   async sessions(userId: string): Promise<SessionView[]> {
-    const now = epochSeconds(this.#clock);
-    const rows = await this.#db
-      .selectFrom('sessions')
-      .select(['sid', 'auth_time', 'created_at', 'expires_at', 'last_seen_at', 'ip', 'user_agent'])
-      .where('user_id', '=', userId)
-      .where('revoked_at', 'is', null)
-      .where('expires_at', '>', now)
-      .orderBy('created_at', 'desc')
-      .limit(1000)
-      .execute();
-    return rows.map((r) => ({
-      sid: r.sid!,
-      auth_time: iso(Number(r.auth_time)),
-      created_at: iso(Number(r.created_at)),
-      expires_at: iso(Number(r.expires_at)),
-      last_seen_at: iso(Number(r.last_seen_at)),
-      ip: r.ip,
-      user_agent: r.user_agent,
+    const sessions = await this.#d.sessions.listForUser(userId, epochSeconds(this.#d.clock));
+    return sessions.map((s) => ({
+      sid: s.sid,
+      auth_time: iso(s.authTime),
+      created_at: iso(s.createdAt),
+      expires_at: iso(s.expiresAt),
+      last_seen_at: iso(s.lastSeenAt),
+      ip: s.ip,
+      user_agent: s.userAgent,
     }));
   }
 
-  async revokeSession(userId: string, sid: string): Promise<void> {
-    const now = epochSeconds(this.#clock);
-    const r = await this.#db
-      .updateTable('sessions')
-      .set({ revoked_at: now })
-      .where('user_id', '=', userId)
-      .where('sid', '=', sid)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    if (Number(r.numUpdatedRows) === 0) throw notFound('session', sid);
+  async revokeSession(userId: string, sid: string, actor: Actor): Promise<void> {
+    if (!(await this.#d.sessions.revokeBySid(userId, sid, epochSeconds(this.#d.clock)))) throw notFound('session', sid);
+    await this.#d.audit.record({ action: 'session.revoke', targetId: userId, details: { sid } }, actor);
   }
 
-  async revokeAllSessions(userId: string): Promise<number> {
-    const now = epochSeconds(this.#clock);
-    const r = await this.#db.updateTable('sessions').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null).executeTakeFirst();
-    return Number(r.numUpdatedRows);
+  async revokeAllSessions(userId: string, actor: Actor): Promise<number> {
+    const ended = await this.#d.sessions.revokeAllForUser(userId, epochSeconds(this.#d.clock));
+    await this.#d.audit.record({ action: 'session.revoke_all', targetId: userId, details: { ended } }, actor);
+    return ended;
   }
 }

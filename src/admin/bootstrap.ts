@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { SYSTEM } from '../audit/actor.ts';
 import type { Client } from '../clients/client.ts';
 import type { ClientStore } from '../clients/client-store.ts';
 import type { UserService } from '../identity/user-service.ts';
@@ -59,6 +60,6 @@ export async function bootstrapAdmin(
   if ((await store.list()).length > 0) return undefined;
   const generated = !password;
   const secret = password || randomBytes(18).toString('base64url');
-  await users.create({ username: 'admin', password: secret, roles: ['admin'] });
+  await users.create({ username: 'admin', password: secret, roles: ['admin'] }, SYSTEM);
   return { username: 'admin', password: secret, generated };
 }

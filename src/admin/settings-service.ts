@@ -1,8 +1,9 @@
-import type { Kysely } from 'kysely';
+import type { Actor } from '../audit/actor.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
 import { validationError } from '../errors.ts';
-import { publishChange, type ChangeFeed } from '../storage/change-feed.ts';
-import type { Database } from '../storage/schema.ts';
+import type { ChangeFeed } from '../storage/change-feed.ts';
+import type { SettingsStore } from './settings-store.ts';
 
 /**
  * Settings an operator may change while Tessera runs (admin API, console). The environment
@@ -39,25 +40,29 @@ const RANGES: Record<Exclude<Field, 'redirect_uri_policy'>, { key: keyof Runtime
   session_ttl: { key: 'sessionTtl', min: 60, max: 30 * 86_400 },
 };
 
+export interface SettingsServiceDeps {
+  store: SettingsStore;
+  clock: Clock;
+  defaults: RuntimeSettings;
+  feed: ChangeFeed;
+  audit: AuditLog;
+}
+
 export class SettingsService {
-  readonly #db: Kysely<Database>;
-  readonly #clock: Clock;
+  readonly #d: SettingsServiceDeps;
   readonly #defaults: Readonly<RuntimeSettings>;
-  readonly #feed: ChangeFeed | undefined;
   /** The live object every consumer reads. */
   readonly live: RuntimeSettings;
 
-  constructor(deps: { db: Kysely<Database>; clock: Clock; defaults: RuntimeSettings; feed?: ChangeFeed }) {
-    this.#db = deps.db;
-    this.#clock = deps.clock;
+  constructor(deps: SettingsServiceDeps) {
+    this.#d = deps;
     this.#defaults = { ...deps.defaults };
-    this.#feed = deps.feed;
     this.live = { ...deps.defaults };
   }
 
   /** Reads saved values over the defaults (at start, and when another node changed them). */
   async load(): Promise<void> {
-    const rows = await this.#db.selectFrom('settings').select(['key', 'value']).execute();
+    const rows = await this.#d.store.all();
     const next: RuntimeSettings = { ...this.#defaults };
     for (const row of rows) {
       try {
@@ -82,7 +87,7 @@ export class SettingsService {
   }
 
   /** Validates every field first, then saves them all; nothing changes when one is invalid. */
-  async update(input: Partial<Record<string, unknown>>): Promise<{ view: SettingsView; changed: Partial<SettingsView> }> {
+  async update(input: Partial<Record<string, unknown>>, actor: Actor): Promise<SettingsView> {
     const next: RuntimeSettings = { ...this.live };
     const changed: Partial<Record<Field, unknown>> = {};
     for (const [field, value] of Object.entries(input)) {
@@ -90,24 +95,14 @@ export class SettingsService {
       applyField(next, field as Field, value);
       changed[field as Field] = value;
     }
-    const now = epochSeconds(this.#clock);
     const fields = Object.keys(changed) as Field[];
     if (fields.length) {
-      await this.#db.transaction().execute(async (trx) => {
-        for (const field of fields) {
-          const value = JSON.stringify(changed[field]);
-          await trx
-            .insertInto('settings')
-            .values({ key: field, value, updated_at: now })
-            .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: now }))
-            .execute();
-        }
-        await publishChange(trx, 'settings', fields.join(','), now);
-      });
+      await this.#d.store.save(fields.map((key) => ({ key, value: JSON.stringify(changed[key]) })), epochSeconds(this.#d.clock));
       Object.assign(this.live, next);
-      this.#feed?.notifyLocal('settings', fields.join(','));
+      this.#d.feed.notifyLocal('settings', fields.join(','));
     }
-    return { view: this.view(), changed: changed as Partial<SettingsView> };
+    await this.#d.audit.record({ action: 'settings.update', targetId: null, details: { changed } }, actor);
+    return this.view();
   }
 }
 

@@ -28,10 +28,13 @@ import { RegistryCache } from '../oauth/registry-cache.ts';
 import { KyselyRevocationStore } from '../oauth/revocation-store.ts';
 import { TokenService } from '../oauth/token-service.ts';
 import { AccessService } from '../admin/access-service.ts';
-import { AuditLog } from '../admin/audit-log.ts';
 import { SettingsService, type RuntimeSettings } from '../admin/settings-service.ts';
+import { KyselySettingsStore } from '../admin/settings-store.ts';
 import { bootstrapAdmin, ensureConsoleClient } from '../admin/bootstrap.ts';
+import { AuditLog } from '../audit/audit-log.ts';
+import { KyselyAuditStore } from '../audit/audit-store.ts';
 import { ApiService } from '../gateway/api-service.ts';
+import { KyselyApiStore } from '../gateway/api-store.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { BackgroundTask } from '../lib/background-task.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -77,20 +80,23 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const refresh = new KyselyRefreshStore(db, database.dialect);
   const sessionStore = new KyselySessionStore(db);
   const consents = new KyselyConsentStore(db);
+  const audit = new AuditLog(new KyselyAuditStore(db), clock);
 
   const { encrypter, createdFile } = loadKeyEncrypter(config.keys);
   if (createdFile) {
     options.warn?.(`created a key-encryption key in ${createdFile}; set TESSERA_KEY_ENCRYPTION_KEY in production`);
   }
-  const keyRing = new KeyRing(new KyselyKeyStore(db), encrypter);
+  const keyStore = new KyselyKeyStore(db);
+  const keyRing = new KeyRing(keyStore, encrypter);
   await keyRing.load(epochSeconds(clock));
 
   // Lifetimes and the redirect-URI policy may change at run time (admin API): everything
   // below reads them from this one live object, per use, through getters.
   const settings = new SettingsService({
-    db,
+    store: new KyselySettingsStore(db),
     clock,
     feed,
+    audit,
     defaults: {
       accessTokenTtl: config.tokens.accessTokenTtl,
       refreshTokenTtl: config.tokens.refreshTokenTtl,
@@ -145,22 +151,24 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     },
   });
 
-  const apis = new ApiService({ db, clock, feed });
+  const apis = new ApiService({ store: new KyselyApiStore(db), clock, feed, audit });
   const gateway = new Gateway(tokens);
+  // Every change goes through one of these: each takes the actor and audits what it did.
   const services = {
-    clients: new ClientService({ clients: clientStore, users: userStore, roles: userStore, clock, redirectPolicy, feed, declaredScopes: () => apis.declaredScopes() }),
+    clients: new ClientService({ clients: clientStore, users: userStore, roles: userStore, clock, redirectPolicy, feed, audit, declaredScopes: () => apis.declaredScopes() }),
     apis,
-    users: new UserService({ users: userStore, roles: userStore, clock, feed, sessions: sessionStore }),
+    users: new UserService({ users: userStore, roles: userStore, clock, feed, sessions: sessionStore, audit }),
     roles: new RoleService({
       roles: userStore,
       clock,
       feed,
+      audit,
       appsRequiring: async (permission) => (await clientStore.list()).filter((c) => c.requirePermission === permission).map((c) => c.name),
     }),
-    keys: new KeyService(keyRing, new KyselyKeyStore(db), clock, () => maxSignedTokenLifetime(live), feed),
+    keys: new KeyService({ ring: keyRing, store: keyStore, clock, maxLifetime: () => maxSignedTokenLifetime(live), feed, audit }),
     settings,
-    access: new AccessService(db, clock),
-    audit: new AuditLog(db, clock),
+    access: new AccessService({ consents, refresh, sessions: sessionStore, audit, clock }),
+    audit,
   };
 
   const endpoints = {
@@ -210,10 +218,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     redirectPolicy,
     csrfSecret: encrypter.deriveSecret('csrf'),
     /** Descriptions of API scopes (declared with the gateway's APIs), for the consent page. */
-    async scopeDescriptions(names: string[]): Promise<Map<string, string>> {
-      if (!names.length) return new Map();
-      const rows = await db.selectFrom('api_scopes').select(['name', 'description']).where('name', 'in', names).execute();
-      return new Map(rows.map((r) => [r.name, r.description]));
+    scopeDescriptions(names: string[]): Promise<Map<string, string>> {
+      return apis.declaredScopes(names);
     },
     get issuer(): string {
       return tokens.settings.issuer;

@@ -1,6 +1,7 @@
 import { userInfo } from 'node:os';
 import { Command, Option } from 'commander';
 import { openTessera, type Tessera } from '../app/tessera.ts';
+import { operator, type Actor } from '../audit/actor.ts';
 import { loadConfig, type ConfigOverrides, type TesseraConfig } from '../config/config.ts';
 import { stderrLogger } from '../lib/logger.ts';
 
@@ -59,13 +60,12 @@ export function table(headers: string[], rows: string[][]): string {
   return [line(headers), ...rows.map(line)].join('\n');
 }
 
-/** Changes made with the CLI are audited like the admin API's, with the OS user as actor. */
-export async function audit(t: Tessera, action: string, targetType: string, targetId: string | null, details: Record<string, unknown> = {}): Promise<void> {
-  let who = 'unknown';
+/** Who makes changes from the CLI (the audit log's actor): the operating-system user. */
+export function cliActor(): Actor {
   try {
-    who = userInfo().username;
+    return operator(userInfo().username);
   } catch {
-    // No passwd entry (some containers): keep "unknown".
+    // No passwd entry (some containers).
+    return operator('unknown');
   }
-  await t.services.audit.record({ actor: `cli:${who}`, action, targetType, targetId, ip: null, details });
 }

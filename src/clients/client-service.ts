@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { changedFields } from '../audit/actions.ts';
+import type { Actor } from '../audit/actor.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 import type { Clock } from '../clock.ts';
 import { epochSeconds } from '../clock.ts';
 import { conflict, notFound, validationError } from '../errors.ts';
@@ -42,9 +45,10 @@ export interface ClientServiceDeps {
   roles: RoleStore;
   clock: Clock;
   redirectPolicy: RedirectUriCheckOptions;
-  feed?: ChangeFeed | undefined;
+  feed: ChangeFeed;
+  audit: AuditLog;
   /** Scopes APIs declare (gateway); with the built-in ones, the only scopes an app may be given. */
-  declaredScopes?: () => Promise<ReadonlyMap<string, string>>;
+  declaredScopes: () => Promise<ReadonlyMap<string, string>>;
 }
 
 const MAX_URIS = 20;
@@ -70,7 +74,7 @@ export class ClientService {
     return this.#view(await this.#get(id));
   }
 
-  async create(input: ClientInput): Promise<ClientWithSecret> {
+  async create(input: ClientInput, actor: Actor): Promise<ClientWithSecret> {
     const now = epochSeconds(this.#d.clock);
     if (input.name === undefined) throw validationError('name is required', 'name');
     if (!input.grantTypes?.length) throw validationError('at least one grant type is required (client_credentials or authorization_code)', 'grant_types');
@@ -99,12 +103,13 @@ export class ClientService {
     };
     const client = await this.#apply(draft, input, true);
     await this.#d.clients.insert(client);
+    await this.#d.audit.record({ action: 'app.create', targetId: client.id, details: { name: client.name, grant_types: client.grantTypes } }, actor);
     const view: ClientWithSecret = await this.#view(client);
     if (secret !== undefined) view.client_secret = secret;
     return view;
   }
 
-  async update(id: string, input: ClientInput): Promise<ClientView> {
+  async update(id: string, input: ClientInput, actor: Actor): Promise<ClientView> {
     const current = await this.#get(id);
     if (input.public !== undefined && input.public !== current.public) {
       throw validationError('an app cannot change between public and confidential; register a new app', 'public');
@@ -114,12 +119,13 @@ export class ClientService {
     // DESIGN.md: changing the on-behalf user invalidates every token issued to the app.
     if (next.onBehalfOfUserId !== current.onBehalfOfUserId) next.tokensValidAfter = this.#nextEpoch();
     await this.#d.clients.save(next);
-    this.#d.feed?.notifyLocal('client', id);
+    this.#d.feed.notifyLocal('client', id);
+    await this.#d.audit.record({ action: 'app.update', targetId: next.id, details: { fields: changedFields(input) } }, actor);
     return this.#view(next);
   }
 
   /** New secret; the old one and every token issued to the app stop working at once. */
-  async rotateSecret(id: string): Promise<ClientView & { client_secret: string }> {
+  async rotateSecret(id: string, actor: Actor): Promise<ClientView & { client_secret: string }> {
     const current = await this.#get(id);
     if (current.public) throw validationError('public apps have no secret', 'public');
     const secret = randomToken();
@@ -132,14 +138,16 @@ export class ClientService {
       updatedAt: Math.max(now, current.updatedAt),
     };
     await this.#d.clients.save(next);
-    this.#d.feed?.notifyLocal('client', id);
+    this.#d.feed.notifyLocal('client', id);
+    await this.#d.audit.record({ action: 'app.secret_regenerate', targetId: next.id, details: {} }, actor);
     return { ...(await this.#view(next)), client_secret: secret };
   }
 
-  async delete(id: string): Promise<void> {
-    await this.#get(id);
-    await this.#d.clients.delete(id, epochSeconds(this.#d.clock));
-    this.#d.feed?.notifyLocal('client', id);
+  async delete(id: string, actor: Actor): Promise<void> {
+    const client = await this.#get(id);
+    await this.#d.clients.delete(client.id, epochSeconds(this.#d.clock));
+    this.#d.feed.notifyLocal('client', client.id);
+    await this.#d.audit.record({ action: 'app.delete', targetId: client.id, details: {} }, actor);
   }
 
   /**
@@ -194,7 +202,6 @@ export class ClientService {
 
   /** Scopes must exist: built in (OpenID, tessera.admin) or declared by an API. */
   async #known(scopes: string[], field: string): Promise<string[]> {
-    if (!this.#d.declaredScopes) return scopes;
     const declared = await this.#d.declaredScopes();
     const unknown = scopes.filter((s) => !(s in OPENID_SCOPES) && s !== ADMIN_SCOPE && !declared.has(s));
     if (unknown.length) {

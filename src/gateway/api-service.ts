@@ -1,26 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { changedFields } from '../audit/actions.ts';
+import type { Actor } from '../audit/actor.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 import { iso } from '../clients/client-view.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
 import { conflict, notFound, validationError } from '../errors.ts';
 import { ADMIN_SCOPE, isScopeToken, OPENID_SCOPES } from '../oauth/scopes.ts';
-import { publishChange, type ChangeFeed } from '../storage/change-feed.ts';
-import type { Database } from '../storage/schema.ts';
+import type { ChangeFeed } from '../storage/change-feed.ts';
+import type { ApiDefinition, ApiStore } from './api-store.ts';
 import { compileTemplate, TemplateError } from './route-template.ts';
 
-/** An API behind the gateway: where it lives, where it forwards, and which scopes open what. */
-export interface ApiDefinition {
-  id: string;
-  name: string;
-  basePath: string;
-  upstream: string;
-  audience: string | null;
-  timeoutMs: number;
-  scopes: Array<{ name: string; description: string }>;
-  routes: Array<{ methods: string[]; path: string; scopes: string[] }>;
-  createdAt: number;
-  updatedAt: number;
-}
+export type { ApiDefinition } from './api-store.ts';
 
 export interface ApiView {
   id: string;
@@ -76,37 +66,22 @@ function within(a: string, b: string): boolean {
  * API definitions (gateway): validation, storage and change notification. The CLI and the
  * admin API both call this; the gateway reads the definitions into memory.
  */
-export class ApiService {
-  readonly #db: Kysely<Database>;
-  readonly #clock: Clock;
-  readonly #feed: ChangeFeed | undefined;
+export interface ApiServiceDeps {
+  store: ApiStore;
+  clock: Clock;
+  feed: ChangeFeed;
+  audit: AuditLog;
+}
 
-  constructor(deps: { db: Kysely<Database>; clock: Clock; feed?: ChangeFeed }) {
-    this.#db = deps.db;
-    this.#clock = deps.clock;
-    this.#feed = deps.feed;
+export class ApiService {
+  readonly #d: ApiServiceDeps;
+
+  constructor(deps: ApiServiceDeps) {
+    this.#d = deps;
   }
 
-  async loadAll(): Promise<ApiDefinition[]> {
-    const [apis, scopes, routes] = await Promise.all([
-      this.#db.selectFrom('apis').selectAll().orderBy('name').execute(),
-      this.#db.selectFrom('api_scopes').selectAll().orderBy('name').execute(),
-      this.#db.selectFrom('api_routes').selectAll().orderBy('position').execute(),
-    ]);
-    return apis.map((a) => ({
-      id: a.id,
-      name: a.name,
-      basePath: a.base_path,
-      upstream: a.upstream,
-      audience: a.audience,
-      timeoutMs: Number(a.timeout_ms),
-      scopes: scopes.filter((s) => s.api_id === a.id).map((s) => ({ name: s.name, description: s.description })),
-      routes: routes
-        .filter((r) => r.api_id === a.id)
-        .map((r) => ({ methods: JSON.parse(r.methods) as string[], path: r.path, scopes: JSON.parse(r.scopes) as string[] })),
-      createdAt: Number(a.created_at),
-      updatedAt: Number(a.updated_at),
-    }));
+  loadAll(): Promise<ApiDefinition[]> {
+    return this.#d.store.loadAll();
   }
 
   async list(): Promise<ApiView[]> {
@@ -117,42 +92,38 @@ export class ApiService {
     return apiView(await this.#find(ref));
   }
 
-  /** Every scope some API declares (for app registration and the consent page). */
-  async declaredScopes(): Promise<Map<string, string>> {
-    const rows = await this.#db.selectFrom('api_scopes').select(['name', 'description']).execute();
-    return new Map(rows.map((r) => [r.name, r.description]));
+  /** Every scope some API declares, with its description (app registration, the consent page). */
+  declaredScopes(names?: string[]): Promise<Map<string, string>> {
+    return this.#d.store.scopeDescriptions(names);
   }
 
-  async create(input: ApiInput): Promise<ApiView> {
-    const now = epochSeconds(this.#clock);
+  async create(input: ApiInput, actor: Actor): Promise<ApiView> {
+    const now = epochSeconds(this.#d.clock);
     for (const field of ['name', 'basePath', 'upstream'] as const) {
       if (input[field] === undefined) throw validationError(`${snake(field)} is required`, snake(field));
     }
     const draft: ApiDefinition = { id: randomUUID(), name: '', basePath: '', upstream: '', audience: null, timeoutMs: 30_000, scopes: [], routes: [], createdAt: now, updatedAt: now };
     const api = await this.#apply(draft, input);
     await this.#save(api, true);
+    await this.#d.audit.record({ action: 'api.create', targetId: api.id, details: { name: api.name, base_path: api.basePath, upstream: api.upstream } }, actor);
     return apiView(api);
   }
 
-  async update(ref: string, input: ApiInput): Promise<ApiView> {
+  async update(ref: string, input: ApiInput, actor: Actor): Promise<ApiView> {
     const current = await this.#find(ref);
     const next = await this.#apply({ ...current, scopes: [...current.scopes], routes: [...current.routes] }, input);
-    next.updatedAt = Math.max(epochSeconds(this.#clock), current.updatedAt);
+    next.updatedAt = Math.max(epochSeconds(this.#d.clock), current.updatedAt);
     await this.#save(next, false);
+    await this.#d.audit.record({ action: 'api.update', targetId: next.id, details: { fields: changedFields(input) } }, actor);
     return apiView(next);
   }
 
   /** Apps keep scopes of a deleted API in their registration; tokens simply stop opening anything. */
-  async delete(ref: string): Promise<void> {
+  async delete(ref: string, actor: Actor): Promise<void> {
     const api = await this.#find(ref);
-    const now = epochSeconds(this.#clock);
-    await this.#db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('api_routes').where('api_id', '=', api.id).execute();
-      await trx.deleteFrom('api_scopes').where('api_id', '=', api.id).execute();
-      await trx.deleteFrom('apis').where('id', '=', api.id).execute();
-      await publishChange(trx, 'api', api.id, now);
-    });
-    this.#feed?.notifyLocal('api', api.id);
+    await this.#d.store.delete(api.id, epochSeconds(this.#d.clock));
+    this.#d.feed.notifyLocal('api', api.id);
+    await this.#d.audit.record({ action: 'api.delete', targetId: api.id, details: { name: api.name } }, actor);
   }
 
   async #find(ref: string): Promise<ApiDefinition> {
@@ -235,30 +206,15 @@ export class ApiService {
   }
 
   async #save(a: ApiDefinition, creating: boolean): Promise<void> {
-    const now = epochSeconds(this.#clock);
-    const row = { name: a.name, base_path: a.basePath, upstream: a.upstream, audience: a.audience, timeout_ms: a.timeoutMs, updated_at: a.updatedAt };
     try {
-      await this.#db.transaction().execute(async (trx) => {
-        if (creating) await trx.insertInto('apis').values({ id: a.id, ...row, created_at: a.createdAt }).execute();
-        else await trx.updateTable('apis').set(row).where('id', '=', a.id).execute();
-        await trx.deleteFrom('api_scopes').where('api_id', '=', a.id).execute();
-        if (a.scopes.length) await trx.insertInto('api_scopes').values(a.scopes.map((s) => ({ name: s.name, api_id: a.id, description: s.description }))).execute();
-        await trx.deleteFrom('api_routes').where('api_id', '=', a.id).execute();
-        if (a.routes.length) {
-          await trx
-            .insertInto('api_routes')
-            .values(a.routes.map((r, i) => ({ id: randomUUID(), api_id: a.id, position: i, methods: JSON.stringify(r.methods), path: r.path, scopes: JSON.stringify(r.scopes) })))
-            .execute();
-        }
-        await publishChange(trx, 'api', a.id, now);
-      });
+      await this.#d.store.save(a, creating, epochSeconds(this.#d.clock));
     } catch (error) {
       // Two writers raced past the checks above; the unique indexes decided.
       const msg = String((error as Error).message);
       if (/unique|duplicate/i.test(msg)) throw conflict('another API with this name, base path or scope was saved at the same time', 'name');
       throw error;
     }
-    this.#feed?.notifyLocal('api', a.id);
+    this.#d.feed.notifyLocal('api', a.id);
   }
 }
 

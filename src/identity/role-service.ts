@@ -1,3 +1,6 @@
+import { changedFields } from '../audit/actions.ts';
+import type { Actor } from '../audit/actor.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
 import { text } from '../clients/client-service.ts';
 import { conflict, notFound, validationError } from '../errors.ts';
@@ -13,15 +16,26 @@ export interface RoleView {
   permissions: string[] | '*';
 }
 
+export interface RoleServiceDeps {
+  roles: RoleStore;
+  clock: Clock;
+  feed: ChangeFeed;
+  audit: AuditLog;
+  /** Names of the apps that require a permission: such a permission cannot be deleted. */
+  appsRequiring: (permission: string) => Promise<string[]>;
+}
+
 export class RoleService {
   readonly #roles: RoleStore;
   readonly #clock: Clock;
-  readonly #feed: ChangeFeed | undefined;
-  readonly #appsRequiring: ((permission: string) => Promise<string[]>) | undefined;
-  constructor(deps: { roles: RoleStore; clock: Clock; feed?: ChangeFeed | undefined; appsRequiring?: (permission: string) => Promise<string[]> }) {
+  readonly #feed: ChangeFeed;
+  readonly #audit: AuditLog;
+  readonly #appsRequiring: (permission: string) => Promise<string[]>;
+  constructor(deps: RoleServiceDeps) {
     this.#roles = deps.roles;
     this.#clock = deps.clock;
     this.#feed = deps.feed;
+    this.#audit = deps.audit;
     this.#appsRequiring = deps.appsRequiring;
   }
 
@@ -29,17 +43,26 @@ export class RoleService {
     return (await this.#roles.listRoles()).map(view);
   }
 
-  async create(input: { name: string; description?: string; permissions?: string[] }): Promise<RoleView> {
+  /** Creates a role with permissions, creating those that are new. */
+  async create(input: { name: string; description?: string; permissions?: string[] }, actor: Actor): Promise<RoleView> {
     const name = roleName(input.name, 'name');
     if (await this.#roles.findRole(name)) throw conflict(`role "${name}" already exists`, 'name');
     const now = epochSeconds(this.#clock);
     await this.#roles.createRole({ name, description: text(input.description ?? '', 'description', 0, 500) }, now);
-    for (const p of input.permissions ?? []) await this.grant(name, p);
-    return view((await this.#roles.findRole(name))!);
+    for (const p of input.permissions ?? []) await this.#grant(name, p);
+    const role = view((await this.#roles.findRole(name))!);
+    await this.#audit.record({ action: 'role.create', targetId: role.name, details: { permissions: role.permissions } }, actor);
+    return role;
   }
 
   /** Grants a permission to a role, creating the permission when it is new. */
-  async grant(roleRef: string, permission: string, description?: string): Promise<RoleView> {
+  async grant(roleRef: string, permission: string, description: string | undefined, actor: Actor): Promise<RoleView> {
+    const role = await this.#grant(roleRef, permission, description);
+    await this.#audit.record({ action: 'role.grant', targetId: role.name, details: { permission: permission.trim() } }, actor);
+    return role;
+  }
+
+  async #grant(roleRef: string, permission: string, description?: string): Promise<RoleView> {
     const role = await this.#roles.findRole(roleRef);
     if (!role) throw notFound('role', roleRef);
     const p = roleName(permission, 'permission');
@@ -48,7 +71,7 @@ export class RoleService {
       await this.#roles.createPermission({ name: p, description: text(description ?? p, 'description', 0, 500) }, now);
     }
     if (!role.allPermissions) await this.#roles.grantPermission(role.name, p, now);
-    this.#feed?.notifyLocal('role', role.name);
+    this.#feed.notifyLocal('role', role.name);
     return view((await this.#roles.findRole(role.name))!);
   }
 
@@ -59,7 +82,7 @@ export class RoleService {
   }
 
   /** Changes a role's description and/or replaces its permissions (which must exist). */
-  async update(name: string, input: { description?: string; permissions?: string[] }): Promise<RoleView> {
+  async update(name: string, input: { description?: string; permissions?: string[] }, actor: Actor): Promise<RoleView> {
     const role = await this.#roles.findRole(name);
     if (!role) throw notFound('role', name);
     const now = epochSeconds(this.#clock);
@@ -72,44 +95,49 @@ export class RoleService {
       }
       await this.#roles.setRolePermissions(role.name, wanted, now);
     }
-    this.#feed?.notifyLocal('role', role.name);
-    return view((await this.#roles.findRole(role.name))!);
+    this.#feed.notifyLocal('role', role.name);
+    const updated = view((await this.#roles.findRole(role.name))!);
+    await this.#audit.record({ action: 'role.update', targetId: role.name, details: { fields: changedFields(input), permissions: updated.permissions } }, actor);
+    return updated;
   }
 
-  async delete(name: string): Promise<void> {
+  async delete(name: string, actor: Actor): Promise<void> {
     const role = await this.#roles.findRole(name);
     if (!role) throw notFound('role', name);
     if (role.builtin) throw conflict(`role "${role.name}" is built in and cannot be deleted`, 'name');
     await this.#roles.deleteRole(role.name, epochSeconds(this.#clock));
-    this.#feed?.notifyLocal('role', role.name);
+    this.#feed.notifyLocal('role', role.name);
+    await this.#audit.record({ action: 'role.delete', targetId: role.name, details: {} }, actor);
   }
 
   listPermissions(): Promise<Permission[]> {
     return this.#roles.listPermissions();
   }
 
-  async createPermission(input: { name: string; description?: string }): Promise<Permission> {
+  async createPermission(input: { name: string; description?: string }, actor: Actor): Promise<Permission> {
     const name = roleName(input.name, 'name');
     if (await this.#roles.findPermission(name)) throw conflict(`permission "${name}" already exists`, 'name');
     await this.#roles.createPermission({ name, description: text(input.description ?? name, 'description', 0, 500) }, epochSeconds(this.#clock));
+    await this.#audit.record({ action: 'permission.create', targetId: name, details: {} }, actor);
     return (await this.#roles.findPermission(name))!;
   }
 
   /** Removes a permission from every role. An app that requires it then admits no user until its requirement changes. */
-  async deletePermission(name: string): Promise<void> {
+  async deletePermission(name: string, actor: Actor): Promise<void> {
     const p = await this.#roles.findPermission(name);
     if (!p) throw notFound('permission', name);
     if (p.builtin) throw conflict(`permission "${p.name}" is built in and cannot be deleted`, 'name');
     // An app gated on a permission nobody can hold again would refuse every user: say so instead.
-    const apps = (await this.#appsRequiring?.(p.name)) ?? [];
+    const apps = await this.#appsRequiring(p.name);
     if (apps.length) {
       const named = apps.slice(0, 5).map((a) => `"${a}"`).join(', ') + (apps.length > 5 ? ` and ${apps.length - 5} more` : '');
       throw conflict(`permission "${p.name}" is required by ${apps.length === 1 ? 'the app' : 'the apps'} ${named}; change their required permission first`, 'name');
     }
     const roles = await this.#roles.rolesWithPermission(p.name);
     await this.#roles.deletePermission(p.name, epochSeconds(this.#clock));
-    for (const r of roles) this.#feed?.notifyLocal('role', r);
-    this.#feed?.notifyLocal('role', '*');
+    for (const r of roles) this.#feed.notifyLocal('role', r);
+    this.#feed.notifyLocal('role', '*');
+    await this.#audit.record({ action: 'permission.delete', targetId: p.name, details: {} }, actor);
   }
 }
 

@@ -14,6 +14,11 @@ export interface Session {
   revokedAt: number | null;
 }
 
+export interface SessionWithMeta extends Session {
+  ip: string | null;
+  userAgent: string | null;
+}
+
 /** Server-side sessions keyed by the SHA-256 of the cookie value. */
 export interface SessionStore {
   insert(session: Session, meta: { ip: string | null; userAgent: string | null }): Promise<void>;
@@ -21,7 +26,10 @@ export interface SessionStore {
   touch(idHash: string, now: number): Promise<void>;
   revoke(idHash: string, now: number): Promise<void>;
   revokeAllForUser(userId: string, now: number): Promise<number>;
-  listForUser(userId: string, now: number): Promise<Session[]>;
+  /** Ends one session of a user by its public id; false when there is no such live session. */
+  revokeBySid(userId: string, sid: string, now: number): Promise<boolean>;
+  /** A user's live sessions, newest first, with where they were opened from. */
+  listForUser(userId: string, now: number): Promise<SessionWithMeta[]>;
   purgeExpired(before: number): Promise<number>;
 }
 
@@ -72,7 +80,18 @@ export class KyselySessionStore implements SessionStore {
     return Number(r.numUpdatedRows);
   }
 
-  async listForUser(userId: string, now: number): Promise<Session[]> {
+  async revokeBySid(userId: string, sid: string, now: number): Promise<boolean> {
+    const r = await this.#db
+      .updateTable('sessions')
+      .set({ revoked_at: now })
+      .where('user_id', '=', userId)
+      .where('sid', '=', sid)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async listForUser(userId: string, now: number): Promise<SessionWithMeta[]> {
     const rows = await this.#db
       .selectFrom('sessions')
       .selectAll()
@@ -80,8 +99,9 @@ export class KyselySessionStore implements SessionStore {
       .where('revoked_at', 'is', null)
       .where('expires_at', '>', now)
       .orderBy('created_at', 'desc')
+      .limit(1000)
       .execute();
-    return rows.map(fromRow);
+    return rows.map((r) => ({ ...fromRow(r), ip: r.ip, userAgent: r.user_agent }));
   }
 
   async purgeExpired(before: number): Promise<number> {

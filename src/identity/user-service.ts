@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { changedFields } from '../audit/actions.ts';
+import type { Actor } from '../audit/actor.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
 import { iso } from '../clients/client-view.ts';
 import { isUuid, text } from '../clients/client-service.ts';
@@ -19,6 +22,18 @@ export interface UserInput {
   roles?: string[];
 }
 
+/** A change to a user: profile fields, roles, a new password, disabling. Absent = unchanged. */
+export interface UserUpdate {
+  email?: string | null;
+  name?: string | null;
+  givenName?: string | null;
+  familyName?: string | null;
+  roles?: string[];
+  password?: string;
+  /** true ends the user's sessions and invalidates every token issued for them. */
+  disabled?: boolean;
+}
+
 export interface UserView {
   id: string;
   username: string;
@@ -37,8 +52,10 @@ export interface UserServiceDeps {
   users: UserStore;
   roles: RoleStore;
   clock: Clock;
-  feed?: ChangeFeed | undefined;
-  sessions?: SessionStore | undefined;
+  feed: ChangeFeed;
+  /** Disabling a user or setting a new password ends their sessions here. */
+  sessions: SessionStore;
+  audit: AuditLog;
 }
 
 const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$/;
@@ -70,7 +87,7 @@ export class UserService {
     return user;
   }
 
-  async create(input: UserInput): Promise<UserView> {
+  async create(input: UserInput, actor: Actor): Promise<UserView> {
     const now = epochSeconds(this.#d.clock);
     if (input.username === undefined) throw validationError('username is required', 'username');
     const username = input.username.trim();
@@ -102,40 +119,55 @@ export class UserService {
       if (await this.#d.users.findByUsername(username)) throw conflict(`user "${username}" already exists`, 'username');
       throw error;
     }
-    return this.#view(user);
+    const view = await this.#view(user);
+    await this.#d.audit.record({ action: 'user.create', targetId: user.id, details: { username: user.username, roles: view.roles } }, actor);
+    return view;
   }
 
-  async update(ref: string, input: UserInput): Promise<UserView> {
+  /**
+   * Changes a user in one step. Each kind of change is audited as its own action: profile
+   * fields and roles (`user.update`), a new password (`user.password_reset`), disabling or
+   * enabling (`user.disable` / `user.enable`, only when the state changes).
+   */
+  async update(ref: string, input: UserUpdate, actor: Actor): Promise<UserView> {
     const user = { ...(await this.find(ref)) };
     const now = epochSeconds(this.#d.clock);
-    if (input.email !== undefined) user.email = email(input.email);
-    if (input.name !== undefined) user.name = optionalText(input.name, 'name');
-    if (input.givenName !== undefined) user.givenName = optionalText(input.givenName, 'given_name');
-    if (input.familyName !== undefined) user.familyName = optionalText(input.familyName, 'family_name');
-    if (input.password !== undefined) {
-      user.passwordHash = await hashPassword(password(input.password));
+    const { password: newPassword, disabled, ...profile } = input;
+    if (profile.email !== undefined) user.email = email(profile.email);
+    if (profile.name !== undefined) user.name = optionalText(profile.name, 'name');
+    if (profile.givenName !== undefined) user.givenName = optionalText(profile.givenName, 'given_name');
+    if (profile.familyName !== undefined) user.familyName = optionalText(profile.familyName, 'family_name');
+    const roles = profile.roles === undefined ? undefined : await this.#roles(profile.roles);
+    if (newPassword !== undefined) {
+      user.passwordHash = await hashPassword(password(newPassword));
       user.passwordChangedAt = now;
+    }
+    const toggled = disabled !== undefined && disabled !== user.disabled;
+    if (toggled) {
+      user.disabled = disabled;
+      // Disabling invalidates every token issued for the user (a "valid after" epoch, not a scan).
+      if (disabled) user.tokensValidAfter = now + 1;
     }
     user.updatedAt = Math.max(now, user.updatedAt);
     await this.#d.users.save(user);
-    // A new password ends every session (a thief's too).
-    if (input.password !== undefined) await this.#d.sessions?.revokeAllForUser(user.id, now);
-    if (input.roles !== undefined) await this.#d.users.setRoles(user.id, await this.#roles(input.roles), now);
-    this.#d.feed?.notifyLocal('user', user.id);
+    // A new password or disabling ends every session (a thief's too).
+    if (newPassword !== undefined || (toggled && disabled)) await this.#d.sessions.revokeAllForUser(user.id, now);
+    if (roles !== undefined) await this.#d.users.setRoles(user.id, roles, now);
+    this.#d.feed.notifyLocal('user', user.id);
+
+    const fields = changedFields(profile);
+    if (fields.length) await this.#d.audit.record({ action: 'user.update', targetId: user.id, details: { fields } }, actor);
+    if (newPassword !== undefined) await this.#d.audit.record({ action: 'user.password_reset', targetId: user.id, details: {} }, actor);
+    if (toggled) await this.#d.audit.record({ action: disabled ? 'user.disable' : 'user.enable', targetId: user.id, details: {} }, actor);
     return this.#view(user);
   }
 
-  /** Disabling invalidates every token issued for the user (a "valid after" epoch, not a scan). */
-  async setDisabled(ref: string, disabled: boolean): Promise<UserView> {
-    const user = { ...(await this.find(ref)) };
-    const now = epochSeconds(this.#d.clock);
-    user.disabled = disabled;
-    if (disabled) user.tokensValidAfter = now + 1;
-    user.updatedAt = Math.max(now, user.updatedAt);
-    await this.#d.users.save(user);
-    if (disabled) await this.#d.sessions?.revokeAllForUser(user.id, now);
-    this.#d.feed?.notifyLocal('user', user.id);
-    return this.#view(user);
+  setDisabled(ref: string, disabled: boolean, actor: Actor): Promise<UserView> {
+    return this.update(ref, { disabled }, actor);
+  }
+
+  setPassword(ref: string, newPassword: string, actor: Actor): Promise<UserView> {
+    return this.update(ref, { password: newPassword }, actor);
   }
 
   async #roles(names: string[]): Promise<string[]> {

@@ -1,3 +1,5 @@
+import type { Actor } from '../audit/actor.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
 import { iso } from '../clients/client-view.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
@@ -19,14 +21,16 @@ export class KeyService {
   readonly #store: KeyStore;
   readonly #clock: Clock;
   readonly #maxLifetime: () => number;
-  readonly #feed: ChangeFeed | undefined;
+  readonly #feed: ChangeFeed;
+  readonly #audit: AuditLog;
 
-  constructor(ring: KeyRing, store: KeyStore, clock: Clock, maxLifetime: () => number, feed?: ChangeFeed) {
-    this.#ring = ring;
-    this.#store = store;
-    this.#clock = clock;
-    this.#maxLifetime = maxLifetime;
-    this.#feed = feed;
+  constructor(deps: { ring: KeyRing; store: KeyStore; clock: Clock; maxLifetime: () => number; feed: ChangeFeed; audit: AuditLog }) {
+    this.#ring = deps.ring;
+    this.#store = deps.store;
+    this.#clock = deps.clock;
+    this.#maxLifetime = deps.maxLifetime;
+    this.#feed = deps.feed;
+    this.#audit = deps.audit;
   }
 
   async list(): Promise<KeyView[]> {
@@ -44,10 +48,12 @@ export class KeyService {
    * New active keys for every algorithm. The previous keys stay published (tokens they
    * signed still verify) until no token they signed can be alive, then are retired.
    */
-  async rotate(): Promise<KeyView[]> {
+  async rotate(actor: Actor): Promise<KeyView[]> {
     const now = epochSeconds(this.#clock);
     const created = await this.#ring.rotate(now, this.#maxLifetime());
-    this.#feed?.notifyLocal('keys', 'rotated');
-    return (await this.list()).filter((k) => created.some((c) => c.kid === k.kid));
+    this.#feed.notifyLocal('keys', 'rotated');
+    const views = (await this.list()).filter((k) => created.some((c) => c.kid === k.kid));
+    await this.#audit.record({ action: 'keys.rotate', targetId: null, details: { kids: views.map((k) => k.kid) } }, actor);
+    return views;
   }
 }

@@ -32,6 +32,10 @@ export interface RefreshStore {
   /** Marks `oldHash` used and adds `newHash` in one transaction; only one caller can win. */
   rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number): Promise<RotateResult>;
   revokeFamily(familyId: string, now: number): Promise<void>;
+  /** Revokes every live family of a user and app (revoking their grant); returns how many. */
+  revokeForGrant(userId: string, clientId: string, now: number): Promise<number>;
+  /** Live (unrevoked, unexpired) families per user and app, keyed `<user_id>|<client_id>`. */
+  countLive(filter: { userId?: string | undefined; clientId?: string | undefined }, now: number): Promise<Map<string, number>>;
   purgeExpired(before: number): Promise<number>;
 }
 
@@ -165,6 +169,29 @@ export class KyselyRefreshStore implements RefreshStore {
       .where('id', '=', familyId)
       .where('revoked_at', 'is', null)
       .execute();
+  }
+
+  async revokeForGrant(userId: string, clientId: string, now: number): Promise<number> {
+    const r = await this.#db
+      .updateTable('refresh_token_families')
+      .set({ revoked_at: now })
+      .where('user_id', '=', userId)
+      .where('client_id', '=', clientId)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  async countLive(filter: { userId?: string | undefined; clientId?: string | undefined }, now: number): Promise<Map<string, number>> {
+    let q = this.#db
+      .selectFrom('refresh_token_families')
+      .select(['user_id', 'client_id', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now);
+    if (filter.userId) q = q.where('user_id', '=', filter.userId);
+    if (filter.clientId) q = q.where('client_id', '=', filter.clientId);
+    const rows = await q.groupBy(['user_id', 'client_id']).execute();
+    return new Map(rows.map((f) => [`${f.user_id}|${f.client_id}`, Number(f.n)]));
   }
 
   async purgeExpired(before: number): Promise<number> {

@@ -3,6 +3,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { launchBrowser } from '../support/browser.ts';
 import { basic, declareScopes, postForm, startTestServer, type TestServer } from '../support/server.ts';
+import { operator, SYSTEM } from '../../src/audit/actor.ts';
 
 /**
  * The admin console in Chromium, signed in through Tessera's real login page with
@@ -25,8 +26,8 @@ describe('admin console in a real browser', () => {
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
     server = await startTestServer('sqlite');
-    await server.tessera.services.users.create({ username: 'ops-admin', password: PASSWORD, roles: ['admin'], name: 'Olga Ops' });
-    await server.tessera.services.users.create({ username: 'dev', password: PASSWORD, roles: ['developer'] });
+    await server.tessera.services.users.create({ username: 'ops-admin', password: PASSWORD, roles: ['admin'], name: 'Olga Ops' }, SYSTEM);
+    await server.tessera.services.users.create({ username: 'dev', password: PASSWORD, roles: ['developer'] }, SYSTEM);
     await declareScopes(server.tessera, ['ledger.read', 'ledger.write'], '/ledger');
     browser = await launchBrowser();
     context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
@@ -286,7 +287,7 @@ describe('admin console in a real browser', () => {
 
     // More events than one page holds (50): "Older events" follows the cursor.
     for (let i = 0; i < 55; i++) {
-      await server.tessera.services.audit.record({ actor: 'cli:robot', action: 'test.noise', targetType: 'test', targetId: String(i), ip: null, details: {} });
+      await server.tessera.services.audit.record({ action: 'permission.create', targetId: `noise-${i}`, details: {} }, operator('robot'));
     }
     await page.getByRole('link', { name: 'Audit log', exact: true }).click();
     await heading('Audit log').waitFor();

@@ -4,6 +4,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { launchBrowser } from '../support/browser.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { SYSTEM } from '../../src/audit/actor.ts';
 
 /**
  * The login and consent pages at the sizes users meet them: a 730×560 pop-up window (both
@@ -26,14 +27,14 @@ describe('page layout at a 730×560 window and at phone width', () => {
     mkdirSync(SHOTS, { recursive: true });
     server = await startTestServer('sqlite');
     const { services } = server.tessera;
-    await services.users.create({ username: 'alice', password: PASSWORD, roles: ['developer'] });
+    await services.users.create({ username: 'alice', password: PASSWORD, roles: ['developer'] }, SYSTEM);
     const app = await services.clients.create({
       name: 'Acme Books for Partners',
       description: 'Bookkeeping, invoicing and payroll for small teams; syncs your ledger every night.',
       grantTypes: ['authorization_code'],
       redirectUris: ['https://app.example.com/callback'],
       scopes: ['openid', 'profile', 'email', 'offline_access'],
-    });
+    }, SYSTEM);
     authorizeUrl = `${server.url}/connect/authorize?${new URLSearchParams({
       client_id: app.client_id,
       response_type: 'code',

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { launchBrowser } from '../support/browser.ts';
 import { startRelyingParty, type RelyingParty, type RpResult } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { SYSTEM } from '../../src/audit/actor.ts';
 
 /**
  * The interactive flow end to end: Chromium (real pages, real form posts, real cookies)
@@ -22,10 +23,10 @@ describe('sign-in in a real browser with openid-client as the app', () => {
     server = await startTestServer('sqlite', { env: { TESSERA_REDIRECT_URI_POLICY: 'development' } });
     rp = await startRelyingParty(server.url);
     const { services } = server.tessera;
-    await services.users.create({ username: 'alice', password: PASSWORD, roles: ['developer'], email: 'alice@example.com', name: 'Alice Liddell' });
-    await services.users.create({ username: 'bob', password: PASSWORD, roles: ['developer'] });
-    await services.users.create({ username: 'carol', password: PASSWORD, roles: ['developer'] });
-    await services.users.create({ username: 'mallory', password: PASSWORD, roles: [] });
+    await services.users.create({ username: 'alice', password: PASSWORD, roles: ['developer'], email: 'alice@example.com', name: 'Alice Liddell' }, SYSTEM);
+    await services.users.create({ username: 'bob', password: PASSWORD, roles: ['developer'] }, SYSTEM);
+    await services.users.create({ username: 'carol', password: PASSWORD, roles: ['developer'] }, SYSTEM);
+    await services.users.create({ username: 'mallory', password: PASSWORD, roles: [] }, SYSTEM);
     const app = await services.clients.create({
       name: 'Acme Books',
       description: 'Bookkeeping for small teams',
@@ -33,7 +34,7 @@ describe('sign-in in a real browser with openid-client as the app', () => {
       redirectUris: [rp.redirectUri],
       postLogoutRedirectUris: [rp.postLogoutRedirectUri],
       scopes: ['openid', 'profile', 'email', 'offline_access'],
-    });
+    }, SYSTEM);
     await rp.configure(app.client_id, app.client_secret!);
     browser = await launchBrowser();
   });

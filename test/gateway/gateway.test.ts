@@ -4,6 +4,7 @@ import { generateKeyPairSync, createSign } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DIALECTS } from '../support/databases.ts';
 import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
+import { SYSTEM } from '../../src/audit/actor.ts';
 
 /**
  * The gateway end to end, on SQLite and PostgreSQL: a real upstream records what reaches it;
@@ -88,14 +89,14 @@ describe.each(DIALECTS)('gateway (%s)', (dialect) => {
         { methods: ['GET'], path: '/Slow', scopes: ['accounts.read'] },
         { methods: ['GET'], path: '/Stream', scopes: ['accounts.read'] },
       ],
-    });
-    await services.apis.create({ name: 'Down', basePath: '/down', upstream: 'http://127.0.0.1:9', scopes: [{ name: 'down.read' }], routes: [{ methods: ['GET'], path: '/**', scopes: ['down.read'] }] });
-    await services.apis.create({ name: 'Billing', basePath: '/billing', upstream: upstream.url, audience: 'https://billing.example.com', scopes: [{ name: 'billing.read' }], routes: [{ methods: ['GET'], path: '/**', scopes: ['billing.read'] }] });
-    const user = await services.users.create({ username: 'svc', password: 'correct horse battery', roles: ['developer'] });
+    }, SYSTEM);
+    await services.apis.create({ name: 'Down', basePath: '/down', upstream: 'http://127.0.0.1:9', scopes: [{ name: 'down.read' }], routes: [{ methods: ['GET'], path: '/**', scopes: ['down.read'] }] }, SYSTEM);
+    await services.apis.create({ name: 'Billing', basePath: '/billing', upstream: upstream.url, audience: 'https://billing.example.com', scopes: [{ name: 'billing.read' }], routes: [{ methods: ['GET'], path: '/**', scopes: ['billing.read'] }] }, SYSTEM);
+    const user = await services.users.create({ username: 'svc', password: 'correct horse battery', roles: ['developer'] }, SYSTEM);
     userId = user.id;
-    const r = await services.clients.create({ name: 'reader', grantTypes: ['client_credentials'], onBehalfOf: 'svc', scopes: ['accounts.read', 'down.read', 'billing.read'] });
+    const r = await services.clients.create({ name: 'reader', grantTypes: ['client_credentials'], onBehalfOf: 'svc', scopes: ['accounts.read', 'down.read', 'billing.read'] }, SYSTEM);
     reader = { id: r.client_id, secret: r.client_secret! };
-    const w = await services.clients.create({ name: 'writer', grantTypes: ['client_credentials'], onBehalfOf: 'svc', scopes: ['accounts.write'] });
+    const w = await services.clients.create({ name: 'writer', grantTypes: ['client_credentials'], onBehalfOf: 'svc', scopes: ['accounts.write'] }, SYSTEM);
     writer = { id: w.client_id, secret: w.client_secret! };
     // The in-memory table picks the APIs up through the change feed.
     for (let i = 0; i < 60 && server.tessera.gateway.size < 3; i++) await new Promise((r) => setTimeout(r, 50));
@@ -205,7 +206,7 @@ describe.each(DIALECTS)('gateway (%s)', (dialect) => {
   test('a secret regenerated or a user disabled stops tokens at the gateway', async () => {
     const t = await token(writer, 'accounts.write');
     expect((await call('/0/odata/Account', { bearer: t })).status).toBe(200);
-    const rotated = await server.tessera.services.clients.rotateSecret(writer.id);
+    const rotated = await server.tessera.services.clients.rotateSecret(writer.id, SYSTEM);
     writer = { id: writer.id, secret: rotated.client_secret! };
     expect((await call('/0/odata/Account', { bearer: t })).status).toBe(401);
   });
@@ -246,10 +247,10 @@ describe.each(DIALECTS)('gateway (%s)', (dialect) => {
 
   test('changes to an API apply without a restart; deleted APIs answer 404 from Tessera itself', async () => {
     const { services } = server.tessera;
-    await services.apis.update('Accounts', { routes: [{ methods: ['GET'], path: '/Account', scopes: ['accounts.write'] }] });
+    await services.apis.update('Accounts', { routes: [{ methods: ['GET'], path: '/Account', scopes: ['accounts.write'] }] }, SYSTEM);
     const t = await token(reader, 'accounts.read');
     await expect.poll(async () => (await call('/0/odata/Account', { bearer: t })).status, { timeout: 2000 }).toBe(403);
-    await services.apis.delete('Down');
+    await services.apis.delete('Down', SYSTEM);
     await expect.poll(async () => (await call('/down/x')).status, { timeout: 2000 }).toBe(404);
   });
 });

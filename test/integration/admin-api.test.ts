@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DIALECTS } from '../support/databases.ts';
 import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
 import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
+import { SYSTEM } from '../../src/audit/actor.ts';
 
 /**
  * The admin REST API on SQLite and PostgreSQL: authorization (no token, tokens without the
@@ -37,12 +38,12 @@ describe.each(DIALECTS)('admin API (%s)', (dialect) => {
   beforeAll(async () => {
     server = await startTestServer(dialect);
     const { services } = server.tessera;
-    await services.users.create({ username: 'root-ops', password: PASSWORD, roles: ['admin'] });
-    await services.users.create({ username: 'dev', password: PASSWORD, roles: ['developer'] });
-    const adminApp = await services.clients.create({ name: 'ops automation', grantTypes: ['client_credentials'], onBehalfOf: 'root-ops', scopes: ['tessera.admin'] });
+    await services.users.create({ username: 'root-ops', password: PASSWORD, roles: ['admin'] }, SYSTEM);
+    await services.users.create({ username: 'dev', password: PASSWORD, roles: ['developer'] }, SYSTEM);
+    const adminApp = await services.clients.create({ name: 'ops automation', grantTypes: ['client_credentials'], onBehalfOf: 'root-ops', scopes: ['tessera.admin'] }, SYSTEM);
     admin = await token(adminApp.client_id, adminApp.client_secret!, 'tessera.admin');
     noScope = await token(adminApp.client_id, adminApp.client_secret!);
-    const devApp = await services.clients.create({ name: 'dev automation', grantTypes: ['client_credentials'], onBehalfOf: 'dev', scopes: ['tessera.admin'] });
+    const devApp = await services.clients.create({ name: 'dev automation', grantTypes: ['client_credentials'], onBehalfOf: 'dev', scopes: ['tessera.admin'] }, SYSTEM);
     developer = await token(devApp.client_id, devApp.client_secret!);
     // A developer's app cannot even obtain the admin scope.
     const refused = await postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials', scope: 'tessera.admin' }, { authorization: basic(devApp.client_id, devApp.client_secret!) });
@@ -73,8 +74,8 @@ describe.each(DIALECTS)('admin API (%s)', (dialect) => {
 
   test('the admin role is checked at every call, not only when the token was issued', async () => {
     const { services } = server.tessera;
-    await services.users.create({ username: 'temp-admin', password: PASSWORD, roles: ['admin'] });
-    const app = await services.clients.create({ name: 'temp', grantTypes: ['client_credentials'], onBehalfOf: 'temp-admin', scopes: ['tessera.admin'] });
+    await services.users.create({ username: 'temp-admin', password: PASSWORD, roles: ['admin'] }, SYSTEM);
+    const app = await services.clients.create({ name: 'temp', grantTypes: ['client_credentials'], onBehalfOf: 'temp-admin', scopes: ['tessera.admin'] }, SYSTEM);
     const t = await token(app.client_id, app.client_secret!, 'tessera.admin');
     expect((await call('GET', '/me', t)).status).toBe(200);
     expect((await call('PATCH', '/users/temp-admin', admin, { roles: ['developer'] })).status).toBe(200);
@@ -155,7 +156,7 @@ describe.each(DIALECTS)('admin API (%s)', (dialect) => {
       grantTypes: ['authorization_code'],
       redirectUris: ['https://app.example.com/cb'],
       scopes: ['openid', 'offline_access'],
-    });
+    }, SYSTEM);
     const ua = new UserAgent(server.url);
     const authorize = `/connect/authorize?${new URLSearchParams({ client_id: app.client_id, response_type: 'code', redirect_uri: 'https://app.example.com/cb', scope: 'openid offline_access' })}`;
     const login = await ua.get(`/login?${new URLSearchParams({ return_to: authorize })}`);
@@ -232,7 +233,7 @@ describe.each(DIALECTS)('admin API (%s)', (dialect) => {
     const changed = await call('PATCH', '/settings', admin, { access_token_ttl: 300, redirect_uri_policy: 'development' });
     expect(changed.status).toBe(200);
     expect(changed.body.access_token_ttl).toBe(300);
-    const app = await server.tessera.services.clients.create({ name: 'ttl probe', grantTypes: ['client_credentials'], onBehalfOf: 'dev' });
+    const app = await server.tessera.services.clients.create({ name: 'ttl probe', grantTypes: ['client_credentials'], onBehalfOf: 'dev' }, SYSTEM);
     const res = await postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials' }, { authorization: basic(app.client_id, app.client_secret!) });
     expect(((await res.json()) as { expires_in: number }).expires_in).toBe(300);
     // Development policy now admits loopback redirect URIs.

@@ -5,6 +5,7 @@ import type { Clock } from '../../src/clock.ts';
 import { DIALECTS } from '../support/databases.ts';
 import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
 import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
+import { SYSTEM } from '../../src/audit/actor.ts';
 
 /**
  * The authorization code flow over HTTP, page by page, on SQLite and PostgreSQL: login,
@@ -38,23 +39,23 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
   beforeAll(async () => {
     server = await startTestServer(dialect, { clock });
     const { services } = server.tessera;
-    await services.users.create({ username: 'alice', password: PASSWORD, roles: ['developer'], email: 'alice@example.com', name: 'Alice Liddell' });
-    await services.users.create({ username: 'bob', password: PASSWORD, roles: [] });
-    await services.users.create({ username: 'carol', password: PASSWORD, roles: ['developer'] });
-    await services.users.create({ username: 'dave', password: PASSWORD, roles: ['developer'] });
+    await services.users.create({ username: 'alice', password: PASSWORD, roles: ['developer'], email: 'alice@example.com', name: 'Alice Liddell' }, SYSTEM);
+    await services.users.create({ username: 'bob', password: PASSWORD, roles: [] }, SYSTEM);
+    await services.users.create({ username: 'carol', password: PASSWORD, roles: ['developer'] }, SYSTEM);
+    await services.users.create({ username: 'dave', password: PASSWORD, roles: ['developer'] }, SYSTEM);
     const base = {
       grantTypes: ['authorization_code'],
       redirectUris: [REDIRECT],
       postLogoutRedirectUris: [POST_LOGOUT],
       scopes: ['openid', 'profile', 'email', 'offline_access'],
     };
-    const a = await services.clients.create({ ...base, name: 'Acme Books', description: 'Bookkeeping <for> "small" teams' });
+    const a = await services.clients.create({ ...base, name: 'Acme Books', description: 'Bookkeeping <for> "small" teams' }, SYSTEM);
     app = { id: a.client_id, secret: a.client_secret! };
-    const o = await services.clients.create({ ...base, name: 'Other App' });
+    const o = await services.clients.create({ ...base, name: 'Other App' }, SYSTEM);
     other = { id: o.client_id, secret: o.client_secret! };
-    const p = await services.clients.create({ ...base, name: 'Mobile App', public: true });
+    const p = await services.clients.create({ ...base, name: 'Mobile App', public: true }, SYSTEM);
     publicApp = { id: p.client_id };
-    const s = await services.clients.create({ ...base, name: 'Short Refresh', refreshTokenTtl: 180 });
+    const s = await services.clients.create({ ...base, name: 'Short Refresh', refreshTokenTtl: 180 }, SYSTEM);
     shortRefresh = { id: s.client_id, secret: s.client_secret! };
   });
   afterAll(async () => server?.close());
@@ -216,8 +217,8 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
       basePath: `/ledger-${dialect}`,
       upstream: 'http://ledger.internal',
       scopes: [{ name: 'ledger.read', description: 'Read your <ledger> entries' }],
-    });
-    const c = await server.tessera.services.clients.create({ name: 'Ledger viewer', grantTypes: ['authorization_code'], redirectUris: [REDIRECT], scopes: ['openid', 'ledger.read'] });
+    }, SYSTEM);
+    const c = await server.tessera.services.clients.create({ name: 'Ledger viewer', grantTypes: ['authorization_code'], redirectUris: [REDIRECT], scopes: ['openid', 'ledger.read'] }, SYSTEM);
     const ua = new UserAgent(server.url);
     await signIn(ua, 'carol');
     const page = await (await ua.get(location(await ua.get(authorizeUrl(c.client_id, { scope: 'openid ledger.read' }))))).text();
@@ -454,7 +455,7 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
     expect(long.status).toBeLessThan(500);
 
     const victim = 'throttle-victim';
-    await server.tessera.services.users.create({ username: victim, password: PASSWORD, roles: ['developer'] });
+    await server.tessera.services.users.create({ username: victim, password: PASSWORD, roles: ['developer'] }, SYSTEM);
     for (let i = 0; i < 5; i++) await ua.post('/login', { ...fields, username: victim, password: 'bad password!' });
     const locked = await ua.post('/login', { ...fields, username: victim, password: PASSWORD });
     expect(locked.status).toBe(429);
@@ -511,16 +512,16 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
   });
 
   test('a password change and disabling a user end their sessions', async () => {
-    await server.tessera.services.users.create({ username: 'erin', password: PASSWORD, roles: ['developer'] });
+    await server.tessera.services.users.create({ username: 'erin', password: PASSWORD, roles: ['developer'] }, SYSTEM);
     const { ua } = await getCode(app.id, 'erin');
     expect(new URL(location(await ua.get(authorizeUrl(app.id, { prompt: 'none' })))).searchParams.get('code')).toBeTruthy();
     clock.advance(2);
-    await server.tessera.services.users.update('erin', { password: 'a brand new passphrase' });
+    await server.tessera.services.users.update('erin', { password: 'a brand new passphrase' }, SYSTEM);
     expect(new URL(location(await ua.get(authorizeUrl(app.id, { prompt: 'none' })))).searchParams.get('error')).toBe('login_required');
 
-    await server.tessera.services.users.create({ username: 'frank', password: PASSWORD, roles: ['developer'] });
+    await server.tessera.services.users.create({ username: 'frank', password: PASSWORD, roles: ['developer'] }, SYSTEM);
     const { ua: ua2 } = await getCode(app.id, 'frank');
-    await server.tessera.services.users.setDisabled('frank', true);
+    await server.tessera.services.users.setDisabled('frank', true, SYSTEM);
     expect(new URL(location(await ua2.get(authorizeUrl(app.id, { prompt: 'none' })))).searchParams.get('error')).toBe('login_required');
   });
 
@@ -555,7 +556,7 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
       redirectUris: [REDIRECT],
       scopes: ['openid'],
       idTokenSignedResponseAlg: 'ES256',
-    });
+    }, SYSTEM);
     const ua = new UserAgent(server.url);
     const toLogin = location(await ua.get(authorizeUrl(es.client_id, { scope: 'openid', login_hint: 'alice' })));
     const page = await (await ua.get(toLogin)).text();
@@ -605,7 +606,7 @@ describe('cookies over https', () => {
   test('the session and CSRF cookies are Secure when the issuer is https', async () => {
     const server = await startTestServer('sqlite', { env: { TESSERA_ISSUER: 'https://id.example.com', TESSERA_SESSION_TTL: '600' } });
     try {
-      await server.tessera.services.users.create({ username: 'alice', password: PASSWORD, roles: ['developer'] });
+      await server.tessera.services.users.create({ username: 'alice', password: PASSWORD, roles: ['developer'] }, SYSTEM);
       const ua = new UserAgent(server.url);
       const page = await ua.get('/login');
       expect(page.headers.getSetCookie().find((c) => c.startsWith('tessera_csrf='))).toMatch(/; Secure/i);

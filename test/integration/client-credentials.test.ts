@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { DIALECTS } from '../support/databases.ts';
 import { basic, postForm, startTestServer, type TestServer, declareScopes } from '../support/server.ts';
+import { SYSTEM } from '../../src/audit/actor.ts';
 
 describe.each(DIALECTS)('client credentials over HTTP (%s)', (dialect) => {
   let server: TestServer;
@@ -12,7 +13,7 @@ describe.each(DIALECTS)('client credentials over HTTP (%s)', (dialect) => {
     server = await startTestServer(dialect);
     const { services } = server.tessera;
     await declareScopes(server.tessera, ['accounts.read', 'accounts.write', 'cfgateway']);
-    const user = await services.users.create({ username: 'svc-reporting', password: 'correct horse battery', roles: ['developer'] });
+    const user = await services.users.create({ username: 'svc-reporting', password: 'correct horse battery', roles: ['developer'] }, SYSTEM);
     userId = user.id;
     const created = await services.clients.create({
       name: 'Reporting job',
@@ -20,7 +21,7 @@ describe.each(DIALECTS)('client credentials over HTTP (%s)', (dialect) => {
       scopes: ['accounts.read', 'accounts.write'],
       defaultScopes: ['cfgateway'],
       onBehalfOf: 'svc-reporting',
-    });
+    }, SYSTEM);
     app = { client_id: created.client_id, client_secret: created.client_secret! };
   });
   afterAll(async () => server?.close());
@@ -88,7 +89,7 @@ describe.each(DIALECTS)('client credentials over HTTP (%s)', (dialect) => {
 
   test('regenerating the secret invalidates the old secret and every token issued before', async () => {
     const token = ((await (await postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials', ...app })).json()) as { access_token: string }).access_token;
-    const rotated = await server.tessera.services.clients.rotateSecret(app.client_id);
+    const rotated = await server.tessera.services.clients.rotateSecret(app.client_id, SYSTEM);
     const fresh = { client_id: app.client_id, client_secret: rotated.client_secret! };
     const intro = await (await postForm(`${server.url}/connect/introspect`, { token, ...fresh })).json();
     expect(intro).toEqual({ active: false });
@@ -102,12 +103,12 @@ describe.each(DIALECTS)('client credentials over HTTP (%s)', (dialect) => {
 
   test('disabling the on-behalf user invalidates its tokens and stops issuance', async () => {
     const token = ((await (await postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials', ...app })).json()) as { access_token: string }).access_token;
-    await server.tessera.services.users.setDisabled('svc-reporting', true);
+    await server.tessera.services.users.setDisabled('svc-reporting', true, SYSTEM);
     expect(await (await postForm(`${server.url}/connect/introspect`, { token, ...app })).json()).toEqual({ active: false });
     const res = await postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials', ...app });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ error: 'unauthorized_client' });
-    await server.tessera.services.users.setDisabled('svc-reporting', false);
+    await server.tessera.services.users.setDisabled('svc-reporting', false, SYSTEM);
   });
 
   test('health reports database, keys and clock', async () => {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CONSOLE_CLIENT_ID } from '../../src/admin/console-client.ts';
 import { CONSOLE_CSP, CONSOLE_DIST, registerConsoleRoutes } from '../../src/http/console-routes.ts';
 import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
+import { SYSTEM } from '../../src/audit/actor.ts';
 
 /**
  * The console's HTTP side: index.html for the page paths (SPA fallback), hashed assets
@@ -153,8 +154,8 @@ describe('console routes (/admin/)', () => {
   test('the admin API takes null for nullable fields, as the console sends to clear an override', async () => {
     // Regression: with anyOf [T, null] and coerceTypes, Ajv turned null into 0 or "" (400s).
     const { services } = server.tessera;
-    await services.users.create({ username: 'console-ops', password: 'correct horse battery staple', roles: ['admin'] });
-    const ops = await services.clients.create({ name: 'ops', grantTypes: ['client_credentials'], onBehalfOf: 'console-ops', scopes: ['tessera.admin'] });
+    await services.users.create({ username: 'console-ops', password: 'correct horse battery staple', roles: ['admin'] }, SYSTEM);
+    const ops = await services.clients.create({ name: 'ops', grantTypes: ['client_credentials'], onBehalfOf: 'console-ops', scopes: ['tessera.admin'] }, SYSTEM);
     const issued = await postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials', scope: 'tessera.admin' }, { authorization: basic(ops.client_id, ops.client_secret!) });
     const bearer = ((await issued.json()) as { access_token: string }).access_token;
     const call = async (method: string, path: string, body: unknown) => {

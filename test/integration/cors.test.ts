@@ -4,6 +4,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { launchBrowser } from '../support/browser.ts';
 import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
+import { SYSTEM } from '../../src/audit/actor.ts';
 
 /**
  * A partner's single-page app calls discovery, JWKS, token, revocation and userinfo from its
@@ -16,7 +17,7 @@ describe('CORS on the endpoints browser apps call', () => {
 
   beforeAll(async () => {
     server = await startTestServer('sqlite');
-    const created = await server.tessera.services.clients.create({ name: 'Browser caller', grantTypes: ['client_credentials'] });
+    const created = await server.tessera.services.clients.create({ name: 'Browser caller', grantTypes: ['client_credentials'] }, SYSTEM);
     app = { client_id: created.client_id, client_secret: created.client_secret! };
   });
   afterAll(async () => server?.close());

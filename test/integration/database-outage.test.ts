@@ -6,6 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { createTestDatabase, POSTGRES_ADMIN_URL } from '../support/databases.ts';
 import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
+import { SYSTEM } from '../../src/audit/actor.ts';
 
 /**
  * DESIGN.md: background work logs and survives its failures; an unhandled rejection is a bug.
@@ -49,8 +50,8 @@ describe('the database goes away under a running server (PostgreSQL)', () => {
 
   test('keeps answering what it can, reports not ready, never crashes, and recovers by itself', async () => {
     const { url, tessera } = server;
-    const cached = await tessera.services.clients.create({ name: 'Cached app', grantTypes: ['client_credentials'] });
-    const uncached = await tessera.services.clients.create({ name: 'Uncached app', grantTypes: ['client_credentials'] });
+    const cached = await tessera.services.clients.create({ name: 'Cached app', grantTypes: ['client_credentials'] }, SYSTEM);
+    const uncached = await tessera.services.clients.create({ name: 'Uncached app', grantTypes: ['client_credentials'] }, SYSTEM);
     const token = (app: { client_id: string; client_secret?: string | null }) =>
       postForm(`${url}/connect/token`, { grant_type: 'client_credentials' }, { authorization: basic(app.client_id, app.client_secret!) });
     const ready = async () => (await fetch(`${url}/health/ready`)).status;

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test, vi, type MockInstance } fr
 import type { Database } from '../../src/storage/schema.ts';
 import { DIALECTS } from '../support/databases.ts';
 import { basic, postForm, startTestServer, type TestServer, declareScopes } from '../support/server.ts';
+import { SYSTEM } from '../../src/audit/actor.ts';
 
 /**
  * Malformed and hostile requests to the three back-channel endpoints. Whatever a client
@@ -479,7 +480,7 @@ describe.each(DIALECTS)('malformed requests to token, introspection and revocati
     server = await startTestServer(dialect);
     const { services } = server.tessera;
     await declareScopes(server.tessera, ['accounts.read', 'accounts.write', 'cfgateway']);
-    await services.users.create({ username: 'svc-malformed', password: 'correct horse battery', roles: ['developer'] });
+    await services.users.create({ username: 'svc-malformed', password: 'correct horse battery', roles: ['developer'] }, SYSTEM);
     const app = async (name: string) => {
       const created = await services.clients.create({
         name,
@@ -487,7 +488,7 @@ describe.each(DIALECTS)('malformed requests to token, introspection and revocati
         scopes: ['accounts.read'],
         defaultScopes: ['cfgateway'],
         onBehalfOf: 'svc-malformed',
-      });
+      }, SYSTEM);
       return { id: created.client_id, secret: created.client_secret! };
     };
     const cc = await app('Malformed main');
@@ -497,13 +498,13 @@ describe.each(DIALECTS)('malformed requests to token, introspection and revocati
       grantTypes: ['authorization_code'],
       redirectUris: ['https://app.example.com/cb'],
       scopes: ['openid', 'accounts.read'],
-    });
+    }, SYSTEM);
     const pubCreated = await services.clients.create({
       name: 'Malformed public app',
       grantTypes: ['authorization_code'],
       redirectUris: ['https://spa.example.com/cb'],
       public: true,
-    });
+    }, SYSTEM);
     const issue = async (a: App) => {
       const res = await postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials' }, { authorization: basic(a.id, a.secret) });
       expect(res.status).toBe(200);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { postForm, startTestServer, type TestServer } from '../support/server.ts';
+import { SYSTEM } from '../../src/audit/actor.ts';
 
 async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms: number): Promise<T> {
   const deadline = Date.now() + ms;
@@ -26,7 +27,7 @@ describe('two nodes on one PostgreSQL', () => {
     // Both nodes must present one issuer, as behind a load balancer.
     b.tessera.setIssuer(a.url);
     a.tessera.setIssuer(a.url);
-    const created = await a.tessera.services.clients.create({ name: 'Batch', grantTypes: ['client_credentials'] });
+    const created = await a.tessera.services.clients.create({ name: 'Batch', grantTypes: ['client_credentials'] }, SYSTEM);
     app = { client_id: created.client_id, client_secret: created.client_secret! };
   });
   afterAll(async () => {
@@ -55,7 +56,7 @@ describe('two nodes on one PostgreSQL', () => {
 
   test('a secret regenerated through one node is refused by the other', async () => {
     const old = { ...app };
-    const rotated = await a.tessera.services.clients.rotateSecret(app.client_id);
+    const rotated = await a.tessera.services.clients.rotateSecret(app.client_id, SYSTEM);
     app = { client_id: app.client_id, client_secret: rotated.client_secret! };
     const res = await eventually(
       () => postForm(`${b.url}/connect/token`, { grant_type: 'client_credentials', ...old }),
@@ -68,7 +69,7 @@ describe('two nodes on one PostgreSQL', () => {
 
   test('keys rotated through one node are published and used by the other', async () => {
     const before = JSON.parse(b.tessera.keyRing.jwksJson()).keys.length;
-    await a.tessera.services.keys.rotate();
+    await a.tessera.services.keys.rotate(SYSTEM);
     await eventually(async () => JSON.parse(b.tessera.keyRing.jwksJson()).keys.length, (n) => n > before, 2000);
     const t = await token(b);
     const kid = JSON.parse(Buffer.from(t.split('.')[0]!, 'base64url').toString()).kid;

@@ -3,6 +3,7 @@ import * as oauth from 'oauth4webapi';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { DIALECTS } from '../support/databases.ts';
 import { startTestServer, type TestServer, declareScopes } from '../support/server.ts';
+import { SYSTEM } from '../../src/audit/actor.ts';
 
 /**
  * Interop with oauth4webapi (panva), the low-level client most JavaScript OAuth libraries
@@ -22,7 +23,7 @@ describe.each(DIALECTS)('oauth4webapi against Tessera (%s)', (dialect) => {
     server = await startTestServer(dialect);
     const { services } = server.tessera;
     await declareScopes(server.tessera, ['accounts.read', 'accounts.write', 'cfgateway']);
-    const user = await services.users.create({ username: 'svc-interop', password: 'correct horse battery', roles: ['developer'] });
+    const user = await services.users.create({ username: 'svc-interop', password: 'correct horse battery', roles: ['developer'] }, SYSTEM);
     userId = user.id;
     const created = await services.clients.create({
       name: 'oauth4webapi interop',
@@ -30,7 +31,7 @@ describe.each(DIALECTS)('oauth4webapi against Tessera (%s)', (dialect) => {
       scopes: ['accounts.read', 'accounts.write'],
       defaultScopes: ['cfgateway'],
       onBehalfOf: 'svc-interop',
-    });
+    }, SYSTEM);
     client = { client_id: created.client_id };
     secret = created.client_secret!;
     const issuer = new URL(server.url);

@@ -3,6 +3,7 @@ import * as client from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { DIALECTS } from '../support/databases.ts';
 import { startTestServer, type TestServer, declareScopes } from '../support/server.ts';
+import { SYSTEM } from '../../src/audit/actor.ts';
 
 /**
  * Interop with openid-client v6 (panva), the certified Node.js relying-party library.
@@ -31,7 +32,7 @@ describe.each(DIALECTS)('openid-client against Tessera (%s)', (dialect) => {
     server = await startTestServer(dialect);
     const { services } = server.tessera;
     await declareScopes(server.tessera, ['accounts.read', 'accounts.write', 'cfgateway']);
-    const user = await services.users.create({ username: 'svc-rp', password: 'correct horse battery', roles: ['developer'] });
+    const user = await services.users.create({ username: 'svc-rp', password: 'correct horse battery', roles: ['developer'] }, SYSTEM);
     userId = user.id;
     const created = await services.clients.create({
       name: 'openid-client interop',
@@ -39,7 +40,7 @@ describe.each(DIALECTS)('openid-client against Tessera (%s)', (dialect) => {
       scopes: ['accounts.read', 'accounts.write'],
       defaultScopes: ['cfgateway'],
       onBehalfOf: 'svc-rp',
-    });
+    }, SYSTEM);
     clientId = created.client_id;
     secret = created.client_secret!;
   });

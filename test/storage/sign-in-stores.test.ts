@@ -625,6 +625,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
         touch: () => Promise.reject(new Error('database unreachable')),
         revoke: (...a) => sessions.revoke(...a),
         revokeAllForUser: (...a) => sessions.revokeAllForUser(...a),
+        revokeBySid: (...a) => sessions.revokeBySid(...a),
         listForUser: (...a) => sessions.listForUser(...a),
         purgeExpired: (before) => sessions.purgeExpired(before),
       };

@@ -10,6 +10,7 @@ import { buildHttpApp } from '../../src/http/app.ts';
 import type { HostResolver } from '../../src/oauth/redirect-uri-policy.ts';
 import { createTestDatabase, type TestDialect } from './databases.ts';
 import { recordingLogger } from './logger.ts';
+import { SYSTEM } from '../../src/audit/actor.ts';
 
 /** Every name resolves to a public documentation-free address: no real DNS in tests. */
 export const publicResolver: HostResolver = async () => ['93.184.215.14'];
@@ -86,5 +87,5 @@ export async function declareScopes(tessera: Tessera, names: string[], basePath 
     basePath,
     upstream: 'http://127.0.0.1:9/',
     scopes: names.map((name) => ({ name, description: `Test scope ${name}` })),
-  });
+  }, SYSTEM);
 }

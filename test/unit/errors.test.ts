@@ -22,6 +22,7 @@ import {
   type OAuthErrorCode,
 } from '../../src/oauth/errors.ts';
 import { publicResolver } from '../support/server.ts';
+import { SYSTEM } from '../../src/audit/actor.ts';
 
 describe('OAuthError', () => {
   // RFC 6749 §4.1.2.1 and §5.2, RFC 7009 §2.2.1, RFC 6750 §3.1, OIDC Core §3.1.2.6, RFC 9101.
@@ -146,8 +147,8 @@ beforeAll(async () => {
     { port: 0, issuer: 'https://id.example.com' },
   );
   tessera = await openTessera(config, { resolver: publicResolver, log: silentLogger });
-  await tessera.services.apis.create({ name: 'Errors API', basePath: '/errors-api', upstream: 'http://127.0.0.1:9', scopes: [{ name: 'accounts.read' }] });
-  const created = await tessera.services.clients.create({ name: 'Errors test', grantTypes: ['client_credentials'], scopes: ['accounts.read'] });
+  await tessera.services.apis.create({ name: 'Errors API', basePath: '/errors-api', upstream: 'http://127.0.0.1:9', scopes: [{ name: 'accounts.read' }] }, SYSTEM);
+  const created = await tessera.services.clients.create({ name: 'Errors test', grantTypes: ['client_credentials'], scopes: ['accounts.read'] }, SYSTEM);
   client = { id: created.client_id, secret: created.client_secret! };
   const stream = new Writable({
     write(chunk, _encoding, callback) {

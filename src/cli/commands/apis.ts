@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { ApiInput, ApiView } from '../../gateway/api-service.ts';
-import { collect, fields, output, table, withCommon, withTessera, type GlobalOptions, audit } from '../context.ts';
+import { collect, fields, output, table, withCommon, withTessera, type GlobalOptions, cliActor } from '../context.ts';
 import { CliUsageError } from './clients.ts';
 
 interface ApiFlags extends GlobalOptions {
@@ -71,15 +71,13 @@ export function apisCommand(): Command {
 
   addApiOptions(withCommon(apis.command('create').description('register an API'))).action(async (f: ApiFlags) => {
     await withTessera(f, async (t) => {
-      const api = await t.services.apis.create(toInput(f));
-      await audit(t, 'api.create', 'api', api.id, { name: api.name, base_path: api.base_path });
+      const api = await t.services.apis.create(toInput(f), cliActor());
       output(f, api, render);
     });
   });
   addApiOptions(withCommon(apis.command('update').argument('<api>', 'id or name').description('change an API'))).action(async (ref: string, f: ApiFlags) => {
     await withTessera(f, async (t) => {
-      const api = await t.services.apis.update(ref, toInput(f));
-      await audit(t, 'api.update', 'api', api.id);
+      const api = await t.services.apis.update(ref, toInput(f), cliActor());
       output(f, api, render);
     });
   });
@@ -96,8 +94,7 @@ export function apisCommand(): Command {
   withCommon(apis.command('delete').argument('<api>', 'id or name').description('delete an API')).action(async (ref: string, f: GlobalOptions) => {
     await withTessera(f, async (t) => {
       const api = await t.services.apis.show(ref);
-      await t.services.apis.delete(api.id);
-      await audit(t, 'api.delete', 'api', api.id, { name: api.name });
+      await t.services.apis.delete(api.id, cliActor());
       output(f, { deleted: api.id }, () => `deleted API ${api.name}`);
     });
   });

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { ClientInput, ClientWithSecret } from '../../clients/client-service.ts';
 import type { ClientView } from '../../clients/client-view.ts';
-import { collect, fields, output, table, withCommon, withTessera, type GlobalOptions, audit } from '../context.ts';
+import { collect, fields, output, table, withCommon, withTessera, type GlobalOptions, cliActor } from '../context.ts';
 
 interface ClientFlags extends GlobalOptions {
   name?: string;
@@ -91,8 +91,7 @@ export function clientsCommand(): Command {
     .option('--public', 'a public client (no secret; PKCE): browser and mobile apps')
     .action(async (f: ClientFlags) => {
       await withTessera(f, async (t) => {
-        const app = await t.services.clients.create(toInput(f));
-        await audit(t, 'app.create', 'app', app.client_id, { name: app.name, grant_types: app.grant_types });
+        const app = await t.services.clients.create(toInput(f), cliActor());
         output(f, app, render);
       });
     });
@@ -100,8 +99,7 @@ export function clientsCommand(): Command {
   addClientOptions(withCommon(clients.command('update').argument('<client_id>').description('change an app')))
     .action(async (id: string, f: ClientFlags) => {
       await withTessera(f, async (t) => {
-        const app = await t.services.clients.update(id, toInput(f));
-        await audit(t, 'app.update', 'app', app.client_id);
+        const app = await t.services.clients.update(id, toInput(f), cliActor());
         output(f, app, render);
       });
     });
@@ -110,8 +108,7 @@ export function clientsCommand(): Command {
     .description('generate a new secret; the old secret and every token issued to the app stop working')
     .action(async (id: string, f: GlobalOptions) => {
       await withTessera(f, async (t) => {
-        const app = await t.services.clients.rotateSecret(id);
-        await audit(t, 'app.secret_regenerate', 'app', app.client_id);
+        const app = await t.services.clients.rotateSecret(id, cliActor());
         output(f, app, render);
       });
     });
@@ -134,8 +131,7 @@ export function clientsCommand(): Command {
   withCommon(clients.command('delete').argument('<client_id>').description('delete an app and everything issued to it'))
     .action(async (id: string, f: GlobalOptions) => {
       await withTessera(f, async (t) => {
-        await t.services.clients.delete(id);
-        await audit(t, 'app.delete', 'app', id);
+        await t.services.clients.delete(id, cliActor());
         output(f, { deleted: id }, () => `deleted app ${id}`);
       });
     });

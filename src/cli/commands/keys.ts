@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { output, table, withCommon, withTessera, type GlobalOptions, audit } from '../context.ts';
+import { output, table, withCommon, withTessera, type GlobalOptions, cliActor } from '../context.ts';
 
 export function keysCommand(): Command {
   const keys = new Command('keys').description('signing keys');
@@ -15,8 +15,7 @@ export function keysCommand(): Command {
   withCommon(keys.command('rotate').description('add new active signing keys; old ones stay published until their tokens expire'))
     .action(async (f: GlobalOptions) => {
       await withTessera(f, async (t) => {
-        const created = await t.services.keys.rotate();
-        await audit(t, 'keys.rotate', 'keys', null, { kids: created.map((k) => k.kid) });
+        const created = await t.services.keys.rotate(cliActor());
         output(f, created, (list) => `new active keys:\n${table(['KID', 'ALG'], list.map((k) => [k.kid, k.alg]))}`);
       });
     });

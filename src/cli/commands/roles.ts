@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { RoleView } from '../../identity/role-service.ts';
-import { collect, fields, output, table, withCommon, withTessera, type GlobalOptions, audit } from '../context.ts';
+import { collect, fields, output, table, withCommon, withTessera, type GlobalOptions, cliActor } from '../context.ts';
 
 interface RoleFlags extends GlobalOptions {
   name?: string;
@@ -26,8 +26,7 @@ export function rolesCommand(): Command {
     .option('--permission <permission>', 'permission to grant (repeatable; created if new)', collect)
     .action(async (name: string, f: RoleFlags) => {
       await withTessera(f, async (t) => {
-        const role = await t.services.roles.create({ name, description: f.description ?? '', permissions: f.permission ?? [] });
-        await audit(t, 'role.create', 'role', role.name, { permissions: role.permissions });
+        const role = await t.services.roles.create({ name, description: f.description ?? '', permissions: f.permission ?? [] }, cliActor());
         output(f, role, (r) => fields([['role', r.name], ['description', r.description], ['permissions', perms(r)]]));
       });
     });
@@ -36,8 +35,7 @@ export function rolesCommand(): Command {
     .option('--description <text>', 'description when the permission is new')
     .action(async (role: string, permission: string, f: RoleFlags) => {
       await withTessera(f, async (t) => {
-        const r = await t.services.roles.grant(role, permission, f.description);
-        await audit(t, 'role.grant', 'role', r.name, { permission });
+        const r = await t.services.roles.grant(role, permission, f.description, cliActor());
         output(f, r, (v) => fields([['role', v.name], ['permissions', perms(v)]]));
       });
     });

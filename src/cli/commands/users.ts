@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import type { UserInput, UserView } from '../../identity/user-service.ts';
-import { collect, fields, output, readStdin, table, withCommon, withTessera, type GlobalOptions, audit } from '../context.ts';
+import type { UserInput, UserUpdate, UserView } from '../../identity/user-service.ts';
+import { collect, fields, output, readStdin, table, withCommon, withTessera, type GlobalOptions, cliActor } from '../context.ts';
 import { CliUsageError } from './clients.ts';
 
 interface UserFlags extends GlobalOptions {
@@ -45,8 +45,7 @@ export function usersCommand(): Command {
       if (pw === undefined) throw new CliUsageError('a password is required: --password or --password-stdin');
       const input: UserInput = { username: f.username!, password: pw, email: f.email ?? null, name: f.name ?? null, roles: f.role ?? [] };
       await withTessera(f, async (t) => {
-        const user = await t.services.users.create(input);
-        await audit(t, 'user.create', 'user', user.id, { username: user.username, roles: user.roles });
+        const user = await t.services.users.create(input, cliActor());
         output(f, user, render);
       });
     });
@@ -58,15 +57,14 @@ export function usersCommand(): Command {
     .option('--name <name>', 'full name ("" to clear)')
     .option('--role <role>', 'replace the roles with these (repeatable)', collect)
     .action(async (ref: string, f: UserFlags) => {
-      const input: UserInput = {};
+      const input: UserUpdate = {};
       const pw = await password(f);
       if (pw !== undefined) input.password = pw;
       if (f.email !== undefined) input.email = f.email;
       if (f.name !== undefined) input.name = f.name;
       if (f.role !== undefined) input.roles = f.role;
       await withTessera(f, async (t) => {
-        const user = await t.services.users.update(ref, input);
-        await audit(t, input.password !== undefined ? 'user.password_reset' : 'user.update', 'user', user.id, { fields: Object.keys(input) });
+        const user = await t.services.users.update(ref, input, cliActor());
         output(f, user, render);
       });
     });
@@ -88,8 +86,7 @@ export function usersCommand(): Command {
     .description('disable a user: sign-in stops and every token issued for the user stops working')
     .action(async (ref: string, f: GlobalOptions) => {
       await withTessera(f, async (t) => {
-        const user = await t.services.users.setDisabled(ref, true);
-        await audit(t, 'user.disable', 'user', user.id);
+        const user = await t.services.users.setDisabled(ref, true, cliActor());
         output(f, user, render);
       });
     });
@@ -97,8 +94,7 @@ export function usersCommand(): Command {
   withCommon(users.command('enable').argument('<user>', 'username or id').description('enable a disabled user'))
     .action(async (ref: string, f: GlobalOptions) => {
       await withTessera(f, async (t) => {
-        const user = await t.services.users.setDisabled(ref, false);
-        await audit(t, 'user.enable', 'user', user.id);
+        const user = await t.services.users.setDisabled(ref, false, cliActor());
         output(f, user, render);
       });
     });

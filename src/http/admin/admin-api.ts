@@ -12,7 +12,7 @@ import { keyRoutes } from './routes/keys.ts';
 import { meRoutes } from './routes/me.ts';
 import { permissionRoutes } from './routes/permissions.ts';
 import { roleRoutes } from './routes/roles.ts';
-import { callerOf, type AdminApi, type AdminRouteDeps, type Audit } from './routes/route-kit.ts';
+import type { AdminApi, AdminRouteDeps } from './routes/route-kit.ts';
 import { settingsRoutes } from './routes/settings.ts';
 import { userRoutes } from './routes/users.ts';
 import { SHARED_SCHEMAS } from './schemas.ts';
@@ -35,8 +35,8 @@ const RESOURCES: Array<(api: AdminApi, deps: AdminRouteDeps) => void> = [
 /**
  * The admin REST API (`/admin/api/v1`). Routes only translate HTTP to the service layer the
  * CLI uses too (src/clients, src/identity, src/keys, src/admin): no rule lives here. Every
- * change writes an audit event naming the caller and their address. Errors are rendered by
- * the app's one error handler (../error-reply.ts).
+ * change passes the caller and their address (actorOf) to the service, which audits it.
+ * Errors are rendered by the app's one error handler (../error-reply.ts).
  */
 export async function registerAdminApi(app: FastifyInstance, tessera: Tessera): Promise<void> {
   await app.register(swagger, {
@@ -83,7 +83,5 @@ function adminScope(api: AdminApi, tessera: Tessera): void {
       .send(referencePage(api.swagger()));
   });
 
-  const audit: Audit = (request, action, targetType, targetId, details = {}) =>
-    tessera.services.audit.record({ actor: callerOf(request).label, action, targetType, targetId, ip: request.ip, details });
-  for (const register of RESOURCES) register(api, { tessera, audit });
+  for (const register of RESOURCES) register(api, { tessera });
 }

@@ -1,10 +1,10 @@
 import type { Static } from '@sinclair/typebox';
 import type { ApiInput } from '../../../gateway/api-service.ts';
 import { ApiCreateSchema, ApiSchema, ApiUpdateSchema, listOf, ref } from '../schemas.ts';
-import { errors, IdParams, noContent, tag, type AdminApi, type AdminRouteDeps } from './route-kit.ts';
+import { actorOf, errors, IdParams, noContent, tag, type AdminApi, type AdminRouteDeps } from './route-kit.ts';
 
 /** The gateway's API definitions: the same service as `tessera apis`. */
-export function apiRoutes(api: AdminApi, { tessera, audit }: AdminRouteDeps): void {
+export function apiRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void {
   const { apis } = tessera.services;
 
   api.get('/apis', { schema: { ...tag('apis'), summary: 'List APIs behind the gateway', response: { 200: listOf(ApiSchema), ...errors } } }, async () => ({ items: await apis.list() }));
@@ -13,8 +13,7 @@ export function apiRoutes(api: AdminApi, { tessera, audit }: AdminRouteDeps): vo
     '/apis',
     { schema: { ...tag('apis'), summary: 'Register an API: base path, upstream, scopes, routes', body: ref(ApiCreateSchema), response: { 201: ref(ApiSchema), ...errors } } },
     async (request, reply) => {
-      const created = await apis.create(apiInput(request.body));
-      await audit(request, 'api.create', 'api', created.id, { name: created.name, base_path: created.base_path, upstream: created.upstream });
+      const created = await apis.create(apiInput(request.body), actorOf(request));
       return reply.code(201).send(created);
     },
   );
@@ -35,16 +34,12 @@ export function apiRoutes(api: AdminApi, { tessera, audit }: AdminRouteDeps): vo
       },
     },
     async (request) => {
-      const updated = await apis.update(request.params.id, apiInput(request.body));
-      await audit(request, 'api.update', 'api', updated.id, { fields: Object.keys(request.body) });
-      return updated;
+      return apis.update(request.params.id, apiInput(request.body), actorOf(request));
     },
   );
 
   api.delete('/apis/:id', { schema: { ...tag('apis'), summary: 'Delete an API', params: IdParams, response: noContent } }, async (request, reply) => {
-    const found = await apis.show(request.params.id);
-    await apis.delete(found.id);
-    await audit(request, 'api.delete', 'api', found.id, { name: found.name });
+    await apis.delete(request.params.id, actorOf(request));
     return reply.code(204).send();
   });
 }

@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { ClientInput } from '../../../clients/client-service.ts';
 import { checkRedirectUri } from '../../../oauth/redirect-uri-policy.ts';
 import { AppCreateSchema, AppSchema, AppUpdateSchema, GrantSchema, listOf, ref } from '../schemas.ts';
-import { errors, IdParams, noContent, SearchQuery, tag, type AdminApi, type AdminRouteDeps } from './route-kit.ts';
+import { actorOf, errors, IdParams, noContent, SearchQuery, tag, type AdminApi, type AdminRouteDeps } from './route-kit.ts';
 
 const RedirectUriCheck = Type.Object({ uri: Type.String({ maxLength: 4096 }) }, { additionalProperties: false });
 const RedirectUriVerdict = Type.Object({ ok: Type.Boolean(), rule: Type.Optional(Type.String()), reason: Type.Optional(Type.String()) });
@@ -10,7 +10,7 @@ const Secret = Type.Object({ client_id: Type.String(), client_secret: Type.Strin
 const GrantParams = Type.Object({ id: Type.String(), userId: Type.String() });
 
 /** Apps (OAuth clients): the same service as `tessera clients`. */
-export function appRoutes(api: AdminApi, { tessera, audit }: AdminRouteDeps): void {
+export function appRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void {
   const { clients, access, users } = tessera.services;
 
   api.get('/apps', { schema: { ...tag('apps'), summary: 'List apps', querystring: SearchQuery, response: { 200: listOf(AppSchema), ...errors } } }, async (request) => ({
@@ -21,8 +21,7 @@ export function appRoutes(api: AdminApi, { tessera, audit }: AdminRouteDeps): vo
     '/apps',
     { schema: { ...tag('apps'), summary: 'Register an app; the answer carries its secret, once', body: ref(AppCreateSchema), response: { 201: ref(AppSchema), ...errors } } },
     async (request, reply) => {
-      const created = await clients.create(clientInput(request.body));
-      await audit(request, 'app.create', 'app', created.client_id, { name: created.name, grant_types: created.grant_types });
+      const created = await clients.create(clientInput(request.body), actorOf(request));
       return reply.code(201).send(created);
     },
   );
@@ -59,15 +58,12 @@ export function appRoutes(api: AdminApi, { tessera, audit }: AdminRouteDeps): vo
       },
     },
     async (request) => {
-      const updated = await clients.update(request.params.id, clientInput(request.body));
-      await audit(request, 'app.update', 'app', updated.client_id, { fields: Object.keys(request.body) });
-      return updated;
+      return clients.update(request.params.id, clientInput(request.body), actorOf(request));
     },
   );
 
   api.delete('/apps/:id', { schema: { ...tag('apps'), summary: 'Delete an app', params: IdParams, response: noContent } }, async (request, reply) => {
-    await clients.delete(request.params.id);
-    await audit(request, 'app.delete', 'app', request.params.id);
+    await clients.delete(request.params.id, actorOf(request));
     return reply.code(204).send();
   });
 
@@ -82,8 +78,7 @@ export function appRoutes(api: AdminApi, { tessera, audit }: AdminRouteDeps): vo
       },
     },
     async (request) => {
-      const rotated = await clients.rotateSecret(request.params.id);
-      await audit(request, 'app.secret_regenerate', 'app', rotated.client_id);
+      const rotated = await clients.rotateSecret(request.params.id, actorOf(request));
       return { client_id: rotated.client_id, client_secret: rotated.client_secret };
     },
   );
@@ -103,8 +98,7 @@ export function appRoutes(api: AdminApi, { tessera, audit }: AdminRouteDeps): vo
     async (request, reply) => {
       const app = await clients.show(request.params.id);
       const user = await users.show(request.params.userId);
-      await access.revokeGrant(user.id, app.client_id);
-      await audit(request, 'grant.revoke', 'app', app.client_id, { user_id: user.id });
+      await access.revokeGrant(user.id, app.client_id, actorOf(request));
       return reply.code(204).send();
     },
   );

@@ -1,8 +1,8 @@
 import { listOf, SigningKeySchema } from '../schemas.ts';
-import { errors, tag, type AdminApi, type AdminRouteDeps } from './route-kit.ts';
+import { actorOf, errors, tag, type AdminApi, type AdminRouteDeps } from './route-kit.ts';
 
 /** Signing keys: the same service as `tessera keys`. */
-export function keyRoutes(api: AdminApi, { tessera, audit }: AdminRouteDeps): void {
+export function keyRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void {
   const { keys } = tessera.services;
 
   api.get('/keys', { schema: { ...tag('keys'), summary: 'Signing keys', response: { 200: listOf(SigningKeySchema), ...errors } } }, async () => ({ items: await keys.list() }));
@@ -17,8 +17,7 @@ export function keyRoutes(api: AdminApi, { tessera, audit }: AdminRouteDeps): vo
       },
     },
     async (request) => {
-      const items = await keys.rotate();
-      await audit(request, 'keys.rotate', 'keys', null, { kids: items.map((k) => k.kid) });
+      const items = await keys.rotate(actorOf(request));
       return { items };
     },
   );

@@ -1,8 +1,8 @@
 import { listOf, PermissionCreateSchema, PermissionSchema, ref } from '../schemas.ts';
-import { errors, NameParams, noContent, tag, type AdminApi, type AdminRouteDeps } from './route-kit.ts';
+import { actorOf, errors, NameParams, noContent, tag, type AdminApi, type AdminRouteDeps } from './route-kit.ts';
 
 /** Permissions: what roles grant and apps may require (listed under the roles tag, as before). */
-export function permissionRoutes(api: AdminApi, { tessera, audit }: AdminRouteDeps): void {
+export function permissionRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void {
   const { roles } = tessera.services;
 
   api.get('/permissions', { schema: { ...tag('roles'), summary: 'List permissions', response: { 200: listOf(PermissionSchema), ...errors } } }, async () => ({
@@ -13,8 +13,7 @@ export function permissionRoutes(api: AdminApi, { tessera, audit }: AdminRouteDe
     '/permissions',
     { schema: { ...tag('roles'), summary: 'Create a permission', body: ref(PermissionCreateSchema), response: { 201: ref(PermissionSchema), ...errors } } },
     async (request, reply) => {
-      const permission = await roles.createPermission(request.body);
-      await audit(request, 'permission.create', 'permission', permission.name);
+      const permission = await roles.createPermission(request.body, actorOf(request));
       return reply.code(201).send(permission);
     },
   );
@@ -23,8 +22,7 @@ export function permissionRoutes(api: AdminApi, { tessera, audit }: AdminRouteDe
     '/permissions/:name',
     { schema: { ...tag('roles'), summary: 'Delete a permission (removes it from every role)', params: NameParams, response: noContent } },
     async (request, reply) => {
-      await roles.deletePermission(request.params.name);
-      await audit(request, 'permission.delete', 'permission', request.params.name);
+      await roles.deletePermission(request.params.name, actorOf(request));
       return reply.code(204).send();
     },
   );

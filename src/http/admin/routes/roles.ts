@@ -1,8 +1,8 @@
 import { listOf, ref, RoleCreateSchema, RoleSchema, RoleUpdateSchema } from '../schemas.ts';
-import { errors, NameParams, noContent, tag, type AdminApi, type AdminRouteDeps } from './route-kit.ts';
+import { actorOf, errors, NameParams, noContent, tag, type AdminApi, type AdminRouteDeps } from './route-kit.ts';
 
 /** Roles: named sets of permissions given to users. */
-export function roleRoutes(api: AdminApi, { tessera, audit }: AdminRouteDeps): void {
+export function roleRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void {
   const { roles } = tessera.services;
 
   api.get('/roles', { schema: { ...tag('roles'), summary: 'List roles', response: { 200: listOf(RoleSchema), ...errors } } }, async () => ({ items: await roles.list() }));
@@ -11,8 +11,7 @@ export function roleRoutes(api: AdminApi, { tessera, audit }: AdminRouteDeps): v
     '/roles',
     { schema: { ...tag('roles'), summary: 'Create a role', body: ref(RoleCreateSchema), response: { 201: ref(RoleSchema), ...errors } } },
     async (request, reply) => {
-      const role = await roles.create(request.body);
-      await audit(request, 'role.create', 'role', role.name, { permissions: role.permissions });
+      const role = await roles.create(request.body, actorOf(request));
       return reply.code(201).send(role);
     },
   );
@@ -33,15 +32,12 @@ export function roleRoutes(api: AdminApi, { tessera, audit }: AdminRouteDeps): v
       },
     },
     async (request) => {
-      const role = await roles.update(request.params.name, request.body);
-      await audit(request, 'role.update', 'role', role.name, { fields: Object.keys(request.body), permissions: role.permissions });
-      return role;
+      return roles.update(request.params.name, request.body, actorOf(request));
     },
   );
 
   api.delete('/roles/:name', { schema: { ...tag('roles'), summary: 'Delete a role (not a built-in one)', params: NameParams, response: noContent } }, async (request, reply) => {
-    await roles.delete(request.params.name);
-    await audit(request, 'role.delete', 'role', request.params.name);
+    await roles.delete(request.params.name, actorOf(request));
     return reply.code(204).send();
   });
 }

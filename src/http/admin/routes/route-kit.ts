@@ -3,18 +3,15 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { AdminActor } from '../../../admin/admin-auth.ts';
 import type { Tessera } from '../../../app/tessera.ts';
+import type { Actor } from '../../../audit/actor.ts';
 import { ErrorSchema, ref } from '../schemas.ts';
 
 /** The admin scope with the TypeBox type provider: request and reply types come from each route's schema. */
 export type AdminApi = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
-/** Records a change made through the API; details never carry secrets (AuditLog redacts). */
-export type Audit = (request: FastifyRequest, action: string, targetType: string, targetId: string | null, details?: Record<string, unknown>) => Promise<void>;
-
 /** What every resource's routes are registered with. */
 export interface AdminRouteDeps {
   tessera: Tessera;
-  audit: Audit;
 }
 
 declare module 'fastify' {
@@ -27,6 +24,11 @@ declare module 'fastify' {
 export function callerOf(request: FastifyRequest): AdminActor {
   if (request.adminActor === undefined) throw new Error('an admin route ran without an authenticated caller');
   return request.adminActor;
+}
+
+/** The caller as the services' change methods take it: they audit who did what, from where. */
+export function actorOf(request: FastifyRequest): Actor {
+  return { kind: 'user', ...callerOf(request), ip: request.ip };
 }
 
 export const tag = (name: string) => ({ tags: [name], security: [{ bearer: [] }] });

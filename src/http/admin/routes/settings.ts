@@ -1,8 +1,8 @@
 import { ref, SettingsSchema, SettingsUpdateSchema } from '../schemas.ts';
-import { errors, tag, type AdminApi, type AdminRouteDeps } from './route-kit.ts';
+import { actorOf, errors, tag, type AdminApi, type AdminRouteDeps } from './route-kit.ts';
 
 /** Runtime settings, shared by every node through the database. */
-export function settingsRoutes(api: AdminApi, { tessera, audit }: AdminRouteDeps): void {
+export function settingsRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void {
   const { settings } = tessera.services;
 
   api.get('/settings', { schema: { ...tag('settings'), summary: 'Current settings', response: { 200: ref(SettingsSchema), ...errors } } }, async () => settings.view());
@@ -17,10 +17,6 @@ export function settingsRoutes(api: AdminApi, { tessera, audit }: AdminRouteDeps
         response: { 200: ref(SettingsSchema), ...errors },
       },
     },
-    async (request) => {
-      const { view, changed } = await settings.update(request.body);
-      await audit(request, 'settings.update', 'settings', null, { changed });
-      return view;
-    },
+    async (request) => settings.update(request.body, actorOf(request)),
   );
 }

@@ -1,20 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { iso } from '../clients/client-view.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
 import { validationError } from '../errors.ts';
-import type { Database } from '../storage/schema.ts';
+import { AUDIT_TARGETS, type AuditAction, type AuditDetails } from './actions.ts';
+import { actorIp, type Actor } from './actor.ts';
+import type { AuditStore } from './audit-store.ts';
 
-export interface AuditEntry {
-  /** Who: `user:<username>` (through the admin API), `cli:<os user>`, `system`. */
-  actor: string;
-  /** What: `<resource>.<verb>`, e.g. `app.create`, `user.password_reset`. */
-  action: string;
-  targetType?: string | null;
-  targetId?: string | null;
-  /** From where: the client IP for API calls, null for the CLI. */
-  ip?: string | null;
-  details?: Record<string, unknown>;
+/** One change to record: what (the action fixes the target type), on which target, with which details. */
+export interface AuditEntry<A extends AuditAction = AuditAction> {
+  action: A;
+  targetId: string | null;
+  details: AuditDetails[A];
 }
 
 export interface AuditEventView {
@@ -56,44 +52,36 @@ export function redact(details: unknown, depth = 0): unknown {
   return details;
 }
 
-/** The audit trail: who changed what, when, from where. Append-only. */
+/**
+ * The audit trail: who changed what, when, from where. Append-only; services record every
+ * change they make here (adapters never do).
+ */
 export class AuditLog {
-  readonly #db: Kysely<Database>;
+  readonly #store: AuditStore;
   readonly #clock: Clock;
-  constructor(db: Kysely<Database>, clock: Clock) {
-    this.#db = db;
+  constructor(store: AuditStore, clock: Clock) {
+    this.#store = store;
     this.#clock = clock;
   }
 
-  async record(entry: AuditEntry): Promise<void> {
-    await this.#db
-      .insertInto('audit_events')
-      .values({
-        id: `${String(this.#clock.now()).padStart(15, '0')}-${randomUUID()}`,
-        at: epochSeconds(this.#clock),
-        actor: entry.actor,
-        action: entry.action,
-        target_type: entry.targetType ?? null,
-        target_id: entry.targetId ?? null,
-        ip: entry.ip ?? null,
-        details: JSON.stringify(redact(entry.details ?? {})),
-      })
-      .execute();
+  async record<A extends AuditAction>(entry: AuditEntry<A>, actor: Actor): Promise<void> {
+    await this.#store.append({
+      id: `${String(this.#clock.now()).padStart(15, '0')}-${randomUUID()}`,
+      at: epochSeconds(this.#clock),
+      actor: actor.label,
+      action: entry.action,
+      target_type: AUDIT_TARGETS[entry.action],
+      target_id: entry.targetId,
+      ip: actorIp(actor),
+      details: JSON.stringify(redact(entry.details)),
+    });
   }
 
   /** Newest first. Ids sort by time, so `before` is a stable cursor. */
   async list(filter: AuditFilter = {}): Promise<{ items: AuditEventView[]; next: string | null }> {
     const limit = filter.limit ?? 50;
     if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw validationError('limit must be from 1 to 500', 'limit');
-    let q = this.#db.selectFrom('audit_events').selectAll();
-    if (filter.actor) q = q.where('actor', '=', filter.actor);
-    if (filter.action) q = q.where('action', '=', filter.action);
-    if (filter.targetType) q = q.where('target_type', '=', filter.targetType);
-    if (filter.targetId) q = q.where('target_id', '=', filter.targetId);
-    if (filter.since !== undefined) q = q.where('at', '>=', filter.since);
-    if (filter.until !== undefined) q = q.where('at', '<=', filter.until);
-    if (filter.before) q = q.where('id', '<', filter.before);
-    const rows = await q.orderBy('id', 'desc').limit(limit + 1).execute();
+    const rows = await this.#store.list({ ...filter, limit: limit + 1 });
     const page = rows.slice(0, limit);
     return {
       items: page.map((r) => ({

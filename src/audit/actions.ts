@@ -1,0 +1,74 @@
+/**
+ * Every action the audit log records: its name, the type of its target and the shape of its
+ * details, defined once. Services record them; adapters (CLI, admin API) never name them,
+ * so the same change is recorded the same way whichever adapter made it.
+ */
+export const AUDIT_TARGETS = {
+  'app.create': 'app',
+  'app.update': 'app',
+  'app.delete': 'app',
+  'app.secret_regenerate': 'app',
+  'user.create': 'user',
+  'user.update': 'user',
+  'user.password_reset': 'user',
+  'user.disable': 'user',
+  'user.enable': 'user',
+  'grant.revoke': 'user',
+  'session.revoke': 'user',
+  'session.revoke_all': 'user',
+  'role.create': 'role',
+  'role.update': 'role',
+  'role.grant': 'role',
+  'role.delete': 'role',
+  'permission.create': 'permission',
+  'permission.delete': 'permission',
+  'api.create': 'api',
+  'api.update': 'api',
+  'api.delete': 'api',
+  'settings.update': 'settings',
+  'keys.rotate': 'keys',
+} as const;
+
+export type AuditAction = keyof typeof AUDIT_TARGETS;
+export type AuditTargetType = (typeof AUDIT_TARGETS)[AuditAction];
+
+export const AUDIT_ACTIONS = Object.keys(AUDIT_TARGETS) as AuditAction[];
+
+/** `fields`: the snake_case names of what the change set (as the admin API spells them), sorted. */
+type Fields = { fields: string[] };
+type None = Record<string, never>;
+
+/** What each action records besides who, what and when. Never secrets (AuditLog redacts anyway). */
+export interface AuditDetails {
+  'app.create': { name: string; grant_types: string[] };
+  'app.update': Fields;
+  'app.delete': None;
+  'app.secret_regenerate': None;
+  'user.create': { username: string; roles: string[] };
+  'user.update': Fields;
+  'user.password_reset': None;
+  'user.disable': None;
+  'user.enable': None;
+  'grant.revoke': { client_id: string };
+  'session.revoke': { sid: string };
+  'session.revoke_all': { ended: number };
+  'role.create': { permissions: string[] | '*' };
+  'role.update': Fields & { permissions: string[] | '*' };
+  'role.grant': { permission: string };
+  'role.delete': None;
+  'permission.create': None;
+  'permission.delete': None;
+  'api.create': { name: string; base_path: string; upstream: string };
+  'api.update': Fields;
+  'api.delete': { name: string };
+  'settings.update': { changed: Record<string, unknown> };
+  'keys.rotate': { kids: string[] };
+}
+
+/** The snake_case names of the fields an input object sets (camelCase keys with a value), sorted. */
+export function changedFields(input: object): string[] {
+  return Object.entries(input)
+    .filter(([, v]) => v !== undefined)
+    .map(([k]) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`))
+    .sort();
+}

@@ -1,0 +1,20 @@
+/**
+ * Who makes a change: an admin API caller (a user, or an app acting for one), an operator at
+ * the CLI, or Tessera itself (first-start bootstrap). Every service change method takes one
+ * as its last parameter; the audit entry's `actor` is its label and `ip` its address.
+ */
+export type Actor =
+  | { kind: 'user'; userId: string; username: string; clientId: string; label: string; ip: string | null }
+  | { kind: 'operator'; label: string } // the CLI: `cli:<os user>`
+  | { kind: 'system'; label: 'system' };
+
+export const SYSTEM: Actor = { kind: 'system', label: 'system' };
+
+/** The CLI's actor: the operating-system user running `tessera`. */
+export function operator(osUser: string): Actor {
+  return { kind: 'operator', label: `cli:${osUser}` };
+}
+
+export function actorIp(actor: Actor): string | null {
+  return actor.kind === 'user' ? actor.ip : null;
+}
