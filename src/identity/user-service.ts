@@ -143,6 +143,8 @@ export class UserService {
       user.passwordChangedAt = now;
     }
     const toggled = disabled !== undefined && disabled !== user.disabled;
+    const fields = changedFields(profile);
+    if (!fields.length && newPassword === undefined && !toggled) return this.#view(user);
     if (toggled) {
       user.disabled = disabled;
       // Disabling invalidates every token issued for the user (a "valid after" epoch, not a scan).
@@ -155,7 +157,6 @@ export class UserService {
     if (roles !== undefined) await this.#d.users.setRoles(user.id, roles, now);
     this.#d.feed.notifyLocal('user', user.id);
 
-    const fields = changedFields(profile);
     if (fields.length) await this.#d.audit.record({ action: 'user.update', targetId: user.id, details: { fields } }, actor);
     if (newPassword !== undefined) await this.#d.audit.record({ action: 'user.password_reset', targetId: user.id, details: {} }, actor);
     if (toggled) await this.#d.audit.record({ action: disabled ? 'user.disable' : 'user.enable', targetId: user.id, details: {} }, actor);
