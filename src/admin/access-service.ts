@@ -1,10 +1,10 @@
 import type { Actor } from '../audit/actor.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import { iso } from '../clients/client-view.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
 import { notFound } from '../errors.ts';
 import type { ConsentStore } from '../identity/consent-store.ts';
 import type { SessionStore } from '../identity/session-store.ts';
+import { iso } from '../lib/time.ts';
 import type { RefreshStore } from '../oauth/refresh-store.ts';
 
 export interface GrantView {

@@ -1,7 +1,7 @@
+import { ADMIN_SCOPE } from '../lib/scope-names.ts';
+import { bearerError, bearerMissing, bearerToken } from '../oauth/bearer.ts';
 import type { OAuthError } from '../oauth/errors.ts';
-import { bearerError, bearerMissing, bearerToken } from '../oauth/endpoints/userinfo.ts';
 import { decideGrant, type GrantDenial } from '../oauth/grant-policy.ts';
-import { ADMIN_SCOPE } from '../oauth/scopes.ts';
 import type { TokenService } from '../oauth/token-service.ts';
 
 /** Who is calling the admin API: recorded as the actor of every change. */

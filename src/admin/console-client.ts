@@ -6,7 +6,7 @@
  */
 export const CONSOLE_CLIENT_ID = '7e55e7a0-c0de-4a11-8000-000000000001';
 export const CONSOLE_SCOPES = ['openid', 'profile', 'tessera.admin'] as const;
-export { ADMIN_SCOPE } from '../oauth/scopes.ts';
+export { ADMIN_SCOPE } from '../lib/scope-names.ts';
 
 export function consoleRedirectUri(issuer: string): string {
   return `${issuer}/admin/callback`;

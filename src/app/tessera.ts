@@ -1,5 +1,6 @@
 import { ClientService } from '../clients/client-service.ts';
 import { KyselyClientStore } from '../clients/client-store.ts';
+import { systemResolver, type HostResolver } from '../clients/redirect-uri-policy.ts';
 import { systemClock, epochSeconds, type Clock } from '../clock.ts';
 import type { TesseraConfig } from '../config/config.ts';
 import { RoleService } from '../identity/role-service.ts';
@@ -23,7 +24,6 @@ import { GRANT_HANDLERS } from '../oauth/grants/index.ts';
 import { introspectionEndpoint } from '../oauth/endpoints/introspection.ts';
 import { revocationEndpoint } from '../oauth/endpoints/revocation.ts';
 import { tokenEndpoint } from '../oauth/endpoints/token.ts';
-import { systemResolver, type HostResolver } from '../oauth/redirect-uri-policy.ts';
 import { RegistryCache } from '../oauth/registry-cache.ts';
 import { KyselyRevocationStore } from '../oauth/revocation-store.ts';
 import { TokenService } from '../oauth/token-service.ts';

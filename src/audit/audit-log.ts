@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { iso } from '../clients/client-view.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
 import { validationError } from '../errors.ts';
+import { iso } from '../lib/time.ts';
 import { AUDIT_TARGETS, type AuditAction, type AuditDetails } from './actions.ts';
 import { actorIp, type Actor } from './actor.ts';
 import type { AuditStore } from './audit-store.ts';

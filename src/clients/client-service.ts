@@ -7,14 +7,15 @@ import { epochSeconds } from '../clock.ts';
 import { conflict, notFound, validationError } from '../errors.ts';
 import type { RoleStore, UserStore } from '../identity/user-store.ts';
 import type { User } from '../identity/user.ts';
-import { randomToken, sha256 } from '../oauth/crypto-util.ts';
+import { randomToken, sha256 } from '../lib/crypto.ts';
+import { ADMIN_SCOPE, isScopeToken, OPENID_SCOPES } from '../lib/scope-names.ts';
+import { isUuid, text } from '../lib/text.ts';
 import { ANY_SCOPES, decideGrant, type GrantDenial } from '../oauth/grant-policy.ts';
-import { checkRedirectUri, type RedirectUriCheckOptions } from '../oauth/redirect-uri-policy.ts';
-import { ADMIN_SCOPE, isScopeToken, OPENID_SCOPES } from '../oauth/scopes.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
 import { REGISTRABLE_GRANTS, type Client, type RegistrableGrant } from './client.ts';
 import type { ClientStore } from './client-store.ts';
 import { clientView, type ClientView } from './client-view.ts';
+import { checkRedirectUri, type RedirectUriCheckOptions } from './redirect-uri-policy.ts';
 
 /** What an operator may set on an app (CLI flags, admin API body). Absent = unchanged on update. */
 export interface ClientInput {
@@ -290,19 +291,6 @@ function ttl(value: number | null, field: string, [min, max]: readonly [number, 
     throw validationError(`${field} must be a whole number of seconds from ${min} to ${max}`, field);
   }
   return value;
-}
-
-export function text(value: string, field: string, min: number, max: number): string {
-  const v = value.trim();
-  if (v.length < min) throw validationError(`${field} must not be empty`, field);
-  if (v.length > max) throw validationError(`${field} must be at most ${max} characters`, field);
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(v)) throw validationError(`${field} contains control characters`, field);
-  return v;
-}
-
-export function isUuid(s: string): boolean {
-  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s);
 }
 
 function clip(s: string): string {

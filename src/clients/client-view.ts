@@ -1,3 +1,4 @@
+import { iso } from '../lib/time.ts';
 import type { Client } from './client.ts';
 
 /** How an app is shown to operators (CLI --json, admin API). Never includes the secret hash. */
@@ -43,8 +44,4 @@ export function clientView(client: Client, onBehalfOfUsername: string | null): C
     created_at: iso(client.createdAt),
     updated_at: iso(client.updatedAt),
   };
-}
-
-export function iso(epochSeconds: number): string {
-  return new Date(epochSeconds * 1000).toISOString();
 }

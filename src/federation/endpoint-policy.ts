@@ -1,4 +1,4 @@
-import { checkRedirectUri, type RedirectUriCheckOptions } from '../oauth/redirect-uri-policy.ts';
+import { checkRedirectUri, type RedirectUriCheckOptions } from '../clients/redirect-uri-policy.ts';
 
 /**
  * Issuer and endpoint URLs of upstream providers follow the redirect-URI policy (issue #11):

@@ -1,5 +1,5 @@
-import { text } from '../clients/client-service.ts';
 import { validationError } from '../errors.ts';
+import { text } from '../lib/text.ts';
 import { checkOAuth2Endpoints, discoverProvider } from './discovery.ts';
 import { checkIssuer, type EndpointPolicy } from './endpoint-policy.ts';
 import type { OutboundHttp } from './outbound.ts';

@@ -1,6 +1,6 @@
 import { errors, jwtVerify, type JWTPayload } from 'jose';
 import type { Clock } from '../clock.ts';
-import { hashesEqual } from '../oauth/crypto-util.ts';
+import { hashesEqual } from '../lib/crypto.ts';
 import { failure, type FederationFailure } from './failures.ts';
 import { JwksUnavailableError, type JwksCache } from './jwks-cache.ts';
 import type { IdentityProvider } from './provider.ts';

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.ts';
 import { epochSeconds } from '../clock.ts';
-import { hashesEqual, randomToken, sha256 } from '../oauth/crypto-util.ts';
+import { hashesEqual, randomToken, sha256 } from '../lib/crypto.ts';
 import { exchangeCode } from './code-exchange.ts';
 import { failure, type FederationFailure } from './failures.ts';
 import type { JwksCache } from './jwks-cache.ts';

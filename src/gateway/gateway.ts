@@ -1,3 +1,4 @@
+import { bearerChallenge, parseBearerHeader, type BearerErrorCode } from '../oauth/bearer.ts';
 import type { ApiDefinition } from './api-service.ts';
 import { compileTemplate, matchTemplate, type CompiledTemplate } from './route-template.ts';
 import type { TokenService } from '../oauth/token-service.ts';
@@ -24,7 +25,6 @@ export type GatewayDecision =
   | { kind: 'error'; status: number; body: { error: string; error_description: string }; headers: Record<string, string> }
   | { kind: 'forward'; api: ApiDefinition; origin: string; path: string; identity: { subject: string; clientId: string; scope: string } };
 
-const REALM = 'realm="tessera"';
 const NONE: readonly string[] = [];
 
 /**
@@ -101,7 +101,7 @@ export class Gateway {
       return { ...jsonError(405, 'method_not_allowed', `${method} is not allowed here`), headers: { allow } };
     }
 
-    const token = bearer(authorization);
+    const token = parseBearerHeader(authorization);
     if (token === undefined) return bearerError(401, undefined, 'a bearer token is required');
     if (token === null) return bearerError(400, 'invalid_request', 'the Authorization header must be "Bearer <token>"');
     const check = await this.#tokens.checkAccessToken(token, now);
@@ -133,26 +133,16 @@ function splitUpstream(upstream: string): { origin: string; pathPrefix: string }
   return { origin: url.origin, pathPrefix: url.pathname.replace(/\/+$/, '') };
 }
 
-/** undefined: no Authorization header; null: one that is not a Bearer token. */
-function bearer(header: string | undefined): string | undefined | null {
-  if (header === undefined) return undefined;
-  const m = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
-  return m ? m[1]! : null;
-}
-
 function jsonError(status: number, error: string, description: string): Extract<GatewayDecision, { kind: 'error' }> {
   return { kind: 'error', status, body: { error, error_description: description }, headers: {} };
 }
 
-/** RFC 6750 §3: the challenge; no error code when credentials were simply missing. */
-function bearerError(status: number, error: string | undefined, description: string, scope?: string): Extract<GatewayDecision, { kind: 'error' }> {
-  const parts = [REALM];
-  if (error) parts.push(`error="${error}"`, `error_description="${description}"`);
-  if (scope) parts.push(`scope="${scope}"`);
+/** RFC 6750 §3: the refusal with its challenge; no error code when credentials were simply missing. */
+function bearerError(status: number, error: BearerErrorCode | undefined, description: string, scope?: string): Extract<GatewayDecision, { kind: 'error' }> {
   return {
     kind: 'error',
     status,
     body: { error: error ?? 'invalid_token', error_description: description },
-    headers: { 'www-authenticate': `Bearer ${parts.join(', ')}` },
+    headers: { 'www-authenticate': bearerChallenge(error, description, scope) },
   };
 }

@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { randomToken } from '../oauth/crypto-util.ts';
+import { randomToken } from '../lib/crypto.ts';
 
 /**
  * CSRF tokens for the pages: an HMAC of a random per-browser cookie (and, once signed in,

@@ -2,8 +2,8 @@ import { changedFields } from '../audit/actions.ts';
 import type { Actor } from '../audit/actor.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
-import { text } from '../clients/client-service.ts';
 import { conflict, notFound, validationError } from '../errors.ts';
+import { text } from '../lib/text.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
 import type { Permission, Role, RoleStore } from './user-store.ts';
 

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { epochSeconds, type Clock } from '../clock.ts';
+import { randomToken, sha256 } from '../lib/crypto.ts';
 import type { Logger } from '../lib/logger.ts';
-import { randomToken, sha256 } from '../oauth/crypto-util.ts';
-import type { RegistryCache } from '../oauth/registry-cache.ts';
 import { ACCOUNT_POLICY, IP_POLICY, type LoginThrottle } from './login-throttle.ts';
 import { hashPassword, MAX_PASSWORD_LENGTH, verifyPassword } from './passwords.ts';
 import type { Session, SessionStore } from './session-store.ts';
@@ -20,10 +19,15 @@ export type SignInResult =
   | { ok: false; reason: 'invalid_credentials' }
   | { ok: false; reason: 'throttled'; retryAfter: number };
 
+/** Where a session's user is read on every request (the app's registry cache: cached, invalidated by the change feed). */
+export interface PrincipalLookup {
+  principal(userId: string): Principal | Promise<Principal | undefined>;
+}
+
 export interface SessionServiceDeps {
   sessions: SessionStore;
   users: UserStore;
-  cache: RegistryCache;
+  cache: PrincipalLookup;
   throttle: LoginThrottle;
   clock: Clock;
   sessionTtl: number;

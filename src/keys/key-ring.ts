@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, type JsonWebKey, type KeyObject } from 'node:crypto';
-import type { SigningAlg, SigningKey } from '../oauth/jwt.ts';
 import type { KeyEncrypter } from './encryption.ts';
+import type { SigningAlg, SigningKey } from './jwt.ts';
 import type { KeyStore, StoredKey } from './key-store.ts';
 
 export interface PublicKeyEntry {

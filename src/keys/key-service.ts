@@ -1,7 +1,7 @@
 import type { Actor } from '../audit/actor.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
-import { iso } from '../clients/client-view.ts';
+import { iso } from '../lib/time.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
 import type { KeyRing } from './key-ring.ts';
 import type { KeyStore } from './key-store.ts';

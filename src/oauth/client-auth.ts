@@ -1,5 +1,5 @@
 import type { Client } from '../clients/client.ts';
-import { hashesEqual, sha256 } from './crypto-util.ts';
+import { hashesEqual, sha256 } from '../lib/crypto.ts';
 import { invalidClient, invalidRequest } from './errors.ts';
 
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';

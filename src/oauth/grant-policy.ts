@@ -1,5 +1,5 @@
 import type { Principal } from '../identity/user.ts';
-import { ADMIN_SCOPE } from './scopes.ts';
+import { ADMIN_SCOPE } from '../lib/scope-names.ts';
 
 /**
  * Why tokens for an app may not be issued. Each caller maps a denial to its own protocol's

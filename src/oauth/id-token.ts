@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Client } from '../clients/client.ts';
 import type { User } from '../identity/user.ts';
+import { signJwt } from '../keys/jwt.ts';
 import type { KeyRing } from '../keys/key-ring.ts';
-import { signJwt } from './jwt.ts';
 
 export interface IdTokenInput {
   client: Client;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { hashesEqual } from './crypto-util.ts';
+import { hashesEqual } from '../lib/crypto.ts';
 
 /** RFC 7636 §4.1: code_verifier = 43*128unreserved; §4.2: the S256 challenge is 43 base64url chars. */
 const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;

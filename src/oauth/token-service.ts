@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from '../clients/client.ts';
 import type { Principal } from '../identity/user.ts';
+import { decodeJwt, signJwt, SUPPORTED_ALGS, verifySignature, type SigningAlg } from '../keys/jwt.ts';
 import type { KeyRing } from '../keys/key-ring.ts';
-import { decodeJwt, signJwt, SUPPORTED_ALGS, verifySignature, type SigningAlg } from './jwt.ts';
 import type { RegistryCache } from './registry-cache.ts';
 import { VerifiedTokenCache } from './verified-token-cache.ts';
 

@@ -12,7 +12,7 @@ import { providerRedirectUri, type IdentityProvider, type ProviderEndpoints } fr
 import { KyselyProviderStore } from '../../src/federation/provider-store.ts';
 import { PENDING_SIGN_IN_TTL_S, UpstreamSignIn, type CallbackResult } from '../../src/federation/upstream-sign-in.ts';
 import { KeyEncrypter } from '../../src/keys/encryption.ts';
-import { sha256 } from '../../src/oauth/crypto-util.ts';
+import { sha256 } from '../../src/lib/crypto.ts';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from '../../src/storage/database.ts';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts';
 import { startOidcUpstream, type OidcUpstream } from '../support/oidc-upstream.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { Client } from '../../src/clients/client.ts';
+import { sha256 } from '../../src/lib/crypto.ts';
 import { authenticateClient, presentedCredentials, type ClientLookup } from '../../src/oauth/client-auth.ts';
-import { sha256 } from '../../src/oauth/crypto-util.ts';
 import { OAuthError } from '../../src/oauth/errors.ts';
 
 /** RFC 6749 §2.3.1: form-urlencode id and secret, join with ":", then base64. */

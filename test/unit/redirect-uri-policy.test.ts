@@ -6,7 +6,7 @@ import {
   type HostResolver,
   type RedirectUriPolicyMode,
   type RedirectUriRule,
-} from '../../src/oauth/redirect-uri-policy.ts';
+} from '../../src/clients/redirect-uri-policy.ts';
 
 /** Stands in for DNS: names missing from the table reject like NXDOMAIN. */
 const DNS: Record<string, string[]> = {

@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'vitest';
+import { isScopeToken } from '../../src/lib/scope-names.ts';
 import { OAuthError } from '../../src/oauth/errors.ts';
 import { MAX_PARAM_LENGTH, parseForm, singleValued, truncate, type RawParams } from '../../src/oauth/params.ts';
-import { formatScope, isScopeToken, parseScope } from '../../src/oauth/scopes.ts';
+import { formatScope, parseScope } from '../../src/oauth/scopes.ts';
 
 function thrown(fn: () => unknown): OAuthError {
   try {

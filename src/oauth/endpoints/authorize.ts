@@ -1,13 +1,13 @@
 import type { ConsentStore } from '../../identity/consent-store.ts';
 import type { SignedIn } from '../../identity/session-service.ts';
+import { randomToken, sha256 } from '../../lib/crypto.ts';
+import { ADMIN_SCOPE } from '../../lib/scope-names.ts';
 import { validateAuthorizationRequest, redirectWith, type AuthorizationRequest } from '../authorization-request.ts';
 import type { ClientLookup } from '../client-auth.ts';
 import type { CodeStore } from '../code-store.ts';
-import { randomToken, sha256 } from '../crypto-util.ts';
 import { OAuthError } from '../errors.ts';
 import { decideGrant, type GrantDenial } from '../grant-policy.ts';
 import type { RawParams } from '../params.ts';
-import { ADMIN_SCOPE } from '../scopes.ts';
 
 export type AuthorizeOutcome =
   /** Client or redirect URI not trusted: show an error page, never redirect (RFC 6749 §4.1.2.1). */

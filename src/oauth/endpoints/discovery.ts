@@ -1,6 +1,6 @@
 import { KEY_ALGS } from '../../keys/key-ring.ts';
+import { OPENID_SCOPES } from '../../lib/scope-names.ts';
 import { GRANT_HANDLERS } from '../grants/index.ts';
-import { OPENID_SCOPES } from '../scopes.ts';
 
 /** Claims Tessera can release: in ID tokens, userinfo and access tokens (OIDC Discovery §3). */
 export const CLAIMS_SUPPORTED = [

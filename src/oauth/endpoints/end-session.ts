@@ -1,10 +1,10 @@
 import type { Client } from '../../clients/client.ts';
 import type { SignedIn } from '../../identity/session-service.ts';
+import { decodeJwt, verifySignature, type SigningAlg } from '../../keys/jwt.ts';
 import type { KeyRing } from '../../keys/key-ring.ts';
 import { redirectWith } from '../authorization-request.ts';
 import type { ClientLookup } from '../client-auth.ts';
 import { invalidRequest, type OAuthError } from '../errors.ts';
-import { decodeJwt, verifySignature, type SigningAlg } from '../jwt.ts';
 import { singleValued, type RawParams } from '../params.ts';
 
 export type EndSessionOutcome =

@@ -1,7 +1,7 @@
+import { sha256 } from '../../lib/crypto.ts';
 import { authenticateClient, presentedCredentials, type ClientLookup } from '../client-auth.ts';
 import { invalidClient, invalidRequest } from '../errors.ts';
 import { singleValued, type RawParams } from '../params.ts';
-import { sha256 } from '../crypto-util.ts';
 import type { RefreshStore } from '../refresh-store.ts';
 import type { TokenService } from '../token-service.ts';
 

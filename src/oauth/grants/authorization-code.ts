@@ -1,4 +1,4 @@
-import { sha256 } from '../crypto-util.ts';
+import { sha256 } from '../../lib/crypto.ts';
 import { invalidGrant, invalidRequest } from '../errors.ts';
 import { verifierMatches } from '../pkce.ts';
 import type { GrantDeps, GrantHandler, GrantRequest, TokenResponse } from './grant-handler.ts';

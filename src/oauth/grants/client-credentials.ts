@@ -1,8 +1,9 @@
 import type { Client } from '../../clients/client.ts';
 import type { Principal } from '../../identity/user.ts';
+import { ADMIN_SCOPE } from '../../lib/scope-names.ts';
 import { invalidScope, type OAuthError, unauthorizedClient } from '../errors.ts';
 import { decideGrant, type GrantDenial } from '../grant-policy.ts';
-import { ADMIN_SCOPE, parseScope } from '../scopes.ts';
+import { parseScope } from '../scopes.ts';
 import type { GrantDeps, GrantHandler, GrantRequest, TokenResponse } from './grant-handler.ts';
 
 /** Scopes that mean nothing without a signed-in user (no ID token, no refresh: RFC 6749 §4.4.3). */

@@ -1,4 +1,4 @@
-import { randomToken, sha256 } from '../crypto-util.ts';
+import { randomToken, sha256 } from '../../lib/crypto.ts';
 import { invalidGrant, invalidRequest, invalidScope } from '../errors.ts';
 import { parseScope } from '../scopes.ts';
 import type { GrantDeps, GrantHandler, GrantRequest, TokenResponse } from './grant-handler.ts';

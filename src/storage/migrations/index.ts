@@ -3,10 +3,7 @@ import * as m0001 from './0001-initial.ts';
 import * as m0002 from './0002-interactive-sign-in.ts';
 import * as m0003 from './0003-code-replay-marker.ts';
 import * as m0004 from './0004-identity-providers.ts';
-
-export interface MigrationContext {
-  dialect: 'sqlite' | 'postgres';
-}
+import type { MigrationContext } from './context.ts';
 
 interface MigrationModule {
   up(db: Kysely<any>, ctx: MigrationContext): Promise<void>;

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { ClientInput } from '../../../clients/client-service.ts';
-import { checkRedirectUri } from '../../../oauth/redirect-uri-policy.ts';
+import { checkRedirectUri } from '../../../clients/redirect-uri-policy.ts';
 import { AppCreateSchema, AppSchema, AppUpdateSchema, GrantSchema, listOf, ref } from '../schemas.ts';
 import { actorOf, errors, IdParams, noContent, SearchQuery, tag, type AdminApi, type AdminRouteDeps } from './route-kit.ts';
 
