@@ -1,7 +1,7 @@
+import { decideGrant, type GrantDenial } from '../clients/grant-policy.ts';
 import { ADMIN_SCOPE } from '../lib/scope-names.ts';
 import { bearerError, bearerMissing, bearerToken } from '../oauth/bearer.ts';
 import type { OAuthError } from '../oauth/errors.ts';
-import { decideGrant, type GrantDenial } from '../oauth/grant-policy.ts';
 import type { TokenService } from '../oauth/token-service.ts';
 
 /** Who is calling the admin API: recorded as the actor of every change. */

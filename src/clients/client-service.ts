@@ -10,11 +10,11 @@ import type { User } from '../identity/user.ts';
 import { randomToken, sha256 } from '../lib/crypto.ts';
 import { ADMIN_SCOPE, isScopeToken, OPENID_SCOPES } from '../lib/scope-names.ts';
 import { isUuid, text } from '../lib/text.ts';
-import { ANY_SCOPES, decideGrant, type GrantDenial } from '../oauth/grant-policy.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
 import { REGISTRABLE_GRANTS, type Client, type RegistrableGrant } from './client.ts';
 import type { ClientStore } from './client-store.ts';
 import { clientView, type ClientView } from './client-view.ts';
+import { ANY_SCOPES, decideGrant, type GrantDenial } from './grant-policy.ts';
 import { checkRedirectUri, type RedirectUriCheckOptions } from './redirect-uri-policy.ts';
 
 /** What an operator may set on an app (CLI flags, admin API body). Absent = unchanged on update. */

@@ -14,7 +14,7 @@ export const OPENID_SCOPES: Readonly<Record<string, string>> = {
   offline_access: 'Keep access while you are away',
 };
 
-/** Opens the admin API (/admin/api/v1); granted only to users holding the `admin` role (grant-policy.ts). */
+/** Opens the admin API (/admin/api/v1); granted only to users holding the `admin` role (clients/grant-policy.ts). */
 export const ADMIN_SCOPE = 'tessera.admin';
 
 export function isScopeToken(s: string): boolean {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
+import { ANY_SCOPES, decideGrant, type GrantOutcome } from '../../src/clients/grant-policy.ts';
 import type { Principal } from '../../src/identity/user.ts';
-import { ANY_SCOPES, decideGrant, type GrantOutcome } from '../../src/oauth/grant-policy.ts';
 
 function principal(roles: string[], permissions: string[], disabled = false): Principal {
   return {

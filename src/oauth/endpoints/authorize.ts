@@ -1,3 +1,4 @@
+import { decideGrant, type GrantDenial } from '../../clients/grant-policy.ts';
 import type { ConsentStore } from '../../identity/consent-store.ts';
 import type { SignedIn } from '../../identity/session-service.ts';
 import { randomToken, sha256 } from '../../lib/crypto.ts';
@@ -6,7 +7,6 @@ import { validateAuthorizationRequest, redirectWith, type AuthorizationRequest }
 import type { ClientLookup } from '../client-auth.ts';
 import type { CodeStore } from '../code-store.ts';
 import { OAuthError } from '../errors.ts';
-import { decideGrant, type GrantDenial } from '../grant-policy.ts';
 import type { RawParams } from '../params.ts';
 
 export type AuthorizeOutcome =
@@ -70,7 +70,7 @@ export function authorizationFlow(deps: AuthorizeDeps) {
     return { outcome: errorRedirect(v.redirectTo.uri, v.redirectTo.state, v.error) };
   }
 
-  /** The user may authorize only apps the access policy admits them to (grant-policy.ts). */
+  /** The user may authorize only apps the access policy admits them to (clients/grant-policy.ts). */
   function permissionDenied(request: AuthorizationRequest, signedIn: SignedIn): AuthorizeOutcome | undefined {
     const decision = decideGrant(request.client, signedIn.principal, request.scopes);
     if (decision.allowed) return undefined;

@@ -1,8 +1,8 @@
 import type { Client } from '../../clients/client.ts';
+import { decideGrant, type GrantDenial } from '../../clients/grant-policy.ts';
 import type { Principal } from '../../identity/user.ts';
 import { ADMIN_SCOPE } from '../../lib/scope-names.ts';
 import { invalidScope, type OAuthError, unauthorizedClient } from '../errors.ts';
-import { decideGrant, type GrantDenial } from '../grant-policy.ts';
 import { parseScope } from '../scopes.ts';
 import type { GrantDeps, GrantHandler, GrantRequest, TokenResponse } from './grant-handler.ts';
 

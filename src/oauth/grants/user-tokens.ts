@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from '../../clients/client.ts';
+import { ANY_SCOPES, decideGrant, type GrantDenial } from '../../clients/grant-policy.ts';
 import type { Principal } from '../../identity/user.ts';
 import { randomToken, sha256 } from '../../lib/crypto.ts';
 import { ADMIN_SCOPE } from '../../lib/scope-names.ts';
 import { invalidGrant, type OAuthError } from '../errors.ts';
-import { ANY_SCOPES, decideGrant, type GrantDenial } from '../grant-policy.ts';
 import type { GrantDeps, TokenResponse } from './grant-handler.ts';
 
 export interface UserTokenRequest {
