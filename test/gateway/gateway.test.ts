@@ -161,7 +161,12 @@ describe.each(DIALECTS)('gateway (%s)', (dialect) => {
     expect(wrongMethod.headers.get('allow')).toBe('GET');
     expect((await call('/0/odata/Upload/../Account', { method: 'PUT', bearer: t })).status).toBeGreaterThanOrEqual(400);
     expect((await call('/0/odata/Upload/a%2F..%2F..%2Fx', { method: 'PUT', bearer: t })).status).toBe(400);
-    expect((await call('/0/odata/Account', { headers: { authorization: 'Basic abc' } })).status).toBe(400);
+    const notBearer = await call('/0/odata/Account', { headers: { authorization: 'Basic abc' } });
+    expect(notBearer.status).toBe(400);
+    // The challenge is one valid header: the description's quotes are not left inside the quoted-string (RFC 6750 §3).
+    expect(notBearer.headers.get('www-authenticate')).toBe(
+      `Bearer realm="tessera", error="invalid_request", error_description="the Authorization header must be 'Bearer <token>'"`,
+    );
     expect(upstream.seen.length).toBe(after200);
     expect(after200).toBe(before + 1);
   });
