@@ -2,8 +2,10 @@ import type { Actor } from '../audit/actor.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
 import { notFound } from '../errors.ts';
+import type { ClientService } from '../clients/client-service.ts';
 import type { ConsentStore } from '../identity/consent-store.ts';
 import type { SessionStore } from '../identity/session-store.ts';
+import type { UserService } from '../identity/user-service.ts';
 import { iso } from '../lib/time.ts';
 import type { RefreshStore } from '../oauth/refresh-store.ts';
 
@@ -30,6 +32,9 @@ export interface SessionView {
 }
 
 export interface AccessServiceDeps {
+  /** Find users by id or username, apps by id (a missing one is a 404). */
+  users: Pick<UserService, 'find'>;
+  clients: Pick<ClientService, 'show'>;
   consents: ConsentStore;
   refresh: RefreshStore;
   sessions: SessionStore;
@@ -41,6 +46,7 @@ export interface AccessServiceDeps {
  * What a user has granted and where they are signed in: consents with their live refresh
  * tokens, and sessions. Revoking a grant forgets the consent and ends every refresh-token
  * family of that user and app (access tokens already issued run out on their own).
+ * Users are named by id or username, apps by client_id.
  */
 export class AccessService {
   readonly #d: AccessServiceDeps;
@@ -48,7 +54,9 @@ export class AccessService {
     this.#d = deps;
   }
 
-  async grants(filter: { userId?: string; clientId?: string }): Promise<GrantView[]> {
+  /** The grants of a user, or to an app. */
+  async grants(of: { user: string } | { app: string }): Promise<GrantView[]> {
+    const filter = 'user' in of ? { userId: (await this.#d.users.find(of.user)).id } : { clientId: (await this.#d.clients.show(of.app)).client_id };
     const now = epochSeconds(this.#d.clock);
     const [consents, live] = await Promise.all([this.#d.consents.list(filter), this.#d.refresh.countLive(filter, now)]);
     return consents.map((c) => ({
@@ -63,7 +71,9 @@ export class AccessService {
     }));
   }
 
-  async revokeGrant(userId: string, clientId: string, actor: Actor): Promise<void> {
+  async revokeGrant(userRef: string, appId: string, actor: Actor): Promise<void> {
+    const userId = (await this.#d.users.find(userRef)).id;
+    const clientId = (await this.#d.clients.show(appId)).client_id;
     const now = epochSeconds(this.#d.clock);
     const forgotten = await this.#d.consents.revoke(userId, clientId);
     const revoked = await this.#d.refresh.revokeForGrant(userId, clientId, now);
@@ -71,7 +81,8 @@ export class AccessService {
     await this.#d.audit.record({ action: 'grant.revoke', targetId: userId, details: { client_id: clientId } }, actor);
   }
 
-  async sessions(userId: string): Promise<SessionView[]> {
+  async sessions(userRef: string): Promise<SessionView[]> {
+    const userId = (await this.#d.users.find(userRef)).id;
     const sessions = await this.#d.sessions.listForUser(userId, epochSeconds(this.#d.clock));
     return sessions.map((s) => ({
       sid: s.sid,
@@ -84,12 +95,14 @@ export class AccessService {
     }));
   }
 
-  async revokeSession(userId: string, sid: string, actor: Actor): Promise<void> {
+  async revokeSession(userRef: string, sid: string, actor: Actor): Promise<void> {
+    const userId = (await this.#d.users.find(userRef)).id;
     if (!(await this.#d.sessions.revokeBySid(userId, sid, epochSeconds(this.#d.clock)))) throw notFound('session', sid);
     await this.#d.audit.record({ action: 'session.revoke', targetId: userId, details: { sid } }, actor);
   }
 
-  async revokeAllSessions(userId: string, actor: Actor): Promise<number> {
+  async revokeAllSessions(userRef: string, actor: Actor): Promise<number> {
+    const userId = (await this.#d.users.find(userRef)).id;
     const ended = await this.#d.sessions.revokeAllForUser(userId, epochSeconds(this.#d.clock));
     await this.#d.audit.record({ action: 'session.revoke_all', targetId: userId, details: { ended } }, actor);
     return ended;

@@ -154,10 +154,12 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const apis = new ApiService({ store: new KyselyApiStore(db), clock, feed, audit });
   const gateway = new Gateway(tokens);
   // Every change goes through one of these: each takes the actor and audits what it did.
+  const clients = new ClientService({ clients: clientStore, users: userStore, roles: userStore, clock, redirectPolicy, feed, audit, declaredScopes: () => apis.declaredScopes() });
+  const users = new UserService({ users: userStore, roles: userStore, clock, feed, sessions: sessionStore, audit });
   const services = {
-    clients: new ClientService({ clients: clientStore, users: userStore, roles: userStore, clock, redirectPolicy, feed, audit, declaredScopes: () => apis.declaredScopes() }),
+    clients,
     apis,
-    users: new UserService({ users: userStore, roles: userStore, clock, feed, sessions: sessionStore, audit }),
+    users,
     roles: new RoleService({
       roles: userStore,
       clock,
@@ -167,7 +169,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     }),
     keys: new KeyService({ ring: keyRing, store: keyStore, clock, maxLifetime: () => maxSignedTokenLifetime(live), feed, audit }),
     settings,
-    access: new AccessService({ consents, refresh, sessions: sessionStore, audit, clock }),
+    access: new AccessService({ users, clients, consents, refresh, sessions: sessionStore, audit, clock }),
     audit,
   };
 

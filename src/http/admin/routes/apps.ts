@@ -11,7 +11,7 @@ const GrantParams = Type.Object({ id: Type.String(), userId: Type.String() });
 
 /** Apps (OAuth clients): the same service as `tessera clients`. */
 export function appRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void {
-  const { clients, access, users } = tessera.services;
+  const { clients, access } = tessera.services;
 
   api.get('/apps', { schema: { ...tag('apps'), summary: 'List apps', querystring: SearchQuery, response: { 200: listOf(AppSchema), ...errors } } }, async (request) => ({
     items: await clients.list(request.query.search),
@@ -86,19 +86,14 @@ export function appRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void {
   api.get(
     '/apps/:id/grants',
     { schema: { ...tag('apps'), summary: 'Users who approved this app', params: IdParams, response: { 200: listOf(GrantSchema), ...errors } } },
-    async (request) => {
-      const app = await clients.show(request.params.id);
-      return { items: await access.grants({ clientId: app.client_id }) };
-    },
+    async (request) => ({ items: await access.grants({ app: request.params.id }) }),
   );
 
   api.delete(
     '/apps/:id/grants/:userId',
     { schema: { ...tag('apps'), summary: 'Revoke a user’s grant to this app (consent and refresh tokens)', params: GrantParams, response: noContent } },
     async (request, reply) => {
-      const app = await clients.show(request.params.id);
-      const user = await users.show(request.params.userId);
-      await access.revokeGrant(user.id, app.client_id, actorOf(request));
+      await access.revokeGrant(request.params.userId, request.params.id, actorOf(request));
       return reply.code(204).send();
     },
   );

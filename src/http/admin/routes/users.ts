@@ -8,7 +8,7 @@ const GrantParams = Type.Object({ id: Type.String(), clientId: Type.String() });
 
 /** Users, their sessions and the apps they approved: the same services as `tessera users`. */
 export function userRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void {
-  const { users, clients, access } = tessera.services;
+  const { users, access } = tessera.services;
 
   api.get('/users', { schema: { ...tag('users'), summary: 'List users', querystring: SearchQuery, response: { 200: listOf(UserSchema), ...errors } } }, async (request) => ({
     items: await users.list(request.query.search),
@@ -53,18 +53,14 @@ export function userRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void {
   api.get(
     '/users/:id/sessions',
     { schema: { ...tag('users'), summary: 'Active sign-in sessions', params: IdParams, response: { 200: listOf(SessionSchema), ...errors } } },
-    async (request) => {
-      const user = await users.show(request.params.id);
-      return { items: await access.sessions(user.id) };
-    },
+    async (request) => ({ items: await access.sessions(request.params.id) }),
   );
 
   api.delete(
     '/users/:id/sessions',
     { schema: { ...tag('users'), summary: 'End every session of the user', params: IdParams, response: noContent } },
     async (request, reply) => {
-      const user = await users.show(request.params.id);
-      await access.revokeAllSessions(user.id, actorOf(request));
+      await access.revokeAllSessions(request.params.id, actorOf(request));
       return reply.code(204).send();
     },
   );
@@ -73,8 +69,7 @@ export function userRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void {
     '/users/:id/sessions/:sid',
     { schema: { ...tag('users'), summary: 'End one session', params: SessionParams, response: noContent } },
     async (request, reply) => {
-      const user = await users.show(request.params.id);
-      await access.revokeSession(user.id, request.params.sid, actorOf(request));
+      await access.revokeSession(request.params.id, request.params.sid, actorOf(request));
       return reply.code(204).send();
     },
   );
@@ -82,19 +77,14 @@ export function userRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void {
   api.get(
     '/users/:id/grants',
     { schema: { ...tag('users'), summary: 'Apps the user approved', params: IdParams, response: { 200: listOf(GrantSchema), ...errors } } },
-    async (request) => {
-      const user = await users.show(request.params.id);
-      return { items: await access.grants({ userId: user.id }) };
-    },
+    async (request) => ({ items: await access.grants({ user: request.params.id }) }),
   );
 
   api.delete(
     '/users/:id/grants/:clientId',
     { schema: { ...tag('users'), summary: 'Revoke the user’s grant to an app', params: GrantParams, response: noContent } },
     async (request, reply) => {
-      const user = await users.show(request.params.id);
-      const app = await clients.show(request.params.clientId);
-      await access.revokeGrant(user.id, app.client_id, actorOf(request));
+      await access.revokeGrant(request.params.id, request.params.clientId, actorOf(request));
       return reply.code(204).send();
     },
   );
