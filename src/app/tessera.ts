@@ -33,6 +33,10 @@ import { KyselySettingsStore } from '../admin/settings-store.ts';
 import { bootstrapAdmin, ensureConsoleClient } from '../admin/bootstrap.ts';
 import { AuditLog } from '../audit/audit-log.ts';
 import { KyselyAuditStore } from '../audit/audit-store.ts';
+import { outboundHttp } from '../federation/outbound.ts';
+import { KyselyPendingSignInStore } from '../federation/pending-sign-in-store.ts';
+import { KyselyProviderStore } from '../federation/provider-store.ts';
+import { ProviderService } from '../federation/provider-service.ts';
 import { ApiService } from '../gateway/api-service.ts';
 import { KyselyApiStore } from '../gateway/api-store.ts';
 import { Gateway } from '../gateway/gateway.ts';
@@ -170,6 +174,16 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     keys: new KeyService({ ring: keyRing, store: keyStore, clock, maxLifetime: () => maxSignedTokenLifetime(live), feed, audit }),
     settings,
     access: new AccessService({ users, clients, consents, refresh, sessions: sessionStore, audit, clock }),
+    providers: new ProviderService({
+      store: new KyselyProviderStore(db),
+      roles: userStore,
+      secrets: encrypter,
+      http: outboundHttp(),
+      policy: redirectPolicy,
+      issuer,
+      clock,
+      audit,
+    }),
     audit,
   };
 
@@ -203,6 +217,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     settings: new BackgroundTask('settings reload', () => settings.load(), log),
     apis: new BackgroundTask('gateway API reload', async () => gateway.load(await apis.loadAll()), log),
   };
+  const pendingSignIns = new KyselyPendingSignInStore(db);
   let housekeeping: NodeJS.Timeout | undefined;
 
   return {
@@ -258,6 +273,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
         ['purge of expired codes', (now) => codes.purgeExpired(now - 3600)],
         ['purge of expired refresh tokens', (now) => refresh.purgeExpired(now)],
         ['purge of expired sessions', (now) => sessionStore.purgeExpired(now - 86_400)],
+        ['purge of expired upstream sign-ins', (now) => pendingSignIns.purgeExpired(now - 3600)],
         ['retirement of expired keys', (now) => keyRing.retireExpired(now, maxSignedTokenLifetime(live))],
       ];
       housekeeping = setInterval(() => {

@@ -27,6 +27,9 @@ export const AUDIT_TARGETS = {
   'api.delete': 'api',
   'settings.update': 'settings',
   'keys.rotate': 'keys',
+  'provider.create': 'provider',
+  'provider.update': 'provider',
+  'provider.delete': 'provider',
 } as const;
 
 export type AuditAction = keyof typeof AUDIT_TARGETS;
@@ -63,6 +66,9 @@ export interface AuditDetails {
   'api.delete': { name: string };
   'settings.update': { changed: Record<string, unknown> };
   'keys.rotate': { kids: string[] };
+  'provider.create': { name: string; kind: string; issuer: string | null };
+  'provider.update': Fields;
+  'provider.delete': { name: string };
 }
 
 /** The snake_case names of the fields an input object sets (camelCase keys with a value), sorted. */

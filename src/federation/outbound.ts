@@ -117,5 +117,7 @@ function describe(error: unknown): string {
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
   if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timed out';
   if (code) return `network error (${code})`;
-  return 'network error';
+  // fetch refuses some ports outright (WHATWG "bad port": 9, 6000, …).
+  const message = error instanceof Error && error.cause instanceof Error ? error.cause.message : undefined;
+  return message ? `network error (${message.slice(0, 100)})` : 'network error';
 }
