@@ -7,6 +7,7 @@ import { CliUsageError, clientsCommand } from './commands/clients.ts';
 import { apisCommand } from './commands/apis.ts';
 import { auditCommand } from './commands/audit.ts';
 import { keysCommand } from './commands/keys.ts';
+import { providersCommand } from './commands/providers.ts';
 import { rolesCommand } from './commands/roles.ts';
 import { serveCommand } from './commands/serve.ts';
 import { usersCommand } from './commands/users.ts';
@@ -36,6 +37,7 @@ program.addCommand(rolesCommand());
 program.addCommand(clientsCommand());
 program.addCommand(keysCommand());
 program.addCommand(apisCommand());
+program.addCommand(providersCommand());
 program.addCommand(auditCommand());
 
 for (const cmd of program.commands) {
