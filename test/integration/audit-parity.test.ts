@@ -51,6 +51,13 @@ const gatewayApi = async (t: Tessera, tag: string): Promise<Target> => {
   return { id: created.id, ref: created.name };
 };
 
+const OAUTH2_URLS = { authorizationUrl: 'http://127.0.0.1:9/authorize', tokenUrl: 'http://127.0.0.1:9/token', userinfoUrl: 'http://127.0.0.1:9/user' };
+const OAUTH2_FLAGS = ['--kind', 'oauth2', '--authorization-url', OAUTH2_URLS.authorizationUrl, '--token-url', OAUTH2_URLS.tokenUrl, '--userinfo-url', OAUTH2_URLS.userinfoUrl, '--claim', 'subject=id'];
+const provider = async (t: Tessera, tag: string): Promise<Target> => {
+  const created = await t.services.providers.create({ slug: `prov-${tag}`, name: `Provider ${tag}`, kind: 'oauth2', ...OAUTH2_URLS, clientId: 'x', clientSecret: 'y' }, SYSTEM);
+  return { id: created.slug, ref: created.slug };
+};
+
 const ROWS: Row[] = [
   {
     action: 'app.create',
@@ -130,6 +137,27 @@ const ROWS: Row[] = [
     prepare: gatewayApi,
     cli: (a) => ({ args: ['apis', 'delete', a!.ref] }),
     api: (a) => ({ method: 'DELETE', path: `/apis/${a!.id}` }),
+  },
+  {
+    action: 'provider.create',
+    cli: (_, tag) => ({ args: ['providers', 'create', '--slug', `new-${tag}`, '--name', `New ${tag}`, ...OAUTH2_FLAGS, '--client-id', 'x', '--client-secret-stdin'], stdin: 'a secret\n' }),
+    api: (_, tag) => ({
+      method: 'POST',
+      path: '/providers',
+      body: { slug: `new-${tag}`, name: `New ${tag}`, kind: 'oauth2', authorization_url: OAUTH2_URLS.authorizationUrl, token_url: OAUTH2_URLS.tokenUrl, userinfo_url: OAUTH2_URLS.userinfoUrl, claim_mapping: { subject: 'id' }, client_id: 'x', client_secret: 'a secret' },
+    }),
+  },
+  {
+    action: 'provider.update',
+    prepare: provider,
+    cli: (p) => ({ args: ['providers', 'update', p!.ref, '--name', 'Renamed', '--disabled', '--default-role', 'developer'] }),
+    api: (p) => ({ method: 'PATCH', path: `/providers/${p!.ref}`, body: { name: 'Renamed', enabled: false, default_roles: ['developer'] } }),
+  },
+  {
+    action: 'provider.delete',
+    prepare: provider,
+    cli: (p) => ({ args: ['providers', 'delete', p!.ref] }),
+    api: (p) => ({ method: 'DELETE', path: `/providers/${p!.ref}` }),
   },
 ];
 

@@ -74,6 +74,59 @@ export const limits = {
       "maxLength": 64
     }
   },
+  "ProviderCreate": {
+    "authorization_url": {
+      "maxLength": 2048
+    },
+    "client_id": {
+      "minLength": 1,
+      "maxLength": 255
+    },
+    "client_secret": {
+      "maxLength": 1024
+    },
+    "issuer": {
+      "maxLength": 2048
+    },
+    "name": {
+      "minLength": 1,
+      "maxLength": 100
+    },
+    "slug": {
+      "maxLength": 40
+    },
+    "token_url": {
+      "maxLength": 2048
+    },
+    "userinfo_url": {
+      "maxLength": 2048
+    }
+  },
+  "ProviderUpdate": {
+    "authorization_url": {
+      "maxLength": 2048
+    },
+    "client_id": {
+      "minLength": 1,
+      "maxLength": 255
+    },
+    "client_secret": {
+      "maxLength": 1024
+    },
+    "issuer": {
+      "maxLength": 2048
+    },
+    "name": {
+      "minLength": 1,
+      "maxLength": 100
+    },
+    "token_url": {
+      "maxLength": 2048
+    },
+    "userinfo_url": {
+      "maxLength": 2048
+    }
+  },
   "RoleCreate": {
     "description": {
       "maxLength": 500

@@ -11,6 +11,7 @@ import { auditRoutes } from './routes/audit.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { meRoutes } from './routes/me.ts';
 import { permissionRoutes } from './routes/permissions.ts';
+import { providerRoutes } from './routes/providers.ts';
 import { roleRoutes } from './routes/roles.ts';
 import type { AdminApi, AdminRouteDeps } from './routes/route-kit.ts';
 import { settingsRoutes } from './routes/settings.ts';
@@ -30,6 +31,7 @@ const RESOURCES: Array<(api: AdminApi, deps: AdminRouteDeps) => void> = [
   keyRoutes,
   auditRoutes,
   apiRoutes,
+  providerRoutes,
 ];
 
 /**
@@ -46,7 +48,7 @@ export async function registerAdminApi(app: FastifyInstance, tessera: Tessera): 
         title: 'Tessera admin API',
         version: '1',
         description:
-          'Manage apps, users, roles, permissions, APIs, settings, signing keys, grants, sessions and the audit log. ' +
+          'Manage apps, users, roles, permissions, APIs, identity providers, settings, signing keys, grants, sessions and the audit log. ' +
           'Every call needs `Authorization: Bearer <access token>` with the `tessera.admin` scope, which only users holding the `admin` role can obtain.',
       },
       servers: [{ url: '/' }],

@@ -278,8 +278,76 @@ export const ApiCreateSchema = Type.Object(
 );
 export const ApiUpdateSchema = Type.Object(apiFields, { $id: 'ApiUpdate', additionalProperties: false });
 
+const claimMapping = Type.Object(
+  {
+    subject: str('where the account id is, e.g. "id" (GitHub) or "sub"'),
+    email: opt(str()),
+    email_verified: opt(str()),
+    name: opt(str()),
+    given_name: opt(str()),
+    family_name: opt(str()),
+    preferred_username: opt(str()),
+  },
+  { additionalProperties: false, description: 'Plain OAuth 2.0: the userinfo member (or dotted path) of each profile field.' },
+);
+const authMethod = oneOf(['client_secret_basic', 'client_secret_post'] as const, 'how Tessera authenticates at the token endpoint');
+
+export const ProviderSchema = Type.Object(
+  {
+    slug: str(),
+    name: str(),
+    kind: oneOf(['oidc', 'oauth2'] as const),
+    issuer: nullable(str()),
+    redirect_uri: str('register this at the provider: {issuer}/login/providers/{slug}/callback'),
+    client_id: str(),
+    has_client_secret: Type.Boolean({ description: 'the secret itself is never shown' }),
+    scopes: strs(),
+    default_roles: strs('roles users created through the provider get'),
+    trust_email: Type.Boolean({ description: 'link a first sign-in to the local user with the same verified email' }),
+    enabled: Type.Boolean(),
+    authorization_endpoint: str(),
+    token_endpoint: str(),
+    userinfo_endpoint: nullable(str()),
+    jwks_uri: nullable(str()),
+    token_endpoint_auth_method: authMethod,
+    claim_mapping: Type.Union([claimMapping, Type.Null()]),
+    created_at: dateTime(),
+    updated_at: dateTime(),
+  },
+  { $id: 'Provider', description: 'An upstream identity provider people sign in through.' },
+);
+const providerFields = {
+  name: opt(str('shown as "Continue with {name}"', { minLength: 1, maxLength: 100 })),
+  issuer: opt(nullable(str('OpenID provider: its issuer; the discovery document is fetched from it', { maxLength: 2048 }))),
+  authorization_url: opt(str('plain OAuth 2.0', { maxLength: 2048 })),
+  token_url: opt(str('plain OAuth 2.0', { maxLength: 2048 })),
+  userinfo_url: opt(nullable(str('plain OAuth 2.0: where the account is read', { maxLength: 2048 }))),
+  token_endpoint_auth_method: opt(authMethod),
+  claim_mapping: opt(Type.Union([claimMapping, Type.Null()])),
+  client_id: opt(str('Tessera’s client id at the provider', { minLength: 1, maxLength: 255 })),
+  client_secret: opt(nullable(str('stored encrypted, never shown again; null: a public client', { maxLength: 1024 }))),
+  scopes: opt(strs()),
+  default_roles: opt(strs()),
+  trust_email: opt(Type.Boolean()),
+  enabled: opt(Type.Boolean()),
+};
+export const ProviderCreateSchema = Type.Object(
+  {
+    ...providerFields,
+    slug: str('short name in URLs: lower-case letters, digits, inner hyphens', { maxLength: 40 }),
+    kind: opt(oneOf(['oidc', 'oauth2'] as const)),
+    name: str('shown as "Continue with {name}"', { minLength: 1, maxLength: 100 }),
+    client_id: str('Tessera’s client id at the provider', { minLength: 1, maxLength: 255 }),
+  },
+  { $id: 'ProviderCreate', additionalProperties: false },
+);
+export const ProviderUpdateSchema = Type.Object(providerFields, { $id: 'ProviderUpdate', additionalProperties: false });
+
 /** Every named schema, added to the admin scope once; routes point at them with `ref`. */
 export const SHARED_SCHEMAS = [
+  ProviderSchema,
+  ProviderCreateSchema,
+  ProviderUpdateSchema,
   ApiSchema,
   ApiCreateSchema,
   ApiUpdateSchema,
