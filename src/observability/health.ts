@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
 import type { Tessera } from '../app/tessera.ts';
+import { probeDatabase } from '../storage/database.ts';
 
 export interface HealthReport {
   status: 'ok' | 'fail';
@@ -18,17 +18,14 @@ const DATABASE_TIMEOUT_MS = 2000;
 export async function checkHealth(tessera: Tessera): Promise<HealthReport> {
   const checks: HealthReport['checks'] = {};
   try {
-    if (tessera.database.dialect === 'postgres') {
-      const row = await withTimeout(sql<{ now: number }>`select extract(epoch from now())::float8 as now`.execute(tessera.database.db));
-      const skew = Math.abs((row.rows[0]?.now ?? 0) - tessera.clock.now() / 1000);
-      checks.database = { status: 'ok' };
+    const { serverTime } = await withTimeout(probeDatabase(tessera.database));
+    checks.database = { status: 'ok' };
+    if (serverTime !== undefined) {
+      const skew = Math.abs(serverTime - tessera.clock.now() / 1000);
       checks.clock =
         skew <= MAX_CLOCK_SKEW_SECONDS
           ? { status: 'ok' }
           : { status: 'fail', detail: `clock differs from the database server's by ${skew.toFixed(1)} s` };
-    } else {
-      await withTimeout(sql`select 1`.execute(tessera.database.db));
-      checks.database = { status: 'ok' };
     }
   } catch {
     checks.database = { status: 'fail', detail: 'database unreachable' };

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { Kysely, Migrator, PostgresDialect } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Logger } from '../lib/logger.ts';
 import { nodeSqliteDialect, openSqlite } from './node-sqlite-dialect.ts';
@@ -97,4 +97,18 @@ export async function migrateToLatest(handle: DatabaseHandle): Promise<string[]>
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/**
+ * One round trip to the database (health checks). On PostgreSQL it also returns the database
+ * server's clock in epoch seconds, to compare with this node's; SQLite runs in this process,
+ * so there is no other clock to read.
+ */
+export async function probeDatabase(handle: DatabaseHandle): Promise<{ serverTime: number | undefined }> {
+  if (handle.dialect === 'postgres') {
+    const row = await sql<{ now: number }>`select extract(epoch from now())::float8 as now`.execute(handle.db);
+    return { serverTime: row.rows[0]?.now ?? 0 };
+  }
+  await sql`select 1`.execute(handle.db);
+  return { serverTime: undefined };
 }
