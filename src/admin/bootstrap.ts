@@ -1,50 +1,41 @@
 import { randomBytes } from 'node:crypto';
 import { SYSTEM } from '../audit/actor.ts';
 import type { Client } from '../clients/client.ts';
-import type { ClientStore } from '../clients/client-store.ts';
+import type { ClientService } from '../clients/client-service.ts';
 import type { UserService } from '../identity/user-service.ts';
 import type { UserStore } from '../identity/user-store.ts';
 import { CONSOLE_CLIENT_ID, CONSOLE_SCOPES, consolePostLogoutUri, consoleRedirectUri } from './console-client.ts';
 
 /**
- * The admin console's own client, kept in step with the issuer on every start. Its redirect
- * URIs point at Tessera itself, so they skip the registration policy (which exists to vet
- * third parties' URIs); nothing else can be registered this way.
+ * The admin console's own client, kept in step with the issuer on every start (through
+ * ClientService.ensureBuiltIn: its URIs point at Tessera itself, so they skip the
+ * registration policy that vets third parties' URIs).
  */
-export async function ensureConsoleClient(clients: ClientStore, issuer: string, now: number): Promise<Client> {
-  const redirectUris = [consoleRedirectUri(issuer)];
-  const postLogoutRedirectUris = [consolePostLogoutUri(issuer)];
-  const existing = await clients.findById(CONSOLE_CLIENT_ID);
-  if (existing) {
-    const same = existing.redirectUris.join() === redirectUris.join() && existing.postLogoutRedirectUris.join() === postLogoutRedirectUris.join();
-    if (same) return existing;
-    const next = { ...existing, redirectUris, postLogoutRedirectUris, updatedAt: Math.max(now, existing.updatedAt) };
-    await clients.save(next);
-    return next;
-  }
-  const client: Client = {
-    id: CONSOLE_CLIENT_ID,
-    name: 'Tessera console',
-    description: 'The administration console of this Tessera.',
-    secretHash: null,
-    secretUpdatedAt: null,
-    public: true,
-    grantTypes: ['authorization_code'],
-    redirectUris,
-    postLogoutRedirectUris,
-    scopes: [...CONSOLE_SCOPES],
-    defaultScopes: [],
-    onBehalfOfUserId: null,
-    accessTokenTtl: null,
-    refreshTokenTtl: null,
-    requirePermission: 'developer_api',
-    idTokenSignedResponseAlg: null,
-    tokensValidAfter: 0,
-    createdAt: now,
-    updatedAt: now,
-  };
-  await clients.insert(client);
-  return client;
+export function ensureConsoleClient(clients: ClientService, issuer: string, now: number): Promise<Client> {
+  return clients.ensureBuiltIn(
+    {
+      id: CONSOLE_CLIENT_ID,
+      name: 'Tessera console',
+      description: 'The administration console of this Tessera.',
+      secretHash: null,
+      secretUpdatedAt: null,
+      public: true,
+      grantTypes: ['authorization_code'],
+      redirectUris: [consoleRedirectUri(issuer)],
+      postLogoutRedirectUris: [consolePostLogoutUri(issuer)],
+      scopes: [...CONSOLE_SCOPES],
+      defaultScopes: [],
+      onBehalfOfUserId: null,
+      accessTokenTtl: null,
+      refreshTokenTtl: null,
+      requirePermission: 'developer_api',
+      idTokenSignedResponseAlg: null,
+      tokensValidAfter: 0,
+      createdAt: now,
+      updatedAt: now,
+    },
+    SYSTEM,
+  );
 }
 
 /**

@@ -243,10 +243,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     },
     /** The console's own client, with redirect URIs on the current issuer (call after setIssuer). */
     ensureConsoleClient(): Promise<unknown> {
-      return ensureConsoleClient(clientStore, tokens.settings.issuer, epochSeconds(clock)).then((c) => {
-        feed.notifyLocal('client', c.id);
-        return c;
-      });
+      return ensureConsoleClient(clients, tokens.settings.issuer, epochSeconds(clock));
     },
     /** First start on an empty database: an admin user (see src/admin/bootstrap.ts). */
     bootstrapAdmin(password: string | undefined) {

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { AUDIT_ACTIONS, type AuditAction } from '../../src/audit/actions.ts';
+import { CONSOLE_CLIENT_ID } from '../../src/admin/console-client.ts';
 import { SYSTEM } from '../../src/audit/actor.ts';
 import type { AuditEventView } from '../../src/audit/audit-log.ts';
 import type { Tessera } from '../../src/app/tessera.ts';
@@ -245,5 +246,29 @@ describe.each(DIALECTS)('the same change through the CLI and the admin API is au
     expect(fromCli.ip).toBeNull();
     expect(fromApi.ip).toBe('127.0.0.1');
     expect(fromApi.actor).toMatch(/ for user:parity-admin$/);
+  });
+});
+
+describe("Tessera's own console app goes through ClientService too", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer('sqlite');
+  });
+  afterAll(async () => server?.close());
+
+  test('registered at start and kept in step with the issuer, audited as system; an unchanged issuer changes nothing', async () => {
+    const { tessera } = server;
+    const events = async () => (await tessera.services.audit.list({ targetId: CONSOLE_CLIENT_ID })).items;
+    expect((await events()).map((e) => [e.actor, e.action])).toEqual([['system', 'app.create']]);
+    await tessera.ensureConsoleClient();
+    expect(await events()).toHaveLength(1);
+
+    tessera.setIssuer('https://id.example.com');
+    await tessera.ensureConsoleClient();
+    const [update] = await events();
+    expect(update).toMatchObject({ actor: 'system', action: 'app.update', target_type: 'app', details: { fields: ['post_logout_redirect_uris', 'redirect_uris'] } });
+    expect((await tessera.services.clients.show(CONSOLE_CLIENT_ID)).redirect_uris).toEqual(['https://id.example.com/admin/callback']);
+    tessera.setIssuer(server.url);
+    await tessera.ensureConsoleClient();
   });
 });
