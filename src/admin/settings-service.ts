@@ -1,6 +1,7 @@
 import type { Actor } from '../audit/actor.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
+import { inRange, LIMITS, type Range } from '../config/limits.ts';
 import { validationError } from '../errors.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
 import type { SettingsStore } from './settings-store.ts';
@@ -31,13 +32,13 @@ export interface SettingsView {
 
 type Field = keyof SettingsView;
 
-/** Allowed ranges: the same as the environment variables' (src/config/config.ts). */
-const RANGES: Record<Exclude<Field, 'redirect_uri_policy'>, { key: keyof RuntimeSettings; min: number; max: number }> = {
-  access_token_ttl: { key: 'accessTokenTtl', min: 60, max: 7 * 86_400 },
-  refresh_token_ttl: { key: 'refreshTokenTtl', min: 60, max: 365 * 86_400 },
-  code_ttl: { key: 'codeTtl', min: 10, max: 3600 },
-  id_token_ttl: { key: 'idTokenTtl', min: 60, max: 86_400 },
-  session_ttl: { key: 'sessionTtl', min: 60, max: 30 * 86_400 },
+/** Allowed ranges: the environment variables' (config/limits.ts). */
+const RANGES: Record<Exclude<Field, 'redirect_uri_policy'>, { key: keyof RuntimeSettings; range: Range }> = {
+  access_token_ttl: { key: 'accessTokenTtl', range: LIMITS.accessTokenTtl },
+  refresh_token_ttl: { key: 'refreshTokenTtl', range: LIMITS.refreshTokenTtl },
+  code_ttl: { key: 'codeTtl', range: LIMITS.codeTtl },
+  id_token_ttl: { key: 'idTokenTtl', range: LIMITS.idTokenTtl },
+  session_ttl: { key: 'sessionTtl', range: LIMITS.sessionTtl },
 };
 
 export interface SettingsServiceDeps {
@@ -112,10 +113,11 @@ function applyField(target: RuntimeSettings, field: Field, value: unknown): void
     target.redirectUriPolicy = value;
     return;
   }
-  const range = RANGES[field];
-  if (!range) throw validationError(`unknown setting "${String(field).slice(0, 64)}"`, String(field).slice(0, 64));
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < range.min || value > range.max) {
-    throw validationError(`${field} must be a whole number of seconds from ${range.min} to ${range.max}`, field);
+  const setting = RANGES[field];
+  if (!setting) throw validationError(`unknown setting "${String(field).slice(0, 64)}"`, String(field).slice(0, 64));
+  const { min, max } = setting.range;
+  if (typeof value !== 'number' || !inRange(value, setting.range)) {
+    throw validationError(`${field} must be a whole number of seconds from ${min} to ${max}`, field);
   }
-  (target[range.key] as number) = value;
+  (target[setting.key] as number) = value;
 }

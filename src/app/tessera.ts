@@ -3,6 +3,7 @@ import { KyselyClientStore } from '../clients/client-store.ts';
 import { systemResolver, type HostResolver } from '../clients/redirect-uri-policy.ts';
 import { systemClock, epochSeconds, type Clock } from '../clock.ts';
 import type { TesseraConfig } from '../config/config.ts';
+import { LIMITS } from '../config/limits.ts';
 import { RoleService } from '../identity/role-service.ts';
 import { UserService } from '../identity/user-service.ts';
 import { KyselyUserStore } from '../identity/user-store.ts';
@@ -295,6 +296,6 @@ export type Tessera = Awaited<ReturnType<typeof openTessera>>;
 
 /** A retired key must stay published while any JWT it signed can still be valid. */
 function maxSignedTokenLifetime(live: RuntimeSettings): number {
-  // Per-app access token lifetimes are capped at one day (ACCESS_TTL_RANGE), hence the floor.
-  return Math.max(live.accessTokenTtl, live.idTokenTtl, 86_400);
+  // Per-app access token lifetimes have their own cap, hence the floor.
+  return Math.max(live.accessTokenTtl, live.idTokenTtl, LIMITS.appAccessTokenTtl.max);
 }

@@ -4,6 +4,7 @@ import type { Actor } from '../audit/actor.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Clock } from '../clock.ts';
 import { epochSeconds } from '../clock.ts';
+import { inRange, LIMITS, type Range } from '../config/limits.ts';
 import { conflict, notFound, validationError } from '../errors.ts';
 import type { RoleStore, UserStore } from '../identity/user-store.ts';
 import type { User } from '../identity/user.ts';
@@ -53,9 +54,6 @@ export interface ClientServiceDeps {
 }
 
 const MAX_URIS = 20;
-
-export const ACCESS_TTL_RANGE = [60, 86_400] as const;
-export const REFRESH_TTL_RANGE = [60, 365 * 86_400] as const;
 
 /** Registering and changing apps. The CLI and the admin API both call this; neither validates on its own. */
 export class ClientService {
@@ -205,8 +203,8 @@ export class ClientService {
     if (input.name !== undefined) c.name = text(input.name, 'name', 1, 200);
     if (input.description !== undefined) c.description = text(input.description, 'description', 0, 2000);
     if (input.grantTypes !== undefined) c.grantTypes = grants(input.grantTypes);
-    if (input.accessTokenTtl !== undefined) c.accessTokenTtl = ttl(input.accessTokenTtl, 'access_token_ttl', ACCESS_TTL_RANGE);
-    if (input.refreshTokenTtl !== undefined) c.refreshTokenTtl = ttl(input.refreshTokenTtl, 'refresh_token_ttl', REFRESH_TTL_RANGE);
+    if (input.accessTokenTtl !== undefined) c.accessTokenTtl = ttl(input.accessTokenTtl, 'access_token_ttl', LIMITS.appAccessTokenTtl);
+    if (input.refreshTokenTtl !== undefined) c.refreshTokenTtl = ttl(input.refreshTokenTtl, 'refresh_token_ttl', LIMITS.appRefreshTokenTtl);
     if (input.idTokenSignedResponseAlg !== undefined) {
       const alg = input.idTokenSignedResponseAlg;
       if (alg !== null && alg !== 'RS256' && alg !== 'ES256') throw validationError('id_token_signed_response_alg must be RS256 or ES256', 'id_token_signed_response_alg');
@@ -315,10 +313,10 @@ function onBehalfOfRefusal(denial: GrantDenial): string {
   }
 }
 
-function ttl(value: number | null, field: string, [min, max]: readonly [number, number]): number | null {
+function ttl(value: number | null, field: string, range: Range): number | null {
   if (value === null) return null;
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw validationError(`${field} must be a whole number of seconds from ${min} to ${max}`, field);
+  if (!inRange(value, range)) {
+    throw validationError(`${field} must be a whole number of seconds from ${range.min} to ${range.max}`, field);
   }
   return value;
 }

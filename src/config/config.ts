@@ -1,9 +1,10 @@
 import { availableParallelism } from 'node:os';
+import { inRange, LIMITS, type Range } from './limits.ts';
 
 /**
  * Tessera's configuration: one typed object, loaded once from the environment (and CLI
  * flags, which win), validated, then passed down. No other module reads process.env.
- * docs/configuration.md documents every field below.
+ * docs/configuration.md documents every field below; the ranges are in limits.ts.
  */
 export interface TesseraConfig {
   /** `sqlite:<path>` or `postgres://…` (TESSERA_DATABASE_URL). */
@@ -78,26 +79,26 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
     databaseUrl,
     server: {
       host: overrides.host ?? env.TESSERA_HOST ?? '127.0.0.1',
-      port: int('port', overrides.port ?? env.TESSERA_PORT, 8080, 0, 65535),
+      port: int('port', overrides.port ?? env.TESSERA_PORT, 8080, LIMITS.port),
       issuer: issuer?.replace(/\/+$/, ''),
       trustProxy: bool('TESSERA_TRUST_PROXY', env.TESSERA_TRUST_PROXY, false),
-      bodyLimit: int('TESSERA_BODY_LIMIT', env.TESSERA_BODY_LIMIT, 64 * 1024, 1024, 16 * 1024 * 1024),
+      bodyLimit: int('TESSERA_BODY_LIMIT', env.TESSERA_BODY_LIMIT, 64 * 1024, LIMITS.bodyLimit),
       workers: workers(overrides.workers ?? env.TESSERA_WORKERS),
     },
     tokens: {
-      accessTokenTtl: int('TESSERA_ACCESS_TOKEN_TTL', env.TESSERA_ACCESS_TOKEN_TTL, 3600, 60, 86400 * 7),
-      refreshTokenTtl: int('TESSERA_REFRESH_TOKEN_TTL', env.TESSERA_REFRESH_TOKEN_TTL, 30 * 86400, 60, 365 * 86400),
-      codeTtl: int('TESSERA_CODE_TTL', env.TESSERA_CODE_TTL, 1800, 10, 3600),
-      idTokenTtl: int('TESSERA_ID_TOKEN_TTL', env.TESSERA_ID_TOKEN_TTL, 3600, 60, 86400),
+      accessTokenTtl: int('TESSERA_ACCESS_TOKEN_TTL', env.TESSERA_ACCESS_TOKEN_TTL, 3600, LIMITS.accessTokenTtl),
+      refreshTokenTtl: int('TESSERA_REFRESH_TOKEN_TTL', env.TESSERA_REFRESH_TOKEN_TTL, 30 * 86400, LIMITS.refreshTokenTtl),
+      codeTtl: int('TESSERA_CODE_TTL', env.TESSERA_CODE_TTL, 1800, LIMITS.codeTtl),
+      idTokenTtl: int('TESSERA_ID_TOKEN_TTL', env.TESSERA_ID_TOKEN_TTL, 3600, LIMITS.idTokenTtl),
     },
-    sessionTtl: int('TESSERA_SESSION_TTL', env.TESSERA_SESSION_TTL, 12 * 3600, 60, 30 * 86400),
+    sessionTtl: int('TESSERA_SESSION_TTL', env.TESSERA_SESSION_TTL, 12 * 3600, LIMITS.sessionTtl),
     redirectUriPolicy: policy,
     keys: {
       encryptionKey: env.TESSERA_KEY_ENCRYPTION_KEY || undefined,
       encryptionKeyFile: env.TESSERA_KEY_ENCRYPTION_KEY_FILE ?? defaultKeyFile(databaseUrl),
     },
-    changePollMs: int('TESSERA_CHANGE_POLL_MS', env.TESSERA_CHANGE_POLL_MS, 500, 50, 60_000),
-    databasePoolSize: int('TESSERA_DATABASE_POOL_SIZE', env.TESSERA_DATABASE_POOL_SIZE, 10, 1, 1000),
+    changePollMs: int('TESSERA_CHANGE_POLL_MS', env.TESSERA_CHANGE_POLL_MS, 500, LIMITS.changePollMs),
+    databasePoolSize: int('TESSERA_DATABASE_POOL_SIZE', env.TESSERA_DATABASE_POOL_SIZE, 10, LIMITS.databasePoolSize),
     logLevel: env.TESSERA_LOG_LEVEL ?? 'info',
     adminPassword: env.TESSERA_ADMIN_PASSWORD || undefined,
   };
@@ -130,17 +131,18 @@ function checkIssuer(issuer: string): void {
 function workers(raw: string | undefined): number {
   if (raw === undefined || raw === '') return 1;
   if (raw === 'auto') return availableParallelism();
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 256) {
-    throw new ConfigError(`--workers must be a number from 1 to 256, or "auto" (got "${raw}")`);
+  const { min, max } = LIMITS.workers;
+  if (!/^\d+$/.test(raw) || !inRange(Number(raw), LIMITS.workers)) {
+    throw new ConfigError(`--workers must be a number from ${min} to ${max}, or "auto" (got "${raw}")`);
   }
   return Number(raw);
 }
 
-function int(name: string, raw: string | number | undefined, fallback: number, min: number, max: number): number {
+function int(name: string, raw: string | number | undefined, fallback: number, range: Range): number {
   if (raw === undefined || raw === '') return fallback;
   const n = typeof raw === 'number' ? raw : /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new ConfigError(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+  if (!inRange(n, range)) {
+    throw new ConfigError(`${name} must be a whole number from ${range.min} to ${range.max} (got "${raw}")`);
   }
   return n;
 }

@@ -3,6 +3,7 @@ import { changedFields } from '../audit/actions.ts';
 import type { Actor } from '../audit/actor.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
+import { inRange, LIMITS } from '../config/limits.ts';
 import { conflict, notFound, validationError } from '../errors.ts';
 import { ADMIN_SCOPE, isScopeToken, OPENID_SCOPES } from '../lib/scope-names.ts';
 import { iso } from '../lib/time.ts';
@@ -160,8 +161,8 @@ export class ApiService {
       a.audience = aud;
     }
     if (input.timeoutMs !== undefined) {
-      if (!Number.isInteger(input.timeoutMs) || input.timeoutMs < 100 || input.timeoutMs > 300_000) {
-        throw validationError('timeout_ms must be from 100 to 300000', 'timeout_ms');
+      if (!inRange(input.timeoutMs, LIMITS.apiTimeoutMs)) {
+        throw validationError(`timeout_ms must be from ${LIMITS.apiTimeoutMs.min} to ${LIMITS.apiTimeoutMs.max}`, 'timeout_ms');
       }
       a.timeoutMs = input.timeoutMs;
     }

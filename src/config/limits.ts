@@ -1,0 +1,45 @@
+/**
+ * The ranges Tessera accepts, defined once. The config loader, the runtime settings, the
+ * admin API's JSON schemas (and through the OpenAPI document the console) and the per-app
+ * and per-API checks read them from here; docs/configuration.md, docs/cli.md and
+ * docs/gateway.md state the same numbers (test/unit/limits.test.ts compares them).
+ */
+export interface Range {
+  readonly min: number;
+  readonly max: number;
+}
+
+const DAY = 86_400;
+
+export const LIMITS = {
+  /** TESSERA_PORT; 0 picks a free port. */
+  port: { min: 0, max: 65_535 },
+  /** TESSERA_WORKERS (`serve`): processes sharing the port; `auto` is one per CPU. */
+  workers: { min: 1, max: 256 },
+  /** TESSERA_BODY_LIMIT, bytes. */
+  bodyLimit: { min: 1024, max: 16 * 1024 * 1024 },
+
+  // Lifetimes in seconds, server-wide: environment and runtime settings (admin API, console).
+  accessTokenTtl: { min: 60, max: 7 * DAY },
+  refreshTokenTtl: { min: 60, max: 365 * DAY },
+  codeTtl: { min: 10, max: 3600 },
+  idTokenTtl: { min: 60, max: DAY },
+  sessionTtl: { min: 60, max: 30 * DAY },
+
+  // Per-app overrides of the lifetimes (CLI flags, admin API).
+  /** At most a day: a retired signing key stays published that long (app/tessera.ts). */
+  appAccessTokenTtl: { min: 60, max: DAY },
+  appRefreshTokenTtl: { min: 60, max: 365 * DAY },
+
+  /** An API's upstream timeout behind the gateway, milliseconds. */
+  apiTimeoutMs: { min: 100, max: 300_000 },
+
+  /** TESSERA_CHANGE_POLL_MS. */
+  changePollMs: { min: 50, max: 60_000 },
+  /** TESSERA_DATABASE_POOL_SIZE, connections per process. */
+  databasePoolSize: { min: 1, max: 1000 },
+} as const satisfies Record<string, Range>;
+
+export function inRange(value: number, range: Range): boolean {
+  return Number.isInteger(value) && value >= range.min && value <= range.max;
+}

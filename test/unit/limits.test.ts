@@ -1,0 +1,43 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, test } from 'vitest';
+import { LIMITS, type Range } from '../../src/config/limits.ts';
+
+const docs = (name: string) => readFileSync(new URL(`../../docs/${name}`, import.meta.url), 'utf8');
+
+/** The first "min – max" on the line where `anchor` is, after it. Digits may be grouped with spaces ("300 000"). */
+function rangeAfter(text: string, anchor: string): Range | undefined {
+  const at = text.indexOf(anchor);
+  if (at < 0) return undefined;
+  const end = text.indexOf('\n', at);
+  const line = text.slice(at + anchor.length, end < 0 ? undefined : end);
+  const m = /(\d(?:[\d\u00a0\u202f ]*\d)?)\s*[–-]\s*(\d(?:[\d\u00a0\u202f ]*\d)?)/.exec(line);
+  const num = (s: string) => Number(s.replace(/\D/g, ''));
+  return m ? { min: num(m[1]!), max: num(m[2]!) } : undefined;
+}
+
+describe('the docs state the ranges of src/config/limits.ts', () => {
+  // [document, where the range is stated, the limit]
+  const cases: Array<[string, string, keyof typeof LIMITS]> = [
+    ['configuration.md', '| `TESSERA_PORT` |', 'port'],
+    ['configuration.md', '| `TESSERA_WORKERS` |', 'workers'],
+    ['configuration.md', '| `TESSERA_BODY_LIMIT` |', 'bodyLimit'],
+    ['configuration.md', '| `TESSERA_ACCESS_TOKEN_TTL` |', 'accessTokenTtl'],
+    ['configuration.md', '| `TESSERA_REFRESH_TOKEN_TTL` |', 'refreshTokenTtl'],
+    ['configuration.md', '| `TESSERA_CODE_TTL` |', 'codeTtl'],
+    ['configuration.md', '| `TESSERA_ID_TOKEN_TTL` |', 'idTokenTtl'],
+    ['configuration.md', '| `TESSERA_SESSION_TTL` |', 'sessionTtl'],
+    ['configuration.md', '| `TESSERA_CHANGE_POLL_MS` |', 'changePollMs'],
+    ['configuration.md', '| `TESSERA_DATABASE_POOL_SIZE` |', 'databasePoolSize'],
+    ['cli.md', '`--access-token-ttl` (', 'appAccessTokenTtl'],
+    ['cli.md', '`--refresh-token-ttl` (', 'appRefreshTokenTtl'],
+    ['gateway.md', '| timeout |', 'apiTimeoutMs'],
+  ];
+
+  test.each(cases)('%s %s', (doc, anchor, limit) => {
+    expect(rangeAfter(docs(doc), anchor), `${doc}: no "min – max" after ${anchor}`).toEqual(LIMITS[limit]);
+  });
+
+  test('every limit is documented', () => {
+    expect(new Set(cases.map(([, , limit]) => limit))).toEqual(new Set(Object.keys(LIMITS)));
+  });
+});
