@@ -1,5 +1,6 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { LIMITS } from '../../src/config/limits.ts';
 import { DIALECTS } from '../support/databases.ts';
 import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
 import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
@@ -358,6 +359,29 @@ describe.each(DIALECTS)('admin API (%s)', (dialect) => {
     for (const path of ['/admin/api/v1/apps', '/admin/api/v1/apps/{id}/secret', '/admin/api/v1/users/{id}/sessions', '/admin/api/v1/roles', '/admin/api/v1/permissions', '/admin/api/v1/settings', '/admin/api/v1/keys/rotate', '/admin/api/v1/audit', '/admin/api/v1/apis', '/admin/api/v1/apis/{id}']) {
       expect(Object.keys(doc.paths), path).toContain(path);
     }
+    // Ranges come from config/limits.ts; the console reads them from this document.
+    type Schema = { $ref?: string; properties?: Record<string, { minimum?: number; maximum?: number }> };
+    const components = (doc as unknown as { components: { schemas: Record<string, Schema> } }).components.schemas;
+    const deref = (s: Schema): Schema => (s.$ref ? components[s.$ref.split('/').pop()!]! : s);
+    const operation = (path: string, method: string) => doc.paths[`${API}${path}`]![method] as {
+      requestBody?: { content: Record<string, { schema: Schema }> };
+      responses: Record<string, { content: Record<string, { schema: Schema }> }>;
+    };
+    const body = (path: string, method: string) => deref(operation(path, method).requestBody!.content['application/json']!.schema);
+    const reply = (path: string, method: string) => deref(operation(path, method).responses['200']!.content['application/json']!.schema);
+    const range = (schema: Schema, field: string) => ({ min: schema.properties![field]!.minimum, max: schema.properties![field]!.maximum });
+    for (const schema of [reply('/settings', 'get'), body('/settings', 'patch')]) {
+      expect(range(schema, 'access_token_ttl')).toEqual(LIMITS.accessTokenTtl);
+      expect(range(schema, 'refresh_token_ttl')).toEqual(LIMITS.refreshTokenTtl);
+      expect(range(schema, 'code_ttl')).toEqual(LIMITS.codeTtl);
+      expect(range(schema, 'id_token_ttl')).toEqual(LIMITS.idTokenTtl);
+      expect(range(schema, 'session_ttl')).toEqual(LIMITS.sessionTtl);
+    }
+    for (const schema of [reply('/apps/{id}', 'get'), body('/apps', 'post'), body('/apps/{id}', 'patch')]) {
+      expect(range(schema, 'access_token_ttl')).toEqual(LIMITS.appAccessTokenTtl);
+      expect(range(schema, 'refresh_token_ttl')).toEqual(LIMITS.appRefreshTokenTtl);
+    }
+    for (const schema of [body('/apis', 'post'), body('/apis/{id}', 'patch')]) expect(range(schema, 'timeout_ms')).toEqual(LIMITS.apiTimeoutMs);
     // No protocol endpoints leak into the admin document.
     expect(Object.keys(doc.paths).some((p) => p.startsWith('/connect'))).toBe(false);
     const page = await fetch(`${server.url}${API}/docs`);

@@ -13,6 +13,10 @@ export const limits = {
     "name": {
       "maxLength": 100
     },
+    "timeout_ms": {
+      "minimum": 100,
+      "maximum": 300000
+    },
     "upstream": {
       "maxLength": 2000
     }
@@ -27,11 +31,29 @@ export const limits = {
     "name": {
       "maxLength": 100
     },
+    "timeout_ms": {
+      "minimum": 100,
+      "maximum": 300000
+    },
     "upstream": {
       "maxLength": 2000
     }
   },
+  "App": {
+    "access_token_ttl": {
+      "minimum": 60,
+      "maximum": 86400
+    },
+    "refresh_token_ttl": {
+      "minimum": 60,
+      "maximum": 31536000
+    }
+  },
   "AppCreate": {
+    "access_token_ttl": {
+      "minimum": 60,
+      "maximum": 86400
+    },
     "description": {
       "maxLength": 1000
     },
@@ -41,12 +63,20 @@ export const limits = {
     },
     "on_behalf_of": {
       "maxLength": 200
+    },
+    "refresh_token_ttl": {
+      "minimum": 60,
+      "maximum": 31536000
     },
     "require_permission": {
       "maxLength": 64
     }
   },
   "AppUpdate": {
+    "access_token_ttl": {
+      "minimum": 60,
+      "maximum": 86400
+    },
     "description": {
       "maxLength": 1000
     },
@@ -56,6 +86,10 @@ export const limits = {
     },
     "on_behalf_of": {
       "maxLength": 200
+    },
+    "refresh_token_ttl": {
+      "minimum": 60,
+      "maximum": 31536000
     },
     "require_permission": {
       "maxLength": 64
@@ -138,6 +172,50 @@ export const limits = {
   "RoleUpdate": {
     "description": {
       "maxLength": 500
+    }
+  },
+  "Settings": {
+    "access_token_ttl": {
+      "minimum": 60,
+      "maximum": 604800
+    },
+    "code_ttl": {
+      "minimum": 10,
+      "maximum": 3600
+    },
+    "id_token_ttl": {
+      "minimum": 60,
+      "maximum": 86400
+    },
+    "refresh_token_ttl": {
+      "minimum": 60,
+      "maximum": 31536000
+    },
+    "session_ttl": {
+      "minimum": 60,
+      "maximum": 2592000
+    }
+  },
+  "SettingsUpdate": {
+    "access_token_ttl": {
+      "minimum": 60,
+      "maximum": 604800
+    },
+    "code_ttl": {
+      "minimum": 10,
+      "maximum": 3600
+    },
+    "id_token_ttl": {
+      "minimum": 60,
+      "maximum": 86400
+    },
+    "refresh_token_ttl": {
+      "minimum": 60,
+      "maximum": 31536000
+    },
+    "session_ttl": {
+      "minimum": 60,
+      "maximum": 2592000
     }
   },
   "UserCreate": {

@@ -3584,7 +3584,7 @@ export interface components {
             upstream: string;
             /** @description when set, tokens must carry it in aud */
             audience?: string | null;
-            /** @description upstream timeout (100 – 300000) */
+            /** @description upstream timeout in milliseconds (100 – 300000) */
             timeout_ms?: number;
             scopes?: {
                 name: string;
@@ -3606,7 +3606,7 @@ export interface components {
             upstream?: string;
             /** @description when set, tokens must carry it in aud */
             audience?: string | null;
-            /** @description upstream timeout (100 – 300000) */
+            /** @description upstream timeout in milliseconds (100 – 300000) */
             timeout_ms?: number;
             scopes?: {
                 name: string;
@@ -3646,9 +3646,9 @@ export interface components {
             /** @description username the app acts for with client_credentials */
             on_behalf_of?: string | null;
             on_behalf_of_user_id?: string | null;
-            /** @description per-app override of the access token lifetime */
+            /** @description per-app override of the access token lifetime in seconds (60 – 86400) */
             access_token_ttl?: number | null;
-            /** @description per-app override of the refresh token lifetime */
+            /** @description per-app override of the refresh token lifetime in seconds (60 – 31536000) */
             refresh_token_ttl?: number | null;
             /** @description permission a user must hold to approve the app */
             require_permission?: string;
@@ -3674,7 +3674,9 @@ export interface components {
             /** @description username or user id */
             on_behalf_of?: string | null;
             public?: boolean;
+            /** @description seconds (60 – 86400) */
             access_token_ttl?: number | null;
+            /** @description seconds (60 – 31536000) */
             refresh_token_ttl?: number | null;
             require_permission?: string;
             /** @enum {string|null} */
@@ -3691,7 +3693,9 @@ export interface components {
             /** @description username or user id */
             on_behalf_of?: string | null;
             public?: boolean;
+            /** @description seconds (60 – 86400) */
             access_token_ttl?: number | null;
+            /** @description seconds (60 – 31536000) */
             refresh_token_ttl?: number | null;
             require_permission?: string;
             /** @enum {string|null} */
@@ -3761,29 +3765,29 @@ export interface components {
             description?: string;
         };
         Settings: {
-            /** @description access token lifetime (60 – 604800) */
+            /** @description access token lifetime in seconds (60 – 604800) */
             access_token_ttl: number;
-            /** @description refresh token lifetime from each rotation (60 – 31536000) */
+            /** @description refresh token lifetime from each rotation in seconds (60 – 31536000) */
             refresh_token_ttl: number;
-            /** @description authorization code lifetime (10 – 3600) */
+            /** @description authorization code lifetime in seconds (10 – 3600) */
             code_ttl: number;
-            /** @description ID token lifetime (60 – 86400) */
+            /** @description ID token lifetime in seconds (60 – 86400) */
             id_token_ttl: number;
-            /** @description sign-in session lifetime (60 – 2592000) */
+            /** @description sign-in session lifetime in seconds (60 – 2592000) */
             session_ttl: number;
             /** @enum {string} */
             redirect_uri_policy: "strict" | "development";
         };
         SettingsUpdate: {
-            /** @description access token lifetime (60 – 604800) */
+            /** @description access token lifetime in seconds (60 – 604800) */
             access_token_ttl?: number;
-            /** @description refresh token lifetime from each rotation (60 – 31536000) */
+            /** @description refresh token lifetime from each rotation in seconds (60 – 31536000) */
             refresh_token_ttl?: number;
-            /** @description authorization code lifetime (10 – 3600) */
+            /** @description authorization code lifetime in seconds (10 – 3600) */
             code_ttl?: number;
-            /** @description ID token lifetime (60 – 86400) */
+            /** @description ID token lifetime in seconds (60 – 86400) */
             id_token_ttl?: number;
-            /** @description sign-in session lifetime (60 – 2592000) */
+            /** @description sign-in session lifetime in seconds (60 – 2592000) */
             session_ttl?: number;
             /** @enum {string} */
             redirect_uri_policy?: "strict" | "development";

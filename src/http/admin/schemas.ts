@@ -1,4 +1,5 @@
 import { Type, type Static, type StringOptions, type TInteger, type TSchema, type TString } from '@sinclair/typebox';
+import { LIMITS, type Range } from '../../config/limits.ts';
 
 /**
  * JSON Schemas of the admin API, written with TypeBox so that one declaration gives Fastify
@@ -27,7 +28,9 @@ function nullable<T extends TString | TInteger>(schema: T) {
 const oneOf = <const V extends string>(values: readonly V[], description?: string) =>
   Type.Unsafe<V>({ type: 'string', enum: values, ...(description ? { description } : {}) });
 const nullableOneOf = <const V extends string>(values: readonly V[]) => Type.Unsafe<V | null>({ type: ['string', 'null'], enum: [...values, null] });
-const seconds = (description: string) => Type.Integer({ description });
+/** A whole number in one of the ranges of config/limits.ts: the OpenAPI document (and the console) carry it. */
+const integerIn = (range: Range, description: string) =>
+  Type.Integer({ minimum: range.min, maximum: range.max, description: `${description} (${range.min} – ${range.max})` });
 const dateTime = () => Type.String({ format: 'date-time' });
 const opt = Type.Optional;
 
@@ -53,8 +56,8 @@ export const AppSchema = Type.Object(
     public: opt(Type.Boolean({ description: 'no secret; PKCE; authorization code only' })),
     on_behalf_of: opt(nullable(str('username the app acts for with client_credentials'))),
     on_behalf_of_user_id: opt(nullable(str())),
-    access_token_ttl: opt(nullable(seconds('per-app override of the access token lifetime'))),
-    refresh_token_ttl: opt(nullable(seconds('per-app override of the refresh token lifetime'))),
+    access_token_ttl: opt(nullable(integerIn(LIMITS.appAccessTokenTtl, 'per-app override of the access token lifetime in seconds'))),
+    refresh_token_ttl: opt(nullable(integerIn(LIMITS.appRefreshTokenTtl, 'per-app override of the refresh token lifetime in seconds'))),
     require_permission: opt(str('permission a user must hold to approve the app')),
     id_token_signed_response_alg: opt(nullable(str('RS256 (default) or ES256'))),
     secret_updated_at: opt(nullable(dateTime())),
@@ -77,8 +80,8 @@ const appFields = {
   default_scopes: opt(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 200 })),
   on_behalf_of: opt(nullable(str('username or user id', { maxLength: 200 }))),
   public: opt(Type.Boolean()),
-  access_token_ttl: opt(nullable(Type.Integer())),
-  refresh_token_ttl: opt(nullable(Type.Integer())),
+  access_token_ttl: opt(nullable(integerIn(LIMITS.appAccessTokenTtl, 'seconds'))),
+  refresh_token_ttl: opt(nullable(integerIn(LIMITS.appRefreshTokenTtl, 'seconds'))),
   require_permission: opt(str('', { maxLength: 64 })),
   id_token_signed_response_alg: opt(nullableOneOf(['RS256', 'ES256'])),
 };
@@ -153,11 +156,11 @@ export const PermissionCreateSchema = Type.Object(
 );
 
 const settingsFields = {
-  access_token_ttl: seconds('access token lifetime (60 – 604800)'),
-  refresh_token_ttl: seconds('refresh token lifetime from each rotation (60 – 31536000)'),
-  code_ttl: seconds('authorization code lifetime (10 – 3600)'),
-  id_token_ttl: seconds('ID token lifetime (60 – 86400)'),
-  session_ttl: seconds('sign-in session lifetime (60 – 2592000)'),
+  access_token_ttl: integerIn(LIMITS.accessTokenTtl, 'access token lifetime in seconds'),
+  refresh_token_ttl: integerIn(LIMITS.refreshTokenTtl, 'refresh token lifetime from each rotation in seconds'),
+  code_ttl: integerIn(LIMITS.codeTtl, 'authorization code lifetime in seconds'),
+  id_token_ttl: integerIn(LIMITS.idTokenTtl, 'ID token lifetime in seconds'),
+  session_ttl: integerIn(LIMITS.sessionTtl, 'sign-in session lifetime in seconds'),
   redirect_uri_policy: oneOf(['strict', 'development']),
 };
 /** Every setting is in the answer; a change names only the ones it changes. */
@@ -252,7 +255,7 @@ const apiFields = {
   base_path: opt(apiBasePath),
   upstream: opt(apiUpstream),
   audience: opt(nullable(str('when set, tokens must carry it in aud', { maxLength: 500 }))),
-  timeout_ms: opt(Type.Integer({ description: 'upstream timeout (100 – 300000)' })),
+  timeout_ms: opt(integerIn(LIMITS.apiTimeoutMs, 'upstream timeout in milliseconds')),
   scopes: opt(Type.Array(apiScope, { maxItems: 200 })),
   routes: opt(Type.Array(apiRoute, { maxItems: 500 })),
 };
