@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { api, ApiError, BUILTIN_SCOPES, type App, type AppCreate, type AppUpdate, type GatewayApi, type List, type Permission, type RedirectUriCheck, type Settings, type User } from '../api.ts';
+import { limits } from '../generated/admin-api-limits.ts';
 import { Link, navigate } from '../router.tsx';
 import { ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatSeconds, useAction, useApi } from '../ui.tsx';
 import { SecretReveal } from './secret.tsx';
@@ -11,6 +12,9 @@ const GRANTS: Array<{ value: Grant; title: string; line: string }> = [
   { value: 'authorization_code', title: 'Authorization code', line: 'People sign in through Tessera and approve the app; for web, mobile and single-page apps.' },
   { value: 'client_credentials', title: 'Client credentials', line: 'A program calls APIs with its own ID and secret, no one signs in; it may act on behalf of one user.' },
 ];
+
+/** What the admin API accepts for an app's fields (from its OpenAPI document). */
+const LIMITS = limits.AppCreate;
 
 /** Scopes about a signed-in person: meaningless (and refused) for client credentials. */
 const USER_ONLY = new Set(['openid', 'profile', 'email', 'offline_access']);
@@ -174,10 +178,10 @@ function AppForm({ app }: { app?: App }) {
         {fieldError(error, 'public') ? <p className="field-error">{fieldError(error, 'public')}</p> : null}
 
         <Field label="Name" error={fieldError(error, 'name')} hint="Shown to people on the sign-in and consent pages.">
-          {(id, desc) => <input id={id} type="text" required maxLength={200} value={d.name} aria-describedby={desc} onChange={(e) => set('name', e.target.value)} />}
+          {(id, desc) => <input id={id} type="text" required maxLength={LIMITS.name.maxLength} value={d.name} aria-describedby={desc} onChange={(e) => set('name', e.target.value)} />}
         </Field>
         <Field label="Description" error={fieldError(error, 'description')} hint="Optional; one line about what the app does.">
-          {(id, desc) => <textarea id={id} rows={2} maxLength={1000} value={d.description} aria-describedby={desc} onChange={(e) => set('description', e.target.value)} />}
+          {(id, desc) => <textarea id={id} rows={2} maxLength={LIMITS.description.maxLength} value={d.description} aria-describedby={desc} onChange={(e) => set('description', e.target.value)} />}
         </Field>
 
         {code ? (
