@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { api, type ApiCreate, type ApiScope, type GatewayApi, type HttpMethod } from '../api.ts';
+import { limits } from '../generated/admin-api-limits.ts';
 import { Link, navigate } from '../router.tsx';
 import { ErrorBox, Field, FormError, Loading, PageHeader, fieldError, useAction, useApi } from '../ui.tsx';
 import { isMethod, METHODS } from './apis.tsx';
@@ -23,6 +24,9 @@ interface RouteDraft {
   path: string;
   scopes: string;
 }
+
+/** The upstream timeout's range, from the admin API's OpenAPI document. */
+const TIMEOUT = limits.ApiCreate.timeout_ms;
 
 const FIELDS = ['name', 'base_path', 'upstream', 'audience', 'timeout_ms', 'scopes', 'routes'];
 
@@ -85,8 +89,8 @@ function ApiForm({ existing }: { existing?: GatewayApi }) {
           <Field label="Audience" error={fieldError(error, 'audience')} hint="Optional: tokens must carry it in aud.">
             {(id, d) => <input id={id} type="text" aria-describedby={d} value={f.audience} onChange={(e) => setF({ ...f, audience: e.target.value })} />}
           </Field>
-          <Field label="Upstream timeout (ms)" error={fieldError(error, 'timeout_ms')} hint="100 – 300000; empty for the default.">
-            {(id, d) => <input id={id} type="number" inputMode="numeric" aria-describedby={d} value={f.timeout_ms} onChange={(e) => setF({ ...f, timeout_ms: e.target.value })} />}
+          <Field label="Upstream timeout (ms)" error={fieldError(error, 'timeout_ms')} hint={`${TIMEOUT.minimum} – ${TIMEOUT.maximum}; empty for the default.`}>
+            {(id, d) => <input id={id} type="number" inputMode="numeric" min={TIMEOUT.minimum} max={TIMEOUT.maximum} aria-describedby={d} value={f.timeout_ms} onChange={(e) => setF({ ...f, timeout_ms: e.target.value })} />}
           </Field>
         </div>
 

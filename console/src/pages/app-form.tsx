@@ -15,6 +15,7 @@ const GRANTS: Array<{ value: Grant; title: string; line: string }> = [
 
 /** What the admin API accepts for an app's fields (from its OpenAPI document). */
 const LIMITS = limits.AppCreate;
+const rangeOf = (field: 'access_token_ttl' | 'refresh_token_ttl') => `${LIMITS[field].minimum} – ${LIMITS[field].maximum} seconds`;
 
 /** Scopes about a signed-in person: meaningless (and refused) for client credentials. */
 const USER_ONLY = new Set(['openid', 'profile', 'email', 'offline_access']);
@@ -264,11 +265,11 @@ function AppForm({ app }: { app?: App }) {
         </Field>
 
         <div className="grid-2">
-          <Field label="Access token lifetime (seconds)" error={fieldError(error, 'access_token_ttl')} hint={`Empty: the default (${formatSeconds(settings.data?.access_token_ttl)}).`}>
-            {(id, desc) => <input id={id} type="number" min={60} inputMode="numeric" value={d.accessTtl} aria-describedby={desc} onChange={(e) => set('accessTtl', e.target.value)} />}
+          <Field label="Access token lifetime (seconds)" error={fieldError(error, 'access_token_ttl')} hint={`${rangeOf('access_token_ttl')}. Empty: the default (${formatSeconds(settings.data?.access_token_ttl)}).`}>
+            {(id, desc) => <input id={id} type="number" min={LIMITS.access_token_ttl.minimum} max={LIMITS.access_token_ttl.maximum} inputMode="numeric" value={d.accessTtl} aria-describedby={desc} onChange={(e) => set('accessTtl', e.target.value)} />}
           </Field>
-          <Field label="Refresh token lifetime (seconds)" error={fieldError(error, 'refresh_token_ttl')} hint={`Empty: the default (${formatSeconds(settings.data?.refresh_token_ttl)}).`}>
-            {(id, desc) => <input id={id} type="number" min={60} inputMode="numeric" value={d.refreshTtl} aria-describedby={desc} onChange={(e) => set('refreshTtl', e.target.value)} />}
+          <Field label="Refresh token lifetime (seconds)" error={fieldError(error, 'refresh_token_ttl')} hint={`${rangeOf('refresh_token_ttl')}. Empty: the default (${formatSeconds(settings.data?.refresh_token_ttl)}).`}>
+            {(id, desc) => <input id={id} type="number" min={LIMITS.refresh_token_ttl.minimum} max={LIMITS.refresh_token_ttl.maximum} inputMode="numeric" value={d.refreshTtl} aria-describedby={desc} onChange={(e) => set('refreshTtl', e.target.value)} />}
           </Field>
         </div>
 

@@ -1,14 +1,20 @@
 import { useState, type FormEvent } from 'react';
 import { api, type Settings, type SettingsUpdate } from '../api.ts';
+import { limits } from '../generated/admin-api-limits.ts';
 import { ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatSeconds, useAction, useApi } from '../ui.tsx';
 
-const LIFETIMES: Array<{ key: keyof Omit<Settings, 'redirect_uri_policy'>; label: string; range: string }> = [
-  { key: 'access_token_ttl', label: 'Access token lifetime', range: '60 – 604800 seconds' },
-  { key: 'refresh_token_ttl', label: 'Refresh token lifetime', range: 'from each rotation; 60 – 31536000 seconds' },
-  { key: 'code_ttl', label: 'Authorization code lifetime', range: '10 – 3600 seconds' },
-  { key: 'id_token_ttl', label: 'ID token lifetime', range: '60 – 86400 seconds' },
-  { key: 'session_ttl', label: 'Sign-in session lifetime', range: '60 – 2592000 seconds' },
+type Lifetime = keyof Omit<Settings, 'redirect_uri_policy'>;
+
+const LIFETIMES: Array<{ key: Lifetime; label: string; note?: string }> = [
+  { key: 'access_token_ttl', label: 'Access token lifetime' },
+  { key: 'refresh_token_ttl', label: 'Refresh token lifetime', note: 'from each rotation' },
+  { key: 'code_ttl', label: 'Authorization code lifetime' },
+  { key: 'id_token_ttl', label: 'ID token lifetime' },
+  { key: 'session_ttl', label: 'Sign-in session lifetime' },
 ];
+/** The ranges the admin API accepts, from its OpenAPI document: never copied here. */
+const RANGES = limits.SettingsUpdate;
+const rangeOf = (l: (typeof LIFETIMES)[number]) => `${l.note ? `${l.note}; ` : ''}${RANGES[l.key].minimum} – ${RANGES[l.key].maximum} seconds`;
 
 /** Token lifetimes and the redirect-URI policy; saved values win over the environment's defaults. */
 export function SettingsPage() {
@@ -49,8 +55,8 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
       <h2>Lifetimes</h2>
       <div className="grid-2">
         {LIFETIMES.map((l) => (
-          <Field key={l.key} label={`${l.label} (seconds)`} error={fieldError(error, l.key)} hint={`${l.range}. Now ${formatSeconds(settings[l.key])}.`}>
-            {(id, d) => <input id={id} type="number" inputMode="numeric" aria-describedby={d} value={values[l.key]} onChange={(e) => setValues({ ...values, [l.key]: e.target.value })} />}
+          <Field key={l.key} label={`${l.label} (seconds)`} error={fieldError(error, l.key)} hint={`${rangeOf(l)}. Now ${formatSeconds(settings[l.key])}.`}>
+            {(id, d) => <input id={id} type="number" inputMode="numeric" min={RANGES[l.key].minimum} max={RANGES[l.key].maximum} aria-describedby={d} value={values[l.key]} onChange={(e) => setValues({ ...values, [l.key]: e.target.value })} />}
           </Field>
         ))}
       </div>
