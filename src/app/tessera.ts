@@ -8,7 +8,7 @@ import { RoleService } from '../identity/role-service.ts';
 import { UserService } from '../identity/user-service.ts';
 import { KyselyUserStore } from '../identity/user-store.ts';
 import { KyselyConsentStore } from '../identity/consent-store.ts';
-import { LoginThrottle } from '../identity/login-throttle.ts';
+import { KyselyLoginThrottleStore } from '../identity/login-throttle-store.ts';
 import { SessionService } from '../identity/session-service.ts';
 import { KyselySessionStore } from '../identity/session-store.ts';
 import { KyselyCodeStore } from '../oauth/code-store.ts';
@@ -148,7 +148,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     sessions: sessionStore,
     users: userStore,
     cache,
-    throttle: new LoginThrottle(db),
+    throttle: new KyselyLoginThrottleStore(db),
     clock,
     log,
     get sessionTtl() {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { epochSeconds, type Clock } from '../clock.ts';
 import { randomToken, sha256 } from '../lib/crypto.ts';
 import type { Logger } from '../lib/logger.ts';
-import { ACCOUNT_POLICY, IP_POLICY, type LoginThrottle } from './login-throttle.ts';
+import { ACCOUNT_POLICY, IP_POLICY, type LoginThrottleStore } from './login-throttle-store.ts';
 import { hashPassword, MAX_PASSWORD_LENGTH, verifyPassword } from './passwords.ts';
 import type { Session, SessionStore } from './session-store.ts';
 import type { Principal } from './user.ts';
@@ -28,7 +28,7 @@ export interface SessionServiceDeps {
   sessions: SessionStore;
   users: UserStore;
   cache: PrincipalLookup;
-  throttle: LoginThrottle;
+  throttle: LoginThrottleStore;
   clock: Clock;
   sessionTtl: number;
   log: Logger;

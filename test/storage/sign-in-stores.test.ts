@@ -4,7 +4,7 @@ import type { Client } from '../../src/clients/client.ts';
 import { KyselyClientStore } from '../../src/clients/client-store.ts';
 import type { Clock } from '../../src/clock.ts';
 import { KyselyConsentStore } from '../../src/identity/consent-store.ts';
-import { ACCOUNT_POLICY, IP_POLICY, LoginThrottle, type ThrottlePolicy } from '../../src/identity/login-throttle.ts';
+import { ACCOUNT_POLICY, IP_POLICY, KyselyLoginThrottleStore, type ThrottlePolicy } from '../../src/identity/login-throttle-store.ts';
 import { hashPassword } from '../../src/identity/passwords.ts';
 import { SessionService } from '../../src/identity/session-service.ts';
 import { KyselySessionStore, type Session, type SessionStore } from '../../src/identity/session-store.ts';
@@ -470,7 +470,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     const policy: ThrottlePolicy = { maxFailures: 3, windowSeconds: 60, lockSeconds: 120 };
 
     test('the maxFailures-th failure in the window locks the key for lockSeconds', async () => {
-      const throttle = new LoginThrottle(handle.db);
+      const throttle = new KyselyLoginThrottleStore(handle.db);
       await throttle.recordFailure('user:t1', policy, NOW);
       await throttle.recordFailure('user:t1', policy, NOW + 1);
       expect(await throttle.lockedUntil(['user:t1'], NOW + 2)).toBe(0);
@@ -481,13 +481,13 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test('a failure exactly windowSeconds after the first still counts in that window', async () => {
-      const throttle = new LoginThrottle(handle.db);
+      const throttle = new KyselyLoginThrottleStore(handle.db);
       for (const dt of [0, 30, 60]) await throttle.recordFailure('user:t-edge', policy, NOW + dt);
       expect(await throttle.lockedUntil(['user:t-edge'], NOW + 60)).toBe(NOW + 180);
     });
 
     test('failures spread beyond the window start a new one and never lock', async () => {
-      const throttle = new LoginThrottle(handle.db);
+      const throttle = new KyselyLoginThrottleStore(handle.db);
       await throttle.recordFailure('user:t2', policy, NOW);
       await throttle.recordFailure('user:t2', policy, NOW + 1);
       // 61 s after the window opened: a new window, counting from 1.
@@ -502,7 +502,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test('reset clears the count, and unlocks a locked key', async () => {
-      const throttle = new LoginThrottle(handle.db);
+      const throttle = new KyselyLoginThrottleStore(handle.db);
       await throttle.recordFailure('user:t4', policy, NOW);
       await throttle.recordFailure('user:t4', policy, NOW);
       await throttle.reset('user:t4');
@@ -517,7 +517,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test('lockedUntil over several keys: the latest lock still running', async () => {
-      const throttle = new LoginThrottle(handle.db);
+      const throttle = new KyselyLoginThrottleStore(handle.db);
       for (let i = 0; i < 3; i++) await throttle.recordFailure('user:k-a', policy, NOW);
       for (let i = 0; i < 3; i++) await throttle.recordFailure('ip:192.0.2.1', { ...policy, lockSeconds: 200 }, NOW);
       await throttle.recordFailure('user:k-b', policy, NOW);
@@ -530,14 +530,14 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test('keys are independent', async () => {
-      const throttle = new LoginThrottle(handle.db);
+      const throttle = new KyselyLoginThrottleStore(handle.db);
       for (let i = 0; i < 3; i++) await throttle.recordFailure('user:k-c', policy, NOW);
       expect(await throttle.lockedUntil(['user:k-d'], NOW)).toBe(0);
       expect(await throttle.lockedUntil(['user:K-C'], NOW)).toBe(0);
     });
 
     test('concurrent failures are all counted', async () => {
-      const throttle = new LoginThrottle(handle.db);
+      const throttle = new KyselyLoginThrottleStore(handle.db);
       const wide: ThrottlePolicy = { maxFailures: RACERS, windowSeconds: 60, lockSeconds: 120 };
       await Promise.all(Array.from({ length: RACERS }, () => throttle.recordFailure('user:t-race', wide, NOW)));
       expect(await throttle.lockedUntil(['user:t-race'], NOW)).toBe(NOW + 120);
@@ -552,14 +552,14 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     };
     let service: SessionService;
     let sessions: KyselySessionStore;
-    let throttle: LoginThrottle;
+    let throttle: KyselyLoginThrottleStore;
     let feed: ChangeFeed;
     let cache: RegistryCache;
     const log = recordingLogger();
 
     beforeAll(async () => {
       sessions = new KyselySessionStore(handle.db);
-      throttle = new LoginThrottle(handle.db);
+      throttle = new KyselyLoginThrottleStore(handle.db);
       feed = new ChangeFeed(handle.db, log);
       cache = new RegistryCache(new KyselyClientStore(handle.db), users, new KyselyRevocationStore(handle.db));
       await cache.load(NOW, feed);

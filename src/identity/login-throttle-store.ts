@@ -16,7 +16,16 @@ export const IP_POLICY: ThrottlePolicy = { maxFailures: 20, windowSeconds: 900, 
  * Throttling of failed sign-ins, in the database so every node counts together. A locked
  * key is refused before the password is even hashed, so an attacker cannot burn CPU either.
  */
-export class LoginThrottle {
+export interface LoginThrottleStore {
+  /** The latest lock still running on any of `keys` (epoch seconds), or 0. */
+  lockedUntil(keys: string[], now: number): Promise<number>;
+  /** Counts a failure against `key`, locking it once the policy's limit is reached. */
+  recordFailure(key: string, policy: ThrottlePolicy, now: number): Promise<void>;
+  /** Forgets `key`'s failures (a successful sign-in), unlocking it. */
+  reset(key: string): Promise<void>;
+}
+
+export class KyselyLoginThrottleStore implements LoginThrottleStore {
   readonly #db: Kysely<Database>;
   constructor(db: Kysely<Database>) {
     this.#db = db;
