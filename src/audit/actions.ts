@@ -27,6 +27,7 @@ export const AUDIT_TARGETS = {
   'api.delete': 'api',
   'settings.update': 'settings',
   'keys.rotate': 'keys',
+  'user.link': 'user',
   'provider.create': 'provider',
   'provider.update': 'provider',
   'provider.delete': 'provider',
@@ -66,6 +67,8 @@ export interface AuditDetails {
   'api.delete': { name: string };
   'settings.update': { changed: Record<string, unknown> };
   'keys.rotate': { kids: string[] };
+  /** A user's account at an upstream provider was linked: at a first sign-in, or to an existing user by a verified email. */
+  'user.link': { provider: string; by: 'first_sign_in' | 'verified_email' };
   'provider.create': { name: string; kind: string; issuer: string | null };
   'provider.update': Fields;
   'provider.delete': { name: string };

@@ -1,4 +1,6 @@
 import type { Kysely } from 'kysely';
+import type { User } from '../identity/user.ts';
+import { userToRow } from '../identity/user.ts';
 import type { Database, IdentityLinksTable } from '../storage/schema.ts';
 
 /** A Tessera user's account at an upstream provider, identified by (provider, upstream `sub`). */
@@ -17,6 +19,11 @@ export interface LinkStore {
   listForUser(userId: string): Promise<IdentityLink[]>;
   /** Answers false when (provider, subject) is already linked (to this or another user). */
   insert(link: IdentityLink): Promise<boolean>;
+  /**
+   * A user created just in time with their first link, in one transaction: when another
+   * first sign-in of the same upstream account linked first, nothing is stored (false).
+   */
+  insertWithNewUser(user: User, roles: string[], link: IdentityLink): Promise<boolean>;
   recordSignIn(providerId: string, subject: string, email: string | null, now: number): Promise<void>;
   delete(providerId: string, subject: string): Promise<boolean>;
 }
@@ -47,17 +54,25 @@ export class KyselyLinkStore implements LinkStore {
     // ON CONFLICT DO NOTHING: two first sign-ins racing for one upstream account link it once.
     const result = await this.#db
       .insertInto('identity_links')
-      .values({
-        provider_id: link.providerId,
-        subject: link.subject,
-        user_id: link.userId,
-        email: link.email,
-        created_at: link.createdAt,
-        last_sign_in_at: link.lastSignInAt,
-      })
+      .values(linkRow(link))
       .onConflict((oc) => oc.columns(['provider_id', 'subject']).doNothing())
       .executeTakeFirst();
     return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+  }
+
+  async insertWithNewUser(user: User, roles: string[], link: IdentityLink): Promise<boolean> {
+    try {
+      await this.#db.transaction().execute(async (trx) => {
+        await trx.insertInto('users').values(userToRow(user)).execute();
+        if (roles.length) await trx.insertInto('user_roles').values(roles.map((role_name) => ({ user_id: user.id, role_name }))).execute();
+        await trx.insertInto('identity_links').values(linkRow(link)).execute();
+      });
+      return true;
+    } catch (error) {
+      // The primary key of identity_links decided a race between two first sign-ins.
+      if (await this.find(link.providerId, link.subject)) return false;
+      throw error;
+    }
   }
 
   async recordSignIn(providerId: string, subject: string, email: string | null, now: number): Promise<void> {
@@ -87,5 +102,16 @@ function fromRow(r: IdentityLinksTable): IdentityLink {
     email: r.email,
     createdAt: r.created_at,
     lastSignInAt: r.last_sign_in_at,
+  };
+}
+
+function linkRow(link: IdentityLink): IdentityLinksTable {
+  return {
+    provider_id: link.providerId,
+    subject: link.subject,
+    user_id: link.userId,
+    email: link.email,
+    created_at: link.createdAt,
+    last_sign_in_at: link.lastSignInAt,
   };
 }

@@ -20,6 +20,8 @@ export interface Permission {
 export interface UserStore {
   findById(id: string): Promise<User | undefined>;
   findByUsername(username: string): Promise<User | undefined>;
+  /** Users whose email is `email`, ignoring case (sign-in through a provider links by it only when trusted). */
+  listByEmail(email: string): Promise<User[]>;
   list(): Promise<User[]>;
   insert(user: User, roles: string[]): Promise<void>;
   save(user: User): Promise<void>;
@@ -59,6 +61,17 @@ export class KyselyUserStore implements UserStore, RoleStore {
   async findByUsername(username: string): Promise<User | undefined> {
     const row = await this.#db.selectFrom('users').selectAll().where('username_key', '=', usernameKey(username)).executeTakeFirst();
     return row && userFromRow(row);
+  }
+
+  async listByEmail(email: string): Promise<User[]> {
+    if (email.includes('\u0000')) return [];
+    const rows = await this.#db
+      .selectFrom('users')
+      .selectAll()
+      .where((eb) => eb(eb.fn('lower', ['email']), '=', email.toLowerCase()))
+      .orderBy('created_at')
+      .execute();
+    return rows.map(userFromRow);
   }
 
   async list(): Promise<User[]> {

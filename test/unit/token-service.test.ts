@@ -93,6 +93,9 @@ class MemoryUserStore implements UserStore {
   async findByUsername(username: string) {
     return [...this.users.values()].find((u) => u.username.toLowerCase() === username.toLowerCase());
   }
+  async listByEmail(email: string) {
+    return [...this.users.values()].filter((u) => u.email?.toLowerCase() === email.toLowerCase());
+  }
   async list() {
     return [...this.users.values()];
   }
