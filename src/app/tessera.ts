@@ -34,7 +34,11 @@ import { KyselySettingsStore } from '../admin/settings-store.ts';
 import { bootstrapAdmin, ensureConsoleClient } from '../admin/bootstrap.ts';
 import { AuditLog } from '../audit/audit-log.ts';
 import { KyselyAuditStore } from '../audit/audit-store.ts';
+import { FederatedAccounts } from '../federation/federated-accounts.ts';
+import { JwksCache } from '../federation/jwks-cache.ts';
+import { KyselyLinkStore } from '../federation/link-store.ts';
 import { outboundHttp } from '../federation/outbound.ts';
+import { UpstreamSignIn } from '../federation/upstream-sign-in.ts';
 import { KyselyPendingSignInStore } from '../federation/pending-sign-in-store.ts';
 import { KyselyProviderStore } from '../federation/provider-store.ts';
 import { ProviderService } from '../federation/provider-service.ts';
@@ -156,6 +160,9 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     },
   });
 
+  const providerStore = new KyselyProviderStore(db);
+  const pendingSignIns = new KyselyPendingSignInStore(db);
+  const upstreamHttp = outboundHttp();
   const apis = new ApiService({ store: new KyselyApiStore(db), clock, feed, audit });
   const gateway = new Gateway(tokens);
   // Every change goes through one of these: each takes the actor and audits what it did.
@@ -176,10 +183,10 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     settings,
     access: new AccessService({ users, clients, consents, refresh, sessions: sessionStore, audit, clock }),
     providers: new ProviderService({
-      store: new KyselyProviderStore(db),
+      store: providerStore,
       roles: userStore,
       secrets: encrypter,
-      http: outboundHttp(),
+      http: upstreamHttp,
       policy: redirectPolicy,
       issuer,
       clock,
@@ -209,6 +216,12 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       },
     }),
     endSession: endSessionEndpoint({ keys: keyRing, lookupClient, issuer }),
+    /** Sign-in through upstream identity providers (issue #11). */
+    federation: {
+      providers: providerStore,
+      signIn: new UpstreamSignIn({ pending: pendingSignIns, http: upstreamHttp, jwks: new JwksCache(upstreamHttp, clock), secrets: encrypter, clock }),
+      accounts: new FederatedAccounts({ links: new KyselyLinkStore(db), users: userStore, clock, audit }),
+    },
   };
 
   // Each reload runs one at a time (an older read never replaces a newer one); a failed one
@@ -218,7 +231,6 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     settings: new BackgroundTask('settings reload', () => settings.load(), log),
     apis: new BackgroundTask('gateway API reload', async () => gateway.load(await apis.loadAll()), log),
   };
-  const pendingSignIns = new KyselyPendingSignInStore(db);
   let housekeeping: NodeJS.Timeout | undefined;
 
   return {

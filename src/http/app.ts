@@ -8,6 +8,7 @@ import { applyCors } from './cors.ts';
 import { registerConsoleRoutes } from './console-routes.ts';
 import { handleGatewayRequest } from './gateway-hook.ts';
 import { registerPageRoutes } from './page-routes.ts';
+import { registerProviderRoutes } from './provider-routes.ts';
 import { registerProtocolRoutes } from './protocol-routes.ts';
 import { registerErrorHandler } from './error-reply.ts';
 
@@ -59,6 +60,7 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
   void app.register(async (pages) => {
     await pages.register(cookie);
     registerPageRoutes(pages, tessera);
+    registerProviderRoutes(pages, tessera);
   });
   void app.register(async (scope) => registerAdminApi(scope, tessera));
   registerConsoleRoutes(app, tessera);

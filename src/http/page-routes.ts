@@ -11,7 +11,7 @@ import { consentPage, loginPage, logoutPage, messagePage } from '../pages/pages.
 import { Csrf } from './csrf.ts';
 import { noStore } from './oauth-reply.ts';
 
-const SESSION_COOKIE = 'tessera_session';
+export const SESSION_COOKIE = 'tessera_session';
 const CSRF_COOKIE = 'tessera_csrf';
 const STYLESHEET = readFileSync(new URL('../pages/tessera.css', import.meta.url), 'utf8');
 /** The brand mark: two tiles, as in the page header. */
@@ -20,7 +20,7 @@ const FAVICON =
   '<path d="M32 0v25a7 7 0 0 1-7 7H0z" fill="#7aa2ff"/></svg>';
 
 /** Every page: no script, no framing, no caching, no referrer (the URL carries codes and state). */
-function pageHeaders(reply: FastifyReply): FastifyReply {
+export function pageHeaders(reply: FastifyReply): FastifyReply {
   return noStore(reply)
     .header(
       'content-security-policy',
@@ -62,6 +62,11 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera): void
       case 'redirect':
         return noStore(reply).redirect(outcome.location, 303);
       case 'login': {
+        // idp_hint={slug} skips Tessera's login page and goes straight to that provider (issue #11).
+        const hint = new URLSearchParams(outcome.returnTo.slice(outcome.returnTo.indexOf('?') + 1)).get('idp_hint');
+        if (hint && (await tessera.interactive.federation.providers.findBySlug(hint.slice(0, 100)))?.enabled) {
+          return noStore(reply).redirect(`/login/providers/${encodeURIComponent(hint)}?${new URLSearchParams({ return_to: outcome.returnTo })}`, 303);
+        }
         const q = new URLSearchParams({ return_to: outcome.returnTo });
         if (outcome.loginHint) q.set('login_hint', outcome.loginHint);
         return noStore(reply).redirect(`/login?${q}`, 303);
@@ -127,6 +132,7 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera): void
         clientName: await clientNameOf(returnTo),
         username: q.get('login_hint')?.[0]?.slice(0, 200),
         error: undefined,
+        providers: await enabledProviders(returnTo),
       }),
     );
   });
@@ -138,7 +144,7 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera): void
     const again = async (status: number, error: string) =>
       pageHeaders(reply)
         .code(status)
-        .send(loginPage({ csrf: csrf.token(browserValue(request, reply)), returnTo, clientName: await clientNameOf(returnTo), username, error }));
+        .send(loginPage({ csrf: csrf.token(browserValue(request, reply)), returnTo, clientName: await clientNameOf(returnTo), username, error, providers: await enabledProviders(returnTo) }));
     if (!csrf.verify(request.cookies[CSRF_COOKIE], '', form.get('csrf'))) return again(403, 'This form expired. Please sign in again.');
     if (!username || !form.get('password')) return again(400, 'Enter your username and password.');
     const result = await sessions.signIn(username, form.get('password')!, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
@@ -211,6 +217,14 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera): void
     reply.clearCookie(SESSION_COOKIE, { path: '/' });
     if (redirect) return noStore(reply).redirect(redirect, 303);
     return pageHeaders(reply).send(messagePage('Signed out', 'You have been signed out of Tessera.'));
+  }
+
+  /** "Continue with {name}" for each enabled provider, carrying the request to resume. */
+  async function enabledProviders(returnTo: string | undefined): Promise<Array<{ name: string; href: string }>> {
+    const all = await tessera.interactive.federation.providers.list();
+    return all
+      .filter((p) => p.enabled)
+      .map((p) => ({ name: p.name, href: `/login/providers/${encodeURIComponent(p.slug)}${returnTo ? `?${new URLSearchParams({ return_to: returnTo })}` : ''}` }));
   }
 
   async function clientNameOf(returnTo: string | undefined): Promise<string | undefined> {

@@ -63,11 +63,17 @@ export class SessionService {
       return { ok: false, reason: 'invalid_credentials' };
     }
     await this.#d.throttle.reset(accountKey);
+    return { ok: true, ...(await this.startSession(user.id, meta)) };
+  }
+
+  /** A new session for a user whose identity is already established (password above, or an upstream provider). */
+  async startSession(userId: string, meta: { ip: string | null; userAgent: string | null }): Promise<{ cookieValue: string; session: Session }> {
+    const now = epochSeconds(this.#d.clock);
     const cookieValue = randomToken();
     const session: Session = {
       idHash: sha256(cookieValue),
       sid: randomUUID(),
-      userId: user.id,
+      userId,
       authTime: now,
       createdAt: now,
       expiresAt: now + this.#d.sessionTtl,
@@ -75,7 +81,7 @@ export class SessionService {
       revokedAt: null,
     };
     await this.#d.sessions.insert(session, meta);
-    return { ok: true, cookieValue, session };
+    return { cookieValue, session };
   }
 
   /** The signed-in user behind a session cookie, if the session is still good. */

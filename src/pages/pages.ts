@@ -7,6 +7,8 @@ export interface LoginPageData {
   clientName: string | undefined;
   username: string | undefined;
   error: string | undefined;
+  /** Upstream identity providers, one "Continue with {name}" control each. */
+  providers: Array<{ name: string; href: string }>;
 }
 
 export function loginPage(d: LoginPageData): string {
@@ -24,7 +26,8 @@ ${d.returnTo ? html`<input type="hidden" name="return_to" value="${d.returnTo}">
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024" ${d.username ? html`autofocus` : ''}>
 <div class="actions"><button class="primary" type="submit">Sign in</button></div>
-</form>`,
+</form>
+${d.providers.length ? html`<div class="providers">${d.providers.map((p) => html`<a class="button" href="${p.href}">Continue with ${p.name}</a>`)}</div>` : ''}`,
   });
 }
 

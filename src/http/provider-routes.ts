@@ -1,0 +1,78 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Tessera } from '../app/tessera.ts';
+import { FAILURE_MESSAGES, type FederationFailure } from '../federation/failures.ts';
+import { providerRedirectUri } from '../federation/provider.ts';
+import { PENDING_SIGN_IN_TTL_S } from '../federation/upstream-sign-in.ts';
+import { messagePage } from '../pages/pages.ts';
+import { noStore } from './oauth-reply.ts';
+import { pageHeaders, safeReturnTo, SESSION_COOKIE } from './page-routes.ts';
+
+/** The browser-bound value of upstream sign-ins: only the callback paths ever see it. */
+const UPSTREAM_COOKIE = 'tessera_upstream';
+const COOKIE_PATH = '/login/providers/';
+
+const ACCOUNT_MESSAGES = {
+  user_disabled: 'This account is disabled.',
+  email_in_use:
+    'An account with this email address already exists. Sign in with your password; an administrator can link the identity provider to your account.',
+} as const;
+
+/**
+ * Sign-in through upstream identity providers (issue #11): the start (`/login/providers/{slug}`,
+ * the "Continue with {name}" link and the target of `idp_hint`) and the callback. The rules
+ * live in src/federation; this only adapts HTTP and cookies.
+ */
+export function registerProviderRoutes(app: FastifyInstance, tessera: Tessera): void {
+  const { federation, sessions } = tessera.interactive;
+  const secure = () => tessera.issuer.startsWith('https:');
+
+  app.get<{ Params: { slug: string } }>('/login/providers/:slug', async (request, reply) => {
+    const provider = await federation.providers.findBySlug(request.params.slug.slice(0, 100));
+    if (!provider?.enabled) return failurePage(reply, 404, 'This identity provider is not available.');
+    const q = new URLSearchParams(request.url.slice(request.url.indexOf('?') + 1));
+    const started = await federation.signIn.start({
+      provider,
+      redirectUri: providerRedirectUri(tessera.issuer, provider.slug),
+      returnTo: safeReturnTo(q.get('return_to') ?? undefined) ?? null,
+      browserValue: request.cookies[UPSTREAM_COOKIE],
+    });
+    if (!started.ok) return failurePage(reply, 404, FAILURE_MESSAGES[started.failure.kind]);
+    // SameSite=Lax: the provider sends the browser back with a top-level GET, which carries it.
+    reply.setCookie(UPSTREAM_COOKIE, started.browserValue, { path: COOKIE_PATH, httpOnly: true, sameSite: 'lax', secure: secure(), maxAge: PENDING_SIGN_IN_TTL_S });
+    return noStore(reply).redirect(started.authorizationUrl, 303);
+  });
+
+  app.get<{ Params: { slug: string } }>('/login/providers/:slug/callback', async (request, reply) => {
+    const slug = request.params.slug.slice(0, 100);
+    const provider = await federation.providers.findBySlug(slug);
+    const params = new URLSearchParams(request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '');
+    const result = await federation.signIn.finish({ provider, params, browserValue: request.cookies[UPSTREAM_COOKIE] });
+    if (!result.ok) {
+      request.log.warn({ provider: slug, failure: result.failure.kind, reason: result.failure.reason }, 'sign-in through an identity provider failed');
+      return failurePage(reply, statusOf(result.failure), FAILURE_MESSAGES[result.failure.kind]);
+    }
+    const account = await federation.accounts.resolve(provider!, result.profile);
+    if (!account.ok) {
+      request.log.warn({ provider: slug, failure: account.reason }, 'sign-in through an identity provider refused');
+      return failurePage(reply, 403, ACCOUNT_MESSAGES[account.reason]);
+    }
+    request.log.info({ provider: slug, userId: account.user.id, how: account.how }, 'signed in through an identity provider');
+    // A new sign-in replaces whatever session this browser had.
+    await sessions.signOut(request.cookies[SESSION_COOKIE]);
+    const { cookieValue, session } = await sessions.startSession(account.user.id, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
+    reply.setCookie(SESSION_COOKIE, cookieValue, { path: '/', httpOnly: true, sameSite: 'lax', secure: secure(), maxAge: session.expiresAt - session.createdAt });
+    if (result.returnTo) return noStore(reply).redirect(result.returnTo, 303);
+    return pageHeaders(reply).send(messagePage('You are signed in', `Signed in as ${account.user.username}.`));
+  });
+
+  function failurePage(reply: FastifyReply, status: number, message: string): FastifyReply {
+    return pageHeaders(reply).code(status).send(messagePage('Sign-in did not work', message));
+  }
+}
+
+function statusOf(failure: FederationFailure): number {
+  if (failure.kind === 'unreachable' || failure.kind === 'bad_response') return 502;
+  if (failure.kind === 'provider_unavailable') return 404;
+  return 400;
+}
+
