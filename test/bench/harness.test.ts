@@ -15,7 +15,7 @@ const root = resolve(import.meta.dirname, '..', '..');
 const out = mkdtempSync(join(tmpdir(), 'tessera-bench-test-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-test('bench --quick writes results with non-zero throughput and only 2xx answers', { timeout: 90_000 }, async () => {
+test('bench --quick writes results with non-zero throughput and only 2xx answers', { timeout: 180_000 }, async () => {
   const args = [
     join(root, 'bench', 'run.ts'),
     '--quick', '--duration', '1', '--warmup', '0.3', '--connections', '8', '--no-postgres',
@@ -25,7 +25,7 @@ test('bench --quick writes results with non-zero throughput and only 2xx answers
     '--out', out,
   ];
   const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((done) => {
-    const child = execFile(process.execPath, args, { cwd: root, timeout: 80_000 }, (error, _stdout, stderr) => done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stderr }));
+    const child = execFile(process.execPath, args, { cwd: root, timeout: 170_000 }, (error, _stdout, stderr) => done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stderr }));
     child.stdin?.end();
   });
   expect(code, stderr).toBe(0);
