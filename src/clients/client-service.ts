@@ -53,8 +53,6 @@ export interface ClientServiceDeps {
   declaredScopes: () => Promise<ReadonlyMap<string, string>>;
 }
 
-const MAX_URIS = 20;
-
 /** Registering and changing apps. The CLI and the admin API both call this; neither validates on its own. */
 export class ClientService {
   readonly #d: ClientServiceDeps;
@@ -200,8 +198,8 @@ export class ClientService {
   }
 
   async #apply(c: Client, input: ClientInput, creating: boolean): Promise<Client> {
-    if (input.name !== undefined) c.name = text(input.name, 'name', 1, 200);
-    if (input.description !== undefined) c.description = text(input.description, 'description', 0, 2000);
+    if (input.name !== undefined) c.name = text(input.name, 'name', LIMITS.appName.min, LIMITS.appName.max);
+    if (input.description !== undefined) c.description = text(input.description, 'description', LIMITS.appDescription.min, LIMITS.appDescription.max);
     if (input.grantTypes !== undefined) c.grantTypes = grants(input.grantTypes);
     if (input.accessTokenTtl !== undefined) c.accessTokenTtl = ttl(input.accessTokenTtl, 'access_token_ttl', LIMITS.appAccessTokenTtl);
     if (input.refreshTokenTtl !== undefined) c.refreshTokenTtl = ttl(input.refreshTokenTtl, 'refresh_token_ttl', LIMITS.appRefreshTokenTtl);
@@ -266,7 +264,8 @@ export class ClientService {
   }
 
   async #uris(list: string[], field: string): Promise<string[]> {
-    if (list.length > MAX_URIS) throw validationError(`at most ${MAX_URIS} URIs may be registered`, field);
+    const { max } = LIMITS.appRedirectUris;
+    if (list.length > max) throw validationError(`at most ${max} URIs may be registered`, field);
     const out: string[] = [];
     for (const uri of list) {
       const result = await checkRedirectUri(uri, this.#d.redirectPolicy);

@@ -31,6 +31,12 @@ export const LIMITS = {
   appAccessTokenTtl: { min: 60, max: DAY },
   appRefreshTokenTtl: { min: 60, max: 365 * DAY },
 
+  // An app's fields (CLI flags, admin API): characters, or entries of a list.
+  appName: { min: 1, max: 200 },
+  appDescription: { min: 0, max: 2000 },
+  /** Redirect URIs, and post-logout redirect URIs, each. */
+  appRedirectUris: { min: 0, max: 20 },
+
   /** An API's upstream timeout behind the gateway, milliseconds. */
   apiTimeoutMs: { min: 100, max: 300_000 },
 

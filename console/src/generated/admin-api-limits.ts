@@ -55,7 +55,7 @@ export const limits = {
       "maximum": 86400
     },
     "description": {
-      "maxLength": 1000
+      "maxLength": 2000
     },
     "name": {
       "minLength": 1,
@@ -78,7 +78,7 @@ export const limits = {
       "maximum": 86400
     },
     "description": {
-      "maxLength": 1000
+      "maxLength": 2000
     },
     "name": {
       "minLength": 1,

@@ -68,14 +68,14 @@ export const AppSchema = Type.Object(
   { $id: 'App', description: 'A registered app (OAuth client). Never includes its secret.' },
 );
 
-const appName = str('', { minLength: 1, maxLength: 200 });
+const appName = str('', { minLength: LIMITS.appName.min, maxLength: LIMITS.appName.max });
 const appGrantTypes = Type.Array(oneOf(['authorization_code', 'client_credentials']), { minItems: 1, maxItems: 2 });
 const appFields = {
   name: opt(appName),
-  description: opt(str('', { maxLength: 1000 })),
+  description: opt(str('', { maxLength: LIMITS.appDescription.max })),
   grant_types: opt(appGrantTypes),
-  redirect_uris: opt(Type.Array(Type.String({ maxLength: 2048 }), { maxItems: 50 })),
-  post_logout_redirect_uris: opt(Type.Array(Type.String({ maxLength: 2048 }), { maxItems: 50 })),
+  redirect_uris: opt(Type.Array(Type.String({ maxLength: 2048 }), { maxItems: LIMITS.appRedirectUris.max })),
+  post_logout_redirect_uris: opt(Type.Array(Type.String({ maxLength: 2048 }), { maxItems: LIMITS.appRedirectUris.max })),
   scopes: opt(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 200 })),
   default_scopes: opt(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 200 })),
   on_behalf_of: opt(nullable(str('username or user id', { maxLength: 200 }))),
