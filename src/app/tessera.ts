@@ -35,6 +35,7 @@ import { bootstrapAdmin, ensureConsoleClient } from '../admin/bootstrap.ts';
 import { AuditLog } from '../audit/audit-log.ts';
 import { KyselyAuditStore } from '../audit/audit-store.ts';
 import { FederatedAccounts } from '../federation/federated-accounts.ts';
+import { FederatedSignIn } from '../federation/federated-sign-in.ts';
 import { JwksCache } from '../federation/jwks-cache.ts';
 import { KyselyLinkStore } from '../federation/link-store.ts';
 import { outboundHttp } from '../federation/outbound.ts';
@@ -219,8 +220,11 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     /** Sign-in through upstream identity providers (issue #11). */
     federation: {
       providers: providerStore,
-      signIn: new UpstreamSignIn({ pending: pendingSignIns, http: upstreamHttp, jwks: new JwksCache(upstreamHttp, clock), secrets: encrypter, clock }),
-      accounts: new FederatedAccounts({ links: new KyselyLinkStore(db), users: userStore, clock, audit }),
+      signIn: new FederatedSignIn({
+        protocol: new UpstreamSignIn({ pending: pendingSignIns, http: upstreamHttp, jwks: new JwksCache(upstreamHttp, clock), secrets: encrypter, clock }),
+        accounts: new FederatedAccounts({ links: new KyselyLinkStore(db), users: userStore, clock, audit }),
+        audit,
+      }),
     },
   };
 

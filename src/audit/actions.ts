@@ -28,6 +28,8 @@ export const AUDIT_TARGETS = {
   'settings.update': 'settings',
   'keys.rotate': 'keys',
   'user.link': 'user',
+  'provider.sign_in': 'provider',
+  'provider.sign_in_failed': 'provider',
   'provider.create': 'provider',
   'provider.update': 'provider',
   'provider.delete': 'provider',
@@ -69,6 +71,10 @@ export interface AuditDetails {
   'keys.rotate': { kids: string[] };
   /** A user's account at an upstream provider was linked: at a first sign-in, or to an existing user by a verified email. */
   'user.link': { provider: string; by: 'first_sign_in' | 'verified_email' };
+  /** Someone signed in through the provider: which user, and whether the user was just created or linked. */
+  'provider.sign_in': { user_id: string; username: string; how: 'linked' | 'created' | 'linked_by_email' };
+  /** A sign-in through the provider failed: the failure's kind and the reason, for the operator. */
+  'provider.sign_in_failed': { failure: string; reason: string };
   'provider.create': { name: string; kind: string; issuer: string | null };
   'provider.update': Fields;
   'provider.delete': { name: string };

@@ -3,6 +3,7 @@ import type { Tessera } from '../app/tessera.ts';
 import { FAILURE_MESSAGES, type FederationFailure } from '../federation/failures.ts';
 import { providerRedirectUri } from '../federation/provider.ts';
 import { PENDING_SIGN_IN_TTL_S } from '../federation/upstream-sign-in.ts';
+import { parseForm } from '../oauth/params.ts';
 import { messagePage } from '../pages/pages.ts';
 import { noStore } from './oauth-reply.ts';
 import { pageHeaders, safeReturnTo, SESSION_COOKIE } from './page-routes.ts';
@@ -23,7 +24,8 @@ const ACCOUNT_MESSAGES = {
  * live in src/federation; this only adapts HTTP and cookies.
  */
 export function registerProviderRoutes(app: FastifyInstance, tessera: Tessera): void {
-  const { federation, sessions } = tessera.interactive;
+  const { interactive } = tessera;
+  const { federation, sessions } = interactive;
   const secure = () => tessera.issuer.startsWith('https:');
 
   app.get<{ Params: { slug: string } }>('/login/providers/:slug', async (request, reply) => {
@@ -47,22 +49,27 @@ export function registerProviderRoutes(app: FastifyInstance, tessera: Tessera): 
     const provider = await federation.providers.findBySlug(slug);
     const params = new URLSearchParams(request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '');
     const result = await federation.signIn.finish({ provider, params, browserValue: request.cookies[UPSTREAM_COOKIE] });
+    if (!result.ok && 'refused' in result) {
+      request.log.warn({ provider: slug, failure: result.refused }, 'sign-in through an identity provider refused');
+      return failurePage(reply, 403, ACCOUNT_MESSAGES[result.refused]);
+    }
     if (!result.ok) {
       request.log.warn({ provider: slug, failure: result.failure.kind, reason: result.failure.reason }, 'sign-in through an identity provider failed');
+      // The user said no at the provider: the app hears access_denied, as after "Deny" on consent.
+      if (result.failure.kind === 'cancelled' && result.returnTo) {
+        const raw = parseForm(result.returnTo.slice(result.returnTo.indexOf('?') + 1));
+        const outcome = await interactive.flow.deny(raw, 'the user cancelled the sign-in at the identity provider');
+        if (outcome.kind === 'redirect') return noStore(reply).redirect(outcome.location, 303);
+      }
       return failurePage(reply, statusOf(result.failure), FAILURE_MESSAGES[result.failure.kind]);
     }
-    const account = await federation.accounts.resolve(provider!, result.profile);
-    if (!account.ok) {
-      request.log.warn({ provider: slug, failure: account.reason }, 'sign-in through an identity provider refused');
-      return failurePage(reply, 403, ACCOUNT_MESSAGES[account.reason]);
-    }
-    request.log.info({ provider: slug, userId: account.user.id, how: account.how }, 'signed in through an identity provider');
+    request.log.info({ provider: slug, userId: result.user.id }, 'signed in through an identity provider');
     // A new sign-in replaces whatever session this browser had.
     await sessions.signOut(request.cookies[SESSION_COOKIE]);
-    const { cookieValue, session } = await sessions.startSession(account.user.id, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
+    const { cookieValue, session } = await sessions.startSession(result.user.id, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
     reply.setCookie(SESSION_COOKIE, cookieValue, { path: '/', httpOnly: true, sameSite: 'lax', secure: secure(), maxAge: session.expiresAt - session.createdAt });
     if (result.returnTo) return noStore(reply).redirect(result.returnTo, 303);
-    return pageHeaders(reply).send(messagePage('You are signed in', `Signed in as ${account.user.username}.`));
+    return pageHeaders(reply).send(messagePage('You are signed in', `Signed in as ${result.user.username}.`));
   });
 
   function failurePage(reply: FastifyReply, status: number, message: string): FastifyReply {

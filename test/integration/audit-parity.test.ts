@@ -168,7 +168,7 @@ const API_ONLY: AuditAction[] = ['grant.revoke', 'session.revoke', 'session.revo
 const CLI_ONLY: AuditAction[] = ['role.grant'];
 
 /** Recorded by sign-in through an identity provider, not by an adapter. */
-const SIGN_IN: AuditAction[] = ['user.link'];
+const SIGN_IN: AuditAction[] = ['user.link', 'provider.sign_in', 'provider.sign_in_failed'];
 
 test('every audit action is in the table or listed as offered by one adapter only', () => {
   const placed = [...ROWS.map((r) => r.action), ...API_ONLY, ...CLI_ONLY, ...SIGN_IN];

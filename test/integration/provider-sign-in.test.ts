@@ -148,6 +148,27 @@ describe.each(DIALECTS)('sign-in through an identity provider (%s)', (dialect) =
     expect(downUa.cookies.has('tessera_session')).toBe(false);
   });
 
+  test('cancelled at the provider during an app’s request: the app gets access_denied with its state and iss', async () => {
+    const ua = new UserAgent(server.url);
+    const hinted = location(await ua.get(authorizeUrl({ idp_hint: 'acme' }).url));
+    const cancelled = await upstream.cancel(location(await ua.get(hinted)));
+    const back = await ua.get(`/login/providers/acme/callback?${cancelled}`);
+    expect(back.status).toBe(303);
+    const callback = new URL(location(back));
+    expect(callback.origin + callback.pathname).toBe(REDIRECT);
+    expect(Object.fromEntries(callback.searchParams)).toMatchObject({ error: 'access_denied', state: 'app-state', iss: server.url });
+    expect(ua.cookies.has('tessera_session')).toBe(false);
+  });
+
+  test('sign-ins through a provider and their failures are in the audit log, with the reason', async () => {
+    const { items: ok } = await server.tessera.services.audit.list({ action: 'provider.sign_in', limit: 500 });
+    expect(ok.find((e) => e.details.username === 'uma')).toMatchObject({ target_type: 'provider', target_id: 'acme', details: { how: expect.stringMatching(/created|linked/) } });
+    const { items: failed } = await server.tessera.services.audit.list({ action: 'provider.sign_in_failed', limit: 500 });
+    const kinds = failed.map((e) => `${e.target_id} ${e.details.failure}`);
+    expect(kinds).toEqual(expect.arrayContaining(['acme bad_state', 'acme cancelled', 'down unreachable']));
+    expect(failed.find((e) => e.details.failure === 'bad_state')!.details.reason).toMatch(/another browser|unknown state/);
+  });
+
   test('a disabled user cannot sign in through a provider', async () => {
     const first = await throughProvider(new UserAgent(server.url), '/login/providers/acme', 'wes');
     expect(first.status).toBe(200);

@@ -122,7 +122,17 @@ export function authorizationFlow(deps: AuthorizeDeps) {
     return issueCode(request, signedIn, now);
   }
 
-  return { authorize, decide };
+  /**
+   * The request ends without sign-in (the user cancelled at an upstream identity provider):
+   * `access_denied` to the app when the request is valid, else the error page.
+   */
+  async function deny(raw: RawParams, description: string): Promise<AuthorizeOutcome> {
+    const { request, outcome } = await validated(raw);
+    if (outcome) return outcome;
+    return errorRedirect(request.redirectUri, request.state, new OAuthError('access_denied', description));
+  }
+
+  return { authorize, decide, deny };
 }
 
 /** RFC 6749 §4.1.2.1 `access_denied`, told in words the user can act on. */
