@@ -38,6 +38,7 @@ import { FederatedAccounts } from '../federation/federated-accounts.ts';
 import { FederatedSignIn } from '../federation/federated-sign-in.ts';
 import { JwksCache } from '../federation/jwks-cache.ts';
 import { KyselyLinkStore } from '../federation/link-store.ts';
+import { LinkService } from '../federation/link-service.ts';
 import { outboundHttp } from '../federation/outbound.ts';
 import { UpstreamSignIn } from '../federation/upstream-sign-in.ts';
 import { KyselyPendingSignInStore } from '../federation/pending-sign-in-store.ts';
@@ -162,6 +163,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   });
 
   const providerStore = new KyselyProviderStore(db);
+  const linkStore = new KyselyLinkStore(db);
   const pendingSignIns = new KyselyPendingSignInStore(db);
   const upstreamHttp = outboundHttp();
   const apis = new ApiService({ store: new KyselyApiStore(db), clock, feed, audit });
@@ -183,6 +185,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     keys: new KeyService({ ring: keyRing, store: keyStore, clock, maxLifetime: () => maxSignedTokenLifetime(live), feed, audit }),
     settings,
     access: new AccessService({ users, clients, consents, refresh, sessions: sessionStore, audit, clock }),
+    links: new LinkService({ links: linkStore, providers: providerStore, findUser: (ref) => users.find(ref), audit }),
     providers: new ProviderService({
       store: providerStore,
       roles: userStore,
@@ -222,7 +225,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       providers: providerStore,
       signIn: new FederatedSignIn({
         protocol: new UpstreamSignIn({ pending: pendingSignIns, http: upstreamHttp, jwks: new JwksCache(upstreamHttp, clock), secrets: encrypter, clock }),
-        accounts: new FederatedAccounts({ links: new KyselyLinkStore(db), users: userStore, clock, audit }),
+        accounts: new FederatedAccounts({ links: linkStore, users: userStore, clock, audit }),
         audit,
       }),
     },

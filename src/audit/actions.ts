@@ -28,6 +28,7 @@ export const AUDIT_TARGETS = {
   'settings.update': 'settings',
   'keys.rotate': 'keys',
   'user.link': 'user',
+  'user.unlink': 'user',
   'provider.sign_in': 'provider',
   'provider.sign_in_failed': 'provider',
   'provider.create': 'provider',
@@ -75,6 +76,7 @@ export interface AuditDetails {
   'provider.sign_in': { user_id: string; username: string; how: 'linked' | 'created' | 'linked_by_email' };
   /** A sign-in through the provider failed: the failure's kind and the reason, for the operator. */
   'provider.sign_in_failed': { failure: string; reason: string };
+  'user.unlink': { provider: string; subject: string };
   'provider.create': { name: string; kind: string; issuer: string | null };
   'provider.update': Fields;
   'provider.delete': { name: string };

@@ -163,7 +163,7 @@ const ROWS: Row[] = [
 ];
 
 /** Offered by the admin API only (the CLI has no command for them). */
-const API_ONLY: AuditAction[] = ['grant.revoke', 'session.revoke', 'session.revoke_all', 'role.update', 'role.delete', 'permission.create', 'permission.delete', 'settings.update'];
+const API_ONLY: AuditAction[] = ['grant.revoke', 'session.revoke', 'session.revoke_all', 'role.update', 'role.delete', 'permission.create', 'permission.delete', 'settings.update', 'user.unlink'];
 /** Offered by the CLI only (`tessera roles grant`). */
 const CLI_ONLY: AuditAction[] = ['role.grant'];
 

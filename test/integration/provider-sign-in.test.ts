@@ -19,6 +19,7 @@ describe.each(DIALECTS)('sign-in through an identity provider (%s)', (dialect) =
   let server: TestServer;
   let upstream: OidcUpstream;
   let app: { id: string; secret: string };
+  let admin: string;
 
   beforeAll(async () => {
     server = await startTestServer(dialect, { env: { TESSERA_REDIRECT_URI_POLICY: 'development' } });
@@ -32,7 +33,17 @@ describe.each(DIALECTS)('sign-in through an identity provider (%s)', (dialect) =
     await services.providers.create({ slug: 'off', name: 'Switched Off', issuer: upstream.issuer, clientId: 'x', enabled: false }, SYSTEM);
     const created = await services.clients.create({ name: 'Books', grantTypes: ['authorization_code'], redirectUris: [REDIRECT], scopes: ['openid', 'profile', 'email'] }, SYSTEM);
     app = { id: created.client_id, secret: created.client_secret! };
+    await services.users.create({ username: 'root-ops', password: 'correct horse battery staple', roles: ['admin'] }, SYSTEM);
+    const ops = await services.clients.create({ name: 'ops', grantTypes: ['client_credentials'], onBehalfOf: 'root-ops', scopes: ['tessera.admin'] }, SYSTEM);
+    const res = await postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials', scope: 'tessera.admin' }, { authorization: basic(ops.client_id, ops.client_secret!) });
+    admin = ((await res.json()) as { access_token: string }).access_token;
   });
+
+  async function adminCall(method: string, path: string): Promise<{ status: number; body: any }> {
+    const res = await fetch(`${server.url}/admin/api/v1${path}`, { method, headers: { authorization: `Bearer ${admin}` } });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  }
   afterAll(async () => {
     await upstream?.close();
     await server?.close();
@@ -167,6 +178,24 @@ describe.each(DIALECTS)('sign-in through an identity provider (%s)', (dialect) =
     const kinds = failed.map((e) => `${e.target_id} ${e.details.failure}`);
     expect(kinds).toEqual(expect.arrayContaining(['acme bad_state', 'acme cancelled', 'down unreachable']));
     expect(failed.find((e) => e.details.failure === 'bad_state')!.details.reason).toMatch(/another browser|unknown state/);
+  });
+
+  test('the admin API shows a user’s links and removes one (audited); the upstream account then no longer signs in as that user', async () => {
+    const first = await throughProvider(new UserAgent(server.url), '/login/providers/acme', 'yan');
+    expect(first.status).toBe(200);
+    const listed = await adminCall('GET', '/users/yan/links');
+    expect(listed).toMatchObject({ status: 200, body: { items: [{ provider: 'acme', provider_name: 'Acme SSO', subject: 'yan', email: 'yan@upstream.example' }] } });
+    expect(listed.body.items[0].last_sign_in_at).toMatch(/^\d{4}-/);
+    expect((await adminCall('DELETE', '/users/yan/links/acme/nope')).status).toBe(404);
+    expect((await adminCall('DELETE', '/users/uma/links/acme/yan')).status).toBe(404);
+    expect((await adminCall('DELETE', '/users/yan/links/acme/yan')).status).toBe(204);
+    expect((await adminCall('GET', '/users/yan/links')).body.items).toEqual([]);
+    const { items } = await server.tessera.services.audit.list({ action: 'user.unlink' });
+    expect(items[0]).toMatchObject({ target_type: 'user', details: { provider: 'acme', subject: 'yan' } });
+    expect(items[0]!.actor).toMatch(/for user:root-ops$/);
+    // Unlinked, the same upstream account meets a local user with its email: not linked silently.
+    const again = await throughProvider(new UserAgent(server.url), '/login/providers/acme', 'yan');
+    expect(again.status).toBe(403);
   });
 
   test('a disabled user cannot sign in through a provider', async () => {

@@ -12,6 +12,7 @@ import { keyRoutes } from './routes/keys.ts';
 import { meRoutes } from './routes/me.ts';
 import { permissionRoutes } from './routes/permissions.ts';
 import { providerRoutes } from './routes/providers.ts';
+import { userLinkRoutes } from './routes/user-links.ts';
 import { roleRoutes } from './routes/roles.ts';
 import type { AdminApi, AdminRouteDeps } from './routes/route-kit.ts';
 import { settingsRoutes } from './routes/settings.ts';
@@ -32,6 +33,7 @@ const RESOURCES: Array<(api: AdminApi, deps: AdminRouteDeps) => void> = [
   auditRoutes,
   apiRoutes,
   providerRoutes,
+  userLinkRoutes,
 ];
 
 /**

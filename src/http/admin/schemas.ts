@@ -346,8 +346,21 @@ export const ProviderCreateSchema = Type.Object(
 );
 export const ProviderUpdateSchema = Type.Object(providerFields, { $id: 'ProviderUpdate', additionalProperties: false });
 
+export const IdentityLinkSchema = Type.Object(
+  {
+    provider: str('the provider’s slug'),
+    provider_name: str(),
+    subject: str('the provider’s id for the account (sub)'),
+    email: nullable(str()),
+    created_at: dateTime(),
+    last_sign_in_at: nullable(dateTime()),
+  },
+  { $id: 'IdentityLink', description: 'A user’s account at an upstream identity provider.' },
+);
+
 /** Every named schema, added to the admin scope once; routes point at them with `ref`. */
 export const SHARED_SCHEMAS = [
+  IdentityLinkSchema,
   ProviderSchema,
   ProviderCreateSchema,
   ProviderUpdateSchema,
