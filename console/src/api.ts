@@ -104,6 +104,8 @@ export type Grant = Schemas['Grant'];
 export type Session = Schemas['Session'];
 export type AuditEvent = Schemas['AuditEvent'];
 export type Me = Schemas['Me'];
+export type IdentityProvider = Schemas['Provider'];
+export type ProviderCreate = Schemas['ProviderCreate'];
 
 type Json<R> = R extends { content: { 'application/json': infer B } } ? B : never;
 type Responses<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends { responses: infer R } ? R : never;

@@ -7,6 +7,7 @@ import { ApiFormPage } from './pages/api-form.tsx';
 import { ApiDetailPage, ApisPage } from './pages/apis.tsx';
 import { AuditPage } from './pages/audit.tsx';
 import { KeysPage } from './pages/keys.tsx';
+import { ProvidersPage } from './pages/providers.tsx';
 import { RolesPage } from './pages/roles.tsx';
 import { SettingsPage } from './pages/settings.tsx';
 import { UserDetailPage } from './pages/user-detail.tsx';
@@ -25,6 +26,7 @@ const ROUTES: Array<[string, (p: Record<string, string>) => React.ReactNode]> = 
   ['/admin/apis/new', () => <ApiFormPage />],
   ['/admin/apis/:id', (p) => <ApiDetailPage key={p.id} id={p.id!} />],
   ['/admin/apis/:id/edit', (p) => <ApiFormPage key={p.id} id={p.id!} />],
+  ['/admin/providers', () => <ProvidersPage />],
   ['/admin/settings', () => <SettingsPage />],
   ['/admin/keys', () => <KeysPage />],
   ['/admin/audit', () => <AuditPage />],

@@ -9,6 +9,7 @@ const NAV: Array<{ to: string; label: string }> = [
   { to: '/admin/users', label: 'Users' },
   { to: '/admin/roles', label: 'Roles & permissions' },
   { to: '/admin/apis', label: 'APIs' },
+  { to: '/admin/providers', label: 'Identity providers' },
   { to: '/admin/settings', label: 'Settings' },
   { to: '/admin/keys', label: 'Signing keys' },
   { to: '/admin/audit', label: 'Audit log' },

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { launchBrowser } from '../support/browser.ts';
 import { basic, declareScopes, postForm, startTestServer, type TestServer } from '../support/server.ts';
 import { operator, SYSTEM } from '../../src/audit/actor.ts';
+import { startTestUpstream } from '../support/test-upstream.ts';
 
 /**
  * The admin console in Chromium, signed in through Tessera's real login page with
@@ -301,6 +302,37 @@ describe('admin console in a real browser', () => {
     expect(await page.locator('table.audit tbody').textContent()).not.toContain('user:ops-admin');
   });
 
+  test('identity providers: register one (the redirect URI to copy), test it, disable it, delete it', async () => {
+    // The upstream listens on http://127.0.0.1: allowed by the development policy only.
+    const upstream = await startTestUpstream('oidc');
+    await server.tessera.services.settings.update({ redirect_uri_policy: 'development' }, SYSTEM);
+    try {
+      await page.getByRole('link', { name: 'Identity providers', exact: true }).click();
+      await heading('Identity providers').waitFor();
+      await page.getByLabel('Name', { exact: true }).fill('Acme SSO');
+      await page.getByLabel('Slug').fill('acme');
+      expect(await page.locator('form').textContent()).toContain(`${server.url}/login/providers/acme/callback`);
+      await page.getByLabel('Issuer').fill(upstream.issuer);
+      await page.getByLabel('Client ID').fill(upstream.clientId);
+      await page.getByLabel('Client secret').fill(upstream.clientSecret);
+      await page.getByRole('button', { name: 'Register provider' }).click();
+      await expect.poll(() => page.getByTestId('provider-redirect-uri').textContent()).toBe(`${server.url}/login/providers/acme/callback`);
+      await shot('provider-registered-1280');
+      await page.getByRole('button', { name: 'Test Acme SSO' }).click();
+      await expect.poll(() => page.getByRole('status').first().textContent()).toContain('checks out');
+      await page.getByRole('button', { name: 'Disable Acme SSO' }).click();
+      await page.getByRole('button', { name: 'Enable Acme SSO' }).waitFor();
+      expect((await server.tessera.services.providers.show('acme')).enabled).toBe(false);
+      await page.getByRole('button', { name: 'Delete Acme SSO' }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+      await expect.poll(() => page.getByRole('list', { name: 'Identity providers' }).count()).toBe(0);
+      expect(await server.tessera.services.providers.list()).toEqual([]);
+    } finally {
+      await server.tessera.services.settings.update({ redirect_uri_policy: 'strict' }, SYSTEM);
+      await upstream.close();
+    }
+  });
+
   const PAGES: Array<[string, string]> = [
     ['/admin/apps', 'Registered apps'],
     ['/admin/users', 'Users'],
@@ -308,6 +340,7 @@ describe('admin console in a real browser', () => {
     ['/admin/roles', 'Roles & permissions'],
     ['/admin/apis', 'APIs'],
     ['/admin/apis/new', 'Register API'],
+    ['/admin/providers', 'Identity providers'],
     ['/admin/settings', 'Settings'],
     ['/admin/keys', 'Signing keys'],
     ['/admin/audit', 'Audit log'],
