@@ -106,6 +106,7 @@ export type AuditEvent = Schemas['AuditEvent'];
 export type Me = Schemas['Me'];
 export type IdentityProvider = Schemas['Provider'];
 export type ProviderCreate = Schemas['ProviderCreate'];
+export type IdentityLink = Schemas['IdentityLink'];
 
 type Json<R> = R extends { content: { 'application/json': infer B } } ? B : never;
 type Responses<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends { responses: infer R } ? R : never;

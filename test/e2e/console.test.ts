@@ -5,6 +5,8 @@ import { launchBrowser } from '../support/browser.ts';
 import { basic, declareScopes, postForm, startTestServer, type TestServer } from '../support/server.ts';
 import { operator, SYSTEM } from '../../src/audit/actor.ts';
 import { startTestUpstream } from '../support/test-upstream.ts';
+import { KyselyLinkStore } from '../../src/federation/link-store.ts';
+import { KyselyProviderStore } from '../../src/federation/provider-store.ts';
 
 /**
  * The admin console in Chromium, signed in through Tessera's real login page with
@@ -323,6 +325,19 @@ describe('admin console in a real browser', () => {
       await page.getByRole('button', { name: 'Disable Acme SSO' }).click();
       await page.getByRole('button', { name: 'Enable Acme SSO' }).waitFor();
       expect((await server.tessera.services.providers.show('acme')).enabled).toBe(false);
+
+      // A user's link to the provider (as a sign-in through it leaves one): shown, and removable.
+      const dev = await server.tessera.services.users.show('dev');
+      const provider = await new KyselyProviderStore(server.tessera.database.db).findBySlug('acme');
+      await new KyselyLinkStore(server.tessera.database.db).insert({ providerId: provider!.id, subject: 'sub-dev', userId: dev.id, email: 'dev@acme.example', createdAt: 1_760_000_000, lastSignInAt: 1_760_000_000 });
+      await page.goto(`${server.url}/admin/users/dev`);
+      await heading('dev').waitFor();
+      await page.getByText('dev@acme.example').waitFor();
+      await page.getByRole('button', { name: 'Remove the link to Acme SSO' }).click();
+      await page.getByText('This user does not sign in through an identity provider.').waitFor();
+      expect(await server.tessera.services.links.list('dev')).toEqual([]);
+      await page.goto(`${server.url}/admin/providers`);
+      await heading('Identity providers').waitFor();
       await page.getByRole('button', { name: 'Delete Acme SSO' }).click();
       await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
       await expect.poll(() => page.getByRole('list', { name: 'Identity providers' }).count()).toBe(0);

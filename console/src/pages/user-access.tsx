@@ -1,4 +1,4 @@
-import { api, type Grant, type List, type Session } from '../api.ts';
+import { api, type Grant, type IdentityLink, type List, type Session } from '../api.ts';
 import { Link } from '../router.tsx';
 import { ErrorBox, formatDate, ListView, useAction, useApi } from '../ui.tsx';
 
@@ -96,6 +96,53 @@ export function UserGrants({ userPath }: { userPath: string }) {
                   <td className="cell-actions">
                     <button type="button" className="small-button" disabled={revoking.busy} onClick={() => void revoke(g)}>
                       Revoke
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </ListView>
+    </section>
+  );
+}
+
+/** The user's accounts at upstream identity providers: remove a link (the account no longer signs in as this user). */
+export function UserLinks({ userPath }: { userPath: string }) {
+  const links = useApi<List<IdentityLink>>(`${userPath}/links`);
+  const removing = useAction();
+  const remove = (l: IdentityLink) =>
+    removing.run(async () => {
+      await api('DELETE', `${userPath}/links/${encodeURIComponent(l.provider)}/${encodeURIComponent(l.subject)}`);
+      links.reload();
+    });
+  return (
+    <section className="panel">
+      <h2>Identity providers</h2>
+      <ErrorBox error={removing.error} />
+      <ListView state={links} what="Loading identity provider links" empty="This user does not sign in through an identity provider.">
+        {(items) => (
+          <table className="table">
+            <thead>
+              <tr>
+                <th>Provider</th>
+                <th>Account</th>
+                <th>Last sign-in</th>
+                <th><span className="visually-hidden">Actions</span></th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((l) => (
+                <tr key={`${l.provider}/${l.subject}`}>
+                  <td data-label="Provider">{l.provider_name || l.provider}</td>
+                  <td data-label="Account">
+                    <code className="wrap">{l.email ?? l.subject}</code>
+                  </td>
+                  <td data-label="Last sign-in">{formatDate(l.last_sign_in_at)}</td>
+                  <td className="cell-actions">
+                    <button type="button" className="small-button" disabled={removing.busy} onClick={() => void remove(l)} aria-label={`Remove the link to ${l.provider_name || l.provider}`}>
+                      Remove
                     </button>
                   </td>
                 </tr>
