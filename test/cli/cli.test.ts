@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { CLI_MAIN, cliRunner, type CliRun } from '../support/cli-runner.ts';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts';
 
 /**
@@ -12,43 +13,14 @@ import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/data
 // Each command is a process start plus argon2 hashing: seconds per test on a busy 2-core box.
 vi.setConfig({ testTimeout: 120_000 });
 
-const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 const PASSWORD = 'correct horse battery staple';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
   let database: TestDatabase;
   let env: Record<string, string>;
 
-  function tessera(args: string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<Run> {
-    return new Promise((resolve) => {
-      const child = execFile(process.execPath, [MAIN, ...args, '--database', database.url], { env: { ...process.env, ...env, ...options.env }, timeout: 30_000 }, (error, stdout, stderr) => {
-        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-      });
-      child.stdin!.end(options.stdin ?? '');
-    });
-  }
-
-  async function json(args: string[], options?: { stdin?: string; env?: Record<string, string> }): Promise<any> {
-    const r = await tessera([...args, '--json'], options);
-    if (r.code !== 0) throw new Error(`tessera ${args.join(' ')} failed: ${r.stderr}`);
-    return JSON.parse(r.stdout);
-  }
-
-  /** A failure: non-zero exit and exactly one line on stderr. */
-  async function fails(args: string[], pattern: RegExp, options?: { stdin?: string; env?: Record<string, string> }): Promise<string> {
-    const r = await tessera(args, options);
-    expect(r.code, `${args.join(' ')} should fail`).not.toBe(0);
-    const lines = r.stderr.trimEnd().split('\n');
-    expect(lines, r.stderr).toHaveLength(1);
-    expect(lines[0]).toMatch(pattern);
-    return lines[0]!;
-  }
+  const { tessera, json, fails } = cliRunner(() => ({ databaseUrl: database.url, env }));
 
   beforeAll(async () => {
     database = await createTestDatabase(dialect);
@@ -194,8 +166,8 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
     const unknown = await tessera(['frobnicate']);
     expect(unknown.code).not.toBe(0);
     expect(unknown.stderr).toMatch(/unknown command/);
-    const r = await new Promise<Run>((resolve) => {
-      execFile(process.execPath, [MAIN, 'users', 'list', '--database', 'mysql://nope'], { env: { ...process.env, ...env } }, (error, stdout, stderr) =>
+    const r = await new Promise<CliRun>((resolve) => {
+      execFile(process.execPath, [CLI_MAIN, 'users', 'list', '--database', 'mysql://nope'], { env: { ...process.env, ...env } }, (error, stdout, stderr) =>
         resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );
     });
@@ -205,7 +177,7 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
 
   /** Starts `tessera serve`, resolving with the child, its first stdout line and everything printed so far. */
   async function serve(args: string[], extraEnv: Record<string, string> = {}) {
-    const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--database', database.url, ...args], { env: { ...process.env, ...env, TESSERA_ADMIN_PASSWORD: PASSWORD, ...extraEnv } });
+    const child = spawn(process.execPath, [CLI_MAIN, 'serve', '--port', '0', '--database', database.url, ...args], { env: { ...process.env, ...env, TESSERA_ADMIN_PASSWORD: PASSWORD, ...extraEnv } });
     const output = { stdout: '' };
     child.stdout.on('data', (chunk: Buffer) => (output.stdout += chunk.toString()));
     const firstLine = await new Promise<string>((resolve, reject) => {

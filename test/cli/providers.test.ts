@@ -1,22 +1,16 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { cliRunner } from '../support/cli-runner.ts';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts';
 import { startTestUpstream, type TestUpstream } from '../support/test-upstream.ts';
 
 /** `tessera providers …` (issue #11) as an operator runs it: a child process per command. */
 vi.setConfig({ testTimeout: 120_000 });
 
-const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 const ISSUER = 'https://id.example.com';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 let upstream: TestUpstream;
 beforeAll(async () => {
@@ -30,28 +24,7 @@ describe.each(DIALECTS)('tessera providers (%s)', (dialect) => {
   let database: TestDatabase;
   let env: Record<string, string>;
 
-  function tessera(args: string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<Run> {
-    return new Promise((resolve) => {
-      const child = execFile(process.execPath, [MAIN, ...args, '--database', database.url], { env: { ...process.env, ...env, ...options.env }, timeout: 60_000 }, (error, stdout, stderr) => {
-        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-      });
-      child.stdin!.end(options.stdin ?? '');
-    });
-  }
-
-  async function json(args: string[], options?: { stdin?: string; env?: Record<string, string> }): Promise<any> {
-    const r = await tessera([...args, '--json'], options);
-    if (r.code !== 0) throw new Error(`tessera ${args.join(' ')} failed: ${r.stderr}`);
-    return JSON.parse(r.stdout);
-  }
-
-  async function fails(args: string[], pattern: RegExp, options?: { stdin?: string; env?: Record<string, string> }): Promise<void> {
-    const r = await tessera(args, options);
-    expect(r.code, `${args.join(' ')} should fail`).not.toBe(0);
-    const lines = r.stderr.trimEnd().split('\n');
-    expect(lines, r.stderr).toHaveLength(1);
-    expect(lines[0]).toMatch(pattern);
-  }
+  const { tessera, json, fails } = cliRunner(() => ({ databaseUrl: database.url, env }), 60_000);
 
   beforeAll(async () => {
     database = await createTestDatabase(dialect);
