@@ -13,6 +13,7 @@ export const AUDIT_TARGETS = {
   'user.password_reset': 'user',
   'user.disable': 'user',
   'user.enable': 'user',
+  'user.delete': 'user',
   'grant.revoke': 'user',
   'session.revoke': 'user',
   'session.revoke_all': 'user',
@@ -56,6 +57,8 @@ export interface AuditDetails {
   'user.password_reset': None;
   'user.disable': None;
   'user.enable': None;
+  /** The user is gone; the entry keeps their id (the target) and their username. */
+  'user.delete': { username: string };
   'grant.revoke': { client_id: string };
   'session.revoke': { sid: string };
   'session.revoke_all': { ended: number };

@@ -58,6 +58,8 @@ export interface UserServiceDeps {
   audit: AuditLog;
 }
 
+/** The built-in role that holds every permission; at least one active user always keeps it. */
+const ADMIN_ROLE = 'admin';
 const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$/;
 const EMAIL = /^[^\s@<>"]{1,64}@[^\s@<>"]{1,255}$/;
 
@@ -145,6 +147,9 @@ export class UserService {
     const toggled = disabled !== undefined && disabled !== user.disabled;
     const fields = changedFields(profile);
     if (!fields.length && newPassword === undefined && !toggled) return this.#view(user);
+    if ((roles !== undefined && !roles.includes(ADMIN_ROLE)) || (toggled && disabled)) {
+      await this.#keepAnAdmin(user, roles !== undefined && !roles.includes(ADMIN_ROLE) ? `removing the admin role from "${user.username}"` : `disabling "${user.username}"`);
+    }
     if (toggled) {
       user.disabled = disabled;
       // Disabling invalidates every token issued for the user (a "valid after" epoch, not a scan).
@@ -161,6 +166,29 @@ export class UserService {
     if (newPassword !== undefined) await this.#d.audit.record({ action: 'user.password_reset', targetId: user.id, details: {} }, actor);
     if (toggled) await this.#d.audit.record({ action: disabled ? 'user.disable' : 'user.enable', targetId: user.id, details: {} }, actor);
     return this.#view(user);
+  }
+
+  /**
+   * Deletes a user: their sessions, authorization codes, refresh tokens, consents and
+   * provider links go with them, and access tokens issued for them stop working on every
+   * node (the change feed drops the cached user). Audit entries keep the id. Refused for the
+   * last active admin and for a user that apps act on behalf of.
+   */
+  async delete(ref: string, actor: Actor): Promise<void> {
+    const user = await this.find(ref);
+    await this.#keepAnAdmin(user, `deleting "${user.username}"`);
+    const apps = await this.#d.users.appsActingFor(user.id);
+    if (apps.length) throw conflict(`user "${user.username}" cannot be deleted: apps act on their behalf (${apps.join(', ')}); delete those apps or change them first`);
+    if (!(await this.#d.users.delete(user.id, epochSeconds(this.#d.clock)))) throw notFound('user', ref);
+    this.#d.feed.notifyLocal('user', user.id);
+    await this.#d.audit.record({ action: 'user.delete', targetId: user.id, details: { username: user.username } }, actor);
+  }
+
+  /** Refuses a change that would leave no active (not disabled) user with the admin role. */
+  async #keepAnAdmin(user: User, change: string): Promise<void> {
+    if (user.disabled || !(await this.#d.users.rolesOf(user.id)).includes(ADMIN_ROLE)) return;
+    if ((await this.#d.users.countActiveWithRole(ADMIN_ROLE, user.id)) > 0) return;
+    throw conflict(`${change} is refused: they are the last active admin (give another active user the admin role first)`);
   }
 
   setDisabled(ref: string, disabled: boolean, actor: Actor): Promise<UserView> {

@@ -28,6 +28,16 @@ export interface UserStore {
   setRoles(userId: string, roles: string[], now: number): Promise<void>;
   rolesOf(userId: string): Promise<string[]>;
   principal(userId: string): Promise<Principal | undefined>;
+  /** Users not disabled holding `role`, other than `exceptUserId` (for "the last active admin"). */
+  countActiveWithRole(role: string, exceptUserId: string): Promise<number>;
+  /** Apps that act on behalf of the user (client credentials): their client ids. */
+  appsActingFor(userId: string): Promise<string[]>;
+  /**
+   * Deletes the user with their sessions, authorization codes, refresh tokens, consents,
+   * provider links and roles, in one transaction, and publishes the change (every node drops
+   * the cached user, so access tokens issued for them stop working). False if there was none.
+   */
+  delete(userId: string, now: number): Promise<boolean>;
 }
 
 export interface RoleStore {
@@ -134,6 +144,41 @@ export class KyselyUserStore implements UserStore, RoleStore {
       permissions = [];
     }
     return { user, roles: roles.map((r) => r.name), permissions };
+  }
+
+  async countActiveWithRole(role: string, exceptUserId: string): Promise<number> {
+    const row = await this.#db
+      .selectFrom('users')
+      .innerJoin('user_roles', 'user_roles.user_id', 'users.id')
+      .select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
+      .where('user_roles.role_name', '=', role)
+      .where('users.disabled', '=', 0)
+      .where('users.id', '!=', exceptUserId)
+      .executeTakeFirst();
+    return Number(row?.n ?? 0);
+  }
+
+  async appsActingFor(userId: string): Promise<string[]> {
+    const rows = await this.#db.selectFrom('clients').select('id').where('on_behalf_of_user_id', '=', userId).orderBy('id').execute();
+    return rows.map((r) => r.id);
+  }
+
+  async delete(userId: string, now: number): Promise<boolean> {
+    return this.#db.transaction().execute(async (trx) => {
+      // Explicit rather than left to ON DELETE CASCADE, so both dialects do the same whatever
+      // their foreign-key settings.
+      await trx.deleteFrom('authorization_codes').where('user_id', '=', userId).execute();
+      const families = trx.selectFrom('refresh_token_families').select('id').where('user_id', '=', userId);
+      await trx.deleteFrom('refresh_tokens').where('family_id', 'in', families).execute();
+      await trx.deleteFrom('refresh_token_families').where('user_id', '=', userId).execute();
+      await trx.deleteFrom('sessions').where('user_id', '=', userId).execute();
+      await trx.deleteFrom('consents').where('user_id', '=', userId).execute();
+      await trx.deleteFrom('identity_links').where('user_id', '=', userId).execute();
+      await trx.deleteFrom('user_roles').where('user_id', '=', userId).execute();
+      const deleted = await trx.deleteFrom('users').where('id', '=', userId).executeTakeFirst();
+      await publishChange(trx, 'user', userId, now);
+      return Number(deleted.numDeletedRows) > 0;
+    });
   }
 
   async listRoles(): Promise<Role[]> {

@@ -222,7 +222,7 @@ describe('admin console in a real browser', () => {
     expect((await server.tessera.services.apis.show('Accounts')).routes).toEqual([{ methods: ['GET', 'HEAD'], path: '/accounts/{id}', scopes: ['accounts.read'] }]);
   });
 
-  test('users: create one, see a field error beside the field, disable the user', async () => {
+  test('users: create one, see a field error beside the field, disable the user, delete another', async () => {
     await page.getByRole('link', { name: 'Users', exact: true }).click();
     await heading('Users').waitFor();
     const create = async (username: string) => {
@@ -252,6 +252,18 @@ describe('admin console in a real browser', () => {
     await dialog.getByRole('button', { name: 'Disable user' }).click();
     await page.getByText('This user is disabled and cannot sign in.').waitFor();
     expect((await server.tessera.services.users.show('bea')).disabled).toBe(true);
+
+    await page.getByRole('link', { name: '← Users' }).click();
+    await create('cal');
+    await heading('cal').waitFor();
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    const confirm = page.getByRole('dialog');
+    expect(await confirm.textContent()).toContain('cannot be undone');
+    await confirm.getByRole('button', { name: 'Delete user' }).click();
+    await heading('Users').waitFor();
+    await page.getByRole('link', { name: 'bea', exact: true }).waitFor();
+    expect(await page.getByRole('link', { name: 'cal', exact: true }).count()).toBe(0);
+    await expect(server.tessera.services.users.show('cal')).rejects.toMatchObject({ status: 404 });
   });
 
   test('roles and permissions: create a permission and a role that grants it', async () => {

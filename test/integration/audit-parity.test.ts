@@ -113,6 +113,12 @@ const ROWS: Row[] = [
     api: (u) => ({ method: 'PATCH', path: `/users/${u!.ref}`, body: { disabled: false } }),
   },
   {
+    action: 'user.delete',
+    prepare: (t, tag) => user(t, tag),
+    cli: (u) => ({ args: ['users', 'delete', u!.ref] }),
+    api: (u) => ({ method: 'DELETE', path: `/users/${u!.ref}` }),
+  },
+  {
     action: 'role.create',
     cli: (_, tag) => ({ args: ['roles', 'create', `role-${tag}`, '--description', 'Reads reports', '--permission', 'developer_api'] }),
     api: (_, tag) => ({ method: 'POST', path: '/roles', body: { name: `role-${tag}`, description: 'Reads reports', permissions: ['developer_api'] } }),

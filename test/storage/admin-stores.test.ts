@@ -225,4 +225,45 @@ describe.each(DIALECTS)('admin stores on %s', (dialect) => {
       expect(await sessions.listForUser(alice.id, NOW)).toEqual([]);
     });
   });
+
+  test('users: delete takes sessions, consents, refresh tokens, provider links and roles with the user, nothing of anyone else, and announces it', async () => {
+    const users = new KyselyUserStore(handle.db);
+    const [carol, dave] = [makeUser('carol'), makeUser('dave')];
+    await users.insert(carol, ['admin']);
+    await users.insert(dave, ['admin']);
+    const app = makeClient('Deletion');
+    await new KyselyClientStore(handle.db).insert(app);
+    const consents = new KyselyConsentStore(handle.db);
+    const sessions = new KyselySessionStore(handle.db);
+    const refresh = new KyselyRefreshStore(handle.db, handle.dialect);
+    const providerId = randomUUID();
+    await handle.db
+      .insertInto('identity_providers')
+      .values({ id: providerId, slug: `del-${providerId.slice(0, 8)}`, name: 'Del', kind: 'oauth2', issuer: null, endpoints: '{}', claim_mapping: null, client_id: 'x', client_secret: null, scopes: '[]', trust_email: 0, enabled: 1, created_at: NOW, updated_at: NOW })
+      .execute();
+    for (const u of [carol, dave]) {
+      await consents.grant(u.id, app.id, ['openid'], NOW);
+      await sessions.insert({ idHash: `del-${u.username}`, sid: `del-sid-${u.username}`, userId: u.id, authTime: NOW, createdAt: NOW, expiresAt: NOW + 3600, lastSeenAt: NOW, revokedAt: null }, { ip: null, userAgent: null });
+      const id = randomUUID();
+      await refresh.createFamily({ id, clientId: app.id, userId: u.id, scope: 'openid offline_access', sessionId: null, authTime: NOW, createdAt: NOW, expiresAt: NOW + 600, revokedAt: null }, `rt-${id}`, NOW + 600);
+      await handle.db.insertInto('identity_links').values({ provider_id: providerId, subject: `sub-${u.username}`, user_id: u.id, email: null, created_at: NOW, last_sign_in_at: null }).execute();
+    }
+    expect(await users.countActiveWithRole('admin', carol.id)).toBeGreaterThanOrEqual(1);
+    const before = await users.countActiveWithRole('admin', dave.id);
+    const announced = (await changes('user')).filter((k) => k === carol.id).length;
+
+    expect(await users.delete(carol.id, NOW + 1)).toBe(true);
+    expect(await users.delete(carol.id, NOW + 2)).toBe(false);
+    expect(await users.findById(carol.id)).toBeUndefined();
+    const left = async (table: 'sessions' | 'consents' | 'refresh_token_families' | 'identity_links' | 'user_roles', userId: string) =>
+      (await handle.db.selectFrom(table).select('user_id').where('user_id', '=', userId).execute()).length;
+    for (const table of ['sessions', 'consents', 'refresh_token_families', 'identity_links', 'user_roles'] as const) {
+      expect(await left(table, carol.id), table).toBe(0);
+      expect(await left(table, dave.id), table).toBe(1);
+    }
+    expect((await changes('user')).filter((k) => k === carol.id)).toHaveLength(announced + 2);
+    // carol no longer counts as another active admin for dave.
+    expect(await users.countActiveWithRole('admin', dave.id)).toBe(before - 1);
+    expect(await users.appsActingFor(dave.id)).toEqual([]);
+  });
 });

@@ -119,6 +119,16 @@ class MemoryUserStore implements UserStore {
     const permissions = [...new Set(roles.flatMap((r) => this.grants.get(r) ?? []))].sort();
     return { user, roles, permissions };
   }
+  async countActiveWithRole(role: string, exceptUserId: string) {
+    return [...this.users.values()].filter((u) => u.id !== exceptUserId && !u.disabled && this.roles.get(u.id)?.includes(role)).length;
+  }
+  async appsActingFor() {
+    return [];
+  }
+  async delete(userId: string) {
+    this.roles.delete(userId);
+    return this.users.delete(userId);
+  }
 }
 
 class MemoryRevocationStore implements RevocationStore {

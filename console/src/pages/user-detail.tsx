@@ -1,11 +1,11 @@
 import { useState, type FormEvent, type ReactNode } from 'react';
 import { api, type PasswordReset, type User, type UserUpdate } from '../api.ts';
-import { Link } from '../router.tsx';
+import { Link, navigate } from '../router.tsx';
 import { ConfirmDialog, ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatDate, useAction, useApi } from '../ui.tsx';
 import { Sessions, UserGrants, UserLinks } from './user-access.tsx';
 import { RolePicker } from './users.tsx';
 
-/** One user: profile and roles, disable, password reset, sessions, grants and identity-provider links. */
+/** One user: profile and roles, disable, delete, password reset, sessions, grants and identity-provider links. */
 export function UserDetailPage({ id }: { id: string }) {
   const user = useApi<User>(`/users/${encodeURIComponent(id)}`);
   const back = (
@@ -30,7 +30,7 @@ function UserDetail({ user, onChange, back }: { user: User; onChange: (u: User) 
   const profile = useAction();
   const { error } = profile;
   const [saved, setSaved] = useState(false);
-  const [dialog, setDialog] = useState<'disable' | 'password' | undefined>();
+  const [dialog, setDialog] = useState<'disable' | 'delete' | 'password' | undefined>();
   const [password, setPassword] = useState('');
   const confirmed = useAction();
   const dialogError = confirmed.error;
@@ -48,7 +48,7 @@ function UserDetail({ user, onChange, back }: { user: User; onChange: (u: User) 
       setSaved(true);
     });
   };
-  const openDialog = (which: 'disable' | 'password') => {
+  const openDialog = (which: 'disable' | 'delete' | 'password') => {
     confirmed.reset();
     setDialog(which);
   };
@@ -62,6 +62,11 @@ function UserDetail({ user, onChange, back }: { user: User; onChange: (u: User) 
       const change: UserUpdate = { disabled: !user.disabled };
       onChange(await api<User>('PATCH', path, change));
       setNotice(user.disabled ? 'The user can sign in again.' : 'The user is disabled: their sessions ended and their tokens stopped working.');
+    });
+  const deleteUser = () =>
+    dialogRun(async () => {
+      await api('DELETE', path);
+      navigate('/admin/users');
     });
   const resetPassword = () =>
     dialogRun(async () => {
@@ -79,6 +84,9 @@ function UserDetail({ user, onChange, back }: { user: User; onChange: (u: User) 
         </button>
         <button type="button" className={user.disabled ? 'primary' : 'danger'} onClick={() => openDialog('disable')}>
           {user.disabled ? 'Enable' : 'Disable'}
+        </button>
+        <button type="button" className="danger" onClick={() => openDialog('delete')}>
+          Delete
         </button>
       </PageHeader>
       {user.disabled ? <p className="note note--danger">This user is disabled and cannot sign in.</p> : null}
@@ -138,6 +146,19 @@ function UserDetail({ user, onChange, back }: { user: User; onChange: (u: User) 
           onCancel={() => setDialog(undefined)}
         >
           <p>{user.disabled ? 'The user will be able to sign in again.' : 'Their sessions end at once and every token issued for them stops working.'}</p>
+        </ConfirmDialog>
+      ) : null}
+      {dialog === 'delete' ? (
+        <ConfirmDialog
+          title={`Delete ${user.username}?`}
+          confirmLabel="Delete user"
+          danger
+          busy={busy}
+          error={dialogError}
+          onConfirm={() => void deleteUser()}
+          onCancel={() => setDialog(undefined)}
+        >
+          <p>Their sessions, approvals, refresh tokens and identity-provider links are deleted with them, and every token issued for them stops working. This cannot be undone.</p>
         </ConfirmDialog>
       ) : null}
       {dialog === 'password' ? (

@@ -99,5 +99,15 @@ export function usersCommand(): Command {
       });
     });
 
+  withCommon(users.command('delete').argument('<user>', 'username or id'))
+    .description('delete a user with their sessions, consents, refresh tokens and provider links; their access tokens stop working')
+    .action(async (ref: string, f: GlobalOptions) => {
+      await withTessera(f, async (t) => {
+        const user = await t.services.users.show(ref);
+        await t.services.users.delete(user.id, cliActor());
+        output(f, { deleted: user.id, username: user.username }, (d) => `deleted user ${d.username} (${d.deleted})`);
+      });
+    });
+
   return users;
 }

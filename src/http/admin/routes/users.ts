@@ -41,6 +41,22 @@ export function userRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void {
     async (request) => users.update(request.params.id, userUpdate(request.body), actorOf(request)),
   );
 
+  api.delete(
+    '/users/:id',
+    {
+      schema: {
+        ...tag('users'),
+        summary: 'Delete a user with their sessions, consents, refresh tokens and provider links; their access tokens stop working',
+        params: IdParams,
+        response: noContent,
+      },
+    },
+    async (request, reply) => {
+      await users.delete(request.params.id, actorOf(request));
+      return reply.code(204).send();
+    },
+  );
+
   api.post(
     '/users/:id/password',
     { schema: { ...tag('users'), summary: 'Set a new password; ends the user’s sessions', params: IdParams, body: ref(PasswordResetSchema), response: noContent } },
