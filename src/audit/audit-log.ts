@@ -36,8 +36,33 @@ export interface AuditFilter {
   before?: string;
 }
 
-/** Keys whose values are never written to the audit log, whatever the caller passes. */
-const SECRET_KEY = /secret|password|token|hash|private|code_verifier|cookie/i;
+/**
+ * The field names whose values are never written to the audit log, whatever the caller
+ * passes: an explicit list (any case, `-` or `_`), so settings such as `access_token_ttl`
+ * are recorded as they are. A new secret field must be added here.
+ */
+export const SECRET_FIELDS: ReadonlySet<string> = new Set([
+  'password',
+  'new_password',
+  'password_hash',
+  'secret',
+  'client_secret',
+  'secret_hash',
+  'private_key',
+  'private_jwk',
+  'key_encryption_key',
+  'code',
+  'code_verifier',
+  'access_token',
+  'refresh_token',
+  'id_token',
+  'token',
+  'assertion',
+  'cookie',
+  'authorization',
+]);
+
+const isSecret = (key: string) => SECRET_FIELDS.has(key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase().replaceAll('-', '_'));
 
 /** Drops secrets from event details, recursively. */
 export function redact(details: unknown, depth = 0): unknown {
@@ -45,7 +70,7 @@ export function redact(details: unknown, depth = 0): unknown {
   if (Array.isArray(details)) return details.slice(0, 50).map((v) => redact(v, depth + 1));
   if (details && typeof details === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(details)) out[k] = SECRET_KEY.test(k) ? '[redacted]' : redact(v, depth + 1);
+    for (const [k, v] of Object.entries(details)) out[k] = isSecret(k) ? '[redacted]' : redact(v, depth + 1);
     return out;
   }
   if (typeof details === 'string' && details.length > 500) return `${details.slice(0, 500)}…`;
