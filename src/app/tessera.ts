@@ -157,6 +157,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     throttle: new KyselyLoginThrottleStore(db),
     clock,
     log,
+    audit,
     get sessionTtl() {
       return live.sessionTtl;
     },
@@ -215,6 +216,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       consents,
       codes,
       issuer,
+      audit,
       get codeTtl() {
         return live.codeTtl;
       },

@@ -14,6 +14,10 @@ export const AUDIT_TARGETS = {
   'user.disable': 'user',
   'user.enable': 'user',
   'user.delete': 'user',
+  'user.sign_in': 'user',
+  'user.sign_in_failed': 'user',
+  'user.sign_out': 'user',
+  'consent.grant': 'user',
   'grant.revoke': 'user',
   'session.revoke': 'user',
   'session.revoke_all': 'user',
@@ -59,6 +63,14 @@ export interface AuditDetails {
   'user.enable': None;
   /** The user is gone; the entry keeps their id (the target) and their username. */
   'user.delete': { username: string };
+  /** A password sign-in at /login started a session. */
+  'user.sign_in': { sid: string };
+  /** A password sign-in was refused: the username as typed (the target when it names a user) and why. */
+  'user.sign_in_failed': { username: string; reason: 'invalid_credentials' | 'disabled' | 'throttled' };
+  /** A session was ended by its user (sign-out, or a new sign-in replacing it in the same browser). */
+  'user.sign_out': { sid: string };
+  /** The user approved an app at the consent page (revoking it is `grant.revoke`). */
+  'consent.grant': { client_id: string; scopes: string[] };
   'grant.revoke': { client_id: string };
   'session.revoke': { sid: string };
   'session.revoke_all': { ended: number };

@@ -6,6 +6,8 @@
 export type Actor =
   | { kind: 'user'; userId: string; username: string; clientId: string; label: string; ip: string | null }
   | { kind: 'operator'; label: string } // the CLI: `cli:<os user>`
+  // Someone at Tessera's own pages (sign-in, consent, sign-out): `user:<username>` once known, else `anonymous`.
+  | { kind: 'visitor'; label: string; ip: string | null }
   | { kind: 'system'; label: 'system' };
 
 export const SYSTEM: Actor = { kind: 'system', label: 'system' };
@@ -15,6 +17,11 @@ export function operator(osUser: string): Actor {
   return { kind: 'operator', label: `cli:${osUser}` };
 }
 
+/** The person at Tessera's pages: `user:<username>` when known, `anonymous` otherwise. */
+export function visitor(username: string | null, ip: string | null): Actor {
+  return { kind: 'visitor', label: username === null ? 'anonymous' : `user:${username}`, ip };
+}
+
 export function actorIp(actor: Actor): string | null {
-  return actor.kind === 'user' ? actor.ip : null;
+  return actor.kind === 'user' || actor.kind === 'visitor' ? actor.ip : null;
 }

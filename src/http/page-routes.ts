@@ -119,7 +119,7 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera): void
     }
     const decision = form.get('decision');
     if (decision !== 'allow' && decision !== 'deny') return errorPage(reply, new OAuthError('invalid_request', 'choose Allow or Deny'));
-    return render(request, reply, await flow.decide(raw, signedIn, decision === 'allow', epochSeconds(clock)));
+    return render(request, reply, await flow.decide(raw, signedIn, decision === 'allow', epochSeconds(clock), request.ip));
   });
 
   app.get('/login', async (request, reply) => {
@@ -157,7 +157,7 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera): void
       return again(401, 'Wrong username or password.');
     }
     // A new sign-in replaces whatever session this browser had (no session left behind).
-    await sessions.signOut(request.cookies[SESSION_COOKIE]);
+    await sessions.signOut(request.cookies[SESSION_COOKIE], request.ip);
     reply.setCookie(SESSION_COOKIE, result.cookieValue, { ...cookieOptions(), maxAge: result.session.expiresAt - result.session.createdAt });
     if (returnTo) return noStore(reply).redirect(returnTo, 303);
     return pageHeaders(reply).send(messagePage('You are signed in', `Signed in as ${username}.`));
@@ -213,7 +213,7 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera): void
   });
 
   async function finishLogout(request: FastifyRequest, reply: FastifyReply, redirect: string | undefined): Promise<FastifyReply> {
-    await sessions.signOut(request.cookies[SESSION_COOKIE]);
+    await sessions.signOut(request.cookies[SESSION_COOKIE], request.ip);
     reply.clearCookie(SESSION_COOKIE, { path: '/' });
     if (redirect) return noStore(reply).redirect(redirect, 303);
     return pageHeaders(reply).send(messagePage('Signed out', 'You have been signed out of Tessera.'));

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { visitor } from '../audit/actor.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
 import { randomToken, sha256 } from '../lib/crypto.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -32,6 +34,8 @@ export interface SessionServiceDeps {
   clock: Clock;
   sessionTtl: number;
   log: Logger;
+  /** Sign-ins, refused sign-ins and sign-outs are recorded here. */
+  audit: AuditLog;
 }
 
 /** Password sign-in and server-side sessions (the browser holds only a random id). */
@@ -50,8 +54,13 @@ export class SessionService {
     const accountKey = `user:${usernameKey(username).slice(0, 200)}`;
     const ipKey = meta.ip ? `ip:${meta.ip}` : undefined;
     const keys = ipKey ? [accountKey, ipKey] : [accountKey];
+    const typed = username.slice(0, 100);
     const lockedUntil = await this.#d.throttle.lockedUntil(keys, now);
-    if (lockedUntil) return { ok: false, reason: 'throttled', retryAfter: lockedUntil - now };
+    if (lockedUntil) {
+      const known = username.length <= 200 ? await this.#d.users.findByUsername(username) : undefined;
+      await this.#d.audit.record({ action: 'user.sign_in_failed', targetId: known?.id ?? null, details: { username: typed, reason: 'throttled' } }, visitor(null, meta.ip));
+      return { ok: false, reason: 'throttled', retryAfter: lockedUntil - now };
+    }
 
     const user = username.length <= 200 ? await this.#d.users.findByUsername(username) : undefined;
     // Hash even for unknown users, so response time does not tell which usernames exist.
@@ -60,10 +69,14 @@ export class SessionService {
     if (!user || !passwordOk || user.disabled) {
       await this.#d.throttle.recordFailure(accountKey, ACCOUNT_POLICY, now);
       if (ipKey) await this.#d.throttle.recordFailure(ipKey, IP_POLICY, now);
+      const reason = user && passwordOk ? 'disabled' : 'invalid_credentials';
+      await this.#d.audit.record({ action: 'user.sign_in_failed', targetId: user?.id ?? null, details: { username: typed, reason } }, visitor(null, meta.ip));
       return { ok: false, reason: 'invalid_credentials' };
     }
     await this.#d.throttle.reset(accountKey);
-    return { ok: true, ...(await this.startSession(user.id, meta)) };
+    const started = await this.startSession(user.id, meta);
+    await this.#d.audit.record({ action: 'user.sign_in', targetId: user.id, details: { sid: started.session.sid } }, visitor(user.username, meta.ip));
+    return { ok: true, ...started };
   }
 
   /** A new session for a user whose identity is already established (password above, or an upstream provider). */
@@ -106,9 +119,15 @@ export class SessionService {
     return { session, principal };
   }
 
-  async signOut(cookieValue: string | undefined): Promise<void> {
+  /** Ends the browser's session, if it has a live one, and records the sign-out. */
+  async signOut(cookieValue: string | undefined, ip: string | null): Promise<void> {
     if (!cookieValue || cookieValue.length > 100) return;
-    await this.#d.sessions.revoke(sha256(cookieValue), epochSeconds(this.#d.clock));
+    const now = epochSeconds(this.#d.clock);
+    const session = await this.#d.sessions.find(sha256(cookieValue));
+    if (!session || session.revokedAt !== null || session.expiresAt <= now) return;
+    await this.#d.sessions.revoke(session.idHash, now);
+    const user = await this.#d.users.findById(session.userId);
+    await this.#d.audit.record({ action: 'user.sign_out', targetId: session.userId, details: { sid: session.sid } }, visitor(user?.username ?? null, ip));
   }
 
   #dummy(): Promise<string> {

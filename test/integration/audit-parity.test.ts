@@ -173,8 +173,8 @@ const API_ONLY: AuditAction[] = ['grant.revoke', 'session.revoke', 'session.revo
 /** Offered by the CLI only (`tessera roles grant`). */
 const CLI_ONLY: AuditAction[] = ['role.grant'];
 
-/** Recorded by sign-in through an identity provider, not by an adapter. */
-const SIGN_IN: AuditAction[] = ['user.link', 'provider.sign_in', 'provider.sign_in_failed'];
+/** Recorded by sign-in (at /login, through an identity provider), sign-out and the consent page, not by an adapter. */
+const SIGN_IN: AuditAction[] = ['user.link', 'provider.sign_in', 'provider.sign_in_failed', 'user.sign_in', 'user.sign_in_failed', 'user.sign_out', 'consent.grant'];
 
 test('every audit action is in the table or listed as offered by one adapter only', () => {
   const placed = [...ROWS.map((r) => r.action), ...API_ONLY, ...CLI_ONLY, ...SIGN_IN];

@@ -82,7 +82,11 @@ describe.each(DIALECTS)('deleting users (%s)', (dialect) => {
 
     const { items } = await server.tessera.services.audit.list({ action: 'user.delete' });
     expect(items).toEqual([expect.objectContaining({ target_type: 'user', target_id: created.body.id, details: { username: 'yves' } })]);
-    expect((await server.tessera.services.audit.list({ targetId: created.body.id })).items.map((e) => e.action)).toEqual(['user.delete', 'user.create']);
+    const trail = (await server.tessera.services.audit.list({ targetId: created.body.id })).items;
+    expect(trail.map((e) => e.action)).toEqual(['user.delete', 'consent.grant', 'user.sign_in', 'user.create']);
+    // The page visits are recorded as the user, from where they came, with what they approved.
+    expect(trail[1]).toMatchObject({ actor: 'user:yves', ip: '127.0.0.1', details: { client_id: app.client_id, scopes: ['openid', 'offline_access'] } });
+    expect(trail[2]).toMatchObject({ actor: 'user:yves', ip: '127.0.0.1' });
   });
 
   test('a user that apps act on behalf of is not deleted (409) until those apps are gone', async () => {

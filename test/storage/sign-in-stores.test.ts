@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { AuditLog } from '../../src/audit/audit-log.ts';
+import { KyselyAuditStore } from '../../src/audit/audit-store.ts';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Client } from '../../src/clients/client.ts';
 import { KyselyClientStore } from '../../src/clients/client-store.ts';
@@ -555,6 +557,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     let throttle: KyselyLoginThrottleStore;
     let feed: ChangeFeed;
     let cache: RegistryCache;
+    let audit: AuditLog;
     const log = recordingLogger();
 
     beforeAll(async () => {
@@ -563,7 +566,8 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       feed = new ChangeFeed(handle.db, log);
       cache = new RegistryCache(new KyselyClientStore(handle.db), users, new KyselyRevocationStore(handle.db));
       await cache.load(NOW, feed);
-      service = new SessionService({ sessions, users, cache, throttle, clock, sessionTtl: SESSION_TTL, log });
+      audit = new AuditLog(new KyselyAuditStore(handle.db), clock);
+      service = new SessionService({ sessions, users, cache, throttle, clock, sessionTtl: SESSION_TTL, log, audit });
     });
 
     /** Saves a changed user the way UserService does: store, then tell this node's caches. */
@@ -629,7 +633,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
         listForUser: (...a) => sessions.listForUser(...a),
         purgeExpired: (before) => sessions.purgeExpired(before),
       };
-      const flaky = new SessionService({ sessions: failing, users, cache, throttle, clock, sessionTtl: SESSION_TTL, log });
+      const flaky = new SessionService({ sessions: failing, users, cache, throttle, clock, sessionTtl: SESSION_TTL, log, audit });
       const logged = log.entries.length;
       setNow(NOW + 60);
       expect((await flaky.resolve(result.cookieValue))?.session.userId).toBe(result.session.userId);
@@ -731,11 +735,40 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       expect(await service.resolve(r.cookieValue)).toBeDefined();
 
       setNow(NOW + 5010);
-      await service.signOut(r.cookieValue);
+      await service.signOut(r.cookieValue, null);
       expect(await service.resolve(r.cookieValue)).toBeUndefined();
       expect((await sessions.find(r.session.idHash))!.revokedAt).toBe(NOW + 5010);
-      await service.signOut(undefined);
-      await service.signOut('not-a-session');
+      await service.signOut(undefined, null);
+      await service.signOut('not-a-session', null);
+    });
+
+    test('sign-ins, refused sign-ins (with the reason) and sign-outs are audited, with the IP', async () => {
+      setNow(NOW + 5500);
+      const oda = await addUser('oda');
+      const ip = '203.0.113.9';
+      const ok = await service.signIn('oda', PASSWORD, { ip, userAgent: null });
+      if (!ok.ok) throw new Error('sign-in failed');
+      setNow(NOW + 5501);
+      await service.signIn('ODA', 'wrong password', { ip, userAgent: null });
+      setNow(NOW + 5502);
+      await service.signIn('nobody-here', 'wrong password', { ip, userAgent: null });
+      setNow(NOW + 5503);
+      await service.signOut(ok.cookieValue, ip);
+      await service.signOut(ok.cookieValue, ip); // already ended: nothing more
+      const events = (await audit.list({ since: NOW + 5500, limit: 500 })).items.filter((e) => e.action.startsWith('user.sign_'));
+      expect(events.reverse().map(({ actor, action, target_id, ip: from, details }) => ({ actor, action, target_id, ip: from, details }))).toEqual([
+        { actor: 'user:oda', action: 'user.sign_in', target_id: oda.id, ip, details: { sid: ok.session.sid } },
+        { actor: 'anonymous', action: 'user.sign_in_failed', target_id: oda.id, ip, details: { username: 'ODA', reason: 'invalid_credentials' } },
+        { actor: 'anonymous', action: 'user.sign_in_failed', target_id: null, ip, details: { username: 'nobody-here', reason: 'invalid_credentials' } },
+        { actor: 'user:oda', action: 'user.sign_out', target_id: oda.id, ip, details: { sid: ok.session.sid } },
+      ]);
+      // Throttled attempts are recorded as such.
+      setNow(NOW + 5504);
+      for (let i = 0; i < ACCOUNT_POLICY.maxFailures; i++) await service.signIn('oda', 'wrong password', { ip: null, userAgent: null });
+      setNow(NOW + 5505);
+      expect((await service.signIn('oda', PASSWORD, { ip: null, userAgent: null })).ok).toBe(false);
+      const [last] = (await audit.list({ action: 'user.sign_in_failed', targetId: oda.id })).items;
+      expect(last!.details).toEqual({ username: 'oda', reason: 'throttled' });
     });
 
     test('resolve refuses a session revoked in the store (e.g. all of a user’s sessions)', async () => {

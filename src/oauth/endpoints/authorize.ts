@@ -1,3 +1,5 @@
+import { visitor } from '../../audit/actor.ts';
+import type { AuditLog } from '../../audit/audit-log.ts';
 import { decideGrant, type GrantDenial } from '../../clients/grant-policy.ts';
 import type { ConsentStore } from '../../identity/consent-store.ts';
 import type { SignedIn } from '../../identity/session-service.ts';
@@ -25,6 +27,8 @@ export interface AuthorizeDeps {
   codes: CodeStore;
   issuer: () => string;
   codeTtl: number;
+  /** Approvals at the consent page are recorded here (`consent.grant`). */
+  audit: AuditLog;
 }
 
 /**
@@ -110,7 +114,7 @@ export function authorizationFlow(deps: AuthorizeDeps) {
   }
 
   /** The user's answer on the consent page ("Yes, Allow" or "Deny"). */
-  async function decide(raw: RawParams, signedIn: SignedIn, allow: boolean, now: number): Promise<AuthorizeOutcome> {
+  async function decide(raw: RawParams, signedIn: SignedIn, allow: boolean, now: number, ip: string | null = null): Promise<AuthorizeOutcome> {
     const { request, outcome } = await validated(raw);
     if (outcome) return outcome;
     const denied = permissionDenied(request, signedIn);
@@ -119,6 +123,10 @@ export function authorizationFlow(deps: AuthorizeDeps) {
       return errorRedirect(request.redirectUri, request.state, new OAuthError('access_denied', 'the user denied the request'));
     }
     await deps.consents.grant(signedIn.principal.user.id, request.client.id, request.scopes, now);
+    await deps.audit.record(
+      { action: 'consent.grant', targetId: signedIn.principal.user.id, details: { client_id: request.client.id, scopes: request.scopes } },
+      visitor(signedIn.principal.user.username, ip),
+    );
     return issueCode(request, signedIn, now);
   }
 
