@@ -23,7 +23,7 @@ export async function authenticateAdmin(tokens: TokenService, authorization: str
   if (token === undefined) throw bearerMissing();
   const check = await tokens.checkAccessToken(token, now);
   if (!check.active) throw bearerError('invalid_token', 'the access token is invalid, expired or revoked');
-  const scopes = check.claims.scope.split(' ');
+  const scopes = (check.claims.scope ?? '').split(' ');
   if (!scopes.includes(ADMIN_SCOPE)) throw bearerError('insufficient_scope', `the access token lacks the ${ADMIN_SCOPE} scope`, ADMIN_SCOPE);
   // A token issued to the app itself (no user) has no principal.
   const decision = decideGrant(check.client, check.principal ?? null, scopes);

@@ -9,7 +9,7 @@ import { conflict, notFound, validationError } from '../errors.ts';
 import type { RoleStore, UserStore } from '../identity/user-store.ts';
 import type { User } from '../identity/user.ts';
 import { randomToken, sha256 } from '../lib/crypto.ts';
-import { ADMIN_SCOPE, isScopeToken, OPENID_SCOPES } from '../lib/scope-names.ts';
+import { ADMIN_SCOPE, isScopeToken, OPENID_SCOPES, USER_ONLY_SCOPES } from '../lib/scope-names.ts';
 import { isUuid, text } from '../lib/text.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
 import { REGISTRABLE_GRANTS, type Client, type RegistrableGrant } from './client.ts';
@@ -223,7 +223,11 @@ export class ClientService {
     if (input.onBehalfOf !== undefined) {
       c.onBehalfOfUserId = input.onBehalfOf === null || input.onBehalfOf === '' ? null : (await this.#user(input.onBehalfOf)).id;
     }
-    await this.#checkConsistency(c, creating || input.onBehalfOf !== undefined || input.requirePermission !== undefined);
+    await this.#checkConsistency(c, {
+      user: creating || input.onBehalfOf !== undefined || input.requirePermission !== undefined,
+      // Only when asked for: an app stored before this rule can still be renamed.
+      scopes: creating || input.scopes !== undefined || input.defaultScopes !== undefined || input.grantTypes !== undefined,
+    });
     return c;
   }
 
@@ -237,7 +241,7 @@ export class ClientService {
     return scopes;
   }
 
-  async #checkConsistency(c: Client, checkUser: boolean): Promise<void> {
+  async #checkConsistency(c: Client, check: { user: boolean; scopes: boolean }): Promise<void> {
     const code = c.grantTypes.includes('authorization_code');
     const cc = c.grantTypes.includes('client_credentials');
     if (code && c.redirectUris.length === 0) {
@@ -250,7 +254,14 @@ export class ClientService {
     if (c.onBehalfOfUserId !== null && !cc) {
       throw validationError('an on-behalf-of user is only used with the client_credentials grant', 'on_behalf_of');
     }
-    if (checkUser && c.onBehalfOfUserId !== null) {
+    if (check.scopes && cc && !code) {
+      // Refuse now what every client-credentials token request would refuse (no user to sign in).
+      const userOnly = c.scopes.filter((s) => USER_ONLY_SCOPES.has(s));
+      if (userOnly.length) {
+        throw validationError(`${userOnly.join(', ')} need${userOnly.length > 1 ? '' : 's'} a signed-in user: a client_credentials app cannot be given ${userOnly.length > 1 ? 'them' : 'it'}`, 'scopes');
+      }
+    }
+    if (check.user && c.onBehalfOfUserId !== null) {
       // Refuse now what the client-credentials grant would refuse at every token request.
       const decision = decideGrant(c, await this.#d.users.principal(c.onBehalfOfUserId), ANY_SCOPES);
       if (!decision.allowed) throw validationError(onBehalfOfRefusal(decision), 'on_behalf_of');

@@ -14,6 +14,12 @@ export const OPENID_SCOPES: Readonly<Record<string, string>> = {
   offline_access: 'Keep access while you are away',
 };
 
+/**
+ * Scopes that mean nothing without a signed-in user: no ID token, userinfo or refresh token
+ * comes out of the client-credentials grant (RFC 6749 §4.4.3), so such an app is never given them.
+ */
+export const USER_ONLY_SCOPES: ReadonlySet<string> = new Set(['openid', 'offline_access', 'profile', 'email']);
+
 /** Opens the admin API (/admin/api/v1); granted only to users holding the `admin` role (clients/grant-policy.ts). */
 export const ADMIN_SCOPE = 'tessera.admin';
 

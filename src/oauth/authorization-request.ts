@@ -54,8 +54,12 @@ export async function validateAuthorizationRequest(raw: RawParams, lookupClient:
   const given = params.get('redirect_uri');
   let redirectUri: string;
   if (given === undefined) {
-    // RFC 6749 §3.1.2.3: may be omitted only when exactly one is registered.
+    // RFC 6749 §3.1.2.3: may be omitted only when exactly one is registered, and never in an
+    // OpenID request (OIDC Core §3.1.2.1: REQUIRED), including one made so by default scopes.
     if (client.redirectUris.length !== 1) return page(invalidRequest('redirect_uri is required'));
+    if (asksOpenId(params.get('scope')) || client.defaultScopes.includes('openid')) {
+      return page(invalidRequest('redirect_uri is required in an OpenID Connect request (scope openid)'));
+    }
     redirectUri = client.redirectUris[0]!;
   } else {
     // RFC 9700 §4.1.3: exact string matching, no normalisation, no wildcards.
@@ -67,8 +71,9 @@ export async function validateAuthorizationRequest(raw: RawParams, lookupClient:
   const echoedState = state !== undefined && state.length > MAX_STATE_LENGTH ? undefined : state;
   const back = (error: OAuthError): AuthorizationValidation => ({ ok: false, redirectTo: { uri: redirectUri, state: echoedState }, error });
 
-  if (params.has('request')) return back(new OAuthError('invalid_request', 'request objects are not supported'));
-  if (params.has('request_uri')) return back(new OAuthError('invalid_request_uri', 'request_uri is not supported'));
+  // OIDC Core §6.1, §6.2: the registered codes for a server without request-object support.
+  if (params.has('request')) return back(new OAuthError('request_not_supported', 'request objects are not supported'));
+  if (params.has('request_uri')) return back(new OAuthError('request_uri_not_supported', 'request_uri is not supported'));
   const responseType = params.get('response_type');
   if (responseType === undefined) return back(invalidRequest('response_type is required'));
   if (responseType !== 'code') {
@@ -134,6 +139,11 @@ export async function validateAuthorizationRequest(raw: RawParams, lookupClient:
       params,
     },
   };
+}
+
+/** Whether a raw scope parameter names `openid` (before it is validated: only to pick the error). */
+function asksOpenId(scope: string | undefined): boolean {
+  return scope !== undefined && scope.split(' ').includes('openid');
 }
 
 function page(error: OAuthError): AuthorizationValidation {

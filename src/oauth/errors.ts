@@ -19,7 +19,9 @@ export const OAUTH_ERROR_STATUS = {
   login_required: 400,
   consent_required: 400,
   interaction_required: 400,
-  invalid_request_uri: 400,
+  // OIDC Core §6: request objects (request=, request_uri=) are not supported.
+  request_not_supported: 400,
+  request_uri_not_supported: 400,
 } as const;
 
 export type OAuthErrorCode = keyof typeof OAUTH_ERROR_STATUS;

@@ -35,7 +35,8 @@ export interface AccessTokenClaims {
   sub: string;
   aud: string | string[];
   client_id: string;
-  scope: string;
+  /** Absent when the token carries no scope (RFC 9068 §2.2.3 makes it conditional, not empty). */
+  scope?: string;
   iat: number;
   exp: number;
   jti: string;
@@ -85,11 +86,11 @@ export class TokenService {
       sub: principal ? principal.user.id : client.id,
       aud: this.#audience(req.scopes),
       client_id: client.id,
-      scope: req.scopes.join(' '),
       iat,
       exp,
       jti,
     };
+    if (req.scopes.length) claims.scope = req.scopes.join(' ');
     if (principal) {
       claims.roles = principal.roles;
       claims.permissions = principal.permissions;

@@ -373,6 +373,23 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
     }
   });
 
+  test('introspection answers only the app the tokens were issued to; a refresh token has no token_type', async () => {
+    const { callback } = await getCode(app.id, 'alice');
+    const tokens = (await (await exchange(callback.searchParams.get('code')!, undefined)).json()) as Record<string, string>;
+    const own = await introspect(tokens.refresh_token!);
+    expect(own).toMatchObject({ active: true, client_id: app.id, scope: 'openid profile email offline_access' });
+    // RFC 7662 §2.2 token_type is an access token type (RFC 6749 §7.1): a refresh token has none.
+    expect(own).not.toHaveProperty('token_type');
+    expect(await introspect(tokens.access_token!)).toMatchObject({ active: true, client_id: app.id, username: 'alice', token_type: 'Bearer' });
+    // Another confidential app learns nothing, not even that the tokens are valid.
+    for (const token of [tokens.access_token!, tokens.refresh_token!]) {
+      const res = await postForm(`${server.url}/connect/introspect`, { token }, { authorization: basic(other.id, other.secret) });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ active: false });
+    }
+    expect((await introspect(tokens.refresh_token!)).active).toBe(true);
+  });
+
   test('refresh tokens rotate; reuse of a rotated one revokes the family', async () => {
     const { callback } = await getCode(app.id, 'alice');
     const first = (await (await exchange(callback.searchParams.get('code')!, undefined)).json()) as Record<string, string>;
@@ -594,6 +611,10 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
     expect(meta.response_types_supported).toEqual(['code']);
     expect(meta.grant_types_supported).toEqual(expect.arrayContaining(['authorization_code', 'refresh_token', 'client_credentials']));
     expect(meta.claims_supported).toEqual(expect.arrayContaining(['sub', 'email', 'preferred_username', 'sid', 'auth_time']));
+    // Userinfo is never signed: no signing algorithm is listed for it, not even "none".
+    expect(meta).not.toHaveProperty('userinfo_signing_alg_values_supported');
+    expect(meta.request_parameter_supported).toBe(false);
+    expect(meta.request_uri_parameter_supported).toBe(false);
     // Every advertised endpoint answers (no 404s).
     for (const key of ['authorization_endpoint', 'userinfo_endpoint', 'end_session_endpoint', 'jwks_uri']) {
       const res = await fetch(meta[key] as string, { redirect: 'manual' });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet } from 'jose';
 import { DIALECTS } from '../support/databases.ts';
 import { basic, postForm, startTestServer, type TestServer, declareScopes } from '../support/server.ts';
 import { SYSTEM } from '../../src/audit/actor.ts';
@@ -109,6 +109,69 @@ describe.each(DIALECTS)('client credentials over HTTP (%s)', (dialect) => {
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ error: 'unauthorized_client' });
     await server.tessera.services.users.setDisabled('svc-reporting', false, SYSTEM);
+  });
+
+  test('a token without scopes has no scope claim, in the response, the JWT or introspection', async () => {
+    const bare = await server.tessera.services.clients.create({ name: 'Bare job', grantTypes: ['client_credentials'] }, SYSTEM);
+    const creds = { client_id: bare.client_id, client_secret: bare.client_secret! };
+    const res = await postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials', ...creds });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).not.toHaveProperty('scope');
+    const payload = decodeJwt(String(body.access_token));
+    expect(payload).not.toHaveProperty('scope');
+    expect(payload).toMatchObject({ sub: bare.client_id, client_id: bare.client_id });
+    const intro = (await (await postForm(`${server.url}/connect/introspect`, { token: String(body.access_token), ...creds })).json()) as Record<string, unknown>;
+    expect(intro).toMatchObject({ active: true, client_id: bare.client_id });
+    expect(intro).not.toHaveProperty('scope');
+  });
+
+  test('introspection: active only for the app the token was issued to or an app its audience names', async () => {
+    const { services } = server.tessera;
+    const resourceServer = await services.clients.create({ name: 'Ledger API', grantTypes: ['client_credentials'] }, SYSTEM);
+    const bystander = await services.clients.create({ name: 'Bystander', grantTypes: ['client_credentials'] }, SYSTEM);
+    // The API's audience is the resource server app's client_id: tokens for its scopes name it in `aud`.
+    await services.apis.create({
+      name: 'Ledger', basePath: '/ledger-introspect', upstream: 'http://127.0.0.1:9/', audience: resourceServer.client_id,
+      scopes: [{ name: 'ledger.read', description: 'Read the ledger' }],
+    }, SYSTEM);
+    const caller = await services.clients.create({ name: 'Ledger reader', grantTypes: ['client_credentials'], scopes: ['ledger.read', 'accounts.read'] }, SYSTEM);
+    const callerCreds = { client_id: caller.client_id, client_secret: caller.client_secret! };
+    const tokenFor = async (scope: string) =>
+      ((await (await postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials', scope, ...callerCreds })).json()) as { access_token: string }).access_token;
+    const ask = async (token: string, who: { client_id: string; client_secret?: string }) =>
+      (await (await postForm(`${server.url}/connect/introspect`, { token, client_id: who.client_id, client_secret: who.client_secret! })).json()) as Record<string, unknown>;
+
+    const ledger = await tokenFor('ledger.read');
+    expect(decodeJwt(ledger).aud).toEqual([server.url, resourceServer.client_id]);
+    expect(await ask(ledger, callerCreds)).toMatchObject({ active: true, client_id: caller.client_id });
+    expect(await ask(ledger, resourceServer)).toMatchObject({ active: true, client_id: caller.client_id, scope: 'ledger.read' });
+    expect(await ask(ledger, bystander)).toEqual({ active: false });
+    // A token for another API does not name the resource server: it is not shown to it.
+    const accounts = await tokenFor('accounts.read');
+    expect(await ask(accounts, resourceServer)).toEqual({ active: false });
+    // Nor is the on-behalf-of app's token (user, roles, permissions) shown to another app.
+    const reporting = ((await (await postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials', ...app })).json()) as { access_token: string }).access_token;
+    expect(await ask(reporting, bystander)).toEqual({ active: false });
+    expect(await ask(reporting, app)).toMatchObject({ active: true, username: 'svc-reporting' });
+  });
+
+  test('a client_credentials-only app cannot be given scopes that need a signed-in user', async () => {
+    const { clients } = server.tessera.services;
+    for (const scope of ['openid', 'profile', 'email', 'offline_access']) {
+      await expect(clients.create({ name: `Job ${scope}`, grantTypes: ['client_credentials'], scopes: [scope, 'accounts.read'] }, SYSTEM))
+        .rejects.toMatchObject({ field: 'scopes', message: expect.stringContaining(scope) });
+      await expect(clients.create({ name: `Job default ${scope}`, grantTypes: ['client_credentials'], defaultScopes: [scope] }, SYSTEM))
+        .rejects.toMatchObject({ field: 'scopes' });
+    }
+    // With the authorization code grant too, the user flow uses them: allowed.
+    const both = await clients.create({
+      name: 'Both flows', grantTypes: ['client_credentials', 'authorization_code'], redirectUris: ['https://app.example.com/cb'], scopes: ['openid', 'accounts.read'],
+    }, SYSTEM);
+    expect(both.scopes).toContain('openid');
+    // Dropping the authorization code grant while keeping them is refused as well.
+    await expect(clients.update(both.client_id, { grantTypes: ['client_credentials'], redirectUris: [] }, SYSTEM)).rejects.toMatchObject({ field: 'scopes' });
+    await expect(clients.update(app.client_id, { scopes: ['accounts.read', 'profile'] }, SYSTEM)).rejects.toMatchObject({ field: 'scopes' });
   });
 
   test('health reports database, keys and clock', async () => {

@@ -60,6 +60,7 @@ const CLIENTS: Client[] = [
   makeClient({ id: 'with-port', redirectUris: ['https://app.example.com:8443/cb'] }),
   makeClient({ id: 'defaults', scopes: ['openid', 'profile'], defaultScopes: ['accounts.read'] }),
   makeClient({ id: 'other-app', redirectUris: ['https://other.example.org/cb'] }),
+  makeClient({ id: 'openid-by-default', defaultScopes: ['openid'] }),
 ];
 
 /** In-memory lookup; answers asynchronously like the database-backed one does on a cache miss. */
@@ -199,16 +200,28 @@ describe('redirect_uri (errors shown on a page)', () => {
     await shownOnPage({ ...BASE, client_id: 'with-port', redirect_uri: 'https://app.example.com:8444/cb' });
   });
 
-  test('omitted with exactly one registered: that one is used, and it was not in the request', async () => {
-    const request = await accepted({ ...BASE, redirect_uri: undefined });
+  test('omitted with exactly one registered in a plain OAuth request: that one is used, and it was not in the request', async () => {
+    const request = await accepted({ ...BASE, redirect_uri: undefined, scope: 'accounts.read' });
     expect(request.redirectUri).toBe(REDIRECT);
     expect(request.redirectUriInRequest).toBe(false);
   });
 
   test('an empty redirect_uri counts as omitted', async () => {
-    const request = await accepted({ ...BASE, redirect_uri: '' });
+    const request = await accepted({ ...BASE, redirect_uri: '', scope: 'profile' });
     expect(request.redirectUri).toBe(REDIRECT);
     expect(request.redirectUriInRequest).toBe(false);
+  });
+
+  test('omitted in an OpenID request (scope openid) → page, even with exactly one registered (OIDC Core §3.1.2.1)', async () => {
+    const e = await shownOnPage({ ...BASE, redirect_uri: undefined });
+    expect(e).toMatchObject({ error: 'invalid_request', status: 400 });
+    expect(e.description).toContain('redirect_uri is required');
+    expect((await shownOnPage({ ...BASE, redirect_uri: '', scope: 'profile openid' })).error).toBe('invalid_request');
+  });
+
+  test("omitted when the app's default scopes make it an OpenID request → page", async () => {
+    await shownOnPage({ ...BASE, client_id: 'openid-by-default', redirect_uri: undefined, scope: 'profile' });
+    expect((await accepted({ ...BASE, client_id: 'openid-by-default', scope: 'profile' })).scopes).toContain('openid');
   });
 
   test('omitted with two registered → page', async () => {
@@ -258,15 +271,15 @@ describe('duplicate and oversized parameters (RFC 6749 §3.1)', () => {
 });
 
 describe('request objects (OIDC Core §6) are not supported', () => {
-  test('request → invalid_request, redirected with state', async () => {
+  test('request → request_not_supported, redirected with state', async () => {
     const e = await redirectedToApp({ ...BASE, request: 'eyJhbGciOiJub25lIn0.e30.' });
-    expect(e).toMatchObject({ error: 'invalid_request', uri: REDIRECT, state: 'st-123' });
+    expect(e).toMatchObject({ error: 'request_not_supported', status: 400, uri: REDIRECT, state: 'st-123' });
     expect(e.description).toContain('request objects');
   });
 
-  test('request_uri → invalid_request_uri, redirected with state', async () => {
+  test('request_uri → request_uri_not_supported, redirected with state', async () => {
     const e = await redirectedToApp({ ...BASE, request_uri: 'https://app.example.com/request.jwt' });
-    expect(e).toMatchObject({ error: 'invalid_request_uri', status: 400, uri: REDIRECT, state: 'st-123' });
+    expect(e).toMatchObject({ error: 'request_uri_not_supported', status: 400, uri: REDIRECT, state: 'st-123' });
   });
 });
 
@@ -296,7 +309,7 @@ describe('response_type and response_mode (redirected with state)', () => {
   });
 
   test('redirected to the registered URI when redirect_uri was omitted', async () => {
-    const e = await redirectedToApp({ ...BASE, redirect_uri: undefined, response_type: 'token' });
+    const e = await redirectedToApp({ ...BASE, redirect_uri: undefined, scope: 'profile', response_type: 'token' });
     expect(e).toMatchObject({ error: 'unsupported_response_type', uri: REDIRECT, state: 'st-123' });
   });
 

@@ -43,7 +43,8 @@ describe('OAuthError', () => {
     login_required: 400,
     consent_required: 400,
     interaction_required: 400,
-    invalid_request_uri: 400,
+    request_not_supported: 400,
+    request_uri_not_supported: 400,
   };
 
   test('the status table holds exactly the documented codes', () => {

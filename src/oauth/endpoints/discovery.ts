@@ -39,7 +39,7 @@ export function serverMetadata(issuer: string, apiScopes: readonly string[] = []
     access_token_signing_alg_values_supported: ['ES256'],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [...KEY_ALGS].reverse(),
-    userinfo_signing_alg_values_supported: ['none'],
+    // userinfo_signing_alg_values_supported is left out: userinfo answers plain JSON, never a JWT.
     prompt_values_supported: ['none', 'login', 'consent', 'select_account'],
     claims_supported: [...CLAIMS_SUPPORTED],
     claims_parameter_supported: false,

@@ -23,6 +23,13 @@ export interface IntrospectionDeps {
  * POST /connect/introspect (RFC 7662). Only authenticated confidential clients may ask
  * (§2.1: the endpoint MUST require authorization). Any problem with the token itself is
  * just `{"active": false}` (§2.2) — the caller learns nothing about why.
+ *
+ * Who may see a token as active (§2.1 leaves it to the server, §4 asks it to limit what
+ * leaks): the app it was issued to (`client_id`), or an app the token is meant for — its
+ * client_id is in the token's `aud`, which it is when an API's audience is set to that app's
+ * client_id (the API's resource server). To anyone else a valid token is `active: false`.
+ * A refresh token is only ever shown to the app holding it. Decided from the token alone:
+ * no extra query.
  */
 export function introspectionEndpoint(deps: IntrospectionDeps) {
   return async function introspect(req: IntrospectionRequest): Promise<IntrospectionResponse> {
@@ -36,13 +43,16 @@ export function introspectionEndpoint(deps: IntrospectionDeps) {
       const found = await deps.refresh.find(sha256(token));
       const f = found?.family;
       if (!found || !f || f.revokedAt !== null || found.usedAt !== null || found.expiresAt <= req.now) return { active: false };
-      const client = await deps.lookupClient(f.clientId);
-      if (!client || f.createdAt < client.tokensValidAfter) return { active: false };
-      return { active: true, token_type: 'refresh_token', scope: found.scope, client_id: f.clientId, sub: f.userId, exp: found.expiresAt, iat: f.createdAt };
+      if (f.clientId !== auth.client.id) return { active: false };
+      if (f.createdAt < auth.client.tokensValidAfter) return { active: false };
+      // No token_type: RFC 7662 §2.2 means an access token type (RFC 6749 §7.1), and a refresh
+      // token has none; "refresh_token" is a token_type_hint value, not a token type.
+      return { active: true, scope: found.scope, client_id: f.clientId, sub: f.userId, exp: found.expiresAt, iat: f.createdAt };
     }
     const check = await deps.tokens.checkAccessToken(token, req.now);
     if (!check.active) return { active: false };
     const { claims, principal } = check;
+    if (!mayIntrospect(auth.client.id, claims.client_id, claims.aud)) return { active: false };
     const out: Record<string, unknown> = {
       active: true,
       scope: claims.scope,
@@ -62,4 +72,9 @@ export function introspectionEndpoint(deps: IntrospectionDeps) {
     }
     return out as IntrospectionResponse;
   };
+}
+
+/** The app the token was issued to, or one its audience names (see introspectionEndpoint). */
+function mayIntrospect(caller: string, issuedTo: string, aud: string | string[]): boolean {
+  return caller === issuedTo || (Array.isArray(aud) ? aud.includes(caller) : aud === caller);
 }

@@ -24,7 +24,7 @@ export function userinfoEndpoint(deps: { tokens: TokenService; users: UserStore 
     if (token === undefined) throw bearerMissing();
     const check = await deps.tokens.checkAccessToken(token, req.now);
     if (!check.active) throw bearerError('invalid_token', 'the access token is invalid, expired or revoked');
-    const scopes = check.claims.scope.split(' ');
+    const scopes = (check.claims.scope ?? '').split(' ');
     if (!scopes.includes('openid') || !check.principal) {
       throw bearerError('insufficient_scope', 'the access token lacks the openid scope', 'openid');
     }

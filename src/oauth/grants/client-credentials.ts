@@ -1,13 +1,10 @@
 import type { Client } from '../../clients/client.ts';
 import { decideGrant, type GrantDenial } from '../../clients/grant-policy.ts';
 import type { Principal } from '../../identity/user.ts';
-import { ADMIN_SCOPE } from '../../lib/scope-names.ts';
+import { ADMIN_SCOPE, USER_ONLY_SCOPES } from '../../lib/scope-names.ts';
 import { invalidScope, type OAuthError, unauthorizedClient } from '../errors.ts';
 import { parseScope } from '../scopes.ts';
 import type { GrantDeps, GrantHandler, GrantRequest, TokenResponse } from './grant-handler.ts';
-
-/** Scopes that mean nothing without a signed-in user (no ID token, no refresh: RFC 6749 §4.4.3). */
-const USER_ONLY_SCOPES = new Set(['openid', 'offline_access', 'profile', 'email']);
 
 /**
  * RFC 6749 §4.4. The app authenticates as itself; when registered to act on behalf of a
