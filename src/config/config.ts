@@ -43,6 +43,12 @@ export interface TesseraConfig {
     /** TESSERA_KEY_ENCRYPTION_KEY_FILE: read (or created) when the variable above is unset. */
     encryptionKeyFile: string;
   };
+  gateway: {
+    /** TESSERA_GATEWAY_BODY_TIMEOUT_MS: a gateway request's whole body must arrive within it (else 408), default 60 000. */
+    bodyTimeoutMs: number;
+    /** TESSERA_GATEWAY_IDLE_TIMEOUT_MS: nothing arriving for this long while a gateway request's body is expected → 408, default 15 000. */
+    idleTimeoutMs: number;
+  };
   /** TESSERA_CHANGE_POLL_MS: how often a node looks for changes made by other nodes/CLI. */
   changePollMs: number;
   /** TESSERA_DATABASE_POOL_SIZE: PostgreSQL connections per process (each worker has its own pool). */
@@ -96,6 +102,10 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
     keys: {
       encryptionKey: env.TESSERA_KEY_ENCRYPTION_KEY || undefined,
       encryptionKeyFile: env.TESSERA_KEY_ENCRYPTION_KEY_FILE ?? defaultKeyFile(databaseUrl),
+    },
+    gateway: {
+      bodyTimeoutMs: int('TESSERA_GATEWAY_BODY_TIMEOUT_MS', env.TESSERA_GATEWAY_BODY_TIMEOUT_MS, 60_000, LIMITS.gatewayBodyTimeoutMs),
+      idleTimeoutMs: int('TESSERA_GATEWAY_IDLE_TIMEOUT_MS', env.TESSERA_GATEWAY_IDLE_TIMEOUT_MS, 15_000, LIMITS.gatewayIdleTimeoutMs),
     },
     changePollMs: int('TESSERA_CHANGE_POLL_MS', env.TESSERA_CHANGE_POLL_MS, 500, LIMITS.changePollMs),
     databasePoolSize: int('TESSERA_DATABASE_POOL_SIZE', env.TESSERA_DATABASE_POOL_SIZE, 10, LIMITS.databasePoolSize),

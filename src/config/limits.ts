@@ -39,6 +39,12 @@ export const LIMITS = {
 
   /** An API's upstream timeout behind the gateway, milliseconds. */
   apiTimeoutMs: { min: 100, max: 300_000 },
+  /** An API's largest request body behind the gateway, bytes (unset: no limit). */
+  apiMaxBodyBytes: { min: 1, max: 1024 * 1024 * 1024 },
+  /** TESSERA_GATEWAY_BODY_TIMEOUT_MS: a gateway request's whole body must arrive within it. */
+  gatewayBodyTimeoutMs: { min: 1000, max: 3_600_000 },
+  /** TESSERA_GATEWAY_IDLE_TIMEOUT_MS: a gateway request's body may stall this long at most. */
+  gatewayIdleTimeoutMs: { min: 1000, max: 300_000 },
 
   /** TESSERA_CHANGE_POLL_MS. */
   changePollMs: { min: 50, max: 60_000 },

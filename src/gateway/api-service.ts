@@ -20,6 +20,8 @@ export interface ApiView {
   upstream: string;
   audience: string | null;
   timeout_ms: number;
+  forward_authorization: boolean;
+  max_body_bytes: number | null;
   scopes: Array<{ name: string; description: string }>;
   routes: Array<{ methods: string[]; path: string; scopes: string[] }>;
   created_at: string;
@@ -32,6 +34,9 @@ export interface ApiInput {
   upstream?: string;
   audience?: string | null;
   timeoutMs?: number;
+  forwardAuthorization?: boolean;
+  /** null removes the limit. */
+  maxBodyBytes?: number | null;
   scopes?: Array<{ name: string; description?: string }>;
   routes?: Array<{ methods: string[]; path: string; scopes: string[] }>;
 }
@@ -51,6 +56,8 @@ export function apiView(a: ApiDefinition): ApiView {
     upstream: a.upstream,
     audience: a.audience,
     timeout_ms: a.timeoutMs,
+    forward_authorization: a.forwardAuthorization,
+    max_body_bytes: a.maxBodyBytes,
     scopes: a.scopes,
     routes: a.routes,
     created_at: iso(a.createdAt),
@@ -103,7 +110,7 @@ export class ApiService {
     for (const field of ['name', 'basePath', 'upstream'] as const) {
       if (input[field] === undefined) throw validationError(`${snake(field)} is required`, snake(field));
     }
-    const draft: ApiDefinition = { id: randomUUID(), name: '', basePath: '', upstream: '', audience: null, timeoutMs: 30_000, scopes: [], routes: [], createdAt: now, updatedAt: now };
+    const draft: ApiDefinition = { id: randomUUID(), name: '', basePath: '', upstream: '', audience: null, timeoutMs: 30_000, forwardAuthorization: true, maxBodyBytes: null, scopes: [], routes: [], createdAt: now, updatedAt: now };
     const api = await this.#apply(draft, input);
     await this.#save(api, true);
     await this.#d.audit.record({ action: 'api.create', targetId: api.id, details: { name: api.name, base_path: api.basePath, upstream: api.upstream } }, actor);
@@ -165,6 +172,13 @@ export class ApiService {
         throw validationError(`timeout_ms must be from ${LIMITS.apiTimeoutMs.min} to ${LIMITS.apiTimeoutMs.max}`, 'timeout_ms');
       }
       a.timeoutMs = input.timeoutMs;
+    }
+    if (input.forwardAuthorization !== undefined) a.forwardAuthorization = input.forwardAuthorization;
+    if (input.maxBodyBytes !== undefined) {
+      if (input.maxBodyBytes !== null && !inRange(input.maxBodyBytes, LIMITS.apiMaxBodyBytes)) {
+        throw validationError(`max_body_bytes must be from ${LIMITS.apiMaxBodyBytes.min} to ${LIMITS.apiMaxBodyBytes.max}, or null for no limit`, 'max_body_bytes');
+      }
+      a.maxBodyBytes = input.maxBodyBytes;
     }
     if (input.scopes !== undefined) {
       const seen = new Set<string>();

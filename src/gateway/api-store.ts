@@ -11,6 +11,10 @@ export interface ApiDefinition {
   upstream: string;
   audience: string | null;
   timeoutMs: number;
+  /** Forward the client's `Authorization` header to the upstream (default true). */
+  forwardAuthorization: boolean;
+  /** The largest request body in bytes (413 above it); null: no limit. */
+  maxBodyBytes: number | null;
   scopes: Array<{ name: string; description: string }>;
   routes: Array<{ methods: string[]; path: string; scopes: string[] }>;
   createdAt: number;
@@ -46,6 +50,8 @@ export class KyselyApiStore implements ApiStore {
       upstream: a.upstream,
       audience: a.audience,
       timeoutMs: Number(a.timeout_ms),
+      forwardAuthorization: Number(a.forward_authorization) === 1,
+      maxBodyBytes: a.max_body_bytes === null ? null : Number(a.max_body_bytes),
       scopes: scopes.filter((s) => s.api_id === a.id).map((s) => ({ name: s.name, description: s.description })),
       routes: routes
         .filter((r) => r.api_id === a.id)
@@ -64,7 +70,7 @@ export class KyselyApiStore implements ApiStore {
   }
 
   async save(a: ApiDefinition, creating: boolean, now: number): Promise<void> {
-    const row = { name: a.name, base_path: a.basePath, upstream: a.upstream, audience: a.audience, timeout_ms: a.timeoutMs, updated_at: a.updatedAt };
+    const row = { name: a.name, base_path: a.basePath, upstream: a.upstream, audience: a.audience, timeout_ms: a.timeoutMs, forward_authorization: a.forwardAuthorization ? 1 : 0, max_body_bytes: a.maxBodyBytes, updated_at: a.updatedAt };
     await this.#db.transaction().execute(async (trx) => {
       if (creating) await trx.insertInto('apis').values({ id: a.id, ...row, created_at: a.createdAt }).execute();
       else await trx.updateTable('apis').set(row).where('id', '=', a.id).execute();

@@ -1,5 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import { Agent, errors, type Dispatcher } from 'undici';
+import { isTesseraCookie } from '../lib/cookie-names.ts';
 
 /** RFC 9110 §7.6.1: connection-specific headers are not forwarded. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -21,9 +23,22 @@ export interface ForwardOptions {
   clientIp: string;
   /** http or https, as the client reached Tessera. */
   protocol: string;
+  /** Forward the client's `Authorization` header (the API's `forward_authorization`). */
+  forwardAuthorization: boolean;
+  /** The API's largest request body in bytes (413 above it), or null for no limit. */
+  maxBodyBytes: number | null;
+  /** The whole request body must arrive within this time (TESSERA_GATEWAY_BODY_TIMEOUT_MS), else 408. */
+  bodyTimeoutMs: number;
+  /** Nothing arriving on the client connection for this long while the body is expected → 408 (TESSERA_GATEWAY_IDLE_TIMEOUT_MS). */
+  idleTimeoutMs: number;
 }
 
-/** Request headers for the upstream: hop-by-hop and client-sent X-Tessera-* removed, identity and X-Forwarded-* set. */
+/**
+ * Request headers for the upstream: hop-by-hop, `Expect` (Node has already answered
+ * `100 Continue` to the client; undici refuses the header), client-sent X-Tessera-* and
+ * Tessera's own cookies removed, `Authorization` only when the API forwards it, identity
+ * and X-Forwarded-* set.
+ */
 export function upstreamHeaders(incoming: IncomingHttpHeaders, o: ForwardOptions): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const connectionListed = new Set(
@@ -35,8 +50,14 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, o: ForwardOptions
   for (const [name, value] of Object.entries(incoming)) {
     if (value === undefined) continue;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || connectionListed.has(lower) || lower === 'host' || lower.startsWith('x-tessera-')) continue;
+    if (HOP_BY_HOP.has(lower) || connectionListed.has(lower) || lower === 'host' || lower === 'expect' || lower.startsWith('x-tessera-')) continue;
     if (lower === 'x-forwarded-for' || lower === 'x-forwarded-proto' || lower === 'x-forwarded-host') continue;
+    if (lower === 'authorization' && !o.forwardAuthorization) continue;
+    if (lower === 'cookie') {
+      const kept = withoutTesseraCookies(value);
+      if (kept) out.cookie = kept;
+      continue;
+    }
     out[lower] = value;
   }
   const priorFor = incoming['x-forwarded-for'];
@@ -49,7 +70,16 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, o: ForwardOptions
   return out;
 }
 
-/** Response headers for the client: hop-by-hop removed. */
+/** The `Cookie` header without Tessera's own cookies; '' when nothing is left. */
+function withoutTesseraCookies(value: string | string[]): string {
+  return (Array.isArray(value) ? value.join('; ') : value)
+    .split(';')
+    .map((pair) => pair.trim())
+    .filter((pair) => pair && !isTesseraCookie(pair.slice(0, pair.indexOf('=') >>> 0)))
+    .join('; ');
+}
+
+/** Response headers for the client: hop-by-hop removed, and any `Set-Cookie` for one of Tessera's own cookies. */
 export function downstreamHeaders(incoming: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const connectionListed = new Set(
@@ -60,6 +90,11 @@ export function downstreamHeaders(incoming: IncomingHttpHeaders | Record<string,
   );
   for (const [name, value] of Object.entries(incoming)) {
     if (value === undefined || HOP_BY_HOP.has(name) || connectionListed.has(name)) continue;
+    if (name === 'set-cookie') {
+      const kept = (Array.isArray(value) ? value : [value]).filter((c) => !isTesseraCookie(c.slice(0, c.indexOf('=') >>> 0)));
+      if (kept.length) out[name] = kept;
+      continue;
+    }
     out[name] = value;
   }
   return out;
@@ -68,7 +103,9 @@ export function downstreamHeaders(incoming: IncomingHttpHeaders | Record<string,
 /**
  * Streams the request to the upstream and its answer back, never buffering a body. No answer
  * within the API's timeout → 504; connection refused or reset → 502 (JSON either way, when
- * nothing has been sent yet). The client going away aborts the upstream request.
+ * nothing has been sent yet). A body over the API's limit → 413, a body that does not arrive
+ * within the body timeout or stalls for the idle timeout → 408, and the connection is closed
+ * (the rest of the body is never read). The client going away aborts the upstream request.
  */
 export async function forward(req: IncomingMessage, res: ServerResponse, o: ForwardOptions): Promise<void> {
   const abort = new AbortController();
@@ -77,13 +114,40 @@ export async function forward(req: IncomingMessage, res: ServerResponse, o: Forw
   };
   res.once('close', onClose);
   // A body only when the client announced one: GET and HEAD usually have none.
-  const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+  const declared = req.headers['content-length'];
+  const hasBody = declared !== undefined ? declared !== '0' : req.headers['transfer-encoding'] !== undefined;
+  if (hasBody && o.maxBodyBytes !== null && declared !== undefined && Number(declared) > o.maxBodyBytes) {
+    res.off('close', onClose);
+    refuseBody(req, res, 413, 'payload_too_large', `the request body is larger than this API accepts (${o.maxBodyBytes} bytes)`);
+    return;
+  }
+  // Ends the exchange early, before or while the body streams: answer (when nothing was sent
+  // yet), stop the upstream request, and close the connection.
+  let refused = false;
+  const refuse = (status: number, error: string, description: string) => {
+    if (refused) return;
+    refused = true;
+    abort.abort();
+    refuseBody(req, res, status, error, description);
+  };
+  let bodyTimer: NodeJS.Timeout | undefined;
+  const bodyDone = () => {
+    clearTimeout(bodyTimer);
+    req.socket?.setTimeout(0);
+  };
+  if (hasBody) {
+    bodyTimer = setTimeout(() => refuse(408, 'request_timeout', `the request body did not arrive within ${o.bodyTimeoutMs} ms`), o.bodyTimeoutMs);
+    // Emitted (while the request is incomplete) when the socket has seen no bytes for the idle timeout.
+    req.setTimeout(o.idleTimeoutMs, () => refuse(408, 'request_timeout', `the request body stalled for ${o.idleTimeoutMs} ms`));
+    req.once('end', bodyDone);
+    req.once('close', bodyDone);
+  }
   const options: Dispatcher.RequestOptions = {
     origin: o.origin,
     path: o.path,
     method: req.method as Dispatcher.HttpMethod,
     headers: upstreamHeaders(req.headers, o),
-    body: hasBody ? req : null,
+    body: hasBody ? (o.maxBodyBytes === null ? req : Readable.from(limited(req, o.maxBodyBytes, () => refuse(413, 'payload_too_large', `the request body is larger than this API accepts (${o.maxBodyBytes} bytes)`)))) : null,
     signal: abort.signal,
     // No answer (status line and headers) within the API's timeout → 504. Once the answer
     // streams, a slow body is the upstream's business (server-sent events, large downloads).
@@ -100,8 +164,33 @@ export async function forward(req: IncomingMessage, res: ServerResponse, o: Forw
     if (error instanceof errors.HeadersTimeoutError) fail(res, 504, 'gateway_timeout', `the upstream did not answer within ${o.timeoutMs} ms`);
     else fail(res, 502, 'bad_gateway', 'the upstream could not be reached');
   } finally {
+    // A body still arriving after the answer (the upstream answered early) stays bounded by
+    // the timers above; they end with the request.
     res.off('close', onClose);
   }
+}
+
+/** The body as it arrives, cut off (and `over` called) past `max` bytes: chunked bodies have no length to check up front. */
+async function* limited(body: AsyncIterable<Buffer>, max: number, over: () => void): AsyncGenerator<Buffer> {
+  let seen = 0;
+  for await (const chunk of body) {
+    seen += chunk.length;
+    if (seen > max) {
+      over();
+      return;
+    }
+    yield chunk;
+  }
+}
+
+/** Answers a request whose body Tessera will not read to the end, and closes the connection after the answer. */
+function refuseBody(req: IncomingMessage, res: ServerResponse, status: number, error: string, description: string): void {
+  // Null once Node has let go of the connection (already closing).
+  const socket = req.socket as IncomingMessage['socket'] | null;
+  if (!res.headersSent) res.setHeader('connection', 'close');
+  fail(res, status, error, description);
+  if (res.writableFinished) socket?.destroy();
+  else res.once('finish', () => socket?.destroy());
 }
 
 function fail(res: ServerResponse, status: number, error: string, description: string): void {

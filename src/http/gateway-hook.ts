@@ -24,5 +24,9 @@ export async function handleGatewayRequest(tessera: Tessera, match: GatewayMatch
     identity: decision.identity,
     clientIp: request.ip,
     protocol: request.protocol,
+    forwardAuthorization: decision.api.forwardAuthorization,
+    maxBodyBytes: decision.api.maxBodyBytes,
+    bodyTimeoutMs: tessera.config.gateway.bodyTimeoutMs,
+    idleTimeoutMs: tessera.config.gateway.idleTimeoutMs,
   });
 }

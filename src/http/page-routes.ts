@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
 import { epochSeconds } from '../clock.ts';
 import type { SignedIn } from '../identity/session-service.ts';
+import { CSRF_COOKIE, SESSION_COOKIE } from '../lib/cookie-names.ts';
 import { OPENID_SCOPES } from '../lib/scope-names.ts';
 import type { AuthorizeOutcome } from '../oauth/endpoints/authorize.ts';
 import { OAuthError } from '../oauth/errors.ts';
@@ -11,8 +12,6 @@ import { consentPage, loginPage, logoutPage, messagePage } from '../pages/pages.
 import { Csrf } from './csrf.ts';
 import { noStore } from './oauth-reply.ts';
 
-export const SESSION_COOKIE = 'tessera_session';
-const CSRF_COOKIE = 'tessera_csrf';
 const STYLESHEET = readFileSync(new URL('../pages/tessera.css', import.meta.url), 'utf8');
 /** The brand mark: two tiles, as in the page header. */
 const FAVICON =

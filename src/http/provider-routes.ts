@@ -6,10 +6,10 @@ import { PENDING_SIGN_IN_TTL_S } from '../federation/upstream-sign-in.ts';
 import { parseForm } from '../oauth/params.ts';
 import { messagePage } from '../pages/pages.ts';
 import { noStore } from './oauth-reply.ts';
-import { pageHeaders, safeReturnTo, SESSION_COOKIE } from './page-routes.ts';
+import { SESSION_COOKIE, UPSTREAM_COOKIE } from '../lib/cookie-names.ts';
+import { pageHeaders, safeReturnTo } from './page-routes.ts';
 
-/** The browser-bound value of upstream sign-ins: only the callback paths ever see it. */
-const UPSTREAM_COOKIE = 'tessera_upstream';
+/** The upstream sign-in cookie (UPSTREAM_COOKIE): only the callback paths ever see it. */
 const COOKIE_PATH = '/login/providers/';
 
 const ACCOUNT_MESSAGES = {

@@ -160,6 +160,8 @@ export interface ApisTable {
   upstream: string;
   audience: string | null;
   timeout_ms: number;
+  forward_authorization: Flag;
+  max_body_bytes: number | null;
   created_at: Epoch;
   updated_at: Epoch;
 }

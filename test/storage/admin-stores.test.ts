@@ -124,6 +124,8 @@ describe.each(DIALECTS)('admin stores on %s', (dialect) => {
       upstream: 'http://accounts.internal',
       audience: null,
       timeoutMs: 30_000,
+      forwardAuthorization: false,
+      maxBodyBytes: 5_000_000_000,
       scopes: [{ name: 'accounts.read', description: 'Read accounts' }, { name: 'accounts.write', description: 'Change accounts' }],
       routes: [
         { methods: ['GET'], path: '/b', scopes: ['accounts.read'] },
@@ -138,7 +140,7 @@ describe.each(DIALECTS)('admin stores on %s', (dialect) => {
     expect(await apis.scopeDescriptions(['accounts.write', 'unknown'])).toEqual(new Map([['accounts.write', 'Change accounts']]));
     expect(await apis.scopeDescriptions([])).toEqual(new Map());
 
-    const changed: ApiDefinition = { ...api, audience: 'https://accounts.example.com', timeoutMs: 5000, scopes: [api.scopes[0]!], routes: [api.routes[0]!], updatedAt: NOW + 5 };
+    const changed: ApiDefinition = { ...api, audience: 'https://accounts.example.com', timeoutMs: 5000, forwardAuthorization: true, maxBodyBytes: null, scopes: [api.scopes[0]!], routes: [api.routes[0]!], updatedAt: NOW + 5 };
     await apis.save(changed, false, NOW + 5);
     expect(await apis.loadAll()).toEqual([changed]);
     // A second create with a taken name is refused by the unique index, and writes nothing.

@@ -43,7 +43,7 @@ describe('route templates', () => {
 
 describe('proxy headers', () => {
   const identity = { subject: 'user-1', clientId: 'client-1', scope: 'accounts.read' };
-  const o = { origin: 'http://u', path: '/x', timeoutMs: 1000, identity, clientIp: '203.0.113.9', protocol: 'https' };
+  const o = { origin: 'http://u', path: '/x', timeoutMs: 1000, identity, clientIp: '203.0.113.9', protocol: 'https', forwardAuthorization: true, maxBodyBytes: null, bodyTimeoutMs: 60_000, idleTimeoutMs: 15_000 };
 
   test('hop-by-hop, Host and spoofed X-Tessera-* are dropped; identity and X-Forwarded-* are set', () => {
     const out = upstreamHeaders(
@@ -79,5 +79,26 @@ describe('proxy headers', () => {
   test('response hop-by-hop headers are dropped, the rest kept', () => {
     const out = downstreamHeaders({ connection: 'close, x-hop', 'x-hop': '1', 'transfer-encoding': 'chunked', 'content-type': 'text/plain', etag: '"1"' });
     expect(out).toEqual({ 'content-type': 'text/plain', etag: '"1"' });
+  });
+
+  test('Expect is dropped (Node answers 100 Continue itself; undici refuses the header)', () => {
+    expect(upstreamHeaders({ expect: '100-continue', 'content-length': '5' }, o).expect).toBeUndefined();
+  });
+
+  test("Tessera's own cookies are removed from Cookie, other cookies kept; no Cookie header when none is left", () => {
+    const out = upstreamHeaders({ cookie: 'a=1; tessera_session=s.sig; tessera_csrf=c; b=2; tessera_upstream=u; Tessera_Future=x' }, o);
+    expect(out.cookie).toBe('a=1; b=2');
+    expect(upstreamHeaders({ cookie: 'tessera_session=s; tessera_csrf=c' }, o).cookie).toBeUndefined();
+  });
+
+  test("an upstream's Set-Cookie for Tessera's own names does not pass back; others do", () => {
+    const out = downstreamHeaders({ 'set-cookie': ['tessera_session=evil; Path=/', 'app=1; Path=/', 'tessera_csrf=x', ' tessera_upstream=y'], 'content-type': 'text/plain' });
+    expect(out['set-cookie']).toEqual(['app=1; Path=/']);
+    expect(downstreamHeaders({ 'set-cookie': 'tessera_session=evil' })).toEqual({});
+  });
+
+  test('Authorization is forwarded only when the API says so', () => {
+    expect(upstreamHeaders({ authorization: 'Bearer abc' }, o).authorization).toBe('Bearer abc');
+    expect(upstreamHeaders({ authorization: 'Bearer abc' }, { ...o, forwardAuthorization: false }).authorization).toBeUndefined();
   });
 });

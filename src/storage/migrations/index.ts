@@ -3,6 +3,7 @@ import * as m0001 from './0001-initial.ts';
 import * as m0002 from './0002-interactive-sign-in.ts';
 import * as m0003 from './0003-code-replay-marker.ts';
 import * as m0004 from './0004-identity-providers.ts';
+import * as m0005 from './0005-api-forwarding-limits.ts';
 import type { MigrationContext } from './context.ts';
 
 interface MigrationModule {
@@ -16,6 +17,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '0002-interactive-sign-in': m0002,
   '0003-code-replay-marker': m0003,
   '0004-identity-providers': m0004,
+  '0005-api-forwarding-limits': m0005,
 };
 
 export class StaticMigrationProvider implements MigrationProvider {
