@@ -138,6 +138,11 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
     expect(api).toMatchObject({ name: 'Accounts', base_path: '/0/odata', scopes: [{ name: 'accounts.read', description: 'Read your accounts' }], routes: [{ methods: ['GET', 'HEAD'], path: '/Account({id})', scopes: ['accounts.read'] }] });
     expect((await tessera(['apis', 'show', 'Accounts'])).stdout).toContain('/Account({id})');
     expect((await json(['apis', 'update', 'Accounts', '--timeout-ms', '5000'])).timeout_ms).toBe(5000);
+    expect(api).toMatchObject({ forward_authorization: true, max_body_bytes: null });
+    expect(await json(['apis', 'update', 'Accounts', '--no-forward-authorization', '--max-body-bytes', '2048'])).toMatchObject({ forward_authorization: false, max_body_bytes: 2048, timeout_ms: 5000 });
+    expect((await tessera(['apis', 'show', 'Accounts'])).stdout).toMatch(/forwards Authorization:\s+no/);
+    expect(await json(['apis', 'update', 'Accounts', '--forward-authorization', '--max-body-bytes', 'none'])).toMatchObject({ forward_authorization: true, max_body_bytes: null });
+    await fails(['apis', 'update', 'Accounts', '--max-body-bytes', '2k'], /--max-body-bytes/);
     await fails(['apis', 'create', '--name', 'Other', '--base-path', '/0/odata/x', '--upstream', 'http://x.internal'], /overlaps/);
     await fails(['apis', 'create', '--name', 'Bad', '--base-path', '/b', '--upstream', 'http://x.internal', '--route', 'GET /x'], /METHODS \/path scope/);
     // An app may now be given the declared scope, not an undeclared one.

@@ -292,7 +292,7 @@ describe.each(DIALECTS)('admin API (%s)', (dialect) => {
       routes: [{ methods: ['GET', 'HEAD'], path: '/Account({id})', scopes: ['accounts.read'] }],
     });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ name: 'Accounts', base_path: '/0/odata', timeout_ms: 30000, routes: [{ methods: ['GET', 'HEAD'], path: '/Account({id})', scopes: ['accounts.read'] }] });
+    expect(created.body).toMatchObject({ name: 'Accounts', base_path: '/0/odata', timeout_ms: 30000, forward_authorization: true, max_body_bytes: null, routes: [{ methods: ['GET', 'HEAD'], path: '/Account({id})', scopes: ['accounts.read'] }] });
     const overlap = await call('POST', '/apis', admin, { name: 'Nested', base_path: '/0/odata/v2', upstream: 'http://x.internal' });
     expect(overlap.status).toBe(409);
     expect(overlap.body.field).toBe('base_path');
@@ -307,6 +307,10 @@ describe.each(DIALECTS)('admin API (%s)', (dialect) => {
     expect(unknownScope.body.field).toBe('scopes');
     const patched = await call('PATCH', `/apis/${created.body.id}`, admin, { timeout_ms: 5000 });
     expect(patched.body.timeout_ms).toBe(5000);
+    const gatewaySettings = await call('PATCH', `/apis/${created.body.id}`, admin, { forward_authorization: false, max_body_bytes: 1_048_576 });
+    expect(gatewaySettings.body).toMatchObject({ forward_authorization: false, max_body_bytes: 1_048_576, timeout_ms: 5000 });
+    expect((await call('PATCH', `/apis/${created.body.id}`, admin, { max_body_bytes: LIMITS.apiMaxBodyBytes.max + 1 })).status).toBe(400);
+    expect((await call('PATCH', `/apis/${created.body.id}`, admin, { max_body_bytes: null })).body).toMatchObject({ forward_authorization: false, max_body_bytes: null });
     expect((await call('GET', '/apis/Accounts', admin)).body.id).toBe(created.body.id);
     expect((await call('GET', '/apis', admin)).body.items).toHaveLength(1);
     expect((await call('DELETE', `/apis/${created.body.id}`, admin)).status).toBe(204);
@@ -381,7 +385,10 @@ describe.each(DIALECTS)('admin API (%s)', (dialect) => {
       expect(range(schema, 'access_token_ttl')).toEqual(LIMITS.appAccessTokenTtl);
       expect(range(schema, 'refresh_token_ttl')).toEqual(LIMITS.appRefreshTokenTtl);
     }
-    for (const schema of [body('/apis', 'post'), body('/apis/{id}', 'patch')]) expect(range(schema, 'timeout_ms')).toEqual(LIMITS.apiTimeoutMs);
+    for (const schema of [body('/apis', 'post'), body('/apis/{id}', 'patch')]) {
+      expect(range(schema, 'timeout_ms')).toEqual(LIMITS.apiTimeoutMs);
+      expect(range(schema, 'max_body_bytes')).toEqual(LIMITS.apiMaxBodyBytes);
+    }
     // No protocol endpoints leak into the admin document.
     expect(Object.keys(doc.paths).some((p) => p.startsWith('/connect'))).toBe(false);
     const page = await fetch(`${server.url}${API}/docs`);

@@ -27,6 +27,8 @@ describe('the docs state the ranges of src/config/limits.ts', () => {
     ['configuration.md', '| `TESSERA_ID_TOKEN_TTL` |', 'idTokenTtl'],
     ['configuration.md', '| `TESSERA_SESSION_TTL` |', 'sessionTtl'],
     ['configuration.md', '| `TESSERA_CHANGE_POLL_MS` |', 'changePollMs'],
+    ['configuration.md', '| `TESSERA_GATEWAY_BODY_TIMEOUT_MS` | | `60000` |', 'gatewayBodyTimeoutMs'],
+    ['configuration.md', '| `TESSERA_GATEWAY_IDLE_TIMEOUT_MS` | | `15000` |', 'gatewayIdleTimeoutMs'],
     ['configuration.md', '| `TESSERA_DATABASE_POOL_SIZE` |', 'databasePoolSize'],
     ['cli.md', '`--name`:', 'appName'],
     ['cli.md', '`--description`:', 'appDescription'],
@@ -34,6 +36,7 @@ describe('the docs state the ranges of src/config/limits.ts', () => {
     ['cli.md', '`--access-token-ttl` (', 'appAccessTokenTtl'],
     ['cli.md', '`--refresh-token-ttl` (', 'appRefreshTokenTtl'],
     ['gateway.md', '| timeout |', 'apiTimeoutMs'],
+    ['gateway.md', '| max body |', 'apiMaxBodyBytes'],
   ];
 
   test.each(cases)('%s %s', (doc, anchor, limit) => {

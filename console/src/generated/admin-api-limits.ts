@@ -10,6 +10,10 @@ export const limits = {
     "base_path": {
       "maxLength": 200
     },
+    "max_body_bytes": {
+      "minimum": 1,
+      "maximum": 1073741824
+    },
     "name": {
       "maxLength": 100
     },
@@ -27,6 +31,10 @@ export const limits = {
     },
     "base_path": {
       "maxLength": 200
+    },
+    "max_body_bytes": {
+      "minimum": 1,
+      "maximum": 1073741824
     },
     "name": {
       "maxLength": 100

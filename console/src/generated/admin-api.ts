@@ -3808,6 +3808,8 @@ export interface components {
             upstream: string;
             audience: string | null;
             timeout_ms: number;
+            forward_authorization: boolean;
+            max_body_bytes: number | null;
             scopes: {
                 name: string;
                 description: string;
@@ -3832,6 +3834,10 @@ export interface components {
             audience?: string | null;
             /** @description upstream timeout in milliseconds (100 – 300000) */
             timeout_ms?: number;
+            /** @description forward the client's Authorization header to the upstream (default true) */
+            forward_authorization?: boolean;
+            /** @description largest request body in bytes, 413 above it; null for no limit (the default) (1 – 1073741824) */
+            max_body_bytes?: number | null;
             scopes?: {
                 name: string;
                 description?: string;
@@ -3854,6 +3860,10 @@ export interface components {
             audience?: string | null;
             /** @description upstream timeout in milliseconds (100 – 300000) */
             timeout_ms?: number;
+            /** @description forward the client's Authorization header to the upstream (default true) */
+            forward_authorization?: boolean;
+            /** @description largest request body in bytes, 413 above it; null for no limit (the default) (1 – 1073741824) */
+            max_body_bytes?: number | null;
             scopes?: {
                 name: string;
                 description?: string;

@@ -27,8 +27,10 @@ interface RouteDraft {
 
 /** The upstream timeout's range, from the admin API's OpenAPI document. */
 const TIMEOUT = limits.ApiCreate.timeout_ms;
+/** The per-API body limit's range, from the same document. */
+const MAX_BODY = limits.ApiCreate.max_body_bytes;
 
-const FIELDS = ['name', 'base_path', 'upstream', 'audience', 'timeout_ms', 'scopes', 'routes'];
+const FIELDS = ['name', 'base_path', 'upstream', 'audience', 'timeout_ms', 'max_body_bytes', 'forward_authorization', 'scopes', 'routes'];
 
 function ApiForm({ existing }: { existing?: GatewayApi }) {
   const [f, setF] = useState({
@@ -37,6 +39,8 @@ function ApiForm({ existing }: { existing?: GatewayApi }) {
     upstream: existing?.upstream ?? '',
     audience: existing?.audience ?? '',
     timeout_ms: existing?.timeout_ms ? String(existing.timeout_ms) : '',
+    max_body_bytes: existing?.max_body_bytes != null ? String(existing.max_body_bytes) : '',
+    forward_authorization: existing?.forward_authorization ?? true,
   });
   const [scopes, setScopes] = useState<ApiScope[]>(existing?.scopes.length ? existing.scopes : [{ name: '', description: '' }]);
   const [routes, setRoutes] = useState<RouteDraft[]>(existing?.routes.map((r) => ({ methods: r.methods.filter(isMethod), path: r.path, scopes: r.scopes.join(' ') })) ?? []);
@@ -51,6 +55,8 @@ function ApiForm({ existing }: { existing?: GatewayApi }) {
       base_path: f.base_path.trim(),
       upstream: f.upstream.trim(),
       audience: f.audience.trim() || null,
+      forward_authorization: f.forward_authorization,
+      max_body_bytes: f.max_body_bytes.trim() ? Number(f.max_body_bytes) : null,
       scopes: scopes.filter((s) => s.name.trim()).map((s) => ({ name: s.name.trim(), description: (s.description ?? '').trim() })),
       routes: routes.filter((r) => r.path.trim()).map((r) => ({ methods: r.methods, path: r.path.trim(), scopes: r.scopes.split(/[\s,]+/).filter(Boolean) })),
     };
@@ -92,7 +98,16 @@ function ApiForm({ existing }: { existing?: GatewayApi }) {
           <Field label="Upstream timeout (ms)" error={fieldError(error, 'timeout_ms')} hint={`${TIMEOUT.minimum} – ${TIMEOUT.maximum}; empty for the default.`}>
             {(id, d) => <input id={id} type="number" inputMode="numeric" min={TIMEOUT.minimum} max={TIMEOUT.maximum} aria-describedby={d} value={f.timeout_ms} onChange={(e) => setF({ ...f, timeout_ms: e.target.value })} />}
           </Field>
+          <Field label="Largest request body (bytes)" error={fieldError(error, 'max_body_bytes')} hint={`${MAX_BODY.minimum} – ${MAX_BODY.maximum}; larger bodies get 413. Empty for no limit.`}>
+            {(id, d) => <input id={id} type="number" inputMode="numeric" min={MAX_BODY.minimum} max={MAX_BODY.maximum} aria-describedby={d} value={f.max_body_bytes} onChange={(e) => setF({ ...f, max_body_bytes: e.target.value })} />}
+          </Field>
         </div>
+        <label className="check">
+          <input type="checkbox" checked={f.forward_authorization} onChange={(e) => setF({ ...f, forward_authorization: e.target.checked })} />
+          <span>
+            Forward the Authorization header <span className="muted">— the upstream receives the caller's bearer token and may verify it itself. Off: it sees only the X-Tessera-* identity headers.</span>
+          </span>
+        </label>
 
         <fieldset className={`field${fieldError(error, 'scopes') ? ' field--invalid' : ''}`}>
           <legend>Scopes</legend>

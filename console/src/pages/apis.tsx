@@ -121,6 +121,10 @@ export function ApiDetailPage({ id }: { id: string }) {
           <dd>{a.audience ? <code>{a.audience}</code> : 'Not checked'}</dd>
           <dt>Upstream timeout</dt>
           <dd>{a.timeout_ms ?? '—'} ms</dd>
+          <dt>Largest request body</dt>
+          <dd>{a.max_body_bytes == null ? 'No limit' : `${a.max_body_bytes} bytes`}</dd>
+          <dt>Authorization header</dt>
+          <dd>{a.forward_authorization ? 'Forwarded to the upstream' : 'Not forwarded'}</dd>
         </dl>
       </section>
       <section className="panel">

@@ -9,6 +9,8 @@ interface ApiFlags extends GlobalOptions {
   upstream?: string;
   audience?: string;
   timeoutMs?: string;
+  forwardAuthorization?: boolean;
+  maxBodyBytes?: string;
   scope?: string[];
   route?: string[];
 }
@@ -20,6 +22,9 @@ function addApiOptions(cmd: Command): Command {
     .option('--upstream <url>', 'where requests go, e.g. http://accounts.internal:9000/odata')
     .option('--audience <aud>', 'require tokens whose aud holds this value ("" to clear)')
     .option('--timeout-ms <ms>', 'upstream timeout (default 30000)')
+    .option('--forward-authorization', "forward the client's Authorization header to the upstream (the default)")
+    .option('--no-forward-authorization', "do not forward the client's Authorization header")
+    .option('--max-body-bytes <bytes>', 'largest request body; larger ones get 413 ("none" for no limit, the default)')
     .option('--scope <name=Description>', 'a scope the API declares (repeatable; replaces the list on update)', collect)
     .option('--route <"METHODS /path scope…">', 'e.g. "GET,HEAD /Account/{id} accounts.read" (repeatable; replaces the list on update)', collect);
 }
@@ -47,6 +52,12 @@ function toInput(f: ApiFlags): ApiInput {
     if (!/^\d+$/.test(f.timeoutMs)) throw new CliUsageError('--timeout-ms must be a whole number of milliseconds');
     input.timeoutMs = Number(f.timeoutMs);
   }
+  if (f.forwardAuthorization !== undefined) input.forwardAuthorization = f.forwardAuthorization;
+  if (f.maxBodyBytes !== undefined) {
+    if (f.maxBodyBytes === 'none') input.maxBodyBytes = null;
+    else if (/^\d+$/.test(f.maxBodyBytes)) input.maxBodyBytes = Number(f.maxBodyBytes);
+    else throw new CliUsageError('--max-body-bytes must be a whole number of bytes, or "none"');
+  }
   if (f.scope !== undefined) input.scopes = f.scope.map(parseScope);
   if (f.route !== undefined) input.routes = f.route.map(parseRoute);
   return input;
@@ -60,6 +71,8 @@ function render(a: ApiView): string {
     ['upstream', a.upstream],
     ['audience', a.audience],
     ['timeout', `${a.timeout_ms} ms`],
+    ['forwards Authorization', a.forward_authorization ? 'yes' : 'no'],
+    ['max body', a.max_body_bytes === null ? 'no limit' : `${a.max_body_bytes} bytes`],
   ]);
   const scopes = table(['SCOPE', 'DESCRIPTION'], a.scopes.map((s) => [s.name, s.description]));
   const routes = table(['METHODS', 'PATH', 'SCOPES (any of)'], a.routes.map((r) => [r.methods.join(','), r.path, r.scopes.join(' ')]));

@@ -256,6 +256,8 @@ const apiFields = {
   upstream: opt(apiUpstream),
   audience: opt(nullable(str('when set, tokens must carry it in aud', { maxLength: 500 }))),
   timeout_ms: opt(integerIn(LIMITS.apiTimeoutMs, 'upstream timeout in milliseconds')),
+  forward_authorization: opt(Type.Boolean({ description: "forward the client's Authorization header to the upstream (default true)" })),
+  max_body_bytes: opt(nullable(integerIn(LIMITS.apiMaxBodyBytes, 'largest request body in bytes, 413 above it; null for no limit (the default)'))),
   scopes: opt(Type.Array(apiScope, { maxItems: 200 })),
   routes: opt(Type.Array(apiRoute, { maxItems: 500 })),
 };
@@ -268,6 +270,8 @@ export const ApiSchema = Type.Object(
     upstream: str(),
     audience: nullable(str()),
     timeout_ms: Type.Integer(),
+    forward_authorization: Type.Boolean(),
+    max_body_bytes: nullable(Type.Integer()),
     scopes: Type.Array(Type.Object({ name: str(), description: str() })),
     routes: Type.Array(Type.Object({ methods: strs(), path: str(), scopes: strs() })),
     created_at: dateTime(),

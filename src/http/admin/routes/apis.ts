@@ -52,6 +52,8 @@ function apiInput(body: Static<typeof ApiUpdateSchema>): ApiInput {
     upstream: body.upstream,
     audience: body.audience,
     timeoutMs: body.timeout_ms,
+    forwardAuthorization: body.forward_authorization,
+    maxBodyBytes: body.max_body_bytes,
     scopes: body.scopes,
     routes: body.routes,
   };
