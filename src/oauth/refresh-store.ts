@@ -29,7 +29,11 @@ export type RotateResult = { status: 'rotated' } | { status: 'already_used' };
 export interface RefreshStore {
   createFamily(family: RefreshFamily, firstTokenHash: string, tokenExpiresAt: number): Promise<void>;
   find(tokenHash: string): Promise<PresentedRefreshToken | undefined>;
-  /** Marks `oldHash` used and adds `newHash` in one transaction; only one caller can win. */
+  /**
+   * Marks `oldHash` used and adds `newHash` in one transaction; only one caller can win.
+   * The family's own expiry never moves: it is absolute from the first issue, so callers
+   * pass the family's `expiresAt` (or earlier) as the new token's `expiresAt`.
+   */
   rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number): Promise<RotateResult>;
   revokeFamily(familyId: string, now: number): Promise<void>;
   /** Revokes every live family of a user and app (revoking their grant); returns how many. */
@@ -123,10 +127,10 @@ export class KyselyRefreshStore implements RefreshStore {
 
   async rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number): Promise<RotateResult> {
     if (this.#dialect === 'postgres') {
-      // One statement, one round trip: spending the old token, storing its successor and
-      // extending the family are data-modifying CTEs of a single atomic statement. Of two
-      // concurrent rotations, the second waits on the row lock, finds used_at set, spends
-      // nothing and inserts nothing.
+      // One statement, one round trip: spending the old token and storing its successor are
+      // data-modifying CTEs of a single atomic statement. Of two concurrent rotations, the
+      // second waits on the row lock, finds used_at set, spends nothing and inserts nothing.
+      // The family's expires_at is left alone: its lifetime is absolute from the first issue.
       const result = await sql<{ spent: number }>`
         WITH spent AS (
           UPDATE refresh_tokens SET used_at = ${now}
@@ -136,10 +140,6 @@ export class KyselyRefreshStore implements RefreshStore {
           INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at)
           SELECT ${newHash}, family_id, ${scope}, ${now}, ${expiresAt}, NULL FROM spent
           RETURNING family_id
-        ), family AS (
-          UPDATE refresh_token_families SET expires_at = ${expiresAt}
-          WHERE id IN (SELECT family_id FROM spent)
-          RETURNING id
         )
         SELECT count(*)::int AS spent FROM spent`.execute(this.#db);
       return result.rows[0]?.spent === 1 ? { status: 'rotated' } : { status: 'already_used' };
@@ -157,7 +157,6 @@ export class KyselyRefreshStore implements RefreshStore {
         .insertInto('refresh_tokens')
         .values({ token_hash: newHash, family_id: familyId, scope, created_at: now, expires_at: expiresAt, used_at: null })
         .execute();
-      await trx.updateTable('refresh_token_families').set({ expires_at: expiresAt }).where('id', '=', familyId).execute();
       return { status: 'rotated' } as const;
     });
   }

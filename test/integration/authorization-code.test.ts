@@ -449,6 +449,20 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
     expect(((await expired.json()) as { error: string }).error).toBe('invalid_grant');
   });
 
+  test('a refresh-token family expires at its absolute lifetime from the first issue; rotation does not extend it', async () => {
+    const { callback } = await getCode(shortRefresh.id, 'alice');
+    const tokens = (await (await exchange(callback.searchParams.get('code')!, undefined, shortRefresh)).json()) as Record<string, string>;
+    clock.advance(120);
+    const ok = await refresh(tokens.refresh_token!, shortRefresh);
+    expect(ok.status).toBe(200);
+    const next = (await ok.json()) as Record<string, string>;
+    // 181 s after the first issue: past the family's 180 s, though only 61 s after the rotation.
+    clock.advance(61);
+    const expired = await refresh(next.refresh_token!, shortRefresh);
+    expect(expired.status).toBe(400);
+    expect(((await expired.json()) as { error: string }).error).toBe('invalid_grant');
+  });
+
   test('login: one generic message, CSRF required, throttled after repeated failures', async () => {
     const ua = new UserAgent(server.url);
     const page = await ua.get('/login');

@@ -249,14 +249,15 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       expect((await refresh.find('rt-bare'))!.family).toEqual(f);
     });
 
-    test('rotate: the old token is marked used, the new one joins the family, the family lives on', async () => {
+    test('rotate: the old token is marked used, the new one joins the family, the family’s expiry never moves', async () => {
       const refresh = new KyselyRefreshStore(handle.db, handle.dialect);
       const f = family();
       await refresh.createFamily(f, 'rt-a1', NOW + 600);
       expect(await refresh.rotate('rt-a1', 'rt-a2', f.id, 'openid offline_access', NOW + 10, NOW + 610)).toEqual({ status: 'rotated' });
 
-      expect(await refresh.find('rt-a1')).toEqual({ family: { ...f, expiresAt: NOW + 610 }, scope: 'openid profile offline_access', expiresAt: NOW + 600, usedAt: NOW + 10 });
-      expect(await refresh.find('rt-a2')).toEqual({ family: { ...f, expiresAt: NOW + 610 }, scope: 'openid offline_access', expiresAt: NOW + 610, usedAt: null });
+      // The family keeps the expiry of its first issue (absolute lifetime, issue 12).
+      expect(await refresh.find('rt-a1')).toEqual({ family: f, scope: 'openid profile offline_access', expiresAt: NOW + 600, usedAt: NOW + 10 });
+      expect(await refresh.find('rt-a2')).toEqual({ family: f, scope: 'openid offline_access', expiresAt: NOW + 610, usedAt: null });
 
       // Rotating the used token again fails and adds nothing.
       expect(await refresh.rotate('rt-a1', 'rt-a3', f.id, 'openid', NOW + 20, NOW + 620)).toEqual({ status: 'already_used' });
@@ -264,7 +265,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       expect((await refresh.find('rt-a1'))!.usedAt).toBe(NOW + 10);
       // The chain goes on from the newest token.
       expect(await refresh.rotate('rt-a2', 'rt-a3', f.id, 'openid', NOW + 30, NOW + 630)).toEqual({ status: 'rotated' });
-      expect((await refresh.find('rt-a3'))!.family.expiresAt).toBe(NOW + 630);
+      expect((await refresh.find('rt-a3'))!.family.expiresAt).toBe(f.expiresAt);
     });
 
     test('rotating an unknown token fails and adds nothing', async () => {

@@ -3904,7 +3904,7 @@ export interface components {
             on_behalf_of_user_id?: string | null;
             /** @description per-app override of the access token lifetime in seconds (60 – 86400) */
             access_token_ttl?: number | null;
-            /** @description per-app override of the refresh token lifetime in seconds (60 – 31536000) */
+            /** @description per-app override of the absolute refresh-token family lifetime in seconds (60 – 31536000) */
             refresh_token_ttl?: number | null;
             /** @description permission a user must hold to approve the app */
             require_permission?: string;
@@ -4023,7 +4023,7 @@ export interface components {
         Settings: {
             /** @description access token lifetime in seconds (60 – 604800) */
             access_token_ttl: number;
-            /** @description refresh token lifetime from each rotation in seconds (60 – 31536000) */
+            /** @description absolute lifetime of a refresh-token family, from its first issue, in seconds (60 – 31536000) */
             refresh_token_ttl: number;
             /** @description authorization code lifetime in seconds (10 – 3600) */
             code_ttl: number;
@@ -4037,7 +4037,7 @@ export interface components {
         SettingsUpdate: {
             /** @description access token lifetime in seconds (60 – 604800) */
             access_token_ttl?: number;
-            /** @description refresh token lifetime from each rotation in seconds (60 – 31536000) */
+            /** @description absolute lifetime of a refresh-token family, from its first issue, in seconds (60 – 31536000) */
             refresh_token_ttl?: number;
             /** @description authorization code lifetime in seconds (10 – 3600) */
             code_ttl?: number;

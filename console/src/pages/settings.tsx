@@ -7,7 +7,7 @@ type Lifetime = keyof Omit<Settings, 'redirect_uri_policy'>;
 
 const LIFETIMES: Array<{ key: Lifetime; label: string; note?: string }> = [
   { key: 'access_token_ttl', label: 'Access token lifetime' },
-  { key: 'refresh_token_ttl', label: 'Refresh token lifetime', note: 'from each rotation' },
+  { key: 'refresh_token_ttl', label: 'Refresh token lifetime', note: 'from the first issue; rotation does not extend it' },
   { key: 'code_ttl', label: 'Authorization code lifetime' },
   { key: 'id_token_ttl', label: 'ID token lifetime' },
   { key: 'session_ttl', label: 'Sign-in session lifetime' },

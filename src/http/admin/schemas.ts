@@ -57,7 +57,7 @@ export const AppSchema = Type.Object(
     on_behalf_of: opt(nullable(str('username the app acts for with client_credentials'))),
     on_behalf_of_user_id: opt(nullable(str())),
     access_token_ttl: opt(nullable(integerIn(LIMITS.appAccessTokenTtl, 'per-app override of the access token lifetime in seconds'))),
-    refresh_token_ttl: opt(nullable(integerIn(LIMITS.appRefreshTokenTtl, 'per-app override of the refresh token lifetime in seconds'))),
+    refresh_token_ttl: opt(nullable(integerIn(LIMITS.appRefreshTokenTtl, 'per-app override of the absolute refresh-token family lifetime in seconds'))),
     require_permission: opt(str('permission a user must hold to approve the app')),
     id_token_signed_response_alg: opt(nullable(str('RS256 (default) or ES256'))),
     secret_updated_at: opt(nullable(dateTime())),
@@ -157,7 +157,7 @@ export const PermissionCreateSchema = Type.Object(
 
 const settingsFields = {
   access_token_ttl: integerIn(LIMITS.accessTokenTtl, 'access token lifetime in seconds'),
-  refresh_token_ttl: integerIn(LIMITS.refreshTokenTtl, 'refresh token lifetime from each rotation in seconds'),
+  refresh_token_ttl: integerIn(LIMITS.refreshTokenTtl, 'absolute lifetime of a refresh-token family, from its first issue, in seconds'),
   code_ttl: integerIn(LIMITS.codeTtl, 'authorization code lifetime in seconds'),
   id_token_ttl: integerIn(LIMITS.idTokenTtl, 'ID token lifetime in seconds'),
   session_ttl: integerIn(LIMITS.sessionTtl, 'sign-in session lifetime in seconds'),

@@ -2,7 +2,7 @@ import { randomToken, sha256 } from '../../lib/crypto.ts';
 import { invalidGrant, invalidRequest, invalidScope } from '../errors.ts';
 import { parseScope } from '../scopes.ts';
 import type { GrantDeps, GrantHandler, GrantRequest, TokenResponse } from './grant-handler.ts';
-import { activePrincipal, issueUserTokens, refreshTtl } from './user-tokens.ts';
+import { activePrincipal, issueUserTokens } from './user-tokens.ts';
 
 /**
  * RFC 6749 §6 with rotation (RFC 9700 §4.14.2): every use returns a new refresh token;
@@ -26,7 +26,8 @@ export const refreshTokenGrant = {
       await deps.refresh.revokeFamily(family.id, req.now);
       throw invalidGrant('the refresh token was already used; the grant is revoked');
     }
-    if (found.expiresAt <= req.now) throw invalidGrant('the refresh token has expired');
+    // The family's lifetime is absolute from its first issue; rotation never extends it.
+    if (found.expiresAt <= req.now || family.expiresAt <= req.now) throw invalidGrant('the refresh token has expired');
     // A regenerated secret ends every grant issued to the app before it.
     if (family.createdAt < req.client.tokensValidAfter) throw invalidGrant('the refresh token predates the app’s current credentials');
     const principal = await activePrincipal(deps, family.userId, req.client);
@@ -40,7 +41,7 @@ export const refreshTokenGrant = {
     const scopes = asked.length ? asked : current;
 
     const next = randomToken();
-    const rotated = await deps.refresh.rotate(hash, sha256(next), family.id, scopes.join(' '), req.now, req.now + refreshTtl(deps, req.client));
+    const rotated = await deps.refresh.rotate(hash, sha256(next), family.id, scopes.join(' '), req.now, family.expiresAt);
     if (rotated.status === 'already_used') {
       await deps.refresh.revokeFamily(family.id, req.now);
       throw invalidGrant('the refresh token was already used; the grant is revoked');
