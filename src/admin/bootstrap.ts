@@ -19,6 +19,8 @@ export function ensureConsoleClient(clients: ClientService, issuer: string, now:
       description: 'The administration console of this Tessera.',
       secretHash: null,
       secretUpdatedAt: null,
+      previousSecretHash: null,
+      previousSecretExpiresAt: null,
       public: true,
       grantTypes: ['authorization_code'],
       redirectUris: [consoleRedirectUri(issuer)],

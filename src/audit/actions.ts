@@ -55,7 +55,8 @@ export interface AuditDetails {
   'app.create': { name: string; grant_types: string[] };
   'app.update': Fields;
   'app.delete': None;
-  'app.secret_regenerate': None;
+  /** 0: immediate (every earlier token invalid); else how long the old secret still works. */
+  'app.secret_regenerate': { grace_seconds: number };
   'user.create': { username: string; roles: string[] };
   'user.update': Fields;
   'user.password_reset': None;

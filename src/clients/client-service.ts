@@ -83,6 +83,8 @@ export class ClientService {
       description: '',
       secretHash: secret === undefined ? null : sha256(secret),
       secretUpdatedAt: secret === undefined ? null : now,
+      previousSecretHash: null,
+      previousSecretExpiresAt: null,
       public: isPublic,
       grantTypes: [],
       redirectUris: [],
@@ -151,22 +153,35 @@ export class ClientService {
     return next;
   }
 
-  /** New secret; the old one and every token issued to the app stop working at once. */
-  async rotateSecret(id: string, actor: Actor): Promise<ClientView & { client_secret: string }> {
+  /**
+   * New secret. By default (`graceSeconds` 0) the old secret and every token issued to the
+   * app stop working at once: the response to a leaked secret. With a grace period, the old
+   * secret keeps authenticating the app until it ends, for jobs that cannot be redeployed at
+   * once, and tokens issued before stay valid until they expire: a planned rollover, not a
+   * compromise. Only the old secret's SHA-256 is kept, with its end. A later rotation
+   * replaces it (the secret before the newest is the only one kept).
+   */
+  async rotateSecret(id: string, actor: Actor, options: { graceSeconds?: number } = {}): Promise<ClientView & { client_secret: string }> {
     const current = await this.#get(id);
     if (current.public) throw validationError('public apps have no secret', 'public');
+    const grace = options.graceSeconds ?? 0;
+    if (!inRange(grace, LIMITS.secretGrace)) {
+      throw validationError(`grace must be a whole number of seconds from ${LIMITS.secretGrace.min} to ${LIMITS.secretGrace.max}`, 'grace_seconds');
+    }
     const secret = randomToken();
     const now = epochSeconds(this.#d.clock);
     const next: Client = {
       ...current,
       secretHash: sha256(secret),
       secretUpdatedAt: now,
-      tokensValidAfter: this.#nextEpoch(),
+      ...(grace > 0
+        ? { previousSecretHash: current.secretHash, previousSecretExpiresAt: now + grace }
+        : { previousSecretHash: null, previousSecretExpiresAt: null, tokensValidAfter: this.#nextEpoch() }),
       updatedAt: Math.max(now, current.updatedAt),
     };
     await this.#d.clients.save(next);
     this.#d.feed.notifyLocal('client', id);
-    await this.#d.audit.record({ action: 'app.secret_regenerate', targetId: next.id, details: {} }, actor);
+    await this.#d.audit.record({ action: 'app.secret_regenerate', targetId: next.id, details: { grace_seconds: grace } }, actor);
     return { ...(await this.#view(next)), client_secret: secret };
   }
 

@@ -19,6 +19,8 @@ export interface ClientView {
   require_permission: string;
   id_token_signed_response_alg: string | null;
   secret_updated_at: string | null;
+  /** During a grace period after a secret rotation: when the previous secret stops working. */
+  previous_secret_expires_at: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -41,6 +43,7 @@ export function clientView(client: Client, onBehalfOfUsername: string | null): C
     require_permission: client.requirePermission,
     id_token_signed_response_alg: client.idTokenSignedResponseAlg,
     secret_updated_at: client.secretUpdatedAt === null ? null : iso(client.secretUpdatedAt),
+    previous_secret_expires_at: client.previousSecretExpiresAt === null ? null : iso(client.previousSecretExpiresAt),
     created_at: iso(client.createdAt),
     updated_at: iso(client.updatedAt),
   };

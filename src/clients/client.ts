@@ -12,6 +12,10 @@ export interface Client {
   /** SHA-256 of the secret; null for public clients. */
   secretHash: string | null;
   secretUpdatedAt: number | null;
+  /** SHA-256 of the secret before a rotation with a grace period; null outside a grace. */
+  previousSecretHash: string | null;
+  /** Until when (epoch s, exclusive) `previousSecretHash` still authenticates the app. */
+  previousSecretExpiresAt: number | null;
   public: boolean;
   grantTypes: RegistrableGrant[];
   redirectUris: string[];
@@ -38,6 +42,8 @@ export function clientFromRow(row: ClientsTable): Client {
     description: row.description,
     secretHash: row.secret_hash,
     secretUpdatedAt: row.secret_updated_at,
+    previousSecretHash: row.previous_secret_hash,
+    previousSecretExpiresAt: row.previous_secret_expires_at,
     public: row.public === 1,
     grantTypes: JSON.parse(row.grant_types),
     redirectUris: JSON.parse(row.redirect_uris),
@@ -62,6 +68,8 @@ export function clientToRow(client: Client): ClientsTable {
     description: client.description,
     secret_hash: client.secretHash,
     secret_updated_at: client.secretUpdatedAt,
+    previous_secret_hash: client.previousSecretHash,
+    previous_secret_expires_at: client.previousSecretExpiresAt,
     public: client.public ? 1 : 0,
     grant_types: JSON.stringify(client.grantTypes),
     redirect_uris: JSON.stringify(client.redirectUris),

@@ -30,6 +30,8 @@ export const LIMITS = {
   /** At most a day: a retired signing key stays published that long (app/tessera.ts). */
   appAccessTokenTtl: { min: 60, max: DAY },
   appRefreshTokenTtl: { min: 60, max: 365 * DAY },
+  /** `rotate-secret --grace`: how long the previous secret still authenticates the app, seconds. */
+  secretGrace: { min: 0, max: 30 * DAY },
 
   // An app's fields (CLI flags, admin API): characters, or entries of a list.
   appName: { min: 1, max: 200 },

@@ -78,12 +78,29 @@ function parseBasic(header: string): { clientId: string; secret: string } {
 export function authenticateClient(
   creds: PresentedCredentials,
   lookup: ClientLookup,
+  now: number,
 ): AuthenticatedClient | Promise<AuthenticatedClient> {
   const found = lookup(creds.clientId);
-  return found instanceof Promise ? found.then((c) => verify(creds, c)) : verify(creds, found);
+  return found instanceof Promise ? found.then((c) => verify(creds, c, now)) : verify(creds, found, now);
 }
 
-function verify(creds: PresentedCredentials, client: Client | undefined): AuthenticatedClient {
+/** Compared against when there is no previous secret, so both comparisons always run. */
+const NO_PREVIOUS_SECRET = sha256('');
+
+/**
+ * The current secret, or during a grace period after `rotate-secret --grace` the previous
+ * one (epoch s `now` before its end). Both are compared in constant time, always both.
+ */
+export function secretMatches(client: Client, secret: string, now: number): boolean {
+  if (client.secretHash === null) return false;
+  const presented = sha256(secret);
+  const inGrace = client.previousSecretHash !== null && client.previousSecretExpiresAt !== null && now < client.previousSecretExpiresAt;
+  const current = hashesEqual(presented, client.secretHash);
+  const previous = hashesEqual(presented, inGrace ? client.previousSecretHash! : NO_PREVIOUS_SECRET);
+  return current || (inGrace && previous);
+}
+
+function verify(creds: PresentedCredentials, client: Client | undefined, now: number): AuthenticatedClient {
   const usedBasic = creds.method === 'client_secret_basic';
   if (!client) throw invalidClient('client authentication failed', usedBasic);
   if (creds.method === 'none') {
@@ -93,6 +110,6 @@ function verify(creds: PresentedCredentials, client: Client | undefined): Authen
   if (client.public || client.secretHash === null) {
     throw invalidClient('client authentication failed: public clients do not have a secret', usedBasic);
   }
-  if (!hashesEqual(sha256(creds.secret ?? ''), client.secretHash)) throw invalidClient('client authentication failed', usedBasic);
+  if (!secretMatches(client, creds.secret ?? '', now)) throw invalidClient('client authentication failed', usedBasic);
   return { client, method: creds.method };
 }

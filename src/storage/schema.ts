@@ -14,6 +14,8 @@ export interface ClientsTable {
   description: string;
   secret_hash: string | null;
   secret_updated_at: Epoch | null;
+  previous_secret_hash: string | null;
+  previous_secret_expires_at: Epoch | null;
   public: Flag;
   grant_types: Json;
   redirect_uris: Json;

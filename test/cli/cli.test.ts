@@ -106,6 +106,10 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
     const rotated = await json(['clients', 'rotate-secret', app.client_id]);
     expect(rotated.client_secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(rotated.client_secret).not.toBe(app.client_secret);
+    expect(rotated.previous_secret_expires_at).toBeNull();
+    const graceful = await json(['clients', 'rotate-secret', app.client_id, '--grace', '24h']);
+    expect(Date.parse(graceful.previous_secret_expires_at) - Date.now()).toBeGreaterThan(86_000_000);
+    expect((await tessera(['clients', 'show', app.client_id])).stdout).toContain('previous secret works until');
 
     const pub = await json(['clients', 'create', '--name', 'Mobile', '--grant', 'authorization_code', '--redirect-uri', 'http://127.0.0.1:9001/cb', '--public'], dev);
     expect(pub.public).toBe(true);
@@ -129,6 +133,9 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
     await fails(['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--access-token-ttl', 'soon'], /access/i);
     await fails(['clients', 'update', '00000000-0000-4000-8000-000000000000', '--name', 'y'], /not found/);
     await fails(['clients', 'rotate-secret', 'not-a-uuid'], /not found/);
+    const [some] = await json(['clients', 'list']);
+    await fails(['clients', 'rotate-secret', some.client_id, '--grace', 'soon'], /--grace/);
+    await fails(['clients', 'rotate-secret', some.client_id, '--grace', '31d'], /grace/);
     expect((await json(['clients', 'list'])).length).toBe(before);
   });
 

@@ -114,6 +114,17 @@ describe.each(DIALECTS)('admin API (%s)', (dialect) => {
     expect(rotated.body.client_secret).not.toBe(created.body.client_secret);
     const introspected = await postForm(`${server.url}/connect/introspect`, { token: first }, { authorization: basic(id, rotated.body.client_secret) });
     expect(((await introspected.json()) as { active: boolean }).active).toBe(false);
+    expect(rotated.body.previous_secret_expires_at).toBeNull();
+    // With a grace period the previous secret keeps working for token requests.
+    const graceful = await call('POST', `/apps/${id}/secret`, admin, { grace_seconds: 3600 });
+    expect(graceful.status).toBe(200);
+    expect(Date.parse(graceful.body.previous_secret_expires_at) - Date.now()).toBeGreaterThan(3500_000);
+    expect(await token(id, rotated.body.client_secret)).toBeTruthy();
+    expect(await token(id, graceful.body.client_secret)).toBeTruthy();
+    expect((await call('GET', `/apps/${id}`, admin)).body.previous_secret_expires_at).toBe(graceful.body.previous_secret_expires_at);
+    const tooLong = await call('POST', `/apps/${id}/secret`, admin, { grace_seconds: 31 * 86_400 });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.field).toBe('grace_seconds');
 
     // Validation: the rule that failed, and the field.
     const badUri = await call('POST', '/apps', admin, { name: 'x', grant_types: ['authorization_code'], redirect_uris: ['http://example.com/cb'] });

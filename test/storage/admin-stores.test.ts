@@ -45,6 +45,8 @@ function makeClient(name: string): Client {
     description: '',
     secretHash: null,
     secretUpdatedAt: null,
+    previousSecretHash: null,
+    previousSecretExpiresAt: null,
     public: true,
     grantTypes: ['authorization_code'],
     redirectUris: ['https://app.example.com/cb'],

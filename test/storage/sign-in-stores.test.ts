@@ -77,6 +77,8 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       description: '',
       secretHash: 'q1YzR3Y2bW9ja19zaGEyNTZfaGFzaF9vZl9zZWNyZXQ',
       secretUpdatedAt: NOW,
+      previousSecretHash: null,
+      previousSecretExpiresAt: null,
       public: false,
       grantTypes: ['authorization_code'],
       redirectUris: ['https://app.example.com/cb'],

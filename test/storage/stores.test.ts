@@ -45,6 +45,8 @@ function makeClient(overrides: Partial<Client> = {}): Client {
     description: 'Nightly exports',
     secretHash: 'q1YzR3Y2bW9ja19zaGEyNTZfaGFzaF9vZl9zZWNyZXQ',
     secretUpdatedAt: NOW,
+    previousSecretHash: null,
+    previousSecretExpiresAt: null,
     public: false,
     grantTypes: ['client_credentials'],
     redirectUris: [],

@@ -31,6 +31,8 @@ function makeClient(overrides: Partial<Client> = {}): Client {
     description: 'A confidential web app',
     secretHash: 'q1YzR3Y2bW9ja19zaGEyNTZfaGFzaF9vZl9zZWNyZXQ',
     secretUpdatedAt: 1_750_000_000,
+    previousSecretHash: null,
+    previousSecretExpiresAt: null,
     public: false,
     grantTypes: ['authorization_code'],
     redirectUris: [REDIRECT],

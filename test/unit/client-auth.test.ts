@@ -141,6 +141,8 @@ function client(overrides: Partial<Client> = {}): Client {
     description: '',
     secretHash: sha256('correct-secret'),
     secretUpdatedAt: 0,
+    previousSecretHash: null,
+    previousSecretExpiresAt: null,
     public: false,
     grantTypes: ['client_credentials'],
     redirectUris: [],
@@ -159,6 +161,7 @@ function client(overrides: Partial<Client> = {}): Client {
   };
 }
 
+const NOW = 1_800_000_000;
 const confidential = client();
 const publicClient = client({ id: 'spa', public: true, secretHash: null, grantTypes: ['authorization_code'] });
 const registry = new Map([confidential, publicClient].map((c) => [c.id, c]));
@@ -176,7 +179,7 @@ describe.each(LOOKUPS)('authenticateClient, $mode', ({ lookup, sync }) => {
     const creds = presentedCredentials(header, params(body));
     let result: ReturnType<typeof authenticateClient>;
     try {
-      result = authenticateClient(creds, lookup);
+      result = authenticateClient(creds, lookup, NOW);
     } catch (error) {
       // A synchronous lookup fails synchronously; a Promise lookup never throws synchronously.
       expect(sync).toBe(true);
@@ -240,7 +243,7 @@ describe.each(LOOKUPS)('authenticateClient, $mode', ({ lookup, sync }) => {
     const broken = client({ id: 'broken', secretHash: null });
     const lookupBroken: ClientLookup = sync ? () => broken : async () => broken;
     for (const creds of [presentedCredentials(basic('broken', ''), params()), presentedCredentials(undefined, params({ client_id: 'broken', client_secret: 'x' }))]) {
-      const error = await rejected(Promise.resolve().then(() => authenticateClient(creds, lookupBroken)));
+      const error = await rejected(Promise.resolve().then(() => authenticateClient(creds, lookupBroken, NOW)));
       expect(error.error).toBe('invalid_client');
     }
   });
@@ -251,5 +254,20 @@ test('a failing lookup propagates its error (it is not an authentication failure
     throw new Error('database down');
   };
   const creds = presentedCredentials(basic('app', 'correct-secret'), params());
-  await expect(authenticateClient(creds, failing)).rejects.toThrow('database down');
+  await expect(authenticateClient(creds, failing, NOW)).rejects.toThrow('database down');
+});
+
+test('after rotate-secret --grace, the previous secret authenticates until the grace ends, never after', () => {
+  const rotated = client({ secretHash: sha256('new-secret'), previousSecretHash: sha256('correct-secret'), previousSecretExpiresAt: NOW + 60 });
+  const lookup: ClientLookup = () => rotated;
+  const auth = (secret: string, now: number) => () => authenticateClient(presentedCredentials(basic('app', secret), params()), lookup, now);
+  expect(auth('new-secret', NOW)()).toEqual({ client: rotated, method: 'client_secret_basic' });
+  expect(auth('correct-secret', NOW)()).toEqual({ client: rotated, method: 'client_secret_basic' });
+  expect(auth('correct-secret', NOW + 59)()).toEqual({ client: rotated, method: 'client_secret_basic' });
+  expect(auth('correct-secret', NOW + 60)).toThrow(expect.objectContaining({ error: 'invalid_client' }));
+  expect(auth('new-secret', NOW + 3600)()).toEqual({ client: rotated, method: 'client_secret_basic' });
+  expect(auth('wrong', NOW)).toThrow(expect.objectContaining({ error: 'invalid_client' }));
+  // Without an end, a stored previous hash authenticates nothing.
+  const noEnd: ClientLookup = () => ({ ...rotated, previousSecretExpiresAt: null });
+  expect(() => authenticateClient(presentedCredentials(basic('app', 'correct-secret'), params()), noEnd, NOW)).toThrow(expect.objectContaining({ error: 'invalid_client' }));
 });

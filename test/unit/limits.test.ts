@@ -35,6 +35,7 @@ describe('the docs state the ranges of src/config/limits.ts', () => {
     ['cli.md', '`--post-logout-redirect-uri` are repeatable,', 'appRedirectUris'],
     ['cli.md', '`--access-token-ttl` (', 'appAccessTokenTtl'],
     ['cli.md', '`--refresh-token-ttl` (', 'appRefreshTokenTtl'],
+    ['cli.md', '`--grace DURATION` (', 'secretGrace'],
     ['gateway.md', '| timeout |', 'apiTimeoutMs'],
     ['gateway.md', '| max body |', 'apiMaxBodyBytes'],
   ];

@@ -162,6 +162,8 @@ function makeClient(overrides: Partial<Client> = {}): Client {
     description: '',
     secretHash: 'x',
     secretUpdatedAt: T0 - 1000,
+    previousSecretHash: null,
+    previousSecretExpiresAt: null,
     public: false,
     grantTypes: ['client_credentials'],
     redirectUris: [],

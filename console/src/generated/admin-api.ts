@@ -556,7 +556,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Regenerate the secret: the old secret and every token issued to the app stop working */
+        /** Regenerate the secret: the old secret and every token issued to the app stop working, unless a grace period is given */
         post: {
             parameters: {
                 query?: never;
@@ -566,7 +566,14 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description keep the previous secret usable for token requests this long; tokens issued before stay valid. 0 (default): the old secret and every token issued to the app stop working at once */
+                        grace_seconds?: number;
+                    };
+                };
+            };
             responses: {
                 /** @description Default Response */
                 200: {
@@ -577,6 +584,8 @@ export interface paths {
                         "application/json": {
                             client_id: string;
                             client_secret: string;
+                            /** @description with a grace period: when the previous secret stops working */
+                            previous_secret_expires_at: string | null;
                         };
                     };
                 };
@@ -3912,6 +3921,11 @@ export interface components {
             id_token_signed_response_alg?: string | null;
             /** Format: date-time */
             secret_updated_at?: string | null;
+            /**
+             * Format: date-time
+             * @description after a secret regeneration with a grace period: when the previous secret stops working
+             */
+            previous_secret_expires_at?: string | null;
             /** Format: date-time */
             created_at?: string;
             /** Format: date-time */

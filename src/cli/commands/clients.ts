@@ -58,6 +58,15 @@ function seconds(v: string, flag: string): number {
   return Number(v);
 }
 
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** `90`, `90s`, `30m`, `24h`, `7d` → seconds. */
+function duration(v: string, flag: string): number {
+  const m = /^(\d+)([smhd]?)$/.exec(v.trim());
+  if (!m) throw new CliUsageError(`${flag} must be a duration: seconds, or a number followed by s, m, h or d (e.g. 24h)`);
+  return Number(m[1]) * UNIT_SECONDS[m[2] || 's']!;
+}
+
 export class CliUsageError extends Error {}
 
 function render(c: ClientView | ClientWithSecret): string {
@@ -75,6 +84,7 @@ function render(c: ClientView | ClientWithSecret): string {
     ['access token TTL', c.access_token_ttl ?? 'default'],
     ['refresh token TTL', c.refresh_token_ttl ?? 'default'],
     ['requires', c.require_permission],
+    ...(c.previous_secret_expires_at ? [['previous secret works until', c.previous_secret_expires_at] as [string, unknown]] : []),
     ['created', c.created_at],
   ];
   let text = fields(lines);
@@ -105,10 +115,12 @@ export function clientsCommand(): Command {
     });
 
   withCommon(clients.command('rotate-secret').argument('<client_id>'))
-    .description('generate a new secret; the old secret and every token issued to the app stop working')
-    .action(async (id: string, f: GlobalOptions) => {
+    .description('generate a new secret; the old secret and every token issued to the app stop working, or with --grace the old secret works until the grace ends')
+    .option('--grace <duration>', 'keep the old secret usable for this long (e.g. 3600, 90m, 24h, 7d); earlier tokens stay valid')
+    .action(async (id: string, f: GlobalOptions & { grace?: string }) => {
       await withTessera(f, async (t) => {
-        const app = await t.services.clients.rotateSecret(id, cliActor());
+        const options = f.grace === undefined ? {} : { graceSeconds: duration(f.grace, '--grace') };
+        const app = await t.services.clients.rotateSecret(id, cliActor(), options);
         output(f, app, render);
       });
     });

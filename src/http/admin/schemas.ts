@@ -31,7 +31,7 @@ const nullableOneOf = <const V extends string>(values: readonly V[]) => Type.Uns
 /** A whole number in one of the ranges of config/limits.ts: the OpenAPI document (and the console) carry it. */
 const integerIn = (range: Range, description: string) =>
   Type.Integer({ minimum: range.min, maximum: range.max, description: `${description} (${range.min} – ${range.max})` });
-const dateTime = () => Type.String({ format: 'date-time' });
+const dateTime = (options: { description?: string } = {}) => Type.String({ format: 'date-time', ...options });
 const opt = Type.Optional;
 
 export const ErrorSchema = Type.Object(
@@ -61,6 +61,7 @@ export const AppSchema = Type.Object(
     require_permission: opt(str('permission a user must hold to approve the app')),
     id_token_signed_response_alg: opt(nullable(str('RS256 (default) or ES256'))),
     secret_updated_at: opt(nullable(dateTime())),
+    previous_secret_expires_at: opt(nullable(dateTime({ description: 'after a secret regeneration with a grace period: when the previous secret stops working' }))),
     created_at: opt(dateTime()),
     updated_at: opt(dateTime()),
     client_secret: opt(str('only in the answer to registration and secret regeneration')),

@@ -34,7 +34,7 @@ export interface IntrospectionDeps {
 export function introspectionEndpoint(deps: IntrospectionDeps) {
   return async function introspect(req: IntrospectionRequest): Promise<IntrospectionResponse> {
     const params = singleValued(req.params);
-    const auth = await authenticateClient(presentedCredentials(req.authorization, params), deps.lookupClient);
+    const auth = await authenticateClient(presentedCredentials(req.authorization, params), deps.lookupClient, req.now);
     if (auth.method === 'none') throw invalidClient('public clients cannot introspect tokens', false);
     const token = params.get('token');
     if (token === undefined) throw invalidRequest('token is required');

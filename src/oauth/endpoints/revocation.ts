@@ -29,7 +29,7 @@ export interface RevocationDeps {
 export function revocationEndpoint(deps: RevocationDeps) {
   return async function revoke(req: RevocationRequest): Promise<void> {
     const params = singleValued(req.params);
-    const auth = await authenticateClient(presentedCredentials(req.authorization, params), deps.lookupClient);
+    const auth = await authenticateClient(presentedCredentials(req.authorization, params), deps.lookupClient, req.now);
     const token = params.get('token');
     if (token === undefined) throw invalidRequest('token is required');
     // Refresh tokens are opaque and looked up by hash; revoking one revokes its family.

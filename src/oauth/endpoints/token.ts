@@ -26,7 +26,7 @@ export function tokenEndpoint(deps: TokenEndpointDeps) {
     const params = singleValued(req.params);
     const grantType = params.get('grant_type');
     if (grantType === undefined) throw invalidRequest('grant_type is required');
-    const authenticated = authenticateClient(presentedCredentials(req.authorization, params), deps.lookupClient);
+    const authenticated = authenticateClient(presentedCredentials(req.authorization, params), deps.lookupClient, req.now);
     return authenticated instanceof Promise
       ? authenticated.then((auth) => dispatch(deps, grantType, params, auth, req.now))
       : dispatch(deps, grantType, params, authenticated, req.now);

@@ -1,12 +1,29 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { ClientInput } from '../../../clients/client-service.ts';
 import { checkRedirectUri } from '../../../clients/redirect-uri-policy.ts';
+import { LIMITS } from '../../../config/limits.ts';
 import { AppCreateSchema, AppSchema, AppUpdateSchema, GrantSchema, listOf, ref } from '../schemas.ts';
 import { actorOf, errors, IdParams, noContent, SearchQuery, tag, type AdminApi, type AdminRouteDeps } from './route-kit.ts';
 
 const RedirectUriCheck = Type.Object({ uri: Type.String({ maxLength: 4096 }) }, { additionalProperties: false });
 const RedirectUriVerdict = Type.Object({ ok: Type.Boolean(), rule: Type.Optional(Type.String()), reason: Type.Optional(Type.String()) });
-const Secret = Type.Object({ client_id: Type.String(), client_secret: Type.String() });
+const Secret = Type.Object({
+  client_id: Type.String(),
+  client_secret: Type.String(),
+  previous_secret_expires_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'with a grace period: when the previous secret stops working' }),
+});
+const SecretRotation = Type.Object(
+  {
+    grace_seconds: Type.Optional(
+      Type.Integer({
+        minimum: LIMITS.secretGrace.min,
+        maximum: LIMITS.secretGrace.max,
+        description: 'keep the previous secret usable for token requests this long; tokens issued before stay valid. 0 (default): the old secret and every token issued to the app stop working at once',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 const GrantParams = Type.Object({ id: Type.String(), userId: Type.String() });
 
 /** Apps (OAuth clients): the same service as `tessera clients`. */
@@ -72,14 +89,20 @@ export function appRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void {
     {
       schema: {
         ...tag('apps'),
-        summary: 'Regenerate the secret: the old secret and every token issued to the app stop working',
+        summary: 'Regenerate the secret: the old secret and every token issued to the app stop working, unless a grace period is given',
         params: IdParams,
+        body: SecretRotation,
         response: { 200: Secret, ...errors },
+      },
+      // The body is optional (an empty POST regenerates at once, as before grace periods).
+      preValidation: async (request) => {
+        if (request.body === undefined || request.body === null) request.body = {};
       },
     },
     async (request) => {
-      const rotated = await clients.rotateSecret(request.params.id, actorOf(request));
-      return { client_id: rotated.client_id, client_secret: rotated.client_secret };
+      const graceSeconds = request.body.grace_seconds;
+      const rotated = await clients.rotateSecret(request.params.id, actorOf(request), graceSeconds === undefined ? {} : { graceSeconds });
+      return { client_id: rotated.client_id, client_secret: rotated.client_secret, previous_secret_expires_at: rotated.previous_secret_expires_at };
     },
   );
 
