@@ -56,7 +56,12 @@ function report(error: unknown): number {
   if (error instanceof CommanderError) {
     return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0 ? 0 : 2;
   }
-  if (error instanceof ServiceError || error instanceof ConfigError || error instanceof DatabaseUrlError || error instanceof KeyEncryptionError) {
+  if (error instanceof ConfigError) {
+    // A setting the operator got wrong is a usage error, like a bad flag.
+    process.stderr.write(`tessera: ${error.message}\n`);
+    return 2;
+  }
+  if (error instanceof ServiceError || error instanceof DatabaseUrlError || error instanceof KeyEncryptionError) {
     process.stderr.write(`tessera: ${error.message}\n`);
     return 1;
   }

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { inRange, LIMITS, type Range } from './limits.ts';
 
@@ -16,8 +17,8 @@ export interface TesseraConfig {
     port: number;
     /** TESSERA_ISSUER; when unset the issuer is the URL the server listens on. */
     issuer: string | undefined;
-    /** TESSERA_TRUST_PROXY: honour X-Forwarded-* from a reverse proxy. Default false. */
-    trustProxy: boolean;
+    /** TESSERA_TRUST_PROXY: whose X-Forwarded-* headers to believe. Default false (nobody's). */
+    trustProxy: TrustProxy;
     /** TESSERA_BODY_LIMIT: largest request body in bytes on protocol endpoints. */
     bodyLimit: number;
     /** TESSERA_WORKERS (`serve --workers`): processes sharing the port; `auto` is one per CPU. Default 1. */
@@ -59,6 +60,14 @@ export interface TesseraConfig {
   adminPassword: string | undefined;
 }
 
+/**
+ * Whose `X-Forwarded-For/-Proto/-Host` Tessera believes: nobody (the client is the socket
+ * peer), the nearest `hops` proxies whatever their address, or proxies at these addresses
+ * (IPs or CIDRs). Never "everyone": that lets any client choose the IP it is throttled and
+ * audited under.
+ */
+export type TrustProxy = false | { hops: number } | { addresses: string[] };
+
 export class ConfigError extends Error {}
 
 export const DEFAULT_DATABASE_URL = 'sqlite:./data/tessera.db';
@@ -87,7 +96,7 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
       host: overrides.host ?? env.TESSERA_HOST ?? '127.0.0.1',
       port: int('port', overrides.port ?? env.TESSERA_PORT, 8080, LIMITS.port),
       issuer: issuer?.replace(/\/+$/, ''),
-      trustProxy: bool('TESSERA_TRUST_PROXY', env.TESSERA_TRUST_PROXY, false),
+      trustProxy: trustProxy(env.TESSERA_TRUST_PROXY),
       bodyLimit: int('TESSERA_BODY_LIMIT', env.TESSERA_BODY_LIMIT, 64 * 1024, LIMITS.bodyLimit),
       workers: workers(overrides.workers ?? env.TESSERA_WORKERS),
     },
@@ -157,9 +166,36 @@ function int(name: string, raw: string | number | undefined, fallback: number, r
   return n;
 }
 
-function bool(name: string, raw: string | undefined, fallback: boolean): boolean {
-  if (raw === undefined || raw === '') return fallback;
-  if (/^(1|true|yes|on)$/i.test(raw)) return true;
-  if (/^(0|false|no|off)$/i.test(raw)) return false;
-  throw new ConfigError(`${name} must be true or false (got "${raw}")`);
+const TRUST_PROXY_FORMS = `false, a number of proxies from ${LIMITS.trustProxyHops.min} to ${LIMITS.trustProxyHops.max}, or a comma-separated list of the proxies' IP addresses or CIDRs`;
+
+function trustProxy(raw: string | undefined): TrustProxy {
+  const value = raw?.trim() ?? '';
+  if (value === '' || /^(false|no|off)$/i.test(value)) return false;
+  if (/^(true|yes|on)$/i.test(value)) {
+    throw new ConfigError(
+      `TESSERA_TRUST_PROXY=${value} is no longer accepted: it trusts every hop, so any client could pick its own IP; ` +
+        'give the number of proxies in front of Tessera (e.g. TESSERA_TRUST_PROXY=1) or their addresses (e.g. TESSERA_TRUST_PROXY=10.0.0.5 or 10.0.0.0/24)',
+    );
+  }
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value);
+    if (!inRange(hops, LIMITS.trustProxyHops)) throw new ConfigError(`TESSERA_TRUST_PROXY must be ${TRUST_PROXY_FORMS} (got "${raw}")`);
+    return hops === 0 ? false : { hops };
+  }
+  const addresses = value.split(',').map((entry) => entry.trim());
+  for (const entry of addresses) {
+    if (!isAddressOrCidr(entry)) {
+      throw new ConfigError(`TESSERA_TRUST_PROXY must be ${TRUST_PROXY_FORMS} ("${entry}" is not an IP address or CIDR)`);
+    }
+  }
+  return { addresses };
+}
+
+/** `10.0.0.5`, `10.0.0.0/8`, `::1`, `fd00::/8` (no zone ids, no netmask form). */
+function isAddressOrCidr(entry: string): boolean {
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || address.includes('%') || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }

@@ -16,6 +16,8 @@ export const LIMITS = {
   port: { min: 0, max: 65_535 },
   /** TESSERA_WORKERS (`serve`): processes sharing the port; `auto` is one per CPU. */
   workers: { min: 1, max: 256 },
+  /** TESSERA_TRUST_PROXY as a hop count: how many proxies in front of Tessera to believe (0: none). */
+  trustProxyHops: { min: 0, max: 10 },
   /** TESSERA_BODY_LIMIT, bytes. */
   bodyLimit: { min: 1024, max: 16 * 1024 * 1024 },
 

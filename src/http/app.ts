@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import cookie from '@fastify/cookie';
 import type { Tessera } from '../app/tessera.ts';
+import type { TrustProxy } from '../config/config.ts';
 import { checkHealth } from '../observability/health.ts';
 import { registerFormParser } from './form-body.ts';
 import { registerAdminApi } from './admin/admin-api.ts';
@@ -23,7 +24,7 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
   const app = Fastify({
     ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
     bodyLimit: tessera.config.server.bodyLimit,
-    trustProxy: tessera.config.server.trustProxy,
+    trustProxy: fastifyTrustProxy(tessera.config.server.trustProxy),
     // Request ids for log correlation, and no secrets in logs: log paths, never query strings.
     requestIdHeader: false,
     routerOptions: { maxParamLength: 200 },
@@ -73,4 +74,20 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
   app.get('/health/ready', health);
 
   return app;
+}
+
+/**
+ * TESSERA_TRUST_PROXY in Fastify's terms. A hop count becomes a function: Fastify 5.12
+ * turned a numeric `trustProxy` into "trust nobody" (it cannot check the nearest peer's
+ * address), which would silently record every client as the proxy. Counting hops is
+ * Express's and proxy-addr's meaning, and is sound as long as Tessera is reachable only
+ * through those proxies (docs/production.md says so); addresses are checked by proxy-addr.
+ */
+export function fastifyTrustProxy(trust: TrustProxy): FastifyServerOptions['trustProxy'] {
+  if (trust === false) return false;
+  if ('hops' in trust) {
+    const { hops } = trust;
+    return (_address: string, hop: number) => hop < hops;
+  }
+  return trust.addresses;
 }

@@ -6,9 +6,12 @@
 export class UserAgent {
   readonly cookies = new Map<string, string>();
   readonly base: string;
+  readonly #fetch: typeof fetch;
 
-  constructor(base: string) {
+  /** `fetcher`: another fetch, e.g. one that trusts a test certificate (test/integration/reverse-proxy.test.ts). */
+  constructor(base: string, fetcher: typeof fetch = fetch) {
     this.base = base;
+    this.#fetch = fetcher;
   }
 
   async request(path: string, init: { method?: string; form?: Record<string, string> | URLSearchParams; headers?: Record<string, string> } = {}): Promise<Response> {
@@ -20,7 +23,7 @@ export class UserAgent {
       body = new URLSearchParams(init.form).toString();
     }
     const url = path.startsWith('http') ? path : `${this.base}${path}`;
-    const response = await fetch(url, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
+    const response = await this.#fetch(url, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
     for (const line of response.headers.getSetCookie()) {
       const [pair] = line.split(';');
       const eq = pair!.indexOf('=');

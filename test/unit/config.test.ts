@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { describe, expect, test } from 'vitest';
-import { ConfigError, DEFAULT_DATABASE_URL, loadConfig } from '../../src/config/config.ts';
+import { ConfigError, DEFAULT_DATABASE_URL, loadConfig, type TrustProxy } from '../../src/config/config.ts';
 
 describe('loadConfig defaults', () => {
   test('an empty environment gives the documented defaults', () => {
@@ -47,7 +47,7 @@ describe('loadConfig from the environment', () => {
       TESSERA_HOST: '0.0.0.0',
       TESSERA_PORT: '9000',
       TESSERA_ISSUER: 'https://id.example.com',
-      TESSERA_TRUST_PROXY: 'true',
+      TESSERA_TRUST_PROXY: '2',
       TESSERA_BODY_LIMIT: '2048',
       TESSERA_WORKERS: '3',
       TESSERA_ACCESS_TOKEN_TTL: '180',
@@ -63,7 +63,7 @@ describe('loadConfig from the environment', () => {
     });
     expect(config).toMatchObject({
       databaseUrl: 'postgres://u:p@db:5432/tessera',
-      server: { host: '0.0.0.0', port: 9000, issuer: 'https://id.example.com', trustProxy: true, bodyLimit: 2048, workers: 3 },
+      server: { host: '0.0.0.0', port: 9000, issuer: 'https://id.example.com', trustProxy: { hops: 2 }, bodyLimit: 2048, workers: 3 },
       tokens: { accessTokenTtl: 180, refreshTokenTtl: 172_800, codeTtl: 60, idTokenTtl: 600 },
       sessionTtl: 3600,
       redirectUriPolicy: 'development',
@@ -74,17 +74,29 @@ describe('loadConfig from the environment', () => {
     });
   });
 
-  test.each([
-    ['1', true],
-    ['yes', true],
-    ['ON', true],
-    ['True', true],
-    ['0', false],
+  test.each<[string, TrustProxy]>([
+    ['false', false],
     ['no', false],
-    ['off', false],
-    ['FALSE', false],
-  ])('TESSERA_TRUST_PROXY=%s → %s', (raw, expected) => {
-    expect(loadConfig({ TESSERA_TRUST_PROXY: raw }).server.trustProxy).toBe(expected);
+    ['OFF', false],
+    ['0', false],
+    [' 0 ', false],
+    ['1', { hops: 1 }],
+    ['10', { hops: 10 }],
+    ['127.0.0.1', { addresses: ['127.0.0.1'] }],
+    ['10.0.0.0/8', { addresses: ['10.0.0.0/8'] }],
+    ['10.1.2.3, 192.168.0.0/16 ,::1,fd00::/8', { addresses: ['10.1.2.3', '192.168.0.0/16', '::1', 'fd00::/8'] }],
+    ['0.0.0.0/0', { addresses: ['0.0.0.0/0'] }],
+  ])('TESSERA_TRUST_PROXY=%s → %j', (raw, expected) => {
+    expect(loadConfig({ TESSERA_TRUST_PROXY: raw }).server.trustProxy).toEqual(expected);
+  });
+
+  test.each(['true', 'TRUE', 'yes', 'on'])('TESSERA_TRUST_PROXY=%s (trust every hop) is refused with what to give instead', (raw) => {
+    expect(() => loadConfig({ TESSERA_TRUST_PROXY: raw })).toThrow(
+      new ConfigError(
+        `TESSERA_TRUST_PROXY=${raw} is no longer accepted: it trusts every hop, so any client could pick its own IP; ` +
+          'give the number of proxies in front of Tessera (e.g. TESSERA_TRUST_PROXY=1) or their addresses (e.g. TESSERA_TRUST_PROXY=10.0.0.5 or 10.0.0.0/24)',
+      ),
+    );
   });
 
   test('whole numbers may carry surrounding whitespace', () => {
@@ -171,7 +183,18 @@ describe('loadConfig validation', () => {
     ['workers too many', { TESSERA_WORKERS: '257' }, {}, /--workers/],
     ['workers flag not a number', {}, { workers: 'all' }, /--workers must be a number from 1 to 256, or "auto" \(got "all"\)/],
     ['pool size zero', { TESSERA_DATABASE_POOL_SIZE: '0' }, {}, /TESSERA_DATABASE_POOL_SIZE must be a whole number from 1 to 1000/],
-    ['boolean not a boolean', { TESSERA_TRUST_PROXY: 'maybe' }, {}, /TESSERA_TRUST_PROXY must be true or false \(got "maybe"\)/],
+    ['trust proxy a word', { TESSERA_TRUST_PROXY: 'maybe' }, {}, /^TESSERA_TRUST_PROXY must be false, a number of proxies from 0 to 10, or a comma-separated list of the proxies' IP addresses or CIDRs \("maybe" is not an IP address or CIDR\)$/],
+    ['trust proxy too many hops', { TESSERA_TRUST_PROXY: '11' }, {}, /TESSERA_TRUST_PROXY must be false, a number of proxies from 0 to 10, .* \(got "11"\)/],
+    ['trust proxy negative hops', { TESSERA_TRUST_PROXY: '-1' }, {}, /"-1" is not an IP address or CIDR/],
+    ['trust proxy a host name', { TESSERA_TRUST_PROXY: 'proxy.internal' }, {}, /"proxy.internal" is not an IP address or CIDR/],
+    ['trust proxy one bad entry in a list', { TESSERA_TRUST_PROXY: '10.0.0.1,10.0.0.300' }, {}, /"10.0.0.300" is not an IP address or CIDR/],
+    ['trust proxy an empty entry', { TESSERA_TRUST_PROXY: '10.0.0.1,' }, {}, /"" is not an IP address or CIDR/],
+    ['trust proxy IPv4 prefix too long', { TESSERA_TRUST_PROXY: '10.0.0.0/33' }, {}, /"10.0.0.0\/33" is not/],
+    ['trust proxy IPv6 prefix too long', { TESSERA_TRUST_PROXY: 'fd00::/129' }, {}, /"fd00::\/129" is not/],
+    ['trust proxy prefix not a number', { TESSERA_TRUST_PROXY: '10.0.0.0/x' }, {}, /"10.0.0.0\/x" is not/],
+    ['trust proxy netmask form', { TESSERA_TRUST_PROXY: '10.0.0.0/255.0.0.0' }, {}, /is not an IP address or CIDR/],
+    ['trust proxy two slashes', { TESSERA_TRUST_PROXY: '10.0.0.0/8/8' }, {}, /is not an IP address or CIDR/],
+    ['trust proxy zone id', { TESSERA_TRUST_PROXY: 'fe80::1%eth0' }, {}, /is not an IP address or CIDR/],
     ['policy unknown', { TESSERA_REDIRECT_URI_POLICY: 'lenient' }, {}, /TESSERA_REDIRECT_URI_POLICY must be "strict" or "development" \(got "lenient"\)/],
     ['policy in the wrong case', { TESSERA_REDIRECT_URI_POLICY: 'Strict' }, {}, /TESSERA_REDIRECT_URI_POLICY/],
     ['issuer not a URL', { TESSERA_ISSUER: 'id.example.com' }, {}, /issuer must be an absolute URL/],

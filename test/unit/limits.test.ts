@@ -21,6 +21,7 @@ describe('the docs state the ranges of src/config/limits.ts', () => {
     ['configuration.md', '| `TESSERA_PORT` |', 'port'],
     ['configuration.md', '| `TESSERA_WORKERS` |', 'workers'],
     ['configuration.md', '| `TESSERA_BODY_LIMIT` |', 'bodyLimit'],
+    ['configuration.md', '| `TESSERA_TRUST_PROXY` |', 'trustProxyHops'],
     ['configuration.md', '| `TESSERA_ACCESS_TOKEN_TTL` |', 'accessTokenTtl'],
     ['configuration.md', '| `TESSERA_REFRESH_TOKEN_TTL` |', 'refreshTokenTtl'],
     ['configuration.md', '| `TESSERA_CODE_TTL` |', 'codeTtl'],
