@@ -7,11 +7,10 @@ import { SYSTEM } from '../../src/audit/actor.ts';
 import { CLI_MAIN, type CliRun } from '../support/cli-runner.ts';
 import {
   freePort,
+  guideServerBlocks,
   nginxUnavailable,
-  productionGuideNginxConfig,
   selfSignedCertificate,
   startNginx,
-  substitute,
   tempDir,
   type RunningNginx,
 } from '../support/nginx.ts';
@@ -79,13 +78,7 @@ describe.skipIf(unavailable !== undefined).each(SETTINGS)(`Tessera behind nginx 
     server = await startTestServer('sqlite', {
       env: { TESSERA_ISSUER: issuer, ...(setting.trust === undefined ? {} : { TESSERA_TRUST_PROXY: setting.trust }) },
     });
-    const upstream = new URL(server.url);
-    let blocks = productionGuideNginxConfig();
-    blocks = substitute(blocks, /^(\s*)listen 80;$/m, `$1listen ${PROXY_IP}:${httpPort};`);
-    blocks = substitute(blocks, /^(\s*)listen 443 ssl;$/m, `$1listen ${PROXY_IP}:${httpsPort} ssl;`);
-    blocks = substitute(blocks, '/etc/ssl/tessera/fullchain.pem', certificate.certPath);
-    blocks = substitute(blocks, '/etc/ssl/tessera/privkey.pem', certificate.keyPath);
-    blocks = substitute(blocks, 'proxy_pass http://127.0.0.1:8080;', `proxy_pass http://127.0.0.1:${upstream.port};`);
+    const blocks = guideServerBlocks({ http: httpPort, https: httpsPort }, certificate, [Number(new URL(server.url).port)]);
     nginx = await startNginx(files.dir, blocks, [httpPort, httpsPort]);
 
     const dispatcher = new Agent({ localAddress: CLIENT_IP, connect: { ca: certificate.cert } });
@@ -275,5 +268,80 @@ describe('TESSERA_TRUST_PROXY at startup', () => {
     const run = await serve(trust);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/^tessera: TESSERA_TRUST_PROXY must be false, a number of proxies from 0 to 10, or a comma-separated list of the proxies' IP addresses or CIDRs \(.*\)\n$/);
+  });
+});
+
+describe.skipIf(unavailable !== undefined)(`two nodes on one PostgreSQL behind the guide's nginx${unavailable ? ` — skipped: ${unavailable}` : ''}`, () => {
+  let files: ReturnType<typeof tempDir>;
+  let nginx: RunningNginx;
+  let a: TestServer;
+  let b: TestServer;
+  let issuer: string;
+  let browserFetch: typeof fetch;
+
+  beforeAll(async () => {
+    files = tempDir('tessera-nginx-');
+    const certificate = selfSignedCertificate(files.dir);
+    const ports = { http: await freePort(), https: await freePort() };
+    issuer = `https://localhost:${ports.https}`;
+    // What every node shares: the database, the issuer, the key-encryption key, the proxy setting.
+    const env = { TESSERA_ISSUER: issuer, TESSERA_TRUST_PROXY: PROXY_IP };
+    a = await startTestServer('postgres', { env });
+    b = await startTestServer('postgres', { databaseUrl: a.databaseUrl, env: { ...env, TESSERA_KEY_ENCRYPTION_KEY_FILE: a.env.TESSERA_KEY_ENCRYPTION_KEY_FILE! } });
+    nginx = await startNginx(files.dir, guideServerBlocks(ports, certificate, [a, b].map((node) => Number(new URL(node.url).port))), [ports.http, ports.https]);
+    const dispatcher = new Agent({ localAddress: CLIENT_IP, connect: { ca: certificate.cert } });
+    browserFetch = ((url: string, init: RequestInit = {}) => undiciFetch(url, { ...(init as object), dispatcher })) as unknown as typeof fetch;
+    await a.tessera.services.users.create({ username: 'alice', password: PASSWORD, roles: ['developer'] }, SYSTEM);
+  });
+
+  afterAll(async () => {
+    await nginx?.close();
+    await b?.close();
+    await a?.close();
+    files?.remove();
+  });
+
+  test('a sign-in whose requests alternate between the nodes works, and both record the browser', async () => {
+    const created = await a.tessera.services.clients.create(
+      { name: 'Balanced App', grantTypes: ['authorization_code'], redirectUris: [REDIRECT], scopes: ['openid'] },
+      SYSTEM,
+    );
+    const { verifier, challenge } = pkce();
+    const ua = new UserAgent(issuer, browserFetch);
+    const authorize = `/connect/authorize?${new URLSearchParams({
+      client_id: created.client_id, response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', state: 's', code_challenge: challenge, code_challenge_method: 'S256',
+    })}`;
+    // The app registered on node A may reach node B only through the change feed.
+    let start = await ua.get(authorize);
+    for (let i = 0; i < 40 && start.status !== 303; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      start = await ua.get(authorize);
+    }
+    const login = new URL(location(start), issuer);
+    // The form comes from one node and is posted to the other: the CSRF secret is derived
+    // from the key-encryption key, so the nodes agree on it only when they share that key.
+    const page = await ua.get(login.pathname + login.search);
+    const signedIn = await ua.post('/login', { ...hiddenFields(await page.text()), username: 'alice', password: PASSWORD });
+    expect(signedIn.status).toBe(303);
+    let next = new URL(location(signedIn), issuer);
+    const consent = new URL(location(await ua.get(next.pathname + next.search)), issuer);
+    const consentPage = await ua.get(consent.pathname + consent.search);
+    next = new URL(location(await ua.post('/consent', { ...hiddenFields(await consentPage.text()), decision: 'allow' })));
+    expect(next.searchParams.get('iss')).toBe(issuer);
+    const token = await browserFetch(`${issuer}/connect/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${created.client_id}:${created.client_secret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'authorization_code', code: next.searchParams.get('code')!, redirect_uri: REDIRECT, code_verifier: verifier }).toString(),
+    });
+    expect(token.status).toBe(200);
+
+    const served = new Set(nginx.accessLog().trim().split('\n').map((line) => line.split(' ')[0]));
+    expect(served).toEqual(new Set([new URL(a.url).host, new URL(b.url).host]));
+    const signIns = (await a.tessera.services.audit.list({ action: 'user.sign_in' })).items;
+    expect(signIns.map((e) => e.ip)).toEqual([CLIENT_IP]);
+  });
+
+  test('a node with another key-encryption key refuses to start', async () => {
+    await expect(startTestServer('postgres', { databaseUrl: a.databaseUrl })).rejects.toThrow(/decrypt/);
   });
 });

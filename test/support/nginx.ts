@@ -59,6 +59,20 @@ export function selfSignedCertificate(dir: string): SelfSignedCertificate {
   return { certPath, keyPath, cert: readFileSync(certPath, 'utf8') };
 }
 
+/**
+ * The guide's server blocks made runnable here: loopback ports for `listen`, the test
+ * certificate, and `upstreams` (Tessera nodes' ports) as the upstream's servers.
+ */
+export function guideServerBlocks(ports: { http: number; https: number }, certificate: SelfSignedCertificate, upstreams: number[]): string {
+  let blocks = productionGuideNginxConfig();
+  blocks = substitute(blocks, /^(\s*)listen 80;$/m, `$1listen 127.0.0.1:${ports.http};`);
+  blocks = substitute(blocks, /^(\s*)listen 443 ssl;$/m, `$1listen 127.0.0.1:${ports.https} ssl;`);
+  blocks = substitute(blocks, '/etc/ssl/tessera/fullchain.pem', certificate.certPath);
+  blocks = substitute(blocks, '/etc/ssl/tessera/privkey.pem', certificate.keyPath);
+  blocks = substitute(blocks, /^(\s*)server 127\.0\.0\.1:8080;$/m, upstreams.map((port) => `$1server 127.0.0.1:${port};`).join('\n'));
+  return blocks;
+}
+
 /** Replaces `from` by `to` in `text`, failing when `from` is not there (a guide edit must not silently test something else). */
 export function substitute(text: string, from: string | RegExp, to: string): string {
   const found = typeof from === 'string' ? text.includes(from) : from.test(text);
@@ -68,6 +82,8 @@ export function substitute(text: string, from: string | RegExp, to: string): str
 
 export interface RunningNginx {
   dir: string;
+  /** The access log so far: one line per request, `<upstream address> <status> "<request line>"`. */
+  accessLog(): string;
   close(): Promise<void>;
 }
 
@@ -85,7 +101,8 @@ pid ${dir}/logs/nginx.pid;
 worker_processes 1;
 events { worker_connections 128; }
 http {
-  access_log ${dir}/logs/access.log;
+  log_format upstream '$upstream_addr $status "$request"';
+  access_log ${dir}/logs/access.log upstream;
   client_body_temp_path ${dir}/temp/body;
   proxy_temp_path ${dir}/temp/proxy;
   fastcgi_temp_path ${dir}/temp/fastcgi;
@@ -115,6 +132,7 @@ ${serverBlocks}
   }
   return {
     dir,
+    accessLog: () => readFileSync(join(dir, 'logs/access.log'), 'utf8'),
     close: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGQUIT'); // graceful stop; the master takes its worker with it
