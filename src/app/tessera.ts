@@ -93,7 +93,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const consents = new KyselyConsentStore(db);
   const audit = new AuditLog(new KyselyAuditStore(db), clock);
 
-  const { encrypter, createdFile } = loadKeyEncrypter(config.keys);
+  const { encrypter, createdFile, warnings } = loadKeyEncrypter(config.keys);
+  for (const warning of warnings) options.log.warn({ file: config.keys.encryptionKeyFile }, warning);
   if (createdFile) {
     options.warn?.(`created a key-encryption key in ${createdFile}; set TESSERA_KEY_ENCRYPTION_KEY in production`);
   }

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/config.ts';
 import { ServiceError } from '../errors.ts';
 import { KeyEncryptionError } from '../keys/encryption.ts';
+import { stderrLogger } from '../lib/logger.ts';
 import { DatabaseUrlError, migrateToLatest, openDatabase } from '../storage/database.ts';
 import { CliUsageError, clientsCommand } from './commands/clients.ts';
 import { apisCommand } from './commands/apis.ts';
@@ -21,7 +22,7 @@ const program = new Command('tessera')
 program.addCommand(serveCommand());
 program.addCommand(
   withCommon(new Command('migrate').description('create or upgrade the database schema')).action(async (f: GlobalOptions) => {
-    const db = openDatabase(configFrom(f).databaseUrl);
+    const db = openDatabase(configFrom(f).databaseUrl, { log: stderrLogger() });
     try {
       const applied = await migrateToLatest(db);
       output(f, { applied, database: db.displayUrl }, (r) =>

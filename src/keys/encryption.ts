@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { createPrivateDirectory, PRIVATE_FILE_MODE, tightenPrivateFiles } from '../storage/private-files.ts';
 
 export class KeyEncryptionError extends Error {}
 
@@ -44,19 +45,26 @@ export class KeyEncrypter {
   }
 }
 
+/**
+ * The key-encryption key from the environment, else from its file (created owner-only, in a
+ * 0700 directory when Tessera creates that too). `warnings` are for the operator: an existing
+ * file that others could read is made 0600 (or reported when it cannot be).
+ */
 export function loadKeyEncrypter(options: { encryptionKey: string | undefined; encryptionKeyFile: string }): {
   encrypter: KeyEncrypter;
   createdFile: string | undefined;
+  warnings: string[];
 } {
   if (options.encryptionKey) {
-    return { encrypter: new KeyEncrypter(Buffer.from(options.encryptionKey, 'base64')), createdFile: undefined };
+    return { encrypter: new KeyEncrypter(Buffer.from(options.encryptionKey, 'base64')), createdFile: undefined, warnings: [] };
   }
   const file = options.encryptionKeyFile;
   if (existsSync(file)) {
-    return { encrypter: new KeyEncrypter(Buffer.from(readFileSync(file, 'utf8').trim(), 'base64')), createdFile: undefined };
+    const warnings = tightenPrivateFiles([file]);
+    return { encrypter: new KeyEncrypter(Buffer.from(readFileSync(file, 'utf8').trim(), 'base64')), createdFile: undefined, warnings };
   }
-  mkdirSync(dirname(file), { recursive: true });
+  createPrivateDirectory(dirname(file));
   const kek = randomBytes(32);
-  writeFileSync(file, kek.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
-  return { encrypter: new KeyEncrypter(kek), createdFile: file };
+  writeFileSync(file, kek.toString('base64') + '\n', { mode: PRIVATE_FILE_MODE, flag: 'wx' });
+  return { encrypter: new KeyEncrypter(kek), createdFile: file, warnings: [] };
 }

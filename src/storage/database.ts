@@ -1,10 +1,10 @@
-import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Logger } from '../lib/logger.ts';
 import { nodeSqliteDialect, openSqlite } from './node-sqlite-dialect.ts';
 import { StaticMigrationProvider } from './migrations/index.ts';
+import { createPrivateDirectory, createPrivateFile, tightenPrivateFiles } from './private-files.ts';
 import type { Database } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -53,7 +53,7 @@ export function redactDatabaseUrl(url: string): string {
 export function openDatabase(url: string, options: { poolSize?: number; log?: Logger } = {}): DatabaseHandle {
   const { dialect, target } = parseDatabaseUrl(url);
   if (dialect === 'sqlite') {
-    if (target !== ':memory:') mkdirSync(dirname(resolve(target)), { recursive: true });
+    if (target !== ':memory:') prepareSqliteFile(target, options.log);
     const raw = openSqlite(target);
     const db = new Kysely<Database>({ dialect: nodeSqliteDialect(raw) });
     return {
@@ -85,6 +85,21 @@ export function openDatabase(url: string, options: { poolSize?: number; log?: Lo
       await db.destroy();
     },
   };
+}
+
+/**
+ * The database file is owner-only before SQLite opens it: SQLite would create it 0644, and it
+ * gives its -wal, -shm and -journal files the main file's mode, so an empty 0600 file made
+ * first keeps all four owner-only. A directory Tessera creates is 0700. Files an earlier
+ * version left open to others are tightened, with a warning each.
+ */
+function prepareSqliteFile(target: string, log: Logger | undefined): void {
+  const path = resolve(target);
+  createPrivateDirectory(dirname(path));
+  createPrivateFile(path);
+  for (const warning of tightenPrivateFiles([path, `${path}-wal`, `${path}-shm`, `${path}-journal`])) {
+    log?.warn({ path }, warning);
+  }
 }
 
 export async function migrateToLatest(handle: DatabaseHandle): Promise<string[]> {
