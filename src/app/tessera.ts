@@ -204,7 +204,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const endpoints = {
     token: tokenEndpoint(tokenDeps),
     introspect: introspectionEndpoint({ tokens, lookupClient, refresh }),
-    revoke: revocationEndpoint({ tokens, lookupClient, revocations, cache, refresh }),
+    revoke: revocationEndpoint({ tokens, lookupClient, revocations, cache, refresh, audit }),
     userinfo: userinfoEndpoint({ tokens, users: userStore }),
   };
 

@@ -21,6 +21,7 @@ export const AUDIT_TARGETS = {
   'grant.revoke': 'user',
   'session.revoke': 'user',
   'session.revoke_all': 'user',
+  'token.revoke': 'token',
   'role.create': 'role',
   'role.update': 'role',
   'role.grant': 'role',
@@ -75,6 +76,13 @@ export interface AuditDetails {
   'grant.revoke': { client_id: string };
   'session.revoke': { sid: string };
   'session.revoke_all': { ended: number };
+  /**
+   * An app revoked one of its tokens at /connect/revocation (RFC 7009); the actor is the app.
+   * The target is the token's id, never the token: an access token's `jti`, or the id of the
+   * refresh token's family (all of which the revocation ends). `sub`: the user the token was
+   * for, or the app's own id for a token it holds as itself.
+   */
+  'token.revoke': { client_id: string; token_type: 'access_token' | 'refresh_token'; sub: string | null };
   'role.create': { permissions: string[] | '*' };
   'role.update': Fields & { permissions: string[] | '*' };
   'role.grant': { permission: string };

@@ -46,7 +46,7 @@ export function registerProtocolRoutes(app: FastifyInstance, tessera: Tessera): 
   });
 
   app.post('/connect/revocation', async (request, reply) => {
-    await endpoints.revoke({ params: formParams(request), authorization: request.headers.authorization, now: epochSeconds(clock) });
+    await endpoints.revoke({ params: formParams(request), authorization: request.headers.authorization, now: epochSeconds(clock), ip: request.ip });
     return noStore(reply).code(200).send();
   });
 

@@ -35,7 +35,8 @@ export interface RefreshStore {
    * pass the family's `expiresAt` (or earlier) as the new token's `expiresAt`.
    */
   rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number): Promise<RotateResult>;
-  revokeFamily(familyId: string, now: number): Promise<void>;
+  /** Ends the family; false when it was revoked already (or does not exist). */
+  revokeFamily(familyId: string, now: number): Promise<boolean>;
   /** Revokes every live family of a user and app (revoking their grant); returns how many. */
   revokeForGrant(userId: string, clientId: string, now: number): Promise<number>;
   /** Live (unrevoked, unexpired) families per user and app, keyed `<user_id>|<client_id>`. */
@@ -161,13 +162,14 @@ export class KyselyRefreshStore implements RefreshStore {
     });
   }
 
-  async revokeFamily(familyId: string, now: number): Promise<void> {
-    await this.#db
+  async revokeFamily(familyId: string, now: number): Promise<boolean> {
+    const r = await this.#db
       .updateTable('refresh_token_families')
       .set({ revoked_at: now })
       .where('id', '=', familyId)
       .where('revoked_at', 'is', null)
-      .execute();
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
   async revokeForGrant(userId: string, clientId: string, now: number): Promise<number> {

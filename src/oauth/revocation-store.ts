@@ -4,7 +4,8 @@ import type { Database } from '../storage/schema.ts';
 
 /** The denylist of revoked JWT ids; entries live until the token would have expired anyway. */
 export interface RevocationStore {
-  revoke(jti: string, clientId: string | null, expiresAt: number, now: number): Promise<void>;
+  /** Adds `jti` to the denylist; false when it was there already. */
+  revoke(jti: string, clientId: string | null, expiresAt: number, now: number): Promise<boolean>;
   isRevoked(jti: string): Promise<boolean>;
   listUnexpired(now: number): Promise<Array<{ jti: string; expiresAt: number }>>;
   purgeExpired(now: number): Promise<number>;
@@ -16,8 +17,8 @@ export class KyselyRevocationStore implements RevocationStore {
     this.#db = db;
   }
 
-  async revoke(jti: string, clientId: string | null, expiresAt: number, now: number): Promise<void> {
-    await this.#db.transaction().execute(async (trx) => {
+  async revoke(jti: string, clientId: string | null, expiresAt: number, now: number): Promise<boolean> {
+    return this.#db.transaction().execute(async (trx) => {
       // ON CONFLICT DO NOTHING, not select-then-insert: two nodes (or a retrying client)
       // revoking one token at once must not fail on the primary key. Only the first publishes.
       const result = await trx
@@ -25,7 +26,9 @@ export class KyselyRevocationStore implements RevocationStore {
         .values({ jti, client_id: clientId, expires_at: expiresAt, revoked_at: now })
         .onConflict((oc) => oc.column('jti').doNothing())
         .executeTakeFirst();
-      if (Number(result.numInsertedOrUpdatedRows ?? 0) > 0) await publishChange(trx, 'revoked_jti', `${jti} ${expiresAt}`, now);
+      const added = Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+      if (added) await publishChange(trx, 'revoked_jti', `${jti} ${expiresAt}`, now);
+      return added;
     });
   }
 

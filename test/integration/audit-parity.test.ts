@@ -176,8 +176,11 @@ const CLI_ONLY: AuditAction[] = ['role.grant'];
 /** Recorded by sign-in (at /login, through an identity provider), sign-out and the consent page, not by an adapter. */
 const SIGN_IN: AuditAction[] = ['user.link', 'provider.sign_in', 'provider.sign_in_failed', 'user.sign_in', 'user.sign_in_failed', 'user.sign_out', 'consent.grant'];
 
+/** Recorded by a protocol endpoint, with the app calling it as the actor (`/connect/revocation`). */
+const PROTOCOL: AuditAction[] = ['token.revoke'];
+
 test('every audit action is in the table or listed as offered by one adapter only', () => {
-  const placed = [...ROWS.map((r) => r.action), ...API_ONLY, ...CLI_ONLY, ...SIGN_IN];
+  const placed = [...ROWS.map((r) => r.action), ...API_ONLY, ...CLI_ONLY, ...SIGN_IN, ...PROTOCOL];
   expect([...placed].sort()).toEqual([...AUDIT_ACTIONS].sort());
 });
 

@@ -134,7 +134,9 @@ class MemoryUserStore implements UserStore {
 class MemoryRevocationStore implements RevocationStore {
   readonly revoked = new Map<string, number>();
   async revoke(jti: string, _clientId: string | null, expiresAt: number, _now: number) {
+    const added = !this.revoked.has(jti);
     this.revoked.set(jti, expiresAt);
+    return added;
   }
   async isRevoked(jti: string) {
     return this.revoked.has(jti);

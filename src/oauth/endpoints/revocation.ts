@@ -1,3 +1,5 @@
+import { appActor } from '../../audit/actor.ts';
+import type { AuditLog } from '../../audit/audit-log.ts';
 import { sha256 } from '../../lib/crypto.ts';
 import { authenticateClient, presentedCredentials, type ClientLookup } from '../client-auth.ts';
 import { invalidRequest, OAuthError } from '../errors.ts';
@@ -11,6 +13,8 @@ export interface RevocationRequest {
   params: RawParams;
   authorization: string | undefined;
   now: number;
+  /** The caller's address, for the audit entry. */
+  ip: string | null;
 }
 
 export interface RevocationDeps {
@@ -19,12 +23,15 @@ export interface RevocationDeps {
   revocations: RevocationStore;
   cache: RegistryCache;
   refresh: RefreshStore;
+  /** Each revocation is recorded (`token.revoke`, the app as the actor). */
+  audit: AuditLog;
 }
 
 /**
  * POST /connect/revocation (RFC 7009). Answers 200 for revoked and for unknown, expired
  * or malformed tokens alike (§2.2: "invalid tokens do not cause an error response").
- * A client may revoke only tokens issued to it (§2.1).
+ * A client may revoke only tokens issued to it (§2.1). What it revokes is audited as
+ * `token.revoke` with the app as the actor and the token's id (never the token) as the target.
  */
 export function revocationEndpoint(deps: RevocationDeps) {
   return async function revoke(req: RevocationRequest): Promise<void> {
@@ -37,7 +44,12 @@ export function revocationEndpoint(deps: RevocationDeps) {
       const found = await deps.refresh.find(sha256(token));
       if (found) {
         if (found.family.clientId !== auth.client.id) throw new OAuthError('unauthorized_client', 'the token was not issued to this client');
-        await deps.refresh.revokeFamily(found.family.id, req.now);
+        if (await deps.refresh.revokeFamily(found.family.id, req.now)) {
+          await deps.audit.record(
+            { action: 'token.revoke', targetId: found.family.id, details: { client_id: auth.client.id, token_type: 'refresh_token', sub: found.family.userId ?? auth.client.id } },
+            appActor(auth.client.id, req.ip),
+          );
+        }
         return;
       }
     }
@@ -46,7 +58,13 @@ export function revocationEndpoint(deps: RevocationDeps) {
     if (check.claims.client_id !== auth.client.id) {
       throw new OAuthError('unauthorized_client', 'the token was not issued to this client');
     }
-    await deps.revocations.revoke(check.claims.jti, check.claims.client_id, check.claims.exp, req.now);
+    const added = await deps.revocations.revoke(check.claims.jti, check.claims.client_id, check.claims.exp, req.now);
     deps.cache.markRevoked(check.claims.jti, check.claims.exp);
+    if (added) {
+      await deps.audit.record(
+        { action: 'token.revoke', targetId: check.claims.jti, details: { client_id: auth.client.id, token_type: 'access_token', sub: check.claims.sub ?? null } },
+        appActor(auth.client.id, req.ip),
+      );
+    }
   };
 }
