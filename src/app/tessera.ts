@@ -50,6 +50,7 @@ import { Gateway } from '../gateway/gateway.ts';
 import { BackgroundTask } from '../lib/background-task.ts';
 import type { Logger } from '../lib/logger.ts';
 import { ChangeFeed } from '../storage/change-feed.ts';
+import { Cleanup, expiryJobs } from './cleanup.ts';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from '../storage/database.ts';
 
 export interface TesseraOptions {
@@ -91,7 +92,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const refresh = new KyselyRefreshStore(db, database.dialect);
   const sessionStore = new KyselySessionStore(db);
   const consents = new KyselyConsentStore(db);
-  const audit = new AuditLog(new KyselyAuditStore(db), clock);
+  const auditStore = new KyselyAuditStore(db);
+  const audit = new AuditLog(auditStore, clock);
 
   const { encrypter, createdFile, warnings } = loadKeyEncrypter(config.keys);
   for (const warning of warnings) options.log.warn({ file: config.keys.encryptionKeyFile }, warning);
@@ -151,11 +153,12 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       return live.refreshTokenTtl;
     },
   };
+  const throttle = new KyselyLoginThrottleStore(db);
   const sessions = new SessionService({
     sessions: sessionStore,
     users: userStore,
     cache,
-    throttle: new KyselyLoginThrottleStore(db),
+    throttle,
     clock,
     log,
     audit,
@@ -243,6 +246,14 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   };
   let housekeeping: NodeJS.Timeout | undefined;
 
+  // Rows that expire are removed in batches by every serving node (docs/architecture.md, "Cleanup").
+  const cleanup = new Cleanup(
+    expiryJobs({ codes, refresh, sessions: sessionStore, revocations, throttle, pendingSignIns, audit: auditStore, db }, config.cleanup.auditRetentionDays),
+    { clock, log },
+  );
+  const cleanupTask = new BackgroundTask('cleanup of expired rows', async () => void (await cleanup.run()), log);
+  let cleanupTimer: NodeJS.Timeout | undefined;
+
   return {
     config,
     clock,
@@ -265,6 +276,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       return tokens.settings.issuer;
     },
     /** The console's own client, with redirect URIs on the current issuer (call after setIssuer). */
+    /** The cleanup of expired rows (it runs every `TESSERA_CLEANUP_INTERVAL_SECONDS` once the background starts). */
+    cleanup,
     ensureConsoleClient(): Promise<unknown> {
       return ensureConsoleClient(clients, tokens.settings.issuer, epochSeconds(clock));
     },
@@ -286,14 +299,13 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
         if (kind === 'settings') reloads.settings.request();
       });
       await feed.start(config.changePollMs);
-      // Housekeeping (ORY Hydra's lesson: token tables grow without a cleanup job). A failed
-      // job is logged and simply runs again on the next tick.
+      // The cleanup of expired rows (ORY Hydra's lesson: token tables grow without one). A
+      // failed run is logged and retried with backoff by its task.
+      cleanupTimer = setInterval(() => cleanupTask.request(), config.cleanup.intervalSeconds * 1000);
+      cleanupTimer.unref();
+      // Housekeeping in memory, and key retirement. A failed job is logged and simply runs
+      // again on the next tick.
       const jobs: Array<[string, (now: number) => Promise<unknown>]> = [
-        ['purge of expired revocations', (now) => revocations.purgeExpired(now)],
-        ['purge of expired codes', (now) => codes.purgeExpired(now - 3600)],
-        ['purge of expired refresh tokens', (now) => refresh.purgeExpired(now)],
-        ['purge of expired sessions', (now) => sessionStore.purgeExpired(now - 86_400)],
-        ['purge of expired upstream sign-ins', (now) => pendingSignIns.purgeExpired(now - 3600)],
         ['retirement of expired keys', (now) => keyRing.retireExpired(now, maxSignedTokenLifetime(live))],
       ];
       housekeeping = setInterval(() => {
@@ -307,6 +319,9 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     },
     async close(): Promise<void> {
       if (housekeeping) clearInterval(housekeeping);
+      clearInterval(cleanupTimer);
+      cleanup.stop();
+      await cleanupTask.stop();
       await feed.stop();
       await Promise.all(Object.values(reloads).map((r) => r.stop()));
       await database.close();

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { pickBatch } from '../storage/batch-delete.ts';
 import type { AuditEventsTable, Database } from '../storage/schema.ts';
 
 export type AuditRow = AuditEventsTable;
@@ -19,6 +20,8 @@ export interface AuditStore {
   append(row: AuditRow): Promise<void>;
   /** Newest first. */
   list(query: AuditQuery): Promise<AuditRow[]>;
+  /** Deletes up to `limit` events recorded before `before` (the retention); returns how many. */
+  purgeBefore(before: number, limit: number): Promise<number>;
 }
 
 export class KyselyAuditStore implements AuditStore {
@@ -41,5 +44,14 @@ export class KyselyAuditStore implements AuditStore {
     if (query.until !== undefined) q = q.where('at', '<=', query.until);
     if (query.before) q = q.where('id', '<', query.before);
     return q.orderBy('id', 'desc').limit(query.limit).execute();
+  }
+
+  async purgeBefore(before: number, limit: number): Promise<number> {
+    const db = this.#db;
+    const r = await db
+      .deleteFrom('audit_events')
+      .where('id', 'in', pickBatch(db, db.selectFrom('audit_events').select('id').where('at', '<', before).limit(limit)))
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 }

@@ -54,6 +54,12 @@ export interface TesseraConfig {
   changePollMs: number;
   /** TESSERA_DATABASE_POOL_SIZE: PostgreSQL connections per process (each worker has its own pool). */
   databasePoolSize: number;
+  cleanup: {
+    /** TESSERA_CLEANUP_INTERVAL_SECONDS: how often each serving node removes expired rows, default 300. */
+    intervalSeconds: number;
+    /** TESSERA_AUDIT_RETENTION_DAYS: audit entries older than this many days are removed, default 365; 0 keeps them forever. */
+    auditRetentionDays: number;
+  };
   /** TESSERA_LOG_LEVEL: fatal, error, warn, info (default), debug, trace, silent. */
   logLevel: string;
   /** TESSERA_ADMIN_PASSWORD: the first admin's password on an empty database (else random, printed once). */
@@ -118,6 +124,10 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
     },
     changePollMs: int('TESSERA_CHANGE_POLL_MS', env.TESSERA_CHANGE_POLL_MS, 500, LIMITS.changePollMs),
     databasePoolSize: int('TESSERA_DATABASE_POOL_SIZE', env.TESSERA_DATABASE_POOL_SIZE, 10, LIMITS.databasePoolSize),
+    cleanup: {
+      intervalSeconds: int('TESSERA_CLEANUP_INTERVAL_SECONDS', env.TESSERA_CLEANUP_INTERVAL_SECONDS, 300, LIMITS.cleanupIntervalSeconds),
+      auditRetentionDays: int('TESSERA_AUDIT_RETENTION_DAYS', env.TESSERA_AUDIT_RETENTION_DAYS, 365, LIMITS.auditRetentionDays),
+    },
     logLevel: env.TESSERA_LOG_LEVEL ?? 'info',
     adminPassword: env.TESSERA_ADMIN_PASSWORD || undefined,
   };

@@ -54,6 +54,10 @@ export const LIMITS = {
   changePollMs: { min: 50, max: 60_000 },
   /** TESSERA_DATABASE_POOL_SIZE, connections per process. */
   databasePoolSize: { min: 1, max: 1000 },
+  /** TESSERA_CLEANUP_INTERVAL_SECONDS: how often each node removes expired rows. */
+  cleanupIntervalSeconds: { min: 1, max: DAY },
+  /** TESSERA_AUDIT_RETENTION_DAYS: audit entries older than this are removed; 0 keeps them forever. */
+  auditRetentionDays: { min: 0, max: 36_500 },
 } as const satisfies Record<string, Range>;
 
 export function inRange(value: number, range: Range): boolean {

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { pickBatch } from '../storage/batch-delete.ts';
 import type { Database, UpstreamSignInsTable } from '../storage/schema.ts';
 
 /** A sign-in sent to an upstream provider and not yet back. */
@@ -29,7 +30,8 @@ export interface PendingSignInStore {
   insert(signIn: PendingSignIn): Promise<void>;
   /** Marks the sign-in used; exactly one caller ever gets `consumed`. */
   consume(stateHash: string, now: number): Promise<PendingConsumeResult>;
-  purgeExpired(before: number): Promise<number>;
+  /** Deletes up to `limit` sign-ins that expired before `before`; returns how many. */
+  purgeExpired(before: number, limit: number): Promise<number>;
 }
 
 export class KyselyPendingSignInStore implements PendingSignInStore {
@@ -70,8 +72,12 @@ export class KyselyPendingSignInStore implements PendingSignInStore {
     return used ? { status: 'replayed', signIn: fromRow(used) } : { status: 'unknown' };
   }
 
-  async purgeExpired(before: number): Promise<number> {
-    const result = await this.#db.deleteFrom('upstream_sign_ins').where('expires_at', '<', before).executeTakeFirst();
+  async purgeExpired(before: number, limit: number): Promise<number> {
+    const db = this.#db;
+    const result = await db
+      .deleteFrom('upstream_sign_ins')
+      .where('state_hash', 'in', pickBatch(db, db.selectFrom('upstream_sign_ins').select('state_hash').where('expires_at', '<', before).limit(limit)))
+      .executeTakeFirst();
     return Number(result.numDeletedRows);
   }
 }

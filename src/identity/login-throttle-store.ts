@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { pickBatch } from '../storage/batch-delete.ts';
 import type { Database } from '../storage/schema.ts';
 
 export interface ThrottlePolicy {
@@ -23,7 +24,15 @@ export interface LoginThrottleStore {
   recordFailure(key: string, policy: ThrottlePolicy, now: number): Promise<void>;
   /** Forgets `key`'s failures (a successful sign-in), unlocking it. */
   reset(key: string): Promise<void>;
+  /**
+   * Deletes up to `limit` rows that no longer count as of `now`: their window is over (a new
+   * failure would start a new one) and their lock has ended. Returns how many.
+   */
+  purgeExpired(now: number, limit: number): Promise<number>;
 }
+
+/** Longest window of any policy: a row whose window started before `now` minus this counts for nothing. */
+const LONGEST_WINDOW = Math.max(ACCOUNT_POLICY.windowSeconds, IP_POLICY.windowSeconds);
 
 export class KyselyLoginThrottleStore implements LoginThrottleStore {
   readonly #db: Kysely<Database>;
@@ -59,5 +68,26 @@ export class KyselyLoginThrottleStore implements LoginThrottleStore {
 
   async reset(key: string): Promise<void> {
     await this.#db.deleteFrom('login_throttle').where('key', '=', key).execute();
+  }
+
+  async purgeExpired(now: number, limit: number): Promise<number> {
+    const db = this.#db;
+    const r = await db
+      .deleteFrom('login_throttle')
+      .where(
+        'key',
+        'in',
+        pickBatch(
+          db,
+          db
+            .selectFrom('login_throttle')
+            .select('key')
+            .where('window_started_at', '<', now - LONGEST_WINDOW)
+            .where('locked_until', '<', now)
+            .limit(limit),
+        ),
+      )
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 }

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { pickBatch } from '../storage/batch-delete.ts';
 import type { Database, SessionsTable } from '../storage/schema.ts';
 
 export interface Session {
@@ -30,7 +31,8 @@ export interface SessionStore {
   revokeBySid(userId: string, sid: string, now: number): Promise<boolean>;
   /** A user's live sessions, newest first, with where they were opened from. */
   listForUser(userId: string, now: number): Promise<SessionWithMeta[]>;
-  purgeExpired(before: number): Promise<number>;
+  /** Deletes up to `limit` sessions that expired before `before`; returns how many. */
+  purgeExpired(before: number, limit: number): Promise<number>;
 }
 
 export class KyselySessionStore implements SessionStore {
@@ -104,8 +106,11 @@ export class KyselySessionStore implements SessionStore {
     return rows.map((r) => ({ ...fromRow(r), ip: r.ip, userAgent: r.user_agent }));
   }
 
-  async purgeExpired(before: number): Promise<number> {
-    const r = await this.#db.deleteFrom('sessions').where('expires_at', '<', before).executeTakeFirst();
+  async purgeExpired(before: number, limit: number): Promise<number> {
+    const r = await this.#db
+      .deleteFrom('sessions')
+      .where('id_hash', 'in', pickBatch(this.#db, this.#db.selectFrom('sessions').select('id_hash').where('expires_at', '<', before).limit(limit)))
+      .executeTakeFirst();
     return Number(r.numDeletedRows);
   }
 }

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { pickBatch } from '../storage/batch-delete.ts';
 import type { AuthorizationCodesTable, Database } from '../storage/schema.ts';
 
 export interface AuthorizationCode {
@@ -32,7 +33,8 @@ export interface CodeStore {
    * `replayed: true` when a replay came first — then the caller revokes what it issued.
    */
   recordIssued(codeHash: string, issued: { accessTokenJti: string; accessTokenExpiresAt: number; refreshFamilyId: string | null }): Promise<{ replayed: boolean }>;
-  purgeExpired(before: number): Promise<number>;
+  /** Deletes up to `limit` codes that expired before `before`; returns how many. */
+  purgeExpired(before: number, limit: number): Promise<number>;
 }
 
 export class KyselyCodeStore implements CodeStore {
@@ -112,9 +114,12 @@ export class KyselyCodeStore implements CodeStore {
     return { replayed: row !== undefined && row.replayed_at !== null };
   }
 
-  async purgeExpired(before: number): Promise<number> {
+  async purgeExpired(before: number, limit: number): Promise<number> {
     // Consumed codes are kept until they expire, so a replay is still recognised as one.
-    const r = await this.#db.deleteFrom('authorization_codes').where('expires_at', '<', before).executeTakeFirst();
+    const r = await this.#db
+      .deleteFrom('authorization_codes')
+      .where('code_hash', 'in', pickBatch(this.#db, this.#db.selectFrom('authorization_codes').select('code_hash').where('expires_at', '<', before).limit(limit)))
+      .executeTakeFirst();
     return Number(r.numDeletedRows);
   }
 }

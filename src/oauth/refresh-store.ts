@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { pickBatch } from '../storage/batch-delete.ts';
 import type { Database } from '../storage/schema.ts';
 
 export interface RefreshFamily {
@@ -41,7 +42,13 @@ export interface RefreshStore {
   revokeForGrant(userId: string, clientId: string, now: number): Promise<number>;
   /** Live (unrevoked, unexpired) families per user and app, keyed `<user_id>|<client_id>`. */
   countLive(filter: { userId?: string | undefined; clientId?: string | undefined }, now: number): Promise<Map<string, number>>;
-  purgeExpired(before: number): Promise<number>;
+  /**
+   * Deletes up to `limit` tokens of families that expired before `before`. A family's tokens —
+   * used ones too, which detect reuse — stay while the family lives, revoked or not.
+   */
+  purgeExpiredTokens(before: number, limit: number): Promise<number>;
+  /** Deletes up to `limit` families that expired before `before` (after their tokens: purgeExpiredTokens). */
+  purgeExpiredFamilies(before: number, limit: number): Promise<number>;
 }
 
 export class KyselyRefreshStore implements RefreshStore {
@@ -195,8 +202,24 @@ export class KyselyRefreshStore implements RefreshStore {
     return new Map(rows.map((f) => [`${f.user_id}|${f.client_id}`, Number(f.n)]));
   }
 
-  async purgeExpired(before: number): Promise<number> {
-    const r = await this.#db.deleteFrom('refresh_token_families').where('expires_at', '<', before).executeTakeFirst();
+  async purgeExpiredTokens(before: number, limit: number): Promise<number> {
+    // Tokens first, in batches: deleting a family cascades to all its tokens (one per
+    // rotation, thousands for a long-lived family) in one statement.
+    const db = this.#db;
+    const expiredFamilies = db.selectFrom('refresh_token_families').select('id').where('expires_at', '<', before);
+    const r = await db
+      .deleteFrom('refresh_tokens')
+      .where('token_hash', 'in', pickBatch(db, db.selectFrom('refresh_tokens').select('token_hash').where('family_id', 'in', expiredFamilies).limit(limit)))
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
+  async purgeExpiredFamilies(before: number, limit: number): Promise<number> {
+    const db = this.#db;
+    const r = await db
+      .deleteFrom('refresh_token_families')
+      .where('id', 'in', pickBatch(db, db.selectFrom('refresh_token_families').select('id').where('expires_at', '<', before).limit(limit)))
+      .executeTakeFirst();
     return Number(r.numDeletedRows);
   }
 }

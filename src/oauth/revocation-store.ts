@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { pickBatch } from '../storage/batch-delete.ts';
 import { publishChange } from '../storage/change-feed.ts';
 import type { Database } from '../storage/schema.ts';
 
@@ -8,7 +9,8 @@ export interface RevocationStore {
   revoke(jti: string, clientId: string | null, expiresAt: number, now: number): Promise<boolean>;
   isRevoked(jti: string): Promise<boolean>;
   listUnexpired(now: number): Promise<Array<{ jti: string; expiresAt: number }>>;
-  purgeExpired(now: number): Promise<number>;
+  /** Deletes up to `limit` entries whose token expired at or before `before`; returns how many. */
+  purgeExpired(before: number, limit: number): Promise<number>;
 }
 
 export class KyselyRevocationStore implements RevocationStore {
@@ -41,8 +43,11 @@ export class KyselyRevocationStore implements RevocationStore {
     return rows.map((r) => ({ jti: r.jti, expiresAt: r.expires_at }));
   }
 
-  async purgeExpired(now: number): Promise<number> {
-    const r = await this.#db.deleteFrom('revoked_tokens').where('expires_at', '<=', now).executeTakeFirst();
+  async purgeExpired(before: number, limit: number): Promise<number> {
+    const r = await this.#db
+      .deleteFrom('revoked_tokens')
+      .where('jti', 'in', pickBatch(this.#db, this.#db.selectFrom('revoked_tokens').select('jti').where('expires_at', '<=', before).limit(limit)))
+      .executeTakeFirst();
     return Number(r.numDeletedRows);
   }
 }

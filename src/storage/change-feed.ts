@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import { backoffMs, FailureLog, type Logger } from '../lib/logger.ts';
+import { pickBatch } from './batch-delete.ts';
 import type { Database } from './schema.ts';
 
 /**
@@ -15,6 +16,19 @@ export type ChangeListener = (kind: ChangeKind, key: string) => void;
 
 export async function publishChange(db: Kysely<Database> | Transaction<Database>, kind: ChangeKind, key: string, now: number): Promise<void> {
   await db.insertInto('change_events').values({ kind, key, at: now }).execute();
+}
+
+/**
+ * Deletes up to `limit` change events written before `before`; returns how many. Nodes read
+ * only events newer than their cursor, which starts at the newest event when they start, so
+ * old events serve no one once every running node has polled past them.
+ */
+export async function purgeChanges(db: Kysely<Database>, before: number, limit: number): Promise<number> {
+  const r = await db
+    .deleteFrom('change_events')
+    .where('id', 'in', pickBatch(db, db.selectFrom('change_events').select('id').where('at', '<', before).limit(limit)))
+    .executeTakeFirst();
+  return Number(r.numDeletedRows);
 }
 
 /**

@@ -99,9 +99,9 @@ describe('data at rest: the SQLite database, its WAL/SHM files and the key file 
 
   test('`tessera migrate` on a fresh path creates the directory 0700 and the database 0600', () => {
     const db = join(scratch(), 'new', 'tessera.db');
-    execFileSync(process.execPath, [CLI_MAIN, 'migrate', '--database', `sqlite:${db}`], { env: { ...process.env, TESSERA_LOG_LEVEL: 'silent' } });
+    execFileSync(process.execPath, [CLI_MAIN, 'migrate', '--database', `sqlite:${db}`], { env: { ...process.env, TESSERA_LOG_LEVEL: 'silent' }, timeout: 110_000 });
     expect({ dir: mode(join(db, '..')), db: mode(db) }).toEqual({ dir: '0700', db: '0600' });
     // -wal and -shm, if SQLite left them, follow the database's mode.
     for (const f of [`${db}-wal`, `${db}-shm`]) if (existsSync(f)) expect(mode(f)).toBe('0600');
-  });
+  }, 120_000);
 });

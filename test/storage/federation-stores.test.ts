@@ -227,7 +227,7 @@ describe.each(DIALECTS)('identity-provider stores on %s', (dialect) => {
     test('purgeExpired deletes sign-ins expired before the cut-off, keeps the rest', async () => {
       await pending.insert(pendingSignIn(providerId, 'state-old', { expiresAt: NOW - 10 }));
       await pending.insert(pendingSignIn(providerId, 'state-edge', { expiresAt: NOW }));
-      expect(await pending.purgeExpired(NOW)).toBe(1);
+      expect(await pending.purgeExpired(NOW, 500)).toBe(1);
       expect(await pending.consume('state-old', NOW)).toEqual({ status: 'unknown' });
       expect((await pending.consume('state-edge', NOW)).status).toBe('consumed');
     });

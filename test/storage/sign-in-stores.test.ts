@@ -209,14 +209,14 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       await codes.insert(code('code-old-2', { createdAt: NOW - 4000, expiresAt: NOW - 2100 }));
       await codes.consume('code-old-2', NOW - 3000);
       await codes.insert(code('code-edge', { createdAt: NOW - 4000, expiresAt: NOW - 2000 }));
-      expect(await codes.purgeExpired(NOW - 2000)).toBe(2);
+      expect(await codes.purgeExpired(NOW - 2000, 500)).toBe(2);
       expect(await codes.consume('code-old-1', NOW)).toEqual({ status: 'unknown' });
       expect(await codes.consume('code-old-2', NOW)).toEqual({ status: 'unknown' });
       // Expiring exactly at the cut-off is not yet "before" it.
       expect((await codes.consume('code-edge', NOW)).status).toBe('consumed');
       // Unexpired consumed codes stay, so a replay is still recognised.
       expect((await codes.consume('code-once', NOW)).status).toBe('replayed');
-      expect(await codes.purgeExpired(NOW - 2000)).toBe(0);
+      expect(await codes.purgeExpired(NOW - 2000, 500)).toBe(0);
     });
   });
 
@@ -316,7 +316,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       await refresh.revokeFamily(randomUUID(), NOW);
     });
 
-    test('purgeExpired deletes families that expired before the cut-off, with all their tokens', async () => {
+    test('purgeExpiredTokens then purgeExpiredFamilies delete families that expired before the cut-off, with all their tokens', async () => {
       const refresh = new KyselyRefreshStore(handle.db, handle.dialect);
       const old = family({ createdAt: NOW - 9000, expiresAt: NOW - 5000 });
       const edge = family({ createdAt: NOW - 9000, expiresAt: NOW - 4000 });
@@ -324,7 +324,9 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       await refresh.rotate('rt-old-1', 'rt-old-2', old.id, 'openid', NOW - 8000, NOW - 5000);
       await refresh.createFamily(edge, 'rt-edge', NOW - 4000);
 
-      expect(await refresh.purgeExpired(NOW - 4000)).toBe(1);
+      expect(await refresh.purgeExpiredTokens(NOW - 4000, 500)).toBe(2);
+      expect(await refresh.purgeExpiredTokens(NOW - 4000, 500)).toBe(0);
+      expect(await refresh.purgeExpiredFamilies(NOW - 4000, 500)).toBe(1);
       expect(await refresh.find('rt-old-1')).toBeUndefined();
       expect(await refresh.find('rt-old-2')).toBeUndefined();
       const orphans = await handle.db.selectFrom('refresh_tokens').select('token_hash').where('family_id', '=', old.id).execute();
@@ -410,7 +412,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       await sessions.insert(session('p-old-revoked', { createdAt: t - 7200, expiresAt: t - 5 }), { ip: null, userAgent: null });
       await sessions.revoke('sess-p-old-revoked', t - 100);
       await sessions.insert(session('p-edge', { createdAt: t - 7200, expiresAt: t }), { ip: null, userAgent: null });
-      expect(await sessions.purgeExpired(t)).toBe(2);
+      expect(await sessions.purgeExpired(t, 500)).toBe(2);
       expect(await sessions.find('sess-p-old')).toBeUndefined();
       expect(await sessions.find('sess-p-old-revoked')).toBeUndefined();
       expect(await sessions.find('sess-p-edge')).toBeDefined();
@@ -634,7 +636,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
         revokeAllForUser: (...a) => sessions.revokeAllForUser(...a),
         revokeBySid: (...a) => sessions.revokeBySid(...a),
         listForUser: (...a) => sessions.listForUser(...a),
-        purgeExpired: (before) => sessions.purgeExpired(before),
+        purgeExpired: (...a) => sessions.purgeExpired(...a),
       };
       const flaky = new SessionService({ sessions: failing, users, cache, throttle, clock, sessionTtl: SESSION_TTL, log, audit });
       const logged = log.entries.length;

@@ -441,12 +441,12 @@ describe.each(DIALECTS)('stores on %s', (dialect) => {
       expect(ids).not.toContain(past);
       expect(unexpired.find((r) => r.jti === future)).toEqual({ jti: future, expiresAt: base + 1 });
 
-      const purged = await store.purgeExpired(base);
+      const purged = await store.purgeExpired(base, 500);
       expect(purged).toBeGreaterThanOrEqual(2);
       expect(await store.isRevoked(past)).toBe(false);
       expect(await store.isRevoked(boundary)).toBe(false);
       expect(await store.isRevoked(future)).toBe(true);
-      expect(await store.purgeExpired(base)).toBe(0);
+      expect(await store.purgeExpired(base, 500)).toBe(0);
     });
   });
 

@@ -15,6 +15,7 @@ describe('loadConfig defaults', () => {
       keys: { encryptionKey: undefined, encryptionKeyFile: './data/tessera-key-encryption.key' },
       changePollMs: 500,
       databasePoolSize: 10,
+      cleanup: { intervalSeconds: 300, auditRetentionDays: 365 },
       logLevel: 'info',
     });
     expect(DEFAULT_DATABASE_URL).toBe('sqlite:./data/tessera.db');
@@ -59,6 +60,8 @@ describe('loadConfig from the environment', () => {
       TESSERA_KEY_ENCRYPTION_KEY: 'a2V5',
       TESSERA_CHANGE_POLL_MS: '100',
       TESSERA_DATABASE_POOL_SIZE: '25',
+      TESSERA_CLEANUP_INTERVAL_SECONDS: '60',
+      TESSERA_AUDIT_RETENTION_DAYS: '0',
       TESSERA_LOG_LEVEL: 'debug',
     });
     expect(config).toMatchObject({
@@ -70,6 +73,7 @@ describe('loadConfig from the environment', () => {
       keys: { encryptionKey: 'a2V5', encryptionKeyFile: './data/tessera-key-encryption.key' },
       changePollMs: 100,
       databasePoolSize: 25,
+      cleanup: { intervalSeconds: 60, auditRetentionDays: 0 },
       logLevel: 'debug',
     });
   });
@@ -97,6 +101,12 @@ describe('loadConfig from the environment', () => {
           'give the number of proxies in front of Tessera (e.g. TESSERA_TRUST_PROXY=1) or their addresses (e.g. TESSERA_TRUST_PROXY=10.0.0.5 or 10.0.0.0/24)',
       ),
     );
+  });
+
+  test('the cleanup interval and the audit retention are refused outside their ranges, naming the variable', () => {
+    expect(() => loadConfig({ TESSERA_CLEANUP_INTERVAL_SECONDS: '0' })).toThrow('TESSERA_CLEANUP_INTERVAL_SECONDS must be a whole number from 1 to 86400 (got "0")');
+    expect(() => loadConfig({ TESSERA_AUDIT_RETENTION_DAYS: '-1' })).toThrow('TESSERA_AUDIT_RETENTION_DAYS must be a whole number from 0 to 36500 (got "-1")');
+    expect(() => loadConfig({ TESSERA_AUDIT_RETENTION_DAYS: 'forever' })).toThrow(ConfigError);
   });
 
   test('whole numbers may carry surrounding whitespace', () => {
