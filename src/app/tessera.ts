@@ -50,8 +50,8 @@ import { Gateway } from '../gateway/gateway.ts';
 import { BackgroundTask } from '../lib/background-task.ts';
 import type { Logger } from '../lib/logger.ts';
 import { ChangeFeed } from '../storage/change-feed.ts';
-import { Cleanup, expiryJobs } from './cleanup.ts';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from '../storage/database.ts';
+import { Cleanup, expiryJobs } from './cleanup.ts';
 
 export interface TesseraOptions {
   clock?: Clock;
@@ -275,9 +275,9 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     get issuer(): string {
       return tokens.settings.issuer;
     },
-    /** The console's own client, with redirect URIs on the current issuer (call after setIssuer). */
     /** The cleanup of expired rows (it runs every `TESSERA_CLEANUP_INTERVAL_SECONDS` once the background starts). */
     cleanup,
+    /** The console's own client, with redirect URIs on the current issuer (call after setIssuer). */
     ensureConsoleClient(): Promise<unknown> {
       return ensureConsoleClient(clients, tokens.settings.issuer, epochSeconds(clock));
     },
