@@ -1,3 +1,4 @@
+import type { Client } from '../clients/client.ts';
 import { ClientService } from '../clients/client-service.ts';
 import { KyselyClientStore } from '../clients/client-store.ts';
 import { systemResolver, type HostResolver } from '../clients/redirect-uri-policy.ts';
@@ -21,6 +22,7 @@ import { loadKeyEncrypter } from '../keys/encryption.ts';
 import { KyselyKeyStore } from '../keys/key-store.ts';
 import { KeyRing } from '../keys/key-ring.ts';
 import { KeyService } from '../keys/key-service.ts';
+import type { ClientLookup } from '../oauth/client-auth.ts';
 import { GRANT_HANDLERS } from '../oauth/grants/index.ts';
 import { introspectionEndpoint } from '../oauth/endpoints/introspection.ts';
 import { revocationEndpoint } from '../oauth/endpoints/revocation.ts';
@@ -50,6 +52,7 @@ import { Gateway } from '../gateway/gateway.ts';
 import { BackgroundTask } from '../lib/background-task.ts';
 import type { Logger } from '../lib/logger.ts';
 import { ChangeFeed } from '../storage/change-feed.ts';
+import { ChangeNotificationListener } from '../storage/change-notifications.ts';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from '../storage/database.ts';
 import { Cleanup, expiryJobs } from './cleanup.ts';
 
@@ -86,7 +89,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const clientStore = new KyselyClientStore(db);
   const userStore = new KyselyUserStore(db);
   const revocations = new KyselyRevocationStore(db);
-  const feed = new ChangeFeed(db, log);
+  const feed = new ChangeFeed(db, log, database.listenerClient && new ChangeNotificationListener(database.listenerClient, log));
   const cache = new RegistryCache(clientStore, userStore, revocations);
   const codes = new KyselyCodeStore(db);
   const refresh = new KyselyRefreshStore(db, database.dialect);
@@ -136,7 +139,11 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     // The gateway is built after the token service (it verifies with it); bound late.
     audiencesFor: (scopes) => gateway.audiencesFor(scopes),
   });
-  const lookupClient = (id: string) => cache.client(id);
+  // A wrong secret for an app held in memory is checked once more against the database
+  // before it is refused (the app may have been changed elsewhere since): see RegistryCache.
+  const lookupClient: ClientLookup = Object.assign((id: string) => cache.client(id), {
+    changed: (id: string, seen: Client) => cache.changedClient(id, seen),
+  });
   const issuer = () => tokens.settings.issuer;
   const idTokens = new IdTokenService(keyRing, issuer, () => live.idTokenTtl);
   // No object spread of these deps anywhere: a spread would freeze the getters' values.

@@ -10,7 +10,15 @@ export interface AuthenticatedClient {
 }
 
 /** How the core looks up an app; a cache hit returns synchronously. */
-export type ClientLookup = (id: string) => Client | undefined | Promise<Client | undefined>;
+export interface ClientLookup {
+  (id: string): Client | undefined | Promise<Client | undefined>;
+  /**
+   * After a presented secret failed to match `seen` (an app this lookup returned from memory):
+   * the app as stored now if it changed since (e.g. the CLI rotated its secret in another
+   * process), `null` if it was deleted, `undefined` if it did not change.
+   */
+  changed?(id: string, seen: Client): Promise<Client | null | undefined>;
+}
 
 const MAX_CREDENTIAL_LENGTH = 512;
 
@@ -81,7 +89,18 @@ export function authenticateClient(
   now: number,
 ): AuthenticatedClient | Promise<AuthenticatedClient> {
   const found = lookup(creds.clientId);
-  return found instanceof Promise ? found.then((c) => verify(creds, c, now)) : verify(creds, found, now);
+  if (found instanceof Promise) return found.then((c) => verify(creds, c, now));
+  const changed = lookup.changed;
+  if (!found || !changed) return verify(creds, found, now);
+  // From memory: a secret that does not match may be one rotated since (by another node or
+  // the CLI in another process), so ask once whether the app changed before refusing. Only
+  // the failure path pays for it; a match still returns synchronously.
+  return verify(creds, found, now, () =>
+    changed.call(lookup, creds.clientId, found).then((fresh) => {
+      if (fresh === undefined) throw invalidClient('client authentication failed', creds.method === 'client_secret_basic');
+      return verify(creds, fresh ?? undefined, now);
+    }),
+  );
 }
 
 /** Compared against when there is no previous secret, so both comparisons always run. */
@@ -100,7 +119,13 @@ export function secretMatches(client: Client, secret: string, now: number): bool
   return current || (inGrace && previous);
 }
 
-function verify(creds: PresentedCredentials, client: Client | undefined, now: number): AuthenticatedClient {
+/** `onWrongSecret`: what to do instead of refusing when the secret does not match. */
+function verify(
+  creds: PresentedCredentials,
+  client: Client | undefined,
+  now: number,
+  onWrongSecret?: () => Promise<AuthenticatedClient>,
+): AuthenticatedClient | Promise<AuthenticatedClient> {
   const usedBasic = creds.method === 'client_secret_basic';
   if (!client) throw invalidClient('client authentication failed', usedBasic);
   if (creds.method === 'none') {
@@ -110,6 +135,9 @@ function verify(creds: PresentedCredentials, client: Client | undefined, now: nu
   if (client.public || client.secretHash === null) {
     throw invalidClient('client authentication failed: public clients do not have a secret', usedBasic);
   }
-  if (!secretMatches(client, creds.secret ?? '', now)) throw invalidClient('client authentication failed', usedBasic);
+  if (!secretMatches(client, creds.secret ?? '', now)) {
+    if (onWrongSecret) return onWrongSecret();
+    throw invalidClient('client authentication failed', usedBasic);
+  }
   return { client, method: creds.method };
 }

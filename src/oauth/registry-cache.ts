@@ -21,6 +21,7 @@ export class RegistryCache {
   readonly #principalCache = new Map<string, Principal>();
   /** jti → exp of revoked tokens not yet expired. */
   readonly #revoked = new Map<string, number>();
+  #feed: ChangeFeed | undefined;
 
   constructor(clients: ClientStore, users: UserStore, revocations: RevocationStore) {
     this.#clients = clients;
@@ -30,6 +31,7 @@ export class RegistryCache {
 
   async load(now: number, feed: ChangeFeed): Promise<void> {
     for (const { jti, expiresAt } of await this.#revocations.listUnexpired(now)) this.#revoked.set(jti, expiresAt);
+    this.#feed = feed;
     feed.subscribe((kind, key) => {
       switch (kind) {
         case 'client':
@@ -59,6 +61,23 @@ export class RegistryCache {
       if (client) remember(this.#clientCache, id, client);
       return client;
     });
+  }
+
+  /**
+   * A secret did not match `seen`, an app this cache returned: has the app changed since,
+   * through another node or the CLI, in a change not picked up yet? Catches up with the
+   * change feed (one read of the events after the cursor, shared by every request asking at
+   * the same time, so wrong secrets cannot multiply the load on the database), and reads the
+   * app again only if the feed says it changed. The app as stored now; `null` if it was
+   * deleted; `undefined` if unchanged (or the database is unreachable, or no feed runs).
+   */
+  async changedClient(id: string, seen: Client): Promise<Client | null | undefined> {
+    if (this.#clientCache.get(id) === seen) {
+      if (!this.#feed || this.#feed.failing) return undefined;
+      await this.#feed.refresh();
+      if (this.#clientCache.get(id) === seen) return undefined;
+    }
+    return (await this.client(id)) ?? null;
   }
 
   principal(userId: string): Principal | Promise<Principal | undefined> {

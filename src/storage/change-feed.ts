@@ -1,22 +1,46 @@
-import type { Kysely, Transaction } from 'kysely';
+import { PostgresIntrospector, sql, type Kysely, type Transaction } from 'kysely';
 import { backoffMs, FailureLog, type Logger } from '../lib/logger.ts';
 import { pickBatch } from './batch-delete.ts';
+import { CHANGE_CHANNEL, type ChangeNotificationListener } from './change-notifications.ts';
 import type { Database } from './schema.ts';
 
 /**
  * Cross-node (and CLI → server) cache invalidation. A write that must reach in-memory caches
- * appends a change event in its own transaction; every server node polls the table every
- * `changePollMs` and tells its listeners. That bounds staleness on every dialect without
- * needing pub/sub. A failed poll (database down) is logged and retried with backoff; the
- * cursor stays put, so the events written meanwhile are delivered once the database is back.
+ * appends a change event in its own transaction; every server node reads the events after
+ * its cursor and tells its listeners. On PostgreSQL the append also NOTIFYs, delivered when
+ * the transaction commits, and each node LISTENs on a connection of its own and applies the
+ * notified event at once: a change reaches the other nodes in milliseconds. Polling every
+ * `changePollMs` stays as the fallback (the only mechanism on SQLite); while LISTEN is in
+ * effect it slows to every `LISTENING_POLL_MS`, and it is back at its normal rate as soon as
+ * the listening connection is lost. A failed poll (database down) is logged and retried with
+ * backoff; the cursor stays put, so the events written meanwhile are delivered once the
+ * database is back.
  */
 export type ChangeKind = 'client' | 'user' | 'role' | 'keys' | 'revoked_jti' | 'api' | 'settings';
 
 export type ChangeListener = (kind: ChangeKind, key: string) => void;
 
+/** Longer keys are not sent in a notification (PostgreSQL caps a payload at 8000 bytes). */
+const MAX_NOTIFIED_KEY_BYTES = 1000;
+
+/**
+ * Appends a change event. On PostgreSQL the same statement NOTIFYs `CHANGE_CHANNEL` with
+ * the event itself (`<id> <kind> <key>`, or `<id>` alone for a long key): in a transaction,
+ * PostgreSQL delivers it at commit, so no node hears of an event before it is there, and a
+ * rollback notifies nobody. A listening node applies the event from the payload without a
+ * round trip to the database.
+ */
 export async function publishChange(db: Kysely<Database> | Transaction<Database>, kind: ChangeKind, key: string, now: number): Promise<void> {
+  if (db.introspection instanceof PostgresIntrospector) {
+    const payload = Buffer.byteLength(key) <= MAX_NOTIFIED_KEY_BYTES ? sql`id || ' ' || ${kind} || ' ' || ${key}` : sql`id::text`;
+    await sql`with appended as (insert into change_events (kind, key, at) values (${kind}, ${key}, ${now}) returning id)
+      select pg_notify(${CHANGE_CHANNEL}, ${payload}) from appended`.execute(db);
+    return;
+  }
   await db.insertInto('change_events').values({ kind, key, at: now }).execute();
 }
+
+const CHANGE_KINDS: ReadonlySet<string> = new Set<ChangeKind>(['client', 'user', 'role', 'keys', 'revoked_jti', 'api', 'settings']);
 
 /**
  * Deletes up to `limit` change events written before `before`; returns how many. Nodes read
@@ -39,8 +63,15 @@ export async function purgeChanges(db: Kysely<Database>, before: number, limit: 
  */
 const GAP_GRACE_MS = 60_000;
 const MAX_GAPS = 1000;
+/** Events applied from notifications that the cursor has not passed yet, at most. */
+const MAX_AHEAD = 10_000;
 /** Longest wait between polls while the database keeps failing. */
 const MAX_RETRY_MS = 5000;
+/**
+ * How often the feed still polls while LISTEN is in effect (or every `changePollMs`, if that
+ * is longer): a safety net for a notification lost with a connection that died silently.
+ */
+export const LISTENING_POLL_MS = 5000;
 
 export class ChangeFeed {
   readonly #db: Kysely<Database>;
@@ -50,17 +81,35 @@ export class ChangeFeed {
   #cursor = 0;
   /** Ids below the cursor not seen yet → when the gap was noticed (ms). */
   readonly #gaps = new Map<number, number>();
+  /** Ids above the cursor already delivered from their notification: the poll skips them. */
+  readonly #ahead = new Set<number>();
+  readonly #listener: ChangeNotificationListener | undefined;
   #timer: NodeJS.Timeout | undefined;
   #polling: Promise<void> | undefined;
+  /** A poll queued behind the running one, shared by everyone who asked meanwhile. */
+  #next: Promise<void> | undefined;
+  #lastPollAt = 0;
   #intervalMs = 0;
   /** Consecutive failed polls, and when the timer may try again. */
   #failed = 0;
   #retryAt = 0;
 
-  constructor(db: Kysely<Database>, log: Logger) {
+  /** `listener` (PostgreSQL): the fast path; without one the feed only polls. */
+  constructor(db: Kysely<Database>, log: Logger, listener?: ChangeNotificationListener) {
     this.#db = db;
     this.#log = log;
     this.#failures = new FailureLog(log, 'change feed poll');
+    this.#listener = listener;
+  }
+
+  /** True while the last poll failed (the database is unreachable). */
+  get failing(): boolean {
+    return this.#failed > 0;
+  }
+
+  /** True while notifications arrive (PostgreSQL's LISTEN is in effect). */
+  get listening(): boolean {
+    return this.#listener?.listening ?? false;
   }
 
   subscribe(listener: ChangeListener): void {
@@ -76,15 +125,27 @@ export class ChangeFeed {
     const last = await this.#db.selectFrom('change_events').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
     this.#cursor = Number(last?.id ?? 0);
     this.#intervalMs = intervalMs;
+    const listeningMs = Math.max(intervalMs, LISTENING_POLL_MS);
     this.#timer = setInterval(() => {
-      if (Date.now() >= this.#retryAt) void this.poll();
+      const now = Date.now();
+      if (now < this.#retryAt) return;
+      if (this.listening && now - this.#lastPollAt < listeningMs) return;
+      void this.poll();
     }, intervalMs);
     this.#timer.unref();
+    // (Re)established LISTEN: changes committed while there was none were not notified.
+    this.#listener?.start({
+      onNotify: (payload) => this.#notified(payload),
+      onListening: () => void this.refresh(),
+      probe: (payload) => sql`select pg_notify(${CHANGE_CHANNEL}, ${payload})`.execute(this.#db),
+    });
   }
 
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
+    await this.#listener?.stop();
+    await this.#next;
     await this.#polling;
   }
 
@@ -96,7 +157,47 @@ export class ChangeFeed {
     return this.#polling;
   }
 
+  /**
+   * Delivers every change committed before this call: a poll that starts after it. A poll
+   * already running may have read too early, so one more is queued behind it, shared by all
+   * callers meanwhile: however many ask, at most one poll runs and one waits. Never rejects.
+   */
+  refresh(): Promise<void> {
+    const running = this.#polling;
+    if (!running) return this.poll();
+    this.#next ??= running.then(() => {
+      this.#next = undefined;
+      return this.poll();
+    });
+    return this.#next;
+  }
+
+  /**
+   * A notification: the committed event itself, applied at once. Each event is delivered
+   * once, whichever comes first, the notification or the poll. A payload without the event
+   * (a long key) makes the feed read the database now.
+   */
+  #notified(payload: string): void {
+    const match = /^(\d+)(?: ([a-z_]+) ([\s\S]*))?$/.exec(payload);
+    const id = Number(match?.[1]);
+    const kind = match?.[2];
+    const key = match?.[3];
+    if (!match || !Number.isSafeInteger(id) || kind === undefined || key === undefined || !CHANGE_KINDS.has(kind)) {
+      void this.refresh();
+      return;
+    }
+    if (id > this.#cursor) {
+      if (this.#ahead.has(id)) return;
+      this.#ahead.add(id);
+      if (this.#ahead.size >= MAX_AHEAD) void this.refresh();
+    } else if (!this.#gaps.delete(id)) {
+      return; // delivered by a poll already
+    }
+    this.#deliver(kind as ChangeKind, key);
+  }
+
   async #pollOnce(): Promise<void> {
+    this.#lastPollAt = Date.now();
     try {
       const cursor = this.#cursor;
       const gaps = [...this.#gaps.keys()];
@@ -114,12 +215,16 @@ export class ChangeFeed {
           // A late commit filling a gap (delivered once).
           if (!this.#gaps.delete(id)) continue;
         } else {
-          for (let missing = this.#cursor + 1; missing < id && this.#gaps.size < MAX_GAPS; missing++) this.#gaps.set(missing, now);
+          for (let missing = this.#cursor + 1; missing < id && this.#gaps.size < MAX_GAPS; missing++) {
+            if (!this.#ahead.delete(missing)) this.#gaps.set(missing, now);
+          }
           this.#cursor = id;
+          if (this.#ahead.delete(id)) continue; // its notification delivered it
         }
         this.#deliver(row.kind as ChangeKind, row.key);
       }
       for (const [id, since] of this.#gaps) if (now - since > GAP_GRACE_MS) this.#gaps.delete(id);
+      for (const id of this.#ahead) if (id <= this.#cursor) this.#ahead.delete(id);
       this.#failed = 0;
       this.#retryAt = 0;
       this.#failures.succeeded();

@@ -14,8 +14,18 @@ export interface DatabaseHandle {
   dialect: Dialect;
   /** The URL with any password removed, safe to print. */
   displayUrl: string;
+  /**
+   * PostgreSQL: a new client outside the pool, for a connection that LISTENs (a session of
+   * its own, held for the node's life; see change-notifications.ts). Not connected yet.
+   */
+  listenerClient?: () => pg.Client;
   close(): Promise<void>;
 }
+
+/** How the listening connection names itself in pg_stat_activity. */
+export const LISTENER_APPLICATION_NAME = 'tessera change listener';
+/** How long a listening connection may take to connect before the attempt counts as failed. */
+const LISTENER_CONNECT_TIMEOUT_MS = 5000;
 
 export class DatabaseUrlError extends Error {}
 
@@ -81,6 +91,8 @@ export function openDatabase(url: string, options: { poolSize?: number; log?: Lo
     db,
     dialect,
     displayUrl: redactDatabaseUrl(url),
+    // TCP keepalive: a connection that dies without a word (a network partition) is noticed.
+    listenerClient: () => new pg.Client({ connectionString: target, application_name: LISTENER_APPLICATION_NAME, keepAlive: true, connectionTimeoutMillis: LISTENER_CONNECT_TIMEOUT_MS }),
     close: async () => {
       await db.destroy();
     },

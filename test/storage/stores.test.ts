@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import type { Client } from '../../src/clients/client.ts';
 import { KyselyClientStore } from '../../src/clients/client-store.ts';
@@ -7,7 +9,8 @@ import type { User } from '../../src/identity/user.ts';
 import { KyselyKeyStore, type StoredKey } from '../../src/keys/key-store.ts';
 import { KyselyRevocationStore } from '../../src/oauth/revocation-store.ts';
 import { ChangeFeed, publishChange, type ChangeKind } from '../../src/storage/change-feed.ts';
-import { migrateToLatest, openDatabase, type DatabaseHandle } from '../../src/storage/database.ts';
+import { CHANGE_CHANNEL, ChangeNotificationListener } from '../../src/storage/change-notifications.ts';
+import { LISTENER_APPLICATION_NAME, migrateToLatest, openDatabase, type DatabaseHandle } from '../../src/storage/database.ts';
 import { StaticMigrationProvider } from '../../src/storage/migrations/index.ts';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts';
 import { recordingLogger } from '../support/logger.ts';
@@ -707,6 +710,136 @@ describe.each(DIALECTS)('stores on %s', (dialect) => {
       await broken.close();
       await feed.poll();
       expect(log.messages('error')).toEqual(['change feed poll failed; retrying']);
+    });
+
+    test('refresh delivers what was committed before it; callers share polls', async () => {
+      const feed = new ChangeFeed(secondHandle().db, recordingLogger());
+      const seen: string[] = [];
+      feed.subscribe((kind, key) => seen.push(`${kind}:${key}`));
+      await feed.start(60_000);
+      const polls = vi.spyOn(feed, 'poll');
+      try {
+        await publishChange(handle.db, 'client', 'before-refresh', NOW);
+        await feed.refresh();
+        expect(seen).toEqual(['client:before-refresh']);
+        // A poll already running may have read too early: the callers wait for one more,
+        // and share it, however many they are.
+        polls.mockClear();
+        const running = feed.poll();
+        const waiting = Array.from({ length: 100 }, () => feed.refresh());
+        expect(polls).toHaveBeenCalledTimes(1);
+        await Promise.all([running, ...waiting]);
+        expect(polls).toHaveBeenCalledTimes(2);
+        expect(seen).toEqual(['client:before-refresh']);
+      } finally {
+        polls.mockRestore();
+        await feed.stop();
+      }
+    });
+
+    // LISTEN/NOTIFY: the fast path between PostgreSQL nodes (issue 12).
+    test.runIf(dialect === 'postgres')('publishChange notifies the event at commit, never before, never for a rollback', async () => {
+      const listener = new pg.Client({ connectionString: database.url });
+      await listener.connect();
+      const heard: string[] = [];
+      listener.on('notification', (m) => heard.push(`${m.channel}|${m.payload}`));
+      await listener.query(`LISTEN ${CHANGE_CHANNEL}`);
+      try {
+        const ids = async () => (await handle.db.selectFrom('change_events').select('id').where('key', 'like', 'notify-%').orderBy('id').execute()).map((r) => Number(r.id));
+        let release!: () => void;
+        const gate = new Promise<void>((resolve) => (release = resolve));
+        let inserted!: () => void;
+        const written = new Promise<void>((resolve) => (inserted = resolve));
+        const committed = handle.db.transaction().execute(async (trx) => {
+          await publishChange(trx, 'revoked_jti', 'notify-jti 1750000060', NOW);
+          await publishChange(trx, 'user', 'notify-user', NOW);
+          inserted();
+          await gate;
+        });
+        await written;
+        await new Promise((r) => setTimeout(r, 100));
+        expect(heard).toEqual([]); // not before the commit
+        release();
+        await committed;
+        await expect(
+          handle.db.transaction().execute(async (trx) => {
+            await publishChange(trx, 'client', 'notify-rolled-back', NOW);
+            throw new Error('abort');
+          }),
+        ).rejects.toThrow('abort');
+        const long = `notify-${'x'.repeat(2000)}`;
+        await publishChange(handle.db, 'api', long, NOW);
+        await vi.waitFor(() => expect(heard).toHaveLength(3), { timeout: 5000, interval: 10 });
+        const [jti, user, api] = await ids();
+        expect(heard).toEqual([
+          `${CHANGE_CHANNEL}|${jti} revoked_jti notify-jti 1750000060`,
+          `${CHANGE_CHANNEL}|${user} user notify-user`,
+          // Too long for a payload: the id alone, and the feed reads the rest.
+          `${CHANGE_CHANNEL}|${api}`,
+        ]);
+        await new Promise((r) => setTimeout(r, 100));
+        expect(heard).toHaveLength(3); // nothing for the rollback
+      } finally {
+        await listener.end();
+      }
+    });
+
+    test.runIf(dialect === 'postgres')('LISTEN through which notifications do not come back is not trusted: logged, retried, stop ends it', async () => {
+      const log = recordingLogger();
+      const listener = new ChangeNotificationListener(secondHandle().listenerClient!, log);
+      let listening = 0;
+      // As behind a transaction-mode pooler: LISTEN is accepted, the probe never comes back.
+      listener.start({ onNotify: () => {}, onListening: () => listening++, probe: async () => {} });
+      try {
+        await vi.waitFor(() => expect(log.messages('error')).toEqual(['change notification listener failed; retrying']), { timeout: 10_000, interval: 20 });
+        expect(String((log.entries[0]!.context.err as Error).message)).toMatch(/did not come back within 5000 ms/);
+        expect(listener.listening).toBe(false);
+        expect(listening).toBe(0);
+      } finally {
+        const stopping = Date.now();
+        await listener.stop();
+        expect(Date.now() - stopping).toBeLessThan(1000);
+      }
+    });
+
+    test.runIf(dialect === 'postgres')('a listening feed applies changes as they commit, without polling, each once; stop closes its connection', async () => {
+      const reader = secondHandle();
+      const log = recordingLogger();
+      const feed = new ChangeFeed(reader.db, log, new ChangeNotificationListener(reader.listenerClient!, log));
+      const seen: string[] = [];
+      feed.subscribe((kind, key) => seen.push(`${kind}:${key}`));
+      const polls = vi.spyOn(feed, 'poll');
+      await feed.start(60_000);
+      const listeners = async () =>
+        Number(
+          (
+            await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name = ${LISTENER_APPLICATION_NAME}`.execute(handle.db)
+          ).rows[0]!.n,
+        );
+      try {
+        await vi.waitFor(() => expect(feed.listening).toBe(true), { timeout: 5000, interval: 10 });
+        expect(await listeners()).toBe(1);
+        // LISTEN established: one catch-up read, then none while notifications arrive.
+        await vi.waitFor(() => expect(polls).toHaveBeenCalledTimes(1), { timeout: 5000, interval: 10 });
+        await new KyselyRevocationStore(handle.db).revoke('listened-jti', null, NOW + 60, NOW);
+        await publishChange(handle.db, 'keys', `long-${'k'.repeat(1500)}`, NOW);
+        await publishChange(handle.db, 'settings', 'access_token_ttl', NOW);
+        // (Not necessarily in order: the long one comes by a read of the table.)
+        const expected = ['revoked_jti:listened-jti 1750000060', `keys:long-${'k'.repeat(1500)}`, 'settings:access_token_ttl'];
+        await vi.waitFor(() => expect([...seen].sort()).toEqual([...expected].sort()), { timeout: 5000, interval: 5 });
+        // Only the event too long for its notification was read from the table.
+        expect(polls).toHaveBeenCalledTimes(2);
+        // Later polls pass over the events already delivered.
+        await feed.poll();
+        await feed.poll();
+        expect(seen).toHaveLength(3);
+        expect(log.entries).toEqual([]);
+      } finally {
+        polls.mockRestore();
+        await feed.stop();
+      }
+      expect(feed.listening).toBe(false);
+      await vi.waitFor(async () => expect(await listeners()).toBe(0), { timeout: 5000, interval: 20 });
     });
   });
 });

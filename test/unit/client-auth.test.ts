@@ -271,3 +271,55 @@ test('after rotate-secret --grace, the previous secret authenticates until the g
   const noEnd: ClientLookup = () => ({ ...rotated, previousSecretExpiresAt: null });
   expect(() => authenticateClient(presentedCredentials(basic('app', 'correct-secret'), params()), noEnd, NOW)).toThrow(expect.objectContaining({ error: 'invalid_client' }));
 });
+
+describe('a wrong secret for an app held in memory is checked once against the stored app (issue 12)', () => {
+  const rotated = client({ secretHash: sha256('rotated-secret'), updatedAt: 1 });
+  /** A cache-hit lookup whose `changed` answers `answer` and counts its calls. */
+  function lookupWith(answer: Client | null | undefined) {
+    const calls: Array<[string, Client]> = [];
+    const lookup: ClientLookup = Object.assign(() => confidential, {
+      changed: async (id: string, seen: Client) => {
+        calls.push([id, seen]);
+        return answer;
+      },
+    });
+    return { lookup, calls };
+  }
+  const creds = (secret: string) => presentedCredentials(basic('app', secret), params());
+
+  test('the right secret answers synchronously and never asks', () => {
+    const { lookup, calls } = lookupWith(rotated);
+    expect(authenticateClient(creds('correct-secret'), lookup, NOW)).toEqual({ client: confidential, method: 'client_secret_basic' });
+    expect(calls).toEqual([]);
+  });
+
+  test('a secret rotated elsewhere: asked once, the stored app authenticates it', async () => {
+    const { lookup, calls } = lookupWith(rotated);
+    const result = authenticateClient(creds('rotated-secret'), lookup, NOW);
+    expect(result).toBeInstanceOf(Promise);
+    await expect(result).resolves.toEqual({ client: rotated, method: 'client_secret_basic' });
+    expect(calls).toEqual([['app', confidential]]);
+  });
+
+  test('still wrong against the stored app, unchanged, or deleted: refused, after one question only', async () => {
+    for (const answer of [rotated, undefined, null]) {
+      const { lookup, calls } = lookupWith(answer);
+      const error = await rejected(authenticateClient(creds('wrong'), lookup, NOW));
+      expect(error).toMatchObject({ error: 'invalid_client', status: 401 });
+      expect(error.headers['www-authenticate']).toMatch(/^Basic /);
+      expect(calls).toHaveLength(1);
+    }
+  });
+
+  test('an app read from the database just now (cache miss) is not asked about again', async () => {
+    const calls: string[] = [];
+    const lookup: ClientLookup = Object.assign(async () => confidential, {
+      changed: async (id: string) => {
+        calls.push(id);
+        return rotated;
+      },
+    });
+    await rejected(authenticateClient(creds('rotated-secret'), lookup, NOW));
+    expect(calls).toEqual([]);
+  });
+});
