@@ -13,7 +13,7 @@ export const CHANGE_CHANNEL = 'tessera_changes';
 const FIRST_RETRY_MS = 250;
 const MAX_RETRY_MS = 10_000;
 /** How long a probe notification may take to come back before LISTEN counts as not working. */
-const PROBE_TIMEOUT_MS = 5000;
+export const PROBE_TIMEOUT_MS = 15_000;
 /** Payloads starting with this are probes, not changes. */
 const PROBE_PREFIX = 'probe ';
 type ProbeOutcome = 'back' | 'lost' | 'stopped' | 'timeout';
@@ -45,10 +45,13 @@ export class ChangeNotificationListener {
   /** Ends the wait of a connection attempt for its probe (stop() during it). */
   #abortOpening: () => void = () => {};
 
+  readonly #probeTimeoutMs: number;
+
   /** `connect` makes a new, unconnected client for the listening connection. */
-  constructor(connect: () => pg.Client, log: Logger) {
+  constructor(connect: () => pg.Client, log: Logger, options: { probeTimeoutMs?: number } = {}) {
     this.#connect = connect;
     this.#failures = new FailureLog(log, 'change notification listener');
+    this.#probeTimeoutMs = options.probeTimeoutMs ?? PROBE_TIMEOUT_MS;
   }
 
   /** True while LISTEN is in effect on a live connection and a probe has come through it. */
@@ -123,18 +126,22 @@ export class ChangeNotificationListener {
     });
     const probeOutcome = new Promise<ProbeOutcome>((resolve) => {
       settle = resolve;
-      this.#abortOpening = () => resolve('stopped');
+      // stop() while connecting or waiting for the probe: give up on this connection now.
+      this.#abortOpening = () => {
+        resolve('stopped');
+        this.#close(client);
+      };
     });
     let timeout: NodeJS.Timeout | undefined;
     try {
       await client.connect();
       await client.query(`LISTEN ${CHANGE_CHANNEL}`);
       if (this.#stopped) throw new Error('stopped');
-      timeout = setTimeout(() => settle('timeout'), PROBE_TIMEOUT_MS);
+      timeout = setTimeout(() => settle('timeout'), this.#probeTimeoutMs);
       await this.#probe(probe);
       const outcome = await probeOutcome;
       if (outcome === 'timeout') {
-        throw new Error(`a notification sent to ${CHANGE_CHANNEL} did not come back within ${PROBE_TIMEOUT_MS} ms (a transaction-mode connection pooler in between?)`);
+        throw new Error(`a notification sent to ${CHANGE_CHANNEL} did not come back within ${this.#probeTimeoutMs} ms (a transaction-mode connection pooler in between?)`);
       }
     } catch (error) {
       onLost(error);

@@ -24,8 +24,11 @@ export interface DatabaseHandle {
 
 /** How the listening connection names itself in pg_stat_activity. */
 export const LISTENER_APPLICATION_NAME = 'tessera change listener';
-/** How long a listening connection may take to connect before the attempt counts as failed. */
-const LISTENER_CONNECT_TIMEOUT_MS = 5000;
+/**
+ * How long a listening connection may take to connect before the attempt counts as failed
+ * (the node polls at its normal rate meanwhile; a loaded database can take seconds).
+ */
+const LISTENER_CONNECT_TIMEOUT_MS = 30_000;
 
 export class DatabaseUrlError extends Error {}
 
