@@ -51,6 +51,7 @@ import { KyselyApiStore } from '../gateway/api-store.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { BackgroundTask } from '../lib/background-task.ts';
 import type { Logger } from '../lib/logger.ts';
+import { noMetrics, type MetricsRecorder } from '../lib/metrics.ts';
 import { ChangeFeed } from '../storage/change-feed.ts';
 import { ChangeNotificationListener } from '../storage/change-notifications.ts';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from '../storage/database.ts';
@@ -65,6 +66,8 @@ export interface TesseraOptions {
   warn?: (message: string) => void;
   /** Where background work (change feed, reloads, housekeeping, session touches) reports failures. */
   log: Logger;
+  /** Where tokens issued and sign-ins are counted (src/observability/metrics.ts); none by default. */
+  metrics?: MetricsRecorder;
 }
 
 /**
@@ -86,6 +89,7 @@ export async function openTessera(config: TesseraConfig, options: TesseraOptions
 async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: Clock, options: TesseraOptions) {
   const { db } = database;
   const { log } = options;
+  const metrics = options.metrics ?? noMetrics;
   const clientStore = new KyselyClientStore(db);
   const userStore = new KyselyUserStore(db);
   const revocations = new KyselyRevocationStore(db);
@@ -156,6 +160,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     refresh,
     revocations,
     idTokens,
+    metrics,
     get refreshTokenTtl() {
       return live.refreshTokenTtl;
     },
@@ -169,6 +174,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     clock,
     log,
     audit,
+    metrics,
     get sessionTtl() {
       return live.sessionTtl;
     },
@@ -178,6 +184,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const linkStore = new KyselyLinkStore(db);
   const pendingSignIns = new KyselyPendingSignInStore(db);
   const upstreamHttp = outboundHttp();
+  const upstreamJwks = new JwksCache(upstreamHttp, clock);
   const apis = new ApiService({ store: new KyselyApiStore(db), clock, feed, audit });
   const gateway = new Gateway(tokens);
   // Every change goes through one of these: each takes the actor and audits what it did.
@@ -237,7 +244,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     federation: {
       providers: providerStore,
       signIn: new FederatedSignIn({
-        protocol: new UpstreamSignIn({ pending: pendingSignIns, http: upstreamHttp, jwks: new JwksCache(upstreamHttp, clock), secrets: encrypter, clock }),
+        protocol: new UpstreamSignIn({ pending: pendingSignIns, http: upstreamHttp, jwks: upstreamJwks, secrets: encrypter, clock }),
         accounts: new FederatedAccounts({ links: linkStore, users: userStore, clock, audit }),
         audit,
       }),
@@ -274,6 +281,14 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     interactive,
     gateway,
     redirectPolicy,
+    metrics,
+    /** Hit and miss counts of the in-memory caches, read by the metrics at scrape time. */
+    cacheStats: {
+      clients: cache.stats.clients,
+      principals: cache.stats.principals,
+      verified_tokens: tokens.verifiedCacheStats,
+      upstream_jwks: upstreamJwks.stats,
+    },
     csrfSecret: encrypter.deriveSecret('csrf'),
     /** Descriptions of API scopes (declared with the gateway's APIs), for the consent page. */
     scopeDescriptions(names: string[]): Promise<Map<string, string>> {

@@ -60,6 +60,12 @@ export interface TesseraConfig {
     /** TESSERA_AUDIT_RETENTION_DAYS: audit entries older than this many days are removed, default 365; 0 keeps them forever. */
     auditRetentionDays: number;
   };
+  metrics: {
+    /** TESSERA_METRICS_TOKEN: `/metrics` answers only `Authorization: Bearer <this>`. */
+    token: string | undefined;
+    /** TESSERA_METRICS_LISTEN (`host:port`): `/metrics` on its own listener there, not on the main port. */
+    listen: { host: string; port: number } | undefined;
+  };
   /** TESSERA_LOG_LEVEL: fatal, error, warn, info (default), debug, trace, silent. */
   logLevel: string;
   /** TESSERA_ADMIN_PASSWORD: the first admin's password on an empty database (else random, printed once). */
@@ -96,6 +102,13 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
   if (policy !== 'strict' && policy !== 'development') {
     throw new ConfigError(`TESSERA_REDIRECT_URI_POLICY must be "strict" or "development" (got "${policy}")`);
   }
+  const serverWorkers = workers(overrides.workers ?? env.TESSERA_WORKERS);
+  const metricsListen = env.TESSERA_METRICS_LISTEN ? listenAddress('TESSERA_METRICS_LISTEN', env.TESSERA_METRICS_LISTEN) : undefined;
+  const metricsTokenValue = metricsToken(env.TESSERA_METRICS_TOKEN);
+  if (serverWorkers > 1 && metricsTokenValue !== undefined && metricsListen === undefined) {
+    // Each worker would answer /metrics with its own numbers only, a different one per scrape.
+    throw new ConfigError('with more than one worker, set TESSERA_METRICS_LISTEN: the primary process serves the sum of its workers\' metrics there');
+  }
   return {
     databaseUrl,
     server: {
@@ -104,7 +117,7 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
       issuer: issuer?.replace(/\/+$/, ''),
       trustProxy: trustProxy(env.TESSERA_TRUST_PROXY),
       bodyLimit: int('TESSERA_BODY_LIMIT', env.TESSERA_BODY_LIMIT, 64 * 1024, LIMITS.bodyLimit),
-      workers: workers(overrides.workers ?? env.TESSERA_WORKERS),
+      workers: serverWorkers,
     },
     tokens: {
       accessTokenTtl: int('TESSERA_ACCESS_TOKEN_TTL', env.TESSERA_ACCESS_TOKEN_TTL, 3600, LIMITS.accessTokenTtl),
@@ -127,6 +140,10 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
     cleanup: {
       intervalSeconds: int('TESSERA_CLEANUP_INTERVAL_SECONDS', env.TESSERA_CLEANUP_INTERVAL_SECONDS, 300, LIMITS.cleanupIntervalSeconds),
       auditRetentionDays: int('TESSERA_AUDIT_RETENTION_DAYS', env.TESSERA_AUDIT_RETENTION_DAYS, 365, LIMITS.auditRetentionDays),
+    },
+    metrics: {
+      token: metricsTokenValue,
+      listen: metricsListen,
     },
     logLevel: env.TESSERA_LOG_LEVEL ?? 'info',
     adminPassword: env.TESSERA_ADMIN_PASSWORD || undefined,
@@ -155,6 +172,26 @@ function checkIssuer(issuer: string): void {
   // url.search and url.hash are '' for an empty query or fragment ("https://id.example/?"),
   // which would still end up in every endpoint URL built from the issuer.
   if (url.search || url.hash || /[?#]/.test(issuer)) throw new ConfigError('issuer must not have a query or fragment');
+}
+
+function metricsToken(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const { min, max } = LIMITS.metricsTokenLength;
+  // RFC 6750's b64token: it travels as `Authorization: Bearer <token>`.
+  if (raw.length < min || raw.length > max || !/^[A-Za-z0-9\-._~+/]+=*$/.test(raw)) {
+    throw new ConfigError(`TESSERA_METRICS_TOKEN must be ${min} to ${max} characters: letters, digits and - . _ ~ + / (e.g. from "openssl rand -hex 32")`);
+  }
+  return raw;
+}
+
+/** `host:port`, `[v6]:port`; port 0 picks a free one. */
+function listenAddress(name: string, raw: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(raw.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !inRange(port, LIMITS.port)) {
+    throw new ConfigError(`${name} must be host:port, e.g. 127.0.0.1:9464 or [::1]:9464 (got "${raw}")`);
+  }
+  return { host: (m[1] ?? m[2])!, port };
 }
 
 function workers(raw: string | undefined): number {

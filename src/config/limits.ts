@@ -58,6 +58,8 @@ export const LIMITS = {
   cleanupIntervalSeconds: { min: 1, max: DAY },
   /** TESSERA_AUDIT_RETENTION_DAYS: audit entries older than this are removed; 0 keeps them forever. */
   auditRetentionDays: { min: 0, max: 36_500 },
+  /** TESSERA_METRICS_TOKEN, characters: long enough not to be guessed, short enough for a header. */
+  metricsTokenLength: { min: 16, max: 512 },
 } as const satisfies Record<string, Range>;
 
 export function inRange(value: number, range: Range): boolean {

@@ -1,5 +1,6 @@
 import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { Clock } from '../clock.ts';
+import { CacheStats } from '../lib/metrics.ts';
 import { isObject } from './discovery.ts';
 import type { OutboundHttp } from './outbound.ts';
 
@@ -34,6 +35,8 @@ export class JwksCache {
   readonly #entries = new Map<string, Entry>();
   readonly #inflight = new Map<string, Promise<Entry>>();
   readonly #lastAttempt = new Map<string, number>();
+  /** Key sets used as cached (hit) or fetched first (miss), read by the metrics. */
+  readonly stats = new CacheStats();
 
   constructor(http: OutboundHttp, clock: Clock, options: Partial<JwksCacheOptions> = {}) {
     this.#http = http;
@@ -46,7 +49,10 @@ export class JwksCache {
     return async (header, token) => {
       let entry = this.#entries.get(jwksUri);
       if (!entry || this.#clock.now() - entry.fetchedAt >= this.#options.maxAgeMs) {
+        this.stats.misses++;
         entry = await this.#refresh(jwksUri, entry);
+      } else {
+        this.stats.hits++;
       }
       try {
         return await entry.keys(header, token);

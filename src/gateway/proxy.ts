@@ -31,6 +31,17 @@ export interface ForwardOptions {
   bodyTimeoutMs: number;
   /** Nothing arriving on the client connection for this long while the body is expected → 408 (TESSERA_GATEWAY_IDLE_TIMEOUT_MS). */
   idleTimeoutMs: number;
+  /** The request's id (X-Request-Id), passed to the upstream for log correlation. */
+  requestId?: string;
+}
+
+/**
+ * What became of a forwarded request, for the metrics: the upstream's status and how long it
+ * took to answer (status line and headers), or why there was no answer.
+ */
+export interface ForwardOutcome {
+  upstreamStatus: number | 'timeout' | 'unreachable' | 'rejected' | 'cancelled';
+  upstreamSeconds: number | undefined;
 }
 
 /**
@@ -67,6 +78,7 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, o: ForwardOptions
   out['x-tessera-subject'] = o.identity.subject;
   out['x-tessera-client-id'] = o.identity.clientId;
   out['x-tessera-scope'] = o.identity.scope;
+  if (o.requestId !== undefined) out['x-request-id'] = o.requestId;
   return out;
 }
 
@@ -107,7 +119,7 @@ export function downstreamHeaders(incoming: IncomingHttpHeaders | Record<string,
  * within the body timeout or stalls for the idle timeout → 408, and the connection is closed
  * (the rest of the body is never read). The client going away aborts the upstream request.
  */
-export async function forward(req: IncomingMessage, res: ServerResponse, o: ForwardOptions): Promise<void> {
+export async function forward(req: IncomingMessage, res: ServerResponse, o: ForwardOptions): Promise<ForwardOutcome> {
   const abort = new AbortController();
   const onClose = () => {
     if (!res.writableFinished) abort.abort();
@@ -119,7 +131,7 @@ export async function forward(req: IncomingMessage, res: ServerResponse, o: Forw
   if (hasBody && o.maxBodyBytes !== null && declared !== undefined && Number(declared) > o.maxBodyBytes) {
     res.off('close', onClose);
     refuseBody(req, res, 413, 'payload_too_large', `the request body is larger than this API accepts (${o.maxBodyBytes} bytes)`);
-    return;
+    return { upstreamStatus: 'rejected', upstreamSeconds: undefined };
   }
   // Ends the exchange early, before or while the body streams: answer (when nothing was sent
   // yet), stop the upstream request, and close the connection.
@@ -154,15 +166,28 @@ export async function forward(req: IncomingMessage, res: ServerResponse, o: Forw
     headersTimeout: o.timeoutMs,
     bodyTimeout: 0,
   };
+  const started = performance.now();
+  let upstreamStatus: number | undefined;
+  let upstreamSeconds: number | undefined;
   try {
     await dispatcher.stream(options, ({ statusCode, headers }) => {
+      upstreamStatus = statusCode;
+      upstreamSeconds = (performance.now() - started) / 1000;
       res.writeHead(statusCode, downstreamHeaders(headers));
       return res;
     });
+    return { upstreamStatus: upstreamStatus!, upstreamSeconds };
   } catch (error) {
-    if (abort.signal.aborted) return;
-    if (error instanceof errors.HeadersTimeoutError) fail(res, 504, 'gateway_timeout', `the upstream did not answer within ${o.timeoutMs} ms`);
-    else fail(res, 502, 'bad_gateway', 'the upstream could not be reached');
+    if (upstreamStatus !== undefined) return { upstreamStatus, upstreamSeconds };
+    if (refused) return { upstreamStatus: 'rejected', upstreamSeconds: undefined };
+    // The client went away before the upstream answered.
+    if (abort.signal.aborted) return { upstreamStatus: 'cancelled', upstreamSeconds: undefined };
+    if (error instanceof errors.HeadersTimeoutError) {
+      fail(res, 504, 'gateway_timeout', `the upstream did not answer within ${o.timeoutMs} ms`);
+      return { upstreamStatus: 'timeout', upstreamSeconds: undefined };
+    }
+    fail(res, 502, 'bad_gateway', 'the upstream could not be reached');
+    return { upstreamStatus: 'unreachable', upstreamSeconds: undefined };
   } finally {
     // A body still arriving after the answer (the upstream answered early) stays bounded by
     // the timers above; they end with the request.

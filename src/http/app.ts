@@ -3,6 +3,10 @@ import cookie from '@fastify/cookie';
 import type { Tessera } from '../app/tessera.ts';
 import type { TrustProxy } from '../config/config.ts';
 import { checkHealth } from '../observability/health.ts';
+import { LOG_SERIALIZERS } from '../observability/logging.ts';
+import type { TesseraMetrics } from '../observability/metrics.ts';
+import { registerMetricsRoute } from './metrics-endpoint.ts';
+import { requestIdOf } from './request-id.ts';
 import { registerFormParser } from './form-body.ts';
 import { registerAdminApi } from './admin/admin-api.ts';
 import { applyCors } from './cors.ts';
@@ -13,26 +17,41 @@ import { registerProviderRoutes } from './provider-routes.ts';
 import { registerProtocolRoutes } from './protocol-routes.ts';
 import { registerErrorHandler } from './error-reply.ts';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    viaGateway: boolean;
+  }
+}
+
 export interface HttpAppOptions {
   logger?: FastifyServerOptions['logger'];
   /** A logger made by the caller (serve shares one with the background work); wins over `logger`. */
   loggerInstance?: FastifyServerOptions['loggerInstance'];
+  /**
+   * Records HTTP and gateway requests, and is served at `/metrics` on this app when the config
+   * has a metrics token and no separate metrics address (src/http/metrics-endpoint.ts).
+   */
+  metrics?: TesseraMetrics;
 }
 
 /** Builds the Fastify app around a composed Tessera. It only adapts; the rules live in the core. */
 export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): FastifyInstance {
   const app = Fastify({
-    ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
+    ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: withSerializers(options.logger ?? false) }),
     bodyLimit: tessera.config.server.bodyLimit,
     trustProxy: fastifyTrustProxy(tessera.config.server.trustProxy),
-    // Request ids for log correlation, and no secrets in logs: log paths, never query strings.
+    // Request ids for log correlation (the caller's X-Request-Id when sane, else a UUID), and
+    // no secrets in logs: paths, never query strings or headers (LOG_SERIALIZERS).
     requestIdHeader: false,
+    genReqId: requestIdOf,
     routerOptions: { maxParamLength: 200 },
     // The admin API's schemas reject unknown fields (400) rather than silently dropping them.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   });
   app.log.level = tessera.config.logLevel;
 
+  // Set for requests under a gateway API (their route label is "gateway", not "unmatched").
+  app.decorateRequest('viaGateway', false);
   registerFormParser(app);
   // One callback-style hook in front of everything, rather than a global hook per concern:
   // every hook Fastify runs sits on the token path. Headers set here stay on whatever reply
@@ -40,14 +59,29 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
   const { gateway } = tessera;
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-content-type-options', 'nosniff');
+    reply.header('x-request-id', request.id);
     if (request.headers.origin !== undefined && applyCors(request, reply)) return; // a preflight, answered
     const match = gateway.match(request.url);
     if (match === undefined) return done();
-    handleGatewayRequest(tessera, match, request, reply).catch((error: unknown) => {
+    request.viaGateway = true;
+    handleGatewayRequest(tessera, match, request, reply, options.metrics).catch((error: unknown) => {
       request.log.error({ err: error }, 'gateway failure');
       if (!reply.sent && !reply.raw.headersSent) reply.code(502).send({ error: 'bad_gateway', error_description: 'the gateway could not complete the request' });
     });
   });
+
+  const { metrics } = options;
+  if (metrics) {
+    metrics.attach(tessera);
+    // The route's pattern, never the raw URL: the label set stays bounded whatever is requested.
+    app.addHook('onResponse', (request, reply, done) => {
+      const route = request.routeOptions.url ?? (request.viaGateway ? 'gateway' : 'unmatched');
+      metrics.httpRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+      done();
+    });
+    const { token, listen } = tessera.config.metrics;
+    if (token !== undefined && listen === undefined) registerMetricsRoute(app, metrics, token);
+  }
 
   registerErrorHandler(app);
 
@@ -90,4 +124,10 @@ export function fastifyTrustProxy(trust: TrustProxy): FastifyServerOptions['trus
     return (_address: string, hop: number) => hop < hops;
   }
   return trust.addresses;
+}
+
+/** Logger options with Tessera's serializers (Fastify's own `req` one logs the query string). */
+function withSerializers(logger: NonNullable<HttpAppOptions['logger']>): HttpAppOptions['logger'] {
+  if (typeof logger !== 'object') return logger ? { serializers: LOG_SERIALIZERS } : false;
+  return { ...logger, serializers: { ...LOG_SERIALIZERS, ...logger.serializers } };
 }

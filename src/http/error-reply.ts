@@ -20,7 +20,11 @@ import { sendOAuthError } from './oauth-reply.ts';
  */
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: unknown, request, reply) => {
-    if (error instanceof OAuthError) return sendOAuthError(reply, error);
+    if (error instanceof OAuthError) {
+      // Token requests refused, at info beside "token issued": the code only (descriptions can echo input).
+      if (request.routeOptions.url === '/connect/token') request.log.info({ error: error.error }, 'token request refused');
+      return sendOAuthError(reply, error);
+    }
     if (error instanceof ServiceError) return sendError(reply, error.status, error.code, error.message, error.field);
     const validation = validationOf(error);
     if (validation) {

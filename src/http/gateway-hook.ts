@@ -3,6 +3,7 @@ import type { Tessera } from '../app/tessera.ts';
 import { epochSeconds } from '../clock.ts';
 import type { GatewayMatch } from '../gateway/gateway.ts';
 import { forward } from '../gateway/proxy.ts';
+import type { TesseraMetrics } from '../observability/metrics.ts';
 
 /**
  * The gateway sits in front of routing: a request under an API's base path is decided in
@@ -10,14 +11,17 @@ import { forward } from '../gateway/proxy.ts';
  * to the upstream untouched (no content-type parser, no buffering). The hook asks
  * `gateway.match(url)` first; only a match comes here.
  */
-export async function handleGatewayRequest(tessera: Tessera, match: GatewayMatch, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function handleGatewayRequest(tessera: Tessera, match: GatewayMatch, request: FastifyRequest, reply: FastifyReply, metrics?: TesseraMetrics): Promise<void> {
   const decision = await tessera.gateway.decide(request.method, match, request.headers.authorization, epochSeconds(tessera.clock));
   if (decision.kind === 'error') {
+    metrics?.gatewayRequest(match.api.def.name, 'rejected', undefined);
     reply.code(decision.status).headers(decision.headers).header('cache-control', 'no-store').send(decision.body);
     return;
   }
   reply.hijack();
-  await forward(request.raw, reply.raw, {
+  // Headers set on the Fastify reply do not reach a hijacked one.
+  reply.raw.setHeader('x-request-id', request.id);
+  const outcome = await forward(request.raw, reply.raw, {
     origin: decision.origin,
     path: decision.path,
     timeoutMs: decision.api.timeoutMs,
@@ -28,5 +32,7 @@ export async function handleGatewayRequest(tessera: Tessera, match: GatewayMatch
     maxBodyBytes: decision.api.maxBodyBytes,
     bodyTimeoutMs: tessera.config.gateway.bodyTimeoutMs,
     idleTimeoutMs: tessera.config.gateway.idleTimeoutMs,
+    requestId: request.id,
   });
+  metrics?.gatewayRequest(decision.api.name, outcome.upstreamStatus, outcome.upstreamSeconds);
 }

@@ -148,6 +148,8 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera): void
     if (!username || !form.get('password')) return again(400, 'Enter your username and password.');
     const result = await sessions.signIn(username, form.get('password')!, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
     if (!result.ok) {
+      // No username: a password typed into the username field must not end up in the logs.
+      request.log.info({ reason: result.reason }, 'sign-in refused');
       if (result.reason === 'throttled') {
         reply.header('retry-after', String(result.retryAfter));
         return again(429, 'Too many failed sign-in attempts. Try again later.');
@@ -155,6 +157,7 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera): void
       // One message for unknown user, wrong password and disabled account.
       return again(401, 'Wrong username or password.');
     }
+    request.log.info({ user_id: result.session.userId, sid: result.session.sid }, 'signed in');
     // A new sign-in replaces whatever session this browser had (no session left behind).
     await sessions.signOut(request.cookies[SESSION_COOKIE], request.ip);
     reply.setCookie(SESSION_COOKIE, result.cookieValue, { ...cookieOptions(), maxAge: result.session.expiresAt - result.session.createdAt });

@@ -29,6 +29,7 @@ export function registerProtocolRoutes(app: FastifyInstance, tessera: Tessera): 
       params: formParams(request),
       authorization: request.headers.authorization,
       now: epochSeconds(clock),
+      log: request.log,
     });
     // Fastify awaits a returned promise; a synchronous result is sent without one.
     if (result instanceof Promise) return result.then((body) => noStore(reply).send(body));

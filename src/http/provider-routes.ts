@@ -50,10 +50,12 @@ export function registerProviderRoutes(app: FastifyInstance, tessera: Tessera): 
     const params = new URLSearchParams(request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '');
     const result = await federation.signIn.finish({ provider, params, browserValue: request.cookies[UPSTREAM_COOKIE] });
     if (!result.ok && 'refused' in result) {
+      tessera.metrics.signIn('provider', 'refused');
       request.log.warn({ provider: slug, failure: result.refused }, 'sign-in through an identity provider refused');
       return failurePage(reply, 403, ACCOUNT_MESSAGES[result.refused]);
     }
     if (!result.ok) {
+      tessera.metrics.signIn('provider', 'failed');
       request.log.warn({ provider: slug, failure: result.failure.kind, reason: result.failure.reason }, 'sign-in through an identity provider failed');
       // The user said no at the provider: the app hears access_denied, as after "Deny" on consent.
       if (result.failure.kind === 'cancelled' && result.returnTo) {
@@ -63,7 +65,8 @@ export function registerProviderRoutes(app: FastifyInstance, tessera: Tessera): 
       }
       return failurePage(reply, statusOf(result.failure), FAILURE_MESSAGES[result.failure.kind]);
     }
-    request.log.info({ provider: slug, userId: result.user.id }, 'signed in through an identity provider');
+    tessera.metrics.signIn('provider', 'success');
+    request.log.info({ provider: slug, user_id: result.user.id }, 'signed in through an identity provider');
     // A new sign-in replaces whatever session this browser had.
     await sessions.signOut(request.cookies[SESSION_COOKIE], request.ip);
     const { cookieValue, session } = await sessions.startSession(result.user.id, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null });

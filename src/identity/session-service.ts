@@ -4,6 +4,7 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
 import { randomToken, sha256 } from '../lib/crypto.ts';
 import type { Logger } from '../lib/logger.ts';
+import type { MetricsRecorder } from '../lib/metrics.ts';
 import { ACCOUNT_POLICY, IP_POLICY, type LoginThrottleStore } from './login-throttle-store.ts';
 import { hashPassword, MAX_PASSWORD_LENGTH, verifyPassword } from './passwords.ts';
 import type { Session, SessionStore } from './session-store.ts';
@@ -36,6 +37,8 @@ export interface SessionServiceDeps {
   log: Logger;
   /** Sign-ins, refused sign-ins and sign-outs are recorded here. */
   audit: AuditLog;
+  /** Counts sign-ins by outcome (`tessera_sign_ins_total`); none when absent. */
+  metrics?: MetricsRecorder;
 }
 
 /** Password sign-in and server-side sessions (the browser holds only a random id). */
@@ -59,6 +62,7 @@ export class SessionService {
     if (lockedUntil) {
       const known = username.length <= 200 ? await this.#d.users.findByUsername(username) : undefined;
       await this.#d.audit.record({ action: 'user.sign_in_failed', targetId: known?.id ?? null, details: { username: typed, reason: 'throttled' } }, visitor(null, meta.ip));
+      this.#d.metrics?.signIn('password', 'throttled');
       return { ok: false, reason: 'throttled', retryAfter: lockedUntil - now };
     }
 
@@ -71,11 +75,13 @@ export class SessionService {
       if (ipKey) await this.#d.throttle.recordFailure(ipKey, IP_POLICY, now);
       const reason = user && passwordOk ? 'disabled' : 'invalid_credentials';
       await this.#d.audit.record({ action: 'user.sign_in_failed', targetId: user?.id ?? null, details: { username: typed, reason } }, visitor(null, meta.ip));
+      this.#d.metrics?.signIn('password', reason);
       return { ok: false, reason: 'invalid_credentials' };
     }
     await this.#d.throttle.reset(accountKey);
     const started = await this.startSession(user.id, meta);
     await this.#d.audit.record({ action: 'user.sign_in', targetId: user.id, details: { sid: started.session.sid } }, visitor(user.username, meta.ip));
+    this.#d.metrics?.signIn('password', 'success');
     return { ok: true, ...started };
   }
 

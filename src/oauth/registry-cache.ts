@@ -3,6 +3,7 @@ import type { ClientStore } from '../clients/client-store.ts';
 import type { Principal } from '../identity/user.ts';
 import type { UserStore } from '../identity/user-store.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
+import { CacheStats } from '../lib/metrics.ts';
 import type { RevocationStore } from './revocation-store.ts';
 
 const MAX_ENTRIES = 10_000;
@@ -22,6 +23,8 @@ export class RegistryCache {
   /** jti → exp of revoked tokens not yet expired. */
   readonly #revoked = new Map<string, number>();
   #feed: ChangeFeed | undefined;
+  /** Hits and misses, read by the metrics (`tessera_cache_requests_total`). */
+  readonly stats = { clients: new CacheStats(), principals: new CacheStats() };
 
   constructor(clients: ClientStore, users: UserStore, revocations: RevocationStore) {
     this.#clients = clients;
@@ -56,7 +59,11 @@ export class RegistryCache {
   /** The cached app, or a promise of it on a miss (the hot path avoids an await on a hit). */
   client(id: string): Client | Promise<Client | undefined> {
     const hit = this.#clientCache.get(id);
-    if (hit) return hit;
+    if (hit) {
+      this.stats.clients.hits++;
+      return hit;
+    }
+    this.stats.clients.misses++;
     return this.#clients.findById(id).then((client) => {
       if (client) remember(this.#clientCache, id, client);
       return client;
@@ -82,7 +89,11 @@ export class RegistryCache {
 
   principal(userId: string): Principal | Promise<Principal | undefined> {
     const hit = this.#principalCache.get(userId);
-    if (hit) return hit;
+    if (hit) {
+      this.stats.principals.hits++;
+      return hit;
+    }
+    this.stats.principals.misses++;
     return this.#users.principal(userId).then((p) => {
       if (p) remember(this.#principalCache, userId, p);
       return p;

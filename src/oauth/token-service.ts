@@ -55,6 +55,8 @@ export class TokenService {
   readonly #cache: RegistryCache;
   readonly settings: TokenSettings;
   readonly #verified = new VerifiedTokenCache<AccessTokenClaims>();
+  /** Hits and misses of the verified-token cache, read by the metrics. */
+  readonly verifiedCacheStats = this.#verified.stats;
 
   constructor(keys: KeyRing, cache: RegistryCache, settings: TokenSettings) {
     this.#keys = keys;

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { CacheStats } from '../lib/metrics.ts';
 
 interface Entry<T> {
   claims: T;
@@ -21,6 +22,8 @@ interface Entry<T> {
 export class VerifiedTokenCache<T> {
   readonly #entries = new Map<string, Entry<T>>();
   readonly #maxEntries: number;
+  /** Hits and misses, read by the metrics (`tessera_cache_requests_total{cache="verified_tokens"}`). */
+  readonly stats = new CacheStats();
 
   constructor(maxEntries = 10_000) {
     this.#maxEntries = maxEntries;
@@ -32,11 +35,16 @@ export class VerifiedTokenCache<T> {
 
   get(key: string, now: number): Entry<T> | undefined {
     const entry = this.#entries.get(key);
-    if (entry === undefined) return undefined;
-    if (entry.exp <= now) {
-      this.#entries.delete(key);
+    if (entry === undefined) {
+      this.stats.misses++;
       return undefined;
     }
+    if (entry.exp <= now) {
+      this.#entries.delete(key);
+      this.stats.misses++;
+      return undefined;
+    }
+    this.stats.hits++;
     return entry;
   }
 

@@ -93,6 +93,10 @@ export class ChangeFeed {
   /** Consecutive failed polls, and when the timer may try again. */
   #failed = 0;
   #retryAt = 0;
+  /** When the last poll succeeded (ms since the epoch; 0 before the feed started), for the metrics' lag. */
+  lastPolledAt = 0;
+  /** Polls that failed (database unreachable), for the metrics. */
+  pollFailures = 0;
 
   /** `listener` (PostgreSQL): the fast path; without one the feed only polls. */
   constructor(db: Kysely<Database>, log: Logger, listener?: ChangeNotificationListener) {
@@ -126,6 +130,7 @@ export class ChangeFeed {
     this.#cursor = Number(last?.id ?? 0);
     this.#intervalMs = intervalMs;
     const listeningMs = Math.max(intervalMs, LISTENING_POLL_MS);
+    this.lastPolledAt = Date.now();
     this.#timer = setInterval(() => {
       const now = Date.now();
       if (now < this.#retryAt) return;
@@ -227,8 +232,10 @@ export class ChangeFeed {
       for (const id of this.#ahead) if (id <= this.#cursor) this.#ahead.delete(id);
       this.#failed = 0;
       this.#retryAt = 0;
+      this.lastPolledAt = now;
       this.#failures.succeeded();
     } catch (error) {
+      this.pollFailures++;
       const delay = backoffMs(++this.#failed, Math.max(this.#intervalMs, 50), Math.max(this.#intervalMs, MAX_RETRY_MS));
       this.#retryAt = Date.now() + delay;
       this.#failures.failed(error, delay);

@@ -1,5 +1,5 @@
 import { dirname, resolve } from 'node:path';
-import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, sql, type LogEvent } from 'kysely';
 import pg from 'pg';
 import type { Logger } from '../lib/logger.ts';
 import { nodeSqliteDialect, openSqlite } from './node-sqlite-dialect.ts';
@@ -14,6 +14,10 @@ export interface DatabaseHandle {
   dialect: Dialect;
   /** The URL with any password removed, safe to print. */
   displayUrl: string;
+  /** Failures counted for the metrics: statements that failed, connections lost (PostgreSQL). */
+  stats: DatabaseStats;
+  /** The PostgreSQL pool's connections right now; undefined on SQLite (no pool). */
+  pool(): PoolStats | undefined;
   /**
    * PostgreSQL: a new client outside the pool, for a connection that LISTENs (a session of
    * its own, held for the node's life; see change-notifications.ts). Not connected yet.
@@ -29,6 +33,27 @@ export const LISTENER_APPLICATION_NAME = 'tessera change listener';
  * (the node polls at its normal rate meanwhile; a loaded database can take seconds).
  */
 const LISTENER_CONNECT_TIMEOUT_MS = 30_000;
+
+export interface DatabaseStats {
+  queryErrors: number;
+  connectionErrors: number;
+}
+
+export interface PoolStats {
+  /** Connections open (idle + in use). */
+  total: number;
+  idle: number;
+  /** Queries waiting for a connection. */
+  waiting: number;
+  max: number;
+}
+
+/** Kysely's log hook: counts failed statements (Kysely reports each one once, whatever the dialect). */
+function countErrors(stats: DatabaseStats) {
+  return (event: LogEvent) => {
+    if (event.level === 'error') stats.queryErrors++;
+  };
+}
 
 export class DatabaseUrlError extends Error {}
 
@@ -68,34 +93,44 @@ export function openDatabase(url: string, options: { poolSize?: number; log?: Lo
   if (dialect === 'sqlite') {
     if (target !== ':memory:') prepareSqliteFile(target, options.log);
     const raw = openSqlite(target);
-    const db = new Kysely<Database>({ dialect: nodeSqliteDialect(raw) });
+    const stats: DatabaseStats = { queryErrors: 0, connectionErrors: 0 };
+    const db = new Kysely<Database>({ dialect: nodeSqliteDialect(raw), log: countErrors(stats) });
     return {
       db,
       dialect,
       displayUrl: url,
+      stats,
+      pool: () => undefined,
       close: async () => {
         await db.destroy();
       },
     };
   }
-  const pool = new pg.Pool({ connectionString: target, max: options.poolSize ?? 10 });
+  const max = options.poolSize ?? 10;
+  const pool = new pg.Pool({ connectionString: target, max });
+  const stats: DatabaseStats = { queryErrors: 0, connectionErrors: 0 };
   // A connection lost under a client (database restarted, backend terminated) is emitted as an
   // 'error' event on that client; with no listener Node turns it into an uncaught exception and
   // the process dies. pg-pool listens only while a client is idle in the pool, not while a
   // query holds it, so every client gets a listener of its own. A query running on it fails on
   // its own; the pool drops the client and connects anew on the next query.
   pool.on('connect', (client) => {
-    client.on('error', (error) => options.log?.warn({ err: error }, 'a database connection was lost'));
+    client.on('error', (error) => {
+      stats.connectionErrors++;
+      options.log?.warn({ err: error }, 'a database connection was lost');
+    });
   });
   // Reported already by the client's own listener above.
   pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: countErrors(stats) });
   return {
     db,
     dialect,
     displayUrl: redactDatabaseUrl(url),
     // TCP keepalive: a connection that dies without a word (a network partition) is noticed.
     listenerClient: () => new pg.Client({ connectionString: target, application_name: LISTENER_APPLICATION_NAME, keepAlive: true, connectionTimeoutMillis: LISTENER_CONNECT_TIMEOUT_MS }),
+    stats,
+    pool: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max }),
     close: async () => {
       await db.destroy();
     },

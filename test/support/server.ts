@@ -11,6 +11,8 @@ import { buildHttpApp } from '../../src/http/app.ts';
 import { createTestDatabase, type TestDialect } from './databases.ts';
 import { recordingLogger } from './logger.ts';
 import { SYSTEM } from '../../src/audit/actor.ts';
+import { TesseraMetrics } from '../../src/observability/metrics.ts';
+import type { Logger as Pino } from 'pino';
 
 /** Every name resolves to a public documentation-free address: no real DNS in tests. */
 export const publicResolver: HostResolver = async () => ['93.184.215.14'];
@@ -21,8 +23,10 @@ export interface TestServer {
   app: FastifyInstance;
   databaseUrl: string;
   env: Record<string, string>;
-  /** What the server's background work logged. */
+  /** What the server's background work logged (unless `logger` was given). */
   log: ReturnType<typeof recordingLogger>;
+  /** Present when started with `metrics: true`. */
+  metrics: TesseraMetrics | undefined;
   close(): Promise<void>;
 }
 
@@ -32,6 +36,10 @@ export interface TestServerOptions {
   resolver?: HostResolver;
   /** Reuse a database (e.g. a second node on the same PostgreSQL). */
   databaseUrl?: string;
+  /** Collect metrics (served at /metrics when the env sets TESSERA_METRICS_TOKEN). */
+  metrics?: boolean;
+  /** A pino logger for Fastify and the background work, as `serve` has (default: none for requests). */
+  logger?: Pino;
 }
 
 /** Tessera in-process on 127.0.0.1 with port 0 and its own fresh database. */
@@ -46,9 +54,10 @@ export async function startTestServer(dialect: TestDialect, options: TestServerO
   };
   const config = loadConfig(env, { port: 0 });
   const log = recordingLogger();
-  const tessera = await openTessera(config, { clock: options.clock, resolver: options.resolver ?? publicResolver, log });
+  const metrics = options.metrics ? new TesseraMetrics() : undefined;
+  const tessera = await openTessera(config, { clock: options.clock, resolver: options.resolver ?? publicResolver, log: options.logger ?? log, metrics });
   await tessera.startBackground();
-  const app = buildHttpApp(tessera);
+  const app = buildHttpApp(tessera, { metrics, ...(options.logger ? { loggerInstance: options.logger } : {}) });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   if (!config.server.issuer) tessera.setIssuer(url);
@@ -60,6 +69,7 @@ export async function startTestServer(dialect: TestDialect, options: TestServerO
     databaseUrl,
     env,
     log,
+    metrics,
     close: async () => {
       await app.close();
       await tessera.close();

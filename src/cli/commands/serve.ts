@@ -1,10 +1,12 @@
 import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { Command } from 'commander';
-import { pino, type Logger as Pino } from 'pino';
 import { openTessera, type Tessera } from '../../app/tessera.ts';
 import type { TesseraConfig } from '../../config/config.ts';
 import { buildHttpApp } from '../../http/app.ts';
+import { listenForMetrics } from '../../http/metrics-endpoint.ts';
+import { createLogger } from '../../observability/logging.ts';
+import { answerClusterPrimary, clusterRender, metricsEnabled, renderOf, TesseraMetrics } from '../../observability/metrics.ts';
 import { configFrom, withCommon, type GlobalOptions } from '../context.ts';
 
 interface ServeFlags extends GlobalOptions {
@@ -34,23 +36,14 @@ export function serveCommand(): Command {
     });
 }
 
-/** One pino logger per process, shared by Fastify (requests) and the background work. */
-function createLogger(config: TesseraConfig): Pino {
-  return pino({
-    level: config.logLevel,
-    // Paths only: query strings and headers can carry credentials.
-    serializers: {
-      req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, path: req.url.split('?')[0], ip: req.ip }),
-    },
-  });
-}
-
 /** Opens Tessera and its HTTP app and listens; answers the URL it listens on. */
 async function listen(config: TesseraConfig, warn: (m: string) => void) {
-  const log = createLogger(config);
-  const tessera = await openTessera(config, { warn, log });
+  const log = createLogger(config.logLevel);
+  // Collected only when something may read them (docs/observability.md).
+  const metrics = metricsEnabled(config) ? new TesseraMetrics() : undefined;
+  const tessera = await openTessera(config, { warn, log, metrics });
   await tessera.startBackground();
-  const app = buildHttpApp(tessera, { loggerInstance: log });
+  const app = buildHttpApp(tessera, { loggerInstance: log, metrics });
   await app.ready();
   // Listening on app.server directly keeps Fastify from logging before our first line.
   await new Promise<void>((resolve, reject) => {
@@ -59,12 +52,28 @@ async function listen(config: TesseraConfig, warn: (m: string) => void) {
   });
   const url = urlOf(app.server.address() as AddressInfo);
   if (!config.server.issuer) tessera.setIssuer(url);
+  // Its own listener in a single process; under --workers the primary serves their sum.
+  const { listen: metricsAddress, token } = config.metrics;
+  let metricsServer: Awaited<ReturnType<typeof listenForMetrics>> | undefined;
+  if (metrics && metricsAddress) {
+    if (cluster.isWorker) answerClusterPrimary(metrics);
+    else {
+      try {
+        metricsServer = await listenForMetrics(renderOf(metrics), metricsAddress, token);
+      } catch (error) {
+        await app.close();
+        await tessera.close();
+        throw error;
+      }
+    }
+  }
   const stop = async () => {
     // Stop accepting, let in-flight requests finish, then release the database.
+    await metricsServer?.close();
     await app.close();
     await tessera.close();
   };
-  return { tessera, app, url, stop };
+  return { tessera, app, url, stop, metricsUrl: metricsServer?.url };
 }
 
 function urlOf(address: AddressInfo): string {
@@ -73,7 +82,7 @@ function urlOf(address: AddressInfo): string {
 }
 
 /** First-start work done once per deployment, not per worker. */
-async function announce(tessera: Tessera, url: string, config: TesseraConfig, workers: number, warnings: string[]): Promise<void> {
+async function announce(tessera: Tessera, url: string, config: TesseraConfig, workers: number, warnings: string[], metricsUrl: string | undefined): Promise<void> {
   await tessera.ensureConsoleClient();
   const admin = await tessera.bootstrapAdmin(config.adminPassword);
   const plural = workers > 1 ? `, ${workers} workers` : '';
@@ -85,6 +94,7 @@ async function announce(tessera: Tessera, url: string, config: TesseraConfig, wo
         : `Created the first user "admin" with the password from TESSERA_ADMIN_PASSWORD. Sign in at ${tessera.issuer}/admin/\n`,
     );
   }
+  if (metricsUrl) process.stdout.write(`Metrics at ${metricsUrl}${config.metrics.token ? ' (bearer token required)' : ''}\n`);
   for (const w of warnings) process.stderr.write(`tessera: warning: ${w}\n`);
 }
 
@@ -114,7 +124,7 @@ async function runSingle(config: TesseraConfig): Promise<void> {
   // Warnings wait until after the first line, which scripts read for the URL.
   const warnings: string[] = [];
   const server = await listen(config, (m) => warnings.push(m));
-  await announce(server.tessera, server.url, config, 1, warnings);
+  await announce(server.tessera, server.url, config, 1, warnings, server.metricsUrl);
   onSignals(async (signal) => {
     server.app.log.info({ signal }, 'shutting down');
     await server.stop();
@@ -141,7 +151,16 @@ async function runWorker(config: TesseraConfig): Promise<void> {
 async function runPrimary(config: TesseraConfig, workers: number): Promise<void> {
   const warnings: string[] = [];
   // Migrates once, before any worker opens the database.
-  const tessera = await openTessera(config, { warn: (m) => warnings.push(m), log: createLogger(config) });
+  const tessera = await openTessera(config, { warn: (m) => warnings.push(m), log: createLogger(config.logLevel) });
+  // The workers' metrics, summed, on the metrics address (the config refuses a token alone
+  // with workers). Listening before any worker starts: a taken address fails the start.
+  let metricsServer: Awaited<ReturnType<typeof listenForMetrics>> | undefined;
+  try {
+    metricsServer = config.metrics.listen ? await listenForMetrics(clusterRender(), config.metrics.listen, config.metrics.token) : undefined;
+  } catch (error) {
+    await tessera.close();
+    throw error;
+  }
 
   let stopping = false;
   let announced = false;
@@ -171,16 +190,18 @@ async function runPrimary(config: TesseraConfig, workers: number): Promise<void>
   } catch (error) {
     stopping = true;
     for (const worker of Object.values(cluster.workers ?? {})) worker?.kill('SIGTERM');
+    await metricsServer?.close();
     await tessera.close();
     throw error;
   }
   announced = true;
   if (!config.server.issuer) tessera.setIssuer(url);
-  await announce(tessera, url, config, workers, warnings);
+  await announce(tessera, url, config, workers, warnings, metricsServer?.url);
   await tessera.close();
 
   onSignals(async () => {
     stopping = true;
+    await metricsServer?.close();
     const alive = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
     await Promise.all(
       alive.map(

@@ -1,4 +1,6 @@
 import type { Client } from '../../clients/client.ts';
+import type { Logger } from '../../lib/logger.ts';
+import type { MetricsRecorder } from '../../lib/metrics.ts';
 import { authenticateClient, presentedCredentials, type AuthenticatedClient, type ClientLookup } from '../client-auth.ts';
 import { OAuthError, invalidRequest, unauthorizedClient } from '../errors.ts';
 import type { GrantDeps, GrantHandler, TokenResponse } from '../grants/grant-handler.ts';
@@ -9,11 +11,15 @@ export interface TokenRequest {
   authorization: string | undefined;
   /** Epoch seconds. */
   now: number;
+  /** The request's own logger (its request id): an issued token is logged here at info, never the token. */
+  log?: Logger;
 }
 
 export interface TokenEndpointDeps extends GrantDeps {
   grants: ReadonlyMap<string, GrantHandler>;
   lookupClient: ClientLookup;
+  /** Counts issued tokens by grant type; none when absent. */
+  metrics?: MetricsRecorder;
 }
 
 /**
@@ -28,8 +34,8 @@ export function tokenEndpoint(deps: TokenEndpointDeps) {
     if (grantType === undefined) throw invalidRequest('grant_type is required');
     const authenticated = authenticateClient(presentedCredentials(req.authorization, params), deps.lookupClient, req.now);
     return authenticated instanceof Promise
-      ? authenticated.then((auth) => dispatch(deps, grantType, params, auth, req.now))
-      : dispatch(deps, grantType, params, authenticated, req.now);
+      ? authenticated.then((auth) => dispatch(deps, grantType, params, auth, req))
+      : dispatch(deps, grantType, params, authenticated, req);
   };
 }
 
@@ -38,7 +44,7 @@ function dispatch(
   grantType: string,
   params: Map<string, string>,
   auth: AuthenticatedClient,
-  now: number,
+  req: TokenRequest,
 ): TokenResponse | Promise<TokenResponse> {
   const handler = deps.grants.get(grantType);
   if (!handler) throw new OAuthError('unsupported_grant_type', `grant_type "${truncate(grantType)}" is not supported`);
@@ -48,7 +54,21 @@ function dispatch(
   if (!isRegisteredFor(auth.client, grantType)) {
     throw unauthorizedClient(`this app is not registered for the ${grantType} grant`);
   }
-  return handler.handle({ params, client: auth.client, authMethod: auth.method, now }, deps);
+  const response = handler.handle({ params, client: auth.client, authMethod: auth.method, now: req.now }, deps);
+  if (response instanceof Promise) {
+    return response.then((body) => {
+      issued(deps, req, handler.grantType, auth.client.id);
+      return body;
+    });
+  }
+  issued(deps, req, handler.grantType, auth.client.id);
+  return response;
+}
+
+/** Who got a token, for what grant: counted, and logged at info (no token, no secret). */
+function issued(deps: TokenEndpointDeps, req: TokenRequest, grantType: string, clientId: string): void {
+  deps.metrics?.tokenIssued(grantType);
+  req.log?.info({ grant_type: grantType, client_id: clientId }, 'token issued');
 }
 
 /** refresh_token comes with authorization_code (offline access is granted per user). */
