@@ -214,6 +214,13 @@ describe('loadConfig validation', () => {
     ['issuer with an empty fragment', { TESSERA_ISSUER: 'https://id.example.com#' }, {}, /query or fragment/],
     ['issuer with another scheme', { TESSERA_ISSUER: 'ftp://id.example.com' }, {}, /http\(s\)/],
     ['issuer flag with a query', {}, { issuer: 'https://id.example.com?x' }, /query or fragment/],
+    ['metrics token too short', { TESSERA_METRICS_TOKEN: 'a'.repeat(15) }, {}, /TESSERA_METRICS_TOKEN must be 16 to 512 characters/],
+    ['metrics token too long', { TESSERA_METRICS_TOKEN: 'a'.repeat(513) }, {}, /TESSERA_METRICS_TOKEN/],
+    ['metrics token with a space', { TESSERA_METRICS_TOKEN: 'abcdefgh ijklmnopq' }, {}, /TESSERA_METRICS_TOKEN/],
+    ['metrics listen without a port', { TESSERA_METRICS_LISTEN: '127.0.0.1' }, {}, /TESSERA_METRICS_LISTEN must be host:port, e.g. 127.0.0.1:9464 or \[::1\]:9464 \(got "127.0.0.1"\)/],
+    ['metrics listen port too large', { TESSERA_METRICS_LISTEN: '127.0.0.1:65536' }, {}, /TESSERA_METRICS_LISTEN/],
+    ['metrics listen as a URL', { TESSERA_METRICS_LISTEN: 'http://127.0.0.1:9464' }, {}, /TESSERA_METRICS_LISTEN/],
+    ['metrics token alone with workers', { TESSERA_METRICS_TOKEN: 'x'.repeat(32), TESSERA_WORKERS: '2' }, {}, /with more than one worker, set TESSERA_METRICS_LISTEN/],
   ];
 
   test.each(invalid)('%s → ConfigError', (_name, env, overrides, message) => {
@@ -225,6 +232,16 @@ describe('loadConfig validation', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toMatch(message);
+  });
+
+  test('metrics: off by default; a token, an address (IPv4, IPv6, name), both', () => {
+    expect(loadConfig({}).metrics).toEqual({ token: undefined, listen: undefined });
+    const token = 'f3a9c1e0-metrics~token_0123456789+/=';
+    expect(loadConfig({ TESSERA_METRICS_TOKEN: token }).metrics).toEqual({ token, listen: undefined });
+    expect(loadConfig({ TESSERA_METRICS_LISTEN: '127.0.0.1:9464' }).metrics.listen).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(loadConfig({ TESSERA_METRICS_LISTEN: '[::1]:9464' }).metrics.listen).toEqual({ host: '::1', port: 9464 });
+    expect(loadConfig({ TESSERA_METRICS_LISTEN: 'localhost:0' }).metrics.listen).toEqual({ host: 'localhost', port: 0 });
+    expect(loadConfig({ TESSERA_METRICS_LISTEN: '10.0.0.5:9464', TESSERA_METRICS_TOKEN: token, TESSERA_WORKERS: '4' }).metrics).toEqual({ token, listen: { host: '10.0.0.5', port: 9464 } });
   });
 
   test('range boundaries are inclusive', () => {
