@@ -50,8 +50,9 @@ describe('no secret in any log line, at trace level, through every flow', () => 
     server = await startTestServer('sqlite', {
       logger: createLogger('trace', stream),
       metrics: true,
-      env: { TESSERA_REDIRECT_URI_POLICY: 'development', TESSERA_METRICS_TOKEN: METRICS_TOKEN },
+      env: { TESSERA_REDIRECT_URI_POLICY: 'development', TESSERA_METRICS_TOKEN: METRICS_TOKEN, TESSERA_LOG_LEVEL: 'trace' },
     });
+    expect(server.app.log.level).toBe('trace');
     keep(METRICS_TOKEN);
     upstream = await startOidcUpstream(`${server.url}/login/providers/acme/callback`);
     keep(upstream.clientSecret);

@@ -33,6 +33,7 @@ describe('the docs state the ranges of src/config/limits.ts', () => {
     ['configuration.md', '| `TESSERA_DATABASE_POOL_SIZE` |', 'databasePoolSize'],
     ['configuration.md', '| `TESSERA_CLEANUP_INTERVAL_SECONDS` | | `300` |', 'cleanupIntervalSeconds'],
     ['configuration.md', '| `TESSERA_AUDIT_RETENTION_DAYS` | | `365` |', 'auditRetentionDays'],
+    ['configuration.md', '| `TESSERA_METRICS_TOKEN` |', 'metricsTokenLength'],
     ['cli.md', '`--name`:', 'appName'],
     ['cli.md', '`--description`:', 'appDescription'],
     ['cli.md', '`--post-logout-redirect-uri` are repeatable,', 'appRedirectUris'],
