@@ -90,7 +90,7 @@ describe('tessera serve: metrics on their own address', () => {
     }
   });
 
-  test('a taken metrics address: one line on stderr, exit 1', async () => {
+  test('a taken metrics address: one line on stderr, exit 2 (a setting the operator got wrong)', async () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     const port = (taken.address() as AddressInfo).port;
@@ -99,7 +99,7 @@ describe('tessera serve: metrics on their own address', () => {
       let stderr = '';
       child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
       const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-      expect(code).toBe(1);
+      expect(code).toBe(2);
       expect(stderr.trim().split('\n')).toEqual([`tessera: TESSERA_METRICS_LISTEN 127.0.0.1:${port}: the address is already in use`]);
     } finally {
       await new Promise((r) => taken.close(r));
