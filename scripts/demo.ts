@@ -12,68 +12,15 @@ import { loadConfig } from '../src/config/config.ts';
 import { buildHttpApp } from '../src/http/app.ts';
 import { stderrLogger } from '../src/lib/logger.ts';
 import { SYSTEM } from '../src/audit/actor.ts';
+import { startSampleUpstream } from './sample-upstream.ts';
 
 const PORT = Number(process.env.TESSERA_PORT ?? 8080);
 const dir = process.env.TESSERA_DEMO_DIR ?? join(process.cwd(), 'data', 'demo');
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
 
-// ---- the sample upstream: an OData-style Accounts service ---------------------------
-interface Account {
-  Id: number;
-  Name: string;
-  Balance: number;
-}
-const accounts: Account[] = [
-  { Id: 1, Name: 'Contoso Ltd', Balance: 1200.5 },
-  { Id: 2, Name: 'Fabrikam Inc', Balance: -80 },
-  { Id: 3, Name: 'Northwind Traders', Balance: 310 },
-];
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; odata.metadata=minimal', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-function readJson(req: IncomingMessage): Promise<unknown> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString() || 'null'));
-      } catch {
-        resolve(undefined);
-      }
-    });
-  });
-}
-
-const upstream = createServer(async (req, res) => {
-  const url = new URL(req.url ?? '/', 'http://upstream');
-  const context = '$metadata#Account';
-  // Who the gateway says is calling (set by Tessera, never by the client).
-  const caller = { subject: req.headers['x-tessera-subject'], client_id: req.headers['x-tessera-client-id'], scope: req.headers['x-tessera-scope'] };
-  if (req.method === 'GET' && url.pathname === '/odata/Account') {
-    return send(res, 200, { '@odata.context': context, value: accounts, caller });
-  }
-  const one = /^\/odata\/Account\((\d+)\)$/.exec(url.pathname);
-  if (req.method === 'GET' && one) {
-    const found = accounts.find((a) => a.Id === Number(one[1]));
-    return found ? send(res, 200, { '@odata.context': `${context}/$entity`, ...found }) : send(res, 404, { error: { code: 'NotFound', message: 'no such account' } });
-  }
-  if (req.method === 'POST' && url.pathname === '/odata/Account') {
-    const body = (await readJson(req)) as Partial<Account> | undefined;
-    if (!body || typeof body.Name !== 'string') return send(res, 400, { error: { code: 'BadRequest', message: 'Name is required' } });
-    const created = { Id: accounts.length + 1, Name: body.Name, Balance: Number(body.Balance ?? 0) };
-    accounts.push(created);
-    return send(res, 201, { '@odata.context': `${context}/$entity`, ...created });
-  }
-  return send(res, 404, { error: { code: 'NotFound', message: 'no such resource' } });
-});
-await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/odata`;
+// ---- the sample upstream: an OData-style Accounts service (scripts/sample-upstream.ts) ----
+const { server: upstream, url: upstreamUrl } = await startSampleUpstream();
 
 // ---- Tessera ----------------------------------------------------------------------------
 const config = loadConfig(
@@ -81,7 +28,13 @@ const config = loadConfig(
   { databaseUrl: `sqlite:${join(dir, 'tessera.db')}`, port: PORT },
 );
 const tessera = await openTessera(config, { log: stderrLogger('tessera demo') });
+// Loopback redirect URIs (the partner app below): the development policy, saved like `serve` does.
+await tessera.applyEnvironmentSettings();
 const { services } = tessera;
+// The console's admin, first on the empty database (TESSERA_ADMIN_PASSWORD, else a random
+// password printed in the walkthrough).
+const admin = await tessera.bootstrapAdmin(config.adminPassword);
+if (!admin) throw new Error(`the demo database in ${dir} is not empty`);
 await services.apis.create({
   name: 'Accounts',
   basePath: '/0/odata',
@@ -182,6 +135,9 @@ Sample Accounts API (upstream ${upstreamUrl}) behind the gateway at ${base}/0/od
    tokens and the accounts it read through the gateway.
 
    ${authorize}
+
+4. The web console: open ${base}/admin/ and sign in as ${admin.username} / ${admin.password}
+   (apps, users, APIs, settings, keys and the audit log of this demo).
 
 Ctrl-C stops the demo.
 `);

@@ -81,6 +81,13 @@ export async function provisionTessera(dialect: Dialect, upstreamUrl: string, ro
     TESSERA_LOG_LEVEL: 'error',
   };
   try {
+    // The redirect-URI policy is a saved setting; a baseline checkout older than
+    // `tessera settings` has no such command and reads TESSERA_REDIRECT_URI_POLICY instead.
+    const settingsCommand = await cli(root, env, db.url, ['settings', 'set', 'redirect_uri_policy', 'development']).then(
+      () => true,
+      (error: unknown) => error,
+    );
+    if (settingsCommand !== true && root === ROOT) throw settingsCommand;
     await cli(root, env, db.url, ['users', 'create', '--username', USERNAME, '--password', PASSWORD, '--role', 'developer']);
     await cli(root, env, db.url, [
       'apis', 'create', '--name', 'Bench', '--base-path', '/bench-api', '--upstream', upstreamUrl,

@@ -7,10 +7,15 @@ import type { ChangeFeed } from '../storage/change-feed.ts';
 import type { SettingsStore } from './settings-store.ts';
 
 /**
- * Settings an operator may change while Tessera runs (admin API, console). The environment
- * gives the defaults; a value saved here wins over it, on every node (the change feed
- * carries the change). Consumers hold the one `RuntimeSettings` object and read it per use,
- * so a change applies to the next request without a restart.
+ * Settings an operator may change while Tessera runs (CLI `tessera settings`, admin API,
+ * console). The environment gives the defaults; a value saved here wins over it, on every
+ * node (the change feed carries the change). Consumers hold the one `RuntimeSettings` object
+ * and read it per use, so a change applies to the next request without a restart.
+ *
+ * The redirect-URI policy is different: it has no environment default. It is the saved
+ * value (else `strict`) in every process — server nodes and CLI commands alike — and
+ * TESSERA_REDIRECT_URI_POLICY, when set, is saved over it by `tessera serve` at start
+ * (`applyEnvironment`), so the environment of the server is what the CLI sees too.
  */
 export interface RuntimeSettings {
   accessTokenTtl: number;
@@ -85,6 +90,18 @@ export class SettingsService {
       session_ttl: s.sessionTtl,
       redirect_uri_policy: s.redirectUriPolicy,
     };
+  }
+
+  /**
+   * Saves values the server's environment sets explicitly (`tessera serve` at start) where
+   * they differ from the current ones, audited as a change by `actor`. Nothing is written
+   * (or audited) when they already agree.
+   */
+  async applyEnvironment(values: Partial<SettingsView>, actor: Actor): Promise<Partial<SettingsView>> {
+    const current = this.view();
+    const differing = Object.fromEntries(Object.entries(values).filter(([key, value]) => value !== undefined && current[key as Field] !== value));
+    if (Object.keys(differing).length) await this.update(differing, actor);
+    return differing;
   }
 
   /** Validates every field first, then saves them all; nothing changes when one is invalid. */

@@ -31,9 +31,10 @@ import { RegistryCache } from '../oauth/registry-cache.ts';
 import { KyselyRevocationStore } from '../oauth/revocation-store.ts';
 import { TokenService } from '../oauth/token-service.ts';
 import { AccessService } from '../admin/access-service.ts';
-import { SettingsService, type RuntimeSettings } from '../admin/settings-service.ts';
+import { SettingsService, type RuntimeSettings, type SettingsView } from '../admin/settings-service.ts';
 import { KyselySettingsStore } from '../admin/settings-store.ts';
 import { bootstrapAdmin, ensureConsoleClient } from '../admin/bootstrap.ts';
+import { SYSTEM } from '../audit/actor.ts';
 import { AuditLog } from '../audit/audit-log.ts';
 import { KyselyAuditStore } from '../audit/audit-store.ts';
 import { FederatedAccounts } from '../federation/federated-accounts.ts';
@@ -124,7 +125,9 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       codeTtl: config.tokens.codeTtl,
       idTokenTtl: config.tokens.idTokenTtl,
       sessionTtl: config.sessionTtl,
-      redirectUriPolicy: config.redirectUriPolicy,
+      // No environment default: the saved value (else strict) is the one policy every
+      // process reads; `serve` saves TESSERA_REDIRECT_URI_POLICY over it (applyEnvironment).
+      redirectUriPolicy: 'strict',
     },
   });
   await settings.load();
@@ -306,6 +309,24 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     /** First start on an empty database: an admin user (see src/admin/bootstrap.ts). */
     bootstrapAdmin(password: string | undefined) {
       return bootstrapAdmin(services.users, userStore, password);
+    },
+    /**
+     * `tessera serve` at start: TESSERA_REDIRECT_URI_POLICY, when set, becomes the saved
+     * setting (audited as a change by "system"), so CLI commands and other nodes read it too.
+     * Answers what changed.
+     */
+    applyEnvironmentSettings(): Promise<Partial<SettingsView>> {
+      return settings.applyEnvironment({ redirect_uri_policy: config.redirectUriPolicy }, SYSTEM);
+    },
+    /**
+     * For commands other than `serve`: a warning when TESSERA_REDIRECT_URI_POLICY is set here
+     * but differs from the saved policy (which is the one this command, and the server, use).
+     */
+    environmentSettingsWarning(): string | undefined {
+      const wanted = config.redirectUriPolicy;
+      const saved = settings.live.redirectUriPolicy;
+      if (wanted === undefined || wanted === saved) return undefined;
+      return `TESSERA_REDIRECT_URI_POLICY=${wanted} is not used by this command: the saved redirect-URI policy is "${saved}" (\`tessera serve\` saves the variable at start; \`tessera settings set redirect_uri_policy ${wanted}\` changes it now)`;
     },
     /** The issuer is known only once the server listens when --port 0 and no --issuer was given. */
     setIssuer(issuer: string): void {

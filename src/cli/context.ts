@@ -22,8 +22,11 @@ export function configFrom(opts: GlobalOptions, extra: ConfigOverrides = {}): Te
 }
 
 export async function withTessera<T>(opts: GlobalOptions, fn: (t: Tessera) => Promise<T>): Promise<T> {
-  const tessera = await openTessera(configFrom(opts), { warn: (m) => process.stderr.write(`tessera: warning: ${m}\n`), log: stderrLogger() });
+  const warn = (m: string) => process.stderr.write(`tessera: warning: ${m}\n`);
+  const tessera = await openTessera(configFrom(opts), { warn, log: stderrLogger() });
   try {
+    const ignored = tessera.environmentSettingsWarning();
+    if (ignored) warn(ignored);
     return await fn(tessera);
   } finally {
     await tessera.close();

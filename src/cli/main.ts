@@ -11,6 +11,7 @@ import { keysCommand } from './commands/keys.ts';
 import { providersCommand } from './commands/providers.ts';
 import { rolesCommand } from './commands/roles.ts';
 import { serveCommand } from './commands/serve.ts';
+import { settingsCommand } from './commands/settings.ts';
 import { usersCommand } from './commands/users.ts';
 import { configFrom, output, withCommon, type GlobalOptions } from './context.ts';
 
@@ -39,6 +40,7 @@ program.addCommand(clientsCommand());
 program.addCommand(keysCommand());
 program.addCommand(apisCommand());
 program.addCommand(providersCommand());
+program.addCommand(settingsCommand());
 program.addCommand(auditCommand());
 
 for (const cmd of program.commands) {

@@ -36,8 +36,12 @@ export interface TesseraConfig {
   };
   /** TESSERA_SESSION_TTL seconds a sign-in lasts, default 12 h. */
   sessionTtl: number;
-  /** TESSERA_REDIRECT_URI_POLICY: `strict` (default) or `development` (RFC 8252 loopback). */
-  redirectUriPolicy: 'strict' | 'development';
+  /**
+   * TESSERA_REDIRECT_URI_POLICY: `strict` or `development` (RFC 8252 loopback); undefined when
+   * unset. The policy itself is a saved setting (settings-service.ts) that every process reads;
+   * `tessera serve` saves this value over it at start (docs/configuration.md).
+   */
+  redirectUriPolicy: 'strict' | 'development' | undefined;
   keys: {
     /** TESSERA_KEY_ENCRYPTION_KEY: base64 of 32 bytes; encrypts signing keys at rest. */
     encryptionKey: string | undefined;
@@ -98,8 +102,8 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
   const databaseUrl = overrides.databaseUrl ?? env.TESSERA_DATABASE_URL ?? DEFAULT_DATABASE_URL;
   const issuer = overrides.issuer ?? env.TESSERA_ISSUER;
   if (issuer !== undefined) checkIssuer(issuer);
-  const policy = env.TESSERA_REDIRECT_URI_POLICY ?? 'strict';
-  if (policy !== 'strict' && policy !== 'development') {
+  const policy = env.TESSERA_REDIRECT_URI_POLICY || undefined;
+  if (policy !== undefined && policy !== 'strict' && policy !== 'development') {
     throw new ConfigError(`TESSERA_REDIRECT_URI_POLICY must be "strict" or "development" (got "${policy}")`);
   }
   const serverWorkers = workers(overrides.workers ?? env.TESSERA_WORKERS);

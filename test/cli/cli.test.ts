@@ -77,7 +77,9 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
   });
 
   test('clients: create with every option, show, update, rotate-secret, list, delete', async () => {
-    const dev = { env: { TESSERA_REDIRECT_URI_POLICY: 'development' } };
+    // Loopback redirect URIs need the development policy: one saved setting for every process.
+    await json(['settings', 'set', 'redirect_uri_policy', 'development']);
+    const dev = {};
     const app = await json(
       [
         'clients', 'create', '--name', 'Acme Books', '--description', 'Bookkeeping',
@@ -119,7 +121,82 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
     expect((await tessera(['clients', 'list'])).stdout).toContain('Acme Books');
     expect((await tessera(['clients', 'delete', pub.client_id])).code).toBe(0);
     await fails(['clients', 'show', pub.client_id], /not found/);
+    await json(['settings', 'set', 'redirect_uri_policy', 'strict']);
   });
+
+  test('settings: get, set, bad names and values; audited with the OS user as actor', async () => {
+    expect(await json(['settings', 'get'])).toEqual({
+      access_token_ttl: 3600, refresh_token_ttl: 2_592_000, code_ttl: 1800, id_token_ttl: 3600, session_ttl: 43_200, redirect_uri_policy: 'strict',
+    });
+    expect((await tessera(['settings', 'get'])).stdout).toMatch(/^redirect_uri_policy:\s+strict$/m);
+    expect((await tessera(['settings', 'get', 'redirect_uri_policy'])).stdout).toBe('strict\n');
+    expect(await json(['settings', 'set', 'code_ttl', '600'])).toMatchObject({ code_ttl: 600, redirect_uri_policy: 'strict' });
+    expect(await json(['settings', 'get', 'code_ttl'])).toEqual({ code_ttl: 600 });
+
+    const unknown = await tessera(['settings', 'get', 'colour']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe('tessera: unknown setting "colour"; the settings are access_token_ttl, refresh_token_ttl, code_ttl, id_token_ttl, session_ttl, redirect_uri_policy\n');
+    expect((await tessera(['settings', 'set', 'colour', 'blue'])).code).toBe(2);
+    await fails(['settings', 'set', 'redirect_uri_policy', 'lenient'], /^tessera: redirect_uri_policy must be "strict" or "development"$/);
+    await fails(['settings', 'set', 'code_ttl', '5'], /^tessera: code_ttl must be a whole number of seconds from 10 to 3600$/);
+    await fails(['settings', 'set', 'code_ttl', 'soon'], /code_ttl must be a whole number/);
+    expect(await json(['settings', 'get', 'code_ttl'])).toEqual({ code_ttl: 600 });
+
+    const [event] = await json(['audit', 'list', '--action', 'settings.update', '--limit', '1']);
+    expect(event).toMatchObject({ action: 'settings.update', details: { changed: { code_ttl: 600 } } });
+    expect(event.actor).toMatch(/^cli:/);
+    await json(['settings', 'set', 'code_ttl', '1800']);
+  });
+
+  test('the redirect-URI policy is one setting: serve saves TESSERA_REDIRECT_URI_POLICY, the CLI and the server read the same', async () => {
+    const loopback = ['clients', 'create', '--name', 'loopback', '--grant', 'authorization_code', '--redirect-uri', 'http://127.0.0.1:3000/callback'];
+    await fails(loopback, /http is only allowed for the loopback hosts|must use https/);
+    // A CLI process's own variable does not change the saved policy; it says so on stderr.
+    const ignored = await tessera([...loopback, '--json'], { env: { TESSERA_REDIRECT_URI_POLICY: 'development' } });
+    expect(ignored.code).toBe(1);
+    expect(ignored.stderr).toContain('tessera: warning: TESSERA_REDIRECT_URI_POLICY=development is not used by this command: the saved redirect-URI policy is "strict"');
+
+    // The server's environment wins at its start and is saved: the CLI (without the variable) follows.
+    const server = await serve([], { TESSERA_REDIRECT_URI_POLICY: 'development' });
+    const admin = async (method: string, body?: unknown) => {
+      const token = await adminToken(server.url);
+      const res = await fetch(`${server.url}/admin/api/v1/settings`, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { redirect_uri_policy: string };
+    };
+    try {
+      expect((await tessera(['settings', 'get', 'redirect_uri_policy'])).stdout).toBe('development\n');
+      const created = await json(loopback);
+      expect(created.redirect_uris).toEqual(['http://127.0.0.1:3000/callback']);
+      const [event] = await json(['audit', 'list', '--action', 'settings.update', '--limit', '1']);
+      expect(event).toMatchObject({ actor: 'system', details: { changed: { redirect_uri_policy: 'development' } } });
+      expect((await admin('GET')).redirect_uri_policy).toBe('development');
+
+      // `tessera settings set` reaches the running server (change feed), and the admin API reaches the CLI.
+      await json(['settings', 'set', 'redirect_uri_policy', 'strict']);
+      await vi.waitFor(async () => expect((await admin('GET')).redirect_uri_policy).toBe('strict'), { timeout: 10_000, interval: 200 });
+      expect((await admin('PATCH', { redirect_uri_policy: 'development' })).redirect_uri_policy).toBe('development');
+      expect((await tessera(['settings', 'get', 'redirect_uri_policy'])).stdout).toBe('development\n');
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+    await json(['settings', 'set', 'redirect_uri_policy', 'strict']);
+    expect((await tessera(['clients', 'delete', (await json(['clients', 'list'])).find((c: { name: string }) => c.name === 'loopback').client_id])).code).toBe(0);
+  });
+
+  /** An admin API token: an app acting for alice (who holds the admin role). */
+  let automation: { client_id: string; client_secret: string } | undefined;
+  async function adminToken(url: string): Promise<string> {
+    automation ??= await json(['clients', 'create', '--name', 'settings automation', '--grant', 'client_credentials', '--on-behalf-of', 'alice', '--scope', 'tessera.admin']);
+    const res = await fetch(`${url}/connect/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${automation!.client_id}:${automation!.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials&scope=tessera.admin',
+    });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { access_token: string }).access_token;
+  }
 
   test('clients: bad input gives one clear line and changes nothing', async () => {
     const before = (await json(['clients', 'list'])).length;

@@ -32,12 +32,15 @@ describe.each(DIALECTS)('tessera providers (%s)', (dialect) => {
       TESSERA_KEY_ENCRYPTION_KEY_FILE: join(mkdtempSync(join(tmpdir(), 'tessera-cli-')), 'kek'),
       TESSERA_LOG_LEVEL: 'silent',
       TESSERA_ISSUER: ISSUER,
-      TESSERA_REDIRECT_URI_POLICY: 'development',
     };
   });
   afterAll(async () => database?.drop());
 
   test('create an OpenID provider: --json answers slug and redirect_uri; the secret is never printed', async () => {
+    // The strict policy (the default) refuses the test upstream's http issuer; the development
+    // policy, a saved setting that every command reads, allows loopback.
+    await fails(['providers', 'create', '--slug', 'strict', '--name', 'S', '--issuer', upstream.issuer, '--client-id', 'x'], /issuer must use https/);
+    await json(['settings', 'set', 'redirect_uri_policy', 'development']);
     const secret = 'stdin-secret-value';
     const created = await json(
       ['providers', 'create', '--name', 'Acme SSO', '--slug', 'acme', '--issuer', upstream.issuer, '--client-id', upstream.clientId, '--client-secret-stdin', '--default-role', 'developer', '--trust-email'],
@@ -77,7 +80,6 @@ describe.each(DIALECTS)('tessera providers (%s)', (dialect) => {
 
   test('bad input: one clear line on stderr, non-zero exit, nothing stored', async () => {
     await fails(['providers', 'create', '--slug', 'acme', '--name', 'Again', '--issuer', upstream.issuer, '--client-id', 'x'], /already exists/);
-    await fails(['providers', 'create', '--slug', 'strict', '--name', 'S', '--issuer', upstream.issuer, '--client-id', 'x'], /issuer must use https/, { env: { TESSERA_REDIRECT_URI_POLICY: 'strict' } });
     await fails(['providers', 'create', '--slug', 'both', '--name', 'B', '--issuer', upstream.issuer, '--client-id', 'x', '--client-secret', 'a', '--client-secret-stdin'], /not both/);
     await fails(['providers', 'create', '--slug', 'gh2', '--name', 'G', '--kind', 'oauth2', '--token-url', 'http://127.0.0.1:9/t', '--claim', 'login', '--client-id', 'x'], /--claim "login" must be FIELD=path/);
     await fails(['providers', 'create', '--slug', 'Bad_Slug', '--name', 'B', '--issuer', upstream.issuer, '--client-id', 'x'], /slug must be/);

@@ -77,4 +77,27 @@ describe('npm run demo', () => {
       await browser.close();
     }
   });
+
+  test('the printed admin signs in to the console at /admin/', async () => {
+    const [, consoleUrl, username, password] = /open (http:\/\/127\.0\.0\.1:\d+\/admin\/) and sign in as (\S+) \/ (\S+)/.exec(out)!;
+    expect(username).toBe('admin');
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      page.setDefaultTimeout(10_000);
+      await page.goto(consoleUrl!);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.waitForURL(/\/login\?/);
+      await page.getByLabel('Username').fill(username!);
+      await page.getByLabel('Password').fill(password!);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.waitForURL((u) => u.pathname.startsWith('/admin/') || u.pathname === '/consent');
+      if (new URL(page.url()).pathname === '/consent') await page.getByRole('button', { name: 'Yes, Allow' }).click();
+      await page.getByRole('heading', { name: 'Registered apps' }).waitFor();
+      // The demo's apps are there.
+      await page.getByText('Nightly sync').waitFor();
+    } finally {
+      await browser.close();
+    }
+  });
 });

@@ -166,10 +166,15 @@ const ROWS: Row[] = [
     cli: (p) => ({ args: ['providers', 'delete', p!.ref] }),
     api: (p) => ({ method: 'DELETE', path: `/providers/${p!.ref}` }),
   },
+  {
+    action: 'settings.update',
+    cli: () => ({ args: ['settings', 'set', 'code_ttl', '900'] }),
+    api: () => ({ method: 'PATCH', path: '/settings', body: { code_ttl: 900 } }),
+  },
 ];
 
 /** Offered by the admin API only (the CLI has no command for them). */
-const API_ONLY: AuditAction[] = ['grant.revoke', 'session.revoke', 'session.revoke_all', 'role.update', 'role.delete', 'permission.create', 'permission.delete', 'settings.update', 'user.unlink'];
+const API_ONLY: AuditAction[] = ['grant.revoke', 'session.revoke', 'session.revoke_all', 'role.update', 'role.delete', 'permission.create', 'permission.delete', 'user.unlink'];
 /** Offered by the CLI only (`tessera roles grant`). */
 const CLI_ONLY: AuditAction[] = ['role.grant'];
 

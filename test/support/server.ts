@@ -56,6 +56,8 @@ export async function startTestServer(dialect: TestDialect, options: TestServerO
   const log = recordingLogger();
   const metrics = options.metrics ? new TesseraMetrics() : undefined;
   const tessera = await openTessera(config, { clock: options.clock, resolver: options.resolver ?? publicResolver, log: options.logger ?? log, metrics });
+  // As `tessera serve` does: TESSERA_REDIRECT_URI_POLICY becomes the saved setting.
+  await tessera.applyEnvironmentSettings();
   await tessera.startBackground();
   const app = buildHttpApp(tessera, { metrics, ...(options.logger ? { loggerInstance: options.logger } : {}) });
   await app.listen({ port: 0, host: '127.0.0.1' });

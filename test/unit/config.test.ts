@@ -11,7 +11,7 @@ describe('loadConfig defaults', () => {
       server: { host: '127.0.0.1', port: 8080, issuer: undefined, trustProxy: false, bodyLimit: 65_536, workers: 1 },
       tokens: { accessTokenTtl: 3600, refreshTokenTtl: 30 * 86_400, codeTtl: 1800, idTokenTtl: 3600 },
       sessionTtl: 12 * 3600,
-      redirectUriPolicy: 'strict',
+      redirectUriPolicy: undefined,
       keys: { encryptionKey: undefined, encryptionKeyFile: './data/tessera-key-encryption.key' },
       changePollMs: 500,
       databasePoolSize: 10,

@@ -37,11 +37,13 @@ export function serveCommand(): Command {
 }
 
 /** Opens Tessera and its HTTP app and listens; answers the URL it listens on. */
-async function listen(config: TesseraConfig, warn: (m: string) => void) {
+async function listen(config: TesseraConfig, warn: (m: string) => void, applyEnvironment: boolean) {
   const log = createLogger(config.logLevel);
   // Collected only when something may read them (docs/observability.md).
   const metrics = metricsEnabled(config) ? new TesseraMetrics() : undefined;
   const tessera = await openTessera(config, { warn, log, metrics });
+  // Once per deployment start (the primary does it for its workers), before serving.
+  if (applyEnvironment) await tessera.applyEnvironmentSettings();
   await tessera.startBackground();
   const app = buildHttpApp(tessera, { loggerInstance: log, metrics });
   await app.ready();
@@ -123,7 +125,7 @@ function onSignals(stop: (signal: string) => Promise<void>): void {
 async function runSingle(config: TesseraConfig): Promise<void> {
   // Warnings wait until after the first line, which scripts read for the URL.
   const warnings: string[] = [];
-  const server = await listen(config, (m) => warnings.push(m));
+  const server = await listen(config, (m) => warnings.push(m), true);
   await announce(server.tessera, server.url, config, 1, warnings, server.metricsUrl);
   onSignals(async (signal) => {
     server.app.log.info({ signal }, 'shutting down');
@@ -133,7 +135,7 @@ async function runSingle(config: TesseraConfig): Promise<void> {
 
 async function runWorker(config: TesseraConfig): Promise<void> {
   // The primary printed the warnings already; a worker stays quiet about them.
-  const server = await listen(config, () => {});
+  const server = await listen(config, () => {}, false);
   let stopped: Promise<void> | undefined;
   const stop = () => (stopped ??= server.stop());
   process.send?.({ type: 'tessera:listening', url: server.url } satisfies ListeningMessage);
@@ -152,6 +154,7 @@ async function runPrimary(config: TesseraConfig, workers: number): Promise<void>
   const warnings: string[] = [];
   // Migrates once, before any worker opens the database.
   const tessera = await openTessera(config, { warn: (m) => warnings.push(m), log: createLogger(config.logLevel) });
+  await tessera.applyEnvironmentSettings();
   // The workers' metrics, summed, on the metrics address (the config refuses a token alone
   // with workers). Listening before any worker starts: a taken address fails the start.
   let metricsServer: Awaited<ReturnType<typeof listenForMetrics>> | undefined;

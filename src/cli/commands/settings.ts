@@ -1,0 +1,47 @@
+import { Command } from 'commander';
+import type { SettingsView } from '../../admin/settings-service.ts';
+import { cliActor, fields, output, withCommon, withTessera, type GlobalOptions } from '../context.ts';
+import { CliUsageError } from './clients.ts';
+
+/**
+ * `tessera settings get|set`: the saved runtime settings every node and every command read
+ * (the same ones as the admin API's /settings and the console's Settings page).
+ */
+export function settingsCommand(): Command {
+  const settings = new Command('settings').description('runtime settings shared by every node: lifetimes and the redirect-URI policy');
+
+  withCommon(settings.command('get').description('print the settings, or one of them').argument('[name]', 'a setting, e.g. redirect_uri_policy'))
+    .action(async (name: string | undefined, f: GlobalOptions) => {
+      await withTessera(f, async (t) => {
+        const view = t.services.settings.view();
+        if (name === undefined) return output(f, view, render);
+        const value = view[checkName(view, name)];
+        output(f, { [name]: value }, () => String(value));
+      });
+    });
+
+  withCommon(
+    settings
+      .command('set')
+      .description('change a setting; it applies to the next request on every node')
+      .argument('<name>', 'a setting, e.g. redirect_uri_policy')
+      .argument('<value>', 'seconds for the lifetimes; strict or development for redirect_uri_policy'),
+  ).action(async (name: string, value: string, f: GlobalOptions) => {
+    await withTessera(f, async (t) => {
+      checkName(t.services.settings.view(), name);
+      const updated = await t.services.settings.update({ [name]: /^\d+$/.test(value) ? Number(value) : value }, cliActor());
+      output(f, updated, render);
+    });
+  });
+
+  return settings;
+}
+
+function checkName(view: SettingsView, name: string): keyof SettingsView {
+  if (!Object.hasOwn(view, name)) throw new CliUsageError(`unknown setting "${name.slice(0, 64)}"; the settings are ${Object.keys(view).join(', ')}`);
+  return name as keyof SettingsView;
+}
+
+function render(view: SettingsView): string {
+  return fields(Object.entries(view));
+}
