@@ -79,6 +79,14 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
   test('clients: create with every option, show, update, rotate-secret, list, delete', async () => {
     // Loopback redirect URIs need the development policy: one saved setting for every process.
     await json(['settings', 'set', 'redirect_uri_policy', 'development']);
+    try {
+      await clientsWithEveryOption();
+    } finally {
+      await json(['settings', 'set', 'redirect_uri_policy', 'strict']);
+    }
+  });
+
+  async function clientsWithEveryOption(): Promise<void> {
     const dev = {};
     const app = await json(
       [
@@ -121,8 +129,7 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
     expect((await tessera(['clients', 'list'])).stdout).toContain('Acme Books');
     expect((await tessera(['clients', 'delete', pub.client_id])).code).toBe(0);
     await fails(['clients', 'show', pub.client_id], /not found/);
-    await json(['settings', 'set', 'redirect_uri_policy', 'strict']);
-  });
+  }
 
   test('settings: get, set, bad names and values; audited with the OS user as actor', async () => {
     expect(await json(['settings', 'get'])).toEqual({

@@ -39,6 +39,7 @@ describe.each(DIALECTS)('tessera providers (%s)', (dialect) => {
   test('create an OpenID provider: --json answers slug and redirect_uri; the secret is never printed', async () => {
     // The strict policy (the default) refuses the test upstream's http issuer; the development
     // policy, a saved setting that every command reads, allows loopback.
+    expect(await json(['settings', 'get', 'redirect_uri_policy'])).toEqual({ redirect_uri_policy: 'strict' });
     await fails(['providers', 'create', '--slug', 'strict', '--name', 'S', '--issuer', upstream.issuer, '--client-id', 'x'], /issuer must use https/);
     await json(['settings', 'set', 'redirect_uri_policy', 'development']);
     const secret = 'stdin-secret-value';

@@ -60,7 +60,7 @@ test('examples marked skip are still valid shell (bash -n)', () => {
 
 describe('shell examples run as written', () => {
   const runnable = DOCS.filter((d) => d.examples.some((e) => e.mode !== 'skip'));
-  test.each(runnable.map((d) => [d.file, d] as const))('%s', { timeout: 300_000 }, async (_file, doc) => {
+  test.each(runnable.map((d) => [d.file, d] as const))('%s', { timeout: 480_000 }, async (_file, doc) => {
     const result = await runDocument(doc);
     expect(result.code, `${doc.file}: an example failed: ${result.location}\n--- output (last 60 lines) ---\n${result.output.split('\n').slice(-60).join('\n')}\n--- server ---\n${result.serverOutput.slice(-3000)}`).toBe(0);
   });
@@ -160,7 +160,7 @@ function runBash(script: string, env: Record<string, string>): Promise<{ code: n
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 280_000);
+    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 300_000);
     child.once('exit', (code) => {
       clearTimeout(timer);
       killGroup(child, 'SIGTERM');
@@ -186,7 +186,7 @@ async function startServer(env: Record<string, string>) {
   child.stdout.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr.on('data', (c: Buffer) => (output += c.toString()));
   const address = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`tessera serve did not start: ${output}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`tessera serve did not start: ${output}`)), 150_000);
     child.stdout.on('data', () => {
       const m = /listening on http:\/\/(127\.0\.0\.1:\d+)/.exec(output);
       if (m) {
