@@ -21,7 +21,7 @@ describe('npm run demo', () => {
     });
     child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-    for (let i = 0; i < 300 && !out.includes('Ctrl-C stops the demo.'); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 900 && !out.includes('Ctrl-C stops the demo.'); i++) await new Promise((r) => setTimeout(r, 50));
     expect(out).toContain('Ctrl-C stops the demo.');
   });
   afterAll(async () => {
