@@ -107,6 +107,8 @@ export type Me = Schemas['Me'];
 export type IdentityProvider = Schemas['Provider'];
 export type ProviderCreate = Schemas['ProviderCreate'];
 export type IdentityLink = Schemas['IdentityLink'];
+export type SignInThrottle = Schemas['SignInThrottle'];
+export type UnlockResult = Schemas['UnlockResult'];
 
 type Json<R> = R extends { content: { 'application/json': infer B } } ? B : never;
 type Responses<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends { responses: infer R } ? R : never;

@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { AuditStore } from '../audit/audit-store.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
 import type { PendingSignInStore } from '../federation/pending-sign-in-store.ts';
-import type { LoginThrottleStore } from '../identity/login-throttle-store.ts';
+import type { GuessThrottleStore } from '../identity/guess-throttle-store.ts';
 import type { SessionStore } from '../identity/session-store.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { CodeStore } from '../oauth/code-store.ts';
@@ -31,7 +31,7 @@ export interface ExpiringStores {
   refresh: RefreshStore;
   sessions: SessionStore;
   revocations: RevocationStore;
-  throttle: LoginThrottleStore;
+  throttle: GuessThrottleStore;
   pendingSignIns: PendingSignInStore;
   audit: AuditStore;
   /** For the change feed's table, which has no store of its own. */
@@ -55,7 +55,7 @@ export function expiryJobs(s: ExpiringStores, auditRetentionDays: number): Purge
     // A revoked token's entry outlives the token by 5 minutes, for nodes whose clocks lag.
     { name: 'revoked_tokens', purge: (now, n) => s.revocations.purgeExpired(now - 300, n) },
     // Throttle rows go once their window and their lock are over (they count for nothing then).
-    { name: 'login_throttle', purge: (now, n) => s.throttle.purgeExpired(now, n) },
+    { name: 'guess_throttle', purge: (now, n) => s.throttle.deleteExpired(now, n) },
     { name: 'upstream_sign_ins', purge: (now, n) => s.pendingSignIns.purgeExpired(now - HOUR, n) },
     // Nodes read only changes newer than their cursor; a day is far beyond any poll interval.
     { name: 'change_events', purge: (now, n) => purgeChanges(s.db, now - DAY, n) },

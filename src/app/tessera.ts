@@ -9,7 +9,8 @@ import { RoleService } from '../identity/role-service.ts';
 import { UserService } from '../identity/user-service.ts';
 import { KyselyUserStore } from '../identity/user-store.ts';
 import { KyselyConsentStore } from '../identity/consent-store.ts';
-import { KyselyLoginThrottleStore } from '../identity/login-throttle-store.ts';
+import { DeviceCookies } from '../identity/device-cookie.ts';
+import { KyselyGuessThrottleStore } from '../identity/guess-throttle-store.ts';
 import { SessionService } from '../identity/session-service.ts';
 import { KyselySessionStore } from '../identity/session-store.ts';
 import { KyselyCodeStore } from '../oauth/code-store.ts';
@@ -168,12 +169,14 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       return live.refreshTokenTtl;
     },
   };
-  const throttle = new KyselyLoginThrottleStore(db);
+  const guessThrottle = new KyselyGuessThrottleStore(db);
   const sessions = new SessionService({
     sessions: sessionStore,
     users: userStore,
     cache,
-    throttle,
+    throttle: guessThrottle,
+    // Signed with a secret derived from the key-encryption key: every node agrees, the database never holds it.
+    devices: new DeviceCookies(encrypter.deriveSecret('device cookie')),
     clock,
     log,
     audit,
@@ -192,7 +195,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const gateway = new Gateway(tokens);
   // Every change goes through one of these: each takes the actor and audits what it did.
   const clients = new ClientService({ clients: clientStore, users: userStore, roles: userStore, clock, redirectPolicy, feed, audit, declaredScopes: () => apis.declaredScopes() });
-  const users = new UserService({ users: userStore, roles: userStore, clock, feed, sessions: sessionStore, audit });
+  const users = new UserService({ users: userStore, roles: userStore, clock, feed, sessions: sessionStore, throttle: guessThrottle, audit, log });
   const services = {
     clients,
     apis,
@@ -265,7 +268,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
 
   // Rows that expire are removed in batches by every serving node (docs/architecture.md, "Cleanup").
   const cleanup = new Cleanup(
-    expiryJobs({ codes, refresh, sessions: sessionStore, revocations, throttle, pendingSignIns, audit: auditStore, db }, config.cleanup.auditRetentionDays),
+    expiryJobs({ codes, refresh, sessions: sessionStore, revocations, throttle: guessThrottle, pendingSignIns, audit: auditStore, db }, config.cleanup.auditRetentionDays),
     { clock, log },
   );
   const cleanupTask = new BackgroundTask('cleanup of expired rows', async () => void (await cleanup.run()), log);

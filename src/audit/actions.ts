@@ -16,6 +16,8 @@ export const AUDIT_TARGETS = {
   'user.delete': 'user',
   'user.sign_in': 'user',
   'user.sign_in_failed': 'user',
+  'user.sign_in_throttled': 'user',
+  'user.unlock': 'user',
   'user.sign_out': 'user',
   'consent.grant': 'user',
   'grant.revoke': 'user',
@@ -68,7 +70,15 @@ export interface AuditDetails {
   /** A password sign-in at /login started a session. */
   'user.sign_in': { sid: string };
   /** A password sign-in was refused: the username as typed (the target when it names a user) and why. */
-  'user.sign_in_failed': { username: string; reason: 'invalid_credentials' | 'disabled' | 'throttled' };
+  'user.sign_in_failed': { username: string; reason: 'invalid_credentials' | 'disabled' };
+  /**
+   * A refused sign-in made one of its throttle counters wait (src/identity/guess-throttle.ts):
+   * which counter (`device`, `client`, `ip`, `account`), its failures, and the wait it set.
+   * Attempts refused during the wait are not recorded one by one.
+   */
+  'user.sign_in_throttled': { username: string; counter: 'device' | 'client' | 'ip' | 'account'; failures: number; wait_seconds: number };
+  /** An admin cleared the user's sign-in throttling: how many counters were cleared. */
+  'user.unlock': { cleared: number };
   /** A session was ended by its user (sign-out, or a new sign-in replacing it in the same browser). */
   'user.sign_out': { sid: string };
   /** The user approved an app at the consent page (revoking it is `grant.revoke`). */

@@ -3,7 +3,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
 import { epochSeconds } from '../clock.ts';
 import type { SignedIn } from '../identity/session-service.ts';
-import { CSRF_COOKIE, SESSION_COOKIE } from '../lib/cookie-names.ts';
+import { DEVICE_COOKIE_TTL } from '../identity/device-cookie.ts';
+import { CSRF_COOKIE, DEVICE_COOKIE, SESSION_COOKIE } from '../lib/cookie-names.ts';
 import { OPENID_SCOPES } from '../lib/scope-names.ts';
 import type { AuthorizeOutcome } from '../oauth/endpoints/authorize.ts';
 import { OAuthError } from '../oauth/errors.ts';
@@ -146,13 +147,14 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera): void
         .send(loginPage({ csrf: csrf.token(browserValue(request, reply)), returnTo, clientName: await clientNameOf(returnTo), username, error, providers: await enabledProviders(returnTo) }));
     if (!csrf.verify(request.cookies[CSRF_COOKIE], '', form.get('csrf'))) return again(403, 'This form expired. Please sign in again.');
     if (!username || !form.get('password')) return again(400, 'Enter your username and password.');
-    const result = await sessions.signIn(username, form.get('password')!, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
+    const deviceCookie = request.cookies[DEVICE_COOKIE];
+    const result = await sessions.signIn(username, form.get('password')!, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null, deviceCookie });
     if (!result.ok) {
       // No username: a password typed into the username field must not end up in the logs.
       request.log.info({ reason: result.reason }, 'sign-in refused');
       if (result.reason === 'throttled') {
         reply.header('retry-after', String(result.retryAfter));
-        return again(429, 'Too many failed sign-in attempts. Try again later.');
+        return again(429, `Too many failed sign-in attempts. Wait ${waitText(result.retryAfter)}, then try again.`);
       }
       // One message for unknown user, wrong password and disabled account.
       return again(401, 'Wrong username or password.');
@@ -161,6 +163,8 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera): void
     // A new sign-in replaces whatever session this browser had (no session left behind).
     await sessions.signOut(request.cookies[SESSION_COOKIE], request.ip);
     reply.setCookie(SESSION_COOKIE, result.cookieValue, { ...cookieOptions(), maxAge: result.session.expiresAt - result.session.createdAt });
+    // Kept across sign-outs: it only says this browser signed in as this user before.
+    reply.setCookie(DEVICE_COOKIE, result.deviceCookie, { ...cookieOptions(), maxAge: DEVICE_COOKIE_TTL });
     if (returnTo) return noStore(reply).redirect(returnTo, 303);
     return pageHeaders(reply).send(messagePage('You are signed in', `Signed in as ${username}.`));
   });
@@ -246,6 +250,13 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera): void
   app.get('/assets/tessera.css', (_request, reply) => {
     reply.header('cache-control', 'public, max-age=3600').type('text/css; charset=utf-8').send(STYLESHEET);
   });
+}
+
+/** "37 seconds", "1 minute", "4 minutes" (rounded up): how long a throttled sign-in must wait. */
+export function waitText(seconds: number): string {
+  if (seconds < 60) return seconds === 1 ? '1 second' : `${seconds} seconds`;
+  const minutes = Math.ceil(seconds / 60);
+  return minutes === 1 ? '1 minute' : `${minutes} minutes`;
 }
 
 /** Only our own authorize endpoint may be a return target, or /login would be an open redirector. */

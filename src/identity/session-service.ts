@@ -5,7 +5,9 @@ import { epochSeconds, type Clock } from '../clock.ts';
 import { randomToken, sha256 } from '../lib/crypto.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { MetricsRecorder } from '../lib/metrics.ts';
-import { ACCOUNT_POLICY, IP_POLICY, type LoginThrottleStore } from './login-throttle-store.ts';
+import type { DeviceCookies } from './device-cookie.ts';
+import { countersFor, type Counter } from './guess-throttle.ts';
+import type { Counted, GuessThrottleStore } from './guess-throttle-store.ts';
 import { hashPassword, MAX_PASSWORD_LENGTH, verifyPassword } from './passwords.ts';
 import type { Session, SessionStore } from './session-store.ts';
 import type { Principal } from './user.ts';
@@ -17,8 +19,16 @@ export interface SignedIn {
   principal: Principal;
 }
 
+export interface SignInMeta {
+  ip: string | null;
+  userAgent: string | null;
+  /** The browser's device cookie (src/identity/device-cookie.ts), if it sent one. */
+  deviceCookie?: string;
+}
+
 export type SignInResult =
-  | { ok: true; cookieValue: string; session: Session }
+  /** `deviceCookie`: the browser's new device cookie value (this sign-in's entry first). */
+  | { ok: true; cookieValue: string; session: Session; deviceCookie: string }
   | { ok: false; reason: 'invalid_credentials' }
   | { ok: false; reason: 'throttled'; retryAfter: number };
 
@@ -31,7 +41,10 @@ export interface SessionServiceDeps {
   sessions: SessionStore;
   users: UserStore;
   cache: PrincipalLookup;
-  throttle: LoginThrottleStore;
+  /** Counters of failed sign-ins (per device, client, IP and account). */
+  throttle: GuessThrottleStore;
+  /** Signs and reads device cookies. */
+  devices: DeviceCookies;
   clock: Clock;
   sessionTtl: number;
   log: Logger;
@@ -50,39 +63,88 @@ export class SessionService {
     this.#d = deps;
   }
 
-  async signIn(rawUsername: string, password: string, meta: { ip: string | null; userAgent: string | null }): Promise<SignInResult> {
+  /**
+   * Password sign-in, throttled without lockouts (src/identity/guess-throttle.ts): the
+   * attempt is counted on its counters before the password is hashed, so a counter that must
+   * wait refuses at once (no argon2 for an attacker to burn) and parallel guesses cannot slip
+   * past one check. A browser holding a device cookie for the user is counted on its own.
+   */
+  async signIn(rawUsername: string, password: string, meta: SignInMeta): Promise<SignInResult> {
     // PostgreSQL refuses NUL in text; no valid username contains one, so make it a plain miss.
     const username = rawUsername.replaceAll('\0', '\uFFFD');
     const now = epochSeconds(this.#d.clock);
-    const accountKey = `user:${usernameKey(username).slice(0, 200)}`;
-    const ipKey = meta.ip ? `ip:${meta.ip}` : undefined;
-    const keys = ipKey ? [accountKey, ipKey] : [accountKey];
     const typed = username.slice(0, 100);
-    const lockedUntil = await this.#d.throttle.lockedUntil(keys, now);
-    if (lockedUntil) {
-      const known = username.length <= 200 ? await this.#d.users.findByUsername(username) : undefined;
-      await this.#d.audit.record({ action: 'user.sign_in_failed', targetId: known?.id ?? null, details: { username: typed, reason: 'throttled' } }, visitor(null, meta.ip));
-      this.#d.metrics?.signIn('password', 'throttled');
-      return { ok: false, reason: 'throttled', retryAfter: lockedUntil - now };
-    }
-
     const user = username.length <= 200 ? await this.#d.users.findByUsername(username) : undefined;
+    const device = user ? this.#d.devices.deviceOf(meta.deviceCookie, user.id, now) : undefined;
+    const counters = countersFor('password', {
+      account: usernameKey(username),
+      ip: meta.ip,
+      device: device && user ? { userId: user.id, deviceId: device.deviceId } : undefined,
+    });
+
+    const reserved = await this.#reserve(counters, now);
+    if ('retryAfter' in reserved) {
+      // Not audited one by one: an attacker hammering a waiting counter would fill the log.
+      // The failure that started the wait was recorded (user.sign_in_throttled).
+      this.#d.metrics?.signIn('password', 'throttled');
+      return { ok: false, reason: 'throttled', retryAfter: reserved.retryAfter };
+    }
+    const { counted } = reserved;
+
     // Hash even for unknown users, so response time does not tell which usernames exist.
     const stored = user?.passwordHash ?? (await this.#dummy());
     const passwordOk = password.length <= MAX_PASSWORD_LENGTH && (await verifyPassword(stored, password));
     if (!user || !passwordOk || user.disabled) {
-      await this.#d.throttle.recordFailure(accountKey, ACCOUNT_POLICY, now);
-      if (ipKey) await this.#d.throttle.recordFailure(ipKey, IP_POLICY, now);
       const reason = user && passwordOk ? 'disabled' : 'invalid_credentials';
-      await this.#d.audit.record({ action: 'user.sign_in_failed', targetId: user?.id ?? null, details: { username: typed, reason } }, visitor(null, meta.ip));
+      const actor = visitor(null, meta.ip);
+      this.#d.log.info({ username: typed, userId: user?.id ?? null, ip: meta.ip, reason, knownDevice: device !== undefined }, 'sign-in refused');
+      await this.#d.audit.record({ action: 'user.sign_in_failed', targetId: user?.id ?? null, details: { username: typed, reason } }, actor);
       this.#d.metrics?.signIn('password', reason);
+      // Each counter this failure made wait: recorded and logged once, when the wait starts.
+      for (const [counter, state] of counted) {
+        const wait = state.blockedUntil - now;
+        if (wait <= 0) continue;
+        this.#d.log.warn({ username: typed, userId: user?.id ?? null, ip: meta.ip, counter: counter.kind, failures: state.failures, waitSeconds: wait }, 'sign-in throttled');
+        await this.#d.audit.record(
+          { action: 'user.sign_in_throttled', targetId: user?.id ?? null, details: { username: typed, counter: counter.kind, failures: state.failures, wait_seconds: wait } },
+          actor,
+        );
+      }
       return { ok: false, reason: 'invalid_credentials' };
     }
-    await this.#d.throttle.reset(accountKey);
+
+    // Right: this device or client starts again from zero; the shared counters get the attempt back.
+    for (const [counter] of counted) {
+      if (counter.kind === 'device' || counter.kind === 'client') await this.#d.throttle.reset(counter.key);
+      else await this.#d.throttle.refund(counter, now);
+    }
     const started = await this.startSession(user.id, meta);
     await this.#d.audit.record({ action: 'user.sign_in', targetId: user.id, details: { sid: started.session.sid } }, visitor(user.username, meta.ip));
     this.#d.metrics?.signIn('password', 'success');
-    return { ok: true, ...started };
+    return { ok: true, ...started, deviceCookie: this.#d.devices.issue(meta.deviceCookie, user.id, now) };
+  }
+
+  /**
+   * Counts the attempt on every counter, or refuses it (nothing counted) when one must wait:
+   * a read first (a flood on a waiting counter costs no write), then one atomic reservation
+   * per counter (two parallel attempts cannot both take the last free one).
+   */
+  async #reserve(counters: Counter[], now: number): Promise<{ retryAfter: number } | { counted: Array<[Counter, Counted]> }> {
+    const keys = counters.map((c) => c.key);
+    const retryAfter = (waiting: Array<{ blockedUntil: number }>) => ({ retryAfter: Math.max(1, ...waiting.map((w) => w.blockedUntil - now)) });
+    const waiting = await this.#d.throttle.waiting(keys, now);
+    if (waiting.length) return retryAfter(waiting);
+    const counted: Array<[Counter, Counted]> = [];
+    for (const counter of counters) {
+      const state = await this.#d.throttle.reserve(counter, now);
+      if (!state) {
+        // Another attempt made this counter wait since the read: give back what was counted.
+        for (const [c] of counted) await this.#d.throttle.refund(c, now);
+        return retryAfter(await this.#d.throttle.waiting(keys, now));
+      }
+      counted.push([counter, state]);
+    }
+    return { counted };
   }
 
   /** A new session for a user whose identity is already established (password above, or an upstream provider). */

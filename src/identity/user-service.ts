@@ -8,9 +8,11 @@ import { isUuid, text } from '../lib/text.ts';
 import { iso } from '../lib/time.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
 import { hashPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from './passwords.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { GuessThrottleStore } from './guess-throttle-store.ts';
 import type { SessionStore } from './session-store.ts';
 import type { RoleStore, UserStore } from './user-store.ts';
-import type { User } from './user.ts';
+import { usernameKey, type User } from './user.ts';
 
 export interface UserInput {
   username?: string;
@@ -55,7 +57,36 @@ export interface UserServiceDeps {
   feed: ChangeFeed;
   /** Disabling a user or setting a new password ends their sessions here. */
   sessions: SessionStore;
+  /** Sign-in throttle counters, which an admin may clear (`unlock`). */
+  throttle: GuessThrottleStore;
   audit: AuditLog;
+  log: Logger;
+}
+
+/** A user's sign-in throttle counters right now (src/identity/guess-throttle.ts). */
+export interface SignInThrottleView {
+  user_id: string;
+  username: string;
+  counters: Array<{
+    /** What is guessed: `password`. */
+    guess: string;
+    /** `device` (a browser that signed in as the user before), `client` (one IP address without one), `account` (every such client). */
+    counter: string;
+    /** The IP address of a `client` counter, else null. */
+    ip: string | null;
+    failures: number;
+    /** How long the next attempt through this counter must wait, seconds (0: none). */
+    wait_seconds: number;
+    /** When the counter forgets its failures unless more come. */
+    forgotten_at: string;
+  }>;
+}
+
+export interface UnlockResult {
+  user_id: string;
+  username: string;
+  /** How many counters were cleared (0: there was nothing to clear). */
+  cleared: number;
 }
 
 /** The built-in role that holds every permission; at least one active user always keeps it. */
@@ -182,6 +213,39 @@ export class UserService {
     if (!(await this.#d.users.delete(user.id, epochSeconds(this.#d.clock)))) throw notFound('user', ref);
     this.#d.feed.notifyLocal('user', user.id);
     await this.#d.audit.record({ action: 'user.delete', targetId: user.id, details: { username: user.username } }, actor);
+  }
+
+  /** The user's sign-in throttle counters: who is being slowed, and for how long. */
+  async signInThrottle(ref: string): Promise<SignInThrottleView> {
+    const user = await this.find(ref);
+    const account = usernameKey(user.username);
+    const now = epochSeconds(this.#d.clock);
+    const rows = await this.#d.throttle.listForAccount(account);
+    return {
+      user_id: user.id,
+      username: user.username,
+      counters: rows
+        .filter((r) => r.expiresAt > now)
+        .map((r) => {
+          const [guess = '', counter = ''] = r.key.split(':');
+          const prefix = `${guess}:client:`;
+          const ip = counter === 'client' && r.key.endsWith(`:${account}`) ? r.key.slice(prefix.length, r.key.length - account.length - 1) : null;
+          return { guess, counter, ip: ip === '-' ? null : ip, failures: r.failures, wait_seconds: Math.max(0, r.blockedUntil - now), forgotten_at: iso(r.expiresAt) };
+        }),
+    };
+  }
+
+  /**
+   * Clears the user's sign-in throttling: every counter of their account (their devices, the
+   * clients that failed as them, the account-wide one). Counters of IP addresses stay: they
+   * concern everyone behind the address, not this user. Audited as `user.unlock`.
+   */
+  async unlock(ref: string, actor: Actor): Promise<UnlockResult> {
+    const user = await this.find(ref);
+    const cleared = await this.#d.throttle.clearAccount(usernameKey(user.username));
+    this.#d.log.info({ userId: user.id, username: user.username, cleared, actor: actor.label }, 'sign-in throttling cleared');
+    await this.#d.audit.record({ action: 'user.unlock', targetId: user.id, details: { cleared } }, actor);
+    return { user_id: user.id, username: user.username, cleared };
   }
 
   /** Refuses a change that would leave no active (not disabled) user with the admin role. */

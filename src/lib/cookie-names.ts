@@ -8,8 +8,14 @@ export const CSRF_COOKIE = 'tessera_csrf';
 /** The browser-bound value of an upstream (identity provider) sign-in in progress. */
 export const UPSTREAM_COOKIE = 'tessera_upstream';
 
+/**
+ * "This browser signed in as these users before" (src/identity/device-cookie.ts): signed
+ * entries that let the owner's own browser sign in while others' failures slow everyone else.
+ */
+export const DEVICE_COOKIE = 'tessera_device';
+
 /** Every name above; the gateway also treats any other `tessera_` name as Tessera's own. */
-export const TESSERA_COOKIES: readonly string[] = [SESSION_COOKIE, CSRF_COOKIE, UPSTREAM_COOKIE];
+export const TESSERA_COOKIES: readonly string[] = [SESSION_COOKIE, CSRF_COOKIE, UPSTREAM_COOKIE, DEVICE_COOKIE];
 
 /** A cookie name that is (or could be) Tessera's: one of the above, or any `tessera_…` name. */
 export function isTesseraCookie(name: string): boolean {

@@ -200,11 +200,13 @@ export interface AuditEventsTable {
   details: Json;
 }
 
-export interface LoginThrottleTable {
+export interface GuessThrottleTable {
   key: string;
+  account: string | null;
   failures: number;
-  window_started_at: Epoch;
-  locked_until: Epoch;
+  last_failure_at: Epoch;
+  blocked_until: Epoch;
+  expires_at: Epoch;
 }
 
 export interface ChangeEventsTable {
@@ -277,7 +279,7 @@ export interface Database {
   api_routes: ApiRoutesTable;
   settings: SettingsTable;
   audit_events: AuditEventsTable;
-  login_throttle: LoginThrottleTable;
+  guess_throttle: GuessThrottleTable;
   change_events: ChangeEventsTable;
   identity_providers: IdentityProvidersTable;
   identity_provider_roles: IdentityProviderRolesTable;

@@ -3,6 +3,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { countersFor } from '../../src/identity/guess-throttle.ts';
+import { KyselyGuessThrottleStore } from '../../src/identity/guess-throttle-store.ts';
+import { openDatabase } from '../../src/storage/database.ts';
 import { CLI_MAIN, cliRunner, type CliRun } from '../support/cli-runner.ts';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts';
 
@@ -58,6 +61,30 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
     await fails(['users', 'create', '--username', 'x1', '--password', 'short'], /password must be at least/);
     await fails(['users', 'create', '--username', 'x2', '--password', PASSWORD, '--role', 'wizard'], /role "wizard" does not exist/);
     await fails(['users', 'create', '--username', 'x3'], /password/);
+  });
+
+  test('users unlock: clears the user’s sign-in throttle counters (by username or id), says so, and refuses an unknown user', async () => {
+    const carl = await json(['users', 'create', '--username', 'carl', '--password', PASSWORD]);
+    await json(['users', 'create', '--username', 'dora', '--password', PASSWORD]);
+    const handle = openDatabase(database.url);
+    try {
+      const store = new KyselyGuessThrottleStore(handle.db);
+      const now = Math.floor(Date.now() / 1000);
+      for (const counter of [...countersFor('password', { account: 'carl', ip: '203.0.113.7' }), ...countersFor('password', { account: 'dora', ip: '203.0.113.7' })]) {
+        for (let i = 0; i < 8; i++) await store.reserve(counter, now);
+      }
+      const cleared = await tessera(['users', 'unlock', 'carl']);
+      expect([cleared.code, cleared.stdout.trim()]).toEqual([0, 'cleared 2 sign-in throttle counters of carl']);
+      expect(await store.listForAccount('carl')).toEqual([]);
+      // The other user's counters, and the address's, stay.
+      expect(await store.listForAccount('dora')).toHaveLength(2);
+      expect(await store.waiting(['password:ip:203.0.113.7'], now)).toEqual([]);
+      expect((await tessera(['users', 'unlock', carl.id])).stdout.trim()).toBe('carl had no sign-in throttling to clear');
+      expect(await json(['users', 'unlock', 'dora'])).toEqual({ user_id: expect.any(String), username: 'dora', cleared: 2 });
+    } finally {
+      await handle.close();
+    }
+    await fails(['users', 'unlock', 'nobody'], /user "nobody" not found/);
   });
 
   test('roles: built-ins, create, grant, list', async () => {

@@ -5,6 +5,7 @@ import { launchBrowser } from '../support/browser.ts';
 import { basic, declareScopes, postForm, startTestServer, type TestServer } from '../support/server.ts';
 import { operator, SYSTEM } from '../../src/audit/actor.ts';
 import { startTestUpstream } from '../support/test-upstream.ts';
+import { hiddenFields, UserAgent } from '../support/user-agent.ts';
 import { KyselyLinkStore } from '../../src/federation/link-store.ts';
 import { KyselyProviderStore } from '../../src/federation/provider-store.ts';
 
@@ -264,6 +265,28 @@ describe('admin console in a real browser', () => {
     await page.getByRole('link', { name: 'bea', exact: true }).waitFor();
     expect(await page.getByRole('link', { name: 'cal', exact: true }).count()).toBe(0);
     await expect(server.tessera.services.users.show('cal')).rejects.toMatchObject({ status: 404 });
+  });
+
+  test('a user’s page shows their sign-in throttling; Unlock sign-in clears it (audited)', async () => {
+    // Six wrong passwords for dev from one browser: its counter now makes it wait.
+    const ua = new UserAgent(server.url);
+    const fields = hiddenFields(await (await ua.get('/login')).text());
+    for (let i = 0; i < 6; i++) expect((await ua.post('/login', { ...fields, username: 'dev', password: 'wrong password!' })).status).toBe(401);
+    await page.goto(`${server.url}/admin/users/dev`);
+    await page.getByRole('heading', { name: 'Sign-in throttling' }).waitFor();
+    const panel = page.locator('section.panel', { has: page.getByRole('heading', { name: 'Sign-in throttling' }) });
+    await expect.poll(() => panel.locator('table').count()).toBe(1);
+    const text = await panel.locator('table').textContent();
+    expect(text).toContain('Sign-ins from one address (127.0.0.1)');
+    expect(text).toContain('Sign-ins from every other browser');
+    await shot('user-throttled-1280');
+    await panel.getByRole('button', { name: 'Unlock sign-in' }).click();
+    await panel.getByText('Cleared 2 counters: every browser can try again at once.').waitFor();
+    await panel.getByText('No failed sign-ins are being counted.').waitFor();
+    const dev = await server.tessera.services.users.show('dev');
+    const [entry] = (await server.tessera.services.audit.list({ action: 'user.unlock', targetId: dev.id })).items;
+    expect(entry).toMatchObject({ actor: expect.stringContaining('user:ops-admin'), details: { cleared: 2 } });
+    expect((await ua.post('/login', { ...fields, username: 'dev', password: PASSWORD })).status).toBe(200);
   });
 
   test('roles and permissions: create a permission and a role that grants it', async () => {

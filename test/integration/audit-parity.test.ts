@@ -119,6 +119,12 @@ const ROWS: Row[] = [
     api: (u) => ({ method: 'DELETE', path: `/users/${u!.ref}` }),
   },
   {
+    action: 'user.unlock',
+    prepare: (t, tag) => user(t, tag),
+    cli: (u) => ({ args: ['users', 'unlock', u!.ref] }),
+    api: (u) => ({ method: 'POST', path: `/users/${u!.ref}/unlock` }),
+  },
+  {
     action: 'role.create',
     cli: (_, tag) => ({ args: ['roles', 'create', `role-${tag}`, '--description', 'Reads reports', '--permission', 'developer_api'] }),
     api: (_, tag) => ({ method: 'POST', path: '/roles', body: { name: `role-${tag}`, description: 'Reads reports', permissions: ['developer_api'] } }),
@@ -179,7 +185,7 @@ const API_ONLY: AuditAction[] = ['grant.revoke', 'session.revoke', 'session.revo
 const CLI_ONLY: AuditAction[] = ['role.grant'];
 
 /** Recorded by sign-in (at /login, through an identity provider), sign-out and the consent page, not by an adapter. */
-const SIGN_IN: AuditAction[] = ['user.link', 'provider.sign_in', 'provider.sign_in_failed', 'user.sign_in', 'user.sign_in_failed', 'user.sign_out', 'consent.grant'];
+const SIGN_IN: AuditAction[] = ['user.link', 'provider.sign_in', 'provider.sign_in_failed', 'user.sign_in', 'user.sign_in_failed', 'user.sign_in_throttled', 'user.sign_out', 'consent.grant'];
 
 /** Recorded by a protocol endpoint, with the app calling it as the actor (`/connect/revocation`). */
 const PROTOCOL: AuditAction[] = ['token.revoke'];

@@ -6,7 +6,7 @@ import { Cleanup, expiryJobs, type ExpiringStores, type PurgeJob } from '../../s
 import { KyselyAuditStore } from '../../src/audit/audit-store.ts';
 import type { Clock } from '../../src/clock.ts';
 import { KyselyPendingSignInStore } from '../../src/federation/pending-sign-in-store.ts';
-import { ACCOUNT_POLICY, KyselyLoginThrottleStore } from '../../src/identity/login-throttle-store.ts';
+import { KyselyGuessThrottleStore } from '../../src/identity/guess-throttle-store.ts';
 import { KyselySessionStore } from '../../src/identity/session-store.ts';
 import { KyselyCodeStore } from '../../src/oauth/code-store.ts';
 import { KyselyRefreshStore } from '../../src/oauth/refresh-store.ts';
@@ -46,7 +46,7 @@ function storesOn(db: Kysely<Database>, dialect: 'sqlite' | 'postgres'): Expirin
     refresh: new KyselyRefreshStore(db, dialect),
     sessions: new KyselySessionStore(db),
     revocations: new KyselyRevocationStore(db),
-    throttle: new KyselyLoginThrottleStore(db),
+    throttle: new KyselyGuessThrottleStore(db),
     pendingSignIns: new KyselyPendingSignInStore(db),
     audit: new KyselyAuditStore(db),
     db,
@@ -89,7 +89,7 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
   });
 
   beforeEach(async () => {
-    for (const table of ['refresh_tokens', 'refresh_token_families', 'authorization_codes', 'sessions', 'revoked_tokens', 'login_throttle', 'upstream_sign_ins', 'change_events', 'audit_events'] as const) {
+    for (const table of ['refresh_tokens', 'refresh_token_families', 'authorization_codes', 'sessions', 'revoked_tokens', 'guess_throttle', 'upstream_sign_ins', 'change_events', 'audit_events'] as const) {
       await db.deleteFrom(table).execute();
     }
   });
@@ -110,7 +110,7 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
     id_hash: id, sid: id, user_id: userId, auth_time: expiresAt - HOUR, created_at: expiresAt - HOUR, expires_at: expiresAt, last_seen_at: expiresAt - HOUR, revoked_at: revokedAt, ip: null, user_agent: null,
   });
   const revoked = (jti: string, expiresAt: number) => ({ jti, client_id: clientId, expires_at: expiresAt, revoked_at: expiresAt - HOUR });
-  const throttleRow = (key: string, windowStartedAt: number, lockedUntil: number) => ({ key, failures: 5, window_started_at: windowStartedAt, locked_until: lockedUntil });
+  const throttleRow = (key: string, expiresAt: number, blockedUntil: number) => ({ key, account: 'someone', failures: 5, last_failure_at: expiresAt - HOUR, blocked_until: blockedUntil, expires_at: expiresAt });
   const pending = (state: string, expiresAt: number) => ({
     state_hash: state, provider_id: providerId, nonce: 'n', code_verifier: 'v', browser_hash: 'b', redirect_uri: 'https://t.example/cb', return_to: null, created_at: expiresAt - 600, expires_at: expiresAt, consumed_at: null,
   });
@@ -139,11 +139,10 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
     ]);
     await insertMany('sessions', [session('s-old', NOW - DAY - 1), session('s-old-revoked', NOW - DAY - 1, NOW - 2 * DAY), session('s-recent', NOW - 60), session('s-live', NOW + HOUR)]);
     await insertMany('revoked_tokens', [revoked('jti-old', NOW - 301), revoked('jti-recent', NOW - 60), revoked('jti-live', NOW + HOUR)]);
-    const window = ACCOUNT_POLICY.windowSeconds;
-    await insertMany('login_throttle', [
-      throttleRow('t-old', NOW - window - 1, NOW - 1),
-      throttleRow('t-window', NOW - window + 60, 0), // its window still counts
-      throttleRow('t-locked', NOW - window - 1, NOW + 60), // window over, lock not
+    await insertMany('guess_throttle', [
+      throttleRow('t-old', NOW - 1, NOW - 1),
+      throttleRow('t-counting', NOW + 60, 0), // not yet forgotten
+      throttleRow('t-waiting', NOW - 1, NOW + 60), // forgotten, but still making attempts wait
     ]);
     await insertMany('upstream_sign_ins', [pending('up-old', NOW - HOUR - 1), pending('up-live', NOW + 600)]);
     await insertMany('change_events', [
@@ -160,7 +159,7 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
       refresh_token_families: 1,
       sessions: 2,
       revoked_tokens: 1,
-      login_throttle: 1,
+      guess_throttle: 1,
       upstream_sign_ins: 1,
       change_events: 1,
       audit_events: 1,
@@ -170,7 +169,7 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
     expect(await keys('refresh_tokens', 'token_hash')).toEqual(['rt-live', 'rt-live-used', 'rt-revoked', 'rt-revoked-used']);
     expect(await keys('sessions', 'id_hash')).toEqual(['s-live', 's-recent']);
     expect(await keys('revoked_tokens', 'jti')).toEqual(['jti-live', 'jti-recent']);
-    expect(await keys('login_throttle', 'key')).toEqual(['t-locked', 't-window']);
+    expect(await keys('guess_throttle', 'key')).toEqual(['t-counting', 't-waiting']);
     expect(await keys('upstream_sign_ins', 'state_hash')).toEqual(['up-live']);
     expect(await keys('change_events', 'key')).toEqual(['new']);
     expect((await keys('audit_events', 'id')).map((id) => id.split('-').slice(1).join('-'))).toEqual(['a-new']);

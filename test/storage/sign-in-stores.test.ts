@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { AuditLog } from '../../src/audit/audit-log.ts';
 import { KyselyAuditStore } from '../../src/audit/audit-store.ts';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -6,7 +6,9 @@ import type { Client } from '../../src/clients/client.ts';
 import { KyselyClientStore } from '../../src/clients/client-store.ts';
 import type { Clock } from '../../src/clock.ts';
 import { KyselyConsentStore } from '../../src/identity/consent-store.ts';
-import { ACCOUNT_POLICY, IP_POLICY, KyselyLoginThrottleStore, type ThrottlePolicy } from '../../src/identity/login-throttle-store.ts';
+import { DeviceCookies } from '../../src/identity/device-cookie.ts';
+import { countersFor, GUESS_POLICIES, type BackoffPolicy, type Counter } from '../../src/identity/guess-throttle.ts';
+import { KyselyGuessThrottleStore } from '../../src/identity/guess-throttle-store.ts';
 import { hashPassword } from '../../src/identity/passwords.ts';
 import { SessionService } from '../../src/identity/session-service.ts';
 import { KyselySessionStore, type Session, type SessionStore } from '../../src/identity/session-store.ts';
@@ -473,81 +475,96 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
   });
 
-  describe('login throttle', () => {
-    const policy: ThrottlePolicy = { maxFailures: 3, windowSeconds: 60, lockSeconds: 120 };
+  describe('guess throttle store', () => {
+    // Two free failures, then waits of 10, 20, 40 (the cap) seconds; forgotten after 100 s.
+    const policy: BackoffPolicy = { free: 2, baseDelay: 10, maxDelay: 40, forgetAfter: 100 };
+    const counter = (key: string, account: string | null = 'acct', p: BackoffPolicy = policy): Counter => ({ key, kind: 'client', account, policy: p });
 
-    test('the maxFailures-th failure in the window locks the key for lockSeconds', async () => {
-      const throttle = new KyselyLoginThrottleStore(handle.db);
-      await throttle.recordFailure('user:t1', policy, NOW);
-      await throttle.recordFailure('user:t1', policy, NOW + 1);
-      expect(await throttle.lockedUntil(['user:t1'], NOW + 2)).toBe(0);
-      await throttle.recordFailure('user:t1', policy, NOW + 2);
-      expect(await throttle.lockedUntil(['user:t1'], NOW + 2)).toBe(NOW + 122);
-      expect(await throttle.lockedUntil(['user:t1'], NOW + 121)).toBe(NOW + 122);
-      expect(await throttle.lockedUntil(['user:t1'], NOW + 122)).toBe(0);
+    test('free failures cost nothing; then each one makes the next attempt wait twice as long, up to the cap', async () => {
+      const throttle = new KyselyGuessThrottleStore(handle.db);
+      const c = counter('password:client:t1');
+      expect(await throttle.reserve(c, NOW)).toEqual({ failures: 1, blockedUntil: NOW });
+      expect(await throttle.reserve(c, NOW)).toEqual({ failures: 2, blockedUntil: NOW });
+      expect(await throttle.waiting([c.key], NOW)).toEqual([]);
+      expect(await throttle.reserve(c, NOW)).toEqual({ failures: 3, blockedUntil: NOW + 10 });
+      // While it waits, an attempt is refused and counts nothing.
+      expect(await throttle.waiting([c.key, 'password:client:none'], NOW + 9)).toEqual([{ key: c.key, blockedUntil: NOW + 10 }]);
+      expect(await throttle.reserve(c, NOW + 9)).toBeUndefined();
+      expect(await throttle.reserve(c, NOW + 10)).toEqual({ failures: 4, blockedUntil: NOW + 30 });
+      expect(await throttle.reserve(c, NOW + 30)).toEqual({ failures: 5, blockedUntil: NOW + 70 });
+      expect(await throttle.reserve(c, NOW + 70)).toEqual({ failures: 6, blockedUntil: NOW + 110 });
+      expect(await throttle.reserve(c, NOW + 110)).toEqual({ failures: 7, blockedUntil: NOW + 150 });
+      expect(await throttle.waiting([c.key], NOW + 150)).toEqual([]);
     });
 
-    test('a failure exactly windowSeconds after the first still counts in that window', async () => {
-      const throttle = new KyselyLoginThrottleStore(handle.db);
-      for (const dt of [0, 30, 60]) await throttle.recordFailure('user:t-edge', policy, NOW + dt);
-      expect(await throttle.lockedUntil(['user:t-edge'], NOW + 60)).toBe(NOW + 180);
+    test('a counter quiet for forgetAfter seconds starts again from one', async () => {
+      const throttle = new KyselyGuessThrottleStore(handle.db);
+      const c = counter('password:client:t2');
+      for (let i = 0; i < 3; i++) await throttle.reserve(c, NOW);
+      expect(await throttle.reserve(c, NOW + 99)).toEqual({ failures: 4, blockedUntil: NOW + 99 + 20 });
+      // Forgotten 100 s after the last failure.
+      expect(await throttle.reserve(c, NOW + 199)).toEqual({ failures: 1, blockedUntil: NOW + 199 });
     });
 
-    test('failures spread beyond the window start a new one and never lock', async () => {
-      const throttle = new KyselyLoginThrottleStore(handle.db);
-      await throttle.recordFailure('user:t2', policy, NOW);
-      await throttle.recordFailure('user:t2', policy, NOW + 1);
-      // 61 s after the window opened: a new window, counting from 1.
-      await throttle.recordFailure('user:t2', policy, NOW + 61);
-      expect(await throttle.lockedUntil(['user:t2'], NOW + 61)).toBe(0);
-      await throttle.recordFailure('user:t2', policy, NOW + 62);
-      expect(await throttle.lockedUntil(['user:t2'], NOW + 62)).toBe(0);
-      await throttle.recordFailure('user:t2', policy, NOW + 63);
-      expect(await throttle.lockedUntil(['user:t2'], NOW + 63)).toBe(NOW + 183);
-      for (let i = 0; i < 6; i++) await throttle.recordFailure('user:t3', policy, NOW + i * 61);
-      expect(await throttle.lockedUntil(['user:t3'], NOW + 6 * 61)).toBe(0);
+    test('refund gives one attempt back and shortens the wait it set; reset forgets the counter', async () => {
+      const throttle = new KyselyGuessThrottleStore(handle.db);
+      const c = counter('password:account:t3');
+      await throttle.reserve(c, NOW);
+      await throttle.reserve(c, NOW);
+      expect(await throttle.reserve(c, NOW)).toEqual({ failures: 3, blockedUntil: NOW + 10 });
+      await throttle.refund(c, NOW);
+      expect(await throttle.waiting([c.key], NOW)).toEqual([]);
+      expect(await throttle.reserve(c, NOW)).toEqual({ failures: 3, blockedUntil: NOW + 10 });
+      expect(await throttle.reserve(c, NOW + 10)).toEqual({ failures: 4, blockedUntil: NOW + 30 });
+      await throttle.refund(c, NOW + 10);
+      // Back to three failures: the wait after the third (10 s), from now.
+      expect(await throttle.waiting([c.key], NOW + 10)).toEqual([{ key: c.key, blockedUntil: NOW + 20 }]);
+      await throttle.reset(c.key);
+      expect(await throttle.reserve(c, NOW + 10)).toEqual({ failures: 1, blockedUntil: NOW + 10 });
+      await throttle.reset('password:client:never-failed');
+      await throttle.refund(counter('password:client:never-failed'), NOW);
+      expect(await throttle.waiting(['password:client:never-failed'], NOW)).toEqual([]);
     });
 
-    test('reset clears the count, and unlocks a locked key', async () => {
-      const throttle = new KyselyLoginThrottleStore(handle.db);
-      await throttle.recordFailure('user:t4', policy, NOW);
-      await throttle.recordFailure('user:t4', policy, NOW);
-      await throttle.reset('user:t4');
-      await throttle.recordFailure('user:t4', policy, NOW);
-      await throttle.recordFailure('user:t4', policy, NOW);
-      expect(await throttle.lockedUntil(['user:t4'], NOW)).toBe(0);
-      await throttle.recordFailure('user:t4', policy, NOW);
-      expect(await throttle.lockedUntil(['user:t4'], NOW)).toBe(NOW + 120);
-      await throttle.reset('user:t4');
-      expect(await throttle.lockedUntil(['user:t4'], NOW)).toBe(0);
-      await throttle.reset('user:never-failed');
+    test('clearAccount forgets every counter of one account, and only those; listForAccount shows them', async () => {
+      const throttle = new KyselyGuessThrottleStore(handle.db);
+      for (let i = 0; i < 3; i++) {
+        await throttle.reserve(counter('password:client:192.0.2.1:carla', 'carla'), NOW);
+        await throttle.reserve(counter('password:account:carla', 'carla'), NOW);
+        await throttle.reserve(counter('password:ip:192.0.2.1', null), NOW);
+        await throttle.reserve(counter('password:account:carlos', 'carlos'), NOW);
+      }
+      expect(await throttle.listForAccount('carla')).toEqual([
+        { key: 'password:account:carla', failures: 3, blockedUntil: NOW + 10, expiresAt: NOW + 100 },
+        { key: 'password:client:192.0.2.1:carla', failures: 3, blockedUntil: NOW + 10, expiresAt: NOW + 100 },
+      ]);
+      expect(await throttle.clearAccount('carla')).toBe(2);
+      expect(await throttle.clearAccount('carla')).toBe(0);
+      expect(await throttle.listForAccount('carla')).toEqual([]);
+      const keys = ['password:client:192.0.2.1:carla', 'password:account:carla', 'password:ip:192.0.2.1', 'password:account:carlos'];
+      expect((await throttle.waiting(keys, NOW)).map((w) => w.key).sort()).toEqual(['password:account:carlos', 'password:ip:192.0.2.1']);
     });
 
-    test('lockedUntil over several keys: the latest lock still running', async () => {
-      const throttle = new KyselyLoginThrottleStore(handle.db);
-      for (let i = 0; i < 3; i++) await throttle.recordFailure('user:k-a', policy, NOW);
-      for (let i = 0; i < 3; i++) await throttle.recordFailure('ip:192.0.2.1', { ...policy, lockSeconds: 200 }, NOW);
-      await throttle.recordFailure('user:k-b', policy, NOW);
-      expect(await throttle.lockedUntil(['user:k-a', 'ip:192.0.2.1'], NOW)).toBe(NOW + 200);
-      expect(await throttle.lockedUntil(['user:k-a', 'user:k-b', 'user:k-none'], NOW)).toBe(NOW + 120);
-      expect(await throttle.lockedUntil(['user:k-b', 'ip:192.0.2.1'], NOW + 150)).toBe(NOW + 200);
-      expect(await throttle.lockedUntil(['user:k-a'], NOW + 150)).toBe(0);
-      expect(await throttle.lockedUntil(['user:k-b', 'user:k-none'], NOW)).toBe(0);
-      expect(await throttle.lockedUntil([], NOW)).toBe(0);
+    test('deleteExpired removes forgotten counters in batches, never one still counting', async () => {
+      const throttle = new KyselyGuessThrottleStore(handle.db);
+      const old = NOW - 10_000;
+      for (let i = 0; i < 5; i++) await throttle.reserve(counter(`password:client:purge-${i}`, 'purge'), old);
+      await throttle.reserve(counter('password:client:purge-live', 'purge'), NOW - 50);
+      // Forgotten at old + 100: expired by NOW; the live one at NOW + 50.
+      expect(await throttle.deleteExpired(NOW, 2)).toBe(2);
+      expect(await throttle.deleteExpired(NOW, 2)).toBe(2);
+      expect(await throttle.deleteExpired(NOW, 2)).toBe(1);
+      expect(await throttle.deleteExpired(NOW, 2)).toBe(0);
+      expect((await throttle.listForAccount('purge')).map((r) => r.key)).toEqual(['password:client:purge-live']);
+      expect(await throttle.deleteExpired(NOW + 50, 10)).toBe(1);
     });
 
-    test('keys are independent', async () => {
-      const throttle = new KyselyLoginThrottleStore(handle.db);
-      for (let i = 0; i < 3; i++) await throttle.recordFailure('user:k-c', policy, NOW);
-      expect(await throttle.lockedUntil(['user:k-d'], NOW)).toBe(0);
-      expect(await throttle.lockedUntil(['user:K-C'], NOW)).toBe(0);
-    });
-
-    test('concurrent failures are all counted', async () => {
-      const throttle = new KyselyLoginThrottleStore(handle.db);
-      const wide: ThrottlePolicy = { maxFailures: RACERS, windowSeconds: 60, lockSeconds: 120 };
-      await Promise.all(Array.from({ length: RACERS }, () => throttle.recordFailure('user:t-race', wide, NOW)));
-      expect(await throttle.lockedUntil(['user:t-race'], NOW)).toBe(NOW + 120);
+    test('parallel attempts: exactly the free ones and the one that starts the wait get through', async () => {
+      const throttle = new KyselyGuessThrottleStore(handle.db);
+      const c = counter('password:client:race', 'race', { free: 3, baseDelay: 10, maxDelay: 40, forgetAfter: 100 });
+      const results = await Promise.all(Array.from({ length: RACERS }, () => throttle.reserve(c, NOW)));
+      expect(results.filter(Boolean).map((r) => r!.failures).sort()).toEqual([1, 2, 3, 4]);
+      expect(await throttle.waiting([c.key], NOW)).toEqual([{ key: c.key, blockedUntil: NOW + 10 }]);
     });
   });
 
@@ -559,7 +576,8 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     };
     let service: SessionService;
     let sessions: KyselySessionStore;
-    let throttle: KyselyLoginThrottleStore;
+    let throttle: KyselyGuessThrottleStore;
+    const devices = new DeviceCookies(randomBytes(32));
     let feed: ChangeFeed;
     let cache: RegistryCache;
     let audit: AuditLog;
@@ -567,12 +585,12 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
 
     beforeAll(async () => {
       sessions = new KyselySessionStore(handle.db);
-      throttle = new KyselyLoginThrottleStore(handle.db);
+      throttle = new KyselyGuessThrottleStore(handle.db);
       feed = new ChangeFeed(handle.db, log);
       cache = new RegistryCache(new KyselyClientStore(handle.db), users, new KyselyRevocationStore(handle.db));
       await cache.load(NOW, feed);
       audit = new AuditLog(new KyselyAuditStore(handle.db), clock);
-      service = new SessionService({ sessions, users, cache, throttle, clock, sessionTtl: SESSION_TTL, log, audit });
+      service = new SessionService({ sessions, users, cache, throttle, devices, clock, sessionTtl: SESSION_TTL, log, audit });
     });
 
     /** Saves a changed user the way UserService does: store, then tell this node's caches. */
@@ -638,7 +656,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
         listForUser: (...a) => sessions.listForUser(...a),
         purgeExpired: (...a) => sessions.purgeExpired(...a),
       };
-      const flaky = new SessionService({ sessions: failing, users, cache, throttle, clock, sessionTtl: SESSION_TTL, log, audit });
+      const flaky = new SessionService({ sessions: failing, users, cache, throttle, devices, clock, sessionTtl: SESSION_TTL, log, audit });
       const logged = log.entries.length;
       setNow(NOW + 60);
       expect((await flaky.resolve(result.cookieValue))?.session.userId).toBe(result.session.userId);
@@ -685,46 +703,171 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       expect(await sessionCount(ida.id)).toBe(0);
     });
 
-    test('repeated failures lock the account: throttled with retryAfter, even for the right password, until the lock ends', async () => {
+    const { client: CLIENT, ip: IP, account: ACCOUNT, device: DEVICE } = GUESS_POLICIES;
+    const at = (ip: string, deviceCookie?: string) => ({ ip, userAgent: null, deviceCookie });
+    /** Signs in with the right password and returns the browser's device cookie. */
+    async function knownBrowser(username: string, ip: string): Promise<string> {
+      const r = await service.signIn(username, PASSWORD, at(ip));
+      if (!r.ok) throw new Error(`sign-in failed: ${r.reason}`);
+      return r.deviceCookie;
+    }
+
+    test('a client’s failures slow that client with doubling waits, never a lock; other clients are not slowed', async () => {
       const t = NOW + 1000;
       setNow(t);
-      const jan = await addUser('jan');
-      for (let i = 0; i < ACCOUNT_POLICY.maxFailures - 1; i++) expect((await service.signIn('jan', 'wrong password', noMeta)).ok).toBe(false);
-      expect(await service.signIn('jan', 'wrong password', noMeta)).toEqual({ ok: false, reason: 'invalid_credentials' });
-      // The lock counts per account whatever the letter case.
-      expect(await service.signIn('JAN', PASSWORD, noMeta)).toEqual({ ok: false, reason: 'throttled', retryAfter: ACCOUNT_POLICY.lockSeconds });
-      setNow(t + 300);
-      expect(await service.signIn('jan', PASSWORD, noMeta)).toEqual({ ok: false, reason: 'throttled', retryAfter: ACCOUNT_POLICY.lockSeconds - 300 });
-      expect(await sessionCount(jan.id)).toBe(0);
-      setNow(t + ACCOUNT_POLICY.lockSeconds);
-      expect((await service.signIn('jan', PASSWORD, noMeta)).ok).toBe(true);
+      await addUser('jan');
+      const ip = '198.51.100.10';
+      for (let i = 0; i < CLIENT.free; i++) expect(await service.signIn('jan', 'wrong password', at(ip))).toEqual({ ok: false, reason: 'invalid_credentials' });
+      // The first failure beyond the free ones: refused like the others, and the next attempt waits.
+      expect(await service.signIn('JAN', 'wrong password', at(ip))).toEqual({ ok: false, reason: 'invalid_credentials' });
+      expect(await service.signIn('jan', PASSWORD, at(ip))).toEqual({ ok: false, reason: 'throttled', retryAfter: 1 });
+      // Another address (without a device cookie) with the right password is not slowed.
+      expect((await service.signIn('jan', PASSWORD, at('198.51.100.11'))).ok).toBe(true);
+      setNow(t + 1);
+      expect(await service.signIn('jan', 'wrong password', at(ip))).toEqual({ ok: false, reason: 'invalid_credentials' });
+      expect(await service.signIn('jan', PASSWORD, at(ip))).toEqual({ ok: false, reason: 'throttled', retryAfter: 2 });
+      setNow(t + 3);
+      expect(await service.signIn('jan', 'wrong password', at(ip))).toEqual({ ok: false, reason: 'invalid_credentials' });
+      expect(await service.signIn('jan', PASSWORD, at(ip))).toEqual({ ok: false, reason: 'throttled', retryAfter: 4 });
+      expect(await sessionCount((await users.findByUsername('jan'))!.id)).toBe(1);
+      // Once the wait is over the right password works, and the client starts again from zero.
+      setNow(t + 7);
+      expect((await service.signIn('jan', PASSWORD, at(ip))).ok).toBe(true);
+      for (let i = 0; i < CLIENT.free; i++) await service.signIn('jan', 'wrong password', at(ip));
+      expect((await service.signIn('jan', PASSWORD, at(ip))).ok).toBe(true);
     });
 
     test('unknown usernames are throttled like real ones', async () => {
       setNow(NOW + 2000);
-      for (let i = 0; i < ACCOUNT_POLICY.maxFailures; i++) await service.signIn('ghost', 'guess', noMeta);
-      expect(await service.signIn('ghost', 'guess', noMeta)).toEqual({ ok: false, reason: 'throttled', retryAfter: ACCOUNT_POLICY.lockSeconds });
+      for (let i = 0; i <= CLIENT.free; i++) await service.signIn('ghost', 'guess', at('198.51.100.20'));
+      expect(await service.signIn('ghost', 'guess', at('198.51.100.20'))).toEqual({ ok: false, reason: 'throttled', retryAfter: 1 });
     });
 
-    test('a successful sign-in resets the account’s failure count', async () => {
-      setNow(NOW + 3000);
-      await addUser('kim');
-      for (let i = 0; i < ACCOUNT_POLICY.maxFailures - 1; i++) await service.signIn('kim', 'wrong password', noMeta);
-      expect((await service.signIn('kim', PASSWORD, noMeta)).ok).toBe(true);
-      for (let i = 0; i < ACCOUNT_POLICY.maxFailures - 1; i++) await service.signIn('kim', 'wrong password', noMeta);
-      expect((await service.signIn('kim', PASSWORD, noMeta)).ok).toBe(true);
-    });
-
-    test('failures from one IP lock that IP for every account, not other IPs', async () => {
+    test('one address failing for many accounts is slowed only after a generous number, then for at most a minute; other addresses are not', async () => {
       const t = NOW + 4000;
       setNow(t);
       await addUser('lea');
       const ip = '198.51.100.77';
-      for (let i = 0; i < IP_POLICY.maxFailures - 1; i++) await throttle.recordFailure(`ip:${ip}`, IP_POLICY, t);
-      // The last allowed failure, recorded by signIn itself against the IP.
-      expect(await service.signIn('someone-else', 'guess', { ip, userAgent: null })).toEqual({ ok: false, reason: 'invalid_credentials' });
-      expect(await service.signIn('lea', PASSWORD, { ip, userAgent: null })).toEqual({ ok: false, reason: 'throttled', retryAfter: IP_POLICY.lockSeconds });
-      expect((await service.signIn('lea', PASSWORD, { ip: '198.51.100.78', userAgent: null })).ok).toBe(true);
+      const ipCounter = countersFor('password', { account: 'x', ip }).find((c) => c.kind === 'ip')!;
+      for (let i = 0; i < IP.free - 1; i++) await throttle.reserve(ipCounter, t);
+      // The last free failure, counted by signIn itself; then the first one that makes the address wait.
+      expect(await service.signIn('someone-else', 'guess', at(ip))).toEqual({ ok: false, reason: 'invalid_credentials' });
+      expect((await service.signIn('lea', PASSWORD, at(ip))).ok).toBe(true);
+      expect(await service.signIn('someone-else', 'guess', at(ip))).toEqual({ ok: false, reason: 'invalid_credentials' });
+      expect(await service.signIn('lea', PASSWORD, at(ip))).toEqual({ ok: false, reason: 'throttled', retryAfter: 1 });
+      expect((await service.signIn('lea', PASSWORD, at('198.51.100.78'))).ok).toBe(true);
+      // However long failures go on, the address waits at most IP.maxDelay between attempts.
+      let when = t + 10;
+      let waits: number[] = [];
+      for (let i = 0; i < 120; i++) {
+        const state = await throttle.reserve(ipCounter, when);
+        if (!state) throw new Error('refused after its wait');
+        waits.push(state.blockedUntil - when);
+        when = state.blockedUntil;
+      }
+      waits = [...new Set(waits)];
+      expect(waits).toEqual([2, 4, 8, 16, 32, IP.maxDelay]);
+      setNow(when);
+      expect((await service.signIn('lea', PASSWORD, at(ip))).ok).toBe(true);
+    });
+
+    test('an attacker guessing admin’s password at the maximum rate, from many addresses and in parallel, cannot keep admin’s known browser out', async () => {
+      const t = NOW + 20_000;
+      setNow(t);
+      const admin = await addUser('admin');
+      // Admin's browser signed in before, from the office NAT the attacker also sits behind.
+      const office = '203.0.113.50';
+      const cookie = await knownBrowser('admin', office);
+      const attackers = [office, ...Array.from({ length: 15 }, (_, i) => `198.18.0.${i + 1}`)];
+      let guessed = 0;
+      let throttled = 0;
+      // Twenty seconds of attack, every address sending five parallel guesses each second.
+      for (let second = 0; second < 20; second++) {
+        setNow(t + second);
+        const results = await Promise.all(attackers.flatMap((ip) => Array.from({ length: 5 }, () => service.signIn('admin', 'letmein-guess', at(ip)))));
+        guessed += results.filter((r) => !r.ok && r.reason === 'invalid_credentials').length;
+        throttled += results.filter((r) => !r.ok && r.reason === 'throttled').length;
+        expect(results.every((r) => !r.ok)).toBe(true);
+        // Admin, on the known browser, with the right password: in at once, every time.
+        const own = await service.signIn('admin', PASSWORD, at(office, cookie));
+        expect(own.ok).toBe(true);
+      }
+      // The attack was slowed to a trickle: the account-wide counter let its free failures
+      // through, then one guess per wait (which doubles up to its cap).
+      expect(guessed).toBeLessThanOrEqual(ACCOUNT.free + 6);
+      expect(throttled).toBe(20 * attackers.length * 5 - guessed);
+      // A browser without the cookie is slowed (never locked): it waits at most ACCOUNT.maxDelay.
+      const fresh = await service.signIn('admin', PASSWORD, at('192.0.2.99'));
+      expect(fresh).toMatchObject({ ok: false, reason: 'throttled' });
+      expect(fresh.ok === false && fresh.reason === 'throttled' && fresh.retryAfter).toBeLessThanOrEqual(ACCOUNT.maxDelay);
+      expect(await sessionCount(admin.id)).toBe(21);
+    });
+
+    test('failures from a known browser slow that browser only; the account’s other browsers and clients go on', async () => {
+      const t = NOW + 30_000;
+      setNow(t);
+      await addUser('meg');
+      const home = await knownBrowser('meg', '198.51.100.30');
+      const work = await knownBrowser('meg', '198.51.100.31');
+      for (let i = 0; i <= DEVICE.free; i++) expect((await service.signIn('meg', 'wrong password', at('198.51.100.30', home))).ok).toBe(false);
+      expect(await service.signIn('meg', PASSWORD, at('198.51.100.30', home))).toEqual({ ok: false, reason: 'throttled', retryAfter: 1 });
+      // The same address without that cookie, and the other browser, are not slowed.
+      expect((await service.signIn('meg', PASSWORD, at('198.51.100.30'))).ok).toBe(true);
+      expect((await service.signIn('meg', PASSWORD, at('198.51.100.31', work))).ok).toBe(true);
+      setNow(t + 1);
+      expect((await service.signIn('meg', PASSWORD, at('198.51.100.30', home))).ok).toBe(true);
+    });
+
+    test('a device cookie of another user, forged, or expired is no device cookie', async () => {
+      const t = NOW + 40_000;
+      setNow(t);
+      const nia = await addUser('nia');
+      await addUser('nils');
+      const nils = await knownBrowser('nils', '198.51.100.40');
+      const own = await knownBrowser('nia', '198.51.100.40');
+      // Make nia's client counter from this address wait.
+      for (let i = 0; i <= CLIENT.free; i++) await service.signIn('nia', 'wrong password', at('198.51.100.40'));
+      const forged = own.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
+      for (const cookie of [nils, forged, `${nia.id}.dev.${t}.${'A'.repeat(43)}`, 'garbage', '']) {
+        expect(await service.signIn('nia', PASSWORD, at('198.51.100.40', cookie))).toEqual({ ok: false, reason: 'throttled', retryAfter: 1 });
+      }
+      expect((await service.signIn('nia', PASSWORD, at('198.51.100.40', own))).ok).toBe(true);
+      // A year later the cookie has expired: it counts as none.
+      setNow(t + 366 * 86_400);
+      for (let i = 0; i <= CLIENT.free; i++) await service.signIn('nia', 'wrong password', at('198.51.100.40'));
+      expect(await service.signIn('nia', PASSWORD, at('198.51.100.40', own))).toEqual({ ok: false, reason: 'throttled', retryAfter: 1 });
+    });
+
+    test('a successful sign-in gives back a device cookie that holds this user first and keeps the browser’s other users', async () => {
+      setNow(NOW + 45_000);
+      const ola = await addUser('olaf');
+      const pam = await addUser('pam');
+      const first = await knownBrowser('olaf', '198.51.100.45');
+      const r = await service.signIn('pam', PASSWORD, at('198.51.100.45', first));
+      if (!r.ok) throw new Error('sign-in failed');
+      expect(devices.entries(r.deviceCookie, NOW + 45_000).map((e) => e.userId)).toEqual([pam.id, ola.id]);
+    });
+
+    test('parallel wrong guesses from one client: only the free ones and the one that starts the wait reach the password check', async () => {
+      setNow(NOW + 50_000);
+      await addUser('pat');
+      const results = await Promise.all(Array.from({ length: 30 }, () => service.signIn('pat', 'wrong password', at('198.51.100.50'))));
+      expect(results.filter((r) => !r.ok && r.reason === 'invalid_credentials')).toHaveLength(CLIENT.free + 1);
+      expect(results.filter((r) => !r.ok && r.reason === 'throttled')).toHaveLength(30 - CLIENT.free - 1);
+    });
+
+    test('failed sign-ins and the start of each wait are logged, without the password', async () => {
+      setNow(NOW + 55_000);
+      await addUser('quentin');
+      const logged = log.entries.length;
+      for (let i = 0; i <= CLIENT.free; i++) await service.signIn('quentin', 'wrong password', at('198.51.100.55'));
+      await service.signIn('quentin', 'wrong password', at('198.51.100.55'));
+      const entries = log.entries.slice(logged);
+      expect(entries.filter((e) => e.message === 'sign-in refused')).toHaveLength(CLIENT.free + 1);
+      expect(entries.filter((e) => e.message === 'sign-in throttled')).toMatchObject([
+        { level: 'warn', context: { username: 'quentin', ip: '198.51.100.55', counter: 'client', failures: CLIENT.free + 1, waitSeconds: 1 } },
+      ]);
+      expect(JSON.stringify(entries)).not.toContain('wrong password');
     });
 
     test('resolve refuses a missing, unknown, oversized or signed-out cookie; signOut revokes the stored session', async () => {
@@ -760,20 +903,24 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       setNow(NOW + 5503);
       await service.signOut(ok.cookieValue, ip);
       await service.signOut(ok.cookieValue, ip); // already ended: nothing more
-      const events = (await audit.list({ since: NOW + 5500, limit: 500 })).items.filter((e) => e.action.startsWith('user.sign_'));
+      const events = (await audit.list({ since: NOW + 5500, limit: 500 })).items.filter((e) => e.action.startsWith('user.sign_') && Date.parse(e.at) <= (NOW + 5503) * 1000);
       expect(events.reverse().map(({ actor, action, target_id, ip: from, details }) => ({ actor, action, target_id, ip: from, details }))).toEqual([
         { actor: 'user:oda', action: 'user.sign_in', target_id: oda.id, ip, details: { sid: ok.session.sid } },
         { actor: 'anonymous', action: 'user.sign_in_failed', target_id: oda.id, ip, details: { username: 'ODA', reason: 'invalid_credentials' } },
         { actor: 'anonymous', action: 'user.sign_in_failed', target_id: null, ip, details: { username: 'nobody-here', reason: 'invalid_credentials' } },
         { actor: 'user:oda', action: 'user.sign_out', target_id: oda.id, ip, details: { sid: ok.session.sid } },
       ]);
-      // Throttled attempts are recorded as such.
+      // The failure that makes a counter wait is recorded as such; attempts refused while it waits are not.
       setNow(NOW + 5504);
-      for (let i = 0; i < ACCOUNT_POLICY.maxFailures; i++) await service.signIn('oda', 'wrong password', { ip: null, userAgent: null });
-      setNow(NOW + 5505);
-      expect((await service.signIn('oda', PASSWORD, { ip: null, userAgent: null })).ok).toBe(false);
-      const [last] = (await audit.list({ action: 'user.sign_in_failed', targetId: oda.id })).items;
-      expect(last!.details).toEqual({ username: 'oda', reason: 'throttled' });
+      // One failure from this address already; these make the client counter wait.
+      for (let i = 0; i < GUESS_POLICIES.client.free; i++) await service.signIn('oda', 'wrong password', { ip, userAgent: null });
+      setNow(NOW + 5504);
+      expect((await service.signIn('oda', PASSWORD, { ip, userAgent: null })).ok).toBe(false);
+      const throttledEvents = (await audit.list({ action: 'user.sign_in_throttled', targetId: oda.id })).items;
+      expect(throttledEvents.map(({ actor, ip: from, details }) => ({ actor, ip: from, details }))).toEqual([
+        { actor: 'anonymous', ip, details: { username: 'oda', counter: 'client', failures: GUESS_POLICIES.client.free + 1, wait_seconds: 1 } },
+      ]);
+      expect((await audit.list({ action: 'user.sign_in_failed', targetId: oda.id })).items).toHaveLength(1 + GUESS_POLICIES.client.free);
     });
 
     test('resolve refuses a session revoked in the store (e.g. all of a user’s sessions)', async () => {

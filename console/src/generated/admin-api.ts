@@ -1267,6 +1267,172 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/api/v1/users/{id}/sign-in-throttle": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The user’s sign-in throttle counters: which browsers and addresses are slowed, and for how long */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A user’s sign-in throttle counters: who is being slowed, and for how long. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SignInThrottle"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/api/v1/users/{id}/unlock": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Clear the user’s sign-in throttling (their devices, the clients that failed as them, the account-wide counter) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["UnlockResult"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/api/v1/users/{id}/sessions": {
         parameters: {
             query?: never;
@@ -3680,6 +3846,33 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description A user’s sign-in throttle counters: who is being slowed, and for how long. */
+        SignInThrottle: {
+            user_id: string;
+            username: string;
+            counters: {
+                /** @description what is guessed: password */
+                guess: string;
+                /** @description device (a browser that signed in as the user before), client (one IP address without one), account (every such client) */
+                counter: string;
+                /** @description the IP address of a client counter */
+                ip: string | null;
+                failures: number;
+                /** @description how long the next attempt through this counter must wait (0: none) */
+                wait_seconds: number;
+                /**
+                 * Format: date-time
+                 * @description when the counter forgets its failures unless more come
+                 */
+                forgotten_at: string;
+            }[];
+        };
+        UnlockResult: {
+            user_id: string;
+            username: string;
+            /** @description how many throttle counters were cleared (0: none) */
+            cleared: number;
+        };
         /** @description A user’s account at an upstream identity provider. */
         IdentityLink: {
             /** @description the provider’s slug */

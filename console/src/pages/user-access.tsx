@@ -1,6 +1,7 @@
-import { api, type Grant, type IdentityLink, type List, type Session } from '../api.ts';
+import { useState } from 'react';
+import { api, type Grant, type IdentityLink, type List, type Session, type SignInThrottle, type UnlockResult } from '../api.ts';
 import { Link } from '../router.tsx';
-import { ErrorBox, formatDate, ListView, useAction, useApi } from '../ui.tsx';
+import { ErrorBox, formatDate, ListView, Loading, useAction, useApi } from '../ui.tsx';
 
 /** A user's sign-in sessions: end one or all. */
 export function Sessions({ userPath }: { userPath: string }) {
@@ -57,6 +58,79 @@ export function Sessions({ userPath }: { userPath: string }) {
           </table>
         )}
       </ListView>
+    </section>
+  );
+}
+
+const COUNTER_LABELS: Record<string, string> = {
+  device: 'A browser that signed in as this user before',
+  client: 'Sign-ins from one address',
+  account: 'Sign-ins from every other browser',
+};
+
+/** "12 s", "4 min": a wait as people read it. */
+function waitLabel(seconds: number): string {
+  return seconds < 60 ? `${seconds} s` : `${Math.ceil(seconds / 60)} min`;
+}
+
+/**
+ * Failed sign-ins being counted against the user (sign-in throttling slows, it never locks):
+ * which browsers and addresses must wait, and a button that clears them all (`POST …/unlock`).
+ */
+export function SignInThrottling({ userPath }: { userPath: string }) {
+  const state = useApi<SignInThrottle>(`${userPath}/sign-in-throttle`);
+  const unlocking = useAction();
+  const [notice, setNotice] = useState<string | undefined>();
+  const unlock = () =>
+    unlocking.run(async () => {
+      const result = await api<UnlockResult>('POST', `${userPath}/unlock`);
+      setNotice(result.cleared ? `Cleared ${result.cleared} counter${result.cleared === 1 ? '' : 's'}: every browser can try again at once.` : 'There was nothing to clear.');
+      state.reload();
+    });
+  const counters = state.data?.counters ?? [];
+  return (
+    <section className="panel">
+      <div className="panel__head">
+        <h2>Sign-in throttling</h2>
+        {counters.length ? (
+          <button type="button" className="small-button" disabled={unlocking.busy} onClick={() => void unlock()}>
+            Unlock sign-in
+          </button>
+        ) : null}
+      </div>
+      {notice ? (
+        <p className="note" role="status">
+          {notice}
+        </p>
+      ) : null}
+      <ErrorBox error={unlocking.error ?? state.error} onRetry={state.error ? state.reload : undefined} />
+      {!state.data && !state.error ? <Loading what="Loading sign-in throttling" /> : null}
+      {state.data && !counters.length ? <p className="muted">No failed sign-ins are being counted.</p> : null}
+      {counters.length ? (
+        <table className="table">
+          <thead>
+            <tr>
+              <th>Counted</th>
+              <th>Failures</th>
+              <th>Next attempt waits</th>
+              <th>Forgotten</th>
+            </tr>
+          </thead>
+          <tbody>
+            {counters.map((c, i) => (
+              <tr key={`${c.counter}-${c.ip ?? ''}-${i}`}>
+                <td data-label="Counted">
+                  {COUNTER_LABELS[c.counter] ?? c.counter}
+                  {c.ip ? <span className="small muted"> ({c.ip})</span> : null}
+                </td>
+                <td data-label="Failures">{c.failures}</td>
+                <td data-label="Next attempt waits">{c.wait_seconds ? waitLabel(c.wait_seconds) : '—'}</td>
+                <td data-label="Forgotten">{formatDate(c.forgotten_at)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
     </section>
   );
 }

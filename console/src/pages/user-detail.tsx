@@ -2,10 +2,10 @@ import { useState, type FormEvent, type ReactNode } from 'react';
 import { api, type PasswordReset, type User, type UserUpdate } from '../api.ts';
 import { Link, navigate } from '../router.tsx';
 import { ConfirmDialog, ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatDate, useAction, useApi } from '../ui.tsx';
-import { Sessions, UserGrants, UserLinks } from './user-access.tsx';
+import { Sessions, SignInThrottling, UserGrants, UserLinks } from './user-access.tsx';
 import { RolePicker } from './users.tsx';
 
-/** One user: profile and roles, disable, delete, password reset, sessions, grants and identity-provider links. */
+/** One user: profile and roles, disable, delete, password reset, sessions, sign-in throttling, grants and identity-provider links. */
 export function UserDetailPage({ id }: { id: string }) {
   const user = useApi<User>(`/users/${encodeURIComponent(id)}`);
   const back = (
@@ -133,6 +133,7 @@ function UserDetail({ user, onChange, back }: { user: User; onChange: (u: User) 
         </div>
       </form>
       <Sessions userPath={path} />
+      <SignInThrottling userPath={path} />
       <UserGrants userPath={path} />
       <UserLinks userPath={path} />
       {dialog === 'disable' ? (

@@ -99,6 +99,17 @@ export function usersCommand(): Command {
       });
     });
 
+  withCommon(users.command('unlock').argument('<user>', 'username or id'))
+    .description('clear the user’s sign-in throttling (their browsers, the clients that failed as them, the account-wide counter)')
+    .action(async (ref: string, f: GlobalOptions) => {
+      await withTessera(f, async (t) => {
+        const result = await t.services.users.unlock(ref, cliActor());
+        output(f, result, (r) =>
+          r.cleared ? `cleared ${r.cleared} sign-in throttle counter${r.cleared === 1 ? '' : 's'} of ${r.username}` : `${r.username} had no sign-in throttling to clear`,
+        );
+      });
+    });
+
   withCommon(users.command('delete').argument('<user>', 'username or id'))
     .description('delete a user with their sessions, consents, refresh tokens and provider links; their access tokens stop working')
     .action(async (ref: string, f: GlobalOptions) => {

@@ -363,8 +363,33 @@ export const IdentityLinkSchema = Type.Object(
   { $id: 'IdentityLink', description: 'A user’s account at an upstream identity provider.' },
 );
 
+export const SignInThrottleSchema = Type.Object(
+  {
+    user_id: str(),
+    username: str(),
+    counters: Type.Array(
+      Type.Object({
+        guess: str('what is guessed: password'),
+        counter: str('device (a browser that signed in as the user before), client (one IP address without one), account (every such client)'),
+        ip: nullable(str('the IP address of a client counter')),
+        failures: Type.Integer(),
+        wait_seconds: Type.Integer({ description: 'how long the next attempt through this counter must wait (0: none)' }),
+        forgotten_at: dateTime({ description: 'when the counter forgets its failures unless more come' }),
+      }),
+    ),
+  },
+  { $id: 'SignInThrottle', description: 'A user’s sign-in throttle counters: who is being slowed, and for how long.' },
+);
+
+export const UnlockResultSchema = Type.Object(
+  { user_id: str(), username: str(), cleared: Type.Integer({ description: 'how many throttle counters were cleared (0: none)' }) },
+  { $id: 'UnlockResult' },
+);
+
 /** Every named schema, added to the admin scope once; routes point at them with `ref`. */
 export const SHARED_SCHEMAS = [
+  SignInThrottleSchema,
+  UnlockResultSchema,
   IdentityLinkSchema,
   ProviderSchema,
   ProviderCreateSchema,

@@ -5,6 +5,7 @@ import * as m0003 from './0003-code-replay-marker.ts';
 import * as m0004 from './0004-identity-providers.ts';
 import * as m0005 from './0005-api-forwarding-limits.ts';
 import * as m0006 from './0006-client-secret-grace.ts';
+import * as m0007 from './0007-guess-throttle.ts';
 import * as m0008 from './0008-cleanup-indexes.ts';
 import type { MigrationContext } from './context.ts';
 
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '0004-identity-providers': m0004,
   '0005-api-forwarding-limits': m0005,
   '0006-client-secret-grace': m0006,
+  '0007-guess-throttle': m0007,
   '0008-cleanup-indexes': m0008,
 };
 

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { UserInput, UserUpdate } from '../../../identity/user-service.ts';
-import { GrantSchema, listOf, PasswordResetSchema, ref, SessionSchema, UserCreateSchema, UserSchema, UserUpdateSchema } from '../schemas.ts';
+import { GrantSchema, listOf, PasswordResetSchema, ref, SessionSchema, SignInThrottleSchema, UnlockResultSchema, UserCreateSchema, UserSchema, UserUpdateSchema } from '../schemas.ts';
 import { actorOf, errors, IdParams, noContent, SearchQuery, tag, type AdminApi, type AdminRouteDeps } from './route-kit.ts';
 
 const SessionParams = Type.Object({ id: Type.String(), sid: Type.String({ maxLength: 100 }) });
@@ -64,6 +64,32 @@ export function userRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void {
       await users.setPassword(request.params.id, request.body.password, actorOf(request));
       return reply.code(204).send();
     },
+  );
+
+  api.get(
+    '/users/:id/sign-in-throttle',
+    {
+      schema: {
+        ...tag('users'),
+        summary: 'The user’s sign-in throttle counters: which browsers and addresses are slowed, and for how long',
+        params: IdParams,
+        response: { 200: ref(SignInThrottleSchema), ...errors },
+      },
+    },
+    async (request) => users.signInThrottle(request.params.id),
+  );
+
+  api.post(
+    '/users/:id/unlock',
+    {
+      schema: {
+        ...tag('users'),
+        summary: 'Clear the user’s sign-in throttling (their devices, the clients that failed as them, the account-wide counter)',
+        params: IdParams,
+        response: { 200: ref(UnlockResultSchema), ...errors },
+      },
+    },
+    async (request) => users.unlock(request.params.id, actorOf(request)),
   );
 
   api.get(
