@@ -396,6 +396,9 @@ describe('admin console in a real browser', () => {
     ['/admin/audit', 'Audit log'],
   ];
 
+  /** Ten pages, each loaded, measured and photographed: a minute and more on a busy 2-core box. */
+  const PAGES_TIMEOUT = 120_000;
+
   test('every page loads at 1280 px without errors', async () => {
     for (const [path, title] of PAGES) {
       await page.goto(`${server.url}${path}`);
@@ -415,7 +418,7 @@ describe('admin console in a real browser', () => {
     await page.getByRole('button', { name: 'Filter' }).click();
     await expect.poll(() => page.locator('table.audit tbody tr').count()).toBe(1);
     expect(await page.locator('table.audit tbody').textContent()).toContain('user:ops-admin');
-  });
+  }, PAGES_TIMEOUT);
 
   test('usable on a phone (390 px): no horizontal scroll, menu reaches every page', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
@@ -437,7 +440,7 @@ describe('admin console in a real browser', () => {
     await page.getByRole('link', { name: 'Users' }).click();
     await heading('Users').waitFor();
     await page.setViewportSize({ width: 1280, height: 860 });
-  });
+  }, PAGES_TIMEOUT);
 
   test('sign out ends the Tessera session and returns to the console', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
