@@ -153,8 +153,10 @@ describe.each(DIALECTS)('sign-in throttling over HTTP (%s)', (dialect) => {
     expect((await call('POST', '/users/nobody-at-all/unlock')).status).toBe(404);
     expect((await call('GET', '/users/nobody-at-all/sign-in-throttle')).status).toBe(404);
 
-    const [entry] = (await server.tessera.services.audit.list({ action: 'user.unlock', targetId: victim.id })).items;
-    expect(entry).toMatchObject({ actor: expect.stringMatching(/ for user:ops$/), target_type: 'user', details: { cleared: 0 } });
+    // Both unlocks, in the same (stopped) second: compared as a set.
+    const entries = (await server.tessera.services.audit.list({ action: 'user.unlock', targetId: victim.id })).items;
+    expect(entries.map((e) => e.details.cleared).sort()).toEqual([0, 2]);
+    for (const e of entries) expect(e).toMatchObject({ actor: expect.stringMatching(/ for user:ops$/), target_type: 'user' });
     expect(server.log.entries.filter((e) => e.message === 'sign-in throttling cleared').map((e) => e.context.cleared)).toEqual([2, 0]);
   });
 
