@@ -19,7 +19,7 @@ import { endSessionEndpoint } from '../oauth/endpoints/end-session.ts';
 import { userinfoEndpoint } from '../oauth/endpoints/userinfo.ts';
 import { IdTokenService } from '../oauth/id-token.ts';
 import { KyselyRefreshStore } from '../oauth/refresh-store.ts';
-import { loadKeyEncrypter } from '../keys/encryption.ts';
+import { KeyEncryptionError, loadKeyEncrypter } from '../keys/encryption.ts';
 import { KyselyKeyStore } from '../keys/key-store.ts';
 import { KeyRing } from '../keys/key-ring.ts';
 import { KeyService } from '../keys/key-service.ts';
@@ -56,14 +56,27 @@ import type { Logger } from '../lib/logger.ts';
 import { noMetrics, type MetricsRecorder } from '../lib/metrics.ts';
 import { ChangeFeed } from '../storage/change-feed.ts';
 import { ChangeNotificationListener } from '../storage/change-notifications.ts';
-import { migrateToLatest, openDatabase, type DatabaseHandle } from '../storage/database.ts';
+import { migrateToLatest, openDatabase, requireCurrentSchema, type DatabaseHandle } from '../storage/database.ts';
 import { Cleanup, expiryJobs } from './cleanup.ts';
 
 export interface TesseraOptions {
   clock?: Clock;
   resolver?: HostResolver;
-  /** Run pending migrations on open (default true: every command works on a fresh database). */
+  /** Run pending migrations on open (default true). */
   migrate?: boolean;
+  /**
+   * Read-only commands (list, show, get…): never migrate (an older or newer schema is refused
+   * with what to do), never create the database, a signing key or the key-encryption key file.
+   */
+  readOnly?: boolean;
+  /** Create an SQLite database that does not exist yet (default true; the CLI allows it only for serve and migrate). */
+  createDatabase?: boolean;
+  /**
+   * Refuse to open when an active signing key cannot be decrypted (default true: a server
+   * could not sign). The CLI opens anyway, so that `tessera keys recover` and every command
+   * that signs nothing still work.
+   */
+  requireSigningKeys?: boolean;
   /** Called with a one-line warning for operators (e.g. a key-encryption key file was created). */
   warn?: (message: string) => void;
   /** Where background work (change feed, reloads, housekeeping, session touches) reports failures. */
@@ -78,9 +91,14 @@ export interface TesseraOptions {
  */
 export async function openTessera(config: TesseraConfig, options: TesseraOptions) {
   const clock = options.clock ?? systemClock;
-  const database = openDatabase(config.databaseUrl, { poolSize: config.databasePoolSize, log: options.log });
+  const database = openDatabase(config.databaseUrl, {
+    poolSize: config.databasePoolSize,
+    log: options.log,
+    create: options.createDatabase !== false && !options.readOnly,
+  });
   try {
-    if (options.migrate !== false) await migrateToLatest(database);
+    if (options.readOnly) await requireCurrentSchema(database);
+    else if (options.migrate !== false) await migrateToLatest(database);
     return await assemble(config, database, clock, options);
   } catch (error) {
     await database.close();
@@ -104,14 +122,21 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const auditStore = new KyselyAuditStore(db);
   const audit = new AuditLog(auditStore, clock);
 
-  const { encrypter, createdFile, warnings } = loadKeyEncrypter(config.keys);
+  const { encrypter, createdFile, warnings, source: kekSource } = loadKeyEncrypter(config.keys, { create: !options.readOnly });
   for (const warning of warnings) options.log.warn({ file: config.keys.encryptionKeyFile }, warning);
   if (createdFile) {
     options.warn?.(`created a key-encryption key in ${createdFile}; set TESSERA_KEY_ENCRYPTION_KEY in production`);
   }
   const keyStore = new KyselyKeyStore(db);
   const keyRing = new KeyRing(keyStore, encrypter);
-  await keyRing.load(epochSeconds(clock));
+  await keyRing.load(epochSeconds(clock), { create: !options.readOnly });
+  const undecryptable = keyRing.undecryptableKeys();
+  if (undecryptable.length && options.requireSigningKeys !== false) {
+    throw new KeyEncryptionError(
+      `cannot decrypt the signing keys (${undecryptable.join(', ')}) with the key-encryption key from ${kekSource}${createdFile ? ', created just now because none was found' : ''}: ` +
+        'restore the key they were stored with, or run `tessera keys recover` to replace them (tokens they signed stop working; docs/operations.md)',
+    );
+  }
 
   // Lifetimes and the redirect-URI policy may change at run time (admin API): everything
   // below reads them from this one live object, per use, through getters.

@@ -35,6 +35,7 @@ export const AUDIT_TARGETS = {
   'api.delete': 'api',
   'settings.update': 'settings',
   'keys.rotate': 'keys',
+  'keys.recover': 'keys',
   'user.link': 'user',
   'user.unlink': 'user',
   'provider.sign_in': 'provider',
@@ -104,6 +105,8 @@ export interface AuditDetails {
   'api.delete': { name: string };
   'settings.update': { changed: Record<string, unknown> };
   'keys.rotate': { kids: string[] };
+  /** Keys the key-encryption key could not decrypt were retired (tokens they signed died) and new ones made. */
+  'keys.recover': { retired: string[]; created: string[] };
   /** A user's account at an upstream provider was linked: at a first sign-in, or to an existing user by a verified email. */
   'user.link': { provider: string; by: 'first_sign_in' | 'verified_email' };
   /** Someone signed in through the provider: which user, and whether the user was just created or linked. */

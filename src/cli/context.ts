@@ -21,9 +21,30 @@ export function configFrom(opts: GlobalOptions, extra: ConfigOverrides = {}): Te
   return loadConfig(process.env, { databaseUrl: opts.database, ...extra });
 }
 
+/**
+ * Opens Tessera for a command that changes something: pending migrations run first (a newer
+ * schema is refused). The database must exist: only `serve` and `migrate` create one, so a
+ * mistyped --database fails instead of answering from a new empty database. Signing keys
+ * that cannot be decrypted do not stop it (`tessera keys recover` is the way out).
+ */
 export async function withTessera<T>(opts: GlobalOptions, fn: (t: Tessera) => Promise<T>): Promise<T> {
+  return run(opts, fn, false);
+}
+
+/** For a command that only reads: never migrates and writes nothing (docs/operations.md). */
+export async function readTessera<T>(opts: GlobalOptions, fn: (t: Tessera) => Promise<T>): Promise<T> {
+  return run(opts, fn, true);
+}
+
+async function run<T>(opts: GlobalOptions, fn: (t: Tessera) => Promise<T>, readOnly: boolean): Promise<T> {
   const warn = (m: string) => process.stderr.write(`tessera: warning: ${m}\n`);
-  const tessera = await openTessera(configFrom(opts), { warn, log: stderrLogger() });
+  const tessera = await openTessera(configFrom(opts), {
+    warn,
+    log: stderrLogger(),
+    readOnly,
+    createDatabase: false,
+    requireSigningKeys: false,
+  });
   try {
     const ignored = tessera.environmentSettingsWarning();
     if (ignored) warn(ignored);

@@ -1,19 +1,19 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/config.ts';
 import { ServiceError } from '../errors.ts';
-import { KeyEncryptionError } from '../keys/encryption.ts';
-import { stderrLogger } from '../lib/logger.ts';
-import { DatabaseUrlError, migrateToLatest, openDatabase } from '../storage/database.ts';
+import { KeyEncryptionError, KeyFileError } from '../keys/encryption.ts';
+import { DatabaseAccessError, DatabaseUrlError, fsReason, SchemaMismatchError, sqliteAccessError } from '../storage/database.ts';
 import { CliUsageError, clientsCommand } from './commands/clients.ts';
 import { apisCommand } from './commands/apis.ts';
 import { auditCommand } from './commands/audit.ts';
 import { keysCommand } from './commands/keys.ts';
+import { backupCommand, migrateCommand, restoreCommand } from './commands/operations.ts';
 import { providersCommand } from './commands/providers.ts';
 import { rolesCommand } from './commands/roles.ts';
-import { serveCommand } from './commands/serve.ts';
+import { ListenError, serveCommand } from './commands/serve.ts';
 import { settingsCommand } from './commands/settings.ts';
 import { usersCommand } from './commands/users.ts';
-import { configFrom, output, withCommon, type GlobalOptions } from './context.ts';
+import { EXIT } from './exit-codes.ts';
 
 const program = new Command('tessera')
   .description('Tessera: OAuth 2.0 and OpenID Connect identity service with an API gateway')
@@ -21,19 +21,7 @@ const program = new Command('tessera')
   .exitOverride();
 
 program.addCommand(serveCommand());
-program.addCommand(
-  withCommon(new Command('migrate').description('create or upgrade the database schema')).action(async (f: GlobalOptions) => {
-    const db = openDatabase(configFrom(f).databaseUrl, { log: stderrLogger() });
-    try {
-      const applied = await migrateToLatest(db);
-      output(f, { applied, database: db.displayUrl }, (r) =>
-        r.applied.length ? `applied ${r.applied.join(', ')} to ${r.database}` : `${r.database} is up to date`,
-      );
-    } finally {
-      await db.close();
-    }
-  }),
-);
+program.addCommand(migrateCommand());
 program.addCommand(usersCommand());
 program.addCommand(rolesCommand());
 program.addCommand(clientsCommand());
@@ -42,6 +30,8 @@ program.addCommand(apisCommand());
 program.addCommand(providersCommand());
 program.addCommand(settingsCommand());
 program.addCommand(auditCommand());
+program.addCommand(backupCommand());
+program.addCommand(restoreCommand());
 
 for (const cmd of program.commands) {
   cmd.exitOverride();
@@ -51,32 +41,33 @@ for (const cmd of program.commands) {
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  process.exitCode = report(error);
+  // Exit now: a half-opened server (a port in use, say) may still hold timers or sockets.
+  process.exit(report(error));
 }
 
-/** One clear line on stderr and a non-zero exit code; stack traces only for real bugs. */
+/** One clear line on stderr and an exit code from EXIT (docs/operations.md); stack traces only for real bugs. */
 function report(error: unknown): number {
   if (error instanceof CommanderError) {
-    return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0 ? 0 : 2;
+    return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0 ? EXIT.ok : EXIT.usage;
   }
-  if (error instanceof ConfigError) {
-    // A setting the operator got wrong is a usage error, like a bad flag.
-    process.stderr.write(`tessera: ${error.message}\n`);
-    return 2;
-  }
-  if (error instanceof ServiceError || error instanceof DatabaseUrlError || error instanceof KeyEncryptionError) {
-    process.stderr.write(`tessera: ${error.message}\n`);
-    return 1;
-  }
-  if (error instanceof CliUsageError) {
-    process.stderr.write(`tessera: ${error.message}\n`);
-    return 2;
-  }
-  const code = (error as { code?: string }).code;
-  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === '3D000' || code === '28P01') {
-    process.stderr.write(`tessera: cannot connect to the database: ${(error as Error).message}\n`);
-    return 1;
+  const line = (code: number, message: string) => {
+    process.stderr.write(`tessera: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+    return code;
+  };
+  if (error instanceof CliUsageError || error instanceof ConfigError || error instanceof DatabaseUrlError) return line(EXIT.usage, error.message);
+  if (error instanceof ServiceError) return line(EXIT.refused, error.message);
+  if (error instanceof DatabaseAccessError || error instanceof KeyFileError) return line(EXIT.database, error.message);
+  if (error instanceof SchemaMismatchError) return line(EXIT.schema, error.message);
+  if (error instanceof KeyEncryptionError) return line(EXIT.keys, error.message);
+  if (error instanceof ListenError) return line(EXIT.listen, error.message);
+  const sqlite = sqliteAccessError('(SQLite)', error);
+  if (sqlite) return line(EXIT.database, sqlite.message);
+  const { code, path } = error as { code?: string; path?: string };
+  if ((code === 'EACCES' || code === 'EROFS' || code === 'EPERM') && path) return line(EXIT.database, `cannot write ${path}: ${fsReason(error)}`);
+  // Unreachable, unknown host, no such database, authentication failed, no such role, not permitted, read-only.
+  if (code && ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', '3D000', '28P01', '28000', '42501', '25006'].includes(code)) {
+    return line(EXIT.database, `cannot use the database: ${(error as Error).message}`);
   }
   process.stderr.write(`tessera: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  return 1;
+  return EXIT.refused;
 }

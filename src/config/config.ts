@@ -149,7 +149,7 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
       token: metricsTokenValue,
       listen: metricsListen,
     },
-    logLevel: env.TESSERA_LOG_LEVEL ?? 'info',
+    logLevel: logLevel(env.TESSERA_LOG_LEVEL),
     adminPassword: env.TESSERA_ADMIN_PASSWORD || undefined,
   };
 }
@@ -184,6 +184,16 @@ function metricsToken(raw: string | undefined): string | undefined {
   // RFC 6750's b64token: it travels as `Authorization: Bearer <token>`.
   if (raw.length < min || raw.length > max || !/^[A-Za-z0-9\-._~+/]+=*$/.test(raw)) {
     throw new ConfigError(`TESSERA_METRICS_TOKEN must be ${min} to ${max} characters: letters, digits and - . _ ~ + / (e.g. from "openssl rand -hex 32")`);
+  }
+  return raw;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+function logLevel(raw: string | undefined): string {
+  if (raw === undefined || raw === '') return 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(raw)) {
+    throw new ConfigError(`TESSERA_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${raw}")`);
   }
   return raw;
 }

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { ConfigError } from '../config/config.ts';
 import { createPrivateDirectory, PRIVATE_FILE_MODE, tightenPrivateFiles } from '../storage/private-files.ts';
 
 export class KeyEncryptionError extends Error {}
@@ -45,26 +46,65 @@ export class KeyEncrypter {
   }
 }
 
-/**
- * The key-encryption key from the environment, else from its file (created owner-only, in a
- * 0700 directory when Tessera creates that too). `warnings` are for the operator: an existing
- * file that others could read is made 0600 (or reported when it cannot be).
- */
-export function loadKeyEncrypter(options: { encryptionKey: string | undefined; encryptionKeyFile: string }): {
+export interface LoadedKeyEncrypter {
   encrypter: KeyEncrypter;
+  /** Set when this call created the key file (none existed). */
   createdFile: string | undefined;
+  /** For the operator: an existing file that others could read was made 0600 (or could not be). */
   warnings: string[];
-} {
+  /** Where the key came from, for messages: "TESSERA_KEY_ENCRYPTION_KEY" or "the file …". */
+  source: string;
+  /** The file the key was read from (undefined when it came from the environment or is missing). */
+  file: string | undefined;
+}
+
+/**
+ * The key-encryption key from TESSERA_KEY_ENCRYPTION_KEY, else from its file, which is
+ * created owner-only (in a 0700 directory when Tessera creates that too) when missing, unless
+ * `create` is false: read-only commands write nothing, and then get a throwaway key that
+ * decrypts nothing, which they never need.
+ */
+export function loadKeyEncrypter(
+  options: { encryptionKey: string | undefined; encryptionKeyFile: string },
+  { create = true }: { create?: boolean } = {},
+): LoadedKeyEncrypter {
   if (options.encryptionKey) {
-    return { encrypter: new KeyEncrypter(Buffer.from(options.encryptionKey, 'base64')), createdFile: undefined, warnings: [] };
+    return {
+      encrypter: keyFrom(options.encryptionKey, 'TESSERA_KEY_ENCRYPTION_KEY'),
+      createdFile: undefined,
+      warnings: [],
+      source: 'TESSERA_KEY_ENCRYPTION_KEY',
+      file: undefined,
+    };
   }
   const file = options.encryptionKeyFile;
+  const source = `the file ${file}`;
   if (existsSync(file)) {
-    const warnings = tightenPrivateFiles([file]);
-    return { encrypter: new KeyEncrypter(Buffer.from(readFileSync(file, 'utf8').trim(), 'base64')), createdFile: undefined, warnings };
+    const warnings = create ? tightenPrivateFiles([file]) : [];
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new KeyEncryptionError(`cannot read the key-encryption key file ${file}: ${(error as Error).message}`);
+    }
+    return { encrypter: keyFrom(text.trim(), `the key-encryption key file ${file}`), createdFile: undefined, warnings, source, file };
   }
-  createPrivateDirectory(dirname(file));
+  if (!create) return { encrypter: new KeyEncrypter(randomBytes(32)), createdFile: undefined, warnings: [], source: `${source} (missing)`, file: undefined };
   const kek = randomBytes(32);
-  writeFileSync(file, kek.toString('base64') + '\n', { mode: PRIVATE_FILE_MODE, flag: 'wx' });
-  return { encrypter: new KeyEncrypter(kek), createdFile: file, warnings: [] };
+  try {
+    createPrivateDirectory(dirname(file));
+    writeFileSync(file, kek.toString('base64') + '\n', { mode: PRIVATE_FILE_MODE, flag: 'wx' });
+  } catch (error) {
+    throw new KeyFileError(`cannot create the key-encryption key file ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  return { encrypter: new KeyEncrypter(kek), createdFile: file, warnings: [], source, file };
+}
+
+/** The key file could not be written (a read-only data directory, permissions). */
+export class KeyFileError extends Error {}
+
+function keyFrom(base64: string, what: string): KeyEncrypter {
+  const kek = Buffer.from(base64, 'base64');
+  if (kek.length !== 32) throw new ConfigError(`${what} must hold base64 of 32 random bytes (e.g. \`openssl rand -base64 32\`)`);
+  return new KeyEncrypter(kek);
 }

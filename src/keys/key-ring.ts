@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, type JsonWebKey, type KeyObject } from 'node:crypto';
-import type { KeyEncrypter } from './encryption.ts';
+import { KeyEncryptionError, type KeyEncrypter } from './encryption.ts';
 import type { SigningAlg, SigningKey } from './jwt.ts';
 import type { KeyStore, StoredKey } from './key-store.ts';
 
@@ -23,16 +23,21 @@ export class KeyRing {
   #active = new Map<SigningAlg, SigningKey>();
   #public = new Map<string, PublicKeyEntry>();
   #jwks = '{"keys":[]}';
+  /** Active keys whose private part the key-encryption key cannot decrypt (it changed or was lost). */
+  #undecryptable: string[] = [];
 
   constructor(store: KeyStore, encrypter: KeyEncrypter) {
     this.#store = store;
     this.#encrypter = encrypter;
   }
 
-  /** Loads the keys; creates a first key for any algorithm that has none. */
-  async load(now: number): Promise<void> {
+  /**
+   * Loads the keys; creates a first key for any algorithm that has none (unless `create` is
+   * false: read-only commands write nothing).
+   */
+  async load(now: number, options: { create?: boolean } = {}): Promise<void> {
     let rows = await this.#store.listUnretired();
-    for (const alg of KEY_ALGS) {
+    for (const alg of options.create === false ? [] : KEY_ALGS) {
       if (!rows.some((r) => r.alg === alg && r.status === 'active')) {
         await this.#store.activate(this.generate(alg, now), now);
         rows = await this.#store.listUnretired();
@@ -67,8 +72,48 @@ export class KeyRing {
 
   signingKey(alg: SigningAlg): SigningKey {
     const key = this.#active.get(alg);
-    if (!key) throw new Error(`no active ${alg} signing key`);
+    if (!key) {
+      if (this.#undecryptable.length) throw new KeyEncryptionError(`the active ${alg} signing key cannot be decrypted with this key-encryption key`);
+      throw new Error(`no active ${alg} signing key`);
+    }
     return key;
+  }
+
+  /** Kids of active keys this ring could not decrypt (see `tessera keys recover`). */
+  undecryptableKeys(): string[] {
+    return [...this.#undecryptable];
+  }
+
+  /** Whether the key-encryption key opens this stored key's private part. */
+  canDecrypt(key: StoredKey): boolean {
+    try {
+      this.#encrypter.decrypt(key.private_key);
+      return true;
+    } catch (error) {
+      if (error instanceof KeyEncryptionError) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Retires every unretired key the key-encryption key cannot decrypt and makes a new active
+   * key for each algorithm left without a usable one. Tokens signed by a retired key stop
+   * verifying (its public key leaves the JWKS).
+   */
+  async recover(now: number): Promise<{ retired: StoredKey[]; created: StoredKey[] }> {
+    const rows = await this.#store.listUnretired();
+    const retired = rows.filter((r) => !this.canDecrypt(r));
+    await this.#store.retire(retired.map((r) => r.kid), now);
+    const usable = rows.filter((r) => !retired.includes(r));
+    const created: StoredKey[] = [];
+    for (const alg of KEY_ALGS) {
+      if (usable.some((r) => r.alg === alg && r.status === 'active')) continue;
+      const key = this.generate(alg, now);
+      await this.#store.activate(key, now);
+      created.push(key);
+    }
+    await this.reload();
+    return { retired, created };
   }
 
   hasActiveKey(alg: SigningAlg): boolean {
@@ -106,15 +151,25 @@ export class KeyRing {
     const active = new Map<SigningAlg, SigningKey>();
     const pub = new Map<string, PublicKeyEntry>();
     const jwks: JsonWebKey[] = [];
+    const undecryptable: string[] = [];
     for (const row of rows) {
       const alg = row.alg as SigningAlg;
       const jwk = JSON.parse(row.public_jwk) as JsonWebKey;
       pub.set(row.kid, { kid: row.kid, alg, publicKey: createPublicKey({ key: jwk, format: 'jwk' }) });
       jwks.push(jwk);
       if (row.status === 'active' && !active.has(alg)) {
-        active.set(alg, { kid: row.kid, alg, privateKey: createPrivateKey(this.#encrypter.decrypt(row.private_key)) });
+        let pem: string;
+        try {
+          pem = this.#encrypter.decrypt(row.private_key);
+        } catch (error) {
+          if (!(error instanceof KeyEncryptionError)) throw error;
+          undecryptable.push(row.kid);
+          continue;
+        }
+        active.set(alg, { kid: row.kid, alg, privateKey: createPrivateKey(pem) });
       }
     }
+    this.#undecryptable = undecryptable;
     this.#active = active;
     this.#public = pub;
     this.#jwks = JSON.stringify({ keys: jwks });

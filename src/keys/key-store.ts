@@ -10,6 +10,8 @@ export interface KeyStore {
   /** Inserts `key` as the active key for its algorithm, demoting the previous one. */
   activate(key: StoredKey, now: number): Promise<void>;
   retireDeactivatedBefore(cutoff: number, now: number): Promise<number>;
+  /** Retires these keys at once, whatever their status (`tessera keys recover`). */
+  retire(kids: string[], now: number): Promise<void>;
 }
 
 export class KyselyKeyStore implements KeyStore {
@@ -37,6 +39,19 @@ export class KyselyKeyStore implements KeyStore {
       await trx.insertInto('signing_keys').values(key).execute();
       // Other nodes (and a server while the CLI rotates) reload their key rings.
       await publishChange(trx, 'keys', key.kid, now);
+    });
+  }
+
+  async retire(kids: string[], now: number): Promise<void> {
+    if (!kids.length) return;
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('signing_keys')
+        .set((eb) => ({ status: 'retired', deactivated_at: eb.fn.coalesce('deactivated_at', eb.val(now)) }))
+        .where('kid', 'in', kids)
+        .where('status', '!=', 'retired')
+        .execute();
+      await publishChange(trx, 'keys', 'retired', now);
     });
   }
 

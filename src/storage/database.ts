@@ -1,9 +1,10 @@
+import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Kysely, Migrator, PostgresDialect, sql, type LogEvent } from 'kysely';
 import pg from 'pg';
 import type { Logger } from '../lib/logger.ts';
 import { nodeSqliteDialect, openSqlite } from './node-sqlite-dialect.ts';
-import { StaticMigrationProvider } from './migrations/index.ts';
+import { MIGRATION_NAMES, StaticMigrationProvider } from './migrations/index.ts';
 import { createPrivateDirectory, createPrivateFile, tightenPrivateFiles } from './private-files.ts';
 import type { Database } from './schema.ts';
 
@@ -57,6 +58,26 @@ function countErrors(stats: DatabaseStats) {
 
 export class DatabaseUrlError extends Error {}
 
+/** The database cannot be used: it does not exist, cannot be reached, or cannot be written. */
+export class DatabaseAccessError extends Error {}
+
+/**
+ * The schema does not match this code: migrations this version does not know (a newer
+ * Tessera upgraded the database), or pending ones where nothing may migrate.
+ */
+export class SchemaMismatchError extends Error {}
+
+export interface OpenDatabaseOptions {
+  poolSize?: number;
+  log?: Logger;
+  /**
+   * Create an SQLite file (and its directory) that does not exist yet. Only `serve` and
+   * `migrate` do; every other command refuses a path that names no database (a typo in
+   * --database would otherwise make an empty one and answer from it).
+   */
+  create?: boolean;
+}
+
 // int8 (bigint) columns hold epoch seconds; they fit a JS number, so parse them as one.
 pg.types.setTypeParser(20, (value: string) => Number(value));
 
@@ -88,11 +109,31 @@ export function redactDatabaseUrl(url: string): string {
   }
 }
 
-export function openDatabase(url: string, options: { poolSize?: number; log?: Logger } = {}): DatabaseHandle {
+export function openDatabase(url: string, options: OpenDatabaseOptions = {}): DatabaseHandle {
   const { dialect, target } = parseDatabaseUrl(url);
   if (dialect === 'sqlite') {
-    if (target !== ':memory:') prepareSqliteFile(target, options.log);
-    const raw = openSqlite(target);
+    if (target !== ':memory:') {
+      if (options.create === false && !existsSync(target)) {
+        throw new DatabaseAccessError(
+          `database ${url} does not exist; check --database (or TESSERA_DATABASE_URL), or create it with \`tessera migrate\``,
+        );
+      }
+      try {
+        prepareSqliteFile(target, options.log);
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOENT' || code === 'ENOTDIR') {
+          throw new DatabaseAccessError(`cannot create the directory of ${url}: ${fsReason(error)}`);
+        }
+        throw error;
+      }
+    }
+    let raw;
+    try {
+      raw = openSqlite(target);
+    } catch (error) {
+      throw sqliteAccessError(url, error) ?? error;
+    }
     const stats: DatabaseStats = { queryErrors: 0, connectionErrors: 0 };
     const db = new Kysely<Database>({ dialect: nodeSqliteDialect(raw), log: countErrors(stats) });
     return {
@@ -152,7 +193,90 @@ function prepareSqliteFile(target: string, log: Logger | undefined): void {
   }
 }
 
+/** A failed file-system call's reason in words ("permission denied", "read-only file system"…). */
+export function fsReason(error: unknown): string {
+  const code = (error as { code?: string }).code;
+  const reasons: Record<string, string> = {
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    EROFS: 'read-only file system',
+    ENOENT: 'no such file or directory',
+    ENOTDIR: 'a part of the path is not a directory',
+    ENOSPC: 'no space left on the device',
+  };
+  return (code && reasons[code]) ?? (error instanceof Error ? error.message : String(error));
+}
+
+/**
+ * SQLite's "cannot open" and "read-only" failures (a read-only data directory: SQLite also
+ * writes the -wal and -shm files beside the database) as one operator-readable error.
+ */
+export function sqliteAccessError(url: string, error: unknown): DatabaseAccessError | undefined {
+  const e = error as { code?: string; errcode?: number; errstr?: string; message?: string };
+  if (e?.code !== 'ERR_SQLITE_ERROR' || typeof e.errcode !== 'number') return undefined;
+  // Primary result codes (extended codes keep them in the low byte): READONLY, CANTOPEN, PERM, IOERR, FULL.
+  const primary = e.errcode & 0xff;
+  if (![3, 8, 10, 13, 14].includes(primary)) return undefined;
+  return new DatabaseAccessError(
+    `cannot use the database ${url}: ${e.errstr ?? e.message} (Tessera must be able to write the file and create its -wal and -shm files in the same directory)`,
+  );
+}
+
+export interface MigrationStatus {
+  /** Migrations recorded in the database that this code knows, oldest first. */
+  applied: Array<{ name: string; appliedAt: string }>;
+  /** Migrations this code has and the database lacks. */
+  pending: string[];
+  /** Migrations recorded in the database that this code does not know: a newer version ran. */
+  unknown: string[];
+}
+
+const MIGRATION_TABLE = 'tessera_migrations';
+
+/** What `tessera migrate --status` shows; reads only (no table is created). */
+export async function migrationStatus(handle: DatabaseHandle): Promise<MigrationStatus> {
+  const exists =
+    handle.dialect === 'sqlite'
+      ? (await sql<{ n: number }>`select count(*) as n from sqlite_master where type = 'table' and name = ${MIGRATION_TABLE}`.execute(handle.db)).rows[0]!.n > 0
+      : (await sql<{ t: string | null }>`select to_regclass(${MIGRATION_TABLE})::text as t`.execute(handle.db)).rows[0]!.t !== null;
+  const rows = exists
+    ? (await sql<{ name: string; timestamp: string }>`select "name", "timestamp" from ${sql.table(MIGRATION_TABLE)} order by "name"`.execute(handle.db)).rows
+    : [];
+  const known = new Set(MIGRATION_NAMES);
+  const done = new Set(rows.map((r) => r.name));
+  return {
+    applied: rows.filter((r) => known.has(r.name)).map((r) => ({ name: r.name, appliedAt: new Date(r.timestamp).toISOString() })),
+    pending: MIGRATION_NAMES.filter((n) => !done.has(n)),
+    unknown: rows.filter((r) => !known.has(r.name)).map((r) => r.name),
+  };
+}
+
+/** Refuses a database upgraded by a newer Tessera: this code would misread or damage it. */
+export function refuseNewerSchema(handle: DatabaseHandle, status: MigrationStatus): void {
+  if (!status.unknown.length) return;
+  throw new SchemaMismatchError(
+    `the database ${handle.displayUrl} was upgraded by a newer Tessera (migrations this version does not know: ${status.unknown.join(', ')}); run that version or newer, or restore a backup taken before the upgrade`,
+  );
+}
+
+/**
+ * For commands that never migrate (list, show, get…): the schema must be exactly this
+ * code's. An older one is left alone, with the command to run.
+ */
+export async function requireCurrentSchema(handle: DatabaseHandle): Promise<void> {
+  const status = await migrationStatus(handle);
+  refuseNewerSchema(handle, status);
+  if (status.pending.length) {
+    throw new SchemaMismatchError(
+      status.applied.length
+        ? `the database ${handle.displayUrl} needs migrating (pending: ${status.pending.join(', ')}); run \`tessera migrate\` (or start \`tessera serve\`, which migrates)`
+        : `the database ${handle.displayUrl} has no Tessera schema; run \`tessera migrate\` (or start \`tessera serve\`) first`,
+    );
+  }
+}
+
 export async function migrateToLatest(handle: DatabaseHandle): Promise<string[]> {
+  refuseNewerSchema(handle, await migrationStatus(handle));
   const migrator = new Migrator({
     db: handle.db,
     provider: new StaticMigrationProvider({ dialect: handle.dialect }),
@@ -160,7 +284,7 @@ export async function migrateToLatest(handle: DatabaseHandle): Promise<string[]>
     migrationLockTableName: 'tessera_migrations_lock',
   });
   const { error, results } = await migrator.migrateToLatest();
-  if (error) throw error instanceof Error ? error : new Error(String(error));
+  if (error) throw (handle.dialect === 'sqlite' && sqliteAccessError(handle.displayUrl, error)) || (error instanceof Error ? error : new Error(String(error)));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
 

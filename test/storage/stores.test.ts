@@ -521,6 +521,24 @@ describe.each(DIALECTS)('stores on %s', (dialect) => {
       expect(left.map((k) => k.kid)).toContain(current.kid);
     });
 
+    test('retire retires the named keys whatever their status, keeps a demotion time, and publishes a change', async () => {
+      const store = new KyselyKeyStore(handle.db);
+      const t = nextWindow();
+      const published = makeKey('ES256', t);
+      const active = makeKey('ES256', t + 10);
+      const other = makeKey('RS256', t + 10);
+      await store.activate(published, t);
+      await store.activate(active, t + 10); // demotes `published` at t+10
+      await store.activate(other, t + 10);
+      await store.retire([published.kid, active.kid], t + 20);
+      const byKid = new Map((await store.listAll()).map((k) => [k.kid, k]));
+      expect(byKid.get(published.kid)).toMatchObject({ status: 'retired', deactivated_at: t + 10 });
+      expect(byKid.get(active.kid)).toMatchObject({ status: 'retired', deactivated_at: t + 20 });
+      expect(byKid.get(other.kid)).toMatchObject({ status: 'active', deactivated_at: null });
+      expect(await changeEvents('keys', 'retired')).toContainEqual({ kind: 'keys', key: 'retired', at: t + 20 });
+      await store.retire([], t + 30); // nothing to do
+    });
+
     test('a duplicate kid is refused and leaves the previous active key active', async () => {
       const store = new KyselyKeyStore(handle.db);
       const t = nextWindow();

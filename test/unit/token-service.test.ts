@@ -46,6 +46,9 @@ class MemoryKeyStore implements KeyStore {
     }
     return n;
   }
+  async retire(kids: string[], now: number): Promise<void> {
+    for (const row of this.rows) if (kids.includes(row.kid)) Object.assign(row, { status: 'retired', deactivated_at: row.deactivated_at ?? now });
+  }
   /** Newest first, like the SQL store; ties keep insertion order reversed. */
   #sorted(): StoredKey[] {
     return this.rows

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { ApiInput, ApiView } from '../../gateway/api-service.ts';
-import { collect, fields, output, table, withCommon, withTessera, type GlobalOptions, cliActor } from '../context.ts';
+import { collect, fields, output, table, withCommon, withTessera, readTessera, type GlobalOptions, cliActor } from '../context.ts';
 import { CliUsageError } from './clients.ts';
 
 interface ApiFlags extends GlobalOptions {
@@ -95,14 +95,14 @@ export function apisCommand(): Command {
     });
   });
   withCommon(apis.command('list').description('list APIs')).action(async (f: GlobalOptions) => {
-    await withTessera(f, async (t) =>
+    await readTessera(f, async (t) =>
       output(f, await t.services.apis.list(), (list) =>
         table(['NAME', 'BASE PATH', 'UPSTREAM', 'ROUTES'], list.map((a) => [a.name, a.base_path, a.upstream, String(a.routes.length)])),
       ),
     );
   });
   withCommon(apis.command('show').argument('<api>', 'id or name').description('show an API')).action(async (ref: string, f: GlobalOptions) => {
-    await withTessera(f, async (t) => output(f, await t.services.apis.show(ref), render));
+    await readTessera(f, async (t) => output(f, await t.services.apis.show(ref), render));
   });
   withCommon(apis.command('delete').argument('<api>', 'id or name').description('delete an API')).action(async (ref: string, f: GlobalOptions) => {
     await withTessera(f, async (t) => {

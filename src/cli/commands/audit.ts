@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { output, table, withCommon, withTessera, type GlobalOptions } from '../context.ts';
+import { output, table, withCommon, readTessera, type GlobalOptions } from '../context.ts';
 import { CliUsageError } from './clients.ts';
 
 interface AuditFlags extends GlobalOptions {
@@ -18,7 +18,7 @@ export function auditCommand(): Command {
     .option('--limit <n>', 'how many (1-500, default 50)')
     .action(async (f: AuditFlags) => {
       if (f.limit !== undefined && !/^\d+$/.test(f.limit)) throw new CliUsageError('--limit must be a whole number');
-      await withTessera(f, async (t) => {
+      await readTessera(f, async (t) => {
         const page = await t.services.audit.list({ actor: f.actor, action: f.action, targetId: f.target, limit: f.limit === undefined ? undefined : Number(f.limit) });
         output(f, page.items, (items) =>
           table(['AT', 'ACTOR', 'ACTION', 'TARGET', 'FROM'], items.map((e) => [e.at, e.actor, e.action, `${e.target_type ?? ''}${e.target_id ? ` ${e.target_id}` : ''}`, e.ip ?? '-'])),

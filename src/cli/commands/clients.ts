@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { ClientInput, ClientWithSecret } from '../../clients/client-service.ts';
 import type { ClientView } from '../../clients/client-view.ts';
-import { collect, fields, output, table, withCommon, withTessera, type GlobalOptions, cliActor } from '../context.ts';
+import { collect, fields, output, table, withCommon, withTessera, readTessera, type GlobalOptions, cliActor } from '../context.ts';
 
 interface ClientFlags extends GlobalOptions {
   name?: string;
@@ -126,7 +126,7 @@ export function clientsCommand(): Command {
     });
 
   withCommon(clients.command('list').description('list apps')).action(async (f: GlobalOptions) => {
-    await withTessera(f, async (t) =>
+    await readTessera(f, async (t) =>
       output(f, await t.services.clients.list(), (list) =>
         table(
           ['CLIENT_ID', 'NAME', 'GRANTS', 'ON BEHALF OF'],
@@ -137,7 +137,7 @@ export function clientsCommand(): Command {
   });
 
   withCommon(clients.command('show').argument('<client_id>').description('show one app')).action(async (id: string, f: GlobalOptions) => {
-    await withTessera(f, async (t) => output(f, await t.services.clients.show(id), render));
+    await readTessera(f, async (t) => output(f, await t.services.clients.show(id), render));
   });
 
   withCommon(clients.command('delete').argument('<client_id>').description('delete an app and everything issued to it'))

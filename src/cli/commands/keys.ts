@@ -1,11 +1,14 @@
+import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
-import { output, table, withCommon, withTessera, type GlobalOptions, cliActor } from '../context.ts';
+import { ServiceError } from '../../errors.ts';
+import { CliUsageError } from './clients.ts';
+import { output, table, withCommon, withTessera, readTessera, type GlobalOptions, cliActor } from '../context.ts';
 
 export function keysCommand(): Command {
   const keys = new Command('keys').description('signing keys');
 
   withCommon(keys.command('list').description('list signing keys')).action(async (f: GlobalOptions) => {
-    await withTessera(f, async (t) =>
+    await readTessera(f, async (t) =>
       output(f, await t.services.keys.list(), (list) =>
         table(['KID', 'ALG', 'STATUS', 'CREATED'], list.map((k) => [k.kid, k.alg, k.status, k.created_at])),
       ),
@@ -17,6 +20,42 @@ export function keysCommand(): Command {
       await withTessera(f, async (t) => {
         const created = await t.services.keys.rotate(cliActor());
         output(f, created, (list) => `new active keys:\n${table(['KID', 'ALG'], list.map((k) => [k.kid, k.alg]))}`);
+      });
+    });
+
+  withCommon(
+    keys
+      .command('recover')
+      .description('after losing the key-encryption key: retire the signing keys it cannot decrypt and create new ones (tokens they signed stop working)'),
+  )
+    .option('--yes', 'do it without asking')
+    .action(async (f: GlobalOptions & { yes?: boolean }) => {
+      await withTessera(f, async (t) => {
+        const bad = await t.services.keys.undecryptable();
+        if (!bad.length) {
+          output(f, { retired: [], created: [] }, () => 'every signing key decrypts with the key-encryption key; nothing to recover');
+          return;
+        }
+        const warning =
+          `${bad.length} signing key(s) cannot be decrypted with the key-encryption key (${bad.map((k) => k.kid).join(', ')}); ` +
+          'recovering retires them: every access token and ID token they signed stops verifying at once (refresh tokens keep working), and new keys sign from now on';
+        if (!f.yes) {
+          if (!process.stdin.isTTY) throw new CliUsageError(`${warning}. Add --yes to go ahead`);
+          process.stderr.write(`tessera: warning: ${warning}\n`);
+          const rl = createInterface({ input: process.stdin, output: process.stderr });
+          const answer = await rl.question('Retire them and create new keys? Type "yes" to go ahead: ');
+          rl.close();
+          if (answer.trim() !== 'yes') throw new ServiceError('cancelled', 400, 'not confirmed; nothing changed');
+        } else {
+          process.stderr.write(`tessera: warning: ${warning}\n`);
+        }
+        const result = await t.services.keys.recover(cliActor());
+        output(f, result, (r) =>
+          [
+            `retired: ${r.retired.map((k) => k.kid).join(', ')}`,
+            `new active keys:\n${table(['KID', 'ALG'], r.created.map((k) => [k.kid, k.alg]))}`,
+          ].join('\n'),
+        );
       });
     });
 

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { CLAIM_NAMES, claimMappingFromView, type ClaimMappingView, type ProviderInput, type ProviderView } from '../../federation/provider-service.ts';
 import type { ClaimMapping } from '../../federation/provider.ts';
-import { collect, cliActor, fields, output, readStdin, table, withCommon, withTessera, type GlobalOptions } from '../context.ts';
+import { collect, cliActor, fields, output, readStdin, table, withCommon, withTessera, readTessera, type GlobalOptions } from '../context.ts';
 import { CliUsageError } from './clients.ts';
 
 interface ProviderFlags extends GlobalOptions {
@@ -133,18 +133,18 @@ export function providersCommand(): Command {
     },
   );
   withCommon(providers.command('list').description('list providers')).action(async (f: GlobalOptions) => {
-    await withTessera(f, async (t) =>
+    await readTessera(f, async (t) =>
       output(f, await t.services.providers.list(), (list) =>
         table(['SLUG', 'NAME', 'KIND', 'ENABLED', 'ISSUER'], list.map((p) => [p.slug, p.name, p.kind, p.enabled ? 'yes' : 'no', p.issuer ?? '-'])),
       ),
     );
   });
   withCommon(providers.command('show').argument('<slug>').description('show a provider')).action(async (slug: string, f: GlobalOptions) => {
-    await withTessera(f, async (t) => output(f, await t.services.providers.show(slug), render));
+    await readTessera(f, async (t) => output(f, await t.services.providers.show(slug), render));
   });
   withCommon(providers.command('test').argument('<slug>').description('fetch and check the provider’s discovery document again (changes nothing)')).action(
     async (slug: string, f: GlobalOptions) => {
-      await withTessera(f, async (t) => {
+      await readTessera(f, async (t) => {
         const result = await t.services.providers.testDiscovery(slug);
         output(f, result, (r) => (r.ok ? `${slug}: the provider’s configuration checks out` : `${slug}: ${r.reason}`));
         if (!result.ok) process.exitCode = 1;

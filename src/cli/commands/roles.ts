@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { RoleView } from '../../identity/role-service.ts';
-import { collect, fields, output, table, withCommon, withTessera, type GlobalOptions, cliActor } from '../context.ts';
+import { collect, fields, output, table, withCommon, withTessera, readTessera, type GlobalOptions, cliActor } from '../context.ts';
 
 interface RoleFlags extends GlobalOptions {
   name?: string;
@@ -14,7 +14,7 @@ export function rolesCommand(): Command {
   const roles = new Command('roles').description('manage roles and permissions');
 
   withCommon(roles.command('list').description('list roles and their permissions')).action(async (f: GlobalOptions) => {
-    await withTessera(f, async (t) =>
+    await readTessera(f, async (t) =>
       output(f, await t.services.roles.list(), (list) =>
         table(['ROLE', 'PERMISSIONS', 'DESCRIPTION'], list.map((r) => [r.name, perms(r), r.description])),
       ),

@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { Command } from 'commander';
 import { openTessera, type Tessera } from '../../app/tessera.ts';
 import type { TesseraConfig } from '../../config/config.ts';
@@ -36,6 +36,33 @@ export function serveCommand(): Command {
     });
 }
 
+/** The server cannot listen where it was told to (exit code 6, docs/operations.md). */
+export class ListenError extends Error {}
+
+function listenError(config: TesseraConfig, error: unknown): Error {
+  const code = (error as { code?: string }).code;
+  const where = `${config.server.host}:${config.server.port}`;
+  const reasons: Record<string, string> = {
+    EADDRINUSE: 'the address is already in use (another Tessera or another program?); choose another with --port or TESSERA_PORT',
+    EACCES: 'permission denied (ports below 1024 need privileges); choose another with --port or TESSERA_PORT',
+    EADDRNOTAVAIL: 'the address is not one of this machine\'s; check --host or TESSERA_HOST',
+    ENOTFOUND: 'the host name does not resolve; check --host or TESSERA_HOST',
+    EAI_AGAIN: 'the host name does not resolve; check --host or TESSERA_HOST',
+  };
+  const reason = code ? reasons[code] : undefined;
+  return reason ? new ListenError(`cannot listen on ${where}: ${reason}`) : (error as Error);
+}
+
+/** Fails like the server would if it cannot listen there (the cluster primary checks before forking workers). */
+async function checkListen(config: TesseraConfig): Promise<void> {
+  if (config.server.port === 0) return;
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (error) => reject(listenError(config, error)));
+    probe.listen({ port: config.server.port, host: config.server.host }, () => probe.close(() => resolve()));
+  });
+}
+
 /** Opens Tessera and its HTTP app and listens; answers the URL it listens on. */
 async function listen(config: TesseraConfig, warn: (m: string) => void, applyEnvironment: boolean) {
   const log = createLogger(config.logLevel);
@@ -48,10 +75,16 @@ async function listen(config: TesseraConfig, warn: (m: string) => void, applyEnv
   const app = buildHttpApp(tessera, { loggerInstance: log, metrics });
   await app.ready();
   // Listening on app.server directly keeps Fastify from logging before our first line.
-  await new Promise<void>((resolve, reject) => {
-    app.server.once('error', reject);
-    app.server.listen({ port: config.server.port, host: config.server.host }, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      app.server.once('error', reject);
+      app.server.listen({ port: config.server.port, host: config.server.host }, () => resolve());
+    });
+  } catch (error) {
+    await app.close();
+    await tessera.close();
+    throw listenError(config, error);
+  }
   const url = urlOf(app.server.address() as AddressInfo);
   if (!config.server.issuer) tessera.setIssuer(url);
   // Its own listener in a single process; under --workers the primary serves their sum.
@@ -70,10 +103,19 @@ async function listen(config: TesseraConfig, warn: (m: string) => void, applyEnv
     }
   }
   const stop = async () => {
-    // Stop accepting, let in-flight requests finish, then release the database.
+    // Stop accepting, let in-flight requests finish, then release the database. A keep-alive
+    // connection whose request finishes during the drain would otherwise stay open until its
+    // keep-alive timeout (72 s in Fastify) and hold the exit back: close each as it goes idle.
     await metricsServer?.close();
-    await app.close();
+    const closing = app.close();
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+    try {
+      await closing;
+    } finally {
+      clearInterval(sweep);
+    }
     await tessera.close();
+    log.info('stopped');
   };
   return { tessera, app, url, stop, metricsUrl: metricsServer?.url };
 }
@@ -111,6 +153,11 @@ function exitAfter(stopped: Promise<void>): void {
   );
 }
 
+/**
+ * SIGTERM and SIGINT stop the server gracefully, once. Repeats are ignored rather than
+ * fatal: under `npm start` a Ctrl-C or a stop of the whole process group reaches this
+ * process both directly and forwarded by npm, and the second must not cut the drain short.
+ */
 function onSignals(stop: (signal: string) => Promise<void>): void {
   let stopping = false;
   const handler = (signal: string) => {
@@ -118,8 +165,27 @@ function onSignals(stop: (signal: string) => Promise<void>): void {
     stopping = true;
     exitAfter(stop(signal));
   };
-  process.once('SIGTERM', () => handler('SIGTERM'));
-  process.once('SIGINT', () => handler('SIGINT'));
+  process.on('SIGTERM', () => handler('SIGTERM'));
+  process.on('SIGINT', () => handler('SIGINT'));
+  stopWhenOrphaned(() => handler('parent exited'));
+}
+
+/**
+ * `npx tessera serve` (npm exec) runs this process under an `sh -c` of npm's; npm forwards
+ * SIGTERM to that shell, which dies without passing it on, and this process would serve on
+ * as an orphan. So when started by npm (npm sets npm_lifecycle_event) and the parent goes
+ * away, stop gracefully as on SIGTERM. Not otherwise: `nohup tessera serve &` must survive
+ * its shell.
+ */
+function stopWhenOrphaned(stop: () => void): void {
+  if (!process.env.npm_lifecycle_event) return;
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    stop();
+  }, 200);
+  timer.unref();
 }
 
 async function runSingle(config: TesseraConfig): Promise<void> {
@@ -152,6 +218,7 @@ async function runWorker(config: TesseraConfig): Promise<void> {
  */
 async function runPrimary(config: TesseraConfig, workers: number): Promise<void> {
   const warnings: string[] = [];
+  await checkListen(config);
   // Migrates once, before any worker opens the database.
   const tessera = await openTessera(config, { warn: (m) => warnings.push(m), log: createLogger(config.logLevel) });
   await tessera.applyEnvironmentSettings();

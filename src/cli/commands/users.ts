@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { UserInput, UserUpdate, UserView } from '../../identity/user-service.ts';
-import { collect, fields, output, readStdin, table, withCommon, withTessera, type GlobalOptions, cliActor } from '../context.ts';
+import { collect, fields, output, readStdin, table, withCommon, withTessera, readTessera, type GlobalOptions, cliActor } from '../context.ts';
 import { CliUsageError } from './clients.ts';
 
 interface UserFlags extends GlobalOptions {
@@ -70,7 +70,7 @@ export function usersCommand(): Command {
     });
 
   withCommon(users.command('list').description('list users')).action(async (f: GlobalOptions) => {
-    await withTessera(f, async (t) =>
+    await readTessera(f, async (t) =>
       output(f, await t.services.users.list(), (list) =>
         table(['ID', 'USERNAME', 'ROLES', 'DISABLED'], list.map((u) => [u.id, u.username, u.roles.join(',') || '-', u.disabled ? 'yes' : 'no'])),
       ),
@@ -79,7 +79,7 @@ export function usersCommand(): Command {
 
   withCommon(users.command('show').argument('<user>', 'username or id').description('show a user'))
     .action(async (ref: string, f: GlobalOptions) => {
-      await withTessera(f, async (t) => output(f, await t.services.users.show(ref), render));
+      await readTessera(f, async (t) => output(f, await t.services.users.show(ref), render));
     });
 
   withCommon(users.command('disable').argument('<user>', 'username or id'))

@@ -26,6 +26,9 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '0008-cleanup-indexes': m0008,
 };
 
+/** Every migration this code knows, in order. */
+export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS);
+
 export class StaticMigrationProvider implements MigrationProvider {
   readonly #ctx: MigrationContext;
   constructor(ctx: MigrationContext) {
