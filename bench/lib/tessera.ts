@@ -81,6 +81,8 @@ export async function provisionTessera(dialect: Dialect, upstreamUrl: string, ro
     TESSERA_LOG_LEVEL: 'error',
   };
   try {
+    // Only `migrate` and `serve` create a database; every other command refuses a missing one.
+    await cli(root, env, db.url, ['migrate']);
     // The redirect-URI policy is a saved setting; a baseline checkout older than
     // `tessera settings` has no such command and reads TESSERA_REDIRECT_URI_POLICY instead.
     const settingsCommand = await cli(root, env, db.url, ['settings', 'set', 'redirect_uri_policy', 'development']).then(

@@ -27,6 +27,12 @@ function npx(args: string[], cwd: string): Promise<{ code: number; stdout: strin
 test('npx tessera runs the CLI from the repository and from a subdirectory', { timeout: 120_000 }, async () => {
   const database = `sqlite:${join(dir, 'npx.db')}`;
   const env = ['--database', database];
+  // Only `migrate` and `serve` create a database (a mistyped --database must not make a new one).
+  const missing = await npx(['tessera', 'users', 'list', ...env], ROOT);
+  expect(missing.code).toBe(3);
+  expect(missing.stderr).toMatch(/does not exist; check --database/);
+  const migrated = await npx(['tessera', 'migrate', ...env], ROOT);
+  expect(migrated.code, migrated.stderr).toBe(0);
   const created = await npx(['tessera', 'users', 'create', '--username', 'npx-user', '--password', 'correct horse battery staple', '--json', ...env], ROOT);
   expect(created.code, created.stderr).toBe(0);
   expect(JSON.parse(created.stdout)).toMatchObject({ username: 'npx-user', roles: [] });

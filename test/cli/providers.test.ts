@@ -33,6 +33,7 @@ describe.each(DIALECTS)('tessera providers (%s)', (dialect) => {
       TESSERA_LOG_LEVEL: 'silent',
       TESSERA_ISSUER: ISSUER,
     };
+    await json(['migrate']);
   });
   afterAll(async () => database?.drop());
 

@@ -157,6 +157,13 @@ describe('loadConfig precedence: flags over environment over defaults', () => {
     expect(() => loadConfig(env, { issuer: 'https://flag.example/?x=1' })).toThrow(ConfigError);
   });
 
+  test('TESSERA_LOG_LEVEL: one of pino\'s levels, else a ConfigError naming them', () => {
+    for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) expect(loadConfig({ TESSERA_LOG_LEVEL: level }).logLevel).toBe(level);
+    expect(loadConfig({ TESSERA_LOG_LEVEL: '' }).logLevel).toBe('info');
+    expect(() => loadConfig({ TESSERA_LOG_LEVEL: 'loud' })).toThrow(/TESSERA_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent \(got "loud"\)/);
+    expect(() => loadConfig({ TESSERA_LOG_LEVEL: 'INFO' })).toThrow(ConfigError);
+  });
+
   test('workers: the flag over TESSERA_WORKERS; "auto" is one per CPU', () => {
     expect(loadConfig({ TESSERA_WORKERS: '2' }, { workers: '4' }).server.workers).toBe(4);
     expect(loadConfig({ TESSERA_WORKERS: '2' }, { workers: undefined }).server.workers).toBe(2);

@@ -846,8 +846,31 @@ describe('KeyRing', () => {
       expect(row.private_key).toMatch(/^v1\./);
       expect(row.private_key).not.toContain('PRIVATE KEY');
     }
+    // Another key-encryption key: the ring loads (the public keys still verify) but cannot sign,
+    // and names the keys it cannot open, for the server's refusal and `tessera keys recover`.
     const wrongKek = new KeyRing(store, new KeyEncrypter(randomBytes(32)));
-    await expect(wrongKek.load(T0)).rejects.toBeInstanceOf(KeyEncryptionError);
+    await wrongKek.load(T0);
+    const active = store.rows.filter((r) => r.status === 'active').map((r) => r.kid);
+    expect(wrongKek.undecryptableKeys().sort()).toEqual(active.sort());
+    expect(() => wrongKek.signingKey('ES256')).toThrow(KeyEncryptionError);
+    expect(store.rows.every((r) => !wrongKek.canDecrypt(r))).toBe(true);
+  });
+
+  test('recover: retires every key the key-encryption key cannot open, makes new active ones, keeps the ones it can', async () => {
+    const { store } = await ring();
+    const lost = store.rows.map((r) => r.kid);
+    const kek = new KeyEncrypter(randomBytes(32));
+    const recovering = new KeyRing(store, kek);
+    await recovering.load(T0);
+    const { retired, created } = await recovering.recover(T0 + 10);
+    expect(retired.map((k) => k.kid).sort()).toEqual(lost.sort());
+    expect(created.map((k) => k.alg).sort()).toEqual(['ES256', 'RS256']);
+    expect(store.rows.filter((r) => lost.includes(r.kid)).every((r) => r.status === 'retired')).toBe(true);
+    expect(recovering.undecryptableKeys()).toEqual([]);
+    expect(recovering.signingKey('ES256').kid).toBe(created.find((k) => k.alg === 'ES256')!.kid);
+    expect(JSON.parse(recovering.jwksJson()).keys.map((k: { kid: string }) => k.kid).sort()).toEqual(created.map((k) => k.kid).sort());
+    // Nothing left to do: nothing changes.
+    expect(await recovering.recover(T0 + 20)).toEqual({ retired: [], created: [] });
   });
 
   test('loading again reuses the stored keys', async () => {
