@@ -196,14 +196,11 @@ describe.each(DIALECTS)('schema versions (%s)', (dialect) => {
     await sql`insert into tessera_migrations (name, timestamp) values (${'9999-from-the-future'}, ${new Date().toISOString()})`.execute(handle.db);
     await handle.close();
     const message = /^tessera: the database .* was upgraded by a newer Tessera \(migrations this version does not know: 9999-from-the-future\); run that version or newer, or restore a backup taken before the upgrade$/;
-    const [serve, migrate, list, create, status] = await Promise.all([
-      tessera(['serve', '--port', '0']),
-      tessera(['migrate']),
-      tessera(['users', 'list']),
-      tessera(['users', 'create', '--username', 'y', '--password', 'correct horse battery staple']),
-      tessera(['migrate', '--status']),
-    ]);
-    for (const r of [serve, migrate, list, create]) expectOneLine(r, EXIT.schema, message);
+    // One at a time: these open the same SQLite file.
+    for (const args of [['serve', '--port', '0'], ['migrate'], ['users', 'list'], ['users', 'create', '--username', 'y', '--password', 'correct horse battery staple']]) {
+      expectOneLine(await tessera(args), EXIT.schema, message);
+    }
+    const status = await tessera(['migrate', '--status']);
     expect(status.stdout).toMatch(/upgraded by a newer Tessera[\s\S]*9999-from-the-future\s+unknown/);
   });
 });
