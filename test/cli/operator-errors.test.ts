@@ -92,7 +92,7 @@ describe('settings, port and data directory', () => {
     const dir = tempDir();
     const url = `sqlite:${join(dir, 'tessera.db')}`;
     expect((await run(['migrate', '--database', url])).code).toBe(0);
-    chmodSync(join(dir, 'tessera.db'), 0o644);
+    chmodSync(join(dir, 'tessera.db'), 0o600);
     chmodSync(dir, 0o555);
     // root writes anywhere whatever the mode bits: run as nobody then.
     const as = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
