@@ -61,7 +61,7 @@ export interface TesseraConfig {
   cleanup: {
     /** TESSERA_CLEANUP_INTERVAL_SECONDS: how often each serving node removes expired rows, default 300. */
     intervalSeconds: number;
-    /** TESSERA_AUDIT_RETENTION_DAYS: audit entries older than this many days are removed, default 365; 0 keeps them forever. */
+    /** TESSERA_AUDIT_RETENTION_DAYS: audit entries older than this many days are removed; default 0, which keeps them forever (an upgrade never deletes history by itself). */
     auditRetentionDays: number;
   };
   metrics: {
@@ -143,7 +143,7 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
     databasePoolSize: int('TESSERA_DATABASE_POOL_SIZE', env.TESSERA_DATABASE_POOL_SIZE, 10, LIMITS.databasePoolSize),
     cleanup: {
       intervalSeconds: int('TESSERA_CLEANUP_INTERVAL_SECONDS', env.TESSERA_CLEANUP_INTERVAL_SECONDS, 300, LIMITS.cleanupIntervalSeconds),
-      auditRetentionDays: int('TESSERA_AUDIT_RETENTION_DAYS', env.TESSERA_AUDIT_RETENTION_DAYS, 365, LIMITS.auditRetentionDays),
+      auditRetentionDays: int('TESSERA_AUDIT_RETENTION_DAYS', env.TESSERA_AUDIT_RETENTION_DAYS, 0, LIMITS.auditRetentionDays),
     },
     metrics: {
       token: metricsTokenValue,

@@ -15,7 +15,7 @@ describe('loadConfig defaults', () => {
       keys: { encryptionKey: undefined, encryptionKeyFile: './data/tessera-key-encryption.key' },
       changePollMs: 500,
       databasePoolSize: 10,
-      cleanup: { intervalSeconds: 300, auditRetentionDays: 365 },
+      cleanup: { intervalSeconds: 300, auditRetentionDays: 0 },
       logLevel: 'info',
     });
     expect(DEFAULT_DATABASE_URL).toBe('sqlite:./data/tessera.db');
@@ -61,7 +61,7 @@ describe('loadConfig from the environment', () => {
       TESSERA_CHANGE_POLL_MS: '100',
       TESSERA_DATABASE_POOL_SIZE: '25',
       TESSERA_CLEANUP_INTERVAL_SECONDS: '60',
-      TESSERA_AUDIT_RETENTION_DAYS: '0',
+      TESSERA_AUDIT_RETENTION_DAYS: '30',
       TESSERA_LOG_LEVEL: 'debug',
     });
     expect(config).toMatchObject({
@@ -73,7 +73,7 @@ describe('loadConfig from the environment', () => {
       keys: { encryptionKey: 'a2V5', encryptionKeyFile: './data/tessera-key-encryption.key' },
       changePollMs: 100,
       databasePoolSize: 25,
-      cleanup: { intervalSeconds: 60, auditRetentionDays: 0 },
+      cleanup: { intervalSeconds: 60, auditRetentionDays: 30 },
       logLevel: 'debug',
     });
   });
