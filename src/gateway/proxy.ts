@@ -20,7 +20,13 @@ export interface ForwardOptions {
   path: string;
   timeoutMs: number;
   identity: { subject: string; clientId: string; scope: string };
-  clientIp: string;
+  /**
+   * X-Forwarded-For for the upstream: the client's address as Tessera decided it, then the
+   * proxies it trusts (TESSERA_TRUST_PROXY), the connection's peer last. Entries the client
+   * wrote itself beyond the trusted hops are not passed on, so an upstream reading the
+   * leftmost entry sees the address Tessera recorded, not one the client chose.
+   */
+  forwardedFor: readonly string[];
   /** http or https, as the client reached Tessera. */
   protocol: string;
   /** Forward the client's `Authorization` header (the API's `forward_authorization`). */
@@ -71,8 +77,7 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, o: ForwardOptions
     }
     out[lower] = value;
   }
-  const priorFor = incoming['x-forwarded-for'];
-  out['x-forwarded-for'] = priorFor ? `${Array.isArray(priorFor) ? priorFor.join(', ') : priorFor}, ${o.clientIp}` : o.clientIp;
+  out['x-forwarded-for'] = o.forwardedFor.join(', ');
   out['x-forwarded-proto'] = o.protocol;
   if (incoming.host) out['x-forwarded-host'] = incoming.host;
   out['x-tessera-subject'] = o.identity.subject;

@@ -26,7 +26,9 @@ export async function handleGatewayRequest(tessera: Tessera, match: GatewayMatch
     path: decision.path,
     timeoutMs: decision.api.timeoutMs,
     identity: decision.identity,
-    clientIp: request.ip,
+    // Fastify's `ips` (only with a trust setting) runs from the peer to the client and stops
+    // at the first address it does not trust; without trust only the peer counts.
+    forwardedFor: request.ips ? [...request.ips].reverse() : [request.ip],
     protocol: request.protocol,
     forwardAuthorization: decision.api.forwardAuthorization,
     maxBodyBytes: decision.api.maxBodyBytes,

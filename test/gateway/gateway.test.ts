@@ -120,7 +120,8 @@ describe.each(DIALECTS)('gateway (%s)', (dialect) => {
     expect(seen.headers['x-tessera-subject']).toBe(userId);
     expect(seen.headers['x-tessera-client-id']).toBe(reader.id);
     expect(seen.headers['x-tessera-scope']).toBe('accounts.read');
-    expect(seen.headers['x-forwarded-for']).toBe('198.51.100.7, 127.0.0.1');
+    // Tessera trusts no proxy here: the client's own X-Forwarded-For is not passed on.
+    expect(seen.headers['x-forwarded-for']).toBe('127.0.0.1');
     expect(seen.headers['x-forwarded-proto']).toBe('http');
     expect(seen.headers['x-forwarded-host']).toBe(new URL(server.url).host);
   });
@@ -257,5 +258,29 @@ describe.each(DIALECTS)('gateway (%s)', (dialect) => {
     await expect.poll(async () => (await call('/0/odata/Account', { bearer: t })).status, { timeout: 2000 }).toBe(403);
     await services.apis.delete('Down', SYSTEM);
     await expect.poll(async () => (await call('/down/x')).status, { timeout: 2000 }).toBe(404);
+  });
+});
+
+describe('gateway behind a trusted proxy: X-Forwarded-For', () => {
+  test('the upstream gets the client Tessera recorded and the trusted hops, never entries the client wrote beyond them', async () => {
+    const upstream = await startUpstream();
+    const server = await startTestServer('sqlite', { env: { TESSERA_TRUST_PROXY: '127.0.0.1/32' } });
+    try {
+      const { services } = server.tessera;
+      await services.apis.create({ name: 'Echo', basePath: '/echo', upstream: upstream.url, scopes: [{ name: 'echo.read' }], routes: [{ methods: ['GET'], path: '/**', scopes: ['echo.read'] }] }, SYSTEM);
+      await services.users.create({ username: 'svc', password: 'correct horse battery', roles: ['developer'] }, SYSTEM);
+      const app = await services.clients.create({ name: 'echo', grantTypes: ['client_credentials'], onBehalfOf: 'svc', scopes: ['echo.read'] }, SYSTEM);
+      for (let i = 0; i < 60 && server.tessera.gateway.size < 1; i++) await new Promise((r) => setTimeout(r, 50));
+      const tok = await postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials', scope: 'echo.read' }, { authorization: basic(app.client_id, app.client_secret!) });
+      const { access_token } = (await tok.json()) as { access_token: string };
+      // The proxy at 127.0.0.1 (trusted) says the client is 198.51.100.7; what the client
+      // claimed before that (6.6.6.6) is its own word and is dropped.
+      const res = await fetch(`${server.url}/echo/x`, { headers: { authorization: `Bearer ${access_token}`, 'x-forwarded-for': '6.6.6.6, 198.51.100.7' } });
+      expect(res.status).toBe(200);
+      expect(upstream.seen.at(-1)!.headers['x-forwarded-for']).toBe('198.51.100.7, 127.0.0.1');
+    } finally {
+      await server.close();
+      await new Promise((r) => upstream.server.close(r));
+    }
   });
 });

@@ -43,7 +43,7 @@ describe('route templates', () => {
 
 describe('proxy headers', () => {
   const identity = { subject: 'user-1', clientId: 'client-1', scope: 'accounts.read' };
-  const o = { origin: 'http://u', path: '/x', timeoutMs: 1000, identity, clientIp: '203.0.113.9', protocol: 'https', forwardAuthorization: true, maxBodyBytes: null, bodyTimeoutMs: 60_000, idleTimeoutMs: 15_000 };
+  const o = { origin: 'http://u', path: '/x', timeoutMs: 1000, identity, forwardedFor: ['198.51.100.1', '203.0.113.9'], protocol: 'https', forwardAuthorization: true, maxBodyBytes: null, bodyTimeoutMs: 60_000, idleTimeoutMs: 15_000 };
 
   test('hop-by-hop, Host and spoofed X-Tessera-* are dropped; identity and X-Forwarded-* are set', () => {
     const out = upstreamHeaders(
@@ -69,7 +69,9 @@ describe('proxy headers', () => {
     expect(out['x-tessera-subject']).toBe('user-1');
     expect(out['x-tessera-client-id']).toBe('client-1');
     expect(out['x-tessera-scope']).toBe('accounts.read');
+    // The chain Tessera trusted, not the client's own header (198.51.100.1 there is a coincidence).
     expect(out['x-forwarded-for']).toBe('198.51.100.1, 203.0.113.9');
+    expect(upstreamHeaders({ 'x-forwarded-for': '6.6.6.6' }, { ...o, forwardedFor: ['203.0.113.9'] })['x-forwarded-for']).toBe('203.0.113.9');
     expect(out['x-forwarded-proto']).toBe('https');
     expect(out['x-forwarded-host']).toBe('api.example.com');
     expect(out['content-type']).toBe('application/json');
