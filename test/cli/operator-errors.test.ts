@@ -172,7 +172,7 @@ describe.each(DIALECTS)('schema versions (%s)', (dialect) => {
 
     const before = await fingerprint();
     const hash = fileHash();
-    const commands = [['users', 'list'], ['keys', 'list'], ['audit', 'list']];
+    const commands = [['users', 'list'], ['keys', 'list'], ['audit', 'list'], ['settings', 'get']];
     for (const r of await Promise.all(commands.map((args) => tessera(args)))) {
       expectOneLine(r, EXIT.schema, new RegExp(`needs migrating \\(pending: ${MIGRATION_NAMES.at(-1)}\\); run \`tessera migrate\``));
     }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { SettingsView } from '../../admin/settings-service.ts';
-import { cliActor, fields, output, withCommon, withTessera, type GlobalOptions } from '../context.ts';
+import { cliActor, fields, output, readTessera, withCommon, withTessera, type GlobalOptions } from '../context.ts';
 import { CliUsageError } from './clients.ts';
 
 /**
@@ -12,7 +12,8 @@ export function settingsCommand(): Command {
 
   withCommon(settings.command('get').description('print the settings, or one of them').argument('[name]', 'a setting, e.g. redirect_uri_policy'))
     .action(async (name: string | undefined, f: GlobalOptions) => {
-      await withTessera(f, async (t) => {
+      // Read-only: never migrates or writes (docs/operations.md).
+      await readTessera(f, async (t) => {
         const view = t.services.settings.view();
         if (name === undefined) return output(f, view, render);
         const value = view[checkName(view, name)];
