@@ -21,6 +21,18 @@ import { CliUsageError } from './clients.ts';
 /** What `tessera backup` writes beside FILE when the key-encryption key lives in a file. */
 export const KEY_SUFFIX = '.key-encryption-key';
 
+/** The signing keys `encrypter` cannot open: what a backup or restore must warn about or refuse. */
+function undecryptable<K extends { private_key: string }>(keys: K[], encrypter: { decrypt(sealed: string): unknown }): K[] {
+  return keys.filter((k) => {
+    try {
+      encrypter.decrypt(k.private_key);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+}
+
 async function withDatabase<T>(url: string, create: boolean, fn: (db: DatabaseHandle) => Promise<T>): Promise<T> {
   const db = openDatabase(url, { create });
   try {
@@ -96,14 +108,7 @@ export function backupCommand(): Command {
           keyFile = keyOut;
         }
         const active = (await new KyselyKeyStore(db.db).listUnretired()).filter((k) => k.status === 'active');
-        const unreadable = active.filter((k) => {
-          try {
-            kek.encrypter.decrypt(k.private_key);
-            return false;
-          } catch {
-            return true;
-          }
-        });
+        const unreadable = undecryptable(active, kek.encrypter);
         if (unreadable.length) {
           process.stderr.write(
             `tessera: warning: the key-encryption key from ${kek.source} does not decrypt the signing keys ${unreadable.map((k) => k.kid).join(', ')}; a restore of this backup will need the key they were stored with, or \`tessera keys recover\`\n`,
@@ -184,14 +189,7 @@ export function restoreCommand(): Command {
           refuseNewerSchema(db, status);
           if (!status.applied.length) throw new CliUsageError(`${from} is not a Tessera backup (it has no Tessera schema)`);
           const keys = await new KyselyKeyStore(db.db).listUnretired();
-          const unreadable = keys.filter((k) => {
-            try {
-              kek.encrypter.decrypt(k.private_key);
-              return false;
-            } catch {
-              return true;
-            }
-          });
+          const unreadable = undecryptable(keys, kek.encrypter);
           if (unreadable.length) {
             throw new KeyEncryptionError(
               `the key-encryption key from ${kek.source} does not decrypt the backup's signing keys (${unreadable.map((k) => k.kid).join(', ')}); give the key they were stored with (--key or TESSERA_KEY_ENCRYPTION_KEY)`,
