@@ -34,6 +34,9 @@ describe.each(DIALECTS)('tessera providers (%s)', (dialect) => {
       TESSERA_ISSUER: ISSUER,
     };
     await json(['migrate']);
+    // The first command that writes creates the key-encryption key and warns once; do it here,
+    // so each refusal below is the one line it should be.
+    await json(['settings', 'set', 'redirect_uri_policy', 'strict']);
   });
   afterAll(async () => database?.drop());
 

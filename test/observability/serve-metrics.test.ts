@@ -17,11 +17,13 @@ const TOKEN = 'serve-metrics-token-0123456789';
 describe('tessera serve: metrics on their own address', () => {
   let database: TestDatabase;
   let env: Record<string, string>;
-  const { json } = cliRunner(() => ({ databaseUrl: database.url, env }));
+  const { json, tessera } = cliRunner(() => ({ databaseUrl: database.url, env }));
 
   beforeAll(async () => {
     database = await createTestDatabase('sqlite');
     env = { TESSERA_KEY_ENCRYPTION_KEY_FILE: join(mkdtempSync(join(tmpdir(), 'tessera-metrics-')), 'kek'), TESSERA_LOG_LEVEL: 'silent', TESSERA_ADMIN_PASSWORD: 'correct horse battery staple' };
+    // Commands other than serve and migrate refuse a database that does not exist yet.
+    expect((await tessera(['migrate'])).code).toBe(0);
   });
   afterAll(async () => database?.drop());
 
