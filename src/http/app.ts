@@ -12,6 +12,7 @@ import { registerAdminApi } from './admin/admin-api.ts';
 import { applyCors } from './cors.ts';
 import { registerConsoleRoutes } from './console-routes.ts';
 import { handleGatewayRequest } from './gateway-hook.ts';
+import { PageKit } from './page-kit.ts';
 import { registerPageRoutes } from './page-routes.ts';
 import { registerProviderRoutes } from './provider-routes.ts';
 import { registerProtocolRoutes } from './protocol-routes.ts';
@@ -94,7 +95,8 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
   // onRequest and onSend hooks stay off the token, introspection and gateway paths.
   void app.register(async (pages) => {
     await pages.register(cookie);
-    registerPageRoutes(pages, tessera);
+    const kit = new PageKit(tessera);
+    registerPageRoutes(pages, tessera, kit);
     registerProviderRoutes(pages, tessera);
   });
   void app.register(async (scope) => registerAdminApi(scope, tessera));

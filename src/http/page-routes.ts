@@ -2,15 +2,14 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
 import { epochSeconds } from '../clock.ts';
-import type { SignedIn } from '../identity/session-service.ts';
 import { DEVICE_COOKIE_TTL } from '../identity/device-cookie.ts';
 import { CSRF_COOKIE, DEVICE_COOKIE, SESSION_COOKIE } from '../lib/cookie-names.ts';
 import { OPENID_SCOPES } from '../lib/scope-names.ts';
 import type { AuthorizeOutcome } from '../oauth/endpoints/authorize.ts';
 import { OAuthError } from '../oauth/errors.ts';
-import { parseForm, type RawParams } from '../oauth/params.ts';
+import type { RawParams } from '../oauth/params.ts';
 import { consentPage, loginPage, logoutPage, messagePage } from '../pages/pages.ts';
-import { Csrf } from './csrf.ts';
+import { pageForm, pageHeaders, queryParams, safeReturnTo, type PageKit } from './page-kit.ts';
 import { noStore } from './oauth-reply.ts';
 
 const STYLESHEET = readFileSync(new URL('../pages/tessera.css', import.meta.url), 'utf8');
@@ -19,35 +18,13 @@ const FAVICON =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#2f5bea"/>' +
   '<path d="M32 0v25a7 7 0 0 1-7 7H0z" fill="#7aa2ff"/></svg>';
 
-/** Every page: no script, no framing, no caching, no referrer (the URL carries codes and state). */
-export function pageHeaders(reply: FastifyReply): FastifyReply {
-  return noStore(reply)
-    .header(
-      'content-security-policy',
-      "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none';",
-    )
-    .header('x-frame-options', 'DENY')
-    .header('referrer-policy', 'no-referrer')
-    .type('text/html; charset=utf-8');
-}
-
 /** Login, consent, logout and the browser-facing protocol endpoints. */
-export function registerPageRoutes(app: FastifyInstance, tessera: Tessera): void {
+export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: PageKit): void {
   const { flow, sessions, clock, endSession } = tessera.interactive;
-  const csrf = new Csrf(tessera.csrfSecret);
-  // Secure when the issuer is https (read per request: with --port 0 the issuer is set after listen).
-  const cookieOptions = () => ({ path: '/', httpOnly: true, sameSite: 'lax' as const, secure: tessera.issuer.startsWith('https:') });
-
-  /** The per-browser CSRF value, set on first sight. */
-  function browserValue(request: FastifyRequest, reply: FastifyReply): string {
-    const existing = request.cookies[CSRF_COOKIE];
-    if (existing && existing.length <= 100) return existing;
-    const fresh = csrf.newBrowserValue();
-    reply.setCookie(CSRF_COOKIE, fresh, cookieOptions());
-    return fresh;
-  }
-
-  const signedInOf = (request: FastifyRequest): Promise<SignedIn | undefined> => sessions.resolve(request.cookies[SESSION_COOKIE]);
+  const { csrf } = kit;
+  const cookieOptions = () => kit.cookieOptions();
+  const browserValue = (request: FastifyRequest, reply: FastifyReply) => kit.browserValue(request, reply);
+  const signedInOf = (request: FastifyRequest) => kit.signedInOf(request);
 
   function errorPage(reply: FastifyReply, error: OAuthError, status = 400): FastifyReply {
     return pageHeaders(reply)
@@ -259,31 +236,11 @@ export function waitText(seconds: number): string {
   return minutes === 1 ? '1 minute' : `${minutes} minutes`;
 }
 
-/** Only our own authorize endpoint may be a return target, or /login would be an open redirector. */
-export function safeReturnTo(value: string | undefined): string | undefined {
-  if (!value || value.length > 8192) return undefined;
-  return value.startsWith('/connect/authorize?') ? value : undefined;
-}
-
 function requestParams(request: FastifyRequest): RawParams {
   if (request.method === 'GET') return queryParams(request);
   const body = request.body;
   if (!(body instanceof Map)) throw new OAuthError('invalid_request', 'the request body must be application/x-www-form-urlencoded');
   return body as RawParams;
-}
-
-function queryParams(request: FastifyRequest): RawParams {
-  const q = request.url.indexOf('?');
-  return q < 0 ? new Map() : parseForm(request.url.slice(q + 1));
-}
-
-/** A page form's fields, one value each (a repeated field keeps its first value). */
-function pageForm(request: FastifyRequest): Map<string, string> {
-  const body = request.body;
-  if (!(body instanceof Map)) return new Map();
-  const out = new Map<string, string>();
-  for (const [k, values] of body as RawParams) if (values[0] !== undefined && values[0].length <= 4096) out.set(k, values[0]);
-  return out;
 }
 
 function toQuery(raw: RawParams): string {

@@ -7,7 +7,7 @@ import { parseForm } from '../oauth/params.ts';
 import { messagePage } from '../pages/pages.ts';
 import { noStore } from './oauth-reply.ts';
 import { SESSION_COOKIE, UPSTREAM_COOKIE } from '../lib/cookie-names.ts';
-import { pageHeaders, safeReturnTo } from './page-routes.ts';
+import { pageHeaders, safeReturnTo } from './page-kit.ts';
 
 /** The upstream sign-in cookie (UPSTREAM_COOKIE): only the callback paths ever see it. */
 const COOKIE_PATH = '/login/providers/';
