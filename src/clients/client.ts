@@ -29,6 +29,8 @@ export interface Client {
   refreshTokenTtl: number | null;
   requirePermission: string;
   idTokenSignedResponseAlg: 'RS256' | 'ES256' | null;
+  /** Users must pass a second factor to sign in to this app (docs/mfa.md). */
+  requireMfa?: boolean;
   /** Tokens issued to the app with `iat` before this (epoch s) are invalid. */
   tokensValidAfter: number;
   createdAt: number;
@@ -55,6 +57,7 @@ export function clientFromRow(row: ClientsTable): Client {
     refreshTokenTtl: row.refresh_token_ttl,
     requirePermission: row.require_permission,
     idTokenSignedResponseAlg: row.id_token_signed_response_alg as Client['idTokenSignedResponseAlg'],
+    requireMfa: row.require_mfa === 1,
     tokensValidAfter: row.tokens_valid_after,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -81,6 +84,7 @@ export function clientToRow(client: Client): ClientsTable {
     refresh_token_ttl: client.refreshTokenTtl,
     require_permission: client.requirePermission,
     id_token_signed_response_alg: client.idTokenSignedResponseAlg,
+    require_mfa: client.requireMfa ? 1 : 0,
     tokens_valid_after: client.tokensValidAfter,
     created_at: client.createdAt,
     updated_at: client.updatedAt,

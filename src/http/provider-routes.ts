@@ -69,7 +69,7 @@ export function registerProviderRoutes(app: FastifyInstance, tessera: Tessera): 
     request.log.info({ provider: slug, user_id: result.user.id }, 'signed in through an identity provider');
     // A new sign-in replaces whatever session this browser had.
     await sessions.signOut(request.cookies[SESSION_COOKIE], request.ip);
-    const { cookieValue, session } = await sessions.startSession(result.user.id, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
+    const { cookieValue, session } = await sessions.startSession(result.user.id, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null }, { amr: ['fed'] });
     reply.setCookie(SESSION_COOKIE, cookieValue, { path: '/', httpOnly: true, sameSite: 'lax', secure: secure(), maxAge: session.expiresAt - session.createdAt });
     if (result.returnTo) return noStore(reply).redirect(result.returnTo, 303);
     return pageHeaders(reply).send(messagePage('You are signed in', `Signed in as ${result.user.username}.`));

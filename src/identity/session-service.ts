@@ -118,7 +118,7 @@ export class SessionService {
       if (counter.kind === 'device' || counter.kind === 'client') await this.#d.throttle.reset(counter.key);
       else await this.#d.throttle.refund(counter, now);
     }
-    const started = await this.startSession(user.id, meta);
+    const started = await this.startSession(user.id, meta, { amr: ['pwd'] });
     await this.#d.audit.record({ action: 'user.sign_in', targetId: user.id, details: { sid: started.session.sid } }, visitor(user.username, meta.ip));
     this.#d.metrics?.signIn('password', 'success');
     return { ok: true, ...started, deviceCookie: this.#d.devices.issue(meta.deviceCookie, user.id, now) };
@@ -147,8 +147,12 @@ export class SessionService {
     return { counted };
   }
 
-  /** A new session for a user whose identity is already established (password above, or an upstream provider). */
-  async startSession(userId: string, meta: { ip: string | null; userAgent: string | null }): Promise<{ cookieValue: string; session: Session }> {
+  /**
+   * A new session for a user whose identity is already established: `amr` says how (RFC 8176
+   * values: `['pwd']` after a password, `['pwd', 'otp', 'mfa']` after a password and a code,
+   * `['fed']` through an upstream provider, a passkey's own; src/identity/authentication-methods.ts).
+   */
+  async startSession(userId: string, meta: { ip: string | null; userAgent: string | null }, auth: { amr: readonly string[] }): Promise<{ cookieValue: string; session: Session }> {
     const now = epochSeconds(this.#d.clock);
     const cookieValue = randomToken();
     const session: Session = {
@@ -156,6 +160,7 @@ export class SessionService {
       sid: randomUUID(),
       userId,
       authTime: now,
+      amr: [...auth.amr],
       createdAt: now,
       expiresAt: now + this.#d.sessionTtl,
       lastSeenAt: now,

@@ -1,13 +1,17 @@
 import type { Kysely } from 'kysely';
 import { pickBatch } from '../storage/batch-delete.ts';
 import type { Database, SessionsTable } from '../storage/schema.ts';
+import { formatAmr, parseAmr } from './authentication-methods.ts';
 
 export interface Session {
   idHash: string;
   /** Public session id for the ID token's `sid` claim (not the cookie secret). */
   sid: string;
   userId: string;
+  /** When the user last authenticated (the last factor of the sign-in); OIDC `auth_time`. */
   authTime: number;
+  /** How (RFC 8176 values, src/identity/authentication-methods.ts); empty for sessions older than second factors. */
+  amr: string[];
   createdAt: number;
   expiresAt: number;
   /** When the session was last used to sign in to an app (kept to the minute). */
@@ -55,6 +59,7 @@ export class KyselySessionStore implements SessionStore {
         revoked_at: null,
         ip: meta.ip,
         user_agent: meta.userAgent?.slice(0, 400) ?? null,
+        amr: formatAmr(s.amr),
       })
       .execute();
   }
@@ -121,6 +126,7 @@ function fromRow(r: SessionsTable): Session {
     sid: r.sid ?? r.id_hash,
     userId: r.user_id,
     authTime: r.auth_time,
+    amr: parseAmr(r.amr),
     createdAt: r.created_at,
     expiresAt: r.expires_at,
     lastSeenAt: r.last_seen_at,

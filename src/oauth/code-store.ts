@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { pickBatch } from '../storage/batch-delete.ts';
+import { formatAmr, parseAmr } from '../identity/authentication-methods.ts';
 import type { AuthorizationCodesTable, Database } from '../storage/schema.ts';
 
 export interface AuthorizationCode {
@@ -14,6 +15,8 @@ export interface AuthorizationCode {
   codeChallenge: string | null;
   codeChallengeMethod: string | null;
   authTime: number;
+  /** How the user signed in (RFC 8176), copied from the session for the ID token. */
+  amr: string[];
   createdAt: number;
   expiresAt: number;
 }
@@ -64,6 +67,7 @@ export class KyselyCodeStore implements CodeStore {
         access_token_jti: null,
         access_token_expires_at: null,
         refresh_family_id: null,
+        amr: formatAmr(c.amr),
       })
       .execute();
   }
@@ -137,6 +141,7 @@ function fromRow(r: AuthorizationCodesTable): AuthorizationCode {
     codeChallenge: r.code_challenge,
     codeChallengeMethod: r.code_challenge_method,
     authTime: r.auth_time,
+    amr: parseAmr(r.amr),
     createdAt: r.created_at,
     expiresAt: r.expires_at,
   };

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Client } from '../clients/client.ts';
+import { acrOf } from '../identity/authentication-methods.ts';
 import type { User } from '../identity/user.ts';
 import { signJwt } from '../keys/jwt.ts';
 import type { KeyRing } from '../keys/key-ring.ts';
@@ -10,6 +11,8 @@ export interface IdTokenInput {
   scopes: readonly string[];
   nonce: string | null | undefined;
   authTime: number | null;
+  /** RFC 8176 methods of the sign-in; empty when unknown (a session older than second factors). */
+  amr: readonly string[];
   sid: string | null;
   accessToken: string;
   now: number;
@@ -43,6 +46,9 @@ export class IdTokenService {
       at_hash: atHash(input.accessToken),
     };
     if (input.authTime !== null) claims.auth_time = input.authTime;
+    // OIDC Core §2: amr and acr say how the user authenticated (src/identity/authentication-methods.ts).
+    if (input.amr.length) claims.amr = [...input.amr];
+    claims.acr = acrOf(input.amr);
     if (input.nonce) claims.nonce = input.nonce;
     if (input.sid) claims.sid = input.sid;
     Object.assign(claims, profileClaims(input.user, input.scopes));

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import { pickBatch } from '../storage/batch-delete.ts';
+import { formatAmr, parseAmr } from '../identity/authentication-methods.ts';
 import type { Database } from '../storage/schema.ts';
 
 export interface RefreshFamily {
@@ -9,6 +10,8 @@ export interface RefreshFamily {
   scope: string;
   sessionId: string | null;
   authTime: number | null;
+  /** How the user signed in (RFC 8176), kept for the ID tokens of every refresh. */
+  amr: string[];
   createdAt: number;
   expiresAt: number;
   revokedAt: number | null;
@@ -64,8 +67,8 @@ export class KyselyRefreshStore implements RefreshStore {
       // The family and its first token in one statement (one round trip, atomic).
       await sql`
         WITH family AS (
-          INSERT INTO refresh_token_families (id, client_id, user_id, scope, session_id, auth_time, created_at, expires_at, revoked_at)
-          VALUES (${f.id}, ${f.clientId}, ${f.userId}, ${f.scope}, ${f.sessionId}, ${f.authTime}, ${f.createdAt}, ${f.expiresAt}, NULL)
+          INSERT INTO refresh_token_families (id, client_id, user_id, scope, session_id, auth_time, amr, created_at, expires_at, revoked_at)
+          VALUES (${f.id}, ${f.clientId}, ${f.userId}, ${f.scope}, ${f.sessionId}, ${f.authTime}, ${formatAmr(f.amr)}, ${f.createdAt}, ${f.expiresAt}, NULL)
           RETURNING id
         )
         INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at)
@@ -82,6 +85,7 @@ export class KyselyRefreshStore implements RefreshStore {
           scope: f.scope,
           session_id: f.sessionId,
           auth_time: f.authTime,
+          amr: formatAmr(f.amr),
           created_at: f.createdAt,
           expires_at: f.expiresAt,
           revoked_at: null,
@@ -108,6 +112,7 @@ export class KyselyRefreshStore implements RefreshStore {
         'f.scope',
         'f.session_id',
         'f.auth_time',
+        'f.amr',
         'f.created_at',
         'f.expires_at',
         'f.revoked_at',
@@ -123,6 +128,7 @@ export class KyselyRefreshStore implements RefreshStore {
         scope: row.scope,
         sessionId: row.session_id,
         authTime: row.auth_time,
+        amr: parseAmr(row.amr),
         createdAt: row.created_at,
         expiresAt: row.expires_at,
         revokedAt: row.revoked_at,

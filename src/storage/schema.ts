@@ -30,6 +30,8 @@ export interface ClientsTable {
   tokens_valid_after: Epoch;
   created_at: Epoch;
   updated_at: Epoch;
+  /** Added by migration 0009 with a default of 0 (optional here: inserts written before it omit it). */
+  require_mfa?: Flag;
 }
 
 export interface UsersTable {
@@ -55,6 +57,8 @@ export interface RolesTable {
   all_permissions: Flag;
   builtin: Flag;
   created_at: Epoch;
+  /** Added by migration 0009 with a default of 0 (optional here: inserts written before it omit it). */
+  require_mfa?: Flag;
 }
 
 export interface PermissionsTable {
@@ -111,6 +115,8 @@ export interface AuthorizationCodesTable {
   refresh_family_id: string | null;
   redirect_uri_in_request: Flag;
   replayed_at: Epoch | null;
+  /** RFC 8176 methods, space separated (null: issued before second factors existed). */
+  amr: string | null;
 }
 
 export interface RefreshTokenFamiliesTable {
@@ -123,6 +129,7 @@ export interface RefreshTokenFamiliesTable {
   created_at: Epoch;
   expires_at: Epoch;
   revoked_at: Epoch | null;
+  amr: string | null;
 }
 
 export interface RefreshTokensTable {
@@ -145,6 +152,7 @@ export interface SessionsTable {
   ip: string | null;
   user_agent: string | null;
   sid: string | null;
+  amr: string | null;
 }
 
 export interface ConsentsTable {
@@ -260,6 +268,40 @@ export interface UpstreamSignInsTable {
   consumed_at: Epoch | null;
 }
 
+export interface UserFactorsTable {
+  id: string;
+  user_id: string;
+  /** 'totp' (src/identity/mfa): other kinds keep their own tables. */
+  type: string;
+  name: string;
+  /** The shared secret, encrypted under the key-encryption key (src/keys/encryption.ts). */
+  secret: string;
+  last_used_step: Epoch | null;
+  created_at: Epoch;
+  /** Null until the user typed a first code: an unconfirmed factor is never asked for. */
+  confirmed_at: Epoch | null;
+  last_used_at: Epoch | null;
+}
+
+export interface RecoveryCodesTable {
+  user_id: string;
+  code_hash: string;
+  created_at: Epoch;
+  used_at: Epoch | null;
+}
+
+export interface PendingSecondStepsTable {
+  id_hash: string;
+  user_id: string;
+  amr: string;
+  browser_hash: string;
+  return_to: string | null;
+  enrol: Flag;
+  created_at: Epoch;
+  expires_at: Epoch;
+  consumed_at: Epoch | null;
+}
+
 export interface Database {
   clients: ClientsTable;
   users: UsersTable;
@@ -285,4 +327,7 @@ export interface Database {
   identity_provider_roles: IdentityProviderRolesTable;
   identity_links: IdentityLinksTable;
   upstream_sign_ins: UpstreamSignInsTable;
+  user_factors: UserFactorsTable;
+  recovery_codes: RecoveryCodesTable;
+  pending_second_steps: PendingSecondStepsTable;
 }

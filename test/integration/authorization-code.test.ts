@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Clock } from '../../src/clock.ts';
 import { DIALECTS } from '../support/databases.ts';
@@ -186,6 +186,9 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
     expect(id.nonce).toBe('n-456');
     expect(typeof id.sid).toBe('string');
     expect(typeof id.auth_time).toBe('number');
+    // RFC 8176: a password sign-in, one factor.
+    expect(id.amr).toEqual(['pwd']);
+    expect(id.acr).toBe('urn:tessera:acr:basic');
     const atHash = createHash('sha256').update(tokens.access_token!).digest().subarray(0, 16).toString('base64url');
     expect(id.at_hash).toBe(atHash);
     expect(id.email).toBe('alice@example.com');
@@ -411,6 +414,8 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
     const second = (await r1.json()) as Record<string, string>;
     expect(second.refresh_token).not.toBe(first.refresh_token);
     expect(second.id_token).toBeTruthy();
+    // The refreshed ID token says how the user signed in, as the first did.
+    expect(decodeJwt(second.id_token!)).toMatchObject({ amr: ['pwd'], acr: 'urn:tessera:acr:basic' });
     // Narrowing is allowed, widening is not.
     const narrow = await refresh(second.refresh_token!, app, { scope: 'openid offline_access' });
     expect(narrow.status).toBe(200);
@@ -644,7 +649,8 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
     expect(meta.authorization_response_iss_parameter_supported).toBe(true);
     expect(meta.response_types_supported).toEqual(['code']);
     expect(meta.grant_types_supported).toEqual(expect.arrayContaining(['authorization_code', 'refresh_token', 'client_credentials']));
-    expect(meta.claims_supported).toEqual(expect.arrayContaining(['sub', 'email', 'preferred_username', 'sid', 'auth_time']));
+    expect(meta.claims_supported).toEqual(expect.arrayContaining(['sub', 'email', 'preferred_username', 'sid', 'auth_time', 'amr', 'acr']));
+    expect(meta.acr_values_supported).toEqual(['urn:tessera:acr:basic', 'urn:tessera:acr:mfa']);
     // Userinfo is never signed: no signing algorithm is listed for it, not even "none".
     expect(meta).not.toHaveProperty('userinfo_signing_alg_values_supported');
     expect(meta.request_parameter_supported).toBe(false);

@@ -105,6 +105,9 @@ describe.each(DIALECTS)('sign-in through an identity provider (%s)', (dialect) =
     const idToken = decodeJwt(body.id_token);
     expect(idToken.iss).toBe(server.url);
     expect(idToken.nonce).toBe('app-nonce');
+    // RFC 8176: signed in at an upstream provider; what it checked is not known here.
+    expect(idToken.amr).toEqual(['fed']);
+    expect(idToken.acr).toBe('urn:tessera:acr:basic');
     const user = (await server.tessera.services.users.list()).find((u) => u.username === 'uma');
     expect(user).toMatchObject({ email: 'uma@upstream.example', name: 'uma Upstream', roles: ['developer'] });
     expect(idToken.sub).toBe(user!.id);

@@ -192,7 +192,7 @@ describe.each(DIALECTS)('admin stores on %s', (dialect) => {
       const refresh = new KyselyRefreshStore(handle.db, handle.dialect);
       const family = async (userId: string, clientId: string, expiresAt = NOW + 600) => {
         const id = randomUUID();
-        await refresh.createFamily({ id, clientId, userId, scope: 'openid offline_access', sessionId: null, authTime: NOW, createdAt: NOW, expiresAt, revokedAt: null }, `rt-${id}`, expiresAt);
+        await refresh.createFamily({ id, clientId, userId, scope: 'openid offline_access', sessionId: null, authTime: NOW, amr: ['pwd'], createdAt: NOW, expiresAt, revokedAt: null }, `rt-${id}`, expiresAt);
         return id;
       };
       await family(alice.id, books.id);
@@ -216,7 +216,7 @@ describe.each(DIALECTS)('admin stores on %s', (dialect) => {
 
     test('sessions: listForUser carries ip and user agent; revokeBySid ends one live session of that user only', async () => {
       const sessions = new KyselySessionStore(handle.db);
-      const session = (n: string, userId: string) => ({ idHash: `adm-${n}`, sid: `sid-${n}`, userId, authTime: NOW, createdAt: NOW, expiresAt: NOW + 3600, lastSeenAt: NOW, revokedAt: null });
+      const session = (n: string, userId: string) => ({ idHash: `adm-${n}`, sid: `sid-${n}`, userId, authTime: NOW, amr: ['pwd'], createdAt: NOW, expiresAt: NOW + 3600, lastSeenAt: NOW, revokedAt: null });
       await sessions.insert(session('a1', alice.id), { ip: '198.51.100.4', userAgent: 'Firefox' });
       await sessions.insert(session('b1', bob.id), { ip: null, userAgent: null });
       expect(await sessions.listForUser(alice.id, NOW)).toEqual([{ ...session('a1', alice.id), ip: '198.51.100.4', userAgent: 'Firefox' }]);
@@ -247,9 +247,9 @@ describe.each(DIALECTS)('admin stores on %s', (dialect) => {
       .execute();
     for (const u of [carol, dave]) {
       await consents.grant(u.id, app.id, ['openid'], NOW);
-      await sessions.insert({ idHash: `del-${u.username}`, sid: `del-sid-${u.username}`, userId: u.id, authTime: NOW, createdAt: NOW, expiresAt: NOW + 3600, lastSeenAt: NOW, revokedAt: null }, { ip: null, userAgent: null });
+      await sessions.insert({ idHash: `del-${u.username}`, sid: `del-sid-${u.username}`, userId: u.id, authTime: NOW, amr: ['pwd'], createdAt: NOW, expiresAt: NOW + 3600, lastSeenAt: NOW, revokedAt: null }, { ip: null, userAgent: null });
       const id = randomUUID();
-      await refresh.createFamily({ id, clientId: app.id, userId: u.id, scope: 'openid offline_access', sessionId: null, authTime: NOW, createdAt: NOW, expiresAt: NOW + 600, revokedAt: null }, `rt-${id}`, NOW + 600);
+      await refresh.createFamily({ id, clientId: app.id, userId: u.id, scope: 'openid offline_access', sessionId: null, authTime: NOW, amr: ['pwd'], createdAt: NOW, expiresAt: NOW + 600, revokedAt: null }, `rt-${id}`, NOW + 600);
       await handle.db.insertInto('identity_links').values({ provider_id: providerId, subject: `sub-${u.username}`, user_id: u.id, email: null, created_at: NOW, last_sign_in_at: null }).execute();
     }
     expect(await users.countActiveWithRole('admin', carol.id)).toBeGreaterThanOrEqual(1);

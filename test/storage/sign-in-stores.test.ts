@@ -140,6 +140,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
         codeChallenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
         codeChallengeMethod: 'S256',
         authTime: NOW - 10,
+        amr: ['pwd', 'otp', 'mfa'],
         createdAt: NOW,
         expiresAt: NOW + 1800,
         ...overrides,
@@ -231,6 +232,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
         scope: 'openid profile offline_access',
         sessionId: 'sid-1',
         authTime: NOW - 5,
+        amr: ['fed'],
         createdAt: NOW,
         expiresAt: NOW + 600,
         revokedAt: null,
@@ -340,7 +342,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
 
   describe('sessions', () => {
     function session(n: string, overrides: Partial<Session> = {}): Session {
-      return { idHash: `sess-${n}`, sid: randomUUID(), userId: alice.id, authTime: NOW - 30, createdAt: NOW, expiresAt: NOW + 3600, lastSeenAt: NOW, revokedAt: null, ...overrides };
+      return { idHash: `sess-${n}`, sid: randomUUID(), userId: alice.id, authTime: NOW - 30, amr: ['pwd', 'otp', 'mfa'], createdAt: NOW, expiresAt: NOW + 3600, lastSeenAt: NOW, revokedAt: null, ...overrides };
     }
 
     async function row(idHash: string) {

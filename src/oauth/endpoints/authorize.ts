@@ -55,6 +55,7 @@ export function authorizationFlow(deps: AuthorizeDeps) {
       codeChallenge: request.codeChallenge ?? null,
       codeChallengeMethod: request.codeChallenge ? 'S256' : null,
       authTime: signedIn.session.authTime,
+      amr: signedIn.session.amr,
       createdAt: now,
       expiresAt: now + deps.codeTtl,
     });

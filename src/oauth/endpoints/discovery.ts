@@ -1,10 +1,11 @@
+import { ACR_VALUES_SUPPORTED } from '../../identity/authentication-methods.ts';
 import { KEY_ALGS } from '../../keys/key-ring.ts';
 import { OPENID_SCOPES } from '../../lib/scope-names.ts';
 import { GRANT_HANDLERS } from '../grants/index.ts';
 
 /** Claims Tessera can release: in ID tokens, userinfo and access tokens (OIDC Discovery §3). */
 export const CLAIMS_SUPPORTED = [
-  'sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'sid', 'azp', 'at_hash',
+  'sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'sid', 'azp', 'at_hash', 'amr', 'acr',
   'preferred_username', 'name', 'given_name', 'family_name', 'updated_at', 'email', 'email_verified',
 ] as const;
 
@@ -42,6 +43,8 @@ export function serverMetadata(issuer: string, apiScopes: readonly string[] = []
     // userinfo_signing_alg_values_supported is left out: userinfo answers plain JSON, never a JWT.
     prompt_values_supported: ['none', 'login', 'consent', 'select_account'],
     claims_supported: [...CLAIMS_SUPPORTED],
+    // OIDC Discovery §3; what each value means: docs/mfa.md.
+    acr_values_supported: [...ACR_VALUES_SUPPORTED],
     claims_parameter_supported: false,
     request_parameter_supported: false,
     request_uri_parameter_supported: false,

@@ -40,7 +40,7 @@ export const authorizationCodeGrant = {
     const scopes = stored.scope.split(' ').filter(Boolean);
     const issued = await issueUserTokens(
       deps,
-      { client: req.client, principal, scopes, nonce: stored.nonce, authTime: stored.authTime, sid: stored.sessionId, now: req.now },
+      { client: req.client, principal, scopes, nonce: stored.nonce, authTime: stored.authTime, amr: stored.amr, sid: stored.sessionId, now: req.now },
       'new',
     );
     const record = { accessTokenJti: issued.jti, accessTokenExpiresAt: issued.exp, refreshFamilyId: issued.familyId };

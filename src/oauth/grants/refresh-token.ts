@@ -48,7 +48,7 @@ export const refreshTokenGrant = {
     }
     const issued = await issueUserTokens(
       deps,
-      { client: req.client, principal, scopes, nonce: null, authTime: family.authTime, sid: family.sessionId, now: req.now },
+      { client: req.client, principal, scopes, nonce: null, authTime: family.authTime, amr: family.amr, sid: family.sessionId, now: req.now },
       { familyId: family.id, token: next },
     );
     return issued.response;

@@ -13,6 +13,8 @@ export interface UserTokenRequest {
   scopes: string[];
   nonce: string | null;
   authTime: number | null;
+  /** How the user signed in (RFC 8176): the ID token's `amr` and `acr`. */
+  amr: string[];
   sid: string | null;
   now: number;
 }
@@ -46,6 +48,7 @@ export async function issueUserTokens(
         scope: req.scopes.join(' '),
         sessionId: req.sid,
         authTime: req.authTime,
+        amr: req.amr,
         createdAt: req.now,
         expiresAt,
         revokedAt: null,
@@ -65,6 +68,7 @@ export async function issueUserTokens(
       scopes: req.scopes,
       nonce: req.nonce,
       authTime: req.authTime,
+      amr: req.amr,
       sid: req.sid,
       accessToken: access.token,
       now: req.now,

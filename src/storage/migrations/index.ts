@@ -7,6 +7,7 @@ import * as m0005 from './0005-api-forwarding-limits.ts';
 import * as m0006 from './0006-client-secret-grace.ts';
 import * as m0007 from './0007-guess-throttle.ts';
 import * as m0008 from './0008-cleanup-indexes.ts';
+import * as m0009 from './0009-second-factors.ts';
 import type { MigrationContext } from './context.ts';
 
 interface MigrationModule {
@@ -24,6 +25,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '0006-client-secret-grace': m0006,
   '0007-guess-throttle': m0007,
   '0008-cleanup-indexes': m0008,
+  '0009-second-factors': m0009,
 };
 
 /** Every migration this code knows, in order. */
