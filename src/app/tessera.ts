@@ -5,6 +5,7 @@ import { systemResolver, type HostResolver } from '../clients/redirect-uri-polic
 import { systemClock, epochSeconds, type Clock } from '../clock.ts';
 import type { TesseraConfig } from '../config/config.ts';
 import { LIMITS } from '../config/limits.ts';
+import { AccountService } from '../identity/account-service.ts';
 import { RoleService } from '../identity/role-service.ts';
 import { UserService } from '../identity/user-service.ts';
 import { KyselyUserStore } from '../identity/user-store.ts';
@@ -271,6 +272,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       },
     }),
     endSession: endSessionEndpoint({ keys: keyRing, lookupClient, issuer }),
+    /** The user's own account at /account (src/http/account-routes.ts). */
+    account: new AccountService({ users }),
     /** Sign-in through upstream identity providers (issue #11). */
     federation: {
       providers: providerStore,

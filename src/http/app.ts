@@ -8,6 +8,7 @@ import type { TesseraMetrics } from '../observability/metrics.ts';
 import { registerMetricsRoute } from './metrics-endpoint.ts';
 import { requestIdOf } from './request-id.ts';
 import { registerFormParser } from './form-body.ts';
+import { registerAccountRoutes } from './account-routes.ts';
 import { registerAdminApi } from './admin/admin-api.ts';
 import { applyCors } from './cors.ts';
 import { registerConsoleRoutes } from './console-routes.ts';
@@ -97,6 +98,7 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
     await pages.register(cookie);
     const kit = new PageKit(tessera);
     registerPageRoutes(pages, tessera, kit);
+    registerAccountRoutes(pages, tessera, kit);
     registerProviderRoutes(pages, tessera);
   });
   void app.register(async (scope) => registerAdminApi(scope, tessera));

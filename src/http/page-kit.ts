@@ -4,6 +4,7 @@ import type { SignedIn } from '../identity/session-service.ts';
 import { CSRF_COOKIE, SESSION_COOKIE } from '../lib/cookie-names.ts';
 import { parseForm, type RawParams } from '../oauth/params.ts';
 import { messagePage } from '../pages/pages.ts';
+import { AccountArea } from './account-area.ts';
 import { Csrf } from './csrf.ts';
 import { noStore } from './oauth-reply.ts';
 
@@ -14,11 +15,14 @@ import { noStore } from './oauth-reply.ts';
  */
 export class PageKit {
   readonly csrf: Csrf;
+  /** The account area: render a page in the account layout, add an entry to its Security page (docs in src/http/account-area.ts). */
+  readonly account: AccountArea;
   readonly #tessera: Tessera;
 
   constructor(tessera: Tessera) {
     this.#tessera = tessera;
     this.csrf = new Csrf(tessera.csrfSecret);
+    this.account = new AccountArea(this);
   }
 
   /** Secure when the issuer is https (read per request: with --port 0 the issuer is set after listen). */

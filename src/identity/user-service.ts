@@ -166,7 +166,12 @@ export class UserService {
     const user = { ...(await this.find(ref)) };
     const now = epochSeconds(this.#d.clock);
     const { password: newPassword, disabled, ...profile } = input;
-    if (profile.email !== undefined) user.email = email(profile.email);
+    if (profile.email !== undefined) {
+      const next = email(profile.email);
+      // A new address is not verified until its owner proves it (a change of case is the same mailbox).
+      if (next?.toLowerCase() !== user.email?.toLowerCase()) user.emailVerified = false;
+      user.email = next;
+    }
     if (profile.name !== undefined) user.name = optionalText(profile.name, 'name');
     if (profile.givenName !== undefined) user.givenName = optionalText(profile.givenName, 'given_name');
     if (profile.familyName !== undefined) user.familyName = optionalText(profile.familyName, 'family_name');

@@ -1,0 +1,67 @@
+import { html, type SafeHtml } from './html.ts';
+
+/** The account area's sections, in nav order; `current` in AccountPageOptions names one. */
+export const ACCOUNT_NAV = [
+  { id: 'profile', label: 'Profile', href: '/account' },
+  { id: 'security', label: 'Security', href: '/account/security' },
+  { id: 'sessions', label: 'Sessions', href: '/account/sessions' },
+  { id: 'apps', label: 'Connected apps', href: '/account/apps' },
+] as const;
+
+export type AccountSection = (typeof ACCOUNT_NAV)[number]['id'];
+
+export interface AccountPageOptions {
+  /** The page's own title, shown in the tab ("Authenticator app · Account · Tessera"). */
+  title: string;
+  /** Which nav entry is highlighted: a page under Security (TOTP, passkeys…) says 'security'. */
+  current: AccountSection;
+  /** Who is signed in: shown in the header. */
+  user: { username: string; name: string | null };
+  /** A CSRF token for the header's "Sign out" form (kit.csrfToken(request, reply, 'logout')). */
+  signOutCsrf: string;
+  /** The page's content, under the header and nav; start with an <h1>. */
+  body: SafeHtml;
+  /** A one-line confirmation shown above the content ("Your password was changed."). */
+  notice?: string;
+}
+
+/**
+ * The shell of every /account page: a header with the signed-in user, the account nav
+ * (Profile, Security, Sessions, Connected apps) and "Sign out" (a POST to /logout, so no
+ * script), then the page. No script at all; one stylesheet (CSP: style-src 'self').
+ * At phone width the nav wraps onto its own rows under the header.
+ */
+export function accountLayout(o: AccountPageOptions): string {
+  const who = o.user.name ?? o.user.username;
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${o.title} · Account · Tessera</title>
+<link rel="icon" href="/assets/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/assets/tessera.css">
+</head>
+<body class="account">
+<a class="skip" href="#content">Skip to content</a>
+<header class="account__bar">
+<span class="brand account__brand"><span class="brand__mark" aria-hidden="true"></span>Tessera</span>
+<span class="account__who">Signed in as <strong>${who}</strong>${o.user.name ? html` <span class="muted">(${o.user.username})</span>` : ''}</span>
+<form method="post" action="/logout" class="account__signout">
+<input type="hidden" name="csrf" value="${o.signOutCsrf}">
+<button type="submit">Sign out</button>
+</form>
+</header>
+<nav class="account__nav" aria-label="Account">
+<ul>
+${ACCOUNT_NAV.map((n) => html`<li><a href="${n.href}"${n.id === o.current ? html` aria-current="page"` : ''}>${n.label}</a></li>`)}
+</ul>
+</nav>
+<main id="content" class="account__main" tabindex="-1">
+${o.notice ? html`<div class="notice" role="status">${o.notice}</div>` : ''}
+${o.body}
+</main>
+</body>
+</html>`.value;
+}

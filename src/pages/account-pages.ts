@@ -1,0 +1,75 @@
+import { html, type SafeHtml } from './html.ts';
+
+/** A text field with its label and, when the last submit was refused, its error (linked by aria-describedby). */
+export function field(o: {
+  id: string;
+  label: string;
+  value?: string;
+  type?: 'text' | 'email' | 'password';
+  autocomplete: string;
+  error?: string | undefined;
+  hint?: string;
+  maxlength: number;
+  required?: boolean;
+}): SafeHtml {
+  const describedBy = [o.hint ? `${o.id}-hint` : '', o.error ? `${o.id}-error` : ''].filter(Boolean).join(' ');
+  return html`<label for="${o.id}">${o.label}</label>
+${o.hint ? html`<p class="hint" id="${o.id}-hint">${o.hint}</p>` : ''}
+<input id="${o.id}" name="${o.id}" type="${o.type ?? 'text'}" autocomplete="${o.autocomplete}" maxlength="${o.maxlength}"${o.value !== undefined ? html` value="${o.value}"` : ''}${o.required ? html` required` : ''}${o.error ? html` aria-invalid="true"` : ''}${describedBy ? html` aria-describedby="${describedBy}"` : ''}${o.type === 'email' || o.type === 'password' ? html` autocapitalize="none" spellcheck="false"` : ''}>
+${o.error ? html`<p class="field-error" id="${o.id}-error">${o.error}</p>` : ''}`;
+}
+
+export interface ProfilePageData {
+  csrf: string;
+  username: string;
+  name: string;
+  email: string;
+  emailVerified: boolean;
+  /** The stored email (the form may hold a refused new value). */
+  storedEmail: string | null;
+  errors: Partial<Record<string, string>>;
+}
+
+export function profileBody(d: ProfilePageData): SafeHtml {
+  const emailHint = d.storedEmail
+    ? d.emailVerified
+      ? `${d.storedEmail} is verified.`
+      : `${d.storedEmail} is not verified yet. A new address must be verified again.`
+    : 'Used to reach you about your account. A new address must be verified.';
+  return html`<h1>Profile</h1>
+<p class="muted">Your name and email as apps you sign in to see them.</p>
+${d.errors.form ? html`<div class="alert" role="alert">${d.errors.form}</div>` : ''}
+<form method="post" action="/account/profile" class="account-form" novalidate>
+<input type="hidden" name="csrf" value="${d.csrf}">
+<label for="username">Username</label>
+<input id="username" type="text" value="${d.username}" readonly aria-describedby="username-hint">
+<p class="hint" id="username-hint">Your username cannot be changed here.</p>
+${field({ id: 'name', label: 'Name', value: d.name, autocomplete: 'name', maxlength: 200, error: d.errors.name })}
+${field({ id: 'email', label: 'Email', type: 'email', value: d.email, autocomplete: 'email', maxlength: 320, error: d.errors.email, hint: emailHint })}
+<div class="actions actions--start"><button class="primary" type="submit">Save profile</button></div>
+</form>`;
+}
+
+export interface SecurityPageData {
+  entries: Array<{
+    title: string;
+    status: string;
+    active: boolean;
+    items?: Array<{ name: string; detail?: string }>;
+    actions: Array<{ label: string; href: string }>;
+  }>;
+}
+
+/** The Security page: one panel per way of signing in, each with links to the page that manages it. */
+export function securityBody(d: SecurityPageData): SafeHtml {
+  return html`<h1>Security</h1>
+<p class="muted">How you sign in to Tessera.</p>
+${d.entries.map(
+  (e) => html`<section class="panel" aria-label="${e.title}">
+<h2>${e.title} <span class="${e.active ? 'badge' : 'badge badge--off'}">${e.active ? 'On' : 'Off'}</span></h2>
+<p class="muted small">${e.status}</p>
+${e.items?.length ? html`<ul class="rows">${e.items.map((i) => html`<li><span class="rows__main"><strong>${i.name}</strong>${i.detail ? html`<span class="muted small">${i.detail}</span>` : ''}</span></li>`)}</ul>` : ''}
+${e.actions.length ? html`<ul class="links">${e.actions.map((a) => html`<li><a href="${a.href}">${a.label}</a></li>`)}</ul>` : ''}
+</section>`,
+)}`;
+}
