@@ -2,8 +2,14 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { SignedIn } from '../identity/session-service.ts';
 import { accountLayout, type AccountSection } from '../pages/account-layout.ts';
 import type { SafeHtml } from '../pages/html.ts';
-import type { PageKit } from './page-kit.ts';
-import { pageHeaders } from './page-kit.ts';
+
+/** What the area needs from the PageKit that owns it (passed in: the kit imports this module). */
+export interface AccountAreaDeps {
+  /** A CSRF token for the header's sign-out form (bound to 'logout', as /logout checks). */
+  signOutCsrf(request: FastifyRequest, reply: FastifyReply): string;
+  /** The pages' headers: strict CSP, no framing, no caching. */
+  pageHeaders(reply: FastifyReply): FastifyReply;
+}
 
 /**
  * One entry of the Security page (/account/security): a kind of sign-in factor (password,
@@ -35,11 +41,11 @@ export interface SecuritySource {
 
 /** The account area as other page modules use it: render inside the account layout, add Security entries. */
 export class AccountArea {
-  readonly #kit: PageKit;
+  readonly #d: AccountAreaDeps;
   readonly #sources = new Map<string, SecuritySource>();
 
-  constructor(kit: PageKit) {
-    this.#kit = kit;
+  constructor(deps: AccountAreaDeps) {
+    this.#d = deps;
   }
 
   /** Adds (or replaces, by id) an entry source of the Security page. Call it from your register…Routes. */
@@ -65,7 +71,8 @@ export class AccountArea {
     page: { title: string; current: AccountSection; body: SafeHtml; notice?: string; status?: number },
   ): FastifyReply {
     const { user } = signedIn.principal;
-    return pageHeaders(reply)
+    return this.#d
+      .pageHeaders(reply)
       .code(page.status ?? 200)
       .send(
         accountLayout({
@@ -74,7 +81,7 @@ export class AccountArea {
           body: page.body,
           notice: page.notice,
           user: { username: user.username, name: user.name },
-          signOutCsrf: this.#kit.csrfToken(request, reply, 'logout'),
+          signOutCsrf: this.#d.signOutCsrf(request, reply),
         }),
       );
   }

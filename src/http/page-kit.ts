@@ -22,7 +22,7 @@ export class PageKit {
   constructor(tessera: Tessera) {
     this.#tessera = tessera;
     this.csrf = new Csrf(tessera.csrfSecret);
-    this.account = new AccountArea(this);
+    this.account = new AccountArea({ signOutCsrf: (request, reply) => this.csrfToken(request, reply, 'logout'), pageHeaders });
   }
 
   /** Secure when the issuer is https (read per request: with --port 0 the issuer is set after listen). */

@@ -33,9 +33,9 @@ export interface ProfilePageData {
 export function profileBody(d: ProfilePageData): SafeHtml {
   const emailHint = d.storedEmail
     ? d.emailVerified
-      ? `${d.storedEmail} is verified.`
-      : `${d.storedEmail} is not verified yet. A new address must be verified again.`
-    : 'Used to reach you about your account. A new address must be verified.';
+      ? `${d.storedEmail} is verified. A new address must be verified again.`
+      : `${d.storedEmail} is not verified yet.`
+    : 'Where Tessera writes to you about your account. A new address must be verified.';
   return html`<h1>Profile</h1>
 <p class="muted">Your name and email as apps you sign in to see them.</p>
 ${d.errors.form ? html`<div class="alert" role="alert">${d.errors.form}</div>` : ''}
