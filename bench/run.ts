@@ -9,7 +9,7 @@
  *   --connections N   concurrent connections (default 32)
  *   --rounds N        alternating rounds A B A B … (default 3)
  *   --only a,b        scenarios: client-credentials, introspection, refresh-token,
- *                     authorization-code, gateway, memory
+ *                     authorization-code, password-sign-in, gateway, memory
  *   --contenders a,b  only these contender ids (e.g. tessera-sqlite,oidc-provider)
  *   --memory-tokens N tokens issued in the memory scenario (default 200000)
  *   --quick           smoke run: 2 s runs, 0.5 s warm-up, 1 round, 5000 memory tokens
@@ -143,7 +143,7 @@ try {
         c.observe?.(result.rps);
         runs.get(c.id)!.push(result);
         const bad = result.non2xx + result.errors + result.timeouts;
-        const other = `${result.cpuUs === undefined ? '' : `  ${Math.round(result.cpuUs)} µs CPU/answer`}${result.background === undefined ? '' : `  other CPU ${Math.round(result.background * 100)} %`}`;
+        const other = `${result.cpuUs === undefined ? '' : `  ${Math.round(result.cpuUs)} µs CPU/answer`}${result.mainUs === undefined ? '' : ` (main ${Math.round(result.mainUs)})`}${result.background === undefined ? '' : `  other CPU ${Math.round(result.background * 100)} %`}`;
         log(`  round ${round}/${settings.rounds} ${c.id.padEnd(20)} ${Math.round(result.rps).toString().padStart(7)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms${other}${bad ? `  !! ${result.non2xx} non-2xx ${JSON.stringify(result.statusCodes)}, ${result.errors} errors` : ''}`);
       }
     }
@@ -161,7 +161,29 @@ try {
         }
       }
     }
-    results.scenarios.push(summarize(scenario, contenders, runs, unloaded));
+    // Password sign-in: the token path's p99 alone, then with sign-ins at full rate beside it
+    // (argon2 must not starve it). Pairs are measured back to back in each round.
+    let underLoad: { alone: Map<string, LoadResult[]>; together: Map<string, LoadResult[]> } | undefined;
+    if (contenders.some((c) => c.companion)) {
+      underLoad = { alone: new Map(), together: new Map() };
+      for (let round = 1; round <= settings.rounds; round++) {
+        for (const c of contenders) {
+          if (!c.companion) continue;
+          const pid = c.pid === undefined ? {} : { serverPid: c.pid };
+          const alone = await runLoad({ ...(await c.companion(settings.duration, settings.connections)), ...pid });
+          const [together, signIns] = await Promise.all([
+            runLoad({ ...(await c.companion(settings.duration, settings.connections)), ...pid }),
+            runLoad(await c.load(settings.duration, settings.connections)),
+          ]);
+          (underLoad.alone.get(c.id) ?? underLoad.alone.set(c.id, []).get(c.id)!).push(alone);
+          (underLoad.together.get(c.id) ?? underLoad.together.set(c.id, []).get(c.id)!).push(together);
+          log(
+            `  round ${round}/${settings.rounds} ${c.id.padEnd(20)} client credentials alone: ${Math.round(alone.rps)} req/s p99 ${alone.p99.toFixed(2)} ms; beside ${Math.round(signIns.rps)} sign-ins/s: ${Math.round(together.rps)} req/s p99 ${together.p99.toFixed(2)} ms${together.non2xx + signIns.non2xx ? `  !! ${together.non2xx} + ${signIns.non2xx} failed ${JSON.stringify(signIns.statusCodes)}` : ''}`,
+          );
+        }
+      }
+    }
+    results.scenarios.push(summarize(scenario, contenders, runs, unloaded, underLoad));
   }
   if (only.includes('memory') && wanted('tessera-sqlite')) results.memory = await memory();
 } catch (error) {
@@ -201,6 +223,7 @@ function rowsOf(contenders: Contender[], runs: Map<string, LoadResult[]>): Conte
         p50: median(rs.map((r) => r.p50)),
         p99: median(rs.map((r) => r.p99)),
         ...(rs.every((r) => r.cpuUs !== undefined) && rs.length ? { cpuUs: median(rs.map((r) => r.cpuUs!)) } : {}),
+        ...(rs.every((r) => r.mainUs !== undefined) && rs.length ? { mainUs: median(rs.map((r) => r.mainUs!)) } : {}),
       },
       non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
       errors: rs.reduce((a, r) => a + r.errors, 0),
@@ -210,7 +233,13 @@ function rowsOf(contenders: Contender[], runs: Map<string, LoadResult[]>): Conte
   });
 }
 
-function summarize(scenario: (typeof SCENARIOS)[number], contenders: Contender[], runs: Map<string, LoadResult[]>, unloadedRuns?: Map<string, LoadResult[]>): ScenarioResult {
+function summarize(
+  scenario: (typeof SCENARIOS)[number],
+  contenders: Contender[],
+  runs: Map<string, LoadResult[]>,
+  unloadedRuns?: Map<string, LoadResult[]>,
+  underLoad?: { alone: Map<string, LoadResult[]>; together: Map<string, LoadResult[]> },
+): ScenarioResult {
   const rows = rowsOf(contenders, runs);
   const unloaded = unloadedRuns ? rowsOf(contenders, unloadedRuns) : undefined;
   const by = (id: string) => rows.find((r) => r.id === id);
@@ -234,6 +263,18 @@ function summarize(scenario: (typeof SCENARIOS)[number], contenders: Contender[]
   }
   for (const t of rows.filter((r) => r.id.startsWith('tessera-') && r.id !== 'tessera-baseline')) {
     times(`${t.label} / node-oidc-provider`, t, by('oidc-provider'));
+    times(`${t.label} / node-oidc-provider (PostgreSQL adapter)`, t, by('oidc-provider-postgres'));
+    if (scenario.name === 'password-sign-in' && t.median.cpuUs) {
+      // CPU time per sign-in, argon2 on the threadpool included: how many one core can do.
+      ratios.push({ name: `${t.label}: sign-ins per second per core`, value: 1e6 / t.median.cpuUs, unit: '/s' });
+    }
+    const alone = underLoad?.alone.get(t.id);
+    const together = underLoad?.together.get(t.id);
+    if (alone?.length && together?.length) {
+      ratios.push({ name: `${t.label}: client-credentials p99 alone`, value: median(alone.map((r) => r.p99)), unit: 'ms' });
+      ratios.push({ name: `${t.label}: client-credentials p99 beside sign-ins at full rate`, value: median(together.map((r) => r.p99)), unit: 'ms' });
+      ratios.push({ name: `${t.label}: client-credentials p99 beside sign-ins / alone`, value: median(together.map((r, i) => r.p99 / alone[i]!.p99)), unit: '×' });
+    }
     if (scenario.name === 'client-credentials') {
       times(`${t.label} / Fastify + ES256 floor`, t, by('fastify-es256'), '%');
       times(`${t.label} / Fastify fixed-JSON floor`, t, by('fastify-json'), '%');

@@ -73,6 +73,7 @@ export function evaluateTargets(r: Results): Check[] {
   } else {
     checks.push({ target: 'gateway ≥ 60 % of direct, adds ≤ 1 ms at p50', pass: null, detail: 'scenario not run' });
   }
+  checks.push(...issue16Targets(r));
   const m = r.memory;
   if (m) {
     const full = m.issued >= 200_000;
@@ -88,5 +89,51 @@ export function evaluateTargets(r: Results): Check[] {
     }
   }
   if (m && m.non2xx > 0) checks.push({ target: 'memory: every token request answered 2xx', pass: false, detail: `${m.non2xx} non-2xx` });
+  return checks;
+}
+
+/** At least `min` on a named ratio, or "not measured" when the run did not produce it. */
+function atLeast(sc: ScenarioResult | undefined, name: string, min: number, target: string, unit: '×' | '%' = '×'): Check {
+  const v = ratio(sc, name);
+  if (v === undefined) return { target, pass: null, detail: sc ? 'a contender of the pair was not run' : 'scenario not run' };
+  return { target, pass: v >= min, detail: unit === '%' ? `${(v * 100).toFixed(0)} %` : `${v.toFixed(2)}×` };
+}
+
+/** The targets of issue 16: the paths that write, the floors, and sign-ins beside tokens. */
+function issue16Targets(r: Results): Check[] {
+  const checks: Check[] = [];
+  const sc = (name: string) => r.scenarios.find((s) => s.name === name);
+  const paths = [
+    { name: 'refresh-token', what: 'refresh rotation', sqlite: 1.5, postgres: 1.0 },
+    { name: 'authorization-code', what: 'code exchange', sqlite: 1.3, postgres: 1.0 },
+  ];
+  for (const p of paths) {
+    const s = sc(p.name);
+    checks.push(
+      atLeast(s, 'Tessera (SQLite) / node-oidc-provider', p.sqlite, `${p.what}: Tessera (SQLite) ≥ ${p.sqlite.toFixed(1)}× in-memory node-oidc-provider`),
+      atLeast(s, 'Tessera (PostgreSQL) / node-oidc-provider', p.postgres, `${p.what}: Tessera (PostgreSQL) ≥ ${p.postgres.toFixed(1)}× in-memory node-oidc-provider`),
+      atLeast(s, 'Tessera (SQLite) / node-oidc-provider (PostgreSQL adapter)', 1.5, `${p.what}: Tessera (SQLite) ≥ 1.5× node-oidc-provider on PostgreSQL`),
+      atLeast(s, 'Tessera (PostgreSQL) / node-oidc-provider (PostgreSQL adapter)', 1.5, `${p.what}: Tessera (PostgreSQL) ≥ 1.5× node-oidc-provider on PostgreSQL`),
+    );
+  }
+  const cc = sc('client-credentials');
+  checks.push(
+    atLeast(cc, 'Tessera (SQLite) / Fastify + ES256 floor', 0.85, 'client credentials (SQLite) ≥ 85 % of the ES256 floor', '%'),
+    atLeast(cc, 'Speed-up from 1 to 2 workers (SQLite)', 1.8, 'client credentials ≥ 1.8× from 1 to 2 workers'),
+  );
+  const gw = sc('gateway');
+  checks.push(atLeast(gw, 'Gateway / bare proxy throughput', 0.95, 'gateway ≥ 95 % of the bare-proxy floor', '%'));
+  const added = ratio(gw, 'Latency added by the gateway at p50, one connection');
+  checks.push({ target: 'gateway adds ≤ 0.2 ms at one connection', pass: added === undefined ? null : added <= 0.2, detail: added === undefined ? 'not measured' : `+${added.toFixed(2)} ms` });
+  const si = sc('password-sign-in');
+  for (const label of ['Tessera (SQLite)', 'Tessera (PostgreSQL)']) {
+    const v = ratio(si, `${label}: client-credentials p99 beside sign-ins / alone`);
+    if (v === undefined && si?.contenders.every((c) => c.label !== label)) continue;
+    checks.push({
+      target: `${label}: client-credentials p99 beside sign-ins at full rate ≤ 2× alone`,
+      pass: v === undefined ? null : v <= 2,
+      detail: v === undefined ? 'not measured' : `${v.toFixed(2)}× (${ratio(si, `${label}: client-credentials p99 alone`)?.toFixed(2)} → ${ratio(si, `${label}: client-credentials p99 beside sign-ins at full rate`)?.toFixed(2)} ms)`,
+    });
+  }
   return checks;
 }

@@ -18,14 +18,17 @@ function machine(): { busy: number; total: number } {
   return { busy: total - idle, total };
 }
 
+function ticksOf(statText: string): { ppid: number; ticks: number } {
+  const rest = statText.slice(statText.lastIndexOf(')') + 2).split(' ');
+  return { ppid: Number(rest[1]), ticks: Number(rest[11]) + Number(rest[12]) };
+}
+
 function processTable(): Map<number, { ppid: number; ticks: number }> {
   const stats = new Map<number, { ppid: number; ticks: number }>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      const text = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      stats.set(Number(name), { ppid: Number(rest[1]), ticks: Number(rest[11]) + Number(rest[12]) });
+      stats.set(Number(name), ticksOf(readFileSync(`/proc/${name}/stat`, 'utf8')));
     } catch {
       // exited meanwhile
     }
@@ -33,8 +36,8 @@ function processTable(): Map<number, { ppid: number; ticks: number }> {
   return stats;
 }
 
-/** utime + stime (clock ticks) of `root` and every descendant of it. */
-function treeTicks(stats: Map<number, { ppid: number; ticks: number }>, root: number): number {
+/** `root` and every descendant of it. */
+function treeOf(stats: Map<number, { ppid: number; ticks: number }>, root: number): Set<number> {
   const ours = new Set([root]);
   let grew = true;
   while (grew) {
@@ -46,8 +49,13 @@ function treeTicks(stats: Map<number, { ppid: number; ticks: number }>, root: nu
       }
     }
   }
+  return ours;
+}
+
+/** utime + stime (clock ticks) of `root` and every descendant of it. */
+function treeTicks(stats: Map<number, { ppid: number; ticks: number }>, root: number): number {
   let ticks = 0;
-  for (const pid of ours) ticks += stats.get(pid)?.ticks ?? 0;
+  for (const pid of treeOf(stats, root)) ticks += stats.get(pid)?.ticks ?? 0;
   return ticks;
 }
 
@@ -65,6 +73,30 @@ export function serverCpuSeconds(pid: number): number | undefined {
     const stats = processTable();
     if (!stats.has(pid)) return undefined;
     return treeTicks(stats, pid) / TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds of the main threads only (the thread whose id is the process id: Node's event
+ * loop) of a server process and its workers. What runs on libuv's threadpool (argon2,
+ * RS256 signed with a callback, zlib) and V8's helper threads (GC, compiler) is left out:
+ * this is the time that holds other requests back.
+ */
+export function serverMainThreadSeconds(pid: number): number | undefined {
+  try {
+    const stats = processTable();
+    if (!stats.has(pid)) return undefined;
+    let ticks = 0;
+    for (const p of treeOf(stats, pid)) {
+      try {
+        ticks += ticksOf(readFileSync(`/proc/${p}/task/${p}/stat`, 'utf8')).ticks;
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return ticks / TICKS_PER_SECOND;
   } catch {
     return undefined;
   }

@@ -190,3 +190,29 @@ export async function refreshSeeds(server: OAuthServer, cookie: string, count: n
   }
   return out;
 }
+
+/** One browser ready to sign in again: its cookies (CSRF and device, no session) and the form's body. */
+export interface SignInForm {
+  cookie: string;
+  body: string;
+}
+
+/**
+ * `count` browsers that have each signed in once (so each holds a device cookie for the user:
+ * the guess throttle then counts its attempts on that browser's own counter, as for a user
+ * signing in again from their own browser), with the CSRF token of their login form.
+ * Replaying `body` with `cookie` is a complete, successful POST /login answered 303.
+ */
+export async function tesseraSignInForms(server: OAuthServer, username: string, password: string, count: number, returnTo: string): Promise<SignInForm[]> {
+  const out: SignInForm[] = [];
+  for (let i = 0; i < count; i++) {
+    const b = new Browser(server.url);
+    const fields = hiddenFields(await (await b.request('/login')).text());
+    const first = await b.request('/login', { ...fields, username, password, return_to: returnTo });
+    await first.arrayBuffer();
+    if (first.status !== 303 || !b.cookies.has('tessera_device')) throw new Error(`${server.id}: sign-in answered ${first.status}, not a 303 with a device cookie`);
+    b.cookies.delete('tessera_session');
+    out.push({ cookie: b.cookieHeader, body: new URLSearchParams({ ...fields, username, password, return_to: returnTo }).toString() });
+  }
+  return out;
+}

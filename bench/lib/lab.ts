@@ -1,7 +1,8 @@
 import { join } from 'node:path';
+import { createPostgresDatabase } from '../../test/support/databases.ts';
 import { startChild, type Child } from './child.ts';
 import { oidcProviderSignIn, tesseraSignIn, type OAuthServer } from './flows.ts';
-import { PASSWORD, provisionTessera, REDIRECT_URI, ROOT, startTessera, USERNAME, type Dialect, type TesseraSetup } from './tessera.ts';
+import { PASSWORD, POSTGRES_ADMIN_URL, provisionTessera, REDIRECT_URI, ROOT, startTessera, USERNAME, type Dialect, type TesseraSetup } from './tessera.ts';
 
 export type TesseraId = 'tessera-sqlite' | 'tessera-postgres' | 'tessera-sqlite-2w' | 'tessera-baseline';
 
@@ -32,7 +33,7 @@ const server = (file: string) => join(ROOT, 'bench', 'servers', file);
 export class Lab {
   readonly options: LabOptions;
   private readonly children = new Map<string, Promise<unknown>>();
-  private readonly setups: TesseraSetup[] = [];
+  private readonly setups: Array<Pick<TesseraSetup, 'drop'>> = [];
   private readonly all: Child[] = [];
 
   constructor(options: LabOptions) {
@@ -98,17 +99,25 @@ export class Lab {
     return fresh ? start() : this.once(id, start);
   }
 
-  oidcProvider(): Promise<Running> {
-    return this.once('oidc-provider', async () => {
+  /** node-oidc-provider in memory (`oidc-provider`) or persisting to PostgreSQL (`oidc-provider-postgres`). */
+  oidcProvider(store: 'memory' | 'postgres' = 'memory'): Promise<Running> {
+    const id = store === 'memory' ? 'oidc-provider' : 'oidc-provider-postgres';
+    return this.once(id, async () => {
       const client = { id: 'bench-client', secret: 'bench-secret-0123456789abcdef0123456789abcdef' };
+      let databaseUrl: string | undefined;
+      if (store === 'postgres') {
+        const db = await createPostgresDatabase(POSTGRES_ADMIN_URL, 'tessera_bench_oidc');
+        this.setups.push(db);
+        databaseUrl = db.url;
+      }
       const child = this.track(
-        await startChild('oidc-provider', node, [server('oidc-provider.ts')], {
-          env: { BENCH_CLIENT_ID: client.id, BENCH_CLIENT_SECRET: client.secret, BENCH_REDIRECT_URI: REDIRECT_URI },
+        await startChild(id, node, [server('oidc-provider.ts')], {
+          env: { BENCH_CLIENT_ID: client.id, BENCH_CLIENT_SECRET: client.secret, BENCH_REDIRECT_URI: REDIRECT_URI, ...(databaseUrl ? { BENCH_DATABASE_URL: databaseUrl } : {}) },
         }),
       );
       let cookie: Promise<string> | undefined;
       const running: Running = {
-        id: 'oidc-provider',
+        id,
         url: child.url,
         child,
         tokenPath: '/token',

@@ -1,5 +1,5 @@
 import autocannon from 'autocannon';
-import { backgroundShare, sampleCpu, serverCpuSeconds } from './cpu.ts';
+import { backgroundShare, sampleCpu, serverCpuSeconds, serverMainThreadSeconds } from './cpu.ts';
 
 /** One load run: what autocannon sends, for how long (or how many requests). */
 export interface LoadSpec {
@@ -15,10 +15,12 @@ export interface LoadSpec {
   requests?: autocannon.Request[];
   /** The server under test: its CPU time (with its workers) per answer is recorded. */
   serverPid?: number;
+  /** The status that counts as a success (default: any 2xx), e.g. 303 for a sign-in. */
+  okStatus?: number;
 }
 
 export interface LoadResult {
-  /** Successful (2xx) responses per second over the run. */
+  /** Successful (2xx, or `okStatus`) responses per second over the run. */
   rps: number;
   /** Latency of 2xx responses in ms, sub-millisecond resolution. */
   p50: number;
@@ -37,6 +39,8 @@ export interface LoadResult {
    * PostgreSQL's own backends are not counted.
    */
   cpuUs?: number;
+  /** Of cpuUs, the part spent on the server's main threads (its event loops), in µs per answer. */
+  mainUs?: number;
 }
 
 /**
@@ -49,6 +53,7 @@ export function runLoad(spec: LoadSpec): Promise<LoadResult> {
   let n = 0;
   const cpuBefore = sampleCpu();
   const serverBefore = spec.serverPid === undefined ? undefined : serverCpuSeconds(spec.serverPid);
+  const mainBefore = spec.serverPid === undefined ? undefined : serverMainThreadSeconds(spec.serverPid);
   // autocannon ends an `amount` run on its next one-second tick and reports that as the
   // duration (2 000 requests done in 1.3 s report 2 s); time such runs to the last answer.
   const started = performance.now();
@@ -68,22 +73,26 @@ export function runLoad(spec: LoadSpec): Promise<LoadResult> {
       (error, result) => {
         if (error) return reject(error);
         const sorted = latencies.subarray(0, n).sort();
-        const ok = result['2xx'];
+        const ok = spec.okStatus === undefined ? result['2xx'] : (result.statusCodeStats?.[String(spec.okStatus)]?.count ?? 0);
         const statusCodes: Record<string, number> = {};
         for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statusCodes[code] = stat.count;
         const background = backgroundShare(cpuBefore, sampleCpu());
         const serverAfter = spec.serverPid === undefined ? undefined : serverCpuSeconds(spec.serverPid);
         const answers = result['2xx'] + result.non2xx;
+        const failed = answers - ok;
+        const mainAfter = spec.serverPid === undefined ? undefined : serverMainThreadSeconds(spec.serverPid);
         const cpuUs = serverBefore !== undefined && serverAfter !== undefined && answers > 0 ? ((serverAfter - serverBefore) * 1e6) / answers : undefined;
+        const mainUs = mainBefore !== undefined && mainAfter !== undefined && answers > 0 ? ((mainAfter - mainBefore) * 1e6) / answers : undefined;
         const seconds = spec.amount !== undefined && n > 0 ? (lastAnswer - started) / 1000 : result.duration;
         resolve({
           ...(background !== undefined ? { background } : {}),
           ...(cpuUs !== undefined ? { cpuUs } : {}),
+          ...(mainUs !== undefined ? { mainUs } : {}),
           rps: seconds > 0 ? ok / seconds : 0,
           p50: percentile(sorted, 0.5),
           p99: percentile(sorted, 0.99),
           ok,
-          non2xx: result.non2xx,
+          non2xx: failed,
           errors: result.errors,
           timeouts: result.timeouts,
           seconds,
@@ -93,7 +102,7 @@ export function runLoad(spec: LoadSpec): Promise<LoadResult> {
     );
     instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
       lastAnswer = performance.now();
-      if (status < 200 || status > 299) return;
+      if (spec.okStatus === undefined ? status < 200 || status > 299 : status !== spec.okStatus) return;
       if (n === latencies.length) {
         const bigger = new Float64Array(latencies.length * 2);
         bigger.set(latencies);

@@ -1,8 +1,8 @@
 import type autocannon from 'autocannon';
-import { basic, clientCredentialsToken, FORM, mintCodes, refreshSeeds, type MintedCode } from './flows.ts';
+import { basic, clientCredentialsToken, FORM, mintCodes, refreshSeeds, tesseraSignInForms, type MintedCode } from './flows.ts';
 import type { Lab, Running, TesseraId } from './lab.ts';
 import type { LoadSpec } from './load.ts';
-import { GATEWAY_PATH } from './tessera.ts';
+import { GATEWAY_PATH, PASSWORD, USERNAME } from './tessera.ts';
 
 /** One side of a comparison: it builds a fresh load for each warm-up and measured run. */
 export interface Contender {
@@ -14,6 +14,11 @@ export interface Contender {
   observe?(rps: number): void;
   /** The server process, whose CPU time per answer is recorded. */
   pid?: number;
+  /**
+   * Client-credentials load on the same server: `password-sign-in` measures its p99 alone
+   * and again while this contender's load runs at full rate beside it.
+   */
+  companion?(seconds: number, connections: number): Promise<LoadSpec>;
 }
 
 export interface Scenario {
@@ -43,6 +48,7 @@ const LABELS: Record<string, string> = {
   'tessera-sqlite-2w': 'Tessera (SQLite, 2 workers)',
   'tessera-baseline': 'Baseline Tessera (SQLite)',
   'oidc-provider': 'node-oidc-provider 9',
+  'oidc-provider-postgres': 'node-oidc-provider 9 (PostgreSQL adapter)',
   'fastify-json': 'Fastify, fixed JSON (floor)',
   'fastify-es256': 'Fastify + one ES256 signature (floor)',
   'upstream-direct': 'Upstream, called directly',
@@ -66,11 +72,17 @@ function clientCredentials(id: string, url: string, path: string, auth: string, 
   };
 }
 
-async function oauthServers(lab: Lab, wanted: (id: string) => boolean, notes: string[], withWorkers: boolean): Promise<Running[]> {
+/**
+ * The OAuth servers of a scenario. `persistentPeer` adds node-oidc-provider persisting to
+ * PostgreSQL (the paths that write); compared rows sit next to each other in a round.
+ */
+async function oauthServers(lab: Lab, wanted: (id: string) => boolean, notes: string[], withWorkers: boolean, persistentPeer = false): Promise<Running[]> {
   const out: Running[] = [];
   for (const id of tesseraIds(lab, withWorkers, notes)) if (wanted(id)) out.push(await lab.tessera(id));
   if (wanted('oidc-provider')) out.push(await lab.oidcProvider());
-  return out;
+  if (persistentPeer && lab.options.postgres && wanted('oidc-provider-postgres')) out.push(await lab.oidcProvider('postgres'));
+  const order = ['tessera-sqlite', 'tessera-baseline', 'oidc-provider', 'tessera-postgres', 'oidc-provider-postgres', 'tessera-sqlite-2w'];
+  return out.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
 }
 
 export const SCENARIOS: Scenario[] = [
@@ -126,7 +138,7 @@ export const SCENARIOS: Scenario[] = [
       'POST /connect/token, grant_type=refresh_token: every request presents a refresh token never used before (the rotated one from an earlier answer), so each one spends a token and writes its successor. Seeds come from the real code flow.',
     async contenders(lab, wanted, notes) {
       const out: Contender[] = [];
-      for (const s of await oauthServers(lab, wanted, notes, false)) {
+      for (const s of await oauthServers(lab, wanted, notes, false, true)) {
         const auth = basic(s.web.id, s.web.secret);
         out.push({
           id: s.id,
@@ -165,7 +177,7 @@ export const SCENARIOS: Scenario[] = [
       'POST /connect/token, grant_type=authorization_code with PKCE (S256) and client_secret_basic; one code per request, pre-minted through the real authorize endpoint with a signed-in, consented session. Scope openid offline_access: the answer carries an ES256 access token, an RS256 ID token and a refresh token.',
     async contenders(lab, wanted, notes) {
       const out: Contender[] = [];
-      for (const s of await oauthServers(lab, wanted, notes, false)) {
+      for (const s of await oauthServers(lab, wanted, notes, false, true)) {
         const auth = basic(s.web.id, s.web.secret);
         let rate = 1000; // first guess; each run's throughput sizes the next pool
         out.push({
@@ -190,6 +202,40 @@ export const SCENARIOS: Scenario[] = [
             // Exactly one request per minted code.
             return { url: s.url, connections, amount: codes.length, requests: [request] };
           },
+        });
+      }
+      return out;
+    },
+  },
+  {
+    name: 'password-sign-in',
+    title: 'Password sign-in',
+    measures:
+      'POST /login with username, password and CSRF token to its 303 (return_to=/account), argon2id with the shipped parameters (19 MiB, t=2, p=1); each browser signed in once before, so it holds a device cookie and the guess throttle counts on its own counter. Then client credentials on the same server, alone and while sign-ins run at full rate beside it: the p99 of the token path under password hashing.',
+    async contenders(lab, wanted, notes) {
+      const out: Contender[] = [];
+      for (const id of tesseraIds(lab, false, notes)) {
+        if (!wanted(id) || id === 'tessera-baseline') continue;
+        const s = await lab.tessera(id);
+        await clientCredentialsToken(s);
+        const forms = await tesseraSignInForms(s, USERNAME, PASSWORD, 8, '/account');
+        let next = 0;
+        const request: autocannon.Request = {
+          method: 'POST',
+          path: '/login',
+          setupRequest: (req) => {
+            const f = forms[next++ % forms.length]!;
+            return { ...req, headers: { 'content-type': FORM, cookie: f.cookie }, body: f.body };
+          },
+        };
+        const cc = clientCredentials(s.id, s.url, s.tokenPath, basic(s.service.id, s.service.secret), s.serviceScope, s.child.pid);
+        out.push({
+          id: s.id,
+          label: LABELS[s.id] ?? s.id,
+          pid: s.child.pid,
+          // Argon2 is bounded by the cores, not by connections; a few in flight keep them busy.
+          load: async (duration, connections) => ({ url: s.url, connections: Math.min(connections, 8), duration, requests: [request], okStatus: 303 }),
+          companion: cc.load,
         });
       }
       return out;

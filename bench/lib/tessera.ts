@@ -30,7 +30,7 @@ export interface TesseraSetup {
   drop(): Promise<void>;
 }
 
-const POSTGRES_ADMIN_URL = process.env.TESSERA_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const POSTGRES_ADMIN_URL = process.env.TESSERA_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** True when something listens on PostgreSQL's address (the bench then adds its rows). */
 export function postgresReachable(): Promise<boolean> {

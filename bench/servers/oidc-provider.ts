@@ -6,15 +6,18 @@
  *
  * Storage is a plain in-memory Map (below): the library's default adapter is an LRU of
  * 1000 entries (it would evict pre-minted codes) whose per-grant bookkeeping is O(n) per
- * write. A Map is faster than any real store, so this favours oidc-provider.
+ * write. A Map is faster than any real store, so this favours oidc-provider. With
+ * BENCH_DATABASE_URL set it persists to PostgreSQL instead (./oidc-provider-pg-adapter.ts),
+ * the fair peer of a server that persists.
  *
- * Environment: BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, BENCH_REDIRECT_URI.
+ * Environment: BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, BENCH_REDIRECT_URI, BENCH_DATABASE_URL.
  * Prints its URL as the first line.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
+import { postgresAdapter } from './oidc-provider-pg-adapter.ts';
 
 const clientId = process.env.BENCH_CLIENT_ID ?? 'bench-client';
 const clientSecret = process.env.BENCH_CLIENT_SECRET ?? 'bench-secret-bench-secret-bench-secret';
@@ -91,8 +94,11 @@ class MapAdapter {
 const es256 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
 const rs256 = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
 
+const databaseUrl = process.env.BENCH_DATABASE_URL;
+const persistent = databaseUrl ? await postgresAdapter(databaseUrl) : undefined;
+
 const provider = new Provider('http://127.0.0.1', {
-  adapter: MapAdapter,
+  adapter: persistent?.Adapter ?? MapAdapter,
   clients: [
     {
       client_id: clientId,
@@ -147,4 +153,9 @@ server.keepAliveTimeout = 60_000;
 server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`oidc-provider listening on http://127.0.0.1:${(server.address() as AddressInfo).port}\n`);
 });
-process.once('SIGTERM', () => server.close(() => process.exit(0)));
+process.once('SIGTERM', () =>
+  server.close(() => {
+    if (!persistent) process.exit(0);
+    else void persistent.pool.end().finally(() => process.exit(0));
+  }),
+);
