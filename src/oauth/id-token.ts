@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Client } from '../clients/client.ts';
 import { acrOf } from '../identity/authentication-methods.ts';
 import type { User } from '../identity/user.ts';
-import { signJwt } from '../keys/jwt.ts';
+import { signJwtOffThread } from '../keys/jwt.ts';
 import type { KeyRing } from '../keys/key-ring.ts';
 
 export interface IdTokenInput {
@@ -34,7 +34,8 @@ export class IdTokenService {
     this.#ttl = ttl;
   }
 
-  issue(input: IdTokenInput): string {
+  /** Signed off the event loop when RS256 (see signJwtOffThread): other requests keep flowing meanwhile. */
+  issue(input: IdTokenInput): Promise<string> {
     const alg = input.client.idTokenSignedResponseAlg ?? 'RS256';
     const claims: Record<string, unknown> = {
       iss: this.#issuer(),
@@ -52,7 +53,7 @@ export class IdTokenService {
     if (input.nonce) claims.nonce = input.nonce;
     if (input.sid) claims.sid = input.sid;
     Object.assign(claims, profileClaims(input.user, input.scopes));
-    return signJwt(claims, this.#keys.signingKey(alg), 'JWT');
+    return signJwtOffThread(claims, this.#keys.signingKey(alg), 'JWT');
   }
 }
 

@@ -35,12 +35,28 @@ export async function issueUserTokens(
     expires_in: access.expiresIn,
     scope: req.scopes.join(' '),
   };
+  // The ID token is signed on libuv's threadpool (RS256) while the refresh family is
+  // written: both are awaited together, so neither can fail unobserved.
+  const idToken = req.scopes.includes('openid')
+    ? deps.idTokens.issue({
+        client: req.client,
+        user: req.principal.user,
+        scopes: req.scopes,
+        nonce: req.nonce,
+        authTime: req.authTime,
+        amr: req.amr,
+        sid: req.sid,
+        accessToken: access.token,
+        now: req.now,
+      })
+    : undefined;
   let familyId: string | null = null;
+  let stored: Promise<void> | undefined;
   if (refresh === 'new' && req.scopes.includes('offline_access')) {
     const token = randomToken();
     familyId = randomUUID();
     const expiresAt = req.now + refreshTtl(deps, req.client);
-    await deps.refresh.createFamily(
+    stored = deps.refresh.createFamily(
       {
         id: familyId,
         clientId: req.client.id,
@@ -61,19 +77,8 @@ export async function issueUserTokens(
     familyId = refresh.familyId;
     response.refresh_token = refresh.token;
   }
-  if (req.scopes.includes('openid')) {
-    response.id_token = deps.idTokens.issue({
-      client: req.client,
-      user: req.principal.user,
-      scopes: req.scopes,
-      nonce: req.nonce,
-      authTime: req.authTime,
-      amr: req.amr,
-      sid: req.sid,
-      accessToken: access.token,
-      now: req.now,
-    });
-  }
+  const [idTokenValue] = await Promise.all([idToken, stored]);
+  if (idTokenValue !== undefined) response.id_token = idTokenValue;
   return { response, jti: access.jti, exp: access.exp, familyId };
 }
 
