@@ -166,9 +166,15 @@ describe('admin console in a real browser', () => {
     // Fixed: an https URI passes and the app registers.
     await page.getByLabel('Redirect URI 1', { exact: true }).fill('https://books.example.com/callback');
     await expect.poll(() => verdict.textContent()).toContain('Allowed');
+    // ID tokens: RS256 unless chosen otherwise; the choice of ES256 says what it asks of the app.
+    const alg = page.getByLabel('ID token signature');
+    expect(await alg.inputValue()).toBe('RS256');
+    expect(await page.getByText(/the app's OpenID library must support it/).isVisible()).toBe(true);
+    await alg.selectOption('ES256');
     await page.getByRole('button', { name: 'Register app' }).click();
     await heading('“Acme Books” is registered').waitFor();
     expect((await page.getByTestId('client-secret').textContent())!.length).toBeGreaterThan(20);
+    expect((await server.tessera.services.clients.list()).find((c) => c.name === 'Acme Books')?.id_token_signed_response_alg).toBe('ES256');
   });
 
   test('edit an app (lifetime override set, then cleared), then delete it', async () => {
@@ -184,7 +190,9 @@ describe('admin console in a real browser', () => {
     await page.getByText('Bookkeeping for small teams').waitFor();
     expect(await page.locator('.facts').textContent()).toContain('Access 10 min');
     const id = (await server.tessera.services.clients.list()).find((c) => c.name === 'Acme Books')!.client_id;
-    expect(await server.tessera.services.clients.show(id)).toMatchObject({ access_token_ttl: 600, post_logout_redirect_uris: ['https://books.example.com/bye'] });
+    // Editing keeps the ES256 choice made at registration.
+    expect(await page.locator('.facts').textContent()).toContain('ID token signatureES256');
+    expect(await server.tessera.services.clients.show(id)).toMatchObject({ access_token_ttl: 600, post_logout_redirect_uris: ['https://books.example.com/bye'], id_token_signed_response_alg: 'ES256' });
 
     await page.getByRole('link', { name: 'Edit', exact: true }).click();
     await heading('Edit Acme Books').waitFor();

@@ -91,6 +91,8 @@ export function AppDetailPage({ id }: { id: string }) {
               <dd>{a.redirect_uris?.length ? <ul className="plain">{a.redirect_uris.map((u) => <li key={u}><code>{u}</code></li>)}</ul> : '—'}</dd>
               <dt>Post-logout redirect URIs</dt>
               <dd>{a.post_logout_redirect_uris?.length ? <ul className="plain">{a.post_logout_redirect_uris.map((u) => <li key={u}><code>{u}</code></li>)}</ul> : '—'}</dd>
+              <dt>ID token signature</dt>
+              <dd>{a.id_token_signed_response_alg === 'ES256' ? 'ES256' : 'RS256 (default)'}</dd>
             </>
           ) : (
             <>

@@ -20,7 +20,7 @@ const rangeOf = (field: 'access_token_ttl' | 'refresh_token_ttl') => `${LIMITS[f
 /** Scopes about a signed-in person: meaningless (and refused) for client credentials. */
 const USER_ONLY = new Set(['openid', 'profile', 'email', 'offline_access']);
 
-const FIELDS = ['name', 'description', 'grant_types', 'redirect_uris', 'post_logout_redirect_uris', 'scopes', 'on_behalf_of', 'require_permission', 'access_token_ttl', 'refresh_token_ttl', 'public'];
+const FIELDS = ['name', 'description', 'grant_types', 'redirect_uris', 'post_logout_redirect_uris', 'scopes', 'on_behalf_of', 'require_permission', 'access_token_ttl', 'refresh_token_ttl', 'id_token_signed_response_alg', 'public'];
 
 interface Draft {
   grant: Grant;
@@ -34,6 +34,8 @@ interface Draft {
   requirePermission: string;
   accessTtl: string;
   refreshTtl: string;
+  /** How ID tokens are signed: RS256 (the OIDC default every relying party supports) or ES256 (cheaper to sign). */
+  idTokenAlg: 'RS256' | 'ES256';
 }
 
 function draftOf(app?: App): Draft {
@@ -49,6 +51,7 @@ function draftOf(app?: App): Draft {
     requirePermission: app?.require_permission ?? 'developer_api',
     accessTtl: app?.access_token_ttl ? String(app.access_token_ttl) : '',
     refreshTtl: app?.refresh_token_ttl ? String(app.refresh_token_ttl) : '',
+    idTokenAlg: app?.id_token_signed_response_alg === 'ES256' ? 'ES256' : 'RS256',
   };
 }
 
@@ -113,6 +116,8 @@ function AppForm({ app }: { app?: App }) {
       require_permission: d.requirePermission,
       access_token_ttl: d.accessTtl.trim() ? Number(d.accessTtl) : null,
       refresh_token_ttl: d.refreshTtl.trim() ? Number(d.refreshTtl) : null,
+      // Only authorization-code apps get ID tokens; null keeps the default (RS256).
+      id_token_signed_response_alg: code && d.idTokenAlg === 'ES256' ? 'ES256' : null,
     }) satisfies AppUpdate;
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -250,6 +255,21 @@ function AppForm({ app }: { app?: App }) {
           ))}
           {fieldError(error, 'scopes') ? <p className="field-error">{fieldError(error, 'scopes')}</p> : null}
         </fieldset>
+
+        {code ? (
+          <Field
+            label="ID token signature"
+            error={fieldError(error, 'id_token_signed_response_alg')}
+            hint="RS256 is the default of OpenID Connect: every relying party accepts it. ES256 costs a tenth of the signing work per token, but the app's OpenID library must support it (most current ones do; check before choosing it)."
+          >
+            {(id, desc) => (
+              <select id={id} value={d.idTokenAlg} aria-describedby={desc} onChange={(e) => set('idTokenAlg', e.target.value === 'ES256' ? 'ES256' : 'RS256')}>
+                <option value="RS256">RS256 — works with every OpenID Connect library (default)</option>
+                <option value="ES256">ES256 — faster to sign; the app must support it</option>
+              </select>
+            )}
+          </Field>
+        ) : null}
 
         <Field label="Required permission" error={fieldError(error, 'require_permission')} hint="A user must hold this permission (through a role) to approve the app.">
           {(id, desc) => (
