@@ -221,7 +221,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const gateway = new Gateway(tokens);
   // Every change goes through one of these: each takes the actor and audits what it did.
   const clients = new ClientService({ clients: clientStore, users: userStore, roles: userStore, clock, redirectPolicy, feed, audit, declaredScopes: () => apis.declaredScopes() });
-  const users = new UserService({ users: userStore, roles: userStore, clock, feed, sessions: sessionStore, throttle: guessThrottle, audit, log });
+  const users = new UserService({ users: userStore, roles: userStore, clock, feed, sessions: sessionStore, refresh, throttle: guessThrottle, audit, log });
   const services = {
     clients,
     apis,
@@ -273,7 +273,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     }),
     endSession: endSessionEndpoint({ keys: keyRing, lookupClient, issuer }),
     /** The user's own account at /account (src/http/account-routes.ts). */
-    account: new AccountService({ users }),
+    account: new AccountService({ users, sessions }),
     /** Sign-in through upstream identity providers (issue #11). */
     federation: {
       providers: providerStore,

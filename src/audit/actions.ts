@@ -11,6 +11,7 @@ export const AUDIT_TARGETS = {
   'user.create': 'user',
   'user.update': 'user',
   'user.password_reset': 'user',
+  'user.password_change': 'user',
   'user.disable': 'user',
   'user.enable': 'user',
   'user.delete': 'user',
@@ -64,6 +65,11 @@ export interface AuditDetails {
   'user.create': { username: string; roles: string[] };
   'user.update': Fields;
   'user.password_reset': None;
+  /**
+   * The user changed their own password at /account (current password given): how many of
+   * their other sessions ended and how many refresh tokens (families, any app) were revoked.
+   */
+  'user.password_change': { other_sessions_ended: number; refresh_tokens_revoked: number };
   'user.disable': None;
   'user.enable': None;
   /** The user is gone; the entry keeps their id (the target) and their username. */

@@ -2,7 +2,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
 import type { AccountMeta } from '../identity/account-service.ts';
 import type { SignedIn } from '../identity/session-service.ts';
-import { profileBody, securityBody } from '../pages/account-pages.ts';
+import { DEVICE_COOKIE, SESSION_COOKIE } from '../lib/cookie-names.ts';
+import { passwordBody, profileBody, securityBody } from '../pages/account-pages.ts';
+import { dateText } from '../pages/when.ts';
+import { waitText } from './page-routes.ts';
 import { noStore } from './oauth-reply.ts';
 import { pageForm, queryParams, type PageKit } from './page-kit.ts';
 
@@ -10,6 +13,7 @@ import { pageForm, queryParams, type PageKit } from './page-kit.ts';
 const NOTICES = {
   profile: 'Your profile was saved.',
   email: 'Your profile was saved. Your new email address is not verified yet.',
+  password: 'Your password was changed. You were signed out everywhere else.',
 } as const;
 
 /**
@@ -19,7 +23,11 @@ const NOTICES = {
  */
 export function registerAccountRoutes(app: FastifyInstance, tessera: Tessera, kit: PageKit): void {
   const account = tessera.interactive.account;
-  const meta = (request: FastifyRequest): AccountMeta => ({ ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
+  const meta = (request: FastifyRequest): AccountMeta => ({
+    ip: request.ip,
+    userAgent: request.headers['user-agent'] ?? null,
+    deviceCookie: request.cookies[DEVICE_COOKIE],
+  });
   const notice = (request: FastifyRequest): string | undefined => {
     const done = queryParams(request).get('done')?.[0];
     return done !== undefined && Object.hasOwn(NOTICES, done) ? NOTICES[done as keyof typeof NOTICES] : undefined;
@@ -79,5 +87,55 @@ export function registerAccountRoutes(app: FastifyInstance, tessera: Tessera, ki
     if (!signedIn) return reply;
     const entries = await kit.account.securityEntries(signedIn);
     return kit.account.send(request, reply, signedIn, { title: 'Security', current: 'security', notice: notice(request), body: securityBody({ entries }) });
+  });
+
+  // The first entry of the Security page: the password, changed at /account/password.
+  kit.account.addSecuritySource({
+    id: 'password',
+    order: 0,
+    async entry(signedIn) {
+      const { user } = signedIn.principal;
+      if (user.passwordHash === null) return { title: 'Password', active: false, status: 'No password: you sign in through an identity provider.', actions: [] };
+      return {
+        title: 'Password',
+        active: true,
+        status: user.passwordChangedAt === null ? 'Set.' : `Last changed ${dateText(user.passwordChangedAt)}.`,
+        actions: [{ label: 'Change password', href: '/account/password' }],
+      };
+    },
+  });
+
+  function passwordPage(request: FastifyRequest, reply: FastifyReply, signedIn: SignedIn, errors: Partial<Record<string, string>>, status = 200) {
+    const { user } = signedIn.principal;
+    return kit.account.send(request, reply, signedIn, {
+      title: 'Change password',
+      current: 'security',
+      status,
+      body: passwordBody({ csrf: kit.csrfToken(request, reply, signedIn.session.sid), username: user.username, hasPassword: user.passwordHash !== null, errors }),
+    });
+  }
+
+  app.get('/account/password', async (request, reply) => {
+    const signedIn = await kit.requireSignedIn(request, reply, '/account/password');
+    if (!signedIn) return reply;
+    return passwordPage(request, reply, signedIn, {});
+  });
+
+  app.post('/account/password', async (request, reply) => {
+    const got = await signedInForm(request, reply, '/account/password');
+    if (!got) return reply;
+    const { signedIn, form } = got;
+    const input = { current: form.get('current') ?? '', next: form.get('next') ?? '', confirm: form.get('confirm') ?? '' };
+    const result = await account.changePassword(signedIn, input, meta(request));
+    if (!result.ok) {
+      if (result.retryAfter !== undefined) {
+        reply.header('retry-after', String(result.retryAfter));
+        return passwordPage(request, reply, signedIn, { current: `Too many wrong passwords. Wait ${waitText(result.retryAfter)}, then try again.` }, 429);
+      }
+      return passwordPage(request, reply, signedIn, result.errors, 400);
+    }
+    // The old session ended with the others; this browser continues on a new one.
+    reply.setCookie(SESSION_COOKIE, result.cookieValue, { ...kit.cookieOptions(), maxAge: result.session.expiresAt - result.session.createdAt });
+    return after(reply, '/account/security', 'password');
   });
 }

@@ -1,12 +1,15 @@
 import { visitor, type Actor } from '../audit/actor.ts';
 import { ServiceError } from '../errors.ts';
-import type { SignedIn } from './session-service.ts';
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from './passwords.ts';
+import type { SessionService, SignedIn } from './session-service.ts';
+import type { Session } from './session-store.ts';
 import type { UserService, UserUpdate } from './user-service.ts';
 
-/** Where the account page was used from (the audit entry's address). */
+/** Where the account page was used from (the audit entry's address; the device cookie counts password guesses). */
 export interface AccountMeta {
   ip: string | null;
   userAgent: string | null;
+  deviceCookie?: string | undefined;
 }
 
 /** Profile fields as the form sends them (the name may be empty: no name). */
@@ -26,8 +29,20 @@ export type ProfileResult = { ok: true; emailChanged: boolean } | { ok: false; e
  */
 export type StartEmailVerification = (userId: string, actor: Actor) => Promise<void>;
 
+export interface PasswordInput {
+  current: string;
+  next: string;
+  confirm: string;
+}
+
+export type PasswordResult =
+  /** The browser's new session (the old one ended with the others): set its cookie. */
+  | { ok: true; cookieValue: string; session: Session }
+  | { ok: false; errors: FieldErrors; retryAfter?: number };
+
 export interface AccountServiceDeps {
-  users: Pick<UserService, 'find' | 'update'>;
+  users: Pick<UserService, 'find' | 'update' | 'changeOwnPassword'>;
+  sessions: Pick<SessionService, 'recheckPassword' | 'startSession'>;
   startEmailVerification?: StartEmailVerification;
 }
 
@@ -70,5 +85,33 @@ export class AccountService {
     }
     if (emailChanged && email !== null) await this.#d.startEmailVerification?.(user.id, actor);
     return { ok: true, emailChanged };
+  }
+
+  /**
+   * A new password, the current one required. The new one is checked first (a typo there costs
+   * no guess); the current one goes through the sign-in throttle. Then every other session ends,
+   * every refresh token of the user is revoked (UserService.changeOwnPassword says why), and this
+   * browser gets a new session, so the person who changed it stays signed in.
+   */
+  async changePassword(signedIn: SignedIn, input: PasswordInput, meta: AccountMeta): Promise<PasswordResult> {
+    const errors: FieldErrors = {};
+    if (input.current === '') errors.current = 'Enter your current password.';
+    if (input.next.length < MIN_PASSWORD_LENGTH) errors.next = `Use at least ${MIN_PASSWORD_LENGTH} characters.`;
+    else if (input.next.length > MAX_PASSWORD_LENGTH) errors.next = `Use at most ${MAX_PASSWORD_LENGTH} characters.`;
+    else if (input.confirm !== input.next) errors.confirm = 'This does not match the new password.';
+    if (Object.keys(errors).length) return { ok: false, errors };
+
+    const user = await this.#d.users.find(signedIn.principal.user.id);
+    if (user.passwordHash === null) return { ok: false, errors: { form: 'Your account has no password: you sign in through an identity provider.' } };
+    const check = await this.#d.sessions.recheckPassword(user, input.current, meta);
+    if (!check.ok) {
+      if (check.reason === 'throttled') return { ok: false, retryAfter: check.retryAfter, errors: { current: 'Too many wrong passwords. Wait a moment, then try again.' } };
+      return { ok: false, errors: { current: 'This is not your current password.' } };
+    }
+    if (input.next === input.current) return { ok: false, errors: { next: 'Choose a password different from your current one.' } };
+
+    await this.#d.users.changeOwnPassword(user.id, input.next, signedIn.session.sid, this.actor(signedIn, meta));
+    const started = await this.#d.sessions.startSession(user.id, meta, { amr: signedIn.session.amr });
+    return { ok: true, ...started };
   }
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { visitor } from '../audit/actor.ts';
+import { visitor, type Actor } from '../audit/actor.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
 import { randomToken, sha256 } from '../lib/crypto.ts';
@@ -10,7 +10,7 @@ import { countersFor, type Counter } from './guess-throttle.ts';
 import type { Counted, GuessThrottleStore } from './guess-throttle-store.ts';
 import { hashPassword, MAX_PASSWORD_LENGTH, verifyPassword } from './passwords.ts';
 import type { Session, SessionStore } from './session-store.ts';
-import type { Principal } from './user.ts';
+import type { Principal, User } from './user.ts';
 import { usernameKey } from './user.ts';
 import type { UserStore } from './user-store.ts';
 
@@ -31,6 +31,9 @@ export type SignInResult =
   | { ok: true; cookieValue: string; session: Session; deviceCookie: string }
   | { ok: false; reason: 'invalid_credentials' }
   | { ok: false; reason: 'throttled'; retryAfter: number };
+
+/** A password asked again of a signed-in user: right, wrong, or too many wrong ones lately. */
+export type PasswordCheck = { ok: true } | Extract<SignInResult, { ok: false }>;
 
 /** Where a session's user is read on every request (the app's registry cache: cached, invalidated by the change feed). */
 export interface PrincipalLookup {
@@ -100,28 +103,65 @@ export class SessionService {
       this.#d.log.info({ username: typed, userId: user?.id ?? null, ip: meta.ip, reason, knownDevice: device !== undefined }, 'sign-in refused');
       await this.#d.audit.record({ action: 'user.sign_in_failed', targetId: user?.id ?? null, details: { username: typed, reason } }, actor);
       this.#d.metrics?.signIn('password', reason);
-      // Each counter this failure made wait: recorded and logged once, when the wait starts.
-      for (const [counter, state] of counted) {
-        const wait = state.blockedUntil - now;
-        if (wait <= 0) continue;
-        this.#d.log.warn({ username: typed, userId: user?.id ?? null, ip: meta.ip, counter: counter.kind, failures: state.failures, waitSeconds: wait }, 'sign-in throttled');
-        await this.#d.audit.record(
-          { action: 'user.sign_in_throttled', targetId: user?.id ?? null, details: { username: typed, counter: counter.kind, failures: state.failures, wait_seconds: wait } },
-          actor,
-        );
-      }
+      await this.#recordWaits(counted, now, { username: typed, userId: user?.id ?? null, ip: meta.ip }, actor);
       return { ok: false, reason: 'invalid_credentials' };
     }
 
-    // Right: this device or client starts again from zero; the shared counters get the attempt back.
-    for (const [counter] of counted) {
-      if (counter.kind === 'device' || counter.kind === 'client') await this.#d.throttle.reset(counter.key);
-      else await this.#d.throttle.refund(counter, now);
-    }
+    await this.#settle(counted, now);
     const started = await this.startSession(user.id, meta, { amr: ['pwd'] });
     await this.#d.audit.record({ action: 'user.sign_in', targetId: user.id, details: { sid: started.session.sid } }, visitor(user.username, meta.ip));
     this.#d.metrics?.signIn('password', 'success');
     return { ok: true, ...started, deviceCookie: this.#d.devices.issue(meta.deviceCookie, user.id, now) };
+  }
+
+  /**
+   * The signed-in user's password asked again (the account page's password change). Counted
+   * on the same counters as /login, so a stolen session cannot guess the password any faster
+   * than the sign-in page allows; a wrong one is recorded as a refused sign-in.
+   */
+  async recheckPassword(user: User, password: string, meta: SignInMeta): Promise<PasswordCheck> {
+    const now = epochSeconds(this.#d.clock);
+    const device = this.#d.devices.deviceOf(meta.deviceCookie, user.id, now);
+    const counters = countersFor('password', {
+      account: usernameKey(user.username),
+      ip: meta.ip,
+      device: device ? { userId: user.id, deviceId: device.deviceId } : undefined,
+    });
+    const reserved = await this.#reserve(counters, now);
+    if ('retryAfter' in reserved) return { ok: false, reason: 'throttled', retryAfter: reserved.retryAfter };
+    const stored = user.passwordHash ?? (await this.#dummy());
+    const passwordOk = user.passwordHash !== null && password.length <= MAX_PASSWORD_LENGTH && (await verifyPassword(stored, password));
+    if (!passwordOk) {
+      const actor = visitor(user.username, meta.ip);
+      const typed = user.username.slice(0, 100);
+      this.#d.log.info({ userId: user.id, ip: meta.ip, knownDevice: device !== undefined }, 'current password refused');
+      await this.#d.audit.record({ action: 'user.sign_in_failed', targetId: user.id, details: { username: typed, reason: 'invalid_credentials' } }, actor);
+      await this.#recordWaits(reserved.counted, now, { username: typed, userId: user.id, ip: meta.ip }, actor);
+      return { ok: false, reason: 'invalid_credentials' };
+    }
+    await this.#settle(reserved.counted, now);
+    return { ok: true };
+  }
+
+  /** Each counter a failure made wait: recorded and logged once, when the wait starts. */
+  async #recordWaits(counted: Array<[Counter, Counted]>, now: number, who: { username: string; userId: string | null; ip: string | null }, actor: Actor): Promise<void> {
+    for (const [counter, state] of counted) {
+      const wait = state.blockedUntil - now;
+      if (wait <= 0) continue;
+      this.#d.log.warn({ ...who, counter: counter.kind, failures: state.failures, waitSeconds: wait }, 'sign-in throttled');
+      await this.#d.audit.record(
+        { action: 'user.sign_in_throttled', targetId: who.userId, details: { username: who.username, counter: counter.kind, failures: state.failures, wait_seconds: wait } },
+        actor,
+      );
+    }
+  }
+
+  /** A right password: this device or client starts again from zero; the shared counters get the attempt back. */
+  async #settle(counted: Array<[Counter, Counted]>, now: number): Promise<void> {
+    for (const [counter] of counted) {
+      if (counter.kind === 'device' || counter.kind === 'client') await this.#d.throttle.reset(counter.key);
+      else await this.#d.throttle.refund(counter, now);
+    }
   }
 
   /**

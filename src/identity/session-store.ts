@@ -33,6 +33,8 @@ export interface SessionStore {
   revokeAllForUser(userId: string, now: number): Promise<number>;
   /** Ends one session of a user by its public id; false when there is no such live session. */
   revokeBySid(userId: string, sid: string, now: number): Promise<boolean>;
+  /** Ends every session of a user but one (`keepSid`: the browser asking); returns how many ended. */
+  revokeOthers(userId: string, keepSid: string, now: number): Promise<number>;
   /** A user's live sessions, newest first, with where they were opened from. */
   listForUser(userId: string, now: number): Promise<SessionWithMeta[]>;
   /** Deletes up to `limit` sessions that expired before `before`; returns how many. */
@@ -96,6 +98,18 @@ export class KyselySessionStore implements SessionStore {
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
+  }
+
+  async revokeOthers(userId: string, keepSid: string, now: number): Promise<number> {
+    const r = await this.#db
+      .updateTable('sessions')
+      .set({ revoked_at: now })
+      .where('user_id', '=', userId)
+      // Sessions from before public ids (sid null) go by their hash, as fromRow names them.
+      .where((eb) => eb.or([eb.and([eb('sid', 'is not', null), eb('sid', '!=', keepSid)]), eb.and([eb('sid', 'is', null), eb('id_hash', '!=', keepSid)])]))
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
   }
 
   async listForUser(userId: string, now: number): Promise<SessionWithMeta[]> {

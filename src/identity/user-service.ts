@@ -57,6 +57,8 @@ export interface UserServiceDeps {
   feed: ChangeFeed;
   /** Disabling a user or setting a new password ends their sessions here. */
   sessions: SessionStore;
+  /** A user's own password change revokes their refresh tokens here. */
+  refresh: { revokeForUser(userId: string, now: number): Promise<number> };
   /** Sign-in throttle counters, which an admin may clear (`unlock`). */
   throttle: GuessThrottleStore;
   audit: AuditLog;
@@ -258,6 +260,28 @@ export class UserService {
     if (user.disabled || !(await this.#d.users.rolesOf(user.id)).includes(ADMIN_ROLE)) return;
     if ((await this.#d.users.countActiveWithRole(ADMIN_ROLE, user.id)) > 0) return;
     throw conflict(`${change} is refused: they are the last active admin (give another active user the admin role first)`);
+  }
+
+  /**
+   * The user's own new password (the caller checked the current one: AccountService). Whoever
+   * knew the old password may be signed in elsewhere or hold an app's refresh token, so every
+   * session of the user ends and every refresh token is revoked; the caller starts a new
+   * session for the browser that made the change. Consents stay, and access tokens already
+   * issued run out on their own. Audited `user.password_change`.
+   */
+  async changeOwnPassword(userId: string, newPassword: string, keepSid: string, actor: Actor): Promise<void> {
+    const user = { ...(await this.find(userId)) };
+    const now = epochSeconds(this.#d.clock);
+    user.passwordHash = await hashPassword(password(newPassword));
+    user.passwordChangedAt = now;
+    user.updatedAt = Math.max(now, user.updatedAt);
+    await this.#d.users.save(user);
+    const others = await this.#d.sessions.revokeOthers(user.id, keepSid, now);
+    // The asking session too: it began before the change, so it no longer resolves (SessionService.resolve).
+    await this.#d.sessions.revokeAllForUser(user.id, now);
+    const revoked = await this.#d.refresh.revokeForUser(user.id, now);
+    this.#d.feed.notifyLocal('user', user.id);
+    await this.#d.audit.record({ action: 'user.password_change', targetId: user.id, details: { other_sessions_ended: others, refresh_tokens_revoked: revoked } }, actor);
   }
 
   setDisabled(ref: string, disabled: boolean, actor: Actor): Promise<UserView> {

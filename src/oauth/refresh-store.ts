@@ -43,6 +43,8 @@ export interface RefreshStore {
   revokeFamily(familyId: string, now: number): Promise<boolean>;
   /** Revokes every live family of a user and app (revoking their grant); returns how many. */
   revokeForGrant(userId: string, clientId: string, now: number): Promise<number>;
+  /** Revokes every live family of a user, whatever the app (their password changed); returns how many. */
+  revokeForUser(userId: string, now: number): Promise<number>;
   /** Live (unrevoked, unexpired) families per user and app, keyed `<user_id>|<client_id>`. */
   countLive(filter: { userId?: string | undefined; clientId?: string | undefined }, now: number): Promise<Map<string, number>>;
   /**
@@ -191,6 +193,16 @@ export class KyselyRefreshStore implements RefreshStore {
       .set({ revoked_at: now })
       .where('user_id', '=', userId)
       .where('client_id', '=', clientId)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  async revokeForUser(userId: string, now: number): Promise<number> {
+    const r = await this.#db
+      .updateTable('refresh_token_families')
+      .set({ revoked_at: now })
+      .where('user_id', '=', userId)
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
     return Number(r.numUpdatedRows);

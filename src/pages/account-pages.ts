@@ -1,3 +1,4 @@
+import { MIN_PASSWORD_LENGTH } from '../identity/passwords.ts';
 import { html, type SafeHtml } from './html.ts';
 
 /** A text field with its label and, when the last submit was refused, its error (linked by aria-describedby). */
@@ -72,4 +73,30 @@ ${e.items?.length ? html`<ul class="rows">${e.items.map((i) => html`<li><span cl
 ${e.actions.length ? html`<ul class="links">${e.actions.map((a) => html`<li><a href="${a.href}">${a.label}</a></li>`)}</ul>` : ''}
 </section>`,
 )}`;
+}
+
+export interface PasswordPageData {
+  csrf: string;
+  username: string;
+  errors: Partial<Record<string, string>>;
+  /** False for a user who signs in only through an identity provider. */
+  hasPassword: boolean;
+}
+
+/** Change password: current, new, confirm. No value is ever sent back into a password field. */
+export function passwordBody(d: PasswordPageData): SafeHtml {
+  if (!d.hasPassword) {
+    return html`<h1>Password</h1><p>Your account has no password: you sign in through an identity provider.</p><p><a href="/account/security">Back to Security</a></p>`;
+  }
+  return html`<h1>Change password</h1>
+<p class="muted">Changing it signs you out everywhere else, and apps must sign you in again. You stay signed in here.</p>
+${d.errors.form ? html`<div class="alert" role="alert">${d.errors.form}</div>` : ''}
+<form method="post" action="/account/password" class="account-form" novalidate>
+<input type="hidden" name="csrf" value="${d.csrf}">
+<input type="text" name="username" value="${d.username}" autocomplete="username" hidden>
+${field({ id: 'current', label: 'Current password', type: 'password', autocomplete: 'current-password', maxlength: 1024, error: d.errors.current, required: true })}
+${field({ id: 'next', label: 'New password', type: 'password', autocomplete: 'new-password', maxlength: 1024, error: d.errors.next, hint: `At least ${MIN_PASSWORD_LENGTH} characters.`, required: true })}
+${field({ id: 'confirm', label: 'Confirm new password', type: 'password', autocomplete: 'new-password', maxlength: 1024, error: d.errors.confirm, required: true })}
+<div class="actions actions--start"><button class="primary" type="submit">Change password</button><a class="button-link" href="/account/security">Cancel</a></div>
+</form>`;
 }

@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SYSTEM } from '../../src/audit/actor.ts';
+import type { Clock } from '../../src/clock.ts';
+import { GUESS_POLICIES } from '../../src/identity/guess-throttle.ts';
+import { KyselyRefreshStore } from '../../src/oauth/refresh-store.ts';
 import { DIALECTS } from '../support/databases.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
@@ -23,11 +26,18 @@ const alertOf = (page: string) => /role="alert">([^<]*)</.exec(page)?.[1];
 const fieldErrorOf = (page: string, id: string) => new RegExp(`id="${id}-error">([^<]*)<`).exec(page)?.[1];
 const noticeOf = (page: string) => /role="status">([^<]*)</.exec(page)?.[1];
 
+/** A clock that moves only when told: throttle waits are exact, however slow the machine. */
+function manualClock(): Clock & { advance(seconds: number): void } {
+  let now = Math.floor(Date.now() / 1000) * 1000;
+  return { now: () => now, advance: (s) => void (now += s * 1000) };
+}
+
 describe.each(DIALECTS)('the account area over HTTP (%s)', (dialect) => {
   let server: TestServer;
+  const clock = manualClock();
 
   beforeAll(async () => {
-    server = await startTestServer(dialect);
+    server = await startTestServer(dialect, { clock });
   });
   afterAll(async () => server?.close());
 
@@ -52,14 +62,16 @@ describe.each(DIALECTS)('the account area over HTTP (%s)', (dialect) => {
 
   test('signed out: every account page and form goes through /login and comes back', async () => {
     const ua = new UserAgent(server.url);
-    for (const path of ['/account']) {
+    for (const path of ['/account', '/account/security', '/account/password']) {
       const res = await ua.get(path);
       expect(res.status).toBe(303);
       expect(location(res)).toBe(`/login?${new URLSearchParams({ return_to: path })}`);
     }
-    const post = await ua.post('/account/profile', { name: 'Mallory', email: 'm@example.com' });
-    expect(post.status).toBe(303);
-    expect(location(post)).toBe('/login?return_to=%2Faccount');
+    for (const [path, back] of [['/account/profile', '/account'], ['/account/password', '/account/password']]) {
+      const post = await ua.post(path!, { name: 'Mallory', email: 'm@example.com', current: 'x', next: 'y', confirm: 'y' });
+      expect(post.status).toBe(303);
+      expect(location(post)).toBe(`/login?${new URLSearchParams({ return_to: back! })}`);
+    }
   });
 
   test('profile: the page shows the user; a change is saved, audited as user.update, and a new email is unverified', async () => {
@@ -112,5 +124,83 @@ describe.each(DIALECTS)('the account area over HTTP (%s)', (dialect) => {
       expect(alertOf(await res.text())).toBeUndefined();
     }
     expect(await server.tessera.services.users.find('rene')).toMatchObject({ name: 'Rene', email: null });
+  });
+
+  test('password: the current one is required; the others sessions end and refresh tokens are revoked, this browser stays signed in', async () => {
+    const ua = await signedIn('tess');
+    const elsewhere = new UserAgent(server.url);
+    const login = await elsewhere.get('/login');
+    expect((await elsewhere.post('/login', { ...hiddenFields(await login.text()), username: 'tess', password: PASSWORD })).status).toBe(200);
+    const user = await server.tessera.services.users.find('tess');
+    // A refresh token of an app, as if issued to the user earlier.
+    const app = await server.tessera.services.clients.create({ name: 'Notes', grantTypes: ['authorization_code'], redirectUris: ['https://notes.example.com/cb'], scopes: ['openid', 'offline_access'] }, SYSTEM);
+    const nowS = Math.floor(clock.now() / 1000);
+    await new KyselyRefreshStore(server.tessera.database.db, dialect).createFamily(
+      { id: 'fam-tess', clientId: app.client_id, userId: user.id, scope: 'openid offline_access', sessionId: null, authTime: nowS, createdAt: nowS, expiresAt: nowS + 3600, revokedAt: null, amr: ['pwd'] },
+      'hash-tess',
+      nowS + 3600,
+    );
+
+    const page = await (await ua.get('/account/password')).text();
+    const csrf = formFields(page, '/account/password');
+    const wrong = await ua.post('/account/password', { ...csrf, current: 'not my password', next: 'a brand new secret', confirm: 'a brand new secret' });
+    expect(wrong.status).toBe(400);
+    expect(fieldErrorOf(await wrong.text(), 'current')).toBe('This is not your current password.');
+    const mismatch = await ua.post('/account/password', { ...csrf, current: PASSWORD, next: 'a brand new secret', confirm: 'a brand new secreT' });
+    expect(fieldErrorOf(await mismatch.text(), 'confirm')).toBe('This does not match the new password.');
+    const short = await ua.post('/account/password', { ...csrf, current: PASSWORD, next: 'short', confirm: 'short' });
+    expect(fieldErrorOf(await short.text(), 'next')).toBe('Use at least 8 characters.');
+    const same = await ua.post('/account/password', { ...csrf, current: PASSWORD, next: PASSWORD, confirm: PASSWORD });
+    expect(fieldErrorOf(await same.text(), 'next')).toBe('Choose a password different from your current one.');
+    expect((await server.tessera.services.users.find('tess')).passwordHash).toBe(user.passwordHash);
+    // The wrong guess was recorded as a refused sign-in.
+    expect((await auditOf('tess', 'user.sign_in_failed')).map((e) => e.actor)).toEqual(['user:tess']);
+
+    const oldCookie = ua.cookies.get('tessera_session');
+    const ok = await ua.post('/account/password', { ...csrf, current: PASSWORD, next: 'a brand new secret', confirm: 'a brand new secret' });
+    expect(ok.status).toBe(303);
+    expect(location(ok)).toBe('/account/security?done=password');
+    expect(ua.cookies.get('tessera_session')).not.toBe(oldCookie);
+    const security = await ua.get(location(ok));
+    expect(security.status).toBe(200);
+    expect(noticeOf(await security.text())).toBe('Your password was changed. You were signed out everywhere else.');
+    // The other browser is signed out; the old cookie of this one too.
+    expect(location(await elsewhere.get('/account'))).toBe('/login?return_to=%2Faccount');
+    const stale = new UserAgent(server.url);
+    stale.cookies.set('tessera_session', oldCookie!);
+    expect((await stale.get('/account')).status).toBe(303);
+    expect((await new KyselyRefreshStore(server.tessera.database.db, dialect).find('hash-tess'))?.family.revokedAt).not.toBeNull();
+    expect((await auditOf('tess', 'user.password_change')).map((e) => [e.actor, e.details])).toEqual([['user:tess', { other_sessions_ended: 1, refresh_tokens_revoked: 1 }]]);
+    expect(await auditOf('tess', 'user.password_reset')).toEqual([]);
+    // The new password signs in; the old one does not.
+    const fresh = new UserAgent(server.url);
+    const form = hiddenFields(await (await fresh.get('/login')).text());
+    expect((await fresh.post('/login', { ...form, username: 'tess', password: PASSWORD })).status).toBe(401);
+    expect((await fresh.post('/login', { ...form, username: 'tess', password: 'a brand new secret' })).status).toBe(200);
+  });
+
+  test('password: wrong current passwords are throttled like sign-ins (429, Retry-After), and a right one must then wait too', async () => {
+    const ua = await signedIn('uma');
+    const csrf = formFields(await (await ua.get('/account/password')).text(), '/account/password');
+    const attempt = (current: string) => ua.post('/account/password', { ...csrf, current, next: 'another new secret', confirm: 'another new secret' });
+    // This browser holds the device cookie: its own counter (free failures, then doubling waits).
+    for (let i = 0; i <= GUESS_POLICIES.device.free; i++) expect((await attempt(`guess ${i}`)).status).toBe(400);
+    const throttled = await attempt(PASSWORD);
+    expect(throttled.status).toBe(429);
+    expect(throttled.headers.get('retry-after')).toBe('1');
+    expect(fieldErrorOf(await throttled.text(), 'current')).toBe('Too many wrong passwords. Wait 1 second, then try again.');
+    expect((await server.tessera.services.users.find('uma')).passwordChangedAt).toBe((await server.tessera.services.users.find('uma')).createdAt);
+    clock.advance(1);
+    expect((await attempt(PASSWORD)).status).toBe(303);
+  });
+
+  test('password: a missing or foreign CSRF token is refused and changes nothing', async () => {
+    const ua = await signedIn('vic');
+    const before = (await server.tessera.services.users.find('vic')).passwordHash;
+    for (const csrf of [undefined, 'forged']) {
+      const res = await ua.post('/account/password', { ...(csrf ? { csrf } : {}), current: PASSWORD, next: 'a new one here', confirm: 'a new one here' });
+      expect(res.status).toBe(403);
+    }
+    expect((await server.tessera.services.users.find('vic')).passwordHash).toBe(before);
   });
 });

@@ -655,6 +655,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
         revoke: (...a) => sessions.revoke(...a),
         revokeAllForUser: (...a) => sessions.revokeAllForUser(...a),
         revokeBySid: (...a) => sessions.revokeBySid(...a),
+        revokeOthers: (...a) => sessions.revokeOthers(...a),
         listForUser: (...a) => sessions.listForUser(...a),
         purgeExpired: (...a) => sessions.purgeExpired(...a),
       };
