@@ -101,6 +101,14 @@ export class AccessService {
     await this.#d.audit.record({ action: 'session.revoke', targetId: userId, details: { sid } }, actor);
   }
 
+  /** "Sign out everywhere else": every session of the user but `keepSid` (audited as session.revoke_all). */
+  async revokeOtherSessions(userRef: string, keepSid: string, actor: Actor): Promise<number> {
+    const userId = (await this.#d.users.find(userRef)).id;
+    const ended = await this.#d.sessions.revokeOthers(userId, keepSid, epochSeconds(this.#d.clock));
+    await this.#d.audit.record({ action: 'session.revoke_all', targetId: userId, details: { ended } }, actor);
+    return ended;
+  }
+
   async revokeAllSessions(userRef: string, actor: Actor): Promise<number> {
     const userId = (await this.#d.users.find(userRef)).id;
     const ended = await this.#d.sessions.revokeAllForUser(userId, epochSeconds(this.#d.clock));

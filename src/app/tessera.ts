@@ -273,7 +273,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     }),
     endSession: endSessionEndpoint({ keys: keyRing, lookupClient, issuer }),
     /** The user's own account at /account (src/http/account-routes.ts). */
-    account: new AccountService({ users, sessions }),
+    account: new AccountService({ users, sessions, access: services.access }),
     /** Sign-in through upstream identity providers (issue #11). */
     federation: {
       providers: providerStore,

@@ -3,8 +3,11 @@ import type { Tessera } from '../app/tessera.ts';
 import type { AccountMeta } from '../identity/account-service.ts';
 import type { SignedIn } from '../identity/session-service.ts';
 import { DEVICE_COOKIE, SESSION_COOKIE } from '../lib/cookie-names.ts';
-import { passwordBody, profileBody, securityBody } from '../pages/account-pages.ts';
-import { dateText } from '../pages/when.ts';
+import { appsBody, passwordBody, profileBody, securityBody, sessionsBody } from '../pages/account-pages.ts';
+import { deviceName } from '../pages/device-name.ts';
+import { agoText, dateText, dateTimeText } from '../pages/when.ts';
+import { epochSeconds } from '../clock.ts';
+import { scopesInWords } from './scope-words.ts';
 import { waitText } from './page-routes.ts';
 import { noStore } from './oauth-reply.ts';
 import { pageForm, queryParams, type PageKit } from './page-kit.ts';
@@ -14,6 +17,11 @@ const NOTICES = {
   profile: 'Your profile was saved.',
   email: 'Your profile was saved. Your new email address is not verified yet.',
   password: 'Your password was changed. You were signed out everywhere else.',
+  session: 'That session was signed out.',
+  'session-gone': 'That session had already ended.',
+  others: 'You were signed out everywhere else.',
+  removed: 'The app’s access was removed.',
+  'removed-gone': 'That app had no access to remove.',
 } as const;
 
 /**
@@ -137,5 +145,63 @@ export function registerAccountRoutes(app: FastifyInstance, tessera: Tessera, ki
     // The old session ended with the others; this browser continues on a new one.
     reply.setCookie(SESSION_COOKIE, result.cookieValue, { ...kit.cookieOptions(), maxAge: result.session.expiresAt - result.session.createdAt });
     return after(reply, '/account/security', 'password');
+  });
+
+  app.get('/account/sessions', async (request, reply) => {
+    const signedIn = await kit.requireSignedIn(request, reply, '/account/sessions');
+    if (!signedIn) return reply;
+    const now = epochSeconds(tessera.interactive.clock);
+    const sessions = (await account.sessions(signedIn)).map((s) => ({
+      sid: s.sid,
+      current: s.current,
+      device: deviceName(s.userAgent),
+      ip: s.ip,
+      signedIn: dateTimeText(s.signedInAt),
+      lastSeen: s.current ? 'now' : agoText(s.lastSeenAt, now),
+    }));
+    // This device first, then the others newest first.
+    sessions.sort((a, b) => Number(b.current) - Number(a.current));
+    return kit.account.send(request, reply, signedIn, {
+      title: 'Sessions',
+      current: 'sessions',
+      notice: notice(request),
+      body: sessionsBody({ csrf: kit.csrfToken(request, reply, signedIn.session.sid), sessions }),
+    });
+  });
+
+  app.post('/account/sessions/revoke', async (request, reply) => {
+    const got = await signedInForm(request, reply, '/account/sessions');
+    if (!got) return reply;
+    const ended = await account.signOutSession(got.signedIn, got.form.get('sid') ?? '', meta(request));
+    return after(reply, '/account/sessions', ended ? 'session' : 'session-gone');
+  });
+
+  app.post('/account/sessions/revoke-others', async (request, reply) => {
+    const got = await signedInForm(request, reply, '/account/sessions');
+    if (!got) return reply;
+    await account.signOutOthers(got.signedIn, meta(request));
+    return after(reply, '/account/sessions', 'others');
+  });
+
+  app.get('/account/apps', async (request, reply) => {
+    const signedIn = await kit.requireSignedIn(request, reply, '/account/apps');
+    if (!signedIn) return reply;
+    const connected = await account.connectedApps(signedIn);
+    // One lookup for every app's scopes, in the consent page's words.
+    const words = new Map((await scopesInWords(tessera, [...new Set(connected.flatMap((a) => a.scopes))])).map((s) => [s.name, s]));
+    const apps = connected.map((a) => ({ clientId: a.clientId, name: a.name, granted: dateText(a.grantedAt), scopes: a.scopes.map((n) => words.get(n) ?? { name: n, description: n }) }));
+    return kit.account.send(request, reply, signedIn, {
+      title: 'Connected apps',
+      current: 'apps',
+      notice: notice(request),
+      body: appsBody({ csrf: kit.csrfToken(request, reply, signedIn.session.sid), apps }),
+    });
+  });
+
+  app.post('/account/apps/revoke', async (request, reply) => {
+    const got = await signedInForm(request, reply, '/account/apps');
+    if (!got) return reply;
+    const removed = await account.removeAccess(got.signedIn, got.form.get('client_id') ?? '', meta(request));
+    return after(reply, '/account/apps', removed ? 'removed' : 'removed-gone');
   });
 }

@@ -4,13 +4,13 @@ import type { Tessera } from '../app/tessera.ts';
 import { epochSeconds } from '../clock.ts';
 import { DEVICE_COOKIE_TTL } from '../identity/device-cookie.ts';
 import { CSRF_COOKIE, DEVICE_COOKIE, SESSION_COOKIE } from '../lib/cookie-names.ts';
-import { OPENID_SCOPES } from '../lib/scope-names.ts';
 import type { AuthorizeOutcome } from '../oauth/endpoints/authorize.ts';
 import { OAuthError } from '../oauth/errors.ts';
 import type { RawParams } from '../oauth/params.ts';
 import { consentPage, loginPage, logoutPage, messagePage } from '../pages/pages.ts';
 import { pageForm, pageHeaders, queryParams, safeReturnTo, type PageKit } from './page-kit.ts';
 import { noStore } from './oauth-reply.ts';
+import { scopesInWords } from './scope-words.ts';
 
 const STYLESHEET = readFileSync(new URL('../pages/tessera.css', import.meta.url), 'utf8');
 /** The brand mark: two tiles, as in the page header. */
@@ -50,14 +50,13 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
       }
       case 'consent': {
         const { request: req, signedIn, newScopes } = outcome;
-        const descriptions = await tessera.scopeDescriptions(newScopes);
         return pageHeaders(reply).send(
           consentPage({
             csrf: csrf.token(browserValue(request, reply), signedIn.session.sid),
             clientName: req.client.name,
             clientDescription: req.client.description,
             username: signedIn.principal.user.username,
-            scopes: newScopes.map((name) => ({ name, description: descriptions.get(name) ?? OPENID_SCOPES[name] ?? name })),
+            scopes: await scopesInWords(tessera, newScopes),
             params: req.params,
           }),
         );

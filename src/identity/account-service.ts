@@ -40,7 +40,44 @@ export type PasswordResult =
   | { ok: true; cookieValue: string; session: Session }
   | { ok: false; errors: FieldErrors; retryAfter?: number };
 
+/** A session of the user as the Sessions page lists it. */
+export interface AccountSession {
+  sid: string;
+  /** The browser asking: "This device". */
+  current: boolean;
+  ip: string | null;
+  userAgent: string | null;
+  /** Epoch seconds. */
+  signedInAt: number;
+  lastSeenAt: number;
+}
+
+/** An app the user consented to. */
+export interface ConnectedApp {
+  clientId: string;
+  name: string;
+  scopes: string[];
+  /** Epoch seconds. */
+  grantedAt: number;
+}
+
+/**
+ * What the account page reads and revokes through AccessService (src/admin/access-service.ts;
+ * described here by shape, since identity sits below admin).
+ */
+export interface AccessForAccount {
+  grants(of: { user: string }): Promise<Array<{ client_id: string; client_name: string; scopes: string[]; granted_at: string }>>;
+  revokeGrant(userRef: string, appId: string, actor: Actor): Promise<void>;
+  sessions(userRef: string): Promise<Array<{ sid: string; created_at: string; last_seen_at: string; ip: string | null; user_agent: string | null }>>;
+  revokeSession(userRef: string, sid: string, actor: Actor): Promise<void>;
+  revokeOtherSessions(userRef: string, keepSid: string, actor: Actor): Promise<number>;
+}
+
+/** Session ids are UUIDs (or, for sessions older than them, a hash): nothing else reaches the store. */
+const SID = /^[A-Za-z0-9_-]{1,100}$/;
+
 export interface AccountServiceDeps {
+  access: AccessForAccount;
   users: Pick<UserService, 'find' | 'update' | 'changeOwnPassword'>;
   sessions: Pick<SessionService, 'recheckPassword' | 'startSession'>;
   startEmailVerification?: StartEmailVerification;
@@ -114,4 +151,62 @@ export class AccountService {
     const started = await this.#d.sessions.startSession(user.id, meta, { amr: signedIn.session.amr });
     return { ok: true, ...started };
   }
+
+  /** The user's live sessions, newest first; the asking browser's is marked `current`. */
+  async sessions(signedIn: SignedIn): Promise<AccountSession[]> {
+    const list = await this.#d.access.sessions(signedIn.principal.user.id);
+    return list.map((s) => ({
+      sid: s.sid,
+      current: s.sid === signedIn.session.sid,
+      ip: s.ip,
+      userAgent: s.user_agent,
+      signedInAt: seconds(s.created_at),
+      lastSeenAt: seconds(s.last_seen_at),
+    }));
+  }
+
+  /**
+   * Ends one of the user's other sessions (audited `session.revoke`). False when there is no
+   * such live session of theirs (already ended, or not theirs): nothing changes. This browser's
+   * own session ends through "Sign out" (/logout), not here.
+   */
+  async signOutSession(signedIn: SignedIn, sid: string, meta: AccountMeta): Promise<boolean> {
+    if (!SID.test(sid) || sid === signedIn.session.sid) return false;
+    try {
+      await this.#d.access.revokeSession(signedIn.principal.user.id, sid, this.actor(signedIn, meta));
+      return true;
+    } catch (error) {
+      if (error instanceof ServiceError && error.code === 'not_found') return false;
+      throw error;
+    }
+  }
+
+  /** "Sign out everywhere else": every session but this browser's (audited `session.revoke_all`); how many ended. */
+  signOutOthers(signedIn: SignedIn, meta: AccountMeta): Promise<number> {
+    return this.#d.access.revokeOtherSessions(signedIn.principal.user.id, signedIn.session.sid, this.actor(signedIn, meta));
+  }
+
+  /** The apps the user consented to. */
+  async connectedApps(signedIn: SignedIn): Promise<ConnectedApp[]> {
+    const grants = await this.#d.access.grants({ user: signedIn.principal.user.id });
+    return grants.map((g) => ({ clientId: g.client_id, name: g.client_name, scopes: g.scopes, grantedAt: seconds(g.granted_at) }));
+  }
+
+  /**
+   * "Remove access": forgets the consent and revokes the app's refresh tokens for this user
+   * (AccessService.revokeGrant, audited `grant.revoke`). False when the app had no access.
+   */
+  async removeAccess(signedIn: SignedIn, clientId: string, meta: AccountMeta): Promise<boolean> {
+    try {
+      await this.#d.access.revokeGrant(signedIn.principal.user.id, clientId.slice(0, 100), this.actor(signedIn, meta));
+      return true;
+    } catch (error) {
+      if (error instanceof ServiceError && error.code === 'not_found') return false;
+      throw error;
+    }
+  }
+}
+
+function seconds(iso: string): number {
+  return Math.floor(Date.parse(iso) / 1000);
 }

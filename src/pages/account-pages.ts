@@ -100,3 +100,64 @@ ${field({ id: 'confirm', label: 'Confirm new password', type: 'password', autoco
 <div class="actions actions--start"><button class="primary" type="submit">Change password</button><a class="button-link" href="/account/security">Cancel</a></div>
 </form>`;
 }
+
+export interface SessionsPageData {
+  /** One CSRF token for every form of the page (bound to the session). */
+  csrf: string;
+  sessions: Array<{ sid: string; current: boolean; device: string; ip: string | null; signedIn: string; lastSeen: string }>;
+}
+
+/** Where the user is signed in: each session with its own "Sign out", and "Sign out everywhere else". */
+export function sessionsBody(d: SessionsPageData): SafeHtml {
+  const others = d.sessions.filter((s) => !s.current).length;
+  return html`<h1>Sessions</h1>
+<p class="muted">Where you are signed in to Tessera. Sign out of any device you do not recognise, then change your password.</p>
+<ul class="rows panel" aria-label="Your sessions">
+${d.sessions.map(
+  (s) => html`<li>
+<span class="rows__main"><strong>${s.device}${s.current ? html` <span class="badge">This device</span>` : ''}</strong>
+<span class="muted small">${s.ip ?? 'Unknown address'} · signed in ${s.signedIn} · last seen ${s.lastSeen}</span></span>
+${s.current
+  ? ''
+  : html`<form method="post" action="/account/sessions/revoke" class="inline-form">
+<input type="hidden" name="csrf" value="${d.csrf}">
+<input type="hidden" name="sid" value="${s.sid}">
+<button type="submit">Sign out<span class="visually-hidden"> ${s.device}, ${s.ip ?? 'unknown address'}</span></button>
+</form>`}
+</li>`,
+)}
+</ul>
+${others
+  ? html`<form method="post" action="/account/sessions/revoke-others" class="inline-form">
+<input type="hidden" name="csrf" value="${d.csrf}">
+<div class="actions actions--start"><button type="submit" class="danger">Sign out everywhere else</button></div>
+</form>`
+  : html`<p class="muted small">You are not signed in anywhere else.</p>`}`;
+}
+
+export interface AppsPageData {
+  csrf: string;
+  apps: Array<{ clientId: string; name: string; granted: string; scopes: Array<{ name: string; description: string }> }>;
+}
+
+/** The apps the user consented to, what each may do (in the consent page's words), and "Remove access". */
+export function appsBody(d: AppsPageData): SafeHtml {
+  return html`<h1>Connected apps</h1>
+<p class="muted">Apps you allowed to use your account. Removing access signs the app out: it must ask you again.</p>
+${d.apps.length
+  ? html`<ul class="rows panel" aria-label="Connected apps">
+${d.apps.map(
+  (a) => html`<li>
+<span class="rows__main"><strong>${a.name}</strong>
+<span class="muted small">Allowed ${a.granted}. It can:</span>
+<ul class="scope-list">${a.scopes.map((s) => html`<li>${s.description}</li>`)}</ul></span>
+<form method="post" action="/account/apps/revoke" class="inline-form">
+<input type="hidden" name="csrf" value="${d.csrf}">
+<input type="hidden" name="client_id" value="${a.clientId}">
+<button type="submit" class="danger">Remove access<span class="visually-hidden"> of ${a.name}</span></button>
+</form>
+</li>`,
+)}
+</ul>`
+  : html`<p class="panel">No app has access to your account.</p>`}`;
+}

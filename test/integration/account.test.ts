@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SYSTEM } from '../../src/audit/actor.ts';
 import type { Clock } from '../../src/clock.ts';
 import { GUESS_POLICIES } from '../../src/identity/guess-throttle.ts';
+import { KyselyConsentStore } from '../../src/identity/consent-store.ts';
 import { KyselyRefreshStore } from '../../src/oauth/refresh-store.ts';
+import { declareScopes } from '../support/server.ts';
 import { DIALECTS } from '../support/databases.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
@@ -62,12 +64,18 @@ describe.each(DIALECTS)('the account area over HTTP (%s)', (dialect) => {
 
   test('signed out: every account page and form goes through /login and comes back', async () => {
     const ua = new UserAgent(server.url);
-    for (const path of ['/account', '/account/security', '/account/password']) {
+    for (const path of ['/account', '/account/security', '/account/password', '/account/sessions', '/account/apps']) {
       const res = await ua.get(path);
       expect(res.status).toBe(303);
       expect(location(res)).toBe(`/login?${new URLSearchParams({ return_to: path })}`);
     }
-    for (const [path, back] of [['/account/profile', '/account'], ['/account/password', '/account/password']]) {
+    for (const [path, back] of [
+      ['/account/profile', '/account'],
+      ['/account/password', '/account/password'],
+      ['/account/sessions/revoke', '/account/sessions'],
+      ['/account/sessions/revoke-others', '/account/sessions'],
+      ['/account/apps/revoke', '/account/apps'],
+    ]) {
       const post = await ua.post(path!, { name: 'Mallory', email: 'm@example.com', current: 'x', next: 'y', confirm: 'y' });
       expect(post.status).toBe(303);
       expect(location(post)).toBe(`/login?${new URLSearchParams({ return_to: back! })}`);
@@ -202,5 +210,109 @@ describe.each(DIALECTS)('the account area over HTTP (%s)', (dialect) => {
       expect(res.status).toBe(403);
     }
     expect((await server.tessera.services.users.find('vic')).passwordHash).toBe(before);
+  });
+
+  /** A second browser of the same user, signed in through /login with another User-Agent. */
+  async function anotherBrowser(username: string, userAgent: string): Promise<UserAgent> {
+    const ua = new UserAgent(server.url);
+    const login = await ua.request('/login', { headers: { 'user-agent': userAgent } });
+    const res = await ua.request('/login', { method: 'POST', form: { ...hiddenFields(await login.text()), username, password: PASSWORD }, headers: { 'user-agent': userAgent } });
+    expect(res.status).toBe(200);
+    return ua;
+  }
+
+  test('sessions: listed with device in words; one signed out, then everywhere else; audited with the user as actor', async () => {
+    const ua = await signedIn('wren');
+    const firefox = await anotherBrowser('wren', 'Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0');
+    const iphone = await anotherBrowser('wren', 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1');
+    const mallory = await signedIn('mallory');
+    const page = await (await ua.get('/account/sessions')).text();
+    expect(page).toContain('Firefox on Linux');
+    expect(page).toContain('Safari on iPhone');
+    expect(page).toContain('<span class="badge">This device</span>');
+    expect(page).toContain('127.0.0.1 · signed in ');
+    const user = await server.tessera.services.users.find('wren');
+    const live = await server.tessera.services.access.sessions(user.id);
+    expect(live).toHaveLength(3);
+    const firefoxSid = live.find((s) => s.user_agent?.includes('Firefox'))!.sid;
+    const csrf = formFields(page, '/account/sessions/revoke').csrf!;
+    // Two sign-out forms (the other two sessions), none for this device.
+    expect(page.match(/action="\/account\/sessions\/revoke"/g)).toHaveLength(2);
+
+    // Bad input changes nothing: an unknown sid, another user's, this browser's own, garbage.
+    const mallorySid = (await server.tessera.services.access.sessions((await server.tessera.services.users.find('mallory')).id))[0]!.sid;
+    const ownSid = live.find((s) => !s.user_agent?.includes('Firefox') && !s.user_agent?.includes('iPhone'))!.sid;
+    for (const sid of ['00000000-0000-4000-8000-000000000000', mallorySid, ownSid, 'x\u0000y', '', 'a'.repeat(5000)]) {
+      const res = await ua.post('/account/sessions/revoke', { csrf, sid });
+      expect(res.status).toBe(303);
+      expect(location(res)).toBe('/account/sessions?done=session-gone');
+    }
+    expect((await mallory.get('/account')).status).toBe(200);
+    expect(await server.tessera.services.access.sessions(user.id)).toHaveLength(3);
+
+    const one = await ua.post('/account/sessions/revoke', { csrf, sid: firefoxSid });
+    expect(location(one)).toBe('/account/sessions?done=session');
+    expect(noticeOf(await (await ua.get(location(one))).text())).toBe('That session was signed out.');
+    expect(location(await firefox.get('/account'))).toBe('/login?return_to=%2Faccount');
+    expect((await iphone.get('/account')).status).toBe(200);
+
+    const all = await ua.post('/account/sessions/revoke-others', { csrf });
+    expect(location(all)).toBe('/account/sessions?done=others');
+    const after = await (await ua.get(location(all))).text();
+    expect(after).toContain('You are not signed in anywhere else.');
+    expect((await iphone.get('/account')).status).toBe(303);
+    expect((await ua.get('/account')).status).toBe(200);
+    expect((await auditOf('wren', 'session.revoke')).map((e) => [e.actor, e.details])).toEqual([['user:wren', { sid: firefoxSid }]]);
+    expect((await auditOf('wren', 'session.revoke_all')).map((e) => [e.actor, e.details])).toEqual([['user:wren', { ended: 1 }]]);
+  });
+
+  test('sessions: a missing or foreign CSRF token is refused and ends nothing', async () => {
+    const ua = await signedIn('xan');
+    const other = await anotherBrowser('xan', 'Firefox');
+    const sid = (await server.tessera.services.access.sessions((await server.tessera.services.users.find('xan')).id)).find((s) => s.user_agent === 'Firefox')!.sid;
+    const foreign = formFields(await (await other.get('/account/sessions')).text(), '/account/sessions/revoke-others').csrf!;
+    for (const csrf of [undefined, 'forged', foreign]) {
+      expect((await ua.post('/account/sessions/revoke', { ...(csrf ? { csrf } : {}), sid })).status).toBe(403);
+      expect((await ua.post('/account/sessions/revoke-others', { ...(csrf ? { csrf } : {}) })).status).toBe(403);
+    }
+    expect((await other.get('/account')).status).toBe(200);
+  });
+
+  test('connected apps: listed with scopes in words; "Remove access" forgets the consent and revokes the refresh tokens (grant.revoke)', async () => {
+    const ua = await signedIn('yara');
+    const user = await server.tessera.services.users.find('yara');
+    await declareScopes(server.tessera, ['ledger.read']);
+    const app = await server.tessera.services.clients.create({ name: 'Ledger <Books>', grantTypes: ['authorization_code'], redirectUris: ['https://ledger.example.com/cb'], scopes: ['openid', 'email', 'offline_access', 'ledger.read'] }, SYSTEM);
+    const nowS = Math.floor(clock.now() / 1000);
+    await new KyselyConsentStore(server.tessera.database.db).grant(user.id, app.client_id, ['openid', 'email', 'ledger.read'], nowS);
+    const refresh = new KyselyRefreshStore(server.tessera.database.db, dialect);
+    await refresh.createFamily({ id: 'fam-yara', clientId: app.client_id, userId: user.id, scope: 'openid offline_access', sessionId: null, authTime: nowS, createdAt: nowS, expiresAt: nowS + 3600, revokedAt: null, amr: ['pwd'] }, 'hash-yara', nowS + 3600);
+
+    const page = await (await ua.get('/account/apps')).text();
+    expect(page).toContain('<strong>Ledger &lt;Books&gt;</strong>');
+    expect(page).toContain('<li>Sign you in and know who you are</li>');
+    expect(page).toContain('<li>See your email address</li>');
+    expect(page).toContain('<li>Test scope ledger.read</li>');
+    const fields = formFields(page, '/account/apps/revoke');
+    expect(fields.client_id).toBe(app.client_id);
+
+    // Bad input changes nothing: an unknown app, garbage.
+    for (const client_id of ['00000000-0000-4000-8000-000000000000', 'x\u0000y', '', 'a'.repeat(5000)]) {
+      const res = await ua.post('/account/apps/revoke', { csrf: fields.csrf!, client_id });
+      expect(location(res)).toBe('/account/apps?done=removed-gone');
+    }
+    // A missing or wrong CSRF token: refused.
+    expect((await ua.post('/account/apps/revoke', { client_id: app.client_id })).status).toBe(403);
+    expect((await ua.post('/account/apps/revoke', { csrf: 'forged', client_id: app.client_id })).status).toBe(403);
+    expect((await refresh.find('hash-yara'))?.family.revokedAt).toBeNull();
+
+    const res = await ua.post('/account/apps/revoke', fields);
+    expect(location(res)).toBe('/account/apps?done=removed');
+    const after = await (await ua.get(location(res))).text();
+    expect(noticeOf(after)).toBe('The app’s access was removed.');
+    expect(after).toContain('No app has access to your account.');
+    expect((await refresh.find('hash-yara'))?.family.revokedAt).not.toBeNull();
+    expect(await new KyselyConsentStore(server.tessera.database.db).granted(user.id, app.client_id)).toEqual([]);
+    expect((await auditOf('yara', 'grant.revoke')).map((e) => [e.actor, e.details])).toEqual([['user:yara', { client_id: app.client_id }]]);
   });
 });
