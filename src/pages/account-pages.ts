@@ -12,11 +12,13 @@ export function field(o: {
   hint?: string;
   maxlength: number;
   required?: boolean;
+  /** Focus on load: the first field a refused form got wrong (no script needed). */
+  autofocus?: boolean;
 }): SafeHtml {
   const describedBy = [o.hint ? `${o.id}-hint` : '', o.error ? `${o.id}-error` : ''].filter(Boolean).join(' ');
   return html`<label for="${o.id}">${o.label}</label>
 ${o.hint ? html`<p class="hint" id="${o.id}-hint">${o.hint}</p>` : ''}
-<input id="${o.id}" name="${o.id}" type="${o.type ?? 'text'}" autocomplete="${o.autocomplete}" maxlength="${o.maxlength}"${o.value !== undefined ? html` value="${o.value}"` : ''}${o.required ? html` required` : ''}${o.error ? html` aria-invalid="true"` : ''}${describedBy ? html` aria-describedby="${describedBy}"` : ''}${o.type === 'email' || o.type === 'password' ? html` autocapitalize="none" spellcheck="false"` : ''}>
+<input id="${o.id}" name="${o.id}" type="${o.type ?? 'text'}" autocomplete="${o.autocomplete}" maxlength="${o.maxlength}"${o.value !== undefined ? html` value="${o.value}"` : ''}${o.required ? html` required` : ''}${o.autofocus ? html` autofocus` : ''}${o.error ? html` aria-invalid="true"` : ''}${describedBy ? html` aria-describedby="${describedBy}"` : ''}${o.type === 'email' || o.type === 'password' ? html` autocapitalize="none" spellcheck="false"` : ''}>
 ${o.error ? html`<p class="field-error" id="${o.id}-error">${o.error}</p>` : ''}`;
 }
 
@@ -45,8 +47,8 @@ ${d.errors.form ? html`<div class="alert" role="alert">${d.errors.form}</div>` :
 <label for="username">Username</label>
 <input id="username" type="text" value="${d.username}" readonly aria-describedby="username-hint">
 <p class="hint" id="username-hint">Your username cannot be changed here.</p>
-${field({ id: 'name', label: 'Name', value: d.name, autocomplete: 'name', maxlength: 200, error: d.errors.name })}
-${field({ id: 'email', label: 'Email', type: 'email', value: d.email, autocomplete: 'email', maxlength: 320, error: d.errors.email, hint: emailHint })}
+${field({ id: 'name', label: 'Name', value: d.name, autocomplete: 'name', maxlength: 200, error: d.errors.name, autofocus: d.errors.name !== undefined })}
+${field({ id: 'email', label: 'Email', type: 'email', value: d.email, autocomplete: 'email', maxlength: 320, error: d.errors.email, hint: emailHint, autofocus: d.errors.name === undefined && d.errors.email !== undefined })}
 <div class="actions actions--start"><button class="primary" type="submit">Save profile</button></div>
 </form>`;
 }
@@ -85,6 +87,7 @@ export interface PasswordPageData {
 
 /** Change password: current, new, confirm. No value is ever sent back into a password field. */
 export function passwordBody(d: PasswordPageData): SafeHtml {
+  const first = ['current', 'next', 'confirm'].find((id) => d.errors[id] !== undefined);
   if (!d.hasPassword) {
     return html`<h1>Password</h1><p>Your account has no password: you sign in through an identity provider.</p><p><a href="/account/security">Back to Security</a></p>`;
   }
@@ -94,9 +97,9 @@ ${d.errors.form ? html`<div class="alert" role="alert">${d.errors.form}</div>` :
 <form method="post" action="/account/password" class="account-form" novalidate>
 <input type="hidden" name="csrf" value="${d.csrf}">
 <input type="text" name="username" value="${d.username}" autocomplete="username" hidden>
-${field({ id: 'current', label: 'Current password', type: 'password', autocomplete: 'current-password', maxlength: 1024, error: d.errors.current, required: true })}
-${field({ id: 'next', label: 'New password', type: 'password', autocomplete: 'new-password', maxlength: 1024, error: d.errors.next, hint: `At least ${MIN_PASSWORD_LENGTH} characters.`, required: true })}
-${field({ id: 'confirm', label: 'Confirm new password', type: 'password', autocomplete: 'new-password', maxlength: 1024, error: d.errors.confirm, required: true })}
+${field({ id: 'current', label: 'Current password', type: 'password', autocomplete: 'current-password', maxlength: 1024, error: d.errors.current, autofocus: first === 'current', required: true })}
+${field({ id: 'next', label: 'New password', type: 'password', autocomplete: 'new-password', maxlength: 1024, error: d.errors.next, autofocus: first === 'next', hint: `At least ${MIN_PASSWORD_LENGTH} characters.`, required: true })}
+${field({ id: 'confirm', label: 'Confirm new password', type: 'password', autocomplete: 'new-password', maxlength: 1024, error: d.errors.confirm, autofocus: first === 'confirm', required: true })}
 <div class="actions actions--start"><button class="primary" type="submit">Change password</button><a class="button-link" href="/account/security">Cancel</a></div>
 </form>`;
 }
