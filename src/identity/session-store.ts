@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely';
 import { pickBatch } from '../storage/batch-delete.ts';
+import type { DatabaseHandle } from '../storage/database.ts';
 import type { Database, SessionsTable } from '../storage/schema.ts';
+import type { SqliteStatements } from '../storage/sqlite-statements.ts';
 import { formatAmr, parseAmr } from './authentication-methods.ts';
 
 export interface Session {
@@ -146,4 +148,34 @@ function fromRow(r: SessionsTable): Session {
     lastSeenAt: r.last_seen_at,
     revokedAt: r.revoked_at,
   };
+}
+
+/**
+ * SQLite: find and touch (every authorize with a session) on statements prepared once
+ * (src/storage/sqlite-statements.ts); the rest through Kysely.
+ */
+export class SqliteSessionStore extends KyselySessionStore {
+  readonly #s: SqliteStatements;
+  constructor(db: Kysely<Database>, statements: SqliteStatements) {
+    super(db);
+    this.#s = statements;
+  }
+
+  override find(idHash: string): Promise<Session | undefined> {
+    return this.#s.run(() => {
+      const row = this.#s.statement('SELECT * FROM sessions WHERE id_hash = ?').get(idHash) as SessionsTable | undefined;
+      return row && fromRow(row);
+    });
+  }
+
+  override touch(idHash: string, now: number): Promise<void> {
+    return this.#s.run(() => {
+      this.#s.statement('UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?').run(now, idHash);
+    });
+  }
+}
+
+/** The session store for a database: prepared statements on SQLite, Kysely on PostgreSQL. */
+export function sessionStoreFor(handle: DatabaseHandle): SessionStore {
+  return handle.sqlite ? new SqliteSessionStore(handle.db, handle.sqlite) : new KyselySessionStore(handle.db);
 }

@@ -1,7 +1,9 @@
 import type { Kysely } from 'kysely';
 import { pickBatch } from '../storage/batch-delete.ts';
 import { formatAmr, parseAmr } from '../identity/authentication-methods.ts';
+import type { DatabaseHandle } from '../storage/database.ts';
 import type { AuthorizationCodesTable, Database } from '../storage/schema.ts';
+import type { SqliteStatements } from '../storage/sqlite-statements.ts';
 
 export interface AuthorizationCode {
   codeHash: string;
@@ -145,4 +147,53 @@ function fromRow(r: AuthorizationCodesTable): AuthorizationCode {
     createdAt: r.created_at,
     expiresAt: r.expires_at,
   };
+}
+
+const INSERT_SQL = `INSERT INTO authorization_codes (code_hash, client_id, user_id, session_id, redirect_uri, redirect_uri_in_request, scope, nonce,
+  code_challenge, code_challenge_method, auth_time, created_at, expires_at, consumed_at, access_token_jti, access_token_expires_at, refresh_family_id, amr)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, ?)`;
+const CONSUME_SQL = 'UPDATE authorization_codes SET consumed_at = ? WHERE code_hash = ? AND consumed_at IS NULL RETURNING *';
+const MARK_REPLAY_SQL = 'UPDATE authorization_codes SET replayed_at = ? WHERE code_hash = ? RETURNING *';
+const RECORD_SQL = 'UPDATE authorization_codes SET access_token_jti = ?, access_token_expires_at = ?, refresh_family_id = ? WHERE code_hash = ? RETURNING replayed_at';
+
+/**
+ * SQLite: insert, consume and recordIssued on statements prepared once
+ * (src/storage/sqlite-statements.ts); the same statements as the Kysely store builds.
+ */
+export class SqliteCodeStore extends KyselyCodeStore {
+  readonly #s: SqliteStatements;
+  constructor(db: Kysely<Database>, statements: SqliteStatements) {
+    super(db);
+    this.#s = statements;
+  }
+
+  override insert(c: AuthorizationCode): Promise<void> {
+    return this.#s.run(() => {
+      this.#s
+        .statement(INSERT_SQL)
+        .run(c.codeHash, c.clientId, c.userId, c.sessionId, c.redirectUri, c.redirectUriInRequest ? 1 : 0, c.scope, c.nonce, c.codeChallenge, c.codeChallengeMethod, c.authTime, c.createdAt, c.expiresAt, formatAmr(c.amr));
+    });
+  }
+
+  override consume(codeHash: string, now: number): Promise<ConsumeResult> {
+    return this.#s.run(() => {
+      const consumed = this.#s.statement(CONSUME_SQL).get(now, codeHash) as AuthorizationCodesTable | undefined;
+      if (consumed) return { status: 'consumed', code: fromRow(consumed) } as const;
+      const row = this.#s.statement(MARK_REPLAY_SQL).get(now, codeHash) as AuthorizationCodesTable | undefined;
+      if (!row) return { status: 'unknown' } as const;
+      return { status: 'replayed', code: fromRow(row), accessTokenJti: row.access_token_jti, accessTokenExpiresAt: row.access_token_expires_at, refreshFamilyId: row.refresh_family_id } as const;
+    });
+  }
+
+  override recordIssued(codeHash: string, issued: { accessTokenJti: string; accessTokenExpiresAt: number; refreshFamilyId: string | null }): Promise<{ replayed: boolean }> {
+    return this.#s.run(() => {
+      const row = this.#s.statement(RECORD_SQL).get(issued.accessTokenJti, issued.accessTokenExpiresAt, issued.refreshFamilyId, codeHash) as { replayed_at: number | null } | undefined;
+      return { replayed: row !== undefined && row.replayed_at !== null };
+    });
+  }
+}
+
+/** The code store for a database: prepared statements on SQLite, Kysely on PostgreSQL. */
+export function codeStoreFor(handle: DatabaseHandle): CodeStore {
+  return handle.sqlite ? new SqliteCodeStore(handle.db, handle.sqlite) : new KyselyCodeStore(handle.db);
 }

@@ -1,7 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 import { pickBatch } from '../storage/batch-delete.ts';
 import { formatAmr, parseAmr } from '../identity/authentication-methods.ts';
+import type { DatabaseHandle } from '../storage/database.ts';
 import type { Database } from '../storage/schema.ts';
+import type { SqliteStatements } from '../storage/sqlite-statements.ts';
 
 export interface RefreshFamily {
   id: string;
@@ -121,24 +123,7 @@ export class KyselyRefreshStore implements RefreshStore {
       ])
       .where('t.token_hash', '=', tokenHash)
       .executeTakeFirst();
-    if (!row) return undefined;
-    return {
-      family: {
-        id: row.id,
-        clientId: row.client_id,
-        userId: row.user_id,
-        scope: row.scope,
-        sessionId: row.session_id,
-        authTime: row.auth_time,
-        amr: parseAmr(row.amr),
-        createdAt: row.created_at,
-        expiresAt: row.expires_at,
-        revokedAt: row.revoked_at,
-      },
-      scope: row.token_scope,
-      expiresAt: row.token_expires_at,
-      usedAt: row.used_at,
-    };
+    return row && presentedFromRow(row);
   }
 
   async rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number): Promise<RotateResult> {
@@ -240,4 +225,87 @@ export class KyselyRefreshStore implements RefreshStore {
       .executeTakeFirst();
     return Number(r.numDeletedRows);
   }
+}
+
+interface PresentedRow {
+  token_scope: string;
+  token_expires_at: number;
+  used_at: number | null;
+  id: string;
+  client_id: string;
+  user_id: string | null;
+  scope: string;
+  session_id: string | null;
+  auth_time: number | null;
+  amr: string | null;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+}
+
+function presentedFromRow(row: PresentedRow): PresentedRefreshToken {
+  return {
+    family: {
+      id: row.id,
+      clientId: row.client_id,
+      userId: row.user_id,
+      scope: row.scope,
+      sessionId: row.session_id,
+      authTime: row.auth_time,
+      amr: parseAmr(row.amr),
+      createdAt: row.created_at,
+      expiresAt: row.expires_at,
+      revokedAt: row.revoked_at,
+    },
+    scope: row.token_scope,
+    expiresAt: row.token_expires_at,
+    usedAt: row.used_at,
+  };
+}
+
+const FIND_SQL = `SELECT t.scope AS token_scope, t.expires_at AS token_expires_at, t.used_at, f.id, f.client_id, f.user_id, f.scope,
+  f.session_id, f.auth_time, f.amr, f.created_at, f.expires_at, f.revoked_at
+  FROM refresh_tokens t JOIN refresh_token_families f ON f.id = t.family_id WHERE t.token_hash = ?`;
+const SPEND_SQL = 'UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND family_id = ?';
+const INSERT_TOKEN_SQL = 'INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, NULL)';
+const INSERT_FAMILY_SQL = `INSERT INTO refresh_token_families (id, client_id, user_id, scope, session_id, auth_time, amr, created_at, expires_at, revoked_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`;
+
+/**
+ * SQLite: the refresh path (find, rotate, the first token of a family) on statements
+ * prepared once (src/storage/sqlite-statements.ts); the rest through Kysely.
+ */
+export class SqliteRefreshStore extends KyselyRefreshStore {
+  readonly #s: SqliteStatements;
+  constructor(db: Kysely<Database>, statements: SqliteStatements) {
+    super(db, 'sqlite');
+    this.#s = statements;
+  }
+
+  override find(tokenHash: string): Promise<PresentedRefreshToken | undefined> {
+    return this.#s.run(() => {
+      const row = this.#s.statement(FIND_SQL).get(tokenHash) as PresentedRow | undefined;
+      return row && presentedFromRow(row);
+    });
+  }
+
+  override rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number): Promise<RotateResult> {
+    return this.#s.transaction(() => {
+      if (Number(this.#s.statement(SPEND_SQL).run(now, oldHash, familyId).changes) !== 1) return { status: 'already_used' } as const;
+      this.#s.statement(INSERT_TOKEN_SQL).run(newHash, familyId, scope, now, expiresAt);
+      return { status: 'rotated' } as const;
+    });
+  }
+
+  override createFamily(f: RefreshFamily, firstTokenHash: string, tokenExpiresAt: number): Promise<void> {
+    return this.#s.transaction(() => {
+      this.#s.statement(INSERT_FAMILY_SQL).run(f.id, f.clientId, f.userId, f.scope, f.sessionId, f.authTime, formatAmr(f.amr), f.createdAt, f.expiresAt);
+      this.#s.statement(INSERT_TOKEN_SQL).run(firstTokenHash, f.id, f.scope, f.createdAt, tokenExpiresAt);
+    });
+  }
+}
+
+/** The refresh store for a database: prepared statements on SQLite, Kysely on PostgreSQL. */
+export function refreshStoreFor(handle: DatabaseHandle): RefreshStore {
+  return handle.sqlite ? new SqliteRefreshStore(handle.db, handle.sqlite) : new KyselyRefreshStore(handle.db, handle.dialect);
 }

@@ -4,6 +4,7 @@ import { Kysely, Migrator, PostgresDialect, sql, type LogEvent } from 'kysely';
 import pg from 'pg';
 import type { Logger } from '../lib/logger.ts';
 import { nodeSqliteDialect, openSqlite } from './node-sqlite-dialect.ts';
+import { SqliteStatements } from './sqlite-statements.ts';
 import { MIGRATION_NAMES, StaticMigrationProvider } from './migrations/index.ts';
 import { createPrivateDirectory, createPrivateFile, tightenPrivateFiles } from './private-files.ts';
 import type { Database } from './schema.ts';
@@ -24,6 +25,8 @@ export interface DatabaseHandle {
    * its own, held for the node's life; see change-notifications.ts). Not connected yet.
    */
   listenerClient?: () => pg.Client;
+  /** SQLite: prepared statements on the same connection, for the hot write paths (sqlite-statements.ts). */
+  sqlite?: SqliteStatements;
   close(): Promise<void>;
 }
 
@@ -141,6 +144,7 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
       dialect,
       displayUrl: url,
       stats,
+      sqlite: new SqliteStatements(raw, db, stats),
       pool: () => undefined,
       close: async () => {
         await db.destroy();

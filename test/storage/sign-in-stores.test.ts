@@ -11,12 +11,12 @@ import { countersFor, GUESS_POLICIES, type BackoffPolicy, type Counter } from '.
 import { KyselyGuessThrottleStore } from '../../src/identity/guess-throttle-store.ts';
 import { hashPassword } from '../../src/identity/passwords.ts';
 import { SessionService } from '../../src/identity/session-service.ts';
-import { KyselySessionStore, type Session, type SessionStore } from '../../src/identity/session-store.ts';
+import { KyselySessionStore, SqliteSessionStore, sessionStoreFor, type Session, type SessionStore } from '../../src/identity/session-store.ts';
 import { KyselyUserStore } from '../../src/identity/user-store.ts';
 import type { User } from '../../src/identity/user.ts';
 import { sha256 } from '../../src/lib/crypto.ts';
-import { KyselyCodeStore, type AuthorizationCode } from '../../src/oauth/code-store.ts';
-import { KyselyRefreshStore, type RefreshFamily } from '../../src/oauth/refresh-store.ts';
+import { codeStoreFor, KyselyCodeStore, SqliteCodeStore, type AuthorizationCode } from '../../src/oauth/code-store.ts';
+import { KyselyRefreshStore, refreshStoreFor, SqliteRefreshStore, type RefreshFamily } from '../../src/oauth/refresh-store.ts';
 import { RegistryCache } from '../../src/oauth/registry-cache.ts';
 import { KyselyRevocationStore } from '../../src/oauth/revocation-store.ts';
 import { ChangeFeed } from '../../src/storage/change-feed.ts';
@@ -148,7 +148,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     }
 
     test('every stored field comes back on consume', async () => {
-      const codes = new KyselyCodeStore(handle.db);
+      const codes = codeStoreFor(handle);
       const full = code('code-full');
       const sparse = code('code-sparse', { sessionId: null, redirectUriInRequest: false, nonce: null, codeChallenge: null, codeChallengeMethod: null, scope: '' });
       await codes.insert(full);
@@ -158,7 +158,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test('consumed once; a replay reports the code and what recordIssued stored', async () => {
-      const codes = new KyselyCodeStore(handle.db);
+      const codes = codeStoreFor(handle);
       const c = code('code-once');
       await codes.insert(c);
       expect((await codes.consume('code-once', NOW + 1)).status).toBe('consumed');
@@ -185,7 +185,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test('recordIssued without a refresh family stores null', async () => {
-      const codes = new KyselyCodeStore(handle.db);
+      const codes = codeStoreFor(handle);
       await codes.insert(code('code-no-refresh'));
       await codes.consume('code-no-refresh', NOW);
       expect(await codes.recordIssued('code-no-refresh', { accessTokenJti: 'jti-2', accessTokenExpiresAt: NOW + 60, refreshFamilyId: null })).toEqual({ replayed: false });
@@ -193,13 +193,13 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test('an unknown code is unknown, also after a consumed code of another hash', async () => {
-      const codes = new KyselyCodeStore(handle.db);
+      const codes = codeStoreFor(handle);
       expect(await codes.consume('no-such-code', NOW)).toEqual({ status: 'unknown' });
       expect(await codes.consume(`${'code-once'.toUpperCase()}`, NOW)).toEqual({ status: 'unknown' });
     });
 
     test(`of ${RACERS} concurrent consumers exactly one gets the code`, async () => {
-      const codes = new KyselyCodeStore(handle.db);
+      const codes = codeStoreFor(handle);
       await codes.insert(code('code-race'));
       const results = await Promise.all(Array.from({ length: RACERS }, (_, i) => codes.consume('code-race', NOW + 1 + i)));
       expect(results.filter((r) => r.status === 'consumed')).toHaveLength(1);
@@ -207,7 +207,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test('purgeExpired deletes codes expired before the cut-off, consumed or not, and keeps the rest', async () => {
-      const codes = new KyselyCodeStore(handle.db);
+      const codes = codeStoreFor(handle);
       await codes.insert(code('code-old-1', { createdAt: NOW - 4000, expiresAt: NOW - 2200 }));
       await codes.insert(code('code-old-2', { createdAt: NOW - 4000, expiresAt: NOW - 2100 }));
       await codes.consume('code-old-2', NOW - 3000);
@@ -241,7 +241,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     }
 
     test('createFamily, then find returns the family and the first token', async () => {
-      const refresh = new KyselyRefreshStore(handle.db, handle.dialect);
+      const refresh = refreshStoreFor(handle);
       const f = family();
       await refresh.createFamily(f, 'rt-first', NOW + 600);
       expect(await refresh.find('rt-first')).toEqual({ family: f, scope: 'openid profile offline_access', expiresAt: NOW + 600, usedAt: null });
@@ -249,14 +249,14 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test('a family without user, session or auth time round-trips', async () => {
-      const refresh = new KyselyRefreshStore(handle.db, handle.dialect);
+      const refresh = refreshStoreFor(handle);
       const f = family({ userId: null, sessionId: null, authTime: null });
       await refresh.createFamily(f, 'rt-bare', NOW + 600);
       expect((await refresh.find('rt-bare'))!.family).toEqual(f);
     });
 
     test('rotate: the old token is marked used, the new one joins the family, the family’s expiry never moves', async () => {
-      const refresh = new KyselyRefreshStore(handle.db, handle.dialect);
+      const refresh = refreshStoreFor(handle);
       const f = family();
       await refresh.createFamily(f, 'rt-a1', NOW + 600);
       expect(await refresh.rotate('rt-a1', 'rt-a2', f.id, 'openid offline_access', NOW + 10, NOW + 610)).toEqual({ status: 'rotated' });
@@ -275,7 +275,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test('rotating an unknown token fails and adds nothing', async () => {
-      const refresh = new KyselyRefreshStore(handle.db, handle.dialect);
+      const refresh = refreshStoreFor(handle);
       const f = family();
       await refresh.createFamily(f, 'rt-known', NOW + 600);
       expect(await refresh.rotate('rt-never-issued', 'rt-forged-next', f.id, 'openid', NOW, NOW + 600)).toEqual({ status: 'already_used' });
@@ -283,7 +283,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test(`of ${RACERS} concurrent rotations of one token exactly one wins, and only its new token exists`, async () => {
-      const refresh = new KyselyRefreshStore(handle.db, handle.dialect);
+      const refresh = refreshStoreFor(handle);
       const f = family();
       await refresh.createFamily(f, 'rt-race', NOW + 600);
       const results = await Promise.all(
@@ -302,7 +302,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test('revokeFamily marks the family revoked for every token in it, once, and no other family', async () => {
-      const refresh = new KyselyRefreshStore(handle.db, handle.dialect);
+      const refresh = refreshStoreFor(handle);
       const f = family();
       const other = family();
       await refresh.createFamily(f, 'rt-r1', NOW + 600);
@@ -321,7 +321,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test('purgeExpiredTokens then purgeExpiredFamilies delete families that expired before the cut-off, with all their tokens', async () => {
-      const refresh = new KyselyRefreshStore(handle.db, handle.dialect);
+      const refresh = refreshStoreFor(handle);
       const old = family({ createdAt: NOW - 9000, expiresAt: NOW - 5000 });
       const edge = family({ createdAt: NOW - 9000, expiresAt: NOW - 4000 });
       await refresh.createFamily(old, 'rt-old-1', NOW - 5000);
@@ -340,6 +340,53 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
   });
 
+  describe('hot paths on prepared statements (SQLite) beside Kysely', () => {
+    test('SQLite gets the prepared-statement stores, PostgreSQL the Kysely ones', () => {
+      const sqlite = dialect === 'sqlite';
+      expect(refreshStoreFor(handle)).toBeInstanceOf(sqlite ? SqliteRefreshStore : KyselyRefreshStore);
+      expect(codeStoreFor(handle) instanceof SqliteCodeStore).toBe(sqlite);
+      expect(codeStoreFor(handle)).toBeInstanceOf(KyselyCodeStore);
+      expect(sessionStoreFor(handle) instanceof SqliteSessionStore).toBe(sqlite);
+      expect(sessionStoreFor(handle)).toBeInstanceOf(KyselySessionStore);
+    });
+
+    test('a write made while a Kysely transaction waits across an await is not part of it: the rollback keeps it', async () => {
+      const refresh = refreshStoreFor(handle);
+      const sessions = sessionStoreFor(handle);
+      const familyId = randomUUID();
+      await refresh.createFamily(
+        { id: familyId, clientId, userId: alice.id, scope: 'openid offline_access', sessionId: null, authTime: NOW, amr: ['pwd'], createdAt: NOW, expiresAt: NOW + 600, revokedAt: null },
+        'rt-beside-1',
+        NOW + 600,
+      );
+      await sessions.insert({ idHash: 'sess-beside', sid: randomUUID(), userId: alice.id, authTime: NOW, amr: ['pwd'], createdAt: NOW, expiresAt: NOW + 3600, lastSeenAt: NOW, revokedAt: null }, { ip: null, userAgent: null });
+
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let entered!: () => void;
+      const inside = new Promise<void>((r) => (entered = r));
+      const rolledBack = handle.db.transaction().execute(async (trx) => {
+        await trx.updateTable('users').set({ name: 'Temporary' }).where('id', '=', alice.id).execute();
+        entered();
+        await gate;
+        throw new Error('rolled back on purpose');
+      });
+      await inside;
+      const rotated = refresh.rotate('rt-beside-1', 'rt-beside-2', familyId, 'openid', NOW + 1, NOW + 600);
+      const touched = sessions.touch('sess-beside', NOW + 120);
+      await new Promise((r) => setTimeout(r, 20));
+      release();
+      await expect(rolledBack).rejects.toThrow('rolled back on purpose');
+      expect(await rotated).toEqual({ status: 'rotated' });
+      await touched;
+      // The transaction's own write is gone; the two writes made meanwhile are not.
+      expect((await users.findById(alice.id))!.name).toBeNull();
+      expect(await refresh.find('rt-beside-2')).toMatchObject({ usedAt: null, family: { id: familyId } });
+      expect((await refresh.find('rt-beside-1'))!.usedAt).toBe(NOW + 1);
+      expect((await sessions.find('sess-beside'))!.lastSeenAt).toBe(NOW + 120);
+    });
+  });
+
   describe('sessions', () => {
     function session(n: string, overrides: Partial<Session> = {}): Session {
       return { idHash: `sess-${n}`, sid: randomUUID(), userId: alice.id, authTime: NOW - 30, amr: ['pwd', 'otp', 'mfa'], createdAt: NOW, expiresAt: NOW + 3600, lastSeenAt: NOW, revokedAt: null, ...overrides };
@@ -350,7 +397,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     }
 
     test('insert and find: every field, plus ip, user agent (capped at 400) and last seen', async () => {
-      const sessions = new KyselySessionStore(handle.db);
+      const sessions = sessionStoreFor(handle);
       const s = session('find');
       await sessions.insert(s, { ip: '203.0.113.7', userAgent: `Mozilla/5.0 ${'x'.repeat(500)}` });
       expect(await sessions.find('sess-find')).toEqual(s);
@@ -365,7 +412,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test('touch moves last seen only', async () => {
-      const sessions = new KyselySessionStore(handle.db);
+      const sessions = sessionStoreFor(handle);
       const s = session('touch');
       await sessions.insert(s, { ip: null, userAgent: null });
       await sessions.touch('sess-touch', NOW + 120);
@@ -374,7 +421,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test('revoke sets revokedAt once; a later revoke keeps the first time', async () => {
-      const sessions = new KyselySessionStore(handle.db);
+      const sessions = sessionStoreFor(handle);
       await sessions.insert(session('revoke'), { ip: null, userAgent: null });
       await sessions.revoke('sess-revoke', NOW + 60);
       expect((await sessions.find('sess-revoke'))!.revokedAt).toBe(NOW + 60);
@@ -383,7 +430,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test('listForUser: the user’s live sessions only, newest first; revokeAllForUser counts and touches only that user', async () => {
-      const sessions = new KyselySessionStore(handle.db);
+      const sessions = sessionStoreFor(handle);
       const carol = await addUser('carol-sessions');
       const t = NOW + 10_000;
       await sessions.insert(session('c-old', { userId: carol.id, createdAt: t - 300, expiresAt: t + 3600 }), { ip: null, userAgent: null });
@@ -410,7 +457,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     });
 
     test('purgeExpired deletes sessions expired before the cut-off, revoked or not', async () => {
-      const sessions = new KyselySessionStore(handle.db);
+      const sessions = sessionStoreFor(handle);
       const t = NOW - 50_000;
       await sessions.insert(session('p-old', { createdAt: t - 7200, expiresAt: t - 10 }), { ip: null, userAgent: null });
       await sessions.insert(session('p-old-revoked', { createdAt: t - 7200, expiresAt: t - 5 }), { ip: null, userAgent: null });
@@ -577,7 +624,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       nowMs = seconds * 1000;
     };
     let service: SessionService;
-    let sessions: KyselySessionStore;
+    let sessions: SessionStore;
     let throttle: KyselyGuessThrottleStore;
     const devices = new DeviceCookies(randomBytes(32));
     let feed: ChangeFeed;
@@ -586,7 +633,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     const log = recordingLogger();
 
     beforeAll(async () => {
-      sessions = new KyselySessionStore(handle.db);
+      sessions = sessionStoreFor(handle);
       throttle = new KyselyGuessThrottleStore(handle.db);
       feed = new ChangeFeed(handle.db, log);
       cache = new RegistryCache(new KyselyClientStore(handle.db), users, new KyselyRevocationStore(handle.db));
