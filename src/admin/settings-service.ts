@@ -4,6 +4,7 @@ import { epochSeconds, type Clock } from '../clock.ts';
 import { inRange, LIMITS, type Range } from '../config/limits.ts';
 import { validationError } from '../errors.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
+import { MFA_POLICIES, type MfaPolicy } from '../identity/mfa/mfa-policy.ts';
 import type { SettingsStore } from './settings-store.ts';
 
 /**
@@ -24,6 +25,8 @@ export interface RuntimeSettings {
   idTokenTtl: number;
   sessionTtl: number;
   redirectUriPolicy: 'strict' | 'development';
+  /** Second factors: off, optional (the default) or required for everyone (docs/mfa.md). */
+  mfaPolicy: MfaPolicy;
 }
 
 export interface SettingsView {
@@ -33,12 +36,13 @@ export interface SettingsView {
   id_token_ttl: number;
   session_ttl: number;
   redirect_uri_policy: 'strict' | 'development';
+  mfa_policy: MfaPolicy;
 }
 
 type Field = keyof SettingsView;
 
 /** Allowed ranges: the environment variables' (config/limits.ts). */
-const RANGES: Record<Exclude<Field, 'redirect_uri_policy'>, { key: keyof RuntimeSettings; range: Range }> = {
+const RANGES: Record<Exclude<Field, 'redirect_uri_policy' | 'mfa_policy'>, { key: keyof RuntimeSettings; range: Range }> = {
   access_token_ttl: { key: 'accessTokenTtl', range: LIMITS.accessTokenTtl },
   refresh_token_ttl: { key: 'refreshTokenTtl', range: LIMITS.refreshTokenTtl },
   code_ttl: { key: 'codeTtl', range: LIMITS.codeTtl },
@@ -89,6 +93,7 @@ export class SettingsService {
       id_token_ttl: s.idTokenTtl,
       session_ttl: s.sessionTtl,
       redirect_uri_policy: s.redirectUriPolicy,
+      mfa_policy: s.mfaPolicy,
     };
   }
 
@@ -128,6 +133,11 @@ function applyField(target: RuntimeSettings, field: Field, value: unknown): void
   if (field === 'redirect_uri_policy') {
     if (value !== 'strict' && value !== 'development') throw validationError('redirect_uri_policy must be "strict" or "development"', field);
     target.redirectUriPolicy = value;
+    return;
+  }
+  if (field === 'mfa_policy') {
+    if (!MFA_POLICIES.includes(value as MfaPolicy)) throw validationError('mfa_policy must be "off", "optional" or "required"', field);
+    target.mfaPolicy = value as MfaPolicy;
     return;
   }
   const setting = RANGES[field];

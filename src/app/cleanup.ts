@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import type { AuditStore } from '../audit/audit-store.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
+import type { SecondStepStore } from '../identity/mfa/second-step-store.ts';
 import type { PendingSignInStore } from '../federation/pending-sign-in-store.ts';
 import type { GuessThrottleStore } from '../identity/guess-throttle-store.ts';
 import type { SessionStore } from '../identity/session-store.ts';
@@ -33,6 +34,7 @@ export interface ExpiringStores {
   revocations: RevocationStore;
   throttle: GuessThrottleStore;
   pendingSignIns: PendingSignInStore;
+  secondSteps: SecondStepStore;
   audit: AuditStore;
   /** For the change feed's table, which has no store of its own. */
   db: Kysely<Database>;
@@ -57,6 +59,7 @@ export function expiryJobs(s: ExpiringStores, auditRetentionDays: number): Purge
     // Throttle rows go once their window and their lock are over (they count for nothing then).
     { name: 'guess_throttle', purge: (now, n) => s.throttle.deleteExpired(now, n) },
     { name: 'upstream_sign_ins', purge: (now, n) => s.pendingSignIns.purgeExpired(now - HOUR, n) },
+    { name: 'pending_second_steps', purge: (now, n) => s.secondSteps.purgeExpired(now, n) },
     // Nodes read only changes newer than their cursor; a day is far beyond any poll interval.
     { name: 'change_events', purge: (now, n) => purgeChanges(s.db, now - DAY, n) },
   ];

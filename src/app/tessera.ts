@@ -12,6 +12,9 @@ import { KyselyUserStore } from '../identity/user-store.ts';
 import { KyselyConsentStore } from '../identity/consent-store.ts';
 import { DeviceCookies } from '../identity/device-cookie.ts';
 import { KyselyGuessThrottleStore } from '../identity/guess-throttle-store.ts';
+import { KyselyFactorStore } from '../identity/mfa/factor-store.ts';
+import { MfaService } from '../identity/mfa/mfa-service.ts';
+import { KyselySecondStepStore } from '../identity/mfa/second-step-store.ts';
 import { SessionService } from '../identity/session-service.ts';
 import { sessionStoreFor } from '../identity/session-store.ts';
 import { codeStoreFor } from '../oauth/code-store.ts';
@@ -155,6 +158,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       // No environment default: the saved value (else strict) is the one policy every
       // process reads; `serve` saves TESSERA_REDIRECT_URI_POLICY over it (applyEnvironment).
       redirectUriPolicy: 'strict',
+      mfaPolicy: 'optional',
     },
   });
   await settings.load();
@@ -196,13 +200,27 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     },
   };
   const guessThrottle = new KyselyGuessThrottleStore(db);
+  // Signed with a secret derived from the key-encryption key: every node agrees, the database never holds it.
+  const devices = new DeviceCookies(encrypter.deriveSecret('device cookie'));
+  const secondSteps = new KyselySecondStepStore(db);
+  const mfa = new MfaService({
+    factors: new KyselyFactorStore(db),
+    steps: secondSteps,
+    secrets: encrypter,
+    throttle: guessThrottle,
+    devices,
+    clock,
+    audit,
+    log,
+    policy: () => live.mfaPolicy,
+    issuerLabel: () => issuerLabel(tokens.settings.issuer),
+  });
   const sessions = new SessionService({
     sessions: sessionStore,
     users: userStore,
     cache,
     throttle: guessThrottle,
-    // Signed with a secret derived from the key-encryption key: every node agrees, the database never holds it.
-    devices: new DeviceCookies(encrypter.deriveSecret('device cookie')),
+    devices,
     clock,
     log,
     audit,
@@ -248,6 +266,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       audit,
     }),
     audit,
+    /** Second factors, their admin views and resets, the MFA policy (src/identity/mfa/). */
+    mfa,
   };
 
   const endpoints = {
@@ -261,12 +281,14 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const interactive = {
     clock,
     sessions,
+    mfa,
     flow: authorizationFlow({
       lookupClient,
       consents,
       codes,
       issuer,
       audit,
+      mfaNeed: (principal, request) => mfa.need(principal, request),
       get codeTtl() {
         return live.codeTtl;
       },
@@ -296,7 +318,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
 
   // Rows that expire are removed in batches by every serving node (docs/architecture.md, "Cleanup").
   const cleanup = new Cleanup(
-    expiryJobs({ codes, refresh, sessions: sessionStore, revocations, throttle: guessThrottle, pendingSignIns, audit: auditStore, db }, config.cleanup.auditRetentionDays),
+    expiryJobs({ codes, refresh, sessions: sessionStore, revocations, throttle: guessThrottle, pendingSignIns, secondSteps, audit: auditStore, db }, config.cleanup.auditRetentionDays),
     { clock, log },
   );
   const cleanupTask = new BackgroundTask('cleanup of expired rows', async () => void (await cleanup.run()), log);
@@ -404,6 +426,15 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
 }
 
 export type Tessera = Awaited<ReturnType<typeof openTessera>>;
+
+/** What authenticator apps show as the account's issuer: the host of Tessera's issuer URL. */
+function issuerLabel(issuer: string): string {
+  try {
+    return new URL(issuer).host || 'Tessera';
+  } catch {
+    return 'Tessera';
+  }
+}
 
 /** A retired key must stay published while any JWT it signed can still be valid. */
 function maxSignedTokenLifetime(live: RuntimeSettings): number {

@@ -20,6 +20,13 @@ export const AUDIT_TARGETS = {
   'user.sign_in_throttled': 'user',
   'user.unlock': 'user',
   'user.sign_out': 'user',
+  'user.factor_add': 'user',
+  'user.factor_remove': 'user',
+  'user.factors_reset': 'user',
+  'user.recovery_codes_regenerate': 'user',
+  'user.recovery_code_use': 'user',
+  'user.second_factor_failed': 'user',
+  'user.second_factor_throttled': 'user',
   'consent.grant': 'user',
   'grant.revoke': 'user',
   'session.revoke': 'user',
@@ -88,6 +95,20 @@ export interface AuditDetails {
   'user.unlock': { cleared: number };
   /** A session was ended by its user (sign-out, or a new sign-in replacing it in the same browser). */
   'user.sign_out': { sid: string };
+  /** A second factor became active (TOTP: after its first code; a passkey: when registered). */
+  'user.factor_add': { type: 'totp' | 'passkey'; name: string };
+  /** The user removed one of their factors. */
+  'user.factor_remove': { type: 'totp' | 'passkey'; name: string };
+  /** An admin removed every factor of the user (and the recovery codes): which kinds there were. */
+  'user.factors_reset': { types: string[] };
+  /** New recovery codes replaced the old ones (shown once to the user). */
+  'user.recovery_codes_regenerate': { count: number };
+  /** A recovery code stood in for the second factor at sign-in: how many unused ones are left. */
+  'user.recovery_code_use': { remaining: number };
+  /** A wrong code at the second step of a sign-in (the password was right). */
+  'user.second_factor_failed': { reason: 'invalid_code' };
+  /** A wrong code made a throttle counter of the second step wait (as `user.sign_in_throttled` for passwords). */
+  'user.second_factor_throttled': { counter: 'device' | 'client' | 'ip' | 'account'; failures: number; wait_seconds: number };
   /** The user approved an app at the consent page (revoking it is `grant.revoke`). */
   'consent.grant': { client_id: string; scopes: string[] };
   'grant.revoke': { client_id: string };

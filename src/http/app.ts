@@ -15,6 +15,9 @@ import { registerConsoleRoutes } from './console-routes.ts';
 import { handleGatewayRequest } from './gateway-hook.ts';
 import { PageKit } from './page-kit.ts';
 import { registerPageRoutes } from './page-routes.ts';
+import { registerAccountMfaRoutes } from './account-mfa-routes.ts';
+import { registerSecondFactorRoutes } from './second-factor-routes.ts';
+import { SignInSteps } from './sign-in-steps.ts';
 import { registerProviderRoutes } from './provider-routes.ts';
 import { registerProtocolRoutes } from './protocol-routes.ts';
 import { registerErrorHandler } from './error-reply.ts';
@@ -97,8 +100,13 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
   void app.register(async (pages) => {
     await pages.register(cookie);
     const kit = new PageKit(tessera);
-    registerPageRoutes(pages, tessera, kit);
+    // The steps between a right password and a session (second factor, enrolment): shared by
+    // /login and the second-factor pages; other methods (passkeys) add themselves to it.
+    const steps = new SignInSteps(tessera, kit);
+    registerPageRoutes(pages, tessera, kit, steps);
     registerAccountRoutes(pages, tessera, kit);
+    registerSecondFactorRoutes(pages, tessera, kit, steps);
+    registerAccountMfaRoutes(pages, tessera, kit);
     registerProviderRoutes(pages, tessera);
   });
   void app.register(async (scope) => registerAdminApi(scope, tessera));

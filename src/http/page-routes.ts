@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
 import { epochSeconds } from '../clock.ts';
-import { DEVICE_COOKIE_TTL } from '../identity/device-cookie.ts';
 import { CSRF_COOKIE, DEVICE_COOKIE, SESSION_COOKIE } from '../lib/cookie-names.ts';
 import type { AuthorizeOutcome } from '../oauth/endpoints/authorize.ts';
 import { OAuthError } from '../oauth/errors.ts';
@@ -11,6 +10,7 @@ import { consentPage, loginPage, logoutPage, messagePage } from '../pages/pages.
 import { pageForm, pageHeaders, queryParams, safeReturnTo, type PageKit } from './page-kit.ts';
 import { noStore } from './oauth-reply.ts';
 import { scopesInWords } from './scope-words.ts';
+import type { SignInSteps } from './sign-in-steps.ts';
 
 const STYLESHEET = readFileSync(new URL('../pages/tessera.css', import.meta.url), 'utf8');
 /** The brand mark: two tiles, as in the page header. */
@@ -19,10 +19,9 @@ const FAVICON =
   '<path d="M32 0v25a7 7 0 0 1-7 7H0z" fill="#7aa2ff"/></svg>';
 
 /** Login, consent, logout and the browser-facing protocol endpoints. */
-export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: PageKit): void {
+export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: PageKit, steps: SignInSteps): void {
   const { flow, sessions, clock, endSession } = tessera.interactive;
   const { csrf } = kit;
-  const cookieOptions = () => kit.cookieOptions();
   const browserValue = (request: FastifyRequest, reply: FastifyReply) => kit.browserValue(request, reply);
   const signedInOf = (request: FastifyRequest) => kit.signedInOf(request);
 
@@ -124,7 +123,7 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
     if (!csrf.verify(request.cookies[CSRF_COOKIE], '', form.get('csrf'))) return again(403, 'This form expired. Please sign in again.');
     if (!username || !form.get('password')) return again(400, 'Enter your username and password.');
     const deviceCookie = request.cookies[DEVICE_COOKIE];
-    const result = await sessions.signIn(username, form.get('password')!, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null, deviceCookie });
+    const result = await sessions.authenticatePassword(username, form.get('password')!, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null, deviceCookie });
     if (!result.ok) {
       // No username: a password typed into the username field must not end up in the logs.
       request.log.info({ reason: result.reason }, 'sign-in refused');
@@ -135,14 +134,11 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
       // One message for unknown user, wrong password and disabled account.
       return again(401, 'Wrong username or password.');
     }
-    request.log.info({ user_id: result.session.userId, sid: result.session.sid }, 'signed in');
-    // A new sign-in replaces whatever session this browser had (no session left behind).
-    await sessions.signOut(request.cookies[SESSION_COOKIE], request.ip);
-    reply.setCookie(SESSION_COOKIE, result.cookieValue, { ...cookieOptions(), maxAge: result.session.expiresAt - result.session.createdAt });
-    // Kept across sign-outs: it only says this browser signed in as this user before.
-    reply.setCookie(DEVICE_COOKIE, result.deviceCookie, { ...cookieOptions(), maxAge: DEVICE_COOKIE_TTL });
-    if (returnTo) return noStore(reply).redirect(returnTo, 303);
-    return pageHeaders(reply).send(messagePage('You are signed in', `Signed in as ${username}.`));
+    // A second factor (or its enrolment) comes before any session (docs/mfa.md).
+    const secondStep = await steps.afterPassword(request, reply, result.user, returnTo);
+    if (secondStep) return secondStep;
+    await steps.finish(request, reply, result.user, ['pwd']);
+    return steps.done(reply, returnTo, username);
   });
 
   const endsession = async (request: FastifyRequest, reply: FastifyReply) => {

@@ -6,6 +6,7 @@ import { randomToken, sha256 } from '../lib/crypto.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { MetricsRecorder } from '../lib/metrics.ts';
 import type { DeviceCookies } from './device-cookie.ts';
+import { reserveGuess, settleRightGuess } from './guess-gate.ts';
 import { countersFor, type Counter } from './guess-throttle.ts';
 import type { Counted, GuessThrottleStore } from './guess-throttle-store.ts';
 import { hashPassword, MAX_PASSWORD_LENGTH, verifyPassword } from './passwords.ts';
@@ -34,6 +35,9 @@ export type SignInResult =
 
 /** A password asked again of a signed-in user: right, wrong, or too many wrong ones lately. */
 export type PasswordCheck = { ok: true } | Extract<SignInResult, { ok: false }>;
+
+/** The password step: right (no session yet), or refused as a sign-in is. */
+export type PasswordResult = { ok: true; user: User } | Extract<SignInResult, { ok: false }>;
 
 /** Where a session's user is read on every request (the app's registry cache: cached, invalidated by the change feed). */
 export interface PrincipalLookup {
@@ -67,12 +71,13 @@ export class SessionService {
   }
 
   /**
-   * Password sign-in, throttled without lockouts (src/identity/guess-throttle.ts): the
+   * The password step alone (no session yet: a second step may follow, src/identity/mfa/),
+   * throttled without lockouts (src/identity/guess-throttle.ts): the
    * attempt is counted on its counters before the password is hashed, so a counter that must
    * wait refuses at once (no argon2 for an attacker to burn) and parallel guesses cannot slip
    * past one check. A browser holding a device cookie for the user is counted on its own.
    */
-  async signIn(rawUsername: string, password: string, meta: SignInMeta): Promise<SignInResult> {
+  async authenticatePassword(rawUsername: string, password: string, meta: SignInMeta): Promise<PasswordResult> {
     // PostgreSQL refuses NUL in text; no valid username contains one, so make it a plain miss.
     const username = rawUsername.replaceAll('\0', '\uFFFD');
     const now = epochSeconds(this.#d.clock);
@@ -85,7 +90,7 @@ export class SessionService {
       device: device && user ? { userId: user.id, deviceId: device.deviceId } : undefined,
     });
 
-    const reserved = await this.#reserve(counters, now);
+    const reserved = await reserveGuess(this.#d.throttle, counters, now);
     if ('retryAfter' in reserved) {
       // Not audited one by one: an attacker hammering a waiting counter would fill the log.
       // The failure that started the wait was recorded (user.sign_in_throttled).
@@ -107,8 +112,24 @@ export class SessionService {
       return { ok: false, reason: 'invalid_credentials' };
     }
 
-    await this.#settle(counted, now);
-    const started = await this.startSession(user.id, meta, { amr: ['pwd'] });
+    await settleRightGuess(this.#d.throttle, counted, now);
+    return { ok: true, user };
+  }
+
+  /** Password sign-in in one step (a user without a second factor): the password step, then the session. */
+  async signIn(rawUsername: string, password: string, meta: SignInMeta): Promise<SignInResult> {
+    const checked = await this.authenticatePassword(rawUsername, password, meta);
+    if (!checked.ok) return checked;
+    return this.completeSignIn(checked.user, meta, ['pwd']);
+  }
+
+  /**
+   * Every step of a sign-in is done (`amr` says which): the session starts, the sign-in is
+   * audited and counted, and the browser's device cookie gets this user's entry.
+   */
+  async completeSignIn(user: User, meta: SignInMeta, amr: readonly string[]): Promise<SignInResult & { ok: true }> {
+    const now = epochSeconds(this.#d.clock);
+    const started = await this.startSession(user.id, meta, { amr });
     await this.#d.audit.record({ action: 'user.sign_in', targetId: user.id, details: { sid: started.session.sid } }, visitor(user.username, meta.ip));
     this.#d.metrics?.signIn('password', 'success');
     return { ok: true, ...started, deviceCookie: this.#d.devices.issue(meta.deviceCookie, user.id, now) };
@@ -127,7 +148,7 @@ export class SessionService {
       ip: meta.ip,
       device: device ? { userId: user.id, deviceId: device.deviceId } : undefined,
     });
-    const reserved = await this.#reserve(counters, now);
+    const reserved = await reserveGuess(this.#d.throttle, counters, now);
     if ('retryAfter' in reserved) return { ok: false, reason: 'throttled', retryAfter: reserved.retryAfter };
     const stored = user.passwordHash ?? (await this.#dummy());
     const passwordOk = user.passwordHash !== null && password.length <= MAX_PASSWORD_LENGTH && (await verifyPassword(stored, password));
@@ -139,7 +160,7 @@ export class SessionService {
       await this.#recordWaits(reserved.counted, now, { username: typed, userId: user.id, ip: meta.ip }, actor);
       return { ok: false, reason: 'invalid_credentials' };
     }
-    await this.#settle(reserved.counted, now);
+    await settleRightGuess(this.#d.throttle, reserved.counted, now);
     return { ok: true };
   }
 
@@ -154,37 +175,6 @@ export class SessionService {
         actor,
       );
     }
-  }
-
-  /** A right password: this device or client starts again from zero; the shared counters get the attempt back. */
-  async #settle(counted: Array<[Counter, Counted]>, now: number): Promise<void> {
-    for (const [counter] of counted) {
-      if (counter.kind === 'device' || counter.kind === 'client') await this.#d.throttle.reset(counter.key);
-      else await this.#d.throttle.refund(counter, now);
-    }
-  }
-
-  /**
-   * Counts the attempt on every counter, or refuses it (nothing counted) when one must wait:
-   * a read first (a flood on a waiting counter costs no write), then one atomic reservation
-   * per counter (two parallel attempts cannot both take the last free one).
-   */
-  async #reserve(counters: Counter[], now: number): Promise<{ retryAfter: number } | { counted: Array<[Counter, Counted]> }> {
-    const keys = counters.map((c) => c.key);
-    const retryAfter = (waiting: Array<{ blockedUntil: number }>) => ({ retryAfter: Math.max(1, ...waiting.map((w) => w.blockedUntil - now)) });
-    const waiting = await this.#d.throttle.waiting(keys, now);
-    if (waiting.length) return retryAfter(waiting);
-    const counted: Array<[Counter, Counted]> = [];
-    for (const counter of counters) {
-      const state = await this.#d.throttle.reserve(counter, now);
-      if (!state) {
-        // Another attempt made this counter wait since the read: give back what was counted.
-        for (const [c] of counted) await this.#d.throttle.refund(c, now);
-        return retryAfter(await this.#d.throttle.waiting(keys, now));
-      }
-      counted.push([counter, state]);
-    }
-    return { counted };
   }
 
   /**

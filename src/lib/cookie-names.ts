@@ -7,6 +7,8 @@ export const SESSION_COOKIE = 'tessera_session';
 export const CSRF_COOKIE = 'tessera_csrf';
 /** The browser-bound value of an upstream (identity provider) sign-in in progress. */
 export const UPSTREAM_COOKIE = 'tessera_upstream';
+/** A sign-in between its password and its second factor (src/identity/mfa/second-step-store.ts). */
+export const SECOND_STEP_COOKIE = 'tessera_second_step';
 
 /**
  * "This browser signed in as these users before" (src/identity/device-cookie.ts): signed
@@ -15,7 +17,7 @@ export const UPSTREAM_COOKIE = 'tessera_upstream';
 export const DEVICE_COOKIE = 'tessera_device';
 
 /** Every name above; the gateway also treats any other `tessera_` name as Tessera's own. */
-export const TESSERA_COOKIES: readonly string[] = [SESSION_COOKIE, CSRF_COOKIE, UPSTREAM_COOKIE, DEVICE_COOKIE];
+export const TESSERA_COOKIES: readonly string[] = [SESSION_COOKIE, CSRF_COOKIE, UPSTREAM_COOKIE, DEVICE_COOKIE, SECOND_STEP_COOKIE];
 
 /** A cookie name that is (or could be) Tessera's: one of the above, or any `tessera_…` name. */
 export function isTesseraCookie(name: string): boolean {

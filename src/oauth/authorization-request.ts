@@ -20,6 +20,8 @@ export interface AuthorizationRequest {
   prompt: ReadonlySet<Prompt>;
   maxAge: number | undefined;
   loginHint: string | undefined;
+  /** OIDC Core §3.1.2.1 `acr_values`: the authentication context classes the app asks for, in order. */
+  acrValues: string | undefined;
   /** The parameters as received, to re-submit from the login and consent pages. */
   params: Map<string, string>;
 }
@@ -122,6 +124,8 @@ export async function validateAuthorizationRequest(raw: RawParams, lookupClient:
   // The nonce is stored with the code and echoed in the ID token: printable text only.
   if (nonce !== undefined && /[\x00-\x1f\x7f]/.test(nonce)) return back(invalidRequest('nonce contains control characters'));
   if (state !== undefined && state.length > MAX_STATE_LENGTH) return back(invalidRequest('state is too long'));
+  const acrValues = params.get('acr_values');
+  if (acrValues !== undefined && acrValues.length > 1000) return back(invalidRequest('acr_values is too long'));
 
   return {
     ok: true,
@@ -136,6 +140,7 @@ export async function validateAuthorizationRequest(raw: RawParams, lookupClient:
       prompt,
       maxAge,
       loginHint: params.get('login_hint'),
+      acrValues,
       params,
     },
   };

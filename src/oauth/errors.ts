@@ -22,6 +22,8 @@ export const OAUTH_ERROR_STATUS = {
   // OIDC Core §6: request objects (request=, request_uri=) are not supported.
   request_not_supported: 400,
   request_uri_not_supported: 400,
+  // OpenID Connect Core Unmet Authentication Requirements 1.0: the acr asked for cannot be met.
+  unmet_authentication_requirements: 400,
 } as const;
 
 export type OAuthErrorCode = keyof typeof OAUTH_ERROR_STATUS;

@@ -187,11 +187,14 @@ const CLI_ONLY: AuditAction[] = ['role.grant', 'keys.recover'];
 /** Recorded by sign-in (at /login, through an identity provider), sign-out and the consent page, not by an adapter. */
 const SIGN_IN: AuditAction[] = ['user.link', 'provider.sign_in', 'provider.sign_in_failed', 'user.sign_in', 'user.sign_in_failed', 'user.sign_in_throttled', 'user.sign_out', 'consent.grant'];
 
+/** Recorded when a user changes their own factors at /account/totp or /account/recovery-codes, or passes the second step. */
+const OWN_FACTORS: AuditAction[] = ['user.factor_add', 'user.factor_remove', 'user.recovery_codes_regenerate', 'user.recovery_code_use', 'user.second_factor_failed', 'user.second_factor_throttled', 'user.factors_reset'];
+
 /** Recorded by a protocol endpoint, with the app calling it as the actor (`/connect/revocation`). */
 const PROTOCOL: AuditAction[] = ['token.revoke'];
 
 test('every audit action is in the table or listed as offered by one adapter only', () => {
-  const placed = [...ROWS.map((r) => r.action), ...API_ONLY, ...CLI_ONLY, ...SIGN_IN, ...PROTOCOL];
+  const placed = [...ROWS.map((r) => r.action), ...API_ONLY, ...CLI_ONLY, ...SIGN_IN, ...OWN_FACTORS, ...PROTOCOL];
   expect([...placed].sort()).toEqual([...AUDIT_ACTIONS].sort());
 });
 

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import { Cleanup, expiryJobs, type ExpiringStores, type PurgeJob } from '../../src/app/cleanup.ts';
 import { KyselyAuditStore } from '../../src/audit/audit-store.ts';
 import type { Clock } from '../../src/clock.ts';
+import { KyselySecondStepStore } from '../../src/identity/mfa/second-step-store.ts';
 import { KyselyPendingSignInStore } from '../../src/federation/pending-sign-in-store.ts';
 import { KyselyGuessThrottleStore } from '../../src/identity/guess-throttle-store.ts';
 import { KyselySessionStore } from '../../src/identity/session-store.ts';
@@ -48,6 +49,7 @@ function storesOn(db: Kysely<Database>, dialect: 'sqlite' | 'postgres'): Expirin
     revocations: new KyselyRevocationStore(db),
     throttle: new KyselyGuessThrottleStore(db),
     pendingSignIns: new KyselyPendingSignInStore(db),
+    secondSteps: new KyselySecondStepStore(db),
     audit: new KyselyAuditStore(db),
     db,
   };
@@ -89,7 +91,7 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
   });
 
   beforeEach(async () => {
-    for (const table of ['refresh_tokens', 'refresh_token_families', 'authorization_codes', 'sessions', 'revoked_tokens', 'guess_throttle', 'upstream_sign_ins', 'change_events', 'audit_events'] as const) {
+    for (const table of ['refresh_tokens', 'refresh_token_families', 'authorization_codes', 'sessions', 'revoked_tokens', 'guess_throttle', 'upstream_sign_ins', 'pending_second_steps', 'change_events', 'audit_events'] as const) {
       await db.deleteFrom(table).execute();
     }
   });
@@ -113,6 +115,9 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
   const throttleRow = (key: string, expiresAt: number, blockedUntil: number) => ({ key, account: 'someone', failures: 5, last_failure_at: expiresAt - HOUR, blocked_until: blockedUntil, expires_at: expiresAt });
   const pending = (state: string, expiresAt: number) => ({
     state_hash: state, provider_id: providerId, nonce: 'n', code_verifier: 'v', browser_hash: 'b', redirect_uri: 'https://t.example/cb', return_to: null, created_at: expiresAt - 600, expires_at: expiresAt, consumed_at: null,
+  });
+  const secondStep = (id: string, expiresAt: number) => ({
+    id_hash: id, user_id: userId, amr: 'pwd', browser_hash: 'b', return_to: null, enrol: 0, created_at: expiresAt - 600, expires_at: expiresAt, consumed_at: null,
   });
   const auditRow = (id: string, at: number) => ({ id: `${String(at * 1000).padStart(15, '0')}-${id}`, at, actor: 'system', action: 'user.create', target_type: 'user', target_id: userId, ip: null, details: '{}' });
 
@@ -145,6 +150,7 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
       throttleRow('t-waiting', NOW - 1, NOW + 60), // forgotten, but still making attempts wait
     ]);
     await insertMany('upstream_sign_ins', [pending('up-old', NOW - HOUR - 1), pending('up-live', NOW + 600)]);
+    await insertMany('pending_second_steps', [secondStep('2nd-old', NOW - 1), secondStep('2nd-live', NOW + 600)]);
     await insertMany('change_events', [
       { kind: 'client', key: 'old', at: NOW - DAY - 1 },
       { kind: 'client', key: 'new', at: NOW - 60 },
@@ -161,9 +167,11 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
       revoked_tokens: 1,
       guess_throttle: 1,
       upstream_sign_ins: 1,
+      pending_second_steps: 1,
       change_events: 1,
       audit_events: 1,
     });
+    expect(await keys('pending_second_steps', 'id_hash')).toEqual(['2nd-live']);
     expect(await keys('authorization_codes', 'code_hash')).toEqual(['code-live', 'code-recent']);
     expect(await keys('refresh_token_families', 'id')).toEqual(['fam-live', 'fam-revoked-live']);
     expect(await keys('refresh_tokens', 'token_hash')).toEqual(['rt-live', 'rt-live-used', 'rt-revoked', 'rt-revoked-used']);
@@ -175,7 +183,7 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
     expect((await keys('audit_events', 'id')).map((id) => id.split('-').slice(1).join('-'))).toEqual(['a-new']);
     // One line says what went.
     expect(log.entries).toEqual([
-      { level: 'info', message: 'cleanup removed 11 expired rows', context: { removed, ms: expect.any(Number) } },
+      { level: 'info', message: 'cleanup removed 12 expired rows', context: { removed, ms: expect.any(Number) } },
     ]);
     // A second run finds nothing and says nothing.
     const again = recordingLogger();
@@ -254,7 +262,7 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
       await logged.close();
     }
     const deletes = statements.filter((s) => /^delete from/i.test(s.sql));
-    expect(deletes).toHaveLength(9);
+    expect(deletes).toHaveLength(10);
     const scans: string[] = [];
     if (dialect === 'sqlite') {
       const raw = openSqlite(parseDatabaseUrl(database.url).target);

@@ -45,6 +45,7 @@ describe('OAuthError', () => {
     interaction_required: 400,
     request_not_supported: 400,
     request_uri_not_supported: 400,
+    unmet_authentication_requirements: 400,
   };
 
   test('the status table holds exactly the documented codes', () => {

@@ -4240,6 +4240,11 @@ export interface components {
             session_ttl: number;
             /** @enum {string} */
             redirect_uri_policy: "strict" | "development";
+            /**
+             * @description second factors: off, optional (users may enrol), or required for everyone
+             * @enum {string}
+             */
+            mfa_policy: "off" | "optional" | "required";
         };
         SettingsUpdate: {
             /** @description access token lifetime in seconds (60 – 604800) */
@@ -4254,6 +4259,11 @@ export interface components {
             session_ttl?: number;
             /** @enum {string} */
             redirect_uri_policy?: "strict" | "development";
+            /**
+             * @description second factors: off, optional (users may enrol), or required for everyone
+             * @enum {string}
+             */
+            mfa_policy?: "off" | "optional" | "required";
         };
         SigningKey: {
             kid: string;

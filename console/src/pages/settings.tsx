@@ -3,7 +3,13 @@ import { api, type Settings, type SettingsUpdate } from '../api.ts';
 import { limits } from '../generated/admin-api-limits.ts';
 import { ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatSeconds, useAction, useApi } from '../ui.tsx';
 
-type Lifetime = keyof Omit<Settings, 'redirect_uri_policy'>;
+type Lifetime = keyof Omit<Settings, 'redirect_uri_policy' | 'mfa_policy'>;
+
+const MFA_CHOICES: Array<{ value: Settings['mfa_policy']; label: string; line: string }> = [
+  { value: 'off', label: 'Off', line: 'No second factors: users cannot enrol and are never asked for one.' },
+  { value: 'optional', label: 'Optional', line: 'Users may set up an authenticator app; roles and apps may still require it.' },
+  { value: 'required', label: 'Required', line: 'Every user needs a second factor; one without is taken through enrolment after the password.' },
+];
 
 const LIFETIMES: Array<{ key: Lifetime; label: string; note?: string }> = [
   { key: 'access_token_ttl', label: 'Access token lifetime' },
@@ -33,6 +39,7 @@ export function SettingsPage() {
 function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: Settings) => void }) {
   const [values, setValues] = useState<Record<string, string>>(() => Object.fromEntries(LIFETIMES.map((l) => [l.key, String(settings[l.key])])));
   const [policy, setPolicy] = useState(settings.redirect_uri_policy);
+  const [mfa, setMfa] = useState(settings.mfa_policy);
   const save = useAction();
   const { busy, error } = save;
   const [saved, setSaved] = useState(false);
@@ -41,6 +48,7 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
     const changes: SettingsUpdate = {};
     for (const l of LIFETIMES) if (values[l.key] !== String(settings[l.key])) changes[l.key] = Number(values[l.key]);
     if (policy !== settings.redirect_uri_policy) changes.redirect_uri_policy = policy;
+    if (mfa !== settings.mfa_policy) changes.mfa_policy = mfa;
     setSaved(false);
     if (!Object.keys(changes).length) {
       save.reset();
@@ -51,7 +59,7 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
   };
   return (
     <form className="panel form" onSubmit={submit} noValidate>
-      <FormError error={error} fields={[...LIFETIMES.map((l) => l.key), 'redirect_uri_policy']} />
+      <FormError error={error} fields={[...LIFETIMES.map((l) => l.key), 'redirect_uri_policy', 'mfa_policy']} />
       <h2>Lifetimes</h2>
       <div className="grid-2">
         {LIFETIMES.map((l) => (
@@ -79,6 +87,21 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
           </label>
         </div>
         {fieldError(error, 'redirect_uri_policy') ? <p className="field-error">{fieldError(error, 'redirect_uri_policy')}</p> : null}
+      </fieldset>
+      <fieldset className={`field${fieldError(error, 'mfa_policy') ? ' field--invalid' : ''}`}>
+        <legend>Second factors (MFA)</legend>
+        <div className="choices">
+          {MFA_CHOICES.map((c) => (
+            <label key={c.value} className={`choice${mfa === c.value ? ' choice--on' : ''}`}>
+              <input type="radio" name="mfa_policy" value={c.value} checked={mfa === c.value} onChange={() => setMfa(c.value)} />
+              <span>
+                <strong>{c.label}</strong>
+                <span className="choice__line">{c.line}</span>
+              </span>
+            </label>
+          ))}
+        </div>
+        {fieldError(error, 'mfa_policy') ? <p className="field-error">{fieldError(error, 'mfa_policy')}</p> : null}
       </fieldset>
       <div className="actions actions--end">
         {saved ? (

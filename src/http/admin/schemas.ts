@@ -163,6 +163,7 @@ const settingsFields = {
   id_token_ttl: integerIn(LIMITS.idTokenTtl, 'ID token lifetime in seconds'),
   session_ttl: integerIn(LIMITS.sessionTtl, 'sign-in session lifetime in seconds'),
   redirect_uri_policy: oneOf(['strict', 'development']),
+  mfa_policy: oneOf(['off', 'optional', 'required'], 'second factors: off, optional (users may enrol), or required for everyone'),
 };
 /** Every setting is in the answer; a change names only the ones it changes. */
 export const SettingsSchema = Type.Object(settingsFields, { $id: 'Settings' });
@@ -174,6 +175,7 @@ export const SettingsUpdateSchema = Type.Object(
     id_token_ttl: opt(settingsFields.id_token_ttl),
     session_ttl: opt(settingsFields.session_ttl),
     redirect_uri_policy: opt(settingsFields.redirect_uri_policy),
+    mfa_policy: opt(settingsFields.mfa_policy),
   },
   { $id: 'SettingsUpdate', additionalProperties: false },
 );

@@ -2,7 +2,9 @@ import { visitor } from '../../audit/actor.ts';
 import type { AuditLog } from '../../audit/audit-log.ts';
 import { decideGrant, type GrantDenial } from '../../clients/grant-policy.ts';
 import type { ConsentStore } from '../../identity/consent-store.ts';
+import type { MfaNeed } from '../../identity/mfa/mfa-policy.ts';
 import type { SignedIn } from '../../identity/session-service.ts';
+import type { Principal } from '../../identity/user.ts';
 import { randomToken, sha256 } from '../../lib/crypto.ts';
 import { ADMIN_SCOPE } from '../../lib/scope-names.ts';
 import { validateAuthorizationRequest, redirectWith, type AuthorizationRequest } from '../authorization-request.ts';
@@ -29,6 +31,8 @@ export interface AuthorizeDeps {
   codeTtl: number;
   /** Approvals at the consent page are recorded here (`consent.grant`). */
   audit: AuditLog;
+  /** Whether the user must (still) pass a second factor for this request (src/identity/mfa/). */
+  mfaNeed?: (principal: Principal, request: { appRequiresMfa: boolean; acrValues: string | undefined }) => Promise<MfaNeed>;
 }
 
 /**
@@ -82,6 +86,36 @@ export function authorizationFlow(deps: AuthorizeDeps) {
     return errorRedirect(request.redirectUri, request.state, new OAuthError('access_denied', deniedDescription(decision)));
   }
 
+  /** To the login page; it comes back without prompt=login, or it would loop. */
+  function toLogin(request: AuthorizationRequest): AuthorizeOutcome {
+    const back = new URLSearchParams();
+    for (const [k, v] of request.params) {
+      if (k === 'prompt') {
+        const rest = v.split(' ').filter((p) => p && p !== 'login' && p !== 'select_account');
+        if (rest.length) back.set(k, rest.join(' '));
+      } else back.set(k, v);
+    }
+    return { kind: 'login', returnTo: `/connect/authorize?${back}`, loginHint: request.loginHint, clientName: request.client.name };
+  }
+
+  /**
+   * A session without a second factor where one is needed (the policy, a role, the app, or
+   * acr_values asking for urn:tessera:acr:mfa) never yields a code: the user signs in again
+   * (password, then the factor or its enrolment), or the app gets an error. Never less.
+   */
+  async function mfaGate(request: AuthorizationRequest, signedIn: SignedIn): Promise<AuthorizeOutcome | undefined> {
+    if (!deps.mfaNeed || signedIn.session.amr.includes('mfa')) return undefined;
+    const need = await deps.mfaNeed(signedIn.principal, { appRequiresMfa: request.client.requireMfa === true, acrValues: request.acrValues });
+    if (need === 'no') return undefined;
+    if (need === 'unavailable') {
+      return errorRedirect(request.redirectUri, request.state, new OAuthError('unmet_authentication_requirements', 'a second factor is required, and second factors are turned off'));
+    }
+    if (request.prompt.has('none')) {
+      return errorRedirect(request.redirectUri, request.state, new OAuthError('interaction_required', 'the user must pass a second factor'));
+    }
+    return toLogin(request);
+  }
+
   async function authorize(raw: RawParams, signedIn: SignedIn | undefined, now: number): Promise<AuthorizeOutcome> {
     const { request, outcome } = await validated(raw);
     if (outcome) return outcome;
@@ -91,16 +125,10 @@ export function authorizationFlow(deps: AuthorizeDeps) {
       if (prompt.has('none')) {
         return errorRedirect(request.redirectUri, request.state, new OAuthError('login_required', 'the user is not signed in'));
       }
-      // Come back without prompt=login, or the login page would loop.
-      const back = new URLSearchParams();
-      for (const [k, v] of request.params) {
-        if (k === 'prompt') {
-          const rest = v.split(' ').filter((p) => p && p !== 'login' && p !== 'select_account');
-          if (rest.length) back.set(k, rest.join(' '));
-        } else back.set(k, v);
-      }
-      return { kind: 'login', returnTo: `/connect/authorize?${back}`, loginHint: request.loginHint, clientName: request.client.name };
+      return toLogin(request);
     }
+    const stepUp = await mfaGate(request, signedIn);
+    if (stepUp) return stepUp;
     const denied = permissionDenied(request, signedIn);
     if (denied) return denied;
     const granted = await deps.consents.granted(signedIn.principal.user.id, request.client.id);
@@ -118,6 +146,8 @@ export function authorizationFlow(deps: AuthorizeDeps) {
   async function decide(raw: RawParams, signedIn: SignedIn, allow: boolean, now: number, ip: string | null = null): Promise<AuthorizeOutcome> {
     const { request, outcome } = await validated(raw);
     if (outcome) return outcome;
+    const stepUp = await mfaGate(request, signedIn);
+    if (stepUp) return stepUp;
     const denied = permissionDenied(request, signedIn);
     if (denied) return denied;
     if (!allow) {

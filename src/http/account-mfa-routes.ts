@@ -1,0 +1,148 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Tessera } from '../app/tessera.ts';
+import { visitor } from '../audit/actor.ts';
+import { epochSeconds } from '../clock.ts';
+import { ServiceError } from '../errors.ts';
+import { groupedSecret } from '../identity/mfa/totp.ts';
+import type { SignedIn } from '../identity/session-service.ts';
+import { DEVICE_COOKIE } from '../lib/cookie-names.ts';
+import { recoveryCodesManagePage, recoveryCodesPage, totpEnrolPage, totpStatusPage } from '../pages/mfa-pages.ts';
+import { messagePage } from '../pages/pages.ts';
+import { pageForm, pageHeaders, type PageKit } from './page-kit.ts';
+import { waitText } from './page-routes.ts';
+import { qrDataUrl } from './second-factor-routes.ts';
+
+/**
+ * The signed-in user's own second factors: /account/totp (set up, see, remove the
+ * authenticator app) and /account/recovery-codes (make new ones). The account page links here.
+ */
+export function registerAccountMfaRoutes(app: FastifyInstance, tessera: Tessera, kit: PageKit): void {
+  const { mfa, clock } = tessera.interactive;
+
+  function off(reply: FastifyReply): FastifyReply | undefined {
+    if (mfa.policy() !== 'off') return undefined;
+    return pageHeaders(reply).code(404).send(messagePage('Two-step verification is off', 'The administrator has turned second factors off for this Tessera.'));
+  }
+
+  async function totpPage(request: FastifyRequest, reply: FastifyReply, signedIn: SignedIn, status: number, error?: string, notice?: string) {
+    const userId = signedIn.principal.user.id;
+    const { factors, recoveryCodesRemaining } = await mfa.factorsOf(userId);
+    const totp = factors.find((f) => f.type === 'totp');
+    const csrf = kit.csrfToken(request, reply, signedIn.session.sid);
+    if (totp) {
+      return pageHeaders(reply)
+        .code(status)
+        .send(
+          totpStatusPage({
+            csrf,
+            factor: { id: totp.id, name: totp.name, since: day(totp.createdAt), lastUsed: totp.lastUsedAt === null ? undefined : day(totp.lastUsedAt) },
+            recoveryCodesRemaining,
+            error,
+            notice,
+          }),
+        );
+    }
+    const enrolment = await mfa.totpEnrolment(signedIn.principal.user);
+    return pageHeaders(reply)
+      .code(status)
+      .send(
+        totpEnrolPage({
+          csrf,
+          action: '/account/totp',
+          qrDataUrl: await qrDataUrl(enrolment.uri),
+          groupedSecret: groupedSecret(enrolment.secret),
+          intro: 'After your password, signing in will ask for a code from this app.',
+          error,
+          cancelHref: '/account',
+        }),
+      );
+  }
+
+  app.get('/account/totp', async (request, reply) => {
+    const signedIn = await kit.requireSignedIn(request, reply, '/account/totp');
+    if (!signedIn) return reply;
+    return off(reply) ?? totpPage(request, reply, signedIn, 200);
+  });
+
+  app.post('/account/totp', async (request, reply) => {
+    const form = pageForm(request);
+    const signedIn = await kit.requireSignedIn(request, reply, '/account/totp');
+    if (!signedIn) return reply;
+    if (!kit.csrfOk(request, form, signedIn.session.sid)) return kit.csrfRefused(reply);
+    const closed = off(reply);
+    if (closed) return closed;
+    const user = signedIn.principal.user;
+    let confirmed;
+    try {
+      confirmed = await mfa.confirmTotp(user, form.get('code') ?? '', visitor(user.username, request.ip));
+    } catch (error) {
+      if (error instanceof ServiceError) return totpPage(request, reply, signedIn, error.status, error.message);
+      throw error;
+    }
+    if (!confirmed.ok) return totpPage(request, reply, signedIn, 400, 'That code is not right. Enter the code the app shows now.');
+    if (!confirmed.recoveryCodes) return totpPage(request, reply, signedIn, 200, undefined, 'Your authenticator app is on.');
+    return pageHeaders(reply).send(recoveryCodesPage({ codes: confirmed.recoveryCodes, heading: 'Two-step verification is on', continueHref: '/account/totp', continueLabel: 'Done' }));
+  });
+
+  // Removing the app asks for a current code (or a recovery code): a session left open on a
+  // shared computer is not enough to turn the second factor off.
+  app.post('/account/totp/remove', async (request, reply) => {
+    const form = pageForm(request);
+    const signedIn = await kit.requireSignedIn(request, reply, '/account/totp');
+    if (!signedIn) return reply;
+    if (!kit.csrfOk(request, form, signedIn.session.sid)) return kit.csrfRefused(reply);
+    const user = signedIn.principal.user;
+    const checked = await mfa.verifyCode(user, (form.get('code') ?? '').trim(), { ip: request.ip, deviceCookie: request.cookies[DEVICE_COOKIE] });
+    if (!checked.ok) {
+      if (checked.reason === 'throttled') {
+        reply.header('retry-after', String(checked.retryAfter));
+        return totpPage(request, reply, signedIn, 429, `Too many wrong codes. Wait ${waitText(checked.retryAfter)}, then try again.`);
+      }
+      return totpPage(request, reply, signedIn, 401, 'That code is not right.');
+    }
+    try {
+      await mfa.removeTotp(user.id, form.get('factor_id') ?? '', visitor(user.username, request.ip));
+    } catch (error) {
+      if (error instanceof ServiceError) return totpPage(request, reply, signedIn, error.status, error.message);
+      throw error;
+    }
+    return pageHeaders(reply).send(messagePage('Authenticator app removed', 'Signing in asks only for your password now.', 'Set up an app again at /account/totp.'));
+  });
+
+  async function codesPage(request: FastifyRequest, reply: FastifyReply, signedIn: SignedIn, status: number, error?: string) {
+    const { recoveryCodesRemaining } = await mfa.factorsOf(signedIn.principal.user.id);
+    return pageHeaders(reply)
+      .code(status)
+      .send(recoveryCodesManagePage({ csrf: kit.csrfToken(request, reply, signedIn.session.sid), remaining: recoveryCodesRemaining, error }));
+  }
+
+  app.get('/account/recovery-codes', async (request, reply) => {
+    const signedIn = await kit.requireSignedIn(request, reply, '/account/recovery-codes');
+    if (!signedIn) return reply;
+    return off(reply) ?? codesPage(request, reply, signedIn, 200);
+  });
+
+  app.post('/account/recovery-codes', async (request, reply) => {
+    const form = pageForm(request);
+    const signedIn = await kit.requireSignedIn(request, reply, '/account/recovery-codes');
+    if (!signedIn) return reply;
+    if (!kit.csrfOk(request, form, signedIn.session.sid)) return kit.csrfRefused(reply);
+    const closed = off(reply);
+    if (closed) return closed;
+    const user = signedIn.principal.user;
+    let codes: string[];
+    try {
+      codes = await mfa.regenerateRecoveryCodes(user.id, visitor(user.username, request.ip));
+    } catch (error) {
+      if (error instanceof ServiceError) return codesPage(request, reply, signedIn, error.status, error.message);
+      throw error;
+    }
+    return pageHeaders(reply).send(recoveryCodesPage({ codes, heading: 'New recovery codes', continueHref: '/account/totp', continueLabel: 'Done' }));
+  });
+
+  /** A date for people (UTC, the server does not know the user's zone). */
+  function day(epoch: number): string {
+    const now = epochSeconds(clock);
+    return now - epoch < 60 ? 'just now' : `on ${new Date(epoch * 1000).toISOString().slice(0, 10)}`;
+  }
+}

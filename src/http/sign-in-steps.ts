@@ -1,0 +1,88 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Tessera } from '../app/tessera.ts';
+import { DEVICE_COOKIE_TTL } from '../identity/device-cookie.ts';
+import type { SignInResult } from '../identity/session-service.ts';
+import type { User } from '../identity/user.ts';
+import { DEVICE_COOKIE, SECOND_STEP_COOKIE, SESSION_COOKIE } from '../lib/cookie-names.ts';
+import { messagePage } from '../pages/pages.ts';
+import { SECOND_STEP_TTL } from '../identity/mfa/mfa-service.ts';
+import { noStore } from './oauth-reply.ts';
+import type { PendingSecondStep } from '../identity/mfa/second-step-store.ts';
+import type { SafeHtml } from '../pages/html.ts';
+import { pageHeaders, type PageKit } from './page-kit.ts';
+
+/** A way to pass the second step besides a code: its HTML for this user, or undefined when they cannot use it. */
+export type SecondStepMethod = (step: PendingSecondStep, user: User) => Promise<SafeHtml | undefined>;
+
+/**
+ * What the pages do between a right password and a session: a second step when the user has
+ * a factor (or must enrol one), then the session cookie and the way back. Shared by /login,
+ * /login/second-factor and /login/enrol (and the passkeys module).
+ */
+export class SignInSteps {
+  /**
+   * Other ways to pass the second step, offered on /login/second-factor beside the code form:
+   * the passkeys module pushes one (it returns its button or form, or undefined for a user
+   * without a passkey).
+   */
+  readonly methods: SecondStepMethod[] = [];
+  readonly #tessera: Tessera;
+  readonly #kit: PageKit;
+
+  constructor(tessera: Tessera, kit: PageKit) {
+    this.#tessera = tessera;
+    this.#kit = kit;
+  }
+
+  /**
+   * After a right password: answers with a redirect to the second step (or enrolment) when
+   * one is needed, else undefined (the caller finishes the sign-in with `['pwd']`).
+   */
+  async afterPassword(request: FastifyRequest, reply: FastifyReply, user: User, returnTo: string | undefined): Promise<FastifyReply | undefined> {
+    const { mfa } = this.#tessera.interactive;
+    const principal = await this.#tessera.cache.principal(user.id);
+    if (!principal) return undefined;
+    const next = await mfa.afterPassword(principal, await this.requestContext(returnTo));
+    if (next === 'done') return undefined;
+    const cookie = await mfa.beginSecondStep({
+      userId: user.id,
+      amr: ['pwd'],
+      browserValue: this.#kit.browserValue(request, reply),
+      returnTo,
+      enrol: next === 'enrol',
+    });
+    reply.setCookie(SECOND_STEP_COOKIE, cookie, { ...this.#kit.cookieOptions(), path: '/login', maxAge: SECOND_STEP_TTL });
+    return noStore(reply).redirect(next === 'enrol' ? '/login/enrol' : '/login/second-factor', 303);
+  }
+
+  /** What the request being signed in to asks: its app's MFA setting and its acr_values. */
+  async requestContext(returnTo: string | undefined): Promise<{ appRequiresMfa: boolean; acrValues: string | undefined }> {
+    if (!returnTo?.startsWith('/connect/authorize?')) return { appRequiresMfa: false, acrValues: undefined };
+    const q = new URLSearchParams(returnTo.slice(returnTo.indexOf('?') + 1));
+    const clientId = q.get('client_id');
+    const client = clientId ? await this.#tessera.cache.client(clientId.slice(0, 200)) : undefined;
+    return { appRequiresMfa: client?.requireMfa === true, acrValues: q.get('acr_values')?.slice(0, 1000) };
+  }
+
+  /** Every step done: the session starts, this browser's earlier session ends, cookies are set. */
+  async finish(request: FastifyRequest, reply: FastifyReply, user: User, amr: readonly string[]): Promise<SignInResult & { ok: true }> {
+    const { sessions } = this.#tessera.interactive;
+    const meta = { ip: request.ip, userAgent: request.headers['user-agent'] ?? null, deviceCookie: request.cookies[DEVICE_COOKIE] };
+    const result = await sessions.completeSignIn(user, meta, amr);
+    request.log.info({ user_id: result.session.userId, sid: result.session.sid, amr }, 'signed in');
+    // A new sign-in replaces whatever session this browser had (no session left behind).
+    await sessions.signOut(request.cookies[SESSION_COOKIE], request.ip);
+    const options = this.#kit.cookieOptions();
+    reply.setCookie(SESSION_COOKIE, result.cookieValue, { ...options, maxAge: result.session.expiresAt - result.session.createdAt });
+    // Kept across sign-outs: it only says this browser signed in as this user before.
+    reply.setCookie(DEVICE_COOKIE, result.deviceCookie, { ...options, maxAge: DEVICE_COOKIE_TTL });
+    if (request.cookies[SECOND_STEP_COOKIE]) reply.clearCookie(SECOND_STEP_COOKIE, { path: '/login' });
+    return result;
+  }
+
+  /** The answer once signed in: back to the request, or a plain "signed in" page. */
+  done(reply: FastifyReply, returnTo: string | undefined, username: string): FastifyReply {
+    if (returnTo) return noStore(reply).redirect(returnTo, 303);
+    return pageHeaders(reply).send(messagePage('You are signed in', `Signed in as ${username}.`));
+  }
+}
