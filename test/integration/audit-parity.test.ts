@@ -190,11 +190,14 @@ const SIGN_IN: AuditAction[] = ['user.link', 'provider.sign_in', 'provider.sign_
 /** Recorded when a user changes their own factors at /account/totp or /account/recovery-codes, or passes the second step. */
 const OWN_FACTORS: AuditAction[] = ['user.factor_add', 'user.factor_remove', 'user.recovery_codes_regenerate', 'user.recovery_code_use', 'user.second_factor_failed', 'user.second_factor_throttled', 'user.factors_reset'];
 
+/** Recorded when a user changes their own account at /account (profile, sessions and apps use the admin actions above). */
+const OWN_ACCOUNT: AuditAction[] = ['user.password_change'];
+
 /** Recorded by a protocol endpoint, with the app calling it as the actor (`/connect/revocation`). */
 const PROTOCOL: AuditAction[] = ['token.revoke'];
 
 test('every audit action is in the table or listed as offered by one adapter only', () => {
-  const placed = [...ROWS.map((r) => r.action), ...API_ONLY, ...CLI_ONLY, ...SIGN_IN, ...OWN_FACTORS, ...PROTOCOL];
+  const placed = [...ROWS.map((r) => r.action), ...API_ONLY, ...CLI_ONLY, ...SIGN_IN, ...OWN_FACTORS, ...OWN_ACCOUNT, ...PROTOCOL];
   expect([...placed].sort()).toEqual([...AUDIT_ACTIONS].sort());
 });
 
