@@ -16,7 +16,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['identity'], // users, roles, sessions
   ['clients'], // apps (reads users for their on-behalf-of user)
   ['oauth'], // protocol core: framework-free
-  ['gateway', 'admin', 'federation'], // federation: sign-in with upstream identity providers
+  ['gateway', 'admin', 'federation', 'email'], // federation: sign-in with upstream identity providers; email: mail, reset, verification, invitations
   ['app'], // composition root
   ['observability'], // reads the composed app
   ['pages'],

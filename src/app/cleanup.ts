@@ -4,6 +4,7 @@ import type { AuditStore } from '../audit/audit-store.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
 import type { SecondStepStore } from '../identity/mfa/second-step-store.ts';
 import type { PendingSignInStore } from '../federation/pending-sign-in-store.ts';
+import type { EmailLinkStore } from '../email/email-link-store.ts';
 import type { GuessThrottleStore } from '../identity/guess-throttle-store.ts';
 import type { SessionStore } from '../identity/session-store.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -36,6 +37,8 @@ export interface ExpiringStores {
   pendingSignIns: PendingSignInStore;
   secondSteps: SecondStepStore;
   audit: AuditStore;
+  /** Links sent by email (reset, verification, invitation). */
+  emailLinks: EmailLinkStore;
   /** For the change feed's table, which has no store of its own. */
   db: Kysely<Database>;
 }
@@ -60,6 +63,8 @@ export function expiryJobs(s: ExpiringStores, auditRetentionDays: number): Purge
     { name: 'guess_throttle', purge: (now, n) => s.throttle.deleteExpired(now, n) },
     { name: 'upstream_sign_ins', purge: (now, n) => s.pendingSignIns.purgeExpired(now - HOUR, n) },
     { name: 'pending_second_steps', purge: (now, n) => s.secondSteps.purgeExpired(now, n) },
+    // A day past expiry, so a late click still learns that its link expired rather than "unknown".
+    { name: 'email_links', purge: (now, n) => s.emailLinks.purgeExpired(now - DAY, n) },
     // Nodes read only changes newer than their cursor; a day is far beyond any poll interval.
     { name: 'change_events', purge: (now, n) => purgeChanges(s.db, now - DAY, n) },
   ];

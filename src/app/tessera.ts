@@ -56,6 +56,13 @@ import { ApiService } from '../gateway/api-service.ts';
 import { KyselyApiStore } from '../gateway/api-store.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { BackgroundTask } from '../lib/background-task.ts';
+import { KyselyEmailLinkStore } from '../email/email-link-store.ts';
+import { JobQueue } from '../email/job-queue.ts';
+import { Links } from '../email/links.ts';
+import { Mailer } from '../email/mailer.ts';
+import { PasswordReset } from '../email/password-reset.ts';
+import { Templates } from '../email/templates.ts';
+import { smtpTransport, type MailTransport } from '../email/transport.ts';
 import type { Logger } from '../lib/logger.ts';
 import { noMetrics, type MetricsRecorder } from '../lib/metrics.ts';
 import { ChangeFeed } from '../storage/change-feed.ts';
@@ -87,6 +94,8 @@ export interface TesseraOptions {
   log: Logger;
   /** Where tokens issued and sign-ins are counted (src/observability/metrics.ts); none by default. */
   metrics?: MetricsRecorder;
+  /** Where mail goes instead of TESSERA_SMTP_URL's server (tests); only used when SMTP is configured. */
+  mailTransport?: MailTransport;
 }
 
 /**
@@ -125,6 +134,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const consents = new KyselyConsentStore(db);
   const auditStore = new KyselyAuditStore(db);
   const audit = new AuditLog(auditStore, clock);
+  // Read before anything is opened that would need closing: a template mistake is a config error.
+  const templates = new Templates(config.email.templatesDir);
 
   const { encrypter, createdFile, warnings, source: kekSource } = loadKeyEncrypter(config.keys, { create: !options.readOnly });
   for (const warning of warnings) options.log.warn({ file: config.keys.encryptionKeyFile }, warning);
@@ -270,6 +281,29 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     mfa,
   };
 
+  // Email (issue 14): the outbox, and the flows that send links.
+  const mailer = new Mailer({
+    transport: config.email.smtp ? (options.mailTransport ?? smtpTransport(config.email.smtp)) : undefined,
+    templates,
+    log,
+    metrics,
+    issuer,
+  });
+  const emailJobs = new JobQueue('email flows', log);
+  const emailLinkStore = new KyselyEmailLinkStore(db);
+  const links = new Links(emailLinkStore, clock);
+  const absoluteUrl = (path: string) => `${issuer()}${path}`;
+  const email = {
+    mailer,
+    templates,
+    passwordReset: new PasswordReset({ users: userStore, userService: users, links, mailer, jobs: emailJobs, throttle: guessThrottle, clock, log, url: absoluteUrl }),
+    /** Settles when the background email work (lookups, queued sends in progress) is done: for tests and the CLI. */
+    async idle(): Promise<void> {
+      await emailJobs.idle();
+      await mailer.idle();
+    },
+  };
+
   const endpoints = {
     token: tokenEndpoint(tokenDeps),
     introspect: introspectionEndpoint({ tokens, lookupClient, refresh }),
@@ -318,7 +352,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
 
   // Rows that expire are removed in batches by every serving node (docs/architecture.md, "Cleanup").
   const cleanup = new Cleanup(
-    expiryJobs({ codes, refresh, sessions: sessionStore, revocations, throttle: guessThrottle, pendingSignIns, secondSteps, audit: auditStore, db }, config.cleanup.auditRetentionDays),
+    expiryJobs({ codes, refresh, sessions: sessionStore, revocations, throttle: guessThrottle, pendingSignIns, secondSteps, audit: auditStore, emailLinks: emailLinkStore, db }, config.cleanup.auditRetentionDays),
     { clock, log },
   );
   const cleanupTask = new BackgroundTask('cleanup of expired rows', async () => void (await cleanup.run()), log);
@@ -335,6 +369,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     services,
     endpoints,
     interactive,
+    /** Outgoing mail and the flows that send links (src/email, docs/email.md). */
+    email,
     gateway,
     redirectPolicy,
     metrics,
@@ -420,6 +456,9 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       await cleanupTask.stop();
       await feed.stop();
       await Promise.all(Object.values(reloads).map((r) => r.stop()));
+      // Background email work needs the database; what is still queued is tried once more (bounded).
+      await emailJobs.close();
+      await mailer.close();
       await database.close();
     },
   };

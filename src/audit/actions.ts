@@ -51,6 +51,9 @@ export const AUDIT_TARGETS = {
   'provider.create': 'provider',
   'provider.update': 'provider',
   'provider.delete': 'provider',
+  'user.email_verify': 'user',
+  'user.invite': 'user',
+  'user.invite_accept': 'user',
 } as const;
 
 export type AuditAction = keyof typeof AUDIT_TARGETS;
@@ -71,7 +74,8 @@ export interface AuditDetails {
   'app.secret_regenerate': { grace_seconds: number };
   'user.create': { username: string; roles: string[] };
   'user.update': Fields;
-  'user.password_reset': None;
+  /** A new password set by an admin (no details), or by the user through a reset link sent by email (`by: 'email_link'`). */
+  'user.password_reset': { by?: 'email_link' };
   /**
    * The user changed their own password at /account (current password given): how many of
    * their other sessions ended and how many refresh tokens (families, any app) were revoked.
@@ -81,8 +85,8 @@ export interface AuditDetails {
   'user.enable': None;
   /** The user is gone; the entry keeps their id (the target) and their username. */
   'user.delete': { username: string };
-  /** A password sign-in at /login started a session. */
-  'user.sign_in': { sid: string };
+  /** A password sign-in at /login started a session; `new_device`: the browser held no device cookie for the user (a security notice is mailed). */
+  'user.sign_in': { sid: string; new_device?: boolean };
   /** A password sign-in was refused: the username as typed (the target when it names a user) and why. */
   'user.sign_in_failed': { username: string; reason: 'invalid_credentials' | 'disabled' };
   /**
@@ -144,6 +148,12 @@ export interface AuditDetails {
   'provider.create': { name: string; kind: string; issuer: string | null };
   'provider.update': Fields;
   'provider.delete': { name: string };
+  /** The user followed a verification link: the address is now theirs and verified. */
+  'user.email_verify': { email: string };
+  /** An admin invited someone by email (target: none yet; the invitation's roles). */
+  'user.invite': { email: string; roles: string[] };
+  /** The invitee accepted: the target is the user just created. */
+  'user.invite_accept': { email: string; username: string };
 }
 
 /** The snake_case names of the fields an input object sets (camelCase keys with a value), sorted. */

@@ -74,6 +74,18 @@ export interface TesseraConfig {
   logLevel: string;
   /** TESSERA_ADMIN_PASSWORD: the first admin's password on an empty database (else random, printed once). */
   adminPassword: string | undefined;
+  email: EmailConfig;
+}
+
+/**
+ * Outgoing mail (docs/email.md). Without TESSERA_SMTP_URL, email is "not configured": the
+ * features that need mail (reset by email, invitations, verification links, notices) say so.
+ */
+export interface EmailConfig {
+  /** TESSERA_SMTP_URL (`smtp://user:pass@host:587` or `smtps://…:465`) and TESSERA_SMTP_FROM; undefined: email is not configured. */
+  smtp: { url: string; from: string } | undefined;
+  /** TESSERA_EMAIL_TEMPLATES_DIR: a folder whose `<message>.subject.txt`, `<message>.txt`, `<message>.html` replace the built-in texts. */
+  templatesDir: string | undefined;
 }
 
 /**
@@ -151,7 +163,43 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
     },
     logLevel: logLevel(env.TESSERA_LOG_LEVEL),
     adminPassword: env.TESSERA_ADMIN_PASSWORD || undefined,
+    email: {
+      smtp: smtp(env.TESSERA_SMTP_URL, env.TESSERA_SMTP_FROM),
+      templatesDir: env.TESSERA_EMAIL_TEMPLATES_DIR || undefined,
+    },
   };
+}
+
+const MAIL_ADDRESS = /^[^\s@<>"]{1,64}@[^\s@<>"]{1,255}$/;
+
+/**
+ * TESSERA_SMTP_URL must be smtp:// (STARTTLS when the server offers it) or smtps:// (TLS from
+ * the start) with a host; credentials go in the URL, percent-encoded. The message never
+ * repeats the URL: it may hold a password.
+ */
+function smtp(rawUrl: string | undefined, rawFrom: string | undefined): EmailConfig['smtp'] {
+  const url = rawUrl?.trim() ?? '';
+  const from = rawFrom?.trim() ?? '';
+  if (url === '') {
+    if (from !== '') throw new ConfigError('TESSERA_SMTP_FROM is set but TESSERA_SMTP_URL is not: set both to send email, or neither');
+    return undefined;
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError('TESSERA_SMTP_URL must be a URL like smtp://user:password@mail.example.com:587 or smtps://…:465 (it is not a URL)');
+  }
+  if (parsed.protocol !== 'smtp:' && parsed.protocol !== 'smtps:') {
+    throw new ConfigError(`TESSERA_SMTP_URL must start with smtp:// or smtps:// (got "${parsed.protocol}//")`);
+  }
+  if (!parsed.hostname) throw new ConfigError('TESSERA_SMTP_URL has no host: write it like smtp://user:password@mail.example.com:587');
+  if (from === '') throw new ConfigError('TESSERA_SMTP_URL is set but TESSERA_SMTP_FROM is not: set the address mail is sent from, e.g. TESSERA_SMTP_FROM="Tessera <id@example.com>"');
+  const address = /<([^<>]*)>\s*$/.exec(from)?.[1] ?? from;
+  if (!MAIL_ADDRESS.test(address) || /[\r\n]/.test(from)) {
+    throw new ConfigError(`TESSERA_SMTP_FROM must be an email address, optionally with a name: "id@example.com" or "Tessera <id@example.com>" (got "${from.slice(0, 100)}")`);
+  }
+  return { url, from };
 }
 
 /** Next to an SQLite file; for PostgreSQL in ./data (production should set the variable). */

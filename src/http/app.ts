@@ -14,6 +14,7 @@ import { applyCors } from './cors.ts';
 import { registerConsoleRoutes } from './console-routes.ts';
 import { handleGatewayRequest } from './gateway-hook.ts';
 import { PageKit } from './page-kit.ts';
+import { registerEmailRoutes } from './email-routes.ts';
 import { registerPageRoutes } from './page-routes.ts';
 import { registerAccountMfaRoutes } from './account-mfa-routes.ts';
 import { registerSecondFactorRoutes } from './second-factor-routes.ts';
@@ -108,6 +109,7 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
     registerSecondFactorRoutes(pages, tessera, kit, steps);
     registerAccountMfaRoutes(pages, tessera, kit);
     registerProviderRoutes(pages, tessera);
+    registerEmailRoutes(pages, tessera, kit);
   });
   void app.register(async (scope) => registerAdminApi(scope, tessera));
   registerConsoleRoutes(app, tessera);

@@ -108,6 +108,7 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
         username: q.get('login_hint')?.[0]?.slice(0, 200),
         error: undefined,
         providers: await enabledProviders(returnTo),
+        forgotPassword: tessera.email.passwordReset.available,
       }),
     );
   });
@@ -119,7 +120,7 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
     const again = async (status: number, error: string) =>
       pageHeaders(reply)
         .code(status)
-        .send(loginPage({ csrf: csrf.token(browserValue(request, reply)), returnTo, clientName: await clientNameOf(returnTo), username, error, providers: await enabledProviders(returnTo) }));
+        .send(loginPage({ csrf: csrf.token(browserValue(request, reply)), returnTo, clientName: await clientNameOf(returnTo), username, error, providers: await enabledProviders(returnTo), forgotPassword: tessera.email.passwordReset.available }));
     if (!csrf.verify(request.cookies[CSRF_COOKIE], '', form.get('csrf'))) return again(403, 'This form expired. Please sign in again.');
     if (!username || !form.get('password')) return again(400, 'Enter your username and password.');
     const deviceCookie = request.cookies[DEVICE_COOKIE];

@@ -129,8 +129,10 @@ export class SessionService {
    */
   async completeSignIn(user: User, meta: SignInMeta, amr: readonly string[]): Promise<SignInResult & { ok: true }> {
     const now = epochSeconds(this.#d.clock);
+    // No device cookie of this user's: a new device, which the user is told about by email (src/email).
+    const newDevice = this.#d.devices.deviceOf(meta.deviceCookie, user.id, now) === undefined;
     const started = await this.startSession(user.id, meta, { amr });
-    await this.#d.audit.record({ action: 'user.sign_in', targetId: user.id, details: { sid: started.session.sid } }, visitor(user.username, meta.ip));
+    await this.#d.audit.record({ action: 'user.sign_in', targetId: user.id, details: { sid: started.session.sid, new_device: newDevice } }, visitor(user.username, meta.ip));
     this.#d.metrics?.signIn('password', 'success');
     return { ok: true, ...started, deviceCookie: this.#d.devices.issue(meta.deviceCookie, user.id, now) };
   }

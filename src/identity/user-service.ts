@@ -40,6 +40,8 @@ export interface UserView {
   id: string;
   username: string;
   email: string | null;
+  /** Whether the user proved the address by following a link sent to it. */
+  email_verified: boolean;
   name: string | null;
   given_name: string | null;
   family_name: string | null;
@@ -284,6 +286,45 @@ export class UserService {
     await this.#d.audit.record({ action: 'user.password_change', targetId: user.id, details: { other_sessions_ended: others, refresh_tokens_revoked: revoked } }, actor);
   }
 
+  /**
+   * A new password set through a reset link sent by email: like an admin's reset it ends every
+   * session; it also revokes every refresh token and invalidates every token issued for the
+   * user (the "valid after" epoch), since whoever had the old password may hold some. The
+   * address the link went to is now proven. Audited `user.password_reset` {by: 'email_link'}.
+   */
+  async resetPasswordByEmail(userId: string, newPassword: string, actor: Actor): Promise<void> {
+    const found = await this.#d.users.findById(userId);
+    if (!found) throw notFound('user', userId);
+    const user = { ...found };
+    const now = epochSeconds(this.#d.clock);
+    user.passwordHash = await hashPassword(password(newPassword));
+    user.passwordChangedAt = now;
+    user.tokensValidAfter = now + 1;
+    if (user.email) user.emailVerified = true;
+    user.updatedAt = Math.max(now, user.updatedAt);
+    await this.#d.users.save(user);
+    await this.#d.sessions.revokeAllForUser(user.id, now);
+    await this.#d.refresh.revokeForUser(user.id, now);
+    this.#d.feed.notifyLocal('user', user.id);
+    await this.#d.audit.record({ action: 'user.password_reset', targetId: user.id, details: { by: 'email_link' } }, actor);
+  }
+
+  /**
+   * The user followed a verification link sent to `address`: it becomes their address, verified
+   * (for a change made at the account page, the change takes effect only now). Audited
+   * `user.email_verify`.
+   */
+  async confirmEmail(userId: string, address: string, actor: Actor): Promise<UserView> {
+    const found = await this.#d.users.findById(userId);
+    if (!found) throw notFound('user', userId);
+    const user = { ...found, email: email(address), emailVerified: true };
+    user.updatedAt = Math.max(epochSeconds(this.#d.clock), user.updatedAt);
+    await this.#d.users.save(user);
+    this.#d.feed.notifyLocal('user', user.id);
+    await this.#d.audit.record({ action: 'user.email_verify', targetId: user.id, details: { email: user.email ?? '' } }, actor);
+    return this.#view(user);
+  }
+
   setDisabled(ref: string, disabled: boolean, actor: Actor): Promise<UserView> {
     return this.update(ref, { disabled }, actor);
   }
@@ -307,6 +348,7 @@ export class UserService {
       id: user.id,
       username: user.username,
       email: user.email,
+      email_verified: user.emailVerified,
       name: user.name,
       given_name: user.givenName,
       family_name: user.familyName,

@@ -22,7 +22,12 @@ export interface MetricsRecorder {
   tokenIssued(grantType: string): void;
   /** A sign-in ended: with a password on the login page, or through an upstream identity provider. */
   signIn(method: 'password' | 'provider', outcome: SignInOutcome): void;
+  /** An email left the outbox: sent, failed once (retried later), or given up (dropped). */
+  mail(message: string, outcome: MailOutcome): void;
 }
 
+/** What became of one attempt to send an email (`tessera_emails_total{message,outcome}`). */
+export type MailOutcome = 'sent' | 'retry' | 'dropped';
+
 /** Metrics off (the CLI's commands, tests that assert nothing about metrics). */
-export const noMetrics: MetricsRecorder = { tokenIssued() {}, signIn() {} };
+export const noMetrics: MetricsRecorder = { tokenIssued() {}, signIn() {}, mail() {} };

@@ -1,6 +1,6 @@
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Tessera } from '../app/tessera.ts';
-import type { MetricsRecorder, SignInOutcome } from '../lib/metrics.ts';
+import type { MailOutcome, MetricsRecorder, SignInOutcome } from '../lib/metrics.ts';
 
 /** Seconds; from a cached token (~0.1 ms) to a slow upstream. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -23,6 +23,7 @@ export class TesseraMetrics implements MetricsRecorder {
   readonly #tokens: Counter<'grant_type'>;
   readonly #signIns: Counter<'method' | 'outcome'>;
   readonly #throttled: Counter<'endpoint'>;
+  readonly #mails: Counter<'message' | 'outcome'>;
   readonly #gatewayRequests: Counter<'api' | 'upstream_status'>;
   readonly #upstreamLatency: Histogram<'api'>;
   /** route → method → status → child. Route patterns and methods are bounded; so are statuses. */
@@ -51,6 +52,12 @@ export class TesseraMetrics implements MetricsRecorder {
       name: 'tessera_throttled_requests_total',
       help: 'Requests refused because their account or address is throttled, by endpoint',
       labelNames: ['endpoint'],
+      registers,
+    });
+    this.#mails = new Counter({
+      name: 'tessera_emails_total',
+      help: 'Email send attempts by message (password_reset, invite, …) and outcome: sent, retry (failed, tried again later), dropped (given up)',
+      labelNames: ['message', 'outcome'],
       registers,
     });
     this.#gatewayRequests = new Counter({
@@ -179,6 +186,10 @@ export class TesseraMetrics implements MetricsRecorder {
   signIn(method: 'password' | 'provider', outcome: SignInOutcome): void {
     this.#signIns.labels(method, outcome).inc();
     if (outcome === 'throttled') this.#throttled.labels('sign_in').inc();
+  }
+
+  mail(message: string, outcome: MailOutcome): void {
+    this.#mails.labels(message, outcome).inc();
   }
 
   /** One HTTP request: `route` is the route's pattern (never the raw URL), so the label set stays bounded. */

@@ -9,6 +9,8 @@ export interface LoginPageData {
   error: string | undefined;
   /** Upstream identity providers, one "Continue with {name}" control each. */
   providers: Array<{ name: string; href: string }>;
+  /** Whether "Forgot password?" is offered (only when email is configured: docs/email.md). */
+  forgotPassword?: boolean;
 }
 
 export function loginPage(d: LoginPageData): string {
@@ -27,6 +29,7 @@ ${d.returnTo ? html`<input type="hidden" name="return_to" value="${d.returnTo}">
 <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024" ${d.username ? html`autofocus` : ''}>
 <div class="actions"><button class="primary" type="submit">Sign in</button></div>
 </form>
+${d.forgotPassword ? html`<p class="small"><a href="/login/forgot">Forgot password?</a></p>` : ''}
 ${d.providers.length ? html`<div class="providers">${d.providers.map((p) => html`<a class="button" href="${p.href}">Continue with ${p.name}</a>`)}</div>` : ''}`,
   });
 }

@@ -302,6 +302,19 @@ export interface PendingSecondStepsTable {
   consumed_at: Epoch | null;
 }
 
+/** A link sent by email (password reset, verification, invitation), by its token's hash (migration 0011). */
+export interface EmailLinksTable {
+  token_hash: string;
+  purpose: string;
+  user_id: string | null;
+  email: string;
+  data: Json;
+  created_by: string;
+  created_at: Epoch;
+  expires_at: Epoch;
+  used_at: Epoch | null;
+}
+
 export interface Database {
   clients: ClientsTable;
   users: UsersTable;
@@ -330,4 +343,5 @@ export interface Database {
   user_factors: UserFactorsTable;
   recovery_codes: RecoveryCodesTable;
   pending_second_steps: PendingSecondStepsTable;
+  email_links: EmailLinksTable;
 }

@@ -89,10 +89,10 @@ describe.each(DIALECTS)('the audit trail of sign-ins, consents and revocations (
     expect(events.map((e) => [e.action, e.actor, e.details])).toEqual([
       ['user.create', 'system', { username: 'tracy', roles: ['developer'] }],
       ['user.sign_in_failed', 'anonymous', { username: 'tracy', reason: 'invalid_credentials' }],
-      ['user.sign_in', 'user:tracy', { sid }],
+      ['user.sign_in', 'user:tracy', { sid, new_device: true }],
       ['consent.grant', 'user:tracy', { client_id: app.id, scopes: ['openid', 'offline_access'] }],
       ['grant.revoke', adminActor, { client_id: app.id }],
-      ['user.sign_in', 'user:tracy', { sid: liveSid }],
+      ['user.sign_in', 'user:tracy', { sid: liveSid, new_device: true }], // another browser: no device cookie
       ['user.sign_out', 'user:tracy', { sid: liveSid }],
     ]);
     for (const e of events.slice(1)) expect(e.ip, e.action).toBe('127.0.0.1');

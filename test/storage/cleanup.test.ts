@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Kysely, PostgresDialect, sql, type LogEvent } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { KyselyEmailLinkStore } from '../../src/email/email-link-store.ts';
 import { Cleanup, expiryJobs, type ExpiringStores, type PurgeJob } from '../../src/app/cleanup.ts';
 import { KyselyAuditStore } from '../../src/audit/audit-store.ts';
 import type { Clock } from '../../src/clock.ts';
@@ -41,6 +42,10 @@ function openLogged(dialect: 'sqlite' | 'postgres', url: string, statements: Arr
   return { db, close: () => db.destroy() };
 }
 
+function emailLink(tokenHash: string, expiresAt: number) {
+  return { token_hash: tokenHash, purpose: 'password_reset', user_id: null, email: 'x@example.com', data: '{}', created_by: 'anonymous', created_at: expiresAt - 1800, expires_at: expiresAt, used_at: null };
+}
+
 function storesOn(db: Kysely<Database>, dialect: 'sqlite' | 'postgres'): ExpiringStores {
   return {
     codes: new KyselyCodeStore(db),
@@ -51,6 +56,7 @@ function storesOn(db: Kysely<Database>, dialect: 'sqlite' | 'postgres'): Expirin
     pendingSignIns: new KyselyPendingSignInStore(db),
     secondSteps: new KyselySecondStepStore(db),
     audit: new KyselyAuditStore(db),
+    emailLinks: new KyselyEmailLinkStore(db),
     db,
   };
 }
@@ -156,6 +162,7 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
       { kind: 'client', key: 'new', at: NOW - 60 },
     ]);
     await insertMany('audit_events', [auditRow('a-old', NOW - 31 * DAY), auditRow('a-new', NOW - 29 * DAY)]);
+    await insertMany('email_links', [emailLink('mail-old', NOW - DAY - 1), emailLink('mail-recent', NOW - 60), emailLink('mail-live', NOW + HOUR)]);
 
     const log = recordingLogger();
     const removed = await new Cleanup(expiryJobs(storesOn(db, dialect), 30), { clock, log }).run();
@@ -169,9 +176,11 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
       upstream_sign_ins: 1,
       pending_second_steps: 1,
       change_events: 1,
+      email_links: 1,
       audit_events: 1,
     });
     expect(await keys('pending_second_steps', 'id_hash')).toEqual(['2nd-live']);
+    expect(await keys('email_links', 'token_hash')).toEqual(['mail-live', 'mail-recent']);
     expect(await keys('authorization_codes', 'code_hash')).toEqual(['code-live', 'code-recent']);
     expect(await keys('refresh_token_families', 'id')).toEqual(['fam-live', 'fam-revoked-live']);
     expect(await keys('refresh_tokens', 'token_hash')).toEqual(['rt-live', 'rt-live-used', 'rt-revoked', 'rt-revoked-used']);
@@ -183,7 +192,7 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
     expect((await keys('audit_events', 'id')).map((id) => id.split('-').slice(1).join('-'))).toEqual(['a-new']);
     // One line says what went.
     expect(log.entries).toEqual([
-      { level: 'info', message: 'cleanup removed 12 expired rows', context: { removed, ms: expect.any(Number) } },
+      { level: 'info', message: 'cleanup removed 13 expired rows', context: { removed, ms: expect.any(Number) } },
     ]);
     // A second run finds nothing and says nothing.
     const again = recordingLogger();
@@ -262,7 +271,7 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
       await logged.close();
     }
     const deletes = statements.filter((s) => /^delete from/i.test(s.sql));
-    expect(deletes).toHaveLength(10);
+    expect(deletes).toHaveLength(11);
     const scans: string[] = [];
     if (dialect === 'sqlite') {
       const raw = openSqlite(parseDatabaseUrl(database.url).target);

@@ -955,7 +955,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       await service.signOut(ok.cookieValue, ip); // already ended: nothing more
       const events = (await audit.list({ since: NOW + 5500, limit: 500 })).items.filter((e) => e.action.startsWith('user.sign_') && Date.parse(e.at) <= (NOW + 5503) * 1000);
       expect(events.reverse().map(({ actor, action, target_id, ip: from, details }) => ({ actor, action, target_id, ip: from, details }))).toEqual([
-        { actor: 'user:oda', action: 'user.sign_in', target_id: oda.id, ip, details: { sid: ok.session.sid } },
+        { actor: 'user:oda', action: 'user.sign_in', target_id: oda.id, ip, details: { sid: ok.session.sid, new_device: true } },
         { actor: 'anonymous', action: 'user.sign_in_failed', target_id: oda.id, ip, details: { username: 'ODA', reason: 'invalid_credentials' } },
         { actor: 'anonymous', action: 'user.sign_in_failed', target_id: null, ip, details: { username: 'nobody-here', reason: 'invalid_credentials' } },
         { actor: 'user:oda', action: 'user.sign_out', target_id: oda.id, ip, details: { sid: ok.session.sid } },

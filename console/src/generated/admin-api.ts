@@ -4169,6 +4169,8 @@ export interface components {
             id: string;
             username: string;
             email?: string | null;
+            /** @description the user followed a link sent to the address (docs/email.md) */
+            email_verified?: boolean;
             name?: string | null;
             given_name?: string | null;
             family_name?: string | null;

@@ -98,6 +98,7 @@ export const UserSchema = Type.Object(
     id: str('UUID'),
     username: str(),
     email: opt(nullable(str())),
+    email_verified: opt(Type.Boolean({ description: 'the user followed a link sent to the address (docs/email.md)' })),
     name: opt(nullable(str())),
     given_name: opt(nullable(str())),
     family_name: opt(nullable(str())),
