@@ -6,6 +6,7 @@ import type { SecondStepStore } from '../identity/mfa/second-step-store.ts';
 import type { PendingSignInStore } from '../federation/pending-sign-in-store.ts';
 import type { EmailLinkStore } from '../email/email-link-store.ts';
 import type { GuessThrottleStore } from '../identity/guess-throttle-store.ts';
+import type { PasskeyStore } from '../identity/passkey-store.ts';
 import type { SessionStore } from '../identity/session-store.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { CodeStore } from '../oauth/code-store.ts';
@@ -36,6 +37,7 @@ export interface ExpiringStores {
   throttle: GuessThrottleStore;
   pendingSignIns: PendingSignInStore;
   secondSteps: SecondStepStore;
+  passkeys: PasskeyStore;
   audit: AuditStore;
   /** Links sent by email (reset, verification, invitation). */
   emailLinks: EmailLinkStore;
@@ -61,6 +63,8 @@ export function expiryJobs(s: ExpiringStores, auditRetentionDays: number): Purge
     { name: 'revoked_tokens', purge: (now, n) => s.revocations.purgeExpired(now - 300, n) },
     // Throttle rows go once their window and their lock are over (they count for nothing then).
     { name: 'guess_throttle', purge: (now, n) => s.throttle.deleteExpired(now, n) },
+    // A passkey ceremony's challenge is useless once expired (single use, five minutes).
+    { name: 'webauthn_challenges', purge: (now, n) => s.passkeys.purgeExpiredChallenges(now, n) },
     { name: 'upstream_sign_ins', purge: (now, n) => s.pendingSignIns.purgeExpired(now - HOUR, n) },
     { name: 'pending_second_steps', purge: (now, n) => s.secondSteps.purgeExpired(now, n) },
     // A day past expiry, so a late click still learns that its link expired rather than "unknown".

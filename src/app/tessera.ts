@@ -15,6 +15,9 @@ import { KyselyGuessThrottleStore } from '../identity/guess-throttle-store.ts';
 import { KyselyFactorStore } from '../identity/mfa/factor-store.ts';
 import { MfaService } from '../identity/mfa/mfa-service.ts';
 import { KyselySecondStepStore } from '../identity/mfa/second-step-store.ts';
+import { PasskeyService } from '../identity/passkey-service.ts';
+import { KyselyPasskeyStore } from '../identity/passkey-store.ts';
+import { PasskeySignIn } from '../identity/passkey-sign-in.ts';
 import { SessionService } from '../identity/session-service.ts';
 import { sessionStoreFor } from '../identity/session-store.ts';
 import { codeStoreFor } from '../oauth/code-store.ts';
@@ -241,6 +244,9 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     },
   });
 
+  const passkeyStore = new KyselyPasskeyStore(db);
+  const passkeys = new PasskeyService({ store: passkeyStore, clock, audit, issuer: () => tokens.settings.issuer });
+
   const providerStore = new KyselyProviderStore(db);
   const linkStore = new KyselyLinkStore(db);
   const pendingSignIns = new KyselyPendingSignInStore(db);
@@ -276,6 +282,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       clock,
       audit,
     }),
+    /** WebAuthn passkeys: ceremonies and the user's own management (issue #14). */
+    passkeys,
     audit,
     /** Second factors, their admin views and resets, the MFA policy (src/identity/mfa/). */
     mfa,
@@ -327,6 +335,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
         return live.codeTtl;
       },
     }),
+    /** Passwordless sign-in with a passkey (issue #14). */
+    passkeySignIn: new PasskeySignIn({ passkeys, sessions, cache, throttle: guessThrottle, clock, audit, log, metrics }),
     endSession: endSessionEndpoint({ keys: keyRing, lookupClient, issuer }),
     /** The user's own account at /account (src/http/account-routes.ts). */
     account: new AccountService({ users, sessions, access: services.access }),
@@ -352,7 +362,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
 
   // Rows that expire are removed in batches by every serving node (docs/architecture.md, "Cleanup").
   const cleanup = new Cleanup(
-    expiryJobs({ codes, refresh, sessions: sessionStore, revocations, throttle: guessThrottle, pendingSignIns, secondSteps, audit: auditStore, emailLinks: emailLinkStore, db }, config.cleanup.auditRetentionDays),
+    expiryJobs({ codes, refresh, sessions: sessionStore, revocations, throttle: guessThrottle, pendingSignIns, secondSteps, passkeys: passkeyStore, audit: auditStore, emailLinks: emailLinkStore, db }, config.cleanup.auditRetentionDays),
     { clock, log },
   );
   const cleanupTask = new BackgroundTask('cleanup of expired rows', async () => void (await cleanup.run()), log);

@@ -54,6 +54,7 @@ export const AUDIT_TARGETS = {
   'user.email_verify': 'user',
   'user.invite': 'user',
   'user.invite_accept': 'user',
+  'user.passkey_rename': 'user',
 } as const;
 
 export type AuditAction = keyof typeof AUDIT_TARGETS;
@@ -154,6 +155,8 @@ export interface AuditDetails {
   'user.invite': { email: string; roles: string[] };
   /** The invitee accepted: the target is the user just created. */
   'user.invite_accept': { email: string; username: string };
+  /** The user renamed one of their passkeys. */
+  'user.passkey_rename': { name: string; previous_name: string };
 }
 
 /** The snake_case names of the fields an input object sets (camelCase keys with a value), sorted. */

@@ -19,6 +19,7 @@ import { registerPageRoutes } from './page-routes.ts';
 import { registerAccountMfaRoutes } from './account-mfa-routes.ts';
 import { registerSecondFactorRoutes } from './second-factor-routes.ts';
 import { SignInSteps } from './sign-in-steps.ts';
+import { registerPasskeyRoutes } from './passkey-routes.ts';
 import { registerProviderRoutes } from './provider-routes.ts';
 import { registerProtocolRoutes } from './protocol-routes.ts';
 import { registerErrorHandler } from './error-reply.ts';
@@ -108,6 +109,7 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
     registerAccountRoutes(pages, tessera, kit);
     registerSecondFactorRoutes(pages, tessera, kit, steps);
     registerAccountMfaRoutes(pages, tessera, kit);
+    registerPasskeyRoutes(pages, tessera, kit);
     registerProviderRoutes(pages, tessera);
     registerEmailRoutes(pages, tessera, kit);
   });

@@ -71,16 +71,23 @@ export class PageKit {
   }
 }
 
-/** Every page: no script, no framing, no caching, no referrer (the URL carries codes and state). */
-export function pageHeaders(reply: FastifyReply): FastifyReply {
+/**
+ * Every page: no script, no framing, no caching, no referrer (the URL carries codes and state).
+ * A page that needs a script (the passkey ceremonies) passes a fresh `scriptNonce`: only the
+ * script elements carrying it run (CSP3 nonce; no inline handlers, no other source), and they
+ * may call back to this origin alone (`connect-src 'self'`).
+ */
+export function pageHeaders(reply: FastifyReply, options: { scriptNonce?: string } = {}): FastifyReply {
   return noStore(reply)
-    .header(
-      'content-security-policy',
-      "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none';",
-    )
+    .header('content-security-policy', pageCsp(options.scriptNonce))
     .header('x-frame-options', 'DENY')
     .header('referrer-policy', 'no-referrer')
     .type('text/html; charset=utf-8');
+}
+
+export function pageCsp(scriptNonce?: string): string {
+  const scripts = scriptNonce ? ` script-src 'nonce-${scriptNonce}'; connect-src 'self';` : '';
+  return `default-src 'none';${scripts} style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none';`;
 }
 
 /**

@@ -7,6 +7,8 @@ import type { AuthorizeOutcome } from '../oauth/endpoints/authorize.ts';
 import { OAuthError } from '../oauth/errors.ts';
 import type { RawParams } from '../oauth/params.ts';
 import { consentPage, loginPage, logoutPage, messagePage } from '../pages/pages.ts';
+import { passkeySignInControl } from '../pages/passkey-pages.ts';
+import { passkeyScripts, scriptNonce } from './passkey-assets.ts';
 import { pageForm, pageHeaders, queryParams, safeReturnTo, type PageKit } from './page-kit.ts';
 import { noStore } from './oauth-reply.ts';
 import { scopesInWords } from './scope-words.ts';
@@ -100,15 +102,18 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
   app.get('/login', async (request, reply) => {
     const q = queryParams(request);
     const returnTo = safeReturnTo(q.get('return_to')?.[0]);
-    return pageHeaders(reply).send(
+    const nonce = scriptNonce();
+    const token = csrf.token(browserValue(request, reply));
+    return pageHeaders(reply, { scriptNonce: nonce }).send(
       loginPage({
-        csrf: csrf.token(browserValue(request, reply)),
+        csrf: token,
         returnTo,
         clientName: await clientNameOf(returnTo),
         username: q.get('login_hint')?.[0]?.slice(0, 200),
         error: undefined,
         providers: await enabledProviders(returnTo),
         forgotPassword: tessera.email.passwordReset.available,
+        passkey: passkeySignInControl({ csrf: token, returnTo, scripts: passkeyScripts(nonce) }),
       }),
     );
   });
@@ -117,10 +122,14 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
     const form = pageForm(request);
     const returnTo = safeReturnTo(form.get('return_to'));
     const username = (form.get('username') ?? '').trim();
-    const again = async (status: number, error: string) =>
-      pageHeaders(reply)
+    const again = async (status: number, error: string) => {
+      const nonce = scriptNonce();
+      const token = csrf.token(browserValue(request, reply));
+      const passkey = passkeySignInControl({ csrf: token, returnTo, scripts: passkeyScripts(nonce) });
+      return pageHeaders(reply, { scriptNonce: nonce })
         .code(status)
-        .send(loginPage({ csrf: csrf.token(browserValue(request, reply)), returnTo, clientName: await clientNameOf(returnTo), username, error, providers: await enabledProviders(returnTo), forgotPassword: tessera.email.passwordReset.available }));
+        .send(loginPage({ csrf: token, returnTo, clientName: await clientNameOf(returnTo), username, error, providers: await enabledProviders(returnTo), forgotPassword: tessera.email.passwordReset.available, passkey }));
+    };
     if (!csrf.verify(request.cookies[CSRF_COOKIE], '', form.get('csrf'))) return again(403, 'This form expired. Please sign in again.');
     if (!username || !form.get('password')) return again(400, 'Enter your username and password.');
     const deviceCookie = request.cookies[DEVICE_COOKIE];

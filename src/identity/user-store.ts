@@ -174,6 +174,7 @@ export class KyselyUserStore implements UserStore, RoleStore {
       await trx.deleteFrom('sessions').where('user_id', '=', userId).execute();
       await trx.deleteFrom('consents').where('user_id', '=', userId).execute();
       await trx.deleteFrom('identity_links').where('user_id', '=', userId).execute();
+      await trx.deleteFrom('webauthn_credentials').where('user_id', '=', userId).execute();
       await trx.deleteFrom('user_roles').where('user_id', '=', userId).execute();
       const deleted = await trx.deleteFrom('users').where('id', '=', userId).executeTakeFirst();
       await publishChange(trx, 'user', userId, now);

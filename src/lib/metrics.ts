@@ -20,8 +20,8 @@ export type SignInOutcome = 'success' | 'invalid_credentials' | 'disabled' | 'th
 export interface MetricsRecorder {
   /** A token response was issued for a grant type the token endpoint supports. */
   tokenIssued(grantType: string): void;
-  /** A sign-in ended: with a password on the login page, or through an upstream identity provider. */
-  signIn(method: 'password' | 'provider', outcome: SignInOutcome): void;
+  /** A sign-in ended: with a password or a passkey on the login page, or through an upstream identity provider. */
+  signIn(method: 'password' | 'provider' | 'passkey', outcome: SignInOutcome): void;
   /** An email left the outbox: sent, failed once (retried later), or given up (dropped). */
   mail(message: string, outcome: MailOutcome): void;
 }

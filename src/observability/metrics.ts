@@ -183,7 +183,7 @@ export class TesseraMetrics implements MetricsRecorder {
     child.inc();
   }
 
-  signIn(method: 'password' | 'provider', outcome: SignInOutcome): void {
+  signIn(method: 'password' | 'provider' | 'passkey', outcome: SignInOutcome): void {
     this.#signIns.labels(method, outcome).inc();
     if (outcome === 'throttled') this.#throttled.labels('sign_in').inc();
   }

@@ -11,6 +11,8 @@ export interface LoginPageData {
   providers: Array<{ name: string; href: string }>;
   /** Whether "Forgot password?" is offered (only when email is configured: docs/email.md). */
   forgotPassword?: boolean;
+  /** "Sign in with a passkey" and its scripts (src/pages/passkey-pages.ts), when offered. */
+  passkey?: SafeHtml;
 }
 
 export function loginPage(d: LoginPageData): string {
@@ -30,7 +32,8 @@ ${d.returnTo ? html`<input type="hidden" name="return_to" value="${d.returnTo}">
 <div class="actions"><button class="primary" type="submit">Sign in</button></div>
 </form>
 ${d.forgotPassword ? html`<p class="small"><a href="/login/forgot">Forgot password?</a></p>` : ''}
-${d.providers.length ? html`<div class="providers">${d.providers.map((p) => html`<a class="button" href="${p.href}">Continue with ${p.name}</a>`)}</div>` : ''}`,
+${d.providers.length ? html`<div class="providers">${d.providers.map((p) => html`<a class="button" href="${p.href}">Continue with ${p.name}</a>`)}</div>` : ''}
+${d.passkey ?? ''}`,
   });
 }
 

@@ -315,6 +315,33 @@ export interface EmailLinksTable {
   used_at: Epoch | null;
 }
 
+/** WebAuthn passkeys (migration 0010). */
+export interface WebauthnCredentialsTable {
+  /** The credential id, base64url. */
+  id: string;
+  user_id: string;
+  /** The COSE public key, base64url. */
+  public_key: string;
+  counter: Epoch;
+  /** The transports the authenticator reported, JSON list. */
+  transports: Json;
+  /** 'singleDevice' | 'multiDevice' (WebAuthn's backup eligibility). */
+  device_type: string;
+  backed_up: Flag;
+  name: string;
+  created_at: Epoch;
+  last_used_at: Epoch | null;
+}
+
+export interface WebauthnChallengesTable {
+  /** SHA-256 of the random value in the browser's ceremony cookie. */
+  id_hash: string;
+  challenge: string;
+  purpose: string;
+  user_id: string | null;
+  expires_at: Epoch;
+}
+
 export interface Database {
   clients: ClientsTable;
   users: UsersTable;
@@ -344,4 +371,6 @@ export interface Database {
   recovery_codes: RecoveryCodesTable;
   pending_second_steps: PendingSecondStepsTable;
   email_links: EmailLinksTable;
+  webauthn_credentials: WebauthnCredentialsTable;
+  webauthn_challenges: WebauthnChallengesTable;
 }

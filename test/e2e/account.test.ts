@@ -86,7 +86,7 @@ describe('the account area in Chromium', () => {
     await page.waitForURL(/\/login\?return_to=/);
     await page.getByLabel('Username').fill(username);
     await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForURL(`${server.url}${path}`);
   }
 

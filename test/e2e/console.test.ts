@@ -71,11 +71,11 @@ describe('admin console in a real browser', () => {
     await page.goto(`${server.url}/admin/`);
     await heading('Tessera console').waitFor();
     await shot('signed-out-1280');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForURL(/\/login\?/);
     await page.getByLabel('Username').fill('ops-admin');
     await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     // First use: Tessera may ask the admin to approve the console.
     await page.waitForURL((u) => u.pathname.startsWith('/admin/') || u.pathname === '/consent');
     if (new URL(page.url()).pathname === '/consent') await page.getByRole('button', { name: 'Yes, Allow' }).click();
@@ -459,11 +459,11 @@ describe('admin console in a real browser', () => {
   });
 
   test('an account without the admin role is refused, with the reason, and may sign in as someone else', async () => {
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForURL(/\/login\?/);
     await page.getByLabel('Username').fill('dev');
     await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByRole('alert').waitFor();
     expect(await page.getByRole('alert').textContent()).toContain('requires the admin role');
     expect(new URL(page.url()).pathname).toBe('/admin/');

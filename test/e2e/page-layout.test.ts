@@ -63,7 +63,7 @@ describe('page layout at a 730×560 window and at phone width', () => {
   }
 
   async function inViewport(page: Page, name: string): Promise<void> {
-    const box = await page.getByRole('button', { name }).boundingBox();
+    const box = await page.getByRole('button', { name, exact: true }).boundingBox();
     const size = page.viewportSize()!;
     expect(box, name).not.toBeNull();
     expect(box!.y, name).toBeGreaterThanOrEqual(0);
@@ -90,14 +90,14 @@ describe('page layout at a 730×560 window and at phone width', () => {
 
       await page.getByLabel('Username').fill('alice');
       await page.getByLabel('Password').fill('wrong password');
-      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
       await page.locator('[role=alert]').waitFor();
       await page.screenshot({ path: join(SHOTS, `login-error-${vp.name}.png`) });
       // The browser logs the 401 of a failed sign-in as a failed load; that one is expected.
       problems.length = 0;
 
       await page.getByLabel('Password').fill(PASSWORD);
-      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
       await page.waitForURL(/\/consent\?/);
       await assertCleanPage(page, problems);
       // Both decisions visible without scrolling.

@@ -101,7 +101,7 @@ describe('sign-in through identity providers in a real browser', () => {
     await page.waitForURL((u) => u.href.startsWith(`${upstreamTessera.url}/login`));
     await page.getByLabel('Username').fill('olga');
     await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForURL((u) => u.href.startsWith(`${upstreamTessera.url}/consent`));
     expect(await page.textContent('h1')).toContain('Downstream Tessera');
     await page.getByRole('button', { name: 'Yes, Allow' }).click();

@@ -63,7 +63,7 @@ describe('sign-in in a real browser with openid-client as the app', () => {
     await page.waitForURL(/\/login(\?|$)/);
     await page.getByLabel('Username').fill(username);
     await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   }
 
   // One browser context for alice: her session carries across these tests, in order.
@@ -210,7 +210,7 @@ describe('sign-in in a real browser with openid-client as the app', () => {
     await page.waitForURL(/\/login\?/);
     await page.getByLabel('Username').fill('alice');
     await page.getByLabel('Password').fill('not the password');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await expect.poll(() => page.locator('[role=alert]').textContent()).toBe('Wrong username or password.');
     // The return target survives the failed attempt: signing in now continues the flow.
     await signIn(page, 'alice');

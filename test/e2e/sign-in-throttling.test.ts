@@ -32,7 +32,7 @@ describe('throttled sign-in in a real browser', () => {
     await page.goto(`${server.url}/login`);
     await page.getByLabel('Username').fill('mallory');
     await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.locator('h1').waitFor();
   }
 

@@ -64,7 +64,7 @@ describe('npm run demo', () => {
       await page.goto(url);
       await page.getByLabel('Username').fill('demo');
       await page.getByLabel('Password').fill(password);
-      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
       await page.waitForURL(/\/consent\?/);
       expect(await page.textContent('main')).toContain('Read your accounts');
       await page.getByRole('button', { name: 'Yes, Allow' }).click();
@@ -86,11 +86,11 @@ describe('npm run demo', () => {
       const page = await browser.newPage();
       page.setDefaultTimeout(10_000);
       await page.goto(consoleUrl!);
-      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
       await page.waitForURL(/\/login\?/);
       await page.getByLabel('Username').fill(username!);
       await page.getByLabel('Password').fill(password!);
-      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
       await page.waitForURL((u) => u.pathname.startsWith('/admin/') || u.pathname === '/consent');
       if (new URL(page.url()).pathname === '/consent') await page.getByRole('button', { name: 'Yes, Allow' }).click();
       await page.getByRole('heading', { name: 'Registered apps' }).waitFor();

@@ -187,8 +187,8 @@ const CLI_ONLY: AuditAction[] = ['role.grant', 'keys.recover'];
 /** Recorded by sign-in (at /login, through an identity provider), sign-out and the consent page, not by an adapter. */
 const SIGN_IN: AuditAction[] = ['user.link', 'provider.sign_in', 'provider.sign_in_failed', 'user.sign_in', 'user.sign_in_failed', 'user.sign_in_throttled', 'user.sign_out', 'consent.grant'];
 
-/** Recorded when a user changes their own factors at /account/totp or /account/recovery-codes, or passes the second step. */
-const OWN_FACTORS: AuditAction[] = ['user.factor_add', 'user.factor_remove', 'user.recovery_codes_regenerate', 'user.recovery_code_use', 'user.second_factor_failed', 'user.second_factor_throttled', 'user.factors_reset'];
+/** Recorded when a user changes their own factors at /account/totp, /account/recovery-codes or /account/passkeys, or passes the second step. */
+const OWN_FACTORS: AuditAction[] = ['user.factor_add', 'user.factor_remove', 'user.recovery_codes_regenerate', 'user.recovery_code_use', 'user.second_factor_failed', 'user.second_factor_throttled', 'user.factors_reset', 'user.passkey_rename'];
 
 /** Recorded when a user changes their own account at /account (profile, sessions and apps use the admin actions above). */
 const OWN_ACCOUNT: AuditAction[] = ['user.password_change'];

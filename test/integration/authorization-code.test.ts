@@ -130,10 +130,22 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
 
     const loginPage = await ua.get(loginUrl.pathname + loginUrl.search);
     expect(loginPage.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
-    expect(loginPage.headers.get('content-security-policy')).not.toContain('script-src');
+    // Scripts: only the passkey scripts from our origin, by this response's nonce (no 'self', no inline).
+    const csp = loginPage.headers.get('content-security-policy')!;
+    const nonce = /script-src 'nonce-([A-Za-z0-9_-]+)';/.exec(csp)?.[1];
+    expect(nonce).toBeTruthy();
+    expect(csp).not.toMatch(/'self'[^;]*;\s*connect-src|unsafe-inline|script-src 'self'/);
     expect(loginPage.headers.get('x-frame-options')).toBe('DENY');
     expect(loginPage.headers.get('cache-control')).toBe('no-store');
     const loginHtml = await loginPage.text();
+    const scripts = [...loginHtml.matchAll(/<script([^>]*)>([^<]*)<\/script>/g)];
+    expect(scripts.length).toBe(2);
+    for (const [, attrs, inline] of scripts) {
+      expect(attrs).toContain(`nonce="${nonce}"`);
+      expect(attrs).toMatch(/src="\/assets\/[a-z-]+\.[0-9a-f]{16}\.js"/);
+      expect(inline).toBe('');
+    }
+    expect(loginHtml).not.toMatch(/\son[a-z]+=/i);
     expect(loginHtml).toContain('name="username"');
     expect(loginHtml).toContain('name="password"');
     expect(loginHtml).toContain('Acme Books');

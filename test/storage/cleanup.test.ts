@@ -9,6 +9,7 @@ import type { Clock } from '../../src/clock.ts';
 import { KyselySecondStepStore } from '../../src/identity/mfa/second-step-store.ts';
 import { KyselyPendingSignInStore } from '../../src/federation/pending-sign-in-store.ts';
 import { KyselyGuessThrottleStore } from '../../src/identity/guess-throttle-store.ts';
+import { KyselyPasskeyStore } from '../../src/identity/passkey-store.ts';
 import { KyselySessionStore } from '../../src/identity/session-store.ts';
 import { KyselyCodeStore } from '../../src/oauth/code-store.ts';
 import { KyselyRefreshStore } from '../../src/oauth/refresh-store.ts';
@@ -55,6 +56,7 @@ function storesOn(db: Kysely<Database>, dialect: 'sqlite' | 'postgres'): Expirin
     throttle: new KyselyGuessThrottleStore(db),
     pendingSignIns: new KyselyPendingSignInStore(db),
     secondSteps: new KyselySecondStepStore(db),
+    passkeys: new KyselyPasskeyStore(db),
     audit: new KyselyAuditStore(db),
     emailLinks: new KyselyEmailLinkStore(db),
     db,
@@ -97,7 +99,7 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
   });
 
   beforeEach(async () => {
-    for (const table of ['refresh_tokens', 'refresh_token_families', 'authorization_codes', 'sessions', 'revoked_tokens', 'guess_throttle', 'upstream_sign_ins', 'pending_second_steps', 'change_events', 'audit_events'] as const) {
+    for (const table of ['refresh_tokens', 'refresh_token_families', 'authorization_codes', 'sessions', 'revoked_tokens', 'guess_throttle', 'upstream_sign_ins', 'pending_second_steps', 'webauthn_challenges', 'change_events', 'audit_events'] as const) {
       await db.deleteFrom(table).execute();
     }
   });
@@ -125,6 +127,7 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
   const secondStep = (id: string, expiresAt: number) => ({
     id_hash: id, user_id: userId, amr: 'pwd', browser_hash: 'b', return_to: null, enrol: 0, created_at: expiresAt - 600, expires_at: expiresAt, consumed_at: null,
   });
+  const challenge = (id: string, expiresAt: number) => ({ id_hash: id, challenge: 'c', purpose: 'passwordless', user_id: null, expires_at: expiresAt });
   const auditRow = (id: string, at: number) => ({ id: `${String(at * 1000).padStart(15, '0')}-${id}`, at, actor: 'system', action: 'user.create', target_type: 'user', target_id: userId, ip: null, details: '{}' });
 
   async function insertMany<T extends keyof Database>(table: T, rows: Array<Record<string, unknown>>): Promise<void> {
@@ -157,6 +160,7 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
     ]);
     await insertMany('upstream_sign_ins', [pending('up-old', NOW - HOUR - 1), pending('up-live', NOW + 600)]);
     await insertMany('pending_second_steps', [secondStep('2nd-old', NOW - 1), secondStep('2nd-live', NOW + 600)]);
+    await insertMany('webauthn_challenges', [challenge('wc-old', NOW - 1), challenge('wc-live', NOW + 60)]);
     await insertMany('change_events', [
       { kind: 'client', key: 'old', at: NOW - DAY - 1 },
       { kind: 'client', key: 'new', at: NOW - 60 },
@@ -175,6 +179,7 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
       guess_throttle: 1,
       upstream_sign_ins: 1,
       pending_second_steps: 1,
+      webauthn_challenges: 1,
       change_events: 1,
       email_links: 1,
       audit_events: 1,
@@ -188,11 +193,12 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
     expect(await keys('revoked_tokens', 'jti')).toEqual(['jti-live', 'jti-recent']);
     expect(await keys('guess_throttle', 'key')).toEqual(['t-counting', 't-waiting']);
     expect(await keys('upstream_sign_ins', 'state_hash')).toEqual(['up-live']);
+    expect(await keys('webauthn_challenges', 'id_hash')).toEqual(['wc-live']);
     expect(await keys('change_events', 'key')).toEqual(['new']);
     expect((await keys('audit_events', 'id')).map((id) => id.split('-').slice(1).join('-'))).toEqual(['a-new']);
     // One line says what went.
     expect(log.entries).toEqual([
-      { level: 'info', message: 'cleanup removed 13 expired rows', context: { removed, ms: expect.any(Number) } },
+      { level: 'info', message: 'cleanup removed 14 expired rows', context: { removed, ms: expect.any(Number) } },
     ]);
     // A second run finds nothing and says nothing.
     const again = recordingLogger();
@@ -271,7 +277,7 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
       await logged.close();
     }
     const deletes = statements.filter((s) => /^delete from/i.test(s.sql));
-    expect(deletes).toHaveLength(11);
+    expect(deletes).toHaveLength(12);
     const scans: string[] = [];
     if (dialect === 'sqlite') {
       const raw = openSqlite(parseDatabaseUrl(database.url).target);

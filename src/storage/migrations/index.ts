@@ -8,6 +8,7 @@ import * as m0006 from './0006-client-secret-grace.ts';
 import * as m0007 from './0007-guess-throttle.ts';
 import * as m0008 from './0008-cleanup-indexes.ts';
 import * as m0009 from './0009-second-factors.ts';
+import * as m0010 from './0010-webauthn.ts';
 import * as m0011 from './0011-email-links.ts';
 import type { MigrationContext } from './context.ts';
 
@@ -27,6 +28,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '0007-guess-throttle': m0007,
   '0008-cleanup-indexes': m0008,
   '0009-second-factors': m0009,
+  '0010-webauthn': m0010,
   '0011-email-links': m0011,
 };
 

@@ -1,0 +1,233 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Tessera } from '../app/tessera.ts';
+import { visitor } from '../audit/actor.ts';
+import { epochSeconds } from '../clock.ts';
+import { ServiceError } from '../errors.ts';
+import { PasskeyRefused, RECENT_SIGN_IN_SECONDS } from '../identity/passkey-service.ts';
+import type { SignedIn } from '../identity/session-service.ts';
+import { randomToken } from '../lib/crypto.ts';
+import { CSRF_COOKIE, SESSION_COOKIE, WEBAUTHN_COOKIE } from '../lib/cookie-names.ts';
+import { iso } from '../lib/time.ts';
+import { passkeysBody } from '../pages/passkey-pages.ts';
+import { waitText } from './page-routes.ts';
+import { noStore } from './oauth-reply.ts';
+import { pageCsp, pageForm, safeReturnTo, type PageKit } from './page-kit.ts';
+import { passkeyScripts, registerPasskeyAssets, scriptNonce } from './passkey-assets.ts';
+
+const PAGE = '/account/passkeys';
+/** One message for every refused passkey: which check failed is for the log, not for a prober. */
+const REFUSED = 'This passkey was not accepted. Try again, or use another way to sign in.';
+
+/**
+ * Passkeys (issue #14): the account page (/account/passkeys: list, add, rename, remove) and the
+ * JSON endpoints the page script calls for the WebAuthn ceremonies (/webauthn/…). Every JSON
+ * call carries the page's CSRF token in its body; a ceremony's challenge is bound to this
+ * browser by the `tessera_webauthn` cookie. Adding and removing a passkey need a sign-in within
+ * RECENT_SIGN_IN_SECONDS: a stolen session alone cannot plant a passkey nor remove the owner's.
+ */
+export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, kit: PageKit): void {
+  const { passkeys } = tessera.services;
+  const { clock, sessions, passkeySignIn } = tessera.interactive;
+  registerPasskeyAssets(app);
+
+  // The Security page's entry: each passkey, and a link here to manage them.
+  kit.account.addSecuritySource({
+    id: 'passkeys',
+    order: 30,
+    async entry(signedIn) {
+      const list = await passkeys.list(signedIn.principal.user.id);
+      return {
+        title: 'Passkeys',
+        active: list.length > 0,
+        status: list.length === 0 ? 'Not set up' : list.length === 1 ? '1 passkey' : `${list.length} passkeys`,
+        items: list.map((p) => ({ name: p.name, detail: `added ${day(p.createdAt)}` })),
+        actions: [{ label: list.length ? 'Manage passkeys' : 'Add a passkey', href: PAGE }],
+      };
+    },
+  });
+
+  // The account layout sets the strict page CSP; pages of this scope that carry scripts widen
+  // it to their own nonce, here, just before the answer leaves.
+  const nonces = new WeakMap<FastifyRequest, string>();
+  void app.register(async (scope) => {
+    scope.addHook('onSend', async (request, reply, payload) => {
+      const nonce = nonces.get(request);
+      if (nonce) reply.header('content-security-policy', pageCsp(nonce));
+      return payload;
+    });
+
+    const recent = (signedIn: SignedIn) => epochSeconds(clock) - signedIn.session.authTime <= RECENT_SIGN_IN_SECONDS;
+    const reauthHref = (signedIn: SignedIn) => `/login?${new URLSearchParams({ return_to: PAGE, login_hint: signedIn.principal.user.username })}`;
+
+    async function showPage(request: FastifyRequest, reply: FastifyReply, signedIn: SignedIn, o: { notice?: string; error?: string; status?: number } = {}) {
+      const nonce = scriptNonce();
+      nonces.set(request, nonce);
+      const list = await passkeys.list(signedIn.principal.user.id);
+      return kit.account.send(request, reply, signedIn, {
+        title: 'Passkeys',
+        current: 'security',
+        ...(o.notice ? { notice: o.notice } : {}),
+        ...(o.status ? { status: o.status } : {}),
+        body: passkeysBody({
+          csrf: kit.csrfToken(request, reply, signedIn.session.sid),
+          username: signedIn.principal.user.username,
+          passkeys: list.map((p) => ({
+            id: p.id,
+            name: p.name,
+            createdAt: day(p.createdAt),
+            lastUsedAt: p.lastUsedAt === null ? null : day(p.lastUsedAt),
+            synced: p.deviceType === 'multiDevice' || p.backedUp,
+          })),
+          recent: recent(signedIn),
+          reauthHref: reauthHref(signedIn),
+          scripts: passkeyScripts(nonce),
+          error: o.error,
+        }),
+      });
+    }
+
+    scope.get(PAGE, async (request, reply) => {
+      const signedIn = await kit.requireSignedIn(request, reply, PAGE);
+      if (!signedIn) return reply;
+      const done = new URLSearchParams(request.url.split('?')[1] ?? '').get('done');
+      const notice = done === 'added' ? 'Your passkey was added.' : done === 'removed' ? 'The passkey was removed.' : done === 'renamed' ? 'The passkey was renamed.' : undefined;
+      return showPage(request, reply, signedIn, notice ? { notice } : {});
+    });
+
+    scope.post(`${PAGE}/rename`, async (request, reply) => {
+      const signedIn = await kit.requireSignedIn(request, reply, PAGE);
+      if (!signedIn) return reply;
+      const form = pageForm(request);
+      if (!kit.csrfOk(request, form, signedIn.session.sid)) return kit.csrfRefused(reply);
+      try {
+        await passkeys.rename(signedIn.principal.user.id, form.get('id') ?? '', form.get('name') ?? '', actorOf(request, signedIn));
+      } catch (error) {
+        if (!(error instanceof ServiceError)) throw error;
+        return showPage(request, reply, signedIn, { error: sentence(error.message), status: 400 });
+      }
+      return noStore(reply).redirect(`${PAGE}?done=renamed`, 303);
+    });
+
+    scope.post(`${PAGE}/remove`, async (request, reply) => {
+      const signedIn = await kit.requireSignedIn(request, reply, PAGE);
+      if (!signedIn) return reply;
+      const form = pageForm(request);
+      if (!kit.csrfOk(request, form, signedIn.session.sid)) return kit.csrfRefused(reply);
+      if (!recent(signedIn)) return showPage(request, reply, signedIn, { error: 'To remove a passkey, sign in again first.', status: 403 });
+      try {
+        await passkeys.remove(signedIn.principal.user.id, form.get('id') ?? '', actorOf(request, signedIn));
+      } catch (error) {
+        if (!(error instanceof ServiceError)) throw error;
+        return showPage(request, reply, signedIn, { error: sentence(error.message), status: 400 });
+      }
+      return noStore(reply).redirect(`${PAGE}?done=removed`, 303);
+    });
+  });
+
+  // ---- the ceremonies (JSON) ----
+
+  function jsonError(reply: FastifyReply, status: number, error: string, description: string): FastifyReply {
+    return noStore(reply).code(status).send({ error, error_description: description });
+  }
+
+  /** The JSON body as an object, or undefined (anything else is a 400). */
+  function body(request: FastifyRequest): Record<string, unknown> | undefined {
+    const b = request.body;
+    return typeof b === 'object' && b !== null && !Array.isArray(b) && !(b instanceof Map) ? (b as Record<string, unknown>) : undefined;
+  }
+
+  const csrfOf = (b: Record<string, unknown>) => (typeof b.csrf === 'string' ? b.csrf : undefined);
+  const csrfValid = (request: FastifyRequest, b: Record<string, unknown>, binding: string) => kit.csrf.verify(request.cookies[CSRF_COOKIE], binding, csrfOf(b));
+
+  /** A new ceremony for this browser: a fresh random handle in its cookie (the challenge is stored under its hash). */
+  function newHandle(reply: FastifyReply): string {
+    const handle = randomToken();
+    reply.setCookie(WEBAUTHN_COOKIE, handle, { ...kit.cookieOptions(), maxAge: 300 });
+    return handle;
+  }
+  function takeHandle(request: FastifyRequest, reply: FastifyReply): string {
+    reply.clearCookie(WEBAUTHN_COOKIE, { path: '/' });
+    const handle = request.cookies[WEBAUTHN_COOKIE];
+    return handle && handle.length <= 100 ? handle : '';
+  }
+
+  async function signedInForCeremony(request: FastifyRequest, reply: FastifyReply, b: Record<string, unknown> | undefined): Promise<SignedIn | undefined> {
+    if (!b) return void jsonError(reply, 400, 'invalid_request', 'the body must be a JSON object');
+    const signedIn = await kit.signedInOf(request);
+    if (!signedIn) return void jsonError(reply, 401, 'login_required', 'Your session ended. Sign in again.');
+    if (!csrfValid(request, b, signedIn.session.sid)) return void jsonError(reply, 403, 'invalid_csrf', 'This page expired. Reload it and try again.');
+    if (epochSeconds(clock) - signedIn.session.authTime > RECENT_SIGN_IN_SECONDS) return void jsonError(reply, 403, 'reauthentication_required', 'To add a passkey, sign in again first.');
+    return signedIn;
+  }
+
+  app.post('/webauthn/registration/options', async (request, reply) => {
+    const signedIn = await signedInForCeremony(request, reply, body(request));
+    if (!signedIn) return reply;
+    const { user } = signedIn.principal;
+    try {
+      return noStore(reply).send(await passkeys.startRegistration({ id: user.id, username: user.username, name: user.name }, newHandle(reply)));
+    } catch (error) {
+      if (!(error instanceof ServiceError)) throw error;
+      return jsonError(reply, 400, 'invalid_request', sentence(error.message));
+    }
+  });
+
+  app.post('/webauthn/registration/verify', async (request, reply) => {
+    const b = body(request);
+    const signedIn = await signedInForCeremony(request, reply, b);
+    if (!signedIn || !b) return reply;
+    const handle = takeHandle(request, reply);
+    try {
+      const name = typeof b.name === 'string' ? b.name : '';
+      await passkeys.finishRegistration(signedIn.principal.user.id, handle, b.response, name, actorOf(request, signedIn));
+    } catch (error) {
+      if (error instanceof ServiceError) return jsonError(reply, 400, 'invalid_request', sentence(error.message));
+      if (!(error instanceof PasskeyRefused)) throw error;
+      request.log.info({ reason: error.reason, detail: error.message }, 'passkey registration refused');
+      return jsonError(reply, 400, 'passkey_refused', 'The passkey could not be added. Please try again.');
+    }
+    return noStore(reply).send({ redirect: `${PAGE}?done=added` });
+  });
+
+  app.post('/webauthn/authentication/options', async (request, reply) => {
+    const b = body(request);
+    if (!b) return jsonError(reply, 400, 'invalid_request', 'the body must be a JSON object');
+    if (!csrfValid(request, b, '')) return jsonError(reply, 403, 'invalid_csrf', 'This page expired. Reload it and try again.');
+    return noStore(reply).send(await passkeys.startAuthentication(newHandle(reply), 'passwordless'));
+  });
+
+  app.post('/webauthn/authentication/verify', async (request, reply) => {
+    const b = body(request);
+    if (!b) return jsonError(reply, 400, 'invalid_request', 'the body must be a JSON object');
+    if (!csrfValid(request, b, '')) return jsonError(reply, 403, 'invalid_csrf', 'This page expired. Reload it and try again.');
+    const returnTo = safeReturnTo(typeof b.return_to === 'string' ? b.return_to : undefined);
+    const result = await passkeySignIn.signIn(takeHandle(request, reply), b.response, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
+    if (!result.ok) {
+      if (result.reason === 'throttled') {
+        reply.header('retry-after', String(result.retryAfter));
+        return jsonError(reply, 429, 'slow_down', `Too many failed sign-in attempts. Wait ${waitText(result.retryAfter)}, then try again.`);
+      }
+      return jsonError(reply, 401, 'passkey_refused', REFUSED);
+    }
+    request.log.info({ user_id: result.session.userId, sid: result.session.sid }, 'signed in with a passkey');
+    // A new sign-in replaces whatever session this browser had (no session left behind).
+    await sessions.signOut(request.cookies[SESSION_COOKIE], request.ip);
+    reply.setCookie(SESSION_COOKIE, result.cookieValue, { ...kit.cookieOptions(), maxAge: result.session.expiresAt - result.session.createdAt });
+    return noStore(reply).send({ redirect: returnTo ?? '/account' });
+  });
+}
+
+function actorOf(request: FastifyRequest, signedIn: SignedIn) {
+  return visitor(signedIn.principal.user.username, request.ip);
+}
+
+/** "6 Dec 2026". */
+function day(epochSeconds: number): string {
+  const d = new Date(iso(epochSeconds));
+  return d.toLocaleDateString('en-GB', { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
+}
+
+function sentence(message: string): string {
+  const s = message.charAt(0).toUpperCase() + message.slice(1);
+  return s.endsWith('.') ? s : `${s}.`;
+}

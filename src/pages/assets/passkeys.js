@@ -1,0 +1,114 @@
+// Tessera's passkey ceremonies in the browser (issue #14). Served from /assets with a content
+// hash in its name and run only by pages whose CSP names its nonce. No inline handlers: the
+// pages mark their controls with data-passkey="…" and this script finds them.
+// Uses @simplewebauthn/browser (the global SimpleWebAuthnBrowser, loaded just before).
+(function () {
+  'use strict';
+  var W = window.SimpleWebAuthnBrowser;
+
+  function show(box, message) {
+    if (!box) return;
+    // The role only once there is something to say: an empty alert would be one more on the page.
+    box.setAttribute('role', 'alert');
+    box.textContent = message;
+    box.hidden = false;
+  }
+
+  async function post(url, body) {
+    var res = await fetch(url, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify(body),
+    });
+    var data = {};
+    try {
+      data = await res.json();
+    } catch (e) {
+      data = {};
+    }
+    if (!res.ok) throw new Error(data.error_description || 'Something went wrong. Please try again.');
+    return data;
+  }
+
+  // The browser's own refusal (the user cancelled, timed out, or no passkey matched).
+  function browserMessage(error) {
+    if (error && (error.name === 'NotAllowedError' || error.name === 'AbortError')) return 'The passkey request was cancelled or timed out.';
+    if (error && error.name === 'InvalidStateError') return 'This passkey is already registered to your account.';
+    return (error && error.message) || 'Something went wrong. Please try again.';
+  }
+
+  function busy(button, on) {
+    button.disabled = on;
+    button.setAttribute('aria-busy', on ? 'true' : 'false');
+  }
+
+  // Add a passkey (/account/passkeys): the form holds csrf and the name.
+  function wireRegistration(form) {
+    var box = document.getElementById(form.getAttribute('data-passkey-error'));
+    var button = form.querySelector('button[type="submit"]');
+    form.hidden = false;
+    form.addEventListener('submit', async function (event) {
+      event.preventDefault();
+      if (box) box.hidden = true;
+      busy(button, true);
+      try {
+        var csrf = form.elements.namedItem('csrf').value;
+        var name = form.elements.namedItem('name').value;
+        var options = await post('/webauthn/registration/options', { csrf: csrf });
+        var response;
+        try {
+          response = await W.startRegistration({ optionsJSON: options });
+        } catch (error) {
+          throw new Error(browserMessage(error));
+        }
+        var done = await post('/webauthn/registration/verify', { csrf: csrf, name: name, response: response });
+        window.location.assign(done.redirect);
+      } catch (error) {
+        show(box, error.message);
+        busy(button, false);
+      }
+    });
+  }
+
+  // A sign-in with a passkey: passwordless at /login, or the second step after a password.
+  function wireAuthentication(button) {
+    var box = document.getElementById(button.getAttribute('data-passkey-error'));
+    var base = button.getAttribute('data-passkey-endpoint');
+    button.hidden = false;
+    button.addEventListener('click', async function () {
+      if (box) box.hidden = true;
+      busy(button, true);
+      try {
+        var csrf = button.getAttribute('data-csrf');
+        var options = await post(base + '/options', { csrf: csrf });
+        var response;
+        try {
+          response = await W.startAuthentication({ optionsJSON: options });
+        } catch (error) {
+          throw new Error(browserMessage(error));
+        }
+        var done = await post(base + '/verify', { csrf: csrf, return_to: button.getAttribute('data-return-to') || undefined, response: response });
+        window.location.assign(done.redirect);
+      } catch (error) {
+        show(box, error.message);
+        busy(button, false);
+      }
+    });
+  }
+
+  function start() {
+    if (!W || !W.browserSupportsWebAuthn()) {
+      var notes = document.querySelectorAll('[data-passkey-unsupported]');
+      for (var i = 0; i < notes.length; i++) notes[i].hidden = false;
+      return;
+    }
+    var forms = document.querySelectorAll('form[data-passkey="register"]');
+    for (var f = 0; f < forms.length; f++) wireRegistration(forms[f]);
+    var buttons = document.querySelectorAll('button[data-passkey="authenticate"]');
+    for (var b = 0; b < buttons.length; b++) wireAuthentication(buttons[b]);
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
+})();
