@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import { ServiceError } from '../errors.ts';
 import { OAuthError } from '../oauth/errors.ts';
+import { DatabaseUnavailableError } from '../storage/pg-group-commit.ts';
 import { ADMIN_API_PREFIX } from './admin/admin-api.ts';
 import { sendOAuthError } from './oauth-reply.ts';
 
@@ -16,6 +17,8 @@ import { sendOAuthError } from './oauth-reply.ts';
  *   their 4xx, in the shape of the surface the request was for: the admin API keeps the
  *   status and says too_large / invalid_request; the protocol endpoints answer the OAuth
  *   invalid_request with 400 (413 for a body too large);
+ * - DatabaseUnavailableError (a write the database did not confirm) → 503
+ *   temporarily_unavailable with Retry-After;
  * - anything else is a bug: logged, and answered 500 server_error without details.
  */
 export function registerErrorHandler(app: FastifyInstance): void {
@@ -26,6 +29,12 @@ export function registerErrorHandler(app: FastifyInstance): void {
       return sendOAuthError(reply, error);
     }
     if (error instanceof ServiceError) return sendError(reply, error.status, error.code, error.message, error.field);
+    if (error instanceof DatabaseUnavailableError) {
+      // A write the database did not confirm (its group-commit batch lost the connection):
+      // nothing may be assumed stored, and trying again is the right move.
+      request.log.warn({ err: error.cause }, 'a write was not confirmed by the database');
+      return sendOAuthError(reply, new OAuthError('temporarily_unavailable', 'the database did not confirm the write; try again', { headers: { 'retry-after': '1' } }));
+    }
     const validation = validationOf(error);
     if (validation) {
       const context = validation.context ?? 'request';

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { pickBatch } from '../storage/batch-delete.ts';
 import type { DatabaseHandle } from '../storage/database.ts';
 import type { Database, SessionsTable } from '../storage/schema.ts';
+import type { PgGroupCommit } from '../storage/pg-group-commit.ts';
 import type { SqliteStatements } from '../storage/sqlite-statements.ts';
 import { formatAmr, parseAmr } from './authentication-methods.ts';
 
@@ -175,7 +176,24 @@ export class SqliteSessionStore extends KyselySessionStore {
   }
 }
 
-/** The session store for a database: prepared statements on SQLite, Kysely on PostgreSQL. */
+/** PostgreSQL: the session touch of every authorize through group commit (src/storage/pg-group-commit.ts). */
+export class PostgresSessionStore extends KyselySessionStore {
+  readonly #db: Kysely<Database>;
+  readonly #group: PgGroupCommit;
+  constructor(db: Kysely<Database>, group: PgGroupCommit) {
+    super(db);
+    this.#db = db;
+    this.#group = group;
+  }
+
+  override async touch(idHash: string, now: number): Promise<void> {
+    await this.#group.query(this.#db.updateTable('sessions').set({ last_seen_at: now }).where('id_hash', '=', idHash).compile());
+  }
+}
+
+/** The session store for a database: prepared statements on SQLite, group commit on PostgreSQL. */
 export function sessionStoreFor(handle: DatabaseHandle): SessionStore {
-  return handle.sqlite ? new SqliteSessionStore(handle.db, handle.sqlite) : new KyselySessionStore(handle.db);
+  if (handle.sqlite) return new SqliteSessionStore(handle.db, handle.sqlite);
+  if (handle.groupCommit) return new PostgresSessionStore(handle.db, handle.groupCommit);
+  return new KyselySessionStore(handle.db);
 }

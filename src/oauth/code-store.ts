@@ -3,6 +3,7 @@ import { pickBatch } from '../storage/batch-delete.ts';
 import { formatAmr, parseAmr } from '../identity/authentication-methods.ts';
 import type { DatabaseHandle } from '../storage/database.ts';
 import type { AuthorizationCodesTable, Database } from '../storage/schema.ts';
+import type { PgGroupCommit } from '../storage/pg-group-commit.ts';
 import type { SqliteStatements } from '../storage/sqlite-statements.ts';
 
 export interface AuthorizationCode {
@@ -193,7 +194,49 @@ export class SqliteCodeStore extends KyselyCodeStore {
   }
 }
 
-/** The code store for a database: prepared statements on SQLite, Kysely on PostgreSQL. */
+/**
+ * PostgreSQL: the code exchange's writes (consume, recordIssued) through group commit
+ * (src/storage/pg-group-commit.ts), as the same statements the Kysely store runs.
+ */
+export class PostgresCodeStore extends KyselyCodeStore {
+  readonly #db: Kysely<Database>;
+  readonly #group: PgGroupCommit;
+  constructor(db: Kysely<Database>, group: PgGroupCommit) {
+    super(db);
+    this.#db = db;
+    this.#group = group;
+  }
+
+  override async consume(codeHash: string, now: number): Promise<ConsumeResult> {
+    const consumed = await this.#group.query<AuthorizationCodesTable>(
+      this.#db.updateTable('authorization_codes').set({ consumed_at: now }).where('code_hash', '=', codeHash).where('consumed_at', 'is', null).returningAll().compile(),
+    );
+    if (consumed.rows[0]) return { status: 'consumed', code: fromRow(consumed.rows[0]) };
+    const replayed = await this.#group.query<AuthorizationCodesTable>(
+      this.#db.updateTable('authorization_codes').set({ replayed_at: now }).where('code_hash', '=', codeHash).returningAll().compile(),
+    );
+    const row = replayed.rows[0];
+    if (!row) return { status: 'unknown' };
+    return { status: 'replayed', code: fromRow(row), accessTokenJti: row.access_token_jti, accessTokenExpiresAt: row.access_token_expires_at, refreshFamilyId: row.refresh_family_id };
+  }
+
+  override async recordIssued(codeHash: string, issued: { accessTokenJti: string; accessTokenExpiresAt: number; refreshFamilyId: string | null }): Promise<{ replayed: boolean }> {
+    const result = await this.#group.query<{ replayed_at: number | null }>(
+      this.#db
+        .updateTable('authorization_codes')
+        .set({ access_token_jti: issued.accessTokenJti, access_token_expires_at: issued.accessTokenExpiresAt, refresh_family_id: issued.refreshFamilyId })
+        .where('code_hash', '=', codeHash)
+        .returning('replayed_at')
+        .compile(),
+    );
+    const row = result.rows[0];
+    return { replayed: row !== undefined && row.replayed_at !== null };
+  }
+}
+
+/** The code store for a database: prepared statements on SQLite, group commit on PostgreSQL. */
 export function codeStoreFor(handle: DatabaseHandle): CodeStore {
-  return handle.sqlite ? new SqliteCodeStore(handle.db, handle.sqlite) : new KyselyCodeStore(handle.db);
+  if (handle.sqlite) return new SqliteCodeStore(handle.db, handle.sqlite);
+  if (handle.groupCommit) return new PostgresCodeStore(handle.db, handle.groupCommit);
+  return new KyselyCodeStore(handle.db);
 }

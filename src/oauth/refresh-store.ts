@@ -3,6 +3,7 @@ import { pickBatch } from '../storage/batch-delete.ts';
 import { formatAmr, parseAmr } from '../identity/authentication-methods.ts';
 import type { DatabaseHandle } from '../storage/database.ts';
 import type { Database } from '../storage/schema.ts';
+import type { PgGroupCommit } from '../storage/pg-group-commit.ts';
 import type { SqliteStatements } from '../storage/sqlite-statements.ts';
 
 export interface RefreshFamily {
@@ -69,14 +70,7 @@ export class KyselyRefreshStore implements RefreshStore {
   async createFamily(f: RefreshFamily, firstTokenHash: string, tokenExpiresAt: number): Promise<void> {
     if (this.#dialect === 'postgres') {
       // The family and its first token in one statement (one round trip, atomic).
-      await sql`
-        WITH family AS (
-          INSERT INTO refresh_token_families (id, client_id, user_id, scope, session_id, auth_time, amr, created_at, expires_at, revoked_at)
-          VALUES (${f.id}, ${f.clientId}, ${f.userId}, ${f.scope}, ${f.sessionId}, ${f.authTime}, ${formatAmr(f.amr)}, ${f.createdAt}, ${f.expiresAt}, NULL)
-          RETURNING id
-        )
-        INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at)
-        SELECT ${firstTokenHash}, id, ${f.scope}, ${f.createdAt}, ${tokenExpiresAt}, NULL FROM family`.execute(this.#db);
+      await pgCreateFamily(f, firstTokenHash, tokenExpiresAt).execute(this.#db);
       return;
     }
     await this.#db.transaction().execute(async (trx) => {
@@ -128,21 +122,8 @@ export class KyselyRefreshStore implements RefreshStore {
 
   async rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number): Promise<RotateResult> {
     if (this.#dialect === 'postgres') {
-      // One statement, one round trip: spending the old token and storing its successor are
-      // data-modifying CTEs of a single atomic statement. Of two concurrent rotations, the
-      // second waits on the row lock, finds used_at set, spends nothing and inserts nothing.
-      // The family's expires_at is left alone: its lifetime is absolute from the first issue.
-      const result = await sql<{ spent: number }>`
-        WITH spent AS (
-          UPDATE refresh_tokens SET used_at = ${now}
-          WHERE token_hash = ${oldHash} AND used_at IS NULL AND family_id = ${familyId}
-          RETURNING family_id
-        ), successor AS (
-          INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at)
-          SELECT ${newHash}, family_id, ${scope}, ${now}, ${expiresAt}, NULL FROM spent
-          RETURNING family_id
-        )
-        SELECT count(*)::int AS spent FROM spent`.execute(this.#db);
+      // One statement (see pgRotate).
+      const result = await pgRotate(oldHash, newHash, familyId, scope, now, expiresAt).execute(this.#db);
       return result.rows[0]?.spent === 1 ? { status: 'rotated' } : { status: 'already_used' };
     }
     // SQLite has no data-modifying CTEs; its transactions are local and cheap.
@@ -305,7 +286,65 @@ export class SqliteRefreshStore extends KyselyRefreshStore {
   }
 }
 
-/** The refresh store for a database: prepared statements on SQLite, Kysely on PostgreSQL. */
+/** PostgreSQL: the family and its first token in one statement. */
+function pgCreateFamily(f: RefreshFamily, firstTokenHash: string, tokenExpiresAt: number) {
+  return sql`
+    WITH family AS (
+      INSERT INTO refresh_token_families (id, client_id, user_id, scope, session_id, auth_time, amr, created_at, expires_at, revoked_at)
+      VALUES (${f.id}, ${f.clientId}, ${f.userId}, ${f.scope}, ${f.sessionId}, ${f.authTime}, ${formatAmr(f.amr)}, ${f.createdAt}, ${f.expiresAt}, NULL)
+      RETURNING id
+    )
+    INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at)
+    SELECT ${firstTokenHash}, id, ${f.scope}, ${f.createdAt}, ${tokenExpiresAt}, NULL FROM family`;
+}
+
+/**
+ * PostgreSQL: one statement, one round trip: spending the old token and storing its
+ * successor are data-modifying CTEs of a single atomic statement. Of two concurrent
+ * rotations, the second waits on the row lock (or, in the same group-commit transaction,
+ * runs after the first), finds used_at set, spends nothing and inserts nothing. The family's
+ * expires_at is left alone: its lifetime is absolute from the first issue.
+ */
+function pgRotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number) {
+  return sql<{ spent: number }>`
+    WITH spent AS (
+      UPDATE refresh_tokens SET used_at = ${now}
+      WHERE token_hash = ${oldHash} AND used_at IS NULL AND family_id = ${familyId}
+      RETURNING family_id
+    ), successor AS (
+      INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at)
+      SELECT ${newHash}, family_id, ${scope}, ${now}, ${expiresAt}, NULL FROM spent
+      RETURNING family_id
+    )
+    SELECT count(*)::int AS spent FROM spent`;
+}
+
+/**
+ * PostgreSQL: the two writes of the refresh path (rotate, a new family) go through group
+ * commit (src/storage/pg-group-commit.ts): concurrent requests share one transaction.
+ */
+export class PostgresRefreshStore extends KyselyRefreshStore {
+  readonly #db: Kysely<Database>;
+  readonly #group: PgGroupCommit;
+  constructor(db: Kysely<Database>, group: PgGroupCommit) {
+    super(db, 'postgres');
+    this.#db = db;
+    this.#group = group;
+  }
+
+  override async rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number): Promise<RotateResult> {
+    const result = await this.#group.query<{ spent: number }>(pgRotate(oldHash, newHash, familyId, scope, now, expiresAt).compile(this.#db));
+    return result.rows[0]?.spent === 1 ? { status: 'rotated' } : { status: 'already_used' };
+  }
+
+  override async createFamily(f: RefreshFamily, firstTokenHash: string, tokenExpiresAt: number): Promise<void> {
+    await this.#group.query(pgCreateFamily(f, firstTokenHash, tokenExpiresAt).compile(this.#db));
+  }
+}
+
+/** The refresh store for a database: prepared statements on SQLite, group commit on PostgreSQL. */
 export function refreshStoreFor(handle: DatabaseHandle): RefreshStore {
-  return handle.sqlite ? new SqliteRefreshStore(handle.db, handle.sqlite) : new KyselyRefreshStore(handle.db, handle.dialect);
+  if (handle.sqlite) return new SqliteRefreshStore(handle.db, handle.sqlite);
+  if (handle.groupCommit) return new PostgresRefreshStore(handle.db, handle.groupCommit);
+  return new KyselyRefreshStore(handle.db, handle.dialect);
 }

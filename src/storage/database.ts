@@ -4,6 +4,7 @@ import { Kysely, Migrator, PostgresDialect, sql, type LogEvent } from 'kysely';
 import pg from 'pg';
 import type { Logger } from '../lib/logger.ts';
 import { nodeSqliteDialect, openSqlite } from './node-sqlite-dialect.ts';
+import { PgGroupCommit } from './pg-group-commit.ts';
 import { SqliteStatements } from './sqlite-statements.ts';
 import { MIGRATION_NAMES, StaticMigrationProvider } from './migrations/index.ts';
 import { createPrivateDirectory, createPrivateFile, tightenPrivateFiles } from './private-files.ts';
@@ -27,6 +28,8 @@ export interface DatabaseHandle {
   listenerClient?: () => pg.Client;
   /** SQLite: prepared statements on the same connection, for the hot write paths (sqlite-statements.ts). */
   sqlite?: SqliteStatements;
+  /** PostgreSQL: the hot paths' writes, committed in groups (pg-group-commit.ts). */
+  groupCommit?: PgGroupCommit;
   close(): Promise<void>;
 }
 
@@ -173,6 +176,7 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     dialect,
     displayUrl: redactDatabaseUrl(url),
     // TCP keepalive: a connection that dies without a word (a network partition) is noticed.
+    groupCommit: new PgGroupCommit(pool, stats),
     listenerClient: () => new pg.Client({ connectionString: target, application_name: LISTENER_APPLICATION_NAME, keepAlive: true, connectionTimeoutMillis: LISTENER_CONNECT_TIMEOUT_MS }),
     stats,
     pool: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max }),

@@ -1,0 +1,148 @@
+import type pg from 'pg';
+
+/**
+ * The database did not confirm a write: the connection failed before or during its commit,
+ * so whether it committed is unknown (or it surely did not). The caller answers "try again"
+ * (503 temporarily_unavailable), never that the write happened.
+ */
+export class DatabaseUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super('the database did not confirm the write', { cause });
+    this.name = 'DatabaseUnavailableError';
+  }
+}
+
+/** One statement as Kysely compiles it. */
+export interface CompiledStatement {
+  readonly sql: string;
+  readonly parameters: readonly unknown[];
+}
+
+interface Pending {
+  statement: CompiledStatement;
+  resolve(result: pg.QueryResult): void;
+  reject(error: unknown): void;
+}
+
+/** Failure counts shared with the Kysely path (database.ts `DatabaseStats`). */
+interface ErrorCounter {
+  queryErrors: number;
+}
+
+/**
+ * Group commit for PostgreSQL (issue 16): the writes that requests submit in the same
+ * event-loop turn run in one transaction on one connection, so N concurrent refreshes cost
+ * one commit (one WAL flush) instead of N. Each caller's promise settles only after the
+ * COMMIT that carries its statement succeeded: an answer still means its write is durable.
+ *
+ * When the batch fails:
+ * - a statement error (a constraint, a deadlock with another batch, a serialization
+ *   failure): the transaction is rolled back for sure, so every statement runs again on its
+ *   own; only those that fail alone fail, each with its own error;
+ * - a connection error (lost, terminated, refused): whether the COMMIT happened is unknown
+ *   and nothing is retried (a retried rotation could spend a token twice); every caller of
+ *   the batch gets DatabaseUnavailableError.
+ *
+ * Statements in one batch see each other's effects in submission order, as they would
+ * autocommitted one after the other: of two rotations of one token, the second finds it
+ * spent. Only single statements whose result their caller needs alone belong here.
+ */
+export class PgGroupCommit {
+  readonly #pool: pg.Pool;
+  readonly #errors: ErrorCounter;
+  #queue: Pending[] = [];
+  #scheduled = false;
+  /** Batches committed and statements they carried, for tests and the performance notes. */
+  readonly stats = { batches: 0, statements: 0, retriedAlone: 0 };
+
+  constructor(pool: pg.Pool, errors: ErrorCounter) {
+    this.#pool = pool;
+    this.#errors = errors;
+  }
+
+  /** Runs `statement` in the next batch; resolves with its result once its batch committed. */
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(statement: CompiledStatement): Promise<pg.QueryResult<R>> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ statement, resolve: resolve as Pending['resolve'], reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        // After the I/O callbacks of this turn: every request parsed in it has queued its write.
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const batch = this.#queue;
+    this.#queue = [];
+    // #commit settles every promise of the batch itself; should it throw regardless, the
+    // batch fails as unconfirmed (settling twice is a no-op).
+    this.#commit(batch).catch((error: unknown) => this.#failAll(batch, error));
+  }
+
+  async #commit(batch: Pending[]): Promise<void> {
+    if (batch.length === 1) return this.#alone(batch[0]!);
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      return this.#failAll(batch, error);
+    }
+    const results: pg.QueryResult[] = [];
+    try {
+      await client.query('BEGIN');
+      for (const p of batch) results.push(await client.query(p.statement.sql, p.statement.parameters as unknown[]));
+      await client.query('COMMIT');
+    } catch (error) {
+      this.#errors.queryErrors++;
+      if (!isConnectionError(error)) {
+        // Aborted by one statement (or refused at COMMIT): rolled back. Each runs again alone.
+        const rolledBack = await client.query('ROLLBACK').then(
+          () => true,
+          () => false,
+        );
+        client.release(!rolledBack);
+        if (rolledBack) {
+          this.stats.retriedAlone += batch.length;
+          await Promise.all(batch.map((p) => this.#alone(p)));
+          return;
+        }
+      } else {
+        client.release(true);
+      }
+      return this.#failAll(batch, error);
+    }
+    client.release();
+    this.stats.batches++;
+    this.stats.statements += batch.length;
+    batch.forEach((p, i) => p.resolve(results[i]!));
+  }
+
+  async #alone(p: Pending): Promise<void> {
+    try {
+      p.resolve(await this.#pool.query(p.statement.sql, p.statement.parameters as unknown[]));
+      this.stats.batches++;
+      this.stats.statements++;
+    } catch (error) {
+      this.#errors.queryErrors++;
+      p.reject(isConnectionError(error) ? new DatabaseUnavailableError(error) : error);
+    }
+  }
+
+  #failAll(batch: Pending[], error: unknown): void {
+    const unavailable = new DatabaseUnavailableError(error);
+    for (const p of batch) p.reject(unavailable);
+  }
+}
+
+/**
+ * A failure of the connection rather than of a statement: no SQLSTATE (socket errors,
+ * "Connection terminated"), or class 08 (connection exception) or 57 (operator
+ * intervention: the backend was terminated, the server shuts down).
+ */
+export function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true;
+  return code.startsWith('08') || code.startsWith('57');
+}

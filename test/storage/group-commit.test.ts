@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Client } from '../../src/clients/client.ts';
+import { KyselyClientStore } from '../../src/clients/client-store.ts';
+import { refreshStoreFor, type RefreshFamily, type RefreshStore } from '../../src/oauth/refresh-store.ts';
+import { migrateToLatest, openDatabase, type DatabaseHandle } from '../../src/storage/database.ts';
+import { DatabaseUnavailableError, isConnectionError, PgGroupCommit } from '../../src/storage/pg-group-commit.ts';
+import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
+
+/**
+ * Group commit on PostgreSQL (src/storage/pg-group-commit.ts): writes submitted in one
+ * event-loop turn share a transaction; a failed batch fails only its own callers, and
+ * correctly. (SQLite has no group commit: its hot paths are on prepared statements, and
+ * test/storage/sign-in-stores.test.ts runs the shared contract — one winner among
+ * concurrent rotations — on both dialects.)
+ */
+
+const NOW = 1_770_000_000;
+
+describe('group commit (PostgreSQL)', () => {
+  let database: TestDatabase;
+  let handle: DatabaseHandle;
+  let group: PgGroupCommit;
+  let refresh: RefreshStore;
+  let clientId: string;
+  let direct: pg.Client;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('postgres');
+    handle = openDatabase(database.url);
+    await migrateToLatest(handle);
+    group = handle.groupCommit!;
+    refresh = refreshStoreFor(handle);
+    const client: Client = {
+      id: randomUUID(), name: 'Web', description: '', secretHash: 'x', secretUpdatedAt: NOW, previousSecretHash: null, previousSecretExpiresAt: null,
+      public: false, grantTypes: ['authorization_code'], redirectUris: ['https://app.example.com/cb'], postLogoutRedirectUris: [], scopes: ['openid', 'offline_access'],
+      defaultScopes: [], onBehalfOfUserId: null, accessTokenTtl: null, refreshTokenTtl: null, requirePermission: 'developer_api', idTokenSignedResponseAlg: null,
+      tokensValidAfter: 0, createdAt: NOW, updatedAt: NOW,
+    };
+    await new KyselyClientStore(handle.db).insert(client);
+    clientId = client.id;
+    direct = new pg.Client({ connectionString: database.url });
+    await direct.connect();
+  });
+
+  afterAll(async () => {
+    await direct?.end();
+    await handle?.close();
+    await database?.drop();
+  });
+
+  const family = (overrides: Partial<RefreshFamily> = {}): RefreshFamily => ({
+    id: randomUUID(), clientId, userId: null, scope: 'openid offline_access', sessionId: null, authTime: NOW, amr: ['pwd'], createdAt: NOW, expiresAt: NOW + 600, revokedAt: null, ...overrides,
+  });
+
+  /** `n` families with one live token each, created one by one (not batched together). */
+  async function seed(prefix: string, n: number): Promise<RefreshFamily[]> {
+    const out: RefreshFamily[] = [];
+    for (let i = 0; i < n; i++) {
+      const f = family();
+      await refresh.createFamily(f, `${prefix}-${i}`, NOW + 600);
+      out.push(f);
+    }
+    return out;
+  }
+
+  /** What another connection sees: committed rows only. */
+  const usedAt = async (hash: string) => {
+    const row = (await direct.query<{ used_at: string | null }>('select used_at from refresh_tokens where token_hash = $1', [hash])).rows[0];
+    return row ? row.used_at : 'missing';
+  };
+
+  test('rotations requested in one turn commit in one transaction, and each is visible once its promise resolves', async () => {
+    const families = await seed('gc-one', 12);
+    const before = { ...group.stats };
+    const results = await Promise.all(families.map((f, i) => refresh.rotate(`gc-one-${i}`, `gc-one-next-${i}`, f.id, 'openid', NOW + 1, NOW + 600)));
+    expect(results.every((r) => r.status === 'rotated')).toBe(true);
+    expect(group.stats.batches - before.batches).toBe(1);
+    expect(group.stats.statements - before.statements).toBe(12);
+    for (let i = 0; i < 12; i++) {
+      expect(Number(await usedAt(`gc-one-${i}`))).toBe(NOW + 1);
+      expect(await usedAt(`gc-one-next-${i}`)).toBeNull();
+    }
+  });
+
+  test('concurrent rotations of one token in one batch: exactly one wins, only its successor exists', async () => {
+    const [f] = await seed('gc-race', 1);
+    const before = { ...group.stats };
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => refresh.rotate('gc-race-0', `gc-race-next-${i}`, f!.id, 'openid', NOW + 2, NOW + 600)));
+    expect(group.stats.batches - before.batches).toBe(1);
+    expect(results.filter((r) => r.status === 'rotated')).toHaveLength(1);
+    const winner = results.findIndex((r) => r.status === 'rotated');
+    for (let i = 0; i < 8; i++) expect(await usedAt(`gc-race-next-${i}`)).toBe(i === winner ? null : 'missing');
+  });
+
+  test('one bad row fails only its own caller, with its own error; the rest of the batch commits', async () => {
+    const families = await seed('gc-bad', 6);
+    const before = { ...group.stats };
+    const rotations = families.map((f, i) => refresh.rotate(`gc-bad-${i}`, `gc-bad-next-${i}`, f.id, 'openid', NOW + 3, NOW + 600));
+    // A family for an app that does not exist: a foreign-key violation inside the batch.
+    const bad = refresh.createFamily(family({ clientId: randomUUID() }), 'gc-bad-orphan', NOW + 600);
+    const [badResult, ...results] = await Promise.allSettled([bad, ...rotations]);
+    expect(badResult!.status).toBe('rejected');
+    expect((badResult as PromiseRejectedResult).reason).toMatchObject({ code: '23503' });
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value.status : r.reason))).toEqual(Array(6).fill('rotated'));
+    expect(group.stats.retriedAlone - before.retriedAlone).toBe(7);
+    for (let i = 0; i < 6; i++) expect(await usedAt(`gc-bad-next-${i}`)).toBeNull();
+    expect(await usedAt('gc-bad-orphan')).toBe('missing');
+  });
+
+  test('the connection terminated in the middle of a batch: every caller gets DatabaseUnavailableError, nothing of it is stored, the next batch works', async () => {
+    const families = await seed('gc-kill', 5);
+    const slow = group.query({ sql: 'select pg_sleep(30)', parameters: [] });
+    const rotations = families.map((f, i) => refresh.rotate(`gc-kill-${i}`, `gc-kill-next-${i}`, f.id, 'openid', NOW + 4, NOW + 600));
+    const settled = Promise.allSettled([slow, ...rotations]);
+    // Wait until the batch's connection runs the sleep, then terminate that backend.
+    for (let i = 0; ; i++) {
+      const r = await direct.query(`select pg_terminate_backend(pid) as killed from pg_stat_activity where datname = current_database() and query = 'select pg_sleep(30)' and pid <> pg_backend_pid()`);
+      if (r.rows.length) break;
+      if (i > 200) throw new Error('the batch never reached the sleep');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const results = await settled;
+    expect(results.every((r) => r.status === 'rejected' && r.reason instanceof DatabaseUnavailableError)).toBe(true);
+    // The batch was one transaction that never committed: no token of it was spent.
+    for (let i = 0; i < 5; i++) {
+      expect(await usedAt(`gc-kill-${i}`)).toBeNull();
+      expect(await usedAt(`gc-kill-next-${i}`)).toBe('missing');
+    }
+    // The pool replaced the connection: the same rotations now succeed.
+    const again = await Promise.all(families.map((f, i) => refresh.rotate(`gc-kill-${i}`, `gc-kill-next-${i}`, f.id, 'openid', NOW + 5, NOW + 600)));
+    expect(again.every((r) => r.status === 'rotated')).toBe(true);
+  });
+
+  test('the database refusing connections fails a batch as unavailable, not as a statement error', async () => {
+    const unreachable = new pg.Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/none', connectionTimeoutMillis: 2000 });
+    const lonely = new PgGroupCommit(unreachable, { queryErrors: 0 });
+    const results = await Promise.allSettled([lonely.query({ sql: 'select 1', parameters: [] }), lonely.query({ sql: 'select 2', parameters: [] })]);
+    expect(results.every((r) => r.status === 'rejected' && r.reason instanceof DatabaseUnavailableError)).toBe(true);
+    await unreachable.end();
+    expect(isConnectionError({ code: '23505' })).toBe(false);
+    expect(isConnectionError({ code: '40P01' })).toBe(false);
+    expect(isConnectionError({ code: '57P01' })).toBe(true);
+    expect(isConnectionError(new Error('Connection terminated unexpectedly'))).toBe(true);
+  });
+});
+
