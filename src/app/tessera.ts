@@ -246,6 +246,13 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
 
   const passkeyStore = new KyselyPasskeyStore(db);
   const passkeys = new PasskeyService({ store: passkeyStore, clock, audit, issuer: () => tokens.settings.issuer });
+  // Passkeys are second factors too: listed with the user's factors (admin API, CLI, console),
+  // removed by an admin's reset, and they make the password step ask for a second one.
+  mfa.registerFactorKind({
+    type: 'passkey',
+    list: async (userId) => (await passkeys.list(userId)).map((p) => ({ id: p.id, type: 'passkey', name: p.name, createdAt: p.createdAt, lastUsedAt: p.lastUsedAt })),
+    removeAll: (userId) => passkeys.removeAll(userId),
+  });
 
   const providerStore = new KyselyProviderStore(db);
   const linkStore = new KyselyLinkStore(db);

@@ -109,7 +109,7 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
     registerAccountRoutes(pages, tessera, kit);
     registerSecondFactorRoutes(pages, tessera, kit, steps);
     registerAccountMfaRoutes(pages, tessera, kit);
-    registerPasskeyRoutes(pages, tessera, kit);
+    registerPasskeyRoutes(pages, tessera, kit, steps);
     registerProviderRoutes(pages, tessera);
     registerEmailRoutes(pages, tessera, kit);
   });

@@ -6,9 +6,11 @@ import { ServiceError } from '../errors.ts';
 import { PasskeyRefused, RECENT_SIGN_IN_SECONDS } from '../identity/passkey-service.ts';
 import type { SignedIn } from '../identity/session-service.ts';
 import { randomToken } from '../lib/crypto.ts';
-import { CSRF_COOKIE, SESSION_COOKIE, WEBAUTHN_COOKIE } from '../lib/cookie-names.ts';
+import { CSRF_COOKIE, SECOND_STEP_COOKIE, SESSION_COOKIE, WEBAUTHN_COOKIE } from '../lib/cookie-names.ts';
+import { withMethod, type AuthMethod } from '../identity/authentication-methods.ts';
+import type { SignInSteps } from './sign-in-steps.ts';
 import { iso } from '../lib/time.ts';
-import { passkeysBody } from '../pages/passkey-pages.ts';
+import { passkeySecondStepControl, passkeysBody } from '../pages/passkey-pages.ts';
 import { waitText } from './page-routes.ts';
 import { noStore } from './oauth-reply.ts';
 import { pageCsp, pageForm, safeReturnTo, type PageKit } from './page-kit.ts';
@@ -25,9 +27,9 @@ const REFUSED = 'This passkey was not accepted. Try again, or use another way to
  * browser by the `tessera_webauthn` cookie. Adding and removing a passkey need a sign-in within
  * RECENT_SIGN_IN_SECONDS: a stolen session alone cannot plant a passkey nor remove the owner's.
  */
-export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, kit: PageKit): void {
+export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, kit: PageKit, steps: SignInSteps): void {
   const { passkeys } = tessera.services;
-  const { clock, sessions, passkeySignIn } = tessera.interactive;
+  const { clock, sessions, passkeySignIn, mfa } = tessera.interactive;
   registerPasskeyAssets(app);
 
   // The Security page's entry: each passkey, and a link here to manage them.
@@ -214,6 +216,55 @@ export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, ki
     await sessions.signOut(request.cookies[SESSION_COOKIE], request.ip);
     reply.setCookie(SESSION_COOKIE, result.cookieValue, { ...kit.cookieOptions(), maxAge: result.session.expiresAt - result.session.createdAt });
     return noStore(reply).send({ redirect: returnTo ?? '/account' });
+  });
+
+  // ---- a passkey as the second step after the password (/login/second-factor) ----
+  // Under /login: the pending step's cookie is scoped to that path. The step is bound to this
+  // browser and used once (MfaService); the page's CSRF token is bound to 'second-step'. Failed
+  // assertions are not counted as guesses: the password was right, and a signature cannot be
+  // guessed; the step itself expires after 10 minutes.
+  const SECOND_STEP = '/login/second-factor/passkey';
+  const SECOND_STEP_BINDING = 'second-step';
+
+  steps.methods.push(async (_step, user, page) => {
+    if (!(await passkeys.list(user.id)).length) return undefined;
+    return passkeySecondStepControl({ csrf: page.csrf, scripts: passkeyScripts(page.scriptNonce) });
+  });
+
+  async function pendingStepFor(request: FastifyRequest, reply: FastifyReply, b: Record<string, unknown> | undefined) {
+    if (!b) return void jsonError(reply, 400, 'invalid_request', 'the body must be a JSON object');
+    const step = await mfa.pendingStep(request.cookies[SECOND_STEP_COOKIE], request.cookies[CSRF_COOKIE]);
+    if (!step || step.enrol) return void jsonError(reply, 400, 'sign_in_expired', 'This sign-in expired or was finished elsewhere. Start again at the sign-in page.');
+    if (!csrfValid(request, b, SECOND_STEP_BINDING)) return void jsonError(reply, 403, 'invalid_csrf', 'This page expired. Reload it and try again.');
+    return step;
+  }
+
+  app.post(`${SECOND_STEP}/options`, async (request, reply) => {
+    const step = await pendingStepFor(request, reply, body(request));
+    if (!step) return reply;
+    return noStore(reply).send(await passkeys.startAuthentication(newHandle(reply), 'second_factor', step.userId));
+  });
+
+  app.post(`${SECOND_STEP}/verify`, async (request, reply) => {
+    const b = body(request);
+    const step = await pendingStepFor(request, reply, b);
+    if (!step || !b) return reply;
+    let assertion;
+    try {
+      assertion = await passkeys.finishAuthentication(takeHandle(request, reply), b.response, 'second_factor', step.userId);
+    } catch (error) {
+      if (!(error instanceof PasskeyRefused)) throw error;
+      request.log.info({ user_id: step.userId, reason: error.reason, detail: error.message }, 'passkey second step refused');
+      return jsonError(reply, 401, 'passkey_refused', REFUSED);
+    }
+    const principal = await tessera.cache.principal(step.userId);
+    if (!principal || principal.user.disabled || !(await mfa.finishSecondStep(step))) {
+      return jsonError(reply, 400, 'sign_in_expired', 'This sign-in expired or was finished elsewhere. Start again at the sign-in page.');
+    }
+    // The password, then the key: two factors (withMethod adds `mfa`).
+    const key = assertion.amr[0] as AuthMethod;
+    await steps.finish(request, reply, principal.user, withMethod(step.amr, key));
+    return noStore(reply).send({ redirect: step.returnTo ?? '/account' });
   });
 }
 

@@ -11,6 +11,7 @@ import { recoveryCodesPage, recoveryCodeUsedPage, secondFactorPage, totpEnrolPag
 import { messagePage } from '../pages/pages.ts';
 import type { SafeHtml } from '../pages/html.ts';
 import { pageForm, pageHeaders, type PageKit } from './page-kit.ts';
+import { scriptNonce } from './passkey-assets.ts';
 import { waitText } from './page-routes.ts';
 import type { SignInSteps } from './sign-in-steps.ts';
 
@@ -43,11 +44,14 @@ export function registerSecondFactorRoutes(app: FastifyInstance, tessera: Tesser
 
   async function secondFactor(request: FastifyRequest, reply: FastifyReply, pending: { step: PendingSecondStep; user: User }, status: number, error: string | undefined) {
     const extra: SafeHtml[] = [];
+    const csrf = kit.csrfToken(request, reply, BINDING);
+    // A method may need a script (a passkey): allowed by this response's nonce only.
+    const nonce = scriptNonce();
     for (const method of steps.methods) {
-      const offered = await method(pending.step, pending.user);
+      const offered = await method(pending.step, pending.user, { csrf, scriptNonce: nonce });
       if (offered) extra.push(offered);
     }
-    return pageHeaders(reply).code(status).send(secondFactorPage({ csrf: kit.csrfToken(request, reply, BINDING), error, extraMethods: extra }));
+    return pageHeaders(reply, extra.length ? { scriptNonce: nonce } : {}).code(status).send(secondFactorPage({ csrf, error, extraMethods: extra }));
   }
 
   app.get('/login/second-factor', async (request, reply) => {

@@ -11,8 +11,12 @@ import type { PendingSecondStep } from '../identity/mfa/second-step-store.ts';
 import type { SafeHtml } from '../pages/html.ts';
 import { pageHeaders, type PageKit } from './page-kit.ts';
 
-/** A way to pass the second step besides a code: its HTML for this user, or undefined when they cannot use it. */
-export type SecondStepMethod = (step: PendingSecondStep, user: User) => Promise<SafeHtml | undefined>;
+/**
+ * A way to pass the second step besides a code: its HTML for this user, or undefined when they
+ * cannot use it. `page` is the page's CSRF token (bound to 'second-step') and the nonce its CSP
+ * allows scripts by (a method that needs a script puts it in its script elements).
+ */
+export type SecondStepMethod = (step: PendingSecondStep, user: User, page: { csrf: string; scriptNonce: string }) => Promise<SafeHtml | undefined>;
 
 /**
  * What the pages do between a right password and a session: a second step when the user has

@@ -73,3 +73,12 @@ export function passkeySignInControl(d: { csrf: string; returnTo: string | undef
 </div>
 ${d.scripts}`;
 }
+
+/** "Use a passkey" on the second step after the password (/login/second-factor). */
+export function passkeySecondStepControl(d: { csrf: string; scripts: SafeHtml }): SafeHtml {
+  return html`<div class="passkey-sign-in">
+<button type="button" data-passkey="authenticate" data-passkey-endpoint="/login/second-factor/passkey" data-csrf="${d.csrf}" data-passkey-error="passkey-error" hidden>Use a passkey</button>
+<div id="passkey-error" class="alert" hidden></div>
+</div>
+${d.scripts}`;
+}

@@ -169,6 +169,32 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     await page.waitForURL(`${base}/account`);
   });
 
+  test('second factor: after her password alice is asked for a second step and passes it with her passkey', async () => {
+    const alice = await server.tessera.services.users.show('alice');
+    // The passkey is one of her factors (what the admin's factor list shows).
+    const { factors } = await server.tessera.services.mfa.factorsOf(alice.id);
+    expect(factors.map((f) => [f.type, f.name])).toEqual([['passkey', 'Work laptop']]);
+    await signOut();
+    await page.goto(`${rp.url}/start`);
+    await page.waitForURL(/\/login\?/);
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.waitForURL(`${base}/login/second-factor`);
+    const csp = (await page.request.get(`${base}/login/second-factor`)).headers()['content-security-policy']!;
+    expect(csp).toMatch(/script-src 'nonce-/);
+    await page.getByRole('button', { name: 'Use a passkey' }).click();
+    // Consent was given before: straight back to the app.
+    const result = await landed();
+    expect(result.error).toBeUndefined();
+    expect(result.claims?.sub).toBe(alice.id);
+    expect(result.claims?.amr).toEqual(['pwd', 'hwk', 'mfa']);
+    expect(result.claims?.acr).toBe('urn:tessera:acr:mfa');
+    // The step was used: its passkey endpoint now refuses.
+    const again = await page.request.post(`${base}/login/second-factor/passkey/options`, { data: { csrf: 'x' } });
+    expect(again.status()).toBe(400);
+  });
+
   test('rename and remove at /account/passkeys; a removed passkey no longer signs in', async () => {
     await page.goto(`${base}/account/passkeys`);
     await page.getByLabel('New name for Work laptop').fill('Old laptop');
@@ -189,6 +215,27 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
     await expect.poll(() => page.locator('#passkey-error').textContent()).toContain('This passkey was not accepted');
     expect(new URL(page.url()).pathname).toBe('/login');
+    expect(problems).toEqual([]);
+  });
+
+  test("an admin's factor reset removes her passkeys: they no longer sign in", async () => {
+    // Password only now (no factor left after the removal), then a new passkey.
+    await page.goto(`${base}/account/passkeys`);
+    await page.waitForURL(/\/login\?/);
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.waitForURL(`${base}/account/passkeys`);
+    await page.getByLabel('Name').fill('Spare key');
+    await page.getByRole('button', { name: 'Add a passkey' }).click();
+    await page.waitForURL(`${base}/account/passkeys?done=added`);
+    const alice = await server.tessera.services.users.show('alice');
+    expect((await server.tessera.services.mfa.resetFactors(alice.id, SYSTEM)).types).toEqual(['passkey']);
+    expect((await server.tessera.services.mfa.factorsOf(alice.id)).factors).toEqual([]);
+    await signOut();
+    await page.goto(`${base}/login`);
+    await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    await expect.poll(() => page.locator('#passkey-error').textContent()).toContain('This passkey was not accepted');
     expect(problems).toEqual([]);
   });
 });
