@@ -212,6 +212,10 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     get refreshTokenTtl() {
       return live.refreshTokenTtl;
     },
+    // The gateway's APIs are the RFC 8707 resources; built after the token service, bound late.
+    get resources() {
+      return gateway;
+    },
   };
   const guessThrottle = new KyselyGuessThrottleStore(db);
   // Signed with a secret derived from the key-encryption key: every node agrees, the database never holds it.
@@ -338,6 +342,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       issuer,
       audit,
       mfaNeed: (principal, request) => mfa.need(principal, request),
+      resources: gateway,
       get codeTtl() {
         return live.codeTtl;
       },

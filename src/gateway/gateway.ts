@@ -2,6 +2,8 @@ import { bearerChallenge, parseBearerHeader, type BearerErrorCode } from '../oau
 import type { ApiDefinition } from './api-service.ts';
 import { compileTemplate, matchTemplate, type CompiledTemplate } from './route-template.ts';
 import type { TokenService } from '../oauth/token-service.ts';
+import type { ProtectedResource, ResourceDirectory } from '../oauth/resource-indicators.ts';
+import { ResourceIndex, type GatewayResource } from './protected-resources.ts';
 
 interface CompiledApi {
   def: ApiDefinition;
@@ -32,9 +34,12 @@ const NONE: readonly string[] = [];
  * admits it (deny by default), and whether the bearer token may pass. Definitions live in
  * memory and are replaced whole when the change feed says an API changed.
  */
-export class Gateway {
+export class Gateway implements ResourceDirectory {
   readonly #tokens: TokenService;
   #apis: CompiledApi[] = [];
+  #defs: ApiDefinition[] = [];
+  /** Resource identifiers depend on the issuer, which may be set after load (--port 0). */
+  #resources: ResourceIndex | undefined;
   /** scope → audience of the API declaring it (only APIs that have an audience). */
   #audienceOf = new Map<string, string>();
 
@@ -43,6 +48,8 @@ export class Gateway {
   }
 
   load(defs: ApiDefinition[]): void {
+    this.#defs = defs;
+    this.#resources = undefined;
     // Longest base path first (base paths never nest, but keep lookups unambiguous anyway).
     this.#apis = defs
       .map((def) => ({
@@ -63,6 +70,29 @@ export class Gateway {
       if (aud !== undefined && !out.includes(aud)) out.push(aud);
     }
     return out;
+  }
+
+  /** Every API as an RFC 8707 / RFC 9728 resource, for the current issuer. */
+  get resources(): ResourceIndex {
+    const issuer = this.#tokens.settings.issuer;
+    if (!this.#resources || this.#resourcesIssuer !== issuer) {
+      this.#resources = new ResourceIndex(this.#defs, issuer);
+      this.#resourcesIssuer = issuer;
+    }
+    return this.#resources;
+  }
+  #resourcesIssuer = '';
+
+  find(resource: string): ProtectedResource | undefined {
+    return this.resources.find(resource);
+  }
+
+  ownerOf(scope: string): string | undefined {
+    return this.resources.ownerOf(scope);
+  }
+
+  #meantFor(aud: string | string[], resource: GatewayResource): boolean {
+    return meantFor(aud, resource, this.#tokens.settings.issuer);
   }
 
   get size(): number {
@@ -101,20 +131,22 @@ export class Gateway {
       return { ...jsonError(405, 'method_not_allowed', `${method} is not allowed here`), headers: { allow } };
     }
 
+    const resource = this.resources.byBasePath(api.def.basePath)!;
+    const scope = route.scopes.join(' ');
     const token = parseBearerHeader(authorization);
-    if (token === undefined) return bearerError(401, undefined, 'a bearer token is required');
-    if (token === null) return bearerError(400, 'invalid_request', 'the Authorization header must be "Bearer <token>"');
+    // The challenge names the scopes the route needs and the resource's metadata (RFC 9728 §5.1).
+    if (token === undefined) return bearerError(401, undefined, 'a bearer token is required', scope, resource.metadataUrl);
+    if (token === null) return bearerError(400, 'invalid_request', 'the Authorization header must be "Bearer <token>"', undefined, resource.metadataUrl);
     const check = await this.#tokens.checkAccessToken(token, now);
-    if (!check.active) return bearerError(401, 'invalid_token', 'the access token is invalid, expired or revoked');
+    if (!check.active) return bearerError(401, 'invalid_token', 'the access token is invalid, expired or revoked', undefined, resource.metadataUrl);
     const { claims } = check;
-    if (api.def.audience !== null) {
-      const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-      if (!aud.includes(api.def.audience)) return bearerError(401, 'invalid_token', 'the access token is not meant for this API');
+    if (!this.#meantFor(claims.aud, resource)) {
+      return bearerError(401, 'invalid_token', 'the access token is not meant for this API', undefined, resource.metadataUrl);
     }
     const held = claims.scope ? claims.scope.split(' ') : [];
     // A route admits a token holding any of its scopes.
     if (!route.scopes.some((s) => held.includes(s))) {
-      return bearerError(403, 'insufficient_scope', 'the access token lacks a scope this resource requires', route.scopes.join(' '));
+      return bearerError(403, 'insufficient_scope', 'the access token lacks a scope this resource requires', scope, resource.metadataUrl);
     }
     return {
       kind: 'forward',
@@ -124,6 +156,21 @@ export class Gateway {
       identity: { subject: String(claims.sub), clientId: claims.client_id, scope: claims.scope ?? '' },
     };
   }
+}
+
+/**
+ * Whether a token's audience admits it here. A token bound to a resource (RFC 8707) names
+ * only that resource, so it opens no other API. A token issued without `resource` names the
+ * issuer (and the audiences of APIs that set one, by their scopes): it is accepted by APIs
+ * without an audience of their own, as before resource indicators existed.
+ */
+function meantFor(aud: string | string[], resource: GatewayResource, issuer: string): boolean {
+  const list = Array.isArray(aud) ? aud : [aud];
+  const id = resource.id.endsWith('/') ? resource.id.slice(0, -1) : resource.id;
+  if (list.some((a) => a === id || a === `${id}/`)) return true;
+  // An audience of the API's own (a URI or a resource server's client_id), as before RFC 8707.
+  if (resource.api.audience !== null) return list.includes(resource.api.audience);
+  return list.includes(issuer);
 }
 
 function splitUpstream(upstream: string): { origin: string; pathPrefix: string } {
@@ -138,11 +185,11 @@ function jsonError(status: number, error: string, description: string): Extract<
 }
 
 /** RFC 6750 §3: the refusal with its challenge; no error code when credentials were simply missing. */
-function bearerError(status: number, error: BearerErrorCode | undefined, description: string, scope?: string): Extract<GatewayDecision, { kind: 'error' }> {
+function bearerError(status: number, error: BearerErrorCode | undefined, description: string, scope?: string, resourceMetadata?: string): Extract<GatewayDecision, { kind: 'error' }> {
   return {
     kind: 'error',
     status,
     body: { error: error ?? 'invalid_token', error_description: description },
-    headers: { 'www-authenticate': bearerChallenge(error, description, scope) },
+    headers: { 'www-authenticate': bearerChallenge(error, description, scope, resourceMetadata) },
   };
 }

@@ -25,7 +25,9 @@ const METHODS: ReadonlyMap<string, string> = new Map([
  */
 export function applyCors(request: FastifyRequest, reply: FastifyReply): boolean {
   const q = request.url.indexOf('?');
-  const methods = METHODS.get(q < 0 ? request.url : request.url.slice(0, q));
+  const path = q < 0 ? request.url : request.url.slice(0, q);
+  // RFC 9728 metadata, one document per API, read by browser-based MCP clients too.
+  const methods = METHODS.get(path) ?? (path.startsWith('/.well-known/oauth-protected-resource/') ? 'GET' : undefined);
   if (methods === undefined) return false;
   reply.header('access-control-allow-origin', '*');
   if (request.method === 'OPTIONS') {

@@ -6,16 +6,28 @@ import { openIdConfiguration, serverMetadata } from '../oauth/endpoints/discover
 import type { RawParams } from '../oauth/params.ts';
 import { formParams } from './form-body.ts';
 import { noStore } from './oauth-reply.ts';
+import { protectedResourceMetadata } from '../gateway/protected-resources.ts';
 
 /** The /connect/* and /.well-known/* endpoints: adapters from HTTP to the protocol core. */
 export function registerProtocolRoutes(app: FastifyInstance, tessera: Tessera): void {
   const { endpoints, clock } = tessera;
 
+  const metadataOptions = () => ({ protectedResources: tessera.gateway.resources.all.map((r) => r.id) });
   app.get('/.well-known/openid-configuration', (_req, reply) => {
-    reply.header('cache-control', 'public, max-age=300').send(openIdConfiguration(tessera.issuer));
+    reply.header('cache-control', 'public, max-age=300').send(openIdConfiguration(tessera.issuer, [], metadataOptions()));
   });
   app.get('/.well-known/oauth-authorization-server', (_req, reply) => {
-    reply.header('cache-control', 'public, max-age=300').send(serverMetadata(tessera.issuer));
+    reply.header('cache-control', 'public, max-age=300').send(serverMetadata(tessera.issuer, [], metadataOptions()));
+  });
+  // RFC 9728 §3.1: the metadata of the API at `{path}` is at /.well-known/oauth-protected-resource{path}.
+  app.get('/.well-known/oauth-protected-resource/*', (request, reply) => {
+    const path = `/${(request.params as { '*': string })['*']}`;
+    const resource = tessera.gateway.resources.byBasePath(path);
+    if (!resource) {
+      noStore(reply).code(404).send({ error: 'not_found', error_description: 'no protected resource at this path' });
+      return;
+    }
+    reply.header('cache-control', 'public, max-age=300').send(protectedResourceMetadata(resource, tessera.issuer));
   });
   app.get('/.well-known/jwks.json', (_req, reply) => {
     reply

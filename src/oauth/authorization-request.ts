@@ -1,8 +1,9 @@
 import type { Client } from '../clients/client.ts';
 import type { ClientLookup } from './client-auth.ts';
-import { OAuthError, invalidRequest, invalidScope } from './errors.ts';
+import { OAuthError, invalidRequest, invalidScope, invalidTarget } from './errors.ts';
 import { singleValued, truncate, type RawParams } from './params.ts';
 import { isValidChallenge } from './pkce.ts';
+import { checkResourceAllowed, NO_RESOURCES, resolveResource, type ProtectedResource, type ResourceDirectory } from './resource-indicators.ts';
 import { parseScope } from './scopes.ts';
 
 export type Prompt = 'none' | 'login' | 'consent' | 'select_account';
@@ -22,6 +23,8 @@ export interface AuthorizationRequest {
   loginHint: string | undefined;
   /** OIDC Core §3.1.2.1 `acr_values`: the authentication context classes the app asks for, in order. */
   acrValues: string | undefined;
+  /** RFC 8707: the API the tokens are meant for; the code remembers it. */
+  resource: ProtectedResource | undefined;
   /** The parameters as received, to re-submit from the login and consent pages. */
   params: Map<string, string>;
 }
@@ -39,10 +42,12 @@ export type AuthorizationValidation =
 const MAX_STATE_LENGTH = 2048;
 const PROMPTS: ReadonlySet<string> = new Set(['none', 'login', 'consent', 'select_account']);
 
-export async function validateAuthorizationRequest(raw: RawParams, lookupClient: ClientLookup): Promise<AuthorizationValidation> {
+export async function validateAuthorizationRequest(raw: RawParams, lookupClient: ClientLookup, resources: ResourceDirectory = NO_RESOURCES): Promise<AuthorizationValidation> {
   let params: Map<string, string>;
+  // Several resources are invalid_target (RFC 8707 §2), reported to the app once it is trusted.
+  const severalResources = (raw.get('resource')?.length ?? 0) > 1;
   try {
-    params = singleValued(raw);
+    params = singleValued(severalResources ? new Map([...raw].filter(([k]) => k !== 'resource')) : raw);
   } catch (error) {
     return { ok: false, redirectTo: undefined, error: error as OAuthError };
   }
@@ -94,6 +99,15 @@ export async function validateAuthorizationRequest(raw: RawParams, lookupClient:
   if (notAllowed.length) return back(invalidScope(`scope not allowed for this app: ${notAllowed.join(' ')}`));
   for (const s of client.defaultScopes) if (!scopes.includes(s)) scopes.push(s);
 
+  if (severalResources) return back(invalidTarget('send one resource per request: a token is bound to one API'));
+  let resource: ProtectedResource | undefined;
+  try {
+    resource = resolveResource(params.get('resource'), resources);
+    if (resource) checkResourceAllowed(resource, [...client.scopes, ...client.defaultScopes]);
+  } catch (error) {
+    return back(error as OAuthError);
+  }
+
   const challenge = params.get('code_challenge');
   const method = params.get('code_challenge_method');
   if (challenge === undefined) {
@@ -141,6 +155,7 @@ export async function validateAuthorizationRequest(raw: RawParams, lookupClient:
       maxAge,
       loginHint: params.get('login_hint'),
       acrValues,
+      resource,
       params,
     },
   };

@@ -21,11 +21,13 @@ export function parseBearerHeader(header: string | undefined): string | undefine
  * RFC 6750 §3: the `WWW-Authenticate` value; it names the error so clients know whether to refresh
  * or re-consent, and carries no error code when the request simply lacked credentials (§3.1).
  */
-export function bearerChallenge(error?: BearerErrorCode, description?: string, scope?: string): string {
+export function bearerChallenge(error?: BearerErrorCode, description?: string, scope?: string, resourceMetadata?: string): string {
   const parts = [REALM];
   // Header values must be visible ASCII: the same sanitising as error_description (RFC 6749 §5.2).
   if (error) parts.push(`error="${error}"`, `error_description="${errorDescriptionText(description ?? '').replace(/["\\]/g, '')}"`);
   if (scope) parts.push(`scope="${scope}"`);
+  // RFC 9728 §5.1: where a client finds the resource's metadata (and from it, the authorization server).
+  if (resourceMetadata) parts.push(`resource_metadata="${resourceMetadata.replace(/["\\]/g, '')}"`);
   return `Bearer ${parts.join(', ')}`;
 }
 

@@ -20,6 +20,8 @@ export interface AuthorizationCode {
   authTime: number;
   /** How the user signed in (RFC 8176), copied from the session for the ID token. */
   amr: string[];
+  /** RFC 8707: the resource named at authorization (the token request may only repeat it). */
+  resource?: string | null;
   createdAt: number;
   expiresAt: number;
 }
@@ -71,6 +73,7 @@ export class KyselyCodeStore implements CodeStore {
         access_token_expires_at: null,
         refresh_family_id: null,
         amr: formatAmr(c.amr),
+        resource: c.resource ?? null,
       })
       .execute();
   }
@@ -145,14 +148,15 @@ function fromRow(r: AuthorizationCodesTable): AuthorizationCode {
     codeChallengeMethod: r.code_challenge_method,
     authTime: r.auth_time,
     amr: parseAmr(r.amr),
+    resource: r.resource ?? null,
     createdAt: r.created_at,
     expiresAt: r.expires_at,
   };
 }
 
 const INSERT_SQL = `INSERT INTO authorization_codes (code_hash, client_id, user_id, session_id, redirect_uri, redirect_uri_in_request, scope, nonce,
-  code_challenge, code_challenge_method, auth_time, created_at, expires_at, consumed_at, access_token_jti, access_token_expires_at, refresh_family_id, amr)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, ?)`;
+  code_challenge, code_challenge_method, auth_time, created_at, expires_at, consumed_at, access_token_jti, access_token_expires_at, refresh_family_id, amr, resource)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, ?, ?)`;
 const CONSUME_SQL = 'UPDATE authorization_codes SET consumed_at = ? WHERE code_hash = ? AND consumed_at IS NULL RETURNING *';
 const MARK_REPLAY_SQL = 'UPDATE authorization_codes SET replayed_at = ? WHERE code_hash = ? RETURNING *';
 const RECORD_SQL = 'UPDATE authorization_codes SET access_token_jti = ?, access_token_expires_at = ?, refresh_family_id = ? WHERE code_hash = ? RETURNING replayed_at';
@@ -172,7 +176,7 @@ export class SqliteCodeStore extends KyselyCodeStore {
     return this.#s.run(() => {
       this.#s
         .statement(INSERT_SQL)
-        .run(c.codeHash, c.clientId, c.userId, c.sessionId, c.redirectUri, c.redirectUriInRequest ? 1 : 0, c.scope, c.nonce, c.codeChallenge, c.codeChallengeMethod, c.authTime, c.createdAt, c.expiresAt, formatAmr(c.amr));
+        .run(c.codeHash, c.clientId, c.userId, c.sessionId, c.redirectUri, c.redirectUriInRequest ? 1 : 0, c.scope, c.nonce, c.codeChallenge, c.codeChallengeMethod, c.authTime, c.createdAt, c.expiresAt, formatAmr(c.amr), c.resource ?? null);
     });
   }
 

@@ -24,6 +24,8 @@ export const OAUTH_ERROR_STATUS = {
   request_uri_not_supported: 400,
   // OpenID Connect Core Unmet Authentication Requirements 1.0: the acr asked for cannot be met.
   unmet_authentication_requirements: 400,
+  // RFC 8707 §2: the resource indicator is unknown, not allowed, or not one the grant covers.
+  invalid_target: 400,
 } as const;
 
 export type OAuthErrorCode = keyof typeof OAUTH_ERROR_STATUS;
@@ -67,6 +69,7 @@ export function errorDescriptionText(text: string): string {
 export const invalidRequest = (description: string) => new OAuthError('invalid_request', description);
 export const invalidGrant = (description: string) => new OAuthError('invalid_grant', description);
 export const invalidScope = (description: string) => new OAuthError('invalid_scope', description);
+export const invalidTarget = (description: string) => new OAuthError('invalid_target', description);
 export const unauthorizedClient = (description: string) => new OAuthError('unauthorized_client', description);
 
 /**

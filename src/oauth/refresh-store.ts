@@ -15,6 +15,8 @@ export interface RefreshFamily {
   authTime: number | null;
   /** How the user signed in (RFC 8176), kept for the ID tokens of every refresh. */
   amr: string[];
+  /** RFC 8707: the resource the grant is bound to; every access token from it is for that one. */
+  resource?: string | null;
   createdAt: number;
   expiresAt: number;
   revokedAt: number | null;
@@ -84,6 +86,7 @@ export class KyselyRefreshStore implements RefreshStore {
           session_id: f.sessionId,
           auth_time: f.authTime,
           amr: formatAmr(f.amr),
+          resource: f.resource ?? null,
           created_at: f.createdAt,
           expires_at: f.expiresAt,
           revoked_at: null,
@@ -111,6 +114,7 @@ export class KyselyRefreshStore implements RefreshStore {
         'f.session_id',
         'f.auth_time',
         'f.amr',
+        'f.resource',
         'f.created_at',
         'f.expires_at',
         'f.revoked_at',
@@ -219,6 +223,7 @@ interface PresentedRow {
   session_id: string | null;
   auth_time: number | null;
   amr: string | null;
+  resource: string | null;
   created_at: number;
   expires_at: number;
   revoked_at: number | null;
@@ -234,6 +239,7 @@ function presentedFromRow(row: PresentedRow): PresentedRefreshToken {
       sessionId: row.session_id,
       authTime: row.auth_time,
       amr: parseAmr(row.amr),
+      resource: row.resource ?? null,
       createdAt: row.created_at,
       expiresAt: row.expires_at,
       revokedAt: row.revoked_at,
@@ -245,12 +251,12 @@ function presentedFromRow(row: PresentedRow): PresentedRefreshToken {
 }
 
 const FIND_SQL = `SELECT t.scope AS token_scope, t.expires_at AS token_expires_at, t.used_at, f.id, f.client_id, f.user_id, f.scope,
-  f.session_id, f.auth_time, f.amr, f.created_at, f.expires_at, f.revoked_at
+  f.session_id, f.auth_time, f.amr, f.resource, f.created_at, f.expires_at, f.revoked_at
   FROM refresh_tokens t JOIN refresh_token_families f ON f.id = t.family_id WHERE t.token_hash = ?`;
 const SPEND_SQL = 'UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND family_id = ?';
 const INSERT_TOKEN_SQL = 'INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, NULL)';
-const INSERT_FAMILY_SQL = `INSERT INTO refresh_token_families (id, client_id, user_id, scope, session_id, auth_time, amr, created_at, expires_at, revoked_at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`;
+const INSERT_FAMILY_SQL = `INSERT INTO refresh_token_families (id, client_id, user_id, scope, session_id, auth_time, amr, resource, created_at, expires_at, revoked_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`;
 
 /**
  * SQLite: the refresh path (find, rotate, the first token of a family) on statements
@@ -280,7 +286,7 @@ export class SqliteRefreshStore extends KyselyRefreshStore {
 
   override createFamily(f: RefreshFamily, firstTokenHash: string, tokenExpiresAt: number): Promise<void> {
     return this.#s.transaction(() => {
-      this.#s.statement(INSERT_FAMILY_SQL).run(f.id, f.clientId, f.userId, f.scope, f.sessionId, f.authTime, formatAmr(f.amr), f.createdAt, f.expiresAt);
+      this.#s.statement(INSERT_FAMILY_SQL).run(f.id, f.clientId, f.userId, f.scope, f.sessionId, f.authTime, formatAmr(f.amr), f.resource ?? null, f.createdAt, f.expiresAt);
       this.#s.statement(INSERT_TOKEN_SQL).run(firstTokenHash, f.id, f.scope, f.createdAt, tokenExpiresAt);
     });
   }
@@ -290,8 +296,8 @@ export class SqliteRefreshStore extends KyselyRefreshStore {
 function pgCreateFamily(f: RefreshFamily, firstTokenHash: string, tokenExpiresAt: number) {
   return sql`
     WITH family AS (
-      INSERT INTO refresh_token_families (id, client_id, user_id, scope, session_id, auth_time, amr, created_at, expires_at, revoked_at)
-      VALUES (${f.id}, ${f.clientId}, ${f.userId}, ${f.scope}, ${f.sessionId}, ${f.authTime}, ${formatAmr(f.amr)}, ${f.createdAt}, ${f.expiresAt}, NULL)
+      INSERT INTO refresh_token_families (id, client_id, user_id, scope, session_id, auth_time, amr, resource, created_at, expires_at, revoked_at)
+      VALUES (${f.id}, ${f.clientId}, ${f.userId}, ${f.scope}, ${f.sessionId}, ${f.authTime}, ${formatAmr(f.amr)}, ${f.resource ?? null}, ${f.createdAt}, ${f.expiresAt}, NULL)
       RETURNING id
     )
     INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at)

@@ -18,6 +18,8 @@ export interface AccessTokenRequest {
   /** The user the token acts for; absent for an app acting as itself. */
   principal: Principal | undefined;
   scopes: readonly string[];
+  /** RFC 8707: the resource identifier the token is bound to; then `aud` is that alone. */
+  resource?: string | readonly string[] | undefined;
   now: number;
 }
 
@@ -86,7 +88,7 @@ export class TokenService {
     const claims: AccessTokenClaims = {
       iss: this.settings.issuer,
       sub: principal ? principal.user.id : client.id,
-      aud: this.#audience(req.scopes),
+      aud: req.resource === undefined ? this.#audience(req.scopes) : typeof req.resource === 'string' ? req.resource : [...req.resource],
       client_id: client.id,
       iat,
       exp,

@@ -117,6 +117,8 @@ export interface AuthorizationCodesTable {
   replayed_at: Epoch | null;
   /** RFC 8176 methods, space separated (null: issued before second factors existed). */
   amr: string | null;
+  /** RFC 8707 resource named at authorization (migration 0015). */
+  resource: string | null;
 }
 
 export interface RefreshTokenFamiliesTable {
@@ -130,6 +132,8 @@ export interface RefreshTokenFamiliesTable {
   expires_at: Epoch;
   revoked_at: Epoch | null;
   amr: string | null;
+  /** RFC 8707 resource the grant is bound to (migration 0015). */
+  resource: string | null;
 }
 
 export interface RefreshTokensTable {

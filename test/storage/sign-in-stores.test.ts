@@ -143,13 +143,14 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
         amr: ['pwd', 'otp', 'mfa'],
         createdAt: NOW,
         expiresAt: NOW + 1800,
+        resource: null,
         ...overrides,
       };
     }
 
     test('every stored field comes back on consume', async () => {
       const codes = codeStoreFor(handle);
-      const full = code('code-full');
+      const full = code('code-full', { resource: 'https://api.example.com/mcp' });
       const sparse = code('code-sparse', { sessionId: null, redirectUriInRequest: false, nonce: null, codeChallenge: null, codeChallengeMethod: null, scope: '' });
       await codes.insert(full);
       await codes.insert(sparse);
@@ -233,6 +234,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
         sessionId: 'sid-1',
         authTime: NOW - 5,
         amr: ['fed'],
+        resource: null,
         createdAt: NOW,
         expiresAt: NOW + 600,
         revokedAt: null,
@@ -242,7 +244,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
 
     test('createFamily, then find returns the family and the first token', async () => {
       const refresh = refreshStoreFor(handle);
-      const f = family();
+      const f = family({ resource: 'https://api.example.com/mcp' });
       await refresh.createFamily(f, 'rt-first', NOW + 600);
       expect(await refresh.find('rt-first')).toEqual({ family: f, scope: 'openid profile offline_access', expiresAt: NOW + 600, usedAt: null });
       expect(await refresh.find('rt-unknown')).toBeUndefined();

@@ -36,6 +36,7 @@ describe('OAuthError', () => {
     unsupported_token_type: 400,
     access_denied: 403,
     unsupported_response_type: 400,
+    invalid_target: 400,
     server_error: 500,
     temporarily_unavailable: 503,
     invalid_token: 401,

@@ -12,6 +12,7 @@ import type { ClientLookup } from '../client-auth.ts';
 import type { CodeStore } from '../code-store.ts';
 import { OAuthError } from '../errors.ts';
 import type { RawParams } from '../params.ts';
+import type { ResourceDirectory } from '../resource-indicators.ts';
 
 export type AuthorizeOutcome =
   /** Client or redirect URI not trusted: show an error page, never redirect (RFC 6749 §4.1.2.1). */
@@ -29,6 +30,8 @@ export interface AuthorizeDeps {
   codes: CodeStore;
   issuer: () => string;
   codeTtl: number;
+  /** The gateway's APIs as RFC 8707 resources (`resource` on the request). */
+  resources?: ResourceDirectory;
   /** Approvals at the consent page are recorded here (`consent.grant`). */
   audit: AuditLog;
   /** Whether the user must (still) pass a second factor for this request (src/identity/mfa/). */
@@ -60,6 +63,7 @@ export function authorizationFlow(deps: AuthorizeDeps) {
       codeChallengeMethod: request.codeChallenge ? 'S256' : null,
       authTime: signedIn.session.authTime,
       amr: signedIn.session.amr,
+      resource: request.resource?.id ?? null,
       createdAt: now,
       expiresAt: now + deps.codeTtl,
     });
@@ -73,7 +77,7 @@ export function authorizationFlow(deps: AuthorizeDeps) {
   async function validated(
     raw: RawParams,
   ): Promise<{ request: AuthorizationRequest; outcome?: undefined } | { outcome: AuthorizeOutcome; request?: undefined }> {
-    const v = await validateAuthorizationRequest(raw, deps.lookupClient);
+    const v = await validateAuthorizationRequest(raw, deps.lookupClient, deps.resources);
     if (v.ok) return { request: v.request };
     if (!v.redirectTo) return { outcome: { kind: 'error_page', error: v.error } };
     return { outcome: errorRedirect(v.redirectTo.uri, v.redirectTo.state, v.error) };

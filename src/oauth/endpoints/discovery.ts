@@ -14,8 +14,15 @@ export const CLAIMS_SUPPORTED = [
  * 1.0 §3). Lists only what is implemented: a client reading it must never find an
  * endpoint or method that answers 404.
  */
-export function serverMetadata(issuer: string, apiScopes: readonly string[] = []): Record<string, unknown> {
+export interface MetadataOptions {
+  /** RFC 9728 §4 `protected_resources`: the gateway's resource identifiers (RFC 8707 `resource` values). */
+  protectedResources?: readonly string[];
+}
+
+export function serverMetadata(issuer: string, apiScopes: readonly string[] = [], options: MetadataOptions = {}): Record<string, unknown> {
   const authMethods = ['client_secret_basic', 'client_secret_post'];
+  const optional: Record<string, unknown> = {};
+  if (options.protectedResources?.length) optional.protected_resources = [...options.protectedResources];
   return {
     issuer,
     authorization_endpoint: `${issuer}/connect/authorize`,
@@ -48,9 +55,10 @@ export function serverMetadata(issuer: string, apiScopes: readonly string[] = []
     claims_parameter_supported: false,
     request_parameter_supported: false,
     request_uri_parameter_supported: false,
+    ...optional,
   };
 }
 
-export function openIdConfiguration(issuer: string, apiScopes: readonly string[] = []): Record<string, unknown> {
-  return serverMetadata(issuer, apiScopes);
+export function openIdConfiguration(issuer: string, apiScopes: readonly string[] = [], options: MetadataOptions = {}): Record<string, unknown> {
+  return serverMetadata(issuer, apiScopes, options);
 }

@@ -5,6 +5,7 @@ import { authenticateClient, presentedCredentials, type AuthenticatedClient, typ
 import { OAuthError, invalidRequest, unauthorizedClient } from '../errors.ts';
 import type { GrantDeps, GrantHandler, TokenResponse } from '../grants/grant-handler.ts';
 import { singleValued, truncate, type RawParams } from '../params.ts';
+import { rejectSeveralResources } from '../resource-indicators.ts';
 
 export interface TokenRequest {
   params: RawParams;
@@ -29,6 +30,7 @@ export interface TokenEndpointDeps extends GrantDeps {
  */
 export function tokenEndpoint(deps: TokenEndpointDeps) {
   return function handleTokenRequest(req: TokenRequest): TokenResponse | Promise<TokenResponse> {
+    rejectSeveralResources(req.params);
     const params = singleValued(req.params);
     const grantType = params.get('grant_type');
     if (grantType === undefined) throw invalidRequest('grant_type is required');

@@ -1,6 +1,7 @@
 import { sha256 } from '../../lib/crypto.ts';
 import { invalidGrant, invalidRequest } from '../errors.ts';
 import { verifierMatches } from '../pkce.ts';
+import { resolveResource, resourceForGrant } from '../resource-indicators.ts';
 import type { GrantDeps, GrantHandler, GrantRequest, TokenResponse } from './grant-handler.ts';
 import { activePrincipal, issueUserTokens } from './user-tokens.ts';
 
@@ -38,9 +39,10 @@ export const authorizationCodeGrant = {
     if (req.client.public && stored.codeChallenge === null) throw invalidGrant('public clients must use PKCE');
     const principal = await activePrincipal(deps, stored.userId, req.client);
     const scopes = stored.scope.split(' ').filter(Boolean);
+    const resource = resourceForGrant(resolveResource(req.params.get('resource'), deps.resources), stored.resource ?? null, scopes, deps.resources);
     const issued = await issueUserTokens(
       deps,
-      { client: req.client, principal, scopes, nonce: stored.nonce, authTime: stored.authTime, amr: stored.amr, sid: stored.sessionId, now: req.now },
+      { client: req.client, principal, scopes, nonce: stored.nonce, authTime: stored.authTime, amr: stored.amr, sid: stored.sessionId, resource, now: req.now },
       'new',
     );
     const record = { accessTokenJti: issued.jti, accessTokenExpiresAt: issued.exp, refreshFamilyId: issued.familyId };

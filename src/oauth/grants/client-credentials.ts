@@ -3,6 +3,7 @@ import { decideGrant, type GrantDenial } from '../../clients/grant-policy.ts';
 import type { Principal } from '../../identity/user.ts';
 import { ADMIN_SCOPE, USER_ONLY_SCOPES } from '../../lib/scope-names.ts';
 import { invalidScope, type OAuthError, unauthorizedClient } from '../errors.ts';
+import { checkResourceAllowed, narrowScopes, resolveResource, type ProtectedResource } from '../resource-indicators.ts';
 import { parseScope } from '../scopes.ts';
 import type { GrantDeps, GrantHandler, GrantRequest, TokenResponse } from './grant-handler.ts';
 
@@ -15,11 +16,13 @@ export const clientCredentialsGrant = {
   allowPublicClients: false,
 
   handle(req: GrantRequest, deps: GrantDeps): TokenResponse | Promise<TokenResponse> {
-    const scopes = grantedScopes(req.client, req.params.get('scope'));
+    const resource = resolveResource(req.params.get('resource'), deps.resources);
+    if (resource) checkResourceAllowed(resource, [...req.client.scopes, ...req.client.defaultScopes]);
+    const scopes = narrowScopes(grantedScopes(req.client, req.params.get('scope')), resource, deps.resources);
     const userId = req.client.onBehalfOfUserId;
-    if (userId === null) return issue(req, deps, scopes, null);
+    if (userId === null) return issue(req, deps, scopes, resource, null);
     const principal = deps.cache.principal(userId);
-    return principal instanceof Promise ? principal.then((p) => issue(req, deps, scopes, p)) : issue(req, deps, scopes, principal);
+    return principal instanceof Promise ? principal.then((p) => issue(req, deps, scopes, resource, p)) : issue(req, deps, scopes, resource, principal);
   },
 } satisfies GrantHandler;
 
@@ -35,11 +38,11 @@ function grantedScopes(client: Client, requested: string | undefined): string[] 
 }
 
 /** `user`: the on-behalf-of user as found (undefined: deleted), or null when the app acts as itself. */
-function issue(req: GrantRequest, deps: GrantDeps, scopes: string[], user: Principal | null | undefined): TokenResponse {
+function issue(req: GrantRequest, deps: GrantDeps, scopes: string[], resource: ProtectedResource | undefined, user: Principal | null | undefined): TokenResponse {
   const decision = decideGrant(req.client, user, scopes);
   if (!decision.allowed) throw refused(decision);
   const principal = user ?? undefined;
-  const issued = deps.tokens.issueAccessToken({ client: req.client, principal, scopes, now: req.now });
+  const issued = deps.tokens.issueAccessToken({ client: req.client, principal, scopes, resource: resource?.audience, now: req.now });
   const response: TokenResponse = { access_token: issued.token, token_type: 'Bearer', expires_in: issued.expiresIn };
   if (scopes.length) response.scope = scopes.join(' ');
   return response;

@@ -4,6 +4,7 @@ import type { CodeStore } from '../code-store.ts';
 import type { IdTokenService } from '../id-token.ts';
 import type { RefreshStore } from '../refresh-store.ts';
 import type { RegistryCache } from '../registry-cache.ts';
+import type { ResourceDirectory } from '../resource-indicators.ts';
 import type { RevocationStore } from '../revocation-store.ts';
 import type { TokenService } from '../token-service.ts';
 
@@ -34,6 +35,8 @@ export interface GrantDeps {
   revocations: RevocationStore;
   idTokens: IdTokenService;
   refreshTokenTtl: number;
+  /** The gateway's APIs as RFC 8707 resources. */
+  resources: ResourceDirectory;
 }
 
 /** One grant type. The token endpoint dispatches on `grantType` through a map of these. */

@@ -1,5 +1,6 @@
 import { randomToken, sha256 } from '../../lib/crypto.ts';
 import { invalidGrant, invalidRequest, invalidScope } from '../errors.ts';
+import { resolveResource, resourceForGrant } from '../resource-indicators.ts';
 import { parseScope } from '../scopes.ts';
 import type { GrantDeps, GrantHandler, GrantRequest, TokenResponse } from './grant-handler.ts';
 import { activePrincipal, issueUserTokens } from './user-tokens.ts';
@@ -39,6 +40,8 @@ export const refreshTokenGrant = {
     const wider = asked.filter((s) => !current.includes(s));
     if (wider.length) throw invalidScope(`scope exceeds what was granted: ${wider.join(' ')}`);
     const scopes = asked.length ? asked : current;
+    // RFC 8707 §2.2: the resource may narrow the new access token, never widen the grant.
+    const resource = resourceForGrant(resolveResource(req.params.get('resource'), deps.resources), family.resource ?? null, scopes, deps.resources);
 
     const next = randomToken();
     const rotated = await deps.refresh.rotate(hash, sha256(next), family.id, scopes.join(' '), req.now, family.expiresAt);
@@ -48,7 +51,7 @@ export const refreshTokenGrant = {
     }
     const issued = await issueUserTokens(
       deps,
-      { client: req.client, principal, scopes, nonce: null, authTime: family.authTime, amr: family.amr, sid: family.sessionId, now: req.now },
+      { client: req.client, principal, scopes, nonce: null, authTime: family.authTime, amr: family.amr, sid: family.sessionId, resource, now: req.now },
       { familyId: family.id, token: next },
     );
     return issued.response;

@@ -5,6 +5,7 @@ import type { Principal } from '../../identity/user.ts';
 import { randomToken, sha256 } from '../../lib/crypto.ts';
 import { ADMIN_SCOPE } from '../../lib/scope-names.ts';
 import { invalidGrant, type OAuthError } from '../errors.ts';
+import { narrowScopes, type ProtectedResource } from '../resource-indicators.ts';
 import type { GrantDeps, TokenResponse } from './grant-handler.ts';
 
 export interface UserTokenRequest {
@@ -16,6 +17,8 @@ export interface UserTokenRequest {
   /** How the user signed in (RFC 8176): the ID token's `amr` and `acr`. */
   amr: string[];
   sid: string | null;
+  /** RFC 8707: the resource the access token is bound to (its scopes narrowed to it); the grant keeps all. */
+  resource: ProtectedResource | undefined;
   now: number;
 }
 
@@ -28,12 +31,13 @@ export async function issueUserTokens(
   // Checked again at every issue: a user who lost the admin role since consenting gets nothing.
   const decision = decideGrant(req.client, req.principal, req.scopes);
   if (!decision.allowed) throw refused(decision);
-  const access = deps.tokens.issueAccessToken({ client: req.client, principal: req.principal, scopes: req.scopes, now: req.now });
+  const accessScopes = narrowScopes(req.scopes, req.resource, deps.resources);
+  const access = deps.tokens.issueAccessToken({ client: req.client, principal: req.principal, scopes: accessScopes, resource: req.resource?.audience, now: req.now });
   const response: TokenResponse = {
     access_token: access.token,
     token_type: 'Bearer',
     expires_in: access.expiresIn,
-    scope: req.scopes.join(' '),
+    scope: accessScopes.join(' '),
   };
   // The ID token is signed on libuv's threadpool (RS256) while the refresh family is
   // written: both are awaited together, so neither can fail unobserved.
@@ -65,6 +69,7 @@ export async function issueUserTokens(
         sessionId: req.sid,
         authTime: req.authTime,
         amr: req.amr,
+        resource: req.resource?.id ?? null,
         createdAt: req.now,
         expiresAt,
         revokedAt: null,
