@@ -6,8 +6,9 @@ import { ServiceError } from '../errors.ts';
 import { groupedSecret } from '../identity/mfa/totp.ts';
 import type { SignedIn } from '../identity/session-service.ts';
 import { DEVICE_COOKIE } from '../lib/cookie-names.ts';
-import { recoveryCodesManagePage, recoveryCodesPage, totpEnrolPage, totpStatusPage } from '../pages/mfa-pages.ts';
+import { recoveryCodesBody, recoveryCodesManageBody, totpEnrolBody, totpStatusBody } from '../pages/mfa-pages.ts';
 import { messagePage } from '../pages/pages.ts';
+import { noStore } from './oauth-reply.ts';
 import { pageForm, pageHeaders, type PageKit } from './page-kit.ts';
 import { waitText } from './page-routes.ts';
 import { qrDataUrl } from './second-factor-routes.ts';
@@ -30,33 +31,53 @@ export function registerAccountMfaRoutes(app: FastifyInstance, tessera: Tessera,
     const totp = factors.find((f) => f.type === 'totp');
     const csrf = kit.csrfToken(request, reply, signedIn.session.sid);
     if (totp) {
-      return pageHeaders(reply)
-        .code(status)
-        .send(
-          totpStatusPage({
-            csrf,
-            factor: { id: totp.id, name: totp.name, since: day(totp.createdAt), lastUsed: totp.lastUsedAt === null ? undefined : day(totp.lastUsedAt) },
-            recoveryCodesRemaining,
-            error,
-            notice,
-          }),
-        );
+      const body = totpStatusBody({
+        csrf,
+        factor: { id: totp.id, name: totp.name, since: day(totp.createdAt), lastUsed: totp.lastUsedAt === null ? undefined : day(totp.lastUsedAt) },
+        recoveryCodesRemaining,
+        error,
+      });
+      return kit.account.send(request, reply, signedIn, { title: 'Authenticator app', current: 'security', body, notice, status });
     }
     const enrolment = await mfa.totpEnrolment(signedIn.principal.user);
-    return pageHeaders(reply)
-      .code(status)
-      .send(
-        totpEnrolPage({
-          csrf,
-          action: '/account/totp',
-          qrDataUrl: await qrDataUrl(enrolment.uri),
-          groupedSecret: groupedSecret(enrolment.secret),
-          intro: 'After your password, signing in will ask for a code from this app.',
-          error,
-          cancelHref: '/account',
-        }),
-      );
+    const body = totpEnrolBody({
+      csrf,
+      action: '/account/totp',
+      qrDataUrl: await qrDataUrl(enrolment.uri),
+      groupedSecret: groupedSecret(enrolment.secret),
+      intro: 'After your password, signing in will ask for a code from this app.',
+      error,
+      cancelHref: '/account/security',
+    });
+    return kit.account.send(request, reply, signedIn, { title: 'Set up an authenticator app', current: 'security', body, status });
   }
+
+  // The Security page (/account/security) lists the authenticator app and the recovery codes.
+  kit.account.addSecuritySource({
+    id: 'totp',
+    order: 10,
+    async entry(signedIn) {
+      if (mfa.policy() === 'off') return undefined;
+      const totp = (await mfa.factorsOf(signedIn.principal.user.id)).factors.find((f) => f.type === 'totp');
+      if (!totp) return { title: 'Authenticator app', active: false, status: 'Not set up', actions: [{ label: 'Set up', href: '/account/totp' }] };
+      return { title: 'Authenticator app', active: true, status: `On since ${longDay(totp.createdAt)}`, actions: [{ label: 'Manage', href: '/account/totp' }] };
+    },
+  });
+  kit.account.addSecuritySource({
+    id: 'recovery-codes',
+    order: 20,
+    async entry(signedIn) {
+      if (mfa.policy() === 'off') return undefined;
+      const { factors, recoveryCodesRemaining } = await mfa.factorsOf(signedIn.principal.user.id);
+      if (!factors.length) return undefined;
+      return {
+        title: 'Recovery codes',
+        active: recoveryCodesRemaining > 0,
+        status: `${recoveryCodesRemaining} of 10 left`,
+        actions: [{ label: 'Make new codes', href: '/account/recovery-codes' }],
+      };
+    },
+  });
 
   app.get('/account/totp', async (request, reply) => {
     const signedIn = await kit.requireSignedIn(request, reply, '/account/totp');
@@ -81,7 +102,8 @@ export function registerAccountMfaRoutes(app: FastifyInstance, tessera: Tessera,
     }
     if (!confirmed.ok) return totpPage(request, reply, signedIn, 400, 'That code is not right. Enter the code the app shows now.');
     if (!confirmed.recoveryCodes) return totpPage(request, reply, signedIn, 200, undefined, 'Your authenticator app is on.');
-    return pageHeaders(reply).send(recoveryCodesPage({ codes: confirmed.recoveryCodes, heading: 'Two-step verification is on', continueHref: '/account/totp', continueLabel: 'Done' }));
+    const codesBody = recoveryCodesBody({ codes: confirmed.recoveryCodes, heading: 'Two-step verification is on', continueHref: '/account/security', continueLabel: 'Done' });
+    return kit.account.send(request, reply, signedIn, { title: 'Your recovery codes', current: 'security', body: codesBody });
   });
 
   // Removing the app asks for a current code (or a recovery code): a session left open on a
@@ -106,14 +128,13 @@ export function registerAccountMfaRoutes(app: FastifyInstance, tessera: Tessera,
       if (error instanceof ServiceError) return totpPage(request, reply, signedIn, error.status, error.message);
       throw error;
     }
-    return pageHeaders(reply).send(messagePage('Authenticator app removed', 'Signing in asks only for your password now.', 'Set up an app again at /account/totp.'));
+    return noStore(reply).redirect('/account/security', 303);
   });
 
   async function codesPage(request: FastifyRequest, reply: FastifyReply, signedIn: SignedIn, status: number, error?: string) {
     const { recoveryCodesRemaining } = await mfa.factorsOf(signedIn.principal.user.id);
-    return pageHeaders(reply)
-      .code(status)
-      .send(recoveryCodesManagePage({ csrf: kit.csrfToken(request, reply, signedIn.session.sid), remaining: recoveryCodesRemaining, error }));
+    const body = recoveryCodesManageBody({ csrf: kit.csrfToken(request, reply, signedIn.session.sid), remaining: recoveryCodesRemaining, error });
+    return kit.account.send(request, reply, signedIn, { title: 'Recovery codes', current: 'security', body, status });
   }
 
   app.get('/account/recovery-codes', async (request, reply) => {
@@ -137,8 +158,13 @@ export function registerAccountMfaRoutes(app: FastifyInstance, tessera: Tessera,
       if (error instanceof ServiceError) return codesPage(request, reply, signedIn, error.status, error.message);
       throw error;
     }
-    return pageHeaders(reply).send(recoveryCodesPage({ codes, heading: 'New recovery codes', continueHref: '/account/totp', continueLabel: 'Done' }));
+    const body = recoveryCodesBody({ codes, heading: 'New recovery codes', continueHref: '/account/security', continueLabel: 'Done' });
+    return kit.account.send(request, reply, signedIn, { title: 'Your recovery codes', current: 'security', body });
   });
+
+  function longDay(epoch: number): string {
+    return new Date(epoch * 1000).toLocaleDateString('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+  }
 
   /** A date for people (UTC, the server does not know the user's zone). */
   function day(epoch: number): string {

@@ -44,10 +44,12 @@ export interface TotpEnrolPageData {
 }
 
 export function totpEnrolPage(d: TotpEnrolPageData): string {
-  return layout({
-    title: 'Set up an authenticator app',
-    compact: true,
-    body: html`<h1>Set up an authenticator app</h1>
+  return layout({ title: 'Set up an authenticator app', compact: true, body: totpEnrolBody(d) });
+}
+
+/** The enrolment itself: in the sign-in card (/login/enrol) or in the account layout (/account/totp). */
+export function totpEnrolBody(d: TotpEnrolPageData): SafeHtml {
+  return html`<h1>Set up an authenticator app</h1>
 <p class="muted">${d.intro}</p>
 ${d.error ? html`<div class="alert" role="alert">${d.error}</div>` : ''}
 <ol class="steps">
@@ -62,8 +64,7 @@ ${d.error ? html`<div class="alert" role="alert">${d.error}</div>` : ''}
 <label for="code">Code from the app</label>
 <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" autocapitalize="none" spellcheck="false" required maxlength="10" autofocus>
 <div class="actions">${d.cancelHref ? html`<a class="button" href="${d.cancelHref}">Cancel</a>` : ''}<button class="primary" type="submit">Turn on</button></div>
-</form>`,
-  });
+</form>`;
 }
 
 export interface RecoveryCodesPageData {
@@ -75,17 +76,17 @@ export interface RecoveryCodesPageData {
 
 /** The codes, shown once: only their hashes are kept. */
 export function recoveryCodesPage(d: RecoveryCodesPageData): string {
-  return layout({
-    title: 'Your recovery codes',
-    compact: true,
-    body: html`<h1>${d.heading}</h1>
+  return layout({ title: 'Your recovery codes', compact: true, body: recoveryCodesBody(d) });
+}
+
+export function recoveryCodesBody(d: RecoveryCodesPageData): SafeHtml {
+  return html`<h1>${d.heading}</h1>
 <p>Save these recovery codes somewhere safe (a password manager, or printed). Each works once, in place of a code from your app, if you lose your phone.</p>
 <p class="muted small">They are shown only now: Tessera keeps only a hash of each.</p>
 <ul class="recovery-codes" aria-label="Recovery codes">
 ${d.codes.map((c) => html`<li><code>${c}</code></li>`)}
 </ul>
-<div class="actions"><a class="button primary" href="${d.continueHref}">${d.continueLabel}</a></div>`,
-  });
+<div class="actions"><a class="button primary" href="${d.continueHref}">${d.continueLabel}</a></div>`;
 }
 
 export interface TotpStatusPageData {
@@ -93,16 +94,11 @@ export interface TotpStatusPageData {
   factor: { id: string; name: string; since: string; lastUsed: string | undefined };
   recoveryCodesRemaining: number;
   error: string | undefined;
-  notice: string | undefined;
 }
 
 /** /account/totp once an app is set up: what there is, and removing it (with a current code). */
-export function totpStatusPage(d: TotpStatusPageData): string {
-  return layout({
-    title: 'Authenticator app',
-    compact: true,
-    body: html`<h1>Authenticator app</h1>
-${d.notice ? html`<div class="notice" role="status">${d.notice}</div>` : ''}
+export function totpStatusBody(d: TotpStatusPageData): SafeHtml {
+  return html`<h1>Authenticator app</h1>
 ${d.error ? html`<div class="alert" role="alert">${d.error}</div>` : ''}
 <p><strong>${d.factor.name}</strong> is on: signing in asks for a code from it after your password.</p>
 <p class="muted small">Set up ${d.factor.since}${d.factor.lastUsed ? html`; last used ${d.factor.lastUsed}` : ''}.</p>
@@ -115,8 +111,7 @@ ${d.error ? html`<div class="alert" role="alert">${d.error}</div>` : ''}
 <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" autocapitalize="none" spellcheck="false" required maxlength="64">
 <div class="actions"><button type="submit">Remove authenticator app</button></div>
 </form>
-<p class="muted small"><a href="/account">Back to your account</a></p>`,
-  });
+<p class="muted small"><a href="/account/security">Back to Security</a></p>`;
 }
 
 export interface RecoveryCodesManagePageData {
@@ -125,19 +120,15 @@ export interface RecoveryCodesManagePageData {
   error: string | undefined;
 }
 
-export function recoveryCodesManagePage(d: RecoveryCodesManagePageData): string {
-  return layout({
-    title: 'Recovery codes',
-    compact: true,
-    body: html`<h1>Recovery codes</h1>
+export function recoveryCodesManageBody(d: RecoveryCodesManagePageData): SafeHtml {
+  return html`<h1>Recovery codes</h1>
 ${d.error ? html`<div class="alert" role="alert">${d.error}</div>` : ''}
 <p>You have <strong>${String(d.remaining)}</strong> unused recovery code${d.remaining === 1 ? '' : 's'}.</p>
 <p class="muted small">New codes replace every old one, used or not.</p>
 <form method="post" action="/account/recovery-codes" novalidate>
 <input type="hidden" name="csrf" value="${d.csrf}">
-<div class="actions"><a class="button" href="/account/totp">Back</a><button class="primary" type="submit">Make new codes</button></div>
-</form>`,
-  });
+<div class="actions"><a class="button" href="/account/security">Back</a><button class="primary" type="submit">Make new codes</button></div>
+</form>`;
 }
 
 /** After a sign-in with a recovery code: how many are left, and on to where the sign-in was going. */

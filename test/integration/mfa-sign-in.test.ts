@@ -106,6 +106,10 @@ describe.each(DIALECTS)('second factors over HTTP (%s)', (dialect) => {
     const ua = new UserAgent(server.url);
     await passwordStep(ua, 'tina');
     const { secret } = await enrolSignedIn(ua);
+    // The account's Security page shows the app as on, and 10 recovery codes left.
+    const security = await (await ua.get('/account/security')).text();
+    expect(security).toMatch(/Authenticator app[\s\S]*On since/);
+    expect(security).toContain('10 of 10 left');
     clock.advance(30);
 
     // Sign in again through an app: the password alone starts no session.
