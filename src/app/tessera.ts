@@ -232,6 +232,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     log,
     policy: () => live.mfaPolicy,
     issuerLabel: () => issuerLabel(tokens.settings.issuer),
+    // The user service is built further down; bound late.
+    findUser: (ref) => users.find(ref),
   });
   const sessions = new SessionService({
     sessions: sessionStore,

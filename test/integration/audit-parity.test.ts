@@ -125,6 +125,12 @@ const ROWS: Row[] = [
     api: (u) => ({ method: 'POST', path: `/users/${u!.ref}/unlock` }),
   },
   {
+    action: 'user.factors_reset',
+    prepare: (t, tag) => user(t, tag),
+    cli: (u) => ({ args: ['users', 'reset-factors', u!.ref] }),
+    api: (u) => ({ method: 'DELETE', path: `/users/${u!.ref}/factors` }),
+  },
+  {
     action: 'role.create',
     cli: (_, tag) => ({ args: ['roles', 'create', `role-${tag}`, '--description', 'Reads reports', '--permission', 'developer_api'] }),
     api: (_, tag) => ({ method: 'POST', path: '/roles', body: { name: `role-${tag}`, description: 'Reads reports', permissions: ['developer_api'] } }),
@@ -188,7 +194,7 @@ const CLI_ONLY: AuditAction[] = ['role.grant', 'keys.recover'];
 const SIGN_IN: AuditAction[] = ['user.link', 'provider.sign_in', 'provider.sign_in_failed', 'user.sign_in', 'user.sign_in_failed', 'user.sign_in_throttled', 'user.sign_out', 'consent.grant'];
 
 /** Recorded when a user changes their own factors at /account/totp, /account/recovery-codes or /account/passkeys, or passes the second step. */
-const OWN_FACTORS: AuditAction[] = ['user.factor_add', 'user.factor_remove', 'user.recovery_codes_regenerate', 'user.recovery_code_use', 'user.second_factor_failed', 'user.second_factor_throttled', 'user.factors_reset', 'user.passkey_rename'];
+const OWN_FACTORS: AuditAction[] = ['user.factor_add', 'user.factor_remove', 'user.recovery_codes_regenerate', 'user.recovery_code_use', 'user.second_factor_failed', 'user.second_factor_throttled', 'user.passkey_rename'];
 
 /** Recorded when a user changes their own account at /account (profile, sessions and apps use the admin actions above). */
 const OWN_ACCOUNT: AuditAction[] = ['user.password_change'];

@@ -259,6 +259,33 @@ describe.each(DIALECTS)('second factors over HTTP (%s)', (dialect) => {
     }
   });
 
+  test('admin API: GET /users/{id}/factors lists them, DELETE resets them (audited); the user then signs in with the password alone', async () => {
+    const { services } = server.tessera;
+    await services.users.create({ username: 'ops', password: PASSWORD, roles: ['admin'] }, SYSTEM);
+    const automation = await services.clients.create({ name: 'ops automation', grantTypes: ['client_credentials'], onBehalfOf: 'ops', scopes: ['tessera.admin'] }, SYSTEM);
+    const res = await postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials', scope: 'tessera.admin' }, { authorization: basic(automation.client_id, automation.client_secret!) });
+    const token = ((await res.json()) as { access_token: string }).access_token;
+    const call = async (method: string, path: string) => {
+      const r = await fetch(`${server.url}/admin/api/v1${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+      return { status: r.status, body: (await r.json()) as any };
+    };
+    await services.users.create({ username: 'vic', password: PASSWORD, roles: ['developer'] }, SYSTEM);
+    const ua = new UserAgent(server.url);
+    await passwordStep(ua, 'vic');
+    await enrolSignedIn(ua);
+    const listed = await call('GET', '/users/vic/factors');
+    expect(listed.status).toBe(200);
+    expect(listed.body).toMatchObject({ username: 'vic', recovery_codes_remaining: 10, factors: [{ type: 'totp', name: 'Authenticator app' }] });
+    expect(listed.body.factors[0].created_at).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect((await call('GET', '/users/nobody/factors')).status).toBe(404);
+    const reset = await call('DELETE', '/users/vic/factors');
+    expect(reset).toEqual({ status: 200, body: { user_id: listed.body.user_id, username: 'vic', removed: ['totp', 'recovery_codes'] } });
+    expect((await call('GET', `/users/${listed.body.user_id}/factors`)).body).toMatchObject({ factors: [], recovery_codes_remaining: 0 });
+    const entries = await services.audit.list({ targetId: listed.body.user_id, action: 'user.factors_reset' });
+    expect(entries.items.map((e) => [e.actor, e.details])).toEqual([[`app:${automation.client_id} for user:ops`, { types: ['totp', 'recovery_codes'] }]]);
+    expect((await passwordStep(new UserAgent(server.url), 'vic')).status).toBe(200);
+  });
+
   test('mfa_policy off: no factor is asked; acr_values=mfa gets unmet_authentication_requirements; required: enrolment after the password', async () => {
     const { settings } = server.tessera.services;
     await settings.update({ mfa_policy: 'off' }, SYSTEM);

@@ -110,6 +110,29 @@ export function usersCommand(): Command {
       });
     });
 
+  withCommon(users.command('factors').argument('<user>', 'username or id'))
+    .description('show the user’s second factors (authenticator app, passkeys) and how many recovery codes are left')
+    .action(async (ref: string, f: GlobalOptions) => {
+      await readTessera(f, async (t) => {
+        const view = await t.services.mfa.factorsView(ref);
+        output(f, view, (v) =>
+          [
+            `${v.username}: ${v.factors.length ? `${v.factors.length} second factor${v.factors.length === 1 ? '' : 's'}` : 'no second factor'}, ${v.recovery_codes_remaining} recovery code${v.recovery_codes_remaining === 1 ? '' : 's'} left`,
+            ...(v.factors.length ? [table(['TYPE', 'NAME', 'SINCE', 'LAST USED', 'ID'], v.factors.map((x) => [x.type, x.name, x.created_at, x.last_used_at ?? '-', x.id]))] : []),
+          ].join('\n'),
+        );
+      });
+    });
+
+  withCommon(users.command('reset-factors').argument('<user>', 'username or id'))
+    .description('remove every second factor and recovery code of the user (a lost phone): they sign in with the password, then enrol again if MFA is required')
+    .action(async (ref: string, f: GlobalOptions) => {
+      await withTessera(f, async (t) => {
+        const result = await t.services.mfa.resetFactorsOf(ref, cliActor());
+        output(f, result, (r) => (r.removed.length ? `removed ${r.removed.join(', ')} of ${r.username}` : `${r.username} had no second factor to remove`));
+      });
+    });
+
   withCommon(users.command('delete').argument('<user>', 'username or id'))
     .description('delete a user with their sessions, consents, refresh tokens and provider links; their access tokens stop working')
     .action(async (ref: string, f: GlobalOptions) => {

@@ -389,8 +389,33 @@ export const UnlockResultSchema = Type.Object(
   { $id: 'UnlockResult' },
 );
 
+export const UserFactorsSchema = Type.Object(
+  {
+    user_id: str(),
+    username: str(),
+    factors: Type.Array(
+      Type.Object({
+        id: str(),
+        type: str('totp (an authenticator app) or passkey'),
+        name: str(),
+        created_at: dateTime({ description: 'when the factor became active' }),
+        last_used_at: nullable(dateTime({ description: 'when it last passed a sign-in' })),
+      }),
+    ),
+    recovery_codes_remaining: Type.Integer({ description: 'unused recovery codes (each stands in for the second factor once)' }),
+  },
+  { $id: 'UserFactors' },
+);
+
+export const FactorsResetSchema = Type.Object(
+  { user_id: str(), username: str(), removed: Type.Array(str(), { description: 'the kinds removed: totp, passkey, recovery_codes (empty: the user had none)' }) },
+  { $id: 'FactorsReset' },
+);
+
 /** Every named schema, added to the admin scope once; routes point at them with `ref`. */
 export const SHARED_SCHEMAS = [
+  UserFactorsSchema,
+  FactorsResetSchema,
   SignInThrottleSchema,
   UnlockResultSchema,
   IdentityLinkSchema,

@@ -6,6 +6,7 @@ import { conflict, notFound, validationError } from '../../errors.ts';
 import type { KeyEncrypter } from '../../keys/encryption.ts';
 import { randomToken, sha256 } from '../../lib/crypto.ts';
 import type { Logger } from '../../lib/logger.ts';
+import { iso } from '../../lib/time.ts';
 import { acrValuesAskMfa } from '../authentication-methods.ts';
 import type { DeviceCookies } from '../device-cookie.ts';
 import { reserveGuess, settleRightGuess } from '../guess-gate.ts';
@@ -66,6 +67,16 @@ export interface MfaServiceDeps {
   policy: () => MfaPolicy;
   /** The issuer shown in authenticator apps (the host of Tessera's issuer URL). */
   issuerLabel: () => string;
+  /** A user by id or username, or a not_found error (the admin surfaces name users either way). */
+  findUser: (ref: string) => Promise<User>;
+}
+
+/** A user's factors as the admin API, the CLI and the console show them. */
+export interface UserFactorsView {
+  user_id: string;
+  username: string;
+  factors: Array<{ id: string; type: string; name: string; created_at: string; last_used_at: string | null }>;
+  recovery_codes_remaining: number;
 }
 
 /**
@@ -289,6 +300,25 @@ export class MfaService {
     const others: FactorView[] = [];
     for (const kind of this.#kinds) others.push(...(await kind.list(userId)));
     return { factors: [...totp, ...others], recoveryCodesRemaining: await this.#d.factors.remainingRecoveryCodes(userId) };
+  }
+
+  /** The admin view of a user's factors (by id or username). */
+  async factorsView(ref: string): Promise<UserFactorsView> {
+    const user = await this.#d.findUser(ref);
+    const { factors, recoveryCodesRemaining } = await this.factorsOf(user.id);
+    return {
+      user_id: user.id,
+      username: user.username,
+      factors: factors.map((f) => ({ id: f.id, type: f.type, name: f.name, created_at: iso(f.createdAt), last_used_at: f.lastUsedAt === null ? null : iso(f.lastUsedAt) })),
+      recovery_codes_remaining: recoveryCodesRemaining,
+    };
+  }
+
+  /** An admin's reset of a user named by id or username; what was removed. */
+  async resetFactorsOf(ref: string, actor: Actor): Promise<{ user_id: string; username: string; removed: string[] }> {
+    const user = await this.#d.findUser(ref);
+    const { types } = await this.resetFactors(user.id, actor);
+    return { user_id: user.id, username: user.username, removed: types };
   }
 
   /** An admin's reset: every factor and recovery code of the user goes; the next sign-in is by password (then enrolment, if required). */

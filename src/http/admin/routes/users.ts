@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { UserInput, UserUpdate } from '../../../identity/user-service.ts';
-import { GrantSchema, listOf, PasswordResetSchema, ref, SessionSchema, SignInThrottleSchema, UnlockResultSchema, UserCreateSchema, UserSchema, UserUpdateSchema } from '../schemas.ts';
+import { FactorsResetSchema, GrantSchema, listOf, UserFactorsSchema, PasswordResetSchema, ref, SessionSchema, SignInThrottleSchema, UnlockResultSchema, UserCreateSchema, UserSchema, UserUpdateSchema } from '../schemas.ts';
 import { actorOf, errors, IdParams, noContent, SearchQuery, tag, type AdminApi, type AdminRouteDeps } from './route-kit.ts';
 
 const SessionParams = Type.Object({ id: Type.String(), sid: Type.String({ maxLength: 100 }) });
@@ -90,6 +90,32 @@ export function userRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void {
       },
     },
     async (request) => users.unlock(request.params.id, actorOf(request)),
+  );
+
+  api.get(
+    '/users/:id/factors',
+    {
+      schema: {
+        ...tag('users'),
+        summary: 'The user’s second factors (authenticator app, passkeys) and how many recovery codes are left',
+        params: IdParams,
+        response: { 200: ref(UserFactorsSchema), ...errors },
+      },
+    },
+    async (request) => tessera.services.mfa.factorsView(request.params.id),
+  );
+
+  api.delete(
+    '/users/:id/factors',
+    {
+      schema: {
+        ...tag('users'),
+        summary: 'Remove every second factor and recovery code of the user (they sign in with the password, then enrol again if required)',
+        params: IdParams,
+        response: { 200: ref(FactorsResetSchema), ...errors },
+      },
+    },
+    async (request) => tessera.services.mfa.resetFactorsOf(request.params.id, actorOf(request)),
   );
 
   api.get(
