@@ -41,6 +41,8 @@ import { TokenService } from '../oauth/token-service.ts';
 import { AccessService } from '../admin/access-service.ts';
 import { SettingsService, type RuntimeSettings, type SettingsView } from '../admin/settings-service.ts';
 import { KyselySettingsStore } from '../admin/settings-store.ts';
+import { BrandingService } from '../admin/branding-service.ts';
+import { KyselyBrandingStore } from '../admin/branding-store.ts';
 import { bootstrapAdmin, ensureConsoleClient } from '../admin/bootstrap.ts';
 import { SYSTEM } from '../audit/actor.ts';
 import { AuditLog } from '../audit/audit-log.ts';
@@ -177,6 +179,9 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   });
   await settings.load();
   const live = settings.live;
+  // The brand of the pages (docs/branding.md), held in memory and reloaded on a `branding` change.
+  const branding = new BrandingService({ store: new KyselyBrandingStore(db), clock, feed, audit });
+  await branding.load();
   const redirectPolicy = {
     get mode() {
       return live.redirectUriPolicy;
@@ -283,6 +288,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     }),
     keys: new KeyService({ ring: keyRing, store: keyStore, clock, maxLifetime: () => maxSignedTokenLifetime(live), feed, audit }),
     settings,
+    branding,
     access: new AccessService({ users, clients, consents, refresh, sessions: sessionStore, audit, clock }),
     links: new LinkService({ links: linkStore, providers: providerStore, findUser: (ref) => users.find(ref), audit }),
     providers: new ProviderService({
@@ -370,6 +376,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const reloads = {
     keys: new BackgroundTask('key ring reload', () => keyRing.reload(), log),
     settings: new BackgroundTask('settings reload', () => settings.load(), log),
+    branding: new BackgroundTask('branding reload', () => branding.load(), log),
     apis: new BackgroundTask('gateway API reload', async () => gateway.load(await apis.loadAll()), log),
   };
   let housekeeping: NodeJS.Timeout | undefined;
@@ -453,6 +460,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
         if (kind === 'api') reloads.apis.request();
         if (kind === 'keys') reloads.keys.request();
         if (kind === 'settings') reloads.settings.request();
+        if (kind === 'branding') reloads.branding.request();
       });
       await feed.start(config.changePollMs);
       // The cleanup of expired rows (ORY Hydra's lesson: token tables grow without one). A

@@ -42,6 +42,7 @@ export const AUDIT_TARGETS = {
   'api.update': 'api',
   'api.delete': 'api',
   'settings.update': 'settings',
+  'branding.update': 'settings',
   'keys.rotate': 'keys',
   'keys.recover': 'keys',
   'user.link': 'user',
@@ -136,6 +137,8 @@ export interface AuditDetails {
   'api.update': Fields;
   'api.delete': { name: string };
   'settings.update': { changed: Record<string, unknown> };
+  /** The brand of the pages changed (docs/branding.md): which fields ('logo' for an upload or removal), and how many contrast warnings it now has. */
+  'branding.update': { fields: string[]; warnings: number };
   'keys.rotate': { kids: string[] };
   /** Keys the key-encryption key could not decrypt were retired (tokens they signed died) and new ones made. */
   'keys.recover': { retired: string[]; created: string[] };

@@ -12,6 +12,7 @@ import { providersCommand } from './commands/providers.ts';
 import { rolesCommand } from './commands/roles.ts';
 import { ListenError, serveCommand } from './commands/serve.ts';
 import { settingsCommand } from './commands/settings.ts';
+import { brandingCommand } from './commands/branding.ts';
 import { usersCommand } from './commands/users.ts';
 import { EXIT } from './exit-codes.ts';
 
@@ -29,6 +30,7 @@ program.addCommand(keysCommand());
 program.addCommand(apisCommand());
 program.addCommand(providersCommand());
 program.addCommand(settingsCommand());
+program.addCommand(brandingCommand());
 program.addCommand(auditCommand());
 program.addCommand(backupCommand());
 program.addCommand(restoreCommand());

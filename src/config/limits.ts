@@ -41,6 +41,10 @@ export const LIMITS = {
   /** Redirect URIs, and post-logout redirect URIs, each. */
   appRedirectUris: { min: 0, max: 20 },
 
+  // Branding (docs/branding.md): an uploaded logo, bytes; the product name, characters.
+  logoBytes: { min: 1, max: 256 * 1024 },
+  productName: { min: 1, max: 80 },
+
   /** An API's upstream timeout behind the gateway, milliseconds. */
   apiTimeoutMs: { min: 100, max: 300_000 },
   /** An API's largest request body behind the gateway, bytes (unset: no limit). */

@@ -23,6 +23,7 @@ import { registerPasskeyRoutes } from './passkey-routes.ts';
 import { registerProviderRoutes } from './provider-routes.ts';
 import { registerProtocolRoutes } from './protocol-routes.ts';
 import { registerErrorHandler } from './error-reply.ts';
+import { registerBrandRoutes } from './brand-routes.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -101,6 +102,8 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
   // onRequest and onSend hooks stay off the token, introspection and gateway paths.
   void app.register(async (pages) => {
     await pages.register(cookie);
+    // First: every page below renders inside the brand's page context.
+    registerBrandRoutes(pages, tessera, undefined);
     const kit = new PageKit(tessera);
     // The steps between a right password and a session (second factor, enrolment): shared by
     // /login and the second-factor pages; other methods (passkeys) add themselves to it.

@@ -6,6 +6,7 @@ import { CSRF_COOKIE, DEVICE_COOKIE, SESSION_COOKIE } from '../lib/cookie-names.
 import type { AuthorizeOutcome } from '../oauth/endpoints/authorize.ts';
 import { OAuthError } from '../oauth/errors.ts';
 import type { RawParams } from '../oauth/params.ts';
+import { productName } from '../pages/brand-parts.ts';
 import { consentPage, loginPage, logoutPage, messagePage } from '../pages/pages.ts';
 import { passkeySignInControl } from '../pages/passkey-pages.ts';
 import { passkeyScripts, scriptNonce } from './passkey-assets.ts';
@@ -204,7 +205,7 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
     await sessions.signOut(request.cookies[SESSION_COOKIE], request.ip);
     reply.clearCookie(SESSION_COOKIE, { path: '/' });
     if (redirect) return noStore(reply).redirect(redirect, 303);
-    return pageHeaders(reply).send(messagePage('Signed out', 'You have been signed out of Tessera.'));
+    return pageHeaders(reply).send(messagePage('Signed out', `You have been signed out of ${productName()}.`));
   }
 
   /** "Continue with {name}" for each enabled provider, carrying the request to resume. */

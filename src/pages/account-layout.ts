@@ -1,3 +1,4 @@
+import { brandFooter, brandMark, brandStylesheetLink, pageLang, productName } from './brand-parts.ts';
 import { html, type SafeHtml } from './html.ts';
 
 /** The account area's sections, in nav order; `current` in AccountPageOptions names one. */
@@ -34,19 +35,20 @@ export interface AccountPageOptions {
 export function accountLayout(o: AccountPageOptions): string {
   const who = o.user.name ?? o.user.username;
   return html`<!doctype html>
-<html lang="en">
+<html lang="${pageLang()}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<title>${o.title} · Account · Tessera</title>
+<title>${o.title} · Account · ${productName()}</title>
 <link rel="icon" href="/assets/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/assets/tessera.css">
+${brandStylesheetLink()}
 </head>
 <body class="account">
 <a class="skip" href="#content">Skip to content</a>
 <header class="account__bar">
-<span class="brand account__brand"><span class="brand__mark" aria-hidden="true"></span>Tessera</span>
+<span class="brand account__brand">${brandMark()}</span>
 <span class="account__who">Signed in as <strong>${who}</strong>${o.user.name ? html` <span class="muted">(${o.user.username})</span>` : ''}</span>
 <form method="post" action="/logout" class="account__signout">
 <input type="hidden" name="csrf" value="${o.signOutCsrf}">
@@ -61,6 +63,7 @@ ${ACCOUNT_NAV.map((n) => html`<li><a href="${n.href}"${n.id === o.current ? html
 <main id="content" class="account__main" tabindex="-1">
 ${o.notice ? html`<div class="notice" role="status">${o.notice}</div>` : ''}
 ${o.body}
+${brandFooter(o.title)}
 </main>
 </body>
 </html>`.value;

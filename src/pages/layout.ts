@@ -1,3 +1,4 @@
+import { brandFooter, brandHeader, brandStylesheetLink, pageLang, productName } from './brand-parts.ts';
 import { html, type SafeHtml } from './html.ts';
 
 export interface PageOptions {
@@ -7,22 +8,28 @@ export interface PageOptions {
   compact?: boolean;
 }
 
-/** The page shell: no script at all, one stylesheet from our own origin (CSP: style-src 'self'). */
+/**
+ * The page shell: no script at all, stylesheets from our own origin only (CSP: style-src
+ * 'self'): tessera.css, then the brand's (its colours). The brand (name, logo, operator
+ * partials) and the language come from the page context (page-context.ts).
+ */
 export function layout({ title, body, compact }: PageOptions): string {
   return html`<!doctype html>
-<html lang="en">
+<html lang="${pageLang()}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<title>${title} · Tessera</title>
+<title>${title} · ${productName()}</title>
 <link rel="icon" href="/assets/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/assets/tessera.css">
+${brandStylesheetLink()}
 </head>
 <body>
 <main class="${compact ? 'card card--compact' : 'card'}">
-<header class="brand" aria-label="Tessera"><span class="brand__mark" aria-hidden="true"></span>Tessera</header>
+${brandHeader(title)}
 ${body}
+${brandFooter(title)}
 </main>
 </body>
 </html>`.value;

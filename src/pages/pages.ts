@@ -1,4 +1,5 @@
 import { html, type SafeHtml } from './html.ts';
+import { operatorPolicyLinks, productName } from './brand-parts.ts';
 import { layout } from './layout.ts';
 
 export interface LoginPageData {
@@ -20,7 +21,7 @@ export function loginPage(d: LoginPageData): string {
     title: 'Sign in',
     compact: true,
     body: html`<h1>Sign in</h1>
-<p class="muted">${d.clientName ? html`to continue to <strong>${d.clientName}</strong>` : 'with your Tessera account'}</p>
+<p class="muted">${d.clientName ? html`to continue to <strong>${d.clientName}</strong>` : html`with your ${productName()} account`}</p>
 ${d.error ? html`<div class="alert" role="alert">${d.error}</div>` : ''}
 <form method="post" action="/login" novalidate>
 <input type="hidden" name="csrf" value="${d.csrf}">
@@ -86,7 +87,7 @@ export function logoutPage(d: LogoutPageData): string {
     title: 'Sign out',
     compact: true,
     body: html`<h1>Sign out?</h1>
-<p class="muted">${d.clientName ? html`<strong>${d.clientName}</strong> asks to end your Tessera session.` : 'This ends your Tessera session in this browser.'}</p>
+<p class="muted">${d.clientName ? html`<strong>${d.clientName}</strong> asks to end your ${productName()} session.` : html`This ends your ${productName()} session in this browser.`}</p>
 <form method="post" action="/logout">
 <input type="hidden" name="csrf" value="${d.csrf}">
 ${d.clientId ? html`<input type="hidden" name="client_id" value="${d.clientId}">` : ''}

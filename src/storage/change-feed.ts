@@ -16,7 +16,7 @@ import type { Database } from './schema.ts';
  * backoff; the cursor stays put, so the events written meanwhile are delivered once the
  * database is back.
  */
-export type ChangeKind = 'client' | 'user' | 'role' | 'keys' | 'revoked_jti' | 'api' | 'settings';
+export type ChangeKind = 'client' | 'user' | 'role' | 'keys' | 'revoked_jti' | 'api' | 'settings' | 'branding';
 
 export type ChangeListener = (kind: ChangeKind, key: string) => void;
 
@@ -40,7 +40,7 @@ export async function publishChange(db: Kysely<Database> | Transaction<Database>
   await db.insertInto('change_events').values({ kind, key, at: now }).execute();
 }
 
-const CHANGE_KINDS: ReadonlySet<string> = new Set<ChangeKind>(['client', 'user', 'role', 'keys', 'revoked_jti', 'api', 'settings']);
+const CHANGE_KINDS: ReadonlySet<string> = new Set<ChangeKind>(['client', 'user', 'role', 'keys', 'revoked_jti', 'api', 'settings', 'branding']);
 
 /**
  * Deletes up to `limit` change events written before `before`; returns how many. Nodes read

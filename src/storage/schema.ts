@@ -32,6 +32,13 @@ export interface ClientsTable {
   updated_at: Epoch;
   /** Added by migration 0009 with a default of 0 (optional here: inserts written before it omit it). */
   require_mfa?: Flag;
+  /** Added by migration 0014 (OIDC client metadata for the consent page; optional as above). */
+  logo_uri?: string | null;
+  client_uri?: string | null;
+  policy_uri?: string | null;
+  tos_uri?: string | null;
+  /** An uploaded logo: the hash of its row in brand_assets. */
+  logo_hash?: string | null;
 }
 
 export interface UsersTable {
@@ -193,6 +200,22 @@ export interface ApiRoutesTable {
   methods: Json;
   path: string;
   scopes: Json;
+}
+
+/** Migration 0014: the operator's brand, one JSON document (id 'default'). */
+export interface BrandingTable {
+  id: string;
+  document: Json;
+  updated_at: Epoch;
+}
+
+/** Migration 0014: uploaded logos, named by the SHA-256 of their bytes (base64 in `data`). */
+export interface BrandAssetsTable {
+  hash: string;
+  content_type: string;
+  data: string;
+  size: number;
+  created_at: Epoch;
 }
 
 export interface SettingsTable {
@@ -364,6 +387,8 @@ export interface Database {
   api_scopes: ApiScopesTable;
   api_routes: ApiRoutesTable;
   settings: SettingsTable;
+  branding: BrandingTable;
+  brand_assets: BrandAssetsTable;
   audit_events: AuditEventsTable;
   guess_throttle: GuessThrottleTable;
   change_events: ChangeEventsTable;

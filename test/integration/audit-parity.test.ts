@@ -183,6 +183,11 @@ const ROWS: Row[] = [
     cli: () => ({ args: ['settings', 'set', 'code_ttl', '900'] }),
     api: () => ({ method: 'PATCH', path: '/settings', body: { code_ttl: 900 } }),
   },
+  {
+    action: 'branding.update',
+    cli: () => ({ args: ['branding', 'set', 'primary_color', '#123456'] }),
+    api: () => ({ method: 'PATCH', path: '/branding', body: { primary_color: '#123456' } }),
+  },
 ];
 
 /** Offered by the admin API only (the CLI has no command for them). */

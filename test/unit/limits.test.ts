@@ -42,6 +42,8 @@ describe('the docs state the ranges of src/config/limits.ts', () => {
     ['cli.md', '`--grace DURATION` (', 'secretGrace'],
     ['gateway.md', '| timeout |', 'apiTimeoutMs'],
     ['gateway.md', '| max body |', 'apiMaxBodyBytes'],
+    ['branding.md', '| `product_name` | `Tessera` |', 'productName'],
+    ['branding.md', '| logo (upload) | none |', 'logoBytes'],
   ];
 
   test.each(cases)('%s %s', (doc, anchor, limit) => {

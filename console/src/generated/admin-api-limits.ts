@@ -103,6 +103,53 @@ export const limits = {
       "maxLength": 64
     }
   },
+  "Branding": {
+    "background_color": {
+      "maxLength": 7
+    },
+    "logo_url": {
+      "maxLength": 2000
+    },
+    "primary_color": {
+      "maxLength": 7
+    },
+    "privacy_url": {
+      "maxLength": 2000
+    },
+    "product_name": {
+      "minLength": 1,
+      "maxLength": 80
+    },
+    "terms_url": {
+      "maxLength": 2000
+    }
+  },
+  "BrandingUpdate": {
+    "background_color": {
+      "maxLength": 7
+    },
+    "logo_url": {
+      "maxLength": 2000
+    },
+    "primary_color": {
+      "maxLength": 7
+    },
+    "privacy_url": {
+      "maxLength": 2000
+    },
+    "product_name": {
+      "minLength": 1,
+      "maxLength": 80
+    },
+    "terms_url": {
+      "maxLength": 2000
+    }
+  },
+  "LogoUpload": {
+    "content_type": {
+      "maxLength": 100
+    }
+  },
   "PasswordReset": {
     "password": {
       "maxLength": 1024

@@ -16,6 +16,7 @@ import { userLinkRoutes } from './routes/user-links.ts';
 import { roleRoutes } from './routes/roles.ts';
 import type { AdminApi, AdminRouteDeps } from './routes/route-kit.ts';
 import { settingsRoutes } from './routes/settings.ts';
+import { brandingRoutes } from './routes/branding.ts';
 import { userRoutes } from './routes/users.ts';
 import { SHARED_SCHEMAS } from './schemas.ts';
 
@@ -29,6 +30,7 @@ const RESOURCES: Array<(api: AdminApi, deps: AdminRouteDeps) => void> = [
   roleRoutes,
   permissionRoutes,
   settingsRoutes,
+  brandingRoutes,
   keyRoutes,
   auditRoutes,
   apiRoutes,

@@ -181,6 +181,48 @@ export const SettingsUpdateSchema = Type.Object(
   { $id: 'SettingsUpdate', additionalProperties: false },
 );
 
+/** The brand of the pages (docs/branding.md). Colours are checked (and normalised) by the service. */
+const brandingFields = {
+  product_name: str('shown in every page header and title', { minLength: LIMITS.productName.min, maxLength: LIMITS.productName.max }),
+  primary_color: str('#rrggbb: buttons, links, focus', { maxLength: 7 }),
+  background_color: str('#rrggbb: the page behind the card', { maxLength: 7 }),
+  logo_url: nullable(str('a path on this server (e.g. /static/logo.svg), used when no logo is uploaded', { maxLength: 2000 })),
+  terms_url: nullable(str('https URL of the terms, linked on the consent page', { maxLength: 2000 })),
+  privacy_url: nullable(str('https URL of the privacy policy, linked on the consent page', { maxLength: 2000 })),
+  allow_remote_app_logos: Type.Boolean({ description: "show an app's own https logo_uri on the consent page (off: only uploaded app logos)" }),
+};
+export const BrandingSchema = Type.Object(
+  {
+    ...brandingFields,
+    logo: Type.Union([Type.Object({ url: str('/assets/logo-<sha256>.<ext>'), content_type: str() }), Type.Null()]),
+    stylesheet_url: str('/assets/brand-<hash>.css, linked by every page'),
+    warnings: strs('contrast checks that fail WCAG AA (4.5:1); empty when all pass'),
+  },
+  { $id: 'Branding' },
+);
+export const BrandingUpdateSchema = Type.Object(
+  {
+    product_name: opt(brandingFields.product_name),
+    primary_color: opt(brandingFields.primary_color),
+    background_color: opt(brandingFields.background_color),
+    logo_url: opt(brandingFields.logo_url),
+    terms_url: opt(brandingFields.terms_url),
+    privacy_url: opt(brandingFields.privacy_url),
+    allow_remote_app_logos: opt(brandingFields.allow_remote_app_logos),
+  },
+  { $id: 'BrandingUpdate', additionalProperties: false },
+);
+/** An image, base64: the service checks its size, its real type (magic bytes) and, for SVG, the safe subset. */
+export const LogoUploadSchema = Type.Object(
+  {
+    content_type: str('image/png, image/jpeg, image/webp, image/gif or image/svg+xml', { maxLength: 100 }),
+    // No maxLength here: the route's body limit stops what is far too large, and the service
+    // refuses anything over the limit with a message that says the limit in bytes.
+    data: str(`the file, base64 (at most ${LIMITS.logoBytes.max} bytes decoded)`),
+  },
+  { $id: 'LogoUpload', additionalProperties: false },
+);
+
 export const SigningKeySchema = Type.Object(
   {
     kid: str(),
@@ -440,6 +482,9 @@ export const SHARED_SCHEMAS = [
   PermissionCreateSchema,
   SettingsSchema,
   SettingsUpdateSchema,
+  BrandingSchema,
+  BrandingUpdateSchema,
+  LogoUploadSchema,
   SigningKeySchema,
   GrantSchema,
   SessionSchema,

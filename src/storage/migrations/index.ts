@@ -10,6 +10,7 @@ import * as m0008 from './0008-cleanup-indexes.ts';
 import * as m0009 from './0009-second-factors.ts';
 import * as m0010 from './0010-webauthn.ts';
 import * as m0011 from './0011-email-links.ts';
+import * as m0014 from './0014-branding.ts';
 import * as m0015 from './0015-resource-indicators.ts';
 import type { MigrationContext } from './context.ts';
 
@@ -31,6 +32,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '0009-second-factors': m0009,
   '0010-webauthn': m0010,
   '0011-email-links': m0011,
+  '0014-branding': m0014,
   '0015-resource-indicators': m0015,
 };
 
