@@ -356,7 +356,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       },
     }),
     /** Passwordless sign-in with a passkey (issue #14). */
-    passkeySignIn: new PasskeySignIn({ passkeys, sessions, cache, throttle: guessThrottle, clock, audit, log, metrics }),
+    passkeySignIn: new PasskeySignIn({ passkeys, cache, throttle: guessThrottle, clock, log, metrics }),
     endSession: endSessionEndpoint({ keys: keyRing, lookupClient, issuer }),
     /** The user's own account at /account (src/http/account-routes.ts). */
     account: new AccountService({ users, sessions, access: services.access }),

@@ -6,7 +6,7 @@ import { ServiceError } from '../errors.ts';
 import { PasskeyRefused, RECENT_SIGN_IN_SECONDS } from '../identity/passkey-service.ts';
 import type { SignedIn } from '../identity/session-service.ts';
 import { randomToken } from '../lib/crypto.ts';
-import { CSRF_COOKIE, SECOND_STEP_COOKIE, SESSION_COOKIE, WEBAUTHN_COOKIE } from '../lib/cookie-names.ts';
+import { CSRF_COOKIE, SECOND_STEP_COOKIE, WEBAUTHN_COOKIE } from '../lib/cookie-names.ts';
 import { withMethod, type AuthMethod } from '../identity/authentication-methods.ts';
 import type { SignInSteps } from './sign-in-steps.ts';
 import { iso } from '../lib/time.ts';
@@ -29,7 +29,7 @@ const REFUSED = 'This passkey was not accepted. Try again, or use another way to
  */
 export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, kit: PageKit, steps: SignInSteps): void {
   const { passkeys } = tessera.services;
-  const { clock, sessions, passkeySignIn, mfa } = tessera.interactive;
+  const { clock, passkeySignIn, mfa } = tessera.interactive;
   registerPasskeyAssets(app);
 
   // The Security page's entry: each passkey, and a link here to manage them.
@@ -203,7 +203,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, ki
     if (!b) return jsonError(reply, 400, 'invalid_request', 'the body must be a JSON object');
     if (!csrfValid(request, b, '')) return jsonError(reply, 403, 'invalid_csrf', 'This page expired. Reload it and try again.');
     const returnTo = safeReturnTo(typeof b.return_to === 'string' ? b.return_to : undefined);
-    const result = await passkeySignIn.signIn(takeHandle(request, reply), b.response, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
+    const result = await passkeySignIn.verify(takeHandle(request, reply), b.response, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
     if (!result.ok) {
       if (result.reason === 'throttled') {
         reply.header('retry-after', String(result.retryAfter));
@@ -211,10 +211,8 @@ export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, ki
       }
       return jsonError(reply, 401, 'passkey_refused', REFUSED);
     }
-    request.log.info({ user_id: result.session.userId, sid: result.session.sid }, 'signed in with a passkey');
-    // A new sign-in replaces whatever session this browser had (no session left behind).
-    await sessions.signOut(request.cookies[SESSION_COOKIE], request.ip);
-    reply.setCookie(SESSION_COOKIE, result.cookieValue, { ...kit.cookieOptions(), maxAge: result.session.expiresAt - result.session.createdAt });
+    // The same end as every other sign-in: session, audit (new device noticed), device cookie.
+    await steps.finish(request, reply, result.user, result.amr);
     return noStore(reply).send({ redirect: returnTo ?? '/account' });
   });
 

@@ -1,27 +1,24 @@
-import { visitor } from '../audit/actor.ts';
-import type { AuditLog } from '../audit/audit-log.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { MetricsRecorder } from '../lib/metrics.ts';
 import type { GuessThrottleStore } from './guess-throttle-store.ts';
 import { GUESS_POLICIES, type Counter } from './guess-throttle.ts';
 import { PasskeyRefused, type PasskeyService } from './passkey-service.ts';
-import type { PrincipalLookup, SessionService } from './session-service.ts';
-import type { Session } from './session-store.ts';
+import type { PrincipalLookup } from './session-service.ts';
+import type { User } from './user.ts';
 
 export interface PasskeySignInDeps {
   passkeys: PasskeyService;
-  sessions: SessionService;
   cache: PrincipalLookup;
   throttle: GuessThrottleStore;
   clock: Clock;
-  audit: AuditLog;
   log: Logger;
   metrics?: MetricsRecorder;
 }
 
 export type PasskeySignInResult =
-  | { ok: true; cookieValue: string; session: Session; username: string }
+  /** The user the passkey belongs to and the methods it proved; the caller completes the sign-in (session, audit, device cookie). */
+  | { ok: true; user: User; amr: string[] }
   | { ok: false; reason: 'refused' }
   | { ok: false; reason: 'throttled'; retryAfter: number };
 
@@ -38,7 +35,7 @@ export class PasskeySignIn {
     this.#d = deps;
   }
 
-  async signIn(browserHandle: string, body: unknown, meta: { ip: string | null; userAgent: string | null }): Promise<PasskeySignInResult> {
+  async verify(browserHandle: string, body: unknown, meta: { ip: string | null; userAgent: string | null }): Promise<PasskeySignInResult> {
     const now = epochSeconds(this.#d.clock);
     const counter: Counter | undefined = meta.ip ? { key: `passkey:ip:${meta.ip}`, kind: 'ip', account: null, policy: GUESS_POLICIES.ip } : undefined;
     if (counter) {
@@ -66,10 +63,6 @@ export class PasskeySignIn {
       return { ok: false, reason: 'refused' };
     }
     if (counter) await this.#d.throttle.refund(counter, now);
-    const started = await this.#d.sessions.startSession(assertion.userId, meta, { amr: assertion.amr });
-    const { username } = principal.user;
-    await this.#d.audit.record({ action: 'user.sign_in', targetId: assertion.userId, details: { sid: started.session.sid } }, visitor(username, meta.ip));
-    this.#d.metrics?.signIn('passkey', 'success');
-    return { ok: true, ...started, username };
+    return { ok: true, user: principal.user, amr: assertion.amr };
   }
 }

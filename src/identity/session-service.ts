@@ -133,7 +133,9 @@ export class SessionService {
     const newDevice = this.#d.devices.deviceOf(meta.deviceCookie, user.id, now) === undefined;
     const started = await this.startSession(user.id, meta, { amr });
     await this.#d.audit.record({ action: 'user.sign_in', targetId: user.id, details: { sid: started.session.sid, new_device: newDevice } }, visitor(user.username, meta.ip));
-    this.#d.metrics?.signIn('password', 'success');
+    // A passkey alone (no password) is counted as such; a passkey after a password is a password sign-in.
+    const passkeyOnly = !amr.includes('pwd') && (amr.includes('hwk') || amr.includes('swk'));
+    this.#d.metrics?.signIn(passkeyOnly ? 'passkey' : 'password', 'success');
     return { ok: true, ...started, deviceCookie: this.#d.devices.issue(meta.deviceCookie, user.id, now) };
   }
 

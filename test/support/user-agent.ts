@@ -14,13 +14,19 @@ export class UserAgent {
     this.#fetch = fetcher;
   }
 
-  async request(path: string, init: { method?: string; form?: Record<string, string> | URLSearchParams; headers?: Record<string, string> } = {}): Promise<Response> {
+  async request(
+    path: string,
+    init: { method?: string; form?: Record<string, string> | URLSearchParams; json?: unknown; body?: string; headers?: Record<string, string> } = {},
+  ): Promise<Response> {
     const headers: Record<string, string> = { ...init.headers };
     if (this.cookies.size) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-    let body: string | undefined;
+    let body: string | undefined = init.body;
     if (init.form) {
       headers['content-type'] = 'application/x-www-form-urlencoded';
       body = new URLSearchParams(init.form).toString();
+    } else if (init.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(init.json);
     }
     const url = path.startsWith('http') ? path : `${this.base}${path}`;
     const response = await this.#fetch(url, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
@@ -41,6 +47,11 @@ export class UserAgent {
 
   post(path: string, form: Record<string, string> | URLSearchParams): Promise<Response> {
     return this.request(path, { method: 'POST', form });
+  }
+
+  /** A JSON POST (the passkey ceremonies' endpoints). */
+  postJson(path: string, json: unknown): Promise<Response> {
+    return this.request(path, { method: 'POST', json });
   }
 }
 
