@@ -265,6 +265,19 @@ describe('the account area in Chromium', () => {
           await noHorizontalScroll(page);
           await page.screenshot({ path: join(SHOTS, `account-${name}-${size.name}.png`), fullPage: true });
         }
+        // Every page the Security panels link to (password, second factors, passkeys) is inside
+        // the account layout, with Security current, and as clean as the rest.
+        await page.goto(`${server.url}/account/security`);
+        const links = await page.evaluate<string[]>('[...document.querySelectorAll("section.panel .links a")].map((a) => a.getAttribute("href"))');
+        expect(links).toContain('/account/password');
+        for (const href of new Set(links)) {
+          await page.goto(`${server.url}${href}`);
+          expect(new URL(page.url()).pathname, href).toBe(href.split('?')[0]);
+          expect(await page.getByRole('navigation', { name: 'Account' }).getByRole('link', { name: 'Security' }).getAttribute('aria-current'), href).toBe('page');
+          await noHorizontalScroll(page);
+          await page.screenshot({ path: join(SHOTS, `account-security${href.replaceAll('/', '-')}-${size.name}.png`), fullPage: true });
+        }
+
         // A refused form shows its errors without breaking the layout.
         await page.goto(`${server.url}/account/password`);
         await page.getByRole('button', { name: 'Change password' }).click();
