@@ -143,7 +143,14 @@ export class PasskeyService {
       createdAt: epochSeconds(this.#d.clock),
       lastUsedAt: null,
     };
-    await this.#d.store.insert(passkey);
+    try {
+      await this.#d.store.insert(passkey);
+    } catch (error) {
+      // The same credential stored between the check above and this insert (the primary key
+      // refused it): a refusal, not a server error. Anything else is a real failure.
+      if (await this.#d.store.find(passkey.id)) throw new PasskeyRefused('not_verified', 'this credential is already registered');
+      throw error;
+    }
     await this.#d.audit.record({ action: 'user.factor_add', targetId: userId, details: { type: 'passkey', name: cleanName } }, actor);
     return passkey;
   }

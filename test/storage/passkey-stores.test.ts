@@ -213,6 +213,21 @@ describe.each(DIALECTS)('passkeys on %s', (dialect) => {
       expect(removals).toContain('My key');
     });
 
+    test('the same credential registered twice at once: one is stored, the other refused (never a database error)', async () => {
+      const auth = new SoftAuthenticator();
+      const [a, b] = await Promise.all(['race-1', 'race-2'].map((browser) => service.startRegistration({ id: bob.id, username: 'bob', name: null }, browser)));
+      const results = await Promise.allSettled(
+        [['race-1', a!], ['race-2', b!]].map(([browser, o]) =>
+          service.finishRegistration(bob.id, browser as string, auth.register({ challenge: (o as { challenge: string }).challenge, origin: ORIGIN, rpId: RP_ID }), 'Twice', actor),
+        ),
+      );
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      expect(rejected.reason).toBeInstanceOf(PasskeyRefused);
+      expect((await store.listForUser(bob.id)).map((p) => p.id)).toEqual([auth.id]);
+      await store.deleteAllForUser(bob.id);
+    });
+
     test('names are checked, rename is audited, and only the owner renames or removes', async () => {
       const auth = new SoftAuthenticator();
       const stored = await register(auth, 'browser-6');
