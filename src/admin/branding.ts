@@ -1,5 +1,6 @@
 import { LIMITS } from '../config/limits.ts';
 import { validationError } from '../errors.ts';
+import { httpsUrl } from '../lib/https-url.ts';
 import { AA_TEXT_RATIO, bestTextOn, contrastRatio } from './contrast.ts';
 
 /**
@@ -95,19 +96,6 @@ export function sameOriginPath(value: unknown, field: string): string {
     throw validationError(`${field} must be a path on this server starting with a single "/", e.g. /static/logo.svg`, field);
   }
   return value;
-}
-
-/** An absolute https URL without credentials, at most 2000 characters. */
-export function httpsUrl(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value.length > 2000) throw validationError(`${field} must be an https URL of at most 2000 characters`, field);
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw validationError(`${field} must be an absolute https URL`, field);
-  }
-  if (url.protocol !== 'https:' || url.username || url.password || !url.hostname) throw validationError(`${field} must be an https URL without credentials`, field);
-  return url.toString();
 }
 
 /**

@@ -12,6 +12,7 @@ import { randomToken, sha256 } from '../lib/crypto.ts';
 import { ADMIN_SCOPE, isScopeToken, OPENID_SCOPES, USER_ONLY_SCOPES } from '../lib/scope-names.ts';
 import { isUuid, text } from '../lib/text.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
+import { cspSafeOrigin, optionalHttpsUrl } from '../lib/https-url.ts';
 import { REGISTRABLE_GRANTS, type Client, type RegistrableGrant } from './client.ts';
 import type { ClientStore } from './client-store.ts';
 import { clientView, type ClientView } from './client-view.ts';
@@ -34,6 +35,11 @@ export interface ClientInput {
   refreshTokenTtl?: number | null;
   requirePermission?: string;
   idTokenSignedResponseAlg?: string | null;
+  /** OIDC client metadata shown on the consent page: https URLs; null or "" clears one. */
+  logoUri?: string | null;
+  clientUri?: string | null;
+  policyUri?: string | null;
+  tosUri?: string | null;
 }
 
 export interface ClientWithSecret extends ClientView {
@@ -223,6 +229,13 @@ export class ClientService {
       if (alg !== null && alg !== 'RS256' && alg !== 'ES256') throw validationError('id_token_signed_response_alg must be RS256 or ES256', 'id_token_signed_response_alg');
       c.idTokenSignedResponseAlg = alg;
     }
+    if (input.logoUri !== undefined) {
+      c.logoUri = optionalHttpsUrl(input.logoUri, 'logo_uri');
+      if (c.logoUri !== null && !cspSafeOrigin(c.logoUri)) throw validationError('logo_uri must be on a host of letters, digits, dots and hyphens', 'logo_uri');
+    }
+    if (input.clientUri !== undefined) c.clientUri = optionalHttpsUrl(input.clientUri, 'client_uri');
+    if (input.policyUri !== undefined) c.policyUri = optionalHttpsUrl(input.policyUri, 'policy_uri');
+    if (input.tosUri !== undefined) c.tosUri = optionalHttpsUrl(input.tosUri, 'tos_uri');
     if (input.scopes !== undefined) c.scopes = await this.#known(scopeList(input.scopes, 'scopes'), 'scopes');
     if (input.defaultScopes !== undefined) c.defaultScopes = await this.#known(scopeList(input.defaultScopes, 'default_scopes'), 'default_scopes');
     for (const s of c.defaultScopes) if (!c.scopes.includes(s)) c.scopes.push(s);

@@ -21,6 +21,11 @@ export interface ClientView {
   secret_updated_at: string | null;
   /** During a grace period after a secret rotation: when the previous secret stops working. */
   previous_secret_expires_at: string | null;
+  /** OIDC client metadata for the consent page (https, or null). */
+  logo_uri: string | null;
+  client_uri: string | null;
+  policy_uri: string | null;
+  tos_uri: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -44,6 +49,10 @@ export function clientView(client: Client, onBehalfOfUsername: string | null): C
     id_token_signed_response_alg: client.idTokenSignedResponseAlg,
     secret_updated_at: client.secretUpdatedAt === null ? null : iso(client.secretUpdatedAt),
     previous_secret_expires_at: client.previousSecretExpiresAt === null ? null : iso(client.previousSecretExpiresAt),
+    logo_uri: client.logoUri ?? null,
+    client_uri: client.clientUri ?? null,
+    policy_uri: client.policyUri ?? null,
+    tos_uri: client.tosUri ?? null,
     created_at: iso(client.createdAt),
     updated_at: iso(client.updatedAt),
   };

@@ -31,6 +31,14 @@ export interface Client {
   idTokenSignedResponseAlg: 'RS256' | 'ES256' | null;
   /** Users must pass a second factor to sign in to this app (docs/mfa.md). */
   requireMfa?: boolean;
+  /**
+   * OIDC client metadata shown on the consent page (OpenID Connect Dynamic Client
+   * Registration 1.0 §2): https URLs, or null. Optional: apps built before migration 0014.
+   */
+  logoUri?: string | null;
+  clientUri?: string | null;
+  policyUri?: string | null;
+  tosUri?: string | null;
   /** Tokens issued to the app with `iat` before this (epoch s) are invalid. */
   tokensValidAfter: number;
   createdAt: number;
@@ -58,6 +66,10 @@ export function clientFromRow(row: ClientsTable): Client {
     requirePermission: row.require_permission,
     idTokenSignedResponseAlg: row.id_token_signed_response_alg as Client['idTokenSignedResponseAlg'],
     requireMfa: row.require_mfa === 1,
+    logoUri: row.logo_uri ?? null,
+    clientUri: row.client_uri ?? null,
+    policyUri: row.policy_uri ?? null,
+    tosUri: row.tos_uri ?? null,
     tokensValidAfter: row.tokens_valid_after,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -85,6 +97,10 @@ export function clientToRow(client: Client): ClientsTable {
     require_permission: client.requirePermission,
     id_token_signed_response_alg: client.idTokenSignedResponseAlg,
     require_mfa: client.requireMfa ? 1 : 0,
+    logo_uri: client.logoUri ?? null,
+    client_uri: client.clientUri ?? null,
+    policy_uri: client.policyUri ?? null,
+    tos_uri: client.tosUri ?? null,
     tokens_valid_after: client.tokensValidAfter,
     created_at: client.createdAt,
     updated_at: client.updatedAt,

@@ -77,17 +77,22 @@ export class PageKit {
  * script elements carrying it run (CSP3 nonce; no inline handlers, no other source), and they
  * may call back to this origin alone (`connect-src 'self'`).
  */
-export function pageHeaders(reply: FastifyReply, options: { scriptNonce?: string } = {}): FastifyReply {
+export function pageHeaders(reply: FastifyReply, options: { scriptNonce?: string; imageOrigins?: string[] } = {}): FastifyReply {
   return noStore(reply)
-    .header('content-security-policy', pageCsp(options.scriptNonce))
+    .header('content-security-policy', pageCsp(options.scriptNonce, options.imageOrigins))
     .header('x-frame-options', 'DENY')
     .header('referrer-policy', 'no-referrer')
     .type('text/html; charset=utf-8');
 }
 
-export function pageCsp(scriptNonce?: string): string {
+/**
+ * `imageOrigins`: the consent page's app logo, when the operator allows remote app logos —
+ * that one https origin (checked by cspSafeOrigin), never `https:` as a whole.
+ */
+export function pageCsp(scriptNonce?: string, imageOrigins: string[] = []): string {
   const scripts = scriptNonce ? ` script-src 'nonce-${scriptNonce}'; connect-src 'self';` : '';
-  return `default-src 'none';${scripts} style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none';`;
+  const images = ["'self'", 'data:', ...imageOrigins].join(' ');
+  return `default-src 'none';${scripts} style-src 'self'; img-src ${images}; frame-ancestors 'none'; base-uri 'none';`;
 }
 
 /**

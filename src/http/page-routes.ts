@@ -7,7 +7,9 @@ import type { AuthorizeOutcome } from '../oauth/endpoints/authorize.ts';
 import { OAuthError } from '../oauth/errors.ts';
 import type { RawParams } from '../oauth/params.ts';
 import { productName } from '../pages/brand-parts.ts';
-import { consentPage, loginPage, logoutPage, messagePage } from '../pages/pages.ts';
+import type { Client } from '../clients/client.ts';
+import { cspSafeOrigin } from '../lib/https-url.ts';
+import { consentPage, loginPage, logoutPage, messagePage, type ConsentPageData } from '../pages/pages.ts';
 import { passkeySignInControl } from '../pages/passkey-pages.ts';
 import { passkeyScripts, scriptNonce } from './passkey-assets.ts';
 import { pageForm, pageHeaders, queryParams, safeReturnTo, type PageKit } from './page-kit.ts';
@@ -52,7 +54,8 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
       }
       case 'consent': {
         const { request: req, signedIn, newScopes } = outcome;
-        return pageHeaders(reply).send(
+        const app = appBranding(req.client, tessera.services.branding.live.document.allow_remote_app_logos);
+        return pageHeaders(reply, { imageOrigins: app.imageOrigins }).send(
           consentPage({
             csrf: csrf.token(browserValue(request, reply), signedIn.session.sid),
             clientName: req.client.name,
@@ -60,6 +63,7 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
             username: signedIn.principal.user.username,
             scopes: await scopesInWords(tessera, newScopes),
             params: req.params,
+            app,
           }),
         );
       }
@@ -233,6 +237,22 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
   app.get('/assets/tessera.css', (_request, reply) => {
     reply.header('cache-control', 'public, max-age=3600').type('text/css; charset=utf-8').send(STYLESHEET);
   });
+}
+
+/**
+ * An app's branding on the consent page (docs/branding.md): homepage, policy and terms links
+ * always (https, checked when saved); its own logo only when the operator allows remote app
+ * logos and the URL is https on a plain host, and then the page's CSP names that one origin.
+ */
+export function appBranding(client: Client, allowRemoteLogos: boolean): NonNullable<ConsentPageData['app']> & { imageOrigins: string[] } {
+  const origin = allowRemoteLogos && client.logoUri ? cspSafeOrigin(client.logoUri) : undefined;
+  return {
+    logoSrc: origin ? client.logoUri! : undefined,
+    homepage: client.clientUri ?? undefined,
+    policyUrl: client.policyUri ?? undefined,
+    tosUrl: client.tosUri ?? undefined,
+    imageOrigins: origin ? [origin] : [],
+  };
 }
 
 /** "37 seconds", "1 minute", "4 minutes" (rounded up): how long a throttled sign-in must wait. */

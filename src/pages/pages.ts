@@ -46,7 +46,19 @@ export interface ConsentPageData {
   scopes: Array<{ name: string; description: string }>;
   /** The authorization request, re-submitted with the decision. */
   params: Map<string, string>;
+  /**
+   * The app's own branding (OIDC client metadata): its logo when the operator allows remote
+   * app logos (else the initial letter), its homepage, privacy policy and terms.
+   */
+  app?: { logoSrc?: string; homepage?: string; policyUrl?: string; tosUrl?: string };
 }
+
+/** The consent page's own words (one place, for the message catalogues to come). */
+const CONSENT_TEXT = {
+  homepage: 'Website',
+  policy: 'Privacy policy',
+  tos: 'Terms of service',
+};
 
 export function consentPage(d: ConsentPageData): string {
   const hidden: SafeHtml[] = [...d.params].map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`);
@@ -56,9 +68,10 @@ export function consentPage(d: ConsentPageData): string {
 <input type="hidden" name="csrf" value="${d.csrf}">
 ${hidden}
 <div class="app">
-<div class="app__icon" aria-hidden="true">${d.clientName.slice(0, 1).toUpperCase()}</div>
+${d.app?.logoSrc ? html`<img class="app__logo" src="${d.app.logoSrc}" alt="" width="40" height="40" referrerpolicy="no-referrer">` : html`<div class="app__icon" aria-hidden="true">${d.clientName.slice(0, 1).toUpperCase()}</div>`}
 <div><h1>${d.clientName} wants to access your account</h1>
-${d.clientDescription ? html`<p class="app__desc">${d.clientDescription}</p>` : ''}</div>
+${d.clientDescription ? html`<p class="app__desc">${d.clientDescription}</p>` : ''}
+${appLinks(d.app)}</div>
 </div>
 <p class="muted small">If you allow, it will be able to:</p>
 <ul class="scopes" aria-label="Requested permissions">
@@ -69,8 +82,20 @@ ${d.scopes.map((s) => html`<li><span>${s.description}</span><code>${s.name}</cod
 <button type="submit" name="decision" value="deny">Deny</button>
 <button class="primary" type="submit" name="decision" value="allow">Yes, Allow</button>
 </div>
+${operatorPolicyLinks()}
 </form>`,
   });
+}
+
+/** The app's homepage, privacy policy and terms (https, checked when saved), opened in a new tab without a referrer. */
+function appLinks(app: ConsentPageData['app']): SafeHtml | '' {
+  const links = [
+    [app?.homepage, CONSENT_TEXT.homepage],
+    [app?.policyUrl, CONSENT_TEXT.policy],
+    [app?.tosUrl, CONSENT_TEXT.tos],
+  ].filter((l): l is [string, string] => Boolean(l[0]));
+  if (!links.length) return '';
+  return html`<p class="app__links small">${links.map(([href, label]) => html`<a href="${href}" rel="noopener noreferrer" target="_blank">${label}</a>`)}</p>`;
 }
 
 export interface LogoutPageData {

@@ -3,6 +3,7 @@ import { SYSTEM } from '../../src/audit/actor.ts';
 import { LIMITS } from '../../src/config/limits.ts';
 import { DIALECTS } from '../support/databases.ts';
 import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
+import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
 import { tinyPng } from '../support/images.ts';
 
 /**
@@ -160,6 +161,89 @@ describe.each(DIALECTS)('branding (%s)', (dialect) => {
     expect(await css.text()).toContain('--accent: #ffeb3b;');
     expect((await call('POST', '/branding/preview', { page: 'login', draft: { primary_color: 'nope' } })).status).toBe(400);
     expect((await call('GET', '/branding')).body).toEqual(before);
+  });
+});
+
+describe.each(DIALECTS)('per-app branding on the consent page (%s)', (dialect) => {
+  let server: TestServer;
+  let token: string;
+  let clientId: string;
+  const REDIRECT = 'https://books.example.com/cb';
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${server.url}${API}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  /** Signs in as alice and answers the consent page for the app. */
+  async function consent(): Promise<Response> {
+    const ua = new UserAgent(server.url);
+    const authorize = `/connect/authorize?${new URLSearchParams({ client_id: clientId, response_type: 'code', redirect_uri: REDIRECT, scope: 'openid profile', state: 's' })}`;
+    const login = await ua.get(`/login?${new URLSearchParams({ return_to: authorize })}`);
+    await ua.post('/login', { ...hiddenFields(await login.text()), username: 'alice', password: 'correct horse battery staple' });
+    const target = location(await ua.get(authorize));
+    expect(target).toMatch(/^\/consent/);
+    return ua.get(target);
+  }
+
+  beforeAll(async () => {
+    server = await startTestServer(dialect);
+    token = await adminToken(server);
+    await server.tessera.services.users.create({ username: 'alice', password: 'correct horse battery staple', roles: ['developer'] }, SYSTEM);
+    const created = await api('POST', '/apps', {
+      name: 'Acme Books',
+      grant_types: ['authorization_code'],
+      redirect_uris: [REDIRECT],
+      scopes: ['openid', 'profile'],
+      logo_uri: 'https://cdn.books.example.com/logo.png',
+      client_uri: 'https://books.example.com/',
+      policy_uri: 'https://books.example.com/privacy?x="1"',
+      tos_uri: 'https://books.example.com/terms',
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ logo_uri: 'https://cdn.books.example.com/logo.png', client_uri: 'https://books.example.com/', policy_uri: 'https://books.example.com/privacy?x=%221%22' });
+    clientId = created.body.client_id;
+    await server.tessera.services.branding.update({ terms_url: 'https://idp.example/terms', privacy_url: 'https://idp.example/privacy' }, SYSTEM);
+  });
+  afterAll(async () => server?.close());
+
+  test('metadata that is not https (or not a plain host, for the logo) is refused and changes nothing', async () => {
+    for (const [field, value] of [
+      ['logo_uri', 'http://cdn.books.example.com/logo.png'],
+      ['logo_uri', "https://a;b.example/logo.png"],
+      ['client_uri', 'javascript:alert(1)'],
+      ['policy_uri', 'data:text/html,hi'],
+      ['tos_uri', 'ftp://books.example.com/terms'],
+    ] as const) {
+      const res = await api('PATCH', `/apps/${clientId}`, { [field]: value });
+      expect(res.status, `${field} ${value}`).toBe(400);
+      expect(res.body).toMatchObject({ error: 'validation_failed', field });
+    }
+    expect((await api('GET', `/apps/${clientId}`, undefined)).body.logo_uri).toBe('https://cdn.books.example.com/logo.png');
+  });
+
+  test('remote app logos off (the default): the initial letter, the links, and img-src stays self', async () => {
+    const res = await consent();
+    const page = await res.text();
+    expect(page).toContain('<div class="app__icon" aria-hidden="true">A</div>');
+    expect(page).not.toContain('cdn.books.example.com');
+    expect(page).toContain('<a href="https://books.example.com/" rel="noopener noreferrer" target="_blank">Website</a>');
+    expect(page).toContain('href="https://books.example.com/privacy?x=%221%22"');
+    expect(page).toContain('href="https://books.example.com/terms"');
+    // The operator's own terms and privacy policy.
+    expect(page).toContain('href="https://idp.example/terms"');
+    expect(page).toContain('href="https://idp.example/privacy"');
+    expect(res.headers.get('content-security-policy')).toContain("img-src 'self' data:;");
+  });
+
+  test('remote app logos on: the https logo is shown, and the CSP allows that one origin only', async () => {
+    await server.tessera.services.branding.update({ allow_remote_app_logos: true }, SYSTEM);
+    const res = await consent();
+    const page = await res.text();
+    expect(page).toContain('<img class="app__logo" src="https://cdn.books.example.com/logo.png"');
+    expect(page).toContain('referrerpolicy="no-referrer"');
+    expect(res.headers.get('content-security-policy')).toContain("img-src 'self' data: https://cdn.books.example.com;");
+    // Every other page keeps img-src to our origin.
+    expect((await fetch(`${server.url}/login`)).headers.get('content-security-policy')).toContain("img-src 'self' data:;");
+    await server.tessera.services.branding.update({ allow_remote_app_logos: false }, SYSTEM);
   });
 });
 

@@ -62,7 +62,13 @@ export const limits = {
       "minimum": 60,
       "maximum": 86400
     },
+    "client_uri": {
+      "maxLength": 2000
+    },
     "description": {
+      "maxLength": 2000
+    },
+    "logo_uri": {
       "maxLength": 2000
     },
     "name": {
@@ -72,12 +78,18 @@ export const limits = {
     "on_behalf_of": {
       "maxLength": 200
     },
+    "policy_uri": {
+      "maxLength": 2000
+    },
     "refresh_token_ttl": {
       "minimum": 60,
       "maximum": 31536000
     },
     "require_permission": {
       "maxLength": 64
+    },
+    "tos_uri": {
+      "maxLength": 2000
     }
   },
   "AppUpdate": {
@@ -85,7 +97,13 @@ export const limits = {
       "minimum": 60,
       "maximum": 86400
     },
+    "client_uri": {
+      "maxLength": 2000
+    },
     "description": {
+      "maxLength": 2000
+    },
+    "logo_uri": {
       "maxLength": 2000
     },
     "name": {
@@ -95,12 +113,18 @@ export const limits = {
     "on_behalf_of": {
       "maxLength": 200
     },
+    "policy_uri": {
+      "maxLength": 2000
+    },
     "refresh_token_ttl": {
       "minimum": 60,
       "maximum": 31536000
     },
     "require_permission": {
       "maxLength": 64
+    },
+    "tos_uri": {
+      "maxLength": 2000
     }
   },
   "Branding": {

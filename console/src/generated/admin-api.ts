@@ -4689,6 +4689,14 @@ export interface components {
              * @description after a secret regeneration with a grace period: when the previous secret stops working
              */
             previous_secret_expires_at?: string | null;
+            /** @description the app's logo (https), shown on the consent page when the brand allows remote app logos */
+            logo_uri?: string | null;
+            /** @description the app's homepage (https), linked on the consent page */
+            client_uri?: string | null;
+            /** @description the app's privacy policy (https), linked on the consent page */
+            policy_uri?: string | null;
+            /** @description the app's terms of service (https), linked on the consent page */
+            tos_uri?: string | null;
             /** Format: date-time */
             created_at?: string;
             /** Format: date-time */
@@ -4714,6 +4722,14 @@ export interface components {
             require_permission?: string;
             /** @enum {string|null} */
             id_token_signed_response_alg?: "RS256" | "ES256" | null;
+            /** @description https URL; null clears it */
+            logo_uri?: string | null;
+            /** @description https URL; null clears it */
+            client_uri?: string | null;
+            /** @description https URL; null clears it */
+            policy_uri?: string | null;
+            /** @description https URL; null clears it */
+            tos_uri?: string | null;
         };
         AppUpdate: {
             name?: string;
@@ -4733,6 +4749,14 @@ export interface components {
             require_permission?: string;
             /** @enum {string|null} */
             id_token_signed_response_alg?: "RS256" | "ES256" | null;
+            /** @description https URL; null clears it */
+            logo_uri?: string | null;
+            /** @description https URL; null clears it */
+            client_uri?: string | null;
+            /** @description https URL; null clears it */
+            policy_uri?: string | null;
+            /** @description https URL; null clears it */
+            tos_uri?: string | null;
         };
         User: {
             /** @description UUID */

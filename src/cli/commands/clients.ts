@@ -17,6 +17,10 @@ interface ClientFlags extends GlobalOptions {
   refreshTokenTtl?: string;
   requirePermission?: string;
   idTokenAlg?: string;
+  logoUri?: string;
+  clientUri?: string;
+  policyUri?: string;
+  tosUri?: string;
 }
 
 function addClientOptions(cmd: Command): Command {
@@ -32,7 +36,11 @@ function addClientOptions(cmd: Command): Command {
     .option('--access-token-ttl <seconds>', 'access token lifetime for this app')
     .option('--refresh-token-ttl <seconds>', 'refresh token lifetime for this app')
     .option('--require-permission <permission>', 'permission a user needs to authorize the app (default developer_api)')
-    .option('--id-token-alg <alg>', 'ID token signing algorithm: RS256 (default) or ES256');
+    .option('--id-token-alg <alg>', 'ID token signing algorithm: RS256 (default) or ES256')
+    .option('--logo-uri <url>', 'the app\'s logo (https), shown on the consent page if the brand allows remote app logos ("" clears)')
+    .option('--client-uri <url>', 'the app\'s homepage (https), linked on the consent page ("" clears)')
+    .option('--policy-uri <url>', 'the app\'s privacy policy (https), linked on the consent page ("" clears)')
+    .option('--tos-uri <url>', 'the app\'s terms of service (https), linked on the consent page ("" clears)');
 }
 
 function toInput(f: ClientFlags): ClientInput {
@@ -50,6 +58,10 @@ function toInput(f: ClientFlags): ClientInput {
   if (f.refreshTokenTtl !== undefined) input.refreshTokenTtl = seconds(f.refreshTokenTtl, '--refresh-token-ttl');
   if (f.requirePermission !== undefined) input.requirePermission = f.requirePermission;
   if (f.idTokenAlg !== undefined) input.idTokenSignedResponseAlg = f.idTokenAlg;
+  if (f.logoUri !== undefined) input.logoUri = f.logoUri;
+  if (f.clientUri !== undefined) input.clientUri = f.clientUri;
+  if (f.policyUri !== undefined) input.policyUri = f.policyUri;
+  if (f.tosUri !== undefined) input.tosUri = f.tosUri;
   return input;
 }
 
@@ -84,6 +96,7 @@ function render(c: ClientView | ClientWithSecret): string {
     ['access token TTL', c.access_token_ttl ?? 'default'],
     ['refresh token TTL', c.refresh_token_ttl ?? 'default'],
     ['requires', c.require_permission],
+    ...(['logo_uri', 'client_uri', 'policy_uri', 'tos_uri'] as const).filter((k) => c[k]).map((k) => [k, c[k]] as [string, unknown]),
     ...(c.previous_secret_expires_at ? [['previous secret works until', c.previous_secret_expires_at] as [string, unknown]] : []),
     ['created', c.created_at],
   ];

@@ -62,6 +62,10 @@ export const AppSchema = Type.Object(
     id_token_signed_response_alg: opt(nullable(str('RS256 (default) or ES256'))),
     secret_updated_at: opt(nullable(dateTime())),
     previous_secret_expires_at: opt(nullable(dateTime({ description: 'after a secret regeneration with a grace period: when the previous secret stops working' }))),
+    logo_uri: opt(nullable(str("the app's logo (https), shown on the consent page when the brand allows remote app logos"))),
+    client_uri: opt(nullable(str("the app's homepage (https), linked on the consent page"))),
+    policy_uri: opt(nullable(str("the app's privacy policy (https), linked on the consent page"))),
+    tos_uri: opt(nullable(str("the app's terms of service (https), linked on the consent page"))),
     created_at: opt(dateTime()),
     updated_at: opt(dateTime()),
     client_secret: opt(str('only in the answer to registration and secret regeneration')),
@@ -85,6 +89,10 @@ const appFields = {
   refresh_token_ttl: opt(nullable(integerIn(LIMITS.appRefreshTokenTtl, 'seconds'))),
   require_permission: opt(str('', { maxLength: 64 })),
   id_token_signed_response_alg: opt(nullableOneOf(['RS256', 'ES256'])),
+  logo_uri: opt(nullable(str('https URL; null clears it', { maxLength: 2000 }))),
+  client_uri: opt(nullable(str('https URL; null clears it', { maxLength: 2000 }))),
+  policy_uri: opt(nullable(str('https URL; null clears it', { maxLength: 2000 }))),
+  tos_uri: opt(nullable(str('https URL; null clears it', { maxLength: 2000 }))),
 };
 
 export const AppCreateSchema = Type.Object(

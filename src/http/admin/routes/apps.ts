@@ -138,5 +138,9 @@ function clientInput(body: Static<typeof AppUpdateSchema>): ClientInput {
     refreshTokenTtl: body.refresh_token_ttl,
     requirePermission: body.require_permission,
     idTokenSignedResponseAlg: body.id_token_signed_response_alg,
+    logoUri: body.logo_uri,
+    clientUri: body.client_uri,
+    policyUri: body.policy_uri,
+    tosUri: body.tos_uri,
   };
 }
