@@ -137,13 +137,17 @@ try {
     const runs = new Map<string, LoadResult[]>(contenders.map((c) => [c.id, []]));
     for (let round = 1; round <= settings.rounds; round++) {
       for (const c of contenders) {
-        const measured = async (seconds: number, connections: number) => ({ ...(await c.load(seconds, connections)), ...(c.pid ? { serverPid: c.pid } : {}) });
+        const measured = async (seconds: number, connections: number) => ({
+          ...(await c.load(seconds, connections)),
+          ...(c.pid ? { serverPid: c.pid } : {}),
+          ...(c.databaseName ? { databaseName: c.databaseName } : {}),
+        });
         if (settings.warmup > 0) c.observe?.((await runLoad(await measured(settings.warmup, settings.connections))).rps);
         const result = await runLoad(await measured(settings.duration, settings.connections));
         c.observe?.(result.rps);
         runs.get(c.id)!.push(result);
         const bad = result.non2xx + result.errors + result.timeouts;
-        const other = `${result.cpuUs === undefined ? '' : `  ${Math.round(result.cpuUs)} µs CPU/answer`}${result.mainUs === undefined ? '' : ` (main ${Math.round(result.mainUs)})`}${result.background === undefined ? '' : `  other CPU ${Math.round(result.background * 100)} %`}`;
+        const other = `${result.cpuUs === undefined ? '' : `  ${Math.round(result.cpuUs)} µs CPU/answer`}${result.mainUs === undefined ? '' : ` (main ${Math.round(result.mainUs)})`}${result.dbUs === undefined ? '' : `  DB ${Math.round(result.dbUs)} µs`}${result.background === undefined ? '' : `  other CPU ${Math.round(result.background * 100)} %`}`;
         log(`  round ${round}/${settings.rounds} ${c.id.padEnd(20)} ${Math.round(result.rps).toString().padStart(7)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms${other}${bad ? `  !! ${result.non2xx} non-2xx ${JSON.stringify(result.statusCodes)}, ${result.errors} errors` : ''}`);
       }
     }
@@ -224,6 +228,7 @@ function rowsOf(contenders: Contender[], runs: Map<string, LoadResult[]>): Conte
         p99: median(rs.map((r) => r.p99)),
         ...(rs.every((r) => r.cpuUs !== undefined) && rs.length ? { cpuUs: median(rs.map((r) => r.cpuUs!)) } : {}),
         ...(rs.every((r) => r.mainUs !== undefined) && rs.length ? { mainUs: median(rs.map((r) => r.mainUs!)) } : {}),
+        ...(rs.every((r) => r.dbUs !== undefined) && rs.length ? { dbUs: median(rs.map((r) => r.dbUs!)) } : {}),
       },
       non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
       errors: rs.reduce((a, r) => a + r.errors, 0),
@@ -261,7 +266,14 @@ function summarize(
       ratios.push({ name: 'Tessera (SQLite) / baseline CPU per answer', value: paired(current, baseline, (x, y) => x.cpuUs! / y.cpuUs!), unit: '×' });
     }
   }
-  for (const t of rows.filter((r) => r.id.startsWith('tessera-') && r.id !== 'tessera-baseline')) {
+  const baselinePg = by('tessera-baseline-postgres');
+  const currentPg = by('tessera-postgres');
+  if (baselinePg && currentPg) {
+    times('Tessera (PostgreSQL) / baseline throughput', currentPg, baselinePg);
+    const perAnswer = (r: LoadResult) => (r.cpuUs === undefined || r.dbUs === undefined ? Number.NaN : r.cpuUs + r.dbUs);
+    ratios.push({ name: 'Tessera (PostgreSQL) / baseline CPU per answer, database included', value: paired(currentPg, baselinePg, (x, y) => perAnswer(x) / perAnswer(y)), unit: '×' });
+  }
+  for (const t of rows.filter((r) => r.id.startsWith('tessera-') && !r.id.startsWith('tessera-baseline'))) {
     times(`${t.label} / node-oidc-provider`, t, by('oidc-provider'));
     times(`${t.label} / node-oidc-provider (PostgreSQL adapter)`, t, by('oidc-provider-postgres'));
     if (scenario.name === 'password-sign-in' && t.median.cpuUs) {

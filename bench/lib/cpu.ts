@@ -118,3 +118,30 @@ export function backgroundShare(before: CpuSample | undefined, after: CpuSample 
   const other = after.busy - before.busy - (after.ours - before.ours);
   return Math.min(1, Math.max(0, other / total));
 }
+
+/**
+ * CPU seconds so far of every PostgreSQL backend serving `database` (by pid, from
+ * pg_stat_activity, then /proc/<pid>/stat): the database's own work for a contender, which
+ * its process's CPU time leaves out. The server is local (it shares the cores).
+ */
+export async function databaseBackendSeconds(adminUrl: string, database: string): Promise<Map<number, number> | undefined> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: adminUrl });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ pid: number }>('select pid from pg_stat_activity where datname = $1', [database]);
+    const out = new Map<number, number>();
+    for (const { pid } of rows) {
+      try {
+        out.set(pid, ticksOf(readFileSync(`/proc/${pid}/stat`, 'utf8')).ticks / TICKS_PER_SECOND);
+      } catch {
+        // ended meanwhile, or not on this machine
+      }
+    }
+    return out;
+  } catch {
+    return undefined;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}

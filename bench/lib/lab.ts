@@ -4,10 +4,12 @@ import { startChild, type Child } from './child.ts';
 import { oidcProviderSignIn, tesseraSignIn, type OAuthServer } from './flows.ts';
 import { PASSWORD, POSTGRES_ADMIN_URL, provisionTessera, REDIRECT_URI, ROOT, startTessera, USERNAME, type Dialect, type TesseraSetup } from './tessera.ts';
 
-export type TesseraId = 'tessera-sqlite' | 'tessera-postgres' | 'tessera-sqlite-2w' | 'tessera-baseline';
+export type TesseraId = 'tessera-sqlite' | 'tessera-postgres' | 'tessera-sqlite-2w' | 'tessera-baseline' | 'tessera-baseline-postgres';
 
 export interface Running extends OAuthServer {
   child: Child;
+  /** PostgreSQL rows: the database's name, whose backends' CPU time the bench reads. */
+  databaseName?: string;
   /** The sign-in session's Cookie header, made once. */
   session(): Promise<string>;
 }
@@ -19,7 +21,7 @@ export interface LabOptions {
   workers: boolean;
   /** When set, every Tessera child runs with `--cpu-prof` into this directory. */
   cpuProfDir?: string;
-  /** Another checkout (with its dependencies installed) served as `tessera-baseline` on SQLite. */
+  /** Another checkout (with its dependencies installed) served as `tessera-baseline` on SQLite (and `tessera-baseline-postgres`). */
   baselineRoot?: string;
 }
 
@@ -70,9 +72,9 @@ export class Lab {
   /** A Tessera on a fresh, CLI-provisioned database. `fresh` gives one not shared with other scenarios. */
   tessera(id: TesseraId, fresh = false): Promise<Running> {
     const start = async () => {
-      const dialect: Dialect = id === 'tessera-postgres' ? 'postgres' : 'sqlite';
+      const dialect: Dialect = id.endsWith('postgres') ? 'postgres' : 'sqlite';
       const upstream = await this.upstream();
-      const root = id === 'tessera-baseline' ? this.options.baselineRoot : undefined;
+      const root = id.startsWith('tessera-baseline') ? this.options.baselineRoot : undefined;
       const setup = await provisionTessera(dialect, upstream.url, root);
       this.setups.push(setup);
       const child = this.track(
@@ -83,6 +85,7 @@ export class Lab {
         id,
         url: child.url,
         child,
+        ...(dialect === 'postgres' ? { databaseName: new URL(setup.databaseUrl).pathname.slice(1) } : {}),
         tokenPath: '/connect/token',
         introspectPath: '/connect/introspect',
         authorizePath: '/connect/authorize',
@@ -105,10 +108,12 @@ export class Lab {
     return this.once(id, async () => {
       const client = { id: 'bench-client', secret: 'bench-secret-0123456789abcdef0123456789abcdef' };
       let databaseUrl: string | undefined;
+      let databaseName: string | undefined;
       if (store === 'postgres') {
         const db = await createPostgresDatabase(POSTGRES_ADMIN_URL, 'tessera_bench_oidc');
         this.setups.push(db);
         databaseUrl = db.url;
+        databaseName = new URL(db.url).pathname.slice(1);
       }
       const child = this.track(
         await startChild(id, node, [server('oidc-provider.ts')], {
@@ -118,6 +123,7 @@ export class Lab {
       let cookie: Promise<string> | undefined;
       const running: Running = {
         id,
+        ...(databaseName ? { databaseName } : {}),
         url: child.url,
         child,
         tokenPath: '/token',

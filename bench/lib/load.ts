@@ -1,5 +1,6 @@
 import autocannon from 'autocannon';
-import { backgroundShare, sampleCpu, serverCpuSeconds, serverMainThreadSeconds } from './cpu.ts';
+import { backgroundShare, databaseBackendSeconds, sampleCpu, serverCpuSeconds, serverMainThreadSeconds } from './cpu.ts';
+import { POSTGRES_ADMIN_URL } from './tessera.ts';
 
 /** One load run: what autocannon sends, for how long (or how many requests). */
 export interface LoadSpec {
@@ -17,6 +18,8 @@ export interface LoadSpec {
   serverPid?: number;
   /** The status that counts as a success (default: any 2xx), e.g. 303 for a sign-in. */
   okStatus?: number;
+  /** PostgreSQL rows: the server's database, whose backends' CPU time per answer is recorded. */
+  databaseName?: string;
 }
 
 export interface LoadResult {
@@ -41,6 +44,8 @@ export interface LoadResult {
   cpuUs?: number;
   /** Of cpuUs, the part spent on the server's main threads (its event loops), in µs per answer. */
   mainUs?: number;
+  /** PostgreSQL rows: CPU time of the database's own backends per answer, in µs (not in cpuUs). */
+  dbUs?: number;
 }
 
 /**
@@ -48,7 +53,19 @@ export interface LoadResult {
  * Latencies are collected from every response event rather than autocannon's histogram,
  * which keeps whole milliseconds only — too coarse for "the gateway adds ≤ 1 ms".
  */
-export function runLoad(spec: LoadSpec): Promise<LoadResult> {
+export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  if (spec.databaseName === undefined) return runAutocannon(spec);
+  const before = await databaseBackendSeconds(POSTGRES_ADMIN_URL, spec.databaseName);
+  const result = await runAutocannon(spec);
+  const after = await databaseBackendSeconds(POSTGRES_ADMIN_URL, spec.databaseName);
+  const answers = result.ok + result.non2xx;
+  if (!before || !after || answers === 0) return result;
+  let seconds = 0;
+  for (const [pid, s] of after) seconds += s - (before.get(pid) ?? 0);
+  return { ...result, dbUs: (seconds * 1e6) / answers };
+}
+
+function runAutocannon(spec: LoadSpec): Promise<LoadResult> {
   let latencies = new Float64Array(1 << 16);
   let n = 0;
   const cpuBefore = sampleCpu();

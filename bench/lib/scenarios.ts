@@ -14,6 +14,8 @@ export interface Contender {
   observe?(rps: number): void;
   /** The server process, whose CPU time per answer is recorded. */
   pid?: number;
+  /** PostgreSQL rows: the database whose backends' CPU time per answer is recorded. */
+  databaseName?: string;
   /**
    * Client-credentials load on the same server: `password-sign-in` measures its p99 alone
    * and again while this contender's load runs at full rate beside it.
@@ -33,6 +35,7 @@ function tesseraIds(lab: Lab, withWorkers: boolean, notes: string[]): TesseraId[
   const ids: TesseraId[] = ['tessera-sqlite'];
   if (lab.options.baselineRoot) ids.push('tessera-baseline');
   if (lab.options.postgres) ids.push('tessera-postgres');
+  if (lab.options.postgres && lab.options.baselineRoot) ids.push('tessera-baseline-postgres');
   if (withWorkers && lab.options.workers) ids.push('tessera-sqlite-2w');
   const noPg = lab.options.noPostgresReason ?? NO_PG;
   if (!lab.options.postgres && !notes.includes(noPg)) notes.push(noPg);
@@ -47,6 +50,7 @@ const LABELS: Record<string, string> = {
   'tessera-postgres': 'Tessera (PostgreSQL)',
   'tessera-sqlite-2w': 'Tessera (SQLite, 2 workers)',
   'tessera-baseline': 'Baseline Tessera (SQLite)',
+  'tessera-baseline-postgres': 'Baseline Tessera (PostgreSQL)',
   'oidc-provider': 'node-oidc-provider 9',
   'oidc-provider-postgres': 'node-oidc-provider 9 (PostgreSQL adapter)',
   'fastify-json': 'Fastify, fixed JSON (floor)',
@@ -81,7 +85,7 @@ async function oauthServers(lab: Lab, wanted: (id: string) => boolean, notes: st
   for (const id of tesseraIds(lab, withWorkers, notes)) if (wanted(id)) out.push(await lab.tessera(id));
   if (wanted('oidc-provider')) out.push(await lab.oidcProvider());
   if (persistentPeer && lab.options.postgres && wanted('oidc-provider-postgres')) out.push(await lab.oidcProvider('postgres'));
-  const order = ['tessera-sqlite', 'tessera-baseline', 'oidc-provider', 'tessera-postgres', 'oidc-provider-postgres', 'tessera-sqlite-2w'];
+  const order = ['tessera-sqlite', 'tessera-baseline', 'oidc-provider', 'tessera-postgres', 'tessera-baseline-postgres', 'oidc-provider-postgres', 'tessera-sqlite-2w'];
   return out.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
 }
 
@@ -144,6 +148,7 @@ export const SCENARIOS: Scenario[] = [
           id: s.id,
           label: LABELS[s.id] ?? s.id,
           pid: s.child.pid,
+          ...(s.databaseName ? { databaseName: s.databaseName } : {}),
           async load(duration, connections) {
             // Fresh families per run: each connection takes a token, its answer puts the successor back.
             const queue = await refreshSeeds(s, await s.session(), connections * 2);
@@ -184,6 +189,7 @@ export const SCENARIOS: Scenario[] = [
           id: s.id,
           label: LABELS[s.id] ?? s.id,
           pid: s.child.pid,
+          ...(s.databaseName ? { databaseName: s.databaseName } : {}),
           observe: (rps) => void (rate = Math.max(rps, 50)),
           async load(duration, connections) {
             const count = Math.max(connections * 4, Math.ceil(rate * duration));
@@ -215,7 +221,7 @@ export const SCENARIOS: Scenario[] = [
     async contenders(lab, wanted, notes) {
       const out: Contender[] = [];
       for (const id of tesseraIds(lab, false, notes)) {
-        if (!wanted(id) || id === 'tessera-baseline') continue;
+        if (!wanted(id) || id.startsWith('tessera-baseline')) continue;
         const s = await lab.tessera(id);
         await clientCredentialsToken(s);
         const forms = await tesseraSignInForms(s, USERNAME, PASSWORD, 8, '/account');
