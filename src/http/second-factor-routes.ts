@@ -51,7 +51,11 @@ export function registerSecondFactorRoutes(app: FastifyInstance, tessera: Tesser
       const offered = await method(pending.step, pending.user, { csrf, scriptNonce: nonce });
       if (offered) extra.push(offered);
     }
-    return pageHeaders(reply, extra.length ? { scriptNonce: nonce } : {}).code(status).send(secondFactorPage({ csrf, error, extraMethods: extra }));
+    // A code is asked for only from a user who has something that makes one (an authenticator
+    // app, recovery codes): a user with passkeys alone sees only the passkey.
+    const { factors, recoveryCodesRemaining } = await mfa.factorsOf(pending.user.id);
+    const codes = recoveryCodesRemaining > 0 || factors.some((f) => f.type === 'totp') || extra.length === 0;
+    return pageHeaders(reply, extra.length ? { scriptNonce: nonce } : {}).code(status).send(secondFactorPage({ csrf, error, extraMethods: extra, codes }));
   }
 
   app.get('/login/second-factor', async (request, reply) => {

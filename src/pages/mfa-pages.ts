@@ -8,6 +8,8 @@ export interface SecondFactorPageData {
   error: string | undefined;
   /** Other ways to pass the step (a passkey button, added by the passkeys module). */
   extraMethods: SafeHtml[];
+  /** Whether the code form is shown (false for a user whose only factors are passkeys). */
+  codes?: boolean;
 }
 
 export function secondFactorPage(d: SecondFactorPageData): string {
@@ -15,16 +17,16 @@ export function secondFactorPage(d: SecondFactorPageData): string {
     title: 'Two-step verification',
     compact: true,
     body: html`<h1>Two-step verification</h1>
-<p class="muted">Enter the 6-digit code from your authenticator app.</p>
+${d.codes === false ? html`<p class="muted">Use your passkey to finish signing in.</p>` : html`<p class="muted">Enter the 6-digit code from your authenticator app.</p>`}
 ${d.error ? html`<div class="alert" role="alert">${d.error}</div>` : ''}
-<form method="post" action="/login/second-factor" novalidate>
+${d.codes === false ? '' : html`<form method="post" action="/login/second-factor" novalidate>
 <input type="hidden" name="csrf" value="${d.csrf}">
 <label for="code">Code</label>
 <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" autocapitalize="none" spellcheck="false" required maxlength="64" autofocus>
 <p class="muted small">Lost your phone? Enter one of your recovery codes instead.</p>
 <div class="actions"><button class="primary" type="submit">Verify</button></div>
-</form>
-${d.extraMethods.length ? html`<div class="providers">${d.extraMethods}</div>` : ''}
+</form>`}
+${d.extraMethods.length ? (d.codes === false ? d.extraMethods : html`<div class="providers">${d.extraMethods}</div>`) : ''}
 <p class="muted small"><a href="/login">Start over</a></p>`,
   });
 }

@@ -79,6 +79,8 @@ export function passkeySecondStepControl(d: { csrf: string; scripts: SafeHtml })
   return html`<div class="passkey-sign-in">
 <button type="button" data-passkey="authenticate" data-passkey-endpoint="/login/second-factor/passkey" data-csrf="${d.csrf}" data-passkey-error="passkey-error" hidden>Use a passkey</button>
 <div id="passkey-error" class="alert" hidden></div>
+<p class="hint" data-passkey-unsupported hidden>This browser cannot use passkeys.</p>
+<noscript><p class="hint">Using a passkey needs JavaScript.</p></noscript>
 </div>
 ${d.scripts}`;
 }

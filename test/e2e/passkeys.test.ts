@@ -183,6 +183,10 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     await page.waitForURL(`${base}/login/second-factor`);
     const csp = (await page.request.get(`${base}/login/second-factor`)).headers()['content-security-policy']!;
     expect(csp).toMatch(/script-src 'nonce-/);
+    // Her only factor is a passkey: no code is asked for.
+    expect(await page.getByLabel('Code').count()).toBe(0);
+    expect(await page.textContent('main')).toContain('Use your passkey to finish signing in.');
+    await page.screenshot({ path: 'test-results/screenshots/second-factor-passkey.png' });
     await page.getByRole('button', { name: 'Use a passkey' }).click();
     // Consent was given before: straight back to the app.
     const result = await landed();
