@@ -52,7 +52,9 @@ import { FederatedSignIn } from '../federation/federated-sign-in.ts';
 import { JwksCache } from '../federation/jwks-cache.ts';
 import { KyselyLinkStore } from '../federation/link-store.ts';
 import { LinkService } from '../federation/link-service.ts';
-import { outboundHttp } from '../federation/outbound.ts';
+import { outboundHttp, type OutboundHttp } from '../federation/outbound.ts';
+import { ClientMetadataDocuments } from '../federation/client-metadata-documents.ts';
+import { looksLikeMetadataDocumentClientId } from '../clients/metadata-document.ts';
 import { UpstreamSignIn } from '../federation/upstream-sign-in.ts';
 import { KyselyPendingSignInStore } from '../federation/pending-sign-in-store.ts';
 import { KyselyProviderStore } from '../federation/provider-store.ts';
@@ -78,6 +80,8 @@ import { Cleanup, expiryJobs } from './cleanup.ts';
 export interface TesseraOptions {
   clock?: Clock;
   resolver?: HostResolver;
+  /** How client metadata documents are fetched (tests: a TLS client trusting their own CA); default outboundHttp. */
+  clientMetadataHttp?: OutboundHttp;
   /** Run pending migrations on open (default true). */
   migrate?: boolean;
   /**
@@ -198,7 +202,12 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   });
   // A wrong secret for an app held in memory is checked once more against the database
   // before it is refused (the app may have been changed elsewhere since): see RegistryCache.
-  const lookupClient: ClientLookup = Object.assign((id: string) => cache.client(id), {
+  // A client_id that is a URL names a Client ID Metadata Document (federation/client-metadata-documents.ts):
+  // resolved (fetched, validated, stored) when they are on, unknown when they are off.
+  const lookupClient: ClientLookup = Object.assign((id: string) => {
+    if (!looksLikeMetadataDocumentClientId(id)) return cache.client(id);
+    return config.registration.metadataDocuments ? metadataDocuments.resolve(id) : undefined;
+  }, {
     changed: (id: string, seen: Client) => cache.changedClient(id, seen),
   });
   const issuer = () => tokens.settings.issuer;
@@ -272,6 +281,16 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const upstreamJwks = new JwksCache(upstreamHttp, clock);
   const apis = new ApiService({ store: new KyselyApiStore(db), clock, feed, audit });
   const gateway = new Gateway(tokens);
+  const metadataDocuments: ClientMetadataDocuments = new ClientMetadataDocuments({
+    get clients() {
+      return clients;
+    },
+    policy: redirectPolicy,
+    enabled: () => config.registration.metadataDocuments,
+    now: () => clock.now(),
+    log,
+    ...(options.clientMetadataHttp ? { http: options.clientMetadataHttp } : {}),
+  });
   // Every change goes through one of these: each takes the actor and audits what it did.
   const clients = new ClientService({ clients: clientStore, users: userStore, roles: userStore, clock, redirectPolicy, feed, audit, declaredScopes: () => apis.declaredScopes() });
   const users = new UserService({ users: userStore, roles: userStore, clock, feed, sessions: sessionStore, refresh, throttle: guessThrottle, audit, log });

@@ -18,6 +18,7 @@ import type { ClientStore } from './client-store.ts';
 import { clientView, type ClientView } from './client-view.ts';
 import { ANY_SCOPES, decideGrant, type GrantDenial } from './grant-policy.ts';
 import { checkRedirectUri, type RedirectUriCheckOptions } from './redirect-uri-policy.ts';
+import { looksLikeMetadataDocumentClientId, type ClientMetadata } from './metadata-document.ts';
 
 /** What an operator may set on an app (CLI flags, admin API body). Absent = unchanged on update. */
 export interface ClientInput {
@@ -130,6 +131,70 @@ export class ClientService {
   }
 
   /**
+   * An app that registered itself with a Client ID Metadata Document: stored under its URL
+   * (so consents, refresh tokens, revocation and the console treat it as any app), public,
+   * authorization code only, and brought in step with the document each time it is fetched
+   * again. It may request the built-in user scopes and every scope an API declares — never
+   * the admin scope — narrowed by the document's own `scope`. Its redirect URIs follow the
+   * redirect-URI policy like any app's.
+   */
+  async syncMetadataDocumentClient(metadata: ClientMetadata, actor: Actor): Promise<Client> {
+    const redirectUris = await this.#uris(metadata.redirectUris, 'redirect_uris');
+    const postLogoutRedirectUris = await this.#uris(metadata.postLogoutRedirectUris, 'post_logout_redirect_uris');
+    const offered = [...Object.keys(OPENID_SCOPES), ...(await this.#d.declaredScopes()).keys()].filter((s) => s !== ADMIN_SCOPE);
+    const scopes = metadata.scope ? offered.filter((s) => metadata.scope!.includes(s)) : offered;
+    const now = epochSeconds(this.#d.clock);
+    const existing = await this.#d.clients.findById(metadata.clientId);
+    if (!existing) {
+      const client: Client = {
+        id: metadata.clientId,
+        name: metadata.name,
+        description: '',
+        secretHash: null,
+        secretUpdatedAt: null,
+        previousSecretHash: null,
+        previousSecretExpiresAt: null,
+        public: true,
+        grantTypes: ['authorization_code'],
+        redirectUris,
+        postLogoutRedirectUris,
+        scopes,
+        defaultScopes: [],
+        onBehalfOfUserId: null,
+        accessTokenTtl: null,
+        refreshTokenTtl: null,
+        requirePermission: 'developer_api',
+        idTokenSignedResponseAlg: null,
+        tokensValidAfter: 0,
+        createdAt: now,
+        updatedAt: now,
+      };
+      try {
+        await this.#d.clients.insert(client);
+      } catch (error) {
+        // Two nodes (or two requests) fetched the same new document at once: the first insert won.
+        const raced = await this.#d.clients.findById(metadata.clientId);
+        if (raced) return raced;
+        throw error;
+      }
+      await this.#d.audit.record({ action: 'app.create', targetId: client.id, details: { name: client.name, grant_types: client.grantTypes } }, actor);
+      return client;
+    }
+    const changed = changedFields({
+      name: existing.name === metadata.name ? undefined : metadata.name,
+      redirectUris: existing.redirectUris.join(' ') === redirectUris.join(' ') ? undefined : redirectUris,
+      postLogoutRedirectUris: existing.postLogoutRedirectUris.join(' ') === postLogoutRedirectUris.join(' ') ? undefined : postLogoutRedirectUris,
+      scopes: existing.scopes.join(' ') === scopes.join(' ') ? undefined : scopes,
+    });
+    if (!changed.length) return existing;
+    const next: Client = { ...existing, name: metadata.name, redirectUris, postLogoutRedirectUris, scopes, updatedAt: Math.max(now, existing.updatedAt) };
+    await this.#d.clients.save(next);
+    this.#d.feed.notifyLocal('client', next.id);
+    await this.#d.audit.record({ action: 'app.update', targetId: next.id, details: { fields: changed } }, actor);
+    return next;
+  }
+
+  /**
    * Registers, or brings in step, an app Tessera defines for itself (the admin console's):
    * its redirect URIs point at Tessera, so they skip the registration policy, which vets
    * third parties' URIs. Of an existing one only the redirect URIs follow `wanted`.
@@ -208,7 +273,7 @@ export class ClientService {
   }
 
   async #get(id: string): Promise<Client> {
-    const client = isUuid(id) ? await this.#d.clients.findById(id) : undefined;
+    const client = isUuid(id) || looksLikeMetadataDocumentClientId(id) ? await this.#d.clients.findById(id) : undefined;
     if (!client) throw notFound('app', id);
     return client;
   }

@@ -56,6 +56,11 @@ export interface TesseraConfig {
   };
   /** TESSERA_CHANGE_POLL_MS: how often a node looks for changes made by other nodes/CLI. */
   changePollMs: number;
+  /** Clients registering without an admin (docs/resources.md). */
+  registration: {
+    /** TESSERA_CLIENT_ID_METADATA_DOCUMENTS `on`/`off` (default off): accept https client_id URLs naming a metadata document. */
+    metadataDocuments: boolean;
+  };
   /** TESSERA_DATABASE_POOL_SIZE: PostgreSQL connections per process (each worker has its own pool). */
   databasePoolSize: number;
   cleanup: {
@@ -99,6 +104,15 @@ export type TrustProxy = false | { hops: number } | { addresses: string[] };
 export class ConfigError extends Error {}
 
 export const DEFAULT_DATABASE_URL = 'sqlite:./data/tessera.db';
+
+/** A switch: `on`/`off` (also `true`/`false`, `1`/`0`); unset or empty → `fallback`. */
+function onOff(name: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value === '') return fallback;
+  const v = value.trim().toLowerCase();
+  if (v === 'on' || v === 'true' || v === '1') return true;
+  if (v === 'off' || v === 'false' || v === '0') return false;
+  throw new ConfigError(`${name} must be "on" or "off" (got "${value.slice(0, 40)}")`);
+}
 
 type Env = Record<string, string | undefined>;
 
@@ -152,6 +166,9 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
       idleTimeoutMs: int('TESSERA_GATEWAY_IDLE_TIMEOUT_MS', env.TESSERA_GATEWAY_IDLE_TIMEOUT_MS, 15_000, LIMITS.gatewayIdleTimeoutMs),
     },
     changePollMs: int('TESSERA_CHANGE_POLL_MS', env.TESSERA_CHANGE_POLL_MS, 500, LIMITS.changePollMs),
+    registration: {
+      metadataDocuments: onOff('TESSERA_CLIENT_ID_METADATA_DOCUMENTS', env.TESSERA_CLIENT_ID_METADATA_DOCUMENTS, false),
+    },
     databasePoolSize: int('TESSERA_DATABASE_POOL_SIZE', env.TESSERA_DATABASE_POOL_SIZE, 10, LIMITS.databasePoolSize),
     cleanup: {
       intervalSeconds: int('TESSERA_CLEANUP_INTERVAL_SECONDS', env.TESSERA_CLEANUP_INTERVAL_SECONDS, 300, LIMITS.cleanupIntervalSeconds),

@@ -26,6 +26,8 @@ export type OutboundResponse =
       contentType: string;
       /** The body parsed as JSON; undefined when it is not JSON. */
       json: unknown;
+      /** The response headers (caching decisions: Cache-Control, Expires, Date). */
+      headers: Headers;
     }
   | { ok: false; failure: 'unreachable' | 'bad_response'; reason: string };
 
@@ -71,7 +73,7 @@ export function outboundHttp(limits: OutboundLimits = DEFAULT_OUTBOUND_LIMITS): 
     } catch {
       json = undefined;
     }
-    return { ok: true, status: response.status, contentType, json };
+    return { ok: true, status: response.status, contentType, json, headers: response.headers };
   };
 }
 

@@ -1,3 +1,4 @@
+import { metadataDocumentHost } from '../clients/metadata-document.ts';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
@@ -60,6 +61,7 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
             csrf: csrf.token(browserValue(request, reply), signedIn.session.sid),
             clientName: req.client.name,
             clientDescription: req.client.description,
+            clientHost: metadataDocumentHost(req.client.id),
             username: signedIn.principal.user.username,
             scopes: await scopesInWords(tessera, newScopes),
             params: req.params,

@@ -12,7 +12,10 @@ import { protectedResourceMetadata } from '../gateway/protected-resources.ts';
 export function registerProtocolRoutes(app: FastifyInstance, tessera: Tessera): void {
   const { endpoints, clock } = tessera;
 
-  const metadataOptions = () => ({ protectedResources: tessera.gateway.resources.all.map((r) => r.id) });
+  const metadataOptions = () => ({
+    protectedResources: tessera.gateway.resources.all.map((r) => r.id),
+    clientIdMetadataDocuments: tessera.config.registration.metadataDocuments,
+  });
   app.get('/.well-known/openid-configuration', (_req, reply) => {
     reply.header('cache-control', 'public, max-age=300').send(openIdConfiguration(tessera.issuer, [], metadataOptions()));
   });

@@ -53,7 +53,14 @@ export async function validateAuthorizationRequest(raw: RawParams, lookupClient:
   }
   const clientId = params.get('client_id');
   if (clientId === undefined) return page(invalidRequest('client_id is required'));
-  const client = await lookupClient(clientId);
+  let client: Client | undefined;
+  try {
+    client = await lookupClient(clientId);
+  } catch (error) {
+    // A client metadata document that could not be fetched or is invalid says why.
+    if (error instanceof OAuthError) return page(error);
+    throw error;
+  }
   if (!client) return page(invalidRequest('unknown client_id'));
   if (!client.grantTypes.includes('authorization_code')) {
     return page(new OAuthError('unauthorized_client', 'this app is not registered for the authorization code flow'));

@@ -42,6 +42,8 @@ export interface ConsentPageData {
   csrf: string;
   clientName: string;
   clientDescription: string;
+  /** The host of a client that registered itself with a metadata document ("from example.com"). */
+  clientHost?: string | undefined;
   username: string;
   scopes: Array<{ name: string; description: string }>;
   /** The authorization request, re-submitted with the decision. */
@@ -70,6 +72,7 @@ ${hidden}
 <div class="app">
 ${d.app?.logoSrc ? html`<img class="app__logo" src="${d.app.logoSrc}" alt="" width="40" height="40" referrerpolicy="no-referrer">` : html`<div class="app__icon" aria-hidden="true">${d.clientName.slice(0, 1).toUpperCase()}</div>`}
 <div><h1>${d.clientName} wants to access your account</h1>
+${d.clientHost ? html`<p class="app__from">from <strong>${d.clientHost}</strong> · described by its own website, not registered by an administrator</p>` : ''}
 ${d.clientDescription ? html`<p class="app__desc">${d.clientDescription}</p>` : ''}
 ${appLinks(d.app)}</div>
 </div>

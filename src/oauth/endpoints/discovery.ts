@@ -17,12 +17,16 @@ export const CLAIMS_SUPPORTED = [
 export interface MetadataOptions {
   /** RFC 9728 §4 `protected_resources`: the gateway's resource identifiers (RFC 8707 `resource` values). */
   protectedResources?: readonly string[];
+  /** Whether an https `client_id` naming a Client ID Metadata Document is accepted. */
+  clientIdMetadataDocuments?: boolean;
 }
 
 export function serverMetadata(issuer: string, apiScopes: readonly string[] = [], options: MetadataOptions = {}): Record<string, unknown> {
   const authMethods = ['client_secret_basic', 'client_secret_post'];
   const optional: Record<string, unknown> = {};
   if (options.protectedResources?.length) optional.protected_resources = [...options.protectedResources];
+  // draft-ietf-oauth-client-id-metadata-document §6, as the MCP authorization specification reads it.
+  if (options.clientIdMetadataDocuments) optional.client_id_metadata_document_supported = true;
   return {
     issuer,
     authorization_endpoint: `${issuer}/connect/authorize`,

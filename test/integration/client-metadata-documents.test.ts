@@ -1,0 +1,228 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { DIALECTS } from '../support/databases.ts';
+import { postForm, startTestServer, type TestServer } from '../support/server.ts';
+import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
+import { SYSTEM } from '../../src/audit/actor.ts';
+
+/**
+ * Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document), on SQLite and
+ * PostgreSQL: a client_id that is a URL is fetched under the redirect-URI policy (loopback
+ * http only because this server runs in development mode), validated, stored as a public
+ * app, shown with its host on the consent page, cached as its headers say, and refused —
+ * with the reason, storing nothing — when it is on a private address, too large, or wrong.
+ */
+const PASSWORD = 'correct horse battery staple';
+
+function pkce(): { verifier: string; challenge: string } {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+}
+
+interface DocServer {
+  server: Server;
+  base: string;
+  fetches: Map<string, number>;
+}
+
+/** Serves client metadata documents; each path is a case. */
+async function startDocServer(): Promise<DocServer> {
+  const fetches = new Map<string, number>();
+  let base = '';
+  const doc = (path: string, extra: Record<string, unknown> = {}) => ({
+    client_id: `${base}${path}`,
+    client_name: 'Agent <Smith>',
+    redirect_uris: ['http://127.0.0.1:33418/callback'],
+    token_endpoint_auth_method: 'none',
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    ...extra,
+  });
+  const server = createServer((req, res) => {
+    const path = req.url!;
+    fetches.set(path, (fetches.get(path) ?? 0) + 1);
+    const json = (body: unknown, headers: Record<string, string> = {}) => res.writeHead(200, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+    switch (path) {
+      case '/agents/good.json':
+        return json(doc(path), { 'cache-control': 'public, max-age=60' });
+      case '/agents/no-store.json':
+        return json(doc(path), { 'cache-control': 'no-store' });
+      case '/agents/scoped.json':
+        return json(doc(path, { scope: 'openid notes.read' }), { 'cache-control': 'no-store' });
+      case '/agents/big.json':
+        return json(doc(path, { padding: 'x'.repeat(6000) }));
+      case '/agents/wrong-id.json':
+        return json(doc('/agents/other.json'));
+      case '/agents/secret.json':
+        return json(doc(path, { token_endpoint_auth_method: 'client_secret_basic' }));
+      case '/agents/private-redirect.json':
+        return json(doc(path, { redirect_uris: ['https://10.0.0.8/callback'] }));
+      case '/agents/implicit.json':
+        return json(doc(path, { response_types: ['token'] }));
+      case '/agents/redirect.json':
+        return res.writeHead(302, { location: '/agents/good.json' }).end();
+      case '/agents/not-json.json':
+        return res.writeHead(200, { 'content-type': 'text/html' }).end('<html>');
+      default:
+        return res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { server, base, fetches };
+}
+
+describe.each(DIALECTS)('client ID metadata documents (%s)', (dialect) => {
+  let server: TestServer;
+  let docs: DocServer;
+
+  beforeAll(async () => {
+    docs = await startDocServer();
+    server = await startTestServer(dialect, {
+      env: { TESSERA_CLIENT_ID_METADATA_DOCUMENTS: 'on', TESSERA_REDIRECT_URI_POLICY: 'development' },
+      // internal.example resolves into a private network: the policy must refuse it before any request.
+      resolver: async (host) => (host === 'internal.example' ? ['10.1.2.3'] : ['93.184.215.14']),
+    });
+    await server.tessera.services.apis.create({ name: 'Notes', basePath: '/notes', upstream: 'http://127.0.0.1:9', scopes: [{ name: 'notes.read' }, { name: 'notes.write' }], routes: [{ methods: ['GET'], path: '/**', scopes: ['notes.read'] }] }, SYSTEM);
+    await server.tessera.services.users.create({ username: 'alice', password: PASSWORD, roles: ['developer'] }, SYSTEM);
+  });
+  afterAll(async () => {
+    await server?.close();
+    await new Promise((r) => docs?.server.close(r));
+  });
+
+  const authorizeUrl = (clientId: string, challenge: string, extra: Record<string, string> = {}) =>
+    `/connect/authorize?${new URLSearchParams({ client_id: clientId, response_type: 'code', redirect_uri: 'http://127.0.0.1:33418/callback', scope: 'openid notes.read', state: 'st', code_challenge: challenge, code_challenge_method: 'S256', ...extra })}`;
+
+  async function signedIn(): Promise<UserAgent> {
+    const ua = new UserAgent(server.url);
+    const page = await ua.get('/login');
+    const res = await ua.post('/login', { ...hiddenFields(await page.text()), username: 'alice', password: PASSWORD });
+    expect(res.status).toBeLessThan(400);
+    return ua;
+  }
+
+  test('discovery says metadata documents are accepted', async () => {
+    const meta = (await (await fetch(`${server.url}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
+    expect(meta.client_id_metadata_document_supported).toBe(true);
+    const oidc = (await (await fetch(`${server.url}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+    expect(oidc.client_id_metadata_document_supported).toBe(true);
+  });
+
+  test('a valid document: consent shows its name and host; the code is exchanged as a public client with PKCE', async () => {
+    const clientId = `${docs.base}/agents/good.json`;
+    const ua = await signedIn();
+    const { verifier, challenge } = pkce();
+    let res = await ua.get(authorizeUrl(clientId, challenge));
+    expect(res.status).toBe(303);
+    const consentUrl = location(res);
+    expect(consentUrl).toMatch(/^\/consent/);
+    res = await ua.get(consentUrl);
+    const page = await res.text();
+    expect(page).toContain('Agent &lt;Smith&gt; wants to access your account');
+    expect(page).toContain(`from <strong>${new URL(docs.base).host}</strong>`);
+    res = await ua.post('/consent', { ...hiddenFields(page), decision: 'allow' });
+    const callback = new URL(location(res));
+    expect(callback.origin + callback.pathname).toBe('http://127.0.0.1:33418/callback');
+    const code = callback.searchParams.get('code')!;
+    const token = await postForm(`${server.url}/connect/token`, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: 'http://127.0.0.1:33418/callback', client_id: clientId, resource: `${server.url}/notes` });
+    expect(token.status).toBe(200);
+    const body = (await token.json()) as { access_token: string; scope: string };
+    const claims = decodeJwt(body.access_token);
+    expect(claims.client_id).toBe(clientId);
+    expect(claims.aud).toBe(`${server.url}/notes`);
+    // Fetched once: max-age=60 covered the authorize, the consent and the token request.
+    expect(docs.fetches.get('/agents/good.json')).toBe(1);
+
+    // Stored as an app like any other, public, authorization code only, no admin scope.
+    const app = await server.tessera.services.clients.show(clientId);
+    expect(app).toMatchObject({ client_id: clientId, name: 'Agent <Smith>', public: true, grant_types: ['authorization_code'], redirect_uris: ['http://127.0.0.1:33418/callback'] });
+    expect(app.scopes).toEqual(expect.arrayContaining(['openid', 'notes.read', 'notes.write']));
+    expect(app.scopes).not.toContain('tessera.admin');
+
+    // A redirect URI the document does not list is refused on the error page (exact match).
+    const { challenge: c2 } = pkce();
+    const other = await ua.get(authorizeUrl(clientId, c2, { redirect_uri: 'http://127.0.0.1:33418/other' }));
+    expect(other.status).toBe(400);
+    expect(await other.text()).toContain('redirect_uri is not registered');
+  });
+
+  test('no-store documents are fetched every time; the document’s scope limits the app', async () => {
+    const ua = await signedIn();
+    const clientId = `${docs.base}/agents/scoped.json`;
+    const { challenge } = pkce();
+    await ua.get(authorizeUrl(clientId, challenge, { scope: 'openid' }));
+    await ua.get(authorizeUrl(clientId, challenge, { scope: 'openid' }));
+    expect(docs.fetches.get('/agents/scoped.json')).toBe(2);
+    const refused = new URL(location(await ua.get(authorizeUrl(clientId, challenge, { scope: 'openid notes.write' }))));
+    expect(refused.searchParams.get('error')).toBe('invalid_scope');
+  });
+
+  test('refused documents and URLs: the reason on the error page, nothing stored, nothing fetched when the address is private', async () => {
+    const ua = await signedIn();
+    const { challenge } = pkce();
+    const cases: Array<[string, string, RegExp]> = [
+      ['too large', `${docs.base}/agents/big.json`, /larger than 5120 bytes/],
+      ['client_id differs', `${docs.base}/agents/wrong-id.json`, /client_id is not the URL/],
+      ['confidential auth method', `${docs.base}/agents/secret.json`, /token_endpoint_auth_method must be/],
+      ['private redirect URI', `${docs.base}/agents/private-redirect.json`, /private address/],
+      ['implicit response type', `${docs.base}/agents/implicit.json`, /response_types/],
+      ['redirect not followed', `${docs.base}/agents/redirect.json`, /HTTP 302/],
+      ['not JSON', `${docs.base}/agents/not-json.json`, /not a JSON object/],
+      ['not found', `${docs.base}/agents/missing.json`, /HTTP 404/],
+      ['private IP literal', 'https://10.0.0.7/agent.json', /private address/],
+      ['name resolving to a private address', 'https://internal.example/agent.json', /non-public address/],
+      ['no path', 'https://agent.example', /must contain a path/],
+      ['dot segments', 'https://agent.example/a/../b.json', /normal form|\. or \.\./],
+      ['query', 'https://agent.example/agent.json?x=1', /must not contain a query/],
+      ['credentials', 'https://user:pw@agent.example/agent.json', /username or password/],
+    ];
+    for (const [name, clientId, reason] of cases) {
+      const res = await ua.get(authorizeUrl(clientId, challenge));
+      expect(res.status, name).toBeGreaterThanOrEqual(400);
+      expect(res.headers.get('location'), name).toBeNull();
+      const text = (await res.text()).replaceAll('&#39;', "'").replaceAll('&quot;', '"');
+      expect(text, name).toMatch(reason);
+      await expect(server.tessera.services.clients.show(clientId), name).rejects.toThrow();
+    }
+    expect(docs.fetches.get('/agents/redirect.json')).toBe(1);
+    expect(docs.fetches.has('/agents/good.json?')).toBe(false);
+    // The token endpoint refuses such a client_id as invalid_client.
+    const token = await postForm(`${server.url}/connect/token`, { grant_type: 'authorization_code', code: 'x', code_verifier: 'y'.repeat(43), client_id: `${docs.base}/agents/big.json` });
+    expect(token.status).toBe(401);
+    expect(((await token.json()) as { error: string }).error).toBe('invalid_client');
+  });
+
+  test('strict mode (the production default) refuses http and loopback document URLs', async () => {
+    await server.tessera.services.settings.update({ redirect_uri_policy: 'strict' }, SYSTEM);
+    try {
+      const ua = await signedIn();
+      const { challenge } = pkce();
+      const res = await ua.get(authorizeUrl(`${docs.base}/agents/no-store.json`, challenge));
+      expect(res.status).toBe(400);
+      expect(await res.text()).toMatch(/must use https/);
+      expect(docs.fetches.has('/agents/no-store.json')).toBe(false);
+    } finally {
+      await server.tessera.services.settings.update({ redirect_uri_policy: 'development' }, SYSTEM);
+    }
+  });
+});
+
+describe('client ID metadata documents switched off (the default)', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer('sqlite', { env: { TESSERA_REDIRECT_URI_POLICY: 'development' } });
+  });
+  afterAll(async () => server?.close());
+
+  test('not advertised, and a URL client_id is an unknown client', async () => {
+    const meta = (await (await fetch(`${server.url}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
+    expect(meta).not.toHaveProperty('client_id_metadata_document_supported');
+    const res = await fetch(`${server.url}/connect/authorize?${new URLSearchParams({ client_id: 'http://127.0.0.1:9/agent.json', response_type: 'code' })}`);
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('unknown client_id');
+  });
+});
