@@ -15,6 +15,7 @@ export function brandStylesheet(doc: Pick<BrandingDocument, 'primary_color' | 'b
     `--accent-dark: ${darken(primary, 0.15)};`,
     `--on-accent: ${bestTextOn(primary, BUTTON_TEXT_CANDIDATES)};`,
     `--bg: ${doc.background_color};`,
+    `--focus-ring: ${primary}59;`,
   ];
   return `/* Tessera brand colours (docs/branding.md) */\n:root { ${rules.join(' ')} }\n${extraCss ? `/* extra.css from the templates folder */\n${extraCss}\n` : ''}`;
 }
