@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SYSTEM } from '../../src/audit/actor.ts';
 import type { Clock } from '../../src/clock.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
 import { SoftAuthenticator } from '../support/soft-authenticator.ts';
 import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
 
@@ -183,6 +183,30 @@ describe('passkey endpoints over HTTP behind a TLS proxy', () => {
     } finally {
       offset = 0;
     }
+  });
+
+  test("admin API: the user's factors list the passkey; DELETE resets it, and it signs nobody in any more", async () => {
+    const { services } = server.tessera;
+    await services.users.create({ username: 'ops', password: PASSWORD, roles: ['admin'] }, SYSTEM);
+    const automation = await services.clients.create({ name: 'ops automation', grantTypes: ['client_credentials'], onBehalfOf: 'ops', scopes: ['tessera.admin'] }, SYSTEM);
+    const res = await postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials', scope: 'tessera.admin' }, { authorization: basic(automation.client_id, automation.client_secret!) });
+    const token = ((await res.json()) as { access_token: string }).access_token;
+    const call = async (method: string, path: string) => {
+      const r = await fetch(`${server.url}/admin/api/v1${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+      return { status: r.status, body: (await r.json()) as { factors: Array<{ id: string; type: string; name: string }> } };
+    };
+    const listed = await call('GET', '/users/alice/factors');
+    expect(listed.status).toBe(200);
+    expect(listed.body.factors).toEqual([expect.objectContaining({ id: key.id, type: 'passkey', name: 'Old laptop' })]);
+    expect((await call('DELETE', '/users/alice/factors')).status).toBe(200);
+    expect((await call('GET', '/users/alice/factors')).body.factors).toEqual([]);
+    const ua = new UserAgent(server.url);
+    const csrf = await loginCsrf(ua);
+    const options = await json(await ua.postJson('/webauthn/authentication/options', { csrf }));
+    const refused = await ua.postJson('/webauthn/authentication/verify', { csrf, response: key.assert({ challenge: options.challenge as string, origin: ORIGIN, rpId: RP_ID }) });
+    expect(refused.status).toBe(401);
+    // The password alone signs her in again (no second step left).
+    await signedIn();
   });
 
   test('failed passkey sign-ins are throttled per IP address (429 with Retry-After)', async () => {
