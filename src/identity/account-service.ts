@@ -23,12 +23,6 @@ export type FieldErrors = Partial<Record<string, string>>;
 
 export type ProfileResult = { ok: true; emailChanged: boolean } | { ok: false; errors: FieldErrors };
 
-/**
- * Starts verification of a user's (new) email address: the email area's service once it
- * exists. Without one the address is only marked unverified (UserService does that on change).
- */
-export type StartEmailVerification = (userId: string, actor: Actor) => Promise<void>;
-
 export interface PasswordInput {
   current: string;
   next: string;
@@ -80,7 +74,6 @@ export interface AccountServiceDeps {
   access: AccessForAccount;
   users: Pick<UserService, 'find' | 'update' | 'changeOwnPassword'>;
   sessions: Pick<SessionService, 'recheckPassword' | 'startSession'>;
-  startEmailVerification?: StartEmailVerification;
 }
 
 /**
@@ -100,8 +93,9 @@ export class AccountService {
   }
 
   /**
-   * Name and email. Only what differs is saved (the audit entry's `fields` says what changed);
-   * a new email is stored unverified and its verification started.
+   * Name and email. Only what differs is saved (the audit entry's `fields` says what changed).
+   * A new email is stored unverified (UserService); the email area sends the verification link
+   * when it sees the `user.update` entry naming `email` (src/email), so nothing is sent here.
    */
   async updateProfile(signedIn: SignedIn, input: ProfileInput, meta: AccountMeta): Promise<ProfileResult> {
     const user = await this.#d.users.find(signedIn.principal.user.id);
@@ -120,7 +114,6 @@ export class AccountService {
       if (error instanceof ServiceError && error.code === 'validation_failed') return { ok: false, errors: { [error.field ?? 'form']: error.message } };
       throw error;
     }
-    if (emailChanged && email !== null) await this.#d.startEmailVerification?.(user.id, actor);
     return { ok: true, emailChanged };
   }
 
