@@ -178,16 +178,14 @@ export class SqliteSessionStore extends KyselySessionStore {
 
 /** PostgreSQL: the session touch of every authorize through group commit (src/storage/pg-group-commit.ts). */
 export class PostgresSessionStore extends KyselySessionStore {
-  readonly #db: Kysely<Database>;
   readonly #group: PgGroupCommit;
   constructor(db: Kysely<Database>, group: PgGroupCommit) {
     super(db);
-    this.#db = db;
     this.#group = group;
   }
 
   override async touch(idHash: string, now: number): Promise<void> {
-    await this.#group.query(this.#db.updateTable('sessions').set({ last_seen_at: now }).where('id_hash', '=', idHash).compile());
+    await this.#group.query({ name: 'tessera_session_touch', sql: 'UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2', parameters: [now, idHash] });
   }
 }
 

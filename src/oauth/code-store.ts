@@ -200,42 +200,47 @@ export class SqliteCodeStore extends KyselyCodeStore {
 
 /**
  * PostgreSQL: the code exchange's writes (consume, recordIssued) through group commit
- * (src/storage/pg-group-commit.ts), as the same statements the Kysely store runs.
+ * (src/storage/pg-group-commit.ts), as named statements of the same texts as on SQLite.
  */
 export class PostgresCodeStore extends KyselyCodeStore {
-  readonly #db: Kysely<Database>;
   readonly #group: PgGroupCommit;
   constructor(db: Kysely<Database>, group: PgGroupCommit) {
     super(db);
-    this.#db = db;
     this.#group = group;
   }
 
   override async consume(codeHash: string, now: number): Promise<ConsumeResult> {
-    const consumed = await this.#group.query<AuthorizationCodesTable>(
-      this.#db.updateTable('authorization_codes').set({ consumed_at: now }).where('code_hash', '=', codeHash).where('consumed_at', 'is', null).returningAll().compile(),
-    );
+    // Unnamed: RETURNING * would make a named (cached) plan fail once a migration adds a
+    // column under a running node ("cached plan must not change result type").
+    const consumed = await this.#group.query<AuthorizationCodesTable>({ sql: pg(CONSUME_SQL), parameters: [now, codeHash] });
     if (consumed.rows[0]) return { status: 'consumed', code: fromRow(consumed.rows[0]) };
-    const replayed = await this.#group.query<AuthorizationCodesTable>(
-      this.#db.updateTable('authorization_codes').set({ replayed_at: now }).where('code_hash', '=', codeHash).returningAll().compile(),
-    );
+    const replayed = await this.#group.query<AuthorizationCodesTable>({ sql: pg(MARK_REPLAY_SQL), parameters: [now, codeHash] });
     const row = replayed.rows[0];
     if (!row) return { status: 'unknown' };
     return { status: 'replayed', code: fromRow(row), accessTokenJti: row.access_token_jti, accessTokenExpiresAt: row.access_token_expires_at, refreshFamilyId: row.refresh_family_id };
   }
 
   override async recordIssued(codeHash: string, issued: { accessTokenJti: string; accessTokenExpiresAt: number; refreshFamilyId: string | null }): Promise<{ replayed: boolean }> {
-    const result = await this.#group.query<{ replayed_at: number | null }>(
-      this.#db
-        .updateTable('authorization_codes')
-        .set({ access_token_jti: issued.accessTokenJti, access_token_expires_at: issued.accessTokenExpiresAt, refresh_family_id: issued.refreshFamilyId })
-        .where('code_hash', '=', codeHash)
-        .returning('replayed_at')
-        .compile(),
-    );
+    const result = await this.#group.query<{ replayed_at: number | null }>({
+      name: 'tessera_code_record_issued',
+      sql: pg(RECORD_SQL),
+      parameters: [issued.accessTokenJti, issued.accessTokenExpiresAt, issued.refreshFamilyId, codeHash],
+    });
     const row = result.rows[0];
     return { replayed: row !== undefined && row.replayed_at !== null };
   }
+}
+
+/** The SQLite text with PostgreSQL's numbered placeholders ($1, $2, …). */
+const pgTexts = new Map<string, string>();
+function pg(sqliteText: string): string {
+  let text = pgTexts.get(sqliteText);
+  if (text === undefined) {
+    let n = 0;
+    text = sqliteText.replace(/\?/g, () => `$${++n}`);
+    pgTexts.set(sqliteText, text);
+  }
+  return text;
 }
 
 /** The code store for a database: prepared statements on SQLite, group commit on PostgreSQL. */

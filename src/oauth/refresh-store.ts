@@ -253,6 +253,7 @@ function presentedFromRow(row: PresentedRow): PresentedRefreshToken {
 const FIND_SQL = `SELECT t.scope AS token_scope, t.expires_at AS token_expires_at, t.used_at, f.id, f.client_id, f.user_id, f.scope,
   f.session_id, f.auth_time, f.amr, f.resource, f.created_at, f.expires_at, f.revoked_at
   FROM refresh_tokens t JOIN refresh_token_families f ON f.id = t.family_id WHERE t.token_hash = ?`;
+const FIND_SQL_PG = FIND_SQL.replace('?', '$1');
 const SPEND_SQL = 'UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND family_id = ?';
 const INSERT_TOKEN_SQL = 'INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, NULL)';
 const INSERT_FAMILY_SQL = `INSERT INTO refresh_token_families (id, client_id, user_id, scope, session_id, auth_time, amr, resource, created_at, expires_at, revoked_at)
@@ -338,13 +339,23 @@ export class PostgresRefreshStore extends KyselyRefreshStore {
     this.#group = group;
   }
 
+  override async find(tokenHash: string): Promise<PresentedRefreshToken | undefined> {
+    const result = await this.#group.read<PresentedRow>({ name: 'tessera_refresh_find', sql: FIND_SQL_PG, parameters: [tokenHash] });
+    const row = result.rows[0];
+    return row && presentedFromRow(row);
+  }
+
+  // A raw sql`` template compiles in a few µs (no query builder): its text is fixed, so it
+  // runs as a named statement that PostgreSQL plans once per connection.
   override async rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number): Promise<RotateResult> {
-    const result = await this.#group.query<{ spent: number }>(pgRotate(oldHash, newHash, familyId, scope, now, expiresAt).compile(this.#db));
+    const compiled = pgRotate(oldHash, newHash, familyId, scope, now, expiresAt).compile(this.#db);
+    const result = await this.#group.query<{ spent: number }>({ name: 'tessera_refresh_rotate', sql: compiled.sql, parameters: compiled.parameters });
     return result.rows[0]?.spent === 1 ? { status: 'rotated' } : { status: 'already_used' };
   }
 
   override async createFamily(f: RefreshFamily, firstTokenHash: string, tokenExpiresAt: number): Promise<void> {
-    await this.#group.query(pgCreateFamily(f, firstTokenHash, tokenExpiresAt).compile(this.#db));
+    const compiled = pgCreateFamily(f, firstTokenHash, tokenExpiresAt).compile(this.#db);
+    await this.#group.query({ name: 'tessera_refresh_create_family', sql: compiled.sql, parameters: compiled.parameters });
   }
 }
 

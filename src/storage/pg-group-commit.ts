@@ -12,10 +12,21 @@ export class DatabaseUnavailableError extends Error {
   }
 }
 
-/** One statement as Kysely compiles it. */
+/** One statement as Kysely compiles it, or a fixed text with a `name`. */
 export interface CompiledStatement {
   readonly sql: string;
   readonly parameters: readonly unknown[];
+  /**
+   * A name for a fixed text: PostgreSQL then parses and plans it once per connection
+   * (a named prepared statement) instead of on every execution. One name, one text, and
+   * never `SELECT *` / `RETURNING *`: a column added by a migration under a running node
+   * would make the cached plan fail.
+   */
+  readonly name?: string;
+}
+
+function config(statement: CompiledStatement): pg.QueryConfig {
+  return { text: statement.sql, values: statement.parameters as unknown[], ...(statement.name ? { name: statement.name } : {}) };
 }
 
 interface Pending {
@@ -92,7 +103,7 @@ export class PgGroupCommit {
     const results: pg.QueryResult[] = [];
     try {
       await client.query('BEGIN');
-      for (const p of batch) results.push(await client.query(p.statement.sql, p.statement.parameters as unknown[]));
+      for (const p of batch) results.push(await client.query(config(p.statement)));
       await client.query('COMMIT');
     } catch (error) {
       this.#errors.queryErrors++;
@@ -121,12 +132,25 @@ export class PgGroupCommit {
 
   async #alone(p: Pending): Promise<void> {
     try {
-      p.resolve(await this.#pool.query(p.statement.sql, p.statement.parameters as unknown[]));
+      p.resolve(await this.#pool.query(config(p.statement)));
       this.stats.batches++;
       this.stats.statements++;
     } catch (error) {
       this.#errors.queryErrors++;
       p.reject(isConnectionError(error) ? new DatabaseUnavailableError(error) : error);
+    }
+  }
+
+  /**
+   * A read on the pool at once (not batched: it commits nothing), with the same named
+   * statements; a lost connection is DatabaseUnavailableError here too.
+   */
+  async read<R extends pg.QueryResultRow = pg.QueryResultRow>(statement: CompiledStatement): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.#pool.query<R>(config(statement));
+    } catch (error) {
+      this.#errors.queryErrors++;
+      throw isConnectionError(error) ? new DatabaseUnavailableError(error) : error;
     }
   }
 
