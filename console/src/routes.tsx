@@ -10,6 +10,7 @@ import { KeysPage } from './pages/keys.tsx';
 import { ProvidersPage } from './pages/providers.tsx';
 import { RolesPage } from './pages/roles.tsx';
 import { SettingsPage } from './pages/settings.tsx';
+import { BrandingPage } from './pages/branding.tsx';
 import { UserDetailPage } from './pages/user-detail.tsx';
 import { UsersPage } from './pages/users.tsx';
 
@@ -28,6 +29,7 @@ const ROUTES: Array<[string, (p: Record<string, string>) => React.ReactNode]> = 
   ['/admin/apis/:id/edit', (p) => <ApiFormPage key={p.id} id={p.id!} />],
   ['/admin/providers', () => <ProvidersPage />],
   ['/admin/settings', () => <SettingsPage />],
+  ['/admin/branding', () => <BrandingPage />],
   ['/admin/keys', () => <KeysPage />],
   ['/admin/audit', () => <AuditPage />],
 ];

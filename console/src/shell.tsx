@@ -11,6 +11,7 @@ const NAV: Array<{ to: string; label: string }> = [
   { to: '/admin/apis', label: 'APIs' },
   { to: '/admin/providers', label: 'Identity providers' },
   { to: '/admin/settings', label: 'Settings' },
+  { to: '/admin/branding', label: 'Branding' },
   { to: '/admin/keys', label: 'Signing keys' },
   { to: '/admin/audit', label: 'Audit log' },
 ];

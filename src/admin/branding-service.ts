@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Actor } from '../audit/actor.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
+import { LIMITS } from '../config/limits.ts';
 import { validationError } from '../errors.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
 import { brandStylesheet, contentHash } from './brand-stylesheet.ts';
@@ -22,6 +23,8 @@ export interface BrandingView {
   allow_remote_app_logos: boolean;
   /** The stylesheet with the brand's colours, as the pages link it. */
   stylesheet_url: string;
+  /** The largest logo an upload may be (LIMITS.logoBytes), for the console's hint. */
+  logo_max_bytes: number;
   /** Contrast checks that fail WCAG AA (empty when every one passes). */
   warnings: string[];
 }
@@ -83,6 +86,7 @@ export class BrandingService {
       privacy_url: d.privacy_url,
       allow_remote_app_logos: d.allow_remote_app_logos,
       stylesheet_url: stylesheet.href,
+      logo_max_bytes: LIMITS.logoBytes.max,
       warnings: contrastWarnings(d),
     };
   }

@@ -36,5 +36,6 @@ export function brandingPreview(live: LiveBrand, page: PreviewPage, draft: Parti
           params: new Map(),
         }),
   );
-  return { html, warnings: contrastWarnings(document) };
+  // A sandboxed frame may not take the focus (Chromium logs each attempt as an error).
+  return { html: html.replace(/ autofocus(?=[\s>])/g, ''), warnings: contrastWarnings(document) };
 }

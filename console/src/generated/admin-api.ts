@@ -4883,6 +4883,8 @@ export interface components {
             } | null;
             /** @description /assets/brand-<hash>.css, linked by every page */
             stylesheet_url: string;
+            /** @description the largest logo an upload may be, in bytes */
+            logo_max_bytes: number;
             /** @description contrast checks that fail WCAG AA (4.5:1); empty when all pass */
             warnings: string[];
         };

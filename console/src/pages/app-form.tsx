@@ -20,7 +20,7 @@ const rangeOf = (field: 'access_token_ttl' | 'refresh_token_ttl') => `${LIMITS[f
 /** Scopes about a signed-in person: meaningless (and refused) for client credentials. */
 const USER_ONLY = new Set(['openid', 'profile', 'email', 'offline_access']);
 
-const FIELDS = ['name', 'description', 'grant_types', 'redirect_uris', 'post_logout_redirect_uris', 'scopes', 'on_behalf_of', 'require_permission', 'access_token_ttl', 'refresh_token_ttl', 'id_token_signed_response_alg', 'public'];
+const FIELDS = ['name', 'description', 'grant_types', 'redirect_uris', 'post_logout_redirect_uris', 'scopes', 'on_behalf_of', 'require_permission', 'access_token_ttl', 'refresh_token_ttl', 'id_token_signed_response_alg', 'public', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri'];
 
 interface Draft {
   grant: Grant;
@@ -36,7 +36,17 @@ interface Draft {
   refreshTtl: string;
   /** How ID tokens are signed: RS256 (the OIDC default every relying party supports) or ES256 (cheaper to sign). */
   idTokenAlg: 'RS256' | 'ES256';
+  /** OIDC client metadata for the consent page (docs/branding.md): https URLs, empty for none. */
+  links: Record<LinkField, string>;
 }
+
+type LinkField = 'client_uri' | 'policy_uri' | 'tos_uri' | 'logo_uri';
+const LINKS: Array<{ key: LinkField; label: string; hint: string }> = [
+  { key: 'client_uri', label: 'Homepage', hint: 'https; linked on the consent page as “Website”.' },
+  { key: 'policy_uri', label: 'Privacy policy', hint: 'https; linked on the consent page.' },
+  { key: 'tos_uri', label: 'Terms of service', hint: 'https; linked on the consent page.' },
+  { key: 'logo_uri', label: 'Logo URL', hint: 'https; shown on the consent page only when Branding allows apps’ own logos.' },
+];
 
 function draftOf(app?: App): Draft {
   return {
@@ -52,6 +62,7 @@ function draftOf(app?: App): Draft {
     accessTtl: app?.access_token_ttl ? String(app.access_token_ttl) : '',
     refreshTtl: app?.refresh_token_ttl ? String(app.refresh_token_ttl) : '',
     idTokenAlg: app?.id_token_signed_response_alg === 'ES256' ? 'ES256' : 'RS256',
+    links: { client_uri: app?.client_uri ?? '', policy_uri: app?.policy_uri ?? '', tos_uri: app?.tos_uri ?? '', logo_uri: app?.logo_uri ?? '' },
   };
 }
 
@@ -118,6 +129,7 @@ function AppForm({ app }: { app?: App }) {
       refresh_token_ttl: d.refreshTtl.trim() ? Number(d.refreshTtl) : null,
       // Only authorization-code apps get ID tokens; null keeps the default (RS256).
       id_token_signed_response_alg: code && d.idTokenAlg === 'ES256' ? 'ES256' : null,
+      ...Object.fromEntries(LINKS.map((l) => [l.key, d.links[l.key].trim() || null])),
     }) satisfies AppUpdate;
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -269,6 +281,19 @@ function AppForm({ app }: { app?: App }) {
               </select>
             )}
           </Field>
+        ) : null}
+
+        {code ? (
+          <fieldset className="field">
+            <legend>On the consent page</legend>
+            <div className="grid-2">
+              {LINKS.map((l) => (
+                <Field key={l.key} label={l.label} error={fieldError(error, l.key)} hint={l.hint}>
+                  {(id, desc) => <input id={id} type="url" value={d.links[l.key]} aria-describedby={desc} onChange={(e) => set('links', { ...d.links, [l.key]: e.target.value })} />}
+                </Field>
+              ))}
+            </div>
+          </fieldset>
         ) : null}
 
         <Field label="Required permission" error={fieldError(error, 'require_permission')} hint="A user must hold this permission (through a role) to approve the app.">

@@ -204,6 +204,7 @@ export const BrandingSchema = Type.Object(
     ...brandingFields,
     logo: Type.Union([Type.Object({ url: str('/assets/logo-<sha256>.<ext>'), content_type: str() }), Type.Null()]),
     stylesheet_url: str('/assets/brand-<hash>.css, linked by every page'),
+    logo_max_bytes: Type.Integer({ description: 'the largest logo an upload may be, in bytes' }),
     warnings: strs('contrast checks that fail WCAG AA (4.5:1); empty when all pass'),
   },
   { $id: 'Branding' },
