@@ -334,6 +334,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     log,
     metrics,
     issuer,
+    productName: () => branding.live.document.product_name,
   });
   const emailJobs = new JobQueue('email flows', log);
   const emailLinkStore = new KyselyEmailLinkStore(db);

@@ -31,6 +31,8 @@ export interface MailerDeps {
   log: Logger;
   metrics: MetricsRecorder;
   issuer: () => string;
+  /** The brand's product name (docs/branding.md), `{{product_name}}` in every message. */
+  productName?: () => string;
 }
 
 /**
@@ -70,7 +72,7 @@ export class Mailer {
    */
   send(message: MessageName, to: string, variables: MessageVariables & { username: string }, userId: string | null): void {
     this.requireConfigured(`sending the ${message} message`);
-    const rendered = this.#d.templates.render(message, { issuer: this.#d.issuer(), ...variables });
+    const rendered = this.#d.templates.render(message, { issuer: this.#d.issuer(), product_name: this.#d.productName?.() ?? 'Tessera', ...variables });
     if (this.#queue.length >= OUTBOX_LIMIT) {
       this.#d.log.error({ message, userId }, `email dropped: ${OUTBOX_LIMIT} messages are already waiting (is the SMTP server reachable?)`);
       this.#d.metrics.mail(message, 'dropped');

@@ -4,10 +4,11 @@
  * from TESSERA_EMAIL_TEMPLATES_DIR (templates.ts); docs/email.md lists the variables. The
  * branding/translation work (issue 15) moves these texts into catalogues.
  *
- * Every message also has `issuer` (Tessera's URL) and `username`.
+ * Every message also has `issuer` (Tessera's URL), `username` and `product_name` (the brand's
+ * name, docs/branding.md).
  */
 export interface MessageText {
-  /** Variables besides `issuer` and `username`. */
+  /** Variables besides `issuer`, `username` and `product_name`. */
   variables: readonly string[];
   subject: string;
   text: string;
@@ -15,8 +16,8 @@ export interface MessageText {
 }
 
 const footer = {
-  text: '\n\n-- \nTessera at {{issuer}}',
-  html: '<p style="color:#666;font-size:12px">Tessera at {{issuer}}</p>',
+  text: '\n\n-- \n{{product_name}} at {{issuer}}',
+  html: '<p style="color:#666;font-size:12px">{{product_name}} at {{issuer}}</p>',
 };
 
 const notice = (what: string, extra: string) => ({
@@ -27,7 +28,7 @@ const notice = (what: string, extra: string) => ({
 export const MESSAGES = {
   password_reset: {
     variables: ['link', 'expires_minutes'],
-    subject: 'Reset your Tessera password',
+    subject: 'Reset your {{product_name}} password',
     text: `Hello {{username}},\n\nSomeone (hopefully you) asked to reset the password of your account. Open this link to choose a new one:\n\n{{link}}\n\nThe link works once, for {{expires_minutes}} minutes. If you did not ask, ignore this email: your password stays as it is.${footer.text}`,
     html: `<p>Hello {{username}},</p><p>Someone (hopefully you) asked to reset the password of your account.</p><p><a href="{{link}}">Choose a new password</a></p><p>The link works once, for {{expires_minutes}} minutes. If you did not ask, ignore this email: your password stays as it is.</p>${footer.html}`,
   },
@@ -39,28 +40,28 @@ export const MESSAGES = {
   },
   invite: {
     variables: ['link', 'email', 'expires_days', 'invited_by'],
-    subject: 'You are invited to Tessera',
+    subject: 'You are invited to {{product_name}}',
     text: `Hello,\n\n{{invited_by}} invited you ({{email}}) to an account at {{issuer}}. Open this link to choose a username and password:\n\n{{link}}\n\nThe link works once, for {{expires_days}} days.${footer.text}`,
     html: `<p>Hello,</p><p>{{invited_by}} invited you ({{email}}) to an account at {{issuer}}.</p><p><a href="{{link}}">Accept the invitation</a></p><p>The link works once, for {{expires_days}} days.</p>${footer.html}`,
   },
   notice_password_change: {
     variables: ['time', 'ip'],
-    subject: 'Your Tessera password was changed',
+    subject: 'Your {{product_name}} password was changed',
     ...notice('The password of your account was changed at {{time}} (from {{ip}}).', ''),
   },
   notice_password_reset: {
     variables: ['time', 'ip', 'by'],
-    subject: 'Your Tessera password was reset',
+    subject: 'Your {{product_name}} password was reset',
     ...notice('The password of your account was reset at {{time}} ({{by}}, from {{ip}}). Every session was signed out.', ''),
   },
   notice_factor_add: {
     variables: ['time', 'ip', 'factor_type', 'factor_name'],
-    subject: 'A sign-in method was added to your Tessera account',
+    subject: 'A sign-in method was added to your {{product_name}} account',
     ...notice('A new sign-in method ({{factor_type}}: {{factor_name}}) was added to your account at {{time}} (from {{ip}}).', ''),
   },
   notice_new_device: {
     variables: ['time', 'ip'],
-    subject: 'New sign-in to your Tessera account',
+    subject: 'New sign-in to your {{product_name}} account',
     ...notice('Your account was signed in to from a new device or browser at {{time}} (from {{ip}}).', ''),
   },
 } as const satisfies Record<string, MessageText>;
@@ -68,4 +69,4 @@ export const MESSAGES = {
 export type MessageName = keyof typeof MESSAGES;
 export const MESSAGE_NAMES = Object.keys(MESSAGES) as MessageName[];
 /** Variables every message has. */
-export const COMMON_VARIABLES = ['issuer', 'username'] as const;
+export const COMMON_VARIABLES = ['issuer', 'username', 'product_name'] as const;

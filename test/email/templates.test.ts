@@ -38,10 +38,10 @@ describe('email templates', () => {
 
   test('the operator folder replaces parts; a typo in a file name or a variable is a configuration error', () => {
     const ok = new Templates(folder({ 'invite.html': '<p>Join us: <a href="{{link}}">here</a> ({{ email }})</p>', 'invite.txt': 'Join: {{link}}' }));
-    const out = ok.render('invite', { issuer: 'i', username: '', link: 'L', email: 'e@x', expires_days: 7, invited_by: 'admin' });
+    const out = ok.render('invite', { issuer: 'i', username: '', product_name: 'Acme', link: 'L', email: 'e@x', expires_days: 7, invited_by: 'admin' });
     expect(out.html).toBe('<p>Join us: <a href="L">here</a> (e@x)</p>');
     expect(out.text).toBe('Join: L');
-    expect(out.subject).toBe(MESSAGES.invite.subject);
+    expect(out.subject).toBe(MESSAGES.invite.subject.replace('{{product_name}}', 'Acme'));
 
     expect(() => new Templates(folder({ 'invitation.html': 'x' }))).toThrow(ConfigError);
     expect(() => new Templates(folder({ 'invitation.html': 'x' }))).toThrow(/"invitation.html" is not a template name/);
