@@ -115,6 +115,7 @@ export async function openTessera(config: TesseraConfig, options: TesseraOptions
   const clock = options.clock ?? systemClock;
   const database = openDatabase(config.databaseUrl, {
     poolSize: config.databasePoolSize,
+    sqliteSynchronous: config.sqliteSynchronous,
     log: options.log,
     create: options.createDatabase !== false && !options.readOnly,
   });

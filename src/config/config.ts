@@ -63,6 +63,12 @@ export interface TesseraConfig {
   };
   /** TESSERA_DATABASE_POOL_SIZE: PostgreSQL connections per process (each worker has its own pool). */
   databasePoolSize: number;
+  /**
+   * TESSERA_SQLITE_SYNCHRONOUS `normal` (default: a process crash loses nothing committed, a
+   * power loss may lose the last transactions) or `full` (every commit is on disk before it
+   * is answered: survives power loss, costs an fsync per commit).
+   */
+  sqliteSynchronous: SqliteSynchronous;
   cleanup: {
     /** TESSERA_CLEANUP_INTERVAL_SECONDS: how often each serving node removes expired rows, default 300. */
     intervalSeconds: number;
@@ -112,6 +118,15 @@ function onOff(name: string, value: string | undefined, fallback: boolean): bool
   if (v === 'on' || v === 'true' || v === '1') return true;
   if (v === 'off' || v === 'false' || v === '0') return false;
   throw new ConfigError(`${name} must be "on" or "off" (got "${value.slice(0, 40)}")`);
+}
+
+export type SqliteSynchronous = 'normal' | 'full';
+
+function sqliteSynchronous(value: string | undefined): SqliteSynchronous {
+  const v = value?.trim().toLowerCase() ?? '';
+  if (v === '' || v === 'normal') return 'normal';
+  if (v === 'full') return 'full';
+  throw new ConfigError(`TESSERA_SQLITE_SYNCHRONOUS must be "normal" or "full" (got "${value!.slice(0, 40)}")`);
 }
 
 type Env = Record<string, string | undefined>;
@@ -170,6 +185,7 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
       metadataDocuments: onOff('TESSERA_CLIENT_ID_METADATA_DOCUMENTS', env.TESSERA_CLIENT_ID_METADATA_DOCUMENTS, false),
     },
     databasePoolSize: int('TESSERA_DATABASE_POOL_SIZE', env.TESSERA_DATABASE_POOL_SIZE, 10, LIMITS.databasePoolSize),
+    sqliteSynchronous: sqliteSynchronous(env.TESSERA_SQLITE_SYNCHRONOUS),
     cleanup: {
       intervalSeconds: int('TESSERA_CLEANUP_INTERVAL_SECONDS', env.TESSERA_CLEANUP_INTERVAL_SECONDS, 300, LIMITS.cleanupIntervalSeconds),
       auditRetentionDays: int('TESSERA_AUDIT_RETENTION_DAYS', env.TESSERA_AUDIT_RETENTION_DAYS, 0, LIMITS.auditRetentionDays),

@@ -75,6 +75,8 @@ export class SchemaMismatchError extends Error {}
 
 export interface OpenDatabaseOptions {
   poolSize?: number;
+  /** SQLite only: PRAGMA synchronous (TESSERA_SQLITE_SYNCHRONOUS); default normal. */
+  sqliteSynchronous?: 'normal' | 'full';
   log?: Logger;
   /**
    * Create an SQLite file (and its directory) that does not exist yet. Only `serve` and
@@ -136,7 +138,7 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     }
     let raw;
     try {
-      raw = openSqlite(target);
+      raw = openSqlite(target, options.sqliteSynchronous);
     } catch (error) {
       throw sqliteAccessError(url, error) ?? error;
     }

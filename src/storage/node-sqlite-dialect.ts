@@ -68,14 +68,19 @@ class NodeSqliteDatabase implements SqliteDatabase {
   }
 }
 
-export function openSqlite(path: string): DatabaseSync {
+/**
+ * `synchronous`: NORMAL (in WAL mode a process crash loses nothing committed; a power loss
+ * may lose the last commits) or FULL (each commit synced to disk first). Configured by
+ * TESSERA_SQLITE_SYNCHRONOUS; docs/performance.md measures the cost.
+ */
+export function openSqlite(path: string, synchronous: 'normal' | 'full' = 'normal'): DatabaseSync {
   const db = new DatabaseSync(path);
   // WAL lets the server read while a CLI process writes; busy_timeout makes the two wait
   // for each other instead of failing with SQLITE_BUSY.
   db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA busy_timeout = 5000');
   db.exec('PRAGMA foreign_keys = ON');
-  db.exec('PRAGMA synchronous = NORMAL');
+  db.exec(synchronous === 'full' ? 'PRAGMA synchronous = FULL' : 'PRAGMA synchronous = NORMAL');
   return db;
 }
 

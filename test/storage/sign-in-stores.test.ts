@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { AuditLog } from '../../src/audit/audit-log.ts';
 import { KyselyAuditStore } from '../../src/audit/audit-store.ts';
@@ -1029,5 +1030,21 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       await saveUser({ ...quin, disabled: false, updatedAt: NOW + 9001 });
       expect(await service.resolve(r.cookieValue)).toBeDefined();
     });
+  });
+});
+
+describe('SQLite durability setting (TESSERA_SQLITE_SYNCHRONOUS)', () => {
+  test('the connection runs with synchronous NORMAL (1) by default and FULL (2) when asked', async () => {
+    for (const [setting, expected] of [[undefined, 1], ['full', 2], ['normal', 1]] as const) {
+      const database = await createTestDatabase('sqlite');
+      const handle = openDatabase(database.url, setting ? { sqliteSynchronous: setting } : {});
+      try {
+        const { rows } = await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(handle.db);
+        expect(rows[0]!.synchronous, String(setting)).toBe(expected);
+      } finally {
+        await handle.close();
+        await database.drop();
+      }
+    }
   });
 });

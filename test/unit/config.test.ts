@@ -269,3 +269,12 @@ describe('loadConfig validation', () => {
     }
   });
 });
+
+describe('TESSERA_SQLITE_SYNCHRONOUS', () => {
+  test('normal by default, full on request (any case), anything else one clear error', () => {
+    expect(loadConfig({}).sqliteSynchronous).toBe('normal');
+    expect(loadConfig({ TESSERA_SQLITE_SYNCHRONOUS: 'FULL' }).sqliteSynchronous).toBe('full');
+    expect(loadConfig({ TESSERA_SQLITE_SYNCHRONOUS: ' normal ' }).sqliteSynchronous).toBe('normal');
+    expect(() => loadConfig({ TESSERA_SQLITE_SYNCHRONOUS: 'off' })).toThrow(new ConfigError('TESSERA_SQLITE_SYNCHRONOUS must be "normal" or "full" (got "off")'));
+  });
+});
