@@ -43,6 +43,7 @@ import { SettingsService, type RuntimeSettings, type SettingsView } from '../adm
 import { KyselySettingsStore } from '../admin/settings-store.ts';
 import { BrandingService } from '../admin/branding-service.ts';
 import { KyselyBrandingStore } from '../admin/branding-store.ts';
+import { loadPageTemplates } from '../admin/page-templates.ts';
 import { bootstrapAdmin, ensureConsoleClient } from '../admin/bootstrap.ts';
 import { SYSTEM } from '../audit/actor.ts';
 import { AuditLog } from '../audit/audit-log.ts';
@@ -185,7 +186,9 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   await settings.load();
   const live = settings.live;
   // The brand of the pages (docs/branding.md), held in memory and reloaded on a `branding` change.
-  const branding = new BrandingService({ store: new KyselyBrandingStore(db), clock, feed, audit });
+  // The operator's page partials and extra CSS (TESSERA_PAGE_TEMPLATES_DIR), checked at start.
+  const pageTemplates = loadPageTemplates(config.pageTemplatesDir);
+  const branding = new BrandingService({ store: new KyselyBrandingStore(db), clock, feed, audit, extraCss: pageTemplates.extraCss });
   await branding.load();
   const redirectPolicy = {
     get mode() {
@@ -434,6 +437,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       upstream_jwks: upstreamJwks.stats,
     },
     csrfSecret: encrypter.deriveSecret('csrf'),
+    /** The operator's page partials and extra CSS (docs/branding.md#template-overrides). */
+    pageTemplates,
     /** Descriptions of API scopes (declared with the gateway's APIs), for the consent page. */
     scopeDescriptions(names: string[]): Promise<Map<string, string>> {
       return apis.declaredScopes(names);

@@ -86,6 +86,8 @@ export interface TesseraConfig {
   /** TESSERA_ADMIN_PASSWORD: the first admin's password on an empty database (else random, printed once). */
   adminPassword: string | undefined;
   email: EmailConfig;
+  /** TESSERA_PAGE_TEMPLATES_DIR: the operator's header.html, footer.html and extra.css for the pages (docs/branding.md#template-overrides). */
+  pageTemplatesDir: string | undefined;
 }
 
 /**
@@ -200,6 +202,7 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
       smtp: smtp(env.TESSERA_SMTP_URL, env.TESSERA_SMTP_FROM),
       templatesDir: env.TESSERA_EMAIL_TEMPLATES_DIR || undefined,
     },
+    pageTemplatesDir: env.TESSERA_PAGE_TEMPLATES_DIR || undefined,
   };
 }
 

@@ -103,7 +103,7 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
   void app.register(async (pages) => {
     await pages.register(cookie);
     // First: every page below renders inside the brand's page context.
-    registerBrandRoutes(pages, tessera, undefined);
+    registerBrandRoutes(pages, tessera, tessera.pageTemplates.partials);
     const kit = new PageKit(tessera);
     // The steps between a right password and a session (second factor, enrolment): shared by
     // /login and the second-factor pages; other methods (passkeys) add themselves to it.

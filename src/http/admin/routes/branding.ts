@@ -64,7 +64,7 @@ export function brandingRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void
         response: { 200: Type.Object({ html: Type.String(), warnings: Type.Array(Type.String()) }), ...errors },
       },
     },
-    async (request) => brandingPreview(branding.live, request.body.page, request.body.draft),
+    async (request) => brandingPreview(branding.live, request.body.page, request.body.draft, tessera.pageTemplates.partials),
   );
 }
 
