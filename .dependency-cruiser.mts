@@ -9,6 +9,7 @@ import type { IConfiguration, IForbiddenRuleType } from 'dependency-cruiser';
  */
 export const LAYERS: readonly (readonly string[])[] = [
   ['lib'], // pure helpers: time, text, crypto, scope names; no I/O, no state
+  ['i18n'], // message catalogues, locale negotiation, ICU formatting (docs/languages.md)
   ['config'],
   ['storage'], // database, schema, migrations, change feed
   ['audit'],

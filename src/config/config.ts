@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
+import { RTL_TEST_LOCALE, SHIPPED_LOCALES } from '../i18n/catalogues.ts';
 import { inRange, LIMITS, type Range } from './limits.ts';
 
 /**
@@ -88,6 +89,15 @@ export interface TesseraConfig {
   email: EmailConfig;
   /** TESSERA_PAGE_TEMPLATES_DIR: the operator's header.html, footer.html and extra.css for the pages (docs/branding.md#template-overrides). */
   pageTemplatesDir: string | undefined;
+  /** The languages of the pages and emails (docs/languages.md). */
+  languages: LanguagesConfig;
+}
+
+export interface LanguagesConfig {
+  /** TESSERA_DEFAULT_LOCALE: the language when neither the request nor the browser names an available one (default `en`). */
+  defaultLocale: string;
+  /** Every language a page can be in: the shipped ones, plus the RTL test locale with TESSERA_TEST_LOCALE=on. */
+  available: readonly string[];
 }
 
 /**
@@ -203,7 +213,18 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
       templatesDir: env.TESSERA_EMAIL_TEMPLATES_DIR || undefined,
     },
     pageTemplatesDir: env.TESSERA_PAGE_TEMPLATES_DIR || undefined,
+    languages: languages(env.TESSERA_DEFAULT_LOCALE, env.TESSERA_TEST_LOCALE),
   };
+}
+
+/** TESSERA_DEFAULT_LOCALE must name a shipped language; TESSERA_TEST_LOCALE=on adds the right-to-left test locale. */
+function languages(rawDefault: string | undefined, rawTest: string | undefined): LanguagesConfig {
+  const available: string[] = [...SHIPPED_LOCALES];
+  if (onOff('TESSERA_TEST_LOCALE', rawTest, false)) available.push(RTL_TEST_LOCALE);
+  const wanted = rawDefault?.trim() || 'en';
+  const defaultLocale = available.find((l) => l.toLowerCase() === wanted.toLowerCase());
+  if (!defaultLocale) throw new ConfigError(`TESSERA_DEFAULT_LOCALE must be one of ${available.join(', ')} (got "${wanted.slice(0, 40)}")`);
+  return { defaultLocale, available };
 }
 
 const MAIL_ADDRESS = /^[^\s@<>"]{1,64}@[^\s@<>"]{1,255}$/;

@@ -24,6 +24,7 @@ import { registerProviderRoutes } from './provider-routes.ts';
 import { registerProtocolRoutes } from './protocol-routes.ts';
 import { registerErrorHandler } from './error-reply.ts';
 import { registerBrandRoutes } from './brand-routes.ts';
+import { registerLanguageRoutes } from './language-routes.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -115,6 +116,7 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
     registerPasskeyRoutes(pages, tessera, kit, steps);
     registerProviderRoutes(pages, tessera);
     registerEmailRoutes(pages, tessera, kit);
+    registerLanguageRoutes(pages, tessera, kit);
   });
   void app.register(async (scope) => registerAdminApi(scope, tessera));
   registerConsoleRoutes(app, tessera);

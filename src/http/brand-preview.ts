@@ -1,7 +1,7 @@
 import type { LiveBrand } from '../admin/branding-service.ts';
 import { checkBrandingField, contrastWarnings, type BrandingDocument } from '../admin/branding.ts';
 import { consentPage, loginPage } from '../pages/pages.ts';
-import { runInPageContext, type PagePartials } from '../pages/page-context.ts';
+import { DEFAULT_PAGE_CONTEXT, runInPageContext, type PagePartials } from '../pages/page-context.ts';
 import { pageBrand } from './brand-routes.ts';
 
 export const PREVIEW_PAGES = ['login', 'consent'] as const;
@@ -21,7 +21,7 @@ export function brandingPreview(live: LiveBrand, page: PreviewPage, draft: Parti
   const stylesheetHref = `/assets/brand-preview-${document.primary_color.slice(1)}-${document.background_color.slice(1)}.css`;
   const logoSrc = live.document.logo ? live.logoSrc : (document.logo_url ?? undefined);
   const brand = { ...pageBrand({ ...live, document, logoSrc }, partials), stylesheetHref };
-  const html = runInPageContext({ brand, lang: 'en' }, () =>
+  const html = runInPageContext({ ...DEFAULT_PAGE_CONTEXT, brand }, () =>
     page === 'login'
       ? loginPage({ csrf: 'preview', returnTo: undefined, clientName: 'Acme Books', username: undefined, error: undefined, providers: [] })
       : consentPage({

@@ -1,7 +1,9 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { LiveBrand } from '../admin/branding-service.ts';
 import { brandStylesheet } from '../admin/brand-stylesheet.ts';
 import type { Tessera } from '../app/tessera.ts';
+import { translator } from '../i18n/index.ts';
+import { pageHere, requestLocale } from './language-routes.ts';
 import { runInPageContext, type PageContext, type PagePartials } from '../pages/page-context.ts';
 
 /** A year: the URLs carry a hash of the content, so a change is a new URL. */
@@ -19,18 +21,28 @@ const RELOAD_MIN_INTERVAL_MS = 1000;
  */
 export function registerBrandRoutes(pages: FastifyInstance, tessera: Tessera, partials: PagePartials | undefined): void {
   const { branding } = tessera.services;
-  const contexts = new WeakMap<LiveBrand, PageContext>();
-  const contextOf = (live: LiveBrand): PageContext => {
-    let context = contexts.get(live);
-    if (!context) {
-      context = { brand: pageBrand(live, partials), lang: 'en' };
-      contexts.set(live, context);
+  const { available, defaultLocale } = tessera.config.languages;
+  const brands = new WeakMap<LiveBrand, PageContext['brand']>();
+  const brandOf = (live: LiveBrand): PageContext['brand'] => {
+    let brand = brands.get(live);
+    if (!brand) {
+      brand = pageBrand(live, partials);
+      brands.set(live, brand);
     }
-    return context;
+    return brand;
   };
-  // preHandler, not onRequest: the body has been read by then, so the handler (and all it
-  // awaits) runs inside the context. Callback style: the handler starts inside `done`.
-  pages.addHook('preHandler', (_request, _reply, done) => runInPageContext(contextOf(branding.live), done));
+  const contextOf = (request: FastifyRequest): PageContext => {
+    const lang = requestLocale(request, available, defaultLocale);
+    return { brand: brandOf(branding.live), lang, i18n: translator(lang), languages: { available, here: pageHere(request) } };
+  };
+  // preHandler, not onRequest: the body has been read by then (ui_locales may be in a form),
+  // so the handler (and all it awaits) runs inside the context. Callback style: the handler
+  // starts inside `done`.
+  pages.addHook('preHandler', (request, reply, done) => {
+    // The answer depends on the language headers and cookie (a cache must not mix languages).
+    reply.header('vary', 'accept-language, cookie');
+    runInPageContext(contextOf(request), done);
+  });
 
   let lastReload = 0;
   pages.get<{ Params: { file: string } }>('/assets/:file', async (request, reply) => {

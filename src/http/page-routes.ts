@@ -12,6 +12,8 @@ import type { Client } from '../clients/client.ts';
 import { cspSafeOrigin } from '../lib/https-url.ts';
 import { consentPage, loginPage, logoutPage, messagePage, type ConsentPageData } from '../pages/pages.ts';
 import { passkeySignInControl } from '../pages/passkey-pages.ts';
+import { t } from '../pages/i18n-html.ts';
+import { pageContext } from '../pages/page-context.ts';
 import { passkeyScripts, scriptNonce } from './passkey-assets.ts';
 import { pageForm, pageHeaders, queryParams, safeReturnTo, type PageKit } from './page-kit.ts';
 import { noStore } from './oauth-reply.ts';
@@ -34,7 +36,7 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
   function errorPage(reply: FastifyReply, error: OAuthError, status = 400): FastifyReply {
     return pageHeaders(reply)
       .code(status)
-      .send(messagePage('Something went wrong', 'This sign-in request cannot be completed.', `${error.error}: ${error.description}`));
+      .send(messagePage(t('error.title'), t('error.signInRequest'), t('error.detail', { detail: `${error.error}: ${error.description}` })));
   }
 
   async function render(request: FastifyRequest, reply: FastifyReply, outcome: AuthorizeOutcome): Promise<FastifyReply> {
@@ -99,7 +101,7 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
     const raw: RawParams = new Map([...form].filter(([k]) => k !== 'csrf' && k !== 'decision').map(([k, v]) => [k, [v]]));
     if (!signedIn) return noStore(reply).redirect(`/login?${new URLSearchParams({ return_to: `/connect/authorize?${toQuery(raw)}` })}`, 303);
     if (!csrf.verify(request.cookies[CSRF_COOKIE], signedIn.session.sid, form.get('csrf'))) {
-      return pageHeaders(reply).code(403).send(messagePage('Please try again', 'This form expired or was not sent from this site.'));
+      return pageHeaders(reply).code(403).send(messagePage(t('error.retry.title'), t('error.retry.formExpired')));
     }
     const decision = form.get('decision');
     if (decision !== 'allow' && decision !== 'deny') return errorPage(reply, new OAuthError('invalid_request', 'choose Allow or Deny'));
@@ -137,8 +139,8 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
         .code(status)
         .send(loginPage({ csrf: token, returnTo, clientName: await clientNameOf(returnTo), username, error, providers: await enabledProviders(returnTo), forgotPassword: tessera.email.passwordReset.available, passkey }));
     };
-    if (!csrf.verify(request.cookies[CSRF_COOKIE], '', form.get('csrf'))) return again(403, 'This form expired. Please sign in again.');
-    if (!username || !form.get('password')) return again(400, 'Enter your username and password.');
+    if (!csrf.verify(request.cookies[CSRF_COOKIE], '', form.get('csrf'))) return again(403, t('login.error.expired'));
+    if (!username || !form.get('password')) return again(400, t('login.error.missing'));
     const deviceCookie = request.cookies[DEVICE_COOKIE];
     const result = await sessions.authenticatePassword(username, form.get('password')!, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null, deviceCookie });
     if (!result.ok) {
@@ -146,10 +148,10 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
       request.log.info({ reason: result.reason }, 'sign-in refused');
       if (result.reason === 'throttled') {
         reply.header('retry-after', String(result.retryAfter));
-        return again(429, `Too many failed sign-in attempts. Wait ${waitText(result.retryAfter)}, then try again.`);
+        return again(429, t('login.error.throttled', { wait: waitText(result.retryAfter) }));
       }
       // One message for unknown user, wrong password and disabled account.
-      return again(401, 'Wrong username or password.');
+      return again(401, t('login.error.wrong'));
     }
     // A second factor (or its enrolment) comes before any session (docs/mfa.md).
     const secondStep = await steps.afterPassword(request, reply, result.user, returnTo);
@@ -198,7 +200,7 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
   app.post('/logout', async (request, reply) => {
     const form = pageForm(request);
     if (!csrf.verify(request.cookies[CSRF_COOKIE], 'logout', form.get('csrf'))) {
-      return pageHeaders(reply).code(403).send(messagePage('Please try again', 'This form expired or was not sent from this site.'));
+      return pageHeaders(reply).code(403).send(messagePage(t('error.retry.title'), t('error.retry.formExpired')));
     }
     const raw: RawParams = new Map([...form].filter(([k]) => k !== 'csrf').map(([k, v]) => [k, [v]]));
     const outcome = await endSession(stripHint(raw), undefined);
@@ -211,7 +213,7 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
     await sessions.signOut(request.cookies[SESSION_COOKIE], request.ip);
     reply.clearCookie(SESSION_COOKIE, { path: '/' });
     if (redirect) return noStore(reply).redirect(redirect, 303);
-    return pageHeaders(reply).send(messagePage('Signed out', `You have been signed out of ${productName()}.`));
+    return pageHeaders(reply).send(messagePage(t('logout.done.title'), t('logout.done.message', { product: productName() })));
   }
 
   /** "Continue with {name}" for each enabled provider, carrying the request to resume. */
@@ -257,11 +259,9 @@ export function appBranding(client: Client, allowRemoteLogos: boolean): NonNulla
   };
 }
 
-/** "37 seconds", "1 minute", "4 minutes" (rounded up): how long a throttled sign-in must wait. */
+/** "37 seconds", "1 minute", "4 minutes" (rounded up) in the page's language: how long a throttled sign-in must wait. */
 export function waitText(seconds: number): string {
-  if (seconds < 60) return seconds === 1 ? '1 second' : `${seconds} seconds`;
-  const minutes = Math.ceil(seconds / 60);
-  return minutes === 1 ? '1 minute' : `${minutes} minutes`;
+  return pageContext().i18n.wait(seconds);
 }
 
 function requestParams(request: FastifyRequest): RawParams {

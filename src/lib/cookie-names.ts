@@ -19,8 +19,11 @@ export const DEVICE_COOKIE = 'tessera_device';
 /** The browser's side of a passkey ceremony in progress: its challenge is stored under this value's hash. */
 export const WEBAUTHN_COOKIE = 'tessera_webauthn';
 
+/** The language a person chose on a page (docs/languages.md): a preference, not a secret. */
+export const LANGUAGE_COOKIE = 'tessera_lang';
+
 /** Every name above; the gateway also treats any other `tessera_` name as Tessera's own. */
-export const TESSERA_COOKIES: readonly string[] = [SESSION_COOKIE, CSRF_COOKIE, UPSTREAM_COOKIE, DEVICE_COOKIE, SECOND_STEP_COOKIE, WEBAUTHN_COOKIE];
+export const TESSERA_COOKIES: readonly string[] = [SESSION_COOKIE, CSRF_COOKIE, UPSTREAM_COOKIE, DEVICE_COOKIE, SECOND_STEP_COOKIE, WEBAUTHN_COOKIE, LANGUAGE_COOKIE];
 
 /** A cookie name that is (or could be) Tessera's: one of the above, or any `tessera_…` name. */
 export function isTesseraCookie(name: string): boolean {

@@ -1,5 +1,6 @@
 import { brandFooter, brandMark, brandStylesheetLink, pageLang, productName } from './brand-parts.ts';
 import { html, type SafeHtml } from './html.ts';
+import { languageChooser, pageDir } from './i18n-html.ts';
 
 /** The account area's sections, in nav order; `current` in AccountPageOptions names one. */
 export const ACCOUNT_NAV = [
@@ -35,7 +36,7 @@ export interface AccountPageOptions {
 export function accountLayout(o: AccountPageOptions): string {
   const who = o.user.name ?? o.user.username;
   return html`<!doctype html>
-<html lang="${pageLang()}">
+<html lang="${pageLang()}" dir="${pageDir()}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -64,6 +65,7 @@ ${ACCOUNT_NAV.map((n) => html`<li><a href="${n.href}"${n.id === o.current ? html
 ${o.notice ? html`<div class="notice" role="status">${o.notice}</div>` : ''}
 ${o.body}
 ${brandFooter(o.title)}
+${languageChooser()}
 </main>
 </body>
 </html>`.value;

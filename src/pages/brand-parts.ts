@@ -1,4 +1,5 @@
 import { html, SafeHtml } from './html.ts';
+import { t } from './i18n-html.ts';
 import { pageContext, type PageBrand, type PartialVariables } from './page-context.ts';
 
 /**
@@ -48,8 +49,8 @@ export function operatorPolicyLinks(): SafeHtml {
   const { termsUrl, privacyUrl } = pageContext().brand;
   if (!termsUrl && !privacyUrl) return html``;
   const name = productName();
-  return html`<p class="policy-links small">${termsUrl ? html`<a href="${termsUrl}" rel="noopener noreferrer" target="_blank">${name} terms</a>` : ''}${
-    privacyUrl ? html`<a href="${privacyUrl}" rel="noopener noreferrer" target="_blank">${name} privacy policy</a>` : ''
+  return html`<p class="policy-links small">${termsUrl ? html`<a href="${termsUrl}" rel="noopener noreferrer" target="_blank">${t('brand.terms', { product: name })}</a>` : ''}${
+    privacyUrl ? html`<a href="${privacyUrl}" rel="noopener noreferrer" target="_blank">${t('brand.privacy', { product: name })}</a>` : ''
   }</p>`;
 }
 

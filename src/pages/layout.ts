@@ -1,5 +1,6 @@
 import { brandFooter, brandHeader, brandStylesheetLink, pageLang, productName } from './brand-parts.ts';
 import { html, type SafeHtml } from './html.ts';
+import { languageChooser, pageDir } from './i18n-html.ts';
 
 export interface PageOptions {
   title: string;
@@ -11,11 +12,12 @@ export interface PageOptions {
 /**
  * The page shell: no script at all, stylesheets from our own origin only (CSP: style-src
  * 'self'): tessera.css, then the brand's (its colours). The brand (name, logo, operator
- * partials) and the language come from the page context (page-context.ts).
+ * partials) and the language (with its direction and the language chooser) come from the page
+ * context (page-context.ts).
  */
 export function layout({ title, body, compact }: PageOptions): string {
   return html`<!doctype html>
-<html lang="${pageLang()}">
+<html lang="${pageLang()}" dir="${pageDir()}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -30,6 +32,7 @@ ${brandStylesheetLink()}
 ${brandHeader(title)}
 ${body}
 ${brandFooter(title)}
+${languageChooser()}
 </main>
 </body>
 </html>`.value;

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { translator, type Translator } from '../i18n/translator.ts';
 
 /**
  * What every page's shell needs to know about the request it answers, without each route
@@ -40,11 +41,17 @@ export interface PageContext {
   brand: PageBrand;
   /** BCP 47 language of the page (`<html lang>`). */
   lang: string;
+  /** The page's words, dates and numbers in `lang` (docs/languages.md); `i18n.dir` is `<html dir>`. */
+  i18n: Translator;
+  /** The languages the chooser offers, and where it sends the browser back to (this page). */
+  languages: { available: readonly string[]; here: string | undefined };
 }
 
 export const DEFAULT_PAGE_CONTEXT: PageContext = Object.freeze({
   brand: Object.freeze({ productName: 'Tessera', stylesheetHref: undefined, logoSrc: undefined, termsUrl: undefined, privacyUrl: undefined, partials: undefined }),
   lang: 'en',
+  i18n: translator('en'),
+  languages: Object.freeze({ available: Object.freeze([]), here: undefined }),
 });
 
 const storage = new AsyncLocalStorage<PageContext>();

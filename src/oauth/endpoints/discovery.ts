@@ -19,6 +19,8 @@ export interface MetadataOptions {
   protectedResources?: readonly string[];
   /** Whether an https `client_id` naming a Client ID Metadata Document is accepted. */
   clientIdMetadataDocuments?: boolean;
+  /** OIDC Discovery §3 `ui_locales_supported`: the languages of the pages (docs/languages.md). */
+  uiLocales?: readonly string[];
 }
 
 export function serverMetadata(issuer: string, apiScopes: readonly string[] = [], options: MetadataOptions = {}): Record<string, unknown> {
@@ -27,6 +29,7 @@ export function serverMetadata(issuer: string, apiScopes: readonly string[] = []
   if (options.protectedResources?.length) optional.protected_resources = [...options.protectedResources];
   // draft-ietf-oauth-client-id-metadata-document §6, as the MCP authorization specification reads it.
   if (options.clientIdMetadataDocuments) optional.client_id_metadata_document_supported = true;
+  if (options.uiLocales?.length) optional.ui_locales_supported = [...options.uiLocales];
   return {
     issuer,
     authorization_endpoint: `${issuer}/connect/authorize`,
