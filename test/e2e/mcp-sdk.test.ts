@@ -1,0 +1,193 @@
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getCACertificates, setDefaultCACertificates } from 'node:tls';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
+import { decodeJwt } from 'jose';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { launchBrowser } from '../support/browser.ts';
+import { startMcpServer, type TestMcpServer } from '../support/mcp-server.ts';
+import { selfSignedCertificate } from '../support/nginx.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { SYSTEM } from '../../src/audit/actor.ts';
+
+/**
+ * The proof with a client no one here wrote: the official MCP TypeScript SDK, with its own
+ * OAuth support, reaches an MCP server (also built with the SDK) behind Tessera's gateway.
+ * It starts from nothing but the server's URL: the 401's resource_metadata leads it to the
+ * RFC 9728 metadata, that to Tessera's RFC 8414 metadata; it identifies itself with a Client
+ * ID Metadata Document served over https; a user signs in and consents in Chromium; it
+ * exchanges the code with PKCE and `resource`; it calls a tool; it is refused the tool whose
+ * scope it lacks; and its token opens no other API.
+ */
+const PASSWORD = 'correct horse battery staple';
+
+describe('the MCP TypeScript SDK as a client, through the gateway', () => {
+  let server: TestServer;
+  let mcp: TestMcpServer;
+  let browser: Browser;
+  let documentServer: Server;
+  let callbackServer: Server;
+  let clientMetadataUrl: string;
+  let redirectUrl: string;
+  let documentFetches = 0;
+  const codes: string[] = [];
+
+  beforeAll(async () => {
+    // An https server for the client's metadata document. Tessera fetches it like any other
+    // https URL: this process trusts the test certificate, as a real deployment trusts public CAs.
+    const cert = selfSignedCertificate(mkdtempSync(join(tmpdir(), 'tessera-mcp-cert-')));
+    setDefaultCACertificates([...getCACertificates('default'), cert.cert]);
+    callbackServer = createHttpServer((req, res) => {
+      const url = new URL(req.url!, 'http://127.0.0.1');
+      const code = url.searchParams.get('code');
+      if (code) codes.push(code);
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(code ? 'You may close this window.' : `error: ${url.searchParams.get('error')}`);
+    });
+    await new Promise<void>((r) => callbackServer.listen(0, '127.0.0.1', r));
+    redirectUrl = `http://127.0.0.1:${(callbackServer.address() as AddressInfo).port}/callback`;
+    documentServer = createHttpsServer({ key: readFileSync(cert.keyPath), cert: cert.cert }, (_req, res) => {
+      documentFetches++;
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=300' }).end(
+        JSON.stringify({
+          client_id: clientMetadataUrl,
+          client_name: 'Notes Agent',
+          redirect_uris: [redirectUrl],
+          token_endpoint_auth_method: 'none',
+          grant_types: ['authorization_code', 'refresh_token'],
+          response_types: ['code'],
+          scope: 'notes.read',
+        }),
+      );
+    });
+    await new Promise<void>((r) => documentServer.listen(0, '127.0.0.1', r));
+    clientMetadataUrl = `https://127.0.0.1:${(documentServer.address() as AddressInfo).port}/agents/notes-agent.json`;
+
+    mcp = await startMcpServer();
+    // Development mode: loopback (the document server, the agent's callback) is allowed, as on a developer's machine.
+    server = await startTestServer('sqlite', { env: { TESSERA_CLIENT_ID_METADATA_DOCUMENTS: 'on', TESSERA_REDIRECT_URI_POLICY: 'development' } });
+    const { services } = server.tessera;
+    await services.apis.create({
+      name: 'Notes MCP',
+      basePath: '/mcp',
+      upstream: `${mcp.url}/mcp`,
+      forwardAuthorization: false,
+      scopes: [{ name: 'notes.read', description: 'Read your notes' }, { name: 'notes.admin', description: 'Delete your notes' }],
+      routes: [{ methods: ['GET', 'POST', 'DELETE'], path: '/**', scopes: ['notes.read'] }],
+    }, SYSTEM);
+    await services.apis.create({ name: 'Other', basePath: '/other', upstream: mcp.url, scopes: [{ name: 'other.read' }], routes: [{ methods: ['GET'], path: '/**', scopes: ['other.read'] }] }, SYSTEM);
+    await services.users.create({ username: 'alice', password: PASSWORD, roles: ['developer'] }, SYSTEM);
+    for (let i = 0; i < 60 && server.tessera.gateway.size < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await mcp?.close();
+    // The SDK client leaves connections to Tessera open (its streaming GET through the
+    // gateway); Fastify's close would wait for them. Not a protocol matter: cut them here.
+    server?.app.server.closeAllConnections();
+    await server?.close();
+    // Keep-alive connections (Tessera's fetch, Chromium) would hold close() open.
+    for (const s of [documentServer, callbackServer]) {
+      s?.closeAllConnections();
+      await new Promise((r) => s?.close(r));
+    }
+  });
+
+  test('discovers, registers by metadata document, signs in through Chromium, calls a tool, is refused the other', async () => {
+    const page = await (await browser.newContext()).newPage();
+    let authorizationUrl: URL | undefined;
+    let tokens: OAuthTokens | undefined;
+    let clientInformation: OAuthClientInformationMixed | undefined;
+    let verifier = '';
+    const provider: OAuthClientProvider = {
+      get redirectUrl() {
+        return redirectUrl;
+      },
+      clientMetadataUrl,
+      get clientMetadata(): OAuthClientMetadata {
+        return { client_name: 'Notes Agent', redirect_uris: [redirectUrl], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] };
+      },
+      clientInformation: () => clientInformation,
+      saveClientInformation: (info) => {
+        clientInformation = info;
+      },
+      tokens: () => tokens,
+      saveTokens: (t) => {
+        tokens = t;
+      },
+      redirectToAuthorization: (url) => {
+        authorizationUrl = url;
+      },
+      saveCodeVerifier: (v) => {
+        verifier = v;
+      },
+      codeVerifier: () => verifier,
+    };
+
+    const mcpUrl = new URL(`${server.url}/mcp`);
+    const first = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
+    const client = new Client({ name: 'notes-agent', version: '1.0.0' });
+    // No token yet: the gateway's 401 starts the SDK's discovery and authorization.
+    await expect(client.connect(first)).rejects.toBeInstanceOf(UnauthorizedError);
+    expect(clientInformation?.client_id).toBe(clientMetadataUrl);
+    expect(authorizationUrl).toBeDefined();
+    const asked = authorizationUrl!;
+    expect(asked.origin + asked.pathname).toBe(`${server.url}/connect/authorize`);
+    expect(asked.searchParams.get('client_id')).toBe(clientMetadataUrl);
+    expect(asked.searchParams.get('resource')).toBe(`${server.url}/mcp`);
+    expect(asked.searchParams.get('code_challenge_method')).toBe('S256');
+    expect(asked.searchParams.get('scope')).toBe('notes.read');
+
+    // The user signs in and approves in a real browser; the consent page says where the agent comes from.
+    await page.goto(asked.href);
+    await page.waitForURL(/\/login(\?|$)/);
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.waitForURL(/\/consent\?/);
+    expect(await page.textContent('h1')).toContain('Notes Agent');
+    expect(await page.textContent('main')).toContain(`from ${new URL(clientMetadataUrl).host}`);
+    expect(await page.textContent('main')).toContain('Read your notes');
+    await page.getByRole('button', { name: 'Yes, Allow' }).click();
+    await page.waitForURL((u) => u.href.startsWith(redirectUrl));
+    expect(codes).toHaveLength(1);
+
+    await first.finishAuth(codes[0]!);
+    expect(tokens?.access_token).toBeTruthy();
+    const claims = decodeJwt(tokens!.access_token);
+    expect(claims.aud).toBe(`${server.url}/mcp`);
+    expect(claims.client_id).toBe(clientMetadataUrl);
+    expect(claims.scope).toBe('notes.read');
+    expect(documentFetches).toBe(1);
+
+    const transport = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
+    await client.connect(transport);
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(['delete_note', 'list_notes']);
+    const alice = await server.tessera.services.users.show('alice');
+    const listed = await client.callTool({ name: 'list_notes', arguments: {} });
+    expect(listed.isError).toBeFalsy();
+    expect(JSON.stringify(listed.content)).toContain(`notes of ${alice.id}`);
+    const refused = await client.callTool({ name: 'delete_note', arguments: {} });
+    expect(refused.isError).toBe(true);
+    expect(JSON.stringify(refused.content)).toContain('insufficient_scope');
+    expect(mcp.deleted).toBe(0);
+    // The token never reached the MCP server: only the gateway's identity headers did.
+    expect(mcp.seen.length).toBeGreaterThan(0);
+    expect(mcp.seen.every((h) => h.authorization === undefined && h['x-tessera-client-id'] === clientMetadataUrl)).toBe(true);
+    await client.close();
+
+    // Bound to the MCP server: another API behind the same gateway refuses it.
+    const other = await fetch(`${server.url}/other/x`, { headers: { authorization: `Bearer ${tokens!.access_token}` } });
+    expect(other.status).toBe(401);
+    expect(other.headers.get('www-authenticate')).toContain('error="invalid_token"');
+  });
+});
