@@ -144,6 +144,21 @@ describe.each(DIALECTS)('branding (%s)', (dialect) => {
     expect((await call('DELETE', '/branding/logo')).body.logo).toBeNull();
   });
 
+  test('the account area shows the brand too (its own layout reads the same page context)', async () => {
+    await server.tessera.services.users.create({ username: 'acct', password: 'correct horse battery staple', roles: [] }, SYSTEM);
+    const ua = new UserAgent(server.url);
+    const login = await ua.get('/login');
+    await ua.post('/login', { ...hiddenFields(await login.text()), username: 'acct', password: 'correct horse battery staple' });
+    const res = await ua.get('/account');
+    expect(res.status).toBe(200);
+    const page = await res.text();
+    const view = (await call('GET', '/branding')).body;
+    expect(page).toContain('<html lang="en">');
+    expect(page).toContain(`<link rel="stylesheet" href="${view.stylesheet_url}">`);
+    expect(page).toContain('<span class="brand__name">&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;</span>');
+    expect(page).not.toContain('<script>');
+  });
+
   test('the pages keep their strict CSP', async () => {
     const res = await fetch(`${server.url}/login`);
     expect(res.headers.get('content-security-policy')).toContain("style-src 'self'");
