@@ -111,6 +111,8 @@ export type ProviderCreate = Schemas['ProviderCreate'];
 export type IdentityLink = Schemas['IdentityLink'];
 export type SignInThrottle = Schemas['SignInThrottle'];
 export type UnlockResult = Schemas['UnlockResult'];
+export type UserFactors = Schemas['UserFactors'];
+export type FactorsReset = Schemas['FactorsReset'];
 
 type Json<R> = R extends { content: { 'application/json': infer B } } ? B : never;
 type Responses<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends { responses: infer R } ? R : never;

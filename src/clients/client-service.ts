@@ -41,6 +41,8 @@ export interface ClientInput {
   clientUri?: string | null;
   policyUri?: string | null;
   tosUri?: string | null;
+  /** Users must pass a second factor to sign in to this app (docs/mfa.md). */
+  requireMfa?: boolean;
 }
 
 export interface ClientWithSecret extends ClientView {
@@ -103,6 +105,7 @@ export class ClientService {
       refreshTokenTtl: null,
       requirePermission: 'developer_api',
       idTokenSignedResponseAlg: null,
+      requireMfa: false,
       tokensValidAfter: 0,
       createdAt: now,
       updatedAt: now,
@@ -301,6 +304,10 @@ export class ClientService {
     if (input.clientUri !== undefined) c.clientUri = optionalHttpsUrl(input.clientUri, 'client_uri');
     if (input.policyUri !== undefined) c.policyUri = optionalHttpsUrl(input.policyUri, 'policy_uri');
     if (input.tosUri !== undefined) c.tosUri = optionalHttpsUrl(input.tosUri, 'tos_uri');
+    if (input.requireMfa !== undefined) {
+      if (typeof input.requireMfa !== 'boolean') throw validationError('require_mfa must be true or false', 'require_mfa');
+      c.requireMfa = input.requireMfa;
+    }
     if (input.scopes !== undefined) c.scopes = await this.#known(scopeList(input.scopes, 'scopes'), 'scopes');
     if (input.defaultScopes !== undefined) c.defaultScopes = await this.#known(scopeList(input.defaultScopes, 'default_scopes'), 'default_scopes');
     for (const s of c.defaultScopes) if (!c.scopes.includes(s)) c.scopes.push(s);

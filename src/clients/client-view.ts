@@ -18,6 +18,8 @@ export interface ClientView {
   refresh_token_ttl: number | null;
   require_permission: string;
   id_token_signed_response_alg: string | null;
+  /** Users must pass a second factor to sign in to this app. */
+  require_mfa: boolean;
   secret_updated_at: string | null;
   /** During a grace period after a secret rotation: when the previous secret stops working. */
   previous_secret_expires_at: string | null;
@@ -47,6 +49,7 @@ export function clientView(client: Client, onBehalfOfUsername: string | null): C
     refresh_token_ttl: client.refreshTokenTtl,
     require_permission: client.requirePermission,
     id_token_signed_response_alg: client.idTokenSignedResponseAlg,
+    require_mfa: client.requireMfa === true,
     secret_updated_at: client.secretUpdatedAt === null ? null : iso(client.secretUpdatedAt),
     previous_secret_expires_at: client.previousSecretExpiresAt === null ? null : iso(client.previousSecretExpiresAt),
     logo_uri: client.logoUri ?? null,

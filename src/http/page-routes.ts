@@ -154,8 +154,7 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
       return again(401, t('login.error.wrong'));
     }
     // A second factor (or its enrolment) comes before any session (docs/mfa.md).
-    const secondStep = await steps.afterPassword(request, reply, result.user, returnTo);
-    if (secondStep) return secondStep;
+    if (await steps.afterPassword(request, reply, result.user, returnTo)) return reply;
     await steps.finish(request, reply, result.user, ['pwd']);
     return steps.done(reply, returnTo, username);
   });

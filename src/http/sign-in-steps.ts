@@ -39,15 +39,17 @@ export class SignInSteps {
   }
 
   /**
-   * After a right password: answers with a redirect to the second step (or enrolment) when
-   * one is needed, else undefined (the caller finishes the sign-in with `['pwd']`).
+   * After a right password: answers with a redirect to the second step (or enrolment) and
+   * says true when one is needed, else false (the caller finishes the sign-in with `['pwd']`).
+   * (A boolean, not the reply: a FastifyReply is thenable, so an async function returning one
+   * resolves to undefined once it is sent.)
    */
-  async afterPassword(request: FastifyRequest, reply: FastifyReply, user: User, returnTo: string | undefined): Promise<FastifyReply | undefined> {
+  async afterPassword(request: FastifyRequest, reply: FastifyReply, user: User, returnTo: string | undefined): Promise<boolean> {
     const { mfa } = this.#tessera.interactive;
     const principal = await this.#tessera.cache.principal(user.id);
-    if (!principal) return undefined;
+    if (!principal) return false;
     const next = await mfa.afterPassword(principal, await this.requestContext(returnTo));
-    if (next === 'done') return undefined;
+    if (next === 'done') return false;
     const cookie = await mfa.beginSecondStep({
       userId: user.id,
       amr: ['pwd'],
@@ -56,7 +58,8 @@ export class SignInSteps {
       enrol: next === 'enrol',
     });
     reply.setCookie(SECOND_STEP_COOKIE, cookie, { ...this.#kit.cookieOptions(), path: '/login', maxAge: SECOND_STEP_TTL });
-    return noStore(reply).redirect(next === 'enrol' ? '/login/enrol' : '/login/second-factor', 303);
+    noStore(reply).redirect(next === 'enrol' ? '/login/enrol' : '/login/second-factor', 303);
+    return true;
   }
 
   /** What the request being signed in to asks: its app's MFA setting and its acr_values. */

@@ -14,6 +14,8 @@ export interface RoleView {
   description: string;
   builtin: boolean;
   permissions: string[] | '*';
+  /** Users holding the role must pass a second factor at sign-in. */
+  require_mfa: boolean;
 }
 
 export interface RoleServiceDeps {
@@ -44,12 +46,13 @@ export class RoleService {
   }
 
   /** Creates a role with permissions, creating those that are new. */
-  async create(input: { name: string; description?: string; permissions?: string[] }, actor: Actor): Promise<RoleView> {
+  async create(input: { name: string; description?: string; permissions?: string[]; requireMfa?: boolean }, actor: Actor): Promise<RoleView> {
     const name = roleName(input.name, 'name');
     if (await this.#roles.findRole(name)) throw conflict(`role "${name}" already exists`, 'name');
     const now = epochSeconds(this.#clock);
     await this.#roles.createRole({ name, description: text(input.description ?? '', 'description', 0, 500) }, now);
     for (const p of input.permissions ?? []) await this.#grant(name, p);
+    if (input.requireMfa) await this.#roles.setRoleRequireMfa(name, true);
     const role = view((await this.#roles.findRole(name))!);
     await this.#audit.record({ action: 'role.create', targetId: role.name, details: { permissions: role.permissions } }, actor);
     return role;
@@ -82,10 +85,12 @@ export class RoleService {
   }
 
   /** Changes a role's description and/or replaces its permissions (which must exist). */
-  async update(name: string, input: { description?: string; permissions?: string[] }, actor: Actor): Promise<RoleView> {
+  async update(name: string, input: { description?: string; permissions?: string[]; requireMfa?: boolean }, actor: Actor): Promise<RoleView> {
     const role = await this.#roles.findRole(name);
     if (!role) throw notFound('role', name);
+    if (input.requireMfa !== undefined && typeof input.requireMfa !== 'boolean') throw validationError('require_mfa must be true or false', 'require_mfa');
     const now = epochSeconds(this.#clock);
+    if (input.requireMfa !== undefined) await this.#roles.setRoleRequireMfa(role.name, input.requireMfa);
     if (input.description !== undefined) await this.#roles.updateRoleDescription(role.name, text(input.description, 'description', 0, 500));
     if (input.permissions !== undefined) {
       if (role.allPermissions) throw validationError(`role "${role.name}" holds every permission; its permissions cannot be listed`, 'permissions');
@@ -148,5 +153,5 @@ function roleName(value: string, field: string): string {
 }
 
 function view(role: Role): RoleView {
-  return { name: role.name, description: role.description, builtin: role.builtin, permissions: role.allPermissions ? '*' : role.permissions };
+  return { name: role.name, description: role.description, builtin: role.builtin, permissions: role.allPermissions ? '*' : role.permissions, require_mfa: role.requireMfa };
 }

@@ -9,6 +9,8 @@ export interface Role {
   allPermissions: boolean;
   builtin: boolean;
   permissions: string[];
+  /** Its users must pass a second factor at sign-in (docs/mfa.md). */
+  requireMfa: boolean;
 }
 
 export interface Permission {
@@ -49,6 +51,7 @@ export interface RoleStore {
   findPermission(name: string): Promise<Permission | undefined>;
   createPermission(permission: { name: string; description: string }, now: number): Promise<void>;
   updateRoleDescription(name: string, description: string): Promise<void>;
+  setRoleRequireMfa(name: string, required: boolean): Promise<void>;
   /** Replaces a role's permissions in one transaction. */
   setRolePermissions(name: string, permissions: string[], now: number): Promise<void>;
   deleteRole(name: string, now: number): Promise<void>;
@@ -190,6 +193,7 @@ export class KyselyUserStore implements UserStore, RoleStore {
       description: r.description,
       allPermissions: r.all_permissions === 1,
       builtin: r.builtin === 1,
+      requireMfa: r.require_mfa === 1,
       permissions: grants.filter((g) => g.role_name === r.name).map((g) => g.permission_name),
     }));
   }
@@ -226,6 +230,10 @@ export class KyselyUserStore implements UserStore, RoleStore {
 
   async createPermission(permission: { name: string; description: string }, now: number): Promise<void> {
     await this.#db.insertInto('permissions').values({ ...permission, builtin: 0, created_at: now }).execute();
+  }
+
+  async setRoleRequireMfa(name: string, required: boolean): Promise<void> {
+    await this.#db.updateTable('roles').set({ require_mfa: required ? 1 : 0 }).where('name', '=', name).execute();
   }
 
   async updateRoleDescription(name: string, description: string): Promise<void> {

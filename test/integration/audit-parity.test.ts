@@ -136,6 +136,15 @@ const ROWS: Row[] = [
     api: (_, tag) => ({ method: 'POST', path: '/roles', body: { name: `role-${tag}`, description: 'Reads reports', permissions: ['developer_api'] } }),
   },
   {
+    action: 'role.update',
+    prepare: async (t, tag) => {
+      await t.services.roles.create({ name: `mfa-${tag}`, permissions: ['developer_api'] }, SYSTEM);
+      return { id: `mfa-${tag}`, ref: `mfa-${tag}` };
+    },
+    cli: (r) => ({ args: ['roles', 'require-mfa', r!.ref, 'yes'] }),
+    api: (r) => ({ method: 'PATCH', path: `/roles/${r!.ref}`, body: { require_mfa: true } }),
+  },
+  {
     action: 'keys.rotate',
     cli: () => ({ args: ['keys', 'rotate'] }),
     api: () => ({ method: 'POST', path: '/keys/rotate' }),
@@ -191,7 +200,7 @@ const ROWS: Row[] = [
 ];
 
 /** Offered by the admin API only (the CLI has no command for them). */
-const API_ONLY: AuditAction[] = ['grant.revoke', 'session.revoke', 'session.revoke_all', 'role.update', 'role.delete', 'permission.create', 'permission.delete', 'user.unlink'];
+const API_ONLY: AuditAction[] = ['grant.revoke', 'session.revoke', 'session.revoke_all', 'role.delete', 'permission.create', 'permission.delete', 'user.unlink'];
 /** Offered by the CLI only (`tessera roles grant`, `tessera keys recover`). */
 const CLI_ONLY: AuditAction[] = ['role.grant', 'keys.recover'];
 

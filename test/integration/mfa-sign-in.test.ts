@@ -119,6 +119,9 @@ describe.each(DIALECTS)('second factors over HTTP (%s)', (dialect) => {
     const afterPassword = await passwordStep(fresh, 'tina', returnTo);
     expect(location(afterPassword)).toBe('/login/second-factor');
     expect(fresh.cookies.has(SESSION_COOKIE)).toBe(false);
+    // No session exists yet on the server either (only the enrolment's own sign-in so far).
+    const tina = await server.tessera.services.users.find('tina');
+    expect((await server.tessera.services.audit.list({ action: 'user.sign_in', targetId: tina.id })).items).toHaveLength(1);
     expect(afterPassword.headers.getSetCookie().find((c) => c.startsWith(`${SECOND_STEP_COOKIE}=`))).toMatch(/HttpOnly/);
 
     const wrong = await secondStep(fresh, codeFor(secret, 5));
@@ -284,6 +287,37 @@ describe.each(DIALECTS)('second factors over HTTP (%s)', (dialect) => {
     const entries = await services.audit.list({ targetId: listed.body.user_id, action: 'user.factors_reset' });
     expect(entries.items.map((e) => [e.actor, e.details])).toEqual([[`app:${automation.client_id} for user:ops`, { types: ['totp', 'recovery_codes'] }]]);
     expect((await passwordStep(new UserAgent(server.url), 'vic')).status).toBe(200);
+  });
+
+  test('a role that requires MFA: its users are taken through enrolment after the password', async () => {
+    const { services } = server.tessera;
+    await services.roles.create({ name: 'auditor', permissions: ['developer_api'] }, SYSTEM);
+    await services.users.create({ username: 'audrey', password: PASSWORD, roles: ['auditor'] }, SYSTEM);
+    expect((await passwordStep(new UserAgent(server.url), 'audrey')).status).toBe(200);
+    expect((await services.roles.update('auditor', { requireMfa: true }, SYSTEM)).require_mfa).toBe(true);
+    expect(location(await passwordStep(new UserAgent(server.url), 'audrey'))).toBe('/login/enrol');
+    await services.roles.update('auditor', { requireMfa: false }, SYSTEM);
+    expect((await passwordStep(new UserAgent(server.url), 'audrey')).status).toBe(200);
+  });
+
+  test('an app that requires MFA: a password-only session is sent back to sign in, which enrols the user; other apps are not affected', async () => {
+    const { services } = server.tessera;
+    await services.users.create({ username: 'pam', password: PASSWORD, roles: ['developer'] }, SYSTEM);
+    const ua = new UserAgent(server.url);
+    expect((await passwordStep(ua, 'pam')).status).toBe(200);
+    expect((await services.clients.update(app.id, { requireMfa: true }, SYSTEM)).require_mfa).toBe(true);
+    try {
+      const start = location(await ua.get(authorizeUrl()));
+      expect(start).toMatch(/^\/login\?/);
+      const returnTo = new URL(start, server.url).searchParams.get('return_to')!;
+      expect(location(await passwordStep(ua, 'pam', returnTo))).toBe('/login/enrol');
+      const none = new URL(location(await ua.get(authorizeUrl({ prompt: 'none' }))));
+      expect(none.searchParams.get('error')).toBe('interaction_required');
+    } finally {
+      await services.clients.update(app.id, { requireMfa: false }, SYSTEM);
+    }
+    // The password-only session goes on for apps that do not ask for more.
+    expect(location(await ua.get(authorizeUrl()))).toMatch(/^(\/consent\?|https:\/\/app\.example\.com\/callback\?code=)/);
   });
 
   test('mfa_policy off: no factor is asked; acr_values=mfa gets unmet_authentication_requirements; required: enrolment after the password', async () => {

@@ -2279,7 +2279,7 @@ export interface paths {
         };
         options?: never;
         head?: never;
-        /** Change a role’s description or replace its permissions */
+        /** Change a role’s description, replace its permissions, or require a second factor of its users */
         patch: {
             parameters: {
                 query?: never;
@@ -4682,6 +4682,8 @@ export interface components {
             require_permission?: string;
             /** @description RS256 (default) or ES256 */
             id_token_signed_response_alg?: string | null;
+            /** @description users must pass a second factor to sign in to this app */
+            require_mfa?: boolean;
             /** Format: date-time */
             secret_updated_at?: string | null;
             /**
@@ -4730,6 +4732,8 @@ export interface components {
             policy_uri?: string | null;
             /** @description https URL; null clears it */
             tos_uri?: string | null;
+            /** @description users must pass a second factor to sign in to this app (default false) */
+            require_mfa?: boolean;
         };
         AppUpdate: {
             name?: string;
@@ -4757,6 +4761,8 @@ export interface components {
             policy_uri?: string | null;
             /** @description https URL; null clears it */
             tos_uri?: string | null;
+            /** @description users must pass a second factor to sign in to this app (default false) */
+            require_mfa?: boolean;
         };
         User: {
             /** @description UUID */
@@ -4804,15 +4810,20 @@ export interface components {
             builtin?: boolean;
             /** @description "*" for a role holding every permission */
             permissions: string[] | "*";
+            /** @description users holding the role must pass a second factor at sign-in */
+            require_mfa?: boolean;
         };
         RoleCreate: {
             name: string;
             description?: string;
             permissions?: string[];
+            require_mfa?: boolean;
         };
         RoleUpdate: {
             description?: string;
             permissions?: string[];
+            /** @description users holding the role must pass a second factor at sign-in */
+            require_mfa?: boolean;
         };
         Permission: {
             name: string;

@@ -20,7 +20,7 @@ const rangeOf = (field: 'access_token_ttl' | 'refresh_token_ttl') => `${LIMITS[f
 /** Scopes about a signed-in person: meaningless (and refused) for client credentials. */
 const USER_ONLY = new Set(['openid', 'profile', 'email', 'offline_access']);
 
-const FIELDS = ['name', 'description', 'grant_types', 'redirect_uris', 'post_logout_redirect_uris', 'scopes', 'on_behalf_of', 'require_permission', 'access_token_ttl', 'refresh_token_ttl', 'id_token_signed_response_alg', 'public', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri'];
+const FIELDS = ['name', 'description', 'grant_types', 'redirect_uris', 'post_logout_redirect_uris', 'scopes', 'on_behalf_of', 'require_permission', 'access_token_ttl', 'refresh_token_ttl', 'id_token_signed_response_alg', 'require_mfa', 'public', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri'];
 
 interface Draft {
   grant: Grant;
@@ -38,6 +38,7 @@ interface Draft {
   idTokenAlg: 'RS256' | 'ES256';
   /** OIDC client metadata for the consent page (docs/branding.md): https URLs, empty for none. */
   links: Record<LinkField, string>;
+  requireMfa: boolean;
 }
 
 type LinkField = 'client_uri' | 'policy_uri' | 'tos_uri' | 'logo_uri';
@@ -63,6 +64,7 @@ function draftOf(app?: App): Draft {
     refreshTtl: app?.refresh_token_ttl ? String(app.refresh_token_ttl) : '',
     idTokenAlg: app?.id_token_signed_response_alg === 'ES256' ? 'ES256' : 'RS256',
     links: { client_uri: app?.client_uri ?? '', policy_uri: app?.policy_uri ?? '', tos_uri: app?.tos_uri ?? '', logo_uri: app?.logo_uri ?? '' },
+    requireMfa: app?.require_mfa ?? false,
   };
 }
 
@@ -130,6 +132,7 @@ function AppForm({ app }: { app?: App }) {
       // Only authorization-code apps get ID tokens; null keeps the default (RS256).
       id_token_signed_response_alg: code && d.idTokenAlg === 'ES256' ? 'ES256' : null,
       ...Object.fromEntries(LINKS.map((l) => [l.key, d.links[l.key].trim() || null])),
+      require_mfa: code && d.requireMfa,
     }) satisfies AppUpdate;
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -295,6 +298,16 @@ function AppForm({ app }: { app?: App }) {
             </div>
           </fieldset>
         ) : null}
+
+        {code ? (
+          <label className="check">
+            <input type="checkbox" name="require_mfa" checked={d.requireMfa} onChange={(e) => set('requireMfa', e.target.checked)} />
+            <span>
+              Require a second factor <span className="muted">— people signing in to this app must pass an authenticator app code (or set one up first).</span>
+            </span>
+          </label>
+        ) : null}
+        {fieldError(error, 'require_mfa') ? <p className="field-error">{fieldError(error, 'require_mfa')}</p> : null}
 
         <Field label="Required permission" error={fieldError(error, 'require_permission')} hint="A user must hold this permission (through a role) to approve the app.">
           {(id, desc) => (

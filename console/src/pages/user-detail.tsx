@@ -3,6 +3,7 @@ import { api, type PasswordReset, type User, type UserUpdate } from '../api.ts';
 import { Link, navigate } from '../router.tsx';
 import { ConfirmDialog, ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatDate, useAction, useApi } from '../ui.tsx';
 import { Sessions, SignInThrottling, UserGrants, UserLinks } from './user-access.tsx';
+import { SecondFactors } from './user-factors.tsx';
 import { RolePicker } from './users.tsx';
 
 /** One user: profile and roles, disable, delete, password reset, sessions, sign-in throttling, grants and identity-provider links. */
@@ -134,6 +135,7 @@ function UserDetail({ user, onChange, back }: { user: User; onChange: (u: User) 
       </form>
       <Sessions userPath={path} />
       <SignInThrottling userPath={path} />
+      <SecondFactors userPath={path} username={user.username} />
       <UserGrants userPath={path} />
       <UserLinks userPath={path} />
       {dialog === 'disable' ? (

@@ -21,6 +21,7 @@ interface ClientFlags extends GlobalOptions {
   clientUri?: string;
   policyUri?: string;
   tosUri?: string;
+  requireMfa?: string;
 }
 
 function addClientOptions(cmd: Command): Command {
@@ -40,7 +41,8 @@ function addClientOptions(cmd: Command): Command {
     .option('--logo-uri <url>', 'the app\'s logo (https), shown on the consent page if the brand allows remote app logos ("" clears)')
     .option('--client-uri <url>', 'the app\'s homepage (https), linked on the consent page ("" clears)')
     .option('--policy-uri <url>', 'the app\'s privacy policy (https), linked on the consent page ("" clears)')
-    .option('--tos-uri <url>', 'the app\'s terms of service (https), linked on the consent page ("" clears)');
+    .option('--tos-uri <url>', 'the app\'s terms of service (https), linked on the consent page ("" clears)')
+    .option('--require-mfa <yes|no>', 'users must pass a second factor to sign in to this app (default no)');
 }
 
 function toInput(f: ClientFlags): ClientInput {
@@ -62,7 +64,14 @@ function toInput(f: ClientFlags): ClientInput {
   if (f.clientUri !== undefined) input.clientUri = f.clientUri;
   if (f.policyUri !== undefined) input.policyUri = f.policyUri;
   if (f.tosUri !== undefined) input.tosUri = f.tosUri;
+  if (f.requireMfa !== undefined) input.requireMfa = yesNo(f.requireMfa, '--require-mfa');
   return input;
+}
+
+function yesNo(v: string, flag: string): boolean {
+  if (v === 'yes' || v === 'true') return true;
+  if (v === 'no' || v === 'false') return false;
+  throw new CliUsageError(`${flag} must be yes or no`);
 }
 
 function seconds(v: string, flag: string): number {
@@ -97,6 +106,7 @@ function render(c: ClientView | ClientWithSecret): string {
     ['refresh token TTL', c.refresh_token_ttl ?? 'default'],
     ['requires', c.require_permission],
     ...(['logo_uri', 'client_uri', 'policy_uri', 'tos_uri'] as const).filter((k) => c[k]).map((k) => [k, c[k]] as [string, unknown]),
+    ['requires MFA', c.require_mfa ? 'yes' : 'no'],
     ...(c.previous_secret_expires_at ? [['previous secret works until', c.previous_secret_expires_at] as [string, unknown]] : []),
     ['created', c.created_at],
   ];

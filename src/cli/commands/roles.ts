@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import type { RoleView } from '../../identity/role-service.ts';
 import { collect, fields, output, table, withCommon, withTessera, readTessera, type GlobalOptions, cliActor } from '../context.ts';
+import { CliUsageError } from './clients.ts';
 
 interface RoleFlags extends GlobalOptions {
   name?: string;
@@ -28,6 +29,15 @@ export function rolesCommand(): Command {
       await withTessera(f, async (t) => {
         const role = await t.services.roles.create({ name, description: f.description ?? '', permissions: f.permission ?? [] }, cliActor());
         output(f, role, (r) => fields([['role', r.name], ['description', r.description], ['permissions', perms(r)]]));
+      });
+    });
+
+  withCommon(roles.command('require-mfa').argument('<role>').argument('<yes|no>').description('whether users holding the role must pass a second factor at sign-in'))
+    .action(async (name: string, value: string, f: GlobalOptions) => {
+      if (value !== 'yes' && value !== 'no') throw new CliUsageError('the second argument must be yes or no');
+      await withTessera(f, async (t) => {
+        const role = await t.services.roles.update(name, { requireMfa: value === 'yes' }, cliActor());
+        output(f, role, (r) => `role ${r.name} ${r.require_mfa ? 'requires' : 'does not require'} a second factor at sign-in`);
       });
     });
 

@@ -60,6 +60,7 @@ export const AppSchema = Type.Object(
     refresh_token_ttl: opt(nullable(integerIn(LIMITS.appRefreshTokenTtl, 'per-app override of the absolute refresh-token family lifetime in seconds'))),
     require_permission: opt(str('permission a user must hold to approve the app')),
     id_token_signed_response_alg: opt(nullable(str('RS256 (default) or ES256'))),
+    require_mfa: opt(Type.Boolean({ description: 'users must pass a second factor to sign in to this app' })),
     secret_updated_at: opt(nullable(dateTime())),
     previous_secret_expires_at: opt(nullable(dateTime({ description: 'after a secret regeneration with a grace period: when the previous secret stops working' }))),
     logo_uri: opt(nullable(str("the app's logo (https), shown on the consent page when the brand allows remote app logos"))),
@@ -93,6 +94,7 @@ const appFields = {
   client_uri: opt(nullable(str('https URL; null clears it', { maxLength: 2000 }))),
   policy_uri: opt(nullable(str('https URL; null clears it', { maxLength: 2000 }))),
   tos_uri: opt(nullable(str('https URL; null clears it', { maxLength: 2000 }))),
+  require_mfa: opt(Type.Boolean({ description: 'users must pass a second factor to sign in to this app (default false)' })),
 };
 
 export const AppCreateSchema = Type.Object(
@@ -145,17 +147,18 @@ export const RoleSchema = Type.Object(
     description: opt(str()),
     builtin: opt(Type.Boolean()),
     permissions: Type.Union([strs(), Type.Literal('*')], { description: '"*" for a role holding every permission' }),
+    require_mfa: opt(Type.Boolean({ description: 'users holding the role must pass a second factor at sign-in' })),
   },
   { $id: 'Role' },
 );
 
 const rolePermissions = Type.Array(Type.String({ maxLength: 64 }), { maxItems: 200 });
 export const RoleCreateSchema = Type.Object(
-  { name: str('', { maxLength: 64 }), description: opt(str('', { maxLength: 500 })), permissions: opt(rolePermissions) },
+  { name: str('', { maxLength: 64 }), description: opt(str('', { maxLength: 500 })), permissions: opt(rolePermissions), require_mfa: opt(Type.Boolean()) },
   { $id: 'RoleCreate', additionalProperties: false },
 );
 export const RoleUpdateSchema = Type.Object(
-  { description: opt(str('', { maxLength: 500 })), permissions: opt(rolePermissions) },
+  { description: opt(str('', { maxLength: 500 })), permissions: opt(rolePermissions), require_mfa: opt(Type.Boolean({ description: 'users holding the role must pass a second factor at sign-in' })) },
   { $id: 'RoleUpdate', additionalProperties: false },
 );
 

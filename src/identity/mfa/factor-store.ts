@@ -41,8 +41,6 @@ export interface FactorStore {
 
   /** Names of the roles that require MFA (few: read at sign-in, not on every request). */
   rolesRequiringMfa(): Promise<string[]>;
-  /** False when the role does not exist. */
-  setRoleRequiresMfa(role: string, required: boolean): Promise<boolean>;
 }
 
 export class KyselyFactorStore implements FactorStore {
@@ -136,11 +134,6 @@ export class KyselyFactorStore implements FactorStore {
   async rolesRequiringMfa(): Promise<string[]> {
     const rows = await this.#db.selectFrom('roles').select('name').where('require_mfa', '=', 1).orderBy('name').execute();
     return rows.map((r) => r.name);
-  }
-
-  async setRoleRequiresMfa(role: string, required: boolean): Promise<boolean> {
-    const r = await this.#db.updateTable('roles').set({ require_mfa: required ? 1 : 0 }).where('name', '=', role).executeTakeFirst();
-    return Number(r.numUpdatedRows) > 0;
   }
 }
 

@@ -142,5 +142,6 @@ function clientInput(body: Static<typeof AppUpdateSchema>): ClientInput {
     clientUri: body.client_uri,
     policyUri: body.policy_uri,
     tosUri: body.tos_uri,
+    requireMfa: body.require_mfa,
   };
 }

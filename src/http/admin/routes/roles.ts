@@ -11,7 +11,8 @@ export function roleRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void {
     '/roles',
     { schema: { ...tag('roles'), summary: 'Create a role', body: ref(RoleCreateSchema), response: { 201: ref(RoleSchema), ...errors } } },
     async (request, reply) => {
-      const role = await roles.create(request.body, actorOf(request));
+      const { require_mfa, ...rest } = request.body;
+      const role = await roles.create({ ...rest, requireMfa: require_mfa }, actorOf(request));
       return reply.code(201).send(role);
     },
   );
@@ -25,14 +26,15 @@ export function roleRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void {
     {
       schema: {
         ...tag('roles'),
-        summary: 'Change a role’s description or replace its permissions',
+        summary: 'Change a role’s description, replace its permissions, or require a second factor of its users',
         params: NameParams,
         body: ref(RoleUpdateSchema),
         response: { 200: ref(RoleSchema), ...errors },
       },
     },
     async (request) => {
-      return roles.update(request.params.name, request.body, actorOf(request));
+      const { require_mfa, ...rest } = request.body;
+      return roles.update(request.params.name, { ...rest, requireMfa: require_mfa }, actorOf(request));
     },
   );
 
