@@ -131,6 +131,14 @@ describe.each(DIALECTS)('the account area over HTTP (%s)', (dialect) => {
       expect(res.status).toBe(403);
       expect(alertOf(await res.text())).toBeUndefined();
     }
+    // Not a form at all: refused the same way, never a 500.
+    for (const path of ['/account/profile', '/account/password', '/account/sessions/revoke', '/account/sessions/revoke-others', '/account/apps/revoke']) {
+      for (const [type, body] of [['application/json', '{"name":"Hacked"}'], ['text/plain', 'name=Hacked']]) {
+        const headers: Record<string, string> = { 'content-type': type!, cookie: [...ua.cookies].map(([k, v]) => `${k}=${v}`).join('; ') };
+        const res = await fetch(`${server.url}${path}`, { method: 'POST', headers, body, redirect: 'manual' });
+        expect(res.status, `${path} ${type}`).toBe(403);
+      }
+    }
     expect(await server.tessera.services.users.find('rene')).toMatchObject({ name: 'Rene', email: null });
   });
 
