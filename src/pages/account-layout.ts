@@ -1,13 +1,13 @@
 import { brandFooter, brandMark, brandStylesheetLink, pageLang, productName } from './brand-parts.ts';
 import { html, type SafeHtml } from './html.ts';
-import { languageChooser, pageDir } from './i18n-html.ts';
+import { languageChooser, pageDir, t, tHtml } from './i18n-html.ts';
 
 /** The account area's sections, in nav order; `current` in AccountPageOptions names one. */
 export const ACCOUNT_NAV = [
-  { id: 'profile', label: 'Profile', href: '/account' },
-  { id: 'security', label: 'Security', href: '/account/security' },
-  { id: 'sessions', label: 'Sessions', href: '/account/sessions' },
-  { id: 'apps', label: 'Connected apps', href: '/account/apps' },
+  { id: 'profile', label: 'account.nav.profile', href: '/account' },
+  { id: 'security', label: 'account.nav.security', href: '/account/security' },
+  { id: 'sessions', label: 'account.nav.sessions', href: '/account/sessions' },
+  { id: 'apps', label: 'account.nav.apps', href: '/account/apps' },
 ] as const;
 
 export type AccountSection = (typeof ACCOUNT_NAV)[number]['id'];
@@ -41,24 +41,24 @@ export function accountLayout(o: AccountPageOptions): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<title>${o.title} · Account · ${productName()}</title>
+<title>${o.title} · ${t('account.titleSuffix')} · ${productName()}</title>
 <link rel="icon" href="/assets/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/assets/tessera.css">
 ${brandStylesheetLink()}
 </head>
 <body class="account">
-<a class="skip" href="#content">Skip to content</a>
+<a class="skip" href="#content">${t('account.skip')}</a>
 <header class="account__bar">
 <span class="brand account__brand">${brandMark()}</span>
-<span class="account__who">Signed in as <strong>${who}</strong>${o.user.name ? html` <span class="muted">(${o.user.username})</span>` : ''}</span>
+<span class="account__who">${tHtml('account.signedInAs', { who })}${o.user.name ? html` <span class="muted">(${o.user.username})</span>` : ''}</span>
 <form method="post" action="/logout" class="account__signout">
 <input type="hidden" name="csrf" value="${o.signOutCsrf}">
-<button type="submit">Sign out</button>
+<button type="submit">${t('account.signOut')}</button>
 </form>
 </header>
-<nav class="account__nav" aria-label="Account">
+<nav class="account__nav" aria-label="${t('account.nav.label')}">
 <ul>
-${ACCOUNT_NAV.map((n) => html`<li><a href="${n.href}"${n.id === o.current ? html` aria-current="page"` : ''}>${n.label}</a></li>`)}
+${ACCOUNT_NAV.map((n) => html`<li><a href="${n.href}"${n.id === o.current ? html` aria-current="page"` : ''}>${t(n.label)}</a></li>`)}
 </ul>
 </nav>
 <main id="content" class="account__main" tabindex="-1">

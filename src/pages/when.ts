@@ -1,25 +1,27 @@
-/**
- * Dates and times as people read them on the pages. The server does not know the reader's
- * time zone (the pages run no script), so times are UTC and say so.
- */
-const DATE = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
-const DATE_TIME = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: 'UTC' });
+import { pageContext } from './page-context.ts';
 
-/** "6 December 2026". */
+/**
+ * Dates and times as people read them on the pages, in the page's language (docs/languages.md).
+ * The server does not know the reader's time zone (the pages run no script), so times are UTC
+ * and say so.
+ */
+
+/** "6 December 2026" ("6. Dezember 2026"). */
 export function dateText(epochSeconds: number): string {
-  return DATE.format(new Date(epochSeconds * 1000));
+  return pageContext().i18n.date(epochSeconds);
 }
 
 /** "6 Dec 2026, 10:45 UTC". */
 export function dateTimeText(epochSeconds: number): string {
-  return `${DATE_TIME.format(new Date(epochSeconds * 1000))} UTC`;
+  return pageContext().i18n.dateTime(epochSeconds);
 }
 
 /** "just now", "5 minutes ago", "3 hours ago", else the date and time: how long ago something was last seen. */
 export function agoText(epochSeconds: number, now: number): string {
+  const { i18n } = pageContext();
   const s = Math.max(0, now - epochSeconds);
-  if (s < 120) return 'just now';
-  if (s < 3600) return `${Math.floor(s / 60)} minutes ago`;
-  if (s < 86_400) return s < 7200 ? '1 hour ago' : `${Math.floor(s / 3600)} hours ago`;
+  if (s < 120) return i18n.t('when.justNow');
+  if (s < 3600) return i18n.t('when.minutesAgo', { count: Math.floor(s / 60) });
+  if (s < 86_400) return i18n.t('when.hoursAgo', { count: Math.floor(s / 3600) });
   return dateTimeText(epochSeconds);
 }
