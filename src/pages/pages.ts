@@ -67,7 +67,7 @@ ${hidden}
 ${d.app?.logoSrc ? html`<img class="app__logo" src="${d.app.logoSrc}" alt="" width="40" height="40" referrerpolicy="no-referrer">` : html`<div class="app__icon" aria-hidden="true">${d.clientName.slice(0, 1).toUpperCase()}</div>`}
 <div><h1>${t('consent.heading', { app: d.clientName })}</h1>
 ${d.clientHost ? html`<p class="app__from">${tHtml('consent.from', { host: d.clientHost })}</p>` : ''}
-${d.clientDescription ? html`<p class="app__desc">${d.clientDescription}</p>` : ''}
+${d.clientDescription ? html`<p class="app__desc" dir="auto">${d.clientDescription}</p>` : ''}
 ${appLinks(d.app)}</div>
 </div>
 <p class="muted small">${t('consent.intro')}</p>
