@@ -153,7 +153,7 @@ describe.each(DIALECTS)('branding (%s)', (dialect) => {
     expect(res.status).toBe(200);
     const page = await res.text();
     const view = (await call('GET', '/branding')).body;
-    expect(page).toContain('<html lang="en">');
+    expect(page).toContain('<html lang="en" dir="ltr">');
     expect(page).toContain(`<link rel="stylesheet" href="${view.stylesheet_url}">`);
     expect(page).toContain('<span class="brand__name">&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;</span>');
     expect(page).not.toContain('<script>');
