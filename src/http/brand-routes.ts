@@ -39,8 +39,9 @@ export function registerBrandRoutes(pages: FastifyInstance, tessera: Tessera, pa
   // so the handler (and all it awaits) runs inside the context. Callback style: the handler
   // starts inside `done`.
   pages.addHook('preHandler', (request, reply, done) => {
-    // The answer depends on the language headers and cookie (a cache must not mix languages).
-    reply.header('vary', 'accept-language, cookie');
+    // The answer depends on the language headers and cookie (a cache must not mix languages);
+    // the hashed assets do not, and a Vary on them would keep shared caches from reusing them.
+    if (!request.url.startsWith('/assets/')) reply.header('vary', 'accept-language, cookie');
     runInPageContext(contextOf(request), done);
   });
 

@@ -67,6 +67,7 @@ describe.each(DIALECTS)('branding (%s)', (dialect) => {
     expect(css.status).toBe(200);
     expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
     expect(css.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(css.headers.get('vary')).toBeNull(); // the same for every language and browser
     const text = await css.text();
     expect(text).toContain('--accent: #00aa77;');
     expect(text).toContain('--bg: #fff8e1;');
