@@ -1,3 +1,4 @@
+import { looksLikeMetadataDocumentClientId } from './metadata-document.ts';
 import { iso } from '../lib/time.ts';
 import type { Client } from './client.ts';
 
@@ -28,6 +29,8 @@ export interface ClientView {
   client_uri: string | null;
   policy_uri: string | null;
   tos_uri: string | null;
+  /** How the app came to be: registered by an administrator, or by itself with a Client ID Metadata Document. */
+  registration: 'admin' | 'metadata_document';
   created_at: string;
   updated_at: string;
 }
@@ -35,6 +38,7 @@ export interface ClientView {
 export function clientView(client: Client, onBehalfOfUsername: string | null): ClientView {
   return {
     client_id: client.id,
+    registration: looksLikeMetadataDocumentClientId(client.id) ? 'metadata_document' : 'admin',
     name: client.name,
     description: client.description,
     grant_types: client.grantTypes,

@@ -84,6 +84,7 @@ describe('the MCP TypeScript SDK as a client, through the gateway', () => {
     }, SYSTEM);
     await services.apis.create({ name: 'Other', basePath: '/other', upstream: mcp.url, scopes: [{ name: 'other.read' }], routes: [{ methods: ['GET'], path: '/**', scopes: ['other.read'] }] }, SYSTEM);
     await services.users.create({ username: 'alice', password: PASSWORD, roles: ['developer'] }, SYSTEM);
+    await services.users.create({ username: 'ops', password: PASSWORD, roles: ['admin'] }, SYSTEM);
     for (let i = 0; i < 60 && server.tessera.gateway.size < 2; i++) await new Promise((r) => setTimeout(r, 50));
     browser = await launchBrowser();
   });
@@ -189,5 +190,26 @@ describe('the MCP TypeScript SDK as a client, through the gateway', () => {
     const other = await fetch(`${server.url}/other/x`, { headers: { authorization: `Bearer ${tokens!.access_token}` } });
     expect(other.status).toBe(401);
     expect(other.headers.get('www-authenticate')).toContain('error="invalid_token"');
+  });
+
+  test('the console marks the self-registered app, with the host of its document', async () => {
+    const page = await (await browser.newContext()).newPage();
+    page.setDefaultTimeout(10_000);
+    await page.goto(`${server.url}/admin/`);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.waitForURL(/\/login\?/);
+    await page.getByLabel('Username').fill('ops');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.waitForURL((u) => u.pathname.startsWith('/admin/') || u.pathname === '/consent');
+    if (new URL(page.url()).pathname === '/consent') await page.getByRole('button', { name: 'Yes, Allow' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Registered apps' }).waitFor();
+    const host = new URL(clientMetadataUrl).host;
+    const row = page.locator('li.row', { hasText: 'Notes Agent' });
+    await expect.poll(() => row.textContent()).toContain(`self-registered · ${host}`);
+    await row.getByRole('link', { name: 'Notes Agent' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Notes Agent' }).waitFor();
+    expect(await page.textContent('main')).toContain(`Self-registered from ${host}`);
+    expect(decodeURIComponent(new URL(page.url()).pathname)).toBe(`/admin/apps/${clientMetadataUrl}`);
   });
 });

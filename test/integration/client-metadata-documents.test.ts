@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DIALECTS } from '../support/databases.ts';
-import { postForm, startTestServer, type TestServer } from '../support/server.ts';
+import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
 import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
 import { SYSTEM } from '../../src/audit/actor.ts';
 
@@ -88,6 +88,7 @@ describe.each(DIALECTS)('client ID metadata documents (%s)', (dialect) => {
     });
     await server.tessera.services.apis.create({ name: 'Notes', basePath: '/notes', upstream: 'http://127.0.0.1:9', scopes: [{ name: 'notes.read' }, { name: 'notes.write' }], routes: [{ methods: ['GET'], path: '/**', scopes: ['notes.read'] }] }, SYSTEM);
     await server.tessera.services.users.create({ username: 'alice', password: PASSWORD, roles: ['developer'] }, SYSTEM);
+    await server.tessera.services.users.create({ username: 'ops', password: PASSWORD, roles: ['admin'] }, SYSTEM);
   });
   afterAll(async () => {
     await server?.close();
@@ -96,6 +97,12 @@ describe.each(DIALECTS)('client ID metadata documents (%s)', (dialect) => {
 
   const authorizeUrl = (clientId: string, challenge: string, extra: Record<string, string> = {}) =>
     `/connect/authorize?${new URLSearchParams({ client_id: clientId, response_type: 'code', redirect_uri: 'http://127.0.0.1:33418/callback', scope: 'openid notes.read', state: 'st', code_challenge: challenge, code_challenge_method: 'S256', ...extra })}`;
+
+  async function adminToken(): Promise<string> {
+    const ops = await server.tessera.services.clients.create({ name: `ops-${Math.random()}`, grantTypes: ['client_credentials'], onBehalfOf: 'ops', scopes: ['tessera.admin'] }, SYSTEM);
+    const res = await postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials', scope: 'tessera.admin' }, { authorization: basic(ops.client_id, ops.client_secret!) });
+    return ((await res.json()) as { access_token: string }).access_token;
+  }
 
   async function signedIn(): Promise<UserAgent> {
     const ua = new UserAgent(server.url);
@@ -139,9 +146,13 @@ describe.each(DIALECTS)('client ID metadata documents (%s)', (dialect) => {
 
     // Stored as an app like any other, public, authorization code only, no admin scope.
     const app = await server.tessera.services.clients.show(clientId);
-    expect(app).toMatchObject({ client_id: clientId, name: 'Agent <Smith>', public: true, grant_types: ['authorization_code'], redirect_uris: ['http://127.0.0.1:33418/callback'] });
+    expect(app).toMatchObject({ client_id: clientId, registration: 'metadata_document', name: 'Agent <Smith>', public: true, grant_types: ['authorization_code'], redirect_uris: ['http://127.0.0.1:33418/callback'] });
     expect(app.scopes).toEqual(expect.arrayContaining(['openid', 'notes.read', 'notes.write']));
     expect(app.scopes).not.toContain('tessera.admin');
+    // Marked as self-registered in the admin API (the console shows the same field).
+    const adminApp = await server.app.inject({ method: 'GET', url: `/admin/api/v1/apps/${encodeURIComponent(clientId)}`, headers: { authorization: `Bearer ${await adminToken()}` } });
+    expect(adminApp.statusCode).toBe(200);
+    expect(adminApp.json()).toMatchObject({ client_id: clientId, registration: 'metadata_document' });
 
     // A redirect URI the document does not list is refused on the error page (exact match).
     const { challenge: c2 } = pkce();

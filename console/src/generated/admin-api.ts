@@ -4657,8 +4657,10 @@ export interface components {
         };
         /** @description A registered app (OAuth client). Never includes its secret. */
         App: {
-            /** @description UUID */
+            /** @description UUID; for an app that registered itself with a Client ID Metadata Document, the https URL of that document */
             client_id: string;
+            /** @description admin: registered by an administrator; metadata_document: self-registered by its client_id URL (docs/resources.md) */
+            registration?: "admin" | "metadata_document";
             name: string;
             description?: string;
             /** @description authorization_code and/or client_credentials */

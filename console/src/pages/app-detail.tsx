@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { api, type App, type Grant, type List, type NewSecret } from '../api.ts';
 import { Link, navigate } from '../router.tsx';
 import { ConfirmDialog, CopyValue, ErrorBox, formatDate, formatSeconds, ListView, Loading, PageHeader, useAction, useApi } from '../ui.tsx';
-import { CONSOLE_CLIENT_ID, grantLabel } from './apps.tsx';
+import { CONSOLE_CLIENT_ID, grantLabel, selfRegisteredHost } from './apps.tsx';
 import { SecretReveal } from './secret.tsx';
 
 /** One app: its settings, secret regeneration, deletion and the users who approved it. */
@@ -61,7 +61,7 @@ export function AppDetailPage({ id }: { id: string }) {
     <>
       <PageHeader title={a.name} back={back}>
         {!isConsole ? (
-          <Link className="button" to={`/admin/apps/${a.client_id}/edit`}>
+          <Link className="button" to={`/admin/apps/${encodeURIComponent(a.client_id)}/edit`}>
             Edit
           </Link>
         ) : null}
@@ -76,6 +76,11 @@ export function AppDetailPage({ id }: { id: string }) {
           </button>
         ) : null}
       </PageHeader>
+      {a.registration === 'metadata_document' ? (
+        <p className="muted">
+          Self-registered from <strong>{selfRegisteredHost(a.client_id)}</strong>: the app describes itself in the metadata document at <code>{a.client_id}</code>, and Tessera keeps it in step with that document.
+        </p>
+      ) : null}
       {isConsole ? <p className="note">This is the console’s own app. Tessera registers it and keeps its redirect URIs in step with the issuer, so it cannot be edited or deleted here.</p> : null}
       {secret ? <SecretReveal clientId={a.client_id} secret={secret} title="New secret" /> : null}
 

@@ -74,7 +74,7 @@ export function AppFormPage({ id }: { id?: string }) {
   if (id && !existing.data) {
     return (
       <>
-        <PageHeader title="Edit app" back={<BackLink to={`/admin/apps/${id}`} />} />
+        <PageHeader title="Edit app" back={<BackLink to={`/admin/apps/${encodeURIComponent(id)}`} />} />
         {existing.error ? <ErrorBox error={existing.error} onRetry={existing.reload} /> : <Loading what="Loading the app" />}
       </>
     );

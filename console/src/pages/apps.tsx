@@ -5,6 +5,15 @@ import { formatDate, ListView, PageHeader, useApi } from '../ui.tsx';
 
 export const CONSOLE_CLIENT_ID = '7e55e7a0-c0de-4a11-8000-000000000001';
 
+/** The host a self-registered app's metadata document is served from. */
+export function selfRegisteredHost(clientId: string): string {
+  try {
+    return new URL(clientId).host;
+  } catch {
+    return clientId;
+  }
+}
+
 export function grantLabel(app: Pick<App, 'grant_types' | 'public'>): string {
   const names = app.grant_types.map((g) => (g === 'authorization_code' ? 'Authorization code' : g === 'client_credentials' ? 'Client credentials' : g));
   return names.join(' + ') + (app.public ? ' (public)' : '');
@@ -42,10 +51,11 @@ export function AppsPage() {
                   {app.name.slice(0, 1).toUpperCase()}
                 </span>
                 <div className="row__main">
-                  <Link to={`/admin/apps/${app.client_id}`} className="row__title">
+                  <Link to={`/admin/apps/${encodeURIComponent(app.client_id)}`} className="row__title">
                     {app.name}
                   </Link>
                   {app.client_id === CONSOLE_CLIENT_ID ? <span className="badge">this console</span> : null}
+                  {app.registration === 'metadata_document' ? <span className="badge">self-registered · {selfRegisteredHost(app.client_id)}</span> : null}
                   <p className="row__sub">{app.description || <span className="muted">No description</span>}</p>
                   <p className="row__meta">
                     <span className="badge badge--soft">{grantLabel(app)}</span>

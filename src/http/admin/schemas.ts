@@ -45,7 +45,8 @@ export const ErrorSchema = Type.Object(
 
 export const AppSchema = Type.Object(
   {
-    client_id: str('UUID'),
+    client_id: str('UUID; for an app that registered itself with a Client ID Metadata Document, the https URL of that document'),
+    registration: opt(Type.Union([Type.Literal('admin'), Type.Literal('metadata_document')], { description: 'admin: registered by an administrator; metadata_document: self-registered by its client_id URL (docs/resources.md)' })),
     name: str(),
     description: opt(str()),
     grant_types: strs('authorization_code and/or client_credentials'),
