@@ -1,4 +1,6 @@
+import { productName } from './brand-parts.ts';
 import { html, type SafeHtml } from './html.ts';
+import { t, tHtml } from './i18n-html.ts';
 import { layout } from './layout.ts';
 
 /** Second factors: the second step of a sign-in, TOTP enrolment, recovery codes (docs/mfa.md). */
@@ -14,20 +16,20 @@ export interface SecondFactorPageData {
 
 export function secondFactorPage(d: SecondFactorPageData): string {
   return layout({
-    title: 'Two-step verification',
+    title: t('mfa.second.title'),
     compact: true,
-    body: html`<h1>Two-step verification</h1>
-${d.codes === false ? html`<p class="muted">Use your passkey to finish signing in.</p>` : html`<p class="muted">Enter the 6-digit code from your authenticator app.</p>`}
+    body: html`<h1>${t('mfa.second.title')}</h1>
+<p class="muted">${d.codes === false ? t('mfa.second.usePasskey') : t('mfa.second.enterCode')}</p>
 ${d.error ? html`<div class="alert" role="alert">${d.error}</div>` : ''}
 ${d.codes === false ? '' : html`<form method="post" action="/login/second-factor" novalidate>
 <input type="hidden" name="csrf" value="${d.csrf}">
-<label for="code">Code</label>
+<label for="code">${t('mfa.second.code')}</label>
 <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" autocapitalize="none" spellcheck="false" required maxlength="64" autofocus>
-<p class="muted small">Lost your phone? Enter one of your recovery codes instead.</p>
-<div class="actions"><button class="primary" type="submit">Verify</button></div>
+<p class="muted small">${t('mfa.second.lostPhone')}</p>
+<div class="actions"><button class="primary" type="submit">${t('mfa.second.verify')}</button></div>
 </form>`}
 ${d.extraMethods.length ? (d.codes === false ? d.extraMethods : html`<div class="providers">${d.extraMethods}</div>`) : ''}
-<p class="muted small"><a href="/login">Start over</a></p>`,
+<p class="muted small"><a href="/login">${t('mfa.second.startOver')}</a></p>`,
   });
 }
 
@@ -46,26 +48,26 @@ export interface TotpEnrolPageData {
 }
 
 export function totpEnrolPage(d: TotpEnrolPageData): string {
-  return layout({ title: 'Set up an authenticator app', compact: true, body: totpEnrolBody(d) });
+  return layout({ title: t('mfa.enrol.title'), compact: true, body: totpEnrolBody(d) });
 }
 
 /** The enrolment itself: in the sign-in card (/login/enrol) or in the account layout (/account/totp). */
 export function totpEnrolBody(d: TotpEnrolPageData): SafeHtml {
-  return html`<h1>Set up an authenticator app</h1>
+  return html`<h1>${t('mfa.enrol.title')}</h1>
 <p class="muted">${d.intro}</p>
 ${d.error ? html`<div class="alert" role="alert">${d.error}</div>` : ''}
 <ol class="steps">
-<li>Scan this QR code with an authenticator app (for example Google Authenticator, Microsoft Authenticator, 1Password or Aegis).
-<div class="qr"><img src="${d.qrDataUrl}" alt="QR code for your authenticator app" width="200" height="200"></div></li>
-<li>Or enter this key by hand (time-based, 6 digits, every 30 seconds):
+<li>${t('mfa.enrol.scan')}
+<div class="qr"><img src="${d.qrDataUrl}" alt="${t('mfa.enrol.qrAlt')}" width="200" height="200"></div></li>
+<li>${t('mfa.enrol.byHand')}
 <p><code class="secret" id="totp-secret">${d.groupedSecret}</code></p></li>
-<li>Enter the 6-digit code the app shows to finish.</li>
+<li>${t('mfa.enrol.finish')}</li>
 </ol>
 <form method="post" action="${d.action}" novalidate>
 <input type="hidden" name="csrf" value="${d.csrf}">
-<label for="code">Code from the app</label>
+<label for="code">${t('mfa.enrol.codeFromApp')}</label>
 <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" autocapitalize="none" spellcheck="false" required maxlength="10" autofocus>
-<div class="actions">${d.cancelHref ? html`<a class="button" href="${d.cancelHref}">Cancel</a>` : ''}<button class="primary" type="submit">Turn on</button></div>
+<div class="actions">${d.cancelHref ? html`<a class="button" href="${d.cancelHref}">${t('mfa.enrol.cancel')}</a>` : ''}<button class="primary" type="submit">${t('mfa.enrol.turnOn')}</button></div>
 </form>`;
 }
 
@@ -78,14 +80,14 @@ export interface RecoveryCodesPageData {
 
 /** The codes, shown once: only their hashes are kept. */
 export function recoveryCodesPage(d: RecoveryCodesPageData): string {
-  return layout({ title: 'Your recovery codes', compact: true, body: recoveryCodesBody(d) });
+  return layout({ title: t('mfa.codes.title'), compact: true, body: recoveryCodesBody(d) });
 }
 
 export function recoveryCodesBody(d: RecoveryCodesPageData): SafeHtml {
   return html`<h1>${d.heading}</h1>
-<p>Save these recovery codes somewhere safe (a password manager, or printed). Each works once, in place of a code from your app, if you lose your phone.</p>
-<p class="muted small">They are shown only now: Tessera keeps only a hash of each.</p>
-<ul class="recovery-codes" aria-label="Recovery codes">
+<p>${t('mfa.codes.save')}</p>
+<p class="muted small">${t('mfa.codes.onlyNow', { product: productName() })}</p>
+<ul class="recovery-codes" aria-label="${t('mfa.codes.list')}">
 ${d.codes.map((c) => html`<li><code>${c}</code></li>`)}
 </ul>
 <div class="actions"><a class="button primary" href="${d.continueHref}">${d.continueLabel}</a></div>`;
@@ -100,20 +102,20 @@ export interface TotpStatusPageData {
 
 /** /account/totp once an app is set up: what there is, and removing it (with a current code). */
 export function totpStatusBody(d: TotpStatusPageData): SafeHtml {
-  return html`<h1>Authenticator app</h1>
+  return html`<h1>${t('mfa.totp.title')}</h1>
 ${d.error ? html`<div class="alert" role="alert">${d.error}</div>` : ''}
-<p><strong>${d.factor.name}</strong> is on: signing in asks for a code from it after your password.</p>
-<p class="muted small">Set up ${d.factor.since}${d.factor.lastUsed ? html`; last used ${d.factor.lastUsed}` : ''}.</p>
-<p>Recovery codes left: <strong>${String(d.recoveryCodesRemaining)}</strong>. <a href="/account/recovery-codes">Manage recovery codes</a></p>
-<h2>Remove</h2>
+<p>${tHtml('mfa.totp.on', { name: d.factor.name })}</p>
+<p class="muted small">${d.factor.lastUsed ? t('mfa.totp.sinceUsed', { since: d.factor.since, lastUsed: d.factor.lastUsed }) : t('mfa.totp.since', { since: d.factor.since })}</p>
+<p>${tHtml('mfa.totp.codesLeft', { count: d.recoveryCodesRemaining })} <a href="/account/recovery-codes">${t('mfa.totp.manageCodes')}</a></p>
+<h2>${t('mfa.totp.remove')}</h2>
 <form method="post" action="/account/totp/remove" novalidate>
 <input type="hidden" name="csrf" value="${d.csrf}">
 <input type="hidden" name="factor_id" value="${d.factor.id}">
-<label for="code">A current code (or a recovery code) to confirm</label>
+<label for="code">${t('mfa.totp.confirmCode')}</label>
 <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" autocapitalize="none" spellcheck="false" required maxlength="64">
-<div class="actions"><button type="submit">Remove authenticator app</button></div>
+<div class="actions"><button type="submit">${t('mfa.totp.removeApp')}</button></div>
 </form>
-<p class="muted small"><a href="/account/security">Back to Security</a></p>`;
+<p class="muted small"><a href="/account/security">${t('mfa.backToSecurity')}</a></p>`;
 }
 
 export interface RecoveryCodesManagePageData {
@@ -123,25 +125,24 @@ export interface RecoveryCodesManagePageData {
 }
 
 export function recoveryCodesManageBody(d: RecoveryCodesManagePageData): SafeHtml {
-  return html`<h1>Recovery codes</h1>
+  return html`<h1>${t('mfa.manage.title')}</h1>
 ${d.error ? html`<div class="alert" role="alert">${d.error}</div>` : ''}
-<p>You have <strong>${String(d.remaining)}</strong> unused recovery code${d.remaining === 1 ? '' : 's'}.</p>
-<p class="muted small">New codes replace every old one, used or not.</p>
+<p>${tHtml('mfa.manage.unused', { count: d.remaining })}</p>
+<p class="muted small">${t('mfa.manage.replace')}</p>
 <form method="post" action="/account/recovery-codes" novalidate>
 <input type="hidden" name="csrf" value="${d.csrf}">
-<div class="actions"><a class="button" href="/account/security">Back</a><button class="primary" type="submit">Make new codes</button></div>
+<div class="actions"><a class="button" href="/account/security">${t('mfa.manage.back')}</a><button class="primary" type="submit">${t('mfa.manage.make')}</button></div>
 </form>`;
 }
 
 /** After a sign-in with a recovery code: how many are left, and on to where the sign-in was going. */
 export function recoveryCodeUsedPage(remaining: number, continueHref: string): string {
-  const left = remaining === 1 ? '1 recovery code is left' : `${remaining} recovery codes are left`;
   return layout({
-    title: 'Signed in with a recovery code',
+    title: t('mfa.used.title'),
     compact: true,
-    body: html`<h1>Signed in with a recovery code</h1>
-<p>That code is now used up; ${left}.</p>
-<p class="muted small">Running low? Make new ones under <a href="/account/recovery-codes">Recovery codes</a>.</p>
-<div class="actions"><a class="button primary" href="${continueHref}">Continue</a></div>`,
+    body: html`<h1>${t('mfa.used.title')}</h1>
+<p>${t('mfa.used.left', { count: remaining })}</p>
+<p class="muted small">${t('mfa.used.runningLow')} <a href="/account/recovery-codes">${t('mfa.manage.title')}</a></p>
+<div class="actions"><a class="button primary" href="${continueHref}">${t('mfa.used.continue')}</a></div>`,
   });
 }
