@@ -53,7 +53,7 @@ import { FederatedSignIn } from '../federation/federated-sign-in.ts';
 import { JwksCache } from '../federation/jwks-cache.ts';
 import { KyselyLinkStore } from '../federation/link-store.ts';
 import { LinkService } from '../federation/link-service.ts';
-import { outboundHttp, type OutboundHttp } from '../federation/outbound.ts';
+import { outboundHttp } from '../federation/outbound.ts';
 import { ClientMetadataDocuments } from '../federation/client-metadata-documents.ts';
 import { looksLikeMetadataDocumentClientId } from '../clients/metadata-document.ts';
 import { UpstreamSignIn } from '../federation/upstream-sign-in.ts';
@@ -81,8 +81,6 @@ import { Cleanup, expiryJobs } from './cleanup.ts';
 export interface TesseraOptions {
   clock?: Clock;
   resolver?: HostResolver;
-  /** How client metadata documents are fetched (tests: a TLS client trusting their own CA); default outboundHttp. */
-  clientMetadataHttp?: OutboundHttp;
   /** Run pending migrations on open (default true). */
   migrate?: boolean;
   /**
@@ -293,7 +291,6 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     enabled: () => config.registration.metadataDocuments,
     now: () => clock.now(),
     log,
-    ...(options.clientMetadataHttp ? { http: options.clientMetadataHttp } : {}),
   });
   // Every change goes through one of these: each takes the actor and audits what it did.
   const clients = new ClientService({ clients: clientStore, users: userStore, roles: userStore, clock, redirectPolicy, feed, audit, declaredScopes: () => apis.declaredScopes() });

@@ -27,7 +27,7 @@ export interface ClientMetadataDocumentsDeps {
   /** Epoch milliseconds. */
   now: () => number;
   log: Logger;
-  /** Injected by tests (a TLS client trusting a test CA); production uses outboundHttp with the limits above. */
+  /** Default: outboundHttp with the limits above. */
   http?: OutboundHttp;
 }
 
