@@ -184,6 +184,20 @@ describe.each(DIALECTS)('second factors over HTTP (%s)', (dialect) => {
     expect(entries.map((e) => e.details)).toEqual([{ remaining: 9 }]);
   });
 
+  test('a TOTP secret the key-encryption key cannot open (a replaced key) refuses codes without a 500; a recovery code still works', async () => {
+    await server.tessera.services.users.create({ username: 'kim', password: PASSWORD, roles: ['developer'] }, SYSTEM);
+    const ua = new UserAgent(server.url);
+    await passwordStep(ua, 'kim');
+    const { secret, recovery } = await enrolSignedIn(ua);
+    clock.advance(30);
+    const kim = await server.tessera.services.users.find('kim');
+    await server.tessera.database.db.updateTable('user_factors').set({ secret: 'v1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA.AAAA' }).where('user_id', '=', kim.id).execute();
+    const b = new UserAgent(server.url);
+    expect(location(await passwordStep(b, 'kim'))).toBe('/login/second-factor');
+    expect((await secondStep(b, codeFor(secret))).status).toBe(401);
+    expect((await secondStep(b, recovery[0]!)).status).toBe(200);
+  });
+
   test('guessing codes is throttled like passwords: 429 with Retry-After, then the right code passes after the wait', async () => {
     const ua = new UserAgent(server.url);
     await passwordStep(ua, 'gary');

@@ -3,7 +3,7 @@ import { visitor, type Actor } from '../../audit/actor.ts';
 import type { AuditLog } from '../../audit/audit-log.ts';
 import { epochSeconds, type Clock } from '../../clock.ts';
 import { conflict, notFound, validationError } from '../../errors.ts';
-import type { KeyEncrypter } from '../../keys/encryption.ts';
+import { KeyEncryptionError, type KeyEncrypter } from '../../keys/encryption.ts';
 import { randomToken, sha256 } from '../../lib/crypto.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { iso } from '../../lib/time.ts';
@@ -205,7 +205,9 @@ export class MfaService {
   async #check(user: User, code: string, now: number): Promise<CodeResult> {
     if (/^\d{6}$/.test(code)) {
       for (const factor of await this.#confirmedTotp(user.id)) {
-        const step = matchTotp(this.#d.secrets.decrypt(factor.sealedSecret), code, now, factor.lastUsedStep);
+        const secret = this.#open(factor);
+        if (secret === undefined) continue;
+        const step = matchTotp(secret, code, now, factor.lastUsedStep);
         // useStep is atomic: a code raced by a second request is accepted once.
         if (step !== undefined && (await this.#d.factors.useStep(factor.id, step, now))) return { ok: true, method: 'totp' };
       }
@@ -215,6 +217,21 @@ export class MfaService {
       return { ok: true, method: 'recovery_code', remaining: await this.#d.factors.remainingRecoveryCodes(user.id) };
     }
     return { ok: false, reason: 'invalid_code' };
+  }
+
+  /**
+   * The factor's secret, or undefined when the key-encryption key in use cannot open it (it
+   * was replaced, e.g. by `tessera keys recover`): that factor then matches no code, and the
+   * user signs in with a recovery code (hashed, not encrypted) or an admin resets the factors.
+   */
+  #open(factor: TotpFactor): string | undefined {
+    try {
+      return this.#d.secrets.decrypt(factor.sealedSecret);
+    } catch (error) {
+      if (!(error instanceof KeyEncryptionError)) throw error;
+      this.#d.log.error({ userId: factor.userId, factorId: factor.id }, 'a TOTP secret cannot be decrypted with the current key-encryption key; the factor is unusable until it is reset');
+      return undefined;
+    }
   }
 
   async #confirmedTotp(userId: string): Promise<TotpFactor[]> {
@@ -233,9 +250,8 @@ export class MfaService {
     const existing = await this.#d.factors.listTotp(user.id);
     if (existing.some((f) => f.confirmedAt !== null)) throw conflict('an authenticator app is already set up; remove it first');
     const pending = existing.find((f) => f.createdAt > now - ENROLMENT_TTL);
-    let secret: string;
-    if (pending) secret = this.#d.secrets.decrypt(pending.sealedSecret);
-    else {
+    let secret = pending && this.#open(pending);
+    if (secret === undefined) {
       secret = newTotpSecret();
       await this.#d.factors.insertUnconfirmedTotp({
         id: randomUUID(),
@@ -260,8 +276,9 @@ export class MfaService {
     const now = epochSeconds(this.#d.clock);
     const code = rawCode.replace(/\s/g, '');
     const pending = (await this.#d.factors.listTotp(user.id)).find((f) => f.confirmedAt === null && f.createdAt > now - ENROLMENT_TTL);
-    if (!pending) return { ok: false };
-    const step = matchTotp(this.#d.secrets.decrypt(pending.sealedSecret), code, now, null);
+    const secret = pending && this.#open(pending);
+    if (!pending || secret === undefined) return { ok: false };
+    const step = matchTotp(secret, code, now, null);
     if (step === undefined || !(await this.#d.factors.useStep(pending.id, step, now))) return { ok: false };
     await this.#d.audit.record({ action: 'user.factor_add', targetId: user.id, details: { type: 'totp', name: pending.name } }, actor);
     const recoveryCodes = (await this.#d.factors.remainingRecoveryCodes(user.id)) === 0 ? await this.#newRecoveryCodes(user.id, now) : undefined;
