@@ -27,6 +27,8 @@ export interface RuntimeSettings {
   redirectUriPolicy: 'strict' | 'development';
   /** Second factors: off, optional (the default) or required for everyone (docs/mfa.md). */
   mfaPolicy: MfaPolicy;
+  /** No app may be authorized by a user whose email address is not verified (docs/email.md). */
+  requireVerifiedEmail: boolean;
 }
 
 export interface SettingsView {
@@ -37,12 +39,13 @@ export interface SettingsView {
   session_ttl: number;
   redirect_uri_policy: 'strict' | 'development';
   mfa_policy: MfaPolicy;
+  require_verified_email: boolean;
 }
 
 type Field = keyof SettingsView;
 
 /** Allowed ranges: the environment variables' (config/limits.ts). */
-const RANGES: Record<Exclude<Field, 'redirect_uri_policy' | 'mfa_policy'>, { key: keyof RuntimeSettings; range: Range }> = {
+const RANGES: Record<Exclude<Field, 'redirect_uri_policy' | 'mfa_policy' | 'require_verified_email'>, { key: keyof RuntimeSettings; range: Range }> = {
   access_token_ttl: { key: 'accessTokenTtl', range: LIMITS.accessTokenTtl },
   refresh_token_ttl: { key: 'refreshTokenTtl', range: LIMITS.refreshTokenTtl },
   code_ttl: { key: 'codeTtl', range: LIMITS.codeTtl },
@@ -56,6 +59,8 @@ export interface SettingsServiceDeps {
   defaults: RuntimeSettings;
   feed: ChangeFeed;
   audit: AuditLog;
+  /** Whether mail can be sent: `require_verified_email` cannot be turned on otherwise. */
+  emailConfigured?: () => boolean;
 }
 
 export class SettingsService {
@@ -94,6 +99,7 @@ export class SettingsService {
       session_ttl: s.sessionTtl,
       redirect_uri_policy: s.redirectUriPolicy,
       mfa_policy: s.mfaPolicy,
+      require_verified_email: s.requireVerifiedEmail,
     };
   }
 
@@ -118,6 +124,9 @@ export class SettingsService {
       applyField(next, field as Field, value);
       changed[field as Field] = value;
     }
+    if (changed.require_verified_email === true && this.#d.emailConfigured?.() === false) {
+      throw validationError('require_verified_email cannot be turned on: email is not configured (TESSERA_SMTP_URL), so nobody could verify an address', 'require_verified_email');
+    }
     const fields = Object.keys(changed) as Field[];
     if (fields.length) {
       await this.#d.store.save(fields.map((key) => ({ key, value: JSON.stringify(changed[key]) })), epochSeconds(this.#d.clock));
@@ -133,6 +142,11 @@ function applyField(target: RuntimeSettings, field: Field, value: unknown): void
   if (field === 'redirect_uri_policy') {
     if (value !== 'strict' && value !== 'development') throw validationError('redirect_uri_policy must be "strict" or "development"', field);
     target.redirectUriPolicy = value;
+    return;
+  }
+  if (field === 'require_verified_email') {
+    if (typeof value !== 'boolean') throw validationError('require_verified_email must be true or false', field);
+    target.requireVerifiedEmail = value;
     return;
   }
   if (field === 'mfa_policy') {

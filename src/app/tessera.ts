@@ -66,6 +66,8 @@ import { Gateway } from '../gateway/gateway.ts';
 import { BackgroundTask } from '../lib/background-task.ts';
 import { KyselyEmailLinkStore } from '../email/email-link-store.ts';
 import { JobQueue } from '../email/job-queue.ts';
+import { EmailVerification } from '../email/email-verification.ts';
+import { wireEmailEvents } from '../email/email-events.ts';
 import { Links } from '../email/links.ts';
 import { Mailer } from '../email/mailer.ts';
 import { PasswordReset } from '../email/password-reset.ts';
@@ -179,7 +181,10 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       // process reads; `serve` saves TESSERA_REDIRECT_URI_POLICY over it (applyEnvironment).
       redirectUriPolicy: 'strict',
       mfaPolicy: 'optional',
+      requireVerifiedEmail: false,
     },
+    // Requiring verified addresses without a way to verify one would lock every user out.
+    emailConfigured: () => config.email.smtp !== undefined,
   });
   await settings.load();
   const live = settings.live;
@@ -341,10 +346,14 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const emailLinkStore = new KyselyEmailLinkStore(db);
   const links = new Links(emailLinkStore, clock);
   const absoluteUrl = (path: string) => `${issuer()}${path}`;
+  const emailVerification = new EmailVerification({ users: userStore, userService: users, links, mailer, throttle: guessThrottle, clock, log, url: absoluteUrl });
+  // Verification links when an address is set or changed, and the security notices: from the audit log.
+  wireEmailEvents({ audit, users: userStore, verification: emailVerification, mailer, jobs: emailJobs, log });
   const email = {
     mailer,
     templates,
     passwordReset: new PasswordReset({ users: userStore, userService: users, links, mailer, jobs: emailJobs, throttle: guessThrottle, clock, log, url: absoluteUrl }),
+    verification: emailVerification,
     /** Settles when the background email work (lookups, queued sends in progress) is done: for tests and the CLI. */
     async idle(): Promise<void> {
       await emailJobs.idle();
@@ -372,6 +381,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       audit,
       mfaNeed: (principal, request) => mfa.need(principal, request),
       resources: gateway,
+      requireVerifiedEmail: () => live.requireVerifiedEmail,
       get codeTtl() {
         return live.codeTtl;
       },

@@ -78,21 +78,34 @@ export function redact(details: unknown, depth = 0): unknown {
 }
 
 /**
+ * Told of every entry once it is recorded (e.g. the security notices by email, src/email).
+ * It runs inside `record`, so it must not throw nor wait: it queues its work.
+ */
+export type AuditListener = (entry: AuditEntry, actor: Actor, at: number) => void;
+
+/**
  * The audit trail: who changed what, when, from where. Append-only; services record every
  * change they make here (adapters never do).
  */
 export class AuditLog {
   readonly #store: AuditStore;
   readonly #clock: Clock;
+  readonly #listeners: AuditListener[] = [];
   constructor(store: AuditStore, clock: Clock) {
     this.#store = store;
     this.#clock = clock;
   }
 
+  /** Adds a listener for the entries recorded from now on (see AuditListener). */
+  onRecorded(listener: AuditListener): void {
+    this.#listeners.push(listener);
+  }
+
   async record<A extends AuditAction>(entry: AuditEntry<A>, actor: Actor): Promise<void> {
+    const at = epochSeconds(this.#clock);
     await this.#store.append({
       id: `${String(this.#clock.now()).padStart(15, '0')}-${randomUUID()}`,
-      at: epochSeconds(this.#clock),
+      at,
       actor: actor.label,
       action: entry.action,
       target_type: AUDIT_TARGETS[entry.action],
@@ -100,6 +113,7 @@ export class AuditLog {
       ip: actorIp(actor),
       details: JSON.stringify(redact(entry.details)),
     });
+    for (const listener of this.#listeners) listener(entry as AuditEntry, actor, at);
   }
 
   /** Newest first. Ids sort by time, so `before` is a stable cursor. */

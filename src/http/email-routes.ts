@@ -2,14 +2,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
 import { ServiceError } from '../errors.ts';
 import { MIN_PASSWORD_LENGTH } from '../identity/passwords.ts';
-import { forgotPage, forgotSentPage, linkInvalidPage, resetPage } from '../pages/email-pages.ts';
+import { forgotPage, forgotSentPage, linkInvalidPage, resetPage, verifyNeededPage, verifyPage } from '../pages/email-pages.ts';
 import { messagePage } from '../pages/pages.ts';
-import { pageForm, pageHeaders, queryParams, type PageKit } from './page-kit.ts';
+import { pageForm, pageHeaders, queryParams, safeReturnTo, type PageKit } from './page-kit.ts';
 import { waitText } from './page-routes.ts';
 
 const NOT_AVAILABLE = 'Resetting a password by email is not available here: Tessera has no email server configured. Ask your administrator to set a new password for you.';
 
-/** "Forgot password?" (/login/forgot) and the link it mails (/reset): docs/email.md. */
+/** "Forgot password?" (/login/forgot) and the link it mails (/reset), email verification (/verify-email): docs/email.md. */
 export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit: PageKit): void {
   const reset = tessera.email.passwordReset;
   const tokenOf = (request: FastifyRequest) => queryParams(request).get('token')?.[0];
@@ -68,5 +68,45 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
       if (error instanceof ServiceError && error.code === 'validation_failed') return again(400, `The ${error.message}.`);
       throw error;
     }
+  });
+
+  const verification = tessera.email.verification;
+  const invalidVerify = (reply: FastifyReply) => pageHeaders(reply).code(400).send(linkInvalidPage('Email confirmation', { href: '/account', label: 'Go to your account' }));
+
+  app.get('/verify-email', async (request, reply) => {
+    const token = tokenOf(request);
+    const found = await verification.check(token);
+    if (!found || !token) return invalidVerify(reply);
+    return pageHeaders(reply).send(verifyPage({ csrf: kit.csrfToken(request, reply, 'verify'), token, email: found.email }));
+  });
+
+  app.post('/verify-email', async (request, reply) => {
+    const form = pageForm(request);
+    if (!kit.csrfOk(request, form, 'verify')) return kit.csrfRefused(reply);
+    const outcome = await verification.confirm(form.get('token'), { ip: request.ip });
+    if (!outcome.ok) return invalidVerify(reply);
+    return pageHeaders(reply).send(messagePage('Email address confirmed', `${outcome.email} is confirmed as the address of ${outcome.username}.`));
+  });
+
+  /** "Resend the link" (from the page /connect/authorize shows when a verified address is required). */
+  app.post('/verify-email/resend', async (request, reply) => {
+    const form = pageForm(request);
+    const returnTo = safeReturnTo(form.get('return_to')) ?? '/account';
+    const signedIn = await kit.requireSignedIn(request, reply, returnTo);
+    if (!signedIn) return reply;
+    if (!kit.csrfOk(request, form, signedIn.session.sid)) return kit.csrfRefused(reply);
+    const user = signedIn.principal.user;
+    const outcome = await verification.resend(user, { ip: request.ip });
+    // Verified meanwhile (in another tab): straight back to where the user was going.
+    if (!outcome.ok && outcome.reason === 'already_verified') return reply.redirect(returnTo, 303);
+    const page = (status: number, text: { notice?: string; error?: string }) =>
+      pageHeaders(reply)
+        .code(status)
+        .send(verifyNeededPage({ csrf: kit.csrfToken(request, reply, signedIn.session.sid), email: user.email, clientName: 'the app', returnTo, canSend: verification.available, ...text }));
+    if (outcome.ok) return page(200, { notice: `A new link is on its way to ${user.email}. It works once, for 24 hours.` });
+    if (outcome.reason === 'throttled') reply.header('retry-after', String(outcome.retryAfter));
+    if (outcome.reason === 'throttled') return page(429, { error: `A link was sent a moment ago. Wait ${waitText(outcome.retryAfter)} before asking again.` });
+    if (outcome.reason === 'not_configured') return page(409, { error: 'Email is not configured here: ask your administrator.' });
+    return page(400, { error: 'Your account has no email address yet.' });
   });
 }

@@ -7,6 +7,7 @@ import { CSRF_COOKIE, DEVICE_COOKIE, SESSION_COOKIE } from '../lib/cookie-names.
 import type { AuthorizeOutcome } from '../oauth/endpoints/authorize.ts';
 import { OAuthError } from '../oauth/errors.ts';
 import type { RawParams } from '../oauth/params.ts';
+import { verifyNeededPage } from '../pages/email-pages.ts';
 import { productName } from '../pages/brand-parts.ts';
 import type { Client } from '../clients/client.ts';
 import { cspSafeOrigin } from '../lib/https-url.ts';
@@ -55,6 +56,18 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
         if (outcome.loginHint) q.set('login_hint', outcome.loginHint);
         return noStore(reply).redirect(`/login?${q}`, 303);
       }
+      case 'verify_email':
+        return pageHeaders(reply)
+          .code(403)
+          .send(
+            verifyNeededPage({
+              csrf: kit.csrfToken(request, reply, outcome.signedIn.session.sid),
+              email: outcome.signedIn.principal.user.email,
+              clientName: outcome.request.client.name,
+              returnTo: `/connect/authorize?${new URLSearchParams([...outcome.request.params])}`,
+              canSend: tessera.email.mailer.configured,
+            }),
+          );
       case 'consent': {
         const { request: req, signedIn, newScopes } = outcome;
         const app = appBranding(req.client, tessera.services.branding.live.document.allow_remote_app_logos);

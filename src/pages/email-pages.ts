@@ -61,3 +61,45 @@ export function linkInvalidPage(what: string, again: { href: string; label: stri
 ${again ? html`<p><a class="button" href="${again.href}">${again.label}</a></p>` : ''}`,
   });
 }
+
+/** /verify-email: confirm with a button (a mail scanner fetching the link must not use it up). */
+export function verifyPage(d: { csrf: string; token: string; email: string }): string {
+  return layout({
+    title: 'Confirm your email address',
+    compact: true,
+    body: html`<h1>Confirm your email address</h1>
+<p>Confirm that <strong>${d.email}</strong> is your address.</p>
+<form method="post" action="/verify-email">
+<input type="hidden" name="csrf" value="${d.csrf}">
+<input type="hidden" name="token" value="${d.token}">
+<div class="actions"><button class="primary" type="submit">Confirm</button></div>
+</form>`,
+  });
+}
+
+/**
+ * /connect/authorize when the policy requires a verified address and the user's is not: what
+ * to do, "resend the link", and a way to continue once it is done.
+ */
+export function verifyNeededPage(d: { csrf: string; email: string | null; clientName: string; returnTo: string; canSend: boolean; notice?: string; error?: string }): string {
+  return layout({
+    title: 'Verify your email address',
+    compact: true,
+    body: html`<h1>Verify your email address</h1>
+<p>Before you continue to <strong>${d.clientName}</strong>, confirm your email address${d.email ? html` (<strong>${d.email}</strong>)` : ''} with the link we sent to it.</p>
+${d.notice ? html`<div class="notice" role="status">${d.notice}</div>` : ''}
+${d.error ? html`<div class="alert" role="alert">${d.error}</div>` : ''}
+${
+  !d.email
+    ? html`<p>Your account has no email address yet. <a href="/account">Add one on your account page</a>, then come back.</p>`
+    : d.canSend
+      ? html`<form method="post" action="/verify-email/resend">
+<input type="hidden" name="csrf" value="${d.csrf}">
+<input type="hidden" name="return_to" value="${d.returnTo}">
+<div class="actions"><button type="submit">Resend the link</button></div>
+</form>`
+      : html`<p class="muted">Email is not configured here: ask your administrator.</p>`
+}
+<p><a class="button primary" href="${d.returnTo}">I have confirmed it: continue</a></p>`,
+  });
+}

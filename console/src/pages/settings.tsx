@@ -3,7 +3,7 @@ import { api, type Settings, type SettingsUpdate } from '../api.ts';
 import { limits } from '../generated/admin-api-limits.ts';
 import { ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatSeconds, useAction, useApi } from '../ui.tsx';
 
-type Lifetime = keyof Omit<Settings, 'redirect_uri_policy' | 'mfa_policy'>;
+type Lifetime = keyof Omit<Settings, 'redirect_uri_policy' | 'mfa_policy' | 'require_verified_email'>;
 
 const MFA_CHOICES: Array<{ value: Settings['mfa_policy']; label: string; line: string }> = [
   { value: 'off', label: 'Off', line: 'No second factors: users cannot enrol and are never asked for one.' },
@@ -40,6 +40,7 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
   const [values, setValues] = useState<Record<string, string>>(() => Object.fromEntries(LIFETIMES.map((l) => [l.key, String(settings[l.key])])));
   const [policy, setPolicy] = useState(settings.redirect_uri_policy);
   const [mfa, setMfa] = useState(settings.mfa_policy);
+  const [verifiedEmail, setVerifiedEmail] = useState(settings.require_verified_email);
   const save = useAction();
   const { busy, error } = save;
   const [saved, setSaved] = useState(false);
@@ -49,6 +50,7 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
     for (const l of LIFETIMES) if (values[l.key] !== String(settings[l.key])) changes[l.key] = Number(values[l.key]);
     if (policy !== settings.redirect_uri_policy) changes.redirect_uri_policy = policy;
     if (mfa !== settings.mfa_policy) changes.mfa_policy = mfa;
+    if (verifiedEmail !== settings.require_verified_email) changes.require_verified_email = verifiedEmail;
     setSaved(false);
     if (!Object.keys(changes).length) {
       save.reset();
@@ -59,7 +61,7 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
   };
   return (
     <form className="panel form" onSubmit={submit} noValidate>
-      <FormError error={error} fields={[...LIFETIMES.map((l) => l.key), 'redirect_uri_policy', 'mfa_policy']} />
+      <FormError error={error} fields={[...LIFETIMES.map((l) => l.key), 'redirect_uri_policy', 'mfa_policy', 'require_verified_email']} />
       <h2>Lifetimes</h2>
       <div className="grid-2">
         {LIFETIMES.map((l) => (
@@ -102,6 +104,17 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
           ))}
         </div>
         {fieldError(error, 'mfa_policy') ? <p className="field-error">{fieldError(error, 'mfa_policy')}</p> : null}
+      </fieldset>
+      <fieldset className={`field${fieldError(error, 'require_verified_email') ? ' field--invalid' : ''}`}>
+        <legend>Email addresses</legend>
+        <label className={`choice${verifiedEmail ? ' choice--on' : ''}`}>
+          <input type="checkbox" name="require_verified_email" checked={verifiedEmail} onChange={(e) => setVerifiedEmail(e.target.checked)} />
+          <span>
+            <strong>Require a verified email address</strong>
+            <span className="choice__line">No app can be authorized by a user who has not confirmed their address with the link sent to it. Needs email to be configured.</span>
+          </span>
+        </label>
+        {fieldError(error, 'require_verified_email') ? <p className="field-error">{fieldError(error, 'require_verified_email')}</p> : null}
       </fieldset>
       <div className="actions actions--end">
         {saved ? (

@@ -8,7 +8,7 @@ import { CliUsageError } from './clients.ts';
  * (the same ones as the admin API's /settings and the console's Settings page).
  */
 export function settingsCommand(): Command {
-  const settings = new Command('settings').description('runtime settings shared by every node: lifetimes, the redirect-URI policy and the MFA policy');
+  const settings = new Command('settings').description('runtime settings shared by every node: lifetimes, the redirect-URI policy, the MFA policy and whether a verified email is required');
 
   withCommon(settings.command('get').description('print the settings, or one of them').argument('[name]', 'a setting, e.g. redirect_uri_policy'))
     .action(async (name: string | undefined, f: GlobalOptions) => {
@@ -26,11 +26,11 @@ export function settingsCommand(): Command {
       .command('set')
       .description('change a setting; it applies to the next request on every node')
       .argument('<name>', 'a setting, e.g. redirect_uri_policy')
-      .argument('<value>', 'seconds for the lifetimes; strict or development for redirect_uri_policy; off, optional or required for mfa_policy'),
+      .argument('<value>', 'seconds for the lifetimes; strict or development for redirect_uri_policy; off, optional or required for mfa_policy; true or false for require_verified_email'),
   ).action(async (name: string, value: string, f: GlobalOptions) => {
     await withTessera(f, async (t) => {
       checkName(t.services.settings.view(), name);
-      const updated = await t.services.settings.update({ [name]: /^\d+$/.test(value) ? Number(value) : value }, cliActor());
+      const updated = await t.services.settings.update({ [name]: /^\d+$/.test(value) ? Number(value) : value === 'true' ? true : value === 'false' ? false : value }, cliActor());
       output(f, updated, render);
     });
   });

@@ -177,6 +177,7 @@ const settingsFields = {
   session_ttl: integerIn(LIMITS.sessionTtl, 'sign-in session lifetime in seconds'),
   redirect_uri_policy: oneOf(['strict', 'development']),
   mfa_policy: oneOf(['off', 'optional', 'required'], 'second factors: off, optional (users may enrol), or required for everyone'),
+  require_verified_email: Type.Boolean({ description: 'no app can be authorized by a user whose email address is not verified (needs email configured)' }),
 };
 /** Every setting is in the answer; a change names only the ones it changes. */
 export const SettingsSchema = Type.Object(settingsFields, { $id: 'Settings' });
@@ -189,6 +190,7 @@ export const SettingsUpdateSchema = Type.Object(
     session_ttl: opt(settingsFields.session_ttl),
     redirect_uri_policy: opt(settingsFields.redirect_uri_policy),
     mfa_policy: opt(settingsFields.mfa_policy),
+    require_verified_email: opt(settingsFields.require_verified_email),
   },
   { $id: 'SettingsUpdate', additionalProperties: false },
 );

@@ -22,7 +22,9 @@ export type AuthorizeOutcome =
   /** Send the user to the login page; it returns to `returnTo` afterwards. */
   | { kind: 'login'; returnTo: string; loginHint: string | undefined; clientName: string }
   /** Ask the user to approve `newScopes` (or all with prompt=consent). */
-  | { kind: 'consent'; request: AuthorizationRequest; signedIn: SignedIn; newScopes: string[] };
+  | { kind: 'consent'; request: AuthorizationRequest; signedIn: SignedIn; newScopes: string[] }
+  /** The policy requires a verified email address and the user's is not: say so, offer to resend the link. */
+  | { kind: 'verify_email'; request: AuthorizationRequest; signedIn: SignedIn };
 
 export interface AuthorizeDeps {
   lookupClient: ClientLookup;
@@ -36,6 +38,8 @@ export interface AuthorizeDeps {
   audit: AuditLog;
   /** Whether the user must (still) pass a second factor for this request (src/identity/mfa/). */
   mfaNeed?: (principal: Principal, request: { appRequiresMfa: boolean; acrValues: string | undefined }) => Promise<MfaNeed>;
+  /** The `require_verified_email` setting, read per request (docs/email.md). */
+  requireVerifiedEmail?: () => boolean;
 }
 
 /**
@@ -120,6 +124,15 @@ export function authorizationFlow(deps: AuthorizeDeps) {
     return toLogin(request);
   }
 
+  /** With `require_verified_email` on, no code for a user whose address is not verified. */
+  function unverifiedEmail(request: AuthorizationRequest, signedIn: SignedIn): AuthorizeOutcome | undefined {
+    if (!deps.requireVerifiedEmail?.() || signedIn.principal.user.emailVerified) return undefined;
+    if (request.prompt.has('none')) {
+      return errorRedirect(request.redirectUri, request.state, new OAuthError('access_denied', 'the user’s email address is not verified'));
+    }
+    return { kind: 'verify_email', request, signedIn };
+  }
+
   async function authorize(raw: RawParams, signedIn: SignedIn | undefined, now: number): Promise<AuthorizeOutcome> {
     const { request, outcome } = await validated(raw);
     if (outcome) return outcome;
@@ -135,6 +148,8 @@ export function authorizationFlow(deps: AuthorizeDeps) {
     if (stepUp) return stepUp;
     const denied = permissionDenied(request, signedIn);
     if (denied) return denied;
+    const unverified = unverifiedEmail(request, signedIn);
+    if (unverified) return unverified;
     const granted = await deps.consents.granted(signedIn.principal.user.id, request.client.id);
     const newScopes = request.scopes.filter((s) => !granted.includes(s));
     if (newScopes.length || prompt.has('consent')) {
@@ -154,6 +169,8 @@ export function authorizationFlow(deps: AuthorizeDeps) {
     if (stepUp) return stepUp;
     const denied = permissionDenied(request, signedIn);
     if (denied) return denied;
+    const unverified = unverifiedEmail(request, signedIn);
+    if (unverified) return unverified;
     if (!allow) {
       return errorRedirect(request.redirectUri, request.state, new OAuthError('access_denied', 'the user denied the request'));
     }
