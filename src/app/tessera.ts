@@ -68,6 +68,7 @@ import { KyselyEmailLinkStore } from '../email/email-link-store.ts';
 import { JobQueue } from '../email/job-queue.ts';
 import { EmailVerification } from '../email/email-verification.ts';
 import { wireEmailEvents } from '../email/email-events.ts';
+import { Invitations } from '../email/invitations.ts';
 import { Links } from '../email/links.ts';
 import { Mailer } from '../email/mailer.ts';
 import { PasswordReset } from '../email/password-reset.ts';
@@ -354,6 +355,16 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     templates,
     passwordReset: new PasswordReset({ users: userStore, userService: users, links, mailer, jobs: emailJobs, throttle: guessThrottle, clock, log, url: absoluteUrl }),
     verification: emailVerification,
+    invitations: new Invitations({ links, store: emailLinkStore, mailer, users, roles: userStore, sessions, audit, clock, log, url: absoluteUrl }),
+    /** What `tessera email status`, the admin API and the console show. */
+    status(): EmailStatus {
+      return {
+        configured: mailer.configured,
+        from: config.email.smtp?.from ?? null,
+        templates_overridden: templates.overridden,
+        pending: mailer.pending,
+      };
+    },
     /** Settles when the background email work (lookups, queued sends in progress) is done: for tests and the CLI. */
     async idle(): Promise<void> {
       await emailJobs.idle();
@@ -530,6 +541,17 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
 }
 
 export type Tessera = Awaited<ReturnType<typeof openTessera>>;
+
+/** Whether Tessera can send mail, and how (docs/email.md). Never the SMTP URL: it may hold a password. */
+export interface EmailStatus {
+  configured: boolean;
+  /** TESSERA_SMTP_FROM, or null when email is not configured. */
+  from: string | null;
+  /** Template parts replaced from TESSERA_EMAIL_TEMPLATES_DIR, e.g. `invite.html`. */
+  templates_overridden: string[];
+  /** Messages this process still has to send. */
+  pending: number;
+}
 
 /** What authenticator apps show as the account's issuer: the host of Tessera's issuer URL. */
 function issuerLabel(issuer: string): string {

@@ -6,6 +6,7 @@ import { DatabaseAccessError, DatabaseUrlError, fsReason, SchemaMismatchError, s
 import { CliUsageError, clientsCommand } from './commands/clients.ts';
 import { apisCommand } from './commands/apis.ts';
 import { auditCommand } from './commands/audit.ts';
+import { emailCommand } from './commands/email.ts';
 import { keysCommand } from './commands/keys.ts';
 import { backupCommand, migrateCommand, restoreCommand } from './commands/operations.ts';
 import { providersCommand } from './commands/providers.ts';
@@ -31,6 +32,7 @@ program.addCommand(apisCommand());
 program.addCommand(providersCommand());
 program.addCommand(settingsCommand());
 program.addCommand(brandingCommand());
+program.addCommand(emailCommand());
 program.addCommand(auditCommand());
 program.addCommand(backupCommand());
 program.addCommand(restoreCommand());

@@ -2,14 +2,16 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
 import { ServiceError } from '../errors.ts';
 import { MIN_PASSWORD_LENGTH } from '../identity/passwords.ts';
-import { forgotPage, forgotSentPage, linkInvalidPage, resetPage, verifyNeededPage, verifyPage } from '../pages/email-pages.ts';
+import { forgotPage, forgotSentPage, invitePage, linkInvalidPage, resetPage, verifyNeededPage, verifyPage } from '../pages/email-pages.ts';
 import { messagePage } from '../pages/pages.ts';
+import { SESSION_COOKIE } from '../lib/cookie-names.ts';
 import { pageForm, pageHeaders, queryParams, safeReturnTo, type PageKit } from './page-kit.ts';
+import { noStore } from './oauth-reply.ts';
 import { waitText } from './page-routes.ts';
 
 const NOT_AVAILABLE = 'Resetting a password by email is not available here: Tessera has no email server configured. Ask your administrator to set a new password for you.';
 
-/** "Forgot password?" (/login/forgot) and the link it mails (/reset), email verification (/verify-email): docs/email.md. */
+/** "Forgot password?" (/login/forgot) and the link it mails (/reset), email verification (/verify-email), invitations (/invite): docs/email.md. */
 export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit: PageKit): void {
   const reset = tessera.email.passwordReset;
   const tokenOf = (request: FastifyRequest) => queryParams(request).get('token')?.[0];
@@ -108,5 +110,42 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
     if (outcome.reason === 'throttled') return page(429, { error: `A link was sent a moment ago. Wait ${waitText(outcome.retryAfter)} before asking again.` });
     if (outcome.reason === 'not_configured') return page(409, { error: 'Email is not configured here: ask your administrator.' });
     return page(400, { error: 'Your account has no email address yet.' });
+  });
+
+  const invitations = tessera.email.invitations;
+  const invalidInvite = (reply: FastifyReply) =>
+    pageHeaders(reply).code(400).send(linkInvalidPage('Invitation', { href: '/login', label: 'Sign in' }));
+
+  app.get('/invite', async (request, reply) => {
+    const token = tokenOf(request);
+    const invitation = await invitations.check(token);
+    if (!invitation || !token) return invalidInvite(reply);
+    const suggested = invitation.email.split('@')[0]!.replace(/[^A-Za-z0-9._+-]/g, '').slice(0, 100);
+    return pageHeaders(reply).send(invitePage({ csrf: kit.csrfToken(request, reply, 'invite'), token, email: invitation.email, username: suggested, minLength: MIN_PASSWORD_LENGTH }));
+  });
+
+  app.post('/invite', async (request, reply) => {
+    const form = pageForm(request);
+    const token = form.get('token') ?? '';
+    const username = (form.get('username') ?? '').trim();
+    const again = async (status: number, error: string) => {
+      const invitation = await invitations.check(token);
+      if (!invitation) return invalidInvite(reply);
+      return pageHeaders(reply)
+        .code(status)
+        .send(invitePage({ csrf: kit.csrfToken(request, reply, 'invite'), token, email: invitation.email, username, minLength: MIN_PASSWORD_LENGTH, error }));
+    };
+    if (!kit.csrfOk(request, form, 'invite')) return again(403, 'This form expired. Please try again.');
+    const password = form.get('password') ?? '';
+    if (password !== (form.get('confirm') ?? '')) return again(400, 'The two passwords differ.');
+    try {
+      const outcome = await invitations.accept(token, { username, password }, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
+      if (!outcome.ok) return invalidInvite(reply);
+      reply.setCookie(SESSION_COOKIE, outcome.cookieValue, { ...kit.cookieOptions(), maxAge: outcome.session.expiresAt - outcome.session.createdAt });
+      return noStore(reply).redirect('/account', 303);
+    } catch (error) {
+      if (error instanceof ServiceError && (error.code === 'validation_failed' || error.code === 'conflict')) return again(error.code === 'conflict' ? 409 : 400, `${error.message[0]!.toUpperCase()}${error.message.slice(1)}.`);
+      throw error;
+    }
   });
 }

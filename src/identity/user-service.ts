@@ -22,6 +22,8 @@ export interface UserInput {
   givenName?: string | null;
   familyName?: string | null;
   roles?: string[];
+  /** Set only by flows that proved the address (an accepted invitation); never from an admin's input. */
+  emailVerified?: boolean;
 }
 
 /** A change to a user: profile fields, roles, a new password, disabling. Absent = unchanged. */
@@ -138,7 +140,7 @@ export class UserService {
       id: randomUUID(),
       username,
       email: email(input.email ?? null),
-      emailVerified: false,
+      emailVerified: input.emailVerified === true && input.email != null,
       name: optionalText(input.name, 'name'),
       givenName: optionalText(input.givenName, 'given_name'),
       familyName: optionalText(input.familyName, 'family_name'),
@@ -365,6 +367,11 @@ function password(p: string): string {
   if (p.length < MIN_PASSWORD_LENGTH) throw validationError(`password must be at least ${MIN_PASSWORD_LENGTH} characters`, 'password');
   if (p.length > MAX_PASSWORD_LENGTH) throw validationError(`password must be at most ${MAX_PASSWORD_LENGTH} characters`, 'password');
   return p;
+}
+
+/** An email address as users may have it (trimmed), null for none; a validation error otherwise. */
+export function checkedEmail(e: string | null): string | null {
+  return email(e);
 }
 
 function email(e: string | null): string | null {

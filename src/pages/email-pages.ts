@@ -103,3 +103,25 @@ ${
 <p><a class="button primary" href="${d.returnTo}">I have confirmed it: continue</a></p>`,
   });
 }
+
+/** /invite: the invitee chooses a username and a password (the address is the invitation's). */
+export function invitePage(d: { csrf: string; token: string; email: string; username: string; minLength: number; error?: string }): string {
+  return layout({
+    title: 'Accept your invitation',
+    compact: true,
+    body: html`<h1>Welcome to Tessera</h1>
+<p class="muted">You were invited as <strong>${d.email}</strong>. Choose how you sign in.</p>
+${d.error ? html`<div class="alert" role="alert">${d.error}</div>` : ''}
+<form method="post" action="/invite" novalidate>
+<input type="hidden" name="csrf" value="${d.csrf}">
+<input type="hidden" name="token" value="${d.token}">
+<label for="username">Username</label>
+<input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" required maxlength="100" value="${d.username}" autofocus>
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="new-password" required minlength="${d.minLength}" maxlength="1024">
+<label for="confirm">Repeat it</label>
+<input id="confirm" name="confirm" type="password" autocomplete="new-password" required minlength="${d.minLength}" maxlength="1024">
+<div class="actions"><button class="primary" type="submit">Create my account</button></div>
+</form>`,
+  });
+}

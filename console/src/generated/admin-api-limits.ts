@@ -169,6 +169,11 @@ export const limits = {
       "maxLength": 2000
     }
   },
+  "InvitationCreate": {
+    "email": {
+      "maxLength": 320
+    }
+  },
   "LogoUpload": {
     "content_type": {
       "maxLength": 100

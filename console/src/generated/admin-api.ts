@@ -4854,8 +4854,6 @@ export interface components {
              * @enum {string}
              */
             mfa_policy: "off" | "optional" | "required";
-            /** @description no app can be authorized by a user whose email address is not verified (needs email configured) */
-            require_verified_email: boolean;
         };
         SettingsUpdate: {
             /** @description access token lifetime in seconds (60 – 604800) */
@@ -4875,8 +4873,6 @@ export interface components {
              * @enum {string}
              */
             mfa_policy?: "off" | "optional" | "required";
-            /** @description no app can be authorized by a user whose email address is not verified (needs email configured) */
-            require_verified_email?: boolean;
         };
         Branding: {
             /** @description shown in every page header and title */

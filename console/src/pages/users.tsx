@@ -1,5 +1,5 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import { api, type List, type Role, type User, type UserCreate } from '../api.ts';
+import { api, type EmailStatus, type Invitation, type InvitationCreate, type List, type Role, type User, type UserCreate } from '../api.ts';
 import { Link, navigate } from '../router.tsx';
 import { ErrorBox, Field, fieldError, FormError, ListView, Loading, PageHeader, useAction, useApi } from '../ui.tsx';
 
@@ -8,6 +8,7 @@ export function UsersPage() {
   const [search, setSearch] = useState('');
   const [query, setQuery] = useState('');
   const [creating, setCreating] = useState(false);
+  const [inviting, setInviting] = useState(false);
   useEffect(() => {
     const t = setTimeout(() => setQuery(search.trim()), 250);
     return () => clearTimeout(t);
@@ -16,10 +17,14 @@ export function UsersPage() {
   return (
     <>
       <PageHeader title="Users">
+        <button type="button" onClick={() => setInviting(true)} disabled={inviting}>
+          Invite by email
+        </button>
         <button type="button" className="primary" onClick={() => setCreating(true)} disabled={creating}>
           New user
         </button>
       </PageHeader>
+      {inviting ? <InviteUser onDone={() => setInviting(false)} /> : null}
       {creating ? <NewUser onDone={() => setCreating(false)} /> : null}
       <div className="toolbar">
         <label className="visually-hidden" htmlFor="user-search">
@@ -121,6 +126,65 @@ function NewUser({ onDone }: { onDone: () => void }) {
         </button>
         <button type="submit" className="primary" disabled={busy}>
           {busy ? 'Creating…' : 'Create user'}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+/**
+ * Invite by email: the invitee gets a single-use link (7 days) to choose a username and a
+ * password. Without email configured on the server, the form says so instead of offering to send.
+ */
+function InviteUser({ onDone }: { onDone: () => void }) {
+  const status = useApi<EmailStatus>('/email');
+  const [email, setEmail] = useState('');
+  const [roles, setRoles] = useState<string[]>(['developer']);
+  const [sent, setSent] = useState<Invitation | undefined>();
+  const invite = useAction();
+  const { busy, error } = invite;
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    setSent(undefined);
+    void invite.run(async () => {
+      const input: InvitationCreate = { email: email.trim(), roles };
+      setSent(await api<Invitation>('POST', '/users/invitations', input));
+      setEmail('');
+    });
+  };
+  if (status.data && !status.data.configured) {
+    return (
+      <div className="panel form" role="status">
+        <h2>Invite by email</h2>
+        <p>Email is not configured: set TESSERA_SMTP_URL and TESSERA_SMTP_FROM on the server to invite people by email (docs/email.md). Until then, create the user with a password.</p>
+        <div className="actions actions--end">
+          <button type="button" onClick={onDone}>
+            Close
+          </button>
+        </div>
+      </div>
+    );
+  }
+  return (
+    <form className="panel form" onSubmit={submit} noValidate>
+      <h2>Invite by email</h2>
+      {status.error ? <ErrorBox error={status.error} onRetry={status.reload} /> : null}
+      <FormError error={error} fields={['email', 'roles']} />
+      {sent ? (
+        <p className="saved" role="status">
+          Invitation sent to {sent.email}; the link works until {new Date(sent.expires_at).toLocaleString()}.
+        </p>
+      ) : null}
+      <Field label="Email" error={fieldError(error, 'email')} hint="They choose their username and password through the link.">
+        {(id, d) => <input id={id} type="email" aria-describedby={d} value={email} onChange={(e) => setEmail(e.target.value)} />}
+      </Field>
+      <RolePicker value={roles} onChange={setRoles} error={fieldError(error, 'roles')} />
+      <div className="actions actions--end">
+        <button type="button" onClick={onDone}>
+          Close
+        </button>
+        <button type="submit" className="primary" disabled={busy || !status.data}>
+          {busy ? 'Sending…' : 'Send invitation'}
         </button>
       </div>
     </form>

@@ -17,6 +17,7 @@ function render(u: UserView): string {
     ['id', u.id],
     ['username', u.username],
     ['email', u.email],
+    ['email verified', u.email ? (u.email_verified ? 'yes' : 'no') : null],
     ['name', u.name],
     ['disabled', u.disabled ? 'yes' : 'no'],
     ['roles', u.roles],
@@ -47,6 +48,16 @@ export function usersCommand(): Command {
       await withTessera(f, async (t) => {
         const user = await t.services.users.create(input, cliActor());
         output(f, user, render);
+      });
+    });
+
+  withCommon(users.command('invite').argument('<email>', 'the address the invitation link goes to').description('invite someone by email: a single-use link (7 days) to choose a username and password'))
+    .option('--role <role>', 'role the account gets (repeatable)', collect)
+    .action(async (email: string, f: UserFlags) => {
+      await withTessera(f, async (t) => {
+        const invitation = await t.email.invitations.invite({ email, roles: f.role ?? [] }, cliActor());
+        // Sent before the command exits (closing Tessera flushes the outbox); a failure is on stderr.
+        output(f, invitation, (i) => `${fields([['invited', i.email], ['roles', i.roles], ['expires', i.expires_at]])}`);
       });
     });
 

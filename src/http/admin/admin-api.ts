@@ -17,6 +17,7 @@ import { roleRoutes } from './routes/roles.ts';
 import type { AdminApi, AdminRouteDeps } from './routes/route-kit.ts';
 import { settingsRoutes } from './routes/settings.ts';
 import { brandingRoutes } from './routes/branding.ts';
+import { invitationRoutes } from './routes/invitations.ts';
 import { userRoutes } from './routes/users.ts';
 import { SHARED_SCHEMAS } from './schemas.ts';
 
@@ -26,6 +27,7 @@ export const ADMIN_API_PREFIX = '/admin/api/v1';
 const RESOURCES: Array<(api: AdminApi, deps: AdminRouteDeps) => void> = [
   meRoutes,
   appRoutes,
+  invitationRoutes,
   userRoutes,
   roleRoutes,
   permissionRoutes,

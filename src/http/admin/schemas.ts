@@ -470,9 +470,37 @@ export const FactorsResetSchema = Type.Object(
 );
 
 /** Every named schema, added to the admin scope once; routes point at them with `ref`. */
+export const InvitationCreateSchema = Type.Object(
+  { email: str('the address the invitation link is sent to', { maxLength: 320 }), roles: opt(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 100 })) },
+  { $id: 'InvitationCreate', additionalProperties: false },
+);
+export const InvitationSchema = Type.Object(
+  {
+    id: str('an id for the invitation (never its link)'),
+    email: str(),
+    roles: strs('the roles the account gets when the invitation is accepted'),
+    invited_by: str('the actor who invited'),
+    created_at: dateTime(),
+    expires_at: dateTime({ description: 'the link works until then (7 days), once' }),
+  },
+  { $id: 'Invitation', description: 'An invitation by email that has not been accepted yet (docs/email.md).' },
+);
+export const EmailStatusSchema = Type.Object(
+  {
+    configured: Type.Boolean({ description: 'false: TESSERA_SMTP_URL is not set, and reset by email, invitations, verification links and notices are not available' }),
+    from: nullable(str('TESSERA_SMTP_FROM')),
+    templates_overridden: strs('template parts replaced from TESSERA_EMAIL_TEMPLATES_DIR, e.g. invite.html'),
+    pending: Type.Integer({ description: 'messages the answering node still has to send' }),
+  },
+  { $id: 'EmailStatus' },
+);
+
 export const SHARED_SCHEMAS = [
   UserFactorsSchema,
   FactorsResetSchema,
+  InvitationCreateSchema,
+  InvitationSchema,
+  EmailStatusSchema,
   SignInThrottleSchema,
   UnlockResultSchema,
   IdentityLinkSchema,

@@ -1,0 +1,126 @@
+import { visitor, type Actor } from '../audit/actor.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import { epochSeconds, type Clock } from '../clock.ts';
+import { validationError } from '../errors.ts';
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../identity/passwords.ts';
+import type { SessionService } from '../identity/session-service.ts';
+import type { Session } from '../identity/session-store.ts';
+import { checkedEmail, type UserService } from '../identity/user-service.ts';
+import type { RoleStore } from '../identity/user-store.ts';
+import { sha256 } from '../lib/crypto.ts';
+import { iso } from '../lib/time.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { EmailLink, EmailLinkStore } from './email-link-store.ts';
+import { LINK_TTL, type Links } from './links.ts';
+import type { Mailer } from './mailer.ts';
+
+export interface InvitationsDeps {
+  links: Links;
+  store: EmailLinkStore;
+  mailer: Mailer;
+  users: UserService;
+  roles: RoleStore;
+  sessions: SessionService;
+  audit: AuditLog;
+  clock: Clock;
+  log: Logger;
+  url: (path: string) => string;
+}
+
+export interface InvitationView {
+  /** The link's id for admins: a prefix of its hash, never the token. */
+  id: string;
+  email: string;
+  roles: string[];
+  invited_by: string;
+  created_at: string;
+  expires_at: string;
+}
+
+export type AcceptOutcome = { ok: true; cookieValue: string; session: Session; username: string } | { ok: false; reason: 'invalid_link' };
+
+/**
+ * Invitations: an admin invites an address (CLI, admin API, console); the invitee follows a
+ * single-use link (7 days, stored hashed) to `/invite`, chooses a username and password, and
+ * is signed in. The account is created only then, with the address verified (the link proved
+ * it) and the roles the admin chose. Audited `user.invite` and `user.invite_accept`.
+ *
+ * Passkeys: once passwordless sign-up lands, `/invite` may offer "use a passkey instead"; the
+ * account is made by `accept` either way (a passkey flow would pass a random password and then
+ * register the credential for the new session's user).
+ */
+export class Invitations {
+  readonly #d: InvitationsDeps;
+  constructor(deps: InvitationsDeps) {
+    this.#d = deps;
+  }
+
+  get available(): boolean {
+    return this.#d.mailer.configured;
+  }
+
+  async invite(input: { email: string; roles?: string[] }, actor: Actor): Promise<InvitationView> {
+    this.#d.mailer.requireConfigured('inviting users');
+    const address = checkedEmail(input.email ?? '');
+    if (!address) throw validationError('email is required', 'email');
+    const roles: string[] = [];
+    for (const name of input.roles ?? []) {
+      if (!(await this.#d.roles.findRole(name))) throw validationError(`role "${name.slice(0, 64)}" does not exist`, 'roles');
+      if (!roles.includes(name)) roles.push(name);
+    }
+    const invitedBy = actor.kind === 'user' ? actor.username : actor.label;
+    const { token, link } = await this.#d.links.create('invite', { userId: null, email: address, data: { roles }, createdBy: actor.label });
+    this.#d.mailer.send('invite', address, { username: '', email: address, link: this.#d.url(`/invite?${new URLSearchParams({ token })}`), expires_days: LINK_TTL.invite / 86_400, invited_by: invitedBy }, null);
+    await this.#d.audit.record({ action: 'user.invite', targetId: null, details: { email: address, roles } }, actor);
+    return view(link);
+  }
+
+  /** Open invitations (not accepted, not expired), newest first. */
+  async list(): Promise<InvitationView[]> {
+    return (await this.#d.store.listOpenInvitations(epochSeconds(this.#d.clock))).map(view);
+  }
+
+  /** The invitation a link is for, while it works. */
+  async check(token: string | undefined): Promise<{ email: string; roles: string[] } | undefined> {
+    const link = await this.#d.links.peek(token, 'invite');
+    return link ? { email: link.email, roles: rolesOf(link) } : undefined;
+  }
+
+  /**
+   * Creates the account and signs the invitee in. The username and password are checked (by
+   * UserService.create) before the link is used, so a taken username does not waste it; of
+   * two accepts racing with one link, the loser's account is removed again.
+   */
+  async accept(token: string | undefined, input: { username: string; password: string }, meta: { ip: string | null; userAgent: string | null }): Promise<AcceptOutcome> {
+    const link = await this.#d.links.peek(token, 'invite');
+    if (!link) return { ok: false, reason: 'invalid_link' };
+    if (input.password.length < MIN_PASSWORD_LENGTH) throw validationError(`password must be at least ${MIN_PASSWORD_LENGTH} characters`, 'password');
+    if (input.password.length > MAX_PASSWORD_LENGTH) throw validationError(`password must be at most ${MAX_PASSWORD_LENGTH} characters`, 'password');
+    const actor = visitor(input.username.trim().slice(0, 100), meta.ip);
+    const user = await this.#d.users.create({ username: input.username, password: input.password, email: link.email, emailVerified: true, roles: rolesOf(link) }, actor);
+    const used = await this.#d.links.consume(token, 'invite');
+    if (!used) {
+      await this.#d.users.delete(user.id, actor);
+      return { ok: false, reason: 'invalid_link' };
+    }
+    await this.#d.audit.record({ action: 'user.invite_accept', targetId: user.id, details: { email: link.email, username: user.username } }, actor);
+    this.#d.log.info({ userId: user.id, invitedBy: link.createdBy }, 'invitation accepted');
+    const started = await this.#d.sessions.startSession(user.id, meta, { amr: ['pwd'] });
+    return { ok: true, ...started, username: user.username };
+  }
+}
+
+function rolesOf(link: EmailLink): string[] {
+  return Array.isArray(link.data.roles) ? link.data.roles.filter((r): r is string => typeof r === 'string') : [];
+}
+
+function view(link: EmailLink): InvitationView {
+  return {
+    id: sha256(link.tokenHash).slice(0, 16),
+    email: link.email,
+    roles: rolesOf(link),
+    invited_by: link.createdBy,
+    created_at: iso(link.createdAt),
+    expires_at: iso(link.expiresAt),
+  };
+}
