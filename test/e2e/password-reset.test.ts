@@ -67,7 +67,7 @@ describe('password reset by email in a real browser', () => {
       await page.getByRole('button', { name: 'Sign in' }).click();
       expect(await page.locator('h1').textContent()).toBe('You are signed in');
       // Nothing wider than the window (390 px: the phone layout).
-      expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+      expect(await page.evaluate<boolean>('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
       expect(problems).toEqual([]);
       await context.close();
     });

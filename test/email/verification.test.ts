@@ -1,6 +1,6 @@
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { SYSTEM } from '../../src/audit/actor.ts';
+import { SYSTEM, visitor } from '../../src/audit/actor.ts';
 import { DEVICE_COOKIE } from '../../src/lib/cookie-names.ts';
 import { DIALECTS } from '../support/databases.ts';
 import { linkIn, Mailbox } from '../support/mailbox.ts';
@@ -157,6 +157,16 @@ describe.each(DIALECTS)('email verification and notices (%s)', (dialect) => {
     expect((await adminApi('POST', '/users/nora/password', { password: 'another long password' })).status).toBeLessThan(300);
     const reset = await mailbox.waitFor('nora@example.test', (m) => m.subject === 'Your Tessera password was reset');
     expect(reset.text).toMatch(/by app:[^ ]+ for user:ops/);
+
+    // Whoever records the agreed actions (second factors, the account page) gets the notices sent.
+    const nora = await server.tessera.services.users.find('nora');
+    await server.tessera.services.audit.record({ action: 'user.factor_add', targetId: nora.id, details: { type: 'totp', name: '<Pixel> & co' } }, visitor('nora', '203.0.113.7'));
+    const factor = await mailbox.waitFor('nora@example.test', (m) => m.subject === 'A sign-in method was added to your Tessera account');
+    expect(factor.text).toContain('(totp: <Pixel> & co)');
+    expect(factor.text).toContain('from 203.0.113.7');
+    expect(factor.html).toContain('&lt;Pixel&gt; &amp; co');
+    await server.tessera.services.audit.record({ action: 'user.password_change', targetId: nora.id, details: { other_sessions_ended: 1, refresh_tokens_revoked: 0 } }, visitor('nora', null));
+    expect((await mailbox.waitFor('nora@example.test', (m) => m.subject === 'Your Tessera password was changed')).text).toContain('from unknown');
   });
 });
 

@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react';
-import { api, type Settings, type SettingsUpdate } from '../api.ts';
+import { api, type EmailStatus, type Settings, type SettingsUpdate } from '../api.ts';
 import { limits } from '../generated/admin-api-limits.ts';
 import { ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatSeconds, useAction, useApi } from '../ui.tsx';
 
@@ -41,6 +41,7 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
   const [policy, setPolicy] = useState(settings.redirect_uri_policy);
   const [mfa, setMfa] = useState(settings.mfa_policy);
   const [verifiedEmail, setVerifiedEmail] = useState(settings.require_verified_email);
+  const email = useApi<EmailStatus>('/email');
   const save = useAction();
   const { busy, error } = save;
   const [saved, setSaved] = useState(false);
@@ -107,6 +108,11 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
       </fieldset>
       <fieldset className={`field${fieldError(error, 'require_verified_email') ? ' field--invalid' : ''}`}>
         <legend>Email addresses</legend>
+        {email.data ? (
+          <p className="hint" role="status">
+            {email.data.configured ? `Email is configured: mail is sent from ${email.data.from ?? '—'}.` : 'Email is not configured (TESSERA_SMTP_URL): reset by email, invitations, verification links and security notices are off.'}
+          </p>
+        ) : null}
         <label className={`choice${verifiedEmail ? ' choice--on' : ''}`}>
           <input type="checkbox" name="require_verified_email" checked={verifiedEmail} onChange={(e) => setVerifiedEmail(e.target.checked)} />
           <span>
