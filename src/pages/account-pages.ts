@@ -1,5 +1,7 @@
 import { MIN_PASSWORD_LENGTH } from '../identity/passwords.ts';
+import { productName } from './brand-parts.ts';
 import { html, type SafeHtml } from './html.ts';
+import { t } from './i18n-html.ts';
 
 /** A text field with its label and, when the last submit was refused, its error (linked by aria-describedby). */
 export function field(o: {
@@ -36,20 +38,20 @@ export interface ProfilePageData {
 export function profileBody(d: ProfilePageData): SafeHtml {
   const emailHint = d.storedEmail
     ? d.emailVerified
-      ? `${d.storedEmail} is verified. A new address must be verified again.`
-      : `${d.storedEmail} is not verified yet.`
-    : 'Where Tessera writes to you about your account. A new address must be verified.';
-  return html`<h1>Profile</h1>
-<p class="muted">Your name and email as apps you sign in to see them.</p>
+      ? t('account.profile.verified', { email: d.storedEmail })
+      : t('account.profile.unverified', { email: d.storedEmail })
+    : t('account.profile.emailHint', { product: productName() });
+  return html`<h1>${t('account.profile.title')}</h1>
+<p class="muted">${t('account.profile.intro')}</p>
 ${d.errors.form ? html`<div class="alert" role="alert">${d.errors.form}</div>` : ''}
 <form method="post" action="/account/profile" class="account-form" novalidate>
 <input type="hidden" name="csrf" value="${d.csrf}">
-<label for="username">Username</label>
+<label for="username">${t('account.profile.username')}</label>
 <input id="username" type="text" value="${d.username}" readonly aria-describedby="username-hint">
-<p class="hint" id="username-hint">Your username cannot be changed here.</p>
-${field({ id: 'name', label: 'Name', value: d.name, autocomplete: 'name', maxlength: 200, error: d.errors.name, autofocus: d.errors.name !== undefined })}
-${field({ id: 'email', label: 'Email', type: 'email', value: d.email, autocomplete: 'email', maxlength: 320, error: d.errors.email, hint: emailHint, autofocus: d.errors.name === undefined && d.errors.email !== undefined })}
-<div class="actions actions--start"><button class="primary" type="submit">Save profile</button></div>
+<p class="hint" id="username-hint">${t('account.profile.usernameFixed')}</p>
+${field({ id: 'name', label: t('account.profile.name'), value: d.name, autocomplete: 'name', maxlength: 200, error: d.errors.name, autofocus: d.errors.name !== undefined })}
+${field({ id: 'email', label: t('account.profile.email'), type: 'email', value: d.email, autocomplete: 'email', maxlength: 320, error: d.errors.email, hint: emailHint, autofocus: d.errors.name === undefined && d.errors.email !== undefined })}
+<div class="actions actions--start"><button class="primary" type="submit">${t('account.profile.save')}</button></div>
 </form>`;
 }
 
@@ -65,11 +67,11 @@ export interface SecurityPageData {
 
 /** The Security page: one panel per way of signing in, each with links to the page that manages it. */
 export function securityBody(d: SecurityPageData): SafeHtml {
-  return html`<h1>Security</h1>
-<p class="muted">How you sign in to Tessera.</p>
+  return html`<h1>${t('account.security.title')}</h1>
+<p class="muted">${t('account.security.intro', { product: productName() })}</p>
 ${d.entries.map(
   (e) => html`<section class="panel" aria-label="${e.title}">
-<h2>${e.title} <span class="${e.active ? 'badge' : 'badge badge--off'}">${e.active ? 'On' : 'Off'}</span></h2>
+<h2>${e.title} <span class="${e.active ? 'badge' : 'badge badge--off'}">${e.active ? t('account.security.on') : t('account.security.off')}</span></h2>
 <p class="muted small">${e.status}</p>
 ${e.items?.length ? html`<ul class="rows">${e.items.map((i) => html`<li><span class="rows__main"><strong>${i.name}</strong>${i.detail ? html`<span class="muted small">${i.detail}</span>` : ''}</span></li>`)}</ul>` : ''}
 ${e.actions.length ? html`<ul class="links">${e.actions.map((a) => html`<li><a href="${a.href}">${a.label}</a></li>`)}</ul>` : ''}
@@ -89,18 +91,18 @@ export interface PasswordPageData {
 export function passwordBody(d: PasswordPageData): SafeHtml {
   const first = ['current', 'next', 'confirm'].find((id) => d.errors[id] !== undefined);
   if (!d.hasPassword) {
-    return html`<h1>Password</h1><p>Your account has no password: you sign in through an identity provider.</p><p><a href="/account/security">Back to Security</a></p>`;
+    return html`<h1>${t('account.password.title')}</h1><p>${t('account.password.none')}</p><p><a href="/account/security">${t('mfa.backToSecurity')}</a></p>`;
   }
-  return html`<h1>Change password</h1>
-<p class="muted">Changing it signs you out everywhere else, and apps must sign you in again. You stay signed in here.</p>
+  return html`<h1>${t('account.password.change')}</h1>
+<p class="muted">${t('account.password.intro')}</p>
 ${d.errors.form ? html`<div class="alert" role="alert">${d.errors.form}</div>` : ''}
 <form method="post" action="/account/password" class="account-form" novalidate>
 <input type="hidden" name="csrf" value="${d.csrf}">
 <input type="text" name="username" value="${d.username}" autocomplete="username" hidden>
-${field({ id: 'current', label: 'Current password', type: 'password', autocomplete: 'current-password', maxlength: 1024, error: d.errors.current, autofocus: first === 'current', required: true })}
-${field({ id: 'next', label: 'New password', type: 'password', autocomplete: 'new-password', maxlength: 1024, error: d.errors.next, autofocus: first === 'next', hint: `At least ${MIN_PASSWORD_LENGTH} characters.`, required: true })}
-${field({ id: 'confirm', label: 'Confirm new password', type: 'password', autocomplete: 'new-password', maxlength: 1024, error: d.errors.confirm, autofocus: first === 'confirm', required: true })}
-<div class="actions actions--start"><button class="primary" type="submit">Change password</button><a class="button-link" href="/account/security">Cancel</a></div>
+${field({ id: 'current', label: t('account.password.current'), type: 'password', autocomplete: 'current-password', maxlength: 1024, error: d.errors.current, autofocus: first === 'current', required: true })}
+${field({ id: 'next', label: t('account.password.next'), type: 'password', autocomplete: 'new-password', maxlength: 1024, error: d.errors.next, autofocus: first === 'next', hint: t('account.password.minLength', { count: MIN_PASSWORD_LENGTH }), required: true })}
+${field({ id: 'confirm', label: t('account.password.confirm'), type: 'password', autocomplete: 'new-password', maxlength: 1024, error: d.errors.confirm, autofocus: first === 'confirm', required: true })}
+<div class="actions actions--start"><button class="primary" type="submit">${t('account.password.change')}</button><a class="button-link" href="/account/security">${t('account.cancel')}</a></div>
 </form>`;
 }
 
@@ -113,19 +115,19 @@ export interface SessionsPageData {
 /** Where the user is signed in: each session with its own "Sign out", and "Sign out everywhere else". */
 export function sessionsBody(d: SessionsPageData): SafeHtml {
   const others = d.sessions.filter((s) => !s.current).length;
-  return html`<h1>Sessions</h1>
-<p class="muted">Where you are signed in to Tessera. Sign out of any device you do not recognise, then change your password.</p>
-<ul class="rows panel" aria-label="Your sessions">
+  return html`<h1>${t('account.sessions.title')}</h1>
+<p class="muted">${t('account.sessions.intro', { product: productName() })}</p>
+<ul class="rows panel" aria-label="${t('account.sessions.list')}">
 ${d.sessions.map(
   (s) => html`<li>
-<span class="rows__main"><strong>${s.device}${s.current ? html` <span class="badge">This device</span>` : ''}</strong>
-<span class="muted small">${s.ip ?? 'Unknown address'} · signed in ${s.signedIn} · last seen ${s.lastSeen}</span></span>
+<span class="rows__main"><strong>${s.device}${s.current ? html` <span class="badge">${t('account.sessions.thisDevice')}</span>` : ''}</strong>
+<span class="muted small">${t('account.sessions.detail', { address: s.ip ?? t('account.sessions.unknownAddress'), signedIn: s.signedIn, lastSeen: s.lastSeen })}</span></span>
 ${s.current
   ? ''
   : html`<form method="post" action="/account/sessions/revoke" class="inline-form">
 <input type="hidden" name="csrf" value="${d.csrf}">
 <input type="hidden" name="sid" value="${s.sid}">
-<button type="submit">Sign out<span class="visually-hidden"> ${s.device}, ${s.ip ?? 'unknown address'}</span></button>
+<button type="submit">${t('account.sessions.signOut')}<span class="visually-hidden"> ${s.device}, ${s.ip ?? t('account.sessions.unknownAddress')}</span></button>
 </form>`}
 </li>`,
 )}
@@ -133,9 +135,9 @@ ${s.current
 ${others
   ? html`<form method="post" action="/account/sessions/revoke-others" class="inline-form">
 <input type="hidden" name="csrf" value="${d.csrf}">
-<div class="actions actions--start"><button type="submit" class="danger">Sign out everywhere else</button></div>
+<div class="actions actions--start"><button type="submit" class="danger">${t('account.sessions.signOutOthers')}</button></div>
 </form>`
-  : html`<p class="muted small">You are not signed in anywhere else.</p>`}`;
+  : html`<p class="muted small">${t('account.sessions.noOthers')}</p>`}`;
 }
 
 export interface AppsPageData {
@@ -145,22 +147,22 @@ export interface AppsPageData {
 
 /** The apps the user consented to, what each may do (in the consent page's words), and "Remove access". */
 export function appsBody(d: AppsPageData): SafeHtml {
-  return html`<h1>Connected apps</h1>
-<p class="muted">Apps you allowed to use your account. Removing access signs the app out: it must ask you again.</p>
+  return html`<h1>${t('account.apps.title')}</h1>
+<p class="muted">${t('account.apps.intro')}</p>
 ${d.apps.length
-  ? html`<ul class="rows panel" aria-label="Connected apps">
+  ? html`<ul class="rows panel" aria-label="${t('account.apps.title')}">
 ${d.apps.map(
   (a) => html`<li>
 <span class="rows__main"><strong>${a.name}</strong>
-<span class="muted small">Allowed ${a.granted}. It can:</span>
+<span class="muted small">${t('account.apps.allowed', { date: a.granted })}</span>
 <ul class="scope-list">${a.scopes.map((s) => html`<li>${s.description}</li>`)}</ul></span>
 <form method="post" action="/account/apps/revoke" class="inline-form">
 <input type="hidden" name="csrf" value="${d.csrf}">
 <input type="hidden" name="client_id" value="${a.clientId}">
-<button type="submit" class="danger">Remove access<span class="visually-hidden"> of ${a.name}</span></button>
+<button type="submit" class="danger">${t('account.apps.remove')}<span class="visually-hidden"> ${t('account.apps.removeOf', { app: a.name })}</span></button>
 </form>
 </li>`,
 )}
 </ul>`
-  : html`<p class="panel">No app has access to your account.</p>`}`;
+  : html`<p class="panel">${t('account.apps.none')}</p>`}`;
 }
