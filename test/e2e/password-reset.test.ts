@@ -64,7 +64,7 @@ describe('password reset by email in a real browser', () => {
       await page.goto(`${server.url}/login`);
       await page.getByLabel('Username').fill(username);
       await page.getByLabel('Password').fill(NEW_PASSWORD);
-      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
       expect(await page.locator('h1').textContent()).toBe('You are signed in');
       // Nothing wider than the window (390 px: the phone layout).
       expect(await page.evaluate<boolean>('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
