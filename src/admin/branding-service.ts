@@ -4,6 +4,7 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
 import { LIMITS } from '../config/limits.ts';
 import { validationError } from '../errors.ts';
+import type { ClientView } from '../clients/client-view.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
 import { brandStylesheet, contentHash } from './brand-stylesheet.ts';
 import { checkBrandingField, contrastWarnings, parseBrandingDocument, BRANDING_FIELDS, type BrandingDocument, type BrandingField } from './branding.ts';
@@ -46,6 +47,10 @@ export interface BrandingServiceDeps {
   audit: AuditLog;
   /** Operator CSS appended to the brand stylesheet (extra.css in the templates folder). */
   extraCss?: string;
+  /** Records an app's uploaded logo (ClientService.setLogo; bound late: the apps are built after the brand). */
+  setClientLogo?: (clientId: string, hash: string | null, actor: Actor) => Promise<ClientView>;
+  /** The app, or a not_found error: checked before a logo is stored for it. */
+  showClient?: (clientId: string) => Promise<ClientView>;
 }
 
 /**
@@ -136,11 +141,18 @@ export class BrandingService {
     return this.#d.store.asset(hash);
   }
 
-  /** Stores an app's uploaded logo (already checked) and answers its hash. */
-  async putAsset(data: Uint8Array, type: string): Promise<string> {
-    const hash = createHash('sha256').update(data).digest('hex');
-    await this.#d.store.putAsset({ hash, contentType: type, data: Buffer.from(data) }, epochSeconds(this.#d.clock));
-    return hash;
+  /**
+   * An app's own logo for the consent page, checked like the brand's (checkLogo), stored as an
+   * asset, then set on the app (audited there as `app.update` {fields: ['logo']}); null removes it.
+   */
+  async setAppLogo(clientId: string, upload: { data: Uint8Array; type: string } | null, actor: Actor): Promise<ClientView> {
+    if (!this.#d.setClientLogo) throw new Error('BrandingService.setClientLogo is not bound');
+    if (!upload) return this.#d.setClientLogo(clientId, null, actor);
+    await this.#d.showClient?.(clientId); // an unknown app: not_found, nothing stored
+    const type = checkLogo(upload.data, upload.type);
+    const hash = createHash('sha256').update(upload.data).digest('hex');
+    await this.#d.store.putAsset({ hash, contentType: type, data: Buffer.from(upload.data) }, epochSeconds(this.#d.clock));
+    return this.#d.setClientLogo(clientId, hash, actor);
   }
 
   async #save(document: BrandingDocument, asset: BrandAsset | undefined): Promise<void> {

@@ -192,7 +192,11 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   // The brand of the pages (docs/branding.md), held in memory and reloaded on a `branding` change.
   // The operator's page partials and extra CSS (TESSERA_PAGE_TEMPLATES_DIR), checked at start.
   const pageTemplates = loadPageTemplates(config.pageTemplatesDir);
-  const branding = new BrandingService({ store: new KyselyBrandingStore(db), clock, feed, audit, extraCss: pageTemplates.extraCss });
+  const branding = new BrandingService({ store: new KyselyBrandingStore(db), clock, feed, audit,
+    extraCss: pageTemplates.extraCss,
+    setClientLogo: (id, hash, actor) => clients.setLogo(id, hash, actor),
+    showClient: (id) => clients.show(id),
+  });
   await branding.load();
   const redirectPolicy = {
     get mode() {

@@ -134,6 +134,19 @@ export class ClientService {
   }
 
   /**
+   * Sets (a hash of an asset already stored and checked by BrandingService.setAppLogo) or
+   * removes (null) the app's uploaded logo. Audited as `app.update` with fields ['logo'].
+   */
+  async setLogo(id: string, hash: string | null, actor: Actor): Promise<ClientView> {
+    const current = await this.#get(id);
+    const next = { ...current, logoHash: hash, updatedAt: Math.max(epochSeconds(this.#d.clock), current.updatedAt) };
+    await this.#d.clients.save(next);
+    this.#d.feed.notifyLocal('client', id);
+    await this.#d.audit.record({ action: 'app.update', targetId: next.id, details: { fields: ['logo'] } }, actor);
+    return this.#view(next);
+  }
+
+  /**
    * An app that registered itself with a Client ID Metadata Document: stored under its URL
    * (so consents, refresh tokens, revocation and the console treat it as any app), public,
    * authorization code only, and brought in step with the document each time it is fetched

@@ -31,6 +31,8 @@ export interface ClientView {
   tos_uri: string | null;
   /** How the app came to be: registered by an administrator, or by itself with a Client ID Metadata Document. */
   registration: 'admin' | 'metadata_document';
+  /** The uploaded logo's URL (on this server), shown on the consent page before any logo_uri. */
+  logo: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -60,6 +62,7 @@ export function clientView(client: Client, onBehalfOfUsername: string | null): C
     client_uri: client.clientUri ?? null,
     policy_uri: client.policyUri ?? null,
     tos_uri: client.tosUri ?? null,
+    logo: client.logoHash ? `/assets/logo-${client.logoHash}` : null,
     created_at: iso(client.createdAt),
     updated_at: iso(client.updatedAt),
   };

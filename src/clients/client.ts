@@ -39,6 +39,8 @@ export interface Client {
   clientUri?: string | null;
   policyUri?: string | null;
   tosUri?: string | null;
+  /** An uploaded logo: the SHA-256 of its asset (brand_assets), served at /assets/logo-<hash>. */
+  logoHash?: string | null;
   /** Tokens issued to the app with `iat` before this (epoch s) are invalid. */
   tokensValidAfter: number;
   createdAt: number;
@@ -70,6 +72,7 @@ export function clientFromRow(row: ClientsTable): Client {
     clientUri: row.client_uri ?? null,
     policyUri: row.policy_uri ?? null,
     tosUri: row.tos_uri ?? null,
+    logoHash: row.logo_hash ?? null,
     tokensValidAfter: row.tokens_valid_after,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -101,6 +104,7 @@ export function clientToRow(client: Client): ClientsTable {
     client_uri: client.clientUri ?? null,
     policy_uri: client.policyUri ?? null,
     tos_uri: client.tosUri ?? null,
+    logo_hash: client.logoHash ?? null,
     tokens_valid_after: client.tokensValidAfter,
     created_at: client.createdAt,
     updated_at: client.updatedAt,

@@ -65,7 +65,8 @@ export function registerBrandRoutes(pages: FastifyInstance, tessera: Tessera, pa
     if (preview) {
       return reply.header('cache-control', IMMUTABLE).type('text/css; charset=utf-8').send(brandStylesheet({ primary_color: `#${preview[1]}`, background_color: `#${preview[2]}` }));
     }
-    const logo = /^logo-([0-9a-f]{64})\.(png|jpg|webp|gif|svg)$/.exec(file);
+    // An app's uploaded logo has no extension in its URL: its type is the stored one (nosniff).
+    const logo = /^logo-([0-9a-f]{64})(?:\.(png|jpg|webp|gif|svg))?$/.exec(file);
     if (logo) {
       const asset = await branding.asset(logo[1]!);
       if (!asset) return notFound(reply);

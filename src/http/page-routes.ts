@@ -261,9 +261,10 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
  * logos and the URL is https on a plain host, and then the page's CSP names that one origin.
  */
 export function appBranding(client: Client, allowRemoteLogos: boolean): NonNullable<ConsentPageData['app']> & { imageOrigins: string[] } {
-  const origin = allowRemoteLogos && client.logoUri ? cspSafeOrigin(client.logoUri) : undefined;
+  // An uploaded logo (served from our origin) wins over a remote one.
+  const origin = !client.logoHash && allowRemoteLogos && client.logoUri ? cspSafeOrigin(client.logoUri) : undefined;
   return {
-    logoSrc: origin ? client.logoUri! : undefined,
+    logoSrc: client.logoHash ? `/assets/logo-${client.logoHash}` : origin ? client.logoUri! : undefined,
     homepage: client.clientUri ?? undefined,
     policyUrl: client.policyUri ?? undefined,
     tosUrl: client.tosUri ?? undefined,

@@ -186,7 +186,8 @@ describe.each(DIALECTS)('per-app branding on the consent page (%s)', (dialect) =
   let clientId: string;
   const REDIRECT = 'https://books.example.com/cb';
   const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${server.url}${API}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
+    const res = await fetch(`${server.url}${API}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     return { status: res.status, body: (await res.json()) as any };
   };
   /** Signs in as alice and answers the consent page for the app. */
@@ -260,6 +261,32 @@ describe.each(DIALECTS)('per-app branding on the consent page (%s)', (dialect) =
     // Every other page keeps img-src to our origin.
     expect((await fetch(`${server.url}/login`)).headers.get('content-security-policy')).toContain("img-src 'self' data:;");
     await server.tessera.services.branding.update({ allow_remote_app_logos: false }, SYSTEM);
+  });
+
+  test("an uploaded app logo is checked like the brand's, served from our origin, and wins over logo_uri", async () => {
+    const upload = (content_type: string, data: Buffer) => api('PUT', `/apps/${clientId}/logo`, { content_type, data: data.toString('base64') });
+    const evil = await upload('image/svg+xml', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><foreignObject/></svg>'));
+    expect(evil).toMatchObject({ status: 400, body: { field: 'logo' } });
+    expect((await upload('image/png', Buffer.from('GIF89a'))).status).toBe(400);
+    expect((await api('PUT', `/apps/00000000-0000-4000-8000-000000000000/logo`, { content_type: 'image/png', data: tinyPng().toString('base64') })).status).toBe(404);
+    expect((await api('GET', `/apps/${clientId}`, undefined)).body.logo).toBeNull();
+
+    const ok = await upload('image/png', tinyPng());
+    expect(ok.status).toBe(200);
+    expect(ok.body.logo).toMatch(/^\/assets\/logo-[0-9a-f]{64}$/);
+    const served = await fetch(`${server.url}${ok.body.logo}`);
+    expect(served.headers.get('content-type')).toBe('image/png');
+    expect(served.headers.get('x-content-type-options')).toBe('nosniff');
+    await server.tessera.services.branding.update({ allow_remote_app_logos: true }, SYSTEM);
+    const res = await consent();
+    const page = await res.text();
+    expect(page).toContain(`<img class="app__logo" src="${ok.body.logo}"`);
+    expect(page).not.toContain('cdn.books.example.com');
+    expect(res.headers.get('content-security-policy')).toContain("img-src 'self' data:;");
+    await server.tessera.services.branding.update({ allow_remote_app_logos: false }, SYSTEM);
+    const audit = await server.tessera.services.audit.list({ action: 'app.update', targetId: clientId, limit: 1 });
+    expect(audit.items[0]?.details).toEqual({ fields: ['logo'] });
+    expect((await api('DELETE', `/apps/${clientId}/logo`, undefined)).body.logo).toBeNull();
   });
 });
 

@@ -68,6 +68,7 @@ export const AppSchema = Type.Object(
     client_uri: opt(nullable(str("the app's homepage (https), linked on the consent page"))),
     policy_uri: opt(nullable(str("the app's privacy policy (https), linked on the consent page"))),
     tos_uri: opt(nullable(str("the app's terms of service (https), linked on the consent page"))),
+    logo: opt(nullable(str("the app's uploaded logo (/assets/logo-<sha256>), shown on the consent page before any logo_uri; PUT /apps/{id}/logo"))),
     created_at: opt(dateTime()),
     updated_at: opt(dateTime()),
     client_secret: opt(str('only in the answer to registration and secret regeneration')),

@@ -1,9 +1,9 @@
 import { Type } from '@sinclair/typebox';
 import { LIMITS } from '../../../config/limits.ts';
 import { validationError } from '../../../errors.ts';
-import { BrandingSchema, BrandingUpdateSchema, LogoUploadSchema, ref } from '../schemas.ts';
+import { AppSchema, BrandingSchema, BrandingUpdateSchema, LogoUploadSchema, ref } from '../schemas.ts';
 import { brandingPreview, PREVIEW_PAGES } from '../../brand-preview.ts';
-import { actorOf, errors, tag, type AdminApi, type AdminRouteDeps } from './route-kit.ts';
+import { actorOf, errors, IdParams, tag, type AdminApi, type AdminRouteDeps } from './route-kit.ts';
 
 /**
  * Room for the base64 of a file half again as large as the largest logo: a file just over
@@ -50,6 +50,28 @@ export function brandingRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void
     '/branding/logo',
     { schema: { ...tag('branding'), summary: 'Remove the uploaded logo (the default mark, or logo_url, is shown again)', response: { 200: ref(BrandingSchema), ...errors } } },
     async (request) => branding.removeLogo(actorOf(request)),
+  );
+
+  // An app's own logo for the consent page: the same checks as the brand's logo.
+  api.put(
+    '/apps/:id/logo',
+    {
+      bodyLimit: LOGO_BODY_LIMIT,
+      schema: {
+        ...tag('apps'),
+        summary: "Upload the app's logo for the consent page (checked like the brand's logo); shown before any logo_uri",
+        params: IdParams,
+        body: ref(LogoUploadSchema),
+        response: { 200: ref(AppSchema), ...errors },
+      },
+    },
+    async (request) => branding.setAppLogo(request.params.id, { data: base64(request.body.data), type: request.body.content_type }, actorOf(request)),
+  );
+
+  api.delete(
+    '/apps/:id/logo',
+    { schema: { ...tag('apps'), summary: "Remove the app's uploaded logo", params: IdParams, response: { 200: ref(AppSchema), ...errors } } },
+    async (request) => branding.setAppLogo(request.params.id, null, actorOf(request)),
   );
 
   // The console's live preview: a page rendered with a draft brand, never saved. The console
