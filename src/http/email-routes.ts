@@ -1,3 +1,4 @@
+import { t } from '../pages/i18n-html.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
 import { ServiceError } from '../errors.ts';
@@ -40,7 +41,7 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
   });
 
   const invalidReset = (reply: FastifyReply) =>
-    pageHeaders(reply).code(400).send(linkInvalidPage('Password reset', reset.available ? { href: '/login/forgot', label: 'Send a new link' } : undefined));
+    pageHeaders(reply).code(400).send(linkInvalidPage('reset', reset.available ? { href: '/login/forgot', label: t('email.link.newLink') } : undefined));
 
   app.get('/reset', async (request, reply) => {
     const token = tokenOf(request);
@@ -73,7 +74,7 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
   });
 
   const verification = tessera.email.verification;
-  const invalidVerify = (reply: FastifyReply) => pageHeaders(reply).code(400).send(linkInvalidPage('Email confirmation', { href: '/account', label: 'Go to your account' }));
+  const invalidVerify = (reply: FastifyReply) => pageHeaders(reply).code(400).send(linkInvalidPage('verify', { href: '/account', label: t('email.link.toAccount') }));
 
   app.get('/verify-email', async (request, reply) => {
     const token = tokenOf(request);
@@ -114,7 +115,7 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
 
   const invitations = tessera.email.invitations;
   const invalidInvite = (reply: FastifyReply) =>
-    pageHeaders(reply).code(400).send(linkInvalidPage('Invitation', { href: '/login', label: 'Sign in' }));
+    pageHeaders(reply).code(400).send(linkInvalidPage('invite', { href: '/login', label: t('email.link.signIn') }));
 
   app.get('/invite', async (request, reply) => {
     const token = tokenOf(request);
