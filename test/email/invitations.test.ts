@@ -117,6 +117,13 @@ describe.each(DIALECTS)('invitations (%s)', (dialect) => {
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ email: 'cli-invitee@example.test', roles: ['developer'], invited_by: expect.stringMatching(/^cli:/) });
     await mailbox.waitFor('cli-invitee@example.test');
+    // The SMTP server unreachable from this command: it says so and fails, instead of printing success.
+    const dead = await new Mailbox().start();
+    const deadUrl = dead.url;
+    await dead.close();
+    const refused = await cli(['users', 'invite', 'unlucky@example.test', '--database', server.databaseUrl], { ...env, TESSERA_LOG_LEVEL: 'fatal', TESSERA_SMTP_URL: deadUrl });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^tessera: the invitation to unlucky@example\.test is saved, but the SMTP server did not take the mail/m);
     const status = await cli(['email', 'status', '--database', server.databaseUrl], env);
     expect(status.stdout).toMatch(/^email:\s+configured$/m);
     expect(status.stdout).toMatch(/^from:\s+id@example\.test$/m);

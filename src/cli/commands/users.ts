@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import type { UserInput, UserUpdate, UserView } from '../../identity/user-service.ts';
 import { collect, fields, output, readStdin, table, withCommon, withTessera, readTessera, type GlobalOptions, cliActor } from '../context.ts';
+import { ServiceError } from '../../errors.ts';
 import { CliUsageError } from './clients.ts';
 
 interface UserFlags extends GlobalOptions {
@@ -56,7 +57,11 @@ export function usersCommand(): Command {
     .action(async (email: string, f: UserFlags) => {
       await withTessera(f, async (t) => {
         const invitation = await t.email.invitations.invite({ email, roles: f.role ?? [] }, cliActor());
-        // Sent before the command exits (closing Tessera flushes the outbox); a failure is on stderr.
+        // This process exits next: the first attempt must have reached the SMTP server, or the operator hears of it.
+        await t.email.idle();
+        if (t.email.mailer.pending > 0) {
+          throw new ServiceError('email_not_sent', 502, `the invitation to ${invitation.email} is saved, but the SMTP server did not take the mail (the log says why); fix TESSERA_SMTP_URL or the server, then invite again`);
+        }
         output(f, invitation, (i) => `${fields([['invited', i.email], ['roles', i.roles], ['expires', i.expires_at]])}`);
       });
     });
