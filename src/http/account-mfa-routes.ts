@@ -1,3 +1,4 @@
+import { t } from '../pages/i18n-html.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
 import { visitor } from '../audit/actor.ts';
@@ -118,7 +119,7 @@ export function registerAccountMfaRoutes(app: FastifyInstance, tessera: Tessera,
     if (!checked.ok) {
       if (checked.reason === 'throttled') {
         reply.header('retry-after', String(checked.retryAfter));
-        return totpPage(request, reply, signedIn, 429, `Too many wrong codes. Wait ${waitText(checked.retryAfter)}, then try again.`);
+        return totpPage(request, reply, signedIn, 429, t('wait.codes', { wait: waitText(checked.retryAfter) }));
       }
       return totpPage(request, reply, signedIn, 401, 'That code is not right.');
     }

@@ -1,3 +1,4 @@
+import { t } from '../pages/i18n-html.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
 import type { AccountMeta } from '../identity/account-service.ts';
@@ -138,7 +139,7 @@ export function registerAccountRoutes(app: FastifyInstance, tessera: Tessera, ki
     if (!result.ok) {
       if (result.retryAfter !== undefined) {
         reply.header('retry-after', String(result.retryAfter));
-        return passwordPage(request, reply, signedIn, { current: `Too many wrong passwords. Wait ${waitText(result.retryAfter)}, then try again.` }, 429);
+        return passwordPage(request, reply, signedIn, { current: t('wait.passwords', { wait: waitText(result.retryAfter) }) }, 429);
       }
       return passwordPage(request, reply, signedIn, result.errors, 400);
     }

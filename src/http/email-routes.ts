@@ -34,7 +34,7 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
     const outcome = await reset.request(identifier, { ip: request.ip });
     if (!outcome.ok && outcome.reason === 'throttled') {
       reply.header('retry-after', String(outcome.retryAfter));
-      return forgotAgain(request, reply, 429, `Too many requests. Wait ${waitText(outcome.retryAfter)}, then try again.`, identifier);
+      return forgotAgain(request, reply, 429, t('wait.requests', { wait: waitText(outcome.retryAfter) }), identifier);
     }
     // The same page whether or not the account exists (the work happens in the background).
     return pageHeaders(reply).send(forgotSentPage());
@@ -108,7 +108,7 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
         .send(verifyNeededPage({ csrf: kit.csrfToken(request, reply, signedIn.session.sid), email: user.email, clientName: 'the app', returnTo, canSend: verification.available, ...text }));
     if (outcome.ok) return page(200, { notice: `A new link is on its way to ${user.email}. It works once, for 24 hours.` });
     if (outcome.reason === 'throttled') reply.header('retry-after', String(outcome.retryAfter));
-    if (outcome.reason === 'throttled') return page(429, { error: `A link was sent a moment ago. Wait ${waitText(outcome.retryAfter)} before asking again.` });
+    if (outcome.reason === 'throttled') return page(429, { error: t('wait.linkSent', { wait: waitText(outcome.retryAfter) }) });
     if (outcome.reason === 'not_configured') return page(409, { error: 'Email is not configured here: ask your administrator.' });
     return page(400, { error: 'Your account has no email address yet.' });
   });

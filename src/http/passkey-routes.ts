@@ -1,3 +1,4 @@
+import { t } from '../pages/i18n-html.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
 import { visitor } from '../audit/actor.ts';
@@ -207,7 +208,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, ki
     if (!result.ok) {
       if (result.reason === 'throttled') {
         reply.header('retry-after', String(result.retryAfter));
-        return jsonError(reply, 429, 'slow_down', `Too many failed sign-in attempts. Wait ${waitText(result.retryAfter)}, then try again.`);
+        return jsonError(reply, 429, 'slow_down', t('login.error.throttled', { wait: waitText(result.retryAfter) }));
       }
       return jsonError(reply, 401, 'passkey_refused', REFUSED);
     }

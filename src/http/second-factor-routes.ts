@@ -1,3 +1,4 @@
+import { t } from '../pages/i18n-html.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import QRCode from 'qrcode';
 import type { Tessera } from '../app/tessera.ts';
@@ -76,7 +77,7 @@ export function registerSecondFactorRoutes(app: FastifyInstance, tessera: Tesser
     if (!result.ok) {
       if (result.reason === 'throttled') {
         reply.header('retry-after', String(result.retryAfter));
-        return secondFactor(request, reply, pending, 429, `Too many wrong codes. Wait ${waitText(result.retryAfter)}, then try again.`);
+        return secondFactor(request, reply, pending, 429, t('wait.codes', { wait: waitText(result.retryAfter) }));
       }
       return secondFactor(request, reply, pending, 401, 'That code is not right. Codes change every 30 seconds; each works once.');
     }
