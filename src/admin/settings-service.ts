@@ -29,7 +29,15 @@ export interface RuntimeSettings {
   mfaPolicy: MfaPolicy;
   /** No app may be authorized by a user whose email address is not verified (docs/email.md). */
   requireVerifiedEmail: boolean;
+  /**
+   * Dynamic Client Registration (RFC 7591, docs/registration.md): `off` (the default), `open`
+   * to anyone, or `token`: only with an initial access token an administrator issued.
+   */
+  clientRegistration: ClientRegistrationMode;
 }
+
+export const CLIENT_REGISTRATION_MODES = ['off', 'open', 'token'] as const;
+export type ClientRegistrationMode = (typeof CLIENT_REGISTRATION_MODES)[number];
 
 export interface SettingsView {
   access_token_ttl: number;
@@ -40,12 +48,13 @@ export interface SettingsView {
   redirect_uri_policy: 'strict' | 'development';
   mfa_policy: MfaPolicy;
   require_verified_email: boolean;
+  client_registration: ClientRegistrationMode;
 }
 
 type Field = keyof SettingsView;
 
 /** Allowed ranges: the environment variables' (config/limits.ts). */
-const RANGES: Record<Exclude<Field, 'redirect_uri_policy' | 'mfa_policy' | 'require_verified_email'>, { key: keyof RuntimeSettings; range: Range }> = {
+const RANGES: Record<Exclude<Field, 'redirect_uri_policy' | 'mfa_policy' | 'require_verified_email' | 'client_registration'>, { key: keyof RuntimeSettings; range: Range }> = {
   access_token_ttl: { key: 'accessTokenTtl', range: LIMITS.accessTokenTtl },
   refresh_token_ttl: { key: 'refreshTokenTtl', range: LIMITS.refreshTokenTtl },
   code_ttl: { key: 'codeTtl', range: LIMITS.codeTtl },
@@ -100,6 +109,7 @@ export class SettingsService {
       redirect_uri_policy: s.redirectUriPolicy,
       mfa_policy: s.mfaPolicy,
       require_verified_email: s.requireVerifiedEmail,
+      client_registration: s.clientRegistration,
     };
   }
 
@@ -152,6 +162,11 @@ function applyField(target: RuntimeSettings, field: Field, value: unknown): void
   if (field === 'mfa_policy') {
     if (!MFA_POLICIES.includes(value as MfaPolicy)) throw validationError('mfa_policy must be "off", "optional" or "required"', field);
     target.mfaPolicy = value as MfaPolicy;
+    return;
+  }
+  if (field === 'client_registration') {
+    if (!CLIENT_REGISTRATION_MODES.includes(value as ClientRegistrationMode)) throw validationError('client_registration must be "off", "open" or "token"', field);
+    target.clientRegistration = value as ClientRegistrationMode;
     return;
   }
   const setting = RANGES[field];

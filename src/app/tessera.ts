@@ -1,6 +1,8 @@
 import type { Client } from '../clients/client.ts';
 import { ClientService } from '../clients/client-service.ts';
 import { KyselyClientStore } from '../clients/client-store.ts';
+import { KyselyInitialAccessTokenStore } from '../clients/initial-access-token-store.ts';
+import { RegistrationService } from '../clients/registration-service.ts';
 import { systemResolver, type HostResolver } from '../clients/redirect-uri-policy.ts';
 import { systemClock, epochSeconds, type Clock } from '../clock.ts';
 import type { TesseraConfig } from '../config/config.ts';
@@ -183,6 +185,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       redirectUriPolicy: 'strict',
       mfaPolicy: 'optional',
       requireVerifiedEmail: false,
+      clientRegistration: 'off',
     },
     // Requiring verified addresses without a way to verify one would lock every user out.
     emailConfigured: () => config.email.smtp !== undefined,
@@ -336,6 +339,16 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     audit,
     /** Second factors, their admin views and resets, the MFA policy (src/identity/mfa/). */
     mfa,
+    /** Dynamic Client Registration (RFC 7591/7592) and initial access tokens (docs/registration.md). */
+    registration: new RegistrationService({
+      clients,
+      clientStore,
+      tokens: new KyselyInitialAccessTokenStore(db),
+      clock,
+      mode: () => live.clientRegistration,
+      declaredScopes: () => apis.declaredScopes(),
+      endpoint: () => `${issuer()}/connect/register`,
+    }),
   };
 
   // Email (issue 14): the outbox, and the flows that send links.

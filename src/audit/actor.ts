@@ -30,6 +30,14 @@ export function appActor(clientId: string, ip: string | null): Actor {
   return { kind: 'app', clientId, label: `app:${clientId}`, ip };
 }
 
+/**
+ * Dynamic Client Registration (RFC 7591/7592): `self-registration` for a new app, or
+ * `self-registration:<client_id>` for an app managing its own registration.
+ */
+export function selfRegistration(clientId: string | null, ip: string | null): Actor {
+  return clientId === null ? { kind: 'visitor', label: 'self-registration', ip } : { kind: 'app', clientId, label: `self-registration:${clientId}`, ip };
+}
+
 export function actorIp(actor: Actor): string | null {
   return actor.kind === 'user' || actor.kind === 'visitor' || actor.kind === 'app' ? actor.ip : null;
 }

@@ -80,7 +80,11 @@ export class ClientService {
     return this.#view(await this.#get(id));
   }
 
-  async create(input: ClientInput, actor: Actor): Promise<ClientWithSecret> {
+  /**
+   * `selfRegistered`: an app registering itself at /connect/register (RFC 7591): the hash of
+   * its registration access token and its declared token endpoint auth method are kept.
+   */
+  async create(input: ClientInput, actor: Actor, selfRegistered?: { registrationTokenHash: string; tokenEndpointAuthMethod: string }): Promise<ClientWithSecret> {
     const now = epochSeconds(this.#d.clock);
     if (input.name === undefined) throw validationError('name is required', 'name');
     if (!input.grantTypes?.length) throw validationError('at least one grant type is required (client_credentials or authorization_code)', 'grant_types');
@@ -106,6 +110,8 @@ export class ClientService {
       requirePermission: 'developer_api',
       idTokenSignedResponseAlg: null,
       requireMfa: false,
+      registrationTokenHash: selfRegistered?.registrationTokenHash ?? null,
+      tokenEndpointAuthMethod: selfRegistered?.tokenEndpointAuthMethod ?? null,
       tokensValidAfter: 0,
       createdAt: now,
       updatedAt: now,
@@ -118,12 +124,13 @@ export class ClientService {
     return view;
   }
 
-  async update(id: string, input: ClientInput, actor: Actor): Promise<ClientView> {
+  async update(id: string, input: ClientInput, actor: Actor, tokenEndpointAuthMethod?: string): Promise<ClientView> {
     const current = await this.#get(id);
     if (input.public !== undefined && input.public !== current.public) {
       throw validationError('an app cannot change between public and confidential; register a new app', 'public');
     }
     const next = await this.#apply({ ...current }, input, false);
+    if (tokenEndpointAuthMethod !== undefined) next.tokenEndpointAuthMethod = tokenEndpointAuthMethod;
     next.updatedAt = Math.max(epochSeconds(this.#d.clock), current.updatedAt);
     // DESIGN.md: changing the on-behalf user invalidates every token issued to the app.
     if (next.onBehalfOfUserId !== current.onBehalfOfUserId) next.tokensValidAfter = this.#nextEpoch();

@@ -29,8 +29,11 @@ export interface ClientView {
   client_uri: string | null;
   policy_uri: string | null;
   tos_uri: string | null;
-  /** How the app came to be: registered by an administrator, or by itself with a Client ID Metadata Document. */
-  registration: 'admin' | 'metadata_document';
+  /**
+   * How the app came to be: registered by an administrator, by itself with a Client ID
+   * Metadata Document, or by itself at the registration endpoint (RFC 7591, `dynamic`).
+   */
+  registration: 'admin' | 'metadata_document' | 'dynamic';
   /** The uploaded logo's URL (on this server), shown on the consent page before any logo_uri. */
   logo: string | null;
   created_at: string;
@@ -40,7 +43,7 @@ export interface ClientView {
 export function clientView(client: Client, onBehalfOfUsername: string | null): ClientView {
   return {
     client_id: client.id,
-    registration: looksLikeMetadataDocumentClientId(client.id) ? 'metadata_document' : 'admin',
+    registration: looksLikeMetadataDocumentClientId(client.id) ? 'metadata_document' : client.registrationTokenHash ? 'dynamic' : 'admin',
     name: client.name,
     description: client.description,
     grant_types: client.grantTypes,

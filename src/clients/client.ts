@@ -41,6 +41,13 @@ export interface Client {
   tosUri?: string | null;
   /** An uploaded logo: the SHA-256 of its asset (brand_assets), served at /assets/logo-<hash>. */
   logoHash?: string | null;
+  /**
+   * SHA-256 of the registration access token of an app that registered itself (RFC 7591/7592,
+   * docs/registration.md); null or absent for every other app.
+   */
+  registrationTokenHash?: string | null;
+  /** The token endpoint auth method a self-registered app declared (RFC 7591 §2); null for others. */
+  tokenEndpointAuthMethod?: string | null;
   /** Tokens issued to the app with `iat` before this (epoch s) are invalid. */
   tokensValidAfter: number;
   createdAt: number;
@@ -73,6 +80,8 @@ export function clientFromRow(row: ClientsTable): Client {
     policyUri: row.policy_uri ?? null,
     tosUri: row.tos_uri ?? null,
     logoHash: row.logo_hash ?? null,
+    registrationTokenHash: row.registration_token_hash ?? null,
+    tokenEndpointAuthMethod: row.token_endpoint_auth_method ?? null,
     tokensValidAfter: row.tokens_valid_after,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -105,6 +114,8 @@ export function clientToRow(client: Client): ClientsTable {
     policy_uri: client.policyUri ?? null,
     tos_uri: client.tosUri ?? null,
     logo_hash: client.logoHash ?? null,
+    registration_token_hash: client.registrationTokenHash ?? null,
+    token_endpoint_auth_method: client.tokenEndpointAuthMethod ?? null,
     tokens_valid_after: client.tokensValidAfter,
     created_at: client.createdAt,
     updated_at: client.updatedAt,

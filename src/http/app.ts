@@ -22,6 +22,7 @@ import { SignInSteps } from './sign-in-steps.ts';
 import { registerPasskeyRoutes } from './passkey-routes.ts';
 import { registerProviderRoutes } from './provider-routes.ts';
 import { registerProtocolRoutes } from './protocol-routes.ts';
+import { registerRegistrationRoutes } from './registration-routes.ts';
 import { registerErrorHandler } from './error-reply.ts';
 import { registerBrandRoutes } from './brand-routes.ts';
 import { registerLanguageRoutes } from './language-routes.ts';
@@ -99,6 +100,7 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
   });
 
   registerProtocolRoutes(app, tessera);
+  void app.register(async (scope) => registerRegistrationRoutes(scope, tessera));
   // Cookies (sessions, CSRF) belong to the pages alone: scoped here, the cookie plugin's
   // onRequest and onSend hooks stay off the token, introspection and gateway paths.
   void app.register(async (pages) => {

@@ -15,6 +15,7 @@ export function registerProtocolRoutes(app: FastifyInstance, tessera: Tessera): 
   const metadataOptions = () => ({
     protectedResources: tessera.gateway.resources.all.map((r) => r.id),
     clientIdMetadataDocuments: tessera.config.registration.metadataDocuments,
+    registrationEndpoint: tessera.services.registration.enabled(),
     uiLocales: tessera.config.languages.available,
   });
   app.get('/.well-known/openid-configuration', (_req, reply) => {

@@ -26,6 +26,9 @@ export const OAUTH_ERROR_STATUS = {
   unmet_authentication_requirements: 400,
   // RFC 8707 §2: the resource indicator is unknown, not allowed, or not one the grant covers.
   invalid_target: 400,
+  // RFC 7591 §3.2.2: client registration refused.
+  invalid_redirect_uri: 400,
+  invalid_client_metadata: 400,
 } as const;
 
 export type OAuthErrorCode = keyof typeof OAUTH_ERROR_STATUS;

@@ -39,6 +39,23 @@ export interface ClientsTable {
   tos_uri?: string | null;
   /** An uploaded logo: the hash of its row in brand_assets. */
   logo_hash?: string | null;
+  /** Migration 0018: SHA-256 of the registration access token of an app that registered itself (RFC 7591); null otherwise. */
+  registration_token_hash?: string | null;
+  /** Migration 0018: the token endpoint auth method a self-registered app declared. */
+  token_endpoint_auth_method?: string | null;
+}
+
+/** Initial access tokens (RFC 7591 §3): issued by an administrator when registration is protected. */
+export interface InitialAccessTokensTable {
+  id: string;
+  token_hash: string;
+  label: string;
+  created_by: string;
+  created_at: Epoch;
+  expires_at: Epoch;
+  max_uses: number | null;
+  uses: Generated<number>;
+  revoked_at: Epoch | null;
 }
 
 export interface UsersTable {
@@ -402,4 +419,5 @@ export interface Database {
   email_links: EmailLinksTable;
   webauthn_credentials: WebauthnCredentialsTable;
   webauthn_challenges: WebauthnChallengesTable;
+  initial_access_tokens: InitialAccessTokensTable;
 }

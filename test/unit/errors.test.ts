@@ -37,6 +37,9 @@ describe('OAuthError', () => {
     access_denied: 403,
     unsupported_response_type: 400,
     invalid_target: 400,
+    // RFC 7591 §3.2.2.
+    invalid_redirect_uri: 400,
+    invalid_client_metadata: 400,
     server_error: 500,
     temporarily_unavailable: 503,
     invalid_token: 401,

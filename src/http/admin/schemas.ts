@@ -46,7 +46,7 @@ export const ErrorSchema = Type.Object(
 export const AppSchema = Type.Object(
   {
     client_id: str('UUID; for an app that registered itself with a Client ID Metadata Document, the https URL of that document'),
-    registration: opt(Type.Union([Type.Literal('admin'), Type.Literal('metadata_document')], { description: 'admin: registered by an administrator; metadata_document: self-registered by its client_id URL (docs/resources.md)' })),
+    registration: opt(Type.Union([Type.Literal('admin'), Type.Literal('metadata_document'), Type.Literal('dynamic')], { description: 'admin: registered by an administrator; metadata_document: self-registered by its client_id URL (docs/resources.md); dynamic: self-registered at /connect/register (docs/registration.md)' })),
     name: str(),
     description: opt(str()),
     grant_types: strs('authorization_code and/or client_credentials'),
@@ -179,6 +179,7 @@ const settingsFields = {
   redirect_uri_policy: oneOf(['strict', 'development']),
   mfa_policy: oneOf(['off', 'optional', 'required'], 'second factors: off, optional (users may enrol), or required for everyone'),
   require_verified_email: Type.Boolean({ description: 'no app can be authorized by a user whose email address is not verified (needs email configured)' }),
+  client_registration: oneOf(['off', 'open', 'token'], 'dynamic client registration (RFC 7591): off, open to anyone, or token (an initial access token is required)'),
 };
 /** Every setting is in the answer; a change names only the ones it changes. */
 export const SettingsSchema = Type.Object(settingsFields, { $id: 'Settings' });
@@ -192,6 +193,7 @@ export const SettingsUpdateSchema = Type.Object(
     redirect_uri_policy: opt(settingsFields.redirect_uri_policy),
     mfa_policy: opt(settingsFields.mfa_policy),
     require_verified_email: opt(settingsFields.require_verified_email),
+    client_registration: opt(settingsFields.client_registration),
   },
   { $id: 'SettingsUpdate', additionalProperties: false },
 );

@@ -19,6 +19,8 @@ export interface MetadataOptions {
   protectedResources?: readonly string[];
   /** Whether an https `client_id` naming a Client ID Metadata Document is accepted. */
   clientIdMetadataDocuments?: boolean;
+  /** Whether Dynamic Client Registration is on: RFC 8414 `registration_endpoint` is then advertised. */
+  registrationEndpoint?: boolean;
   /** OIDC Discovery §3 `ui_locales_supported`: the languages of the pages (docs/languages.md). */
   uiLocales?: readonly string[];
 }
@@ -29,6 +31,7 @@ export function serverMetadata(issuer: string, apiScopes: readonly string[] = []
   if (options.protectedResources?.length) optional.protected_resources = [...options.protectedResources];
   // draft-ietf-oauth-client-id-metadata-document §6, as the MCP authorization specification reads it.
   if (options.clientIdMetadataDocuments) optional.client_id_metadata_document_supported = true;
+  if (options.registrationEndpoint) optional.registration_endpoint = `${issuer}/connect/register`;
   if (options.uiLocales?.length) optional.ui_locales_supported = [...options.uiLocales];
   return {
     issuer,

@@ -1,0 +1,236 @@
+import { createHash } from 'node:crypto';
+import * as oauth from 'oauth4webapi';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { DIALECTS } from '../support/databases.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
+import { SYSTEM } from '../../src/audit/actor.ts';
+
+/**
+ * Dynamic Client Registration (RFC 7591) and its management protocol (RFC 7592), on SQLite
+ * and PostgreSQL: off by default (no endpoint in discovery, registration refused), open, or
+ * protected by initial access tokens; the self-registration policy; the RFC 7591 §3.2.2
+ * errors; RFC 6750 challenges; a registered app completing the authorization-code flow with
+ * oauth4webapi; read, update and delete with the registration access token, audited.
+ */
+const PASSWORD = 'correct horse battery staple';
+const REDIRECT = 'http://127.0.0.1:33419/callback';
+const sha256 = (value: string) => createHash('sha256').update(value).digest('base64url');
+const insecure = { [oauth.allowInsecureRequests]: true } as const;
+
+describe.each(DIALECTS)('dynamic client registration (%s)', (dialect) => {
+  let server: TestServer;
+  let endpoint: string;
+
+  beforeAll(async () => {
+    server = await startTestServer(dialect, { env: { TESSERA_REDIRECT_URI_POLICY: 'development' } });
+    endpoint = `${server.url}/connect/register`;
+    await server.tessera.services.apis.create({ name: 'Notes', basePath: '/notes', upstream: 'http://127.0.0.1:9', scopes: [{ name: 'notes.read' }], routes: [{ methods: ['GET'], path: '/**', scopes: ['notes.read'] }] }, SYSTEM);
+    await server.tessera.services.users.create({ username: 'alice', password: PASSWORD, roles: ['developer'] }, SYSTEM);
+  });
+  afterAll(async () => server?.close());
+
+  const mode = (client_registration: 'off' | 'open' | 'token') => server.tessera.services.settings.update({ client_registration }, SYSTEM);
+  const register = (body: unknown, headers: Record<string, string> = {}) =>
+    fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const metadata = (extra: Record<string, unknown> = {}) => ({ client_name: 'Agent <X>', redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', ...extra });
+  const discovery = async () => (await (await fetch(`${server.url}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
+
+  test('off by default: no registration_endpoint, registration refused, nothing stored', async () => {
+    expect(server.tessera.services.settings.view().client_registration).toBe('off');
+    expect((await discovery()).registration_endpoint).toBeUndefined();
+    const before = (await server.tessera.services.clients.list()).length;
+    const res = await register(metadata());
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ error: 'access_denied' });
+    expect((await server.tessera.services.clients.list()).length).toBe(before);
+  });
+
+  test('open: an app registers with oauth4webapi and completes the authorization-code flow (PKCE, ID token)', async () => {
+    await mode('open');
+    const issuer = new URL(server.url);
+    const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...insecure, algorithm: 'oidc' }));
+    expect(as.registration_endpoint).toBe(endpoint);
+    const oidc = (await (await fetch(`${server.url}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+    expect(oidc.registration_endpoint).toBe(endpoint);
+
+    const registered = await oauth.processDynamicClientRegistrationResponse(
+      await oauth.dynamicClientRegistrationRequest(as, { client_name: 'Notes agent', redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic', scope: 'openid profile notes.read' }, insecure),
+    );
+    expect(registered).toMatchObject({
+      client_name: 'Notes agent',
+      redirect_uris: [REDIRECT],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: 'openid profile notes.read',
+      client_secret_expires_at: 0,
+      registration_client_uri: `${endpoint}/${registered.client_id}`,
+    });
+    expect(typeof registered.client_secret).toBe('string');
+    expect(typeof registered.registration_access_token).toBe('string');
+    expect(Math.abs((registered.client_id_issued_at as number) - Date.now() / 1000)).toBeLessThan(60);
+
+    // Marked as self-registered; secret and registration token stored only as hashes.
+    const app = await server.tessera.services.clients.show(registered.client_id);
+    expect(app).toMatchObject({ registration: 'dynamic', public: false, grant_types: ['authorization_code'] });
+    expect(app.scopes).not.toContain('tessera.admin');
+    const stored = await server.tessera.database.db.selectFrom('clients').selectAll().where('id', '=', registered.client_id).executeTakeFirstOrThrow();
+    expect(stored.registration_token_hash).toBe(sha256(registered.registration_access_token as string));
+    expect(stored.secret_hash).toBe(sha256(registered.client_secret as string));
+    const audit = await server.tessera.services.audit.list({ targetId: registered.client_id });
+    expect(audit.items.find((e) => e.action === 'app.create')).toMatchObject({ actor: 'self-registration' });
+
+    // The authorization-code flow, driven by oauth4webapi, with a real sign-in and consent.
+    const client: oauth.Client = { client_id: registered.client_id };
+    const auth = oauth.ClientSecretBasic(registered.client_secret as string);
+    const verifier = oauth.generateRandomCodeVerifier();
+    const url = new URL(as.authorization_endpoint!);
+    url.search = new URLSearchParams({ client_id: client.client_id, response_type: 'code', redirect_uri: REDIRECT, scope: 'openid notes.read', state: 'st', nonce: 'n1', code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' }).toString();
+    const ua = new UserAgent(server.url);
+    const login = await ua.get('/login');
+    expect((await ua.post('/login', { ...hiddenFields(await login.text()), username: 'alice', password: PASSWORD })).status).toBeLessThan(400);
+    let res = await ua.get(url.pathname + url.search);
+    const consentUrl = location(res);
+    res = await ua.get(consentUrl);
+    const page = await res.text();
+    expect(page).toContain('Notes agent');
+    res = await ua.post('/consent', { ...hiddenFields(page), decision: 'allow' });
+    const callback = new URL(location(res));
+    const params = oauth.validateAuthResponse(as, client, callback, 'st');
+    const tokenResponse = await oauth.authorizationCodeGrantRequest(as, client, auth, params, REDIRECT, verifier, insecure);
+    const tokens = await oauth.processAuthorizationCodeResponse(as, client, tokenResponse, { expectedNonce: 'n1', requireIdToken: true });
+    expect(tokens.scope).toBe('openid notes.read');
+    expect(oauth.getValidatedIdTokenClaims(tokens)!.aud).toBe(registered.client_id);
+  });
+
+  test('RFC 7592: read, update (validated like a registration) and delete with the registration access token', async () => {
+    await mode('open');
+    const res = await register(metadata({ scope: 'openid' }));
+    expect(res.status).toBe(201);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const reg = (await res.json()) as Record<string, string>;
+    expect(reg.client_secret).toBeUndefined();
+    expect(reg.token_endpoint_auth_method).toBe('none');
+    const uri = reg.registration_client_uri!;
+    const bearer = { authorization: `Bearer ${reg.registration_access_token}` };
+
+    const read = await fetch(uri, { headers: bearer });
+    expect(read.status).toBe(200);
+    expect(await read.json()).toMatchObject({ client_id: reg.client_id, client_name: 'Agent <X>', redirect_uris: [REDIRECT], scope: 'openid' });
+
+    // Wrong token, no token, another app's id: 401 with an RFC 6750 challenge; nothing told apart.
+    const wrong = await fetch(uri, { headers: { authorization: 'Bearer not-the-token' } });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token"/);
+    const none = await fetch(uri);
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toBe('Bearer');
+    const other = await fetch(`${endpoint}/00000000-0000-4000-8000-000000000000`, { headers: bearer });
+    expect(other.status).toBe(401);
+
+    const put = (body: unknown) => fetch(uri, { method: 'PUT', headers: { ...bearer, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const updated = await put({ ...metadata({ client_name: 'Renamed', scope: 'openid notes.read' }), client_id: reg.client_id });
+    expect(updated.status).toBe(200);
+    expect(await updated.json()).toMatchObject({ client_name: 'Renamed', scope: 'openid notes.read' });
+    expect((await server.tessera.services.clients.show(reg.client_id!)).name).toBe('Renamed');
+    // PUT validates as POST does and changes nothing when refused.
+    const badPut = await put({ ...metadata({ grant_types: ['client_credentials'] }), client_id: reg.client_id });
+    expect(badPut.status).toBe(400);
+    expect(await badPut.json()).toMatchObject({ error: 'invalid_client_metadata' });
+    const badRedirect = await put({ ...metadata({ redirect_uris: ['https://10.0.0.1/cb'] }), client_id: reg.client_id });
+    expect(await badRedirect.json()).toMatchObject({ error: 'invalid_redirect_uri' });
+    const wrongId = await put({ ...metadata(), client_id: 'someone-else' });
+    expect(await wrongId.json()).toMatchObject({ error: 'invalid_client_metadata' });
+    const toConfidential = await put({ ...metadata({ token_endpoint_auth_method: 'client_secret_basic' }), client_id: reg.client_id });
+    expect(await toConfidential.json()).toMatchObject({ error: 'invalid_client_metadata' });
+    expect((await server.tessera.services.clients.show(reg.client_id!)).name).toBe('Renamed');
+
+    const del = await fetch(uri, { method: 'DELETE', headers: bearer });
+    expect(del.status).toBe(204);
+    await expect(server.tessera.services.clients.show(reg.client_id!)).rejects.toThrow(/not found/);
+    expect((await fetch(uri, { headers: bearer })).status).toBe(401);
+    const actions = (await server.tessera.services.audit.list({ targetId: reg.client_id })).items.map((e) => `${e.action} ${e.actor}`);
+    expect(actions).toEqual(expect.arrayContaining(['app.create self-registration', `app.update self-registration:${reg.client_id}`, `app.delete self-registration:${reg.client_id}`]));
+  });
+
+  test('refusals: RFC 7591 §3.2.2 errors as JSON 400, nothing stored, never a 500', async () => {
+    await mode('open');
+    const before = (await server.tessera.services.clients.list()).length;
+    const cases: Array<[string, unknown, string]> = [
+      ['client_credentials not allowed', metadata({ grant_types: ['client_credentials'] }), 'invalid_client_metadata'],
+      ['implicit not allowed', metadata({ grant_types: ['implicit'], response_types: ['token'] }), 'invalid_client_metadata'],
+      ['response type without its grant', metadata({ response_types: ['code', 'token'] }), 'invalid_client_metadata'],
+      ['admin scope', metadata({ scope: 'openid tessera.admin' }), 'invalid_client_metadata'],
+      ['unknown scope', metadata({ scope: 'nope.read' }), 'invalid_client_metadata'],
+      ['unknown auth method', metadata({ token_endpoint_auth_method: 'private_key_jwt' }), 'invalid_client_metadata'],
+      ['name not a string', metadata({ client_name: 42 }), 'invalid_client_metadata'],
+      ['logo not https', metadata({ logo_uri: 'http://example.com/logo.png' }), 'invalid_client_metadata'],
+      ['no redirect URIs', metadata({ redirect_uris: [] }), 'invalid_redirect_uri'],
+      ['redirect URIs not an array', metadata({ redirect_uris: REDIRECT }), 'invalid_redirect_uri'],
+      ['private redirect', metadata({ redirect_uris: ['https://10.0.0.1/cb'] }), 'invalid_redirect_uri'],
+      ['fragment', metadata({ redirect_uris: ['https://app.example/cb#x'] }), 'invalid_redirect_uri'],
+      ['not an object', [1, 2], 'invalid_client_metadata'],
+      ['malformed JSON', '{"redirect_uris": [', 'invalid_client_metadata'],
+    ];
+    for (const [name, body, error] of cases) {
+      const res = await register(body);
+      expect(res.status, name).toBe(400);
+      expect(res.headers.get('content-type'), name).toMatch(/^application\/json/);
+      expect(await res.json(), name).toMatchObject({ error });
+    }
+    const form = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'redirect_uris=x' });
+    expect(form.status).toBe(400);
+    expect(await form.json()).toMatchObject({ error: 'invalid_client_metadata' });
+    const big = await register(metadata({ client_name: 'x'.repeat(20_000) }));
+    expect(big.status).toBe(413);
+    expect(await big.json()).toMatchObject({ error: 'invalid_request' });
+    expect((await server.tessera.services.clients.list()).length).toBe(before);
+  });
+
+  test('token mode: initial access tokens (hashed, expiring, limited uses, revocable); RFC 6750 401 without one', async () => {
+    await mode('token');
+    const { registration } = server.tessera.services;
+    expect((await discovery()).registration_endpoint).toBe(endpoint);
+    const missing = await register(metadata());
+    expect(missing.status).toBe(401);
+    expect(missing.headers.get('www-authenticate')).toBe('Bearer');
+    const wrong = await register(metadata(), { authorization: 'Bearer nope' });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token"/);
+    expect(await wrong.json()).toMatchObject({ error: 'invalid_token' });
+
+    const twice = await registration.issueToken({ label: 'partner', maxUses: 2 }, SYSTEM);
+    const auth = { authorization: `Bearer ${twice.token}` };
+    expect((await register(metadata(), auth)).status).toBe(201);
+    expect((await register(metadata(), auth)).status).toBe(201);
+    expect((await register(metadata(), auth)).status).toBe(401);
+    // Refused metadata does not spend a use.
+    const once = await registration.issueToken({ label: 'once', maxUses: 1 }, SYSTEM);
+    const onceAuth = { authorization: `Bearer ${once.token}` };
+    expect((await register(metadata({ grant_types: ['client_credentials'] }), onceAuth)).status).toBe(400);
+    expect((await register(metadata(), onceAuth)).status).toBe(201);
+
+    const revoked = await registration.issueToken({ label: 'revoked' }, SYSTEM);
+    await registration.revokeToken(revoked.id);
+    expect((await register(metadata(), { authorization: `Bearer ${revoked.token}` })).status).toBe(401);
+    await expect(registration.revokeToken(revoked.id)).rejects.toThrow(/not found/);
+
+    const list = await registration.listTokens();
+    expect(list.find((t) => t.id === twice.id)).toMatchObject({ label: 'partner', uses: 2, max_uses: 2, state: 'used_up' });
+    expect(list.find((t) => t.id === revoked.id)).toMatchObject({ state: 'revoked' });
+    expect(JSON.stringify(list)).not.toContain(twice.token);
+    await expect(registration.issueToken({ expiresIn: 10 }, SYSTEM)).rejects.toThrow(/expires_in/);
+    await expect(registration.issueToken({ maxUses: 0 }, SYSTEM)).rejects.toThrow(/max_uses/);
+  });
+
+  test('expired initial access token is refused', async () => {
+    await mode('token');
+    const t = await server.tessera.services.registration.issueToken({ expiresIn: 60 }, SYSTEM);
+    // Expire it in the database (the clock is real here).
+    await server.tessera.database.db.updateTable('initial_access_tokens').set({ expires_at: 1 }).where('id', '=', t.id).execute();
+    expect((await register(metadata(), { authorization: `Bearer ${t.token}` })).status).toBe(401);
+    expect((await server.tessera.services.registration.listTokens()).find((x) => x.id === t.id)!.state).toBe('expired');
+    await mode('off');
+  });
+});
