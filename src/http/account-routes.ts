@@ -1,3 +1,4 @@
+import type { MessageKey } from '../i18n/index.ts';
 import { t } from '../pages/i18n-html.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
@@ -15,15 +16,15 @@ import { pageForm, queryParams, type PageKit } from './page-kit.ts';
 
 /** One-line confirmations after a change (`?done=<key>` on the page it redirects to): fixed texts, never echoed input. */
 const NOTICES = {
-  profile: 'Your profile was saved.',
-  email: 'Your profile was saved. Your new email address is not verified yet.',
-  password: 'Your password was changed. You were signed out everywhere else.',
-  session: 'That session was signed out.',
-  'session-gone': 'That session had already ended.',
-  others: 'You were signed out everywhere else.',
-  removed: 'The app’s access was removed.',
-  'removed-gone': 'That app had no access to remove.',
-} as const;
+  profile: 'account.notice.profile',
+  email: 'account.notice.email',
+  password: 'account.notice.password',
+  session: 'account.notice.session',
+  'session-gone': 'account.notice.sessionGone',
+  others: 'account.notice.others',
+  removed: 'account.notice.removed',
+  'removed-gone': 'account.notice.removedGone',
+} as const satisfies Record<string, MessageKey>;
 
 /**
  * The account area (/account): the user's own profile, password, sign-in factors, sessions and
@@ -39,7 +40,7 @@ export function registerAccountRoutes(app: FastifyInstance, tessera: Tessera, ki
   });
   const notice = (request: FastifyRequest): string | undefined => {
     const done = queryParams(request).get('done')?.[0];
-    return done !== undefined && Object.hasOwn(NOTICES, done) ? NOTICES[done as keyof typeof NOTICES] : undefined;
+    return done !== undefined && Object.hasOwn(NOTICES, done) ? t(NOTICES[done as keyof typeof NOTICES]) : undefined;
   };
   const after = (reply: FastifyReply, path: string, done: keyof typeof NOTICES) => noStore(reply).redirect(`${path}?done=${done}`, 303);
 
@@ -58,7 +59,7 @@ export function registerAccountRoutes(app: FastifyInstance, tessera: Tessera, ki
   function profilePage(request: FastifyRequest, reply: FastifyReply, signedIn: SignedIn, shown: { name: string; email: string }, errors: Partial<Record<string, string>>) {
     const { user } = signedIn.principal;
     return kit.account.send(request, reply, signedIn, {
-      title: 'Profile',
+      title: t('account.profile.title'),
       current: 'profile',
       status: Object.keys(errors).length ? 400 : 200,
       notice: Object.keys(errors).length ? undefined : notice(request),
@@ -95,7 +96,7 @@ export function registerAccountRoutes(app: FastifyInstance, tessera: Tessera, ki
     const signedIn = await kit.requireSignedIn(request, reply, '/account/security');
     if (!signedIn) return reply;
     const entries = await kit.account.securityEntries(signedIn);
-    return kit.account.send(request, reply, signedIn, { title: 'Security', current: 'security', notice: notice(request), body: securityBody({ entries }) });
+    return kit.account.send(request, reply, signedIn, { title: t('account.security.title'), current: 'security', notice: notice(request), body: securityBody({ entries }) });
   });
 
   // The first entry of the Security page: the password, changed at /account/password.
@@ -104,12 +105,12 @@ export function registerAccountRoutes(app: FastifyInstance, tessera: Tessera, ki
     order: 0,
     async entry(signedIn) {
       const { user } = signedIn.principal;
-      if (user.passwordHash === null) return { title: 'Password', active: false, status: 'No password: you sign in through an identity provider.', actions: [] };
+      if (user.passwordHash === null) return { title: t('account.password.title'), active: false, status: t('account.password.noneShort'), actions: [] };
       return {
-        title: 'Password',
+        title: t('account.password.title'),
         active: true,
-        status: user.passwordChangedAt === null ? 'Set.' : `Last changed ${dateText(user.passwordChangedAt)}.`,
-        actions: [{ label: 'Change password', href: '/account/password' }],
+        status: user.passwordChangedAt === null ? t('account.password.set') : t('account.password.lastChanged', { date: dateText(user.passwordChangedAt) }),
+        actions: [{ label: t('account.password.change'), href: '/account/password' }],
       };
     },
   });
@@ -117,7 +118,7 @@ export function registerAccountRoutes(app: FastifyInstance, tessera: Tessera, ki
   function passwordPage(request: FastifyRequest, reply: FastifyReply, signedIn: SignedIn, errors: Partial<Record<string, string>>, status = 200) {
     const { user } = signedIn.principal;
     return kit.account.send(request, reply, signedIn, {
-      title: 'Change password',
+      title: t('account.password.change'),
       current: 'security',
       status,
       body: passwordBody({ csrf: kit.csrfToken(request, reply, signedIn.session.sid), username: user.username, hasPassword: user.passwordHash !== null, errors }),
@@ -158,12 +159,12 @@ export function registerAccountRoutes(app: FastifyInstance, tessera: Tessera, ki
       device: deviceName(s.userAgent),
       ip: s.ip,
       signedIn: dateTimeText(s.signedInAt),
-      lastSeen: s.current ? 'now' : agoText(s.lastSeenAt, now),
+      lastSeen: s.current ? t('when.justNow') : agoText(s.lastSeenAt, now),
     }));
     // This device first, then the others newest first.
     sessions.sort((a, b) => Number(b.current) - Number(a.current));
     return kit.account.send(request, reply, signedIn, {
-      title: 'Sessions',
+      title: t('account.sessions.title'),
       current: 'sessions',
       notice: notice(request),
       body: sessionsBody({ csrf: kit.csrfToken(request, reply, signedIn.session.sid), sessions }),
@@ -192,7 +193,7 @@ export function registerAccountRoutes(app: FastifyInstance, tessera: Tessera, ki
     const words = new Map((await scopesInWords(tessera, [...new Set(connected.flatMap((a) => a.scopes))])).map((s) => [s.name, s]));
     const apps = connected.map((a) => ({ clientId: a.clientId, name: a.name, granted: dateText(a.grantedAt), scopes: a.scopes.map((n) => words.get(n) ?? { name: n, description: n }) }));
     return kit.account.send(request, reply, signedIn, {
-      title: 'Connected apps',
+      title: t('account.apps.title'),
       current: 'apps',
       notice: notice(request),
       body: appsBody({ csrf: kit.csrfToken(request, reply, signedIn.session.sid), apps }),

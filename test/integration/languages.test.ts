@@ -103,6 +103,20 @@ describe('page languages', () => {
     expect(page).toContain('Cette demande de connexion ne peut pas aboutir.');
   });
 
+  test('the account pages are in the reader’s language, dates too', async () => {
+    const ua = new UserAgent(server.url);
+    const login = await (await ua.get('/login')).text();
+    const csrf = /name="csrf" value="([^"]+)"/.exec(login)![1]!;
+    await ua.post('/login', { csrf, username: 'alice', password: PASSWORD });
+    const page = await (await ua.request('/account/sessions', { headers: { 'accept-language': 'de' } })).text();
+    expect(htmlTag(page)).toBe('<html lang="de" dir="ltr">');
+    expect(page).toContain('<h1>Sitzungen</h1>');
+    expect(page).toContain('<span class="badge">Dieses Gerät</span>');
+    // German date and time ("6. Dez. 2026, 10:45 UTC") and "gerade eben" for this session.
+    expect(page).toMatch(/angemeldet \d{1,2}\. \S+ \d{4}, \d{2}:\d{2} UTC · zuletzt aktiv gerade eben/);
+    expect(page).toContain('<a href="/account/sessions" aria-current="page">Sitzungen</a>');
+  });
+
   test('the right-to-left test locale sets dir="rtl"', async () => {
     const page = await (await new UserAgent(server.url).request('/login', { headers: { 'accept-language': 'ar' } })).text();
     expect(htmlTag(page)).toBe('<html lang="ar-XB" dir="rtl">');
