@@ -7,6 +7,7 @@ import { KyselyRefreshStore } from '../../src/oauth/refresh-store.ts';
 import { declareScopes } from '../support/server.ts';
 import { DIALECTS } from '../support/databases.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { formFields } from '../support/forms.ts';
 import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
 
 /**
@@ -15,14 +16,6 @@ import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
  * next to its field and changes nothing, and each change is audited with the user as actor.
  */
 const PASSWORD = 'correct horse battery staple';
-
-/** The hidden fields of the form posting to `action` (pages carry several forms: sign-out, per-row buttons). */
-export function formFields(page: string, action: string, index = 0): Record<string, string> {
-  const forms = [...page.matchAll(/<form [^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/g)].filter((m) => m[1] === action.replace(/&/g, '&amp;'));
-  const form = forms[index];
-  if (!form) throw new Error(`no form posting to ${action} on the page`);
-  return hiddenFields(form[2]!);
-}
 
 const alertOf = (page: string) => /role="alert">([^<]*)</.exec(page)?.[1];
 const fieldErrorOf = (page: string, id: string) => new RegExp(`id="${id}-error">([^<]*)<`).exec(page)?.[1];
