@@ -48,4 +48,12 @@ describe.each(DIALECTS)('tessera branding (%s)', (dialect) => {
     expect(view.logo).toEqual({ url: expect.stringMatching(/^\/assets\/logo-[0-9a-f]{64}\.png$/), content_type: 'image/png' });
     expect((await json(['branding', 'remove-logo'])).logo).toBeNull();
   }, 120_000);
+
+  test("an app's own logo: a PNG is set, an SVG with script is refused, --remove clears it", async () => {
+    const app = await json(['clients', 'create', '--name', 'Books', '--grant', 'client_credentials']);
+    await fails(['clients', 'logo', app.client_id, file('app-evil.svg', '<svg xmlns="http://www.w3.org/2000/svg" onload="x"/>')], /^tessera: the SVG is refused/);
+    const set = await json(['clients', 'logo', app.client_id, file('app.png', tinyPng())]);
+    expect(set.logo).toMatch(/^\/assets\/logo-[0-9a-f]{64}$/);
+    expect((await json(['clients', 'logo', app.client_id, '--remove'])).logo).toBeNull();
+  }, 120_000);
 });

@@ -8,7 +8,7 @@ import { cliActor, fields, output, readTessera, withCommon, withTessera, type Gl
 import { CliUsageError } from './clients.ts';
 
 /** A logo's type from its file name; the bytes must agree (checked by the service). */
-const TYPES_BY_EXTENSION: Record<string, string> = {
+export const TYPES_BY_EXTENSION: Record<string, string> = {
   '.png': 'image/png',
   '.jpg': 'image/jpeg',
   '.jpeg': 'image/jpeg',
@@ -56,14 +56,7 @@ export function brandingCommand(): Command {
       .argument('<file>', 'the image file')
       .option('--type <content-type>', 'its type, when the file name does not say (the bytes must agree)'),
   ).action(async (file: string, f: GlobalOptions & { type?: string }) => {
-    const type = f.type ?? TYPES_BY_EXTENSION[extname(file).toLowerCase()];
-    if (!type) throw new CliUsageError(`cannot tell the type of ${file} from its name: give --type image/png (or jpeg, webp, gif, svg+xml)`);
-    let data: Buffer;
-    try {
-      data = await readFile(file);
-    } catch (error) {
-      throw new CliUsageError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
-    }
+    const { data, type } = await readLogo(file, f.type);
     await withTessera(f, async (t) => show(f, await t.services.branding.setLogo(data, type, cliActor())));
   });
 
@@ -72,6 +65,17 @@ export function brandingCommand(): Command {
   });
 
   return branding;
+}
+
+/** The file and its type (from --type, else its name); a usage error when either cannot be had. */
+export async function readLogo(file: string, declared: string | undefined): Promise<{ data: Buffer; type: string }> {
+  const type = declared ?? TYPES_BY_EXTENSION[extname(file).toLowerCase()];
+  if (!type) throw new CliUsageError(`cannot tell the type of ${file} from its name: give --type image/png (or jpeg, webp, gif, svg+xml)`);
+  try {
+    return { data: await readFile(file), type };
+  } catch (error) {
+    throw new CliUsageError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
 }
 
 function booleanOf(value: string): boolean {

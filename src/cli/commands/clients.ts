@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import type { ClientInput, ClientWithSecret } from '../../clients/client-service.ts';
 import type { ClientView } from '../../clients/client-view.ts';
 import { collect, fields, output, table, withCommon, withTessera, readTessera, type GlobalOptions, cliActor } from '../context.ts';
+import { readLogo } from './branding.ts';
 
 interface ClientFlags extends GlobalOptions {
   name?: string;
@@ -105,7 +106,7 @@ function render(c: ClientView | ClientWithSecret): string {
     ['access token TTL', c.access_token_ttl ?? 'default'],
     ['refresh token TTL', c.refresh_token_ttl ?? 'default'],
     ['requires', c.require_permission],
-    ...(['logo_uri', 'client_uri', 'policy_uri', 'tos_uri'] as const).filter((k) => c[k]).map((k) => [k, c[k]] as [string, unknown]),
+    ...(['logo', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri'] as const).filter((k) => c[k]).map((k) => [k, c[k]] as [string, unknown]),
     ['requires MFA', c.require_mfa ? 'yes' : 'no'],
     ...(c.previous_secret_expires_at ? [['previous secret works until', c.previous_secret_expires_at] as [string, unknown]] : []),
     ['created', c.created_at],
@@ -161,6 +162,20 @@ export function clientsCommand(): Command {
 
   withCommon(clients.command('show').argument('<client_id>').description('show one app')).action(async (id: string, f: GlobalOptions) => {
     await readTessera(f, async (t) => output(f, await t.services.clients.show(id), render));
+  });
+
+  withCommon(
+    clients
+      .command('logo')
+      .argument('<client_id>')
+      .argument('[file]', 'PNG, JPEG, WebP, GIF or safe SVG (docs/branding.md); leave out with --remove')
+      .option('--type <content-type>', 'its type, when the file name does not say (the bytes must agree)')
+      .option('--remove', 'remove the uploaded logo')
+      .description("upload the app's own logo for the consent page (shown before any --logo-uri)"),
+  ).action(async (id: string, file: string | undefined, f: GlobalOptions & { type?: string; remove?: boolean }) => {
+    if (!file && !f.remove) throw new CliUsageError('give the logo file, or --remove');
+    const upload = file && !f.remove ? await readLogo(file, f.type) : null;
+    await withTessera(f, async (t) => output(f, await t.services.branding.setAppLogo(id, upload, cliActor()), render));
   });
 
   withCommon(clients.command('delete').argument('<client_id>').description('delete an app and everything issued to it'))
