@@ -1,21 +1,10 @@
-import { readFile } from 'node:fs/promises';
-import { extname } from 'node:path';
 import { Command } from 'commander';
 import { BRANDING_FIELDS } from '../../admin/branding.ts';
 import type { BrandingView } from '../../admin/branding-service.ts';
 import { LIMITS } from '../../config/limits.ts';
 import { cliActor, fields, output, readTessera, withCommon, withTessera, type GlobalOptions } from '../context.ts';
+import { readLogo } from '../logo-file.ts';
 import { CliUsageError } from './clients.ts';
-
-/** A logo's type from its file name; the bytes must agree (checked by the service). */
-export const TYPES_BY_EXTENSION: Record<string, string> = {
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.webp': 'image/webp',
-  '.gif': 'image/gif',
-  '.svg': 'image/svg+xml',
-};
 
 /**
  * `tessera branding get|set|logo|remove-logo`: the brand of the pages (the admin API's
@@ -56,7 +45,9 @@ export function brandingCommand(): Command {
       .argument('<file>', 'the image file')
       .option('--type <content-type>', 'its type, when the file name does not say (the bytes must agree)'),
   ).action(async (file: string, f: GlobalOptions & { type?: string }) => {
-    const { data, type } = await readLogo(file, f.type);
+    const logo = await readLogo(file, f.type);
+    if ('problem' in logo) throw new CliUsageError(logo.problem);
+    const { data, type } = logo;
     await withTessera(f, async (t) => show(f, await t.services.branding.setLogo(data, type, cliActor())));
   });
 
@@ -65,17 +56,6 @@ export function brandingCommand(): Command {
   });
 
   return branding;
-}
-
-/** The file and its type (from --type, else its name); a usage error when either cannot be had. */
-export async function readLogo(file: string, declared: string | undefined): Promise<{ data: Buffer; type: string }> {
-  const type = declared ?? TYPES_BY_EXTENSION[extname(file).toLowerCase()];
-  if (!type) throw new CliUsageError(`cannot tell the type of ${file} from its name: give --type image/png (or jpeg, webp, gif, svg+xml)`);
-  try {
-    return { data: await readFile(file), type };
-  } catch (error) {
-    throw new CliUsageError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
-  }
 }
 
 function booleanOf(value: string): boolean {

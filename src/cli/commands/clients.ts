@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { ClientInput, ClientWithSecret } from '../../clients/client-service.ts';
 import type { ClientView } from '../../clients/client-view.ts';
 import { collect, fields, output, table, withCommon, withTessera, readTessera, type GlobalOptions, cliActor } from '../context.ts';
-import { readLogo } from './branding.ts';
+import { readLogo } from '../logo-file.ts';
 
 interface ClientFlags extends GlobalOptions {
   name?: string;
@@ -175,6 +175,7 @@ export function clientsCommand(): Command {
   ).action(async (id: string, file: string | undefined, f: GlobalOptions & { type?: string; remove?: boolean }) => {
     if (!file && !f.remove) throw new CliUsageError('give the logo file, or --remove');
     const upload = file && !f.remove ? await readLogo(file, f.type) : null;
+    if (upload && 'problem' in upload) throw new CliUsageError(upload.problem);
     await withTessera(f, async (t) => output(f, await t.services.branding.setAppLogo(id, upload, cliActor()), render));
   });
 
