@@ -10,6 +10,7 @@ import type { PasskeyStore } from '../identity/passkey-store.ts';
 import type { SessionStore } from '../identity/session-store.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { CodeStore } from '../oauth/code-store.ts';
+import type { DeviceAuthorizationStore } from '../oauth/device-store.ts';
 import type { RefreshStore } from '../oauth/refresh-store.ts';
 import type { RevocationStore } from '../oauth/revocation-store.ts';
 import { purgeChanges } from '../storage/change-feed.ts';
@@ -31,6 +32,8 @@ const DAY = 86_400;
 
 export interface ExpiringStores {
   codes: CodeStore;
+  /** Device authorization requests (RFC 8628); optional for callers built before it. */
+  devices?: DeviceAuthorizationStore;
   refresh: RefreshStore;
   sessions: SessionStore;
   revocations: RevocationStore;
@@ -54,6 +57,8 @@ export function expiryJobs(s: ExpiringStores, auditRetentionDays: number): Purge
   const jobs: PurgeJob[] = [
     // A replayed code is recognised (and what it gave revoked) until an hour after it expired.
     { name: 'authorization_codes', purge: (now, n) => s.codes.purgeExpired(now - HOUR, n) },
+    // A device still polling an hour after its request expired learns expired_token until then.
+    ...(s.devices ? [{ name: 'device_authorizations', purge: (now: number, n: number) => s.devices!.purgeExpired(now - HOUR, n) }] : []),
     // Refresh tokens go with their family once the family's absolute lifetime is over: until
     // then a revoked family's tokens, and a live family's used ones, keep detecting reuse.
     { name: 'refresh_tokens', purge: (now, n) => s.refresh.purgeExpiredTokens(now - HOUR, n) },

@@ -23,6 +23,9 @@ import { PasskeySignIn } from '../identity/passkey-sign-in.ts';
 import { SessionService } from '../identity/session-service.ts';
 import { sessionStoreFor } from '../identity/session-store.ts';
 import { codeStoreFor } from '../oauth/code-store.ts';
+import { KyselyDeviceAuthorizationStore } from '../oauth/device-store.ts';
+import { DeviceVerification } from '../oauth/device-verification.ts';
+import { DEVICE_FLOW_DEFAULTS, deviceAuthorizationEndpoint } from '../oauth/endpoints/device-authorization.ts';
 import { authorizationFlow } from '../oauth/endpoints/authorize.ts';
 import { endSessionEndpoint } from '../oauth/endpoints/end-session.ts';
 import { userinfoEndpoint } from '../oauth/endpoints/userinfo.ts';
@@ -143,6 +146,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const feed = new ChangeFeed(db, log, database.listenerClient && new ChangeNotificationListener(database.listenerClient, log));
   const cache = new RegistryCache(clientStore, userStore, revocations);
   const codes = codeStoreFor(database);
+  const deviceAuthorizations = new KyselyDeviceAuthorizationStore(db);
   const refresh = refreshStoreFor(database);
   const sessionStore = sessionStoreFor(database);
   const consents = new KyselyConsentStore(db);
@@ -234,6 +238,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     tokens,
     cache,
     codes,
+    devices: deviceAuthorizations,
     refresh,
     revocations,
     idTokens,
@@ -394,6 +399,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     introspect: introspectionEndpoint({ tokens, lookupClient, refresh }),
     revoke: revocationEndpoint({ tokens, lookupClient, revocations, cache, refresh, audit }),
     userinfo: userinfoEndpoint({ tokens, users: userStore }),
+    /** RFC 8628 §3.1: POST /connect/deviceauthorization. */
+    deviceAuthorization: deviceAuthorizationEndpoint({ lookupClient, devices: deviceAuthorizations, issuer, resources: gateway, ...DEVICE_FLOW_DEFAULTS }),
   };
 
   /** What the browser-facing pages need: sign-in, the authorize decision, logout. */
@@ -415,6 +422,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       },
     }),
     /** Passwordless sign-in with a passkey (issue #14). */
+    /** The device flow's verification page (/device, RFC 8628 §3.3). */
+    devices: new DeviceVerification({ devices: deviceAuthorizations, throttle: guessThrottle, lookupClient, consents, audit, mfaNeed: (principal, request) => mfa.need(principal, request) }),
     passkeySignIn: new PasskeySignIn({ passkeys, cache, throttle: guessThrottle, clock, log, metrics }),
     endSession: endSessionEndpoint({ keys: keyRing, lookupClient, issuer }),
     /** The user's own account at /account (src/http/account-routes.ts). */
@@ -442,7 +451,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
 
   // Rows that expire are removed in batches by every serving node (docs/architecture.md, "Cleanup").
   const cleanup = new Cleanup(
-    expiryJobs({ codes, refresh, sessions: sessionStore, revocations, throttle: guessThrottle, pendingSignIns, secondSteps, passkeys: passkeyStore, audit: auditStore, emailLinks: emailLinkStore, db }, config.cleanup.auditRetentionDays),
+    expiryJobs({ codes, devices: deviceAuthorizations, refresh, sessions: sessionStore, revocations, throttle: guessThrottle, pendingSignIns, secondSteps, passkeys: passkeyStore, audit: auditStore, emailLinks: emailLinkStore, db }, config.cleanup.auditRetentionDays),
     { clock, log },
   );
   const cleanupTask = new BackgroundTask('cleanup of expired rows', async () => void (await cleanup.run()), log);

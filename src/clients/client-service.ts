@@ -13,7 +13,7 @@ import { ADMIN_SCOPE, isScopeToken, OPENID_SCOPES, USER_ONLY_SCOPES } from '../l
 import { isUuid, text } from '../lib/text.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
 import { cspSafeOrigin, optionalHttpsUrl } from '../lib/https-url.ts';
-import { REGISTRABLE_GRANTS, type Client, type RegistrableGrant } from './client.ts';
+import { DEVICE_CODE_GRANT, REGISTRABLE_GRANTS, type Client, type RegistrableGrant } from './client.ts';
 import type { ClientStore } from './client-store.ts';
 import { clientView, type ClientView } from './client-view.ts';
 import { ANY_SCOPES, decideGrant, type GrantDenial } from './grant-policy.ts';
@@ -87,7 +87,7 @@ export class ClientService {
   async create(input: ClientInput, actor: Actor, selfRegistered?: { registrationTokenHash: string; tokenEndpointAuthMethod: string }): Promise<ClientWithSecret> {
     const now = epochSeconds(this.#d.clock);
     if (input.name === undefined) throw validationError('name is required', 'name');
-    if (!input.grantTypes?.length) throw validationError('at least one grant type is required (client_credentials or authorization_code)', 'grant_types');
+    if (!input.grantTypes?.length) throw validationError('at least one grant type is required (client_credentials, authorization_code or the device grant)', 'grant_types');
     const isPublic = input.public ?? false;
     const secret = isPublic ? undefined : randomToken();
     const draft: Client = {
@@ -374,7 +374,7 @@ export class ClientService {
     if (c.onBehalfOfUserId !== null && !cc) {
       throw validationError('an on-behalf-of user is only used with the client_credentials grant', 'on_behalf_of');
     }
-    if (check.scopes && cc && !code) {
+    if (check.scopes && cc && !code && !c.grantTypes.includes(DEVICE_CODE_GRANT)) {
       // Refuse now what every client-credentials token request would refuse (no user to sign in).
       const userOnly = c.scopes.filter((s) => USER_ONLY_SCOPES.has(s));
       if (userOnly.length) {
@@ -412,7 +412,7 @@ function grants(list: string[]): RegistrableGrant[] {
   const out: RegistrableGrant[] = [];
   for (const g of list) {
     if (!(REGISTRABLE_GRANTS as readonly string[]).includes(g)) {
-      throw validationError(`unknown grant type "${clip(g)}" (expected client_credentials or authorization_code)`, 'grant_types');
+      throw validationError(`unknown grant type "${clip(g)}" (expected client_credentials, authorization_code or ${DEVICE_CODE_GRANT})`, 'grant_types');
     }
     if (!out.includes(g as RegistrableGrant)) out.push(g as RegistrableGrant);
   }

@@ -1,7 +1,10 @@
 import type { ClientsTable } from '../storage/schema.ts';
 
-/** Grant types an app may be registered for; refresh_token comes with authorization_code. */
-export const REGISTRABLE_GRANTS = ['client_credentials', 'authorization_code'] as const;
+/** RFC 8628 §3.4: the device authorization grant's grant_type. */
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+/** Grant types an app may be registered for; refresh_token comes with authorization_code and the device grant. */
+export const REGISTRABLE_GRANTS = ['client_credentials', 'authorization_code', DEVICE_CODE_GRANT] as const;
 export type RegistrableGrant = (typeof REGISTRABLE_GRANTS)[number];
 
 /** An app ("integration") as the protocol core sees it. */

@@ -9,6 +9,7 @@ import { registerMetricsRoute } from './metrics-endpoint.ts';
 import { requestIdOf } from './request-id.ts';
 import { registerFormParser } from './form-body.ts';
 import { registerAccountRoutes } from './account-routes.ts';
+import { registerDeviceRoutes } from './device-routes.ts';
 import { registerAdminApi } from './admin/admin-api.ts';
 import { applyCors } from './cors.ts';
 import { registerConsoleRoutes } from './console-routes.ts';
@@ -113,6 +114,7 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
     const steps = new SignInSteps(tessera, kit);
     registerPageRoutes(pages, tessera, kit, steps);
     registerAccountRoutes(pages, tessera, kit);
+    registerDeviceRoutes(pages, tessera, kit);
     registerSecondFactorRoutes(pages, tessera, kit, steps);
     registerAccountMfaRoutes(pages, tessera, kit);
     registerPasskeyRoutes(pages, tessera, kit, steps);

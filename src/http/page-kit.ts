@@ -102,6 +102,8 @@ export function pageCsp(scriptNonce?: string, imageOrigins: string[] = []): stri
 export function safeReturnTo(value: string | undefined): string | undefined {
   if (!value || value.length > 8192) return undefined;
   if (value.startsWith('/connect/authorize?')) return value;
+  // The device flow's verification page (RFC 8628 §3.3), with the code the user typed.
+  if (value === '/device' || /^\/device\?user_code=[A-Za-z0-9%-]{1,40}$/.test(value)) return value;
   if (/^\/account(?:[/?][^\\]*)?$/.test(value) && !value.startsWith('/account//')) return value;
   return undefined;
 }

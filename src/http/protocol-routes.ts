@@ -54,6 +54,12 @@ export function registerProtocolRoutes(app: FastifyInstance, tessera: Tessera): 
     return reply;
   });
 
+  // RFC 8628 §3.1: the device asks for a device code and a user code.
+  app.post('/connect/deviceauthorization', async (request, reply) => {
+    const body = await endpoints.deviceAuthorization({ params: formParams(request), authorization: request.headers.authorization, now: epochSeconds(clock) });
+    return noStore(reply).send(body);
+  });
+
   app.post('/connect/introspect', async (request, reply) => {
     const body = await endpoints.introspect({
       params: formParams(request),
@@ -80,7 +86,7 @@ export function registerProtocolRoutes(app: FastifyInstance, tessera: Tessera): 
   app.get('/connect/userinfo', userinfo);
   app.post('/connect/userinfo', userinfo);
 
-  for (const path of ['/connect/token', '/connect/introspect', '/connect/revocation']) {
+  for (const path of ['/connect/token', '/connect/introspect', '/connect/revocation', '/connect/deviceauthorization']) {
     app.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE'], url: path, handler: methodNotAllowed });
   }
 }

@@ -29,6 +29,10 @@ export const OAUTH_ERROR_STATUS = {
   // RFC 7591 §3.2.2: client registration refused.
   invalid_redirect_uri: 400,
   invalid_client_metadata: 400,
+  // RFC 8628 §3.5: the device authorization grant's token endpoint answers.
+  authorization_pending: 400,
+  slow_down: 400,
+  expired_token: 400,
 } as const;
 
 export type OAuthErrorCode = keyof typeof OAUTH_ERROR_STATUS;

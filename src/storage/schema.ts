@@ -359,6 +359,25 @@ export interface EmailLinksTable {
   used_at: Epoch | null;
 }
 
+/** Device authorization requests (RFC 8628, migration 0017). */
+export interface DeviceAuthorizationsTable {
+  device_code_hash: string;
+  user_code_hash: string;
+  client_id: string;
+  scope: string;
+  resource: string | null;
+  /** pending | approved | denied | used */
+  status: string;
+  user_id: string | null;
+  session_id: string | null;
+  auth_time: Epoch | null;
+  amr: string | null;
+  interval: number;
+  last_polled_at: Epoch | null;
+  created_at: Epoch;
+  expires_at: Epoch;
+}
+
 /** WebAuthn passkeys (migration 0010). */
 export interface WebauthnCredentialsTable {
   /** The credential id, base64url. */
@@ -420,4 +439,5 @@ export interface Database {
   webauthn_credentials: WebauthnCredentialsTable;
   webauthn_challenges: WebauthnChallengesTable;
   initial_access_tokens: InitialAccessTokensTable;
+  device_authorizations: DeviceAuthorizationsTable;
 }

@@ -40,6 +40,10 @@ describe('OAuthError', () => {
     // RFC 7591 §3.2.2.
     invalid_redirect_uri: 400,
     invalid_client_metadata: 400,
+    // RFC 8628 §3.5
+    authorization_pending: 400,
+    slow_down: 400,
+    expired_token: 400,
     server_error: 500,
     temporarily_unavailable: 503,
     invalid_token: 401,

@@ -29,7 +29,7 @@ function addClientOptions(cmd: Command): Command {
   return cmd
     .option('--name <name>', 'display name shown on the consent page')
     .option('--description <text>', 'what the app does, shown on the consent page')
-    .option('--grant <type>', 'client_credentials or authorization_code (repeatable)', collect)
+    .option('--grant <type>', 'client_credentials, authorization_code or urn:ietf:params:oauth:grant-type:device_code (repeatable)', collect)
     .option('--redirect-uri <uri>', 'redirect URI for the authorization code flow (repeatable)', collect)
     .option('--post-logout-redirect-uri <uri>', 'where logout may send the user back to (repeatable)', collect)
     .option('--scope <scopes>', 'space-separated scopes the app may request')

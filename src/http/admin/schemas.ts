@@ -49,7 +49,7 @@ export const AppSchema = Type.Object(
     registration: opt(Type.Union([Type.Literal('admin'), Type.Literal('metadata_document'), Type.Literal('dynamic')], { description: 'admin: registered by an administrator; metadata_document: self-registered by its client_id URL (docs/resources.md); dynamic: self-registered at /connect/register (docs/registration.md)' })),
     name: str(),
     description: opt(str()),
-    grant_types: strs('authorization_code and/or client_credentials'),
+    grant_types: strs('authorization_code, client_credentials and/or urn:ietf:params:oauth:grant-type:device_code'),
     redirect_uris: opt(strs()),
     post_logout_redirect_uris: opt(strs()),
     scopes: opt(strs('scopes the app may request')),
@@ -77,7 +77,7 @@ export const AppSchema = Type.Object(
 );
 
 const appName = str('', { minLength: LIMITS.appName.min, maxLength: LIMITS.appName.max });
-const appGrantTypes = Type.Array(oneOf(['authorization_code', 'client_credentials']), { minItems: 1, maxItems: 2 });
+const appGrantTypes = Type.Array(oneOf(['authorization_code', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code']), { minItems: 1, maxItems: 3 });
 const appFields = {
   name: opt(appName),
   description: opt(str('', { maxLength: LIMITS.appDescription.max })),

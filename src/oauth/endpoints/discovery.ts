@@ -42,6 +42,8 @@ export function serverMetadata(issuer: string, apiScopes: readonly string[] = []
     end_session_endpoint: `${issuer}/connect/endsession`,
     introspection_endpoint: `${issuer}/connect/introspect`,
     revocation_endpoint: `${issuer}/connect/revocation`,
+    // RFC 8628 §4.
+    device_authorization_endpoint: `${issuer}/connect/deviceauthorization`,
     scopes_supported: [...Object.keys(OPENID_SCOPES), ...apiScopes],
     response_types_supported: ['code'],
     response_modes_supported: ['query'],

@@ -1,4 +1,4 @@
-import type { Client } from '../../clients/client.ts';
+import { DEVICE_CODE_GRANT, type Client } from '../../clients/client.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { MetricsRecorder } from '../../lib/metrics.ts';
 import { authenticateClient, presentedCredentials, type AuthenticatedClient, type ClientLookup } from '../client-auth.ts';
@@ -73,8 +73,8 @@ function issued(deps: TokenEndpointDeps, req: TokenRequest, grantType: string, c
   req.log?.info({ grant_type: grantType, client_id: clientId }, 'token issued');
 }
 
-/** refresh_token comes with authorization_code (offline access is granted per user). */
+/** refresh_token comes with authorization_code and the device grant (offline access is granted per user). */
 function isRegisteredFor(client: Client, grantType: string): boolean {
-  if (grantType === 'refresh_token') return client.grantTypes.includes('authorization_code');
+  if (grantType === 'refresh_token') return client.grantTypes.includes('authorization_code') || client.grantTypes.includes(DEVICE_CODE_GRANT);
   return (client.grantTypes as string[]).includes(grantType);
 }

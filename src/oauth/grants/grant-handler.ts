@@ -1,6 +1,7 @@
 import type { Client } from '../../clients/client.ts';
 import type { ClientAuthMethod } from '../client-auth.ts';
 import type { CodeStore } from '../code-store.ts';
+import type { DeviceAuthorizationStore } from '../device-store.ts';
 import type { IdTokenService } from '../id-token.ts';
 import type { RefreshStore } from '../refresh-store.ts';
 import type { RegistryCache } from '../registry-cache.ts';
@@ -37,6 +38,8 @@ export interface GrantDeps {
   refreshTokenTtl: number;
   /** The gateway's APIs as RFC 8707 resources. */
   resources: ResourceDirectory;
+  /** Device authorization requests (RFC 8628); absent: the device grant is off. */
+  devices?: DeviceAuthorizationStore;
 }
 
 /** One grant type. The token endpoint dispatches on `grantType` through a map of these. */

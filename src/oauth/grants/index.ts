@@ -1,5 +1,6 @@
 import { authorizationCodeGrant } from './authorization-code.ts';
 import { clientCredentialsGrant } from './client-credentials.ts';
+import { deviceCodeGrant } from './device-code.ts';
 import type { GrantHandler } from './grant-handler.ts';
 import { refreshTokenGrant } from './refresh-token.ts';
 
@@ -8,4 +9,5 @@ export const GRANT_HANDLERS: ReadonlyMap<string, GrantHandler> = new Map<string,
   [authorizationCodeGrant.grantType, authorizationCodeGrant],
   [clientCredentialsGrant.grantType, clientCredentialsGrant],
   [refreshTokenGrant.grantType, refreshTokenGrant],
+  [deviceCodeGrant.grantType, deviceCodeGrant],
 ]);

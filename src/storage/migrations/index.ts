@@ -12,6 +12,7 @@ import * as m0010 from './0010-webauthn.ts';
 import * as m0011 from './0011-email-links.ts';
 import * as m0014 from './0014-branding.ts';
 import * as m0015 from './0015-resource-indicators.ts';
+import * as m0017 from './0017-device-authorizations.ts';
 import * as m0018 from './0018-client-registration.ts';
 import type { MigrationContext } from './context.ts';
 
@@ -35,6 +36,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '0011-email-links': m0011,
   '0014-branding': m0014,
   '0015-resource-indicators': m0015,
+  '0017-device-authorizations': m0017,
   '0018-client-registration': m0018,
 };
 
