@@ -1,3 +1,4 @@
+import { dateText } from '../pages/when.ts';
 import { t } from '../pages/i18n-html.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
@@ -38,7 +39,7 @@ export function registerAccountMfaRoutes(app: FastifyInstance, tessera: Tessera,
         recoveryCodesRemaining,
         error,
       });
-      return kit.account.send(request, reply, signedIn, { title: 'Authenticator app', current: 'security', body, notice, status });
+      return kit.account.send(request, reply, signedIn, { title: t('mfa.totp.title'), current: 'security', body, notice, status });
     }
     const enrolment = await mfa.totpEnrolment(signedIn.principal.user);
     const body = totpEnrolBody({
@@ -50,7 +51,7 @@ export function registerAccountMfaRoutes(app: FastifyInstance, tessera: Tessera,
       error,
       cancelHref: '/account/security',
     });
-    return kit.account.send(request, reply, signedIn, { title: 'Set up an authenticator app', current: 'security', body, status });
+    return kit.account.send(request, reply, signedIn, { title: t('mfa.enrol.title'), current: 'security', body, status });
   }
 
   // The Security page (/account/security) lists the authenticator app and the recovery codes.
@@ -60,8 +61,8 @@ export function registerAccountMfaRoutes(app: FastifyInstance, tessera: Tessera,
     async entry(signedIn) {
       if (mfa.policy() === 'off') return undefined;
       const totp = (await mfa.factorsOf(signedIn.principal.user.id)).factors.find((f) => f.type === 'totp');
-      if (!totp) return { title: 'Authenticator app', active: false, status: 'Not set up', actions: [{ label: 'Set up', href: '/account/totp' }] };
-      return { title: 'Authenticator app', active: true, status: `On since ${longDay(totp.createdAt)}`, actions: [{ label: 'Manage', href: '/account/totp' }] };
+      if (!totp) return { title: t('mfa.totp.title'), active: false, status: t('security.notSetUp'), actions: [{ label: t('security.setUp'), href: '/account/totp' }] };
+      return { title: t('mfa.totp.title'), active: true, status: t('security.onSince', { date: longDay(totp.createdAt) }), actions: [{ label: t('security.manage'), href: '/account/totp' }] };
     },
   });
   kit.account.addSecuritySource({
@@ -72,10 +73,10 @@ export function registerAccountMfaRoutes(app: FastifyInstance, tessera: Tessera,
       const { factors, recoveryCodesRemaining } = await mfa.factorsOf(signedIn.principal.user.id);
       if (!factors.length) return undefined;
       return {
-        title: 'Recovery codes',
+        title: t('mfa.manage.title'),
         active: recoveryCodesRemaining > 0,
-        status: `${recoveryCodesRemaining} of 10 left`,
-        actions: [{ label: 'Make new codes', href: '/account/recovery-codes' }],
+        status: t('security.codesLeft', { left: recoveryCodesRemaining, total: 10 }),
+        actions: [{ label: t('mfa.manage.make'), href: '/account/recovery-codes' }],
       };
     },
   });
@@ -135,7 +136,7 @@ export function registerAccountMfaRoutes(app: FastifyInstance, tessera: Tessera,
   async function codesPage(request: FastifyRequest, reply: FastifyReply, signedIn: SignedIn, status: number, error?: string) {
     const { recoveryCodesRemaining } = await mfa.factorsOf(signedIn.principal.user.id);
     const body = recoveryCodesManageBody({ csrf: kit.csrfToken(request, reply, signedIn.session.sid), remaining: recoveryCodesRemaining, error });
-    return kit.account.send(request, reply, signedIn, { title: 'Recovery codes', current: 'security', body, status });
+    return kit.account.send(request, reply, signedIn, { title: t('mfa.manage.title'), current: 'security', body, status });
   }
 
   app.get('/account/recovery-codes', async (request, reply) => {
@@ -163,8 +164,9 @@ export function registerAccountMfaRoutes(app: FastifyInstance, tessera: Tessera,
     return kit.account.send(request, reply, signedIn, { title: 'Your recovery codes', current: 'security', body });
   });
 
+  /** "6 December 2026" in the page's language. */
   function longDay(epoch: number): string {
-    return new Date(epoch * 1000).toLocaleDateString('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+    return dateText(epoch);
   }
 
   /** A date for people (UTC, the server does not know the user's zone). */

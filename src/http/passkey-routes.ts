@@ -1,3 +1,4 @@
+import { dateText } from '../pages/when.ts';
 import { t } from '../pages/i18n-html.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
@@ -40,11 +41,11 @@ export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, ki
     async entry(signedIn) {
       const list = await passkeys.list(signedIn.principal.user.id);
       return {
-        title: 'Passkeys',
+        title: t('passkeys.title'),
         active: list.length > 0,
-        status: list.length === 0 ? 'Not set up' : list.length === 1 ? '1 passkey' : `${list.length} passkeys`,
-        items: list.map((p) => ({ name: p.name, detail: `added ${day(p.createdAt)}` })),
-        actions: [{ label: list.length ? 'Manage passkeys' : 'Add a passkey', href: PAGE }],
+        status: list.length === 0 ? t('security.notSetUp') : t('security.passkeyCount', { count: list.length }),
+        items: list.map((p) => ({ name: p.name, detail: t('passkeys.added', { date: day(p.createdAt) }) })),
+        actions: [{ label: list.length ? t('security.managePasskeys') : t('passkeys.add'), href: PAGE }],
       };
     },
   });
@@ -67,7 +68,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, ki
       nonces.set(request, nonce);
       const list = await passkeys.list(signedIn.principal.user.id);
       return kit.account.send(request, reply, signedIn, {
-        title: 'Passkeys',
+        title: t('passkeys.title'),
         current: 'security',
         ...(o.notice ? { notice: o.notice } : {}),
         ...(o.status ? { status: o.status } : {}),
@@ -271,10 +272,9 @@ function actorOf(request: FastifyRequest, signedIn: SignedIn) {
   return visitor(signedIn.principal.user.username, request.ip);
 }
 
-/** "6 Dec 2026". */
+/** "6 December 2026" in the page's language. */
 function day(epochSeconds: number): string {
-  const d = new Date(iso(epochSeconds));
-  return d.toLocaleDateString('en-GB', { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
+  return dateText(epochSeconds);
 }
 
 function sentence(message: string): string {
