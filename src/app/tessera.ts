@@ -2,7 +2,7 @@ import type { Client } from '../clients/client.ts';
 import { ClientService } from '../clients/client-service.ts';
 import { KyselyClientStore } from '../clients/client-store.ts';
 import { KyselyInitialAccessTokenStore } from '../clients/initial-access-token-store.ts';
-import { RegistrationService } from '../clients/registration-service.ts';
+import { RegistrationService } from '../oauth/registration-service.ts';
 import { systemResolver, type HostResolver } from '../clients/redirect-uri-policy.ts';
 import { systemClock, epochSeconds, type Clock } from '../clock.ts';
 import type { TesseraConfig } from '../config/config.ts';
@@ -350,6 +350,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       clientStore,
       tokens: new KyselyInitialAccessTokenStore(db),
       clock,
+      audit,
       mode: () => live.clientRegistration,
       declaredScopes: () => apis.declaredScopes(),
       endpoint: () => `${issuer()}/connect/register`,

@@ -56,6 +56,8 @@ export const AUDIT_TARGETS = {
   'user.invite': 'user',
   'user.invite_accept': 'user',
   'user.passkey_rename': 'user',
+  'registration.token_create': 'registration_token',
+  'registration.token_revoke': 'registration_token',
 } as const;
 
 export type AuditAction = keyof typeof AUDIT_TARGETS;
@@ -160,6 +162,9 @@ export interface AuditDetails {
   'user.invite_accept': { email: string; username: string };
   /** The user renamed one of their passkeys. */
   'user.passkey_rename': { name: string; previous_name: string };
+  /** An initial access token for Dynamic Client Registration (never the token itself). */
+  'registration.token_create': { label: string; expires_in: number; max_uses: number | null };
+  'registration.token_revoke': None;
 }
 
 /** The snake_case names of the fields an input object sets (camelCase keys with a value), sorted. */

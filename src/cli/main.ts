@@ -13,6 +13,7 @@ import { providersCommand } from './commands/providers.ts';
 import { rolesCommand } from './commands/roles.ts';
 import { ListenError, serveCommand } from './commands/serve.ts';
 import { settingsCommand } from './commands/settings.ts';
+import { registrationCommand } from './commands/registration.ts';
 import { brandingCommand } from './commands/branding.ts';
 import { usersCommand } from './commands/users.ts';
 import { EXIT } from './exit-codes.ts';
@@ -31,6 +32,7 @@ program.addCommand(keysCommand());
 program.addCommand(apisCommand());
 program.addCommand(providersCommand());
 program.addCommand(settingsCommand());
+program.addCommand(registrationCommand());
 program.addCommand(brandingCommand());
 program.addCommand(emailCommand());
 program.addCommand(auditCommand());
@@ -39,7 +41,10 @@ program.addCommand(restoreCommand());
 
 for (const cmd of program.commands) {
   cmd.exitOverride();
-  for (const sub of cmd.commands) sub.exitOverride();
+  for (const sub of cmd.commands) {
+    sub.exitOverride();
+    for (const leaf of sub.commands) leaf.exitOverride();
+  }
 }
 
 try {

@@ -194,6 +194,20 @@ const ROWS: Row[] = [
     api: (_t, tag) => ({ method: 'POST', path: '/users/invitations', body: { email: `${tag}@example.com`, roles: ['developer'] } }),
   },
   {
+    action: 'registration.token_create',
+    cli: (_t, tag) => ({ args: ['registration', 'tokens', 'create', '--label', `partner ${tag}`, '--expires-in', '3600', '--max-uses', '2'] }),
+    api: (_t, tag) => ({ method: 'POST', path: '/registration-tokens', body: { label: `partner ${tag}`, expires_in: 3600, max_uses: 2 } }),
+  },
+  {
+    action: 'registration.token_revoke',
+    prepare: async (t, tag) => {
+      const created = await t.services.registration.issueToken({ label: tag }, SYSTEM);
+      return { id: created.id, ref: created.id };
+    },
+    cli: (r) => ({ args: ['registration', 'tokens', 'revoke', r!.ref] }),
+    api: (r) => ({ method: 'DELETE', path: `/registration-tokens/${r!.ref}` }),
+  },
+  {
     action: 'settings.update',
     cli: () => ({ args: ['settings', 'set', 'code_ttl', '900'] }),
     api: () => ({ method: 'PATCH', path: '/settings', body: { code_ttl: 900 } }),

@@ -212,9 +212,9 @@ describe.each(DIALECTS)('dynamic client registration (%s)', (dialect) => {
     expect((await register(metadata(), onceAuth)).status).toBe(201);
 
     const revoked = await registration.issueToken({ label: 'revoked' }, SYSTEM);
-    await registration.revokeToken(revoked.id);
+    await registration.revokeToken(revoked.id, SYSTEM);
     expect((await register(metadata(), { authorization: `Bearer ${revoked.token}` })).status).toBe(401);
-    await expect(registration.revokeToken(revoked.id)).rejects.toThrow(/not found/);
+    await expect(registration.revokeToken(revoked.id, SYSTEM)).rejects.toThrow(/not found/);
 
     const list = await registration.listTokens();
     expect(list.find((t) => t.id === twice.id)).toMatchObject({ label: 'partner', uses: 2, max_uses: 2, state: 'used_up' });

@@ -245,6 +245,20 @@ export const limits = {
       "maxLength": 2048
     }
   },
+  "RegistrationTokenCreate": {
+    "expires_in": {
+      "minimum": 60,
+      "maximum": 31536000
+    },
+    "label": {
+      "minLength": 1,
+      "maxLength": 100
+    },
+    "max_uses": {
+      "minimum": 1,
+      "maximum": 1000000
+    }
+  },
   "RoleCreate": {
     "description": {
       "maxLength": 500

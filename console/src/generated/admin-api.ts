@@ -1042,6 +1042,239 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/api/v1/registration-tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Initial access tokens, oldest first (never the tokens themselves) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: components["schemas"]["RegistrationToken"][];
+                        };
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Issue an initial access token for POST /connect/register (client_registration "token"); the token is in this answer only */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["RegistrationTokenCreate"];
+                };
+            };
+            responses: {
+                /** @description An initial access token for POST /connect/register when client_registration is "token". */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RegistrationToken"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/api/v1/registration-tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke an initial access token */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description done */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: a stable code, a one-line message, and the field at fault when there is one. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/api/v1/users": {
         parameters: {
             query?: never;
@@ -4775,6 +5008,35 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        RegistrationTokenCreate: {
+            /** @description what the token is for, shown in the list */
+            label?: string;
+            /** @description seconds until it stops working (60 – 31536000); default 86400 */
+            expires_in?: number;
+            /** @description registrations it allows; null or absent: any number until it expires */
+            max_uses?: number | null;
+        };
+        /** @description An initial access token for POST /connect/register when client_registration is "token". */
+        RegistrationToken: {
+            /** @description an id for the token (never the token) */
+            id: string;
+            label: string;
+            /** @description the actor who issued it */
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at: string;
+            max_uses: number | null;
+            /** @description registrations made with it */
+            uses: number;
+            /** Format: date-time */
+            revoked_at: string | null;
+            /** @enum {string} */
+            state: "active" | "expired" | "used_up" | "revoked";
+            /** @description the initial access token: only in the answer to its creation; only its hash is stored */
+            token?: string;
+        };
         UserFactors: {
             user_id: string;
             username: string;
@@ -5078,8 +5340,8 @@ export interface components {
         App: {
             /** @description UUID; for an app that registered itself with a Client ID Metadata Document, the https URL of that document */
             client_id: string;
-            /** @description admin: registered by an administrator; metadata_document: self-registered by its client_id URL (docs/resources.md) */
-            registration?: "admin" | "metadata_document";
+            /** @description admin: registered by an administrator; metadata_document: self-registered by its client_id URL (docs/resources.md); dynamic: self-registered at /connect/register (docs/registration.md) */
+            registration?: "admin" | "metadata_document" | "dynamic";
             name: string;
             description?: string;
             /** @description authorization_code and/or client_credentials */
@@ -5277,6 +5539,11 @@ export interface components {
             mfa_policy: "off" | "optional" | "required";
             /** @description no app can be authorized by a user whose email address is not verified (needs email configured) */
             require_verified_email: boolean;
+            /**
+             * @description dynamic client registration (RFC 7591): off, open to anyone, or token (an initial access token is required)
+             * @enum {string}
+             */
+            client_registration: "off" | "open" | "token";
         };
         SettingsUpdate: {
             /** @description access token lifetime in seconds (60 – 604800) */
@@ -5298,6 +5565,11 @@ export interface components {
             mfa_policy?: "off" | "optional" | "required";
             /** @description no app can be authorized by a user whose email address is not verified (needs email configured) */
             require_verified_email?: boolean;
+            /**
+             * @description dynamic client registration (RFC 7591): off, open to anyone, or token (an initial access token is required)
+             * @enum {string}
+             */
+            client_registration?: "off" | "open" | "token";
         };
         Branding: {
             /** @description shown in every page header and title */

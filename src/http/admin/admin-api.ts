@@ -18,6 +18,7 @@ import type { AdminApi, AdminRouteDeps } from './routes/route-kit.ts';
 import { settingsRoutes } from './routes/settings.ts';
 import { brandingRoutes } from './routes/branding.ts';
 import { invitationRoutes } from './routes/invitations.ts';
+import { registrationTokenRoutes } from './routes/registration-tokens.ts';
 import { userRoutes } from './routes/users.ts';
 import { SHARED_SCHEMAS } from './schemas.ts';
 
@@ -28,6 +29,7 @@ const RESOURCES: Array<(api: AdminApi, deps: AdminRouteDeps) => void> = [
   meRoutes,
   appRoutes,
   invitationRoutes,
+  registrationTokenRoutes,
   userRoutes,
   roleRoutes,
   permissionRoutes,

@@ -1,3 +1,4 @@
+import { INITIAL_TOKEN_MAX_USES, INITIAL_TOKEN_TTL } from '../../oauth/registration-service.ts';
 import { Type, type Static, type StringOptions, type TInteger, type TSchema, type TString } from '@sinclair/typebox';
 import { LIMITS, type Range } from '../../config/limits.ts';
 
@@ -498,7 +499,34 @@ export const EmailStatusSchema = Type.Object(
   { $id: 'EmailStatus' },
 );
 
+/** Initial access tokens for Dynamic Client Registration (docs/registration.md). */
+export const RegistrationTokenCreateSchema = Type.Object(
+  {
+    label: opt(str('what the token is for, shown in the list', { minLength: 1, maxLength: 100 })),
+    expires_in: opt(Type.Integer({ minimum: INITIAL_TOKEN_TTL.min, maximum: INITIAL_TOKEN_TTL.max, description: `seconds until it stops working (${INITIAL_TOKEN_TTL.min} – ${INITIAL_TOKEN_TTL.max}); default 86400` })),
+    max_uses: opt(nullable(Type.Integer({ minimum: INITIAL_TOKEN_MAX_USES.min, maximum: INITIAL_TOKEN_MAX_USES.max, description: 'registrations it allows; null or absent: any number until it expires' }))),
+  },
+  { $id: 'RegistrationTokenCreate', additionalProperties: false },
+);
+export const RegistrationTokenSchema = Type.Object(
+  {
+    id: str('an id for the token (never the token)'),
+    label: str(),
+    created_by: str('the actor who issued it'),
+    created_at: dateTime(),
+    expires_at: dateTime(),
+    max_uses: nullable(Type.Integer()),
+    uses: Type.Integer({ description: 'registrations made with it' }),
+    revoked_at: nullable(dateTime()),
+    state: oneOf(['active', 'expired', 'used_up', 'revoked']),
+    token: opt(str('the initial access token: only in the answer to its creation; only its hash is stored')),
+  },
+  { $id: 'RegistrationToken', description: 'An initial access token for POST /connect/register when client_registration is "token".' },
+);
+
 export const SHARED_SCHEMAS = [
+  RegistrationTokenCreateSchema,
+  RegistrationTokenSchema,
   UserFactorsSchema,
   FactorsResetSchema,
   InvitationCreateSchema,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Actor } from '../audit/actor.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 import type { Clock } from '../clock.ts';
 import { epochSeconds } from '../clock.ts';
 import { inRange, type Range } from '../config/limits.ts';
@@ -8,11 +9,11 @@ import { hashesEqual, randomToken, sha256 } from '../lib/crypto.ts';
 import { ADMIN_SCOPE, isScopeToken, OPENID_SCOPES } from '../lib/scope-names.ts';
 import { iso } from '../lib/time.ts';
 import { isUuid, text } from '../lib/text.ts';
-import { OAuthError } from '../oauth/errors.ts';
-import type { Client } from './client.ts';
-import type { ClientInput, ClientService } from './client-service.ts';
-import type { ClientStore } from './client-store.ts';
-import type { InitialAccessToken, InitialAccessTokenStore } from './initial-access-token-store.ts';
+import { OAuthError } from './errors.ts';
+import type { Client } from '../clients/client.ts';
+import type { ClientInput, ClientService } from '../clients/client-service.ts';
+import type { ClientStore } from '../clients/client-store.ts';
+import type { InitialAccessToken, InitialAccessTokenStore } from '../clients/initial-access-token-store.ts';
 
 /**
  * Dynamic Client Registration (RFC 7591) and its management protocol (RFC 7592), free of
@@ -41,6 +42,7 @@ export interface RegistrationServiceDeps {
   clientStore: ClientStore;
   tokens: InitialAccessTokenStore;
   clock: Clock;
+  audit: AuditLog;
   mode: () => RegistrationMode;
   /** Scopes APIs declare (gateway). */
   declaredScopes: () => Promise<ReadonlyMap<string, string>>;
@@ -153,15 +155,18 @@ export class RegistrationService {
     const now = epochSeconds(this.#d.clock);
     const row = { id: randomUUID(), tokenHash: sha256(token), label, createdBy: actor.label, createdAt: now, expiresAt: now + ttl, maxUses };
     await this.#d.tokens.insert(row);
-    return { ...this.#tokenView({ ...row, uses: 0, revokedAt: null }), token };
+    const view = this.#tokenView({ ...row, uses: 0, revokedAt: null });
+    await this.#d.audit.record({ action: 'registration.token_create', targetId: row.id, details: { label, expires_in: ttl, max_uses: maxUses } }, actor);
+    return { ...view, token };
   }
 
   async listTokens(): Promise<InitialAccessTokenView[]> {
     return (await this.#d.tokens.list()).map((t) => this.#tokenView(t));
   }
 
-  async revokeToken(id: string): Promise<void> {
+  async revokeToken(id: string, actor: Actor): Promise<void> {
     if (!isUuid(id) || !(await this.#d.tokens.revoke(id, epochSeconds(this.#d.clock)))) throw notFound('active initial access token', id.slice(0, 64));
+    await this.#d.audit.record({ action: 'registration.token_revoke', targetId: id, details: {} }, actor);
   }
 
   #tokenView(t: InitialAccessToken): InitialAccessTokenView {
