@@ -76,6 +76,9 @@ export function AppDetailPage({ id }: { id: string }) {
           </button>
         ) : null}
       </PageHeader>
+      {a.registration === 'dynamic' ? (
+        <p className="muted">Self-registered at the registration endpoint (RFC 7591): the app manages its own registration with its registration access token.</p>
+      ) : null}
       {a.registration === 'metadata_document' ? (
         <p className="muted">
           Self-registered from <strong>{selfRegisteredHost(a.client_id)}</strong>: the app describes itself in the metadata document at <code>{a.client_id}</code>, and Tessera keeps it in step with that document.

@@ -56,6 +56,7 @@ export function AppsPage() {
                   </Link>
                   {app.client_id === CONSOLE_CLIENT_ID ? <span className="badge">this console</span> : null}
                   {app.registration === 'metadata_document' ? <span className="badge">self-registered · {selfRegisteredHost(app.client_id)}</span> : null}
+                  {app.registration === 'dynamic' ? <span className="badge">self-registered · RFC 7591</span> : null}
                   <p className="row__sub">{app.description || <span className="muted">No description</span>}</p>
                   <p className="row__meta">
                     <span className="badge badge--soft">{grantLabel(app)}</span>

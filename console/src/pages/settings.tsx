@@ -3,7 +3,13 @@ import { api, type EmailStatus, type Settings, type SettingsUpdate } from '../ap
 import { limits } from '../generated/admin-api-limits.ts';
 import { ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatSeconds, useAction, useApi } from '../ui.tsx';
 
-type Lifetime = keyof Omit<Settings, 'redirect_uri_policy' | 'mfa_policy' | 'require_verified_email'>;
+type Lifetime = keyof Omit<Settings, 'redirect_uri_policy' | 'mfa_policy' | 'require_verified_email' | 'client_registration'>;
+
+const REGISTRATION_CHOICES: Array<{ value: Settings['client_registration']; label: string; line: string }> = [
+  { value: 'off', label: 'Off', line: 'Only administrators register apps.' },
+  { value: 'open', label: 'Open', line: 'Anyone may register an app at /connect/register (RFC 7591), within the self-registration policy.' },
+  { value: 'token', label: 'With an initial access token', line: 'Registering needs a token an administrator issues (tessera registration tokens create, or the admin API).' },
+];
 
 const MFA_CHOICES: Array<{ value: Settings['mfa_policy']; label: string; line: string }> = [
   { value: 'off', label: 'Off', line: 'No second factors: users cannot enrol and are never asked for one.' },
@@ -41,6 +47,7 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
   const [policy, setPolicy] = useState(settings.redirect_uri_policy);
   const [mfa, setMfa] = useState(settings.mfa_policy);
   const [verifiedEmail, setVerifiedEmail] = useState(settings.require_verified_email);
+  const [registration, setRegistration] = useState(settings.client_registration);
   const email = useApi<EmailStatus>('/email');
   const save = useAction();
   const { busy, error } = save;
@@ -52,6 +59,7 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
     if (policy !== settings.redirect_uri_policy) changes.redirect_uri_policy = policy;
     if (mfa !== settings.mfa_policy) changes.mfa_policy = mfa;
     if (verifiedEmail !== settings.require_verified_email) changes.require_verified_email = verifiedEmail;
+    if (registration !== settings.client_registration) changes.client_registration = registration;
     setSaved(false);
     if (!Object.keys(changes).length) {
       save.reset();
@@ -62,7 +70,7 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
   };
   return (
     <form className="panel form" onSubmit={submit} noValidate>
-      <FormError error={error} fields={[...LIFETIMES.map((l) => l.key), 'redirect_uri_policy', 'mfa_policy', 'require_verified_email']} />
+      <FormError error={error} fields={[...LIFETIMES.map((l) => l.key), 'redirect_uri_policy', 'mfa_policy', 'require_verified_email', 'client_registration']} />
       <h2>Lifetimes</h2>
       <div className="grid-2">
         {LIFETIMES.map((l) => (
@@ -121,6 +129,21 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
           </span>
         </label>
         {fieldError(error, 'require_verified_email') ? <p className="field-error">{fieldError(error, 'require_verified_email')}</p> : null}
+      </fieldset>
+      <fieldset className={`field${fieldError(error, 'client_registration') ? ' field--invalid' : ''}`}>
+        <legend>Dynamic client registration</legend>
+        <div className="choices">
+          {REGISTRATION_CHOICES.map((c) => (
+            <label key={c.value} className={`choice${registration === c.value ? ' choice--on' : ''}`}>
+              <input type="radio" name="client_registration" value={c.value} checked={registration === c.value} onChange={() => setRegistration(c.value)} />
+              <span>
+                <strong>{c.label}</strong>
+                <span className="choice__line">{c.line}</span>
+              </span>
+            </label>
+          ))}
+        </div>
+        {fieldError(error, 'client_registration') ? <p className="field-error">{fieldError(error, 'client_registration')}</p> : null}
       </fieldset>
       <div className="actions actions--end">
         {saved ? (
