@@ -8,6 +8,7 @@ import { apisCommand } from './commands/apis.ts';
 import { auditCommand } from './commands/audit.ts';
 import { emailCommand } from './commands/email.ts';
 import { keysCommand } from './commands/keys.ts';
+import { loginCommand } from './commands/login.ts';
 import { backupCommand, migrateCommand, restoreCommand } from './commands/operations.ts';
 import { providersCommand } from './commands/providers.ts';
 import { rolesCommand } from './commands/roles.ts';
@@ -36,6 +37,7 @@ program.addCommand(registrationCommand());
 program.addCommand(brandingCommand());
 program.addCommand(emailCommand());
 program.addCommand(auditCommand());
+program.addCommand(loginCommand());
 program.addCommand(backupCommand());
 program.addCommand(restoreCommand());
 

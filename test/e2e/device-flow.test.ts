@@ -1,3 +1,7 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as oidc from 'openid-client';
 import type { Browser } from 'playwright-core';
 import { decodeJwt } from 'jose';
@@ -5,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SYSTEM } from '../../src/audit/actor.ts';
 import { DEVICE_CODE_GRANT } from '../../src/clients/client.ts';
 import { launchBrowser } from '../support/browser.ts';
+import { CLI_MAIN } from '../support/cli-runner.ts';
 import { postForm, startTestServer, type TestServer } from '../support/server.ts';
 
 /**
@@ -99,6 +104,69 @@ describe('device flow: openid-client polls while Chromium approves at /device', 
     await expect(oidc.pollDeviceAuthorizationGrant(config, started)).rejects.toMatchObject({ error: 'access_denied' });
   }, 60_000);
 
+
+  /** `tessera login --device …` as a child process; resolves the printed URL as soon as stderr shows it. */
+  function login(args: string[]) {
+    const child = spawn(process.execPath, [CLI_MAIN, 'login', '--device', '--issuer', server.url, ...args], { env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const url = new Promise<string>((resolve) => {
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        const m = /\(or open (\S+)\)/.exec(stderr);
+        if (m) resolve(m[1]!);
+      });
+    });
+    const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+    return { url, done };
+  }
+
+  async function approveAt(url: string, button: 'Yes, Allow' | 'Deny'): Promise<void> {
+    const page = await (await browser.newContext()).newPage();
+    page.setDefaultTimeout(10_000);
+    await page.goto(url);
+    await page.waitForURL(/\/login\?/);
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.waitForURL(/\/device\?user_code=/);
+    await page.getByRole('button', { name: button }).click();
+    await page.locator('h1').waitFor();
+  }
+
+  test('tessera login --device: prints the code, polls, saves the tokens in a 0600 file', async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'tessera-login-')), 'tokens.json');
+    const run = login(['--client-id', clientId, '--output', file]);
+    const url = await run.url;
+    expect(url).toMatch(new RegExp(`^${server.url}/device\\?user_code=[A-Z]{4}-[A-Z]{4}$`));
+    await approveAt(url, 'Yes, Allow');
+    const result = await run.done;
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toContain(`To sign in, open ${server.url}/device and enter the code`);
+    expect(result.stderr).toContain(`tokens saved to ${file}`);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    const saved = JSON.parse(await readFile(file, 'utf8')) as Record<string, string>;
+    expect(decodeJwt(saved.access_token!).client_id).toBe(clientId);
+    expect(saved.refresh_token).toBeTruthy();
+    expect(saved.id_token).toBeTruthy();
+  }, 60_000);
+
+  test('tessera login --device: denied → one line, exit 1; bad flags → exit 2', async () => {
+    const run = login(['--client-id', clientId]);
+    await approveAt(await run.url, 'Deny');
+    const result = await run.done;
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.trimEnd().split('\n').at(-1)).toBe('tessera: the request was denied at the verification page');
+
+    const noClient = login([]);
+    const r = await noClient.done;
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe('tessera: --client-id is required: an app registered for the device grant');
+  }, 60_000);
+
+  // Last: it leaves this IP address throttled at /device.
   test('an unknown code gets the same answer as an expired one, and guessing is throttled (429 + Retry-After)', async () => {
     const page = await (await browser.newContext()).newPage();
     page.setDefaultTimeout(10_000);
