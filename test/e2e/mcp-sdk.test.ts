@@ -213,3 +213,128 @@ describe('the MCP TypeScript SDK as a client, through the gateway', () => {
     expect(decodeURIComponent(new URL(page.url()).pathname)).toBe(`/admin/apps/${clientMetadataUrl}`);
   });
 });
+
+/**
+ * The SDK's fallback: with Client ID Metadata Documents off and Dynamic Client Registration
+ * open, the SDK finds `registration_endpoint` in Tessera's metadata, registers itself
+ * (RFC 7591) as a public app, and completes the same sign-in, consent and tool call.
+ */
+describe('the MCP TypeScript SDK registers itself by Dynamic Client Registration', () => {
+  let server: TestServer;
+  let mcp: TestMcpServer;
+  let browser: Browser;
+  let callbackServer: Server;
+  let redirectUrl: string;
+  const codes: string[] = [];
+
+  beforeAll(async () => {
+    callbackServer = createHttpServer((req, res) => {
+      const code = new URL(req.url!, 'http://127.0.0.1').searchParams.get('code');
+      if (code) codes.push(code);
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('You may close this window.');
+    });
+    await new Promise<void>((r) => callbackServer.listen(0, '127.0.0.1', r));
+    redirectUrl = `http://127.0.0.1:${(callbackServer.address() as AddressInfo).port}/callback`;
+    mcp = await startMcpServer();
+    server = await startTestServer('sqlite', { env: { TESSERA_REDIRECT_URI_POLICY: 'development' } });
+    const { services } = server.tessera;
+    await services.settings.update({ client_registration: 'open' }, SYSTEM);
+    await services.apis.create({
+      name: 'Notes MCP',
+      basePath: '/mcp',
+      upstream: `${mcp.url}/mcp`,
+      forwardAuthorization: false,
+      scopes: [{ name: 'notes.read', description: 'Read your notes' }, { name: 'notes.admin', description: 'Delete your notes' }],
+      routes: [{ methods: ['GET', 'POST', 'DELETE'], path: '/**', scopes: ['notes.read'] }],
+    }, SYSTEM);
+    await services.users.create({ username: 'alice', password: PASSWORD, roles: ['developer'] }, SYSTEM);
+    await services.users.create({ username: 'ops', password: PASSWORD, roles: ['admin'] }, SYSTEM);
+    for (let i = 0; i < 60 && server.tessera.gateway.size < 1; i++) await new Promise((r) => setTimeout(r, 50));
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await mcp?.close();
+    server?.app.server.closeAllConnections();
+    await server?.close();
+    callbackServer?.closeAllConnections();
+    await new Promise((r) => callbackServer?.close(r));
+  });
+
+  test('registers at /connect/register, signs in through Chromium, calls a tool; the console marks the app', async () => {
+    const page = await (await browser.newContext()).newPage();
+    page.setDefaultTimeout(10_000);
+    let authorizationUrl: URL | undefined;
+    let tokens: OAuthTokens | undefined;
+    let clientInformation: OAuthClientInformationMixed | undefined;
+    let verifier = '';
+    const provider: OAuthClientProvider = {
+      get redirectUrl() {
+        return redirectUrl;
+      },
+      get clientMetadata(): OAuthClientMetadata {
+        return { client_name: 'DCR Agent', redirect_uris: [redirectUrl], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] };
+      },
+      clientInformation: () => clientInformation,
+      saveClientInformation: (info) => {
+        clientInformation = info;
+      },
+      tokens: () => tokens,
+      saveTokens: (t) => {
+        tokens = t;
+      },
+      redirectToAuthorization: (url) => {
+        authorizationUrl = url;
+      },
+      saveCodeVerifier: (v) => {
+        verifier = v;
+      },
+      codeVerifier: () => verifier,
+    };
+
+    const mcpUrl = new URL(`${server.url}/mcp`);
+    const first = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
+    const client = new Client({ name: 'dcr-agent', version: '1.0.0' });
+    await expect(client.connect(first)).rejects.toBeInstanceOf(UnauthorizedError);
+    // Registered through RFC 7591 (the SDK keeps only the client's own fields): a UUID client_id, no secret.
+    const info = clientInformation as Record<string, unknown> | undefined;
+    expect(info?.client_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(info?.client_secret).toBeUndefined();
+    const app = await server.tessera.services.clients.show(info!.client_id as string);
+    expect(app).toMatchObject({ registration: 'dynamic', name: 'DCR Agent', public: true });
+    expect(authorizationUrl!.searchParams.get('client_id')).toBe(info!.client_id);
+
+    await page.goto(authorizationUrl!.href);
+    await page.waitForURL(/\/login(\?|$)/);
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.waitForURL(/\/consent\?/);
+    expect(await page.textContent('h1')).toContain('DCR Agent');
+    await page.getByRole('button', { name: 'Yes, Allow' }).click();
+    await page.waitForURL((u) => u.href.startsWith(redirectUrl));
+    await first.finishAuth(codes[0]!);
+    expect(decodeJwt(tokens!.access_token)).toMatchObject({ client_id: info!.client_id, aud: `${server.url}/mcp`, scope: 'notes.read' });
+
+    const transport = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
+    await client.connect(transport);
+    const listed = await client.callTool({ name: 'list_notes', arguments: {} });
+    expect(listed.isError).toBeFalsy();
+    await client.close();
+
+    // An administrator sees it as self-registered in the console.
+    const admin = await (await browser.newContext()).newPage();
+    admin.setDefaultTimeout(10_000);
+    await admin.goto(`${server.url}/admin/`);
+    await admin.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await admin.waitForURL(/\/login\?/);
+    await admin.getByLabel('Username').fill('ops');
+    await admin.getByLabel('Password').fill(PASSWORD);
+    await admin.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await admin.waitForURL((u) => u.pathname.startsWith('/admin/') || u.pathname === '/consent');
+    if (new URL(admin.url()).pathname === '/consent') await admin.getByRole('button', { name: 'Yes, Allow' }).click();
+    await admin.getByRole('heading', { level: 1, name: 'Registered apps' }).waitFor();
+    const row = admin.locator('li.row', { hasText: 'DCR Agent' });
+    await expect.poll(() => row.textContent()).toContain('self-registered · RFC 7591');
+  });
+});
