@@ -5344,7 +5344,7 @@ export interface components {
             registration?: "admin" | "metadata_document" | "dynamic";
             name: string;
             description?: string;
-            /** @description authorization_code and/or client_credentials */
+            /** @description authorization_code, client_credentials and/or urn:ietf:params:oauth:grant-type:device_code */
             grant_types: string[];
             redirect_uris?: string[];
             post_logout_redirect_uris?: string[];
@@ -5394,7 +5394,7 @@ export interface components {
         AppCreate: {
             name: string;
             description?: string;
-            grant_types: ("authorization_code" | "client_credentials")[];
+            grant_types: ("authorization_code" | "client_credentials" | "urn:ietf:params:oauth:grant-type:device_code")[];
             redirect_uris?: string[];
             post_logout_redirect_uris?: string[];
             scopes?: string[];
@@ -5423,7 +5423,7 @@ export interface components {
         AppUpdate: {
             name?: string;
             description?: string;
-            grant_types?: ("authorization_code" | "client_credentials")[];
+            grant_types?: ("authorization_code" | "client_credentials" | "urn:ietf:params:oauth:grant-type:device_code")[];
             redirect_uris?: string[];
             post_logout_redirect_uris?: string[];
             scopes?: string[];

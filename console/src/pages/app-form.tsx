@@ -8,9 +8,13 @@ import { UriList } from './uri-list.tsx';
 
 type Grant = AppCreate['grant_types'][number];
 
+/** RFC 8628 (docs/device-flow.md). */
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code' satisfies Grant;
+
 const GRANTS: Array<{ value: Grant; title: string; line: string }> = [
   { value: 'authorization_code', title: 'Authorization code', line: 'People sign in through Tessera and approve the app; for web, mobile and single-page apps.' },
   { value: 'client_credentials', title: 'Client credentials', line: 'A program calls APIs with its own ID and secret, no one signs in; it may act on behalf of one user.' },
+  { value: DEVICE_GRANT, title: 'Device', line: 'People approve on their phone or computer with a short code the device shows; for TVs, consoles and command-line tools.' },
 ];
 
 /** What the admin API accepts for an app's fields (from its OpenAPI document). */
@@ -51,7 +55,7 @@ const LINKS: Array<{ key: LinkField; label: string; hint: string }> = [
 
 function draftOf(app?: App): Draft {
   return {
-    grant: app?.grant_types.includes('client_credentials') && !app.grant_types.includes('authorization_code') ? 'client_credentials' : 'authorization_code',
+    grant: app?.grant_types.includes('authorization_code') || !app ? 'authorization_code' : app.grant_types.includes(DEVICE_GRANT) ? DEVICE_GRANT : 'client_credentials',
     isPublic: app?.public ?? false,
     name: app?.name ?? '',
     description: app?.description ?? '',
@@ -101,11 +105,14 @@ function AppForm({ app }: { app?: App }) {
   const permissions = useApi<List<Permission>>('/permissions');
   const settings = useApi<Settings>('/settings');
   const set = <K extends keyof Draft>(k: K, v: Draft[K]) => setD((x) => ({ ...x, [k]: v }));
-  const code = d.grant === 'authorization_code';
+  /** A grant where a person signs in (authorization code or device): user scopes, ID tokens, consent, MFA. */
+  const code = d.grant !== 'client_credentials';
+  /** Only the authorization code grant redirects back to the app. */
+  const redirects = d.grant === 'authorization_code';
 
   /** The same policy check the fields show, before saving: a rejected URI is named beside its list. */
   const checkRedirectUris = async () => {
-    if (!code) return;
+    if (!redirects) return;
     for (const [field, uris] of [
       ['redirect_uris', d.redirectUris],
       ['post_logout_redirect_uris', d.postLogoutUris],
@@ -122,8 +129,8 @@ function AppForm({ app }: { app?: App }) {
       name: d.name.trim(),
       description: d.description.trim(),
       grant_types: [d.grant],
-      redirect_uris: code ? d.redirectUris.map((u) => u.trim()).filter(Boolean) : [],
-      post_logout_redirect_uris: code ? d.postLogoutUris.map((u) => u.trim()).filter(Boolean) : [],
+      redirect_uris: redirects ? d.redirectUris.map((u) => u.trim()).filter(Boolean) : [],
+      post_logout_redirect_uris: redirects ? d.postLogoutUris.map((u) => u.trim()).filter(Boolean) : [],
       scopes: code ? d.scopes : d.scopes.filter((x) => !USER_ONLY.has(x)),
       on_behalf_of: !code && d.onBehalfOf ? d.onBehalfOf : null,
       require_permission: d.requirePermission,
@@ -205,7 +212,7 @@ function AppForm({ app }: { app?: App }) {
           {(id, desc) => <textarea id={id} rows={2} maxLength={LIMITS.description.maxLength} value={d.description} aria-describedby={desc} onChange={(e) => set('description', e.target.value)} />}
         </Field>
 
-        {code ? (
+        {redirects ? (
           <>
             <UriList
               name="redirect"
@@ -224,7 +231,7 @@ function AppForm({ app }: { app?: App }) {
               error={fieldError(error, 'post_logout_redirect_uris')}
             />
           </>
-        ) : (
+        ) : code ? null : (
           <Field
             label="On behalf of user"
             error={fieldError(error, 'on_behalf_of')}

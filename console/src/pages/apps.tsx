@@ -15,7 +15,7 @@ export function selfRegisteredHost(clientId: string): string {
 }
 
 export function grantLabel(app: Pick<App, 'grant_types' | 'public'>): string {
-  const names = app.grant_types.map((g) => (g === 'authorization_code' ? 'Authorization code' : g === 'client_credentials' ? 'Client credentials' : g));
+  const names = app.grant_types.map((g) => (g === 'authorization_code' ? 'Authorization code' : g === 'client_credentials' ? 'Client credentials' : g === 'urn:ietf:params:oauth:grant-type:device_code' ? 'Device' : g));
   return names.join(' + ') + (app.public ? ' (public)' : '');
 }
 
