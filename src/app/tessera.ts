@@ -25,6 +25,7 @@ import { sessionStoreFor } from '../identity/session-store.ts';
 import { codeStoreFor } from '../oauth/code-store.ts';
 import { KyselyDeviceAuthorizationStore } from '../oauth/device-store.ts';
 import { DeviceVerification } from '../oauth/device-verification.ts';
+import { DEVICE_CODE_GRANT } from '../clients/client.ts';
 import { DEVICE_FLOW_DEFAULTS, deviceAuthorizationEndpoint } from '../oauth/endpoints/device-authorization.ts';
 import { authorizationFlow } from '../oauth/endpoints/authorize.ts';
 import { endSessionEndpoint } from '../oauth/endpoints/end-session.ts';
@@ -233,7 +234,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const idTokens = new IdTokenService(keyRing, issuer, () => live.idTokenTtl);
   // No object spread of these deps anywhere: a spread would freeze the getters' values.
   const tokenDeps = {
-    grants: GRANT_HANDLERS,
+    // TESSERA_DEVICE_FLOW=off: the device grant is unsupported_grant_type, as if it did not exist.
+    grants: config.deviceFlow ? GRANT_HANDLERS : new Map([...GRANT_HANDLERS].filter(([type]) => type !== DEVICE_CODE_GRANT)),
     lookupClient,
     tokens,
     cache,

@@ -62,6 +62,8 @@ export interface TesseraConfig {
     /** TESSERA_CLIENT_ID_METADATA_DOCUMENTS `on`/`off` (default off): accept https client_id URLs naming a metadata document. */
     metadataDocuments: boolean;
   };
+  /** TESSERA_DEVICE_FLOW `on`/`off` (default on): the device authorization grant, /device and its discovery entries (docs/device-flow.md). */
+  deviceFlow: boolean;
   /** TESSERA_DATABASE_POOL_SIZE: PostgreSQL connections per process (each worker has its own pool). */
   databasePoolSize: number;
   /**
@@ -196,6 +198,7 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
     registration: {
       metadataDocuments: onOff('TESSERA_CLIENT_ID_METADATA_DOCUMENTS', env.TESSERA_CLIENT_ID_METADATA_DOCUMENTS, false),
     },
+    deviceFlow: onOff('TESSERA_DEVICE_FLOW', env.TESSERA_DEVICE_FLOW, true),
     databasePoolSize: int('TESSERA_DATABASE_POOL_SIZE', env.TESSERA_DATABASE_POOL_SIZE, 10, LIMITS.databasePoolSize),
     sqliteSynchronous: sqliteSynchronous(env.TESSERA_SQLITE_SYNCHRONOUS),
     cleanup: {

@@ -114,7 +114,7 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
     const steps = new SignInSteps(tessera, kit);
     registerPageRoutes(pages, tessera, kit, steps);
     registerAccountRoutes(pages, tessera, kit);
-    registerDeviceRoutes(pages, tessera, kit);
+    if (tessera.config.deviceFlow) registerDeviceRoutes(pages, tessera, kit);
     registerSecondFactorRoutes(pages, tessera, kit, steps);
     registerAccountMfaRoutes(pages, tessera, kit);
     registerPasskeyRoutes(pages, tessera, kit, steps);

@@ -17,6 +17,7 @@ export function registerProtocolRoutes(app: FastifyInstance, tessera: Tessera): 
     clientIdMetadataDocuments: tessera.config.registration.metadataDocuments,
     registrationEndpoint: tessera.services.registration.enabled(),
     uiLocales: tessera.config.languages.available,
+    deviceFlow: tessera.config.deviceFlow,
   });
   app.get('/.well-known/openid-configuration', (_req, reply) => {
     reply.header('cache-control', 'public, max-age=300').send(openIdConfiguration(tessera.issuer, [], metadataOptions()));
@@ -54,11 +55,13 @@ export function registerProtocolRoutes(app: FastifyInstance, tessera: Tessera): 
     return reply;
   });
 
-  // RFC 8628 §3.1: the device asks for a device code and a user code.
-  app.post('/connect/deviceauthorization', async (request, reply) => {
-    const body = await endpoints.deviceAuthorization({ params: formParams(request), authorization: request.headers.authorization, now: epochSeconds(clock) });
-    return noStore(reply).send(body);
-  });
+  // RFC 8628 §3.1: the device asks for a device code and a user code (not served when TESSERA_DEVICE_FLOW=off).
+  if (tessera.config.deviceFlow) {
+    app.post('/connect/deviceauthorization', async (request, reply) => {
+      const body = await endpoints.deviceAuthorization({ params: formParams(request), authorization: request.headers.authorization, now: epochSeconds(clock) });
+      return noStore(reply).send(body);
+    });
+  }
 
   app.post('/connect/introspect', async (request, reply) => {
     const body = await endpoints.introspect({
@@ -86,7 +89,7 @@ export function registerProtocolRoutes(app: FastifyInstance, tessera: Tessera): 
   app.get('/connect/userinfo', userinfo);
   app.post('/connect/userinfo', userinfo);
 
-  for (const path of ['/connect/token', '/connect/introspect', '/connect/revocation', '/connect/deviceauthorization']) {
+  for (const path of ['/connect/token', '/connect/introspect', '/connect/revocation', ...(tessera.config.deviceFlow ? ['/connect/deviceauthorization'] : [])]) {
     app.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE'], url: path, handler: methodNotAllowed });
   }
 }

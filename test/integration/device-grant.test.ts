@@ -56,6 +56,12 @@ describe.each(DIALECTS)('device authorization grant (%s)', (dialect) => {
   const approve = (userCode: string) =>
     store.decide(userCodeHash(normalizeUserCode(userCode)!), { approve: true, userId: aliceId, sessionId: 'sid-1', authTime: now(), amr: ['pwd'] }, now());
 
+  test('discovery lists the endpoint and the grant (on by default)', async () => {
+    const meta = (await (await fetch(`${server.url}/.well-known/oauth-authorization-server`)).json()) as Json;
+    expect(meta.device_authorization_endpoint).toBe(`${server.url}/connect/deviceauthorization`);
+    expect(meta.grant_types_supported).toContain(DEVICE_CODE_GRANT);
+  });
+
   test('the device authorization response (RFC 8628 §3.2)', async () => {
     const { status, body } = await start({ scope: 'openid offline_access' }, basic(tv.id, tv.secret));
     expect(status).toBe(200);
@@ -135,5 +141,26 @@ describe.each(DIALECTS)('device authorization grant (%s)', (dialect) => {
     clock.advance(3600);
     expect(await store.purgeExpired(now() - 3600, 100)).toBeGreaterThanOrEqual(3);
     expect(await store.findByUserCode(userCodeHash(normalizeUserCode(late.user_code as string)!))).toBeUndefined();
+  });
+});
+
+describe('TESSERA_DEVICE_FLOW=off', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer('sqlite', { env: { TESSERA_DEVICE_FLOW: 'off' } });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  test('no endpoint, no page, no grant, nothing in discovery', async () => {
+    const meta = (await (await fetch(`${server.url}/.well-known/openid-configuration`)).json()) as Json;
+    expect(meta.device_authorization_endpoint).toBeUndefined();
+    expect(meta.grant_types_supported).not.toContain(DEVICE_CODE_GRANT);
+    expect((await postForm(`${server.url}/connect/deviceauthorization`, { client_id: 'x' })).status).toBe(404);
+    expect((await fetch(`${server.url}/device`)).status).toBe(404);
+    const app = await server.tessera.services.clients.create({ name: 'TV', grantTypes: [DEVICE_CODE_GRANT], public: true, scopes: ['openid'] }, SYSTEM);
+    const token = await postForm(`${server.url}/connect/token`, { grant_type: DEVICE_CODE_GRANT, device_code: 'x', client_id: app.client_id });
+    expect(((await token.json()) as Json).error).toBe('unsupported_grant_type');
   });
 });

@@ -2,6 +2,7 @@ import { ACR_VALUES_SUPPORTED } from '../../identity/authentication-methods.ts';
 import { KEY_ALGS } from '../../keys/key-ring.ts';
 import { OPENID_SCOPES } from '../../lib/scope-names.ts';
 import { GRANT_HANDLERS } from '../grants/index.ts';
+import { DEVICE_CODE_GRANT } from '../../clients/client.ts';
 
 /** Claims Tessera can release: in ID tokens, userinfo and access tokens (OIDC Discovery §3). */
 export const CLAIMS_SUPPORTED = [
@@ -23,6 +24,8 @@ export interface MetadataOptions {
   registrationEndpoint?: boolean;
   /** OIDC Discovery §3 `ui_locales_supported`: the languages of the pages (docs/languages.md). */
   uiLocales?: readonly string[];
+  /** Whether the device authorization grant is on (TESSERA_DEVICE_FLOW; default on). */
+  deviceFlow?: boolean;
 }
 
 export function serverMetadata(issuer: string, apiScopes: readonly string[] = [], options: MetadataOptions = {}): Record<string, unknown> {
@@ -33,6 +36,9 @@ export function serverMetadata(issuer: string, apiScopes: readonly string[] = []
   if (options.clientIdMetadataDocuments) optional.client_id_metadata_document_supported = true;
   if (options.registrationEndpoint) optional.registration_endpoint = `${issuer}/connect/register`;
   if (options.uiLocales?.length) optional.ui_locales_supported = [...options.uiLocales];
+  const deviceFlow = options.deviceFlow !== false;
+  // RFC 8628 §4.
+  if (deviceFlow) optional.device_authorization_endpoint = `${issuer}/connect/deviceauthorization`;
   return {
     issuer,
     authorization_endpoint: `${issuer}/connect/authorize`,
@@ -42,12 +48,10 @@ export function serverMetadata(issuer: string, apiScopes: readonly string[] = []
     end_session_endpoint: `${issuer}/connect/endsession`,
     introspection_endpoint: `${issuer}/connect/introspect`,
     revocation_endpoint: `${issuer}/connect/revocation`,
-    // RFC 8628 §4.
-    device_authorization_endpoint: `${issuer}/connect/deviceauthorization`,
     scopes_supported: [...Object.keys(OPENID_SCOPES), ...apiScopes],
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
-    grant_types_supported: [...GRANT_HANDLERS.keys()],
+    grant_types_supported: [...GRANT_HANDLERS.keys()].filter((g) => deviceFlow || g !== DEVICE_CODE_GRANT),
     // RFC 7636 with RFC 9700 §2.1.1: S256 only, "plain" is refused.
     code_challenge_methods_supported: ['S256'],
     // RFC 9207: every authorization response carries iss (mix-up defence).
