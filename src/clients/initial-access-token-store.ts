@@ -26,6 +26,8 @@ export interface InitialAccessTokenStore {
    * both win. True when a use was spent.
    */
   consume(tokenHash: string, now: number): Promise<boolean>;
+  /** Gives back a use spent by `consume` when the registration it was spent on failed. */
+  refund(tokenHash: string): Promise<void>;
 }
 
 function fromRow(row: Selectable<InitialAccessTokensTable>): InitialAccessToken {
@@ -75,5 +77,14 @@ export class KyselyInitialAccessTokenStore implements InitialAccessTokenStore {
       .where((eb) => eb.or([eb('max_uses', 'is', null), eb('uses', '<', eb.ref('max_uses'))]))
       .executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
+  }
+
+  async refund(tokenHash: string): Promise<void> {
+    await this.#db
+      .updateTable('initial_access_tokens')
+      .set((eb) => ({ uses: eb('uses', '-', 1) }))
+      .where('token_hash', '=', tokenHash)
+      .where('uses', '>', 0)
+      .execute();
   }
 }

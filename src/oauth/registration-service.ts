@@ -94,18 +94,27 @@ export class RegistrationService {
     const mode = this.#d.mode();
     if (mode === 'off') throw new OAuthError('access_denied', 'client registration is not enabled on this server', { status: 403 });
     const metadata = await this.#parse(body);
+    let spent: string | undefined;
     if (mode === 'token') {
       const token = bearerToken(authorization);
       if (token === undefined) throw bearerRefusal('an initial access token is required to register', authorization !== undefined);
       // The hash is the lookup key (no comparison of secrets in application code); one use is spent atomically.
-      if (!(await this.#d.tokens.consume(sha256(token), epochSeconds(this.#d.clock)))) {
+      spent = sha256(token);
+      if (!(await this.#d.tokens.consume(spent, epochSeconds(this.#d.clock)))) {
         throw bearerRefusal('the initial access token is unknown, expired, revoked or used up', true);
       }
     }
     const registrationToken = randomToken();
-    const created = await this.#guard(() =>
-      this.#d.clients.create(metadata.input, actor, { registrationTokenHash: sha256(registrationToken), tokenEndpointAuthMethod: metadata.authMethod }),
-    );
+    let created;
+    try {
+      created = await this.#guard(() =>
+        this.#d.clients.create(metadata.input, actor, { registrationTokenHash: sha256(registrationToken), tokenEndpointAuthMethod: metadata.authMethod }),
+      );
+    } catch (error) {
+      // Refused (say, a redirect URI the policy forbids): the registration did not happen, so neither did the use.
+      if (spent !== undefined) await this.#d.tokens.refund(spent);
+      throw error;
+    }
     const client = (await this.#d.clientStore.findById(created.client_id))!;
     return {
       ...this.#response(client),

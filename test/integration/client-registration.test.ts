@@ -209,6 +209,8 @@ describe.each(DIALECTS)('dynamic client registration (%s)', (dialect) => {
     const once = await registration.issueToken({ label: 'once', maxUses: 1 }, SYSTEM);
     const onceAuth = { authorization: `Bearer ${once.token}` };
     expect((await register(metadata({ grant_types: ['client_credentials'] }), onceAuth)).status).toBe(400);
+    // Nor does a registration the app checks refuse after the token was accepted (redirect URI policy).
+    expect(await (await register(metadata({ redirect_uris: ['https://10.0.0.1/cb'] }), onceAuth)).json()).toMatchObject({ error: 'invalid_redirect_uri' });
     expect((await register(metadata(), onceAuth)).status).toBe(201);
 
     const revoked = await registration.issueToken({ label: 'revoked' }, SYSTEM);
