@@ -1,3 +1,4 @@
+import { epochSeconds } from '../clock.ts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
 import { DEVICE_COOKIE_TTL } from '../identity/device-cookie.ts';
@@ -64,6 +65,12 @@ export class SignInSteps {
 
   /** What the request being signed in to asks: its app's MFA setting and its acr_values. */
   async requestContext(returnTo: string | undefined): Promise<{ appRequiresMfa: boolean; acrValues: string | undefined }> {
+    // Signing in for the device flow's /device page: the app is the one the user code was issued to.
+    if (returnTo?.startsWith('/device?')) {
+      const typed = new URLSearchParams(returnTo.slice(returnTo.indexOf('?') + 1)).get('user_code') ?? '';
+      const client = await this.#tessera.interactive.devices.appOf(typed, epochSeconds(this.#tessera.clock));
+      return { appRequiresMfa: client?.requireMfa === true, acrValues: undefined };
+    }
     if (!returnTo?.startsWith('/connect/authorize?')) return { appRequiresMfa: false, acrValues: undefined };
     const q = new URLSearchParams(returnTo.slice(returnTo.indexOf('?') + 1));
     const clientId = q.get('client_id');

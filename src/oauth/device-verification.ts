@@ -61,6 +61,17 @@ export class DeviceVerification {
     return { kind: 'found', auth, client, userCode: formatUserCode(normalized!) };
   }
 
+  /**
+   * The app of a pending code, unthrottled: only for the sign-in steps, to ask for the second
+   * factor the app requires. Reached only after a right password (the sign-in throttle bounds it),
+   * and it says no more than the /device page says after that.
+   */
+  async appOf(typed: string, now: number): Promise<Client | undefined> {
+    const normalized = normalizeUserCode(typed);
+    const auth = normalized === undefined ? undefined : await this.#d.devices.findByUserCode(userCodeHash(normalized));
+    return auth && auth.status === 'pending' && auth.expiresAt > now ? this.#d.lookupClient(auth.clientId) : undefined;
+  }
+
   /** Whether this session must first pass a second factor for the app (as /connect/authorize asks). */
   async mfaNeeded(client: Client, signedIn: SignedIn): Promise<MfaNeed> {
     if (signedIn.session.amr.includes('mfa')) return 'no';

@@ -6,6 +6,7 @@ import { KyselyDeviceAuthorizationStore } from '../../src/oauth/device-store.ts'
 import { normalizeUserCode, userCodeHash } from '../../src/oauth/user-codes.ts';
 import { DIALECTS } from '../support/databases.ts';
 import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
+import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
 
 /**
  * The device authorization grant (RFC 8628) at the protocol level, on both dialects: the
@@ -55,6 +56,26 @@ describe.each(DIALECTS)('device authorization grant (%s)', (dialect) => {
   }
   const approve = (userCode: string) =>
     store.decide(userCodeHash(normalizeUserCode(userCode)!), { approve: true, userId: aliceId, sessionId: 'sid-1', authTime: now(), amr: ['pwd'] }, now());
+
+  test('an app requiring a second factor: /device sends a password-only session back to sign in, and the password step asks to enrol', async () => {
+    const strict = await server.tessera.services.clients.create({ name: 'Vault TV', grantTypes: [DEVICE_CODE_GRANT], public: true, scopes: ['openid'], requireMfa: true }, SYSTEM);
+    const code = (await start({ client_id: strict.client_id })).body.user_code as string;
+    const back = `/device?${new URLSearchParams({ user_code: code })}`;
+    // A password-only session (signed in for nothing in particular).
+    const ua = new UserAgent(server.url);
+    const login = await ua.get('/login');
+    const signedIn = await ua.post('/login', { ...hiddenFields(await login.text()), username: 'alice', password: 'correct horse battery staple' });
+    // Without a return_to, /login answers with its own "signed in" page.
+    expect(signedIn.status).toBe(200);
+    const device = await ua.get(back);
+    expect(device.status).toBe(303);
+    expect(location(device)).toBe(`/login?${new URLSearchParams({ return_to: back })}`);
+    // Signing in again for this code: the password step knows the app and asks for a second factor (enrolment: alice has none).
+    const again = await ua.get(location(device));
+    const step = await ua.post('/login', { ...hiddenFields(await again.text()), username: 'alice', password: 'correct horse battery staple' });
+    expect(step.status).toBe(303);
+    expect(location(step)).toBe('/login/enrol');
+  });
 
   test('discovery lists the endpoint and the grant (on by default)', async () => {
     const meta = (await (await fetch(`${server.url}/.well-known/oauth-authorization-server`)).json()) as Json;
