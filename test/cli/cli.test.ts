@@ -160,7 +160,7 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
 
   test('settings: get, set, bad names and values; audited with the OS user as actor', async () => {
     expect(await json(['settings', 'get'])).toEqual({
-      access_token_ttl: 3600, refresh_token_ttl: 2_592_000, code_ttl: 1800, id_token_ttl: 3600, session_ttl: 43_200, redirect_uri_policy: 'strict', mfa_policy: 'optional', require_verified_email: false,
+      access_token_ttl: 3600, refresh_token_ttl: 2_592_000, code_ttl: 1800, id_token_ttl: 3600, session_ttl: 43_200, redirect_uri_policy: 'strict', mfa_policy: 'optional', require_verified_email: false, client_registration: 'off',
     });
     expect((await tessera(['settings', 'get'])).stdout).toMatch(/^redirect_uri_policy:\s+strict$/m);
     expect((await tessera(['settings', 'get', 'redirect_uri_policy'])).stdout).toBe('strict\n');
@@ -169,7 +169,7 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
 
     const unknown = await tessera(['settings', 'get', 'colour']);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toBe('tessera: unknown setting "colour"; the settings are access_token_ttl, refresh_token_ttl, code_ttl, id_token_ttl, session_ttl, redirect_uri_policy, mfa_policy, require_verified_email\n');
+    expect(unknown.stderr).toBe('tessera: unknown setting "colour"; the settings are access_token_ttl, refresh_token_ttl, code_ttl, id_token_ttl, session_ttl, redirect_uri_policy, mfa_policy, require_verified_email, client_registration\n');
     expect((await tessera(['settings', 'set', 'colour', 'blue'])).code).toBe(2);
     await fails(['settings', 'set', 'redirect_uri_policy', 'lenient'], /^tessera: redirect_uri_policy must be "strict" or "development"$/);
     await fails(['settings', 'set', 'code_ttl', '5'], /^tessera: code_ttl must be a whole number of seconds from 10 to 3600$/);
@@ -177,6 +177,7 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
     // Email is not configured for this CLI: nobody could verify an address.
     await fails(['settings', 'set', 'require_verified_email', 'true'], /^tessera: require_verified_email cannot be turned on: email is not configured/);
     await fails(['settings', 'set', 'require_verified_email', 'yes'], /^tessera: require_verified_email must be true or false$/);
+    await fails(['settings', 'set', 'client_registration', 'sometimes'], /^tessera: client_registration must be "off", "open" or "token"$/);
     expect(await json(['settings', 'get', 'code_ttl'])).toEqual({ code_ttl: 600 });
 
     const [event] = await json(['audit', 'list', '--action', 'settings.update', '--limit', '1']);
