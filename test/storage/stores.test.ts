@@ -67,6 +67,8 @@ function makeClient(overrides: Partial<Client> = {}): Client {
     policyUri: null,
     tosUri: null,
     logoHash: null,
+    registrationTokenHash: null,
+    tokenEndpointAuthMethod: null,
     tokensValidAfter: 0,
     createdAt: NOW,
     updatedAt: NOW,
