@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { SYSTEM } from '../audit/actor.ts';
-import type { Client } from '../clients/client.ts';
+import { newClient, type Client } from '../clients/client.ts';
 import type { ClientService } from '../clients/client-service.ts';
 import type { UserService } from '../identity/user-service.ts';
 import type { UserStore } from '../identity/user-store.ts';
@@ -13,29 +13,16 @@ import { CONSOLE_CLIENT_ID, CONSOLE_SCOPES, consolePostLogoutUri, consoleRedirec
  */
 export function ensureConsoleClient(clients: ClientService, issuer: string, now: number): Promise<Client> {
   return clients.ensureBuiltIn(
-    {
+    newClient(now, {
       id: CONSOLE_CLIENT_ID,
       name: 'Tessera console',
       description: 'The administration console of this Tessera.',
-      secretHash: null,
-      secretUpdatedAt: null,
-      previousSecretHash: null,
-      previousSecretExpiresAt: null,
       public: true,
       grantTypes: ['authorization_code'],
       redirectUris: [consoleRedirectUri(issuer)],
       postLogoutRedirectUris: [consolePostLogoutUri(issuer)],
       scopes: [...CONSOLE_SCOPES],
-      defaultScopes: [],
-      onBehalfOfUserId: null,
-      accessTokenTtl: null,
-      refreshTokenTtl: null,
-      requirePermission: 'developer_api',
-      idTokenSignedResponseAlg: null,
-      tokensValidAfter: 0,
-      createdAt: now,
-      updatedAt: now,
-    },
+    }),
     SYSTEM,
   );
 }

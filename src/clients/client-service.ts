@@ -13,7 +13,7 @@ import { ADMIN_SCOPE, isScopeToken, OPENID_SCOPES, USER_ONLY_SCOPES } from '../l
 import { isUuid, text } from '../lib/text.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
 import { cspSafeOrigin, optionalHttpsUrl } from '../lib/https-url.ts';
-import { DEVICE_CODE_GRANT, REGISTRABLE_GRANTS, type Client, type RegistrableGrant } from './client.ts';
+import { DEVICE_CODE_GRANT, newClient, REGISTRABLE_GRANTS, type Client, type RegistrableGrant } from './client.ts';
 import type { ClientStore } from './client-store.ts';
 import { clientView, type ClientView } from './client-view.ts';
 import { ANY_SCOPES, decideGrant, type GrantDenial } from './grant-policy.ts';
@@ -90,32 +90,15 @@ export class ClientService {
     if (!input.grantTypes?.length) throw validationError('at least one grant type is required (client_credentials, authorization_code or the device grant)', 'grant_types');
     const isPublic = input.public ?? false;
     const secret = isPublic ? undefined : randomToken();
-    const draft: Client = {
+    const draft = newClient(now, {
       id: randomUUID(),
       name: '',
-      description: '',
       secretHash: secret === undefined ? null : sha256(secret),
       secretUpdatedAt: secret === undefined ? null : now,
-      previousSecretHash: null,
-      previousSecretExpiresAt: null,
       public: isPublic,
-      grantTypes: [],
-      redirectUris: [],
-      postLogoutRedirectUris: [],
-      scopes: [],
-      defaultScopes: [],
-      onBehalfOfUserId: null,
-      accessTokenTtl: null,
-      refreshTokenTtl: null,
-      requirePermission: 'developer_api',
-      idTokenSignedResponseAlg: null,
-      requireMfa: false,
       registrationTokenHash: selfRegistered?.registrationTokenHash ?? null,
       tokenEndpointAuthMethod: selfRegistered?.tokenEndpointAuthMethod ?? null,
-      tokensValidAfter: 0,
-      createdAt: now,
-      updatedAt: now,
-    };
+    });
     const client = await this.#apply(draft, input, true);
     await this.#d.clients.insert(client);
     await this.#d.audit.record({ action: 'app.create', targetId: client.id, details: { name: client.name, grant_types: client.grantTypes } }, actor);
@@ -169,29 +152,15 @@ export class ClientService {
     const now = epochSeconds(this.#d.clock);
     const existing = await this.#d.clients.findById(metadata.clientId);
     if (!existing) {
-      const client: Client = {
+      const client = newClient(now, {
         id: metadata.clientId,
         name: metadata.name,
-        description: '',
-        secretHash: null,
-        secretUpdatedAt: null,
-        previousSecretHash: null,
-        previousSecretExpiresAt: null,
         public: true,
         grantTypes: ['authorization_code'],
         redirectUris,
         postLogoutRedirectUris,
         scopes,
-        defaultScopes: [],
-        onBehalfOfUserId: null,
-        accessTokenTtl: null,
-        refreshTokenTtl: null,
-        requirePermission: 'developer_api',
-        idTokenSignedResponseAlg: null,
-        tokensValidAfter: 0,
-        createdAt: now,
-        updatedAt: now,
-      };
+      });
       try {
         await this.#d.clients.insert(client);
       } catch (error) {

@@ -57,6 +57,44 @@ export interface Client {
   updatedAt: number;
 }
 
+/**
+ * A new app with every setting at its default; callers name only what differs. One place for
+ * the defaults, so an app created by an admin, by the console bootstrap or from a client
+ * metadata document never misses a field a later migration added.
+ */
+export function newClient(now: number, fields: Pick<Client, 'id' | 'name'> & Partial<Client>): Client {
+  return {
+    description: '',
+    secretHash: null,
+    secretUpdatedAt: null,
+    previousSecretHash: null,
+    previousSecretExpiresAt: null,
+    public: false,
+    grantTypes: [],
+    redirectUris: [],
+    postLogoutRedirectUris: [],
+    scopes: [],
+    defaultScopes: [],
+    onBehalfOfUserId: null,
+    accessTokenTtl: null,
+    refreshTokenTtl: null,
+    requirePermission: 'developer_api',
+    idTokenSignedResponseAlg: null,
+    requireMfa: false,
+    logoUri: null,
+    clientUri: null,
+    policyUri: null,
+    tosUri: null,
+    logoHash: null,
+    registrationTokenHash: null,
+    tokenEndpointAuthMethod: null,
+    tokensValidAfter: 0,
+    createdAt: now,
+    updatedAt: now,
+    ...fields,
+  };
+}
+
 export function clientFromRow(row: ClientsTable): Client {
   return {
     id: row.id,
