@@ -109,8 +109,11 @@ export interface AuditDetails {
   'user.factor_remove': { type: 'totp' | 'passkey'; name: string };
   /** An admin removed every factor of the user (and the recovery codes): which kinds there were. */
   'user.factors_reset': { types: string[] };
-  /** New recovery codes replaced the old ones (shown once to the user). */
-  'user.recovery_codes_regenerate': { count: number };
+  /**
+   * New recovery codes replaced the old ones (shown once to the user). `with_factor`: made
+   * together with the user's first factor, not asked for on their own (no separate notice).
+   */
+  'user.recovery_codes_regenerate': { count: number; with_factor?: true };
   /** A recovery code stood in for the second factor at sign-in: how many unused ones are left. */
   'user.recovery_code_use': { remaining: number };
   /** A wrong code at the second step of a sign-in (the password was right). */

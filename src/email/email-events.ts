@@ -23,7 +23,9 @@ export interface EmailEventDeps {
  *
  * - an address set or changed (`user.create` with an address, `user.update` whose fields
  *   include `email`): a verification link to it (admin API, CLI, console, account page alike);
- * - security notices: a new factor (`user.factor_add`), a password change
+ * - security notices: a new factor (`user.factor_add`), a factor removed by the user
+ *   (`user.factor_remove`), an admin's reset of every factor (`user.factors_reset`), new
+ *   recovery codes (`user.recovery_codes_regenerate`), a password change
  *   (`user.password_change`), a reset (`user.password_reset`), a password sign-in from a new
  *   device (`user.sign_in` with `new_device`).
  *
@@ -67,6 +69,14 @@ function jobFor(entry: AuditEntry, actor: Actor): Job | undefined {
       return { kind: 'notice', message: 'notice_password_reset', variables: { by: details.by === 'email_link' ? 'with a link sent by email' : `by ${actor.label}` } };
     case 'user.factor_add':
       return { kind: 'notice', message: 'notice_factor_add', variables: { factor_type: String(details.type ?? ''), factor_name: String(details.name ?? '') } };
+    case 'user.factor_remove':
+      return { kind: 'notice', message: 'notice_factor_remove', variables: { factor_type: String(details.type ?? ''), factor_name: String(details.name ?? '') } };
+    case 'user.factors_reset':
+      // A reset that found nothing to remove changed nothing.
+      return Array.isArray(details.types) && details.types.length > 0 ? { kind: 'notice', message: 'notice_factors_reset', variables: { by: actor.label } } : undefined;
+    case 'user.recovery_codes_regenerate':
+      // Codes made together with the first factor are part of that change (its own notice).
+      return details.with_factor === true ? undefined : { kind: 'notice', message: 'notice_recovery_codes', variables: {} };
     case 'user.sign_in':
       return details.new_device === true ? { kind: 'notice', message: 'notice_new_device', variables: {} } : undefined;
     default:

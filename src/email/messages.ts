@@ -20,9 +20,11 @@ const footer = {
   html: '<p style="color:#666;font-size:12px">{{product_name}} at {{issuer}}</p>',
 };
 
-const notice = (what: string, extra: string) => ({
-  text: `Hello {{username}},\n\n${what}\n\n${extra}If this was not you, change your password now and tell your administrator.${footer.text}`,
-  html: `<p>Hello {{username}},</p><p>${what}</p>${extra ? `<p>${extra}</p>` : ''}<p>If this was not you, change your password now and tell your administrator.</p>${footer.html}`,
+const IF_NOT_YOU = 'If this was not you, change your password now and tell your administrator.';
+
+const notice = (what: string, extra: string, closing = IF_NOT_YOU) => ({
+  text: `Hello {{username}},\n\n${what}\n\n${extra ? `${extra}\n\n` : ''}${closing}${footer.text}`,
+  html: `<p>Hello {{username}},</p><p>${what}</p>${extra ? `<p>${extra}</p>` : ''}<p>${closing}</p>${footer.html}`,
 });
 
 export const MESSAGES = {
@@ -58,6 +60,25 @@ export const MESSAGES = {
     variables: ['time', 'ip', 'factor_type', 'factor_name'],
     subject: 'A sign-in method was added to your {{product_name}} account',
     ...notice('A new sign-in method ({{factor_type}}: {{factor_name}}) was added to your account at {{time}} (from {{ip}}).', ''),
+  },
+  notice_factor_remove: {
+    variables: ['time', 'ip', 'factor_type', 'factor_name'],
+    subject: 'A sign-in method was removed from your {{product_name}} account',
+    ...notice('A sign-in method ({{factor_type}}: {{factor_name}}) was removed from your account at {{time}} (from {{ip}}).', ''),
+  },
+  notice_factors_reset: {
+    variables: ['time', 'ip', 'by'],
+    subject: 'The second factors of your {{product_name}} account were reset',
+    ...notice(
+      'An administrator ({{by}}) removed every second factor, passkey and recovery code of your account at {{time}} (from {{ip}}).',
+      'Until you set up a new one, you sign in with your password alone.',
+      'If you did not ask for this, tell your administrator.',
+    ),
+  },
+  notice_recovery_codes: {
+    variables: ['time', 'ip'],
+    subject: 'New recovery codes for your {{product_name}} account',
+    ...notice('New recovery codes were made for your account at {{time}} (from {{ip}}). The earlier ones no longer work.', ''),
   },
   notice_new_device: {
     variables: ['time', 'ip'],

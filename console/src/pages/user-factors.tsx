@@ -74,7 +74,7 @@ export function SecondFactors({ userPath, username }: { userPath: string; userna
           onConfirm={() => void reset()}
           onCancel={() => setConfirm(false)}
         >
-          <p>Every authenticator app, passkey and recovery code of {username} is removed. They sign in with their password next time and, where a second factor is required, set up a new one right after it.</p>
+          <p>Every authenticator app, passkey and recovery code of {username} is removed. They sign in with their password next time and, where a second factor is required, set up a new one right after it. A verified address is told by email.</p>
         </ConfirmDialog>
       ) : null}
     </section>

@@ -282,7 +282,7 @@ export class MfaService {
     if (step === undefined || !(await this.#d.factors.useStep(pending.id, step, now))) return { ok: false };
     await this.#d.audit.record({ action: 'user.factor_add', targetId: user.id, details: { type: 'totp', name: pending.name } }, actor);
     const recoveryCodes = (await this.#d.factors.remainingRecoveryCodes(user.id)) === 0 ? await this.#newRecoveryCodes(user.id, now) : undefined;
-    if (recoveryCodes) await this.#d.audit.record({ action: 'user.recovery_codes_regenerate', targetId: user.id, details: { count: recoveryCodes.length } }, actor);
+    if (recoveryCodes) await this.#d.audit.record({ action: 'user.recovery_codes_regenerate', targetId: user.id, details: { count: recoveryCodes.length, with_factor: true } }, actor);
     return { ok: true, recoveryCodes };
   }
 
