@@ -15,6 +15,7 @@ import type { RefreshStore } from '../oauth/refresh-store.ts';
 import type { RevocationStore } from '../oauth/revocation-store.ts';
 import { purgeChanges } from '../storage/change-feed.ts';
 import type { Database } from '../storage/schema.ts';
+import type { DpopReplayStore } from '../oauth/dpop-replay-store.ts';
 
 /**
  * One kind of row the cleanup removes. `purge` deletes at most `limit` rows that are no longer
@@ -44,6 +45,8 @@ export interface ExpiringStores {
   audit: AuditStore;
   /** Links sent by email (reset, verification, invitation). */
   emailLinks: EmailLinkStore;
+  /** DPoP proofs seen (RFC 9449); optional for callers built before it. */
+  dpopProofs?: DpopReplayStore;
   /** For the change feed's table, which has no store of its own. */
   db: Kysely<Database>;
 }
@@ -75,6 +78,8 @@ export function expiryJobs(s: ExpiringStores, auditRetentionDays: number): Purge
     // A day past expiry, so a late click still learns that its link expired rather than "unknown".
     { name: 'email_links', purge: (now, n) => s.emailLinks.purgeExpired(now - DAY, n) },
     // Nodes read only changes newer than their cursor; a day is far beyond any poll interval.
+    // A proof is refused for its age by then: its jti need not be remembered any longer.
+    ...(s.dpopProofs ? [{ name: 'dpop_proof_jtis', purge: (now: number, n: number) => s.dpopProofs!.purgeExpired(now, n) }] : []),
     { name: 'change_events', purge: (now, n) => purgeChanges(s.db, now - DAY, n) },
   ];
   if (auditRetentionDays > 0) {

@@ -43,6 +43,8 @@ import { revocationEndpoint } from '../oauth/endpoints/revocation.ts';
 import { tokenEndpoint } from '../oauth/endpoints/token.ts';
 import { RegistryCache } from '../oauth/registry-cache.ts';
 import { KyselyRevocationStore } from '../oauth/revocation-store.ts';
+import { DpopNonces, DpopVerifier } from '../oauth/dpop.ts';
+import { KyselyDpopReplayStore } from '../oauth/dpop-replay-store.ts';
 import { TokenService } from '../oauth/token-service.ts';
 import { AccessService } from '../admin/access-service.ts';
 import { SettingsService, type RuntimeSettings, type SettingsView } from '../admin/settings-service.ts';
@@ -231,6 +233,10 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     changed: (id: string, seen: Client) => cache.changedClient(id, seen),
   });
   const issuer = () => tokens.settings.issuer;
+  // DPoP (RFC 9449): proofs seen are remembered in the database (every node refuses a replay);
+  // nonces are an HMAC of the time under a secret every node derives alike, so none is stored.
+  const dpopProofs = new KyselyDpopReplayStore(db);
+  const dpop = new DpopVerifier(dpopProofs, new DpopNonces(encrypter.deriveSecret('dpop nonce')), config.dpop);
   const idTokens = new IdTokenService(keyRing, issuer, () => live.idTokenTtl);
   // No object spread of these deps anywhere: a spread would freeze the getters' values.
   const tokenDeps = {
@@ -245,6 +251,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     revocations,
     idTokens,
     metrics,
+    dpop,
     get refreshTokenTtl() {
       return live.refreshTokenTtl;
     },
@@ -454,7 +461,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
 
   // Rows that expire are removed in batches by every serving node (docs/architecture.md, "Cleanup").
   const cleanup = new Cleanup(
-    expiryJobs({ codes, devices: deviceAuthorizations, refresh, sessions: sessionStore, revocations, throttle: guessThrottle, pendingSignIns, secondSteps, passkeys: passkeyStore, audit: auditStore, emailLinks: emailLinkStore, db }, config.cleanup.auditRetentionDays),
+    expiryJobs({ codes, devices: deviceAuthorizations, refresh, sessions: sessionStore, revocations, throttle: guessThrottle, pendingSignIns, secondSteps, passkeys: passkeyStore, audit: auditStore, emailLinks: emailLinkStore, dpopProofs, db }, config.cleanup.auditRetentionDays),
     { clock, log },
   );
   const cleanupTask = new BackgroundTask('cleanup of expired rows', async () => void (await cleanup.run()), log);
@@ -471,6 +478,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     services,
     endpoints,
     interactive,
+    /** DPoP proof validation and server nonces (RFC 9449, docs/dpop.md), for the token endpoint, userinfo and the gateway. */
+    dpop,
     /** Outgoing mail and the flows that send links (src/email, docs/email.md). */
     email,
     gateway,

@@ -43,6 +43,8 @@ export interface ClientInput {
   tosUri?: string | null;
   /** Users must pass a second factor to sign in to this app (docs/mfa.md). */
   requireMfa?: boolean;
+  /** RFC 9449 §5.2: every token request of the app must carry a DPoP proof (docs/dpop.md). */
+  dpopBoundAccessTokens?: boolean;
 }
 
 export interface ClientWithSecret extends ClientView {
@@ -296,6 +298,10 @@ export class ClientService {
     if (input.requireMfa !== undefined) {
       if (typeof input.requireMfa !== 'boolean') throw validationError('require_mfa must be true or false', 'require_mfa');
       c.requireMfa = input.requireMfa;
+    }
+    if (input.dpopBoundAccessTokens !== undefined) {
+      if (typeof input.dpopBoundAccessTokens !== 'boolean') throw validationError('dpop_bound_access_tokens must be true or false', 'dpop_bound_access_tokens');
+      c.dpopBoundAccessTokens = input.dpopBoundAccessTokens;
     }
     if (input.scopes !== undefined) c.scopes = await this.#known(scopeList(input.scopes, 'scopes'), 'scopes');
     if (input.defaultScopes !== undefined) c.defaultScopes = await this.#known(scopeList(input.defaultScopes, 'default_scopes'), 'default_scopes');

@@ -21,6 +21,8 @@ export interface ClientView {
   id_token_signed_response_alg: string | null;
   /** Users must pass a second factor to sign in to this app. */
   require_mfa: boolean;
+  /** RFC 9449 §5.2: token requests without a DPoP proof are refused. */
+  dpop_bound_access_tokens: boolean;
   secret_updated_at: string | null;
   /** During a grace period after a secret rotation: when the previous secret stops working. */
   previous_secret_expires_at: string | null;
@@ -59,6 +61,7 @@ export function clientView(client: Client, onBehalfOfUsername: string | null): C
     require_permission: client.requirePermission,
     id_token_signed_response_alg: client.idTokenSignedResponseAlg,
     require_mfa: client.requireMfa === true,
+    dpop_bound_access_tokens: client.dpopBoundAccessTokens === true,
     secret_updated_at: client.secretUpdatedAt === null ? null : iso(client.secretUpdatedAt),
     previous_secret_expires_at: client.previousSecretExpiresAt === null ? null : iso(client.previousSecretExpiresAt),
     logo_uri: client.logoUri ?? null,

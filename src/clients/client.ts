@@ -51,6 +51,8 @@ export interface Client {
   registrationTokenHash?: string | null;
   /** The token endpoint auth method a self-registered app declared (RFC 7591 §2); null for others. */
   tokenEndpointAuthMethod?: string | null;
+  /** RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request must carry a DPoP proof (so every access token is DPoP-bound). */
+  dpopBoundAccessTokens?: boolean;
   /** Tokens issued to the app with `iat` before this (epoch s) are invalid. */
   tokensValidAfter: number;
   createdAt: number;
@@ -88,6 +90,7 @@ export function newClient(now: number, fields: Pick<Client, 'id' | 'name'> & Par
     logoHash: null,
     registrationTokenHash: null,
     tokenEndpointAuthMethod: null,
+    dpopBoundAccessTokens: false,
     tokensValidAfter: 0,
     createdAt: now,
     updatedAt: now,
@@ -123,6 +126,7 @@ export function clientFromRow(row: ClientsTable): Client {
     logoHash: row.logo_hash ?? null,
     registrationTokenHash: row.registration_token_hash ?? null,
     tokenEndpointAuthMethod: row.token_endpoint_auth_method ?? null,
+    dpopBoundAccessTokens: row.dpop_bound_access_tokens === 1,
     tokensValidAfter: row.tokens_valid_after,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -157,6 +161,7 @@ export function clientToRow(client: Client): ClientsTable {
     logo_hash: client.logoHash ?? null,
     registration_token_hash: client.registrationTokenHash ?? null,
     token_endpoint_auth_method: client.tokenEndpointAuthMethod ?? null,
+    dpop_bound_access_tokens: client.dpopBoundAccessTokens ? 1 : 0,
     tokens_valid_after: client.tokensValidAfter,
     created_at: client.createdAt,
     updated_at: client.updatedAt,

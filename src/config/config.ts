@@ -64,6 +64,13 @@ export interface TesseraConfig {
   };
   /** TESSERA_DEVICE_FLOW `on`/`off` (default on): the device authorization grant, /device and its discovery entries (docs/device-flow.md). */
   deviceFlow: boolean;
+  /** DPoP, sender-constrained tokens (RFC 9449, docs/dpop.md). */
+  dpop: {
+    /** TESSERA_DPOP_PROOF_MAX_AGE: how old (seconds) a DPoP proof may be, default 60. */
+    proofMaxAge: number;
+    /** TESSERA_DPOP_NONCE `required`/`off` (default off): proofs must carry a server nonce (RFC 9449 §8). */
+    requireNonce: boolean;
+  };
   /** TESSERA_DATABASE_POOL_SIZE: PostgreSQL connections per process (each worker has its own pool). */
   databasePoolSize: number;
   /**
@@ -134,6 +141,14 @@ function onOff(name: string, value: string | undefined, fallback: boolean): bool
   throw new ConfigError(`${name} must be "on" or "off" (got "${value.slice(0, 40)}")`);
 }
 
+/** TESSERA_DPOP_NONCE: `required` makes every DPoP proof carry a server nonce; `off` (default) does not ask for one. */
+function dpopNonce(value: string | undefined): boolean {
+  const v = value?.trim().toLowerCase() ?? '';
+  if (v === '' || v === 'off') return false;
+  if (v === 'required') return true;
+  throw new ConfigError(`TESSERA_DPOP_NONCE must be "required" or "off" (got "${value!.slice(0, 40)}")`);
+}
+
 export type SqliteSynchronous = 'normal' | 'full';
 
 function sqliteSynchronous(value: string | undefined): SqliteSynchronous {
@@ -199,6 +214,10 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
       metadataDocuments: onOff('TESSERA_CLIENT_ID_METADATA_DOCUMENTS', env.TESSERA_CLIENT_ID_METADATA_DOCUMENTS, false),
     },
     deviceFlow: onOff('TESSERA_DEVICE_FLOW', env.TESSERA_DEVICE_FLOW, true),
+    dpop: {
+      proofMaxAge: int('TESSERA_DPOP_PROOF_MAX_AGE', env.TESSERA_DPOP_PROOF_MAX_AGE, 60, LIMITS.dpopProofMaxAge),
+      requireNonce: dpopNonce(env.TESSERA_DPOP_NONCE),
+    },
     databasePoolSize: int('TESSERA_DATABASE_POOL_SIZE', env.TESSERA_DATABASE_POOL_SIZE, 10, LIMITS.databasePoolSize),
     sqliteSynchronous: sqliteSynchronous(env.TESSERA_SQLITE_SYNCHRONOUS),
     cleanup: {

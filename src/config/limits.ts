@@ -54,6 +54,9 @@ export const LIMITS = {
   /** TESSERA_GATEWAY_IDLE_TIMEOUT_MS: a gateway request's body may stall this long at most. */
   gatewayIdleTimeoutMs: { min: 1000, max: 300_000 },
 
+  /** TESSERA_DPOP_PROOF_MAX_AGE: how old a DPoP proof may be, seconds (RFC 9449 §11.1). */
+  dpopProofMaxAge: { min: 5, max: 600 },
+
   /** TESSERA_CHANGE_POLL_MS. */
   changePollMs: { min: 50, max: 60_000 },
   /** TESSERA_DATABASE_POOL_SIZE, connections per process. */

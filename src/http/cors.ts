@@ -35,12 +35,12 @@ export function applyCors(request: FastifyRequest, reply: FastifyReply): boolean
     reply
       .code(204)
       .header('access-control-allow-methods', methods)
-      .header('access-control-allow-headers', 'authorization, content-type')
+      .header('access-control-allow-headers', 'authorization, content-type, dpop')
       .header('access-control-max-age', '600')
       .send();
     return true;
   }
-  // Scripts may read the RFC 6750 / RFC 6749 challenge on errors.
-  reply.header('access-control-expose-headers', 'www-authenticate');
+  // Scripts may read the RFC 6750 / RFC 6749 challenge on errors, and the DPoP nonce (RFC 9449 §8).
+  reply.header('access-control-expose-headers', 'www-authenticate, dpop-nonce');
   return false;
 }

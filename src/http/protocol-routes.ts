@@ -43,14 +43,21 @@ export function registerProtocolRoutes(app: FastifyInstance, tessera: Tessera): 
   });
 
   app.post('/connect/token', (request, reply) => {
+    const now = epochSeconds(clock);
+    // RFC 9449: htu is compared with the endpoint's public URL (the issuer's), not with what a proxy passed on.
+    const dpopHeaders = dpopHeaderValues(request);
     const result = endpoints.token({
       params: formParams(request),
       authorization: request.headers.authorization,
-      now: epochSeconds(clock),
+      now,
       log: request.log,
+      dpop: dpopHeaders === undefined ? undefined : { headers: dpopHeaders, url: `${tessera.issuer}/connect/token` },
     });
     // Fastify awaits a returned promise; a synchronous result is sent without one.
-    if (result instanceof Promise) return result.then((body) => noStore(reply).send(body));
+    if (result instanceof Promise) {
+      // §8.2: with nonces required, each answer to a DPoP request brings the current nonce.
+      return result.then((body) => noStore(reply).headers(dpopHeaders === undefined ? {} : tessera.dpop.nonceHeader(now)).send(body));
+    }
     noStore(reply).send(result);
     return reply;
   });
@@ -92,6 +99,15 @@ export function registerProtocolRoutes(app: FastifyInstance, tessera: Tessera): 
   for (const path of ['/connect/token', '/connect/introspect', '/connect/revocation', ...(tessera.config.deviceFlow ? ['/connect/deviceauthorization'] : [])]) {
     app.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE'], url: path, handler: methodNotAllowed });
   }
+}
+
+/**
+ * The request's DPoP headers (RFC 9449 §4.3: exactly one is allowed); undefined when there is
+ * none. Node folds repeated headers into one value joined by commas, which the verifier refuses.
+ */
+export function dpopHeaderValues(request: FastifyRequest): string[] | undefined {
+  const value = request.headers.dpop;
+  return value === undefined ? undefined : Array.isArray(value) ? value : [value];
 }
 
 function methodNotAllowed(_request: FastifyRequest, reply: FastifyReply): never {

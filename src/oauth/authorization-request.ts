@@ -25,6 +25,8 @@ export interface AuthorizationRequest {
   acrValues: string | undefined;
   /** RFC 8707: the API the tokens are meant for; the code remembers it. */
   resource: ProtectedResource | undefined;
+  /** RFC 9449 §10 `dpop_jkt`: the DPoP key the code is bound to (the token request must prove it). */
+  dpopJkt: string | undefined;
   /** The parameters as received, to re-submit from the login and consent pages. */
   params: Map<string, string>;
 }
@@ -147,6 +149,9 @@ export async function validateAuthorizationRequest(raw: RawParams, lookupClient:
   if (state !== undefined && state.length > MAX_STATE_LENGTH) return back(invalidRequest('state is too long'));
   const acrValues = params.get('acr_values');
   if (acrValues !== undefined && acrValues.length > 1000) return back(invalidRequest('acr_values is too long'));
+  // A JWK SHA-256 thumbprint (RFC 7638): 32 bytes, base64url.
+  const dpopJkt = params.get('dpop_jkt');
+  if (dpopJkt !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(dpopJkt)) return back(invalidRequest('dpop_jkt must be a JWK SHA-256 thumbprint (base64url)'));
 
   return {
     ok: true,
@@ -163,6 +168,7 @@ export async function validateAuthorizationRequest(raw: RawParams, lookupClient:
       loginHint: params.get('login_hint'),
       acrValues,
       resource,
+      dpopJkt,
       params,
     },
   };

@@ -22,6 +22,8 @@ export interface AuthorizationCode {
   amr: string[];
   /** RFC 8707: the resource named at authorization (the token request may only repeat it). */
   resource?: string | null;
+  /** RFC 9449 §10: the DPoP key thumbprint (`dpop_jkt`) the token request's proof must match. */
+  dpopJkt?: string | null;
   createdAt: number;
   expiresAt: number;
 }
@@ -74,6 +76,7 @@ export class KyselyCodeStore implements CodeStore {
         refresh_family_id: null,
         amr: formatAmr(c.amr),
         resource: c.resource ?? null,
+        dpop_jkt: c.dpopJkt ?? null,
       })
       .execute();
   }
@@ -149,14 +152,15 @@ function fromRow(r: AuthorizationCodesTable): AuthorizationCode {
     authTime: r.auth_time,
     amr: parseAmr(r.amr),
     resource: r.resource ?? null,
+    dpopJkt: r.dpop_jkt ?? null,
     createdAt: r.created_at,
     expiresAt: r.expires_at,
   };
 }
 
 const INSERT_SQL = `INSERT INTO authorization_codes (code_hash, client_id, user_id, session_id, redirect_uri, redirect_uri_in_request, scope, nonce,
-  code_challenge, code_challenge_method, auth_time, created_at, expires_at, consumed_at, access_token_jti, access_token_expires_at, refresh_family_id, amr, resource)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, ?, ?)`;
+  code_challenge, code_challenge_method, auth_time, created_at, expires_at, consumed_at, access_token_jti, access_token_expires_at, refresh_family_id, amr, resource, dpop_jkt)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, ?, ?, ?)`;
 const CONSUME_SQL = 'UPDATE authorization_codes SET consumed_at = ? WHERE code_hash = ? AND consumed_at IS NULL RETURNING *';
 const MARK_REPLAY_SQL = 'UPDATE authorization_codes SET replayed_at = ? WHERE code_hash = ? RETURNING *';
 const RECORD_SQL = 'UPDATE authorization_codes SET access_token_jti = ?, access_token_expires_at = ?, refresh_family_id = ? WHERE code_hash = ? RETURNING replayed_at';
@@ -176,7 +180,7 @@ export class SqliteCodeStore extends KyselyCodeStore {
     return this.#s.run(() => {
       this.#s
         .statement(INSERT_SQL)
-        .run(c.codeHash, c.clientId, c.userId, c.sessionId, c.redirectUri, c.redirectUriInRequest ? 1 : 0, c.scope, c.nonce, c.codeChallenge, c.codeChallengeMethod, c.authTime, c.createdAt, c.expiresAt, formatAmr(c.amr), c.resource ?? null);
+        .run(c.codeHash, c.clientId, c.userId, c.sessionId, c.redirectUri, c.redirectUriInRequest ? 1 : 0, c.scope, c.nonce, c.codeChallenge, c.codeChallengeMethod, c.authTime, c.createdAt, c.expiresAt, formatAmr(c.amr), c.resource ?? null, c.dpopJkt ?? null);
     });
   }
 

@@ -33,6 +33,9 @@ export const OAUTH_ERROR_STATUS = {
   authorization_pending: 400,
   slow_down: 400,
   expired_token: 400,
+  // RFC 9449 §5, §8: a DPoP proof refused at the token endpoint; a proof without the server's nonce.
+  invalid_dpop_proof: 400,
+  use_dpop_nonce: 400,
 } as const;
 
 export type OAuthErrorCode = keyof typeof OAUTH_ERROR_STATUS;

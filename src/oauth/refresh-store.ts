@@ -17,6 +17,8 @@ export interface RefreshFamily {
   amr: string[];
   /** RFC 8707: the resource the grant is bound to; every access token from it is for that one. */
   resource?: string | null;
+  /** RFC 9449 §5: a public client's grant is bound to its DPoP key; every refresh proves it (null: not bound). */
+  dpopJkt?: string | null;
   createdAt: number;
   expiresAt: number;
   revokedAt: number | null;
@@ -87,6 +89,7 @@ export class KyselyRefreshStore implements RefreshStore {
           auth_time: f.authTime,
           amr: formatAmr(f.amr),
           resource: f.resource ?? null,
+          dpop_jkt: f.dpopJkt ?? null,
           created_at: f.createdAt,
           expires_at: f.expiresAt,
           revoked_at: null,
@@ -115,6 +118,7 @@ export class KyselyRefreshStore implements RefreshStore {
         'f.auth_time',
         'f.amr',
         'f.resource',
+        'f.dpop_jkt',
         'f.created_at',
         'f.expires_at',
         'f.revoked_at',
@@ -224,6 +228,7 @@ interface PresentedRow {
   auth_time: number | null;
   amr: string | null;
   resource: string | null;
+  dpop_jkt?: string | null;
   created_at: number;
   expires_at: number;
   revoked_at: number | null;
@@ -240,6 +245,7 @@ function presentedFromRow(row: PresentedRow): PresentedRefreshToken {
       authTime: row.auth_time,
       amr: parseAmr(row.amr),
       resource: row.resource ?? null,
+      dpopJkt: row.dpop_jkt ?? null,
       createdAt: row.created_at,
       expiresAt: row.expires_at,
       revokedAt: row.revoked_at,
@@ -251,13 +257,13 @@ function presentedFromRow(row: PresentedRow): PresentedRefreshToken {
 }
 
 const FIND_SQL = `SELECT t.scope AS token_scope, t.expires_at AS token_expires_at, t.used_at, f.id, f.client_id, f.user_id, f.scope,
-  f.session_id, f.auth_time, f.amr, f.resource, f.created_at, f.expires_at, f.revoked_at
+  f.session_id, f.auth_time, f.amr, f.resource, f.dpop_jkt, f.created_at, f.expires_at, f.revoked_at
   FROM refresh_tokens t JOIN refresh_token_families f ON f.id = t.family_id WHERE t.token_hash = ?`;
 const FIND_SQL_PG = FIND_SQL.replace('?', '$1');
 const SPEND_SQL = 'UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND family_id = ?';
 const INSERT_TOKEN_SQL = 'INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, NULL)';
-const INSERT_FAMILY_SQL = `INSERT INTO refresh_token_families (id, client_id, user_id, scope, session_id, auth_time, amr, resource, created_at, expires_at, revoked_at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`;
+const INSERT_FAMILY_SQL = `INSERT INTO refresh_token_families (id, client_id, user_id, scope, session_id, auth_time, amr, resource, dpop_jkt, created_at, expires_at, revoked_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`;
 
 /**
  * SQLite: the refresh path (find, rotate, the first token of a family) on statements
@@ -287,7 +293,7 @@ export class SqliteRefreshStore extends KyselyRefreshStore {
 
   override createFamily(f: RefreshFamily, firstTokenHash: string, tokenExpiresAt: number): Promise<void> {
     return this.#s.transaction(() => {
-      this.#s.statement(INSERT_FAMILY_SQL).run(f.id, f.clientId, f.userId, f.scope, f.sessionId, f.authTime, formatAmr(f.amr), f.resource ?? null, f.createdAt, f.expiresAt);
+      this.#s.statement(INSERT_FAMILY_SQL).run(f.id, f.clientId, f.userId, f.scope, f.sessionId, f.authTime, formatAmr(f.amr), f.resource ?? null, f.dpopJkt ?? null, f.createdAt, f.expiresAt);
       this.#s.statement(INSERT_TOKEN_SQL).run(firstTokenHash, f.id, f.scope, f.createdAt, tokenExpiresAt);
     });
   }
@@ -297,8 +303,8 @@ export class SqliteRefreshStore extends KyselyRefreshStore {
 function pgCreateFamily(f: RefreshFamily, firstTokenHash: string, tokenExpiresAt: number) {
   return sql`
     WITH family AS (
-      INSERT INTO refresh_token_families (id, client_id, user_id, scope, session_id, auth_time, amr, resource, created_at, expires_at, revoked_at)
-      VALUES (${f.id}, ${f.clientId}, ${f.userId}, ${f.scope}, ${f.sessionId}, ${f.authTime}, ${formatAmr(f.amr)}, ${f.resource ?? null}, ${f.createdAt}, ${f.expiresAt}, NULL)
+      INSERT INTO refresh_token_families (id, client_id, user_id, scope, session_id, auth_time, amr, resource, dpop_jkt, created_at, expires_at, revoked_at)
+      VALUES (${f.id}, ${f.clientId}, ${f.userId}, ${f.scope}, ${f.sessionId}, ${f.authTime}, ${formatAmr(f.amr)}, ${f.resource ?? null}, ${f.dpopJkt ?? null}, ${f.createdAt}, ${f.expiresAt}, NULL)
       RETURNING id
     )
     INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at)

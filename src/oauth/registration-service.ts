@@ -222,6 +222,8 @@ export class RegistrationService {
       ...(c.policyUri ? { policy_uri: c.policyUri } : {}),
       ...(c.tosUri ? { tos_uri: c.tosUri } : {}),
       ...(c.idTokenSignedResponseAlg ? { id_token_signed_response_alg: c.idTokenSignedResponseAlg } : {}),
+      // RFC 9449 §5.2: echoed as registered (false is the default, so only true is stated).
+      ...(c.dpopBoundAccessTokens ? { dpop_bound_access_tokens: true } : {}),
       ...(c.public ? {} : { client_secret_expires_at: 0 }),
       registration_client_uri: `${this.#d.endpoint()}/${c.id}`,
     };
@@ -289,6 +291,8 @@ export class RegistrationService {
 
     const name = optionalString('client_name');
     const alg = optionalString('id_token_signed_response_alg');
+    const dpopBound = m.dpop_bound_access_tokens;
+    if (dpopBound !== undefined && typeof dpopBound !== 'boolean') throw bad('dpop_bound_access_tokens must be true or false');
     return {
       authMethod: method as AuthMethod,
       input: {
@@ -305,6 +309,7 @@ export class RegistrationService {
         policyUri: optionalString('policy_uri') ?? null,
         tosUri: optionalString('tos_uri') ?? null,
         idTokenSignedResponseAlg: alg ?? null,
+        dpopBoundAccessTokens: dpopBound ?? false,
       },
     };
   }

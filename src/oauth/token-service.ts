@@ -20,6 +20,8 @@ export interface AccessTokenRequest {
   scopes: readonly string[];
   /** RFC 8707: the resource identifier the token is bound to; then `aud` is that alone. */
   resource?: string | readonly string[] | undefined;
+  /** RFC 9449 §6.1: the DPoP key thumbprint the token is bound to (`cnf.jkt`); absent: a bearer token. */
+  jkt?: string | undefined;
   now: number;
 }
 
@@ -44,6 +46,8 @@ export interface AccessTokenClaims {
   jti: string;
   roles?: string[];
   permissions?: string[];
+  /** RFC 9449 §6.1 / RFC 7800: a DPoP-bound token names its key's thumbprint. */
+  cnf?: { jkt?: string };
   [claim: string]: unknown;
 }
 
@@ -99,6 +103,7 @@ export class TokenService {
       claims.roles = principal.roles;
       claims.permissions = principal.permissions;
     }
+    if (req.jkt !== undefined) claims.cnf = { jkt: req.jkt };
     const token = signJwt(claims, this.#keys.signingKey('ES256'), 'at+jwt');
     return { token, jti, iat, exp, expiresIn: exp - req.now };
   }
@@ -150,6 +155,9 @@ export class TokenService {
     if (typeof claims.exp !== 'number' || claims.exp <= now) return { ok: false, reason: 'expired' };
     if (typeof claims.iat !== 'number' || typeof claims.jti !== 'string' || typeof claims.client_id !== 'string') {
       return { ok: false, reason: 'missing claims' };
+    }
+    if (claims.cnf !== undefined && (typeof claims.cnf !== 'object' || claims.cnf === null || typeof claims.cnf.jkt !== 'string')) {
+      return { ok: false, reason: 'unknown confirmation method' };
     }
     // Frozen: callers share the cached object.
     this.#verified.set(cacheKey, Object.freeze(claims), header.kid as string, claims.exp, now);

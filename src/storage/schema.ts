@@ -43,6 +43,8 @@ export interface ClientsTable {
   registration_token_hash?: string | null;
   /** Migration 0018: the token endpoint auth method a self-registered app declared. */
   token_endpoint_auth_method?: string | null;
+  /** Migration 0022 (RFC 9449 §5.2): every token request of the app must carry a DPoP proof. */
+  dpop_bound_access_tokens?: Flag;
 }
 
 /** Initial access tokens (RFC 7591 §3): issued by an administrator when registration is protected. */
@@ -143,6 +145,8 @@ export interface AuthorizationCodesTable {
   amr: string | null;
   /** RFC 8707 resource named at authorization (migration 0015). */
   resource: string | null;
+  /** RFC 9449 §10: the DPoP key thumbprint (`dpop_jkt`) the code is bound to (migration 0022). */
+  dpop_jkt?: string | null;
 }
 
 export interface RefreshTokenFamiliesTable {
@@ -158,6 +162,8 @@ export interface RefreshTokenFamiliesTable {
   amr: string | null;
   /** RFC 8707 resource the grant is bound to (migration 0015). */
   resource: string | null;
+  /** RFC 9449 §5: the DPoP key thumbprint a public client's refresh tokens are bound to (migration 0022). */
+  dpop_jkt?: string | null;
 }
 
 export interface RefreshTokensTable {
@@ -440,4 +446,12 @@ export interface Database {
   webauthn_challenges: WebauthnChallengesTable;
   initial_access_tokens: InitialAccessTokensTable;
   device_authorizations: DeviceAuthorizationsTable;
+  dpop_proof_jtis: DpopProofJtisTable;
+}
+
+/** DPoP proofs already seen (RFC 9449 §11.1), until they are too old to be accepted anyway (migration 0022). */
+export interface DpopProofJtisTable {
+  /** SHA-256 of the key thumbprint, the target URI and the proof's `jti`. */
+  key: string;
+  expires_at: Epoch;
 }

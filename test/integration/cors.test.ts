@@ -36,7 +36,7 @@ describe('CORS on the endpoints browser apps call', () => {
     expect(res.status).toBe(204);
     expect(res.headers.get('access-control-allow-origin')).toBe('*');
     expect(res.headers.get('access-control-allow-methods')).toBe(methods);
-    expect(res.headers.get('access-control-allow-headers')).toBe('authorization, content-type');
+    expect(res.headers.get('access-control-allow-headers')).toBe('authorization, content-type, dpop');
     expect(res.headers.get('access-control-allow-credentials')).toBeNull();
   });
 
@@ -54,7 +54,7 @@ describe('CORS on the endpoints browser apps call', () => {
     const refused = await postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials' }, { origin: ORIGIN, authorization: basic(app.client_id, 'wrong') });
     expect(refused.status).toBe(401);
     expect(refused.headers.get('access-control-allow-origin')).toBe('*');
-    expect(refused.headers.get('access-control-expose-headers')).toBe('www-authenticate');
+    expect(refused.headers.get('access-control-expose-headers')).toBe('www-authenticate, dpop-nonce');
     const serverSide = await postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials' }, { authorization: basic(app.client_id, app.client_secret) });
     expect(serverSide.headers.get('access-control-allow-origin')).toBeNull();
     // OPTIONS without Origin is no preflight: the endpoint does not exist for it.

@@ -19,6 +19,7 @@ import { nodeSqliteDialect, openSqlite } from '../../src/storage/node-sqlite-dia
 import type { Database } from '../../src/storage/schema.ts';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts';
 import { recordingLogger } from '../support/logger.ts';
+import { KyselyDpopReplayStore } from '../../src/oauth/dpop-replay-store.ts';
 
 /**
  * The cleanup of expired rows (issue 12) on SQLite and PostgreSQL: what it removes and what
@@ -59,6 +60,7 @@ function storesOn(db: Kysely<Database>, dialect: 'sqlite' | 'postgres'): Expirin
     passkeys: new KyselyPasskeyStore(db),
     audit: new KyselyAuditStore(db),
     emailLinks: new KyselyEmailLinkStore(db),
+    dpopProofs: new KyselyDpopReplayStore(db),
     db,
   };
 }
@@ -167,6 +169,7 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
     ]);
     await insertMany('audit_events', [auditRow('a-old', NOW - 31 * DAY), auditRow('a-new', NOW - 29 * DAY)]);
     await insertMany('email_links', [emailLink('mail-old', NOW - DAY - 1), emailLink('mail-recent', NOW - 60), emailLink('mail-live', NOW + HOUR)]);
+    await insertMany('dpop_proof_jtis', [{ key: 'dpop-old', expires_at: NOW - 1 }, { key: 'dpop-live', expires_at: NOW + 60 }]);
 
     const log = recordingLogger();
     const removed = await new Cleanup(expiryJobs(storesOn(db, dialect), 30), { clock, log }).run();
@@ -182,8 +185,10 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
       webauthn_challenges: 1,
       change_events: 1,
       email_links: 1,
+      dpop_proof_jtis: 1,
       audit_events: 1,
     });
+    expect(await keys('dpop_proof_jtis', 'key')).toEqual(['dpop-live']);
     expect(await keys('pending_second_steps', 'id_hash')).toEqual(['2nd-live']);
     expect(await keys('email_links', 'token_hash')).toEqual(['mail-live', 'mail-recent']);
     expect(await keys('authorization_codes', 'code_hash')).toEqual(['code-live', 'code-recent']);
@@ -198,7 +203,7 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
     expect((await keys('audit_events', 'id')).map((id) => id.split('-').slice(1).join('-'))).toEqual(['a-new']);
     // One line says what went.
     expect(log.entries).toEqual([
-      { level: 'info', message: 'cleanup removed 14 expired rows', context: { removed, ms: expect.any(Number) } },
+      { level: 'info', message: 'cleanup removed 15 expired rows', context: { removed, ms: expect.any(Number) } },
     ]);
     // A second run finds nothing and says nothing.
     const again = recordingLogger();
@@ -277,7 +282,7 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
       await logged.close();
     }
     const deletes = statements.filter((s) => /^delete from/i.test(s.sql));
-    expect(deletes).toHaveLength(12);
+    expect(deletes).toHaveLength(13);
     const scans: string[] = [];
     if (dialect === 'sqlite') {
       const raw = openSqlite(parseDatabaseUrl(database.url).target);

@@ -145,13 +145,14 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
         createdAt: NOW,
         expiresAt: NOW + 1800,
         resource: null,
+        dpopJkt: null,
         ...overrides,
       };
     }
 
     test('every stored field comes back on consume', async () => {
       const codes = codeStoreFor(handle);
-      const full = code('code-full', { resource: 'https://api.example.com/mcp' });
+      const full = code('code-full', { resource: 'https://api.example.com/mcp', dpopJkt: 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs' });
       const sparse = code('code-sparse', { sessionId: null, redirectUriInRequest: false, nonce: null, codeChallenge: null, codeChallengeMethod: null, scope: '' });
       await codes.insert(full);
       await codes.insert(sparse);
@@ -236,6 +237,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
         authTime: NOW - 5,
         amr: ['fed'],
         resource: null,
+        dpopJkt: null,
         createdAt: NOW,
         expiresAt: NOW + 600,
         revokedAt: null,
@@ -245,7 +247,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
 
     test('createFamily, then find returns the family and the first token', async () => {
       const refresh = refreshStoreFor(handle);
-      const f = family({ resource: 'https://api.example.com/mcp' });
+      const f = family({ resource: 'https://api.example.com/mcp', dpopJkt: 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs' });
       await refresh.createFamily(f, 'rt-first', NOW + 600);
       expect(await refresh.find('rt-first')).toEqual({ family: f, scope: 'openid profile offline_access', expiresAt: NOW + 600, usedAt: null });
       expect(await refresh.find('rt-unknown')).toBeUndefined();

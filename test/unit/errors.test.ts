@@ -44,6 +44,9 @@ describe('OAuthError', () => {
     authorization_pending: 400,
     slow_down: 400,
     expired_token: 400,
+    // RFC 9449 §5, §8.
+    invalid_dpop_proof: 400,
+    use_dpop_nonce: 400,
     server_error: 500,
     temporarily_unavailable: 503,
     invalid_token: 401,

@@ -34,6 +34,7 @@ describe('the docs state the ranges of src/config/limits.ts', () => {
     ['configuration.md', '| `TESSERA_CLEANUP_INTERVAL_SECONDS` | | `300` |', 'cleanupIntervalSeconds'],
     ['configuration.md', '| `TESSERA_AUDIT_RETENTION_DAYS` | | `0` |', 'auditRetentionDays'],
     ['configuration.md', '| `TESSERA_METRICS_TOKEN` |', 'metricsTokenLength'],
+    ['configuration.md', '| `TESSERA_DPOP_PROOF_MAX_AGE` | | `60` |', 'dpopProofMaxAge'],
     ['cli.md', '`--name`:', 'appName'],
     ['cli.md', '`--description`:', 'appDescription'],
     ['cli.md', '`--post-logout-redirect-uri` are repeatable,', 'appRedirectUris'],

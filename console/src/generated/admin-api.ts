@@ -5367,6 +5367,8 @@ export interface components {
             id_token_signed_response_alg?: string | null;
             /** @description users must pass a second factor to sign in to this app */
             require_mfa?: boolean;
+            /** @description every token request must carry a DPoP proof, so every access token is sender-constrained (RFC 9449 §5.2) */
+            dpop_bound_access_tokens?: boolean;
             /** Format: date-time */
             secret_updated_at?: string | null;
             /**
@@ -5419,6 +5421,8 @@ export interface components {
             tos_uri?: string | null;
             /** @description users must pass a second factor to sign in to this app (default false) */
             require_mfa?: boolean;
+            /** @description every token request must carry a DPoP proof (RFC 9449 §5.2; default false) */
+            dpop_bound_access_tokens?: boolean;
         };
         AppUpdate: {
             name?: string;
@@ -5448,6 +5452,8 @@ export interface components {
             tos_uri?: string | null;
             /** @description users must pass a second factor to sign in to this app (default false) */
             require_mfa?: boolean;
+            /** @description every token request must carry a DPoP proof (RFC 9449 §5.2; default false) */
+            dpop_bound_access_tokens?: boolean;
         };
         User: {
             /** @description UUID */

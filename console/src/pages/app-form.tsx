@@ -43,6 +43,8 @@ interface Draft {
   /** OIDC client metadata for the consent page (docs/branding.md): https URLs, empty for none. */
   links: Record<LinkField, string>;
   requireMfa: boolean;
+  /** RFC 9449 §5.2: refuse token requests without a DPoP proof. */
+  dpopBound: boolean;
 }
 
 type LinkField = 'client_uri' | 'policy_uri' | 'tos_uri' | 'logo_uri';
@@ -69,6 +71,7 @@ function draftOf(app?: App): Draft {
     idTokenAlg: app?.id_token_signed_response_alg === 'ES256' ? 'ES256' : 'RS256',
     links: { client_uri: app?.client_uri ?? '', policy_uri: app?.policy_uri ?? '', tos_uri: app?.tos_uri ?? '', logo_uri: app?.logo_uri ?? '' },
     requireMfa: app?.require_mfa ?? false,
+    dpopBound: app?.dpop_bound_access_tokens ?? false,
   };
 }
 
@@ -140,6 +143,7 @@ function AppForm({ app }: { app?: App }) {
       id_token_signed_response_alg: code && d.idTokenAlg === 'ES256' ? 'ES256' : null,
       ...Object.fromEntries(LINKS.map((l) => [l.key, d.links[l.key].trim() || null])),
       require_mfa: code && d.requireMfa,
+      dpop_bound_access_tokens: d.dpopBound,
     }) satisfies AppUpdate;
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -315,6 +319,14 @@ function AppForm({ app }: { app?: App }) {
           </label>
         ) : null}
         {fieldError(error, 'require_mfa') ? <p className="field-error">{fieldError(error, 'require_mfa')}</p> : null}
+
+        <label className="check">
+          <input type="checkbox" name="dpop_bound_access_tokens" checked={d.dpopBound} onChange={(e) => set('dpopBound', e.target.checked)} />
+          <span>
+            Require DPoP <span className="muted">— every token request must carry a DPoP proof, so every access token is bound to the app’s key (RFC 9449). The app’s OAuth library must support DPoP.</span>
+          </span>
+        </label>
+        {fieldError(error, 'dpop_bound_access_tokens') ? <p className="field-error">{fieldError(error, 'dpop_bound_access_tokens')}</p> : null}
 
         <Field label="Required permission" error={fieldError(error, 'require_permission')} hint="A user must hold this permission (through a role) to approve the app.">
           {(id, desc) => (

@@ -23,6 +23,7 @@ interface ClientFlags extends GlobalOptions {
   policyUri?: string;
   tosUri?: string;
   requireMfa?: string;
+  dpopBoundAccessTokens?: string;
 }
 
 function addClientOptions(cmd: Command): Command {
@@ -43,7 +44,8 @@ function addClientOptions(cmd: Command): Command {
     .option('--client-uri <url>', 'the app\'s homepage (https), linked on the consent page ("" clears)')
     .option('--policy-uri <url>', 'the app\'s privacy policy (https), linked on the consent page ("" clears)')
     .option('--tos-uri <url>', 'the app\'s terms of service (https), linked on the consent page ("" clears)')
-    .option('--require-mfa <yes|no>', 'users must pass a second factor to sign in to this app (default no)');
+    .option('--require-mfa <yes|no>', 'users must pass a second factor to sign in to this app (default no)')
+    .option('--dpop-bound-access-tokens <yes|no>', 'every token request must carry a DPoP proof, RFC 9449 (default no)');
 }
 
 function toInput(f: ClientFlags): ClientInput {
@@ -66,6 +68,7 @@ function toInput(f: ClientFlags): ClientInput {
   if (f.policyUri !== undefined) input.policyUri = f.policyUri;
   if (f.tosUri !== undefined) input.tosUri = f.tosUri;
   if (f.requireMfa !== undefined) input.requireMfa = yesNo(f.requireMfa, '--require-mfa');
+  if (f.dpopBoundAccessTokens !== undefined) input.dpopBoundAccessTokens = yesNo(f.dpopBoundAccessTokens, '--dpop-bound-access-tokens');
   return input;
 }
 
@@ -108,6 +111,7 @@ function render(c: ClientView | ClientWithSecret): string {
     ['requires', c.require_permission],
     ...(['logo', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri'] as const).filter((k) => c[k]).map((k) => [k, c[k]] as [string, unknown]),
     ['requires MFA', c.require_mfa ? 'yes' : 'no'],
+    ['DPoP-bound tokens', c.dpop_bound_access_tokens ? 'required' : 'optional'],
     ...(c.previous_secret_expires_at ? [['previous secret works until', c.previous_secret_expires_at] as [string, unknown]] : []),
     ['created', c.created_at],
   ];

@@ -63,6 +63,7 @@ export const AppSchema = Type.Object(
     require_permission: opt(str('permission a user must hold to approve the app')),
     id_token_signed_response_alg: opt(nullable(str('RS256 (default) or ES256'))),
     require_mfa: opt(Type.Boolean({ description: 'users must pass a second factor to sign in to this app' })),
+    dpop_bound_access_tokens: opt(Type.Boolean({ description: 'every token request must carry a DPoP proof, so every access token is sender-constrained (RFC 9449 §5.2)' })),
     secret_updated_at: opt(nullable(dateTime())),
     previous_secret_expires_at: opt(nullable(dateTime({ description: 'after a secret regeneration with a grace period: when the previous secret stops working' }))),
     logo_uri: opt(nullable(str("the app's logo (https), shown on the consent page when the brand allows remote app logos"))),
@@ -98,6 +99,7 @@ const appFields = {
   policy_uri: opt(nullable(str('https URL; null clears it', { maxLength: 2000 }))),
   tos_uri: opt(nullable(str('https URL; null clears it', { maxLength: 2000 }))),
   require_mfa: opt(Type.Boolean({ description: 'users must pass a second factor to sign in to this app (default false)' })),
+  dpop_bound_access_tokens: opt(Type.Boolean({ description: 'every token request must carry a DPoP proof (RFC 9449 §5.2; default false)' })),
 };
 
 export const AppCreateSchema = Type.Object(

@@ -68,6 +68,7 @@ export function authorizationFlow(deps: AuthorizeDeps) {
       authTime: signedIn.session.authTime,
       amr: signedIn.session.amr,
       resource: request.resource?.id ?? null,
+      dpopJkt: request.dpopJkt ?? null,
       createdAt: now,
       expiresAt: now + deps.codeTtl,
     });

@@ -3,6 +3,7 @@ import { KEY_ALGS } from '../../keys/key-ring.ts';
 import { OPENID_SCOPES } from '../../lib/scope-names.ts';
 import { GRANT_HANDLERS } from '../grants/index.ts';
 import { DEVICE_CODE_GRANT } from '../../clients/client.ts';
+import { DPOP_SIGNING_ALGS } from '../dpop.ts';
 
 /** Claims Tessera can release: in ID tokens, userinfo and access tokens (OIDC Discovery §3). */
 export const CLAIMS_SUPPORTED = [
@@ -61,6 +62,8 @@ export function serverMetadata(issuer: string, apiScopes: readonly string[] = []
     introspection_endpoint_auth_methods_supported: authMethods,
     revocation_endpoint_auth_methods_supported: [...authMethods, 'none'],
     access_token_signing_alg_values_supported: ['ES256'],
+    // RFC 9449 §5.1: DPoP-bound tokens at the token endpoint, userinfo and the gateway (docs/dpop.md).
+    dpop_signing_alg_values_supported: [...DPOP_SIGNING_ALGS],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [...KEY_ALGS].reverse(),
     // userinfo_signing_alg_values_supported is left out: userinfo answers plain JSON, never a JWT.

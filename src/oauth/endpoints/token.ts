@@ -2,6 +2,7 @@ import { DEVICE_CODE_GRANT, type Client } from '../../clients/client.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { MetricsRecorder } from '../../lib/metrics.ts';
 import { authenticateClient, presentedCredentials, type AuthenticatedClient, type ClientLookup } from '../client-auth.ts';
+import { DpopError, type DpopVerifier } from '../dpop.ts';
 import { OAuthError, invalidRequest, unauthorizedClient } from '../errors.ts';
 import type { GrantDeps, GrantHandler, TokenResponse } from '../grants/grant-handler.ts';
 import { singleValued, truncate, type RawParams } from '../params.ts';
@@ -14,6 +15,11 @@ export interface TokenRequest {
   now: number;
   /** The request's own logger (its request id): an issued token is logged here at info, never the token. */
   log?: Logger;
+  /**
+   * RFC 9449: the request's `DPoP` headers and the token endpoint's public URL; absent when the
+   * request has no DPoP header (then nothing DPoP costs anything).
+   */
+  dpop?: { headers: readonly string[]; url: string } | undefined;
 }
 
 export interface TokenEndpointDeps extends GrantDeps {
@@ -21,6 +27,8 @@ export interface TokenEndpointDeps extends GrantDeps {
   lookupClient: ClientLookup;
   /** Counts issued tokens by grant type; none when absent. */
   metrics?: MetricsRecorder;
+  /** Validates DPoP proofs (RFC 9449); absent: a DPoP header is refused. */
+  dpop?: DpopVerifier;
 }
 
 /**
@@ -35,10 +43,49 @@ export function tokenEndpoint(deps: TokenEndpointDeps) {
     const grantType = params.get('grant_type');
     if (grantType === undefined) throw invalidRequest('grant_type is required');
     const authenticated = authenticateClient(presentedCredentials(req.authorization, params), deps.lookupClient, req.now);
-    return authenticated instanceof Promise
-      ? authenticated.then((auth) => dispatch(deps, grantType, params, auth, req))
-      : dispatch(deps, grantType, params, authenticated, req);
+    // The hot path (no DPoP header, an app that does not require one) stays synchronous.
+    if (req.dpop === undefined) {
+      return authenticated instanceof Promise
+        ? authenticated.then((auth) => dispatch(deps, grantType, params, withoutProof(auth), req, undefined))
+        : dispatch(deps, grantType, params, withoutProof(authenticated), req, undefined);
+    }
+    return withProof(deps, grantType, params, authenticated, req, req.dpop);
   };
+}
+
+/** RFC 9449 §5.2: an app registered with `dpop_bound_access_tokens` never gets a token without a proof. */
+function withoutProof(auth: AuthenticatedClient): AuthenticatedClient {
+  if (auth.client.dpopBoundAccessTokens) throw invalidRequest('this app must send a DPoP proof (DPoP header) with every token request');
+  return auth;
+}
+
+/**
+ * RFC 9449 §5: the proof is checked once the client is authenticated and before the grant
+ * runs, so a refused proof (a missing nonce, say) consumes no code and rotates no refresh token.
+ */
+async function withProof(
+  deps: TokenEndpointDeps,
+  grantType: string,
+  params: Map<string, string>,
+  authenticated: AuthenticatedClient | Promise<AuthenticatedClient>,
+  req: TokenRequest,
+  dpop: { headers: readonly string[]; url: string },
+): Promise<TokenResponse> {
+  const auth = await authenticated;
+  if (!deps.dpop) throw new OAuthError('invalid_dpop_proof', 'DPoP is not supported here');
+  let jkt: string;
+  try {
+    ({ jkt } = await deps.dpop.verify({ headers: dpop.headers, method: 'POST', url: dpop.url, now: req.now }));
+  } catch (error) {
+    if (!(error instanceof DpopError)) throw error;
+    // §8: the answer to a missing nonce carries the nonce to use.
+    throw new OAuthError(error.code, error.message, { headers: error.code === 'use_dpop_nonce' ? deps.dpop.nonceHeader(req.now) : {} });
+  }
+  const response = await dispatch(deps, grantType, params, auth, req, jkt);
+  // Every grant binds its token to the proof's key; one that did not would hand out a bearer
+  // token to a client that asked for (or must have) a bound one.
+  if (response.token_type !== 'DPoP') throw new Error(`the ${grantType} grant ignored the DPoP proof`);
+  return response;
 }
 
 function dispatch(
@@ -47,6 +94,7 @@ function dispatch(
   params: Map<string, string>,
   auth: AuthenticatedClient,
   req: TokenRequest,
+  dpopJkt: string | undefined,
 ): TokenResponse | Promise<TokenResponse> {
   const handler = deps.grants.get(grantType);
   if (!handler) throw new OAuthError('unsupported_grant_type', `grant_type "${truncate(grantType)}" is not supported`);
@@ -56,7 +104,7 @@ function dispatch(
   if (!isRegisteredFor(auth.client, grantType)) {
     throw unauthorizedClient(`this app is not registered for the ${grantType} grant`);
   }
-  const response = handler.handle({ params, client: auth.client, authMethod: auth.method, now: req.now }, deps);
+  const response = handler.handle({ params, client: auth.client, authMethod: auth.method, dpopJkt, now: req.now }, deps);
   if (response instanceof Promise) {
     return response.then((body) => {
       issued(deps, req, handler.grantType, auth.client.id);

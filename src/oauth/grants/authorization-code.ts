@@ -3,7 +3,7 @@ import { invalidGrant, invalidRequest } from '../errors.ts';
 import { verifierMatches } from '../pkce.ts';
 import { resolveResource, resourceForGrant } from '../resource-indicators.ts';
 import type { GrantDeps, GrantHandler, GrantRequest, TokenResponse } from './grant-handler.ts';
-import { activePrincipal, issueUserTokens } from './user-tokens.ts';
+import { activePrincipal, checkBoundKey, issueUserTokens } from './user-tokens.ts';
 
 /** RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5–4.6). Codes are single-use; a replay revokes what the code gave. */
 export const authorizationCodeGrant = {
@@ -37,12 +37,14 @@ export const authorizationCodeGrant = {
       throw invalidGrant('code_verifier sent but the authorization request had no code_challenge');
     }
     if (req.client.public && stored.codeChallenge === null) throw invalidGrant('public clients must use PKCE');
+    // RFC 9449 §10: a code requested with dpop_jkt is only exchanged with a proof by that key.
+    if (stored.dpopJkt) checkBoundKey(stored.dpopJkt, req.dpopJkt, 'the authorization code');
     const principal = await activePrincipal(deps, stored.userId, req.client);
     const scopes = stored.scope.split(' ').filter(Boolean);
     const resource = resourceForGrant(resolveResource(req.params.get('resource'), deps.resources), stored.resource ?? null, scopes, deps.resources);
     const issued = await issueUserTokens(
       deps,
-      { client: req.client, principal, scopes, nonce: stored.nonce, authTime: stored.authTime, amr: stored.amr, sid: stored.sessionId, resource, now: req.now },
+      { client: req.client, principal, scopes, nonce: stored.nonce, authTime: stored.authTime, amr: stored.amr, sid: stored.sessionId, resource, dpopJkt: req.dpopJkt, now: req.now },
       'new',
     );
     const record = { accessTokenJti: issued.jti, accessTokenExpiresAt: issued.exp, refreshFamilyId: issued.familyId };

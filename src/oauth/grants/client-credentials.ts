@@ -42,8 +42,8 @@ function issue(req: GrantRequest, deps: GrantDeps, scopes: string[], resource: P
   const decision = decideGrant(req.client, user, scopes);
   if (!decision.allowed) throw refused(decision);
   const principal = user ?? undefined;
-  const issued = deps.tokens.issueAccessToken({ client: req.client, principal, scopes, resource: resource?.audience, now: req.now });
-  const response: TokenResponse = { access_token: issued.token, token_type: 'Bearer', expires_in: issued.expiresIn };
+  const issued = deps.tokens.issueAccessToken({ client: req.client, principal, scopes, resource: resource?.audience, jkt: req.dpopJkt, now: req.now });
+  const response: TokenResponse = { access_token: issued.token, token_type: req.dpopJkt === undefined ? 'Bearer' : 'DPoP', expires_in: issued.expiresIn };
   if (scopes.length) response.scope = scopes.join(' ');
   return response;
 }

@@ -43,7 +43,7 @@ export const deviceCodeGrant = {
     const resource = resourceForGrant(resolveResource(req.params.get('resource'), deps.resources), auth.resource, scopes, deps.resources);
     const issued = await issueUserTokens(
       deps,
-      { client: req.client, principal, scopes, nonce: null, authTime: auth.authTime, amr: auth.amr, sid: auth.sessionId, resource, now: req.now },
+      { client: req.client, principal, scopes, nonce: null, authTime: auth.authTime, amr: auth.amr, sid: auth.sessionId, resource, dpopJkt: req.dpopJkt, now: req.now },
       'new',
     );
     return issued.response;

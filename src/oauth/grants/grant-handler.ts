@@ -12,7 +12,8 @@ import type { TokenService } from '../token-service.ts';
 /** The JSON body of a successful token response (RFC 6749 §5.1). */
 export interface TokenResponse {
   access_token: string;
-  token_type: 'Bearer';
+  /** `DPoP` when the access token is bound to the request's DPoP key (RFC 9449 §5). */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   scope?: string;
   refresh_token?: string;
@@ -23,6 +24,12 @@ export interface GrantRequest {
   params: Map<string, string>;
   client: Client;
   authMethod: ClientAuthMethod;
+  /**
+   * RFC 9449: the thumbprint of the key of the request's valid DPoP proof. Every token the
+   * grant issues is bound to it (`cnf.jkt`, `token_type: DPoP`); the token endpoint refuses a
+   * response that is not.
+   */
+  dpopJkt?: string | undefined;
   /** Epoch seconds. */
   now: number;
 }

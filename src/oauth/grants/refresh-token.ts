@@ -3,7 +3,7 @@ import { invalidGrant, invalidRequest, invalidScope } from '../errors.ts';
 import { resolveResource, resourceForGrant } from '../resource-indicators.ts';
 import { parseScope } from '../scopes.ts';
 import type { GrantDeps, GrantHandler, GrantRequest, TokenResponse } from './grant-handler.ts';
-import { activePrincipal, issueUserTokens } from './user-tokens.ts';
+import { activePrincipal, checkBoundKey, issueUserTokens } from './user-tokens.ts';
 
 /**
  * RFC 6749 §6 with rotation (RFC 9700 §4.14.2): every use returns a new refresh token;
@@ -27,6 +27,8 @@ export const refreshTokenGrant = {
       await deps.refresh.revokeFamily(family.id, req.now);
       throw invalidGrant('the refresh token was already used; the grant is revoked');
     }
+    // RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
+    if (family.dpopJkt) checkBoundKey(family.dpopJkt, req.dpopJkt, 'the refresh token');
     // The family's lifetime is absolute from its first issue; rotation never extends it.
     if (found.expiresAt <= req.now || family.expiresAt <= req.now) throw invalidGrant('the refresh token has expired');
     // A regenerated secret ends every grant issued to the app before it.
@@ -51,7 +53,7 @@ export const refreshTokenGrant = {
     }
     const issued = await issueUserTokens(
       deps,
-      { client: req.client, principal, scopes, nonce: null, authTime: family.authTime, amr: family.amr, sid: family.sessionId, resource, now: req.now },
+      { client: req.client, principal, scopes, nonce: null, authTime: family.authTime, amr: family.amr, sid: family.sessionId, resource, dpopJkt: req.dpopJkt, now: req.now },
       { familyId: family.id, token: next },
     );
     return issued.response;

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from '../../clients/client.ts';
 import { ANY_SCOPES, decideGrant, type GrantDenial } from '../../clients/grant-policy.ts';
 import type { Principal } from '../../identity/user.ts';
-import { randomToken, sha256 } from '../../lib/crypto.ts';
+import { hashesEqual, randomToken, sha256 } from '../../lib/crypto.ts';
 import { ADMIN_SCOPE } from '../../lib/scope-names.ts';
-import { invalidGrant, type OAuthError } from '../errors.ts';
+import { invalidGrant, OAuthError } from '../errors.ts';
 import { narrowScopes, type ProtectedResource } from '../resource-indicators.ts';
 import type { GrantDeps, TokenResponse } from './grant-handler.ts';
 
@@ -19,6 +19,8 @@ export interface UserTokenRequest {
   sid: string | null;
   /** RFC 8707: the resource the access token is bound to (its scopes narrowed to it); the grant keeps all. */
   resource: ProtectedResource | undefined;
+  /** RFC 9449: the DPoP key the access token is bound to; a new refresh family of a public client is bound to it too (§5). */
+  dpopJkt: string | undefined;
   now: number;
 }
 
@@ -32,10 +34,10 @@ export async function issueUserTokens(
   const decision = decideGrant(req.client, req.principal, req.scopes);
   if (!decision.allowed) throw refused(decision);
   const accessScopes = narrowScopes(req.scopes, req.resource, deps.resources);
-  const access = deps.tokens.issueAccessToken({ client: req.client, principal: req.principal, scopes: accessScopes, resource: req.resource?.audience, now: req.now });
+  const access = deps.tokens.issueAccessToken({ client: req.client, principal: req.principal, scopes: accessScopes, resource: req.resource?.audience, jkt: req.dpopJkt, now: req.now });
   const response: TokenResponse = {
     access_token: access.token,
-    token_type: 'Bearer',
+    token_type: req.dpopJkt === undefined ? 'Bearer' : 'DPoP',
     expires_in: access.expiresIn,
     scope: accessScopes.join(' '),
   };
@@ -70,6 +72,8 @@ export async function issueUserTokens(
         authTime: req.authTime,
         amr: req.amr,
         resource: req.resource?.id ?? null,
+        // RFC 9449 §5: a confidential client's refresh tokens are bound to its credentials already.
+        dpopJkt: req.client.public ? (req.dpopJkt ?? null) : null,
         createdAt: req.now,
         expiresAt,
         revokedAt: null,
@@ -85,6 +89,15 @@ export async function issueUserTokens(
   const [idTokenValue] = await Promise.all([idToken, stored]);
   if (idTokenValue !== undefined) response.id_token = idTokenValue;
   return { response, jti: access.jti, exp: access.exp, familyId };
+}
+
+/**
+ * A grant bound to a DPoP key (a code by `dpop_jkt`, a public client's refresh token) is only
+ * used with a proof by that key: no proof is `invalid_dpop_proof`, another key `invalid_grant`.
+ */
+export function checkBoundKey(bound: string, presented: string | undefined, what: string): void {
+  if (presented === undefined) throw new OAuthError('invalid_dpop_proof', `${what} is bound to a DPoP key: send a DPoP proof signed with it`);
+  if (!hashesEqual(bound, presented)) throw invalidGrant(`${what} is bound to another DPoP key`);
 }
 
 export function refreshTtl(deps: GrantDeps, client: Client): number {

@@ -143,5 +143,6 @@ function clientInput(body: Static<typeof AppUpdateSchema>): ClientInput {
     policyUri: body.policy_uri,
     tosUri: body.tos_uri,
     requireMfa: body.require_mfa,
+    dpopBoundAccessTokens: body.dpop_bound_access_tokens,
   };
 }
