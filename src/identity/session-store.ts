@@ -170,7 +170,7 @@ export class SqliteSessionStore extends KyselySessionStore {
   }
 
   override touch(idHash: string, now: number): Promise<void> {
-    return this.#s.run(() => {
+    return this.#s.write(() => {
       this.#s.statement('UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?').run(now, idHash);
     });
   }

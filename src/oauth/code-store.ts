@@ -166,7 +166,7 @@ const MARK_REPLAY_SQL = 'UPDATE authorization_codes SET replayed_at = ? WHERE co
 const RECORD_SQL = 'UPDATE authorization_codes SET access_token_jti = ?, access_token_expires_at = ?, refresh_family_id = ? WHERE code_hash = ? RETURNING replayed_at';
 
 /**
- * SQLite: insert, consume and recordIssued on statements prepared once
+ * SQLite: insert, consume and recordIssued on statements prepared once and group-committed
  * (src/storage/sqlite-statements.ts); the same statements as the Kysely store builds.
  */
 export class SqliteCodeStore extends KyselyCodeStore {
@@ -177,7 +177,7 @@ export class SqliteCodeStore extends KyselyCodeStore {
   }
 
   override insert(c: AuthorizationCode): Promise<void> {
-    return this.#s.run(() => {
+    return this.#s.write(() => {
       this.#s
         .statement(INSERT_SQL)
         .run(c.codeHash, c.clientId, c.userId, c.sessionId, c.redirectUri, c.redirectUriInRequest ? 1 : 0, c.scope, c.nonce, c.codeChallenge, c.codeChallengeMethod, c.authTime, c.createdAt, c.expiresAt, formatAmr(c.amr), c.resource ?? null, c.dpopJkt ?? null);
@@ -185,7 +185,7 @@ export class SqliteCodeStore extends KyselyCodeStore {
   }
 
   override consume(codeHash: string, now: number): Promise<ConsumeResult> {
-    return this.#s.run(() => {
+    return this.#s.write(() => {
       const consumed = this.#s.statement(CONSUME_SQL).get(now, codeHash) as AuthorizationCodesTable | undefined;
       if (consumed) return { status: 'consumed', code: fromRow(consumed) } as const;
       const row = this.#s.statement(MARK_REPLAY_SQL).get(now, codeHash) as AuthorizationCodesTable | undefined;
@@ -195,7 +195,7 @@ export class SqliteCodeStore extends KyselyCodeStore {
   }
 
   override recordIssued(codeHash: string, issued: { accessTokenJti: string; accessTokenExpiresAt: number; refreshFamilyId: string | null }): Promise<{ replayed: boolean }> {
-    return this.#s.run(() => {
+    return this.#s.write(() => {
       const row = this.#s.statement(RECORD_SQL).get(issued.accessTokenJti, issued.accessTokenExpiresAt, issued.refreshFamilyId, codeHash) as { replayed_at: number | null } | undefined;
       return { replayed: row !== undefined && row.replayed_at !== null };
     });

@@ -267,7 +267,8 @@ const INSERT_FAMILY_SQL = `INSERT INTO refresh_token_families (id, client_id, us
 
 /**
  * SQLite: the refresh path (find, rotate, the first token of a family) on statements
- * prepared once (src/storage/sqlite-statements.ts); the rest through Kysely.
+ * prepared once (src/storage/sqlite-statements.ts), the writes group-committed with those
+ * of concurrent requests; the rest through Kysely.
  */
 export class SqliteRefreshStore extends KyselyRefreshStore {
   readonly #s: SqliteStatements;
@@ -284,7 +285,7 @@ export class SqliteRefreshStore extends KyselyRefreshStore {
   }
 
   override rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number): Promise<RotateResult> {
-    return this.#s.transaction(() => {
+    return this.#s.write(() => {
       if (Number(this.#s.statement(SPEND_SQL).run(now, oldHash, familyId).changes) !== 1) return { status: 'already_used' } as const;
       this.#s.statement(INSERT_TOKEN_SQL).run(newHash, familyId, scope, now, expiresAt);
       return { status: 'rotated' } as const;
@@ -292,7 +293,7 @@ export class SqliteRefreshStore extends KyselyRefreshStore {
   }
 
   override createFamily(f: RefreshFamily, firstTokenHash: string, tokenExpiresAt: number): Promise<void> {
-    return this.#s.transaction(() => {
+    return this.#s.write(() => {
       this.#s.statement(INSERT_FAMILY_SQL).run(f.id, f.clientId, f.userId, f.scope, f.sessionId, f.authTime, formatAmr(f.amr), f.resource ?? null, f.dpopJkt ?? null, f.createdAt, f.expiresAt);
       this.#s.statement(INSERT_TOKEN_SQL).run(firstTokenHash, f.id, f.scope, f.createdAt, tokenExpiresAt);
     });

@@ -1,10 +1,17 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import type { Kysely } from 'kysely';
+import { DatabaseUnavailableError } from './pg-group-commit.ts';
 import type { Database } from './schema.ts';
 
 /** Failure counts shared with the Kysely path (database.ts `DatabaseStats`). */
 interface ErrorCounter {
   queryErrors: number;
+}
+
+interface PendingWrite {
+  work: () => unknown;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
 }
 
 /**
@@ -20,12 +27,24 @@ interface ErrorCounter {
  * is open; otherwise it waits for Kysely's connection (its mutex), i.e. for that
  * transaction to end. Work passed here must be synchronous: it then runs whole, with
  * nothing else in between.
+ *
+ * Group commit (`write`): the writes that requests submit in one event-loop turn run, in
+ * submission order, in one transaction, so they share one COMMIT — with
+ * `synchronous = FULL` one fsync of the WAL instead of one per request, which node:sqlite
+ * does on the event loop. Each caller's promise settles after that COMMIT. The work itself
+ * runs at the flush, not when submitted, so nothing uncommitted is ever visible to a read
+ * on the connection, and of two rotations of one token in a batch the second finds it
+ * spent, as it would one after the other.
  */
 export class SqliteStatements {
   readonly #raw: DatabaseSync;
   readonly #db: Kysely<Database>;
   readonly #errors: ErrorCounter;
   readonly #prepared = new Map<string, StatementSync>();
+  #queue: PendingWrite[] = [];
+  #scheduled = false;
+  /** Batches committed and the writes they carried, for tests and the performance notes. */
+  readonly stats = { batches: 0, statements: 0, retriedAlone: 0 };
 
   constructor(raw: DatabaseSync, db: Kysely<Database>, errors: ErrorCounter) {
     this.#raw = raw;
@@ -44,24 +63,127 @@ export class SqliteStatements {
   }
 
   /** Runs synchronous `work` on the connection, outside any transaction Kysely holds open. */
-  async run<T>(work: () => T): Promise<T> {
-    if (!this.#raw.isTransaction) return this.#counted(work);
+  run<T>(work: () => T): Promise<T> {
+    if (!this.#raw.isTransaction) {
+      try {
+        return Promise.resolve(this.#counted(work));
+      } catch (error) {
+        return Promise.reject(error as Error);
+      }
+    }
     return this.#db.connection().execute(async () => this.#counted(work));
   }
 
-  /** `work` in one transaction (BEGIN IMMEDIATE: the write lock first, no upgrade deadlock), rolled back if it throws. */
-  transaction<T>(work: () => T): Promise<T> {
-    return this.run(() => {
-      this.statement('BEGIN IMMEDIATE').run();
-      try {
-        const result = work();
-        this.statement('COMMIT').run();
-        return result;
-      } catch (error) {
-        if (this.#raw.isTransaction) this.statement('ROLLBACK').run();
-        throw error;
+  /**
+   * Synchronous `work` that writes, in the next group-commit batch: resolves with its result
+   * once the batch's COMMIT succeeded. Work that throws is rolled back alone and rejects
+   * with its own error; a batch whose COMMIT (or BEGIN) fails rejects its callers with
+   * DatabaseUnavailableError (nothing of it was stored). Work is all or nothing, like a
+   * transaction of its own.
+   */
+  write<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ work, resolve: resolve as PendingWrite['resolve'], reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        // After the I/O callbacks of this turn: every request parsed in it has queued its write.
+        setImmediate(() => this.#flush());
       }
     });
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const batch = this.#queue;
+    this.#queue = [];
+    const commit = (): void => this.#commit(batch);
+    if (!this.#raw.isTransaction) return commit();
+    // Kysely holds a transaction open across an await: wait for it to end.
+    this.#db
+      .connection()
+      .execute(async () => commit())
+      .catch((error: unknown) => this.#failAll(batch, error));
+  }
+
+  #commit(batch: PendingWrite[]): void {
+    const results: unknown[] = [];
+    try {
+      this.statement('BEGIN IMMEDIATE').run();
+    } catch (error) {
+      // The write lock was not granted within busy_timeout (another process writes).
+      this.#errors.queryErrors++;
+      return this.#failAll(batch, error);
+    }
+    let failed = false;
+    for (const p of batch) {
+      try {
+        results.push(p.work());
+      } catch {
+        failed = true;
+        break;
+      }
+    }
+    if (!failed) {
+      try {
+        this.statement('COMMIT').run();
+      } catch (error) {
+        // Disk full, an I/O error: not committed. Nothing is retried.
+        this.#errors.queryErrors++;
+        this.#rollback();
+        return this.#failAll(batch, error);
+      }
+      this.stats.batches++;
+      this.stats.statements += batch.length;
+      batch.forEach((p, i) => p.resolve(results[i]));
+      return;
+    }
+    // One work threw: roll the whole batch back (partial effects of the failed work
+    // included), then run each alone, so only those that fail alone fail, with their own error.
+    this.#errors.queryErrors++;
+    this.#rollback();
+    this.stats.retriedAlone += batch.length;
+    for (const p of batch) this.#alone(p);
+  }
+
+  #alone(p: PendingWrite): void {
+    try {
+      this.statement('BEGIN IMMEDIATE').run();
+    } catch (error) {
+      this.#errors.queryErrors++;
+      return p.reject(new DatabaseUnavailableError(error));
+    }
+    let result: unknown;
+    try {
+      result = p.work();
+    } catch (error) {
+      this.#errors.queryErrors++;
+      this.#rollback();
+      return p.reject(error);
+    }
+    try {
+      this.statement('COMMIT').run();
+    } catch (error) {
+      this.#errors.queryErrors++;
+      this.#rollback();
+      return p.reject(new DatabaseUnavailableError(error));
+    }
+    this.stats.batches++;
+    this.stats.statements++;
+    p.resolve(result);
+  }
+
+  /** Ends a failed transaction; a ROLLBACK that fails too leaves SQLite to end it (it did, if it cannot). */
+  #rollback(): void {
+    try {
+      if (this.#raw.isTransaction) this.statement('ROLLBACK').run();
+    } catch {
+      this.#errors.queryErrors++;
+    }
+  }
+
+  #failAll(batch: PendingWrite[], error: unknown): void {
+    const unavailable = new DatabaseUnavailableError(error);
+    for (const p of batch) p.reject(unavailable);
   }
 
   #counted<T>(work: () => T): T {

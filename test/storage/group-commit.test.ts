@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { DatabaseSync } from 'node:sqlite';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Client } from '../../src/clients/client.ts';
@@ -6,19 +8,231 @@ import { KyselyClientStore } from '../../src/clients/client-store.ts';
 import { refreshStoreFor, type RefreshFamily, type RefreshStore } from '../../src/oauth/refresh-store.ts';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from '../../src/storage/database.ts';
 import { DatabaseUnavailableError, isConnectionError, PgGroupCommit } from '../../src/storage/pg-group-commit.ts';
-import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
+import { createTestDatabase, DIALECTS, type TestDatabase, type TestDialect } from '../support/databases.ts';
 
 /**
- * Group commit on PostgreSQL (src/storage/pg-group-commit.ts): writes submitted in one
- * event-loop turn share a transaction; a failed batch fails only its own callers, and
- * correctly. (SQLite has no group commit: its hot paths are on prepared statements, and
- * test/storage/sign-in-stores.test.ts runs the shared contract — one winner among
- * concurrent rotations — on both dialects.)
+ * Group commit (issue 16): writes submitted in one event-loop turn share a transaction —
+ * on PostgreSQL (src/storage/pg-group-commit.ts) one COMMIT per batch on a pooled
+ * connection, on SQLite (src/storage/sqlite-statements.ts `write`) one COMMIT (one fsync
+ * with synchronous = FULL) per batch on the one connection. A failed batch fails only its
+ * own callers, and correctly. The shared contract runs on both dialects; what only one
+ * dialect can do wrong (a terminated backend; the write lock, a failed COMMIT) below it.
  */
 
 const NOW = 1_770_000_000;
 
-describe('group commit (PostgreSQL)', () => {
+function webClient(): Client {
+  return {
+    id: randomUUID(), name: 'Web', description: '', secretHash: 'x', secretUpdatedAt: NOW, previousSecretHash: null, previousSecretExpiresAt: null,
+    public: false, grantTypes: ['authorization_code'], redirectUris: ['https://app.example.com/cb'], postLogoutRedirectUris: [], scopes: ['openid', 'offline_access'],
+    defaultScopes: [], onBehalfOfUserId: null, accessTokenTtl: null, refreshTokenTtl: null, requirePermission: 'developer_api', idTokenSignedResponseAlg: null,
+    tokensValidAfter: 0, createdAt: NOW, updatedAt: NOW,
+  };
+}
+
+/** A second connection to the same database: it sees committed rows only. */
+interface Observer {
+  usedAt(hash: string): Promise<number | null | 'missing'>;
+  close(): Promise<void>;
+}
+
+async function observe(dialect: TestDialect, url: string): Promise<Observer> {
+  if (dialect === 'sqlite') {
+    const other = new DatabaseSync(url.slice('sqlite:'.length));
+    const stmt = other.prepare('select used_at from refresh_tokens where token_hash = ?');
+    return {
+      usedAt: async (hash) => {
+        const row = stmt.get(hash) as { used_at: number | null } | undefined;
+        return row ? row.used_at : 'missing';
+      },
+      close: async () => other.close(),
+    };
+  }
+  const other = new pg.Client({ connectionString: url });
+  await other.connect();
+  return {
+    usedAt: async (hash) => {
+      const row = (await other.query<{ used_at: string | null }>('select used_at from refresh_tokens where token_hash = $1', [hash])).rows[0];
+      return row ? (row.used_at === null ? null : Number(row.used_at)) : 'missing';
+    },
+    close: () => other.end(),
+  };
+}
+
+describe.each(DIALECTS)('group commit (%s)', (dialect) => {
+  let database: TestDatabase;
+  let handle: DatabaseHandle;
+  let stats: { batches: number; statements: number; retriedAlone: number };
+  let refresh: RefreshStore;
+  let clientId: string;
+  let observer: Observer;
+
+  beforeAll(async () => {
+    database = await createTestDatabase(dialect);
+    handle = openDatabase(database.url);
+    await migrateToLatest(handle);
+    stats = (handle.sqlite ?? handle.groupCommit)!.stats;
+    refresh = refreshStoreFor(handle);
+    const client = webClient();
+    await new KyselyClientStore(handle.db).insert(client);
+    clientId = client.id;
+    observer = await observe(dialect, database.url);
+  });
+
+  afterAll(async () => {
+    await observer?.close();
+    await handle?.close();
+    await database?.drop();
+  });
+
+  const family = (overrides: Partial<RefreshFamily> = {}): RefreshFamily => ({
+    id: randomUUID(), clientId, userId: null, scope: 'openid offline_access', sessionId: null, authTime: NOW, amr: ['pwd'], createdAt: NOW, expiresAt: NOW + 600, revokedAt: null, ...overrides,
+  });
+
+  async function seed(prefix: string, n: number): Promise<RefreshFamily[]> {
+    const out: RefreshFamily[] = [];
+    for (let i = 0; i < n; i++) {
+      const f = family();
+      await refresh.createFamily(f, `${prefix}-${i}`, NOW + 600);
+      out.push(f);
+    }
+    return out;
+  }
+
+  test('rotations requested in one turn commit in one transaction, and each is visible to another connection once its promise resolves', async () => {
+    const families = await seed('gc-one', 12);
+    const before = { ...stats };
+    const results = await Promise.all(families.map((f, i) => refresh.rotate(`gc-one-${i}`, `gc-one-next-${i}`, f.id, 'openid', NOW + 1, NOW + 600)));
+    expect(results.every((r) => r.status === 'rotated')).toBe(true);
+    expect(stats.batches - before.batches).toBe(1);
+    expect(stats.statements - before.statements).toBe(12);
+    for (let i = 0; i < 12; i++) {
+      expect(await observer.usedAt(`gc-one-${i}`)).toBe(NOW + 1);
+      expect(await observer.usedAt(`gc-one-next-${i}`)).toBeNull();
+    }
+  });
+
+  test('concurrent rotations of one token in one batch: exactly one wins, only its successor exists', async () => {
+    const [f] = await seed('gc-race', 1);
+    const before = { ...stats };
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => refresh.rotate('gc-race-0', `gc-race-next-${i}`, f!.id, 'openid', NOW + 2, NOW + 600)));
+    expect(stats.batches - before.batches).toBe(1);
+    expect(results.filter((r) => r.status === 'rotated')).toHaveLength(1);
+    const winner = results.findIndex((r) => r.status === 'rotated');
+    for (let i = 0; i < 8; i++) expect(await observer.usedAt(`gc-race-next-${i}`)).toBe(i === winner ? null : 'missing');
+  });
+
+  test('one bad row fails only its own caller, with its own error; the rest of the batch commits', async () => {
+    const families = await seed('gc-bad', 6);
+    const before = { ...stats };
+    const rotations = families.map((f, i) => refresh.rotate(`gc-bad-${i}`, `gc-bad-next-${i}`, f.id, 'openid', NOW + 3, NOW + 600));
+    // A family for an app that does not exist: a foreign-key violation inside the batch.
+    const bad = refresh.createFamily(family({ clientId: randomUUID() }), 'gc-bad-orphan', NOW + 600);
+    const [badResult, ...results] = await Promise.allSettled([bad, ...rotations]);
+    expect(badResult!.status).toBe('rejected');
+    const reason = (badResult as PromiseRejectedResult).reason as Error & { code?: string };
+    expect(reason).not.toBeInstanceOf(DatabaseUnavailableError);
+    if (dialect === 'postgres') expect(reason).toMatchObject({ code: '23503' });
+    else expect(reason.message).toMatch(/FOREIGN KEY constraint failed/);
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value.status : r.reason))).toEqual(Array(6).fill('rotated'));
+    expect(stats.retriedAlone - before.retriedAlone).toBe(7);
+    for (let i = 0; i < 6; i++) expect(await observer.usedAt(`gc-bad-next-${i}`)).toBeNull();
+    expect(await observer.usedAt('gc-bad-orphan')).toBe('missing');
+  });
+});
+
+describe('group commit (SQLite): the batch itself fails', () => {
+  let database: TestDatabase;
+  let handle: DatabaseHandle;
+  let refresh: RefreshStore;
+  let clientId: string;
+  let observer: Observer;
+  let path: string;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('sqlite');
+    path = database.url.slice('sqlite:'.length);
+    handle = openDatabase(database.url);
+    await migrateToLatest(handle);
+    // Waiting 5 s for a lock held by another process would only slow the test down.
+    await sql`PRAGMA busy_timeout = 200`.execute(handle.db);
+    refresh = refreshStoreFor(handle);
+    const client = webClient();
+    await new KyselyClientStore(handle.db).insert(client);
+    clientId = client.id;
+    observer = await observe('sqlite', database.url);
+  });
+
+  afterAll(async () => {
+    await observer?.close();
+    await handle?.close();
+    await database?.drop();
+  });
+
+  const family = (): RefreshFamily => ({
+    id: randomUUID(), clientId, userId: null, scope: 'openid offline_access', sessionId: null, authTime: NOW, amr: ['pwd'], createdAt: NOW, expiresAt: NOW + 600, revokedAt: null,
+  });
+
+  async function seed(prefix: string, n: number): Promise<RefreshFamily[]> {
+    const out: RefreshFamily[] = [];
+    for (let i = 0; i < n; i++) {
+      const f = family();
+      await refresh.createFamily(f, `${prefix}-${i}`, NOW + 600);
+      out.push(f);
+    }
+    return out;
+  }
+
+  test('work runs at the flush: a read before it finds nothing of the batch, nothing half-done is ever visible', async () => {
+    const families = await seed('gc-vis', 3);
+    const pending = families.map((f, i) => refresh.rotate(`gc-vis-${i}`, `gc-vis-next-${i}`, f.id, 'openid', NOW + 1, NOW + 600));
+    // Submitted, not yet flushed: a read on the same store still finds every token unspent.
+    for (let i = 0; i < 3; i++) expect((await refresh.find(`gc-vis-${i}`))?.usedAt).toBeNull();
+    await Promise.all(pending);
+    for (let i = 0; i < 3; i++) expect(await observer.usedAt(`gc-vis-next-${i}`)).toBeNull();
+  });
+
+
+  test('another process holds the write lock: every caller gets DatabaseUnavailableError, nothing is stored, the next batch works', async () => {
+    const families = await seed('gc-lock', 4);
+    const other = new DatabaseSync(path);
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      const results = await Promise.allSettled(families.map((f, i) => refresh.rotate(`gc-lock-${i}`, `gc-lock-next-${i}`, f.id, 'openid', NOW + 4, NOW + 600)));
+      expect(results.every((r) => r.status === 'rejected' && r.reason instanceof DatabaseUnavailableError)).toBe(true);
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    for (let i = 0; i < 4; i++) expect(await observer.usedAt(`gc-lock-${i}`)).toBeNull();
+    const again = await Promise.all(families.map((f, i) => refresh.rotate(`gc-lock-${i}`, `gc-lock-next-${i}`, f.id, 'openid', NOW + 5, NOW + 600)));
+    expect(again.every((r) => r.status === 'rotated')).toBe(true);
+  });
+
+  test('a COMMIT that fails: every caller of the batch gets DatabaseUnavailableError and nothing of it is stored', async () => {
+    const families = await seed('gc-commit', 4);
+    const statements = handle.sqlite!;
+    const rotations = families.map((f, i) => refresh.rotate(`gc-commit-${i}`, `gc-commit-next-${i}`, f.id, 'openid', NOW + 6, NOW + 600));
+    // A foreign-key check deferred to COMMIT (defer_foreign_keys lasts one transaction)
+    // makes the batch's COMMIT itself fail, as a full disk or an I/O error would.
+    const saboteur = statements.write(() => {
+      statements.statement('PRAGMA defer_foreign_keys = ON').run();
+      statements.statement('INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, NULL)').run('gc-commit-orphan', randomUUID(), 'openid', NOW, NOW + 600);
+    });
+    const results = await Promise.allSettled([saboteur, ...rotations]);
+    expect(results.every((r) => r.status === 'rejected' && r.reason instanceof DatabaseUnavailableError)).toBe(true);
+    for (let i = 0; i < 4; i++) {
+      expect(await observer.usedAt(`gc-commit-${i}`)).toBeNull();
+      expect(await observer.usedAt(`gc-commit-next-${i}`)).toBe('missing');
+    }
+    expect(await observer.usedAt('gc-commit-orphan')).toBe('missing');
+    // The connection is usable again (no transaction left open).
+    const again = await Promise.all(families.map((f, i) => refresh.rotate(`gc-commit-${i}`, `gc-commit-next-${i}`, f.id, 'openid', NOW + 7, NOW + 600)));
+    expect(again.every((r) => r.status === 'rotated')).toBe(true);
+  });
+});
+
+describe('group commit (PostgreSQL): the connection fails', () => {
   let database: TestDatabase;
   let handle: DatabaseHandle;
   let group: PgGroupCommit;
@@ -32,12 +246,7 @@ describe('group commit (PostgreSQL)', () => {
     await migrateToLatest(handle);
     group = handle.groupCommit!;
     refresh = refreshStoreFor(handle);
-    const client: Client = {
-      id: randomUUID(), name: 'Web', description: '', secretHash: 'x', secretUpdatedAt: NOW, previousSecretHash: null, previousSecretExpiresAt: null,
-      public: false, grantTypes: ['authorization_code'], redirectUris: ['https://app.example.com/cb'], postLogoutRedirectUris: [], scopes: ['openid', 'offline_access'],
-      defaultScopes: [], onBehalfOfUserId: null, accessTokenTtl: null, refreshTokenTtl: null, requirePermission: 'developer_api', idTokenSignedResponseAlg: null,
-      tokensValidAfter: 0, createdAt: NOW, updatedAt: NOW,
-    };
+    const client = webClient();
     await new KyselyClientStore(handle.db).insert(client);
     clientId = client.id;
     direct = new pg.Client({ connectionString: database.url });
@@ -70,44 +279,6 @@ describe('group commit (PostgreSQL)', () => {
     const row = (await direct.query<{ used_at: string | null }>('select used_at from refresh_tokens where token_hash = $1', [hash])).rows[0];
     return row ? row.used_at : 'missing';
   };
-
-  test('rotations requested in one turn commit in one transaction, and each is visible once its promise resolves', async () => {
-    const families = await seed('gc-one', 12);
-    const before = { ...group.stats };
-    const results = await Promise.all(families.map((f, i) => refresh.rotate(`gc-one-${i}`, `gc-one-next-${i}`, f.id, 'openid', NOW + 1, NOW + 600)));
-    expect(results.every((r) => r.status === 'rotated')).toBe(true);
-    expect(group.stats.batches - before.batches).toBe(1);
-    expect(group.stats.statements - before.statements).toBe(12);
-    for (let i = 0; i < 12; i++) {
-      expect(Number(await usedAt(`gc-one-${i}`))).toBe(NOW + 1);
-      expect(await usedAt(`gc-one-next-${i}`)).toBeNull();
-    }
-  });
-
-  test('concurrent rotations of one token in one batch: exactly one wins, only its successor exists', async () => {
-    const [f] = await seed('gc-race', 1);
-    const before = { ...group.stats };
-    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => refresh.rotate('gc-race-0', `gc-race-next-${i}`, f!.id, 'openid', NOW + 2, NOW + 600)));
-    expect(group.stats.batches - before.batches).toBe(1);
-    expect(results.filter((r) => r.status === 'rotated')).toHaveLength(1);
-    const winner = results.findIndex((r) => r.status === 'rotated');
-    for (let i = 0; i < 8; i++) expect(await usedAt(`gc-race-next-${i}`)).toBe(i === winner ? null : 'missing');
-  });
-
-  test('one bad row fails only its own caller, with its own error; the rest of the batch commits', async () => {
-    const families = await seed('gc-bad', 6);
-    const before = { ...group.stats };
-    const rotations = families.map((f, i) => refresh.rotate(`gc-bad-${i}`, `gc-bad-next-${i}`, f.id, 'openid', NOW + 3, NOW + 600));
-    // A family for an app that does not exist: a foreign-key violation inside the batch.
-    const bad = refresh.createFamily(family({ clientId: randomUUID() }), 'gc-bad-orphan', NOW + 600);
-    const [badResult, ...results] = await Promise.allSettled([bad, ...rotations]);
-    expect(badResult!.status).toBe('rejected');
-    expect((badResult as PromiseRejectedResult).reason).toMatchObject({ code: '23503' });
-    expect(results.map((r) => (r.status === 'fulfilled' ? r.value.status : r.reason))).toEqual(Array(6).fill('rotated'));
-    expect(group.stats.retriedAlone - before.retriedAlone).toBe(7);
-    for (let i = 0; i < 6; i++) expect(await usedAt(`gc-bad-next-${i}`)).toBeNull();
-    expect(await usedAt('gc-bad-orphan')).toBe('missing');
-  });
 
   test('the connection terminated in the middle of a batch: every caller gets DatabaseUnavailableError, nothing of it is stored, the next batch works', async () => {
     const families = await seed('gc-kill', 5);
