@@ -23,6 +23,8 @@ export async function authenticateAdmin(tokens: TokenService, authorization: str
   if (token === undefined) throw bearerMissing();
   const check = await tokens.checkAccessToken(token, now);
   if (!check.active) throw bearerError('invalid_token', 'the access token is invalid, expired or revoked');
+  // RFC 9449 §7.2: the admin API takes bearer tokens only, and a DPoP-bound token is not one.
+  if (check.claims.cnf !== undefined) throw bearerError('invalid_token', 'the access token is DPoP-bound; the admin API takes bearer tokens only');
   const scopes = (check.claims.scope ?? '').split(' ');
   if (!scopes.includes(ADMIN_SCOPE)) throw bearerError('insufficient_scope', `the access token lacks the ${ADMIN_SCOPE} scope`, ADMIN_SCOPE);
   // A token issued to the app itself (no user) has no principal.

@@ -44,6 +44,7 @@ import { tokenEndpoint } from '../oauth/endpoints/token.ts';
 import { RegistryCache } from '../oauth/registry-cache.ts';
 import { KyselyRevocationStore } from '../oauth/revocation-store.ts';
 import { DpopNonces, DpopVerifier } from '../oauth/dpop.ts';
+import { ResourceGuard } from '../oauth/resource-access.ts';
 import { KyselyDpopReplayStore } from '../oauth/dpop-replay-store.ts';
 import { TokenService } from '../oauth/token-service.ts';
 import { AccessService } from '../admin/access-service.ts';
@@ -309,7 +310,9 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const upstreamHttp = outboundHttp();
   const upstreamJwks = new JwksCache(upstreamHttp, clock);
   const apis = new ApiService({ store: new KyselyApiStore(db), clock, feed, audit });
-  const gateway = new Gateway(tokens);
+  // Userinfo and the gateway take Bearer and DPoP-bound tokens alike (RFC 9449 §7).
+  const resourceGuard = new ResourceGuard(tokens, dpop);
+  const gateway = new Gateway(tokens, resourceGuard);
   const metadataDocuments: ClientMetadataDocuments = new ClientMetadataDocuments({
     get clients() {
       return clients;
@@ -408,7 +411,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     token: tokenEndpoint(tokenDeps),
     introspect: introspectionEndpoint({ tokens, lookupClient, refresh }),
     revoke: revocationEndpoint({ tokens, lookupClient, revocations, cache, refresh, audit }),
-    userinfo: userinfoEndpoint({ tokens, users: userStore }),
+    userinfo: userinfoEndpoint({ tokens, users: userStore, guard: resourceGuard, issuer }),
     /** RFC 8628 §3.1: POST /connect/deviceauthorization. */
     deviceAuthorization: deviceAuthorizationEndpoint({ lookupClient, devices: deviceAuthorizations, issuer, resources: gateway, ...DEVICE_FLOW_DEFAULTS }),
   };

@@ -1,5 +1,5 @@
-import { bearerChallenge, parseBearerHeader, type BearerErrorCode } from '../oauth/bearer.ts';
 import type { ApiDefinition } from './api-service.ts';
+import { ResourceGuard, type ResourceErrorCode, type ResourceRefusal } from '../oauth/resource-access.ts';
 import { compileTemplate, matchTemplate, type CompiledTemplate } from './route-template.ts';
 import type { TokenService } from '../oauth/token-service.ts';
 import type { ProtectedResource, ResourceDirectory } from '../oauth/resource-indicators.ts';
@@ -25,7 +25,21 @@ export interface GatewayMatch {
 /** What the gateway does with a request. */
 export type GatewayDecision =
   | { kind: 'error'; status: number; body: { error: string; error_description: string }; headers: Record<string, string> }
-  | { kind: 'forward'; api: ApiDefinition; origin: string; path: string; identity: { subject: string; clientId: string; scope: string } };
+  | {
+      kind: 'forward';
+      api: ApiDefinition;
+      origin: string;
+      path: string;
+      identity: { subject: string; clientId: string; scope: string };
+      /** Headers for the client's answer beside the upstream's: a fresh DPoP nonce when nonces are required. */
+      responseHeaders: Record<string, string>;
+    };
+
+/** What the client presented: its Authorization header and its DPoP proofs (RFC 9449). */
+export interface GatewayCredentials {
+  authorization: string | undefined;
+  dpop: readonly string[] | undefined;
+}
 
 const NONE: readonly string[] = [];
 
@@ -36,6 +50,7 @@ const NONE: readonly string[] = [];
  */
 export class Gateway implements ResourceDirectory {
   readonly #tokens: TokenService;
+  readonly #guard: ResourceGuard;
   #apis: CompiledApi[] = [];
   #defs: ApiDefinition[] = [];
   /** Resource identifiers depend on the issuer, which may be set after load (--port 0). */
@@ -43,8 +58,9 @@ export class Gateway implements ResourceDirectory {
   /** scope → audience of the API declaring it (only APIs that have an audience). */
   #audienceOf = new Map<string, string>();
 
-  constructor(tokens: TokenService) {
+  constructor(tokens: TokenService, guard: ResourceGuard) {
     this.#tokens = tokens;
+    this.#guard = guard;
   }
 
   load(defs: ApiDefinition[]): void {
@@ -116,7 +132,7 @@ export class Gateway implements ResourceDirectory {
     return found && { api: found.api, rest: found.rest, query: q < 0 ? '' : url.slice(q) };
   }
 
-  async decide(method: string, match: GatewayMatch, authorization: string | undefined, now: number): Promise<GatewayDecision> {
+  async decide(method: string, match: GatewayMatch, credentials: GatewayCredentials, now: number): Promise<GatewayDecision> {
     const { api, rest, query } = match;
 
     // Dot segments would let the upstream resolve the path outside what the route admitted.
@@ -133,27 +149,33 @@ export class Gateway implements ResourceDirectory {
 
     const resource = this.resources.byBasePath(api.def.basePath)!;
     const scope = route.scopes.join(' ');
-    const token = parseBearerHeader(authorization);
-    // The challenge names the scopes the route needs and the resource's metadata (RFC 9728 §5.1).
-    if (token === undefined) return bearerError(401, undefined, 'a bearer token is required', scope, resource.metadataUrl);
-    if (token === null) return bearerError(400, 'invalid_request', 'the Authorization header must be "Bearer <token>"', undefined, resource.metadataUrl);
-    const check = await this.#tokens.checkAccessToken(token, now);
-    if (!check.active) return bearerError(401, 'invalid_token', 'the access token is invalid, expired or revoked', undefined, resource.metadataUrl);
-    const { claims } = check;
-    if (!this.#meantFor(claims.aud, resource)) {
-      return bearerError(401, 'invalid_token', 'the access token is not meant for this API', undefined, resource.metadataUrl);
-    }
+    // Bearer (RFC 6750) or DPoP (RFC 9449): the proof's htu is the API's public URL for this
+    // path, under the issuer, as a client addressed it. The challenge names the scopes the route
+    // needs and the resource's metadata (RFC 9728 §5.1).
+    const access = await this.#guard.check({
+      authorization: credentials.authorization,
+      dpop: credentials.dpop,
+      method,
+      url: `${this.#tokens.settings.issuer}${api.def.basePath}${rest}`,
+      now,
+      scope,
+      resourceMetadata: resource.metadataUrl,
+    });
+    if (!access.ok) return refusal(access.refusal);
+    const { claims } = access.check;
+    const refuse = (status: number, error: ResourceErrorCode, description: string, challengeScope?: string) =>
+      refusal(this.#guard.refusal({ now, resourceMetadata: resource.metadataUrl }, status, access.scheme, error, description, challengeScope));
+    if (!this.#meantFor(claims.aud, resource)) return refuse(401, 'invalid_token', 'the access token is not meant for this API');
     const held = claims.scope ? claims.scope.split(' ') : [];
     // A route admits a token holding any of its scopes.
-    if (!route.scopes.some((s) => held.includes(s))) {
-      return bearerError(403, 'insufficient_scope', 'the access token lacks a scope this resource requires', scope, resource.metadataUrl);
-    }
+    if (!route.scopes.some((s) => held.includes(s))) return refuse(403, 'insufficient_scope', 'the access token lacks a scope this resource requires', scope);
     return {
       kind: 'forward',
       api: api.def,
       origin: api.origin,
       path: `${api.pathPrefix}${rest}` === '' ? `/${query}` : `${api.pathPrefix}${rest}${query}`,
       identity: { subject: String(claims.sub), clientId: claims.client_id, scope: claims.scope ?? '' },
+      responseHeaders: access.headers,
     };
   }
 }
@@ -184,12 +206,7 @@ function jsonError(status: number, error: string, description: string): Extract<
   return { kind: 'error', status, body: { error, error_description: description }, headers: {} };
 }
 
-/** RFC 6750 §3: the refusal with its challenge; no error code when credentials were simply missing. */
-function bearerError(status: number, error: BearerErrorCode | undefined, description: string, scope?: string, resourceMetadata?: string): Extract<GatewayDecision, { kind: 'error' }> {
-  return {
-    kind: 'error',
-    status,
-    body: { error: error ?? 'invalid_token', error_description: description },
-    headers: { 'www-authenticate': bearerChallenge(error, description, scope, resourceMetadata) },
-  };
+/** RFC 6750 §3 / RFC 9449 §7.1: the refusal with its challenge (no error code in it when credentials were simply missing). */
+function refusal(r: ResourceRefusal): Extract<GatewayDecision, { kind: 'error' }> {
+  return { kind: 'error', status: r.status, body: { error: r.error, error_description: r.description }, headers: r.headers };
 }

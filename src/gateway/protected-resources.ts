@@ -1,5 +1,6 @@
 import type { ProtectedResource, ResourceDirectory } from '../oauth/resource-indicators.ts';
 import type { ApiDefinition } from './api-store.ts';
+import { DPOP_SIGNING_ALGS } from '../oauth/dpop.ts';
 
 /** Where RFC 9728 §3 puts a resource's metadata: the well-known prefix before the resource's path. */
 export const PRM_PREFIX = '/.well-known/oauth-protected-resource';
@@ -41,6 +42,8 @@ export function protectedResourceMetadata(r: GatewayResource, issuer: string): R
     scopes_supported: r.scopes,
     // RFC 6750 §2.1 only: the gateway reads the Authorization header, never a form or query token.
     bearer_methods_supported: ['header'],
+    // RFC 9728 §2: the gateway also takes DPoP-bound tokens (RFC 9449), proved with these algorithms.
+    dpop_signing_alg_values_supported: [...DPOP_SIGNING_ALGS],
     resource_name: r.api.name,
   };
 }

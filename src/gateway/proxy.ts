@@ -29,7 +29,10 @@ export interface ForwardOptions {
   forwardedFor: readonly string[];
   /** http or https, as the client reached Tessera. */
   protocol: string;
-  /** Forward the client's `Authorization` header (the API's `forward_authorization`). */
+  /**
+   * Forward the client's `Authorization` header — and with it its `DPoP` proof, which is
+   * worthless without the token — (the API's `forward_authorization`).
+   */
   forwardAuthorization: boolean;
   /** The API's largest request body in bytes (413 above it), or null for no limit. */
   maxBodyBytes: number | null;
@@ -39,6 +42,8 @@ export interface ForwardOptions {
   idleTimeoutMs: number;
   /** The request's id (X-Request-Id), passed to the upstream for log correlation. */
   requestId?: string;
+  /** Added to the upstream's answer (a fresh DPoP-Nonce); they replace an upstream header of the same name. */
+  responseHeaders?: Record<string, string>;
 }
 
 /**
@@ -69,7 +74,7 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, o: ForwardOptions
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || connectionListed.has(lower) || lower === 'host' || lower === 'expect' || lower.startsWith('x-tessera-')) continue;
     if (lower === 'x-forwarded-for' || lower === 'x-forwarded-proto' || lower === 'x-forwarded-host') continue;
-    if (lower === 'authorization' && !o.forwardAuthorization) continue;
+    if ((lower === 'authorization' || lower === 'dpop') && !o.forwardAuthorization) continue;
     if (lower === 'cookie') {
       const kept = withoutTesseraCookies(value);
       if (kept) out.cookie = kept;
@@ -178,7 +183,9 @@ export async function forward(req: IncomingMessage, res: ServerResponse, o: Forw
     await dispatcher.stream(options, ({ statusCode, headers }) => {
       upstreamStatus = statusCode;
       upstreamSeconds = (performance.now() - started) / 1000;
-      res.writeHead(statusCode, downstreamHeaders(headers));
+      const out = downstreamHeaders(headers);
+      if (o.responseHeaders) for (const [name, value] of Object.entries(o.responseHeaders)) out[name] = value;
+      res.writeHead(statusCode, out);
       return res;
     });
     return { upstreamStatus: upstreamStatus!, upstreamSeconds };

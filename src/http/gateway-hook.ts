@@ -12,7 +12,13 @@ import type { TesseraMetrics } from '../observability/metrics.ts';
  * `gateway.match(url)` first; only a match comes here.
  */
 export async function handleGatewayRequest(tessera: Tessera, match: GatewayMatch, request: FastifyRequest, reply: FastifyReply, metrics?: TesseraMetrics): Promise<void> {
-  const decision = await tessera.gateway.decide(request.method, match, request.headers.authorization, epochSeconds(tessera.clock));
+  const dpop = request.headers.dpop;
+  const decision = await tessera.gateway.decide(
+    request.method,
+    match,
+    { authorization: request.headers.authorization, dpop: dpop === undefined ? undefined : Array.isArray(dpop) ? dpop : [dpop] },
+    epochSeconds(tessera.clock),
+  );
   if (decision.kind === 'error') {
     metrics?.gatewayRequest(match.api.def.name, 'rejected', undefined);
     reply.code(decision.status).headers(decision.headers).header('cache-control', 'no-store').send(decision.body);
@@ -35,6 +41,7 @@ export async function handleGatewayRequest(tessera: Tessera, match: GatewayMatch
     bodyTimeoutMs: tessera.config.gateway.bodyTimeoutMs,
     idleTimeoutMs: tessera.config.gateway.idleTimeoutMs,
     requestId: request.id,
+    responseHeaders: decision.responseHeaders,
   });
   metrics?.gatewayRequest(decision.api.name, outcome.upstreamStatus, outcome.upstreamSeconds);
 }

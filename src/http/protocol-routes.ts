@@ -86,12 +86,14 @@ export function registerProtocolRoutes(app: FastifyInstance, tessera: Tessera): 
 
   // OIDC Core §5.3.1: userinfo answers GET and POST; errors carry WWW-Authenticate (RFC 6750 §3).
   const userinfo = async (request: FastifyRequest, reply: FastifyReply) => {
-    const body = await endpoints.userinfo({
+    const { body, headers } = await endpoints.userinfo({
       authorization: request.headers.authorization,
+      dpop: dpopHeaderValues(request),
+      method: request.method,
       params: request.method === 'POST' && request.body instanceof Map ? (request.body as RawParams) : new Map(),
       now: epochSeconds(clock),
     });
-    return noStore(reply).send(body);
+    return noStore(reply).headers(headers).send(body);
   };
   app.get('/connect/userinfo', userinfo);
   app.post('/connect/userinfo', userinfo);

@@ -144,12 +144,13 @@ describe.each(DIALECTS)('gateway (%s)', (dialect) => {
     expect(missing.status).toBe(401);
     const prm = `${server.url}/.well-known/oauth-protected-resource/0/odata`;
     // RFC 9728 §5.1: the challenge names the route's scopes and where the resource's metadata is.
-    expect(missing.headers.get('www-authenticate')).toBe(`Bearer realm="tessera", scope="accounts.read accounts.write", resource_metadata="${prm}"`);
+    // RFC 9449 §7.1: beside the Bearer challenge, a DPoP one with the algorithms proofs may use.
+    expect(missing.headers.get('www-authenticate')).toBe(`Bearer realm="tessera", scope="accounts.read accounts.write", resource_metadata="${prm}", DPoP algs="ES256 ES384 ES512 PS256 PS384 PS512 RS256 RS384 RS512 EdDSA Ed25519"`);
 
     const writerToken = await token(writer, 'accounts.write');
     const forbidden = await call('/0/odata/Account(1)', { bearer: writerToken });
     expect(forbidden.status).toBe(403);
-    expect(forbidden.headers.get('www-authenticate')).toBe(`Bearer realm="tessera", error="insufficient_scope", error_description="the access token lacks a scope this resource requires", scope="accounts.read", resource_metadata="${prm}"`);
+    expect(forbidden.headers.get('www-authenticate')).toBe(`Bearer realm="tessera", error="insufficient_scope", error_description="the access token lacks a scope this resource requires", scope="accounts.read", resource_metadata="${prm}", DPoP algs="ES256 ES384 ES512 PS256 PS384 PS512 RS256 RS384 RS512 EdDSA Ed25519"`);
     expect(((await forbidden.json()) as { error: string }).error).toBe('insufficient_scope');
     // Any one of a route's scopes admits: the writer may list.
     expect((await call('/0/odata/Account', { bearer: writerToken })).status).toBe(200);
@@ -168,7 +169,7 @@ describe.each(DIALECTS)('gateway (%s)', (dialect) => {
     expect(notBearer.status).toBe(400);
     // The challenge is one valid header: the description's quotes are not left inside the quoted-string (RFC 6750 §3).
     expect(notBearer.headers.get('www-authenticate')).toBe(
-      `Bearer realm="tessera", error="invalid_request", error_description="the Authorization header must be 'Bearer <token>'", resource_metadata="${prm}"`,
+      `Bearer realm="tessera", error="invalid_request", error_description="the Authorization header must be 'Bearer <token>' or 'DPoP <token>'", resource_metadata="${prm}", DPoP algs="ES256 ES384 ES512 PS256 PS384 PS512 RS256 RS384 RS512 EdDSA Ed25519"`,
     );
     expect(upstream.seen.length).toBe(after200);
     expect(after200).toBe(before + 1);

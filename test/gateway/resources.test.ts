@@ -71,6 +71,7 @@ describe.each(DIALECTS)('protected resources and resource indicators (%s)', (dia
       authorization_servers: [server.url],
       scopes_supported: ['tasks.read'],
       bearer_methods_supported: ['header'],
+      dpop_signing_alg_values_supported: ['ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512', 'EdDSA', 'Ed25519'],
       resource_name: 'Tasks',
     });
     // A set audience is the resource identifier.

@@ -216,7 +216,7 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
     expect(((await viaPost.json()) as { sub: string }).sub).toBe(alice.id);
     const noToken = await fetch(`${server.url}/connect/userinfo`);
     expect(noToken.status).toBe(401);
-    expect(noToken.headers.get('www-authenticate')).toBe('Bearer realm="tessera"');
+    expect(noToken.headers.get('www-authenticate')).toBe('Bearer realm="tessera", DPoP algs="ES256 ES384 ES512 PS256 PS384 PS512 RS256 RS384 RS512 EdDSA Ed25519"');
     const badToken = await fetch(`${server.url}/connect/userinfo`, { headers: { authorization: 'Bearer abc.def.ghi' } });
     expect(badToken.status).toBe(401);
     expect(badToken.headers.get('www-authenticate')).toContain('error="invalid_token"');

@@ -1,4 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SYSTEM } from '../../src/audit/actor.ts';
@@ -255,5 +257,222 @@ describe.each(DIALECTS)('DPoP with server nonces required (%s)', (dialect) => {
     expect(ok.headers.get('dpop-nonce')).toBe(nonce);
     // Bearer requests are not asked for nonces.
     expect((await cc({})).status).toBe(200);
+  });
+});
+
+/** An upstream that records the headers of each request it gets. */
+async function recordingUpstream(): Promise<{ url: string; seen: IncomingHttpHeaders[]; server: Server }> {
+  const seen: IncomingHttpHeaders[] = [];
+  const server = createServer((req, res) => {
+    seen.push(req.headers);
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, server };
+}
+
+/** authorize → login → consent → code exchange for a public client, with a DPoP proof by `key`. */
+async function userTokens(server: TestServer, clientId: string, key: DpopKey, nonce?: string): Promise<Json> {
+  const { verifier, challenge } = pkce();
+  const ua = new UserAgent(server.url);
+  const q = new URLSearchParams({ client_id: clientId, response_type: 'code', redirect_uri: REDIRECT, scope: 'openid profile', state: 's', code_challenge: challenge, code_challenge_method: 'S256' });
+  let res = await ua.get(`/connect/authorize?${q}`);
+  const page = await ua.get(location(res));
+  res = await ua.post('/login', { ...hiddenFields(await page.text()), username: 'alice', password: PASSWORD });
+  res = await ua.get(location(res));
+  let target = location(res);
+  if (target.startsWith('/consent')) {
+    res = await ua.get(target);
+    res = await ua.post('/consent', { ...hiddenFields(await res.text()), decision: 'allow' });
+    target = location(res);
+  }
+  const code = new URL(target).searchParams.get('code')!;
+  const tokenUrl = `${server.url}/connect/token`;
+  const tokens = await postForm(tokenUrl, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, client_id: clientId, code_verifier: verifier }, { dpop: await dpopProof(key, { htu: tokenUrl, ...(nonce ? { nonce } : {}) }) });
+  expect(tokens.status).toBe(200);
+  return (await tokens.json()) as Json;
+}
+
+describe.each(DIALECTS)('DPoP-bound tokens at userinfo, introspection, the admin API and the gateway (%s)', (dialect) => {
+  let server: TestServer;
+  let upstream: Awaited<ReturnType<typeof recordingUpstream>>;
+  let machine: { id: string; secret: string };
+  let spa: { id: string };
+  let key: DpopKey;
+  let other: DpopKey;
+  let userinfoUrl: string;
+
+  beforeAll(async () => {
+    upstream = await recordingUpstream();
+    server = await startTestServer(dialect);
+    userinfoUrl = `${server.url}/connect/userinfo`;
+    const { services } = server.tessera;
+    await services.apis.create({ name: 'Tasks', basePath: '/tasks', upstream: upstream.url, scopes: [{ name: 'tasks.read' }, { name: 'tasks.write' }], routes: [{ methods: ['GET'], path: '/**', scopes: ['tasks.read'] }, { methods: ['POST'], path: '/**', scopes: ['tasks.write'] }] }, SYSTEM);
+    await services.apis.create({ name: 'Private', basePath: '/private', upstream: upstream.url, forwardAuthorization: false, scopes: [{ name: 'private.read' }], routes: [{ methods: ['GET'], path: '/**', scopes: ['private.read'] }] }, SYSTEM);
+    await services.users.create({ username: 'alice', password: PASSWORD, roles: ['developer'], email: 'alice@example.com' }, SYSTEM);
+    const m = await services.clients.create({ name: 'Machine', grantTypes: ['client_credentials'], scopes: ['tasks.read', 'private.read'], defaultScopes: ['tasks.read', 'private.read'], onBehalfOf: 'alice' }, SYSTEM);
+    machine = { id: m.client_id, secret: m.client_secret! };
+    const p = await services.clients.create({ name: 'SPA', grantTypes: ['authorization_code'], redirectUris: [REDIRECT], scopes: ['openid', 'profile'], public: true }, SYSTEM);
+    spa = { id: p.client_id };
+    key = await dpopKey('ES256');
+    other = await dpopKey('ES256');
+  });
+  afterAll(async () => {
+    await server?.close();
+    upstream?.server.close();
+  });
+
+  async function machineToken(dpop?: DpopKey): Promise<string> {
+    const tokenUrl = `${server.url}/connect/token`;
+    const res = await postForm(tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic(machine.id, machine.secret), ...(dpop ? { dpop: await dpopProof(dpop, { htu: tokenUrl }) } : {}) });
+    return ((await res.json()) as Json).access_token as string;
+  }
+
+  test('userinfo: the DPoP scheme with a proof (htm, htu, ath) answers; every broken proof, and the token as Bearer, is 401 with the challenge (§7)', async () => {
+    const tokens = await userTokens(server, spa.id, key);
+    const at = tokens.access_token as string;
+    const get = async (headers: Record<string, string>) => fetch(userinfoUrl, { headers });
+    const ok = await get({ authorization: `DPoP ${at}`, dpop: await dpopProof(key, { htm: 'GET', htu: userinfoUrl, accessToken: at }) });
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as Json).sub).toBeTruthy();
+    // POST with htm POST works too; a proof for GET does not.
+    const post = await fetch(userinfoUrl, { method: 'POST', headers: { authorization: `DPoP ${at}`, dpop: await dpopProof(key, { htm: 'POST', htu: userinfoUrl, accessToken: at }) } });
+    expect(post.status).toBe(200);
+
+    const cases: Array<[string, Record<string, string>, string]> = [
+      ['as Bearer', { authorization: `Bearer ${at}` }, 'invalid_token'],
+      ['without a proof', { authorization: `DPoP ${at}` }, 'invalid_dpop_proof'],
+      ['with a wrong ath', { authorization: `DPoP ${at}`, dpop: await dpopProof(key, { htm: 'GET', htu: userinfoUrl, accessToken: 'other' }) }, 'invalid_dpop_proof'],
+      ['with a wrong htm', { authorization: `DPoP ${at}`, dpop: await dpopProof(key, { htm: 'POST', htu: userinfoUrl, accessToken: at }) }, 'invalid_dpop_proof'],
+      ['with a wrong htu', { authorization: `DPoP ${at}`, dpop: await dpopProof(key, { htm: 'GET', htu: `${server.url}/connect/token`, accessToken: at }) }, 'invalid_dpop_proof'],
+      ['with another key', { authorization: `DPoP ${at}`, dpop: await dpopProof(other, { htm: 'GET', htu: userinfoUrl, accessToken: at }) }, 'invalid_dpop_proof'],
+    ];
+    for (const [name, headers, error] of cases) {
+      const res = await get(headers);
+      expect(res.status, name).toBe(401);
+      expect(((await res.json()) as Json).error, name).toBe(error);
+      const challenge = res.headers.get('www-authenticate')!;
+      expect(challenge, name).toMatch(/^Bearer realm="tessera"/);
+      expect(challenge, name).toContain('DPoP ');
+      expect(challenge, name).toContain('algs="ES256');
+      // The error is in the challenge of the scheme the client used.
+      expect(challenge, name).toContain(headers.authorization!.startsWith('DPoP') ? `DPoP error="${error}"` : `Bearer realm="tessera", error="${error}"`);
+    }
+    // A replayed proof.
+    const proof = await dpopProof(key, { htm: 'GET', htu: userinfoUrl, accessToken: at });
+    expect((await get({ authorization: `DPoP ${at}`, dpop: proof })).status).toBe(200);
+    const replay = await get({ authorization: `DPoP ${at}`, dpop: proof });
+    expect(replay.status).toBe(401);
+    expect(((await replay.json()) as Json).error_description).toMatch(/already used/);
+  });
+
+  test('a bearer token sent with the DPoP scheme is refused (it is not bound)', async () => {
+    const bearer = await machineToken();
+    const res = await fetch(`${server.url}/tasks/x`, { headers: { authorization: `DPoP ${bearer}`, dpop: await dpopProof(key, { htm: 'GET', htu: `${server.url}/tasks/x`, accessToken: bearer }) } });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as Json).error).toBe('invalid_token');
+  });
+
+  test('introspection reports token_type DPoP and cnf.jkt for a bound token, Bearer without cnf otherwise (§6.2)', async () => {
+    const introspect = async (token: string) => (await (await postForm(`${server.url}/connect/introspect`, { token }, { authorization: basic(machine.id, machine.secret) })).json()) as Json;
+    const bound = await introspect(await machineToken(key));
+    expect(bound).toMatchObject({ active: true, token_type: 'DPoP', cnf: { jkt: key.jkt } });
+    const plain = await introspect(await machineToken());
+    expect(plain).toMatchObject({ active: true, token_type: 'Bearer' });
+    expect(plain.cnf).toBeUndefined();
+  });
+
+  test('the admin API takes bearer tokens only: a DPoP-bound token is invalid_token there', async () => {
+    const bound = await fetch(`${server.url}/admin/api/v1/apps`, { headers: { authorization: `Bearer ${await machineToken(key)}` } });
+    expect(bound.status).toBe(401);
+    const plain = await fetch(`${server.url}/admin/api/v1/apps`, { headers: { authorization: `Bearer ${await machineToken()}` } });
+    expect(plain.status).toBe(403);
+  });
+
+  test('gateway: a DPoP call is forwarded; with forward_authorization off neither the token nor the proof reaches the upstream, with it on both do', async () => {
+    const at = await machineToken(key);
+    const callGateway = async (path: string, headers: Record<string, string>, method = 'GET') => fetch(`${server.url}${path}`, { method, headers });
+    const before = upstream.seen.length;
+    const url = `${server.url}/private/items?x=1`;
+    const priv = await callGateway('/private/items?x=1', { authorization: `DPoP ${at}`, dpop: await dpopProof(key, { htm: 'GET', htu: url, accessToken: at }) });
+    expect(priv.status).toBe(200);
+    const seenPrivate = upstream.seen.at(-1)!;
+    expect(seenPrivate.authorization).toBeUndefined();
+    expect(seenPrivate.dpop).toBeUndefined();
+    expect(seenPrivate['x-tessera-client-id']).toBe(machine.id);
+
+    const tasks = await callGateway('/tasks/items', { authorization: `DPoP ${at}`, dpop: await dpopProof(key, { htm: 'GET', htu: `${server.url}/tasks/items`, accessToken: at }) });
+    expect(tasks.status).toBe(200);
+    const seenTasks = upstream.seen.at(-1)!;
+    expect(seenTasks.authorization).toBe(`DPoP ${at}`);
+    expect(seenTasks.dpop).toBeTruthy();
+    expect(upstream.seen.length).toBe(before + 2);
+  });
+
+  test('gateway refusals never reach the upstream: bound token as Bearer, replayed proof, wrong htu, wrong htm, wrong ath, missing scope', async () => {
+    const at = await machineToken(key);
+    const htu = `${server.url}/tasks/items`;
+    const before = upstream.seen.length;
+    const proof = await dpopProof(key, { htm: 'GET', htu, accessToken: at });
+    expect((await fetch(htu, { headers: { authorization: `DPoP ${at}`, dpop: proof } })).status).toBe(200);
+    const cases: Array<[string, RequestInit, number, string]> = [
+      ['bound token as Bearer', { headers: { authorization: `Bearer ${at}` } }, 401, 'invalid_token'],
+      ['replayed proof', { headers: { authorization: `DPoP ${at}`, dpop: proof } }, 401, 'invalid_dpop_proof'],
+      ['wrong htu', { headers: { authorization: `DPoP ${at}`, dpop: await dpopProof(key, { htm: 'GET', htu: `${server.url}/tasks/other`, accessToken: at }) } }, 401, 'invalid_dpop_proof'],
+      ['wrong htm', { headers: { authorization: `DPoP ${at}`, dpop: await dpopProof(key, { htm: 'POST', htu, accessToken: at }) } }, 401, 'invalid_dpop_proof'],
+      ['wrong ath', { headers: { authorization: `DPoP ${at}`, dpop: await dpopProof(key, { htm: 'GET', htu, accessToken: 'x' }) } }, 401, 'invalid_dpop_proof'],
+      ['missing scope', { method: 'POST', headers: { authorization: `DPoP ${at}`, dpop: await dpopProof(key, { htm: 'POST', htu, accessToken: at }) } }, 403, 'insufficient_scope'],
+    ];
+    for (const [name, init, status, error] of cases) {
+      const res = await fetch(htu, init);
+      expect(res.status, name).toBe(status);
+      expect(((await res.json()) as Json).error, name).toBe(error);
+      const challenge = res.headers.get('www-authenticate')!;
+      expect(challenge, name).toContain(`resource_metadata="${server.url}/.well-known/oauth-protected-resource/tasks"`);
+      if (name !== 'bound token as Bearer') expect(challenge, name).toContain(`DPoP error="${error}"`);
+    }
+    expect(upstream.seen.length).toBe(before + 1);
+    const prm = (await (await fetch(`${server.url}/.well-known/oauth-protected-resource/tasks`)).json()) as Json;
+    expect(prm.dpop_signing_alg_values_supported).toContain('ES256');
+  });
+});
+
+describe.each(DIALECTS)('DPoP nonces at userinfo and the gateway (%s)', (dialect) => {
+  let server: TestServer;
+  let upstream: Awaited<ReturnType<typeof recordingUpstream>>;
+  let machine: { id: string; secret: string };
+  let key: DpopKey;
+
+  beforeAll(async () => {
+    upstream = await recordingUpstream();
+    server = await startTestServer(dialect, { env: { TESSERA_DPOP_NONCE: 'required' } });
+    const { services } = server.tessera;
+    await services.apis.create({ name: 'Tasks', basePath: '/tasks', upstream: upstream.url, scopes: [{ name: 'tasks.read' }], routes: [{ methods: ['GET'], path: '/**', scopes: ['tasks.read'] }] }, SYSTEM);
+    const m = await services.clients.create({ name: 'Machine', grantTypes: ['client_credentials'], scopes: ['tasks.read'], defaultScopes: ['tasks.read'] }, SYSTEM);
+    machine = { id: m.client_id, secret: m.client_secret! };
+    key = await dpopKey('ES256');
+  });
+  afterAll(async () => {
+    await server?.close();
+    upstream?.server.close();
+  });
+
+  test('a proof without the nonce is 401 with DPoP error="use_dpop_nonce" and a DPoP-Nonce header; with it the call goes through and brings the nonce back', async () => {
+    const tokenUrl = `${server.url}/connect/token`;
+    const first = await postForm(tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic(machine.id, machine.secret), dpop: await dpopProof(key, { htu: tokenUrl }) });
+    const nonce = first.headers.get('dpop-nonce')!;
+    const issued = await postForm(tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic(machine.id, machine.secret), dpop: await dpopProof(key, { htu: tokenUrl, nonce }) });
+    const at = ((await issued.json()) as Json).access_token as string;
+    const htu = `${server.url}/tasks/items`;
+    const before = upstream.seen.length;
+    const without = await fetch(htu, { headers: { authorization: `DPoP ${at}`, dpop: await dpopProof(key, { htm: 'GET', htu, accessToken: at }) } });
+    expect(without.status).toBe(401);
+    expect(without.headers.get('www-authenticate')).toContain('DPoP error="use_dpop_nonce"');
+    expect(without.headers.get('dpop-nonce')).toBe(nonce);
+    expect(upstream.seen.length).toBe(before);
+    const ok = await fetch(htu, { headers: { authorization: `DPoP ${at}`, dpop: await dpopProof(key, { htm: 'GET', htu, accessToken: at, nonce }) } });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('dpop-nonce')).toBe(nonce);
+    expect(upstream.seen.length).toBe(before + 1);
   });
 });

@@ -57,7 +57,8 @@ export function introspectionEndpoint(deps: IntrospectionDeps) {
       active: true,
       scope: claims.scope,
       client_id: claims.client_id,
-      token_type: 'Bearer',
+      // RFC 9449 §6.2: a DPoP-bound token says so, with the thumbprint the resource must match.
+      token_type: claims.cnf?.jkt !== undefined ? 'DPoP' : 'Bearer',
       exp: claims.exp,
       iat: claims.iat,
       sub: claims.sub,
@@ -65,6 +66,7 @@ export function introspectionEndpoint(deps: IntrospectionDeps) {
       iss: claims.iss,
       jti: claims.jti,
     };
+    if (claims.cnf?.jkt !== undefined) out.cnf = { jkt: claims.cnf.jkt };
     if (principal) {
       out.username = principal.user.username;
       out.roles = principal.roles;
