@@ -390,7 +390,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     templates,
     passwordReset: new PasswordReset({ users: userStore, userService: users, links, mailer, jobs: emailJobs, throttle: guessThrottle, clock, log, url: absoluteUrl }),
     verification: emailVerification,
-    invitations: new Invitations({ links, store: emailLinkStore, mailer, users, roles: userStore, sessions, audit, clock, log, url: absoluteUrl }),
+    invitations: new Invitations({ links, store: emailLinkStore, mailer, users, roles: userStore, sessions, passkeys, audit, clock, log, url: absoluteUrl }),
     /** What `tessera email status`, the admin API and the console show. */
     status(): EmailStatus {
       return {

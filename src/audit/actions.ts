@@ -161,8 +161,8 @@ export interface AuditDetails {
   'user.email_verify': { email: string };
   /** An admin invited someone by email (target: none yet; the invitation's roles). */
   'user.invite': { email: string; roles: string[] };
-  /** The invitee accepted: the target is the user just created. */
-  'user.invite_accept': { email: string; username: string };
+  /** The invitee accepted: the target is the user just created; `with: 'passkey'` when they chose a passkey instead of a password. */
+  'user.invite_accept': { email: string; username: string; with?: 'passkey' };
   /** The user renamed one of their passkeys. */
   'user.passkey_rename': { name: string; previous_name: string };
   /** An initial access token for Dynamic Client Registration (never the token itself). */

@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { visitor, type Actor } from '../audit/actor.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
 import { validationError } from '../errors.ts';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../identity/passwords.ts';
+import type { PasskeyService } from '../identity/passkey-service.ts';
 import type { SessionService } from '../identity/session-service.ts';
 import type { Session } from '../identity/session-store.ts';
 import { checkedEmail, type UserService } from '../identity/user-service.ts';
@@ -21,6 +23,7 @@ export interface InvitationsDeps {
   users: UserService;
   roles: RoleStore;
   sessions: SessionService;
+  passkeys: PasskeyService;
   audit: AuditLog;
   clock: Clock;
   log: Logger;
@@ -37,6 +40,9 @@ export interface InvitationView {
   expires_at: string;
 }
 
+/** What navigator.credentials.create() is given (JSON). */
+export type RegistrationOptions = Awaited<ReturnType<PasskeyService['startNewAccountRegistration']>>;
+
 export type AcceptOutcome = { ok: true; cookieValue: string; session: Session; username: string } | { ok: false; reason: 'invalid_link' };
 
 /**
@@ -45,9 +51,9 @@ export type AcceptOutcome = { ok: true; cookieValue: string; session: Session; u
  * is signed in. The account is created only then, with the address verified (the link proved
  * it) and the roles the admin chose. Audited `user.invite` and `user.invite_accept`.
  *
- * Passkeys: once passwordless sign-up lands, `/invite` may offer "use a passkey instead"; the
- * account is made by `accept` either way (a passkey flow would pass a random password and then
- * register the credential for the new session's user).
+ * Or, instead of a password, a passkey (`passkeyOptions`, then `acceptWithPasskey`): the
+ * account is created, without a password, only once the browser's registration verifies, and
+ * the link is used up then.
  */
 export class Invitations {
   readonly #d: InvitationsDeps;
@@ -106,6 +112,53 @@ export class Invitations {
     await this.#d.audit.record({ action: 'user.invite_accept', targetId: user.id, details: { email: link.email, username: user.username } }, actor);
     this.#d.log.info({ userId: user.id, invitedBy: link.createdBy }, 'invitation accepted');
     const started = await this.#d.sessions.startSession(user.id, meta, { amr: ['pwd'] });
+    return { ok: true, ...started, username: user.username };
+  }
+
+  /**
+   * The first half of accepting with a passkey: WebAuthn registration options for the account
+   * to be (a new id, the chosen username), bound to this browser's ceremony handle. The link
+   * and the username are checked now, so the person is told before their authenticator asks;
+   * nothing is created and the link is not used.
+   */
+  async passkeyOptions(token: string | undefined, input: { username: string }, browserHandle: string): Promise<{ ok: true; options: RegistrationOptions } | { ok: false; reason: 'invalid_link' }> {
+    const link = await this.#d.links.peek(token, 'invite');
+    if (!link) return { ok: false, reason: 'invalid_link' };
+    const username = await this.#d.users.checkNewUsername(input.username);
+    return { ok: true, options: await this.#d.passkeys.startNewAccountRegistration({ id: randomUUID(), username }, browserHandle) };
+  }
+
+  /**
+   * The second half: the browser's answer verified (PasskeyRefused if not), then the account
+   * created without a password (the id the options named), the passkey stored, and the link
+   * used; the invitee is signed in with what the passkey proved. Of two accepts racing with
+   * one link, the loser's account (and its passkey) is removed again.
+   */
+  async acceptWithPasskey(
+    token: string | undefined,
+    input: { username: string; passkeyName: string; response: unknown },
+    browserHandle: string,
+    meta: { ip: string | null; userAgent: string | null },
+  ): Promise<AcceptOutcome> {
+    const link = await this.#d.links.peek(token, 'invite');
+    if (!link) return { ok: false, reason: 'invalid_link' };
+    const { passkey, amr } = await this.#d.passkeys.verifyNewAccountRegistration(browserHandle, input.response, input.passkeyName);
+    const actor = visitor(input.username.trim().slice(0, 100), meta.ip);
+    const user = await this.#d.users.create({ username: input.username, passkeyAccount: { id: passkey.userId }, email: link.email, emailVerified: true, roles: rolesOf(link) }, actor);
+    try {
+      await this.#d.passkeys.addVerified(passkey, actor);
+    } catch (error) {
+      await this.#d.users.delete(user.id, actor);
+      throw error;
+    }
+    const used = await this.#d.links.consume(token, 'invite');
+    if (!used) {
+      await this.#d.users.delete(user.id, actor);
+      return { ok: false, reason: 'invalid_link' };
+    }
+    await this.#d.audit.record({ action: 'user.invite_accept', targetId: user.id, details: { email: link.email, username: user.username, with: 'passkey' } }, actor);
+    this.#d.log.info({ userId: user.id, invitedBy: link.createdBy }, 'invitation accepted with a passkey');
+    const started = await this.#d.sessions.startSession(user.id, meta, { amr });
     return { ok: true, ...started, username: user.username };
   }
 }

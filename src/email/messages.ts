@@ -43,7 +43,7 @@ export const MESSAGES = {
   invite: {
     variables: ['link', 'email', 'expires_days', 'invited_by'],
     subject: 'You are invited to {{product_name}}',
-    text: `Hello,\n\n{{invited_by}} invited you ({{email}}) to an account at {{issuer}}. Open this link to choose a username and password:\n\n{{link}}\n\nThe link works once, for {{expires_days}} days.${footer.text}`,
+    text: `Hello,\n\n{{invited_by}} invited you ({{email}}) to an account at {{issuer}}. Open this link to choose a username and a password or passkey:\n\n{{link}}\n\nThe link works once, for {{expires_days}} days.${footer.text}`,
     html: `<p>Hello,</p><p>{{invited_by}} invited you ({{email}}) to an account at {{issuer}}.</p><p><a href="{{link}}">Accept the invitation</a></p><p>The link works once, for {{expires_days}} days.</p>${footer.html}`,
   },
   notice_password_change: {

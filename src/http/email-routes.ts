@@ -9,6 +9,9 @@ import { SESSION_COOKIE } from '../lib/cookie-names.ts';
 import { pageForm, pageHeaders, queryParams, safeReturnTo, type PageKit } from './page-kit.ts';
 import { noStore } from './oauth-reply.ts';
 import { waitText } from './page-routes.ts';
+import { PasskeyRefused } from '../identity/passkey-service.ts';
+import { passkeyScripts, scriptNonce } from './passkey-assets.ts';
+import { ceremonyCsrfOk, jsonBody, jsonError, newCeremonyHandle, takeCeremonyHandle } from './webauthn-ceremony.ts';
 
 const NOT_AVAILABLE = 'Resetting a password by email is not available here: Tessera has no email server configured. Ask your administrator to set a new password for you.';
 
@@ -117,12 +120,20 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
   const invalidInvite = (reply: FastifyReply) =>
     pageHeaders(reply).code(400).send(linkInvalidPage('invite', { href: '/login', label: t('email.link.signIn') }));
 
+  /** The invitation page, with the passkey option's scripts under this response's nonce. */
+  const sendInvitePage = (request: FastifyRequest, reply: FastifyReply, status: number, d: { token: string; email: string; username: string; error?: string }) => {
+    const nonce = scriptNonce();
+    return pageHeaders(reply, { scriptNonce: nonce })
+      .code(status)
+      .send(invitePage({ csrf: kit.csrfToken(request, reply, 'invite'), minLength: MIN_PASSWORD_LENGTH, passkey: { scripts: passkeyScripts(nonce) }, ...d }));
+  };
+
   app.get('/invite', async (request, reply) => {
     const token = tokenOf(request);
     const invitation = await invitations.check(token);
     if (!invitation || !token) return invalidInvite(reply);
     const suggested = invitation.email.split('@')[0]!.replace(/[^A-Za-z0-9._+-]/g, '').slice(0, 100);
-    return pageHeaders(reply).send(invitePage({ csrf: kit.csrfToken(request, reply, 'invite'), token, email: invitation.email, username: suggested, minLength: MIN_PASSWORD_LENGTH }));
+    return sendInvitePage(request, reply, 200, { token, email: invitation.email, username: suggested });
   });
 
   app.post('/invite', async (request, reply) => {
@@ -132,9 +143,7 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
     const again = async (status: number, error: string) => {
       const invitation = await invitations.check(token);
       if (!invitation) return invalidInvite(reply);
-      return pageHeaders(reply)
-        .code(status)
-        .send(invitePage({ csrf: kit.csrfToken(request, reply, 'invite'), token, email: invitation.email, username, minLength: MIN_PASSWORD_LENGTH, error }));
+      return sendInvitePage(request, reply, status, { token, email: invitation.email, username, error });
     };
     if (!kit.csrfOk(request, form, 'invite')) return again(403, 'This form expired. Please try again.');
     const password = form.get('password') ?? '';
@@ -149,4 +158,54 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
       throw error;
     }
   });
+
+  // ---- an invitation accepted with a passkey instead of a password (JSON, for the page script) ----
+  // The page's CSRF token (bound to 'invite') and the link's token come in the body; the
+  // challenge is bound to this browser's ceremony cookie. The account is created, and the link
+  // used, only when the registration verifies (Invitations.acceptWithPasskey).
+  const INVITE_LINK_GONE = () => t('email.link.body', { kind: 'invite' });
+
+  app.post('/invite/passkey/options', async (request, reply) => {
+    const b = jsonBody(request);
+    if (!b) return jsonError(reply, 400, 'invalid_request', 'the body must be a JSON object');
+    if (!ceremonyCsrfOk(kit, request, b, 'invite')) return jsonError(reply, 403, 'invalid_csrf', 'This page expired. Reload it and try again.');
+    try {
+      const outcome = await invitations.passkeyOptions(stringOf(b.token), { username: stringOf(b.username) }, newCeremonyHandle(reply, kit));
+      if (!outcome.ok) return jsonError(reply, 400, 'invalid_link', INVITE_LINK_GONE());
+      return noStore(reply).send(outcome.options);
+    } catch (error) {
+      if (error instanceof ServiceError && (error.code === 'validation_failed' || error.code === 'conflict')) return jsonError(reply, error.code === 'conflict' ? 409 : 400, error.code, sentence(error.message));
+      throw error;
+    }
+  });
+
+  app.post('/invite/passkey/verify', async (request, reply) => {
+    const b = jsonBody(request);
+    if (!b) return jsonError(reply, 400, 'invalid_request', 'the body must be a JSON object');
+    if (!ceremonyCsrfOk(kit, request, b, 'invite')) return jsonError(reply, 403, 'invalid_csrf', 'This page expired. Reload it and try again.');
+    const handle = takeCeremonyHandle(request, reply);
+    try {
+      const outcome = await invitations.acceptWithPasskey(
+        stringOf(b.token),
+        { username: stringOf(b.username), passkeyName: t('passkeys.defaultName', { number: 1 }), response: b.response },
+        handle,
+        { ip: request.ip, userAgent: request.headers['user-agent'] ?? null },
+      );
+      if (!outcome.ok) return jsonError(reply, 400, 'invalid_link', INVITE_LINK_GONE());
+      reply.setCookie(SESSION_COOKIE, outcome.cookieValue, { ...kit.cookieOptions(), maxAge: outcome.session.expiresAt - outcome.session.createdAt });
+      return noStore(reply).send({ redirect: '/account' });
+    } catch (error) {
+      if (error instanceof ServiceError && (error.code === 'validation_failed' || error.code === 'conflict')) return jsonError(reply, error.code === 'conflict' ? 409 : 400, error.code, sentence(error.message));
+      if (!(error instanceof PasskeyRefused)) throw error;
+      request.log.info({ reason: error.reason, detail: error.message }, 'passkey registration at an invitation refused');
+      return jsonError(reply, 400, 'passkey_refused', 'The passkey could not be added. Please try again.');
+    }
+  });
+}
+
+const stringOf = (v: unknown): string => (typeof v === 'string' ? v.slice(0, 2000) : '');
+
+function sentence(message: string): string {
+  const s = message.charAt(0).toUpperCase() + message.slice(1);
+  return s.endsWith('.') ? s : `${s}.`;
 }

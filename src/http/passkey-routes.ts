@@ -7,8 +7,7 @@ import { epochSeconds } from '../clock.ts';
 import { ServiceError } from '../errors.ts';
 import { PasskeyRefused, RECENT_SIGN_IN_SECONDS } from '../identity/passkey-service.ts';
 import type { SignedIn } from '../identity/session-service.ts';
-import { randomToken } from '../lib/crypto.ts';
-import { CSRF_COOKIE, SECOND_STEP_COOKIE, WEBAUTHN_COOKIE } from '../lib/cookie-names.ts';
+import { CSRF_COOKIE, SECOND_STEP_COOKIE } from '../lib/cookie-names.ts';
 import { withMethod, type AuthMethod } from '../identity/authentication-methods.ts';
 import type { SignInSteps } from './sign-in-steps.ts';
 import { iso } from '../lib/time.ts';
@@ -17,6 +16,7 @@ import { waitText } from './page-routes.ts';
 import { noStore } from './oauth-reply.ts';
 import { pageCsp, pageForm, safeReturnTo, type PageKit } from './page-kit.ts';
 import { passkeyScripts, registerPasskeyAssets, scriptNonce } from './passkey-assets.ts';
+import { ceremonyCsrfOk, jsonBody, jsonError, newCeremonyHandle, takeCeremonyHandle } from './webauthn-ceremony.ts';
 
 const PAGE = '/account/passkeys';
 /** One message for every refused passkey: which check failed is for the log, not for a prober. */
@@ -130,30 +130,10 @@ export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, ki
 
   // ---- the ceremonies (JSON) ----
 
-  function jsonError(reply: FastifyReply, status: number, error: string, description: string): FastifyReply {
-    return noStore(reply).code(status).send({ error, error_description: description });
-  }
-
-  /** The JSON body as an object, or undefined (anything else is a 400). */
-  function body(request: FastifyRequest): Record<string, unknown> | undefined {
-    const b = request.body;
-    return typeof b === 'object' && b !== null && !Array.isArray(b) && !(b instanceof Map) ? (b as Record<string, unknown>) : undefined;
-  }
-
-  const csrfOf = (b: Record<string, unknown>) => (typeof b.csrf === 'string' ? b.csrf : undefined);
-  const csrfValid = (request: FastifyRequest, b: Record<string, unknown>, binding: string) => kit.csrf.verify(request.cookies[CSRF_COOKIE], binding, csrfOf(b));
-
-  /** A new ceremony for this browser: a fresh random handle in its cookie (the challenge is stored under its hash). */
-  function newHandle(reply: FastifyReply): string {
-    const handle = randomToken();
-    reply.setCookie(WEBAUTHN_COOKIE, handle, { ...kit.cookieOptions(), maxAge: 300 });
-    return handle;
-  }
-  function takeHandle(request: FastifyRequest, reply: FastifyReply): string {
-    reply.clearCookie(WEBAUTHN_COOKIE, { path: '/' });
-    const handle = request.cookies[WEBAUTHN_COOKIE];
-    return handle && handle.length <= 100 ? handle : '';
-  }
+  const body = jsonBody;
+  const newHandle = (reply: FastifyReply) => newCeremonyHandle(reply, kit);
+  const takeHandle = takeCeremonyHandle;
+  const csrfValid = (request: FastifyRequest, b: Record<string, unknown>, binding: string) => ceremonyCsrfOk(kit, request, b, binding);
 
   async function signedInForCeremony(request: FastifyRequest, reply: FastifyReply, b: Record<string, unknown> | undefined): Promise<SignedIn | undefined> {
     if (!b) return void jsonError(reply, 400, 'invalid_request', 'the body must be a JSON object');

@@ -132,7 +132,7 @@ export class AccountService {
     if (Object.keys(errors).length) return { ok: false, errors };
 
     const user = await this.#d.users.find(signedIn.principal.user.id);
-    if (user.passwordHash === null) return { ok: false, errors: { form: 'Your account has no password: you sign in through an identity provider.' } };
+    if (user.passwordHash === null) return { ok: false, errors: { form: 'Your account has no password: you sign in with a passkey or through an identity provider.' } };
     const check = await this.#d.sessions.recheckPassword(user, input.current, meta);
     if (!check.ok) {
       if (check.reason === 'throttled') return { ok: false, retryAfter: check.retryAfter, errors: { current: 'Too many wrong passwords. Wait a moment, then try again.' } };

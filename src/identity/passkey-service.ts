@@ -96,8 +96,62 @@ export class PasskeyService {
   async startRegistration(user: { id: string; username: string; name: string | null }, browserHandle: string): Promise<PublicKeyCredentialCreationOptionsJSON> {
     const existing = await this.#d.store.listForUser(user.id);
     if (existing.length >= PASSKEYS_PER_USER_MAX) throw validationError(`an account holds at most ${PASSKEYS_PER_USER_MAX} passkeys; remove one first`);
+    const options = await this.#registrationOptions(user, existing);
+    await this.#putChallenge(browserHandle, options.challenge, 'register', user.id);
+    return options;
+  }
+
+  /** Verifies the browser's answer to startRegistration and stores the new passkey. */
+  async finishRegistration(userId: string, browserHandle: string, body: unknown, name: string, actor: Actor): Promise<Passkey> {
+    const cleanName = checkName(name);
+    const challenge = await this.#takeChallenge(browserHandle, 'register', userId);
+    const { passkey } = await this.#verifyRegistration(challenge, body, userId, cleanName);
+    await this.addVerified(passkey, actor);
+    return passkey;
+  }
+
+  /**
+   * Options for the first passkey of an account that does not exist yet (an invitation
+   * accepted with a passkey instead of a password): `user.id` is the id the account will be
+   * created with, so the credential's user handle names it (passwordless sign-in checks that).
+   * The challenge remembers the id; nothing else is stored until the answer verifies.
+   */
+  async startNewAccountRegistration(user: { id: string; username: string }, browserHandle: string): Promise<PublicKeyCredentialCreationOptionsJSON> {
+    const options = await this.#registrationOptions({ ...user, name: null }, []);
+    await this.#putChallenge(browserHandle, options.challenge, 'register_new_account', user.id);
+    return options;
+  }
+
+  /**
+   * Verifies the answer to startNewAccountRegistration. The passkey is returned, not stored:
+   * its account is created next (`passkey.userId`, the id the options named), then
+   * `addVerified` stores it.
+   */
+  async verifyNewAccountRegistration(browserHandle: string, body: unknown, name: string): Promise<{ passkey: Passkey; amr: string[] }> {
+    const cleanName = checkName(name);
+    const taken = await this.#d.store.takeChallenge(sha256(browserHandle));
+    if (!taken || taken.expiresAt <= epochSeconds(this.#d.clock) || taken.purpose !== 'register_new_account' || taken.userId === null) {
+      throw new PasskeyRefused('no_challenge', 'no ceremony in progress for this browser (or it expired)');
+    }
+    return this.#verifyRegistration(taken.challenge, body, taken.userId, cleanName);
+  }
+
+  /** Stores a verified passkey of an existing user; audited `user.factor_add`. */
+  async addVerified(passkey: Passkey, actor: Actor): Promise<void> {
+    try {
+      await this.#d.store.insert(passkey);
+    } catch (error) {
+      // The same credential stored between the check in #verifyRegistration and this insert
+      // (the primary key refused it): a refusal, not a server error. Anything else is a real failure.
+      if (await this.#d.store.find(passkey.id)) throw new PasskeyRefused('not_verified', 'this credential is already registered');
+      throw error;
+    }
+    await this.#d.audit.record({ action: 'user.factor_add', targetId: passkey.userId, details: { type: 'passkey', name: passkey.name } }, actor);
+  }
+
+  #registrationOptions(user: { id: string; username: string; name: string | null }, existing: Passkey[]): Promise<PublicKeyCredentialCreationOptionsJSON> {
     const { rpID } = this.relyingParty();
-    const options = await generateRegistrationOptions({
+    return generateRegistrationOptions({
       rpName: 'Tessera',
       rpID,
       userName: user.username,
@@ -112,14 +166,10 @@ export class PasskeyService {
       // Resident key required: the passkey must work for passwordless sign-in (no username typed).
       authenticatorSelection: { residentKey: 'required', requireResidentKey: true, userVerification: 'preferred' },
     });
-    await this.#putChallenge(browserHandle, options.challenge, 'register', user.id);
-    return options;
   }
 
-  /** Verifies the browser's answer to startRegistration and stores the new passkey. */
-  async finishRegistration(userId: string, browserHandle: string, body: unknown, name: string, actor: Actor): Promise<Passkey> {
-    const cleanName = checkName(name);
-    const challenge = await this.#takeChallenge(browserHandle, 'register', userId);
+  /** The attestation checked against the challenge, origin and rpID; the passkey it makes (not stored) and what it proves. */
+  async #verifyRegistration(challenge: string, body: unknown, userId: string, cleanName: string): Promise<{ passkey: Passkey; amr: string[] }> {
     const response = asRegistrationResponse(body);
     const { rpID, origin } = this.relyingParty();
     let verified;
@@ -143,16 +193,7 @@ export class PasskeyService {
       createdAt: epochSeconds(this.#d.clock),
       lastUsedAt: null,
     };
-    try {
-      await this.#d.store.insert(passkey);
-    } catch (error) {
-      // The same credential stored between the check above and this insert (the primary key
-      // refused it): a refusal, not a server error. Anything else is a real failure.
-      if (await this.#d.store.find(passkey.id)) throw new PasskeyRefused('not_verified', 'this credential is already registered');
-      throw error;
-    }
-    await this.#d.audit.record({ action: 'user.factor_add', targetId: userId, details: { type: 'passkey', name: cleanName } }, actor);
-    return passkey;
+    return { passkey, amr: passkeyAmr({ deviceType: info.credentialDeviceType, backedUp: info.credentialBackedUp, userVerified: info.userVerified }) };
   }
 
   /**

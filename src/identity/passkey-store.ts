@@ -19,14 +19,15 @@ export interface Passkey {
   lastUsedAt: number | null;
 }
 
-export type CeremonyPurpose = 'register' | 'passwordless' | 'second_factor';
+/** `register_new_account`: the first passkey of an account made by accepting an invitation (the account does not exist until it verifies). */
+export type CeremonyPurpose = 'register' | 'register_new_account' | 'passwordless' | 'second_factor';
 
 /** The challenge of a WebAuthn ceremony in progress, bound to one browser (by its cookie's hash). */
 export interface Challenge {
   idHash: string;
   challenge: string;
   purpose: CeremonyPurpose;
-  /** The user the ceremony is for (registration, second factor); null for passwordless. */
+  /** The user the ceremony is for (registration, second factor; for a new account, the id it will get); null for passwordless. */
   userId: string | null;
   expiresAt: number;
 }

@@ -24,6 +24,11 @@ export interface UserInput {
   roles?: string[];
   /** Set only by flows that proved the address (an accepted invitation); never from an admin's input. */
   emailVerified?: boolean;
+  /**
+   * Set only by an invitation accepted with a passkey: the id the passkey's user handle already
+   * names, and no password (the passkey signs in; a reset link can set a password later).
+   */
+  passkeyAccount?: { id: string };
 }
 
 /** A change to a user: profile fields, roles, a new password, disabling. Absent = unchanged. */
@@ -126,25 +131,33 @@ export class UserService {
     return user;
   }
 
-  async create(input: UserInput, actor: Actor): Promise<UserView> {
-    const now = epochSeconds(this.#d.clock);
-    if (input.username === undefined) throw validationError('username is required', 'username');
-    const username = input.username.trim();
+  /** A username a new account may take (trimmed): the syntax, and no one has it yet. */
+  async checkNewUsername(raw: string | undefined): Promise<string> {
+    if (raw === undefined) throw validationError('username is required', 'username');
+    const username = raw.trim();
     if (!USERNAME.test(username)) {
       throw validationError('username must be 1–100 characters: letters, digits and . _ @ + - (starting with a letter or digit)', 'username');
     }
     if (await this.#d.users.findByUsername(username)) throw conflict(`user "${username}" already exists`, 'username');
-    if (input.password === undefined) throw validationError('password is required', 'password');
+    return username;
+  }
+
+  async create(input: UserInput, actor: Actor): Promise<UserView> {
+    const now = epochSeconds(this.#d.clock);
+    const username = await this.checkNewUsername(input.username);
+    const passkeyAccount = input.passkeyAccount;
+    if (passkeyAccount && !isUuid(passkeyAccount.id)) throw validationError('the account id must be a UUID', 'id');
+    if (input.password === undefined && !passkeyAccount) throw validationError('password is required', 'password');
     const roles = await this.#roles(input.roles ?? []);
     const user: User = {
-      id: randomUUID(),
+      id: passkeyAccount?.id ?? randomUUID(),
       username,
       email: email(input.email ?? null),
       emailVerified: input.emailVerified === true && input.email != null,
       name: optionalText(input.name, 'name'),
       givenName: optionalText(input.givenName, 'given_name'),
       familyName: optionalText(input.familyName, 'family_name'),
-      passwordHash: await hashPassword(password(input.password)),
+      passwordHash: input.password === undefined ? null : await hashPassword(password(input.password)),
       passwordChangedAt: now,
       disabled: false,
       tokensValidAfter: 0,

@@ -1,5 +1,5 @@
 import { productName } from './brand-parts.ts';
-import { html } from './html.ts';
+import { html, type SafeHtml } from './html.ts';
 import { t, tHtml } from './i18n-html.ts';
 import { layout } from './layout.ts';
 
@@ -107,7 +107,12 @@ ${
 }
 
 /** /invite: the invitee chooses a username and a password (the address is the invitation's). */
-export function invitePage(d: { csrf: string; token: string; email: string; username: string; minLength: number; error?: string }): string {
+/**
+ * /invite: a username, then a password — or a passkey instead (`passkey`: the page's script
+ * elements with this response's nonce; the button shows once the script knows the browser can
+ * create one, and reads the username from the form).
+ */
+export function invitePage(d: { csrf: string; token: string; email: string; username: string; minLength: number; error?: string; passkey?: { scripts: SafeHtml } }): string {
   return layout({
     title: t('email.invite.title'),
     compact: true,
@@ -124,6 +129,18 @@ ${d.error ? html`<div class="alert" role="alert">${d.error}</div>` : ''}
 <label for="confirm">${t('email.repeat')}</label>
 <input id="confirm" name="confirm" type="password" autocomplete="new-password" required minlength="${d.minLength}" maxlength="1024">
 <div class="actions"><button class="primary" type="submit">${t('email.invite.create')}</button></div>
-</form>`,
+</form>
+${
+  d.passkey
+    ? html`<div class="providers passkey-sign-in">
+<p class="hint" id="invite-passkey-hint">${t('email.invite.passkeyHint')}</p>
+<button type="button" data-passkey="invite" data-csrf="${d.csrf}" data-token="${d.token}" data-username-field="username" data-passkey-error="passkey-error" aria-describedby="invite-passkey-hint" hidden>${t('email.invite.withPasskey')}</button>
+<div id="passkey-error" class="alert" hidden></div>
+<p class="hint" data-passkey-unsupported hidden>${t('email.invite.passkeyUnsupported')}</p>
+<noscript><p class="hint">${t('email.invite.passkeyNeedsScript')}</p></noscript>
+</div>
+${d.passkey.scripts}`
+    : ''
+}`,
   });
 }

@@ -111,6 +111,43 @@ describe.each(DIALECTS)('invitations (%s)', (dialect) => {
     expect(await expired.text()).toContain('This link does not work');
   });
 
+  test('the passkey option: the page offers it; bad input, a refused registration and a replayed ceremony create nothing and leave the link working', async () => {
+    // (The previous test moved the clock past the admin token's lifetime: invited here through the service.)
+    await server.tessera.email.invitations.invite({ email: 'pia@example.test', roles: ['developer'] }, SYSTEM);
+    const link = linkIn(await mailbox.waitFor('pia@example.test'), `${server.url}/invite?token=`);
+    const token = new URL(link).searchParams.get('token')!;
+    const ua = new UserAgent(server.url);
+    const page = await ua.get(link.slice(server.url.length));
+    expect(page.headers.get('content-security-policy')).toMatch(/script-src 'nonce-[A-Za-z0-9_-]+'; connect-src 'self';/);
+    const html = await page.text();
+    expect(html).toContain('data-passkey="invite"');
+    const csrf = /data-csrf="([^"]+)"/.exec(html)![1]!;
+    const options = (body: Record<string, unknown>) => ua.postJson('/invite/passkey/options', { csrf, token, username: 'pia', ...body });
+
+    expect((await options({ csrf: 'forged' })).status).toBe(403);
+    expect((await ua.postJson('/invite/passkey/options', 'not an object')).status).toBe(400);
+    expect(await (await options({ token: 'forged' })).json()).toMatchObject({ error: 'invalid_link' });
+    const taken = await options({ username: 'boss' });
+    expect([taken.status, await taken.json()]).toEqual([409, { error: 'conflict', error_description: 'User "boss" already exists.' }]);
+    expect((await options({ username: '-bad name' })).status).toBe(400);
+
+    const good = await options({});
+    expect(good.status).toBe(200);
+    const created = (await good.json()) as { challenge: string; user: { id: string; name: string }; authenticatorSelection: { residentKey: string } };
+    expect(created.user.name).toBe('pia');
+    expect(created.authenticatorSelection.residentKey).toBe('required');
+    // A response that is no registration, then the same ceremony again: refused, nothing created.
+    const forged = await ua.postJson('/invite/passkey/verify', { csrf, token, username: 'pia', response: { id: 'AAAA', rawId: 'AAAA', type: 'public-key', response: { clientDataJSON: 'AAAA', attestationObject: 'AAAA' } } });
+    expect([forged.status, await forged.json()]).toEqual([400, { error: 'passkey_refused', error_description: 'The passkey could not be added. Please try again.' }]);
+    expect((await ua.postJson('/invite/passkey/verify', { csrf, token, username: 'pia', response: {} })).status).toBe(400);
+    await expect(server.tessera.services.users.find('pia')).rejects.toThrow(/not found/);
+    expect((await server.tessera.email.invitations.list()).map((i) => i.email)).toContain('pia@example.test');
+    // The password path still works with the same link.
+    const done = await ua.post('/invite', { ...hiddenFields(html), username: 'pia', password: PASSWORD, confirm: PASSWORD });
+    expect(location(done)).toBe('/account');
+    expect((await server.tessera.services.users.find('pia')).passwordHash).not.toBeNull();
+  });
+
   test('tessera users invite sends the link before it exits; tessera email status says how mail is sent', async () => {
     const env = { ...server.env };
     const r = await cli(['users', 'invite', 'cli-invitee@example.test', '--role', 'developer', '--database', server.databaseUrl, '--json'], env);

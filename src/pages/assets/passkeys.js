@@ -71,6 +71,34 @@
     });
   }
 
+  // An invitation accepted with a passkey instead of a password (/invite): the username comes
+  // from the page's form, the link's token and the CSRF token from the button.
+  function wireInvite(button) {
+    var box = document.getElementById(button.getAttribute('data-passkey-error'));
+    var field = document.getElementById(button.getAttribute('data-username-field'));
+    button.hidden = false;
+    button.addEventListener('click', async function () {
+      if (box) box.hidden = true;
+      busy(button, true);
+      try {
+        var body = { csrf: button.getAttribute('data-csrf'), token: button.getAttribute('data-token'), username: field ? field.value : '' };
+        var options = await post('/invite/passkey/options', body);
+        var response;
+        try {
+          response = await W.startRegistration({ optionsJSON: options });
+        } catch (error) {
+          throw new Error(browserMessage(error));
+        }
+        body.response = response;
+        var done = await post('/invite/passkey/verify', body);
+        window.location.assign(done.redirect);
+      } catch (error) {
+        show(box, error.message);
+        busy(button, false);
+      }
+    });
+  }
+
   // A sign-in with a passkey: passwordless at /login, or the second step after a password.
   function wireAuthentication(button) {
     var box = document.getElementById(button.getAttribute('data-passkey-error'));
@@ -107,6 +135,8 @@
     for (var f = 0; f < forms.length; f++) wireRegistration(forms[f]);
     var buttons = document.querySelectorAll('button[data-passkey="authenticate"]');
     for (var b = 0; b < buttons.length; b++) wireAuthentication(buttons[b]);
+    var invites = document.querySelectorAll('button[data-passkey="invite"]');
+    for (var i2 = 0; i2 < invites.length; i2++) wireInvite(invites[i2]);
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
