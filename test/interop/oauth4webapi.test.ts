@@ -1,9 +1,12 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as oauth from 'oauth4webapi';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { DIALECTS } from '../support/databases.ts';
 import { startTestServer, type TestServer, declareScopes } from '../support/server.ts';
 import { SYSTEM } from '../../src/audit/actor.ts';
+import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
 
 /**
  * Interop with oauth4webapi (panva), the low-level client most JavaScript OAuth libraries
@@ -149,5 +152,154 @@ describe.each(DIALECTS)('oauth4webapi against Tessera (%s)', (dialect) => {
       error: 'invalid_scope',
       status: 400,
     });
+  });
+});
+
+/**
+ * DPoP (RFC 9449) with oauth4webapi's own DPoP support, against a server that requires
+ * nonces: a public client signs in a user (authorization code with PKCE and dpop_jkt),
+ * refreshes, reads userinfo and calls an API through the gateway, each time retrying once on
+ * `use_dpop_nonce` as the library documents (isDPoPNonceError).
+ */
+describe.each(DIALECTS)('oauth4webapi with DPoP against Tessera (%s)', (dialect) => {
+  const REDIRECT = 'https://app.example.com/callback';
+  const PASSWORD = 'correct horse battery staple';
+  let server: TestServer;
+  let upstream: Server;
+  let upstreamSeen: Array<Record<string, unknown>>;
+  let as: oauth.AuthorizationServer;
+  let client: oauth.Client;
+  let aliceId: string;
+
+  beforeAll(async () => {
+    upstreamSeen = [];
+    upstream = createServer((req, res) => {
+      upstreamSeen.push({ ...req.headers });
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"tasks":[]}');
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    server = await startTestServer(dialect, { env: { TESSERA_DPOP_NONCE: 'required' } });
+    const { services } = server.tessera;
+    await services.apis.create({
+      name: 'Tasks',
+      basePath: '/tasks',
+      upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+      forwardAuthorization: false,
+      scopes: [{ name: 'tasks.read' }],
+      routes: [{ methods: ['GET'], path: '/**', scopes: ['tasks.read'] }],
+    }, SYSTEM);
+    aliceId = (await services.users.create({ username: 'alice', password: PASSWORD, roles: ['developer'], email: 'alice@example.com' }, SYSTEM)).id;
+    const app = await services.clients.create({
+      name: 'DPoP SPA',
+      grantTypes: ['authorization_code'],
+      redirectUris: [REDIRECT],
+      scopes: ['openid', 'profile', 'offline_access', 'tasks.read'],
+      public: true,
+      dpopBoundAccessTokens: true,
+    }, SYSTEM);
+    client = { client_id: app.client_id, token_endpoint_auth_method: 'none' };
+    const issuer = new URL(server.url);
+    as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...insecure, algorithm: 'oidc' }));
+  });
+  afterAll(async () => {
+    await server?.close();
+    upstream?.close();
+  });
+
+  /** Runs a request; on use_dpop_nonce (the handle has cached the nonce from the answer) runs it once more. */
+  async function withNonceRetry<T>(run: () => Promise<T>): Promise<{ result: T; retried: boolean }> {
+    try {
+      return { result: await run(), retried: false };
+    } catch (error) {
+      if (!oauth.isDPoPNonceError(error)) throw error;
+      return { result: await run(), retried: true };
+    }
+  }
+
+  /** The user's part, over HTTP as a browser would: authorize → login → consent → callback URL. */
+  async function signIn(url: URL): Promise<URL> {
+    const ua = new UserAgent(server.url);
+    let res = await ua.get(url.pathname + url.search);
+    const page = await ua.get(location(res));
+    res = await ua.post('/login', { ...hiddenFields(await page.text()), username: 'alice', password: PASSWORD });
+    res = await ua.get(location(res));
+    let target = location(res);
+    if (target.startsWith('/consent')) {
+      res = await ua.get(target);
+      res = await ua.post('/consent', { ...hiddenFields(await res.text()), decision: 'allow' });
+      target = location(res);
+    }
+    return new URL(target);
+  }
+
+  test('discovery advertises DPoP', () => {
+    expect(as.dpop_signing_alg_values_supported).toContain('ES256');
+  });
+
+  test('authorization code + PKCE + dpop_jkt, refresh, userinfo and a gateway call, all DPoP-bound, with nonces', async () => {
+    const keyPair = await oauth.generateKeyPair('ES256');
+    const DPoP = oauth.DPoP(client, keyPair);
+    const verifier = oauth.generateRandomCodeVerifier();
+    const state = oauth.generateRandomState();
+    const nonce = oauth.generateRandomNonce();
+    const url = new URL(as.authorization_endpoint!);
+    url.search = new URLSearchParams({
+      client_id: client.client_id,
+      redirect_uri: REDIRECT,
+      response_type: 'code',
+      scope: 'openid profile offline_access tasks.read',
+      code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+      nonce,
+      dpop_jkt: await DPoP.calculateThumbprint(),
+    }).toString();
+    const params = oauth.validateAuthResponse(as, client, await signIn(url), state);
+
+    // The first token request has no nonce yet: use_dpop_nonce, then the retry succeeds (the code is not spent by the first).
+    const { result: tokens, retried } = await withNonceRetry(async () =>
+      oauth.processAuthorizationCodeResponse(as, client, await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, REDIRECT, verifier, { DPoP, ...insecure }), { expectedNonce: nonce, requireIdToken: true }),
+    );
+    expect(retried).toBe(true);
+    expect(tokens.token_type).toBe('dpop');
+    expect(decodeJwt(tokens.access_token).cnf).toEqual({ jkt: await DPoP.calculateThumbprint() });
+    expect(tokens.refresh_token).toBeTruthy();
+    const claims = oauth.getValidatedIdTokenClaims(tokens)!;
+    expect(claims.sub).toBe(aliceId);
+
+    // Refresh: the refresh token of this public client is bound to the key.
+    const { result: refreshed } = await withNonceRetry(async () =>
+      oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, oauth.None(), tokens.refresh_token!, { DPoP, ...insecure })),
+    );
+    expect(refreshed.token_type).toBe('dpop');
+    // The same refresh token from another key (a thief) is refused by the server.
+    const thief = oauth.DPoP(client, await oauth.generateKeyPair('ES256'));
+    const stolen = await withNonceRetry(async () =>
+      oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, oauth.None(), refreshed.refresh_token!, { DPoP: thief, ...insecure })),
+    ).catch((e: unknown) => e);
+    expect(stolen).toBeInstanceOf(oauth.ResponseBodyError);
+    expect((stolen as oauth.ResponseBodyError).error).toBe('invalid_grant');
+
+    // Userinfo with the DPoP scheme and a proof carrying ath.
+    const { result: info } = await withNonceRetry(async () =>
+      oauth.processUserInfoResponse(as, client, claims.sub, await oauth.userInfoRequest(as, client, refreshed.access_token, { DPoP, ...insecure })),
+    );
+    expect(info).toMatchObject({ sub: aliceId, preferred_username: 'alice' });
+
+    // A gateway API.
+    const { result: apiResponse } = await withNonceRetry(() =>
+      oauth.protectedResourceRequest(refreshed.access_token, 'GET', new URL(`${server.url}/tasks/list?page=1`), new Headers(), null, { DPoP, ...insecure }),
+    );
+    expect(apiResponse.status).toBe(200);
+    expect(await apiResponse.json()).toEqual({ tasks: [] });
+    // forward_authorization is off: neither the token nor the proof reached the upstream.
+    expect(upstreamSeen.at(-1)).toMatchObject({ 'x-tessera-subject': aliceId });
+    expect(upstreamSeen.at(-1)!.authorization).toBeUndefined();
+    expect(upstreamSeen.at(-1)!.dpop).toBeUndefined();
+
+    // The same token without its proof (as a bearer token) is refused by the gateway.
+    const bearerTry = await oauth.protectedResourceRequest(refreshed.access_token, 'GET', new URL(`${server.url}/tasks/list`), new Headers(), null, insecure).catch((e: unknown) => e);
+    expect(bearerTry).toBeInstanceOf(oauth.WWWAuthenticateChallengeError);
+    expect((bearerTry as oauth.WWWAuthenticateChallengeError).cause[0]).toMatchObject({ scheme: 'bearer', parameters: { error: 'invalid_token' } });
   });
 });
