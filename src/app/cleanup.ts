@@ -11,6 +11,8 @@ import type { SessionStore } from '../identity/session-store.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { CodeStore } from '../oauth/code-store.ts';
 import type { DeviceAuthorizationStore } from '../oauth/device-store.ts';
+import type { ClientAssertionJtiStore } from '../oauth/client-assertion-store.ts';
+import type { PushedRequestStore } from '../oauth/pushed-request-store.ts';
 import type { RefreshStore } from '../oauth/refresh-store.ts';
 import type { RevocationStore } from '../oauth/revocation-store.ts';
 import { purgeChanges } from '../storage/change-feed.ts';
@@ -35,6 +37,10 @@ export interface ExpiringStores {
   codes: CodeStore;
   /** Device authorization requests (RFC 8628); optional for callers built before it. */
   devices?: DeviceAuthorizationStore;
+  /** The jti of accepted client assertions (private_key_jwt); optional for callers built before it. */
+  clientAssertionJtis?: ClientAssertionJtiStore;
+  /** Pushed authorization requests (RFC 9126); optional for callers built before it. */
+  pushedRequests?: PushedRequestStore;
   refresh: RefreshStore;
   sessions: SessionStore;
   revocations: RevocationStore;
@@ -62,6 +68,10 @@ export function expiryJobs(s: ExpiringStores, auditRetentionDays: number): Purge
     { name: 'authorization_codes', purge: (now, n) => s.codes.purgeExpired(now - HOUR, n) },
     // A device still polling an hour after its request expired learns expired_token until then.
     ...(s.devices ? [{ name: 'device_authorizations', purge: (now: number, n: number) => s.devices!.purgeExpired(now - HOUR, n) }] : []),
+    // A jti is kept until its assertion expires: after that the assertion is refused for its exp.
+    ...(s.clientAssertionJtis ? [{ name: 'client_assertion_jtis', purge: (now: number, n: number) => s.clientAssertionJtis!.purgeExpired(now, n) }] : []),
+    // A request_uri is single-use and short-lived: nothing is learnt from it after it expired.
+    ...(s.pushedRequests ? [{ name: 'pushed_authorization_requests', purge: (now: number, n: number) => s.pushedRequests!.purgeExpired(now, n) }] : []),
     // Refresh tokens go with their family once the family's absolute lifetime is over: until
     // then a revoked family's tokens, and a live family's used ones, keep detecting reuse.
     { name: 'refresh_tokens', purge: (now, n) => s.refresh.purgeExpiredTokens(now - HOUR, n) },

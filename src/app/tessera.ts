@@ -60,6 +60,9 @@ import { KyselyAuditStore } from '../audit/audit-store.ts';
 import { FederatedAccounts } from '../federation/federated-accounts.ts';
 import { FederatedSignIn } from '../federation/federated-sign-in.ts';
 import { JwksCache } from '../federation/jwks-cache.ts';
+import { ClientJwks } from '../federation/client-jwks.ts';
+import { ClientAssertions } from '../oauth/client-assertion.ts';
+import { KyselyClientAssertionJtiStore } from '../oauth/client-assertion-store.ts';
 import { KyselyLinkStore } from '../federation/link-store.ts';
 import { LinkService } from '../federation/link-service.ts';
 import { outboundHttp } from '../federation/outbound.ts';
@@ -309,6 +312,10 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const pendingSignIns = new KyselyPendingSignInStore(db);
   const upstreamHttp = outboundHttp();
   const upstreamJwks = new JwksCache(upstreamHttp, clock);
+  /** private_key_jwt: apps' keys, inline or fetched from their jwks_uri (docs/client-authentication.md). */
+  const clientAssertionJtis = new KyselyClientAssertionJtiStore(db);
+  const clientJwks = new ClientJwks({ policy: redirectPolicy, clock });
+  const clientAssertions = new ClientAssertions({ issuer, jtis: clientAssertionJtis, remoteKeys: (uri) => clientJwks.resolver(uri) });
   const apis = new ApiService({ store: new KyselyApiStore(db), clock, feed, audit });
   // Userinfo and the gateway take Bearer and DPoP-bound tokens alike (RFC 9449 §7).
   const resourceGuard = new ResourceGuard(tokens, dpop);
@@ -408,12 +415,12 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   };
 
   const endpoints = {
-    token: tokenEndpoint(tokenDeps),
-    introspect: introspectionEndpoint({ tokens, lookupClient, refresh }),
-    revoke: revocationEndpoint({ tokens, lookupClient, revocations, cache, refresh, audit }),
+    token: tokenEndpoint({ ...tokenDeps, clientAssertions }),
+    introspect: introspectionEndpoint({ tokens, lookupClient, refresh, clientAssertions }),
+    revoke: revocationEndpoint({ tokens, lookupClient, revocations, cache, refresh, audit, clientAssertions }),
     userinfo: userinfoEndpoint({ tokens, users: userStore, guard: resourceGuard, issuer }),
     /** RFC 8628 §3.1: POST /connect/deviceauthorization. */
-    deviceAuthorization: deviceAuthorizationEndpoint({ lookupClient, devices: deviceAuthorizations, issuer, resources: gateway, ...DEVICE_FLOW_DEFAULTS }),
+    deviceAuthorization: deviceAuthorizationEndpoint({ lookupClient, devices: deviceAuthorizations, issuer, resources: gateway, clientAssertions, ...DEVICE_FLOW_DEFAULTS }),
   };
 
   /** What the browser-facing pages need: sign-in, the authorize decision, logout. */
@@ -464,7 +471,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
 
   // Rows that expire are removed in batches by every serving node (docs/architecture.md, "Cleanup").
   const cleanup = new Cleanup(
-    expiryJobs({ codes, devices: deviceAuthorizations, refresh, sessions: sessionStore, revocations, throttle: guessThrottle, pendingSignIns, secondSteps, passkeys: passkeyStore, audit: auditStore, emailLinks: emailLinkStore, dpopProofs, db }, config.cleanup.auditRetentionDays),
+    expiryJobs({ codes, devices: deviceAuthorizations, clientAssertionJtis, refresh, sessions: sessionStore, revocations, throttle: guessThrottle, pendingSignIns, secondSteps, passkeys: passkeyStore, audit: auditStore, emailLinks: emailLinkStore, dpopProofs, db }, config.cleanup.auditRetentionDays),
     { clock, log },
   );
   const cleanupTask = new BackgroundTask('cleanup of expired rows', async () => void (await cleanup.run()), log);

@@ -19,6 +19,7 @@ import { clientView, type ClientView } from './client-view.ts';
 import { ANY_SCOPES, decideGrant, type GrantDenial } from './grant-policy.ts';
 import { checkRedirectUri, type RedirectUriCheckOptions } from './redirect-uri-policy.ts';
 import { looksLikeMetadataDocumentClientId, type ClientMetadata } from './metadata-document.ts';
+import { checkJwkSet, CLIENT_AUTH_METHODS } from './client-keys.ts';
 
 /** What an operator may set on an app (CLI flags, admin API body). Absent = unchanged on update. */
 export interface ClientInput {
@@ -45,6 +46,17 @@ export interface ClientInput {
   requireMfa?: boolean;
   /** RFC 9449 §5.2: every token request of the app must carry a DPoP proof (docs/dpop.md). */
   dpopBoundAccessTokens?: boolean;
+  /**
+   * client_secret_basic or client_secret_post (either secret method works), or private_key_jwt:
+   * signed client assertions only (docs/client-authentication.md); null: the default (secret).
+   */
+  tokenEndpointAuthMethod?: string | null;
+  /** The app's public keys for private_key_jwt: a JWK set (object or JSON text); null clears it. Setting it clears jwksUri. */
+  jwks?: unknown;
+  /** Where the app serves its JWK set; null or "" clears it. Setting it clears jwks. */
+  jwksUri?: string | null;
+  /** The code flow only through /connect/par (RFC 9126 §6). */
+  requirePushedAuthorizationRequests?: boolean;
 }
 
 export interface ClientWithSecret extends ClientView {
@@ -91,7 +103,8 @@ export class ClientService {
     if (input.name === undefined) throw validationError('name is required', 'name');
     if (!input.grantTypes?.length) throw validationError('at least one grant type is required (client_credentials, authorization_code or the device grant)', 'grant_types');
     const isPublic = input.public ?? false;
-    const secret = isPublic ? undefined : randomToken();
+    // An app that signs its assertions has no use for a secret: none is made (nor shown).
+    const secret = isPublic || input.tokenEndpointAuthMethod === 'private_key_jwt' ? undefined : randomToken();
     const draft = newClient(now, {
       id: randomUUID(),
       name: '',
@@ -303,6 +316,13 @@ export class ClientService {
       if (typeof input.dpopBoundAccessTokens !== 'boolean') throw validationError('dpop_bound_access_tokens must be true or false', 'dpop_bound_access_tokens');
       c.dpopBoundAccessTokens = input.dpopBoundAccessTokens;
     }
+    await this.#applyClientAuth(c, input);
+    if (input.requirePushedAuthorizationRequests !== undefined) {
+      if (typeof input.requirePushedAuthorizationRequests !== 'boolean') {
+        throw validationError('require_pushed_authorization_requests must be true or false', 'require_pushed_authorization_requests');
+      }
+      c.requirePushedAuthorizationRequests = input.requirePushedAuthorizationRequests;
+    }
     if (input.scopes !== undefined) c.scopes = await this.#known(scopeList(input.scopes, 'scopes'), 'scopes');
     if (input.defaultScopes !== undefined) c.defaultScopes = await this.#known(scopeList(input.defaultScopes, 'default_scopes'), 'default_scopes');
     for (const s of c.defaultScopes) if (!c.scopes.includes(s)) c.scopes.push(s);
@@ -324,6 +344,41 @@ export class ClientService {
       scopes: creating || input.scopes !== undefined || input.defaultScopes !== undefined || input.grantTypes !== undefined,
     });
     return c;
+  }
+
+  /**
+   * The auth method and the keys private_key_jwt needs (RFC 7523, OIDC Core §9): the keys
+   * inline or by URL, never both (OIDC Registration §2), and one of them whenever the app
+   * authenticates with private_key_jwt. The jwks_uri follows the redirect-URI policy (https to
+   * a public host; loopback in development mode), as every URL Tessera fetches does.
+   */
+  async #applyClientAuth(c: Client, input: ClientInput): Promise<void> {
+    const given = (v: unknown) => v !== undefined && v !== null && v !== '';
+    if (given(input.jwks) && given(input.jwksUri)) throw validationError('give jwks or jwks_uri, not both', 'jwks');
+    if (input.jwks !== undefined) {
+      c.jwks = input.jwks === null || input.jwks === '' ? null : await checkJwkSet(input.jwks);
+      if (c.jwks) c.jwksUri = null;
+    }
+    if (input.jwksUri !== undefined) {
+      if (input.jwksUri === null || input.jwksUri === '') c.jwksUri = null;
+      else {
+        const checked = await checkRedirectUri(input.jwksUri, this.#d.redirectPolicy);
+        if (!checked.ok) throw validationError(`invalid jwks_uri: ${checked.reason.replace(/^redirect URI/, 'jwks_uri')}`, 'jwks_uri');
+        c.jwksUri = checked.uri;
+        c.jwks = null;
+      }
+    }
+    if (input.tokenEndpointAuthMethod !== undefined) {
+      const m = input.tokenEndpointAuthMethod;
+      if (m !== null && m !== '' && !(CLIENT_AUTH_METHODS as readonly string[]).includes(m)) {
+        throw validationError(`token_endpoint_auth_method must be one of ${CLIENT_AUTH_METHODS.join(', ')}`, 'token_endpoint_auth_method');
+      }
+      c.tokenEndpointAuthMethod = m === '' ? null : m;
+    }
+    if (c.tokenEndpointAuthMethod === 'private_key_jwt') {
+      if (c.public) throw validationError('a public app has no keys: private_key_jwt is for confidential apps', 'token_endpoint_auth_method');
+      if (!c.jwks && !c.jwksUri) throw validationError('private_key_jwt needs the app\'s public keys: give jwks or jwks_uri', 'jwks');
+    }
   }
 
   /** Scopes must exist: built in (OpenID, tessera.admin) or declared by an API. */

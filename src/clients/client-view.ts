@@ -1,6 +1,6 @@
 import { looksLikeMetadataDocumentClientId } from './metadata-document.ts';
 import { iso } from '../lib/time.ts';
-import type { Client } from './client.ts';
+import type { Client, JwkSet } from './client.ts';
 
 /** How an app is shown to operators (CLI --json, admin API). Never includes the secret hash. */
 export interface ClientView {
@@ -36,6 +36,13 @@ export interface ClientView {
    * Metadata Document, or by itself at the registration endpoint (RFC 7591, `dynamic`).
    */
   registration: 'admin' | 'metadata_document' | 'dynamic';
+  /** How the app authenticates: null (its secret, or none when public), client_secret_basic, client_secret_post, private_key_jwt. */
+  token_endpoint_auth_method: string | null;
+  /** The app's public keys for private_key_jwt: inline, or where they are fetched from. */
+  jwks: JwkSet | null;
+  jwks_uri: string | null;
+  /** The code flow only through /connect/par (RFC 9126). */
+  require_pushed_authorization_requests: boolean;
   /** The uploaded logo's URL (on this server), shown on the consent page before any logo_uri. */
   logo: string | null;
   created_at: string;
@@ -68,6 +75,10 @@ export function clientView(client: Client, onBehalfOfUsername: string | null): C
     client_uri: client.clientUri ?? null,
     policy_uri: client.policyUri ?? null,
     tos_uri: client.tosUri ?? null,
+    token_endpoint_auth_method: client.tokenEndpointAuthMethod ?? null,
+    jwks: client.jwks ?? null,
+    jwks_uri: client.jwksUri ?? null,
+    require_pushed_authorization_requests: client.requirePushedAuthorizationRequests === true,
     logo: client.logoHash ? `/assets/logo-${client.logoHash}` : null,
     created_at: iso(client.createdAt),
     updated_at: iso(client.updatedAt),

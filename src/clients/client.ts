@@ -7,6 +7,11 @@ export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 export const REGISTRABLE_GRANTS = ['client_credentials', 'authorization_code', DEVICE_CODE_GRANT] as const;
 export type RegistrableGrant = (typeof REGISTRABLE_GRANTS)[number];
 
+/** A JSON Web Key Set (RFC 7517 §5): public keys only, checked when registered (clients/client-keys.ts). */
+export interface JwkSet {
+  keys: Array<Record<string, unknown>>;
+}
+
 /** An app ("integration") as the protocol core sees it. */
 export interface Client {
   id: string;
@@ -49,10 +54,20 @@ export interface Client {
    * docs/registration.md); null or absent for every other app.
    */
   registrationTokenHash?: string | null;
-  /** The token endpoint auth method a self-registered app declared (RFC 7591 §2); null for others. */
+  /**
+   * How the app authenticates at the token, introspection, revocation, PAR and device
+   * authorization endpoints (RFC 7591 §2): `private_key_jwt` (RFC 7523, docs/client-authentication.md)
+   * means a signed client assertion and never the secret. A self-registered app's declared
+   * method; null: by its secret (or none, when public).
+   */
   tokenEndpointAuthMethod?: string | null;
   /** RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request must carry a DPoP proof (so every access token is DPoP-bound). */
   dpopBoundAccessTokens?: boolean;
+  /** The app's public keys for private_key_jwt: an inline JWK set, or the URL that serves it (one of them). */
+  jwks?: JwkSet | null;
+  jwksUri?: string | null;
+  /** The code flow only through a pushed authorization request (RFC 9126 §6). */
+  requirePushedAuthorizationRequests?: boolean;
   /** Tokens issued to the app with `iat` before this (epoch s) are invalid. */
   tokensValidAfter: number;
   createdAt: number;
@@ -91,6 +106,9 @@ export function newClient(now: number, fields: Pick<Client, 'id' | 'name'> & Par
     registrationTokenHash: null,
     tokenEndpointAuthMethod: null,
     dpopBoundAccessTokens: false,
+    jwks: null,
+    jwksUri: null,
+    requirePushedAuthorizationRequests: false,
     tokensValidAfter: 0,
     createdAt: now,
     updatedAt: now,
@@ -127,6 +145,9 @@ export function clientFromRow(row: ClientsTable): Client {
     registrationTokenHash: row.registration_token_hash ?? null,
     tokenEndpointAuthMethod: row.token_endpoint_auth_method ?? null,
     dpopBoundAccessTokens: row.dpop_bound_access_tokens === 1,
+    jwks: row.jwks ? (JSON.parse(row.jwks) as JwkSet) : null,
+    jwksUri: row.jwks_uri ?? null,
+    requirePushedAuthorizationRequests: row.require_pushed_authorization_requests === 1,
     tokensValidAfter: row.tokens_valid_after,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -162,6 +183,9 @@ export function clientToRow(client: Client): ClientsTable {
     registration_token_hash: client.registrationTokenHash ?? null,
     token_endpoint_auth_method: client.tokenEndpointAuthMethod ?? null,
     dpop_bound_access_tokens: client.dpopBoundAccessTokens ? 1 : 0,
+    jwks: client.jwks ? JSON.stringify(client.jwks) : null,
+    jwks_uri: client.jwksUri ?? null,
+    require_pushed_authorization_requests: client.requirePushedAuthorizationRequests ? 1 : 0,
     tokens_valid_after: client.tokensValidAfter,
     created_at: client.createdAt,
     updated_at: client.updatedAt,

@@ -65,9 +65,23 @@ export const LIMITS = {
   cleanupIntervalSeconds: { min: 1, max: DAY },
   /** TESSERA_AUDIT_RETENTION_DAYS: audit entries older than this are removed; 0 keeps them forever. */
   auditRetentionDays: { min: 0, max: 36_500 },
+  /**
+   * private_key_jwt (docs/client-authentication.md): how far ahead of now a client assertion's
+   * `exp` may be, seconds. Short, because a captured assertion works until it expires (its
+   * `jti` is remembered that long).
+   */
+  clientAssertionLifetime: { min: 1, max: 300 },
   /** TESSERA_METRICS_TOKEN, characters: long enough not to be guessed, short enough for a header. */
   metricsTokenLength: { min: 16, max: 512 },
 } as const satisfies Record<string, Range>;
+
+/**
+ * Pushed authorization requests (RFC 9126, docs/client-authentication.md): the `expires_in` of a
+ * request_uri, seconds — the app must send the user to /connect/authorize within it. Once the
+ * user has arrived, the request lives for `PAR_STARTED_LIFETIME` more (sign-in and consent).
+ */
+export const PAR_EXPIRES_IN = 60;
+export const PAR_STARTED_LIFETIME = 1800;
 
 export function inRange(value: number, range: Range): boolean {
   return Number.isInteger(value) && value >= range.min && value <= range.max;

@@ -1,8 +1,10 @@
 import type { Client } from '../clients/client.ts';
+import { decodeJwt } from 'jose';
 import { hashesEqual, sha256 } from '../lib/crypto.ts';
+import { JWT_BEARER_ASSERTION_TYPE, type AssertionCheck } from './client-assertion.ts';
 import { invalidClient, invalidRequest } from './errors.ts';
 
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
 
 export interface AuthenticatedClient {
   client: Client;
@@ -22,10 +24,14 @@ export interface ClientLookup {
 
 const MAX_CREDENTIAL_LENGTH = 512;
 
+const MAX_ASSERTION_LENGTH = 8192;
+
 interface PresentedCredentials {
   clientId: string;
   secret: string | undefined;
   method: ClientAuthMethod;
+  /** private_key_jwt: the signed client assertion (RFC 7523 §2.2). */
+  assertion?: string;
 }
 
 /**
@@ -36,6 +42,9 @@ interface PresentedCredentials {
 export function presentedCredentials(authorization: string | undefined, params: Map<string, string>): PresentedCredentials {
   const bodyId = params.get('client_id');
   const bodySecret = params.get('client_secret');
+  if (params.has('client_assertion') || params.has('client_assertion_type')) {
+    return assertionCredentials(authorization, params, bodyId, bodySecret);
+  }
   if (authorization !== undefined) {
     const basic = parseBasic(authorization);
     // RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in each request."
@@ -50,6 +59,31 @@ export function presentedCredentials(authorization: string | undefined, params: 
   return bodySecret === undefined
     ? { clientId: bodyId, secret: undefined, method: 'none' }
     : { clientId: bodyId, secret: bodySecret, method: 'client_secret_post' };
+}
+
+/**
+ * RFC 7523 §2.2: client_assertion_type and client_assertion, and no other method. The client
+ * id is the assertion's `sub` (read unverified here, to find the app whose keys verify it);
+ * a client_id in the body, which RFC 7521 §4.2 allows, must agree.
+ */
+function assertionCredentials(authorization: string | undefined, params: Map<string, string>, bodyId: string | undefined, bodySecret: string | undefined): PresentedCredentials {
+  if (authorization !== undefined || bodySecret !== undefined) {
+    throw invalidRequest('client authenticated with a client assertion and another method; use one');
+  }
+  const type = params.get('client_assertion_type');
+  const assertion = params.get('client_assertion');
+  if (type === undefined || assertion === undefined) throw invalidRequest('client_assertion and client_assertion_type come together');
+  if (type !== JWT_BEARER_ASSERTION_TYPE) throw invalidClient(`client_assertion_type must be ${JWT_BEARER_ASSERTION_TYPE}`, false);
+  if (assertion.length > MAX_ASSERTION_LENGTH) throw invalidClient('client_assertion is too long', false);
+  let sub: unknown;
+  try {
+    sub = decodeJwt(assertion).sub;
+  } catch {
+    throw invalidClient('client_assertion is not a JWT', false);
+  }
+  if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_CREDENTIAL_LENGTH) throw invalidClient('client_assertion has no sub (the client_id)', false);
+  if (bodyId !== undefined && bodyId !== sub) throw invalidClient('client_id differs from the client assertion\'s sub', false);
+  return { clientId: sub, secret: undefined, method: 'private_key_jwt', assertion };
 }
 
 function parseBasic(header: string): { clientId: string; secret: string } {
@@ -87,7 +121,9 @@ export function authenticateClient(
   creds: PresentedCredentials,
   lookup: ClientLookup,
   now: number,
+  assertions?: AssertionCheck,
 ): AuthenticatedClient | Promise<AuthenticatedClient> {
+  if (creds.method === 'private_key_jwt') return authenticateAssertion(creds, lookup, now, assertions);
   const found = lookup(creds.clientId);
   if (found instanceof Promise) return found.then((c) => verify(creds, c, now));
   const changed = lookup.changed;
@@ -101,6 +137,18 @@ export function authenticateClient(
       return verify(creds, fresh ?? undefined, now);
     }),
   );
+}
+
+/** private_key_jwt: only an app registered for it, only with a valid, unused assertion. */
+async function authenticateAssertion(creds: PresentedCredentials, lookup: ClientLookup, now: number, assertions: AssertionCheck | undefined): Promise<AuthenticatedClient> {
+  if (!assertions) throw invalidClient('client assertions are not accepted at this endpoint', false);
+  const client = await lookup(creds.clientId);
+  if (!client) throw invalidClient('client authentication failed', false);
+  if (client.tokenEndpointAuthMethod !== 'private_key_jwt') {
+    throw invalidClient('client authentication failed: this app is not registered for private_key_jwt', false);
+  }
+  await assertions(client, creds.assertion!, now);
+  return { client, method: 'private_key_jwt' };
 }
 
 /** Compared against when there is no previous secret, so both comparisons always run. */
@@ -128,6 +176,10 @@ function verify(
 ): AuthenticatedClient | Promise<AuthenticatedClient> {
   const usedBasic = creds.method === 'client_secret_basic';
   if (!client) throw invalidClient('client authentication failed', usedBasic);
+  if (client.tokenEndpointAuthMethod === 'private_key_jwt') {
+    // OIDC Registration §2: the registered method is the one the app must use.
+    throw invalidClient('client authentication failed: this app authenticates with private_key_jwt (a signed client assertion)', usedBasic);
+  }
   if (creds.method === 'none') {
     if (!client.public) throw invalidClient('client authentication failed: this client must authenticate with its secret', false);
     return { client, method: 'none' };

@@ -45,6 +45,28 @@ export interface ClientsTable {
   token_endpoint_auth_method?: string | null;
   /** Migration 0022 (RFC 9449 §5.2): every token request of the app must carry a DPoP proof. */
   dpop_bound_access_tokens?: Flag;
+  /** Migration 0021: the app's public keys for private_key_jwt, a JWK set as JSON; or where to fetch them. */
+  jwks?: string | null;
+  jwks_uri?: string | null;
+  /** Migration 0021: the code flow only with a pushed authorization request (RFC 9126). */
+  require_pushed_authorization_requests?: Flag;
+}
+
+/** Migration 0021: the jti of each accepted client assertion (RFC 7523 §3), hashed with the client id. */
+export interface ClientAssertionJtisTable {
+  jti_hash: string;
+  expires_at: Epoch;
+}
+
+/** Migration 0021: pushed authorization requests (RFC 9126), by the SHA-256 of their request_uri. */
+export interface PushedAuthorizationRequestsTable {
+  request_uri_hash: string;
+  client_id: string;
+  /** The request's parameters, a JSON object of strings. */
+  params: string;
+  created_at: Epoch;
+  started_at: Epoch | null;
+  expires_at: Epoch;
 }
 
 /** Initial access tokens (RFC 7591 §3): issued by an administrator when registration is protected. */
@@ -446,6 +468,8 @@ export interface Database {
   webauthn_challenges: WebauthnChallengesTable;
   initial_access_tokens: InitialAccessTokensTable;
   device_authorizations: DeviceAuthorizationsTable;
+  client_assertion_jtis: ClientAssertionJtisTable;
+  pushed_authorization_requests: PushedAuthorizationRequestsTable;
   dpop_proof_jtis: DpopProofJtisTable;
 }
 

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as oauth from 'oauth4webapi';
-import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
+import { createRemoteJWKSet, decodeJwt, exportJWK, generateKeyPair, jwtVerify, type CryptoKey } from 'jose';
 import { DIALECTS } from '../support/databases.ts';
 import { startTestServer, type TestServer, declareScopes } from '../support/server.ts';
 import { SYSTEM } from '../../src/audit/actor.ts';
@@ -151,6 +151,65 @@ describe.each(DIALECTS)('oauth4webapi against Tessera (%s)', (dialect) => {
       code: oauth.RESPONSE_BODY_ERROR,
       error: 'invalid_scope',
       status: 400,
+    });
+  });
+
+  describe('private_key_jwt (RFC 7523) with oauth4webapi.PrivateKeyJwt', () => {
+    let signed: oauth.Client;
+    let key: { key: CryptoKey; kid: string };
+
+    beforeAll(async () => {
+      const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+      key = { key: privateKey, kid: 'interop-1' };
+      const created = await server.tessera.services.clients.create({
+        name: 'oauth4webapi signed',
+        grantTypes: ['client_credentials'],
+        scopes: ['accounts.read'],
+        onBehalfOf: 'svc-interop',
+        tokenEndpointAuthMethod: 'private_key_jwt',
+        jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 'interop-1', alg: 'ES256', use: 'sig' }] },
+      }, SYSTEM);
+      signed = { client_id: created.client_id, token_endpoint_auth_method: 'private_key_jwt' };
+    });
+
+    test('discovery advertises it with the library’s algorithm', () => {
+      expect(as.token_endpoint_auth_methods_supported).toContain('private_key_jwt');
+      expect(as.token_endpoint_auth_signing_alg_values_supported).toContain('ES256');
+    });
+
+    test('client credentials → token → introspection → revocation, each authenticated by a fresh assertion', async () => {
+      const response = await oauth.clientCredentialsGrantRequest(as, signed, oauth.PrivateKeyJwt(key), { scope: 'accounts.read' }, insecure);
+      const tokens = await oauth.processClientCredentialsResponse(as, signed, response);
+      expect(tokens.token_type).toBe('bearer');
+      const { payload } = await jwtVerify(tokens.access_token, createRemoteJWKSet(new URL(as.jwks_uri!)), { issuer: server.url });
+      expect(payload).toMatchObject({ client_id: signed.client_id, sub: userId, scope: 'accounts.read' });
+      const intro = await oauth.processIntrospectionResponse(as, signed, await oauth.introspectionRequest(as, signed, oauth.PrivateKeyJwt(key), tokens.access_token, insecure));
+      expect(intro).toMatchObject({ active: true, client_id: signed.client_id });
+      await oauth.processRevocationResponse(await oauth.revocationRequest(as, signed, oauth.PrivateKeyJwt(key), tokens.access_token, insecure));
+      const after = await oauth.processIntrospectionResponse(as, signed, await oauth.introspectionRequest(as, signed, oauth.PrivateKeyJwt(key), tokens.access_token, insecure));
+      expect(after.active).toBe(false);
+    });
+
+    test('a replayed assertion is invalid_client: the library’s assertion, sent twice', async () => {
+      let captured: string | undefined;
+      const capture: typeof fetch = async (url, init) => {
+        captured ??= new URLSearchParams(String(init?.body)).get('client_assertion') ?? undefined;
+        return fetch(url, init);
+      };
+      await oauth.processClientCredentialsResponse(as, signed, await oauth.clientCredentialsGrantRequest(as, signed, oauth.PrivateKeyJwt(key), { scope: 'accounts.read' }, { ...insecure, [oauth.customFetch]: capture }));
+      const replay = await fetch(as.token_endpoint!, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: captured! }),
+      });
+      expect(replay.status).toBe(401);
+      expect(await replay.json()).toMatchObject({ error: 'invalid_client' });
+    });
+
+    test('a key that is not the registered one is refused (ResponseBodyError invalid_client)', async () => {
+      const { privateKey } = await generateKeyPair('ES256');
+      const response = await oauth.clientCredentialsGrantRequest(as, signed, oauth.PrivateKeyJwt({ key: privateKey, kid: 'interop-1' }), { scope: 'accounts.read' }, insecure);
+      await expect(oauth.processClientCredentialsResponse(as, signed, response)).rejects.toMatchObject({ error: 'invalid_client', status: 401 });
     });
   });
 });

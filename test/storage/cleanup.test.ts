@@ -12,6 +12,8 @@ import { KyselyGuessThrottleStore } from '../../src/identity/guess-throttle-stor
 import { KyselyPasskeyStore } from '../../src/identity/passkey-store.ts';
 import { KyselySessionStore } from '../../src/identity/session-store.ts';
 import { KyselyCodeStore } from '../../src/oauth/code-store.ts';
+import { KyselyClientAssertionJtiStore } from '../../src/oauth/client-assertion-store.ts';
+import { KyselyPushedRequestStore } from '../../src/oauth/pushed-request-store.ts';
 import { KyselyRefreshStore } from '../../src/oauth/refresh-store.ts';
 import { KyselyRevocationStore } from '../../src/oauth/revocation-store.ts';
 import { migrateToLatest, openDatabase, parseDatabaseUrl, type DatabaseHandle } from '../../src/storage/database.ts';
@@ -51,6 +53,8 @@ function emailLink(tokenHash: string, expiresAt: number) {
 function storesOn(db: Kysely<Database>, dialect: 'sqlite' | 'postgres'): ExpiringStores {
   return {
     codes: new KyselyCodeStore(db),
+    clientAssertionJtis: new KyselyClientAssertionJtiStore(db),
+    pushedRequests: new KyselyPushedRequestStore(db),
     refresh: new KyselyRefreshStore(db, dialect),
     sessions: new KyselySessionStore(db),
     revocations: new KyselyRevocationStore(db),
@@ -171,9 +175,15 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
     await insertMany('email_links', [emailLink('mail-old', NOW - DAY - 1), emailLink('mail-recent', NOW - 60), emailLink('mail-live', NOW + HOUR)]);
     await insertMany('dpop_proof_jtis', [{ key: 'dpop-old', expires_at: NOW - 1 }, { key: 'dpop-live', expires_at: NOW + 60 }]);
 
+    await insertMany('client_assertion_jtis', [{ jti_hash: 'cj-old', expires_at: NOW - 1 }, { jti_hash: 'cj-live', expires_at: NOW + 60 }]);
+    const par = (hash: string, expiresAt: number) => ({ request_uri_hash: hash, client_id: 'c', params: '{}', created_at: expiresAt - 60, started_at: null, expires_at: expiresAt });
+    await insertMany('pushed_authorization_requests', [par('par-old', NOW - 1), par('par-live', NOW + 30)]);
+
     const log = recordingLogger();
     const removed = await new Cleanup(expiryJobs(storesOn(db, dialect), 30), { clock, log }).run();
     expect(removed).toEqual({
+      client_assertion_jtis: 1,
+      pushed_authorization_requests: 1,
       authorization_codes: 1,
       refresh_tokens: 2,
       refresh_token_families: 1,
@@ -190,6 +200,8 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
     });
     expect(await keys('dpop_proof_jtis', 'key')).toEqual(['dpop-live']);
     expect(await keys('pending_second_steps', 'id_hash')).toEqual(['2nd-live']);
+    expect(await keys('client_assertion_jtis', 'jti_hash')).toEqual(['cj-live']);
+    expect(await keys('pushed_authorization_requests', 'request_uri_hash')).toEqual(['par-live']);
     expect(await keys('email_links', 'token_hash')).toEqual(['mail-live', 'mail-recent']);
     expect(await keys('authorization_codes', 'code_hash')).toEqual(['code-live', 'code-recent']);
     expect(await keys('refresh_token_families', 'id')).toEqual(['fam-live', 'fam-revoked-live']);
@@ -203,7 +215,7 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
     expect((await keys('audit_events', 'id')).map((id) => id.split('-').slice(1).join('-'))).toEqual(['a-new']);
     // One line says what went.
     expect(log.entries).toEqual([
-      { level: 'info', message: 'cleanup removed 15 expired rows', context: { removed, ms: expect.any(Number) } },
+      { level: 'info', message: 'cleanup removed 17 expired rows', context: { removed, ms: expect.any(Number) } },
     ]);
     // A second run finds nothing and says nothing.
     const again = recordingLogger();
@@ -282,7 +294,7 @@ describe.each(DIALECTS)('cleanup of expired rows on %s', (dialect) => {
       await logged.close();
     }
     const deletes = statements.filter((s) => /^delete from/i.test(s.sql));
-    expect(deletes).toHaveLength(13);
+    expect(deletes).toHaveLength(15);
     const scans: string[] = [];
     if (dialect === 'sqlite') {
       const raw = openSqlite(parseDatabaseUrl(database.url).target);

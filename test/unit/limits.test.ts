@@ -45,6 +45,7 @@ describe('the docs state the ranges of src/config/limits.ts', () => {
     ['gateway.md', '| max body |', 'apiMaxBodyBytes'],
     ['branding.md', '| `product_name` | `Tessera` |', 'productName'],
     ['branding.md', '| logo (upload) | none |', 'logoBytes'],
+    ['client-authentication.md', "- The assertion's `exp` may be", 'clientAssertionLifetime'],
   ];
 
   test.each(cases)('%s %s', (doc, anchor, limit) => {

@@ -68,6 +68,9 @@ export const limits = {
     "description": {
       "maxLength": 2000
     },
+    "jwks_uri": {
+      "maxLength": 2000
+    },
     "logo_uri": {
       "maxLength": 2000
     },
@@ -101,6 +104,9 @@ export const limits = {
       "maxLength": 2000
     },
     "description": {
+      "maxLength": 2000
+    },
+    "jwks_uri": {
       "maxLength": 2000
     },
     "logo_uri": {

@@ -5384,6 +5384,17 @@ export interface components {
             policy_uri?: string | null;
             /** @description the app's terms of service (https), linked on the consent page */
             tos_uri?: string | null;
+            /** @description how the app authenticates: null (its secret; none when public), client_secret_basic, client_secret_post, or private_key_jwt (a client assertion signed with its key; docs/client-authentication.md) */
+            token_endpoint_auth_method?: string | null;
+            jwks?: {
+                keys: {
+                    [key: string]: unknown;
+                }[];
+            } | null;
+            /** @description where the app serves its public keys for private_key_jwt */
+            jwks_uri?: string | null;
+            /** @description the code flow only through /connect/par (RFC 9126) */
+            require_pushed_authorization_requests?: boolean;
             /** @description the app's uploaded logo (/assets/logo-<sha256>), shown on the consent page before any logo_uri; PUT /apps/{id}/logo */
             logo?: string | null;
             /** Format: date-time */
@@ -5423,6 +5434,17 @@ export interface components {
             require_mfa?: boolean;
             /** @description every token request must carry a DPoP proof (RFC 9449 §5.2; default false) */
             dpop_bound_access_tokens?: boolean;
+            /** @enum {string|null} */
+            token_endpoint_auth_method?: "client_secret_basic" | "client_secret_post" | "private_key_jwt" | null;
+            jwks?: {
+                keys: {
+                    [key: string]: unknown;
+                }[];
+            } | null;
+            /** @description https URL of the app's JWK set for private_key_jwt; setting it clears jwks; null clears it */
+            jwks_uri?: string | null;
+            /** @description the code flow only through /connect/par (RFC 9126; default false) */
+            require_pushed_authorization_requests?: boolean;
         };
         AppUpdate: {
             name?: string;
@@ -5454,6 +5476,17 @@ export interface components {
             require_mfa?: boolean;
             /** @description every token request must carry a DPoP proof (RFC 9449 §5.2; default false) */
             dpop_bound_access_tokens?: boolean;
+            /** @enum {string|null} */
+            token_endpoint_auth_method?: "client_secret_basic" | "client_secret_post" | "private_key_jwt" | null;
+            jwks?: {
+                keys: {
+                    [key: string]: unknown;
+                }[];
+            } | null;
+            /** @description https URL of the app's JWK set for private_key_jwt; setting it clears jwks; null clears it */
+            jwks_uri?: string | null;
+            /** @description the code flow only through /connect/par (RFC 9126; default false) */
+            require_pushed_authorization_requests?: boolean;
         };
         User: {
             /** @description UUID */

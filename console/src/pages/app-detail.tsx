@@ -116,8 +116,26 @@ export function AppDetailPage({ id }: { id: string }) {
           <dd>Access {formatSeconds(a.access_token_ttl)} · refresh {formatSeconds(a.refresh_token_ttl)}</dd>
           {!a.public ? (
             <>
-              <dt>Secret last set</dt>
-              <dd>{formatDate(a.secret_updated_at)}</dd>
+              <dt>Authentication</dt>
+              <dd>
+                {a.token_endpoint_auth_method === 'private_key_jwt'
+                  ? a.jwks_uri
+                    ? <>Signed JWT (private_key_jwt), keys at <code>{a.jwks_uri}</code></>
+                    : `Signed JWT (private_key_jwt), ${a.jwks?.keys.length ?? 0} key(s) registered`
+                  : 'Client secret'}
+              </dd>
+              {a.token_endpoint_auth_method !== 'private_key_jwt' ? (
+                <>
+                  <dt>Secret last set</dt>
+                  <dd>{formatDate(a.secret_updated_at)}</dd>
+                </>
+              ) : null}
+            </>
+          ) : null}
+          {a.grant_types.includes('authorization_code') ? (
+            <>
+              <dt>Pushed authorization requests</dt>
+              <dd>{a.require_pushed_authorization_requests ? 'Required (/connect/par)' : 'Optional'}</dd>
             </>
           ) : null}
           <dt>Registered</dt>

@@ -24,7 +24,7 @@ const rangeOf = (field: 'access_token_ttl' | 'refresh_token_ttl') => `${LIMITS[f
 /** Scopes about a signed-in person: meaningless (and refused) for client credentials. */
 const USER_ONLY = new Set(['openid', 'profile', 'email', 'offline_access']);
 
-const FIELDS = ['name', 'description', 'grant_types', 'redirect_uris', 'post_logout_redirect_uris', 'scopes', 'on_behalf_of', 'require_permission', 'access_token_ttl', 'refresh_token_ttl', 'id_token_signed_response_alg', 'require_mfa', 'public', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri'];
+const FIELDS = ['name', 'description', 'grant_types', 'redirect_uris', 'post_logout_redirect_uris', 'scopes', 'on_behalf_of', 'require_permission', 'access_token_ttl', 'refresh_token_ttl', 'id_token_signed_response_alg', 'require_mfa', 'public', 'token_endpoint_auth_method', 'jwks', 'jwks_uri', 'require_pushed_authorization_requests', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri'];
 
 interface Draft {
   grant: Grant;
@@ -45,6 +45,13 @@ interface Draft {
   requireMfa: boolean;
   /** RFC 9449 §5.2: refuse token requests without a DPoP proof. */
   dpopBound: boolean;
+  /** How a confidential app authenticates: its secret, or a JWT signed with its key (docs/client-authentication.md). */
+  authMethod: 'secret' | 'private_key_jwt';
+  /** The app's public keys: a JWK set as JSON text, or the URL serving one. */
+  jwks: string;
+  jwksUri: string;
+  /** The code flow only through /connect/par (RFC 9126). */
+  requirePar: boolean;
 }
 
 type LinkField = 'client_uri' | 'policy_uri' | 'tos_uri' | 'logo_uri';
@@ -72,6 +79,10 @@ function draftOf(app?: App): Draft {
     links: { client_uri: app?.client_uri ?? '', policy_uri: app?.policy_uri ?? '', tos_uri: app?.tos_uri ?? '', logo_uri: app?.logo_uri ?? '' },
     requireMfa: app?.require_mfa ?? false,
     dpopBound: app?.dpop_bound_access_tokens ?? false,
+    authMethod: app?.token_endpoint_auth_method === 'private_key_jwt' ? 'private_key_jwt' : 'secret',
+    jwks: app?.jwks ? JSON.stringify(app.jwks, null, 2) : '',
+    jwksUri: app?.jwks_uri ?? '',
+    requirePar: app?.require_pushed_authorization_requests ?? false,
   };
 }
 
@@ -144,7 +155,23 @@ function AppForm({ app }: { app?: App }) {
       ...Object.fromEntries(LINKS.map((l) => [l.key, d.links[l.key].trim() || null])),
       require_mfa: code && d.requireMfa,
       dpop_bound_access_tokens: d.dpopBound,
+      require_pushed_authorization_requests: redirects && d.requirePar,
+      ...clientAuth(),
     }) satisfies AppUpdate;
+  /** The auth method and keys, sent only when the app signs (or stops signing): a secret app's own method is left as it is. */
+  const clientAuth = (): Pick<AppUpdate, 'token_endpoint_auth_method' | 'jwks' | 'jwks_uri'> => {
+    const signs = !(code && d.isPublic) && d.authMethod === 'private_key_jwt';
+    if (!signs) return app?.token_endpoint_auth_method === 'private_key_jwt' ? { token_endpoint_auth_method: null } : {};
+    let jwks: AppUpdate['jwks'] = null;
+    if (d.jwks.trim()) {
+      try {
+        jwks = JSON.parse(d.jwks) as AppUpdate['jwks'];
+      } catch {
+        throw new ApiError(400, 'validation_failed', 'The keys are not valid JSON: paste a JWK set, {"keys": [...]}.', 'jwks');
+      }
+    }
+    return { token_endpoint_auth_method: 'private_key_jwt', jwks, jwks_uri: jwks ? null : d.jwksUri.trim() || null };
+  };
   const submit = (e: FormEvent) => {
     e.preventDefault();
     void save.run(async () => {
@@ -164,7 +191,7 @@ function AppForm({ app }: { app?: App }) {
     return (
       <>
         <PageHeader title={`“${created.name}” is registered`} back={<BackLink to="/admin/apps" />} />
-        <SecretReveal clientId={created.client_id} secret={created.client_secret} title="Credentials">
+        <SecretReveal clientId={created.client_id} secret={created.client_secret} title="Credentials" signs={created.token_endpoint_auth_method === 'private_key_jwt'}>
           <div className="actions">
             <Link className="button primary" to={`/admin/apps/${created.client_id}`}>
               I have stored it — show the app
@@ -327,6 +354,40 @@ function AppForm({ app }: { app?: App }) {
           </span>
         </label>
         {fieldError(error, 'dpop_bound_access_tokens') ? <p className="field-error">{fieldError(error, 'dpop_bound_access_tokens')}</p> : null}
+
+        {redirects ? (
+          <label className="check">
+            <input type="checkbox" name="require_pushed_authorization_requests" checked={d.requirePar} onChange={(e) => set('requirePar', e.target.checked)} />
+            <span>
+              Require pushed authorization requests <span className="muted">— the app must send each sign-in request to /connect/par first (RFC 9126); a plain authorization request is refused.</span>
+            </span>
+          </label>
+        ) : null}
+        {fieldError(error, 'require_pushed_authorization_requests') ? <p className="field-error">{fieldError(error, 'require_pushed_authorization_requests')}</p> : null}
+
+        {!(code && d.isPublic) ? (
+          <fieldset className="field">
+            <legend>Client authentication</legend>
+            <Field label="The app proves itself with" error={fieldError(error, 'token_endpoint_auth_method')} hint="A signed JWT (private_key_jwt) keeps no shared secret on either side: Tessera holds only the app's public keys.">
+              {(id, desc) => (
+                <select id={id} value={d.authMethod} aria-describedby={desc} onChange={(e) => set('authMethod', e.target.value === 'private_key_jwt' ? 'private_key_jwt' : 'secret')}>
+                  <option value="secret">Its client secret (default)</option>
+                  <option value="private_key_jwt">A JWT signed with its private key (private_key_jwt)</option>
+                </select>
+              )}
+            </Field>
+            {d.authMethod === 'private_key_jwt' ? (
+              <>
+                <Field label="Public keys URL (jwks_uri)" error={fieldError(error, 'jwks_uri')} hint="https; Tessera fetches the keys there, caches them, and fetches again when a JWT names a new key. Or paste the keys below.">
+                  {(id, desc) => <input id={id} type="url" value={d.jwksUri} aria-describedby={desc} onChange={(e) => set('jwksUri', e.target.value)} />}
+                </Field>
+                <Field label="Public keys (JWK set)" error={fieldError(error, 'jwks')} hint='JSON: {"keys": [...]}, public keys only (RSA, EC or OKP). Used instead of the URL when filled in.'>
+                  {(id, desc) => <textarea id={id} rows={6} value={d.jwks} aria-describedby={desc} spellCheck={false} onChange={(e) => set('jwks', e.target.value)} />}
+                </Field>
+              </>
+            ) : null}
+          </fieldset>
+        ) : null}
 
         <Field label="Required permission" error={fieldError(error, 'require_permission')} hint="A user must hold this permission (through a role) to approve the app.">
           {(id, desc) => (

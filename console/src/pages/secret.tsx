@@ -2,7 +2,7 @@ import type { ReactNode } from 'react';
 import { CopyValue } from '../ui.tsx';
 
 /** The client ID and a secret, shown once after registration or regeneration. */
-export function SecretReveal({ clientId, secret, title, children }: { clientId: string; secret?: string; title: string; children?: ReactNode }) {
+export function SecretReveal({ clientId, secret, title, children, signs }: { clientId: string; secret?: string; title: string; children?: ReactNode; signs?: boolean }) {
   return (
     <section className="panel panel--success" aria-labelledby="secret-title">
       <h2 id="secret-title">{title}</h2>
@@ -15,7 +15,7 @@ export function SecretReveal({ clientId, secret, title, children }: { clientId: 
           </p>
         </>
       ) : (
-        <p className="hint">This is a public app: it has no secret and proves itself with PKCE.</p>
+        <p className="hint">{signs ? 'This app has no secret: it proves itself with a JWT signed by its private key (private_key_jwt).' : 'This is a public app: it has no secret and proves itself with PKCE.'}</p>
       )}
       {children}
     </section>

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import type { ClientInput, ClientWithSecret } from '../../clients/client-service.ts';
 import type { ClientView } from '../../clients/client-view.ts';
@@ -24,6 +25,10 @@ interface ClientFlags extends GlobalOptions {
   tosUri?: string;
   requireMfa?: string;
   dpopBoundAccessTokens?: string;
+  authMethod?: string;
+  jwks?: string;
+  jwksUri?: string;
+  requirePar?: string;
 }
 
 function addClientOptions(cmd: Command): Command {
@@ -45,7 +50,11 @@ function addClientOptions(cmd: Command): Command {
     .option('--policy-uri <url>', 'the app\'s privacy policy (https), linked on the consent page ("" clears)')
     .option('--tos-uri <url>', 'the app\'s terms of service (https), linked on the consent page ("" clears)')
     .option('--require-mfa <yes|no>', 'users must pass a second factor to sign in to this app (default no)')
-    .option('--dpop-bound-access-tokens <yes|no>', 'every token request must carry a DPoP proof, RFC 9449 (default no)');
+    .option('--dpop-bound-access-tokens <yes|no>', 'every token request must carry a DPoP proof, RFC 9449 (default no)')
+    .option('--auth-method <method>', 'how the app authenticates: client_secret_basic (default), client_secret_post or private_key_jwt')
+    .option('--jwks <json|@file>', 'the app\'s public keys for private_key_jwt: a JWK set as JSON, or @path to a file holding one ("" clears)')
+    .option('--jwks-uri <url>', 'where the app serves its public keys for private_key_jwt (https; "" clears)')
+    .option('--require-par <yes|no>', 'the code flow only through pushed authorization requests, /connect/par (default no)');
 }
 
 function toInput(f: ClientFlags): ClientInput {
@@ -69,7 +78,19 @@ function toInput(f: ClientFlags): ClientInput {
   if (f.tosUri !== undefined) input.tosUri = f.tosUri;
   if (f.requireMfa !== undefined) input.requireMfa = yesNo(f.requireMfa, '--require-mfa');
   if (f.dpopBoundAccessTokens !== undefined) input.dpopBoundAccessTokens = yesNo(f.dpopBoundAccessTokens, '--dpop-bound-access-tokens');
+  if (f.authMethod !== undefined) input.tokenEndpointAuthMethod = f.authMethod;
+  if (f.jwks !== undefined) input.jwks = f.jwks.startsWith('@') ? readJwksFile(f.jwks.slice(1)) : f.jwks;
+  if (f.jwksUri !== undefined) input.jwksUri = f.jwksUri;
+  if (f.requirePar !== undefined) input.requirePushedAuthorizationRequests = yesNo(f.requirePar, '--require-par');
   return input;
+}
+
+function readJwksFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new CliUsageError(`--jwks: cannot read ${path}: ${(error as Error).message}`);
+  }
 }
 
 function yesNo(v: string, flag: string): boolean {
@@ -112,6 +133,10 @@ function render(c: ClientView | ClientWithSecret): string {
     ...(['logo', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri'] as const).filter((k) => c[k]).map((k) => [k, c[k]] as [string, unknown]),
     ['requires MFA', c.require_mfa ? 'yes' : 'no'],
     ['DPoP-bound tokens', c.dpop_bound_access_tokens ? 'required' : 'optional'],
+    ['authentication', c.token_endpoint_auth_method ?? (c.public ? 'none (public)' : 'client secret')],
+    ...(c.jwks_uri ? [['jwks_uri', c.jwks_uri] as [string, unknown]] : []),
+    ...(c.jwks ? [['jwks', `${c.jwks.keys.length} key${c.jwks.keys.length === 1 ? '' : 's'} (inline)`] as [string, unknown]] : []),
+    ['requires PAR', c.require_pushed_authorization_requests ? 'yes' : 'no'],
     ...(c.previous_secret_expires_at ? [['previous secret works until', c.previous_secret_expires_at] as [string, unknown]] : []),
     ['created', c.created_at],
   ];

@@ -28,6 +28,9 @@ function nullable<T extends TString | TInteger>(schema: T) {
  */
 const oneOf = <const V extends string>(values: readonly V[], description?: string) =>
   Type.Unsafe<V>({ type: 'string', enum: values, ...(description ? { description } : {}) });
+/** A JWK set (RFC 7517 §5): an app's public keys; each key is checked by the service (clients/client-keys.ts). */
+const jwkSet = (description: string) =>
+  Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown()), { minItems: 1, maxItems: 10 }) }, { description });
 const nullableOneOf = <const V extends string>(values: readonly V[]) => Type.Unsafe<V | null>({ type: ['string', 'null'], enum: [...values, null] });
 /** A whole number in one of the ranges of config/limits.ts: the OpenAPI document (and the console) carry it. */
 const integerIn = (range: Range, description: string) =>
@@ -70,6 +73,10 @@ export const AppSchema = Type.Object(
     client_uri: opt(nullable(str("the app's homepage (https), linked on the consent page"))),
     policy_uri: opt(nullable(str("the app's privacy policy (https), linked on the consent page"))),
     tos_uri: opt(nullable(str("the app's terms of service (https), linked on the consent page"))),
+    token_endpoint_auth_method: opt(nullable(str('how the app authenticates: null (its secret; none when public), client_secret_basic, client_secret_post, or private_key_jwt (a client assertion signed with its key; docs/client-authentication.md)'))),
+    jwks: opt(Type.Union([jwkSet("the app's public keys for private_key_jwt (a JWK set)"), Type.Null()])),
+    jwks_uri: opt(nullable(str("where the app serves its public keys for private_key_jwt"))),
+    require_pushed_authorization_requests: opt(Type.Boolean({ description: 'the code flow only through /connect/par (RFC 9126)' })),
     logo: opt(nullable(str("the app's uploaded logo (/assets/logo-<sha256>), shown on the consent page before any logo_uri; PUT /apps/{id}/logo"))),
     created_at: opt(dateTime()),
     updated_at: opt(dateTime()),
@@ -100,6 +107,10 @@ const appFields = {
   tos_uri: opt(nullable(str('https URL; null clears it', { maxLength: 2000 }))),
   require_mfa: opt(Type.Boolean({ description: 'users must pass a second factor to sign in to this app (default false)' })),
   dpop_bound_access_tokens: opt(Type.Boolean({ description: 'every token request must carry a DPoP proof (RFC 9449 §5.2; default false)' })),
+  token_endpoint_auth_method: opt(nullableOneOf(['client_secret_basic', 'client_secret_post', 'private_key_jwt'])),
+  jwks: opt(Type.Union([jwkSet('public keys (JWK set) for private_key_jwt; setting it clears jwks_uri; null clears it'), Type.Null()])),
+  jwks_uri: opt(nullable(str('https URL of the app\'s JWK set for private_key_jwt; setting it clears jwks; null clears it', { maxLength: 2000 }))),
+  require_pushed_authorization_requests: opt(Type.Boolean({ description: 'the code flow only through /connect/par (RFC 9126; default false)' })),
 };
 
 export const AppCreateSchema = Type.Object(

@@ -2,6 +2,7 @@ import type { Client } from '../../clients/client.ts';
 import { DEVICE_CODE_GRANT } from '../../clients/client.ts';
 import { randomToken, sha256 } from '../../lib/crypto.ts';
 import { authenticateClient, presentedCredentials, type ClientLookup } from '../client-auth.ts';
+import type { ClientAssertions } from '../client-assertion.ts';
 import type { DeviceAuthorizationStore } from '../device-store.ts';
 import { invalidScope, unauthorizedClient } from '../errors.ts';
 import { singleValued, type RawParams } from '../params.ts';
@@ -20,6 +21,8 @@ export interface DeviceAuthorizationResponse {
 }
 
 export interface DeviceAuthorizationDeps {
+  /** private_key_jwt (docs/client-authentication.md); without it client assertions are refused. */
+  clientAssertions?: ClientAssertions;
   lookupClient: ClientLookup;
   devices: DeviceAuthorizationStore;
   issuer: () => string;
@@ -38,10 +41,11 @@ export const DEVICE_FLOW_DEFAULTS = { ttl: 600, interval: 5 } as const;
  * grant; scopes and resource are checked as at /connect/authorize.
  */
 export function deviceAuthorizationEndpoint(deps: DeviceAuthorizationDeps) {
+  const assertions = deps.clientAssertions?.forEndpoint('/connect/deviceauthorization');
   return async function handle(req: { params: RawParams; authorization: string | undefined; now: number }): Promise<DeviceAuthorizationResponse> {
     rejectSeveralResources(req.params);
     const params = singleValued(req.params);
-    const { client } = await authenticateClient(presentedCredentials(req.authorization, params), deps.lookupClient, req.now);
+    const { client } = await authenticateClient(presentedCredentials(req.authorization, params), deps.lookupClient, req.now, assertions);
     if (!(client.grantTypes as string[]).includes(DEVICE_CODE_GRANT)) throw unauthorizedClient('this app is not registered for the device authorization grant');
     const scopes = requestedScopes(client, params.get('scope'));
     const resource = resolveResource(params.get('resource'), deps.resources);

@@ -4,6 +4,7 @@ import { OPENID_SCOPES } from '../../lib/scope-names.ts';
 import { GRANT_HANDLERS } from '../grants/index.ts';
 import { DEVICE_CODE_GRANT } from '../../clients/client.ts';
 import { DPOP_SIGNING_ALGS } from '../dpop.ts';
+import { CLIENT_ASSERTION_ALGS } from '../../clients/client-keys.ts';
 
 /** Claims Tessera can release: in ID tokens, userinfo and access tokens (OIDC Discovery §3). */
 export const CLAIMS_SUPPORTED = [
@@ -30,7 +31,9 @@ export interface MetadataOptions {
 }
 
 export function serverMetadata(issuer: string, apiScopes: readonly string[] = [], options: MetadataOptions = {}): Record<string, unknown> {
-  const authMethods = ['client_secret_basic', 'client_secret_post'];
+  // private_key_jwt: RFC 7523 §2.2 client assertions, wherever a client authenticates.
+  const authMethods = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
+  const assertionAlgs = [...CLIENT_ASSERTION_ALGS];
   const optional: Record<string, unknown> = {};
   if (options.protectedResources?.length) optional.protected_resources = [...options.protectedResources];
   // draft-ietf-oauth-client-id-metadata-document §6, as the MCP authorization specification reads it.
@@ -59,8 +62,11 @@ export function serverMetadata(issuer: string, apiScopes: readonly string[] = []
     authorization_response_iss_parameter_supported: true,
     // "none" is how public clients (PKCE, no secret) authenticate at the token endpoint.
     token_endpoint_auth_methods_supported: [...authMethods, 'none'],
+    token_endpoint_auth_signing_alg_values_supported: assertionAlgs,
     introspection_endpoint_auth_methods_supported: authMethods,
+    introspection_endpoint_auth_signing_alg_values_supported: assertionAlgs,
     revocation_endpoint_auth_methods_supported: [...authMethods, 'none'],
+    revocation_endpoint_auth_signing_alg_values_supported: assertionAlgs,
     access_token_signing_alg_values_supported: ['ES256'],
     // RFC 9449 §5.1: DPoP-bound tokens at the token endpoint, userinfo and the gateway (docs/dpop.md).
     dpop_signing_alg_values_supported: [...DPOP_SIGNING_ALGS],

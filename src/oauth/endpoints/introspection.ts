@@ -1,5 +1,6 @@
 import { sha256 } from '../../lib/crypto.ts';
 import { authenticateClient, presentedCredentials, type ClientLookup } from '../client-auth.ts';
+import type { ClientAssertions } from '../client-assertion.ts';
 import { invalidClient, invalidRequest } from '../errors.ts';
 import { singleValued, type RawParams } from '../params.ts';
 import type { RefreshStore } from '../refresh-store.ts';
@@ -14,6 +15,8 @@ export interface IntrospectionRequest {
 export type IntrospectionResponse = { active: false } | ({ active: true } & Record<string, unknown>);
 
 export interface IntrospectionDeps {
+  /** private_key_jwt (docs/client-authentication.md); without it client assertions are refused. */
+  clientAssertions?: ClientAssertions;
   tokens: TokenService;
   lookupClient: ClientLookup;
   refresh: RefreshStore;
@@ -32,9 +35,10 @@ export interface IntrospectionDeps {
  * no extra query.
  */
 export function introspectionEndpoint(deps: IntrospectionDeps) {
+  const assertions = deps.clientAssertions?.forEndpoint('/connect/introspect');
   return async function introspect(req: IntrospectionRequest): Promise<IntrospectionResponse> {
     const params = singleValued(req.params);
-    const auth = await authenticateClient(presentedCredentials(req.authorization, params), deps.lookupClient, req.now);
+    const auth = await authenticateClient(presentedCredentials(req.authorization, params), deps.lookupClient, req.now, assertions);
     if (auth.method === 'none') throw invalidClient('public clients cannot introspect tokens', false);
     const token = params.get('token');
     if (token === undefined) throw invalidRequest('token is required');

@@ -2,6 +2,7 @@ import { appActor } from '../../audit/actor.ts';
 import type { AuditLog } from '../../audit/audit-log.ts';
 import { sha256 } from '../../lib/crypto.ts';
 import { authenticateClient, presentedCredentials, type ClientLookup } from '../client-auth.ts';
+import type { ClientAssertions } from '../client-assertion.ts';
 import { invalidRequest, OAuthError } from '../errors.ts';
 import { singleValued, type RawParams } from '../params.ts';
 import type { RefreshStore } from '../refresh-store.ts';
@@ -18,6 +19,8 @@ export interface RevocationRequest {
 }
 
 export interface RevocationDeps {
+  /** private_key_jwt (docs/client-authentication.md); without it client assertions are refused. */
+  clientAssertions?: ClientAssertions;
   tokens: TokenService;
   lookupClient: ClientLookup;
   revocations: RevocationStore;
@@ -34,9 +37,10 @@ export interface RevocationDeps {
  * `token.revoke` with the app as the actor and the token's id (never the token) as the target.
  */
 export function revocationEndpoint(deps: RevocationDeps) {
+  const assertions = deps.clientAssertions?.forEndpoint('/connect/revocation');
   return async function revoke(req: RevocationRequest): Promise<void> {
     const params = singleValued(req.params);
-    const auth = await authenticateClient(presentedCredentials(req.authorization, params), deps.lookupClient, req.now);
+    const auth = await authenticateClient(presentedCredentials(req.authorization, params), deps.lookupClient, req.now, assertions);
     const token = params.get('token');
     if (token === undefined) throw invalidRequest('token is required');
     // Refresh tokens are opaque and looked up by hash; revoking one revokes its family.

@@ -3,6 +3,7 @@ import type { Logger } from '../../lib/logger.ts';
 import type { MetricsRecorder } from '../../lib/metrics.ts';
 import { authenticateClient, presentedCredentials, type AuthenticatedClient, type ClientLookup } from '../client-auth.ts';
 import { DpopError, type DpopVerifier } from '../dpop.ts';
+import type { ClientAssertions } from '../client-assertion.ts';
 import { OAuthError, invalidRequest, unauthorizedClient } from '../errors.ts';
 import type { GrantDeps, GrantHandler, TokenResponse } from '../grants/grant-handler.ts';
 import { singleValued, truncate, type RawParams } from '../params.ts';
@@ -23,6 +24,8 @@ export interface TokenRequest {
 }
 
 export interface TokenEndpointDeps extends GrantDeps {
+  /** private_key_jwt (docs/client-authentication.md); without it client assertions are refused. */
+  clientAssertions?: ClientAssertions;
   grants: ReadonlyMap<string, GrantHandler>;
   lookupClient: ClientLookup;
   /** Counts issued tokens by grant type; none when absent. */
@@ -37,12 +40,13 @@ export interface TokenEndpointDeps extends GrantDeps {
  * → the grant's own handler. Returns synchronously when nothing needed the database.
  */
 export function tokenEndpoint(deps: TokenEndpointDeps) {
+  const assertions = deps.clientAssertions?.forEndpoint('/connect/token');
   return function handleTokenRequest(req: TokenRequest): TokenResponse | Promise<TokenResponse> {
     rejectSeveralResources(req.params);
     const params = singleValued(req.params);
     const grantType = params.get('grant_type');
     if (grantType === undefined) throw invalidRequest('grant_type is required');
-    const authenticated = authenticateClient(presentedCredentials(req.authorization, params), deps.lookupClient, req.now);
+    const authenticated = authenticateClient(presentedCredentials(req.authorization, params), deps.lookupClient, req.now, assertions);
     // The hot path (no DPoP header, an app that does not require one) stays synchronous.
     if (req.dpop === undefined) {
       return authenticated instanceof Promise

@@ -144,5 +144,9 @@ function clientInput(body: Static<typeof AppUpdateSchema>): ClientInput {
     tosUri: body.tos_uri,
     requireMfa: body.require_mfa,
     dpopBoundAccessTokens: body.dpop_bound_access_tokens,
+    tokenEndpointAuthMethod: body.token_endpoint_auth_method,
+    jwks: body.jwks,
+    jwksUri: body.jwks_uri,
+    requirePushedAuthorizationRequests: body.require_pushed_authorization_requests,
   };
 }
