@@ -476,3 +476,48 @@ describe.each(DIALECTS)('DPoP nonces at userinfo and the gateway (%s)', (dialect
     expect(upstream.seen.length).toBe(before + 1);
   });
 });
+
+describe('DPoP across two nodes on one PostgreSQL, behind a public URL', () => {
+  const ISSUER = 'https://id.example.com';
+  let a: TestServer;
+  let b: TestServer;
+  let machine: { id: string; secret: string };
+  let key: DpopKey;
+
+  beforeAll(async () => {
+    a = await startTestServer('postgres', { env: { TESSERA_ISSUER: ISSUER, TESSERA_DPOP_NONCE: 'required' } });
+    b = await startTestServer('postgres', {
+      databaseUrl: a.databaseUrl,
+      env: { TESSERA_ISSUER: ISSUER, TESSERA_DPOP_NONCE: 'required', TESSERA_KEY_ENCRYPTION_KEY_FILE: a.env.TESSERA_KEY_ENCRYPTION_KEY_FILE! },
+    });
+    await declareScopes(a.tessera, ['accounts.read']);
+    const m = await a.tessera.services.clients.create({ name: 'Machine', grantTypes: ['client_credentials'], scopes: ['accounts.read'] }, SYSTEM);
+    machine = { id: m.client_id, secret: m.client_secret! };
+    key = await dpopKey('ES256');
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+  });
+
+  const cc = (node: TestServer, proof: string) => postForm(`${node.url}/connect/token`, { grant_type: 'client_credentials' }, { authorization: basic(machine.id, machine.secret), dpop: proof });
+
+  test('htu is the public URL (the issuer’s), a nonce from one node is good at the other, and a proof accepted by one is a replay at the other', async () => {
+    const htu = `${ISSUER}/connect/token`;
+    const first = await cc(a, await dpopProof(key, { htu }));
+    expect(((await first.json()) as Json).error).toBe('use_dpop_nonce');
+    const nonce = first.headers.get('dpop-nonce')!;
+
+    const proof = await dpopProof(key, { htu, nonce });
+    const atB = await cc(b, proof);
+    expect(atB.status).toBe(200);
+    expect(((await atB.json()) as Json).token_type).toBe('DPoP');
+    const replayAtA = await cc(a, proof);
+    expect(replayAtA.status).toBe(400);
+    expect(((await replayAtA.json()) as Json).error_description).toMatch(/already used/);
+
+    // The address the node listens on is not the URL clients are told to use.
+    const local = await cc(a, await dpopProof(key, { htu: `${a.url}/connect/token`, nonce }));
+    expect(((await local.json()) as Json).error).toBe('invalid_dpop_proof');
+  });
+});
