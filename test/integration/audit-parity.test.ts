@@ -73,6 +73,13 @@ const ROWS: Row[] = [
     api: (a) => ({ method: 'PATCH', path: `/apps/${a!.ref}`, body: { description: 'Hourly exports', access_token_ttl: 900 } }),
   },
   {
+    // RFC 9449 §5.2: requiring DPoP is the same change through either adapter.
+    action: 'app.update',
+    prepare: app,
+    cli: (a) => ({ args: ['clients', 'update', a!.ref, '--dpop-bound-access-tokens', 'yes'] }),
+    api: (a) => ({ method: 'PATCH', path: `/apps/${a!.ref}`, body: { dpop_bound_access_tokens: true } }),
+  },
+  {
     action: 'app.secret_regenerate',
     prepare: app,
     cli: (a) => ({ args: ['clients', 'rotate-secret', a!.ref] }),
