@@ -73,7 +73,7 @@ import { KyselyPendingSignInStore } from '../federation/pending-sign-in-store.ts
 import { KyselyProviderStore } from '../federation/provider-store.ts';
 import { ProviderService } from '../federation/provider-service.ts';
 import { ApiService } from '../gateway/api-service.ts';
-import { KyselyApiStore } from '../gateway/api-store.ts';
+import { KyselyApiStore, type ScopeText } from '../gateway/api-store.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { BackgroundTask } from '../lib/background-task.ts';
 import { KyselyEmailLinkStore } from '../email/email-link-store.ts';
@@ -506,8 +506,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     /** The operator's page partials and extra CSS (docs/branding.md#template-overrides). */
     pageTemplates,
     /** Descriptions of API scopes (declared with the gateway's APIs), for the consent page. */
-    scopeDescriptions(names: string[]): Promise<Map<string, string>> {
-      return apis.declaredScopes(names);
+    scopeDescriptions(names: string[]): Promise<Map<string, ScopeText>> {
+      return apis.scopeTexts(names);
     },
     get issuer(): string {
       return tokens.settings.issuer;

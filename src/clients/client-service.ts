@@ -11,6 +11,7 @@ import type { User } from '../identity/user.ts';
 import { randomToken, sha256 } from '../lib/crypto.ts';
 import { ADMIN_SCOPE, isScopeToken, OPENID_SCOPES, USER_ONLY_SCOPES } from '../lib/scope-names.ts';
 import { isUuid, text } from '../lib/text.ts';
+import { checkTranslations } from '../i18n/translations.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
 import { cspSafeOrigin, optionalHttpsUrl } from '../lib/https-url.ts';
 import { DEVICE_CODE_GRANT, newClient, REGISTRABLE_GRANTS, type Client, type RegistrableGrant } from './client.ts';
@@ -57,6 +58,8 @@ export interface ClientInput {
   jwksUri?: string | null;
   /** The code flow only through /connect/par (RFC 9126 §6). */
   requirePushedAuthorizationRequests?: boolean;
+  /** Language → the name on pages in that language; replaces the map, null or {} removes every one (docs/languages.md). */
+  nameTranslations?: Readonly<Record<string, string>> | null;
 }
 
 export interface ClientWithSecret extends ClientView {
@@ -292,6 +295,7 @@ export class ClientService {
 
   async #apply(c: Client, input: ClientInput, creating: boolean): Promise<Client> {
     if (input.name !== undefined) c.name = text(input.name, 'name', LIMITS.appName.min, LIMITS.appName.max);
+    if (input.nameTranslations !== undefined) c.nameTranslations = checkTranslations(input.nameTranslations, 'name_translations', LIMITS.appName.max);
     if (input.description !== undefined) c.description = text(input.description, 'description', LIMITS.appDescription.min, LIMITS.appDescription.max);
     if (input.grantTypes !== undefined) c.grantTypes = grants(input.grantTypes);
     if (input.accessTokenTtl !== undefined) c.accessTokenTtl = ttl(input.accessTokenTtl, 'access_token_ttl', LIMITS.appAccessTokenTtl);

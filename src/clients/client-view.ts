@@ -6,6 +6,8 @@ import type { Client, JwkSet } from './client.ts';
 export interface ClientView {
   client_id: string;
   name: string;
+  /** Language → the name on pages in that language (docs/languages.md). */
+  name_translations: Record<string, string>;
   description: string;
   grant_types: string[];
   redirect_uris: string[];
@@ -54,6 +56,7 @@ export function clientView(client: Client, onBehalfOfUsername: string | null): C
     client_id: client.id,
     registration: looksLikeMetadataDocumentClientId(client.id) ? 'metadata_document' : client.registrationTokenHash ? 'dynamic' : 'admin',
     name: client.name,
+    name_translations: { ...client.nameTranslations },
     description: client.description,
     grant_types: client.grantTypes,
     redirect_uris: client.redirectUris,

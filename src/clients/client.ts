@@ -1,3 +1,4 @@
+import { parseTranslations } from '../i18n/translations.ts';
 import type { ClientsTable } from '../storage/schema.ts';
 
 /** RFC 8628 §3.4: the device authorization grant's grant_type. */
@@ -68,6 +69,8 @@ export interface Client {
   jwksUri?: string | null;
   /** The code flow only through a pushed authorization request (RFC 9126 §6). */
   requirePushedAuthorizationRequests?: boolean;
+  /** The name in other languages, shown on pages in that language (docs/languages.md). */
+  nameTranslations?: Readonly<Record<string, string>>;
   /** Tokens issued to the app with `iat` before this (epoch s) are invalid. */
   tokensValidAfter: number;
   createdAt: number;
@@ -109,6 +112,7 @@ export function newClient(now: number, fields: Pick<Client, 'id' | 'name'> & Par
     jwks: null,
     jwksUri: null,
     requirePushedAuthorizationRequests: false,
+    nameTranslations: {},
     tokensValidAfter: 0,
     createdAt: now,
     updatedAt: now,
@@ -148,6 +152,7 @@ export function clientFromRow(row: ClientsTable): Client {
     jwks: row.jwks ? (JSON.parse(row.jwks) as JwkSet) : null,
     jwksUri: row.jwks_uri ?? null,
     requirePushedAuthorizationRequests: row.require_pushed_authorization_requests === 1,
+    nameTranslations: parseTranslations(row.name_translations),
     tokensValidAfter: row.tokens_valid_after,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -186,6 +191,7 @@ export function clientToRow(client: Client): ClientsTable {
     jwks: client.jwks ? JSON.stringify(client.jwks) : null,
     jwks_uri: client.jwksUri ?? null,
     require_pushed_authorization_requests: client.requirePushedAuthorizationRequests ? 1 : 0,
+    name_translations: JSON.stringify(client.nameTranslations ?? {}),
     tokens_valid_after: client.tokensValidAfter,
     created_at: client.createdAt,
     updated_at: client.updatedAt,

@@ -8,7 +8,8 @@ import { conflict, notFound, validationError } from '../errors.ts';
 import { ADMIN_SCOPE, isScopeToken, OPENID_SCOPES } from '../lib/scope-names.ts';
 import { iso } from '../lib/time.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
-import type { ApiDefinition, ApiStore } from './api-store.ts';
+import { checkTranslations } from '../i18n/translations.ts';
+import type { ApiDefinition, ApiStore, ScopeText } from './api-store.ts';
 import { compileTemplate, TemplateError } from './route-template.ts';
 
 export type { ApiDefinition } from './api-store.ts';
@@ -22,7 +23,8 @@ export interface ApiView {
   timeout_ms: number;
   forward_authorization: boolean;
   max_body_bytes: number | null;
-  scopes: Array<{ name: string; description: string }>;
+  /** `description_translations`: language → the description on pages in that language. */
+  scopes: Array<{ name: string; description: string; description_translations: Record<string, string> }>;
   routes: Array<{ methods: string[]; path: string; scopes: string[] }>;
   created_at: string;
   updated_at: string;
@@ -37,7 +39,8 @@ export interface ApiInput {
   forwardAuthorization?: boolean;
   /** null removes the limit. */
   maxBodyBytes?: number | null;
-  scopes?: Array<{ name: string; description?: string }>;
+  /** `descriptionTranslations`: language → text; replaces the scope's translations (absent: none). */
+  scopes?: Array<{ name: string; description?: string; descriptionTranslations?: Readonly<Record<string, string>> | null }>;
   routes?: Array<{ methods: string[]; path: string; scopes: string[] }>;
 }
 
@@ -45,6 +48,9 @@ export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTION
 
 /** Tessera's own paths: an API may not sit on or under them. */
 export const RESERVED_PATHS = ['/connect', '/.well-known', '/login', '/consent', '/logout', '/health', '/admin', '/assets', '/favicon.ico'];
+
+/** The longest scope description, in any language. */
+const SCOPE_DESCRIPTION_MAX = 300;
 
 const BASE_PATH = /^(\/[A-Za-z0-9\-._~]+)+$/;
 
@@ -58,7 +64,7 @@ export function apiView(a: ApiDefinition): ApiView {
     timeout_ms: a.timeoutMs,
     forward_authorization: a.forwardAuthorization,
     max_body_bytes: a.maxBodyBytes,
-    scopes: a.scopes,
+    scopes: a.scopes.map((s) => ({ name: s.name, description: s.description, description_translations: { ...s.descriptionTranslations } })),
     routes: a.routes,
     created_at: iso(a.createdAt),
     updated_at: iso(a.updatedAt),
@@ -101,7 +107,12 @@ export class ApiService {
   }
 
   /** Every scope some API declares, with its description (app registration, the consent page). */
-  declaredScopes(names?: string[]): Promise<Map<string, string>> {
+  async declaredScopes(names?: string[]): Promise<Map<string, string>> {
+    return new Map([...(await this.#d.store.scopeDescriptions(names))].map(([name, s]) => [name, s.description]));
+  }
+
+  /** The descriptions of these declared scopes with their translations (the pages pick the reader's language). */
+  scopeTexts(names: string[]): Promise<Map<string, ScopeText>> {
     return this.#d.store.scopeDescriptions(names);
   }
 
@@ -191,8 +202,9 @@ export class ApiService {
         if (taken.has(name)) throw conflict(`scope "${name}" is already declared by the API "${taken.get(name)}"`, 'scopes');
         seen.add(name);
         const description = (s.description ?? '').trim();
-        if (description.length > 300) throw validationError(`the description of "${name}" is too long (300 at most)`, 'scopes');
-        return { name, description: description || name };
+        if (description.length > SCOPE_DESCRIPTION_MAX) throw validationError(`the description of "${name}" is too long (${SCOPE_DESCRIPTION_MAX} at most)`, 'scopes');
+        const descriptionTranslations = checkTranslations(s.descriptionTranslations ?? null, 'scopes', SCOPE_DESCRIPTION_MAX, `the description_translations of "${name}"`);
+        return { name, description: description || name, descriptionTranslations };
       });
     }
     if (input.routes !== undefined) {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { parseTranslations } from '../i18n/translations.ts';
 import { publishChange } from '../storage/change-feed.ts';
 import type { Database } from '../storage/schema.ts';
 
@@ -15,17 +16,28 @@ export interface ApiDefinition {
   forwardAuthorization: boolean;
   /** The largest request body in bytes (413 above it); null: no limit. */
   maxBodyBytes: number | null;
-  scopes: Array<{ name: string; description: string }>;
+  scopes: ApiScope[];
   routes: Array<{ methods: string[]; path: string; scopes: string[] }>;
   createdAt: number;
   updatedAt: number;
 }
 
+/** A scope an API declares: its description as people read it, with its translations (docs/languages.md). */
+export interface ApiScope {
+  name: string;
+  description: string;
+  /** Language → the description in that language; `{}` for none. */
+  descriptionTranslations: Readonly<Record<string, string>>;
+}
+
+/** A scope's words for a page: the description and its translations. */
+export type ScopeText = Omit<ApiScope, 'name'>;
+
 /** API definitions with their scopes and routes. Writes announce the change to every node. */
 export interface ApiStore {
   loadAll(): Promise<ApiDefinition[]>;
-  /** Every declared scope → its description; only `names` when given. */
-  scopeDescriptions(names?: string[]): Promise<Map<string, string>>;
+  /** Every declared scope → its description and translations; only `names` when given. */
+  scopeDescriptions(names?: string[]): Promise<Map<string, ScopeText>>;
   /** Inserts (`creating`) or replaces an API with its scopes and routes, in one transaction. */
   save(api: ApiDefinition, creating: boolean, now: number): Promise<void>;
   delete(id: string, now: number): Promise<void>;
@@ -52,7 +64,7 @@ export class KyselyApiStore implements ApiStore {
       timeoutMs: Number(a.timeout_ms),
       forwardAuthorization: Number(a.forward_authorization) === 1,
       maxBodyBytes: a.max_body_bytes === null ? null : Number(a.max_body_bytes),
-      scopes: scopes.filter((s) => s.api_id === a.id).map((s) => ({ name: s.name, description: s.description })),
+      scopes: scopes.filter((s) => s.api_id === a.id).map((s) => ({ name: s.name, description: s.description, descriptionTranslations: parseTranslations(s.description_translations) })),
       routes: routes
         .filter((r) => r.api_id === a.id)
         .map((r) => ({ methods: JSON.parse(r.methods) as string[], path: r.path, scopes: JSON.parse(r.scopes) as string[] })),
@@ -61,12 +73,12 @@ export class KyselyApiStore implements ApiStore {
     }));
   }
 
-  async scopeDescriptions(names?: string[]): Promise<Map<string, string>> {
+  async scopeDescriptions(names?: string[]): Promise<Map<string, ScopeText>> {
     if (names && !names.length) return new Map();
-    let q = this.#db.selectFrom('api_scopes').select(['name', 'description']);
+    let q = this.#db.selectFrom('api_scopes').select(['name', 'description', 'description_translations']);
     if (names) q = q.where('name', 'in', names);
     const rows = await q.execute();
-    return new Map(rows.map((r) => [r.name, r.description]));
+    return new Map(rows.map((r) => [r.name, { description: r.description, descriptionTranslations: parseTranslations(r.description_translations) }]));
   }
 
   async save(a: ApiDefinition, creating: boolean, now: number): Promise<void> {
@@ -75,7 +87,7 @@ export class KyselyApiStore implements ApiStore {
       if (creating) await trx.insertInto('apis').values({ id: a.id, ...row, created_at: a.createdAt }).execute();
       else await trx.updateTable('apis').set(row).where('id', '=', a.id).execute();
       await trx.deleteFrom('api_scopes').where('api_id', '=', a.id).execute();
-      if (a.scopes.length) await trx.insertInto('api_scopes').values(a.scopes.map((s) => ({ name: s.name, api_id: a.id, description: s.description }))).execute();
+      if (a.scopes.length) await trx.insertInto('api_scopes').values(a.scopes.map((s) => ({ name: s.name, api_id: a.id, description: s.description, description_translations: JSON.stringify(s.descriptionTranslations) }))).execute();
       await trx.deleteFrom('api_routes').where('api_id', '=', a.id).execute();
       if (a.routes.length) {
         await trx

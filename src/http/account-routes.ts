@@ -1,5 +1,5 @@
 import type { MessageKey } from '../i18n/index.ts';
-import { t } from '../pages/i18n-html.ts';
+import { t, tEntered } from '../pages/i18n-html.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
 import type { AccountMeta } from '../identity/account-service.ts';
@@ -191,7 +191,9 @@ export function registerAccountRoutes(app: FastifyInstance, tessera: Tessera, ki
     const connected = await account.connectedApps(signedIn);
     // One lookup for every app's scopes, in the consent page's words.
     const words = new Map((await scopesInWords(tessera, [...new Set(connected.flatMap((a) => a.scopes))])).map((s) => [s.name, s]));
-    const apps = connected.map((a) => ({ clientId: a.clientId, name: a.name, granted: dateText(a.grantedAt), scopes: a.scopes.map((n) => words.get(n) ?? { name: n, description: n }) }));
+    // The name in the page's language when the operator translated it (docs/languages.md).
+    const names = await Promise.all(connected.map(async (a) => tEntered(a.name, (await tessera.cache.client(a.clientId))?.nameTranslations)));
+    const apps = connected.map((a, i) => ({ clientId: a.clientId, name: names[i]!, granted: dateText(a.grantedAt), scopes: a.scopes.map((n) => words.get(n) ?? { name: n, description: n }) }));
     return kit.account.send(request, reply, signedIn, {
       title: t('account.apps.title'),
       current: 'apps',

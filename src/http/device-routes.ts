@@ -5,7 +5,7 @@ import type { SignedIn } from '../identity/session-service.ts';
 import type { DeviceAuthorization } from '../oauth/device-store.ts';
 import type { Client } from '../clients/client.ts';
 import { deviceCodePage, deviceConsentPage } from '../pages/device-pages.ts';
-import { t } from '../pages/i18n-html.ts';
+import { appName, t } from '../pages/i18n-html.ts';
 import { messagePage } from '../pages/pages.ts';
 import { noStore } from './oauth-reply.ts';
 import { pageForm, pageHeaders, queryParams, type PageKit } from './page-kit.ts';
@@ -43,7 +43,7 @@ export function registerDeviceRoutes(app: FastifyInstance, tessera: Tessera, kit
       deviceConsentPage({
         csrf: kit.csrfToken(request, reply, signedIn.session.sid),
         userCode: found.userCode,
-        clientName: found.client.name,
+        clientName: appName(found.client),
         username: signedIn.principal.user.username,
         scopes: await scopesInWords(tessera, found.auth.scope.split(' ').filter(Boolean)),
       }),

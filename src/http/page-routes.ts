@@ -13,7 +13,7 @@ import type { Client } from '../clients/client.ts';
 import { cspSafeOrigin } from '../lib/https-url.ts';
 import { consentPage, loginPage, logoutPage, messagePage, type ConsentPageData } from '../pages/pages.ts';
 import { passkeySignInControl } from '../pages/passkey-pages.ts';
-import { t } from '../pages/i18n-html.ts';
+import { appName, t, tEntered } from '../pages/i18n-html.ts';
 import { pageContext } from '../pages/page-context.ts';
 import { passkeyScripts, scriptNonce } from './passkey-assets.ts';
 import { pageForm, pageHeaders, queryParams, safeReturnTo, type PageKit } from './page-kit.ts';
@@ -63,7 +63,7 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
             verifyNeededPage({
               csrf: kit.csrfToken(request, reply, outcome.signedIn.session.sid),
               email: outcome.signedIn.principal.user.email,
-              clientName: outcome.request.client.name,
+              clientName: appName(outcome.request.client),
               returnTo: `/connect/authorize?${new URLSearchParams([...outcome.request.params])}`,
               canSend: tessera.email.mailer.configured,
             }),
@@ -74,7 +74,7 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
         return pageHeaders(reply, { imageOrigins: app.imageOrigins }).send(
           consentPage({
             csrf: csrf.token(browserValue(request, reply), signedIn.session.sid),
-            clientName: req.client.name,
+            clientName: appName(req.client),
             clientDescription: req.client.description,
             clientHost: metadataDocumentHost(req.client.id),
             username: signedIn.principal.user.username,
@@ -201,7 +201,7 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
       logoutPage({
         csrf: csrf.token(browserValue(request, reply), 'logout'),
         clientId: c?.clientId,
-        clientName: c?.clientName,
+        clientName: c?.clientName === undefined ? undefined : tEntered(c.clientName, c.clientNameTranslations),
         postLogoutRedirectUri: c?.postLogoutRedirectUri,
         state: c?.state,
         signedIn: true,
@@ -239,7 +239,8 @@ export function registerPageRoutes(app: FastifyInstance, tessera: Tessera, kit: 
   async function clientNameOf(returnTo: string | undefined): Promise<string | undefined> {
     if (!returnTo) return undefined;
     const id = new URLSearchParams(returnTo.slice(returnTo.indexOf('?') + 1)).get('client_id');
-    return id ? (await tessera.cache.client(id))?.name : undefined;
+    const client = id ? await tessera.cache.client(id) : undefined;
+    return client ? appName(client) : undefined;
   }
 
   app.get('/assets/favicon.svg', (_request, reply) => {

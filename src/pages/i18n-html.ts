@@ -1,5 +1,6 @@
 import type { MessageKey, MessageValues } from '../i18n/index.ts';
 import { languageName } from '../i18n/translator.ts';
+import { inLanguage, type Translations } from '../i18n/translations.ts';
 import { escapeHtml, html, SafeHtml } from './html.ts';
 import { pageContext } from './page-context.ts';
 
@@ -20,6 +21,19 @@ export function tHtml(key: MessageKey, values: MessageValues = {}): SafeHtml {
 
 function piece(p: string | SafeHtml): string {
   return p instanceof SafeHtml ? p.value : escapeHtml(p);
+}
+
+/**
+ * Words an operator entered (an app's name, a scope's description) in the page's language:
+ * their translation for it, else the text as entered.
+ */
+export function tEntered(text: string, translations: Translations | undefined): string {
+  return inLanguage(text, translations, pageContext().lang);
+}
+
+/** An app's name as people on this page read it. */
+export function appName(client: { name: string; nameTranslations?: Translations | undefined }): string {
+  return tEntered(client.name, client.nameTranslations);
 }
 
 /** The page's language and its direction, for `<html lang dir>`. */

@@ -50,6 +50,8 @@ export interface ClientsTable {
   jwks_uri?: string | null;
   /** Migration 0021: the code flow only with a pushed authorization request (RFC 9126). */
   require_pushed_authorization_requests?: Flag;
+  /** Migration 0020: the name in other languages, JSON `{"de": "…"}` (docs/languages.md). */
+  name_translations?: Json;
 }
 
 /** Migration 0021: the jti of each accepted client assertion (RFC 7523 §3), hashed with the client id. */
@@ -236,6 +238,8 @@ export interface ApiScopesTable {
   name: string;
   api_id: string;
   description: string;
+  /** Migration 0020: the description in other languages, JSON `{"de": "…"}`. */
+  description_translations?: Json;
 }
 
 export interface ApiRoutesTable {

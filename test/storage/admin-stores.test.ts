@@ -128,7 +128,10 @@ describe.each(DIALECTS)('admin stores on %s', (dialect) => {
       timeoutMs: 30_000,
       forwardAuthorization: false,
       maxBodyBytes: 5_000_000_000,
-      scopes: [{ name: 'accounts.read', description: 'Read accounts' }, { name: 'accounts.write', description: 'Change accounts' }],
+      scopes: [
+        { name: 'accounts.read', description: 'Read accounts', descriptionTranslations: { de: 'Konten lesen', fr: 'Lire les comptes « ✓ »' } },
+        { name: 'accounts.write', description: 'Change accounts', descriptionTranslations: {} },
+      ],
       routes: [
         { methods: ['GET'], path: '/b', scopes: ['accounts.read'] },
         { methods: ['POST', 'PUT'], path: '/a', scopes: ['accounts.write'] },
@@ -138,8 +141,13 @@ describe.each(DIALECTS)('admin stores on %s', (dialect) => {
     };
     await apis.save(api, true, NOW);
     expect(await apis.loadAll()).toEqual([api]);
-    expect(await apis.scopeDescriptions()).toEqual(new Map([['accounts.read', 'Read accounts'], ['accounts.write', 'Change accounts']]));
-    expect(await apis.scopeDescriptions(['accounts.write', 'unknown'])).toEqual(new Map([['accounts.write', 'Change accounts']]));
+    expect(await apis.scopeDescriptions()).toEqual(
+      new Map([
+        ['accounts.read', { description: 'Read accounts', descriptionTranslations: { de: 'Konten lesen', fr: 'Lire les comptes « ✓ »' } }],
+        ['accounts.write', { description: 'Change accounts', descriptionTranslations: {} }],
+      ]),
+    );
+    expect(await apis.scopeDescriptions(['accounts.write', 'unknown'])).toEqual(new Map([['accounts.write', { description: 'Change accounts', descriptionTranslations: {} }]]));
     expect(await apis.scopeDescriptions([])).toEqual(new Map());
 
     const changed: ApiDefinition = { ...api, audience: 'https://accounts.example.com', timeoutMs: 5000, forwardAuthorization: true, maxBodyBytes: null, scopes: [api.scopes[0]!], routes: [api.routes[0]!], updatedAt: NOW + 5 };

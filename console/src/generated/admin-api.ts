@@ -5266,6 +5266,13 @@ export interface components {
             scopes: {
                 name: string;
                 description: string;
+                /** @description the description in other languages */
+                description_translations?: {
+                    en?: string;
+                    de?: string;
+                    fr?: string;
+                    es?: string;
+                };
             }[];
             routes: {
                 methods: string[];
@@ -5294,6 +5301,13 @@ export interface components {
             scopes?: {
                 name: string;
                 description?: string;
+                /** @description the description in other languages (language → text), shown on pages in that language */
+                description_translations?: {
+                    en?: string;
+                    de?: string;
+                    fr?: string;
+                    es?: string;
+                };
             }[];
             routes?: {
                 methods: ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS")[];
@@ -5320,6 +5334,13 @@ export interface components {
             scopes?: {
                 name: string;
                 description?: string;
+                /** @description the description in other languages (language → text), shown on pages in that language */
+                description_translations?: {
+                    en?: string;
+                    de?: string;
+                    fr?: string;
+                    es?: string;
+                };
             }[];
             routes?: {
                 methods: ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS")[];
@@ -5343,6 +5364,13 @@ export interface components {
             /** @description admin: registered by an administrator; metadata_document: self-registered by its client_id URL (docs/resources.md); dynamic: self-registered at /connect/register (docs/registration.md) */
             registration?: "admin" | "metadata_document" | "dynamic";
             name: string;
+            /** @description the name in other languages, shown on pages in that language */
+            name_translations?: {
+                en?: string;
+                de?: string;
+                fr?: string;
+                es?: string;
+            };
             description?: string;
             /** @description authorization_code, client_credentials and/or urn:ietf:params:oauth:grant-type:device_code */
             grant_types: string[];
@@ -5406,6 +5434,13 @@ export interface components {
         };
         AppCreate: {
             name: string;
+            /** @description the name in other languages (language → text; "" removes one); replaces every translation */
+            name_translations?: {
+                en?: string;
+                de?: string;
+                fr?: string;
+                es?: string;
+            };
             description?: string;
             grant_types: ("authorization_code" | "client_credentials" | "urn:ietf:params:oauth:grant-type:device_code")[];
             redirect_uris?: string[];
@@ -5448,6 +5483,13 @@ export interface components {
         };
         AppUpdate: {
             name?: string;
+            /** @description the name in other languages (language → text; "" removes one); replaces every translation */
+            name_translations?: {
+                en?: string;
+                de?: string;
+                fr?: string;
+                es?: string;
+            };
             description?: string;
             grant_types?: ("authorization_code" | "client_credentials" | "urn:ietf:params:oauth:grant-type:device_code")[];
             redirect_uris?: string[];

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { ApiInput, ApiView } from '../../gateway/api-service.ts';
 import { collect, fields, output, table, withCommon, withTessera, readTessera, type GlobalOptions, cliActor } from '../context.ts';
-import { CliUsageError } from './clients.ts';
+import { CliUsageError, withTranslations } from './clients.ts';
 
 interface ApiFlags extends GlobalOptions {
   name?: string;
@@ -13,6 +13,7 @@ interface ApiFlags extends GlobalOptions {
   maxBodyBytes?: string;
   scope?: string[];
   route?: string[];
+  scopeTranslation?: string[];
 }
 
 function addApiOptions(cmd: Command): Command {
@@ -26,6 +27,7 @@ function addApiOptions(cmd: Command): Command {
     .option('--no-forward-authorization', "do not forward the client's Authorization header")
     .option('--max-body-bytes <bytes>', 'largest request body; larger ones get 413 ("none" for no limit, the default)')
     .option('--scope <name=Description>', 'a scope the API declares (repeatable; replaces the list on update)', collect)
+    .option('--scope-translation <scope:lang=text>', 'a scope\'s description on pages in that language, e.g. books.read:de="Ihre Bücher lesen" (repeatable; "books.read:de=" removes it)', collect)
     .option('--route <"METHODS /path scope…">', 'e.g. "GET,HEAD /Account/{id} accounts.read" (repeatable; replaces the list on update)', collect);
 }
 
@@ -63,6 +65,26 @@ function toInput(f: ApiFlags): ApiInput {
   return input;
 }
 
+/**
+ * The scopes with `--scope-translation` applied: to the scopes given with `--scope`, else to
+ * the API's current ones. Translations a scope already has are kept unless a flag changes them.
+ */
+function withScopeTranslations(input: ApiInput, current: ApiView | undefined, specs: string[]): void {
+  const before = new Map((current?.scopes ?? []).map((s) => [s.name, s]));
+  const scopes = (input.scopes ?? current?.scopes ?? []).map((s) => ({
+    name: s.name,
+    description: s.description ?? '',
+    descriptionTranslations: before.get(s.name)?.description_translations ?? {},
+  }));
+  for (const spec of specs) {
+    const colon = spec.indexOf(':');
+    const scope = scopes.find((s) => s.name === spec.slice(0, colon));
+    if (colon <= 0 || !scope) throw new CliUsageError(`--scope-translation "${spec.slice(0, 100)}" must be SCOPE:LANGUAGE=TEXT for a scope of this API, e.g. books.read:de="Ihre Bücher lesen"`);
+    scope.descriptionTranslations = withTranslations(scope.descriptionTranslations, [spec.slice(colon + 1)], '--scope-translation');
+  }
+  input.scopes = scopes;
+}
+
 function render(a: ApiView): string {
   const head = fields([
     ['id', a.id],
@@ -74,7 +96,7 @@ function render(a: ApiView): string {
     ['forwards Authorization', a.forward_authorization ? 'yes' : 'no'],
     ['max body', a.max_body_bytes === null ? 'no limit' : `${a.max_body_bytes} bytes`],
   ]);
-  const scopes = table(['SCOPE', 'DESCRIPTION'], a.scopes.map((s) => [s.name, s.description]));
+  const scopes = table(['SCOPE', 'DESCRIPTION'], a.scopes.flatMap((s) => [[s.name, s.description], ...Object.entries(s.description_translations).map(([lang, text]) => ['', `${lang}: ${text}`])]));
   const routes = table(['METHODS', 'PATH', 'SCOPES (any of)'], a.routes.map((r) => [r.methods.join(','), r.path, r.scopes.join(' ')]));
   return `${head}\n\n${scopes}\n\n${routes}`;
 }
@@ -84,13 +106,18 @@ export function apisCommand(): Command {
 
   addApiOptions(withCommon(apis.command('create').description('register an API'))).action(async (f: ApiFlags) => {
     await withTessera(f, async (t) => {
-      const api = await t.services.apis.create(toInput(f), cliActor());
+      const input = toInput(f);
+      if (f.scopeTranslation) withScopeTranslations(input, undefined, f.scopeTranslation);
+      const api = await t.services.apis.create(input, cliActor());
       output(f, api, render);
     });
   });
   addApiOptions(withCommon(apis.command('update').argument('<api>', 'id or name').description('change an API'))).action(async (ref: string, f: ApiFlags) => {
     await withTessera(f, async (t) => {
-      const api = await t.services.apis.update(ref, toInput(f), cliActor());
+      const input = toInput(f);
+      // --scope replaces the list: the translations of the scopes it keeps are kept.
+      if (f.scopeTranslation || input.scopes) withScopeTranslations(input, await t.services.apis.show(ref), f.scopeTranslation ?? []);
+      const api = await t.services.apis.update(ref, input, cliActor());
       output(f, api, render);
     });
   });

@@ -29,6 +29,28 @@ interface ClientFlags extends GlobalOptions {
   jwks?: string;
   jwksUri?: string;
   requirePar?: string;
+  nameTranslation?: string[];
+}
+
+/**
+ * `--name-translation de="Acme Bücher"` → ['de', 'Acme Bücher']; `de=` (empty) removes that
+ * language. Shared with `apis --scope-translation` (docs/languages.md).
+ */
+export function parseTranslationFlag(spec: string, flag: string): [string, string] {
+  const eq = spec.indexOf('=');
+  if (eq <= 0) throw new CliUsageError(`${flag} "${spec.slice(0, 100)}" must be LANGUAGE=TEXT, e.g. de="Acme Bücher" (LANGUAGE= removes it)`);
+  return [spec.slice(0, eq).trim(), spec.slice(eq + 1).trim()];
+}
+
+/** The translations a command ends with: `current` with each flag's language set (or removed when empty). */
+export function withTranslations(current: Readonly<Record<string, string>>, specs: string[], flag: string): Record<string, string> {
+  const out: Record<string, string> = { ...current };
+  for (const spec of specs) {
+    const [lang, value] = parseTranslationFlag(spec, flag);
+    if (value) out[lang] = value;
+    else delete out[lang];
+  }
+  return out;
 }
 
 function addClientOptions(cmd: Command): Command {
@@ -54,7 +76,8 @@ function addClientOptions(cmd: Command): Command {
     .option('--auth-method <method>', 'how the app authenticates: client_secret_basic (default), client_secret_post or private_key_jwt')
     .option('--jwks <json|@file>', 'the app\'s public keys for private_key_jwt: a JWK set as JSON, or @path to a file holding one ("" clears)')
     .option('--jwks-uri <url>', 'where the app serves its public keys for private_key_jwt (https; "" clears)')
-    .option('--require-par <yes|no>', 'the code flow only through pushed authorization requests, /connect/par (default no)');
+    .option('--require-par <yes|no>', 'the code flow only through pushed authorization requests, /connect/par (default no)')
+    .option('--name-translation <lang=text>', 'the name on pages in that language, e.g. de="Acme Bücher" (repeatable; "de=" removes it; other languages are kept)', collect);
 }
 
 function toInput(f: ClientFlags): ClientInput {
@@ -119,6 +142,7 @@ function render(c: ClientView | ClientWithSecret): string {
   const lines: Array<[string, unknown]> = [
     ['client_id', c.client_id],
     ['name', c.name],
+    ...Object.entries(c.name_translations).map(([lang, name]) => [`name (${lang})`, name] as [string, unknown]),
     ['description', c.description],
     ['grant types', c.grant_types],
     ['public', c.public ? 'yes (PKCE, no secret)' : 'no'],
@@ -154,7 +178,9 @@ export function clientsCommand(): Command {
     .option('--public', 'a public client (no secret; PKCE): browser and mobile apps')
     .action(async (f: ClientFlags) => {
       await withTessera(f, async (t) => {
-        const app = await t.services.clients.create(toInput(f), cliActor());
+        const input = toInput(f);
+        if (f.nameTranslation) input.nameTranslations = withTranslations({}, f.nameTranslation, '--name-translation');
+        const app = await t.services.clients.create(input, cliActor());
         output(f, app, render);
       });
     });
@@ -162,7 +188,9 @@ export function clientsCommand(): Command {
   addClientOptions(withCommon(clients.command('update').argument('<client_id>').description('change an app')))
     .action(async (id: string, f: ClientFlags) => {
       await withTessera(f, async (t) => {
-        const app = await t.services.clients.update(id, toInput(f), cliActor());
+        const input = toInput(f);
+        if (f.nameTranslation) input.nameTranslations = withTranslations((await t.services.clients.show(id)).name_translations, f.nameTranslation, '--name-translation');
+        const app = await t.services.clients.update(id, input, cliActor());
         output(f, app, render);
       });
     });

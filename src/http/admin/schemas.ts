@@ -1,6 +1,7 @@
 import { INITIAL_TOKEN_MAX_USES, INITIAL_TOKEN_TTL } from '../../oauth/registration-service.ts';
-import { Type, type Static, type StringOptions, type TInteger, type TSchema, type TString } from '@sinclair/typebox';
+import { Type, type Static, type StringOptions, type TInteger, type TOptional, type TSchema, type TString } from '@sinclair/typebox';
 import { LIMITS, type Range } from '../../config/limits.ts';
+import { SHIPPED_LOCALES } from '../../i18n/catalogues.ts';
 
 /**
  * JSON Schemas of the admin API, written with TypeBox so that one declaration gives Fastify
@@ -37,6 +38,15 @@ const integerIn = (range: Range, description: string) =>
   Type.Integer({ minimum: range.min, maximum: range.max, description: `${description} (${range.min} – ${range.max})` });
 const dateTime = (options: { description?: string } = {}) => Type.String({ format: 'date-time', ...options });
 const opt = Type.Optional;
+/**
+ * Words an operator enters in other languages (docs/languages.md): one optional text per
+ * shipped language; an empty text removes that language. The whole object replaces the old one.
+ */
+const translations = (description: string, maxLength: number) =>
+  Type.Object(Object.fromEntries(SHIPPED_LOCALES.map((l) => [l, opt(str('', { maxLength }))])) as Record<(typeof SHIPPED_LOCALES)[number], TOptional<TString>>, {
+    additionalProperties: false,
+    description,
+  });
 
 export const ErrorSchema = Type.Object(
   {
@@ -52,6 +62,7 @@ export const AppSchema = Type.Object(
     client_id: str('UUID; for an app that registered itself with a Client ID Metadata Document, the https URL of that document'),
     registration: opt(Type.Union([Type.Literal('admin'), Type.Literal('metadata_document'), Type.Literal('dynamic')], { description: 'admin: registered by an administrator; metadata_document: self-registered by its client_id URL (docs/resources.md); dynamic: self-registered at /connect/register (docs/registration.md)' })),
     name: str(),
+    name_translations: opt(translations('the name in other languages, shown on pages in that language', LIMITS.appName.max)),
     description: opt(str()),
     grant_types: strs('authorization_code, client_credentials and/or urn:ietf:params:oauth:grant-type:device_code'),
     redirect_uris: opt(strs()),
@@ -89,6 +100,7 @@ const appName = str('', { minLength: LIMITS.appName.min, maxLength: LIMITS.appNa
 const appGrantTypes = Type.Array(oneOf(['authorization_code', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code']), { minItems: 1, maxItems: 3 });
 const appFields = {
   name: opt(appName),
+  name_translations: opt(translations('the name in other languages (language → text; "" removes one); replaces every translation', LIMITS.appName.max)),
   description: opt(str('', { maxLength: LIMITS.appDescription.max })),
   grant_types: opt(appGrantTypes),
   redirect_uris: opt(Type.Array(Type.String({ maxLength: 2048 }), { maxItems: LIMITS.appRedirectUris.max })),
@@ -316,7 +328,14 @@ export const MeSchema = Type.Object(
   { $id: 'Me' },
 );
 
-const apiScope = Type.Object({ name: str('', { maxLength: 200 }), description: opt(str('', { maxLength: 300 })) }, { additionalProperties: false });
+const apiScope = Type.Object(
+  {
+    name: str('', { maxLength: 200 }),
+    description: opt(str('', { maxLength: 300 })),
+    description_translations: opt(translations('the description in other languages (language → text), shown on pages in that language', 300)),
+  },
+  { additionalProperties: false },
+);
 const apiRoute = Type.Object(
   {
     methods: Type.Array(oneOf(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']), { minItems: 1 }),
@@ -350,7 +369,7 @@ export const ApiSchema = Type.Object(
     timeout_ms: Type.Integer(),
     forward_authorization: Type.Boolean(),
     max_body_bytes: nullable(Type.Integer()),
-    scopes: Type.Array(Type.Object({ name: str(), description: str() })),
+    scopes: Type.Array(Type.Object({ name: str(), description: str(), description_translations: opt(translations('the description in other languages', 300)) })),
     routes: Type.Array(Type.Object({ methods: strs(), path: str(), scopes: strs() })),
     created_at: dateTime(),
     updated_at: dateTime(),

@@ -12,7 +12,7 @@ export type EndSessionOutcome =
   /** The hint proves the app asks for this user's session to end: end it now. */
   | { kind: 'logout'; redirect: string | undefined }
   /** No (valid) hint: ask the user before signing them out (OIDC RP-Initiated Logout §2). */
-  | { kind: 'confirm'; clientId: string | undefined; clientName: string | undefined; postLogoutRedirectUri: string | undefined; state: string | undefined };
+  | { kind: 'confirm'; clientId: string | undefined; clientName: string | undefined; clientNameTranslations?: Readonly<Record<string, string>> | undefined; postLogoutRedirectUri: string | undefined; state: string | undefined };
 
 export interface EndSessionDeps {
   keys: KeyRing;
@@ -53,7 +53,7 @@ export function endSessionEndpoint(deps: EndSessionDeps) {
     const redirect = postLogout === undefined ? undefined : redirectWith(postLogout, { state });
     const sameUser = claims !== undefined && (!signedIn || signedIn.principal.user.id === claims.sub);
     if (sameUser) return { kind: 'logout', redirect };
-    return { kind: 'confirm', clientId: client?.id, clientName: client?.name, postLogoutRedirectUri: postLogout, state };
+    return { kind: 'confirm', clientId: client?.id, clientName: client?.name, clientNameTranslations: client?.nameTranslations, postLogoutRedirectUri: postLogout, state };
   };
 }
 

@@ -54,7 +54,7 @@ function apiInput(body: Static<typeof ApiUpdateSchema>): ApiInput {
     timeoutMs: body.timeout_ms,
     forwardAuthorization: body.forward_authorization,
     maxBodyBytes: body.max_body_bytes,
-    scopes: body.scopes,
+    scopes: body.scopes?.map((s) => ({ name: s.name, description: s.description, descriptionTranslations: s.description_translations })),
     routes: body.routes,
   };
 }

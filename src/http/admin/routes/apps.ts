@@ -126,6 +126,7 @@ export function appRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void {
 function clientInput(body: Static<typeof AppUpdateSchema>): ClientInput {
   return {
     name: body.name,
+    nameTranslations: body.name_translations,
     description: body.description,
     grantTypes: body.grant_types,
     redirectUris: body.redirect_uris,
