@@ -4,6 +4,7 @@ import { limits } from '../generated/admin-api-limits.ts';
 import { Link, navigate } from '../router.tsx';
 import { ErrorBox, Field, FormError, Loading, PageHeader, fieldError, useAction, useApi } from '../ui.tsx';
 import { isMethod, METHODS } from './apis.tsx';
+import { filled, TranslationsTable } from './translations.tsx';
 
 /** Register an API (no id) or change one: base path, upstream, scopes, routes. */
 export function ApiFormPage({ id }: { id?: string }) {
@@ -29,6 +30,9 @@ interface RouteDraft {
 const TIMEOUT = limits.ApiCreate.timeout_ms;
 /** The per-API body limit's range, from the same document. */
 const MAX_BODY = limits.ApiCreate.max_body_bytes;
+
+/** A scope description's longest text, in any language. */
+const DESCRIPTION_MAX = 300;
 
 const FIELDS = ['name', 'base_path', 'upstream', 'audience', 'timeout_ms', 'max_body_bytes', 'forward_authorization', 'scopes', 'routes'];
 
@@ -57,7 +61,7 @@ function ApiForm({ existing }: { existing?: GatewayApi }) {
       audience: f.audience.trim() || null,
       forward_authorization: f.forward_authorization,
       max_body_bytes: f.max_body_bytes.trim() ? Number(f.max_body_bytes) : null,
-      scopes: scopes.filter((s) => s.name.trim()).map((s) => ({ name: s.name.trim(), description: (s.description ?? '').trim() })),
+      scopes: scopes.filter((s) => s.name.trim()).map((s) => ({ name: s.name.trim(), description: (s.description ?? '').trim(), description_translations: filled(s.description_translations ?? {}) })),
       routes: routes.filter((r) => r.path.trim()).map((r) => ({ methods: r.methods, path: r.path.trim(), scopes: r.scopes.split(/[\s,]+/).filter(Boolean) })),
     };
     if (f.timeout_ms.trim()) body.timeout_ms = Number(f.timeout_ms);
@@ -113,12 +117,25 @@ function ApiForm({ existing }: { existing?: GatewayApi }) {
           <legend>Scopes</legend>
           <p className="hint">What apps may ask for; the description is shown to people on the consent page.</p>
           {scopes.map((s, i) => (
-            <div key={i} className="pair">
-              <input type="text" aria-label={`Scope ${i + 1} name`} placeholder="accounts.read" value={s.name} onChange={(e) => setScope(i, { name: e.target.value })} />
-              <input type="text" aria-label={`Scope ${i + 1} description`} placeholder="Read your accounts" value={s.description ?? ''} onChange={(e) => setScope(i, { description: e.target.value })} />
-              <button type="button" className="icon-button" aria-label={`Remove scope ${i + 1}`} onClick={() => setScopes(scopes.filter((_, j) => j !== i))}>
-                ×
-              </button>
+            <div key={i} className="scope-row">
+              <div className="pair">
+                <input type="text" aria-label={`Scope ${i + 1} name`} placeholder="accounts.read" value={s.name} onChange={(e) => setScope(i, { name: e.target.value })} />
+                <input type="text" aria-label={`Scope ${i + 1} description`} placeholder="Read your accounts" value={s.description ?? ''} onChange={(e) => setScope(i, { description: e.target.value })} />
+                <button type="button" className="icon-button" aria-label={`Remove scope ${i + 1}`} onClick={() => setScopes(scopes.filter((_, j) => j !== i))}>
+                  ×
+                </button>
+              </div>
+              <details className="translations-box" open={Object.keys(filled(s.description_translations ?? {})).length > 0}>
+                <summary>Description in other languages{s.name.trim() ? ` (${s.name.trim()})` : ''}</summary>
+                <TranslationsTable
+                  id={`scope-${i}-translations`}
+                  caption={`Scope ${i + 1} description by language`}
+                  values={s.description_translations ?? {}}
+                  maxLength={DESCRIPTION_MAX}
+                  placeholder={s.description ?? ''}
+                  onChange={(v) => setScope(i, { description_translations: v })}
+                />
+              </details>
             </div>
           ))}
           <button type="button" className="link" onClick={() => setScopes([...scopes, { name: '', description: '' }])}>

@@ -91,6 +91,20 @@ export function AppDetailPage({ id }: { id: string }) {
         <p className="lead">{a.description || <span className="muted">No description.</span>}</p>
         <CopyValue label="Client ID" value={a.client_id} />
         <dl className="facts">
+          {Object.keys(a.name_translations ?? {}).length ? (
+            <>
+              <dt>Name in other languages</dt>
+              <dd>
+                <ul className="plain">
+                  {Object.entries(a.name_translations ?? {}).map(([lang, name]) => (
+                    <li key={lang} lang={lang}>
+                      <span className="muted">{lang}</span> {name}
+                    </li>
+                  ))}
+                </ul>
+              </dd>
+            </>
+          ) : null}
           <dt>Grant type</dt>
           <dd>{grantLabel(a)}</dd>
           {a.grant_types.includes('authorization_code') ? (

@@ -4,6 +4,7 @@ import { limits } from '../generated/admin-api-limits.ts';
 import { Link, navigate } from '../router.tsx';
 import { ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatSeconds, useAction, useApi } from '../ui.tsx';
 import { SecretReveal } from './secret.tsx';
+import { filled, TranslationsTable, type Translations } from './translations.tsx';
 import { UriList } from './uri-list.tsx';
 
 type Grant = AppCreate['grant_types'][number];
@@ -24,12 +25,14 @@ const rangeOf = (field: 'access_token_ttl' | 'refresh_token_ttl') => `${LIMITS[f
 /** Scopes about a signed-in person: meaningless (and refused) for client credentials. */
 const USER_ONLY = new Set(['openid', 'profile', 'email', 'offline_access']);
 
-const FIELDS = ['name', 'description', 'grant_types', 'redirect_uris', 'post_logout_redirect_uris', 'scopes', 'on_behalf_of', 'require_permission', 'access_token_ttl', 'refresh_token_ttl', 'id_token_signed_response_alg', 'require_mfa', 'public', 'token_endpoint_auth_method', 'jwks', 'jwks_uri', 'require_pushed_authorization_requests', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri'];
+const FIELDS = ['name', 'name_translations', 'description', 'grant_types', 'redirect_uris', 'post_logout_redirect_uris', 'scopes', 'on_behalf_of', 'require_permission', 'access_token_ttl', 'refresh_token_ttl', 'id_token_signed_response_alg', 'require_mfa', 'public', 'token_endpoint_auth_method', 'jwks', 'jwks_uri', 'require_pushed_authorization_requests', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri'];
 
 interface Draft {
   grant: Grant;
   isPublic: boolean;
   name: string;
+  /** The name on pages in other languages (docs/languages.md); empty: the name as entered. */
+  nameTranslations: Translations;
   description: string;
   redirectUris: string[];
   postLogoutUris: string[];
@@ -67,6 +70,7 @@ function draftOf(app?: App): Draft {
     grant: app?.grant_types.includes('authorization_code') || !app ? 'authorization_code' : app.grant_types.includes(DEVICE_GRANT) ? DEVICE_GRANT : 'client_credentials',
     isPublic: app?.public ?? false,
     name: app?.name ?? '',
+    nameTranslations: app?.name_translations ?? {},
     description: app?.description ?? '',
     redirectUris: app?.redirect_uris ?? [],
     postLogoutUris: app?.post_logout_redirect_uris ?? [],
@@ -141,6 +145,7 @@ function AppForm({ app }: { app?: App }) {
   const fields = () =>
     ({
       name: d.name.trim(),
+      name_translations: filled(d.nameTranslations),
       description: d.description.trim(),
       grant_types: [d.grant],
       redirect_uris: redirects ? d.redirectUris.map((u) => u.trim()).filter(Boolean) : [],
@@ -239,6 +244,12 @@ function AppForm({ app }: { app?: App }) {
         <Field label="Name" error={fieldError(error, 'name')} hint="Shown to people on the sign-in and consent pages.">
           {(id, desc) => <input id={id} type="text" required maxLength={LIMITS.name.maxLength} value={d.name} aria-describedby={desc} onChange={(e) => set('name', e.target.value)} />}
         </Field>
+        <details className="field translations-box" open={Object.keys(filled(d.nameTranslations)).length > 0}>
+          <summary>Name in other languages</summary>
+          <p className="hint">People whose page is in one of these languages see this name instead; empty: the name above.</p>
+          <TranslationsTable id="name-translations" caption="The app's name by language" values={d.nameTranslations} maxLength={LIMITS.name.maxLength} placeholder={d.name} onChange={(v) => set('nameTranslations', v)} />
+          {fieldError(error, 'name_translations') ? <p className="field-error">{fieldError(error, 'name_translations')}</p> : null}
+        </details>
         <Field label="Description" error={fieldError(error, 'description')} hint="Optional; one line about what the app does.">
           {(id, desc) => <textarea id={id} rows={2} maxLength={LIMITS.description.maxLength} value={d.description} aria-describedby={desc} onChange={(e) => set('description', e.target.value)} />}
         </Field>
