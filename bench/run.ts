@@ -266,6 +266,14 @@ function summarize(
       ratios.push({ name: 'Tessera (SQLite) / baseline CPU per answer', value: paired(current, baseline, (x, y) => x.cpuUs! / y.cpuUs!), unit: '×' });
     }
   }
+  // What durability costs: every commit synced (group commit shares one sync per batch).
+  const full = by('tessera-sqlite-full');
+  if (full && current) {
+    times('Tessera (SQLite), synchronous = full / normal throughput', full, current);
+    if (full.runs.every((r) => r.cpuUs !== undefined) && current.runs.every((r) => r.cpuUs !== undefined)) {
+      ratios.push({ name: 'Tessera (SQLite), synchronous = full / normal CPU per answer', value: paired(full, current, (x, y) => x.cpuUs! / y.cpuUs!), unit: '×' });
+    }
+  }
   const baselinePg = by('tessera-baseline-postgres');
   const currentPg = by('tessera-postgres');
   if (baselinePg && currentPg) {

@@ -4,7 +4,7 @@ import { startChild, type Child } from './child.ts';
 import { oidcProviderSignIn, tesseraSignIn, type OAuthServer } from './flows.ts';
 import { PASSWORD, POSTGRES_ADMIN_URL, provisionTessera, REDIRECT_URI, ROOT, startTessera, USERNAME, type Dialect, type TesseraSetup } from './tessera.ts';
 
-export type TesseraId = 'tessera-sqlite' | 'tessera-postgres' | 'tessera-sqlite-2w' | 'tessera-baseline' | 'tessera-baseline-postgres';
+export type TesseraId = 'tessera-sqlite' | 'tessera-sqlite-full' | 'tessera-postgres' | 'tessera-sqlite-2w' | 'tessera-baseline' | 'tessera-baseline-postgres';
 
 export interface Running extends OAuthServer {
   child: Child;
@@ -77,6 +77,8 @@ export class Lab {
       const root = id.startsWith('tessera-baseline') ? this.options.baselineRoot : undefined;
       const setup = await provisionTessera(dialect, upstream.url, root);
       this.setups.push(setup);
+      // Every commit synced to disk before its answer (docs/configuration.md): the durability cost, group commit included.
+      if (id === 'tessera-sqlite-full') setup.env.TESSERA_SQLITE_SYNCHRONOUS = 'full';
       const child = this.track(
         await startTessera(id, setup, { workers: id === 'tessera-sqlite-2w' ? 2 : 1, ...(this.options.cpuProfDir ? { cpuProfDir: this.options.cpuProfDir } : {}) }),
       );

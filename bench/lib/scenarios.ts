@@ -31,8 +31,9 @@ export interface Scenario {
 }
 
 /** Tessera rows present in this run (PostgreSQL when reachable, 2 workers when supported). */
-function tesseraIds(lab: Lab, withWorkers: boolean, notes: string[]): TesseraId[] {
+function tesseraIds(lab: Lab, withWorkers: boolean, notes: string[], writes = false): TesseraId[] {
   const ids: TesseraId[] = ['tessera-sqlite'];
+  if (writes) ids.push('tessera-sqlite-full');
   if (lab.options.baselineRoot) ids.push('tessera-baseline');
   if (lab.options.postgres) ids.push('tessera-postgres');
   if (lab.options.postgres && lab.options.baselineRoot) ids.push('tessera-baseline-postgres');
@@ -49,6 +50,7 @@ const LABELS: Record<string, string> = {
   'tessera-sqlite': 'Tessera (SQLite)',
   'tessera-postgres': 'Tessera (PostgreSQL)',
   'tessera-sqlite-2w': 'Tessera (SQLite, 2 workers)',
+  'tessera-sqlite-full': 'Tessera (SQLite, synchronous = full)',
   'tessera-baseline': 'Baseline Tessera (SQLite)',
   'tessera-baseline-postgres': 'Baseline Tessera (PostgreSQL)',
   'oidc-provider': 'node-oidc-provider 9',
@@ -78,14 +80,14 @@ function clientCredentials(id: string, url: string, path: string, auth: string, 
 
 /**
  * The OAuth servers of a scenario. `persistentPeer` adds node-oidc-provider persisting to
- * PostgreSQL (the paths that write); compared rows sit next to each other in a round.
+ * PostgreSQL and Tessera on SQLite with `synchronous = full` (the paths that write); compared rows sit next to each other in a round.
  */
 async function oauthServers(lab: Lab, wanted: (id: string) => boolean, notes: string[], withWorkers: boolean, persistentPeer = false): Promise<Running[]> {
   const out: Running[] = [];
-  for (const id of tesseraIds(lab, withWorkers, notes)) if (wanted(id)) out.push(await lab.tessera(id));
+  for (const id of tesseraIds(lab, withWorkers, notes, persistentPeer)) if (wanted(id)) out.push(await lab.tessera(id));
   if (wanted('oidc-provider')) out.push(await lab.oidcProvider());
   if (persistentPeer && lab.options.postgres && wanted('oidc-provider-postgres')) out.push(await lab.oidcProvider('postgres'));
-  const order = ['tessera-sqlite', 'tessera-baseline', 'oidc-provider', 'tessera-postgres', 'tessera-baseline-postgres', 'oidc-provider-postgres', 'tessera-sqlite-2w'];
+  const order = ['tessera-sqlite', 'tessera-baseline', 'oidc-provider', 'tessera-sqlite-full', 'tessera-postgres', 'tessera-baseline-postgres', 'oidc-provider-postgres', 'tessera-sqlite-2w'];
   return out.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
 }
 
