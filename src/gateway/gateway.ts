@@ -156,7 +156,7 @@ export class Gateway implements ResourceDirectory {
       authorization: credentials.authorization,
       dpop: credentials.dpop,
       method,
-      url: `${this.#tokens.settings.issuer}${api.def.basePath}${rest}`,
+      url: () => `${this.#tokens.settings.issuer}${api.def.basePath}${rest}`,
       now,
       scope,
       resourceMetadata: resource.metadataUrl,

@@ -66,8 +66,8 @@ export interface ResourceRequest {
   /** The request's `DPoP` headers, as received; undefined when there are none. */
   dpop: readonly string[] | undefined;
   method: string;
-  /** The resource's public URL for this request (the issuer's origin and path), for `htu`. */
-  url: string;
+  /** The resource's public URL for this request (the issuer's origin and path), for `htu`; built only for a DPoP request. */
+  url: () => string;
   now: number;
   /** For the challenge of a refusal: the scopes the resource needs, its metadata URL. */
   scope?: string | undefined;
@@ -114,7 +114,7 @@ export class ResourceGuard {
     if (jkt === undefined) return refuse(401, 'DPoP', 'invalid_token', 'the access token is not DPoP-bound: send it with the Bearer scheme');
     let proofJkt: string;
     try {
-      ({ jkt: proofJkt } = await this.#dpop.verify({ headers: req.dpop!, method: req.method, url: req.url, accessToken: token, now: req.now }));
+      ({ jkt: proofJkt } = await this.#dpop.verify({ headers: req.dpop!, method: req.method, url: req.url(), accessToken: token, now: req.now }));
     } catch (error) {
       if (!(error instanceof DpopError)) throw error;
       return refuse(401, 'DPoP', error.code, error.message);

@@ -47,7 +47,7 @@ export function userinfoEndpoint(deps: { tokens: TokenService; users: UserStore;
       }
       authorization = `Bearer ${token}`;
     }
-    const access = await deps.guard.check({ authorization, dpop: req.dpop, method: req.method ?? 'GET', url: `${deps.issuer()}/connect/userinfo`, now: req.now });
+    const access = await deps.guard.check({ authorization, dpop: req.dpop, method: req.method ?? 'GET', url: () => `${deps.issuer()}/connect/userinfo`, now: req.now });
     if (!access.ok) throw refused(access.refusal);
     const { check } = access;
     const scopes = (check.claims.scope ?? '').split(' ');
