@@ -34,6 +34,8 @@ export interface RuntimeSettings {
    * to anyone, or `token`: only with an initial access token an administrator issued.
    */
   clientRegistration: ClientRegistrationMode;
+  /** Every app must push its authorization requests to /connect/par (RFC 9126 §6; docs/client-authentication.md). */
+  requirePushedAuthorizationRequests: boolean;
 }
 
 export const CLIENT_REGISTRATION_MODES = ['off', 'open', 'token'] as const;
@@ -49,12 +51,13 @@ export interface SettingsView {
   mfa_policy: MfaPolicy;
   require_verified_email: boolean;
   client_registration: ClientRegistrationMode;
+  require_pushed_authorization_requests: boolean;
 }
 
 type Field = keyof SettingsView;
 
 /** Allowed ranges: the environment variables' (config/limits.ts). */
-const RANGES: Record<Exclude<Field, 'redirect_uri_policy' | 'mfa_policy' | 'require_verified_email' | 'client_registration'>, { key: keyof RuntimeSettings; range: Range }> = {
+const RANGES: Record<Exclude<Field, 'redirect_uri_policy' | 'mfa_policy' | 'require_verified_email' | 'client_registration' | 'require_pushed_authorization_requests'>, { key: keyof RuntimeSettings; range: Range }> = {
   access_token_ttl: { key: 'accessTokenTtl', range: LIMITS.accessTokenTtl },
   refresh_token_ttl: { key: 'refreshTokenTtl', range: LIMITS.refreshTokenTtl },
   code_ttl: { key: 'codeTtl', range: LIMITS.codeTtl },
@@ -110,6 +113,7 @@ export class SettingsService {
       mfa_policy: s.mfaPolicy,
       require_verified_email: s.requireVerifiedEmail,
       client_registration: s.clientRegistration,
+      require_pushed_authorization_requests: s.requirePushedAuthorizationRequests,
     };
   }
 
@@ -157,6 +161,11 @@ function applyField(target: RuntimeSettings, field: Field, value: unknown): void
   if (field === 'require_verified_email') {
     if (typeof value !== 'boolean') throw validationError('require_verified_email must be true or false', field);
     target.requireVerifiedEmail = value;
+    return;
+  }
+  if (field === 'require_pushed_authorization_requests') {
+    if (typeof value !== 'boolean') throw validationError('require_pushed_authorization_requests must be true or false', field);
+    target.requirePushedAuthorizationRequests = value;
     return;
   }
   if (field === 'mfa_policy') {

@@ -63,6 +63,8 @@ import { JwksCache } from '../federation/jwks-cache.ts';
 import { ClientJwks } from '../federation/client-jwks.ts';
 import { ClientAssertions } from '../oauth/client-assertion.ts';
 import { KyselyClientAssertionJtiStore } from '../oauth/client-assertion-store.ts';
+import { KyselyPushedRequestStore } from '../oauth/pushed-request-store.ts';
+import { pushedAuthorizationEndpoint } from '../oauth/endpoints/par.ts';
 import { KyselyLinkStore } from '../federation/link-store.ts';
 import { LinkService } from '../federation/link-service.ts';
 import { outboundHttp } from '../federation/outbound.ts';
@@ -197,6 +199,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       mfaPolicy: 'optional',
       requireVerifiedEmail: false,
       clientRegistration: 'off',
+      requirePushedAuthorizationRequests: false,
     },
     // Requiring verified addresses without a way to verify one would lock every user out.
     emailConfigured: () => config.email.smtp !== undefined,
@@ -314,6 +317,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const upstreamJwks = new JwksCache(upstreamHttp, clock);
   /** private_key_jwt: apps' keys, inline or fetched from their jwks_uri (docs/client-authentication.md). */
   const clientAssertionJtis = new KyselyClientAssertionJtiStore(db);
+  const pushedRequests = new KyselyPushedRequestStore(db);
   const clientJwks = new ClientJwks({ policy: redirectPolicy, clock });
   const clientAssertions = new ClientAssertions({ issuer, jtis: clientAssertionJtis, remoteKeys: (uri) => clientJwks.resolver(uri) });
   const apis = new ApiService({ store: new KyselyApiStore(db), clock, feed, audit });
@@ -420,6 +424,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     revoke: revocationEndpoint({ tokens, lookupClient, revocations, cache, refresh, audit, clientAssertions }),
     userinfo: userinfoEndpoint({ tokens, users: userStore, guard: resourceGuard, issuer }),
     /** RFC 8628 §3.1: POST /connect/deviceauthorization. */
+    /** RFC 9126 §2: POST /connect/par. */
+    par: pushedAuthorizationEndpoint({ lookupClient, pushed: pushedRequests, resources: gateway, clientAssertions }),
     deviceAuthorization: deviceAuthorizationEndpoint({ lookupClient, devices: deviceAuthorizations, issuer, resources: gateway, clientAssertions, ...DEVICE_FLOW_DEFAULTS }),
   };
 
@@ -437,6 +443,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       mfaNeed: (principal, request) => mfa.need(principal, request),
       resources: gateway,
       requireVerifiedEmail: () => live.requireVerifiedEmail,
+      pushed: { store: pushedRequests, requiredForAll: () => live.requirePushedAuthorizationRequests, now: () => epochSeconds(clock) },
       get codeTtl() {
         return live.codeTtl;
       },
@@ -471,7 +478,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
 
   // Rows that expire are removed in batches by every serving node (docs/architecture.md, "Cleanup").
   const cleanup = new Cleanup(
-    expiryJobs({ codes, devices: deviceAuthorizations, clientAssertionJtis, refresh, sessions: sessionStore, revocations, throttle: guessThrottle, pendingSignIns, secondSteps, passkeys: passkeyStore, audit: auditStore, emailLinks: emailLinkStore, dpopProofs, db }, config.cleanup.auditRetentionDays),
+    expiryJobs({ codes, devices: deviceAuthorizations, clientAssertionJtis, pushedRequests, refresh, sessions: sessionStore, revocations, throttle: guessThrottle, pendingSignIns, secondSteps, passkeys: passkeyStore, audit: auditStore, emailLinks: emailLinkStore, dpopProofs, db }, config.cleanup.auditRetentionDays),
     { clock, log },
   );
   const cleanupTask = new BackgroundTask('cleanup of expired rows', async () => void (await cleanup.run()), log);

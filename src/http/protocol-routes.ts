@@ -18,6 +18,7 @@ export function registerProtocolRoutes(app: FastifyInstance, tessera: Tessera): 
     registrationEndpoint: tessera.services.registration.enabled(),
     uiLocales: tessera.config.languages.available,
     deviceFlow: tessera.config.deviceFlow,
+    requirePushedAuthorizationRequests: tessera.services.settings.live.requirePushedAuthorizationRequests,
   });
   app.get('/.well-known/openid-configuration', (_req, reply) => {
     reply.header('cache-control', 'public, max-age=300').send(openIdConfiguration(tessera.issuer, [], metadataOptions()));
@@ -70,6 +71,12 @@ export function registerProtocolRoutes(app: FastifyInstance, tessera: Tessera): 
     });
   }
 
+  // RFC 9126 §2: the app pushes its authorization request and gets a request_uri for /connect/authorize.
+  app.post('/connect/par', async (request, reply) => {
+    const body = await endpoints.par({ params: formParams(request), authorization: request.headers.authorization, now: epochSeconds(clock) });
+    return noStore(reply).code(201).send(body);
+  });
+
   app.post('/connect/introspect', async (request, reply) => {
     const body = await endpoints.introspect({
       params: formParams(request),
@@ -98,7 +105,7 @@ export function registerProtocolRoutes(app: FastifyInstance, tessera: Tessera): 
   app.get('/connect/userinfo', userinfo);
   app.post('/connect/userinfo', userinfo);
 
-  for (const path of ['/connect/token', '/connect/introspect', '/connect/revocation', ...(tessera.config.deviceFlow ? ['/connect/deviceauthorization'] : [])]) {
+  for (const path of ['/connect/token', '/connect/introspect', '/connect/revocation', '/connect/par', ...(tessera.config.deviceFlow ? ['/connect/deviceauthorization'] : [])]) {
     app.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE'], url: path, handler: methodNotAllowed });
   }
 }

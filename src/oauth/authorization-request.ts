@@ -1,4 +1,5 @@
 import type { Client } from '../clients/client.ts';
+import { sha256 } from '../lib/crypto.ts';
 import type { ClientLookup } from './client-auth.ts';
 import { OAuthError, invalidRequest, invalidScope, invalidTarget } from './errors.ts';
 import { singleValued, truncate, type RawParams } from './params.ts';
@@ -27,8 +28,30 @@ export interface AuthorizationRequest {
   resource: ProtectedResource | undefined;
   /** RFC 9449 §10 `dpop_jkt`: the DPoP key the code is bound to (the token request must prove it). */
   dpopJkt: string | undefined;
-  /** The parameters as received, to re-submit from the login and consent pages. */
+  /**
+   * The parameters as received, to re-submit from the login and consent pages. For a pushed
+   * request, only `client_id` and `request_uri` (the rest stays on the server).
+   */
   params: Map<string, string>;
+  /** A pushed request (RFC 9126): the SHA-256 of its request_uri, deleted when the request is answered. */
+  pushedRequestUriHash?: string;
+  /**
+   * When the browser first brought the pushed request (epoch s). A sign-in since then answers
+   * its prompt=login: the request cannot drop the prompt on the way back from the login page,
+   * as a plain one does, since its parameters stay on the server.
+   */
+  pushedStartedAt?: number;
+}
+
+/** RFC 9126 §2.2: the form of a request_uri Tessera hands out. */
+export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
+
+/** How the authorization endpoint finds pushed requests and whether it must insist on them. */
+export interface PushedRequestOptions {
+  /** The pushed request by the SHA-256 of its request_uri, if it lives (and marks it started). */
+  load: (requestUriHash: string) => Promise<{ clientId: string; params: Record<string, string>; startedAt: number } | undefined>;
+  /** The `require_pushed_authorization_requests` setting, for every app. */
+  requiredForAll: () => boolean;
 }
 
 /**
@@ -44,7 +67,18 @@ export type AuthorizationValidation =
 const MAX_STATE_LENGTH = 2048;
 const PROMPTS: ReadonlySet<string> = new Set(['none', 'login', 'consent', 'select_account']);
 
-export async function validateAuthorizationRequest(raw: RawParams, lookupClient: ClientLookup, resources: ResourceDirectory = NO_RESOURCES): Promise<AuthorizationValidation> {
+/**
+ * `pushed`: the authorization endpoint's view of pushed requests (RFC 9126 §4): a
+ * `request_uri` stands for the parameters pushed, and an app (or a server) that requires PAR
+ * gets nothing without one. `fromPar`: the request being validated is itself being pushed
+ * (RFC 9126 §2.1: the same checks, but a request_uri inside it is refused).
+ */
+export async function validateAuthorizationRequest(
+  raw: RawParams,
+  lookupClient: ClientLookup,
+  resources: ResourceDirectory = NO_RESOURCES,
+  options: { pushed?: PushedRequestOptions; fromPar?: boolean } = {},
+): Promise<AuthorizationValidation> {
   let params: Map<string, string>;
   // Several resources are invalid_target (RFC 8707 §2), reported to the app once it is trusted.
   const severalResources = (raw.get('resource')?.length ?? 0) > 1;
@@ -66,6 +100,25 @@ export async function validateAuthorizationRequest(raw: RawParams, lookupClient:
   if (!client) return page(invalidRequest('unknown client_id'));
   if (!client.grantTypes.includes('authorization_code')) {
     return page(new OAuthError('unauthorized_client', 'this app is not registered for the authorization code flow'));
+  }
+  let pushedRequestUriHash: string | undefined;
+  let resubmit: Map<string, string> | undefined;
+  let pushedStartedAt: number | undefined;
+  const requestUri = params.get('request_uri');
+  if (options.pushed && requestUri !== undefined) {
+    // RFC 9126 §4: the request is what was pushed; other parameters sent alongside are ignored.
+    // Unknown, expired, used or another app's: shown on the page (the redirect URI is the
+    // pushed request's, so it cannot be trusted for this one).
+    const hash = requestUri.startsWith(REQUEST_URI_PREFIX) && requestUri.length < 200 ? sha256(requestUri) : undefined;
+    const found = hash === undefined ? undefined : await options.pushed.load(hash);
+    if (!found || found.clientId !== client.id) {
+      return page(new OAuthError('invalid_request_uri', 'the request_uri is unknown, has expired or was already used; the app must push the request again'));
+    }
+    pushedRequestUriHash = hash;
+    resubmit = new Map([['client_id', clientId], ['request_uri', requestUri]]);
+    params = new Map(Object.entries(found.params));
+    params.set('client_id', clientId);
+    pushedStartedAt = found.startedAt;
   }
   const given = params.get('redirect_uri');
   let redirectUri: string;
@@ -89,7 +142,12 @@ export async function validateAuthorizationRequest(raw: RawParams, lookupClient:
 
   // OIDC Core §6.1, §6.2: the registered codes for a server without request-object support.
   if (params.has('request')) return back(new OAuthError('request_not_supported', 'request objects are not supported'));
-  if (params.has('request_uri')) return back(new OAuthError('request_uri_not_supported', 'request_uri is not supported'));
+  if (options.fromPar && params.has('request_uri')) return back(invalidRequest('request_uri cannot be pushed (RFC 9126 §2.1)'));
+  if (pushedRequestUriHash === undefined && params.has('request_uri')) return back(new OAuthError('request_uri_not_supported', 'request_uri is not supported'));
+  // RFC 9126 §6: an app (or a server) requiring PAR accepts authorization requests only by request_uri.
+  if (options.pushed && pushedRequestUriHash === undefined && (client.requirePushedAuthorizationRequests || options.pushed.requiredForAll())) {
+    return back(invalidRequest('this app must push its authorization requests to the pushed authorization request endpoint (RFC 9126) and send only client_id and request_uri here'));
+  }
   const responseType = params.get('response_type');
   if (responseType === undefined) return back(invalidRequest('response_type is required'));
   if (responseType !== 'code') {
@@ -169,7 +227,8 @@ export async function validateAuthorizationRequest(raw: RawParams, lookupClient:
       acrValues,
       resource,
       dpopJkt,
-      params,
+      params: resubmit ?? params,
+      ...(pushedRequestUriHash ? { pushedRequestUriHash, pushedStartedAt } : {}),
     },
   };
 }

@@ -22,6 +22,8 @@ export const OAUTH_ERROR_STATUS = {
   // OIDC Core §6: request objects (request=, request_uri=) are not supported.
   request_not_supported: 400,
   request_uri_not_supported: 400,
+  // RFC 9126 §4 / RFC 9101 §10.2: a pushed request's request_uri that is unknown, expired or used.
+  invalid_request_uri: 400,
   // OpenID Connect Core Unmet Authentication Requirements 1.0: the acr asked for cannot be met.
   unmet_authentication_requirements: 400,
   // RFC 8707 §2: the resource indicator is unknown, not allowed, or not one the grant covers.

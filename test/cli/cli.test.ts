@@ -1,5 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { exportJWK, generateKeyPair } from 'jose';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
@@ -158,9 +159,32 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
     await fails(['clients', 'show', pub.client_id], /not found/);
   }
 
+  test('clients: --auth-method private_key_jwt with --jwks @file or --jwks-uri, --require-par', async () => {
+    const { publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const file = join(mkdtempSync(join(tmpdir(), 'tessera-jwks-')), 'jwks.json');
+    writeFileSync(file, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1' }] }));
+    const signed = await json(['clients', 'create', '--name', 'Signed job', '--grant', 'client_credentials', '--auth-method', 'private_key_jwt', '--jwks', `@${file}`]);
+    expect(signed).toMatchObject({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [expect.objectContaining({ kid: 'k1', kty: 'EC' })] }, jwks_uri: null });
+    expect(signed.client_secret).toBeUndefined();
+    expect((await tessera(['clients', 'show', signed.client_id])).stdout).toMatch(/authentication:\s+private_key_jwt/);
+    await fails(['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--auth-method', 'private_key_jwt'], /give jwks or jwks_uri/);
+    await fails(['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--auth-method', 'private_key_jwt', '--jwks', '@/nonexistent/jwks.json'], /--jwks: cannot read/);
+    await fails(['clients', 'update', signed.client_id, '--auth-method', 'secret_please'], /token_endpoint_auth_method must be one of/);
+    await json(['settings', 'set', 'redirect_uri_policy', 'development']);
+    try {
+      const web = await json(['clients', 'create', '--name', 'PAR web', '--grant', 'authorization_code', '--redirect-uri', 'http://127.0.0.1:9002/cb', '--require-par', 'yes']);
+      expect(web.require_pushed_authorization_requests).toBe(true);
+      expect(await json(['clients', 'update', web.client_id, '--require-par', 'no'])).toMatchObject({ require_pushed_authorization_requests: false });
+      await fails(['clients', 'update', web.client_id, '--require-par', 'maybe'], /--require-par must be yes or no/);
+    } finally {
+      await json(['settings', 'set', 'redirect_uri_policy', 'strict']);
+    }
+  });
+
   test('settings: get, set, bad names and values; audited with the OS user as actor', async () => {
     expect(await json(['settings', 'get'])).toEqual({
       access_token_ttl: 3600, refresh_token_ttl: 2_592_000, code_ttl: 1800, id_token_ttl: 3600, session_ttl: 43_200, redirect_uri_policy: 'strict', mfa_policy: 'optional', require_verified_email: false, client_registration: 'off',
+      require_pushed_authorization_requests: false,
     });
     expect((await tessera(['settings', 'get'])).stdout).toMatch(/^redirect_uri_policy:\s+strict$/m);
     expect((await tessera(['settings', 'get', 'redirect_uri_policy'])).stdout).toBe('strict\n');
@@ -169,7 +193,7 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
 
     const unknown = await tessera(['settings', 'get', 'colour']);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toBe('tessera: unknown setting "colour"; the settings are access_token_ttl, refresh_token_ttl, code_ttl, id_token_ttl, session_ttl, redirect_uri_policy, mfa_policy, require_verified_email, client_registration\n');
+    expect(unknown.stderr).toBe('tessera: unknown setting "colour"; the settings are access_token_ttl, refresh_token_ttl, code_ttl, id_token_ttl, session_ttl, redirect_uri_policy, mfa_policy, require_verified_email, client_registration, require_pushed_authorization_requests\n');
     expect((await tessera(['settings', 'set', 'colour', 'blue'])).code).toBe(2);
     await fails(['settings', 'set', 'redirect_uri_policy', 'lenient'], /^tessera: redirect_uri_policy must be "strict" or "development"$/);
     await fails(['settings', 'set', 'code_ttl', '5'], /^tessera: code_ttl must be a whole number of seconds from 10 to 3600$/);
@@ -178,6 +202,7 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
     await fails(['settings', 'set', 'require_verified_email', 'true'], /^tessera: require_verified_email cannot be turned on: email is not configured/);
     await fails(['settings', 'set', 'require_verified_email', 'yes'], /^tessera: require_verified_email must be true or false$/);
     await fails(['settings', 'set', 'client_registration', 'sometimes'], /^tessera: client_registration must be "off", "open" or "token"$/);
+    await fails(['settings', 'set', 'require_pushed_authorization_requests', 'yes'], /^tessera: require_pushed_authorization_requests must be true or false$/);
     expect(await json(['settings', 'get', 'code_ttl'])).toEqual({ code_ttl: 600 });
 
     const [event] = await json(['audit', 'list', '--action', 'settings.update', '--limit', '1']);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as client from 'openid-client';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify, type CryptoKey } from 'jose';
+import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
 import { DIALECTS } from '../support/databases.ts';
 import { startTestServer, type TestServer, declareScopes } from '../support/server.ts';
 import { SYSTEM } from '../../src/audit/actor.ts';
@@ -151,5 +152,91 @@ describe.each(DIALECTS)('openid-client against Tessera (%s)', (dialect) => {
   test('a scope the app may not use rejects with ResponseBodyError carrying invalid_scope', async () => {
     const config = await discover(client.ClientSecretBasic);
     await expect(client.clientCredentialsGrant(config, { scope: 'openid' })).rejects.toMatchObject({ error: 'invalid_scope', status: 400 });
+  });
+
+  describe('PAR (RFC 9126) with buildAuthorizationUrlWithPAR, the app authenticating with private_key_jwt', () => {
+    const REDIRECT = 'https://rp.example.com/callback';
+    let parClient: string;
+    let key: CryptoKey;
+
+    beforeAll(async () => {
+      const { services } = server.tessera;
+      await services.users.create({ username: 'par-user', password: 'correct horse battery staple', roles: ['developer'] }, SYSTEM);
+      const pair = await generateKeyPair('ES256', { extractable: true });
+      key = pair.privateKey;
+      const created = await services.clients.create({
+        name: 'openid-client PAR',
+        grantTypes: ['authorization_code'],
+        redirectUris: [REDIRECT],
+        scopes: ['openid', 'profile'],
+        requirePushedAuthorizationRequests: true,
+        tokenEndpointAuthMethod: 'private_key_jwt',
+        jwks: { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'rp-1', alg: 'ES256' }] },
+      }, SYSTEM);
+      parClient = created.client_id;
+    });
+
+    async function config(): Promise<client.Configuration> {
+      return client.discovery(new URL(server.url), parClient, { token_endpoint_auth_method: 'private_key_jwt' }, client.PrivateKeyJwt({ key, kid: 'rp-1' }), {
+        execute: [client.allowInsecureRequests],
+      });
+    }
+
+    /** The browser: the authorization URL → login → consent → the app's callback. */
+    async function browse(url: URL): Promise<URL> {
+      const ua = new UserAgent(server.url);
+      let res = await ua.get(url.pathname + url.search);
+      let target = location(res);
+      if (target.startsWith('/login')) {
+        const returnTo = new URL(target, server.url).searchParams.get('return_to')!;
+        const page = await ua.get(`/login?${new URLSearchParams({ return_to: returnTo })}`);
+        res = await ua.post('/login', { ...hiddenFields(await page.text()), username: 'par-user', password: 'correct horse battery staple' });
+        res = await ua.get(location(res));
+        target = location(res);
+      }
+      if (target.startsWith('/consent')) {
+        res = await ua.get(target);
+        res = await ua.post('/consent', { ...hiddenFields(await res.text()), decision: 'allow' });
+        target = location(res);
+      }
+      return new URL(target);
+    }
+
+    test('discovery names the PAR endpoint', async () => {
+      expect((await config()).serverMetadata().pushed_authorization_request_endpoint).toBe(`${server.url}/connect/par`);
+    });
+
+    test('push → authorize with only client_id and request_uri → code → tokens with an ID token', async () => {
+      const cfg = await config();
+      const verifier = client.randomPKCECodeVerifier();
+      const state = client.randomState();
+      const nonce = client.randomNonce();
+      const url = await client.buildAuthorizationUrlWithPAR(cfg, {
+        redirect_uri: REDIRECT,
+        scope: 'openid profile',
+        code_challenge: await client.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+        state,
+        nonce,
+      });
+      expect([...url.searchParams.keys()].sort()).toEqual(['client_id', 'request_uri']);
+      const callback = await browse(url);
+      const tokens = await client.authorizationCodeGrant(cfg, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true });
+      expect(tokens.claims()?.aud).toBe(parClient);
+      expect(tokens.access_token).toBeTruthy();
+      // The request_uri was used: the same URL again is refused.
+      const again = await new UserAgent(server.url).get(url.pathname + url.search);
+      expect(again.status).toBe(400);
+      expect(await again.text()).toContain('invalid_request_uri');
+    });
+
+    test('without PAR the app (which requires it) gets invalid_request back at its redirect URI', async () => {
+      const cfg = await config();
+      const url = client.buildAuthorizationUrl(cfg, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: 'S256', state: 's' });
+      const res = await new UserAgent(server.url).get(url.pathname + url.search);
+      const back = new URL(location(res));
+      expect(back.searchParams.get('error')).toBe('invalid_request');
+      await expect(client.authorizationCodeGrant(cfg, back, { expectedState: 's' })).rejects.toMatchObject({ error: 'invalid_request' });
+    });
   });
 });

@@ -1,8 +1,10 @@
+import { sha256 } from '../../src/lib/crypto.ts';
 import { describe, expect, test } from 'vitest';
 import type { Client } from '../../src/clients/client.ts';
 import {
   redirectWith,
   validateAuthorizationRequest,
+  type PushedRequestOptions,
   type AuthorizationRequest,
   type AuthorizationValidation,
 } from '../../src/oauth/authorization-request.ts';
@@ -670,5 +672,37 @@ describe('pkce.ts', () => {
     expect(isValidChallenge('a'.repeat(129))).toBe(false);
     expect(isValidChallenge(`${CHALLENGE}=`)).toBe(false);
     expect(isValidChallenge(CHALLENGE.replace('-', '+'))).toBe(false);
+  });
+});
+
+describe('pushed authorization requests (RFC 9126 §4, §6)', () => {
+  const URI = 'urn:ietf:params:oauth:request_uri:abc';
+  const stored = new Map([[sha256(URI), { clientId: 'web', params: { ...BASE, state: 'pushed' }, startedAt: 1_750_000_100 }]]);
+  const pushed = (requiredForAll = false): PushedRequestOptions => ({ load: async (h) => stored.get(h), requiredForAll: () => requiredForAll });
+  const withPush = (params: Params, options: { pushed?: PushedRequestOptions; fromPar?: boolean }) => validateAuthorizationRequest(raw(params), lookup, undefined, options);
+
+  test('client_id + request_uri: the pushed parameters count, others beside them are ignored; re-submitted as client_id + request_uri', async () => {
+    const v = await withPush({ client_id: 'web', request_uri: URI, state: 'injected', scope: 'openid email' }, { pushed: pushed() });
+    expect(v.ok && v.request).toMatchObject({ state: 'pushed', scopes: ['openid', 'profile'], pushedRequestUriHash: sha256(URI), pushedStartedAt: 1_750_000_100 });
+    expect(v.ok && Object.fromEntries(v.request.params)).toEqual({ client_id: 'web', request_uri: URI });
+  });
+
+  test('unknown, foreign-shaped or another app’s request_uri: invalid_request_uri on the page', async () => {
+    for (const params of [{ client_id: 'web', request_uri: 'urn:ietf:params:oauth:request_uri:nope' }, { client_id: 'web', request_uri: 'https://app.example.com/r' }, { client_id: 'two-uris', request_uri: URI }]) {
+      const v = await withPush(params, { pushed: pushed() });
+      expect(v).toMatchObject({ ok: false, redirectTo: undefined, error: { error: 'invalid_request_uri' } });
+    }
+  });
+
+  test('an app requiring PAR, or the setting for all: a plain request is invalid_request, redirected', async () => {
+    const strict = makeClient({ id: 'strict', requirePushedAuthorizationRequests: true });
+    const v = await validateAuthorizationRequest(raw({ ...BASE, client_id: 'strict' }), async () => strict, undefined, { pushed: pushed() });
+    expect(v).toMatchObject({ ok: false, redirectTo: { uri: REDIRECT, state: 'st-123' }, error: { error: 'invalid_request' } });
+    expect(await withPush(BASE, { pushed: pushed(true) })).toMatchObject({ ok: false, redirectTo: { uri: REDIRECT }, error: { error: 'invalid_request' } });
+    expect((await withPush(BASE, { pushed: pushed(false) })).ok).toBe(true);
+  });
+
+  test('a pushed request containing request_uri is refused', async () => {
+    expect(await withPush({ ...BASE, request_uri: URI }, { fromPar: true })).toMatchObject({ ok: false, error: { error: 'invalid_request' } });
   });
 });

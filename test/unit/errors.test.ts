@@ -37,6 +37,8 @@ describe('OAuthError', () => {
     access_denied: 403,
     unsupported_response_type: 400,
     invalid_target: 400,
+    // RFC 9126 §4 (RFC 9101 §10.2).
+    invalid_request_uri: 400,
     // RFC 7591 §3.2.2.
     invalid_redirect_uri: 400,
     invalid_client_metadata: 400,

@@ -5625,6 +5625,8 @@ export interface components {
              * @enum {string}
              */
             client_registration: "off" | "open" | "token";
+            /** @description every app must push its authorization requests to /connect/par (RFC 9126) */
+            require_pushed_authorization_requests: boolean;
         };
         SettingsUpdate: {
             /** @description access token lifetime in seconds (60 – 604800) */
@@ -5651,6 +5653,8 @@ export interface components {
              * @enum {string}
              */
             client_registration?: "off" | "open" | "token";
+            /** @description every app must push its authorization requests to /connect/par (RFC 9126) */
+            require_pushed_authorization_requests?: boolean;
         };
         Branding: {
             /** @description shown in every page header and title */

@@ -3,7 +3,7 @@ import { api, type EmailStatus, type Settings, type SettingsUpdate } from '../ap
 import { limits } from '../generated/admin-api-limits.ts';
 import { ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatSeconds, useAction, useApi } from '../ui.tsx';
 
-type Lifetime = keyof Omit<Settings, 'redirect_uri_policy' | 'mfa_policy' | 'require_verified_email' | 'client_registration'>;
+type Lifetime = keyof Omit<Settings, 'redirect_uri_policy' | 'mfa_policy' | 'require_verified_email' | 'client_registration' | 'require_pushed_authorization_requests'>;
 
 const REGISTRATION_CHOICES: Array<{ value: Settings['client_registration']; label: string; line: string }> = [
   { value: 'off', label: 'Off', line: 'Only administrators register apps.' },
@@ -48,6 +48,7 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
   const [mfa, setMfa] = useState(settings.mfa_policy);
   const [verifiedEmail, setVerifiedEmail] = useState(settings.require_verified_email);
   const [registration, setRegistration] = useState(settings.client_registration);
+  const [requirePar, setRequirePar] = useState(settings.require_pushed_authorization_requests);
   const email = useApi<EmailStatus>('/email');
   const save = useAction();
   const { busy, error } = save;
@@ -60,6 +61,7 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
     if (mfa !== settings.mfa_policy) changes.mfa_policy = mfa;
     if (verifiedEmail !== settings.require_verified_email) changes.require_verified_email = verifiedEmail;
     if (registration !== settings.client_registration) changes.client_registration = registration;
+    if (requirePar !== settings.require_pushed_authorization_requests) changes.require_pushed_authorization_requests = requirePar;
     setSaved(false);
     if (!Object.keys(changes).length) {
       save.reset();
@@ -70,7 +72,7 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
   };
   return (
     <form className="panel form" onSubmit={submit} noValidate>
-      <FormError error={error} fields={[...LIFETIMES.map((l) => l.key), 'redirect_uri_policy', 'mfa_policy', 'require_verified_email', 'client_registration']} />
+      <FormError error={error} fields={[...LIFETIMES.map((l) => l.key), 'redirect_uri_policy', 'mfa_policy', 'require_verified_email', 'client_registration', 'require_pushed_authorization_requests']} />
       <h2>Lifetimes</h2>
       <div className="grid-2">
         {LIFETIMES.map((l) => (
@@ -144,6 +146,17 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
           ))}
         </div>
         {fieldError(error, 'client_registration') ? <p className="field-error">{fieldError(error, 'client_registration')}</p> : null}
+      </fieldset>
+      <fieldset className={`field${fieldError(error, 'require_pushed_authorization_requests') ? ' field--invalid' : ''}`}>
+        <legend>Pushed authorization requests</legend>
+        <label className={`choice${requirePar ? ' choice--on' : ''}`}>
+          <input type="checkbox" name="require_pushed_authorization_requests" checked={requirePar} onChange={(e) => setRequirePar(e.target.checked)} />
+          <span>
+            <strong>Require them for every app</strong>
+            <span className="choice__line">Apps must send each sign-in request to /connect/par first (RFC 9126); a plain authorization request is refused. Each app can also require it on its own.</span>
+          </span>
+        </label>
+        {fieldError(error, 'require_pushed_authorization_requests') ? <p className="field-error">{fieldError(error, 'require_pushed_authorization_requests')}</p> : null}
       </fieldset>
       <div className="actions actions--end">
         {saved ? (

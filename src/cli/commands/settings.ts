@@ -26,7 +26,7 @@ export function settingsCommand(): Command {
       .command('set')
       .description('change a setting; it applies to the next request on every node')
       .argument('<name>', 'a setting, e.g. redirect_uri_policy')
-      .argument('<value>', 'seconds for the lifetimes; strict or development for redirect_uri_policy; off, optional or required for mfa_policy; true or false for require_verified_email; off, open or token for client_registration'),
+      .argument('<value>', 'seconds for the lifetimes; strict or development for redirect_uri_policy; off, optional or required for mfa_policy; true or false for require_verified_email; off, open or token for client_registration; true or false for require_pushed_authorization_requests'),
   ).action(async (name: string, value: string, f: GlobalOptions) => {
     await withTessera(f, async (t) => {
       checkName(t.services.settings.view(), name);

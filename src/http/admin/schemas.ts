@@ -206,6 +206,7 @@ const settingsFields = {
   mfa_policy: oneOf(['off', 'optional', 'required'], 'second factors: off, optional (users may enrol), or required for everyone'),
   require_verified_email: Type.Boolean({ description: 'no app can be authorized by a user whose email address is not verified (needs email configured)' }),
   client_registration: oneOf(['off', 'open', 'token'], 'dynamic client registration (RFC 7591): off, open to anyone, or token (an initial access token is required)'),
+  require_pushed_authorization_requests: Type.Boolean({ description: 'every app must push its authorization requests to /connect/par (RFC 9126)' }),
 };
 /** Every setting is in the answer; a change names only the ones it changes. */
 export const SettingsSchema = Type.Object(settingsFields, { $id: 'Settings' });
@@ -220,6 +221,7 @@ export const SettingsUpdateSchema = Type.Object(
     mfa_policy: opt(settingsFields.mfa_policy),
     require_verified_email: opt(settingsFields.require_verified_email),
     client_registration: opt(settingsFields.client_registration),
+    require_pushed_authorization_requests: opt(settingsFields.require_pushed_authorization_requests),
   },
   { $id: 'SettingsUpdate', additionalProperties: false },
 );

@@ -7,7 +7,9 @@ import type { SignedIn } from '../../identity/session-service.ts';
 import type { Principal } from '../../identity/user.ts';
 import { randomToken, sha256 } from '../../lib/crypto.ts';
 import { ADMIN_SCOPE } from '../../lib/scope-names.ts';
-import { validateAuthorizationRequest, redirectWith, type AuthorizationRequest } from '../authorization-request.ts';
+import { PAR_STARTED_LIFETIME } from '../../config/limits.ts';
+import { validateAuthorizationRequest, redirectWith, type AuthorizationRequest, type PushedRequestOptions } from '../authorization-request.ts';
+import type { PushedRequestStore } from '../pushed-request-store.ts';
 import type { ClientLookup } from '../client-auth.ts';
 import type { CodeStore } from '../code-store.ts';
 import { OAuthError } from '../errors.ts';
@@ -40,6 +42,14 @@ export interface AuthorizeDeps {
   mfaNeed?: (principal: Principal, request: { appRequiresMfa: boolean; acrValues: string | undefined }) => Promise<MfaNeed>;
   /** The `require_verified_email` setting, read per request (docs/email.md). */
   requireVerifiedEmail?: () => boolean;
+  /** Pushed authorization requests (RFC 9126); without them a request_uri is refused. */
+  pushed?: {
+    store: PushedRequestStore;
+    /** The `require_pushed_authorization_requests` setting. */
+    requiredForAll: () => boolean;
+    /** Epoch seconds. */
+    now: () => number;
+  };
 }
 
 /**
@@ -52,7 +62,25 @@ export function authorizationFlow(deps: AuthorizeDeps) {
     location: redirectWith(uri, { error: error.error, error_description: error.description, state, iss: deps.issuer() }),
   });
 
+  const pushedOptions: PushedRequestOptions | undefined = deps.pushed && {
+    requiredForAll: deps.pushed.requiredForAll,
+    load: async (hash) => {
+      const now = deps.pushed!.now();
+      const found = await deps.pushed!.store.start(hash, now, now + PAR_STARTED_LIFETIME);
+      return found && { clientId: found.clientId, params: found.params, startedAt: found.startedAt ?? now };
+    },
+  };
+
+  /** A pushed request gives one answer (RFC 9126 §4): false when another tab or a replay got it first. */
+  async function usePushed(request: AuthorizationRequest, now: number): Promise<boolean> {
+    if (!request.pushedRequestUriHash || !deps.pushed) return true;
+    return deps.pushed.store.consume(request.pushedRequestUriHash, now);
+  }
+
   async function issueCode(request: AuthorizationRequest, signedIn: SignedIn, now: number): Promise<AuthorizeOutcome> {
+    if (!(await usePushed(request, now))) {
+      return errorRedirect(request.redirectUri, request.state, new OAuthError('invalid_request_uri', 'the request_uri was already used'));
+    }
     const code = randomToken();
     await deps.codes.insert({
       codeHash: sha256(code),
@@ -82,7 +110,7 @@ export function authorizationFlow(deps: AuthorizeDeps) {
   async function validated(
     raw: RawParams,
   ): Promise<{ request: AuthorizationRequest; outcome?: undefined } | { outcome: AuthorizeOutcome; request?: undefined }> {
-    const v = await validateAuthorizationRequest(raw, deps.lookupClient, deps.resources);
+    const v = await validateAuthorizationRequest(raw, deps.lookupClient, deps.resources, { pushed: pushedOptions });
     if (v.ok) return { request: v.request };
     if (!v.redirectTo) return { outcome: { kind: 'error_page', error: v.error } };
     return { outcome: errorRedirect(v.redirectTo.uri, v.redirectTo.state, v.error) };
@@ -139,7 +167,10 @@ export function authorizationFlow(deps: AuthorizeDeps) {
     if (outcome) return outcome;
     const { prompt, maxAge } = request;
     const tooOld = signedIn !== undefined && maxAge !== undefined && now - signedIn.session.authTime > maxAge;
-    if (!signedIn || prompt.has('login') || prompt.has('select_account') || tooOld) {
+    // A pushed request keeps its prompt=login on the way back from the login page: a sign-in
+    // since the browser brought the request is the login it asked for.
+    const signedInSince = signedIn !== undefined && request.pushedStartedAt !== undefined && signedIn.session.authTime >= request.pushedStartedAt;
+    if (!signedIn || ((prompt.has('login') || prompt.has('select_account')) && !signedInSince) || tooOld) {
       if (prompt.has('none')) {
         return errorRedirect(request.redirectUri, request.state, new OAuthError('login_required', 'the user is not signed in'));
       }
@@ -173,6 +204,7 @@ export function authorizationFlow(deps: AuthorizeDeps) {
     const unverified = unverifiedEmail(request, signedIn);
     if (unverified) return unverified;
     if (!allow) {
+      await usePushed(request, now);
       return errorRedirect(request.redirectUri, request.state, new OAuthError('access_denied', 'the user denied the request'));
     }
     await deps.consents.grant(signedIn.principal.user.id, request.client.id, request.scopes, now);

@@ -26,6 +26,8 @@ export interface MetadataOptions {
   registrationEndpoint?: boolean;
   /** OIDC Discovery §3 `ui_locales_supported`: the languages of the pages (docs/languages.md). */
   uiLocales?: readonly string[];
+  /** Whether every app must use pushed authorization requests (the `require_pushed_authorization_requests` setting). */
+  requirePushedAuthorizationRequests?: boolean;
   /** Whether the device authorization grant is on (TESSERA_DEVICE_FLOW; default on). */
   deviceFlow?: boolean;
 }
@@ -40,6 +42,9 @@ export function serverMetadata(issuer: string, apiScopes: readonly string[] = []
   if (options.clientIdMetadataDocuments) optional.client_id_metadata_document_supported = true;
   if (options.registrationEndpoint) optional.registration_endpoint = `${issuer}/connect/register`;
   if (options.uiLocales?.length) optional.ui_locales_supported = [...options.uiLocales];
+  // RFC 9126 §5: the PAR endpoint, and whether it is the only way in.
+  optional.pushed_authorization_request_endpoint = `${issuer}/connect/par`;
+  if (options.requirePushedAuthorizationRequests) optional.require_pushed_authorization_requests = true;
   const deviceFlow = options.deviceFlow !== false;
   // RFC 8628 §4.
   if (deviceFlow) optional.device_authorization_endpoint = `${issuer}/connect/deviceauthorization`;
