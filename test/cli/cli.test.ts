@@ -166,16 +166,12 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
     const signed = await json(['clients', 'create', '--name', 'Signed job', '--grant', 'client_credentials', '--auth-method', 'private_key_jwt', '--jwks', `@${file}`]);
     expect(signed).toMatchObject({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [expect.objectContaining({ kid: 'k1', kty: 'EC' })] }, jwks_uri: null });
     expect(signed.client_secret).toBeUndefined();
-    expect((await tessera(['clients', 'show', signed.client_id])).stdout).toMatch(/authentication:\s+private_key_jwt/);
     await fails(['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--auth-method', 'private_key_jwt'], /give jwks or jwks_uri/);
-    await fails(['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--auth-method', 'private_key_jwt', '--jwks', '@/nonexistent/jwks.json'], /--jwks: cannot read/);
-    await fails(['clients', 'update', signed.client_id, '--auth-method', 'secret_please'], /token_endpoint_auth_method must be one of/);
     await json(['settings', 'set', 'redirect_uri_policy', 'development']);
     try {
       const web = await json(['clients', 'create', '--name', 'PAR web', '--grant', 'authorization_code', '--redirect-uri', 'http://127.0.0.1:9002/cb', '--require-par', 'yes']);
       expect(web.require_pushed_authorization_requests).toBe(true);
       expect(await json(['clients', 'update', web.client_id, '--require-par', 'no'])).toMatchObject({ require_pushed_authorization_requests: false });
-      await fails(['clients', 'update', web.client_id, '--require-par', 'maybe'], /--require-par must be yes or no/);
     } finally {
       await json(['settings', 'set', 'redirect_uri_policy', 'strict']);
     }
