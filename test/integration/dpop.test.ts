@@ -7,7 +7,8 @@ import { SYSTEM } from '../../src/audit/actor.ts';
 import { DIALECTS } from '../support/databases.ts';
 import { dpopKey, dpopProof, unsignedJws, type DpopKey } from '../support/dpop.ts';
 import { basic, declareScopes, postForm, startTestServer, type TestServer } from '../support/server.ts';
-import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
+import { approveAuthorization } from '../support/sign-in.ts';
+import { location, UserAgent } from '../support/user-agent.ts';
 
 /**
  * DPoP (RFC 9449) over HTTP on SQLite and PostgreSQL, conformance style: every MUST of the
@@ -60,22 +61,8 @@ describe.each(DIALECTS)('DPoP at the token endpoint (%s)', (dialect) => {
 
   async function code(clientId: string, extra: Record<string, string> = {}): Promise<{ code: string; verifier: string }> {
     const { verifier, challenge } = pkce();
-    const ua = new UserAgent(server.url);
     const q = new URLSearchParams({ client_id: clientId, response_type: 'code', redirect_uri: REDIRECT, scope: 'openid profile offline_access', state: 's', code_challenge: challenge, code_challenge_method: 'S256', ...extra });
-    let res = await ua.get(`/connect/authorize?${q}`);
-    let target = location(res);
-    if (target.startsWith('/login')) {
-      const page = await ua.get(target);
-      res = await ua.post('/login', { ...hiddenFields(await page.text()), username: 'alice', password: PASSWORD });
-      res = await ua.get(location(res));
-      target = location(res);
-    }
-    if (target.startsWith('/consent')) {
-      res = await ua.get(target);
-      res = await ua.post('/consent', { ...hiddenFields(await res.text()), decision: 'allow' });
-      target = location(res);
-    }
-    const callback = new URL(target);
+    const callback = await approveAuthorization(server.url, `/connect/authorize?${q}`, 'alice', PASSWORD);
     expect(callback.searchParams.get('error')).toBeNull();
     return { code: callback.searchParams.get('code')!, verifier };
   }
@@ -274,19 +261,8 @@ async function recordingUpstream(): Promise<{ url: string; seen: IncomingHttpHea
 /** authorize → login → consent → code exchange for a public client, with a DPoP proof by `key`. */
 async function userTokens(server: TestServer, clientId: string, key: DpopKey, nonce?: string): Promise<Json> {
   const { verifier, challenge } = pkce();
-  const ua = new UserAgent(server.url);
   const q = new URLSearchParams({ client_id: clientId, response_type: 'code', redirect_uri: REDIRECT, scope: 'openid profile', state: 's', code_challenge: challenge, code_challenge_method: 'S256' });
-  let res = await ua.get(`/connect/authorize?${q}`);
-  const page = await ua.get(location(res));
-  res = await ua.post('/login', { ...hiddenFields(await page.text()), username: 'alice', password: PASSWORD });
-  res = await ua.get(location(res));
-  let target = location(res);
-  if (target.startsWith('/consent')) {
-    res = await ua.get(target);
-    res = await ua.post('/consent', { ...hiddenFields(await res.text()), decision: 'allow' });
-    target = location(res);
-  }
-  const code = new URL(target).searchParams.get('code')!;
+  const code = (await approveAuthorization(server.url, `/connect/authorize?${q}`, 'alice', PASSWORD)).searchParams.get('code')!;
   const tokenUrl = `${server.url}/connect/token`;
   const tokens = await postForm(tokenUrl, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, client_id: clientId, code_verifier: verifier }, { dpop: await dpopProof(key, { htu: tokenUrl, ...(nonce ? { nonce } : {}) }) });
   expect(tokens.status).toBe(200);

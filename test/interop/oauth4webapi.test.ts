@@ -6,7 +6,7 @@ import { createRemoteJWKSet, decodeJwt, exportJWK, generateKeyPair, jwtVerify, t
 import { DIALECTS } from '../support/databases.ts';
 import { startTestServer, type TestServer, declareScopes } from '../support/server.ts';
 import { SYSTEM } from '../../src/audit/actor.ts';
-import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
+import { approveAuthorization } from '../support/sign-in.ts';
 
 /**
  * Interop with oauth4webapi (panva), the low-level client most JavaScript OAuth libraries
@@ -277,18 +277,7 @@ describe.each(DIALECTS)('oauth4webapi with DPoP against Tessera (%s)', (dialect)
 
   /** The user's part, over HTTP as a browser would: authorize → login → consent → callback URL. */
   async function signIn(url: URL): Promise<URL> {
-    const ua = new UserAgent(server.url);
-    let res = await ua.get(url.pathname + url.search);
-    const page = await ua.get(location(res));
-    res = await ua.post('/login', { ...hiddenFields(await page.text()), username: 'alice', password: PASSWORD });
-    res = await ua.get(location(res));
-    let target = location(res);
-    if (target.startsWith('/consent')) {
-      res = await ua.get(target);
-      res = await ua.post('/consent', { ...hiddenFields(await res.text()), decision: 'allow' });
-      target = location(res);
-    }
-    return new URL(target);
+    return approveAuthorization(server.url, url.pathname + url.search, 'alice', PASSWORD);
   }
 
   test('discovery advertises DPoP', () => {
