@@ -1,5 +1,6 @@
 import { dateText } from '../pages/when.ts';
 import { t } from '../pages/i18n-html.ts';
+import { productName } from '../pages/brand-parts.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
 import { visitor } from '../audit/actor.ts';
@@ -24,7 +25,7 @@ export function registerAccountMfaRoutes(app: FastifyInstance, tessera: Tessera,
 
   function off(reply: FastifyReply): FastifyReply | undefined {
     if (mfa.policy() !== 'off') return undefined;
-    return pageHeaders(reply).code(404).send(messagePage('Two-step verification is off', 'The administrator has turned second factors off for this Tessera.'));
+    return pageHeaders(reply).code(404).send(messagePage(t('mfa.off.title'), t('mfa.off.message', { product: productName() })));
   }
 
   async function totpPage(request: FastifyRequest, reply: FastifyReply, signedIn: SignedIn, status: number, error?: string, notice?: string) {
@@ -47,7 +48,7 @@ export function registerAccountMfaRoutes(app: FastifyInstance, tessera: Tessera,
       action: '/account/totp',
       qrDataUrl: await qrDataUrl(enrolment.uri),
       groupedSecret: groupedSecret(enrolment.secret),
-      intro: 'After your password, signing in will ask for a code from this app.',
+      intro: t('mfa.enrol.intro'),
       error,
       cancelHref: '/account/security',
     });
@@ -102,10 +103,10 @@ export function registerAccountMfaRoutes(app: FastifyInstance, tessera: Tessera,
       if (error instanceof ServiceError) return totpPage(request, reply, signedIn, error.status, error.message);
       throw error;
     }
-    if (!confirmed.ok) return totpPage(request, reply, signedIn, 400, 'That code is not right. Enter the code the app shows now.');
-    if (!confirmed.recoveryCodes) return totpPage(request, reply, signedIn, 200, undefined, 'Your authenticator app is on.');
-    const codesBody = recoveryCodesBody({ codes: confirmed.recoveryCodes, heading: 'Two-step verification is on', continueHref: '/account/security', continueLabel: 'Done' });
-    return kit.account.send(request, reply, signedIn, { title: 'Your recovery codes', current: 'security', body: codesBody });
+    if (!confirmed.ok) return totpPage(request, reply, signedIn, 400, t('mfa.error.enrolWrong'));
+    if (!confirmed.recoveryCodes) return totpPage(request, reply, signedIn, 200, undefined, t('mfa.totp.turnedOn'));
+    const codesBody = recoveryCodesBody({ codes: confirmed.recoveryCodes, heading: t('mfa.enrol.done'), continueHref: '/account/security', continueLabel: t('mfa.codes.done') });
+    return kit.account.send(request, reply, signedIn, { title: t('mfa.codes.title'), current: 'security', body: codesBody });
   });
 
   // Removing the app asks for a current code (or a recovery code): a session left open on a
@@ -122,7 +123,7 @@ export function registerAccountMfaRoutes(app: FastifyInstance, tessera: Tessera,
         reply.header('retry-after', String(checked.retryAfter));
         return totpPage(request, reply, signedIn, 429, t('wait.codes', { wait: waitText(checked.retryAfter) }));
       }
-      return totpPage(request, reply, signedIn, 401, 'That code is not right.');
+      return totpPage(request, reply, signedIn, 401, t('mfa.error.codeWrongShort'));
     }
     try {
       await mfa.removeTotp(user.id, form.get('factor_id') ?? '', visitor(user.username, request.ip));
@@ -160,8 +161,8 @@ export function registerAccountMfaRoutes(app: FastifyInstance, tessera: Tessera,
       if (error instanceof ServiceError) return codesPage(request, reply, signedIn, error.status, error.message);
       throw error;
     }
-    const body = recoveryCodesBody({ codes, heading: 'New recovery codes', continueHref: '/account/security', continueLabel: 'Done' });
-    return kit.account.send(request, reply, signedIn, { title: 'Your recovery codes', current: 'security', body });
+    const body = recoveryCodesBody({ codes, heading: t('mfa.codes.new'), continueHref: '/account/security', continueLabel: t('mfa.codes.done') });
+    return kit.account.send(request, reply, signedIn, { title: t('mfa.codes.title'), current: 'security', body });
   });
 
   /** "6 December 2026" in the page's language. */

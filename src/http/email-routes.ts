@@ -1,4 +1,5 @@
 import { t } from '../pages/i18n-html.ts';
+import { productName } from '../pages/brand-parts.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
 import { ServiceError } from '../errors.ts';
@@ -13,7 +14,6 @@ import { PasskeyRefused } from '../identity/passkey-service.ts';
 import { passkeyScripts, scriptNonce } from './passkey-assets.ts';
 import { ceremonyCsrfOk, jsonBody, jsonError, newCeremonyHandle, takeCeremonyHandle } from './webauthn-ceremony.ts';
 
-const NOT_AVAILABLE = 'Resetting a password by email is not available here: Tessera has no email server configured. Ask your administrator to set a new password for you.';
 
 /** "Forgot password?" (/login/forgot) and the link it mails (/reset), email verification (/verify-email), invitations (/invite): docs/email.md. */
 export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit: PageKit): void {
@@ -24,16 +24,16 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
     pageHeaders(reply).code(status).send(forgotPage({ csrf: kit.csrfToken(request, reply, 'forgot'), identifier, error }));
 
   app.get('/login/forgot', async (request, reply) => {
-    if (!reset.available) return pageHeaders(reply).code(404).send(messagePage('Not available', NOT_AVAILABLE));
+    if (!reset.available) return pageHeaders(reply).code(404).send(messagePage(t('email.unavailable.title'), t('email.unavailable.message', { product: productName() })));
     return pageHeaders(reply).send(forgotPage({ csrf: kit.csrfToken(request, reply, 'forgot') }));
   });
 
   app.post('/login/forgot', async (request, reply) => {
-    if (!reset.available) return pageHeaders(reply).code(404).send(messagePage('Not available', NOT_AVAILABLE));
+    if (!reset.available) return pageHeaders(reply).code(404).send(messagePage(t('email.unavailable.title'), t('email.unavailable.message', { product: productName() })));
     const form = pageForm(request);
     const identifier = (form.get('identifier') ?? '').trim();
-    if (!kit.csrfOk(request, form, 'forgot')) return forgotAgain(request, reply, 403, 'This form expired. Please try again.', identifier);
-    if (!identifier) return forgotAgain(request, reply, 400, 'Enter your username or email address.');
+    if (!kit.csrfOk(request, form, 'forgot')) return forgotAgain(request, reply, 403, t('email.formExpired'), identifier);
+    if (!identifier) return forgotAgain(request, reply, 400, t('email.forgot.enterIdentifier'));
     const outcome = await reset.request(identifier, { ip: request.ip });
     if (!outcome.ok && outcome.reason === 'throttled') {
       reply.header('retry-after', String(outcome.retryAfter));
@@ -61,14 +61,14 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
       if (!user) return invalidReset(reply);
       return pageHeaders(reply).code(status).send(resetPage({ csrf: kit.csrfToken(request, reply, 'reset'), token, username: user.username, minLength: MIN_PASSWORD_LENGTH, error }));
     };
-    if (!kit.csrfOk(request, form, 'reset')) return again(403, 'This form expired. Please try again.');
+    if (!kit.csrfOk(request, form, 'reset')) return again(403, t('email.formExpired'));
     const password = form.get('password') ?? '';
-    if (password !== (form.get('confirm') ?? '')) return again(400, 'The two passwords differ.');
+    if (password !== (form.get('confirm') ?? '')) return again(400, t('email.password.differ'));
     try {
       const outcome = await reset.complete(token, password, { ip: request.ip });
       if (!outcome.ok) return invalidReset(reply);
       return pageHeaders(reply).send(
-        messagePage('Password changed', `The password of ${outcome.username} is changed, and every session was signed out. Sign in with the new password.`),
+        messagePage(t('email.reset.done.title'), t('email.reset.done.message', { username: outcome.username })),
       );
     } catch (error) {
       if (error instanceof ServiceError && error.code === 'validation_failed') return again(400, `The ${error.message}.`);
@@ -91,7 +91,7 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
     if (!kit.csrfOk(request, form, 'verify')) return kit.csrfRefused(reply);
     const outcome = await verification.confirm(form.get('token'), { ip: request.ip });
     if (!outcome.ok) return invalidVerify(reply);
-    return pageHeaders(reply).send(messagePage('Email address confirmed', `${outcome.email} is confirmed as the address of ${outcome.username}.`));
+    return pageHeaders(reply).send(messagePage(t('email.confirmed.title'), t('email.confirmed.message', { email: outcome.email, username: outcome.username })));
   });
 
   /** "Resend the link" (from the page /connect/authorize shows when a verified address is required). */
@@ -108,12 +108,12 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
     const page = (status: number, text: { notice?: string; error?: string }) =>
       pageHeaders(reply)
         .code(status)
-        .send(verifyNeededPage({ csrf: kit.csrfToken(request, reply, signedIn.session.sid), email: user.email, clientName: 'the app', returnTo, canSend: verification.available, ...text }));
-    if (outcome.ok) return page(200, { notice: `A new link is on its way to ${user.email}. It works once, for 24 hours.` });
+        .send(verifyNeededPage({ csrf: kit.csrfToken(request, reply, signedIn.session.sid), email: user.email, clientName: t('email.needed.theApp'), returnTo, canSend: verification.available, ...text }));
+    if (outcome.ok) return page(200, { notice: t('email.needed.sent', { email: user.email ?? '' }) });
     if (outcome.reason === 'throttled') reply.header('retry-after', String(outcome.retryAfter));
     if (outcome.reason === 'throttled') return page(429, { error: t('wait.linkSent', { wait: waitText(outcome.retryAfter) }) });
-    if (outcome.reason === 'not_configured') return page(409, { error: 'Email is not configured here: ask your administrator.' });
-    return page(400, { error: 'Your account has no email address yet.' });
+    if (outcome.reason === 'not_configured') return page(409, { error: t('email.needed.notConfigured') });
+    return page(400, { error: t('email.needed.noAddress') });
   });
 
   const invitations = tessera.email.invitations;
@@ -145,9 +145,9 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
       if (!invitation) return invalidInvite(reply);
       return sendInvitePage(request, reply, status, { token, email: invitation.email, username, error });
     };
-    if (!kit.csrfOk(request, form, 'invite')) return again(403, 'This form expired. Please try again.');
+    if (!kit.csrfOk(request, form, 'invite')) return again(403, t('email.formExpired'));
     const password = form.get('password') ?? '';
-    if (password !== (form.get('confirm') ?? '')) return again(400, 'The two passwords differ.');
+    if (password !== (form.get('confirm') ?? '')) return again(400, t('email.password.differ'));
     try {
       const outcome = await invitations.accept(token, { username, password }, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
       if (!outcome.ok) return invalidInvite(reply);
@@ -168,7 +168,7 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
   app.post('/invite/passkey/options', async (request, reply) => {
     const b = jsonBody(request);
     if (!b) return jsonError(reply, 400, 'invalid_request', 'the body must be a JSON object');
-    if (!ceremonyCsrfOk(kit, request, b, 'invite')) return jsonError(reply, 403, 'invalid_csrf', 'This page expired. Reload it and try again.');
+    if (!ceremonyCsrfOk(kit, request, b, 'invite')) return jsonError(reply, 403, 'invalid_csrf', t('passkeys.error.pageExpired'));
     try {
       const outcome = await invitations.passkeyOptions(stringOf(b.token), { username: stringOf(b.username) }, newCeremonyHandle(reply, kit));
       if (!outcome.ok) return jsonError(reply, 400, 'invalid_link', INVITE_LINK_GONE());
@@ -182,7 +182,7 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
   app.post('/invite/passkey/verify', async (request, reply) => {
     const b = jsonBody(request);
     if (!b) return jsonError(reply, 400, 'invalid_request', 'the body must be a JSON object');
-    if (!ceremonyCsrfOk(kit, request, b, 'invite')) return jsonError(reply, 403, 'invalid_csrf', 'This page expired. Reload it and try again.');
+    if (!ceremonyCsrfOk(kit, request, b, 'invite')) return jsonError(reply, 403, 'invalid_csrf', t('passkeys.error.pageExpired'));
     const handle = takeCeremonyHandle(request, reply);
     try {
       const outcome = await invitations.acceptWithPasskey(
@@ -198,7 +198,7 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
       if (error instanceof ServiceError && (error.code === 'validation_failed' || error.code === 'conflict')) return jsonError(reply, error.code === 'conflict' ? 409 : 400, error.code, sentence(error.message));
       if (!(error instanceof PasskeyRefused)) throw error;
       request.log.info({ reason: error.reason, detail: error.message }, 'passkey registration at an invitation refused');
-      return jsonError(reply, 400, 'passkey_refused', 'The passkey could not be added. Please try again.');
+      return jsonError(reply, 400, 'passkey_refused', t('passkeys.error.addFailed'));
     }
   });
 }

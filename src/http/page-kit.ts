@@ -4,6 +4,7 @@ import type { SignedIn } from '../identity/session-service.ts';
 import { CSRF_COOKIE, SESSION_COOKIE } from '../lib/cookie-names.ts';
 import { parseForm, type RawParams } from '../oauth/params.ts';
 import { messagePage } from '../pages/pages.ts';
+import { t } from '../pages/i18n-html.ts';
 import { AccountArea } from './account-area.ts';
 import { Csrf } from './csrf.ts';
 import { noStore } from './oauth-reply.ts';
@@ -51,7 +52,7 @@ export class PageKit {
 
   /** The answer to a form whose CSRF token did not verify. */
   csrfRefused(reply: FastifyReply): FastifyReply {
-    return pageHeaders(reply).code(403).send(messagePage('Please try again', 'This form expired or was not sent from this site.'));
+    return pageHeaders(reply).code(403).send(messagePage(t('error.retry.title'), t('error.retry.formExpired')));
   }
 
   signedInOf(request: FastifyRequest): Promise<SignedIn | undefined> {

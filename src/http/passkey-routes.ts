@@ -20,7 +20,6 @@ import { ceremonyCsrfOk, jsonBody, jsonError, newCeremonyHandle, takeCeremonyHan
 
 const PAGE = '/account/passkeys';
 /** One message for every refused passkey: which check failed is for the log, not for a prober. */
-const REFUSED = 'This passkey was not accepted. Try again, or use another way to sign in.';
 
 /**
  * Passkeys (issue #14): the account page (/account/passkeys: list, add, rename, remove) and the
@@ -94,7 +93,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, ki
       const signedIn = await kit.requireSignedIn(request, reply, PAGE);
       if (!signedIn) return reply;
       const done = new URLSearchParams(request.url.split('?')[1] ?? '').get('done');
-      const notice = done === 'added' ? 'Your passkey was added.' : done === 'removed' ? 'The passkey was removed.' : done === 'renamed' ? 'The passkey was renamed.' : undefined;
+      const notice = done === 'added' ? t('passkeys.notice.added') : done === 'removed' ? t('passkeys.notice.removed') : done === 'renamed' ? t('passkeys.notice.renamed') : undefined;
       return showPage(request, reply, signedIn, notice ? { notice } : {});
     });
 
@@ -117,7 +116,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, ki
       if (!signedIn) return reply;
       const form = pageForm(request);
       if (!kit.csrfOk(request, form, signedIn.session.sid)) return kit.csrfRefused(reply);
-      if (!recent(signedIn)) return showPage(request, reply, signedIn, { error: 'To remove a passkey, sign in again first.', status: 403 });
+      if (!recent(signedIn)) return showPage(request, reply, signedIn, { error: t('passkeys.error.reauthRemove'), status: 403 });
       try {
         await passkeys.remove(signedIn.principal.user.id, form.get('id') ?? '', actorOf(request, signedIn));
       } catch (error) {
@@ -138,9 +137,9 @@ export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, ki
   async function signedInForCeremony(request: FastifyRequest, reply: FastifyReply, b: Record<string, unknown> | undefined): Promise<SignedIn | undefined> {
     if (!b) return void jsonError(reply, 400, 'invalid_request', 'the body must be a JSON object');
     const signedIn = await kit.signedInOf(request);
-    if (!signedIn) return void jsonError(reply, 401, 'login_required', 'Your session ended. Sign in again.');
-    if (!csrfValid(request, b, signedIn.session.sid)) return void jsonError(reply, 403, 'invalid_csrf', 'This page expired. Reload it and try again.');
-    if (epochSeconds(clock) - signedIn.session.authTime > RECENT_SIGN_IN_SECONDS) return void jsonError(reply, 403, 'reauthentication_required', 'To add a passkey, sign in again first.');
+    if (!signedIn) return void jsonError(reply, 401, 'login_required', t('passkeys.error.sessionEnded'));
+    if (!csrfValid(request, b, signedIn.session.sid)) return void jsonError(reply, 403, 'invalid_csrf', t('passkeys.error.pageExpired'));
+    if (epochSeconds(clock) - signedIn.session.authTime > RECENT_SIGN_IN_SECONDS) return void jsonError(reply, 403, 'reauthentication_required', t('passkeys.error.reauthAdd'));
     return signedIn;
   }
 
@@ -168,7 +167,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, ki
       if (error instanceof ServiceError) return jsonError(reply, 400, 'invalid_request', sentence(error.message));
       if (!(error instanceof PasskeyRefused)) throw error;
       request.log.info({ reason: error.reason, detail: error.message }, 'passkey registration refused');
-      return jsonError(reply, 400, 'passkey_refused', 'The passkey could not be added. Please try again.');
+      return jsonError(reply, 400, 'passkey_refused', t('passkeys.error.addFailed'));
     }
     return noStore(reply).send({ redirect: `${PAGE}?done=added` });
   });
@@ -176,14 +175,14 @@ export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, ki
   app.post('/webauthn/authentication/options', async (request, reply) => {
     const b = body(request);
     if (!b) return jsonError(reply, 400, 'invalid_request', 'the body must be a JSON object');
-    if (!csrfValid(request, b, '')) return jsonError(reply, 403, 'invalid_csrf', 'This page expired. Reload it and try again.');
+    if (!csrfValid(request, b, '')) return jsonError(reply, 403, 'invalid_csrf', t('passkeys.error.pageExpired'));
     return noStore(reply).send(await passkeys.startAuthentication(newHandle(reply), 'passwordless'));
   });
 
   app.post('/webauthn/authentication/verify', async (request, reply) => {
     const b = body(request);
     if (!b) return jsonError(reply, 400, 'invalid_request', 'the body must be a JSON object');
-    if (!csrfValid(request, b, '')) return jsonError(reply, 403, 'invalid_csrf', 'This page expired. Reload it and try again.');
+    if (!csrfValid(request, b, '')) return jsonError(reply, 403, 'invalid_csrf', t('passkeys.error.pageExpired'));
     const returnTo = safeReturnTo(typeof b.return_to === 'string' ? b.return_to : undefined);
     const result = await passkeySignIn.verify(takeHandle(request, reply), b.response, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
     if (!result.ok) {
@@ -191,7 +190,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, ki
         reply.header('retry-after', String(result.retryAfter));
         return jsonError(reply, 429, 'slow_down', t('login.error.throttled', { wait: waitText(result.retryAfter) }));
       }
-      return jsonError(reply, 401, 'passkey_refused', REFUSED);
+      return jsonError(reply, 401, 'passkey_refused', t('passkeys.error.refused'));
     }
     // The same end as every other sign-in: session, audit (new device noticed), device cookie.
     await steps.finish(request, reply, result.user, result.amr);
@@ -214,8 +213,8 @@ export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, ki
   async function pendingStepFor(request: FastifyRequest, reply: FastifyReply, b: Record<string, unknown> | undefined) {
     if (!b) return void jsonError(reply, 400, 'invalid_request', 'the body must be a JSON object');
     const step = await mfa.pendingStep(request.cookies[SECOND_STEP_COOKIE], request.cookies[CSRF_COOKIE]);
-    if (!step || step.enrol) return void jsonError(reply, 400, 'sign_in_expired', 'This sign-in expired or was finished elsewhere. Start again at the sign-in page.');
-    if (!csrfValid(request, b, SECOND_STEP_BINDING)) return void jsonError(reply, 403, 'invalid_csrf', 'This page expired. Reload it and try again.');
+    if (!step || step.enrol) return void jsonError(reply, 400, 'sign_in_expired', t('passkeys.error.signInExpired'));
+    if (!csrfValid(request, b, SECOND_STEP_BINDING)) return void jsonError(reply, 403, 'invalid_csrf', t('passkeys.error.pageExpired'));
     return step;
   }
 
@@ -235,11 +234,11 @@ export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, ki
     } catch (error) {
       if (!(error instanceof PasskeyRefused)) throw error;
       request.log.info({ user_id: step.userId, reason: error.reason, detail: error.message }, 'passkey second step refused');
-      return jsonError(reply, 401, 'passkey_refused', REFUSED);
+      return jsonError(reply, 401, 'passkey_refused', t('passkeys.error.refused'));
     }
     const principal = await tessera.cache.principal(step.userId);
     if (!principal || principal.user.disabled || !(await mfa.finishSecondStep(step))) {
-      return jsonError(reply, 400, 'sign_in_expired', 'This sign-in expired or was finished elsewhere. Start again at the sign-in page.');
+      return jsonError(reply, 400, 'sign_in_expired', t('passkeys.error.signInExpired'));
     }
     // The password, then the key: two factors (withMethod adds `mfa`).
     const key = assertion.amr[0] as AuthMethod;

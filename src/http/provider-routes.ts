@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
-import { FAILURE_MESSAGES, type FederationFailure } from '../federation/failures.ts';
+import type { FailureKind, FederationFailure } from '../federation/failures.ts';
+import { t } from '../pages/i18n-html.ts';
+import { productName } from '../pages/brand-parts.ts';
 import { providerRedirectUri } from '../federation/provider.ts';
 import { PENDING_SIGN_IN_TTL_S } from '../federation/upstream-sign-in.ts';
 import { parseForm } from '../oauth/params.ts';
@@ -12,11 +14,10 @@ import { pageHeaders, safeReturnTo } from './page-kit.ts';
 /** The upstream sign-in cookie (UPSTREAM_COOKIE): only the callback paths ever see it. */
 const COOKIE_PATH = '/login/providers/';
 
-const ACCOUNT_MESSAGES = {
-  user_disabled: 'This account is disabled.',
-  email_in_use:
-    'An account with this email address already exists. Sign in with your password; an administrator can link the identity provider to your account.',
-} as const;
+/** What the person reads when a sign-in through a provider ends without a session, in the page's language. */
+function failureText(kind: FailureKind | 'user_disabled' | 'email_in_use'): string {
+  return t(`provider.error.${kind}`, { product: productName() });
+}
 
 /**
  * Sign-in through upstream identity providers (issue #11): the start (`/login/providers/{slug}`,
@@ -30,7 +31,7 @@ export function registerProviderRoutes(app: FastifyInstance, tessera: Tessera): 
 
   app.get<{ Params: { slug: string } }>('/login/providers/:slug', async (request, reply) => {
     const provider = await federation.providers.findBySlug(request.params.slug.slice(0, 100));
-    if (!provider?.enabled) return failurePage(reply, 404, 'This identity provider is not available.');
+    if (!provider?.enabled) return failurePage(reply, 404, failureText('provider_unavailable'));
     const q = new URLSearchParams(request.url.slice(request.url.indexOf('?') + 1));
     const started = await federation.signIn.start({
       provider,
@@ -38,7 +39,7 @@ export function registerProviderRoutes(app: FastifyInstance, tessera: Tessera): 
       returnTo: safeReturnTo(q.get('return_to') ?? undefined) ?? null,
       browserValue: request.cookies[UPSTREAM_COOKIE],
     });
-    if (!started.ok) return failurePage(reply, 404, FAILURE_MESSAGES[started.failure.kind]);
+    if (!started.ok) return failurePage(reply, 404, failureText(started.failure.kind));
     // SameSite=Lax: the provider sends the browser back with a top-level GET, which carries it.
     reply.setCookie(UPSTREAM_COOKIE, started.browserValue, { path: COOKIE_PATH, httpOnly: true, sameSite: 'lax', secure: secure(), maxAge: PENDING_SIGN_IN_TTL_S });
     return noStore(reply).redirect(started.authorizationUrl, 303);
@@ -52,7 +53,7 @@ export function registerProviderRoutes(app: FastifyInstance, tessera: Tessera): 
     if (!result.ok && 'refused' in result) {
       tessera.metrics.signIn('provider', 'refused');
       request.log.warn({ provider: slug, failure: result.refused }, 'sign-in through an identity provider refused');
-      return failurePage(reply, 403, ACCOUNT_MESSAGES[result.refused]);
+      return failurePage(reply, 403, failureText(result.refused));
     }
     if (!result.ok) {
       tessera.metrics.signIn('provider', 'failed');
@@ -63,7 +64,7 @@ export function registerProviderRoutes(app: FastifyInstance, tessera: Tessera): 
         const outcome = await interactive.flow.deny(raw, 'the user cancelled the sign-in at the identity provider');
         if (outcome.kind === 'redirect') return noStore(reply).redirect(outcome.location, 303);
       }
-      return failurePage(reply, statusOf(result.failure), FAILURE_MESSAGES[result.failure.kind]);
+      return failurePage(reply, statusOf(result.failure), failureText(result.failure.kind));
     }
     tessera.metrics.signIn('provider', 'success');
     request.log.info({ provider: slug, user_id: result.user.id }, 'signed in through an identity provider');
@@ -72,11 +73,11 @@ export function registerProviderRoutes(app: FastifyInstance, tessera: Tessera): 
     const { cookieValue, session } = await sessions.startSession(result.user.id, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null }, { amr: ['fed'] });
     reply.setCookie(SESSION_COOKIE, cookieValue, { path: '/', httpOnly: true, sameSite: 'lax', secure: secure(), maxAge: session.expiresAt - session.createdAt });
     if (result.returnTo) return noStore(reply).redirect(result.returnTo, 303);
-    return pageHeaders(reply).send(messagePage('You are signed in', `Signed in as ${result.user.username}.`));
+    return pageHeaders(reply).send(messagePage(t('signIn.done.title'), t('signIn.done.message', { username: result.user.username })));
   });
 
   function failurePage(reply: FastifyReply, status: number, message: string): FastifyReply {
-    return pageHeaders(reply).code(status).send(messagePage('Sign-in did not work', message));
+    return pageHeaders(reply).code(status).send(messagePage(t('provider.error.title'), message));
   }
 }
 

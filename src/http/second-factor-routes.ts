@@ -14,7 +14,7 @@ import type { SafeHtml } from '../pages/html.ts';
 import { pageForm, pageHeaders, type PageKit } from './page-kit.ts';
 import { scriptNonce } from './passkey-assets.ts';
 import { waitText } from './page-routes.ts';
-import type { SignInSteps } from './sign-in-steps.ts';
+import { ownUiLocalesQuery, type SignInSteps } from './sign-in-steps.ts';
 
 /** The otpauth:// URI as an SVG QR code in a data: URL (the pages' CSP allows data: images, no script). */
 export async function qrDataUrl(uri: string): Promise<string> {
@@ -40,7 +40,7 @@ export function registerSecondFactorRoutes(app: FastifyInstance, tessera: Tesser
   }
 
   function expired(reply: FastifyReply): FastifyReply {
-    return pageHeaders(reply).code(400).send(messagePage('Sign in again', 'This sign-in expired or was finished elsewhere.', 'Start again at the sign-in page: /login'));
+    return pageHeaders(reply).code(400).send(messagePage(t('signIn.expired.title'), t('signIn.expired.message'), t('signIn.expired.detail')));
   }
 
   async function secondFactor(request: FastifyRequest, reply: FastifyReply, pending: { step: PendingSecondStep; user: User }, status: number, error: string | undefined) {
@@ -56,13 +56,13 @@ export function registerSecondFactorRoutes(app: FastifyInstance, tessera: Tesser
     // app, recovery codes): a user with passkeys alone sees only the passkey.
     const { factors, recoveryCodesRemaining } = await mfa.factorsOf(pending.user.id);
     const codes = recoveryCodesRemaining > 0 || factors.some((f) => f.type === 'totp') || extra.length === 0;
-    return pageHeaders(reply, extra.length ? { scriptNonce: nonce } : {}).code(status).send(secondFactorPage({ csrf, error, extraMethods: extra, codes }));
+    return pageHeaders(reply, extra.length ? { scriptNonce: nonce } : {}).code(status).send(secondFactorPage({ csrf, error, extraMethods: extra, codes, action: `/login/second-factor${ownUiLocalesQuery(request)}` }));
   }
 
   app.get('/login/second-factor', async (request, reply) => {
     const pending = await pendingOf(request);
     if (!pending) return expired(reply);
-    if (pending.step.enrol) return reply.redirect('/login/enrol', 303);
+    if (pending.step.enrol) return reply.redirect(`/login/enrol${ownUiLocalesQuery(request)}`, 303);
     return secondFactor(request, reply, pending, 200, undefined);
   });
 
@@ -72,14 +72,14 @@ export function registerSecondFactorRoutes(app: FastifyInstance, tessera: Tesser
     if (!pending || pending.step.enrol) return expired(reply);
     if (!kit.csrfOk(request, form, BINDING)) return kit.csrfRefused(reply);
     const code = (form.get('code') ?? '').trim();
-    if (!code) return secondFactor(request, reply, pending, 400, 'Enter the code from your authenticator app.');
+    if (!code) return secondFactor(request, reply, pending, 400, t('mfa.error.codeMissing'));
     const result = await mfa.verifyCode(pending.user, code, { ip: request.ip, deviceCookie: request.cookies[DEVICE_COOKIE] });
     if (!result.ok) {
       if (result.reason === 'throttled') {
         reply.header('retry-after', String(result.retryAfter));
         return secondFactor(request, reply, pending, 429, t('wait.codes', { wait: waitText(result.retryAfter) }));
       }
-      return secondFactor(request, reply, pending, 401, 'That code is not right. Codes change every 30 seconds; each works once.');
+      return secondFactor(request, reply, pending, 401, t('mfa.error.codeWrong'));
     }
     // Single use: of two tabs posting a right code, one signs in.
     if (!(await mfa.finishSecondStep(pending.step))) return expired(reply);
@@ -103,12 +103,12 @@ export function registerSecondFactorRoutes(app: FastifyInstance, tessera: Tesser
     if (!pending || !pending.step.enrol) return expired(reply);
     if (!kit.csrfOk(request, form, BINDING)) return kit.csrfRefused(reply);
     const confirmed = await mfa.confirmTotp(pending.user, form.get('code') ?? '', visitor(pending.user.username, request.ip));
-    if (!confirmed.ok) return enrolPage(request, reply, pending.user, 400, 'That code is not right. Enter the code the app shows now.');
+    if (!confirmed.ok) return enrolPage(request, reply, pending.user, 400, t('mfa.error.enrolWrong'));
     if (!(await mfa.finishSecondStep(pending.step))) return expired(reply);
     await steps.finish(request, reply, pending.user, withMethod(pending.step.amr, 'otp'));
     const next = pending.step.returnTo ?? '/account/totp';
     if (!confirmed.recoveryCodes) return steps.done(reply, pending.step.returnTo ?? undefined, pending.user.username);
-    return pageHeaders(reply).send(recoveryCodesPage({ codes: confirmed.recoveryCodes, heading: 'Two-step verification is on', continueHref: next, continueLabel: 'Continue' }));
+    return pageHeaders(reply).send(recoveryCodesPage({ codes: confirmed.recoveryCodes, heading: t('mfa.enrol.done'), continueHref: next, continueLabel: t('mfa.used.continue') }));
   });
 
   async function enrolPage(request: FastifyRequest, reply: FastifyReply, user: User, status: number, error: string | undefined) {
@@ -118,10 +118,10 @@ export function registerSecondFactorRoutes(app: FastifyInstance, tessera: Tesser
       .send(
         totpEnrolPage({
           csrf: kit.csrfToken(request, reply, BINDING),
-          action: '/login/enrol',
+          action: `/login/enrol${ownUiLocalesQuery(request)}`,
           qrDataUrl: await qrDataUrl(enrolment.uri),
           groupedSecret: groupedSecret(enrolment.secret),
-          intro: 'Your account needs two-step verification. Set up an authenticator app to continue signing in.',
+          intro: t('mfa.enrol.required'),
           error,
           cancelHref: '/login',
         }),

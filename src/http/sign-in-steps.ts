@@ -6,6 +6,7 @@ import type { SignInResult } from '../identity/session-service.ts';
 import type { User } from '../identity/user.ts';
 import { DEVICE_COOKIE, SECOND_STEP_COOKIE, SESSION_COOKIE } from '../lib/cookie-names.ts';
 import { messagePage } from '../pages/pages.ts';
+import { t } from '../pages/i18n-html.ts';
 import { SECOND_STEP_TTL } from '../identity/mfa/mfa-service.ts';
 import { noStore } from './oauth-reply.ts';
 import type { PendingSecondStep } from '../identity/mfa/second-step-store.ts';
@@ -59,7 +60,7 @@ export class SignInSteps {
       enrol: next === 'enrol',
     });
     reply.setCookie(SECOND_STEP_COOKIE, cookie, { ...this.#kit.cookieOptions(), path: '/login', maxAge: SECOND_STEP_TTL });
-    noStore(reply).redirect(next === 'enrol' ? '/login/enrol' : '/login/second-factor', 303);
+    noStore(reply).redirect(`${next === 'enrol' ? '/login/enrol' : '/login/second-factor'}${uiLocalesQuery(returnTo)}`, 303);
     return true;
   }
 
@@ -97,6 +98,23 @@ export class SignInSteps {
   /** The answer once signed in: back to the request, or a plain "signed in" page. */
   done(reply: FastifyReply, returnTo: string | undefined, username: string): FastifyReply {
     if (returnTo) return noStore(reply).redirect(returnTo, 303);
-    return pageHeaders(reply).send(messagePage('You are signed in', `Signed in as ${username}.`));
+    return pageHeaders(reply).send(messagePage(t('signIn.done.title'), t('signIn.done.message', { username })));
   }
+}
+
+/**
+ * `?ui_locales=…` of the authorization request being signed in to (inside `returnTo`), or "":
+ * the second-step pages carry it in their own URL, as /login carries it in return_to, so they
+ * stay in the language the app asked for (docs/languages.md) and the chooser can replace it.
+ */
+export function uiLocalesQuery(returnTo: string | null | undefined): string {
+  const q = returnTo?.indexOf('?') ?? -1;
+  const value = q >= 0 ? new URLSearchParams(returnTo!.slice(q + 1)).get('ui_locales')?.slice(0, 200) : undefined;
+  return value ? `?${new URLSearchParams({ ui_locales: value })}` : '';
+}
+
+/** The same, read from this request's own query (the second-step pages' forms post back with it). */
+export function ownUiLocalesQuery(request: FastifyRequest): string {
+  const q = request.url.indexOf('?');
+  return q >= 0 ? uiLocalesQuery(request.url) : '';
 }

@@ -2,6 +2,7 @@ import { productName } from './brand-parts.ts';
 import { html, type SafeHtml } from './html.ts';
 import { t, tHtml } from './i18n-html.ts';
 import { layout } from './layout.ts';
+import { passkeyErrorBox } from './passkey-pages.ts';
 
 /** The pages reached from the login page and from links sent by email (docs/email.md). */
 
@@ -135,7 +136,7 @@ ${
     ? html`<div class="providers passkey-sign-in">
 <p class="hint" id="invite-passkey-hint">${t('email.invite.passkeyHint')}</p>
 <button type="button" data-passkey="invite" data-csrf="${d.csrf}" data-token="${d.token}" data-username-field="username" data-passkey-error="passkey-error" aria-describedby="invite-passkey-hint" hidden>${t('email.invite.withPasskey')}</button>
-<div id="passkey-error" class="alert" hidden></div>
+${passkeyErrorBox()}
 <p class="hint" data-passkey-unsupported hidden>${t('email.invite.passkeyUnsupported')}</p>
 <noscript><p class="hint">${t('email.invite.passkeyNeedsScript')}</p></noscript>
 </div>

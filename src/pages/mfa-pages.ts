@@ -12,6 +12,8 @@ export interface SecondFactorPageData {
   extraMethods: SafeHtml[];
   /** Whether the code form is shown (false for a user whose only factors are passkeys). */
   codes?: boolean;
+  /** Where the code is posted: /login/second-factor, with the request's ui_locales. */
+  action?: string;
 }
 
 export function secondFactorPage(d: SecondFactorPageData): string {
@@ -21,7 +23,7 @@ export function secondFactorPage(d: SecondFactorPageData): string {
     body: html`<h1>${t('mfa.second.title')}</h1>
 <p class="muted">${d.codes === false ? t('mfa.second.usePasskey') : t('mfa.second.enterCode')}</p>
 ${d.error ? html`<div class="alert" role="alert">${d.error}</div>` : ''}
-${d.codes === false ? '' : html`<form method="post" action="/login/second-factor" novalidate>
+${d.codes === false ? '' : html`<form method="post" action="${d.action ?? '/login/second-factor'}" novalidate>
 <input type="hidden" name="csrf" value="${d.csrf}">
 <label for="code">${t('mfa.second.code')}</label>
 <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" autocapitalize="none" spellcheck="false" required maxlength="64" autofocus>

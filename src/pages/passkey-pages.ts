@@ -57,7 +57,7 @@ ${
 <input id="passkey-name" name="name" type="text" maxlength="100" required value="${t('passkeys.defaultName', { number: d.passkeys.length + 1 })}" aria-describedby="passkey-name-hint">
 <div class="actions actions--start"><button class="primary" type="submit">${t('passkeys.add')}</button></div>
 </form>
-<div id="passkey-error" class="alert" hidden></div>
+${passkeyErrorBox()}
 <p class="hint" data-passkey-unsupported hidden>${t('passkeys.cannotCreate')}</p>
 <noscript><p class="hint">${t('passkeys.addNeedsScript')}</p></noscript>
 </section>`
@@ -70,7 +70,7 @@ ${d.scripts}`;
 export function passkeySignInControl(d: { csrf: string; returnTo: string | undefined; scripts: SafeHtml }): SafeHtml {
   return html`<div class="providers passkey-sign-in">
 <button type="button" data-passkey="authenticate" data-passkey-endpoint="/webauthn/authentication" data-csrf="${d.csrf}"${d.returnTo ? html` data-return-to="${d.returnTo}"` : ''} data-passkey-error="passkey-error" hidden>${t('passkeys.signIn')}</button>
-<div id="passkey-error" class="alert" hidden></div>
+${passkeyErrorBox()}
 </div>
 ${d.scripts}`;
 }
@@ -79,9 +79,18 @@ ${d.scripts}`;
 export function passkeySecondStepControl(d: { csrf: string; scripts: SafeHtml }): SafeHtml {
   return html`<div class="passkey-sign-in">
 <button type="button" data-passkey="authenticate" data-passkey-endpoint="/login/second-factor/passkey" data-csrf="${d.csrf}" data-passkey-error="passkey-error" hidden>${t('passkeys.use')}</button>
-<div id="passkey-error" class="alert" hidden></div>
+${passkeyErrorBox()}
 <p class="hint" data-passkey-unsupported hidden>${t('passkeys.cannotUse')}</p>
 <noscript><p class="hint">${t('passkeys.useNeedsScript')}</p></noscript>
 </div>
 ${d.scripts}`;
+}
+
+/**
+ * Where the passkey script (src/pages/assets/passkeys.js) says what went wrong. The messages it
+ * shows for the browser's own refusals come from here, in the page's language: the script has
+ * no catalogue of its own, and the server's JSON errors are already translated.
+ */
+export function passkeyErrorBox(): SafeHtml {
+  return html`<div id="passkey-error" class="alert" data-msg-generic="${t('passkeys.error.generic')}" data-msg-cancelled="${t('passkeys.error.cancelled')}" data-msg-duplicate="${t('passkeys.error.duplicate')}" hidden></div>`;
 }

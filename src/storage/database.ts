@@ -292,6 +292,10 @@ export async function migrateToLatest(handle: DatabaseHandle): Promise<string[]>
     provider: new StaticMigrationProvider({ dialect: handle.dialect }),
     migrationTableName: 'tessera_migrations',
     migrationLockTableName: 'tessera_migrations_lock',
+    // Numbers are handed out to work in parallel, so one may land after a higher one (0020 after
+    // 0022): a database that already ran the higher one still gets the lower one, instead of
+    // Kysely's "corrupted migrations" refusal. Each migration touches only its own columns/tables.
+    allowUnorderedMigrations: true,
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw (handle.dialect === 'sqlite' && sqliteAccessError(handle.displayUrl, error)) || (error instanceof Error ? error : new Error(String(error)));

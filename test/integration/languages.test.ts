@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SYSTEM } from '../../src/audit/actor.ts';
 import { ConfigError, loadConfig } from '../../src/config/config.ts';
+import { base32Decode, stepAt, totpForStep } from '../../src/identity/mfa/totp.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { location, UserAgent } from '../support/user-agent.ts';
 
@@ -120,6 +121,40 @@ describe('page languages', () => {
   test('the right-to-left test locale sets dir="rtl"', async () => {
     const page = await (await new UserAgent(server.url).request('/login', { headers: { 'accept-language': 'ar' } })).text();
     expect(htmlTag(page)).toBe('<html lang="ar-XB" dir="rtl">');
+  });
+
+  test('the second step after the password (/login/second-factor) keeps the ui_locales of the request, over Accept-Language', async () => {
+    const { services, interactive, cache } = server.tessera;
+    const view = await services.users.create({ username: 'maria', password: PASSWORD, roles: ['developer'] }, SYSTEM);
+    const user = (await cache.principal(view.id))!.user;
+    const { secret } = await interactive.mfa.totpEnrolment(user);
+    expect((await interactive.mfa.confirmTotp(user, totpForStep(base32Decode(secret), stepAt(Math.floor(Date.now() / 1000))), SYSTEM)).ok).toBe(true);
+
+    const ua = new UserAgent(server.url);
+    const de = { headers: { 'accept-language': 'de' } };
+    const toLogin = location(await ua.request(authorize({ ui_locales: 'fr' }), de));
+    const login = await (await ua.request(toLogin, de)).text();
+    const csrf = /name="csrf" value="([^"]+)"/.exec(login)![1]!;
+    const returnTo = new URLSearchParams(toLogin.split('?')[1]).get('return_to')!;
+    const toSecond = location(await ua.post('/login', { csrf, return_to: returnTo, username: 'maria', password: PASSWORD }));
+    expect(toSecond).toBe('/login/second-factor?ui_locales=fr');
+    const page = await (await ua.request(toSecond, de)).text();
+    expect(htmlTag(page)).toBe('<html lang="fr" dir="ltr">');
+    expect(page).toContain('<form method="post" action="/login/second-factor?ui_locales=fr" novalidate>');
+    const fields = Object.fromEntries([...page.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    const wrong = await ua.request('/login/second-factor?ui_locales=fr', { method: 'POST', headers: { ...de.headers, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ ...fields, code: '000000' }).toString() });
+    expect(wrong.status).toBe(401);
+    const again = await wrong.text();
+    expect(htmlTag(again)).toBe('<html lang="fr" dir="ltr">');
+    expect(again).toContain('Ce code n’est pas correct. Les codes changent toutes les 30 secondes ; chacun ne sert qu’une fois.');
+    // The chooser on this page replaces ui_locales in the page's own address.
+    expect(page).toContain(`/language?set=es&amp;return_to=${encodeURIComponent('/login/second-factor?ui_locales=fr')}`);
+  });
+
+  test('the passkey script gets its messages in the page’s language', async () => {
+    const page = await (await new UserAgent(server.url).request('/login', { headers: { 'accept-language': 'de' } })).text();
+    expect(page).toContain('data-msg-cancelled="Die Passkey-Anfrage wurde abgebrochen oder ist abgelaufen."');
+    expect(page).toContain('data-msg-generic="Etwas ist schiefgelaufen. Bitte versuchen Sie es erneut."');
   });
 
   test('an unknown TESSERA_DEFAULT_LOCALE is one clear configuration error', () => {

@@ -118,3 +118,55 @@ describe('no untranslated literal in page templates', () => {
     }
   }
 });
+
+/**
+ * The route modules of the pages (src/http) hand sentences to the templates: errors, notices,
+ * messagePage titles, the passkey ceremony's JSON error descriptions. Those must come from t()
+ * too. A string literal that reads like an English sentence (a capitalised word and two more),
+ * or any word given as a page field (`error:`, `notice:`, `title:`, `heading:`, `intro:`,
+ * `continueLabel:`) or as messagePage's text, is a failure. Log lines, thrown errors and OAuth
+ * error descriptions (English on purpose: for developers, docs/languages.md) are not page text.
+ * HTTP_ALLOWED: the console's branding preview fills the sample consent page with example data.
+ */
+const HTTP = join(ROOT, 'src/http');
+const HTTP_ALLOWED = new Set(['src/http/brand-preview.ts']);
+const SENTENCE = /^[A-Z][\p{L}’']*(?:[ ,:;][^\s]+){2,}/u;
+const NOT_PAGE_TEXT = /log\.(?:warn|info|error|debug)|Error\(|OAuthError|summary:|description:/;
+
+export function routeLiterals(code: string): string[] {
+  const source = code.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+  const found: string[] = [];
+  for (const line of source.split('\n')) {
+    if (NOT_PAGE_TEXT.test(line)) continue;
+    for (const m of line.matchAll(/(['"`])((?:\\.|(?!\1).)*)\1/g)) if (SENTENCE.test(m[2]!)) found.push(m[2]!);
+    for (const m of line.matchAll(/\b(?:error|notice|title|heading|intro|continueLabel):\s*(['"`])((?:\\.|(?!\1).)*)\1/g)) if (WORD.test(m[2]!) && !found.includes(m[2]!)) found.push(m[2]!);
+    for (const m of line.matchAll(/messagePage\(\s*(['"`])((?:\\.|(?!\1).)*)\1/g)) if (WORD.test(m[2]!) && !found.includes(m[2]!)) found.push(m[2]!);
+  }
+  return found;
+}
+
+describe('no untranslated sentence in the pages’ route modules', () => {
+  test('the scanner finds sentences and page fields, and lets t(), logs and protocol errors through', () => {
+    const sample = [
+      "return again(400, 'The two passwords differ.');",
+      "send(messagePage('Done', t('x')));",
+      "page(200, { notice: 'Saved' });",
+      "page(200, { notice: t('account.saved') });",
+      "request.log.warn({ slug }, 'Sign-in through a provider failed');",
+      "throw new OAuthError('invalid_request', 'Choose Allow or Deny please');",
+      "const header = 'accept-language, cookie';",
+    ].join('\n');
+    expect(routeLiterals(sample)).toEqual(['The two passwords differ.', 'Done', 'Saved']);
+  });
+
+  const modules = readdirSync(HTTP, { withFileTypes: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .map((e) => relative(ROOT, join(HTTP, e.name)))
+    .filter((f) => !HTTP_ALLOWED.has(f))
+    .sort();
+  for (const file of modules) {
+    test(`${file} hands the pages no untranslated sentence`, () => {
+      expect(routeLiterals(readFileSync(join(ROOT, file), 'utf8'))).toEqual([]);
+    });
+  }
+});

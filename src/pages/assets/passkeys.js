@@ -27,15 +27,27 @@
     } catch (e) {
       data = {};
     }
-    if (!res.ok) throw new Error(data.error_description || 'Something went wrong. Please try again.');
+    if (!res.ok) throw new Error(data.error_description || text(null, 'generic'));
     return data;
   }
 
+  // The page's words (data-msg-* on the error box, in the page's language; English if absent).
+  var FALLBACK = {
+    generic: 'Something went wrong. Please try again.',
+    cancelled: 'The passkey request was cancelled or timed out.',
+    duplicate: 'This passkey is already registered to your account.',
+  };
+  function text(box, key) {
+    var el = box || document.getElementById('passkey-error');
+    var attr = el && el.getAttribute('data-msg-' + key);
+    return attr || FALLBACK[key];
+  }
+
   // The browser's own refusal (the user cancelled, timed out, or no passkey matched).
-  function browserMessage(error) {
-    if (error && (error.name === 'NotAllowedError' || error.name === 'AbortError')) return 'The passkey request was cancelled or timed out.';
-    if (error && error.name === 'InvalidStateError') return 'This passkey is already registered to your account.';
-    return (error && error.message) || 'Something went wrong. Please try again.';
+  function browserMessage(error, box) {
+    if (error && (error.name === 'NotAllowedError' || error.name === 'AbortError')) return text(box, 'cancelled');
+    if (error && error.name === 'InvalidStateError') return text(box, 'duplicate');
+    return (error && error.message) || text(box, 'generic');
   }
 
   function busy(button, on) {
