@@ -50,7 +50,7 @@ ${brandStylesheetLink()}
 <a class="skip" href="#content">${t('account.skip')}</a>
 <header class="account__bar">
 <span class="brand account__brand">${brandMark()}</span>
-<span class="account__who">${tHtml('account.signedInAs', { who })}${o.user.name ? html` <span class="muted">(${o.user.username})</span>` : ''}</span>
+<span class="account__who">${tHtml('account.signedInAs', { who })}${o.user.name ? html` <span class="muted">(<bdi>${o.user.username}</bdi>)</span>` : ''}</span>
 <form method="post" action="/logout" class="account__signout">
 <input type="hidden" name="csrf" value="${o.signOutCsrf}">
 <button type="submit">${t('account.signOut')}</button>
