@@ -14,7 +14,7 @@ import { isUuid, text } from '../lib/text.ts';
 import { checkTranslations } from '../i18n/translations.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
 import { cspSafeOrigin, optionalHttpsUrl } from '../lib/https-url.ts';
-import { DEVICE_CODE_GRANT, newClient, REGISTRABLE_GRANTS, type Client, type RegistrableGrant } from './client.ts';
+import { DEVICE_CODE_GRANT, newClient, REGISTRABLE_GRANTS, type Client, type RegistrableGrant, type TokenExchangePolicy } from './client.ts';
 import type { ClientStore } from './client-store.ts';
 import { clientView, type ClientView } from './client-view.ts';
 import { ANY_SCOPES, decideGrant, type GrantDenial } from './grant-policy.ts';
@@ -60,6 +60,8 @@ export interface ClientInput {
   requirePushedAuthorizationRequests?: boolean;
   /** Language → the name on pages in that language; replaces the map, null or {} removes every one (docs/languages.md). */
   nameTranslations?: Readonly<Record<string, string>> | null;
+  /** RFC 8693: which tokens the app may exchange for which audiences; null turns the grant off. */
+  tokenExchange?: { audiences: string[]; scopes?: string[] | null; subjectClients?: string[] | null } | null;
 }
 
 export interface ClientWithSecret extends ClientView {
@@ -327,6 +329,7 @@ export class ClientService {
       }
       c.requirePushedAuthorizationRequests = input.requirePushedAuthorizationRequests;
     }
+    if (input.tokenExchange !== undefined) c.tokenExchange = await this.#tokenExchange(input.tokenExchange, c);
     if (input.scopes !== undefined) c.scopes = await this.#known(scopeList(input.scopes, 'scopes'), 'scopes');
     if (input.defaultScopes !== undefined) c.defaultScopes = await this.#known(scopeList(input.defaultScopes, 'default_scopes'), 'default_scopes');
     for (const s of c.defaultScopes) if (!c.scopes.includes(s)) c.scopes.push(s);
@@ -383,6 +386,36 @@ export class ClientService {
       if (c.public) throw validationError('a public app has no keys: private_key_jwt is for confidential apps', 'token_endpoint_auth_method');
       if (!c.jwks && !c.jwksUri) throw validationError('private_key_jwt needs the app\'s public keys: give jwks or jwks_uri', 'jwks');
     }
+  }
+
+  /**
+   * A token-exchange policy: audiences as the token request names them (a resource identifier
+   * or an API's own audience; an API may be registered later, so they are not looked up),
+   * scopes declared by an API, apps that exist. Only confidential apps: the grant needs a secret.
+   */
+  async #tokenExchange(input: NonNullable<ClientInput['tokenExchange']> | null, c: Client): Promise<TokenExchangePolicy | null> {
+    if (input === null) return null;
+    const field = 'token_exchange';
+    if (c.public) throw validationError('public apps cannot use token exchange: they cannot keep a secret', field);
+    const { min, max } = LIMITS.tokenExchangeEntries;
+    const list = (values: string[] | undefined, name: string): string[] => {
+      const out = [...new Set((values ?? []).map((v) => v.trim()).filter(Boolean))];
+      if (out.length < min || out.length > max) throw validationError(`token exchange ${name}: from ${min} to ${max} entries`, field);
+      for (const v of out) if (v.length > 500 || /\s/.test(v)) throw validationError(`token exchange ${name}: "${clip(v)}" is not a valid value`, field);
+      return out;
+    };
+    const audiences = list(input.audiences, 'audiences');
+    const scopes = input.scopes === undefined || input.scopes === null ? null : await this.#known(scopeList(list(input.scopes, 'scopes'), field), field);
+    const builtIn = scopes?.filter((s) => USER_ONLY_SCOPES.has(s) || s === ADMIN_SCOPE) ?? [];
+    if (builtIn.length) throw validationError(`token exchange scopes: ${builtIn.join(', ')} cannot be exchanged`, field);
+    let subjectClients: string[] | null = null;
+    if (input.subjectClients !== undefined && input.subjectClients !== null) {
+      subjectClients = list(input.subjectClients, 'subject apps');
+      for (const id of subjectClients) {
+        if (id !== c.id && !(await this.#d.clients.findById(id))) throw validationError(`token exchange subject apps: no app "${clip(id)}"`, field);
+      }
+    }
+    return { audiences, scopes, subjectClients };
   }
 
   /** Scopes must exist: built in (OpenID, tessera.admin) or declared by an API. */

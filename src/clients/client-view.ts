@@ -25,6 +25,8 @@ export interface ClientView {
   require_mfa: boolean;
   /** RFC 9449 §5.2: token requests without a DPoP proof are refused. */
   dpop_bound_access_tokens: boolean;
+  /** RFC 8693: which tokens the app may exchange for which audiences; null: it may not. */
+  token_exchange: { audiences: string[]; scopes: string[] | null; subject_clients: string[] | null } | null;
   secret_updated_at: string | null;
   /** During a grace period after a secret rotation: when the previous secret stops working. */
   previous_secret_expires_at: string | null;
@@ -72,6 +74,7 @@ export function clientView(client: Client, onBehalfOfUsername: string | null): C
     id_token_signed_response_alg: client.idTokenSignedResponseAlg,
     require_mfa: client.requireMfa === true,
     dpop_bound_access_tokens: client.dpopBoundAccessTokens === true,
+    token_exchange: client.tokenExchange ? { audiences: client.tokenExchange.audiences, scopes: client.tokenExchange.scopes, subject_clients: client.tokenExchange.subjectClients } : null,
     secret_updated_at: client.secretUpdatedAt === null ? null : iso(client.secretUpdatedAt),
     previous_secret_expires_at: client.previousSecretExpiresAt === null ? null : iso(client.previousSecretExpiresAt),
     logo_uri: client.logoUri ?? null,

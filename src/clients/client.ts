@@ -4,6 +4,22 @@ import type { ClientsTable } from '../storage/schema.ts';
 /** RFC 8628 §3.4: the device authorization grant's grant_type. */
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
+/** RFC 8693 §2.1: the token exchange grant's grant_type. */
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+
+/**
+ * Which tokens an app may exchange (RFC 8693) for which audiences: the app's token-exchange
+ * policy. An app without one (null, the default) may not use the grant.
+ */
+export interface TokenExchangePolicy {
+  /** Audiences (resource identifiers, or an API's own audience) the app may get tokens for; at least one. */
+  audiences: string[];
+  /** Scopes an exchanged token may carry; null: any the subject token holds. */
+  scopes: string[] | null;
+  /** Apps whose tokens may be exchanged (client ids); null: tokens issued to any app. */
+  subjectClients: string[] | null;
+}
+
 /** Grant types an app may be registered for; refresh_token comes with authorization_code and the device grant. */
 export const REGISTRABLE_GRANTS = ['client_credentials', 'authorization_code', DEVICE_CODE_GRANT] as const;
 export type RegistrableGrant = (typeof REGISTRABLE_GRANTS)[number];
@@ -71,6 +87,8 @@ export interface Client {
   requirePushedAuthorizationRequests?: boolean;
   /** The name in other languages, shown on pages in that language (docs/languages.md). */
   nameTranslations?: Readonly<Record<string, string>>;
+  /** RFC 8693: which tokens the app may exchange for which audiences; null (the default): none. */
+  tokenExchange?: TokenExchangePolicy | null;
   /** Tokens issued to the app with `iat` before this (epoch s) are invalid. */
   tokensValidAfter: number;
   createdAt: number;
@@ -113,6 +131,7 @@ export function newClient(now: number, fields: Pick<Client, 'id' | 'name'> & Par
     jwksUri: null,
     requirePushedAuthorizationRequests: false,
     nameTranslations: {},
+    tokenExchange: null,
     tokensValidAfter: 0,
     createdAt: now,
     updatedAt: now,
@@ -153,6 +172,7 @@ export function clientFromRow(row: ClientsTable): Client {
     jwksUri: row.jwks_uri ?? null,
     requirePushedAuthorizationRequests: row.require_pushed_authorization_requests === 1,
     nameTranslations: parseTranslations(row.name_translations),
+    tokenExchange: row.token_exchange ? tokenExchangeFromJson(row.token_exchange) : null,
     tokensValidAfter: row.tokens_valid_after,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -192,8 +212,14 @@ export function clientToRow(client: Client): ClientsTable {
     jwks_uri: client.jwksUri ?? null,
     require_pushed_authorization_requests: client.requirePushedAuthorizationRequests ? 1 : 0,
     name_translations: JSON.stringify(client.nameTranslations ?? {}),
+    token_exchange: client.tokenExchange ? JSON.stringify({ audiences: client.tokenExchange.audiences, scopes: client.tokenExchange.scopes, subject_clients: client.tokenExchange.subjectClients }) : null,
     tokens_valid_after: client.tokensValidAfter,
     created_at: client.createdAt,
     updated_at: client.updatedAt,
   };
+}
+
+function tokenExchangeFromJson(json: string): TokenExchangePolicy {
+  const doc = JSON.parse(json) as { audiences: string[]; scopes: string[] | null; subject_clients: string[] | null };
+  return { audiences: doc.audiences, scopes: doc.scopes ?? null, subjectClients: doc.subject_clients ?? null };
 }

@@ -40,6 +40,8 @@ export const LIMITS = {
   appDescription: { min: 0, max: 2000 },
   /** Redirect URIs, and post-logout redirect URIs, each. */
   appRedirectUris: { min: 0, max: 20 },
+  /** A token-exchange policy's audiences, scopes and subject apps (RFC 8693, docs/token-exchange.md), each. */
+  tokenExchangeEntries: { min: 1, max: 20 },
 
   // Branding (docs/branding.md): an uploaded logo, bytes; the product name, characters.
   logoBytes: { min: 1, max: 256 * 1024 },

@@ -9,10 +9,10 @@ import { ADMIN_SCOPE, isScopeToken, OPENID_SCOPES } from '../lib/scope-names.ts'
 import { iso } from '../lib/time.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
 import { checkTranslations } from '../i18n/translations.ts';
-import type { ApiDefinition, ApiStore, ScopeText } from './api-store.ts';
+import { UPSTREAM_TOKEN_MODES, type ApiDefinition, type ApiStore, type ScopeText, type UpstreamToken } from './api-store.ts';
 import { compileTemplate, TemplateError } from './route-template.ts';
 
-export type { ApiDefinition } from './api-store.ts';
+export type { ApiDefinition, UpstreamToken } from './api-store.ts';
 
 export interface ApiView {
   id: string;
@@ -21,7 +21,11 @@ export interface ApiView {
   upstream: string;
   audience: string | null;
   timeout_ms: number;
+  /** Whether the client's Authorization header reaches the upstream (`upstream_token` is `forward`). */
   forward_authorization: boolean;
+  /** forward: the client's token; exchange: a token minted for `upstream_audience`; none. */
+  upstream_token: UpstreamToken;
+  upstream_audience: string | null;
   max_body_bytes: number | null;
   /** `description_translations`: language → the description on pages in that language. */
   scopes: Array<{ name: string; description: string; description_translations: Record<string, string> }>;
@@ -36,7 +40,11 @@ export interface ApiInput {
   upstream?: string;
   audience?: string | null;
   timeoutMs?: number;
+  /** true: `upstreamToken` forward; false: none (the setting before token exchange). */
   forwardAuthorization?: boolean;
+  upstreamToken?: string;
+  /** null or "": the upstream URL. */
+  upstreamAudience?: string | null;
   /** null removes the limit. */
   maxBodyBytes?: number | null;
   /** `descriptionTranslations`: language → text; replaces the scope's translations (absent: none). */
@@ -62,7 +70,9 @@ export function apiView(a: ApiDefinition): ApiView {
     upstream: a.upstream,
     audience: a.audience,
     timeout_ms: a.timeoutMs,
-    forward_authorization: a.forwardAuthorization,
+    forward_authorization: a.upstreamToken === 'forward',
+    upstream_token: a.upstreamToken,
+    upstream_audience: a.upstreamAudience,
     max_body_bytes: a.maxBodyBytes,
     scopes: a.scopes.map((s) => ({ name: s.name, description: s.description, description_translations: { ...s.descriptionTranslations } })),
     routes: a.routes,
@@ -121,7 +131,7 @@ export class ApiService {
     for (const field of ['name', 'basePath', 'upstream'] as const) {
       if (input[field] === undefined) throw validationError(`${snake(field)} is required`, snake(field));
     }
-    const draft: ApiDefinition = { id: randomUUID(), name: '', basePath: '', upstream: '', audience: null, timeoutMs: 30_000, forwardAuthorization: true, maxBodyBytes: null, scopes: [], routes: [], createdAt: now, updatedAt: now };
+    const draft: ApiDefinition = { id: randomUUID(), name: '', basePath: '', upstream: '', audience: null, timeoutMs: 30_000, upstreamToken: 'forward', upstreamAudience: null, maxBodyBytes: null, scopes: [], routes: [], createdAt: now, updatedAt: now };
     const api = await this.#apply(draft, input);
     await this.#save(api, true);
     await this.#d.audit.record({ action: 'api.create', targetId: api.id, details: { name: api.name, base_path: api.basePath, upstream: api.upstream } }, actor);
@@ -184,7 +194,21 @@ export class ApiService {
       }
       a.timeoutMs = input.timeoutMs;
     }
-    if (input.forwardAuthorization !== undefined) a.forwardAuthorization = input.forwardAuthorization;
+    if (input.forwardAuthorization !== undefined && input.upstreamToken !== undefined) {
+      throw validationError('send upstream_token or forward_authorization, not both', 'upstream_token');
+    }
+    if (input.forwardAuthorization !== undefined) a.upstreamToken = input.forwardAuthorization ? 'forward' : 'none';
+    if (input.upstreamToken !== undefined) {
+      if (!(UPSTREAM_TOKEN_MODES as readonly string[]).includes(input.upstreamToken)) {
+        throw validationError(`upstream_token must be one of ${UPSTREAM_TOKEN_MODES.join(', ')}`, 'upstream_token');
+      }
+      a.upstreamToken = input.upstreamToken as UpstreamToken;
+    }
+    if (input.upstreamAudience !== undefined) {
+      const aud = input.upstreamAudience?.trim() || null;
+      if (aud !== null && (aud.length > 500 || /\s/.test(aud))) throw validationError('upstream_audience must be one value of at most 500 characters, without spaces', 'upstream_audience');
+      a.upstreamAudience = aud;
+    }
     if (input.maxBodyBytes !== undefined) {
       if (input.maxBodyBytes !== null && !inRange(input.maxBodyBytes, LIMITS.apiMaxBodyBytes)) {
         throw validationError(`max_body_bytes must be from ${LIMITS.apiMaxBodyBytes.min} to ${LIMITS.apiMaxBodyBytes.max}, or null for no limit`, 'max_body_bytes');

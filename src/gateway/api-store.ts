@@ -12,8 +12,14 @@ export interface ApiDefinition {
   upstream: string;
   audience: string | null;
   timeoutMs: number;
-  /** Forward the client's `Authorization` header to the upstream (default true). */
-  forwardAuthorization: boolean;
+  /**
+   * What the upstream gets in `Authorization` (default `forward`): the client's header as it
+   * came, nothing, or a short-lived token the gateway mints for `upstreamAudience` (RFC 8693
+   * token exchange), so no client token passes through.
+   */
+  upstreamToken: UpstreamToken;
+  /** The `aud` of the token minted for the upstream (`exchange`); null: the upstream URL. */
+  upstreamAudience: string | null;
   /** The largest request body in bytes (413 above it); null: no limit. */
   maxBodyBytes: number | null;
   scopes: ApiScope[];
@@ -32,6 +38,15 @@ export interface ApiScope {
 
 /** A scope's words for a page: the description and its translations. */
 export type ScopeText = Omit<ApiScope, 'name'>;
+
+export const UPSTREAM_TOKEN_MODES = ['forward', 'exchange', 'none'] as const;
+export type UpstreamToken = (typeof UPSTREAM_TOKEN_MODES)[number];
+
+function upstreamTokenOf(row: { upstream_token?: string; forward_authorization: number }): UpstreamToken {
+  const mode = row.upstream_token;
+  if (mode === 'exchange' || mode === 'none' || mode === 'forward') return mode;
+  return Number(row.forward_authorization) === 1 ? 'forward' : 'none';
+}
 
 /** API definitions with their scopes and routes. Writes announce the change to every node. */
 export interface ApiStore {
@@ -62,7 +77,8 @@ export class KyselyApiStore implements ApiStore {
       upstream: a.upstream,
       audience: a.audience,
       timeoutMs: Number(a.timeout_ms),
-      forwardAuthorization: Number(a.forward_authorization) === 1,
+      upstreamToken: upstreamTokenOf(a),
+      upstreamAudience: a.upstream_audience ?? null,
       maxBodyBytes: a.max_body_bytes === null ? null : Number(a.max_body_bytes),
       scopes: scopes.filter((s) => s.api_id === a.id).map((s) => ({ name: s.name, description: s.description, descriptionTranslations: parseTranslations(s.description_translations) })),
       routes: routes
@@ -82,7 +98,7 @@ export class KyselyApiStore implements ApiStore {
   }
 
   async save(a: ApiDefinition, creating: boolean, now: number): Promise<void> {
-    const row = { name: a.name, base_path: a.basePath, upstream: a.upstream, audience: a.audience, timeout_ms: a.timeoutMs, forward_authorization: a.forwardAuthorization ? 1 : 0, max_body_bytes: a.maxBodyBytes, updated_at: a.updatedAt };
+    const row = { name: a.name, base_path: a.basePath, upstream: a.upstream, audience: a.audience, timeout_ms: a.timeoutMs, forward_authorization: a.upstreamToken === 'forward' ? 1 : 0, upstream_token: a.upstreamToken, upstream_audience: a.upstreamAudience, max_body_bytes: a.maxBodyBytes, updated_at: a.updatedAt };
     await this.#db.transaction().execute(async (trx) => {
       if (creating) await trx.insertInto('apis').values({ id: a.id, ...row, created_at: a.createdAt }).execute();
       else await trx.updateTable('apis').set(row).where('id', '=', a.id).execute();

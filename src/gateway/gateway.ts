@@ -4,6 +4,7 @@ import { compileTemplate, matchTemplate, type CompiledTemplate } from './route-t
 import type { TokenService } from '../oauth/token-service.ts';
 import type { ProtectedResource, ResourceDirectory } from '../oauth/resource-indicators.ts';
 import { ResourceIndex, type GatewayResource } from './protected-resources.ts';
+import { UpstreamTokens } from './upstream-tokens.ts';
 
 interface CompiledApi {
   def: ApiDefinition;
@@ -33,6 +34,8 @@ export type GatewayDecision =
       identity: { subject: string; clientId: string; scope: string };
       /** Headers for the client's answer beside the upstream's: a fresh DPoP nonce when nonces are required. */
       responseHeaders: Record<string, string>;
+      /** `exchange`: the Authorization header the upstream gets instead of the client's. */
+      upstreamAuthorization?: string;
     };
 
 /** What the client presented: its Authorization header and its DPoP proofs (RFC 9449). */
@@ -58,14 +61,19 @@ export class Gateway implements ResourceDirectory {
   /** scope → audience of the API declaring it (only APIs that have an audience). */
   #audienceOf = new Map<string, string>();
 
+  /** Tokens minted for upstreams of APIs with `upstream_token` exchange (RFC 8693). */
+  readonly upstreamTokens: UpstreamTokens;
+
   constructor(tokens: TokenService, guard: ResourceGuard) {
     this.#tokens = tokens;
     this.#guard = guard;
+    this.upstreamTokens = new UpstreamTokens(tokens);
   }
 
   load(defs: ApiDefinition[]): void {
     this.#defs = defs;
     this.#resources = undefined;
+    this.upstreamTokens.clear();
     // Longest base path first (base paths never nest, but keep lookups unambiguous anyway).
     this.#apis = defs
       .map((def) => ({
@@ -105,6 +113,10 @@ export class Gateway implements ResourceDirectory {
 
   ownerOf(scope: string): string | undefined {
     return this.resources.ownerOf(scope);
+  }
+
+  byAudience(audience: string): ProtectedResource | undefined {
+    return this.resources.byAudience(audience);
   }
 
   #meantFor(aud: string | string[], resource: GatewayResource): boolean {
@@ -169,7 +181,7 @@ export class Gateway implements ResourceDirectory {
     const held = claims.scope ? claims.scope.split(' ') : [];
     // A route admits a token holding any of its scopes.
     if (!route.scopes.some((s) => held.includes(s))) return refuse(403, 'insufficient_scope', 'the access token lacks a scope this resource requires', scope);
-    return {
+    const decision: GatewayDecision = {
       kind: 'forward',
       api: api.def,
       origin: api.origin,
@@ -177,6 +189,10 @@ export class Gateway implements ResourceDirectory {
       identity: { subject: String(claims.sub), clientId: claims.client_id, scope: claims.scope ?? '' },
       responseHeaders: access.headers,
     };
+    if (api.def.upstreamToken === 'exchange') {
+      decision.upstreamAuthorization = this.upstreamTokens.authorization(access.check, { id: api.def.id, scopes: resource.scopes }, api.def.upstreamAudience ?? api.def.upstream, now);
+    }
+    return decision;
   }
 }
 

@@ -58,6 +58,8 @@ export class ResourceIndex implements ResourceDirectory {
   readonly #byId = new Map<string, GatewayResource>();
   readonly #byScope = new Map<string, string>();
   readonly #byBasePath = new Map<string, GatewayResource>();
+  /** An API's audience that is not its identifier (a resource server's client_id). */
+  readonly #byOwnAudience = new Map<string, GatewayResource>();
   readonly all: readonly GatewayResource[];
 
   constructor(apis: readonly ApiDefinition[], issuer: string) {
@@ -66,6 +68,7 @@ export class ResourceIndex implements ResourceDirectory {
       if (!this.#byId.has(key(r.id))) this.#byId.set(key(r.id), r);
       for (const s of r.scopes) this.#byScope.set(s, r.id);
       this.#byBasePath.set(r.api.basePath, r);
+      if (r.api.audience !== null && !this.#byOwnAudience.has(r.api.audience)) this.#byOwnAudience.set(r.api.audience, r);
     }
   }
 
@@ -75,6 +78,10 @@ export class ResourceIndex implements ResourceDirectory {
 
   ownerOf(scope: string): string | undefined {
     return this.#byScope.get(scope);
+  }
+
+  byAudience(audience: string): GatewayResource | undefined {
+    return this.find(audience) ?? this.#byOwnAudience.get(audience);
   }
 
   byBasePath(basePath: string): GatewayResource | undefined {

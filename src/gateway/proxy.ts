@@ -33,7 +33,10 @@ export interface ForwardOptions {
    * Forward the client's `Authorization` header — and with it its `DPoP` proof, which is
    * worthless without the token — (the API's `forward_authorization`).
    */
+  /** Forward the client's `Authorization` header (the API's `upstream_token` is `forward`). */
   forwardAuthorization: boolean;
+  /** Send this `Authorization` instead of the client's (`exchange`: a token minted for the upstream). */
+  upstreamAuthorization?: string | undefined;
   /** The API's largest request body in bytes (413 above it), or null for no limit. */
   maxBodyBytes: number | null;
   /** The whole request body must arrive within this time (TESSERA_GATEWAY_BODY_TIMEOUT_MS), else 408. */
@@ -58,7 +61,8 @@ export interface ForwardOutcome {
 /**
  * Request headers for the upstream: hop-by-hop, `Expect` (Node has already answered
  * `100 Continue` to the client; undici refuses the header), client-sent X-Tessera-* and
- * Tessera's own cookies removed, `Authorization` only when the API forwards it, identity
+ * Tessera's own cookies removed, `Authorization` only when the API forwards it (or the token
+ * minted for the upstream instead, when it exchanges), identity
  * and X-Forwarded-* set.
  */
 export function upstreamHeaders(incoming: IncomingHttpHeaders, o: ForwardOptions): Record<string, string | string[]> {
@@ -75,6 +79,7 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, o: ForwardOptions
     if (HOP_BY_HOP.has(lower) || connectionListed.has(lower) || lower === 'host' || lower === 'expect' || lower.startsWith('x-tessera-')) continue;
     if (lower === 'x-forwarded-for' || lower === 'x-forwarded-proto' || lower === 'x-forwarded-host') continue;
     if ((lower === 'authorization' || lower === 'dpop') && !o.forwardAuthorization) continue;
+    if (lower === 'authorization' && (!o.forwardAuthorization || o.upstreamAuthorization !== undefined)) continue;
     if (lower === 'cookie') {
       const kept = withoutTesseraCookies(value);
       if (kept) out.cookie = kept;
@@ -82,6 +87,7 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, o: ForwardOptions
     }
     out[lower] = value;
   }
+  if (o.upstreamAuthorization !== undefined) out.authorization = o.upstreamAuthorization;
   out['x-forwarded-for'] = o.forwardedFor.join(', ');
   out['x-forwarded-proto'] = o.protocol;
   if (incoming.host) out['x-forwarded-host'] = incoming.host;

@@ -36,7 +36,8 @@ export async function handleGatewayRequest(tessera: Tessera, match: GatewayMatch
     // at the first address it does not trust; without trust only the peer counts.
     forwardedFor: request.ips ? [...request.ips].reverse() : [request.ip],
     protocol: request.protocol,
-    forwardAuthorization: decision.api.forwardAuthorization,
+    forwardAuthorization: decision.api.upstreamToken === 'forward',
+    upstreamAuthorization: decision.upstreamAuthorization,
     maxBodyBytes: decision.api.maxBodyBytes,
     bodyTimeoutMs: tessera.config.gateway.bodyTimeoutMs,
     idleTimeoutMs: tessera.config.gateway.idleTimeoutMs,

@@ -20,6 +20,8 @@ export interface ResourceDirectory {
   find(resource: string): ProtectedResource | undefined;
   /** The identifier of the resource declaring `scope`, if an API declares it. */
   ownerOf(scope: string): string | undefined;
+  /** The resource an RFC 8693 `audience` names: by identifier, or by its own audience (an app's client_id). */
+  byAudience(audience: string): ProtectedResource | undefined;
 }
 
 /**
@@ -93,4 +95,4 @@ export function resourceForGrant(
 }
 
 /** No directory: no resources (tests and tools building the core without a gateway). */
-export const NO_RESOURCES: ResourceDirectory = { find: () => undefined, ownerOf: () => undefined };
+export const NO_RESOURCES: ResourceDirectory = { find: () => undefined, ownerOf: () => undefined, byAudience: () => undefined };

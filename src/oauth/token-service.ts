@@ -22,7 +22,20 @@ export interface AccessTokenRequest {
   resource?: string | readonly string[] | undefined;
   /** RFC 9449 §6.1: the DPoP key thumbprint the token is bound to (`cnf.jkt`); absent: a bearer token. */
   jkt?: string | undefined;
+  /** RFC 8693 §4.1: the acting party (and, nested, the actors before it) of a delegated token. */
+  act?: ActClaim | undefined;
+  /** Lifetime in seconds instead of the app's (token exchange at the gateway). */
+  ttl?: number | undefined;
+  /** The token expires no later than this (epoch s): an exchanged token never outlives its subject token. */
+  notAfter?: number | undefined;
   now: number;
+}
+
+/** RFC 8693 §4.1 `act`: who acts; a nested `act` is the actor before it. */
+export interface ActClaim {
+  sub: string;
+  client_id?: string;
+  act?: ActClaim;
 }
 
 export interface IssuedAccessToken {
@@ -86,8 +99,8 @@ export class TokenService {
     let iat = req.now;
     if (client.tokensValidAfter > iat) iat = client.tokensValidAfter;
     if (principal && principal.user.tokensValidAfter > iat) iat = principal.user.tokensValidAfter;
-    const expiresIn = this.accessTokenTtl(client);
-    const exp = iat + expiresIn;
+    let exp = iat + (req.ttl ?? this.accessTokenTtl(client));
+    if (req.notAfter !== undefined && req.notAfter < exp) exp = req.notAfter;
     const jti = randomUUID();
     const claims: AccessTokenClaims = {
       iss: this.settings.issuer,
@@ -99,6 +112,7 @@ export class TokenService {
       jti,
     };
     if (req.scopes.length) claims.scope = req.scopes.join(' ');
+    if (req.act) claims.act = req.act;
     if (principal) {
       claims.roles = principal.roles;
       claims.permissions = principal.permissions;

@@ -52,6 +52,8 @@ export interface ClientsTable {
   require_pushed_authorization_requests?: Flag;
   /** Migration 0020: the name in other languages, JSON `{"de": "…"}` (docs/languages.md). */
   name_translations?: Json;
+  /** Migration 0023: the app's token-exchange policy (RFC 8693) as JSON; null: the grant is off. */
+  token_exchange?: Json | null;
 }
 
 /** Migration 0021: the jti of each accepted client assertion (RFC 7523 §3), hashed with the client id. */
@@ -230,6 +232,10 @@ export interface ApisTable {
   timeout_ms: number;
   forward_authorization: Flag;
   max_body_bytes: number | null;
+  /** Migration 0023: forward | exchange | none (optional: inserts written before it omit it). */
+  upstream_token?: string;
+  /** Migration 0023: the audience of the token the gateway mints for the upstream (exchange). */
+  upstream_audience?: string | null;
   created_at: Epoch;
   updated_at: Epoch;
 }

@@ -291,6 +291,17 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
     // An app may now be given the declared scope, not an undeclared one.
     expect((await json(['clients', 'create', '--name', 'reader', '--grant', 'client_credentials', '--scope', 'accounts.read'])).scopes).toEqual(['accounts.read']);
     await fails(['clients', 'create', '--name', 'r2', '--grant', 'client_credentials', '--scope', 'accounts.delete'], /unknown scope "accounts.delete"/);
+    // Token exchange (RFC 8693): the app's policy from flags, shown, removed; the API's upstream token.
+    const reader = (await json(['clients', 'list'])).find((c: { name: string }) => c.name === 'reader');
+    expect((await json(['clients', 'update', reader.client_id, '--token-exchange-audience', 'urn:example:a', '--token-exchange-audience', 'urn:example:b', '--token-exchange-scope', 'accounts.read'])).token_exchange)
+      .toEqual({ audiences: ['urn:example:a', 'urn:example:b'], scopes: ['accounts.read'], subject_clients: null });
+    expect((await tessera(['clients', 'show', reader.client_id])).stdout).toMatch(/token exchange audiences:\s+urn:example:a/);
+    await fails(['clients', 'update', reader.client_id, '--token-exchange-scope', 'accounts.read'], /--token-exchange-audience is required/);
+    await fails(['clients', 'update', reader.client_id, '--no-token-exchange', '--token-exchange-audience', 'urn:x'], /cannot be combined/);
+    expect((await json(['clients', 'update', reader.client_id, '--no-token-exchange'])).token_exchange).toBeNull();
+    expect(await json(['apis', 'update', 'Accounts', '--upstream-token', 'exchange', '--upstream-audience', 'urn:example:accounts'])).toMatchObject({ upstream_token: 'exchange', upstream_audience: 'urn:example:accounts', forward_authorization: false });
+    expect((await tessera(['apis', 'show', 'Accounts'])).stdout).toMatch(/upstream token:\s+exchanged for urn:example:accounts/);
+    await fails(['apis', 'update', 'Accounts', '--upstream-token', 'maybe'], /upstream_token must be one of/);
     expect((await tessera(['apis', 'delete', 'Accounts'])).code).toBe(0);
     expect(await json(['apis', 'list'])).toEqual([]);
 

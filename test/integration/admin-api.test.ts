@@ -322,6 +322,25 @@ describe.each(DIALECTS)('admin API (%s)', (dialect) => {
     expect(gatewaySettings.body).toMatchObject({ forward_authorization: false, max_body_bytes: 1_048_576, timeout_ms: 5000 });
     expect((await call('PATCH', `/apis/${created.body.id}`, admin, { max_body_bytes: LIMITS.apiMaxBodyBytes.max + 1 })).status).toBe(400);
     expect((await call('PATCH', `/apis/${created.body.id}`, admin, { max_body_bytes: null })).body).toMatchObject({ forward_authorization: false, max_body_bytes: null });
+    // The upstream token (RFC 8693 exchange at the gateway): one of three modes, with its audience.
+    expect(gatewaySettings.body.upstream_token).toBe('none');
+    const exchange = await call('PATCH', `/apis/${created.body.id}`, admin, { upstream_token: 'exchange', upstream_audience: 'urn:example:accounts' });
+    expect(exchange.body).toMatchObject({ upstream_token: 'exchange', upstream_audience: 'urn:example:accounts', forward_authorization: false });
+    expect((await call('PATCH', `/apis/${created.body.id}`, admin, { upstream_token: 'sometimes' })).status).toBe(400);
+    const both = await call('PATCH', `/apis/${created.body.id}`, admin, { upstream_token: 'forward', forward_authorization: true });
+    expect([both.status, both.body.field]).toEqual([400, 'upstream_token']);
+    expect((await call('PATCH', `/apis/${created.body.id}`, admin, { forward_authorization: true })).body).toMatchObject({ upstream_token: 'forward', forward_authorization: true });
+    // An app's token-exchange policy: set, shown, refused when malformed, removed.
+    const reader = (await call('GET', '/apps', admin)).body.items.find((x: { name: string }) => x.name === 'reader');
+    const policy = await call('PATCH', `/apps/${reader.client_id}`, admin, { token_exchange: { audiences: ['http://id.example/0/odata'], scopes: ['accounts.read'] } });
+    expect(policy.status).toBe(200);
+    expect(policy.body.token_exchange).toEqual({ audiences: ['http://id.example/0/odata'], scopes: ['accounts.read'], subject_clients: null });
+    expect((await call('PATCH', `/apps/${reader.client_id}`, admin, { token_exchange: { audiences: [] } })).status).toBe(400);
+    const unknownApp = await call('PATCH', `/apps/${reader.client_id}`, admin, { token_exchange: { audiences: ['urn:x'], subject_clients: ['00000000-0000-4000-8000-000000000000'] } });
+    expect([unknownApp.status, unknownApp.body.field]).toEqual([400, 'token_exchange']);
+    const adminScope = await call('PATCH', `/apps/${reader.client_id}`, admin, { token_exchange: { audiences: ['urn:x'], scopes: ['tessera.admin'] } });
+    expect([adminScope.status, adminScope.body.field]).toEqual([400, 'token_exchange']);
+    expect((await call('PATCH', `/apps/${reader.client_id}`, admin, { token_exchange: null })).body.token_exchange).toBeNull();
     expect((await call('GET', '/apis/Accounts', admin)).body.id).toBe(created.body.id);
     expect((await call('GET', '/apis', admin)).body.items).toHaveLength(1);
     expect((await call('DELETE', `/apis/${created.body.id}`, admin)).status).toBe(204);

@@ -69,8 +69,9 @@ const ROWS: Row[] = [
   {
     action: 'app.update',
     prepare: app,
-    cli: (a) => ({ args: ['clients', 'update', a!.ref, '--description', 'Hourly exports', '--access-token-ttl', '900'] }),
-    api: (a) => ({ method: 'PATCH', path: `/apps/${a!.ref}`, body: { description: 'Hourly exports', access_token_ttl: 900 } }),
+    // With the token-exchange policy (RFC 8693): the CLI's flags and the admin API's object are one field.
+    cli: (a) => ({ args: ['clients', 'update', a!.ref, '--description', 'Hourly exports', '--access-token-ttl', '900', '--token-exchange-audience', 'urn:example:orders', '--token-exchange-audience', 'urn:example:billing'] }),
+    api: (a) => ({ method: 'PATCH', path: `/apps/${a!.ref}`, body: { description: 'Hourly exports', access_token_ttl: 900, token_exchange: { audiences: ['urn:example:orders', 'urn:example:billing'] } } }),
   },
   {
     // RFC 9449 §5.2: requiring DPoP is the same change through either adapter.
@@ -165,8 +166,8 @@ const ROWS: Row[] = [
   {
     action: 'api.update',
     prepare: gatewayApi,
-    cli: (a) => ({ args: ['apis', 'update', a!.ref, '--timeout-ms', '5000', '--audience', 'https://api.example.com'] }),
-    api: (a) => ({ method: 'PATCH', path: `/apis/${a!.id}`, body: { timeout_ms: 5000, audience: 'https://api.example.com' } }),
+    cli: (a) => ({ args: ['apis', 'update', a!.ref, '--timeout-ms', '5000', '--audience', 'https://api.example.com', '--upstream-token', 'exchange', '--upstream-audience', 'urn:example:backend'] }),
+    api: (a) => ({ method: 'PATCH', path: `/apis/${a!.id}`, body: { timeout_ms: 5000, audience: 'https://api.example.com', upstream_token: 'exchange', upstream_audience: 'urn:example:backend' } }),
   },
   {
     action: 'api.delete',

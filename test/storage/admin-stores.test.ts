@@ -126,7 +126,8 @@ describe.each(DIALECTS)('admin stores on %s', (dialect) => {
       upstream: 'http://accounts.internal',
       audience: null,
       timeoutMs: 30_000,
-      forwardAuthorization: false,
+      upstreamToken: 'none',
+      upstreamAudience: null,
       maxBodyBytes: 5_000_000_000,
       scopes: [
         { name: 'accounts.read', description: 'Read accounts', descriptionTranslations: { de: 'Konten lesen', fr: 'Lire les comptes « ✓ »' } },
@@ -150,7 +151,7 @@ describe.each(DIALECTS)('admin stores on %s', (dialect) => {
     expect(await apis.scopeDescriptions(['accounts.write', 'unknown'])).toEqual(new Map([['accounts.write', { description: 'Change accounts', descriptionTranslations: {} }]]));
     expect(await apis.scopeDescriptions([])).toEqual(new Map());
 
-    const changed: ApiDefinition = { ...api, audience: 'https://accounts.example.com', timeoutMs: 5000, forwardAuthorization: true, maxBodyBytes: null, scopes: [api.scopes[0]!], routes: [api.routes[0]!], updatedAt: NOW + 5 };
+    const changed: ApiDefinition = { ...api, audience: 'https://accounts.example.com', timeoutMs: 5000, upstreamToken: 'exchange', upstreamAudience: 'urn:example:accounts-upstream', maxBodyBytes: null, scopes: [api.scopes[0]!], routes: [api.routes[0]!], updatedAt: NOW + 5 };
     await apis.save(changed, false, NOW + 5);
     expect(await apis.loadAll()).toEqual([changed]);
     // A second create with a taken name is refused by the unique index, and writes nothing.

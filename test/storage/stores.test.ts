@@ -74,6 +74,7 @@ function makeClient(overrides: Partial<Client> = {}): Client {
     jwksUri: null,
     requirePushedAuthorizationRequests: false,
     nameTranslations: {},
+    tokenExchange: null,
     tokensValidAfter: 0,
     createdAt: NOW,
     updatedAt: NOW,
@@ -183,6 +184,7 @@ describe.each(DIALECTS)('stores on %s', (dialect) => {
         jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'k1' }] },
         requirePushedAuthorizationRequests: true,
         nameTranslations: { de: 'Ünïcode-App ✓', es: "l'app \"citada\"" },
+        tokenExchange: { audiences: ['https://api.example/orders', 'inventory-service'], scopes: ['accounts.read'], subjectClients: [randomUUID()] },
         tokensValidAfter: NOW + 5,
         createdAt: NOW - 10,
         updatedAt: NOW,
@@ -192,6 +194,18 @@ describe.each(DIALECTS)('stores on %s', (dialect) => {
       expect(found).toEqual(client);
       expect(typeof found!.createdAt).toBe('number');
       expect(typeof found!.tokensValidAfter).toBe('number');
+    });
+
+    test('a token-exchange policy is saved, changed and removed (RFC 8693)', async () => {
+      const store = new KyselyClientStore(handle.db);
+      const client = makeClient({ tokenExchange: { audiences: ['urn:example:a'], scopes: null, subjectClients: null } });
+      await store.insert(client);
+      expect((await store.findById(client.id))!.tokenExchange).toEqual({ audiences: ['urn:example:a'], scopes: null, subjectClients: null });
+      const changed = { ...client, tokenExchange: { audiences: ['urn:example:b'], scopes: ['accounts.read'], subjectClients: null }, updatedAt: NOW + 1 };
+      await store.save(changed);
+      expect(await store.findById(client.id)).toEqual(changed);
+      await store.save({ ...changed, tokenExchange: null, updatedAt: NOW + 2 });
+      expect((await store.findById(client.id))!.tokenExchange).toBeNull();
     });
 
     test('a public client keeps a null secret', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { ANY_SCOPES, decideGrant, type GrantOutcome } from '../../src/clients/grant-policy.ts';
+import { ANY_SCOPES, decideGrant, decideTokenExchange, type GrantOutcome } from '../../src/clients/grant-policy.ts';
 import type { Principal } from '../../src/identity/user.ts';
 
 function principal(roles: string[], permissions: string[], disabled = false): Principal {
@@ -68,5 +68,29 @@ describe('decideGrant: may tokens for this app be issued to this user', () => {
     const first = decideGrant(app, developer, ['orders.read']);
     expect(decideGrant(app, null, ANY_SCOPES)).toBe(first);
     expect(Object.isFrozen(first)).toBe(true);
+  });
+});
+
+describe('decideTokenExchange: may this app exchange this token for this audience (RFC 8693)', () => {
+  const orders = ['https://api.example.com/orders', 'orders-service'];
+  const billing = ['https://api.example.com/billing'];
+  const open = { tokenExchange: { audiences: ['https://api.example.com/orders'], scopes: null, subjectClients: null } };
+  const narrow = { tokenExchange: { audiences: ['orders-service'], scopes: ['orders.read'], subjectClients: ['frontend'] } };
+  const req = (subjectClientId: string, targetAudiences: string[], scopes: string[]) => ({ subjectClientId, targetAudiences, scopes });
+  // [case, app, request, outcome]
+  const cases: Array<[string, Parameters<typeof decideTokenExchange>[0], ReturnType<typeof req>, Expected | { allowed: false; reason: string; scopes?: string[]; clientId?: string }]> = [
+    ['no policy: the grant is off', { tokenExchange: null }, req('frontend', orders, ['orders.read']), { allowed: false, reason: 'exchange_not_allowed' }],
+    ['policy field absent (app stored before it)', {}, req('frontend', orders, []), { allowed: false, reason: 'exchange_not_allowed' }],
+    ['listed audience, any scope, any app', open, req('anyone', orders, ['orders.read', 'orders.write']), { allowed: true }],
+    ['listed audience differing by a trailing slash', open, req('anyone', ['https://api.example.com/orders/'], []), { allowed: true }],
+    ['audience not listed', open, req('frontend', billing, ['orders.read']), { allowed: false, reason: 'audience_not_allowed' }],
+    ['listed by the API’s own audience', narrow, req('frontend', orders, ['orders.read']), { allowed: true }],
+    ['scope beyond the policy', narrow, req('frontend', orders, ['orders.read', 'orders.write']), { allowed: false, reason: 'scope_not_allowed', scopes: ['orders.write'] }],
+    ['token of an app not listed', narrow, req('other-app', orders, ['orders.read']), { allowed: false, reason: 'subject_client_not_allowed', clientId: 'other-app' }],
+    ['no scopes asked, narrow policy', narrow, req('frontend', orders, []), { allowed: true }],
+  ];
+
+  test.each(cases)('%s', (_name, policyApp, request, expected) => {
+    expect(decideTokenExchange(policyApp, request)).toEqual(expected);
   });
 });

@@ -41,6 +41,7 @@ describe('the docs state the ranges of src/config/limits.ts', () => {
     ['cli.md', '`--access-token-ttl` (', 'appAccessTokenTtl'],
     ['cli.md', '`--refresh-token-ttl` (', 'appRefreshTokenTtl'],
     ['cli.md', '`--grace DURATION` (', 'secretGrace'],
+    ['token-exchange.md', '| entries per list |', 'tokenExchangeEntries'],
     ['gateway.md', '| timeout |', 'apiTimeoutMs'],
     ['gateway.md', '| max body |', 'apiMaxBodyBytes'],
     ['branding.md', '| `product_name` | `Tessera` |', 'productName'],

@@ -103,4 +103,12 @@ describe('proxy headers', () => {
     expect(upstreamHeaders({ authorization: 'Bearer abc' }, o).authorization).toBe('Bearer abc');
     expect(upstreamHeaders({ authorization: 'Bearer abc' }, { ...o, forwardAuthorization: false }).authorization).toBeUndefined();
   });
+
+  test('exchange: the minted token replaces the client’s, whatever case the client wrote the header in', () => {
+    const minted = { ...o, forwardAuthorization: false, upstreamAuthorization: 'Bearer minted' };
+    expect(upstreamHeaders({ authorization: 'Bearer abc' }, minted).authorization).toBe('Bearer minted');
+    expect(upstreamHeaders({ Authorization: 'Bearer abc' } as never, minted)).not.toHaveProperty('Authorization');
+    expect(JSON.stringify(upstreamHeaders({ authorization: 'Bearer abc' }, { ...minted, forwardAuthorization: true }))).not.toContain('abc');
+    expect(upstreamHeaders({}, minted).authorization).toBe('Bearer minted');
+  });
 });

@@ -23,6 +23,9 @@ export const limits = {
     },
     "upstream": {
       "maxLength": 2000
+    },
+    "upstream_audience": {
+      "maxLength": 500
     }
   },
   "ApiUpdate": {
@@ -45,6 +48,9 @@ export const limits = {
     },
     "upstream": {
       "maxLength": 2000
+    },
+    "upstream_audience": {
+      "maxLength": 500
     }
   },
   "App": {

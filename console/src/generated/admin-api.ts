@@ -5262,6 +5262,9 @@ export interface components {
             audience: string | null;
             timeout_ms: number;
             forward_authorization: boolean;
+            /** @enum {string} */
+            upstream_token: "forward" | "exchange" | "none";
+            upstream_audience: string | null;
             max_body_bytes: number | null;
             scopes: {
                 name: string;
@@ -5294,8 +5297,15 @@ export interface components {
             audience?: string | null;
             /** @description upstream timeout in milliseconds (100 – 300000) */
             timeout_ms?: number;
-            /** @description forward the client's Authorization header to the upstream (default true) */
+            /** @description true: upstream_token forward; false: none (send one of the two) */
             forward_authorization?: boolean;
+            /**
+             * @description what the upstream gets in Authorization: the client's token (forward, the default), a token minted for upstream_audience (exchange, RFC 8693), or nothing
+             * @enum {string}
+             */
+            upstream_token?: "forward" | "exchange" | "none";
+            /** @description aud of the token minted for the upstream (exchange); null: the upstream URL */
+            upstream_audience?: string | null;
             /** @description largest request body in bytes, 413 above it; null for no limit (the default) (1 – 1073741824) */
             max_body_bytes?: number | null;
             scopes?: {
@@ -5327,8 +5337,15 @@ export interface components {
             audience?: string | null;
             /** @description upstream timeout in milliseconds (100 – 300000) */
             timeout_ms?: number;
-            /** @description forward the client's Authorization header to the upstream (default true) */
+            /** @description true: upstream_token forward; false: none (send one of the two) */
             forward_authorization?: boolean;
+            /**
+             * @description what the upstream gets in Authorization: the client's token (forward, the default), a token minted for upstream_audience (exchange, RFC 8693), or nothing
+             * @enum {string}
+             */
+            upstream_token?: "forward" | "exchange" | "none";
+            /** @description aud of the token minted for the upstream (exchange); null: the upstream URL */
+            upstream_audience?: string | null;
             /** @description largest request body in bytes, 413 above it; null for no limit (the default) (1 – 1073741824) */
             max_body_bytes?: number | null;
             scopes?: {
@@ -5397,6 +5414,15 @@ export interface components {
             require_mfa?: boolean;
             /** @description every token request must carry a DPoP proof, so every access token is sender-constrained (RFC 9449 §5.2) */
             dpop_bound_access_tokens?: boolean;
+            /** @description Which tokens the app may exchange for which audiences (RFC 8693, docs/token-exchange.md). */
+            token_exchange?: {
+                /** @description audiences the app may get tokens for: an API’s resource identifier or its own audience */
+                audiences: string[];
+                /** @description scopes an exchanged token may carry; null or absent: any the subject token holds */
+                scopes?: string[] | null;
+                /** @description client ids of the apps whose tokens may be exchanged; null or absent: any app’s */
+                subject_clients?: string[] | null;
+            } | null;
             /** Format: date-time */
             secret_updated_at?: string | null;
             /**
@@ -5480,6 +5506,15 @@ export interface components {
             jwks_uri?: string | null;
             /** @description the code flow only through /connect/par (RFC 9126; default false) */
             require_pushed_authorization_requests?: boolean;
+            /** @description Which tokens the app may exchange for which audiences (RFC 8693, docs/token-exchange.md). */
+            token_exchange?: {
+                /** @description audiences the app may get tokens for: an API’s resource identifier or its own audience */
+                audiences: string[];
+                /** @description scopes an exchanged token may carry; null or absent: any the subject token holds */
+                scopes?: string[] | null;
+                /** @description client ids of the apps whose tokens may be exchanged; null or absent: any app’s */
+                subject_clients?: string[] | null;
+            } | null;
         };
         AppUpdate: {
             name?: string;
@@ -5529,6 +5564,15 @@ export interface components {
             jwks_uri?: string | null;
             /** @description the code flow only through /connect/par (RFC 9126; default false) */
             require_pushed_authorization_requests?: boolean;
+            /** @description Which tokens the app may exchange for which audiences (RFC 8693, docs/token-exchange.md). */
+            token_exchange?: {
+                /** @description audiences the app may get tokens for: an API’s resource identifier or its own audience */
+                audiences: string[];
+                /** @description scopes an exchanged token may carry; null or absent: any the subject token holds */
+                scopes?: string[] | null;
+                /** @description client ids of the apps whose tokens may be exchanged; null or absent: any app’s */
+                subject_clients?: string[] | null;
+            } | null;
         };
         User: {
             /** @description UUID */

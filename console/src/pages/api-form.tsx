@@ -34,7 +34,14 @@ const MAX_BODY = limits.ApiCreate.max_body_bytes;
 /** A scope description's longest text, in any language. */
 const DESCRIPTION_MAX = 300;
 
-const FIELDS = ['name', 'base_path', 'upstream', 'audience', 'timeout_ms', 'max_body_bytes', 'forward_authorization', 'scopes', 'routes'];
+const FIELDS = ['name', 'base_path', 'upstream', 'audience', 'timeout_ms', 'max_body_bytes', 'upstream_token', 'upstream_audience', 'forward_authorization', 'scopes', 'routes'];
+
+type UpstreamToken = NonNullable<ApiCreate['upstream_token']>;
+const UPSTREAM_TOKEN: Array<{ value: UpstreamToken; title: string; line: string }> = [
+  { value: 'forward', title: 'Forward the caller’s token', line: 'The upstream receives the caller’s bearer token and may verify it itself.' },
+  { value: 'exchange', title: 'Exchange it for an upstream token', line: 'The gateway sends a short-lived token minted for the upstream’s audience (same user, the calling app in act, this API’s scopes): the caller’s token never reaches the upstream.' },
+  { value: 'none', title: 'Send no token', line: 'The upstream sees only the X-Tessera-* identity headers.' },
+];
 
 function ApiForm({ existing }: { existing?: GatewayApi }) {
   const [f, setF] = useState({
@@ -44,7 +51,8 @@ function ApiForm({ existing }: { existing?: GatewayApi }) {
     audience: existing?.audience ?? '',
     timeout_ms: existing?.timeout_ms ? String(existing.timeout_ms) : '',
     max_body_bytes: existing?.max_body_bytes != null ? String(existing.max_body_bytes) : '',
-    forward_authorization: existing?.forward_authorization ?? true,
+    upstream_token: (existing?.upstream_token ?? 'forward') as UpstreamToken,
+    upstream_audience: existing?.upstream_audience ?? '',
   });
   const [scopes, setScopes] = useState<ApiScope[]>(existing?.scopes.length ? existing.scopes : [{ name: '', description: '' }]);
   const [routes, setRoutes] = useState<RouteDraft[]>(existing?.routes.map((r) => ({ methods: r.methods.filter(isMethod), path: r.path, scopes: r.scopes.join(' ') })) ?? []);
@@ -59,7 +67,8 @@ function ApiForm({ existing }: { existing?: GatewayApi }) {
       base_path: f.base_path.trim(),
       upstream: f.upstream.trim(),
       audience: f.audience.trim() || null,
-      forward_authorization: f.forward_authorization,
+      upstream_token: f.upstream_token,
+      upstream_audience: f.upstream_audience.trim() || null,
       max_body_bytes: f.max_body_bytes.trim() ? Number(f.max_body_bytes) : null,
       scopes: scopes.filter((s) => s.name.trim()).map((s) => ({ name: s.name.trim(), description: (s.description ?? '').trim(), description_translations: filled(s.description_translations ?? {}) })),
       routes: routes.filter((r) => r.path.trim()).map((r) => ({ methods: r.methods, path: r.path.trim(), scopes: r.scopes.split(/[\s,]+/).filter(Boolean) })),
@@ -106,12 +115,26 @@ function ApiForm({ existing }: { existing?: GatewayApi }) {
             {(id, d) => <input id={id} type="number" inputMode="numeric" min={MAX_BODY.minimum} max={MAX_BODY.maximum} aria-describedby={d} value={f.max_body_bytes} onChange={(e) => setF({ ...f, max_body_bytes: e.target.value })} />}
           </Field>
         </div>
-        <label className="check">
-          <input type="checkbox" checked={f.forward_authorization} onChange={(e) => setF({ ...f, forward_authorization: e.target.checked })} />
-          <span>
-            Forward the Authorization header <span className="muted">— the upstream receives the caller's bearer token and may verify it itself. Off: it sees only the X-Tessera-* identity headers.</span>
-          </span>
-        </label>
+        <fieldset className={`field${fieldError(error, 'upstream_token') ? ' field--invalid' : ''}`}>
+          <legend>Token for the upstream</legend>
+          <div className="choices">
+            {UPSTREAM_TOKEN.map((o) => (
+              <label key={o.value} className={`choice${f.upstream_token === o.value ? ' choice--on' : ''}`}>
+                <input type="radio" name="upstream_token" value={o.value} checked={f.upstream_token === o.value} onChange={() => setF({ ...f, upstream_token: o.value })} />
+                <span>
+                  <strong>{o.title}</strong>
+                  <span className="choice__line">{o.line}</span>
+                </span>
+              </label>
+            ))}
+          </div>
+          {fieldError(error, 'upstream_token') ? <p className="field-error">{fieldError(error, 'upstream_token')}</p> : null}
+        </fieldset>
+        {f.upstream_token === 'exchange' ? (
+          <Field label="Upstream audience" error={fieldError(error, 'upstream_audience')} hint="The aud of the token the upstream receives. Empty: the upstream URL.">
+            {(id, d) => <input id={id} type="text" aria-describedby={d} placeholder={f.upstream || 'urn:example:accounts-backend'} value={f.upstream_audience} onChange={(e) => setF({ ...f, upstream_audience: e.target.value })} />}
+          </Field>
+        ) : null}
 
         <fieldset className={`field${fieldError(error, 'scopes') ? ' field--invalid' : ''}`}>
           <legend>Scopes</legend>

@@ -124,7 +124,17 @@ export function ApiDetailPage({ id }: { id: string }) {
           <dt>Largest request body</dt>
           <dd>{a.max_body_bytes == null ? 'No limit' : `${a.max_body_bytes} bytes`}</dd>
           <dt>Authorization header</dt>
-          <dd>{a.forward_authorization ? 'Forwarded to the upstream' : 'Not forwarded'}</dd>
+          <dd>
+            {a.upstream_token === 'exchange' ? (
+              <>
+                Exchanged for a token for <code className="wrap">{a.upstream_audience ?? a.upstream}</code>
+              </>
+            ) : a.upstream_token === 'forward' ? (
+              'Forwarded to the upstream'
+            ) : (
+              'Not forwarded'
+            )}
+          </dd>
         </dl>
       </section>
       <section className="panel">

@@ -128,6 +128,20 @@ export function AppDetailPage({ id }: { id: string }) {
           <dd><code>{a.require_permission}</code></dd>
           <dt>Token lifetimes</dt>
           <dd>Access {formatSeconds(a.access_token_ttl)} · refresh {formatSeconds(a.refresh_token_ttl)}</dd>
+          <dt>Token exchange</dt>
+          <dd>
+            {a.token_exchange ? (
+              <>
+                For <span className="tags">{a.token_exchange.audiences.map((x) => <code key={x} className="tag">{x}</code>)}</span>
+                {' · '}
+                {a.token_exchange.scopes ? <>scopes {a.token_exchange.scopes.join(' ')}</> : 'any scope the presented token holds'}
+                {' · '}
+                {a.token_exchange.subject_clients ? `tokens of ${a.token_exchange.subject_clients.length} app${a.token_exchange.subject_clients.length > 1 ? 's' : ''}` : 'tokens of any app'}
+              </>
+            ) : (
+              'Off'
+            )}
+          </dd>
           {!a.public ? (
             <>
               <dt>Authentication</dt>

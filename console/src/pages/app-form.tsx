@@ -25,7 +25,10 @@ const rangeOf = (field: 'access_token_ttl' | 'refresh_token_ttl') => `${LIMITS[f
 /** Scopes about a signed-in person: meaningless (and refused) for client credentials. */
 const USER_ONLY = new Set(['openid', 'profile', 'email', 'offline_access']);
 
-const FIELDS = ['name', 'name_translations', 'description', 'grant_types', 'redirect_uris', 'post_logout_redirect_uris', 'scopes', 'on_behalf_of', 'require_permission', 'access_token_ttl', 'refresh_token_ttl', 'id_token_signed_response_alg', 'require_mfa', 'public', 'token_endpoint_auth_method', 'jwks', 'jwks_uri', 'require_pushed_authorization_requests', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri'];
+const FIELDS = ['name', 'name_translations', 'description', 'grant_types', 'redirect_uris', 'post_logout_redirect_uris', 'scopes', 'on_behalf_of', 'require_permission', 'access_token_ttl', 'refresh_token_ttl', 'id_token_signed_response_alg', 'require_mfa', 'public', 'token_endpoint_auth_method', 'jwks', 'jwks_uri', 'require_pushed_authorization_requests', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri', 'token_exchange'];
+
+/** Words separated by spaces, commas or new lines. */
+const words = (s: string) => s.split(/[\s,]+/).filter(Boolean);
 
 interface Draft {
   grant: Grant;
@@ -55,6 +58,8 @@ interface Draft {
   jwksUri: string;
   /** The code flow only through /connect/par (RFC 9126). */
   requirePar: boolean;
+  /** RFC 8693 (docs/token-exchange.md): off, or its audiences, scopes and subject apps as typed. */
+  exchange: { on: boolean; audiences: string; scopes: string; subjectClients: string };
 }
 
 type LinkField = 'client_uri' | 'policy_uri' | 'tos_uri' | 'logo_uri';
@@ -87,6 +92,12 @@ function draftOf(app?: App): Draft {
     jwks: app?.jwks ? JSON.stringify(app.jwks, null, 2) : '',
     jwksUri: app?.jwks_uri ?? '',
     requirePar: app?.require_pushed_authorization_requests ?? false,
+    exchange: {
+      on: !!app?.token_exchange,
+      audiences: app?.token_exchange?.audiences.join('\n') ?? '',
+      scopes: app?.token_exchange?.scopes?.join(' ') ?? '',
+      subjectClients: app?.token_exchange?.subject_clients?.join('\n') ?? '',
+    },
   };
 }
 
@@ -162,6 +173,14 @@ function AppForm({ app }: { app?: App }) {
       dpop_bound_access_tokens: d.dpopBound,
       require_pushed_authorization_requests: redirects && d.requirePar,
       ...clientAuth(),
+      token_exchange:
+        d.exchange.on && !d.isPublic
+          ? {
+              audiences: words(d.exchange.audiences),
+              scopes: words(d.exchange.scopes).length ? words(d.exchange.scopes) : null,
+              subject_clients: words(d.exchange.subjectClients).length ? words(d.exchange.subjectClients) : null,
+            }
+          : null,
     }) satisfies AppUpdate;
   /** The auth method and keys, sent only when the app signs (or stops signing): a secret app's own method is left as it is. */
   const clientAuth = (): Pick<AppUpdate, 'token_endpoint_auth_method' | 'jwks' | 'jwks_uri'> => {
@@ -397,6 +416,32 @@ function AppForm({ app }: { app?: App }) {
                 </Field>
               </>
             ) : null}
+          </fieldset>
+        ) : null}
+
+        {!d.isPublic && !(editing && app.public) ? (
+          <fieldset className={`field${fieldError(error, 'token_exchange') ? ' field--invalid' : ''}`}>
+            <legend>Token exchange</legend>
+            <label className="check">
+              <input type="checkbox" name="token_exchange" checked={d.exchange.on} onChange={(e) => set('exchange', { ...d.exchange, on: e.target.checked })} />
+              <span>
+                Allow token exchange <span className="muted">— the app may trade a user’s access token for one for another API (RFC 8693), acting for the same user with at most that token’s scopes.</span>
+              </span>
+            </label>
+            {d.exchange.on ? (
+              <>
+                <Field label="Audiences" hint="One per line: an API’s resource identifier (its public URL, e.g. https://id.example.com/orders) or its own audience.">
+                  {(id, desc) => <textarea id={id} rows={2} value={d.exchange.audiences} aria-describedby={desc} onChange={(e) => set('exchange', { ...d.exchange, audiences: e.target.value })} />}
+                </Field>
+                <Field label="Scopes" hint="Optional, space-separated: the most an exchanged token may carry. Empty: any the presented token holds.">
+                  {(id, desc) => <input id={id} type="text" value={d.exchange.scopes} aria-describedby={desc} onChange={(e) => set('exchange', { ...d.exchange, scopes: e.target.value })} />}
+                </Field>
+                <Field label="Tokens of these apps" hint="Optional, one client ID per line: only tokens issued to them may be exchanged. Empty: any app’s.">
+                  {(id, desc) => <textarea id={id} rows={2} value={d.exchange.subjectClients} aria-describedby={desc} onChange={(e) => set('exchange', { ...d.exchange, subjectClients: e.target.value })} />}
+                </Field>
+              </>
+            ) : null}
+            {fieldError(error, 'token_exchange') ? <p className="field-error">{fieldError(error, 'token_exchange')}</p> : null}
           </fieldset>
         ) : null}
 

@@ -10,6 +10,8 @@ interface ApiFlags extends GlobalOptions {
   audience?: string;
   timeoutMs?: string;
   forwardAuthorization?: boolean;
+  upstreamToken?: string;
+  upstreamAudience?: string;
   maxBodyBytes?: string;
   scope?: string[];
   route?: string[];
@@ -25,6 +27,8 @@ function addApiOptions(cmd: Command): Command {
     .option('--timeout-ms <ms>', 'upstream timeout (default 30000)')
     .option('--forward-authorization', "forward the client's Authorization header to the upstream (the default)")
     .option('--no-forward-authorization', "do not forward the client's Authorization header")
+    .option('--upstream-token <mode>', "what the upstream gets in Authorization: forward (the client's token, the default), exchange (a token minted for --upstream-audience, RFC 8693) or none")
+    .option('--upstream-audience <aud>', 'aud of the token minted for the upstream with --upstream-token exchange ("" for the upstream URL, the default)')
     .option('--max-body-bytes <bytes>', 'largest request body; larger ones get 413 ("none" for no limit, the default)')
     .option('--scope <name=Description>', 'a scope the API declares (repeatable; replaces the list on update)', collect)
     .option('--scope-translation <scope:lang=text>', 'a scope\'s description on pages in that language, e.g. books.read:de="Ihre Bücher lesen" (repeatable; "books.read:de=" removes it)', collect)
@@ -55,6 +59,8 @@ function toInput(f: ApiFlags): ApiInput {
     input.timeoutMs = Number(f.timeoutMs);
   }
   if (f.forwardAuthorization !== undefined) input.forwardAuthorization = f.forwardAuthorization;
+  if (f.upstreamToken !== undefined) input.upstreamToken = f.upstreamToken;
+  if (f.upstreamAudience !== undefined) input.upstreamAudience = f.upstreamAudience === '' ? null : f.upstreamAudience;
   if (f.maxBodyBytes !== undefined) {
     if (f.maxBodyBytes === 'none') input.maxBodyBytes = null;
     else if (/^\d+$/.test(f.maxBodyBytes)) input.maxBodyBytes = Number(f.maxBodyBytes);
@@ -94,6 +100,7 @@ function render(a: ApiView): string {
     ['audience', a.audience],
     ['timeout', `${a.timeout_ms} ms`],
     ['forwards Authorization', a.forward_authorization ? 'yes' : 'no'],
+    ['upstream token', a.upstream_token === 'exchange' ? `exchanged for ${a.upstream_audience ?? a.upstream}` : a.upstream_token === 'forward' ? "the client's, forwarded" : 'none'],
     ['max body', a.max_body_bytes === null ? 'no limit' : `${a.max_body_bytes} bytes`],
   ]);
   const scopes = table(['SCOPE', 'DESCRIPTION'], a.scopes.flatMap((s) => [[s.name, s.description], ...Object.entries(s.description_translations).map(([lang, text]) => ['', `${lang}: ${text}`])]));

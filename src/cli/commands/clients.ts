@@ -30,6 +30,11 @@ interface ClientFlags extends GlobalOptions {
   jwksUri?: string;
   requirePar?: string;
   nameTranslation?: string[];
+  tokenExchangeAudience?: string[];
+  tokenExchangeScope?: string;
+  tokenExchangeSubjectClient?: string[];
+  /** false with --no-token-exchange (commander defaults a lone --no- flag to true). */
+  tokenExchange?: boolean;
 }
 
 /**
@@ -77,7 +82,11 @@ function addClientOptions(cmd: Command): Command {
     .option('--jwks <json|@file>', 'the app\'s public keys for private_key_jwt: a JWK set as JSON, or @path to a file holding one ("" clears)')
     .option('--jwks-uri <url>', 'where the app serves its public keys for private_key_jwt (https; "" clears)')
     .option('--require-par <yes|no>', 'the code flow only through pushed authorization requests, /connect/par (default no)')
-    .option('--name-translation <lang=text>', 'the name on pages in that language, e.g. de="Acme Bücher" (repeatable; "de=" removes it; other languages are kept)', collect);
+    .option('--name-translation <lang=text>', 'the name on pages in that language, e.g. de="Acme Bücher" (repeatable; "de=" removes it; other languages are kept)', collect)
+    .option('--token-exchange-audience <aud>', 'token exchange (RFC 8693): an audience the app may exchange tokens for (repeatable; the token-exchange flags together replace the policy)', collect)
+    .option('--token-exchange-scope <scopes>', 'token exchange: space-separated scopes an exchanged token may carry (default: any the subject token holds)')
+    .option('--token-exchange-subject-client <client_id>', 'token exchange: an app whose tokens may be exchanged (repeatable; default: any app)', collect)
+    .option('--no-token-exchange', 'turn token exchange off for the app (removes its policy)');
 }
 
 function toInput(f: ClientFlags): ClientInput {
@@ -105,6 +114,18 @@ function toInput(f: ClientFlags): ClientInput {
   if (f.jwks !== undefined) input.jwks = f.jwks.startsWith('@') ? readJwksFile(f.jwks.slice(1)) : f.jwks;
   if (f.jwksUri !== undefined) input.jwksUri = f.jwksUri;
   if (f.requirePar !== undefined) input.requirePushedAuthorizationRequests = yesNo(f.requirePar, '--require-par');
+  const exchangeFlags = f.tokenExchangeAudience !== undefined || f.tokenExchangeScope !== undefined || f.tokenExchangeSubjectClient !== undefined;
+  if (f.tokenExchange === false) {
+    if (exchangeFlags) throw new CliUsageError('--no-token-exchange cannot be combined with the other --token-exchange-* flags');
+    input.tokenExchange = null;
+  } else if (exchangeFlags) {
+    if (f.tokenExchangeAudience === undefined) throw new CliUsageError('--token-exchange-audience is required with the other --token-exchange-* flags');
+    input.tokenExchange = {
+      audiences: f.tokenExchangeAudience,
+      scopes: f.tokenExchangeScope === undefined ? null : f.tokenExchangeScope.split(' ').filter(Boolean),
+      subjectClients: f.tokenExchangeSubjectClient ?? null,
+    };
+  }
   return input;
 }
 
@@ -161,6 +182,13 @@ function render(c: ClientView | ClientWithSecret): string {
     ...(c.jwks_uri ? [['jwks_uri', c.jwks_uri] as [string, unknown]] : []),
     ...(c.jwks ? [['jwks', `${c.jwks.keys.length} key${c.jwks.keys.length === 1 ? '' : 's'} (inline)`] as [string, unknown]] : []),
     ['requires PAR', c.require_pushed_authorization_requests ? 'yes' : 'no'],
+    ...(c.token_exchange
+      ? ([
+          ['token exchange audiences', c.token_exchange.audiences],
+          ['token exchange scopes', c.token_exchange.scopes ?? 'any the subject token holds'],
+          ['token exchange subject apps', c.token_exchange.subject_clients ?? 'any'],
+        ] as Array<[string, unknown]>)
+      : [['token exchange', 'off'] as [string, unknown]]),
     ...(c.previous_secret_expires_at ? [['previous secret works until', c.previous_secret_expires_at] as [string, unknown]] : []),
     ['created', c.created_at],
   ];

@@ -1,5 +1,5 @@
 import { INITIAL_TOKEN_MAX_USES, INITIAL_TOKEN_TTL } from '../../oauth/registration-service.ts';
-import { Type, type Static, type StringOptions, type TInteger, type TOptional, type TSchema, type TString } from '@sinclair/typebox';
+import { Type, type Static, type StringOptions, type TArray, type TInteger, type TObject, type TOptional, type TSchema, type TString } from '@sinclair/typebox';
 import { LIMITS, type Range } from '../../config/limits.ts';
 import { SHIPPED_LOCALES } from '../../i18n/catalogues.ts';
 
@@ -19,7 +19,7 @@ const strs = (description?: string) => Type.Array(Type.String(), description ? {
  * anyOf branch (null → 0 or ""), while a type list leaves a value alone when one type fits.
  * TypeBox has no such form, so the schema is spelled out and its static type given with it.
  */
-function nullable<T extends TString | TInteger>(schema: T) {
+function nullable<T extends TString | TInteger | TArray | TObject>(schema: T) {
   const { type, ...rest } = schema;
   return Type.Unsafe<Static<T> | null>({ ...rest, type: [type, 'null'] });
 }
@@ -57,6 +57,16 @@ export const ErrorSchema = Type.Object(
   { $id: 'Error', description: 'Every error: a stable code, a one-line message, and the field at fault when there is one.' },
 );
 
+const exchangeList = (description: string) => Type.Array(Type.String({ minLength: 1, maxLength: 500 }), { minItems: LIMITS.tokenExchangeEntries.min, maxItems: LIMITS.tokenExchangeEntries.max, description });
+const tokenExchangePolicy = Type.Object(
+  {
+    audiences: exchangeList('audiences the app may get tokens for: an API’s resource identifier or its own audience'),
+    scopes: opt(nullable(exchangeList('scopes an exchanged token may carry; null or absent: any the subject token holds'))),
+    subject_clients: opt(nullable(exchangeList('client ids of the apps whose tokens may be exchanged; null or absent: any app’s'))),
+  },
+  { additionalProperties: false, description: 'Which tokens the app may exchange for which audiences (RFC 8693, docs/token-exchange.md).' },
+);
+
 export const AppSchema = Type.Object(
   {
     client_id: str('UUID; for an app that registered itself with a Client ID Metadata Document, the https URL of that document'),
@@ -78,6 +88,7 @@ export const AppSchema = Type.Object(
     id_token_signed_response_alg: opt(nullable(str('RS256 (default) or ES256'))),
     require_mfa: opt(Type.Boolean({ description: 'users must pass a second factor to sign in to this app' })),
     dpop_bound_access_tokens: opt(Type.Boolean({ description: 'every token request must carry a DPoP proof, so every access token is sender-constrained (RFC 9449 §5.2)' })),
+    token_exchange: opt(nullable(tokenExchangePolicy)),
     secret_updated_at: opt(nullable(dateTime())),
     previous_secret_expires_at: opt(nullable(dateTime({ description: 'after a secret regeneration with a grace period: when the previous secret stops working' }))),
     logo_uri: opt(nullable(str("the app's logo (https), shown on the consent page when the brand allows remote app logos"))),
@@ -123,6 +134,7 @@ const appFields = {
   jwks: opt(Type.Union([jwkSet('public keys (JWK set) for private_key_jwt; setting it clears jwks_uri; null clears it'), Type.Null()])),
   jwks_uri: opt(nullable(str('https URL of the app\'s JWK set for private_key_jwt; setting it clears jwks; null clears it', { maxLength: 2000 }))),
   require_pushed_authorization_requests: opt(Type.Boolean({ description: 'the code flow only through /connect/par (RFC 9126; default false)' })),
+  token_exchange: opt(nullable(tokenExchangePolicy)),
 };
 
 export const AppCreateSchema = Type.Object(
@@ -355,7 +367,9 @@ const apiFields = {
   upstream: opt(apiUpstream),
   audience: opt(nullable(str('when set, tokens must carry it in aud', { maxLength: 500 }))),
   timeout_ms: opt(integerIn(LIMITS.apiTimeoutMs, 'upstream timeout in milliseconds')),
-  forward_authorization: opt(Type.Boolean({ description: "forward the client's Authorization header to the upstream (default true)" })),
+  forward_authorization: opt(Type.Boolean({ description: "true: upstream_token forward; false: none (send one of the two)" })),
+  upstream_token: opt(oneOf(['forward', 'exchange', 'none'], "what the upstream gets in Authorization: the client's token (forward, the default), a token minted for upstream_audience (exchange, RFC 8693), or nothing")),
+  upstream_audience: opt(nullable(str('aud of the token minted for the upstream (exchange); null: the upstream URL', { maxLength: 500 }))),
   max_body_bytes: opt(nullable(integerIn(LIMITS.apiMaxBodyBytes, 'largest request body in bytes, 413 above it; null for no limit (the default)'))),
   scopes: opt(Type.Array(apiScope, { maxItems: 200 })),
   routes: opt(Type.Array(apiRoute, { maxItems: 500 })),
@@ -370,6 +384,8 @@ export const ApiSchema = Type.Object(
     audience: nullable(str()),
     timeout_ms: Type.Integer(),
     forward_authorization: Type.Boolean(),
+    upstream_token: oneOf(['forward', 'exchange', 'none']),
+    upstream_audience: nullable(str()),
     max_body_bytes: nullable(Type.Integer()),
     scopes: Type.Array(Type.Object({ name: str(), description: str(), description_translations: opt(translations('the description in other languages', 300)) })),
     routes: Type.Array(Type.Object({ methods: strs(), path: str(), scopes: strs() })),

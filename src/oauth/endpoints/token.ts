@@ -1,4 +1,4 @@
-import { DEVICE_CODE_GRANT, type Client } from '../../clients/client.ts';
+import { DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT, type Client } from '../../clients/client.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { MetricsRecorder } from '../../lib/metrics.ts';
 import { authenticateClient, presentedCredentials, type AuthenticatedClient, type ClientLookup } from '../client-auth.ts';
@@ -125,8 +125,10 @@ function issued(deps: TokenEndpointDeps, req: TokenRequest, grantType: string, c
   req.log?.info({ grant_type: grantType, client_id: clientId }, 'token issued');
 }
 
-/** refresh_token comes with authorization_code and the device grant (offline access is granted per user). */
+/** refresh_token comes with authorization_code and the device grant (offline access is granted per user); token exchange with its policy. */
 function isRegisteredFor(client: Client, grantType: string): boolean {
+  // Token exchange is not a registered grant type: the app's token-exchange policy turns it on (decideTokenExchange).
+  if (grantType === TOKEN_EXCHANGE_GRANT) return true;
   if (grantType === 'refresh_token') return client.grantTypes.includes('authorization_code') || client.grantTypes.includes(DEVICE_CODE_GRANT);
   return (client.grantTypes as string[]).includes(grantType);
 }

@@ -53,6 +53,8 @@ function apiInput(body: Static<typeof ApiUpdateSchema>): ApiInput {
     audience: body.audience,
     timeoutMs: body.timeout_ms,
     forwardAuthorization: body.forward_authorization,
+    upstreamToken: body.upstream_token,
+    upstreamAudience: body.upstream_audience,
     maxBodyBytes: body.max_body_bytes,
     scopes: body.scopes?.map((s) => ({ name: s.name, description: s.description, descriptionTranslations: s.description_translations })),
     routes: body.routes,

@@ -149,5 +149,9 @@ function clientInput(body: Static<typeof AppUpdateSchema>): ClientInput {
     jwks: body.jwks,
     jwksUri: body.jwks_uri,
     requirePushedAuthorizationRequests: body.require_pushed_authorization_requests,
+    tokenExchange:
+      body.token_exchange === undefined || body.token_exchange === null
+        ? body.token_exchange
+        : { audiences: body.token_exchange.audiences, scopes: body.token_exchange.scopes, subjectClients: body.token_exchange.subject_clients },
   };
 }
