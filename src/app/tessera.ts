@@ -162,7 +162,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const auditStore = new KyselyAuditStore(db);
   const audit = new AuditLog(auditStore, clock);
   // Read before anything is opened that would need closing: a template mistake is a config error.
-  const templates = new Templates(config.email.templatesDir);
+  const templates = new Templates(config.email.templatesDir, config.languages.available);
 
   const { encrypter, createdFile, warnings, source: kekSource } = loadKeyEncrypter(config.keys, { create: !options.readOnly });
   for (const warning of warnings) options.log.warn({ file: config.keys.encryptionKeyFile }, warning);
@@ -388,6 +388,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     metrics,
     issuer,
     productName: () => branding.live.document.product_name,
+    defaultLocale: config.languages.defaultLocale,
+    locales: config.languages.available,
   });
   const emailJobs = new JobQueue('email flows', log);
   const emailLinkStore = new KyselyEmailLinkStore(db);

@@ -56,6 +56,7 @@ export const AUDIT_TARGETS = {
   'user.invite': 'user',
   'user.invite_accept': 'user',
   'user.passkey_rename': 'user',
+  'user.locale_change': 'user',
   'registration.token_create': 'registration_token',
   'registration.token_revoke': 'registration_token',
 } as const;
@@ -163,6 +164,8 @@ export interface AuditDetails {
   'user.invite': { email: string; roles: string[] };
   /** The invitee accepted: the target is the user just created; `with: 'passkey'` when they chose a passkey instead of a password. */
   'user.invite_accept': { email: string; username: string; with?: 'passkey' };
+  /** The language mail to the user is written in changed (docs/languages.md): the page's language where they signed in, chose one or accepted their invitation. */
+  'user.locale_change': { locale: string; previous: string | null };
   /** The user renamed one of their passkeys. */
   'user.passkey_rename': { name: string; previous_name: string };
   /** An initial access token for Dynamic Client Registration (never the token itself). */

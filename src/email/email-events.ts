@@ -1,7 +1,7 @@
 import type { AuditEntry, AuditLog } from '../audit/audit-log.ts';
 import { actorIp, SYSTEM, type Actor } from '../audit/actor.ts';
 import type { UserStore } from '../identity/user-store.ts';
-import { iso } from '../lib/time.ts';
+import { translator, type Translator } from '../i18n/translator.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { EmailVerification } from './email-verification.ts';
 import type { JobQueue } from './job-queue.ts';
@@ -49,12 +49,20 @@ export function wireEmailEvents(d: EmailEventDeps): void {
       }
       const user = await d.users.findById(userId);
       if (!user?.email || !user.emailVerified || user.disabled) return;
-      d.mailer.send(job.message, user.email, { username: user.username, time: `${iso(at).replace('T', ' ').replace(/\.\d+Z$|Z$/, '')} UTC`, ip: actorIp(actor) ?? 'unknown', ...job.variables }, user.id);
+      // In the user's language (docs/languages.md): the words, and the time as that language writes it.
+      const locale = d.mailer.localeFor(user.locale);
+      const words = translator(locale);
+      d.mailer.send(job.message, user.email, { username: user.username, time: words.dateTime(at), ip: actorIp(actor) ?? 'unknown', ...job.variables(words) }, user.id, locale);
     });
   });
 }
 
-type Job = { kind: 'verify' } | { kind: 'notice'; message: MessageName; variables: Record<string, string> };
+/** A notice's own variables, in the reader's language. */
+type Job = { kind: 'verify' } | { kind: 'notice'; message: MessageName; variables: (words: Translator) => Record<string, string> };
+
+const none = () => ({});
+/** "authenticator app", "passkey" in the reader's language; an unknown kind as it is named. */
+const factorWord = (words: Translator, type: unknown) => (type === 'totp' ? words.t('mail.factor.totp') : type === 'passkey' ? words.t('mail.factor.passkey') : String(type ?? ''));
 
 function jobFor(entry: AuditEntry, actor: Actor): Job | undefined {
   const details = entry.details as Record<string, unknown>;
@@ -64,21 +72,25 @@ function jobFor(entry: AuditEntry, actor: Actor): Job | undefined {
     case 'user.update':
       return Array.isArray(details.fields) && details.fields.includes('email') ? { kind: 'verify' } : undefined;
     case 'user.password_change':
-      return { kind: 'notice', message: 'notice_password_change', variables: {} };
+      return { kind: 'notice', message: 'notice_password_change', variables: none };
     case 'user.password_reset':
-      return { kind: 'notice', message: 'notice_password_reset', variables: { by: details.by === 'email_link' ? 'with a link sent by email' : `by ${actor.label}` } };
+      return {
+        kind: 'notice',
+        message: 'notice_password_reset',
+        variables: (words) => ({ by: details.by === 'email_link' ? words.t('mail.by.link') : words.t('mail.by.actor', { actor: actor.label }) }),
+      };
     case 'user.factor_add':
-      return { kind: 'notice', message: 'notice_factor_add', variables: { factor_type: String(details.type ?? ''), factor_name: String(details.name ?? '') } };
+      return { kind: 'notice', message: 'notice_factor_add', variables: (words) => ({ factor_type: factorWord(words, details.type), factor_name: String(details.name ?? '') }) };
     case 'user.factor_remove':
-      return { kind: 'notice', message: 'notice_factor_remove', variables: { factor_type: String(details.type ?? ''), factor_name: String(details.name ?? '') } };
+      return { kind: 'notice', message: 'notice_factor_remove', variables: (words) => ({ factor_type: factorWord(words, details.type), factor_name: String(details.name ?? '') }) };
     case 'user.factors_reset':
       // A reset that found nothing to remove changed nothing.
-      return Array.isArray(details.types) && details.types.length > 0 ? { kind: 'notice', message: 'notice_factors_reset', variables: { by: actor.label } } : undefined;
+      return Array.isArray(details.types) && details.types.length > 0 ? { kind: 'notice', message: 'notice_factors_reset', variables: () => ({ by: actor.label }) } : undefined;
     case 'user.recovery_codes_regenerate':
       // Codes made together with the first factor are part of that change (its own notice).
-      return details.with_factor === true ? undefined : { kind: 'notice', message: 'notice_recovery_codes', variables: {} };
+      return details.with_factor === true ? undefined : { kind: 'notice', message: 'notice_recovery_codes', variables: none };
     case 'user.sign_in':
-      return details.new_device === true ? { kind: 'notice', message: 'notice_new_device', variables: {} } : undefined;
+      return details.new_device === true ? { kind: 'notice', message: 'notice_new_device', variables: none } : undefined;
     default:
       return undefined;
   }

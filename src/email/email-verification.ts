@@ -57,6 +57,7 @@ export class EmailVerification {
       user.email,
       { username: user.username, email: user.email, link: this.#d.url(`/verify-email?${new URLSearchParams({ token })}`), expires_hours: LINK_TTL.email_verify / 3600 },
       user.id,
+      user.locale,
     );
     return 'sent';
   }

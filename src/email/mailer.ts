@@ -33,6 +33,10 @@ export interface MailerDeps {
   issuer: () => string;
   /** The brand's product name (docs/branding.md), `{{product_name}}` in every message. */
   productName?: () => string;
+  /** TESSERA_DEFAULT_LOCALE: the language of mail to someone whose language is not known. */
+  defaultLocale?: string;
+  /** The languages mail can be written in (those the pages offer). */
+  locales?: readonly string[];
 }
 
 /**
@@ -61,18 +65,26 @@ export class Mailer {
     return this.#queue.length;
   }
 
+  /** The language to write to someone in: `preferred` (a user's, a page's) when it is one mail is written in, else the operator's default. */
+  localeFor(preferred: string | null | undefined): string {
+    const fallback = this.#d.defaultLocale ?? 'en';
+    if (!preferred) return fallback;
+    return (this.#d.locales ?? [fallback]).includes(preferred) ? preferred : fallback;
+  }
+
   /** Throws `email_not_configured` (409) when mail cannot be sent; `what` names the feature. */
   requireConfigured(what: string): void {
     if (!this.configured) throw emailNotConfigured(what);
   }
 
   /**
-   * Renders the message now (a template problem shows at once) and queues it. Throws
+   * Renders the message now, in `locale` (docs/languages.md; the operator's default when it is
+   * not given or not offered), and queues it (a template problem shows at once). Throws
    * `email_not_configured` without SMTP: callers that may run without it check `configured`.
    */
-  send(message: MessageName, to: string, variables: MessageVariables & { username: string }, userId: string | null): void {
+  send(message: MessageName, to: string, variables: MessageVariables & { username: string }, userId: string | null, locale?: string | null): void {
     this.requireConfigured(`sending the ${message} message`);
-    const rendered = this.#d.templates.render(message, { issuer: this.#d.issuer(), product_name: this.#d.productName?.() ?? 'Tessera', ...variables });
+    const rendered = this.#d.templates.render(message, this.localeFor(locale), { issuer: this.#d.issuer(), product_name: this.#d.productName?.() ?? 'Tessera', ...variables });
     if (this.#queue.length >= OUTBOX_LIMIT) {
       this.#d.log.error({ message, userId }, `email dropped: ${OUTBOX_LIMIT} messages are already waiting (is the SMTP server reachable?)`);
       this.#d.metrics.mail(message, 'dropped');

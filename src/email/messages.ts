@@ -1,8 +1,14 @@
+import type { MessageKey } from '../i18n/catalogues.ts';
+
 /**
- * Every email Tessera sends, its text in one place per message: the subject, the plain text
- * and the simple HTML, with `{{variable}}` placeholders. The operator may replace any part
- * from TESSERA_EMAIL_TEMPLATES_DIR (templates.ts); docs/email.md lists the variables. The
- * branding/translation work (issue 15) moves these texts into catalogues.
+ * Every email Tessera sends. The words come from the message catalogues
+ * (src/i18n/messages/<locale>.json, keys `email.*`; docs/languages.md), so each mail is
+ * written in its reader's language: the subject, then the body's paragraphs, each an ICU
+ * message with `{variable}` placeholders. `{ link: key }` is the message's link: in the plain
+ * text the label and the URL on a line of its own, in the HTML a link with that label. The
+ * operator may replace any part, for every language or for one, from
+ * TESSERA_EMAIL_TEMPLATES_DIR (templates.ts; `{{variable}}` there); docs/email.md lists the
+ * variables.
  *
  * Every message also has `issuer` (Tessera's URL), `username` and `product_name` (the brand's
  * name, docs/branding.md).
@@ -10,80 +16,62 @@
 export interface MessageText {
   /** Variables besides `issuer`, `username` and `product_name`. */
   variables: readonly string[];
-  subject: string;
-  text: string;
-  html: string;
+  subject: MessageKey;
+  body: ReadonlyArray<MessageKey | { link: MessageKey }>;
 }
 
-const footer = {
-  text: '\n\n-- \n{{product_name}} at {{issuer}}',
-  html: '<p style="color:#666;font-size:12px">{{product_name}} at {{issuer}}</p>',
-};
-
-const IF_NOT_YOU = 'If this was not you, change your password now and tell your administrator.';
-
-const notice = (what: string, extra: string, closing = IF_NOT_YOU) => ({
-  text: `Hello {{username}},\n\n${what}\n\n${extra ? `${extra}\n\n` : ''}${closing}${footer.text}`,
-  html: `<p>Hello {{username}},</p><p>${what}</p>${extra ? `<p>${extra}</p>` : ''}<p>${closing}</p>${footer.html}`,
-});
+const notice = (what: MessageKey, ...rest: MessageKey[]) => ['mail.hello', what, ...(rest.length ? rest : ['mail.notice.notYou' as const])] as const;
 
 export const MESSAGES = {
   password_reset: {
     variables: ['link', 'expires_minutes'],
-    subject: 'Reset your {{product_name}} password',
-    text: `Hello {{username}},\n\nSomeone (hopefully you) asked to reset the password of your account. Open this link to choose a new one:\n\n{{link}}\n\nThe link works once, for {{expires_minutes}} minutes. If you did not ask, ignore this email: your password stays as it is.${footer.text}`,
-    html: `<p>Hello {{username}},</p><p>Someone (hopefully you) asked to reset the password of your account.</p><p><a href="{{link}}">Choose a new password</a></p><p>The link works once, for {{expires_minutes}} minutes. If you did not ask, ignore this email: your password stays as it is.</p>${footer.html}`,
+    subject: 'mail.password_reset.subject',
+    body: ['mail.hello', 'mail.password_reset.intro', { link: 'mail.password_reset.action' }, 'mail.password_reset.expiry'],
   },
   email_verify: {
     variables: ['link', 'email', 'expires_hours'],
-    subject: 'Confirm your email address',
-    text: `Hello {{username}},\n\nPlease confirm that {{email}} is your email address by opening this link:\n\n{{link}}\n\nThe link works once, for {{expires_hours}} hours.${footer.text}`,
-    html: `<p>Hello {{username}},</p><p>Please confirm that {{email}} is your email address.</p><p><a href="{{link}}">Confirm my address</a></p><p>The link works once, for {{expires_hours}} hours.</p>${footer.html}`,
+    subject: 'mail.email_verify.subject',
+    body: ['mail.hello', 'mail.email_verify.intro', { link: 'mail.email_verify.action' }, 'mail.email_verify.expiry'],
   },
   invite: {
     variables: ['link', 'email', 'expires_days', 'invited_by'],
-    subject: 'You are invited to {{product_name}}',
-    text: `Hello,\n\n{{invited_by}} invited you ({{email}}) to an account at {{issuer}}. Open this link to choose a username and a password or passkey:\n\n{{link}}\n\nThe link works once, for {{expires_days}} days.${footer.text}`,
-    html: `<p>Hello,</p><p>{{invited_by}} invited you ({{email}}) to an account at {{issuer}}.</p><p><a href="{{link}}">Accept the invitation</a></p><p>The link works once, for {{expires_days}} days.</p>${footer.html}`,
+    subject: 'mail.invite.subject',
+    body: ['mail.invite.hello', 'mail.invite.intro', { link: 'mail.invite.action' }, 'mail.invite.expiry'],
   },
   notice_password_change: {
     variables: ['time', 'ip'],
-    subject: 'Your {{product_name}} password was changed',
-    ...notice('The password of your account was changed at {{time}} (from {{ip}}).', ''),
+    subject: 'mail.notice_password_change.subject',
+    body: notice('mail.notice_password_change.what'),
   },
   notice_password_reset: {
     variables: ['time', 'ip', 'by'],
-    subject: 'Your {{product_name}} password was reset',
-    ...notice('The password of your account was reset at {{time}} ({{by}}, from {{ip}}). Every session was signed out.', ''),
+    subject: 'mail.notice_password_reset.subject',
+    body: notice('mail.notice_password_reset.what'),
   },
   notice_factor_add: {
     variables: ['time', 'ip', 'factor_type', 'factor_name'],
-    subject: 'A sign-in method was added to your {{product_name}} account',
-    ...notice('A new sign-in method ({{factor_type}}: {{factor_name}}) was added to your account at {{time}} (from {{ip}}).', ''),
+    subject: 'mail.notice_factor_add.subject',
+    body: notice('mail.notice_factor_add.what'),
   },
   notice_factor_remove: {
     variables: ['time', 'ip', 'factor_type', 'factor_name'],
-    subject: 'A sign-in method was removed from your {{product_name}} account',
-    ...notice('A sign-in method ({{factor_type}}: {{factor_name}}) was removed from your account at {{time}} (from {{ip}}).', ''),
+    subject: 'mail.notice_factor_remove.subject',
+    body: notice('mail.notice_factor_remove.what'),
   },
   notice_factors_reset: {
     variables: ['time', 'ip', 'by'],
-    subject: 'The second factors of your {{product_name}} account were reset',
-    ...notice(
-      'An administrator ({{by}}) removed every second factor, passkey and recovery code of your account at {{time}} (from {{ip}}).',
-      'Until you set up a new one, you sign in with your password alone.',
-      'If you did not ask for this, tell your administrator.',
-    ),
+    subject: 'mail.notice_factors_reset.subject',
+    body: notice('mail.notice_factors_reset.what', 'mail.notice_factors_reset.after', 'mail.notice_factors_reset.notYou'),
   },
   notice_recovery_codes: {
     variables: ['time', 'ip'],
-    subject: 'New recovery codes for your {{product_name}} account',
-    ...notice('New recovery codes were made for your account at {{time}} (from {{ip}}). The earlier ones no longer work.', ''),
+    subject: 'mail.notice_recovery_codes.subject',
+    body: notice('mail.notice_recovery_codes.what'),
   },
   notice_new_device: {
     variables: ['time', 'ip'],
-    subject: 'New sign-in to your {{product_name}} account',
-    ...notice('Your account was signed in to from a new device or browser at {{time}} (from {{ip}}).', ''),
+    subject: 'mail.notice_new_device.subject',
+    body: notice('mail.notice_new_device.what'),
   },
 } as const satisfies Record<string, MessageText>;
 
@@ -91,3 +79,5 @@ export type MessageName = keyof typeof MESSAGES;
 export const MESSAGE_NAMES = Object.keys(MESSAGES) as MessageName[];
 /** Variables every message has. */
 export const COMMON_VARIABLES = ['issuer', 'username', 'product_name'] as const;
+/** The last line of every message (after the text's "-- " signature separator). */
+export const FOOTER_KEY: MessageKey = 'mail.footer';

@@ -47,8 +47,12 @@ export class PasswordReset {
     return this.#d.mailer.configured;
   }
 
-  /** `identifier`: a username or an email address, as typed. */
-  async request(identifier: string, meta: { ip: string | null }): Promise<ResetRequestOutcome> {
+  /**
+   * `identifier`: a username or an email address, as typed. `meta.locale`: the language of the
+   * page the request came from, which the mail is written in (the person asking reads that
+   * one; the account's own language otherwise).
+   */
+  async request(identifier: string, meta: { ip: string | null; locale?: string }): Promise<ResetRequestOutcome> {
     if (!this.available) return { ok: false, reason: 'not_configured' };
     const typed = identifier.replaceAll('\0', '').trim().slice(0, 320);
     const retryAfter = await countMailRequest(this.#d.throttle, 'reset', usernameKey(typed), meta.ip, epochSeconds(this.#d.clock));
@@ -56,7 +60,7 @@ export class PasswordReset {
       this.#d.log.info({ ip: meta.ip }, 'password reset request throttled');
       return { ok: false, reason: 'throttled', retryAfter };
     }
-    if (typed) this.#d.jobs.add('password reset request', () => this.#mailLinks(typed, meta.ip));
+    if (typed) this.#d.jobs.add('password reset request', () => this.#mailLinks(typed, meta.ip, meta.locale));
     return { ok: true };
   }
 
@@ -84,7 +88,7 @@ export class PasswordReset {
     return { ok: true, username: user.username };
   }
 
-  async #mailLinks(typed: string, ip: string | null): Promise<void> {
+  async #mailLinks(typed: string, ip: string | null, locale: string | undefined): Promise<void> {
     const byName = typed.length <= 200 ? await this.#d.users.findByUsername(typed) : undefined;
     const accounts = byName ? [byName] : typed.includes('@') ? (await this.#d.users.listByEmail(typed)).slice(0, MAX_ACCOUNTS_PER_ADDRESS) : [];
     const reachable = accounts.filter((u) => u.email && !u.disabled);
@@ -100,6 +104,7 @@ export class PasswordReset {
         user.email!,
         { username: user.username, link: this.#d.url(`/reset?${new URLSearchParams({ token })}`), expires_minutes: LINK_TTL.password_reset / 60 },
         user.id,
+        locale ?? user.locale,
       );
     }
   }

@@ -10,6 +10,7 @@ import { SESSION_COOKIE } from '../lib/cookie-names.ts';
 import { pageForm, pageHeaders, queryParams, safeReturnTo, type PageKit } from './page-kit.ts';
 import { noStore } from './oauth-reply.ts';
 import { waitText } from './page-routes.ts';
+import { pageLocale, rememberPageLocale } from './language-routes.ts';
 import { PasskeyRefused } from '../identity/passkey-service.ts';
 import { passkeyScripts, scriptNonce } from './passkey-assets.ts';
 import { ceremonyCsrfOk, jsonBody, jsonError, newCeremonyHandle, takeCeremonyHandle } from './webauthn-ceremony.ts';
@@ -34,7 +35,7 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
     const identifier = (form.get('identifier') ?? '').trim();
     if (!kit.csrfOk(request, form, 'forgot')) return forgotAgain(request, reply, 403, t('email.formExpired'), identifier);
     if (!identifier) return forgotAgain(request, reply, 400, t('email.forgot.enterIdentifier'));
-    const outcome = await reset.request(identifier, { ip: request.ip });
+    const outcome = await reset.request(identifier, { ip: request.ip, locale: pageLocale(request, tessera) });
     if (!outcome.ok && outcome.reason === 'throttled') {
       reply.header('retry-after', String(outcome.retryAfter));
       return forgotAgain(request, reply, 429, t('wait.requests', { wait: waitText(outcome.retryAfter) }), identifier);
@@ -151,6 +152,7 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
     try {
       const outcome = await invitations.accept(token, { username, password }, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
       if (!outcome.ok) return invalidInvite(reply);
+      await rememberPageLocale(request, tessera, { id: outcome.session.userId, username: outcome.username });
       reply.setCookie(SESSION_COOKIE, outcome.cookieValue, { ...kit.cookieOptions(), maxAge: outcome.session.expiresAt - outcome.session.createdAt });
       return noStore(reply).redirect('/account', 303);
     } catch (error) {
@@ -192,6 +194,7 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
         { ip: request.ip, userAgent: request.headers['user-agent'] ?? null },
       );
       if (!outcome.ok) return jsonError(reply, 400, 'invalid_link', INVITE_LINK_GONE());
+      await rememberPageLocale(request, tessera, { id: outcome.session.userId, username: outcome.username });
       reply.setCookie(SESSION_COOKIE, outcome.cookieValue, { ...kit.cookieOptions(), maxAge: outcome.session.expiresAt - outcome.session.createdAt });
       return noStore(reply).send({ redirect: '/account' });
     } catch (error) {

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
+import { visitor } from '../audit/actor.ts';
 import { matchLocale, negotiateLocale } from '../i18n/index.ts';
 import { LANGUAGE_COOKIE } from '../lib/cookie-names.ts';
 import { messagePage } from '../pages/pages.ts';
@@ -21,6 +22,20 @@ export function requestLocale(request: FastifyRequest, available: readonly strin
     available,
     fallback,
   );
+}
+
+/** The language of this request's page, as Tessera is configured (what mail to the person is then written in). */
+export function pageLocale(request: FastifyRequest, tessera: Tessera): string {
+  return requestLocale(request, tessera.config.languages.available, tessera.config.languages.defaultLocale);
+}
+
+/**
+ * Remembers the page's language as the user's (`users.locale`, docs/languages.md), for mail
+ * sent to them later: called where a person shows which language they read (signing in,
+ * choosing a language while signed in, accepting an invitation).
+ */
+export async function rememberPageLocale(request: FastifyRequest, tessera: Tessera, user: { id: string; username: string }, locale = pageLocale(request, tessera)): Promise<void> {
+  await tessera.services.users.rememberLocale(user.id, locale, tessera.config.languages.defaultLocale, visitor(user.username, request.ip));
 }
 
 function uiLocalesOf(request: FastifyRequest): string | undefined {
@@ -55,6 +70,10 @@ export function registerLanguageRoutes(app: FastifyInstance, tessera: Tessera, k
     const chosen = matchLocale(q.get('set')?.[0] ?? '', available);
     if (!chosen) return pageHeaders(reply).code(400).send(messagePage(t('error.language.title'), t('error.language.message')));
     reply.setCookie(LANGUAGE_COOKIE, chosen, { ...kit.cookieOptions(), maxAge: LANGUAGE_COOKIE_MAX_AGE });
+    // Signed in: the choice is the user's language for mail too (the same preference as the
+    // cookie, so the same rule: a link, no CSRF token; it changes only which language mail is in).
+    const signedIn = await kit.signedInOf(request);
+    if (signedIn) await rememberPageLocale(request, tessera, signedIn.principal.user, chosen);
     const back = samePagePath(q.get('return_to')?.[0]);
     return noStore(reply).redirect(back ? withUiLocales(back, chosen) : '/account', 303);
   });

@@ -10,6 +10,7 @@ import { messagePage } from '../pages/pages.ts';
 import { noStore } from './oauth-reply.ts';
 import { SESSION_COOKIE, UPSTREAM_COOKIE } from '../lib/cookie-names.ts';
 import { pageHeaders, safeReturnTo } from './page-kit.ts';
+import { rememberPageLocale } from './language-routes.ts';
 
 /** The upstream sign-in cookie (UPSTREAM_COOKIE): only the callback paths ever see it. */
 const COOKIE_PATH = '/login/providers/';
@@ -70,6 +71,8 @@ export function registerProviderRoutes(app: FastifyInstance, tessera: Tessera): 
     request.log.info({ provider: slug, user_id: result.user.id }, 'signed in through an identity provider');
     // A new sign-in replaces whatever session this browser had.
     await sessions.signOut(request.cookies[SESSION_COOKIE], request.ip);
+    // The language of this browser's pages is the one mail to the user is written in (docs/languages.md).
+    await rememberPageLocale(request, tessera, result.user);
     const { cookieValue, session } = await sessions.startSession(result.user.id, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null }, { amr: ['fed'] });
     reply.setCookie(SESSION_COOKIE, cookieValue, { path: '/', httpOnly: true, sameSite: 'lax', secure: secure(), maxAge: session.expiresAt - session.createdAt });
     if (result.returnTo) return noStore(reply).redirect(result.returnTo, 303);

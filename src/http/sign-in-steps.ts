@@ -12,6 +12,7 @@ import { noStore } from './oauth-reply.ts';
 import type { PendingSecondStep } from '../identity/mfa/second-step-store.ts';
 import type { SafeHtml } from '../pages/html.ts';
 import { pageHeaders, type PageKit } from './page-kit.ts';
+import { rememberPageLocale } from './language-routes.ts';
 
 /**
  * A way to pass the second step besides a code: its HTML for this user, or undefined when they
@@ -83,6 +84,9 @@ export class SignInSteps {
   async finish(request: FastifyRequest, reply: FastifyReply, user: User, amr: readonly string[]): Promise<SignInResult & { ok: true }> {
     const { sessions } = this.#tessera.interactive;
     const meta = { ip: request.ip, userAgent: request.headers['user-agent'] ?? null, deviceCookie: request.cookies[DEVICE_COOKIE] };
+    // The language this person signs in in is the one mail to them is written in (first: the
+    // new-device notice the sign-in may send is already in it).
+    await rememberPageLocale(request, this.#tessera, user);
     const result = await sessions.completeSignIn(user, meta, amr);
     request.log.info({ user_id: result.session.userId, sid: result.session.sid, amr }, 'signed in');
     // A new sign-in replaces whatever session this browser had (no session left behind).

@@ -131,6 +131,20 @@ export class UserService {
     return user;
   }
 
+  /**
+   * Remembers the language of the pages the user is using (signing in, choosing a language,
+   * accepting an invitation) as the one mail to them is written in. Written and audited
+   * (`user.locale_change`) only when it differs from the language mail is written in now
+   * (theirs, or `defaultLocale` while they have none): signing in again in the same language
+   * changes nothing. `locale` is one the pages offer (the caller negotiated it).
+   */
+  async rememberLocale(userId: string, locale: string, defaultLocale: string, actor: Actor): Promise<void> {
+    const user = await this.#d.users.findById(userId);
+    if (!user || (user.locale ?? defaultLocale) === locale) return;
+    await this.#d.users.setLocale(userId, locale);
+    await this.#d.audit.record({ action: 'user.locale_change', targetId: userId, details: { locale, previous: user.locale ?? null } }, actor);
+  }
+
   /** A username a new account may take (trimmed): the syntax, and no one has it yet. */
   async checkNewUsername(raw: string | undefined): Promise<string> {
     if (raw === undefined) throw validationError('username is required', 'username');

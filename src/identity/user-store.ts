@@ -25,6 +25,8 @@ export interface UserStore {
   /** Users whose email is `email`, ignoring case (sign-in through a provider links by it only when trusted). */
   listByEmail(email: string): Promise<User[]>;
   list(): Promise<User[]>;
+  /** The user's language for mail (not a change other nodes need to hear of: mail reads the row). */
+  setLocale(userId: string, locale: string | null): Promise<void>;
   insert(user: User, roles: string[]): Promise<void>;
   save(user: User): Promise<void>;
   setRoles(userId: string, roles: string[], now: number): Promise<void>;
@@ -99,12 +101,17 @@ export class KyselyUserStore implements UserStore, RoleStore {
   }
 
   async save(user: User): Promise<void> {
-    const { id, created_at, ...rest } = userToRow(user);
-    void created_at;
+    // The locale is written by setLocale alone: a user object read before a language change must not undo it.
+    const { id, created_at, locale, ...rest } = userToRow(user);
+    void created_at, void locale;
     await this.#db.transaction().execute(async (trx) => {
       await trx.updateTable('users').set(rest).where('id', '=', id).execute();
       await publishChange(trx, 'user', id, user.updatedAt);
     });
+  }
+
+  async setLocale(userId: string, locale: string | null): Promise<void> {
+    await this.#db.updateTable('users').set({ locale }).where('id', '=', userId).execute();
   }
 
   async setRoles(userId: string, roles: string[], now: number): Promise<void> {

@@ -15,6 +15,11 @@ export interface User {
   tokensValidAfter: number;
   createdAt: number;
   updatedAt: number;
+  /**
+   * The language mail to the user is written in (docs/languages.md): the locale of the pages
+   * where they last signed in or chose one. Absent or null: not known (the operator's default).
+   */
+  locale?: string | null;
 }
 
 /** A user with what their roles grant: what tokens issued for them carry. */
@@ -44,6 +49,8 @@ export function userFromRow(row: UsersTable): User {
     tokensValidAfter: row.tokens_valid_after,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    // Absent rather than null when not known, so a user made before it was known reads back the same.
+    ...(row.locale ? { locale: row.locale } : {}),
   };
 }
 
@@ -63,5 +70,6 @@ export function userToRow(user: User): UsersTable {
     tokens_valid_after: user.tokensValidAfter,
     created_at: user.createdAt,
     updated_at: user.updatedAt,
+    locale: user.locale ?? null,
   };
 }

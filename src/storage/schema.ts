@@ -101,6 +101,8 @@ export interface UsersTable {
   tokens_valid_after: Epoch;
   created_at: Epoch;
   updated_at: Epoch;
+  /** The user's language for mail (migration 0019); null until known. */
+  locale: string | null;
 }
 
 export interface RolesTable {

@@ -162,7 +162,7 @@ describe.each(DIALECTS)('email verification and notices (%s)', (dialect) => {
     const nora = await server.tessera.services.users.find('nora');
     await server.tessera.services.audit.record({ action: 'user.factor_add', targetId: nora.id, details: { type: 'totp', name: '<Pixel> & co' } }, visitor('nora', '203.0.113.7'));
     const factor = await mailbox.waitFor('nora@example.test', (m) => m.subject === 'A sign-in method was added to your Tessera account');
-    expect(factor.text).toContain('(totp: <Pixel> & co)');
+    expect(factor.text).toContain('(authenticator app: <Pixel> & co)');
     expect(factor.text).toContain('from 203.0.113.7');
     expect(factor.html).toContain('&lt;Pixel&gt; &amp; co');
     await server.tessera.services.audit.record({ action: 'user.password_change', targetId: nora.id, details: { other_sessions_ended: 1, refresh_tokens_revoked: 0 } }, visitor('nora', null));

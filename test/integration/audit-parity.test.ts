@@ -239,7 +239,7 @@ const SIGN_IN: AuditAction[] = ['user.link', 'provider.sign_in', 'provider.sign_
 const OWN_FACTORS: AuditAction[] = ['user.factor_add', 'user.factor_remove', 'user.recovery_codes_regenerate', 'user.recovery_code_use', 'user.second_factor_failed', 'user.second_factor_throttled', 'user.passkey_rename'];
 
 /** Recorded when a user changes their own account at /account (profile, sessions and apps use the admin actions above). */
-const OWN_ACCOUNT: AuditAction[] = ['user.password_change'];
+const OWN_ACCOUNT: AuditAction[] = ['user.password_change', 'user.locale_change'];
 
 /** Recorded by a protocol endpoint, with the app calling it as the actor (`/connect/revocation`). */
 const PROTOCOL: AuditAction[] = ['token.revoke'];

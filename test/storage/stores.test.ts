@@ -305,6 +305,22 @@ describe.each(DIALECTS)('stores on %s', (dialect) => {
       expect(await store.findById(randomUUID())).toBeUndefined();
     });
 
+    test('the locale: written at insert and by setLocale (not by save, which may hold an older read), cleared with null', async () => {
+      const store = new KyselyUserStore(handle.db);
+      const user = makeUser(`Locale-${randomUUID().slice(0, 8)}`, { locale: 'de' });
+      await store.insert(user, []);
+      expect(await store.findById(user.id)).toEqual(user);
+      await store.setLocale(user.id, 'fr');
+      expect((await store.findById(user.id))?.locale).toBe('fr');
+      await store.save({ ...user, name: 'Renamed', updatedAt: NOW + 1 });
+      expect(await store.findById(user.id)).toMatchObject({ name: 'Renamed', locale: 'fr' });
+      await store.setLocale(user.id, null);
+      expect((await store.findById(user.id))?.locale).toBeUndefined();
+      const other = makeUser(`Nolocale-${randomUUID().slice(0, 8)}`);
+      await store.insert(other, []);
+      expect((await store.findById(other.id))?.locale).toBeUndefined();
+    });
+
     test('usernames are found case-insensitively (and NFKC-normalised), keeping their spelling', async () => {
       const store = new KyselyUserStore(handle.db);
       const tag = randomUUID().slice(0, 8);

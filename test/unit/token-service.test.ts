@@ -109,6 +109,10 @@ class MemoryUserStore implements UserStore {
   async save(user: User) {
     this.users.set(user.id, structuredClone(user));
   }
+  async setLocale(userId: string, locale: string | null) {
+    const user = this.users.get(userId);
+    if (user) user.locale = locale;
+  }
   async setRoles(userId: string, roles: string[]) {
     this.roles.set(userId, [...roles]);
   }

@@ -14,6 +14,7 @@ import * as m0014 from './0014-branding.ts';
 import * as m0015 from './0015-resource-indicators.ts';
 import * as m0017 from './0017-device-authorizations.ts';
 import * as m0018 from './0018-client-registration.ts';
+import * as m0019 from './0019-user-locale.ts';
 import * as m0020 from './0020-translations.ts';
 import * as m0021 from './0021-private-key-jwt-and-par.ts';
 import * as m0022 from './0022-dpop.ts';
@@ -42,6 +43,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '0015-resource-indicators': m0015,
   '0017-device-authorizations': m0017,
   '0018-client-registration': m0018,
+  '0019-user-locale': m0019,
   '0020-translations': m0020,
   '0021-private-key-jwt-and-par': m0021,
   '0022-dpop': m0022,
