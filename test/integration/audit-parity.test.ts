@@ -249,7 +249,8 @@ const EMAIL_LINKS: AuditAction[] = ['user.email_verify', 'user.invite_accept'];
 
 test('every audit action is in the table or listed as offered by one adapter only', () => {
   const placed = [...ROWS.map((r) => r.action), ...API_ONLY, ...CLI_ONLY, ...SIGN_IN, ...OWN_FACTORS, ...OWN_ACCOUNT, ...PROTOCOL, ...EMAIL_LINKS];
-  expect([...placed].sort()).toEqual([...AUDIT_ACTIONS].sort());
+  // An action may have several rows (app.update: one per kind of change); each must be placed once at least.
+  expect([...new Set(placed)].sort()).toEqual([...AUDIT_ACTIONS].sort());
 });
 
 describe.each(DIALECTS)('the same change through the CLI and the admin API is audited the same (%s)', (dialect) => {
