@@ -2,6 +2,7 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SYSTEM } from '../../src/audit/actor.ts';
 import { DIALECTS } from '../support/databases.ts';
+import { dpopKey, dpopProof } from '../support/dpop.ts';
 import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
 
 /**
@@ -92,6 +93,20 @@ describe.each(DIALECTS)('token exchange (%s)', (dialect) => {
     // It is a Tessera access token like any other: introspection says active, for alice.
     const intro = (await (await postForm(`${server.url}/connect/introspect`, { token: body.access_token as string }, { authorization: basic(backend.id, backend.secret) })).json()) as Record<string, unknown>;
     expect(intro).toMatchObject({ active: true, sub: original.sub, client_id: backend.id });
+  });
+
+  test('with a DPoP proof the exchanged token is bound to the caller’s key (RFC 9449 §5)', async () => {
+    const key = await dpopKey();
+    const proof = await dpopProof(key, { htu: `${server.url}/connect/token` });
+    const res = await postForm(
+      `${server.url}/connect/token`,
+      { grant_type: GRANT, subject_token_type: AT, subject_token: await subjectToken(), resource: orders },
+      { authorization: basic(backend.id, backend.secret), dpop: proof },
+    );
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { access_token: string; token_type: string };
+    expect(body.token_type).toBe('DPoP');
+    expect(decodeJwt(body.access_token).cnf).toEqual({ jkt: key.jkt });
   });
 
   test('by audience: an API’s own audience names it; a scope asked for is kept', async () => {

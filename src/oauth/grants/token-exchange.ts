@@ -91,12 +91,14 @@ export const tokenExchangeGrant = {
       resource: target.audience,
       act,
       notAfter: subject.claims.exp,
+      // RFC 9449: a proof sent with the exchange binds the new token to the caller's key.
+      jkt: req.dpopJkt,
       now: req.now,
     });
     const response: TokenResponse = {
       access_token: issued.token,
       issued_token_type: TOKEN_TYPES.accessToken,
-      token_type: 'Bearer',
+      token_type: req.dpopJkt === undefined ? 'Bearer' : 'DPoP',
       expires_in: issued.expiresIn,
     };
     if (scopes.length) response.scope = scopes.join(' ');
