@@ -97,8 +97,9 @@ describe('pages in every language in Chromium', () => {
     expect(problems).toEqual([]);
   }
 
+  // Five languages, each a sign-in (argon2) and four pages in one test: far beyond the default 30 s on a busy 2-core box.
   for (const vp of VIEWPORTS) {
-    test(`login, consent, sign-out and an error page in ${LOCALES.map((l) => l.tag).join(', ')} at ${vp.width}×${vp.height}`, async () => {
+    test(`login, consent, sign-out and an error page in ${LOCALES.map((l) => l.tag).join(', ')} at ${vp.width}×${vp.height}`, { timeout: 120_000 }, async () => {
       for (const locale of LOCALES) {
         const context = await browser.newContext({ viewport: { width: vp.width, height: vp.height }, locale: locale.tag });
         const page = await context.newPage();
