@@ -6,6 +6,14 @@ import { validationError } from '../errors.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
 import { MFA_POLICIES, type MfaPolicy } from '../identity/mfa/mfa-policy.ts';
 import type { SettingsStore } from './settings-store.ts';
+import {
+  policyAuthMethods,
+  policyGrantTypes,
+  policyScopes,
+  type RegistrationPolicy,
+  type SelfRegistrableGrant,
+  type SelfRegistrationAuthMethod,
+} from '../clients/registration-policy.ts';
 
 /**
  * Settings an operator may change while Tessera runs (CLI `tessera settings`, admin API,
@@ -36,6 +44,8 @@ export interface RuntimeSettings {
   clientRegistration: ClientRegistrationMode;
   /** Every app must push its authorization requests to /connect/par (RFC 9126 §6; docs/client-authentication.md). */
   requirePushedAuthorizationRequests: boolean;
+  /** What a self-registered app (RFC 7591, or a Client ID Metadata Document) may ask for. */
+  registrationPolicy: RegistrationPolicy;
 }
 
 export const CLIENT_REGISTRATION_MODES = ['off', 'open', 'token'] as const;
@@ -52,12 +62,24 @@ export interface SettingsView {
   require_verified_email: boolean;
   client_registration: ClientRegistrationMode;
   require_pushed_authorization_requests: boolean;
+  /** Grant types a self-registered app may list (docs/registration.md). */
+  registration_grant_types: SelfRegistrableGrant[];
+  /** Scopes a self-registered app may be given; null: every scope on offer. */
+  registration_scopes: string[] | null;
+  /** token_endpoint_auth_method values a self-registered app may declare. */
+  registration_auth_methods: SelfRegistrationAuthMethod[];
 }
 
 type Field = keyof SettingsView;
 
 /** Allowed ranges: the environment variables' (config/limits.ts). */
-const RANGES: Record<Exclude<Field, 'redirect_uri_policy' | 'mfa_policy' | 'require_verified_email' | 'client_registration' | 'require_pushed_authorization_requests'>, { key: keyof RuntimeSettings; range: Range }> = {
+const RANGES: Record<
+  Exclude<
+    Field,
+    'redirect_uri_policy' | 'mfa_policy' | 'require_verified_email' | 'client_registration' | 'require_pushed_authorization_requests' | 'registration_grant_types' | 'registration_scopes' | 'registration_auth_methods'
+  >,
+  { key: keyof RuntimeSettings; range: Range }
+> = {
   access_token_ttl: { key: 'accessTokenTtl', range: LIMITS.accessTokenTtl },
   refresh_token_ttl: { key: 'refreshTokenTtl', range: LIMITS.refreshTokenTtl },
   code_ttl: { key: 'codeTtl', range: LIMITS.codeTtl },
@@ -114,6 +136,9 @@ export class SettingsService {
       require_verified_email: s.requireVerifiedEmail,
       client_registration: s.clientRegistration,
       require_pushed_authorization_requests: s.requirePushedAuthorizationRequests,
+      registration_grant_types: [...s.registrationPolicy.grantTypes],
+      registration_scopes: s.registrationPolicy.scopes === null ? null : [...s.registrationPolicy.scopes],
+      registration_auth_methods: [...s.registrationPolicy.authMethods],
     };
   }
 
@@ -124,7 +149,7 @@ export class SettingsService {
    */
   async applyEnvironment(values: Partial<SettingsView>, actor: Actor): Promise<Partial<SettingsView>> {
     const current = this.view();
-    const differing = Object.fromEntries(Object.entries(values).filter(([key, value]) => value !== undefined && current[key as Field] !== value));
+    const differing = Object.fromEntries(Object.entries(values).filter(([key, value]) => value !== undefined && JSON.stringify(current[key as Field]) !== JSON.stringify(value)));
     if (Object.keys(differing).length) await this.update(differing, actor);
     return differing;
   }
@@ -171,6 +196,19 @@ function applyField(target: RuntimeSettings, field: Field, value: unknown): void
   if (field === 'mfa_policy') {
     if (!MFA_POLICIES.includes(value as MfaPolicy)) throw validationError('mfa_policy must be "off", "optional" or "required"', field);
     target.mfaPolicy = value as MfaPolicy;
+    return;
+  }
+  // The policy is three settings, so each can be set alone (CLI `tessera settings set`); each replaces its part.
+  if (field === 'registration_grant_types') {
+    target.registrationPolicy = { ...target.registrationPolicy, grantTypes: policyGrantTypes(value) };
+    return;
+  }
+  if (field === 'registration_scopes') {
+    target.registrationPolicy = { ...target.registrationPolicy, scopes: policyScopes(value) };
+    return;
+  }
+  if (field === 'registration_auth_methods') {
+    target.registrationPolicy = { ...target.registrationPolicy, authMethods: policyAuthMethods(value) };
     return;
   }
   if (field === 'client_registration') {

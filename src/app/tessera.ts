@@ -3,6 +3,7 @@ import { ClientService } from '../clients/client-service.ts';
 import { KyselyClientStore } from '../clients/client-store.ts';
 import { KyselyInitialAccessTokenStore } from '../clients/initial-access-token-store.ts';
 import { RegistrationService } from '../oauth/registration-service.ts';
+import { DEFAULT_REGISTRATION_POLICY } from '../clients/registration-policy.ts';
 import { systemResolver, type HostResolver } from '../clients/redirect-uri-policy.ts';
 import { systemClock, epochSeconds, type Clock } from '../clock.ts';
 import type { TesseraConfig } from '../config/config.ts';
@@ -200,6 +201,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       requireVerifiedEmail: false,
       clientRegistration: 'off',
       requirePushedAuthorizationRequests: false,
+      registrationPolicy: DEFAULT_REGISTRATION_POLICY,
     },
     // Requiring verified addresses without a way to verify one would lock every user out.
     emailConfigured: () => config.email.smtp !== undefined,
@@ -334,7 +336,17 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     log,
   });
   // Every change goes through one of these: each takes the actor and audits what it did.
-  const clients = new ClientService({ clients: clientStore, users: userStore, roles: userStore, clock, redirectPolicy, feed, audit, declaredScopes: () => apis.declaredScopes() });
+  const clients = new ClientService({
+    clients: clientStore,
+    users: userStore,
+    roles: userStore,
+    clock,
+    redirectPolicy,
+    feed,
+    audit,
+    declaredScopes: () => apis.declaredScopes(),
+    registrationPolicy: () => live.registrationPolicy,
+  });
   const users = new UserService({ users: userStore, roles: userStore, clock, feed, sessions: sessionStore, refresh, throttle: guessThrottle, audit, log });
   const services = {
     clients,
@@ -375,6 +387,9 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       clock,
       audit,
       mode: () => live.clientRegistration,
+      policy: () => live.registrationPolicy,
+      throttle: guessThrottle,
+      perIp: () => config.registration.perIp,
       declaredScopes: () => apis.declaredScopes(),
       endpoint: () => `${issuer()}/connect/register`,
     }),

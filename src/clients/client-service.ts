@@ -21,6 +21,7 @@ import { ANY_SCOPES, decideGrant, type GrantDenial } from './grant-policy.ts';
 import { checkRedirectUri, type RedirectUriCheckOptions } from './redirect-uri-policy.ts';
 import { looksLikeMetadataDocumentClientId, type ClientMetadata } from './metadata-document.ts';
 import { checkJwkSet, CLIENT_AUTH_METHODS } from './client-keys.ts';
+import { offeredScopes, type RegistrationPolicy } from './registration-policy.ts';
 
 /** What an operator may set on an app (CLI flags, admin API body). Absent = unchanged on update. */
 export interface ClientInput {
@@ -64,6 +65,10 @@ export interface ClientInput {
   tokenExchange?: { audiences: string[]; scopes?: string[] | null; subjectClients?: string[] | null } | null;
 }
 
+/** How the app list may be narrowed by the way apps were registered. */
+export const REGISTRATION_FILTERS = ['admin', 'self', 'dynamic', 'metadata_document'] as const;
+export type RegistrationFilter = (typeof REGISTRATION_FILTERS)[number];
+
 export interface ClientWithSecret extends ClientView {
   /** Shown once, on registration and on regeneration; only its hash is stored. */
   client_secret?: string;
@@ -79,6 +84,8 @@ export interface ClientServiceDeps {
   audit: AuditLog;
   /** Scopes APIs declare (gateway); with the built-in ones, the only scopes an app may be given. */
   declaredScopes: () => Promise<ReadonlyMap<string, string>>;
+  /** What self-registered apps may ask for (settings; docs/registration.md): applied to metadata-document apps here. */
+  registrationPolicy: () => RegistrationPolicy;
 }
 
 /** Registering and changing apps. The CLI and the admin API both call this; neither validates on its own. */
@@ -88,11 +95,15 @@ export class ClientService {
     this.#d = deps;
   }
 
-  /** Every app, or those whose name, client_id or description contains `search` (any case). */
-  async list(search?: string): Promise<ClientView[]> {
+  /**
+   * Every app, or those whose name, client_id or description contains `search` (any case);
+   * `registration` keeps only apps registered that way (`self`: either way an app registers itself).
+   */
+  async list(search?: string, registration?: RegistrationFilter): Promise<ClientView[]> {
     const views = await Promise.all((await this.#d.clients.list()).map((c) => this.#view(c)));
     const needle = search?.trim().toLowerCase();
-    return needle ? views.filter((c) => [c.name, c.client_id, c.description].some((v) => v.toLowerCase().includes(needle))) : views;
+    const kept = registration === undefined ? views : views.filter((c) => (registration === 'self' ? c.registration !== 'admin' : c.registration === registration));
+    return needle ? kept.filter((c) => [c.name, c.client_id, c.description].some((v) => v.toLowerCase().includes(needle))) : kept;
   }
 
   async show(id: string): Promise<ClientView> {
@@ -161,13 +172,19 @@ export class ClientService {
    * (so consents, refresh tokens, revocation and the console treat it as any app), public,
    * authorization code only, and brought in step with the document each time it is fetched
    * again. It may request the built-in user scopes and every scope an API declares — never
-   * the admin scope — narrowed by the document's own `scope`. Its redirect URIs follow the
-   * redirect-URI policy like any app's.
+   * the admin scope — narrowed by the operator's self-registration policy and the document's
+   * own `scope`; a policy without the authorization-code grant or without public apps refuses
+   * it. Its redirect URIs follow the redirect-URI policy like any app's.
    */
   async syncMetadataDocumentClient(metadata: ClientMetadata, actor: Actor): Promise<Client> {
+    // The operator's self-registration policy: such an app is public and uses the authorization-code grant.
+    const policy = this.#d.registrationPolicy();
+    if (!policy.grantTypes.includes('authorization_code')) throw validationError('self-registered apps may not use the authorization_code grant on this server', 'grant_types');
+    if (!policy.authMethods.includes('none')) throw validationError('self-registered public apps (token_endpoint_auth_method none) are not allowed on this server', 'token_endpoint_auth_method');
     const redirectUris = await this.#uris(metadata.redirectUris, 'redirect_uris');
     const postLogoutRedirectUris = await this.#uris(metadata.postLogoutRedirectUris, 'post_logout_redirect_uris');
-    const offered = [...Object.keys(OPENID_SCOPES), ...(await this.#d.declaredScopes()).keys()].filter((s) => s !== ADMIN_SCOPE);
+    // Scopes outside the policy are dropped, not refused (RFC 7591 §3.2.1 lets a server replace requested values).
+    const offered = offeredScopes((await this.#d.declaredScopes()).keys(), policy);
     const scopes = metadata.scope ? offered.filter((s) => metadata.scope!.includes(s)) : offered;
     const now = epochSeconds(this.#d.clock);
     const existing = await this.#d.clients.findById(metadata.clientId);

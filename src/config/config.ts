@@ -61,6 +61,8 @@ export interface TesseraConfig {
   registration: {
     /** TESSERA_CLIENT_ID_METADATA_DOCUMENTS `on`/`off` (default off): accept https client_id URLs naming a metadata document. */
     metadataDocuments: boolean;
+    /** TESSERA_REGISTRATIONS_PER_IP (default 10): open-mode registrations per IP address before each further one waits. */
+    perIp: number;
   };
   /** TESSERA_DEVICE_FLOW `on`/`off` (default on): the device authorization grant, /device and its discovery entries (docs/device-flow.md). */
   deviceFlow: boolean;
@@ -212,6 +214,7 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
     changePollMs: int('TESSERA_CHANGE_POLL_MS', env.TESSERA_CHANGE_POLL_MS, 500, LIMITS.changePollMs),
     registration: {
       metadataDocuments: onOff('TESSERA_CLIENT_ID_METADATA_DOCUMENTS', env.TESSERA_CLIENT_ID_METADATA_DOCUMENTS, false),
+      perIp: int('TESSERA_REGISTRATIONS_PER_IP', env.TESSERA_REGISTRATIONS_PER_IP, 10, LIMITS.registrationsPerIp),
     },
     deviceFlow: onOff('TESSERA_DEVICE_FLOW', env.TESSERA_DEVICE_FLOW, true),
     dpop: {

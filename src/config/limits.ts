@@ -59,6 +59,12 @@ export const LIMITS = {
   /** TESSERA_DPOP_PROOF_MAX_AGE: how old a DPoP proof may be, seconds (RFC 9449 §11.1). */
   dpopProofMaxAge: { min: 5, max: 600 },
 
+  /**
+   * TESSERA_REGISTRATIONS_PER_IP: apps one IP address may register at /connect/register in open
+   * mode before each further one waits (a minute, doubling to an hour; forgotten after a quiet hour).
+   */
+  registrationsPerIp: { min: 1, max: 100_000 },
+
   /** TESSERA_CHANGE_POLL_MS. */
   changePollMs: { min: 50, max: 60_000 },
   /** TESSERA_DATABASE_POOL_SIZE, connections per process. */

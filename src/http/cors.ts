@@ -8,6 +8,11 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
  * credentials (`*` forbids credentialed requests). Pages (/connect/authorize, /login,
  * /consent) are navigations and never get CORS; introspection is for back ends and the admin
  * API for the console on Tessera's own origin, so neither does either.
+ *
+ * Dynamic Client Registration (RFC 7591/7592) is called by browser-based MCP clients too (the
+ * MCP authorization specification has clients register themselves from wherever they run);
+ * it is authorized by bearer tokens (an initial access token, the registration access token)
+ * or not at all in open mode, never by cookies, so it gets the same CORS.
  */
 const METHODS: ReadonlyMap<string, string> = new Map([
   ['/.well-known/openid-configuration', 'GET'],
@@ -16,6 +21,7 @@ const METHODS: ReadonlyMap<string, string> = new Map([
   ['/connect/token', 'POST'],
   ['/connect/revocation', 'POST'],
   ['/connect/userinfo', 'GET, POST'],
+  ['/connect/register', 'POST'],
 ]);
 
 /**
@@ -27,7 +33,9 @@ export function applyCors(request: FastifyRequest, reply: FastifyReply): boolean
   const q = request.url.indexOf('?');
   const path = q < 0 ? request.url : request.url.slice(0, q);
   // RFC 9728 metadata, one document per API, read by browser-based MCP clients too.
-  const methods = METHODS.get(path) ?? (path.startsWith('/.well-known/oauth-protected-resource/') ? 'GET' : undefined);
+  const methods =
+    METHODS.get(path) ??
+    (path.startsWith('/.well-known/oauth-protected-resource/') ? 'GET' : path.startsWith('/connect/register/') ? 'GET, PUT, DELETE' : undefined);
   if (methods === undefined) return false;
   reply.header('access-control-allow-origin', '*');
   if (request.method === 'OPTIONS') {
@@ -40,7 +48,7 @@ export function applyCors(request: FastifyRequest, reply: FastifyReply): boolean
       .send();
     return true;
   }
-  // Scripts may read the RFC 6750 / RFC 6749 challenge on errors, and the DPoP nonce (RFC 9449 §8).
-  reply.header('access-control-expose-headers', 'www-authenticate, dpop-nonce');
+  // Scripts may read the RFC 6750 / RFC 6749 challenge on errors, the DPoP nonce (RFC 9449 §8), and how long a throttled registration waits.
+  reply.header('access-control-expose-headers', path.startsWith('/connect/register') ? 'www-authenticate, retry-after' : 'www-authenticate, dpop-nonce');
   return false;
 }

@@ -1,37 +1,45 @@
 import { randomUUID } from 'node:crypto';
-import type { Actor } from '../audit/actor.ts';
+import { actorIp, type Actor } from '../audit/actor.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Clock } from '../clock.ts';
 import { epochSeconds } from '../clock.ts';
 import { inRange, type Range } from '../config/limits.ts';
 import { notFound, ServiceError, validationError } from '../errors.ts';
 import { hashesEqual, randomToken, sha256 } from '../lib/crypto.ts';
-import { ADMIN_SCOPE, isScopeToken, OPENID_SCOPES } from '../lib/scope-names.ts';
+import { isScopeToken } from '../lib/scope-names.ts';
 import { iso } from '../lib/time.ts';
 import { isUuid, text } from '../lib/text.ts';
 import { OAuthError } from './errors.ts';
+import type { BackoffPolicy, Counter } from '../identity/guess-throttle.ts';
+import type { GuessThrottleStore } from '../identity/guess-throttle-store.ts';
 import type { Client } from '../clients/client.ts';
 import type { ClientInput, ClientService } from '../clients/client-service.ts';
 import type { ClientStore } from '../clients/client-store.ts';
 import type { InitialAccessToken, InitialAccessTokenStore } from '../clients/initial-access-token-store.ts';
+import {
+  offeredScopes,
+  SELF_REGISTRATION_AUTH_METHODS,
+  type RegistrationPolicy,
+  type SelfRegistrableGrant,
+  type SelfRegistrationAuthMethod,
+} from '../clients/registration-policy.ts';
 
 /**
  * Dynamic Client Registration (RFC 7591) and its management protocol (RFC 7592), free of
  * HTTP. Off by default; `open` lets anyone register, `token` only a holder of an initial
- * access token an administrator issued. What a self-registered app may ask for is limited by
- * a fixed policy (docs/registration.md): the authorization-code grant only (with refresh
- * tokens), the built-in user scopes and the scopes APIs declare — never `tessera.admin` —
- * and redirect URIs under the redirect-URI policy, as for every app. Everything else goes
- * through ClientService, so a self-registered app is validated, stored (secret hashed),
- * audited and deleted like any other; only its registration access token's hash is extra.
+ * access token an administrator issued. What a self-registered app may ask for is the
+ * operator's registration policy (src/clients/registration-policy.ts, docs/registration.md):
+ * by default the authorization-code grant only (with refresh tokens), the built-in user
+ * scopes and the scopes APIs declare — never `tessera.admin` — and any of the three token
+ * endpoint auth methods; redirect URIs follow the redirect-URI policy, as for every app. A
+ * request beyond the policy is `invalid_client_metadata`. Everything else goes through
+ * ClientService, so a self-registered app is validated, stored (secret hashed), audited and
+ * deleted like any other; only its registration access token's hash is extra.
  */
 export type RegistrationMode = 'off' | 'open' | 'token';
 
-export const TOKEN_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const;
-type AuthMethod = (typeof TOKEN_AUTH_METHODS)[number];
-
-/** Grant types a self-registered app may list; refresh_token comes with authorization_code. */
-const ALLOWED_GRANTS = ['authorization_code', 'refresh_token'];
+export const TOKEN_AUTH_METHODS = SELF_REGISTRATION_AUTH_METHODS;
+type AuthMethod = SelfRegistrationAuthMethod;
 
 /** How long an initial access token may live: one minute to a year; default one day. */
 export const INITIAL_TOKEN_TTL: Range = { min: 60, max: 365 * 86400 };
@@ -44,10 +52,25 @@ export interface RegistrationServiceDeps {
   clock: Clock;
   audit: AuditLog;
   mode: () => RegistrationMode;
+  /** What a self-registered app may ask for (settings registration_*). */
+  policy: () => RegistrationPolicy;
   /** Scopes APIs declare (gateway). */
   declaredScopes: () => Promise<ReadonlyMap<string, string>>;
+  /** Counts open-mode registrations per IP address (the sign-in throttle's counters, shared by every node). */
+  throttle: GuessThrottleStore;
+  /** TESSERA_REGISTRATIONS_PER_IP: registrations an address makes before each further one waits. */
+  perIp: () => number;
   /** `{issuer}/connect/register`: registration_client_uri is this plus `/{client_id}`. */
   endpoint: () => string;
+}
+
+/**
+ * Open mode: per IP address, `perIp` registrations, then each further one waits a minute,
+ * doubling to an hour; an address that registered nothing for an hour starts again. (The
+ * counter's wait starts after its `free + 1`-th count, so the `perIp`-th sets the first wait.)
+ */
+export function registrationPolicy(perIp: number): BackoffPolicy {
+  return { free: perIp - 1, baseDelay: 60, maxDelay: 3600, forgetAfter: 3600 };
 }
 
 /** The RFC 7591 §3.2.1 answer (and RFC 7592 §3 read/update answer). */
@@ -89,10 +112,36 @@ export class RegistrationService {
     return this.#d.mode() !== 'off';
   }
 
-  /** RFC 7591 §3.1: registers an app from its metadata; `authorization` carries the initial access token. */
+  /**
+   * RFC 7591 §3.1: registers an app from its metadata; `authorization` carries the initial
+   * access token. In open mode each address may register a few apps before it must wait
+   * (429 with Retry-After): counted before the work, so parallel requests cannot all slip
+   * through, and given back when the registration is refused.
+   */
   async register(body: unknown, authorization: string | undefined, actor: Actor): Promise<RegistrationResponse> {
     const mode = this.#d.mode();
     if (mode === 'off') throw new OAuthError('access_denied', 'client registration is not enabled on this server', { status: 403 });
+    const counted = mode === 'open' ? await this.#count(actorIp(actor)) : undefined;
+    try {
+      return await this.#register(body, authorization, mode, actor);
+    } catch (error) {
+      if (counted) await this.#d.throttle.refund(counted, epochSeconds(this.#d.clock));
+      throw error;
+    }
+  }
+
+  async #count(ip: string | null): Promise<Counter> {
+    const counter: Counter = { key: `registration:ip:${ip ?? '-'}`, kind: 'ip', account: null, policy: registrationPolicy(this.#d.perIp()) };
+    const now = epochSeconds(this.#d.clock);
+    if (!(await this.#d.throttle.reserve(counter, now))) {
+      const waiting = await this.#d.throttle.waiting([counter.key], now);
+      const wait = Math.max(1, ...waiting.map((w) => w.blockedUntil - now));
+      throw new OAuthError('temporarily_unavailable', `too many registrations from this address; try again in ${wait} seconds`, { status: 429, headers: { 'retry-after': String(wait) } });
+    }
+    return counter;
+  }
+
+  async #register(body: unknown, authorization: string | undefined, mode: RegistrationMode, actor: Actor): Promise<RegistrationResponse> {
     const metadata = await this.#parse(body);
     let spent: string | undefined;
     if (mode === 'token') {
@@ -213,8 +262,9 @@ export class RegistrationService {
       client_name: c.name,
       redirect_uris: c.redirectUris,
       ...(c.postLogoutRedirectUris.length ? { post_logout_redirect_uris: c.postLogoutRedirectUris } : {}),
-      grant_types: ALLOWED_GRANTS,
-      response_types: ['code'],
+      // RFC 7591 §2: refresh_token is listed with the grants that issue refresh tokens.
+      grant_types: [...c.grantTypes, 'refresh_token'],
+      response_types: c.grantTypes.includes('authorization_code') ? ['code'] : [],
       token_endpoint_auth_method: c.public ? 'none' : c.tokenEndpointAuthMethod ?? 'client_secret_basic',
       scope: c.scopes.join(' '),
       ...(c.logoUri ? { logo_uri: c.logoUri } : {}),
@@ -261,24 +311,31 @@ export class RegistrationService {
       return v;
     };
 
+    const policy = this.#d.policy();
     const grantTypes = strings('grant_types', m.grant_types) ?? ['authorization_code'];
-    const refused = grantTypes.filter((g) => !ALLOWED_GRANTS.includes(g));
-    if (refused.length) throw bad(`grant type ${refused.map((g) => g.slice(0, 40)).join(', ')} may not be registered here: self-registered apps may use ${ALLOWED_GRANTS.join(' and ')}`);
-    if (!grantTypes.includes('authorization_code')) throw bad('grant_types must include authorization_code');
-    const responseTypes = strings('response_types', m.response_types) ?? ['code'];
-    // RFC 7591 §2.1: authorization_code goes with the code response type, and only it is offered.
-    if (responseTypes.length !== 1 || responseTypes[0] !== 'code') throw bad('response_types must be ["code"], matching the authorization_code grant');
-
-    const method = m.token_endpoint_auth_method ?? 'client_secret_basic';
-    if (typeof method !== 'string' || !(TOKEN_AUTH_METHODS as readonly string[]).includes(method)) {
-      throw bad(`token_endpoint_auth_method must be one of ${TOKEN_AUTH_METHODS.join(', ')}`);
+    const allowedGrants: string[] = [...policy.grantTypes, 'refresh_token'];
+    const refused = grantTypes.filter((g) => !allowedGrants.includes(g));
+    if (refused.length) throw bad(`grant type ${refused.map((g) => g.slice(0, 60)).join(', ')} may not be registered here: self-registered apps may use ${allowedGrants.join(', ')}`);
+    const grants = policy.grantTypes.filter((g) => grantTypes.includes(g));
+    if (!grants.length) throw bad(`grant_types must include ${policy.grantTypes.join(' or ')}`);
+    const code = grants.includes('authorization_code');
+    // RFC 7591 §2.1: authorization_code goes with the code response type; the device grant uses none.
+    const responseTypes = strings('response_types', m.response_types) ?? (code ? ['code'] : []);
+    if (code ? responseTypes.length !== 1 || responseTypes[0] !== 'code' : responseTypes.length !== 0) {
+      throw bad(code ? 'response_types must be ["code"], matching the authorization_code grant' : 'response_types must be empty: the device grant uses no authorization response');
     }
 
-    const redirectUris = strings('redirect_uris', m.redirect_uris);
-    if (!redirectUris?.length) throw new OAuthError('invalid_redirect_uri', 'redirect_uris must list at least one redirect URI');
+    const method = m.token_endpoint_auth_method ?? 'client_secret_basic';
+    if (typeof method !== 'string' || !(policy.authMethods as readonly string[]).includes(method)) {
+      throw bad(`token_endpoint_auth_method must be one of ${policy.authMethods.join(', ')}`);
+    }
+
+    const redirectUris = strings('redirect_uris', m.redirect_uris) ?? [];
+    if (code && !redirectUris.length) throw new OAuthError('invalid_redirect_uri', 'redirect_uris must list at least one redirect URI');
+    if (!code && redirectUris.length) throw new OAuthError('invalid_redirect_uri', 'redirect_uris are used only with the authorization_code grant');
     const postLogout = strings('post_logout_redirect_uris', m.post_logout_redirect_uris) ?? [];
 
-    const offered = [...Object.keys(OPENID_SCOPES), ...(await this.#d.declaredScopes()).keys()].filter((s) => s !== ADMIN_SCOPE);
+    const offered = offeredScopes((await this.#d.declaredScopes()).keys(), policy);
     let scopes = offered;
     const scope = optionalString('scope');
     if (typeof scope === 'string') {
@@ -298,7 +355,7 @@ export class RegistrationService {
       input: {
         name: name ?? 'Self-registered app',
         description: '',
-        grantTypes: ['authorization_code'],
+        grantTypes: grants satisfies SelfRegistrableGrant[],
         public: method === 'none',
         redirectUris,
         postLogoutRedirectUris: postLogout,

@@ -181,6 +181,7 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
     expect(await json(['settings', 'get'])).toEqual({
       access_token_ttl: 3600, refresh_token_ttl: 2_592_000, code_ttl: 1800, id_token_ttl: 3600, session_ttl: 43_200, redirect_uri_policy: 'strict', mfa_policy: 'optional', require_verified_email: false, client_registration: 'off',
       require_pushed_authorization_requests: false,
+      registration_grant_types: ['authorization_code'], registration_scopes: null, registration_auth_methods: ['client_secret_basic', 'client_secret_post', 'none'],
     });
     expect((await tessera(['settings', 'get'])).stdout).toMatch(/^redirect_uri_policy:\s+strict$/m);
     expect((await tessera(['settings', 'get', 'redirect_uri_policy'])).stdout).toBe('strict\n');
@@ -189,7 +190,7 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
 
     const unknown = await tessera(['settings', 'get', 'colour']);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toBe('tessera: unknown setting "colour"; the settings are access_token_ttl, refresh_token_ttl, code_ttl, id_token_ttl, session_ttl, redirect_uri_policy, mfa_policy, require_verified_email, client_registration, require_pushed_authorization_requests\n');
+    expect(unknown.stderr).toBe('tessera: unknown setting "colour"; the settings are access_token_ttl, refresh_token_ttl, code_ttl, id_token_ttl, session_ttl, redirect_uri_policy, mfa_policy, require_verified_email, client_registration, require_pushed_authorization_requests, registration_grant_types, registration_scopes, registration_auth_methods\n');
     expect((await tessera(['settings', 'set', 'colour', 'blue'])).code).toBe(2);
     await fails(['settings', 'set', 'redirect_uri_policy', 'lenient'], /^tessera: redirect_uri_policy must be "strict" or "development"$/);
     await fails(['settings', 'set', 'code_ttl', '5'], /^tessera: code_ttl must be a whole number of seconds from 10 to 3600$/);
@@ -199,6 +200,15 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
     await fails(['settings', 'set', 'require_verified_email', 'yes'], /^tessera: require_verified_email must be true or false$/);
     await fails(['settings', 'set', 'client_registration', 'sometimes'], /^tessera: client_registration must be "off", "open" or "token"$/);
     await fails(['settings', 'set', 'require_pushed_authorization_requests', 'yes'], /^tessera: require_pushed_authorization_requests must be true or false$/);
+    // The self-registration policy: lists, space- or comma-separated; `any` for every scope on offer.
+    expect(await json(['settings', 'set', 'registration_scopes', 'openid profile'])).toMatchObject({ registration_scopes: ['openid', 'profile'] });
+    expect((await tessera(['settings', 'get', 'registration_scopes'])).stdout).toBe('openid profile\n');
+    expect(await json(['settings', 'set', 'registration_scopes', 'any'])).toMatchObject({ registration_scopes: null });
+    expect((await tessera(['settings', 'get', 'registration_scopes'])).stdout).toBe('any\n');
+    expect(await json(['settings', 'set', 'registration_auth_methods', 'none,client_secret_basic'])).toMatchObject({ registration_auth_methods: ['none', 'client_secret_basic'] });
+    await fails(['settings', 'set', 'registration_grant_types', 'client_credentials'], /^tessera: registration_grant_types must list one or more of authorization_code, urn:ietf:params:oauth:grant-type:device_code$/);
+    await fails(['settings', 'set', 'registration_scopes', 'openid tessera.admin'], /registration_scopes cannot include tessera.admin/);
+    await json(['settings', 'set', 'registration_auth_methods', 'client_secret_basic client_secret_post none']);
     expect(await json(['settings', 'get', 'code_ttl'])).toEqual({ code_ttl: 600 });
 
     const [event] = await json(['audit', 'list', '--action', 'settings.update', '--limit', '1']);

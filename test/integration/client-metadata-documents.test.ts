@@ -52,6 +52,8 @@ async function startDocServer(): Promise<DocServer> {
         return json(doc(path), { 'cache-control': 'no-store' });
       case '/agents/scoped.json':
         return json(doc(path, { scope: 'openid notes.read' }), { 'cache-control': 'no-store' });
+      case '/agents/policy.json':
+        return json(doc(path, { scope: 'openid profile notes.read notes.write' }), { 'cache-control': 'no-store' });
       case '/agents/big.json':
         return json(doc(path, { padding: 'x'.repeat(6000) }));
       case '/agents/wrong-id.json':
@@ -170,6 +172,35 @@ describe.each(DIALECTS)('client ID metadata documents (%s)', (dialect) => {
     expect(docs.fetches.get('/agents/scoped.json')).toBe(2);
     const refused = new URL(location(await ua.get(authorizeUrl(clientId, challenge, { scope: 'openid notes.write' }))));
     expect(refused.searchParams.get('error')).toBe('invalid_scope');
+  });
+
+  test("the operator's self-registration policy narrows a document's scopes, and refuses it without public apps or the code grant", async () => {
+    const { settings } = server.tessera.services;
+    const ua = await signedIn();
+    const clientId = `${docs.base}/agents/policy.json`;
+    const { challenge } = pkce();
+    try {
+      await settings.update({ registration_scopes: ['openid', 'notes.read'] }, SYSTEM);
+      expect((await ua.get(authorizeUrl(clientId, challenge, { scope: 'openid' }))).status).toBe(303);
+      expect((await server.tessera.services.clients.show(clientId)).scopes).toEqual(['openid', 'notes.read']);
+      const refused = new URL(location(await ua.get(authorizeUrl(clientId, challenge, { scope: 'openid notes.write' }))));
+      expect(refused.searchParams.get('error')).toBe('invalid_scope');
+
+      await settings.update({ registration_auth_methods: ['client_secret_basic'] }, SYSTEM);
+      let res = await ua.get(authorizeUrl(clientId, challenge, { scope: 'openid' }));
+      expect(res.status).toBe(400);
+      expect(res.headers.get('location')).toBeNull();
+      expect((await res.text()).replaceAll('&#39;', "'")).toMatch(/public apps \(token_endpoint_auth_method none\) are not allowed/);
+
+      await settings.update({ registration_auth_methods: ['none'], registration_grant_types: ['urn:ietf:params:oauth:grant-type:device_code'] }, SYSTEM);
+      res = await ua.get(authorizeUrl(clientId, challenge, { scope: 'openid' }));
+      expect(res.status).toBe(400);
+      expect(await res.text()).toMatch(/may not use the authorization_code grant/);
+    } finally {
+      await settings.update({ registration_scopes: null, registration_auth_methods: ['client_secret_basic', 'client_secret_post', 'none'], registration_grant_types: ['authorization_code'] }, SYSTEM);
+    }
+    expect((await ua.get(authorizeUrl(clientId, challenge, { scope: 'openid notes.write' }))).status).toBe(303);
+    expect((await server.tessera.services.clients.show(clientId)).scopes).toEqual(expect.arrayContaining(['openid', 'profile', 'notes.read', 'notes.write']));
   });
 
   test('refused documents and URLs: the reason on the error page, nothing stored, nothing fetched when the address is private', async () => {

@@ -5,6 +5,7 @@ import { DIALECTS } from '../support/databases.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
 import { SYSTEM } from '../../src/audit/actor.ts';
+import { DEVICE_CODE_GRANT } from '../../src/clients/client.ts';
 
 /**
  * Dynamic Client Registration (RFC 7591) and its management protocol (RFC 7592), on SQLite
@@ -23,7 +24,8 @@ describe.each(DIALECTS)('dynamic client registration (%s)', (dialect) => {
   let endpoint: string;
 
   beforeAll(async () => {
-    server = await startTestServer(dialect, { env: { TESSERA_REDIRECT_URI_POLICY: 'development' } });
+    // One trusted proxy: X-Forwarded-For names the address the per-IP registration limit counts.
+    server = await startTestServer(dialect, { env: { TESSERA_REDIRECT_URI_POLICY: 'development', TESSERA_TRUST_PROXY: '1' } });
     endpoint = `${server.url}/connect/register`;
     await server.tessera.services.apis.create({ name: 'Notes', basePath: '/notes', upstream: 'http://127.0.0.1:9', scopes: [{ name: 'notes.read' }], routes: [{ methods: ['GET'], path: '/**', scopes: ['notes.read'] }] }, SYSTEM);
     await server.tessera.services.users.create({ username: 'alice', password: PASSWORD, roles: ['developer'] }, SYSTEM);
@@ -224,6 +226,118 @@ describe.each(DIALECTS)('dynamic client registration (%s)', (dialect) => {
     expect(JSON.stringify(list)).not.toContain(twice.token);
     await expect(registration.issueToken({ expiresIn: 10 }, SYSTEM)).rejects.toThrow(/expires_in/);
     await expect(registration.issueToken({ maxUses: 0 }, SYSTEM)).rejects.toThrow(/max_uses/);
+  });
+
+  test("the operator's policy: grant types, auth methods and scopes beyond it are invalid_client_metadata; a device-grant app registers", async () => {
+    const { settings } = server.tessera.services;
+    await mode('open');
+    try {
+      await settings.update({ registration_grant_types: ['authorization_code', DEVICE_CODE_GRANT], registration_auth_methods: ['none'], registration_scopes: ['openid', 'notes.read'] }, SYSTEM);
+      const before = (await server.tessera.services.clients.list()).length;
+      const refusals: Array<[string, unknown, string, RegExp]> = [
+        ['a secret when only public apps may register', metadata({ token_endpoint_auth_method: 'client_secret_basic' }), 'invalid_client_metadata', /token_endpoint_auth_method must be one of none/],
+        ['a scope outside the policy', metadata({ scope: 'openid profile' }), 'invalid_client_metadata', /scope profile may not be registered/],
+        ['client_credentials still never', metadata({ grant_types: ['client_credentials'] }), 'invalid_client_metadata', /grant type client_credentials may not be registered/],
+        ['the device grant with redirect URIs', metadata({ grant_types: [DEVICE_CODE_GRANT] }), 'invalid_redirect_uri', /only with the authorization_code grant/],
+        ['the device grant with the code response type', { grant_types: [DEVICE_CODE_GRANT], response_types: ['code'], token_endpoint_auth_method: 'none' }, 'invalid_client_metadata', /response_types must be empty/],
+      ];
+      for (const [name, body, error, description] of refusals) {
+        const res = await register(body);
+        expect(res.status, name).toBe(400);
+        const answer = (await res.json()) as { error: string; error_description: string };
+        expect(answer.error, name).toBe(error);
+        expect(answer.error_description, name).toMatch(description);
+      }
+      expect((await server.tessera.services.clients.list()).length).toBe(before);
+
+      // Without scope: every scope the policy allows (and nothing else on offer).
+      const code = (await (await register(metadata())).json()) as Record<string, string>;
+      expect(code.scope).toBe('openid notes.read');
+      expect((await server.tessera.services.clients.show(code.client_id!)).scopes).toEqual(['openid', 'notes.read']);
+
+      // A device-grant app: no redirect URIs, no response types; it asks for a device code at once.
+      const res = await register({ client_name: 'TV agent', grant_types: [DEVICE_CODE_GRANT], token_endpoint_auth_method: 'none', scope: 'openid' });
+      expect(res.status).toBe(201);
+      const device = (await res.json()) as Record<string, unknown>;
+      expect(device).toMatchObject({ grant_types: [DEVICE_CODE_GRANT, 'refresh_token'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'none' });
+      expect(await server.tessera.services.clients.show(device.client_id as string)).toMatchObject({ registration: 'dynamic', grant_types: [DEVICE_CODE_GRANT], public: true });
+      const authorization = await fetch(`${server.url}/connect/deviceauthorization`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ client_id: device.client_id as string, scope: 'openid' }) });
+      expect(authorization.status).toBe(200);
+      expect(await authorization.json()).toMatchObject({ device_code: expect.any(String), user_code: expect.any(String) });
+
+      // RFC 7592 update is held to the policy too.
+      const update = await fetch(device.registration_client_uri as string, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${device.registration_access_token}` },
+        body: JSON.stringify({ client_id: device.client_id, grant_types: [DEVICE_CODE_GRANT], token_endpoint_auth_method: 'none', scope: 'openid profile' }),
+      });
+      expect(update.status).toBe(400);
+      expect(await update.json()).toMatchObject({ error: 'invalid_client_metadata' });
+
+      // The settings refuse a policy that could not hold.
+      await expect(settings.update({ registration_grant_types: [] }, SYSTEM)).rejects.toThrow(/registration_grant_types must list one or more/);
+      await expect(settings.update({ registration_grant_types: ['client_credentials'] }, SYSTEM)).rejects.toThrow(/registration_grant_types/);
+      await expect(settings.update({ registration_auth_methods: ['private_key_jwt'] }, SYSTEM)).rejects.toThrow(/registration_auth_methods/);
+      await expect(settings.update({ registration_scopes: ['openid', 'tessera.admin'] }, SYSTEM)).rejects.toThrow(/cannot include tessera.admin/);
+      await expect(settings.update({ registration_scopes: ['bad scope"'] }, SYSTEM)).rejects.toThrow(/not a scope name/);
+    } finally {
+      await settings.update({ registration_grant_types: ['authorization_code'], registration_auth_methods: ['client_secret_basic', 'client_secret_post', 'none'], registration_scopes: null }, SYSTEM);
+    }
+    // Back to the default: the device grant is refused again.
+    const refused = await register({ grant_types: [DEVICE_CODE_GRANT], token_endpoint_auth_method: 'none' });
+    expect(await refused.json()).toMatchObject({ error: 'invalid_client_metadata' });
+  });
+
+  test('open mode: each address registers a few apps, then waits (429 + Retry-After); refusals are not counted; token mode is not limited', async () => {
+    await mode('open');
+    const from = (ip: string) => ({ 'x-forwarded-for': ip });
+    // Refused registrations give their count back.
+    for (let i = 0; i < 12; i++) expect((await register(metadata({ grant_types: ['client_credentials'] }), from('203.0.113.8'))).status).toBe(400);
+    expect((await register(metadata(), from('203.0.113.8'))).status).toBe(201);
+
+    const perIp = server.tessera.config.registration.perIp;
+    expect(perIp).toBe(10);
+    for (let i = 0; i < perIp; i++) expect((await register(metadata(), from('203.0.113.7'))).status, `registration ${i + 1}`).toBe(201);
+    const before = (await server.tessera.services.clients.list()).length;
+    const throttled = await register(metadata(), from('203.0.113.7'));
+    expect(throttled.status).toBe(429);
+    expect(Number(throttled.headers.get('retry-after'))).toBeGreaterThan(50);
+    expect(Number(throttled.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+    expect(await throttled.json()).toMatchObject({ error: 'temporarily_unavailable', error_description: expect.stringMatching(/too many registrations/) });
+    expect((await server.tessera.services.clients.list()).length).toBe(before);
+    // Another address is not affected; parallel requests from a fresh one cannot all slip through.
+    expect((await register(metadata(), from('203.0.113.9'))).status).toBe(201);
+    const burst = await Promise.all(Array.from({ length: perIp + 5 }, () => register(metadata(), from('198.51.100.4'))));
+    expect(burst.filter((r) => r.status === 201).length).toBe(perIp);
+    expect(burst.filter((r) => r.status === 429).length).toBe(5);
+
+    // With an initial access token the administrator decides how many: no per-address limit.
+    await mode('token');
+    const issued = await server.tessera.services.registration.issueToken({ label: 'bulk' }, SYSTEM);
+    expect((await register(metadata(), { ...from('203.0.113.7'), authorization: `Bearer ${issued.token}` })).status).toBe(201);
+    await mode('off');
+  });
+
+  test('CORS: browser-based clients may register and manage their registration from any origin, without credentials', async () => {
+    await mode('open');
+    const origin = 'https://agent.example';
+    const preflight = await fetch(endpoint, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+    expect(preflight.headers.get('access-control-allow-methods')).toBe('POST');
+    expect(preflight.headers.get('access-control-allow-credentials')).toBeNull();
+    const res = await register(metadata(), { origin, 'x-forwarded-for': '192.0.2.10' });
+    expect(res.status).toBe(201);
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(res.headers.get('access-control-expose-headers')).toBe('www-authenticate, retry-after');
+    const reg = (await res.json()) as Record<string, string>;
+    const manage = await fetch(reg.registration_client_uri!, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'PUT', 'access-control-request-headers': 'authorization, content-type' } });
+    expect(manage.status).toBe(204);
+    expect(manage.headers.get('access-control-allow-methods')).toBe('GET, PUT, DELETE');
+    const read = await fetch(reg.registration_client_uri!, { headers: { origin, authorization: `Bearer ${reg.registration_access_token}` } });
+    expect(read.status).toBe(200);
+    expect(read.headers.get('access-control-allow-origin')).toBe('*');
+    await mode('off');
   });
 
   test('expired initial access token is refused', async () => {

@@ -31,6 +31,8 @@ describe('CORS on the endpoints browser apps call', () => {
     ['/connect/userinfo', 'GET, POST'],
     ['/.well-known/openid-configuration', 'GET'],
     ['/.well-known/jwks.json', 'GET'],
+    ['/connect/register', 'POST'],
+    ['/connect/register/0b7c2d4e-1f3a-4b5c-8d6e-7f8091a2b3c4', 'GET, PUT, DELETE'],
   ])('preflight %s → 204 allowing %s with Authorization and Content-Type', async (path, methods) => {
     const res = await preflight(path);
     expect(res.status).toBe(204);

@@ -95,6 +95,8 @@ export interface paths {
             parameters: {
                 query?: {
                     search?: string;
+                    /** @description only apps registered this way: admin, dynamic (RFC 7591), metadata_document, or self (either of the two) */
+                    registration?: "admin" | "self" | "dynamic" | "metadata_document";
                 };
                 header?: never;
                 path?: never;
@@ -5671,6 +5673,12 @@ export interface components {
             client_registration: "off" | "open" | "token";
             /** @description every app must push its authorization requests to /connect/par (RFC 9126) */
             require_pushed_authorization_requests: boolean;
+            /** @description grant types a self-registered app (RFC 7591, or a client ID metadata document) may use; refresh_token comes with either */
+            registration_grant_types: ("authorization_code" | "urn:ietf:params:oauth:grant-type:device_code")[];
+            /** @description scopes a self-registered app may be given; null: every built-in user scope and every scope an API declares (never tessera.admin) */
+            registration_scopes: string[] | null;
+            /** @description token_endpoint_auth_method values a self-registered app may declare; without none, client ID metadata documents (always public) are refused */
+            registration_auth_methods: ("client_secret_basic" | "client_secret_post" | "none")[];
         };
         SettingsUpdate: {
             /** @description access token lifetime in seconds (60 – 604800) */
@@ -5699,6 +5707,12 @@ export interface components {
             client_registration?: "off" | "open" | "token";
             /** @description every app must push its authorization requests to /connect/par (RFC 9126) */
             require_pushed_authorization_requests?: boolean;
+            /** @description grant types a self-registered app (RFC 7591, or a client ID metadata document) may use; refresh_token comes with either */
+            registration_grant_types?: ("authorization_code" | "urn:ietf:params:oauth:grant-type:device_code")[];
+            /** @description scopes a self-registered app may be given; null: every built-in user scope and every scope an API declares (never tessera.admin) */
+            registration_scopes?: string[] | null;
+            /** @description token_endpoint_auth_method values a self-registered app may declare; without none, client ID metadata documents (always public) are refused */
+            registration_auth_methods?: ("client_secret_basic" | "client_secret_post" | "none")[];
         };
         Branding: {
             /** @description shown in every page header and title */

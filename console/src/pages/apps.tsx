@@ -19,15 +19,27 @@ export function grantLabel(app: Pick<App, 'grant_types' | 'public'>): string {
   return names.join(' + ') + (app.public ? ' (public)' : '');
 }
 
-/** Registered apps, searchable (the API filters by name, client ID and description). */
+type Registration = '' | 'admin' | 'self';
+const REGISTRATION_FILTERS: Array<{ value: Registration; label: string }> = [
+  { value: '', label: 'All apps' },
+  { value: 'self', label: 'Self-registered' },
+  { value: 'admin', label: 'Registered by an administrator' },
+];
+
+/** Registered apps, searchable (the API filters by name, client ID and description) and by how they were registered. */
 export function AppsPage() {
   const [search, setSearch] = useState(new URLSearchParams(location.search).get('search') ?? '');
+  const [registration, setRegistration] = useState<Registration>(() => {
+    const wanted = new URLSearchParams(location.search).get('registration');
+    return wanted === 'self' || wanted === 'admin' ? wanted : '';
+  });
   const [query, setQuery] = useState(search);
   useEffect(() => {
     const t = setTimeout(() => setQuery(search.trim()), 250);
     return () => clearTimeout(t);
   }, [search]);
-  const apps = useApi<List<App>>(`/apps${query ? `?search=${encodeURIComponent(query)}` : ''}`);
+  const params = new URLSearchParams({ ...(query ? { search: query } : {}), ...(registration ? { registration } : {}) }).toString();
+  const apps = useApi<List<App>>(`/apps${params ? `?${params}` : ''}`);
   return (
     <>
       <PageHeader title="Registered apps">
@@ -41,8 +53,18 @@ export function AppsPage() {
           Search apps
         </label>
         <input id="app-search" type="search" placeholder="Search by name, client ID or description" value={search} onChange={(e) => setSearch(e.target.value)} />
+        <label className="visually-hidden" htmlFor="app-registration">
+          How the app was registered
+        </label>
+        <select id="app-registration" value={registration} onChange={(e) => setRegistration(e.target.value as Registration)}>
+          {REGISTRATION_FILTERS.map((f) => (
+            <option key={f.value} value={f.value}>
+              {f.label}
+            </option>
+          ))}
+        </select>
       </div>
-      <ListView state={apps} what="Loading apps" empty={query ? `No app matches “${query}”.` : 'No apps yet. Register the first one.'}>
+      <ListView state={apps} what="Loading apps" empty={query || registration ? `No app matches${query ? ` “${query}”` : ''}${registration === 'self' ? ' among self-registered apps' : registration === 'admin' ? ' among apps an administrator registered' : ''}.` : 'No apps yet. Register the first one.'}>
         {(items) => (
           <ul className="rows" aria-label="Apps">
             {items.map((app) => (

@@ -3,13 +3,35 @@ import { api, type EmailStatus, type Settings, type SettingsUpdate } from '../ap
 import { limits } from '../generated/admin-api-limits.ts';
 import { ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatSeconds, useAction, useApi } from '../ui.tsx';
 
-type Lifetime = keyof Omit<Settings, 'redirect_uri_policy' | 'mfa_policy' | 'require_verified_email' | 'client_registration' | 'require_pushed_authorization_requests'>;
+type Lifetime = keyof Omit<
+  Settings,
+  | 'redirect_uri_policy'
+  | 'mfa_policy'
+  | 'require_verified_email'
+  | 'client_registration'
+  | 'require_pushed_authorization_requests'
+  | 'registration_grant_types'
+  | 'registration_scopes'
+  | 'registration_auth_methods'
+>;
 
 const REGISTRATION_CHOICES: Array<{ value: Settings['client_registration']; label: string; line: string }> = [
   { value: 'off', label: 'Off', line: 'Only administrators register apps.' },
   { value: 'open', label: 'Open', line: 'Anyone may register an app at /connect/register (RFC 7591), within the self-registration policy.' },
   { value: 'token', label: 'With an initial access token', line: 'Registering needs a token an administrator issues (tessera registration tokens create, or the admin API).' },
 ];
+
+/** What a self-registered app may ask for (docs/registration.md): the grant types and auth methods it may declare. */
+const POLICY_GRANTS: Array<{ value: Settings['registration_grant_types'][number]; label: string; line: string }> = [
+  { value: 'authorization_code', label: 'Authorization code', line: 'Apps that sign people in through the browser (with refresh tokens). Client ID metadata documents need it.' },
+  { value: 'urn:ietf:params:oauth:grant-type:device_code', label: 'Device', line: 'Apps on devices without a browser: the user approves at /device.' },
+];
+const POLICY_METHODS: Array<{ value: Settings['registration_auth_methods'][number]; label: string; line: string }> = [
+  { value: 'client_secret_basic', label: 'client_secret_basic', line: 'A secret, sent with HTTP Basic.' },
+  { value: 'client_secret_post', label: 'client_secret_post', line: 'A secret, sent in the form.' },
+  { value: 'none', label: 'none (public app)', line: 'No secret; PKCE instead. Client ID metadata documents need it.' },
+];
+const toggle = <T,>(list: T[], value: T, on: boolean): T[] => (on ? [...list.filter((v) => v !== value), value] : list.filter((v) => v !== value));
 
 const MFA_CHOICES: Array<{ value: Settings['mfa_policy']; label: string; line: string }> = [
   { value: 'off', label: 'Off', line: 'No second factors: users cannot enrol and are never asked for one.' },
@@ -49,6 +71,10 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
   const [verifiedEmail, setVerifiedEmail] = useState(settings.require_verified_email);
   const [registration, setRegistration] = useState(settings.client_registration);
   const [requirePar, setRequirePar] = useState(settings.require_pushed_authorization_requests);
+  const [policyGrants, setPolicyGrants] = useState(settings.registration_grant_types);
+  const [policyMethods, setPolicyMethods] = useState(settings.registration_auth_methods);
+  const [anyScope, setAnyScope] = useState(settings.registration_scopes === null);
+  const [policyScopes, setPolicyScopes] = useState((settings.registration_scopes ?? []).join(' '));
   const email = useApi<EmailStatus>('/email');
   const save = useAction();
   const { busy, error } = save;
@@ -62,6 +88,11 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
     if (verifiedEmail !== settings.require_verified_email) changes.require_verified_email = verifiedEmail;
     if (registration !== settings.client_registration) changes.client_registration = registration;
     if (requirePar !== settings.require_pushed_authorization_requests) changes.require_pushed_authorization_requests = requirePar;
+    const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((v) => b.includes(v));
+    if (!sameSet(policyGrants, settings.registration_grant_types)) changes.registration_grant_types = policyGrants;
+    if (!sameSet(policyMethods, settings.registration_auth_methods)) changes.registration_auth_methods = policyMethods;
+    const scopes = anyScope ? null : policyScopes.split(/[\s,]+/).filter(Boolean);
+    if (scopes === null ? settings.registration_scopes !== null : settings.registration_scopes === null || !sameSet(scopes, settings.registration_scopes)) changes.registration_scopes = scopes;
     setSaved(false);
     if (!Object.keys(changes).length) {
       save.reset();
@@ -72,7 +103,7 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
   };
   return (
     <form className="panel form" onSubmit={submit} noValidate>
-      <FormError error={error} fields={[...LIFETIMES.map((l) => l.key), 'redirect_uri_policy', 'mfa_policy', 'require_verified_email', 'client_registration', 'require_pushed_authorization_requests']} />
+      <FormError error={error} fields={[...LIFETIMES.map((l) => l.key), 'redirect_uri_policy', 'mfa_policy', 'require_verified_email', 'client_registration', 'require_pushed_authorization_requests', 'registration_grant_types', 'registration_scopes', 'registration_auth_methods']} />
       <h2>Lifetimes</h2>
       <div className="grid-2">
         {LIFETIMES.map((l) => (
@@ -157,6 +188,54 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
           </span>
         </label>
         {fieldError(error, 'require_pushed_authorization_requests') ? <p className="field-error">{fieldError(error, 'require_pushed_authorization_requests')}</p> : null}
+      </fieldset>
+      <h2>Self-registration policy</h2>
+      <p className="hint">What an app that registers itself — at /connect/register or with a client ID metadata document — may ask for. Checked when it registers or changes its registration.</p>
+      <fieldset className={`field${fieldError(error, 'registration_grant_types') ? ' field--invalid' : ''}`}>
+        <legend>Grant types</legend>
+        <div className="choices">
+          {POLICY_GRANTS.map((c) => (
+            <label key={c.value} className={`choice${policyGrants.includes(c.value) ? ' choice--on' : ''}`}>
+              <input type="checkbox" name="registration_grant_types" value={c.value} checked={policyGrants.includes(c.value)} onChange={(e) => setPolicyGrants(toggle(policyGrants, c.value, e.target.checked))} />
+              <span>
+                <strong>{c.label}</strong>
+                <span className="choice__line">{c.line}</span>
+              </span>
+            </label>
+          ))}
+        </div>
+        {fieldError(error, 'registration_grant_types') ? <p className="field-error">{fieldError(error, 'registration_grant_types')}</p> : null}
+      </fieldset>
+      <fieldset className={`field${fieldError(error, 'registration_auth_methods') ? ' field--invalid' : ''}`}>
+        <legend>Client authentication</legend>
+        <div className="choices">
+          {POLICY_METHODS.map((c) => (
+            <label key={c.value} className={`choice${policyMethods.includes(c.value) ? ' choice--on' : ''}`}>
+              <input type="checkbox" name="registration_auth_methods" value={c.value} checked={policyMethods.includes(c.value)} onChange={(e) => setPolicyMethods(toggle(policyMethods, c.value, e.target.checked))} />
+              <span>
+                <strong>{c.label}</strong>
+                <span className="choice__line">{c.line}</span>
+              </span>
+            </label>
+          ))}
+        </div>
+        {fieldError(error, 'registration_auth_methods') ? <p className="field-error">{fieldError(error, 'registration_auth_methods')}</p> : null}
+      </fieldset>
+      <fieldset className={`field${fieldError(error, 'registration_scopes') ? ' field--invalid' : ''}`}>
+        <legend>Scopes</legend>
+        <label className={`choice${anyScope ? ' choice--on' : ''}`}>
+          <input type="checkbox" name="registration_scopes_any" checked={anyScope} onChange={(e) => setAnyScope(e.target.checked)} />
+          <span>
+            <strong>Every scope on offer</strong>
+            <span className="choice__line">The built-in user scopes and every scope an API declares; never tessera.admin.</span>
+          </span>
+        </label>
+        {anyScope ? null : (
+          <Field label="Only these scopes" error={fieldError(error, 'registration_scopes')} hint="Separated by spaces, e.g. openid profile notes.read">
+            {(id, d) => <input id={id} aria-describedby={d} value={policyScopes} onChange={(e) => setPolicyScopes(e.target.value)} />}
+          </Field>
+        )}
+        {anyScope && fieldError(error, 'registration_scopes') ? <p className="field-error">{fieldError(error, 'registration_scopes')}</p> : null}
       </fieldset>
       <div className="actions actions--end">
         {saved ? (

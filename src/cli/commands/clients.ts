@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import type { ClientInput, ClientWithSecret } from '../../clients/client-service.ts';
+import { REGISTRATION_FILTERS, type ClientInput, type ClientWithSecret, type RegistrationFilter } from '../../clients/client-service.ts';
 import type { ClientView } from '../../clients/client-view.ts';
 import { collect, fields, output, table, withCommon, withTessera, readTessera, type GlobalOptions, cliActor } from '../context.ts';
 import { readLogo } from '../logo-file.ts';
@@ -234,9 +234,18 @@ export function clientsCommand(): Command {
       });
     });
 
-  withCommon(clients.command('list').description('list apps')).action(async (f: GlobalOptions) => {
+  withCommon(
+    clients
+      .command('list')
+      .description('list apps')
+      .option('--registration <how>', `only apps registered this way: ${REGISTRATION_FILTERS.join(', ')} (self: registered by themselves, either way)`),
+  ).action(async (f: GlobalOptions & { registration?: string }) => {
+    if (f.registration !== undefined && !(REGISTRATION_FILTERS as readonly string[]).includes(f.registration)) {
+      throw new CliUsageError(`--registration must be one of ${REGISTRATION_FILTERS.join(', ')}`);
+    }
+    const registration = f.registration as RegistrationFilter | undefined;
     await readTessera(f, async (t) =>
-      output(f, await t.services.clients.list(), (list) =>
+      output(f, await t.services.clients.list(undefined, registration), (list) =>
         table(
           ['CLIENT_ID', 'NAME', 'GRANTS', 'ON BEHALF OF'],
           list.map((c) => [c.client_id, c.name, c.grant_types.join(','), c.on_behalf_of ?? '-']),

@@ -17,7 +17,7 @@ export function settingsCommand(): Command {
         const view = t.services.settings.view();
         if (name === undefined) return output(f, view, render);
         const value = view[checkName(view, name)];
-        output(f, { [name]: value }, () => String(value));
+        output(f, { [name]: value }, () => display(value));
       });
     });
 
@@ -26,16 +26,30 @@ export function settingsCommand(): Command {
       .command('set')
       .description('change a setting; it applies to the next request on every node')
       .argument('<name>', 'a setting, e.g. redirect_uri_policy')
-      .argument('<value>', 'seconds for the lifetimes; strict or development for redirect_uri_policy; off, optional or required for mfa_policy; true or false for require_verified_email; off, open or token for client_registration; true or false for require_pushed_authorization_requests'),
+      .argument(
+        '<value>',
+        'seconds for the lifetimes; strict or development for redirect_uri_policy; off, optional or required for mfa_policy; true or false for require_verified_email; off, open or token for client_registration; true or false for require_pushed_authorization_requests; a space- or comma-separated list for registration_grant_types, registration_auth_methods and registration_scopes (any: every scope on offer)',
+      ),
   ).action(async (name: string, value: string, f: GlobalOptions) => {
     await withTessera(f, async (t) => {
       checkName(t.services.settings.view(), name);
-      const updated = await t.services.settings.update({ [name]: /^\d+$/.test(value) ? Number(value) : value === 'true' ? true : value === 'false' ? false : value }, cliActor());
+      const updated = await t.services.settings.update({ [name]: parseValue(name, value) }, cliActor());
       output(f, updated, render);
     });
   });
 
   return settings;
+}
+
+/** The self-registration policy's settings are lists; `registration_scopes any` is null (every scope on offer). */
+const LIST_SETTINGS = new Set(['registration_grant_types', 'registration_auth_methods', 'registration_scopes']);
+
+function parseValue(name: string, value: string): unknown {
+  if (LIST_SETTINGS.has(name)) {
+    if (name === 'registration_scopes' && value.trim() === 'any') return null;
+    return value.split(/[\s,]+/).filter(Boolean);
+  }
+  return /^\d+$/.test(value) ? Number(value) : value === 'true' ? true : value === 'false' ? false : value;
 }
 
 function checkName(view: SettingsView, name: string): keyof SettingsView {
@@ -44,5 +58,10 @@ function checkName(view: SettingsView, name: string): keyof SettingsView {
 }
 
 function render(view: SettingsView): string {
-  return fields(Object.entries(view));
+  return fields(Object.entries(view).map(([key, value]) => [key, display(value)]));
+}
+
+/** What `settings set` takes back: lists space-separated, a null scope list as `any`. */
+function display(value: unknown): string {
+  return Array.isArray(value) ? value.join(' ') : value === null ? 'any' : String(value);
 }

@@ -1,5 +1,6 @@
 import { INITIAL_TOKEN_MAX_USES, INITIAL_TOKEN_TTL } from '../../oauth/registration-service.ts';
 import { Type, type Static, type StringOptions, type TArray, type TInteger, type TObject, type TOptional, type TSchema, type TString } from '@sinclair/typebox';
+import { SELF_REGISTRABLE_GRANTS, SELF_REGISTRATION_AUTH_METHODS } from '../../clients/registration-policy.ts';
 import { LIMITS, type Range } from '../../config/limits.ts';
 import { SHIPPED_LOCALES } from '../../i18n/catalogues.ts';
 
@@ -219,6 +220,22 @@ const settingsFields = {
   require_verified_email: Type.Boolean({ description: 'no app can be authorized by a user whose email address is not verified (needs email configured)' }),
   client_registration: oneOf(['off', 'open', 'token'], 'dynamic client registration (RFC 7591): off, open to anyone, or token (an initial access token is required)'),
   require_pushed_authorization_requests: Type.Boolean({ description: 'every app must push its authorization requests to /connect/par (RFC 9126)' }),
+  registration_grant_types: Type.Array(oneOf(SELF_REGISTRABLE_GRANTS), {
+    minItems: 1,
+    uniqueItems: true,
+    description: 'grant types a self-registered app (RFC 7591, or a client ID metadata document) may use; refresh_token comes with either',
+  }),
+  registration_scopes: Type.Unsafe<string[] | null>({
+    type: ['array', 'null'],
+    items: { type: 'string', maxLength: 200 },
+    maxItems: 200,
+    description: 'scopes a self-registered app may be given; null: every built-in user scope and every scope an API declares (never tessera.admin)',
+  }),
+  registration_auth_methods: Type.Array(oneOf(SELF_REGISTRATION_AUTH_METHODS), {
+    minItems: 1,
+    uniqueItems: true,
+    description: 'token_endpoint_auth_method values a self-registered app may declare; without none, client ID metadata documents (always public) are refused',
+  }),
 };
 /** Every setting is in the answer; a change names only the ones it changes. */
 export const SettingsSchema = Type.Object(settingsFields, { $id: 'Settings' });
@@ -234,6 +251,9 @@ export const SettingsUpdateSchema = Type.Object(
     require_verified_email: opt(settingsFields.require_verified_email),
     client_registration: opt(settingsFields.client_registration),
     require_pushed_authorization_requests: opt(settingsFields.require_pushed_authorization_requests),
+    registration_grant_types: opt(settingsFields.registration_grant_types),
+    registration_scopes: opt(settingsFields.registration_scopes),
+    registration_auth_methods: opt(settingsFields.registration_auth_methods),
   },
   { $id: 'SettingsUpdate', additionalProperties: false },
 );

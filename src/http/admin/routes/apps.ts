@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import type { ClientInput } from '../../../clients/client-service.ts';
+import { REGISTRATION_FILTERS, type ClientInput, type RegistrationFilter } from '../../../clients/client-service.ts';
 import { checkRedirectUri } from '../../../clients/redirect-uri-policy.ts';
 import { LIMITS } from '../../../config/limits.ts';
 import { AppCreateSchema, AppSchema, AppUpdateSchema, GrantSchema, listOf, ref } from '../schemas.ts';
@@ -24,14 +24,24 @@ const SecretRotation = Type.Object(
   },
   { additionalProperties: false },
 );
+const AppListQuery = Type.Object({
+  ...SearchQuery.properties,
+  registration: Type.Optional(
+    Type.Unsafe<RegistrationFilter>({
+      type: 'string',
+      enum: [...REGISTRATION_FILTERS],
+      description: 'only apps registered this way: admin, dynamic (RFC 7591), metadata_document, or self (either of the two)',
+    }),
+  ),
+});
 const GrantParams = Type.Object({ id: Type.String(), userId: Type.String() });
 
 /** Apps (OAuth clients): the same service as `tessera clients`. */
 export function appRoutes(api: AdminApi, { tessera }: AdminRouteDeps): void {
   const { clients, access } = tessera.services;
 
-  api.get('/apps', { schema: { ...tag('apps'), summary: 'List apps', querystring: SearchQuery, response: { 200: listOf(AppSchema), ...errors } } }, async (request) => ({
-    items: await clients.list(request.query.search),
+  api.get('/apps', { schema: { ...tag('apps'), summary: 'List apps', querystring: AppListQuery, response: { 200: listOf(AppSchema), ...errors } } }, async (request) => ({
+    items: await clients.list(request.query.search, request.query.registration),
   }));
 
   api.post(
