@@ -18,6 +18,9 @@ import { selfSignedCertificate } from '../support/nginx.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { SYSTEM } from '../../src/audit/actor.ts';
 
+/** Screenshots of the console's self-registration views land here (CONTRIBUTING.md: look at them at 1280 and 390 px). */
+const SHOTS = join(import.meta.dirname, '..', '..', 'test-results', 'screenshots');
+
 /**
  * The proof with a client no one here wrote: the official MCP TypeScript SDK, with its own
  * OAuth support, reaches an MCP server (also built with the SDK) behind Tessera's gateway.
@@ -336,5 +339,48 @@ describe('the MCP TypeScript SDK registers itself by Dynamic Client Registration
     await admin.getByRole('heading', { level: 1, name: 'Registered apps' }).waitFor();
     const row = admin.locator('li.row', { hasText: 'DCR Agent' });
     await expect.poll(() => row.textContent()).toContain('self-registered · RFC 7591');
+
+    // The list filters on how apps were registered.
+    const titles = () => admin.locator('ul[aria-label="Apps"] li.row .row__title').allTextContents();
+    await admin.getByLabel('How the app was registered').selectOption('self');
+    await expect.poll(titles).toEqual(['DCR Agent']);
+    await admin.getByLabel('How the app was registered').selectOption('admin');
+    await expect.poll(async () => (await titles()).length).toBeGreaterThan(0);
+    expect(await titles()).not.toContain('DCR Agent');
+    await admin.getByLabel('How the app was registered').selectOption('');
+    await expect.poll(titles).toContain('DCR Agent');
+    for (const size of [{ width: 1280, height: 900 }, { width: 390, height: 844 }]) {
+      await admin.setViewportSize(size);
+      await admin.getByLabel('How the app was registered').selectOption('self');
+      await expect.poll(titles).toEqual(['DCR Agent']);
+      expect(await admin.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+      await admin.screenshot({ path: join(SHOTS, `console-apps-self-registered-${size.width}.png`), fullPage: true });
+    }
+    await admin.setViewportSize({ width: 1280, height: 900 });
+
+    // The operator sets the self-registration policy on the Settings page.
+    await admin.goto(`${server.url}/admin/settings`);
+    await admin.getByRole('heading', { name: 'Self-registration policy' }).waitFor();
+    await admin.getByRole('checkbox', { name: /^Device/ }).check();
+    await admin.getByRole('checkbox', { name: /^client_secret_basic/ }).uncheck();
+    await admin.getByRole('checkbox', { name: /^client_secret_post/ }).uncheck();
+    await admin.getByRole('checkbox', { name: /^Every scope on offer/ }).uncheck();
+    await admin.getByLabel('Only these scopes').fill('openid notes.read');
+    for (const size of [{ width: 1280, height: 900 }, { width: 390, height: 844 }]) {
+      await admin.setViewportSize(size);
+      expect(await admin.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+      await admin.getByRole('heading', { name: 'Self-registration policy' }).scrollIntoViewIfNeeded();
+      await admin.screenshot({ path: join(SHOTS, `console-settings-registration-policy-${size.width}.png`), fullPage: true });
+    }
+    await admin.getByRole('button', { name: 'Save settings' }).click();
+    const settings = () => server.tessera.services.settings.view();
+    await expect.poll(() => settings().registration_scopes).toEqual(['openid', 'notes.read']);
+    expect(settings()).toMatchObject({ registration_grant_types: ['authorization_code', 'urn:ietf:params:oauth:grant-type:device_code'], registration_auth_methods: ['none'] });
+    // A value the server refuses is shown at its field, and nothing changes.
+    await admin.getByRole('checkbox', { name: /^none/ }).uncheck();
+    await admin.getByRole('button', { name: 'Save settings' }).click();
+    await expect.poll(() => admin.locator('.field-error').allTextContents()).toContainEqual(expect.stringContaining('registration_auth_methods'));
+    expect(settings().registration_auth_methods).toEqual(['none']);
+    await server.tessera.services.settings.update({ registration_grant_types: ['authorization_code'], registration_auth_methods: ['client_secret_basic', 'client_secret_post', 'none'], registration_scopes: null }, SYSTEM);
   });
 });

@@ -228,6 +228,30 @@ describe.each(DIALECTS)('dynamic client registration (%s)', (dialect) => {
     await expect(registration.issueToken({ maxUses: 0 }, SYSTEM)).rejects.toThrow(/max_uses/);
   });
 
+  test('RFC 7591 §2 and RFC 7592 §2.2 MUSTs: unknown metadata ignored; all registered metadata returned; client_id and client_secret in an update must match', async () => {
+    await mode('open');
+    // §2: metadata the server does not understand is ignored, not refused, and not echoed.
+    const res = await register(metadata({ token_endpoint_auth_method: 'client_secret_post', software_statement: 'eyJ.x.y', tos_uri_fr: 'https://x.example/tos', x_custom: { a: 1 }, software_id: 'agent-1' }), { 'x-forwarded-for': '192.0.2.20' });
+    expect(res.status).toBe(201);
+    const reg = (await res.json()) as Record<string, unknown>;
+    for (const unknown of ['software_statement', 'tos_uri_fr', 'x_custom', 'software_id']) expect(reg, unknown).not.toHaveProperty(unknown);
+    // §3.2.1: every registered value, those the server chose included (the scope it gave, the grant and response types).
+    expect(reg).toMatchObject({ client_id: expect.any(String), client_id_issued_at: expect.any(Number), client_secret: expect.any(String), client_secret_expires_at: 0, grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_post', scope: expect.stringContaining('openid'), redirect_uris: [REDIRECT] });
+    // RFC 7592 §2.1: a read returns the same registration (without the secret, which is stored only as a hash).
+    const read = (await (await fetch(reg.registration_client_uri as string, { headers: { authorization: `Bearer ${reg.registration_access_token}` } })).json()) as Record<string, unknown>;
+    const { client_secret: _secret, registration_access_token: _token, ...registered } = reg;
+    expect(read).toEqual(registered);
+
+    // RFC 7592 §2.2: client_id must be there and match; a client_secret, if sent, must match.
+    const put = (body: unknown) => fetch(reg.registration_client_uri as string, { method: 'PUT', headers: { authorization: `Bearer ${reg.registration_access_token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const base = { ...metadata({ token_endpoint_auth_method: 'client_secret_post' }) };
+    expect(await (await put(base)).json()).toMatchObject({ error: 'invalid_client_metadata' });
+    expect(await (await put({ ...base, client_id: reg.client_id, client_secret: 'not-the-secret' })).json()).toMatchObject({ error: 'invalid_client_metadata' });
+    const ok = await put({ ...base, client_id: reg.client_id, client_secret: reg.client_secret, client_name: 'Same secret' });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ client_name: 'Same secret' });
+  });
+
   test("the operator's policy: grant types, auth methods and scopes beyond it are invalid_client_metadata; a device-grant app registers", async () => {
     const { settings } = server.tessera.services;
     await mode('open');

@@ -42,6 +42,8 @@ interface Capability {
   fields?: string[];
   /** [field, value]: list values present exactly when on. */
   values?: Array<[string, string]>;
+  /** Checks that the server does what the row advertises (or refuses it when off). */
+  probe?: (server: string, on: boolean, caller: { client_id: string; client_secret: string }) => Promise<void>;
 }
 
 const env = (c: Configuration, name: string, fallback: string) => c.env[name] ?? fallback;
@@ -68,6 +70,26 @@ export const CAPABILITIES: Capability[] = [
     on: (c) => c.apis,
     // An API's scopes are in its own RFC 9728 metadata; the server's scopes_supported lists the built-in ones (RFC 8414 §2 lets it leave some out).
     fields: ['protected_resources'],
+  },
+  {
+    name: 'DPoP (RFC 9449 §5.1): always on',
+    on: () => true,
+    fields: ['dpop_signing_alg_values_supported'],
+    // A malformed proof is judged as a proof (invalid_dpop_proof), so the token endpoint reads DPoP.
+    probe: async (url, _on, caller) => {
+      const res = await postForm(`${url}/connect/token`, { grant_type: 'client_credentials' }, { authorization: basic(caller.client_id, caller.client_secret), dpop: 'not.a.proof' });
+      expect(((await res.json()) as { error: string }).error).toBe('invalid_dpop_proof');
+    },
+  },
+  {
+    name: 'private_key_jwt client authentication (RFC 7523, OIDC Core §9): always on',
+    on: () => true,
+    fields: ['token_endpoint_auth_signing_alg_values_supported', 'introspection_endpoint_auth_signing_alg_values_supported', 'revocation_endpoint_auth_signing_alg_values_supported'],
+    values: [
+      ['token_endpoint_auth_methods_supported', 'private_key_jwt'],
+      ['introspection_endpoint_auth_methods_supported', 'private_key_jwt'],
+      ['revocation_endpoint_auth_methods_supported', 'private_key_jwt'],
+    ],
   },
 ];
 
@@ -181,6 +203,8 @@ describe.each(SERVERS)('discovery conformance: server $env', (spec) => {
         expect(((await res.json()) as { authorization_servers: string[] }).authorization_servers).toContain(server.url);
       }
     }
+
+    for (const capability of CAPABILITIES) await capability.probe?.(server.url, capability.on(configuration), caller);
 
     // grant_types_supported is what the token endpoint does.
     const [, meta] = documents[0]!;
