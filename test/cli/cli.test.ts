@@ -200,7 +200,15 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
     await fails(['settings', 'set', 'require_verified_email', 'yes'], /^tessera: require_verified_email must be true or false$/);
     await fails(['settings', 'set', 'client_registration', 'sometimes'], /^tessera: client_registration must be "off", "open" or "token"$/);
     await fails(['settings', 'set', 'require_pushed_authorization_requests', 'yes'], /^tessera: require_pushed_authorization_requests must be true or false$/);
-    // The self-registration policy: lists, space- or comma-separated; `any` for every scope on offer.
+    expect(await json(['settings', 'get', 'code_ttl'])).toEqual({ code_ttl: 600 });
+
+    const [event] = await json(['audit', 'list', '--action', 'settings.update', '--limit', '1']);
+    expect(event).toMatchObject({ action: 'settings.update', details: { changed: { code_ttl: 600 } } });
+    expect(event.actor).toMatch(/^cli:/);
+    await json(['settings', 'set', 'code_ttl', '1800']);
+  });
+
+  test('settings: the self-registration policy as lists (space- or comma-separated; any for every scope on offer)', async () => {
     expect(await json(['settings', 'set', 'registration_scopes', 'openid profile'])).toMatchObject({ registration_scopes: ['openid', 'profile'] });
     expect((await tessera(['settings', 'get', 'registration_scopes'])).stdout).toBe('openid profile\n');
     expect(await json(['settings', 'set', 'registration_scopes', 'any'])).toMatchObject({ registration_scopes: null });
@@ -209,12 +217,6 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
     await fails(['settings', 'set', 'registration_grant_types', 'client_credentials'], /^tessera: registration_grant_types must list one or more of authorization_code, urn:ietf:params:oauth:grant-type:device_code$/);
     await fails(['settings', 'set', 'registration_scopes', 'openid tessera.admin'], /registration_scopes cannot include tessera.admin/);
     await json(['settings', 'set', 'registration_auth_methods', 'client_secret_basic client_secret_post none']);
-    expect(await json(['settings', 'get', 'code_ttl'])).toEqual({ code_ttl: 600 });
-
-    const [event] = await json(['audit', 'list', '--action', 'settings.update', '--limit', '1']);
-    expect(event).toMatchObject({ action: 'settings.update', details: { changed: { code_ttl: 600 } } });
-    expect(event.actor).toMatch(/^cli:/);
-    await json(['settings', 'set', 'code_ttl', '1800']);
   });
 
   test('the redirect-URI policy is one setting: serve saves TESSERA_REDIRECT_URI_POLICY, the CLI and the server read the same', async () => {
