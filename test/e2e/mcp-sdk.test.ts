@@ -353,7 +353,7 @@ describe('the MCP TypeScript SDK registers itself by Dynamic Client Registration
       await admin.setViewportSize(size);
       await admin.getByLabel('How the app was registered').selectOption('self');
       await expect.poll(titles).toEqual(['DCR Agent']);
-      expect(await admin.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+      expect(await admin.evaluate<boolean>('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
       await admin.screenshot({ path: join(SHOTS, `console-apps-self-registered-${size.width}.png`), fullPage: true });
     }
     await admin.setViewportSize({ width: 1280, height: 900 });
@@ -368,7 +368,7 @@ describe('the MCP TypeScript SDK registers itself by Dynamic Client Registration
     await admin.getByLabel('Only these scopes').fill('openid notes.read');
     for (const size of [{ width: 1280, height: 900 }, { width: 390, height: 844 }]) {
       await admin.setViewportSize(size);
-      expect(await admin.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+      expect(await admin.evaluate<boolean>('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
       await admin.getByRole('heading', { name: 'Self-registration policy' }).scrollIntoViewIfNeeded();
       await admin.screenshot({ path: join(SHOTS, `console-settings-registration-policy-${size.width}.png`), fullPage: true });
     }

@@ -91,6 +91,21 @@ export const CAPABILITIES: Capability[] = [
       ['revocation_endpoint_auth_methods_supported', 'private_key_jwt'],
     ],
   },
+  {
+    name: 'pushed authorization requests (RFC 9126 §5): always on',
+    on: () => true,
+    fields: ['pushed_authorization_request_endpoint'],
+  },
+  {
+    name: 'PAR required for every app (RFC 9126 §5), setting require_pushed_authorization_requests',
+    on: (c) => c.settings.require_pushed_authorization_requests === true,
+    fields: ['require_pushed_authorization_requests'],
+  },
+  {
+    name: 'token exchange (RFC 8693): always on (each app by its own policy)',
+    on: () => true,
+    values: [['grant_types_supported', 'urn:ietf:params:oauth:grant-type:token-exchange']],
+  },
 ];
 
 /** Always there, whatever the configuration. */
@@ -137,9 +152,21 @@ const SERVERS: Array<{ env: Record<string, string>; apis: boolean; settings: Arr
   {
     env: { TESSERA_CLIENT_ID_METADATA_DOCUMENTS: 'on' },
     apis: true,
-    settings: [{ client_registration: 'off' }, { client_registration: 'open' }, { client_registration: 'token' }],
+    // Each configuration names every runtime setting a row depends on (they are applied in turn to one server).
+    settings: [
+      { client_registration: 'off', require_pushed_authorization_requests: false },
+      { client_registration: 'open', require_pushed_authorization_requests: false },
+      { client_registration: 'token', require_pushed_authorization_requests: true },
+    ],
   },
-  { env: { TESSERA_DEVICE_FLOW: 'off' }, apis: false, settings: [{ client_registration: 'off' }, { client_registration: 'open' }] },
+  {
+    env: { TESSERA_DEVICE_FLOW: 'off' },
+    apis: false,
+    settings: [
+      { client_registration: 'off', require_pushed_authorization_requests: true },
+      { client_registration: 'open', require_pushed_authorization_requests: false },
+    ],
+  },
 ];
 
 const CONFIGURATIONS: Configuration[] = SERVERS.flatMap((s) =>
