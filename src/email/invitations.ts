@@ -68,7 +68,7 @@ export class Invitations {
   async invite(input: { email: string; roles?: string[] }, actor: Actor): Promise<InvitationView> {
     this.#d.mailer.requireConfigured('inviting users');
     const address = checkedEmail(input.email ?? '');
-    if (!address) throw validationError('email is required', 'email');
+    if (!address) throw validationError('email is required', 'email', { key: 'validation.email.required' });
     const roles: string[] = [];
     for (const name of input.roles ?? []) {
       if (!(await this.#d.roles.findRole(name))) throw validationError(`role "${name.slice(0, 64)}" does not exist`, 'roles');
@@ -100,8 +100,8 @@ export class Invitations {
   async accept(token: string | undefined, input: { username: string; password: string }, meta: { ip: string | null; userAgent: string | null }): Promise<AcceptOutcome> {
     const link = await this.#d.links.peek(token, 'invite');
     if (!link) return { ok: false, reason: 'invalid_link' };
-    if (input.password.length < MIN_PASSWORD_LENGTH) throw validationError(`password must be at least ${MIN_PASSWORD_LENGTH} characters`, 'password');
-    if (input.password.length > MAX_PASSWORD_LENGTH) throw validationError(`password must be at most ${MAX_PASSWORD_LENGTH} characters`, 'password');
+    if (input.password.length < MIN_PASSWORD_LENGTH) throw validationError(`password must be at least ${MIN_PASSWORD_LENGTH} characters`, 'password', { key: 'validation.password.tooShort', values: { min: MIN_PASSWORD_LENGTH } });
+    if (input.password.length > MAX_PASSWORD_LENGTH) throw validationError(`password must be at most ${MAX_PASSWORD_LENGTH} characters`, 'password', { key: 'validation.password.tooLong', values: { max: MAX_PASSWORD_LENGTH } });
     const actor = visitor(input.username.trim().slice(0, 100), meta.ip);
     const user = await this.#d.users.create({ username: input.username, password: input.password, email: link.email, emailVerified: true, roles: rolesOf(link) }, actor);
     const used = await this.#d.links.consume(token, 'invite');

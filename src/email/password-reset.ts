@@ -76,8 +76,8 @@ export class PasswordReset {
    * password too short does not use up the link.
    */
   async complete(token: string | undefined, newPassword: string, meta: { ip: string | null }): Promise<ResetOutcome> {
-    if (newPassword.length < MIN_PASSWORD_LENGTH) throw validationError(`password must be at least ${MIN_PASSWORD_LENGTH} characters`, 'password');
-    if (newPassword.length > MAX_PASSWORD_LENGTH) throw validationError(`password must be at most ${MAX_PASSWORD_LENGTH} characters`, 'password');
+    if (newPassword.length < MIN_PASSWORD_LENGTH) throw validationError(`password must be at least ${MIN_PASSWORD_LENGTH} characters`, 'password', { key: 'validation.password.tooShort', values: { min: MIN_PASSWORD_LENGTH } });
+    if (newPassword.length > MAX_PASSWORD_LENGTH) throw validationError(`password must be at most ${MAX_PASSWORD_LENGTH} characters`, 'password', { key: 'validation.password.tooLong', values: { max: MAX_PASSWORD_LENGTH } });
     const link = await this.#d.links.consume(token, 'password_reset');
     const user = link?.userId ? await this.#d.users.findById(link.userId) : undefined;
     if (!link || !user || user.disabled) return { ok: false, reason: 'invalid_link' };

@@ -1,5 +1,5 @@
 import { dateText } from '../pages/when.ts';
-import { t } from '../pages/i18n-html.ts';
+import { t, tError } from '../pages/i18n-html.ts';
 import { productName } from '../pages/brand-parts.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
@@ -100,7 +100,7 @@ export function registerAccountMfaRoutes(app: FastifyInstance, tessera: Tessera,
     try {
       confirmed = await mfa.confirmTotp(user, form.get('code') ?? '', visitor(user.username, request.ip));
     } catch (error) {
-      if (error instanceof ServiceError) return totpPage(request, reply, signedIn, error.status, error.message);
+      if (error instanceof ServiceError) return totpPage(request, reply, signedIn, error.status, tError(error));
       throw error;
     }
     if (!confirmed.ok) return totpPage(request, reply, signedIn, 400, t('mfa.error.enrolWrong'));
@@ -128,7 +128,7 @@ export function registerAccountMfaRoutes(app: FastifyInstance, tessera: Tessera,
     try {
       await mfa.removeTotp(user.id, form.get('factor_id') ?? '', visitor(user.username, request.ip));
     } catch (error) {
-      if (error instanceof ServiceError) return totpPage(request, reply, signedIn, error.status, error.message);
+      if (error instanceof ServiceError) return totpPage(request, reply, signedIn, error.status, tError(error));
       throw error;
     }
     return noStore(reply).redirect('/account/security', 303);
@@ -158,7 +158,7 @@ export function registerAccountMfaRoutes(app: FastifyInstance, tessera: Tessera,
     try {
       codes = await mfa.regenerateRecoveryCodes(user.id, visitor(user.username, request.ip));
     } catch (error) {
-      if (error instanceof ServiceError) return codesPage(request, reply, signedIn, error.status, error.message);
+      if (error instanceof ServiceError) return codesPage(request, reply, signedIn, error.status, tError(error));
       throw error;
     }
     const body = recoveryCodesBody({ codes, heading: t('mfa.codes.new'), continueHref: '/account/security', continueLabel: t('mfa.codes.done') });

@@ -1,8 +1,8 @@
 import type { MessageKey } from '../i18n/index.ts';
-import { t, tEntered } from '../pages/i18n-html.ts';
+import { t, tEntered, tText } from '../pages/i18n-html.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
-import type { AccountMeta } from '../identity/account-service.ts';
+import type { AccountMeta, FieldErrors } from '../identity/account-service.ts';
 import type { SignedIn } from '../identity/session-service.ts';
 import { DEVICE_COOKIE, SESSION_COOKIE } from '../lib/cookie-names.ts';
 import { appsBody, passwordBody, profileBody, securityBody, sessionsBody } from '../pages/account-pages.ts';
@@ -88,7 +88,7 @@ export function registerAccountRoutes(app: FastifyInstance, tessera: Tessera, ki
     const { signedIn, form } = got;
     const input = { name: form.get('name') ?? '', email: form.get('email') ?? '' };
     const result = await account.updateProfile(signedIn, input, meta(request));
-    if (!result.ok) return profilePage(request, reply, signedIn, input, result.errors);
+    if (!result.ok) return profilePage(request, reply, signedIn, input, fieldTexts(result.errors));
     return after(reply, '/account', result.emailChanged ? 'email' : 'profile');
   });
 
@@ -142,7 +142,7 @@ export function registerAccountRoutes(app: FastifyInstance, tessera: Tessera, ki
         reply.header('retry-after', String(result.retryAfter));
         return passwordPage(request, reply, signedIn, { current: t('wait.passwords', { wait: waitText(result.retryAfter) }) }, 429);
       }
-      return passwordPage(request, reply, signedIn, result.errors, 400);
+      return passwordPage(request, reply, signedIn, fieldTexts(result.errors), 400);
     }
     // The old session ended with the others; this browser continues on a new one.
     reply.setCookie(SESSION_COOKIE, result.cookieValue, { ...kit.cookieOptions(), maxAge: result.session.expiresAt - result.session.createdAt });
@@ -208,4 +208,9 @@ export function registerAccountRoutes(app: FastifyInstance, tessera: Tessera, ki
     const removed = await account.removeAccess(got.signedIn, got.form.get('client_id') ?? '', meta(request));
     return after(reply, '/account/apps', removed ? 'removed' : 'removed-gone');
   });
+}
+
+/** The account service's field errors in the page's language (docs/languages.md). */
+function fieldTexts(errors: FieldErrors): Partial<Record<string, string>> {
+  return Object.fromEntries(Object.entries(errors).flatMap(([field, text]) => (text === undefined ? [] : [[field, tText(text)]])));
 }

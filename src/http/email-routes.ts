@@ -1,4 +1,4 @@
-import { t } from '../pages/i18n-html.ts';
+import { t, tError } from '../pages/i18n-html.ts';
 import { productName } from '../pages/brand-parts.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
@@ -72,7 +72,7 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
         messagePage(t('email.reset.done.title'), t('email.reset.done.message', { username: outcome.username })),
       );
     } catch (error) {
-      if (error instanceof ServiceError && error.code === 'validation_failed') return again(400, `The ${error.message}.`);
+      if (error instanceof ServiceError && error.code === 'validation_failed') return again(400, tError(error, (m) => `The ${m}.`));
       throw error;
     }
   });
@@ -156,7 +156,7 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
       reply.setCookie(SESSION_COOKIE, outcome.cookieValue, { ...kit.cookieOptions(), maxAge: outcome.session.expiresAt - outcome.session.createdAt });
       return noStore(reply).redirect('/account', 303);
     } catch (error) {
-      if (error instanceof ServiceError && (error.code === 'validation_failed' || error.code === 'conflict')) return again(error.code === 'conflict' ? 409 : 400, `${error.message[0]!.toUpperCase()}${error.message.slice(1)}.`);
+      if (error instanceof ServiceError && (error.code === 'validation_failed' || error.code === 'conflict')) return again(error.code === 'conflict' ? 409 : 400, tError(error, sentence));
       throw error;
     }
   });
@@ -176,7 +176,7 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
       if (!outcome.ok) return jsonError(reply, 400, 'invalid_link', INVITE_LINK_GONE());
       return noStore(reply).send(outcome.options);
     } catch (error) {
-      if (error instanceof ServiceError && (error.code === 'validation_failed' || error.code === 'conflict')) return jsonError(reply, error.code === 'conflict' ? 409 : 400, error.code, sentence(error.message));
+      if (error instanceof ServiceError && (error.code === 'validation_failed' || error.code === 'conflict')) return jsonError(reply, error.code === 'conflict' ? 409 : 400, error.code, tError(error, sentence));
       throw error;
     }
   });
@@ -198,7 +198,7 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
       reply.setCookie(SESSION_COOKIE, outcome.cookieValue, { ...kit.cookieOptions(), maxAge: outcome.session.expiresAt - outcome.session.createdAt });
       return noStore(reply).send({ redirect: '/account' });
     } catch (error) {
-      if (error instanceof ServiceError && (error.code === 'validation_failed' || error.code === 'conflict')) return jsonError(reply, error.code === 'conflict' ? 409 : 400, error.code, sentence(error.message));
+      if (error instanceof ServiceError && (error.code === 'validation_failed' || error.code === 'conflict')) return jsonError(reply, error.code === 'conflict' ? 409 : 400, error.code, tError(error, sentence));
       if (!(error instanceof PasskeyRefused)) throw error;
       request.log.info({ reason: error.reason, detail: error.message }, 'passkey registration at an invitation refused');
       return jsonError(reply, 400, 'passkey_refused', t('passkeys.error.addFailed'));

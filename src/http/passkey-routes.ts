@@ -1,5 +1,5 @@
 import { dateText } from '../pages/when.ts';
-import { t } from '../pages/i18n-html.ts';
+import { t, tError } from '../pages/i18n-html.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
 import { visitor } from '../audit/actor.ts';
@@ -106,7 +106,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, ki
         await passkeys.rename(signedIn.principal.user.id, form.get('id') ?? '', form.get('name') ?? '', actorOf(request, signedIn));
       } catch (error) {
         if (!(error instanceof ServiceError)) throw error;
-        return showPage(request, reply, signedIn, { error: sentence(error.message), status: 400 });
+        return showPage(request, reply, signedIn, { error: tError(error, sentence), status: 400 });
       }
       return noStore(reply).redirect(`${PAGE}?done=renamed`, 303);
     });
@@ -121,7 +121,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, ki
         await passkeys.remove(signedIn.principal.user.id, form.get('id') ?? '', actorOf(request, signedIn));
       } catch (error) {
         if (!(error instanceof ServiceError)) throw error;
-        return showPage(request, reply, signedIn, { error: sentence(error.message), status: 400 });
+        return showPage(request, reply, signedIn, { error: tError(error, sentence), status: 400 });
       }
       return noStore(reply).redirect(`${PAGE}?done=removed`, 303);
     });
@@ -151,7 +151,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, ki
       return noStore(reply).send(await passkeys.startRegistration({ id: user.id, username: user.username, name: user.name }, newHandle(reply)));
     } catch (error) {
       if (!(error instanceof ServiceError)) throw error;
-      return jsonError(reply, 400, 'invalid_request', sentence(error.message));
+      return jsonError(reply, 400, 'invalid_request', tError(error, sentence));
     }
   });
 
@@ -164,7 +164,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, tessera: Tessera, ki
       const name = typeof b.name === 'string' ? b.name : '';
       await passkeys.finishRegistration(signedIn.principal.user.id, handle, b.response, name, actorOf(request, signedIn));
     } catch (error) {
-      if (error instanceof ServiceError) return jsonError(reply, 400, 'invalid_request', sentence(error.message));
+      if (error instanceof ServiceError) return jsonError(reply, 400, 'invalid_request', tError(error, sentence));
       if (!(error instanceof PasskeyRefused)) throw error;
       request.log.info({ reason: error.reason, detail: error.message }, 'passkey registration refused');
       return jsonError(reply, 400, 'passkey_refused', t('passkeys.error.addFailed'));

@@ -1,5 +1,5 @@
 import { visitor, type Actor } from '../audit/actor.ts';
-import { ServiceError } from '../errors.ts';
+import { ServiceError, type PageText } from '../errors.ts';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from './passwords.ts';
 import type { SessionService, SignedIn } from './session-service.ts';
 import type { Session } from './session-store.ts';
@@ -18,8 +18,8 @@ export interface ProfileInput {
   email: string;
 }
 
-/** Field → message, shown next to the field. */
-export type FieldErrors = Partial<Record<string, string>>;
+/** Field → message, shown next to the field: a catalogue key (the page translates it) or, for a service error without one, its English text. */
+export type FieldErrors = Partial<Record<string, PageText | string>>;
 
 export type ProfileResult = { ok: true; emailChanged: boolean } | { ok: false; errors: FieldErrors };
 
@@ -111,7 +111,7 @@ export class AccountService {
     try {
       await this.#d.users.update(user.id, change, actor);
     } catch (error) {
-      if (error instanceof ServiceError && error.code === 'validation_failed') return { ok: false, errors: { [error.field ?? 'form']: error.message } };
+      if (error instanceof ServiceError && error.code === 'validation_failed') return { ok: false, errors: { [error.field ?? 'form']: error.text ?? error.message } };
       throw error;
     }
     return { ok: true, emailChanged };
@@ -125,20 +125,20 @@ export class AccountService {
    */
   async changePassword(signedIn: SignedIn, input: PasswordInput, meta: AccountMeta): Promise<PasswordResult> {
     const errors: FieldErrors = {};
-    if (input.current === '') errors.current = 'Enter your current password.';
-    if (input.next.length < MIN_PASSWORD_LENGTH) errors.next = `Use at least ${MIN_PASSWORD_LENGTH} characters.`;
-    else if (input.next.length > MAX_PASSWORD_LENGTH) errors.next = `Use at most ${MAX_PASSWORD_LENGTH} characters.`;
-    else if (input.confirm !== input.next) errors.confirm = 'This does not match the new password.';
+    if (input.current === '') errors.current = { key: 'account.password.error.currentRequired' };
+    if (input.next.length < MIN_PASSWORD_LENGTH) errors.next = { key: 'account.password.error.tooShort', values: { min: MIN_PASSWORD_LENGTH } };
+    else if (input.next.length > MAX_PASSWORD_LENGTH) errors.next = { key: 'account.password.error.tooLong', values: { max: MAX_PASSWORD_LENGTH } };
+    else if (input.confirm !== input.next) errors.confirm = { key: 'account.password.error.mismatch' };
     if (Object.keys(errors).length) return { ok: false, errors };
 
     const user = await this.#d.users.find(signedIn.principal.user.id);
-    if (user.passwordHash === null) return { ok: false, errors: { form: 'Your account has no password: you sign in with a passkey or through an identity provider.' } };
+    if (user.passwordHash === null) return { ok: false, errors: { form: { key: 'account.password.none' } } };
     const check = await this.#d.sessions.recheckPassword(user, input.current, meta);
     if (!check.ok) {
-      if (check.reason === 'throttled') return { ok: false, retryAfter: check.retryAfter, errors: { current: 'Too many wrong passwords. Wait a moment, then try again.' } };
-      return { ok: false, errors: { current: 'This is not your current password.' } };
+      if (check.reason === 'throttled') return { ok: false, retryAfter: check.retryAfter, errors: { current: { key: 'account.password.error.throttled' } } };
+      return { ok: false, errors: { current: { key: 'account.password.error.wrongCurrent' } } };
     }
-    if (input.next === input.current) return { ok: false, errors: { next: 'Choose a password different from your current one.' } };
+    if (input.next === input.current) return { ok: false, errors: { next: { key: 'account.password.error.same' } } };
 
     await this.#d.users.changeOwnPassword(user.id, input.next, signedIn.session.sid, this.actor(signedIn, meta));
     const started = await this.#d.sessions.startSession(user.id, meta, { amr: signedIn.session.amr });

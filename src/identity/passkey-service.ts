@@ -95,7 +95,7 @@ export class PasskeyService {
   /** Options for navigator.credentials.create(): a discoverable credential, user verification preferred. */
   async startRegistration(user: { id: string; username: string; name: string | null }, browserHandle: string): Promise<PublicKeyCredentialCreationOptionsJSON> {
     const existing = await this.#d.store.listForUser(user.id);
-    if (existing.length >= PASSKEYS_PER_USER_MAX) throw validationError(`an account holds at most ${PASSKEYS_PER_USER_MAX} passkeys; remove one first`);
+    if (existing.length >= PASSKEYS_PER_USER_MAX) throw validationError(`an account holds at most ${PASSKEYS_PER_USER_MAX} passkeys; remove one first`, undefined, { key: 'validation.passkey.tooMany', values: { max: PASSKEYS_PER_USER_MAX } });
     const options = await this.#registrationOptions(user, existing);
     await this.#putChallenge(browserHandle, options.challenge, 'register', user.id);
     return options;
@@ -257,13 +257,13 @@ export class PasskeyService {
   async rename(userId: string, id: string, name: string, actor: Actor): Promise<void> {
     const cleanName = checkName(name);
     const before = (await this.#d.store.listForUser(userId)).find((p) => p.id === id);
-    if (!before || !(await this.#d.store.rename(userId, id, cleanName))) throw validationError('no such passkey', 'id');
+    if (!before || !(await this.#d.store.rename(userId, id, cleanName))) throw validationError('no such passkey', 'id', { key: 'validation.passkey.notFound' });
     await this.#d.audit.record({ action: 'user.passkey_rename', targetId: userId, details: { name: cleanName, previous_name: before.name } }, actor);
   }
 
   async remove(userId: string, id: string, actor: Actor): Promise<void> {
     const removed = await this.#d.store.delete(userId, id);
-    if (!removed) throw validationError('no such passkey', 'id');
+    if (!removed) throw validationError('no such passkey', 'id', { key: 'validation.passkey.notFound' });
     await this.#d.audit.record({ action: 'user.factor_remove', targetId: userId, details: { type: 'passkey', name: removed.name } }, actor);
   }
 
@@ -290,8 +290,8 @@ export class PasskeyService {
 
 function checkName(name: string): string {
   const clean = name.replace(/[\u0000-\u001f\u007f]/g, '').trim();
-  if (!clean) throw validationError('give the passkey a name', 'name');
-  if (clean.length > PASSKEY_NAME_MAX) throw validationError(`a passkey's name is at most ${PASSKEY_NAME_MAX} characters`, 'name');
+  if (!clean) throw validationError('give the passkey a name', 'name', { key: 'validation.passkey.nameEmpty' });
+  if (clean.length > PASSKEY_NAME_MAX) throw validationError(`a passkey's name is at most ${PASSKEY_NAME_MAX} characters`, 'name', { key: 'validation.passkey.nameTooLong', values: { max: PASSKEY_NAME_MAX } });
   return clean;
 }
 

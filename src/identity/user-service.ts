@@ -147,12 +147,12 @@ export class UserService {
 
   /** A username a new account may take (trimmed): the syntax, and no one has it yet. */
   async checkNewUsername(raw: string | undefined): Promise<string> {
-    if (raw === undefined) throw validationError('username is required', 'username');
+    if (raw === undefined) throw validationError('username is required', 'username', { key: 'validation.username.required' });
     const username = raw.trim();
     if (!USERNAME.test(username)) {
-      throw validationError('username must be 1–100 characters: letters, digits and . _ @ + - (starting with a letter or digit)', 'username');
+      throw validationError('username must be 1–100 characters: letters, digits and . _ @ + - (starting with a letter or digit)', 'username', { key: 'validation.username.invalid' });
     }
-    if (await this.#d.users.findByUsername(username)) throw conflict(`user "${username}" already exists`, 'username');
+    if (await this.#d.users.findByUsername(username)) throw conflict(`user "${username}" already exists`, 'username', { key: 'validation.username.taken', values: { username } });
     return username;
   }
 
@@ -161,7 +161,7 @@ export class UserService {
     const username = await this.checkNewUsername(input.username);
     const passkeyAccount = input.passkeyAccount;
     if (passkeyAccount && !isUuid(passkeyAccount.id)) throw validationError('the account id must be a UUID', 'id');
-    if (input.password === undefined && !passkeyAccount) throw validationError('password is required', 'password');
+    if (input.password === undefined && !passkeyAccount) throw validationError('password is required', 'password', { key: 'validation.password.required' });
     const roles = await this.#roles(input.roles ?? []);
     const user: User = {
       id: passkeyAccount?.id ?? randomUUID(),
@@ -182,7 +182,7 @@ export class UserService {
       await this.#d.users.insert(user, roles);
     } catch (error) {
       // Two creators raced past the check above; the unique index decided.
-      if (await this.#d.users.findByUsername(username)) throw conflict(`user "${username}" already exists`, 'username');
+      if (await this.#d.users.findByUsername(username)) throw conflict(`user "${username}" already exists`, 'username', { key: 'validation.username.taken', values: { username } });
       throw error;
     }
     const view = await this.#view(user);
@@ -391,8 +391,8 @@ export class UserService {
 }
 
 function password(p: string): string {
-  if (p.length < MIN_PASSWORD_LENGTH) throw validationError(`password must be at least ${MIN_PASSWORD_LENGTH} characters`, 'password');
-  if (p.length > MAX_PASSWORD_LENGTH) throw validationError(`password must be at most ${MAX_PASSWORD_LENGTH} characters`, 'password');
+  if (p.length < MIN_PASSWORD_LENGTH) throw validationError(`password must be at least ${MIN_PASSWORD_LENGTH} characters`, 'password', { key: 'validation.password.tooShort', values: { min: MIN_PASSWORD_LENGTH } });
+  if (p.length > MAX_PASSWORD_LENGTH) throw validationError(`password must be at most ${MAX_PASSWORD_LENGTH} characters`, 'password', { key: 'validation.password.tooLong', values: { max: MAX_PASSWORD_LENGTH } });
   return p;
 }
 
@@ -404,7 +404,7 @@ export function checkedEmail(e: string | null): string | null {
 function email(e: string | null): string | null {
   if (e === null || e.trim() === '') return null;
   const v = e.trim();
-  if (v.length > 320 || !EMAIL.test(v)) throw validationError(`"${v.slice(0, 100)}" is not a valid email address`, 'email');
+  if (v.length > 320 || !EMAIL.test(v)) throw validationError(`"${v.slice(0, 100)}" is not a valid email address`, 'email', { key: 'validation.email.invalid', values: { email: v.slice(0, 100) } });
   return v;
 }
 

@@ -1,3 +1,4 @@
+import type { PageText } from '../errors.ts';
 import type { MessageKey, MessageValues } from '../i18n/index.ts';
 import { languageName } from '../i18n/translator.ts';
 import { inLanguage, type Translations } from '../i18n/translations.ts';
@@ -12,6 +13,22 @@ import { pageContext } from './page-context.ts';
  */
 export function t(key: MessageKey, values?: MessageValues): string {
   return pageContext().i18n.t(key, values);
+}
+
+/**
+ * A message a service or a route hands to a page (a form error): its catalogue text in the
+ * page's language when it carries a key (ServiceError.text), else the text as given.
+ */
+export function tText(text: string | PageText): string {
+  return typeof text === 'string' ? text : t(text.key as MessageKey, text.values);
+}
+
+/**
+ * A service's error as this page's reader reads it: its catalogue text when it has one, else
+ * `english(error.message)` (errors that have no key yet; docs/languages.md).
+ */
+export function tError(error: { message: string; text: PageText | undefined }, english: (message: string) => string = (m) => m): string {
+  return error.text ? tText(error.text) : english(error.message);
 }
 
 export function tHtml(key: MessageKey, values: MessageValues = {}): SafeHtml {

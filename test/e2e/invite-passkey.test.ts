@@ -79,7 +79,7 @@ describe('an invitation accepted with a passkey (Chromium, virtual authenticator
     await server.tessera.services.users.create({ username: 'taken', password: 'correct horse battery staple', roles: [] }, SYSTEM);
     await page.getByLabel('Username').fill('taken');
     await page.getByRole('button', { name: 'Use a passkey instead' }).click();
-    await expect.poll(() => page.locator('#passkey-error').textContent()).toContain('User "taken" already exists');
+    await expect.poll(() => page.locator('#passkey-error').textContent()).toContain('The username "taken" is taken; choose another.');
     expect((await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials).toHaveLength(0);
     problems.splice(0, problems.length, ...problems.filter((p) => !p.startsWith(`409 ${base}/invite/passkey/options`)));
 

@@ -75,7 +75,7 @@ describe.each(DIALECTS)('invitations (%s)', (dialect) => {
     // A taken username or a short password does not use up the link.
     const taken = await ua.post('/invite', { ...fields, username: 'boss', password: PASSWORD, confirm: PASSWORD });
     expect(taken.status).toBe(409);
-    expect(await taken.text()).toContain('User &quot;boss&quot; already exists');
+    expect(await taken.text()).toContain('The username &quot;boss&quot; is taken; choose another.');
     expect((await ua.post('/invite', { ...fields, username: 'ivy', password: 'short', confirm: 'short' })).status).toBe(400);
     const done = await ua.post('/invite', { ...fields, username: 'ivy', password: PASSWORD, confirm: PASSWORD });
     expect(location(done)).toBe('/account');
@@ -98,10 +98,27 @@ describe.each(DIALECTS)('invitations (%s)', (dialect) => {
   });
 
   test('bad input changes nothing; an expired invitation is refused', async () => {
-    expect((await adminApi('POST', '/users/invitations', { email: 'not an address' })).status).toBe(400);
+    const notAddress = await adminApi('POST', '/users/invitations', { email: 'not an address' });
+    expect(notAddress.status).toBe(400);
+    // The admin API's error_description stays English (for operators, docs/languages.md).
+    expect(notAddress.body).toMatchObject({ error: 'validation_failed', error_description: expect.stringContaining('is not a valid email address') });
     expect((await adminApi('POST', '/users/invitations', { email: 'x@example.test', roles: ['no-such-role'] })).body).toMatchObject({ error: 'validation_failed' });
     expect((await adminApi('POST', '/users/invitations', { roles: [] })).status).toBe(400);
     expect((await new UserAgent(server.url).get('/invite?token=forged')).status).toBe(400);
+
+    // On a German page the services' errors read in German (issue 15), and nothing is created.
+    await adminApi('POST', '/users/invitations', { email: 'kurz@example.test' });
+    const invite = linkIn(await mailbox.waitFor('kurz@example.test'), `${server.url}/invite?token=`);
+    const de = { 'accept-language': 'de' };
+    const guest = new UserAgent(server.url);
+    const fields = hiddenFields(await (await guest.request(invite.slice(server.url.length), { headers: de })).text());
+    const short = await guest.request('/invite', { form: { ...fields, username: 'kurz', password: 'kurz', confirm: 'kurz' }, headers: de });
+    expect(short.status).toBe(400);
+    expect(await short.text()).toContain('Das Passwort muss mindestens 8 Zeichen lang sein.');
+    const badName = await guest.request('/invite', { form: { ...fields, username: '-nein', password: PASSWORD, confirm: PASSWORD }, headers: de });
+    expect(badName.status).toBe(400);
+    expect(await badName.text()).toContain('Ein Benutzername hat 1 bis 100 Zeichen');
+    await expect(server.tessera.services.users.find('kurz')).rejects.toThrow();
 
     await adminApi('POST', '/users/invitations', { email: 'late@example.test' });
     const link = linkIn(await mailbox.waitFor('late@example.test'), `${server.url}/invite?token=`);
@@ -128,7 +145,7 @@ describe.each(DIALECTS)('invitations (%s)', (dialect) => {
     expect((await ua.postJson('/invite/passkey/options', 'not an object')).status).toBe(400);
     expect(await (await options({ token: 'forged' })).json()).toMatchObject({ error: 'invalid_link' });
     const taken = await options({ username: 'boss' });
-    expect([taken.status, await taken.json()]).toEqual([409, { error: 'conflict', error_description: 'User "boss" already exists.' }]);
+    expect([taken.status, await taken.json()]).toEqual([409, { error: 'conflict', error_description: 'The username "boss" is taken; choose another.' }]);
     expect((await options({ username: '-bad name' })).status).toBe(400);
 
     const good = await options({});

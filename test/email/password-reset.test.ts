@@ -85,6 +85,12 @@ describe.each(DIALECTS)('password reset by email (%s)', (dialect) => {
     const short = await ua.post('/reset', { ...fields, password: 'short', confirm: 'short' });
     expect(short.status).toBe(400);
     expect(await short.text()).toMatch(/password must be at least \d+ characters/);
+    // On a German page the service's error reads in German (issue 15).
+    const kurz = await ua.request('/reset', { form: { ...fields, password: 'kurz', confirm: 'kurz' }, headers: { 'accept-language': 'de' } });
+    expect(kurz.status).toBe(400);
+    const kurzPage = await kurz.text();
+    expect(kurzPage).toContain('Das Passwort muss mindestens 8 Zeichen lang sein.');
+    expect(kurzPage).not.toMatch(/password must be/);
     const done = await ua.post('/reset', { ...fields, password: NEW_PASSWORD, confirm: NEW_PASSWORD });
     expect(done.status).toBe(200);
     expect(await done.text()).toContain('Password changed');

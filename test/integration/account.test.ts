@@ -106,13 +106,32 @@ describe.each(DIALECTS)('the account area over HTTP (%s)', (dialect) => {
     const bad = await ua.post('/account/profile', { ...csrf, name: 'Quinn Q', email: 'not an address' });
     expect(bad.status).toBe(400);
     const shown = await bad.text();
-    expect(fieldErrorOf(shown, 'email')).toBe('&quot;not an address&quot; is not a valid email address');
+    expect(fieldErrorOf(shown, 'email')).toBe('&quot;not an address&quot; is not a valid email address.');
     expect(shown).toContain('value="not an address"'); // what they typed stays to be corrected
     expect(shown).toContain('aria-invalid="true"');
     const long = await ua.post('/account/profile', { ...csrf, name: 'x'.repeat(201), email: 'quinn@example.com' });
     expect(long.status).toBe(400);
     expect(fieldErrorOf(await long.text(), 'name')).toBe('name must be at most 200 characters');
     expect(await server.tessera.services.users.find('quinn')).toMatchObject({ name: 'Quinn', email: 'quinn@example.com' });
+  });
+
+  test('a German page shows the errors of the services and of the password form in German (issue 15)', async () => {
+    const ua = await signedIn('ulla', { email: 'ulla@example.com' });
+    ua.cookies.set('tessera_lang', 'de');
+    const profile = await ua.post('/account/profile', { ...formFields(await (await ua.get('/account')).text(), '/account/profile'), name: 'Ulla', email: 'keine adresse' });
+    expect(profile.status).toBe(400);
+    expect(fieldErrorOf(await profile.text(), 'email')).toBe('„keine adresse“ ist keine gültige E-Mail-Adresse.');
+    const csrf = formFields(await (await ua.get('/account/password')).text(), '/account/password');
+    const short = await ua.post('/account/password', { ...csrf, current: PASSWORD, next: 'kurz', confirm: 'kurz' });
+    expect(short.status).toBe(400);
+    expect(fieldErrorOf(await short.text(), 'next')).toBe('Verwenden Sie mindestens 8 Zeichen.');
+    const wrong = await ua.post('/account/password', { ...csrf, current: 'nicht meins', next: 'ein ganz neues Geheimnis', confirm: 'ein ganz neues Geheimnis' });
+    expect(fieldErrorOf(await wrong.text(), 'current')).toBe('Das ist nicht Ihr aktuelles Passwort.');
+    // Without the choice, the same mistake reads in English again.
+    ua.cookies.delete('tessera_lang');
+    const english = await ua.post('/account/password', { ...csrf, current: PASSWORD, next: 'kurz', confirm: 'kurz' });
+    expect(fieldErrorOf(await english.text(), 'next')).toBe('Use at least 8 characters.');
+    expect(await server.tessera.services.users.find('ulla')).toMatchObject({ email: 'ulla@example.com' });
   });
 
   test('profile: a missing, wrong or other session’s CSRF token is refused and changes nothing', async () => {

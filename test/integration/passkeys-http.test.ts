@@ -178,6 +178,11 @@ describe('passkey endpoints over HTTP behind a TLS proxy', () => {
       expect(await server.tessera.services.passkeys.list(alice.id)).toHaveLength(1);
       expect(location(await ua.post('/account/passkeys/rename', { csrf, id: passkey!.id, name: 'Old laptop' }))).toBe('/account/passkeys?done=renamed');
       expect((await server.tessera.services.passkeys.list(alice.id))[0]!.name).toBe('Old laptop');
+      // A name the service refuses: on a German page, in German (issue 15); nothing changes.
+      const unnamed = await ua.request('/account/passkeys/rename', { form: { csrf, id: passkey!.id, name: '  ' }, headers: { 'accept-language': 'de' } });
+      expect(unnamed.status).toBe(400);
+      expect(await unnamed.text()).toContain('Geben Sie dem Passkey einen Namen.');
+      expect((await server.tessera.services.passkeys.list(alice.id))[0]!.name).toBe('Old laptop');
       // Forms with a wrong token change nothing.
       expect((await ua.post('/account/passkeys/rename', { csrf: 'forged', id: passkey!.id, name: 'x' })).status).toBe(403);
     } finally {

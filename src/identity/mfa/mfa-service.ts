@@ -289,7 +289,7 @@ export class MfaService {
   /** New recovery codes replace every old one; shown once. */
   async regenerateRecoveryCodes(userId: string, actor: Actor): Promise<string[]> {
     this.#requireEnabled();
-    if (!(await this.hasSecondFactor(userId))) throw validationError('set up a second factor first: recovery codes stand in for it');
+    if (!(await this.hasSecondFactor(userId))) throw validationError('set up a second factor first: recovery codes stand in for it', undefined, { key: 'validation.mfa.noSecondFactor' });
     const codes = await this.#newRecoveryCodes(userId, epochSeconds(this.#d.clock));
     await this.#d.audit.record({ action: 'user.recovery_codes_regenerate', targetId: userId, details: { count: codes.length } }, actor);
     return codes;
@@ -349,7 +349,7 @@ export class MfaService {
   }
 
   #requireEnabled(): void {
-    if (this.#d.policy() === 'off') throw validationError('second factors are turned off (mfa_policy is "off")');
+    if (this.#d.policy() === 'off') throw validationError('second factors are turned off (mfa_policy is "off")', undefined, { key: 'validation.mfa.off' });
   }
 }
 
