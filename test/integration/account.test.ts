@@ -111,7 +111,7 @@ describe.each(DIALECTS)('the account area over HTTP (%s)', (dialect) => {
     expect(shown).toContain('aria-invalid="true"');
     const long = await ua.post('/account/profile', { ...csrf, name: 'x'.repeat(201), email: 'quinn@example.com' });
     expect(long.status).toBe(400);
-    expect(fieldErrorOf(await long.text(), 'name')).toBe('name must be at most 200 characters');
+    expect(fieldErrorOf(await long.text(), 'name')).toBe('Use at most 200 characters.');
     expect(await server.tessera.services.users.find('quinn')).toMatchObject({ name: 'Quinn', email: 'quinn@example.com' });
   });
 
@@ -121,6 +121,8 @@ describe.each(DIALECTS)('the account area over HTTP (%s)', (dialect) => {
     const profile = await ua.post('/account/profile', { ...formFields(await (await ua.get('/account')).text(), '/account/profile'), name: 'Ulla', email: 'keine adresse' });
     expect(profile.status).toBe(400);
     expect(fieldErrorOf(await profile.text(), 'email')).toBe('„keine adresse“ ist keine gültige E-Mail-Adresse.');
+    const long = await ua.post('/account/profile', { ...formFields(await (await ua.get('/account')).text(), '/account/profile'), name: 'x'.repeat(201), email: 'ulla@example.com' });
+    expect(fieldErrorOf(await long.text(), 'name')).toBe('Verwenden Sie höchstens 200 Zeichen.');
     const csrf = formFields(await (await ua.get('/account/password')).text(), '/account/password');
     const short = await ua.post('/account/password', { ...csrf, current: PASSWORD, next: 'kurz', confirm: 'kurz' });
     expect(short.status).toBe(400);
