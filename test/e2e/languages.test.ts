@@ -75,7 +75,7 @@ describe('pages in every language in Chromium', () => {
   });
 
   async function assertPage(page: Page, locale: (typeof LOCALES)[number], problems: string[]): Promise<void> {
-    const facts = await page.evaluate<{ scrollWidth: number; innerWidth: number; lang: string; dir: string; logoVisible: boolean; buttonsInside: boolean }>(`(() => {
+    const facts = await page.evaluate<{ scrollWidth: number; innerWidth: number; lang: string; dir: string; logoVisible: boolean; buttonsInside: boolean; bg: string; primary: string | null }>(`(() => {
       const logo = document.querySelector('img.brand__logo');
       const box = logo ? logo.getBoundingClientRect() : null;
       const card = document.querySelector('main').getBoundingClientRect();
@@ -87,12 +87,17 @@ describe('pages in every language in Chromium', () => {
         dir: document.documentElement.dir,
         logoVisible: !!box && box.width > 0 && box.left >= 0 && box.right <= window.innerWidth,
         buttonsInside: buttons.every((b) => b.left >= card.left - 1 && b.right <= card.right + 1),
+        bg: getComputedStyle(document.body).backgroundColor,
+        primary: document.querySelector('button.primary') ? getComputedStyle(document.querySelector('button.primary')).backgroundColor : null,
       };
     })()`);
     expect(facts.scrollWidth, 'no horizontal scroll').toBeLessThanOrEqual(facts.innerWidth);
     expect(facts.lang).toBe(locale.tag);
     expect(facts.dir).toBe(locale.dir);
     expect(facts.logoVisible, 'the logo is on screen').toBe(true);
+    // The brand's colours (#fff4e0 background, #0b6e4f primary) in every language and direction.
+    expect(facts.bg).toBe('rgb(255, 244, 224)');
+    if (facts.primary !== null) expect(facts.primary).toBe('rgb(11, 110, 79)');
     expect(facts.buttonsInside, 'buttons inside the card').toBe(true);
     expect(problems).toEqual([]);
   }
