@@ -125,7 +125,7 @@ export class KyselyRefreshStore implements RefreshStore {
       ])
       .where('t.token_hash', '=', tokenHash)
       .executeTakeFirst();
-    return row && presentedFromRow(row);
+    return row && presentedFromRow(row, row);
   }
 
   async rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number): Promise<RotateResult> {
@@ -234,7 +234,11 @@ interface PresentedRow {
   revoked_at: number | null;
 }
 
-function presentedFromRow(row: PresentedRow): PresentedRefreshToken {
+type TokenPart = Pick<PresentedRow, 'token_scope' | 'token_expires_at' | 'used_at'> & { family_id: string };
+type FamilyPart = Omit<PresentedRow, 'token_scope' | 'token_expires_at' | 'used_at'>;
+
+/** `token`: the same row when read with the join. */
+function presentedFromRow(row: FamilyPart, token: Pick<PresentedRow, 'token_scope' | 'token_expires_at' | 'used_at'>): PresentedRefreshToken {
   return {
     family: {
       id: row.id,
@@ -250,9 +254,9 @@ function presentedFromRow(row: PresentedRow): PresentedRefreshToken {
       expiresAt: row.expires_at,
       revokedAt: row.revoked_at,
     },
-    scope: row.token_scope,
-    expiresAt: row.token_expires_at,
-    usedAt: row.used_at,
+    scope: token.token_scope,
+    expiresAt: token.token_expires_at,
+    usedAt: token.used_at,
   };
 }
 
@@ -260,6 +264,11 @@ const FIND_SQL = `SELECT t.scope AS token_scope, t.expires_at AS token_expires_a
   f.session_id, f.auth_time, f.amr, f.resource, f.dpop_jkt, f.created_at, f.expires_at, f.revoked_at
   FROM refresh_tokens t JOIN refresh_token_families f ON f.id = t.family_id WHERE t.token_hash = ?`;
 const FIND_SQL_PG = FIND_SQL.replace('?', '$1');
+// SQLite: the same read as two primary-key lookups. node:sqlite runs the join in ~13.5 µs and
+// these two in ~7 µs together, the same columns (measured on this machine, issue 16).
+const FIND_TOKEN_SQL = 'SELECT family_id, scope AS token_scope, expires_at AS token_expires_at, used_at FROM refresh_tokens WHERE token_hash = ?';
+const FIND_FAMILY_SQL = `SELECT id, client_id, user_id, scope, session_id, auth_time, amr, resource, dpop_jkt, created_at, expires_at, revoked_at
+  FROM refresh_token_families WHERE id = ?`;
 const SPEND_SQL = 'UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND family_id = ?';
 const INSERT_TOKEN_SQL = 'INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, NULL)';
 const INSERT_FAMILY_SQL = `INSERT INTO refresh_token_families (id, client_id, user_id, scope, session_id, auth_time, amr, resource, dpop_jkt, created_at, expires_at, revoked_at)
@@ -277,10 +286,19 @@ export class SqliteRefreshStore extends KyselyRefreshStore {
     this.#s = statements;
   }
 
+  /**
+   * The token's row, then its family's, in one synchronous step: no write of this process
+   * can come between them. Another process (the CLI) may commit between the two reads;
+   * every such write leaves an answer it could also have given had it come before both or
+   * after both: a family revoked meanwhile reads as revoked, one deleted (its tokens go
+   * with it) as no token, and spending stays decided by rotate()'s conditional UPDATE.
+   */
   override find(tokenHash: string): Promise<PresentedRefreshToken | undefined> {
     return this.#s.run(() => {
-      const row = this.#s.statement(FIND_SQL).get(tokenHash) as PresentedRow | undefined;
-      return row && presentedFromRow(row);
+      const token = this.#s.statement(FIND_TOKEN_SQL).get(tokenHash) as TokenPart | undefined;
+      if (token === undefined) return undefined;
+      const family = this.#s.statement(FIND_FAMILY_SQL).get(token.family_id) as FamilyPart | undefined;
+      return family && presentedFromRow(family, token);
     });
   }
 
@@ -349,7 +367,7 @@ export class PostgresRefreshStore extends KyselyRefreshStore {
   override async find(tokenHash: string): Promise<PresentedRefreshToken | undefined> {
     const result = await this.#group.read<PresentedRow>({ name: 'tessera_refresh_find', sql: FIND_SQL_PG, parameters: [tokenHash] });
     const row = result.rows[0];
-    return row && presentedFromRow(row);
+    return row && presentedFromRow(row, row);
   }
 
   // A raw sql`` template compiles in a few µs (no query builder): its text is fixed, so it

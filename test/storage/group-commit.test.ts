@@ -112,6 +112,18 @@ describe.each(DIALECTS)('group commit (%s)', (dialect) => {
     }
   });
 
+  test('find reads back the token and its whole family (two lookups on SQLite, a join on PostgreSQL): after rotation, revocation, for an unknown hash', async () => {
+    const f = family({ sessionId: 'session-1', amr: ['pwd', 'otp'], resource: 'https://api.example.com', dpopJkt: 'jkt-1', expiresAt: NOW + 900 });
+    await refresh.createFamily(f, 'gc-find-0', NOW + 300);
+    expect(await refresh.find('gc-find-0')).toEqual({ family: f, scope: f.scope, expiresAt: NOW + 300, usedAt: null });
+    expect(await refresh.rotate('gc-find-0', 'gc-find-1', f.id, 'openid', NOW + 5, NOW + 400)).toEqual({ status: 'rotated' });
+    expect(await refresh.find('gc-find-0')).toMatchObject({ usedAt: NOW + 5, family: { id: f.id } });
+    expect(await refresh.find('gc-find-1')).toEqual({ family: f, scope: 'openid', expiresAt: NOW + 400, usedAt: null });
+    await refresh.revokeFamily(f.id, NOW + 6);
+    expect((await refresh.find('gc-find-1'))?.family.revokedAt).toBe(NOW + 6);
+    expect(await refresh.find('gc-find-unknown')).toBeUndefined();
+  });
+
   test('concurrent rotations of one token in one batch: exactly one wins, only its successor exists', async () => {
     const [f] = await seed('gc-race', 1);
     const before = { ...stats };

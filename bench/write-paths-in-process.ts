@@ -1,0 +1,145 @@
+/**
+ * CPU per refresh rotation and per code exchange on SQLite, in one process: a Tessera over a
+ * fresh SQLite database, refresh tokens and codes written straight through the stores (what
+ * the code flow would have stored), then the token requests injected (light-my-request, no
+ * sockets) `--concurrency` at a time, so group commit batches them as under load. Reports
+ * this process's CPU per answer (all threads: the RS256 signature on libuv's threadpool is
+ * in it) and the main thread's alone. No sockets and no load generator: it shows what
+ * Tessera's own code costs, steadier than `npm run bench` on a busy machine, but not
+ * the socket writes, which the end-to-end bench includes.
+ *
+ *   node bench/write-paths-in-process.ts [--path refresh|code] [--batches 8] [--batch 2000] [--concurrency 16] [--profile out.cpuprofile]
+ *
+ * `--profile` writes a CPU profile of the measured requests alone (not start-up, not the
+ * writes that set each batch up), for bench/profile-summary.ts.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { openTessera } from '../src/app/tessera.ts';
+import { SYSTEM } from '../src/audit/actor.ts';
+import { loadConfig } from '../src/config/config.ts';
+import { buildHttpApp } from '../src/http/app.ts';
+import { sha256 } from '../src/lib/crypto.ts';
+import { silentLogger } from '../src/lib/logger.ts';
+import { parseForm } from '../src/oauth/params.ts';
+import { codeStoreFor } from '../src/oauth/code-store.ts';
+import { refreshStoreFor } from '../src/oauth/refresh-store.ts';
+import { median } from './lib/load.ts';
+
+const { values } = parseArgs({
+  options: {
+    path: { type: 'string', default: 'refresh' },
+    batches: { type: 'string', default: '8' },
+    batch: { type: 'string', default: '2000' },
+    concurrency: { type: 'string', default: '16' },
+    profile: { type: 'string' },
+    /** Call the token endpoint's core directly (no Fastify, no light-my-request): what the protocol code costs alone. */
+    direct: { type: 'boolean', default: false },
+    /** A PRAGMA run on the server's connection first, e.g. --pragma 'wal_autocheckpoint = 0' (experiments). */
+    pragma: { type: 'string', multiple: true },
+  },
+});
+const path = values.path === 'code' ? 'code' : 'refresh';
+const batches = Number(values.batches);
+const batchSize = Number(values.batch);
+const concurrency = Number(values.concurrency);
+const REDIRECT = 'https://app.example.com/callback';
+
+const dir = mkdtempSync(join(tmpdir(), 'tessera-write-paths-'));
+const env = { TESSERA_DATABASE_URL: `sqlite:${join(dir, 'tessera.db')}`, TESSERA_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'), TESSERA_LOG_LEVEL: 'error' };
+const tessera = await openTessera(loadConfig(env, { port: 0 }), { log: silentLogger, resolver: async () => ['93.184.215.14'] }); // the redirect URI's host "resolves" (no DNS here)
+const user = await tessera.services.users.create({ username: 'bench', password: 'correct horse battery staple', roles: ['developer'] }, SYSTEM);
+const userId = (user as { id: string }).id;
+const created = await tessera.services.clients.create({ name: 'Bench web', grantTypes: ['authorization_code'], redirectUris: [REDIRECT], scopes: ['openid', 'offline_access'] }, SYSTEM);
+const authorization = `Basic ${Buffer.from(`${created.client_id}:${created.client_secret}`).toString('base64')}`;
+const refreshStore = refreshStoreFor(tessera.database);
+const codeStore = codeStoreFor(tessera.database);
+for (const p of values.pragma ?? []) tessera.database.sqlite!.statement(`PRAGMA ${p}`).run();
+const app = buildHttpApp(tessera);
+await app.ready();
+
+const now = () => Math.floor(Date.now() / 1000);
+const SCOPE = 'openid offline_access';
+
+/** `n` request bodies, each valid exactly once. */
+async function bodies(n: number): Promise<string[]> {
+  const out: string[] = [];
+  const writes: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = now();
+    if (path === 'refresh') {
+      const token = randomBytes(32).toString('base64url');
+      const family = { id: randomUUID(), clientId: created.client_id, userId, scope: SCOPE, sessionId: null, authTime: t, amr: ['pwd'], resource: null, dpopJkt: null, createdAt: t, expiresAt: t + 86_400, revokedAt: null };
+      writes.push(refreshStore.createFamily(family, sha256(token), t + 86_400));
+      out.push(`grant_type=refresh_token&refresh_token=${token}`);
+    } else {
+      const code = randomBytes(32).toString('base64url');
+      const verifier = randomBytes(32).toString('base64url');
+      const challenge = createHash('sha256').update(verifier).digest('base64url');
+      writes.push(
+        codeStore.insert({ codeHash: sha256(code), clientId: created.client_id, userId, sessionId: null, redirectUri: REDIRECT, redirectUriInRequest: true, scope: SCOPE, nonce: null, codeChallenge: challenge, codeChallengeMethod: 'S256', authTime: t, amr: ['pwd'], createdAt: t, expiresAt: t + 600 }),
+      );
+      out.push(new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier }).toString());
+    }
+  }
+  await Promise.all(writes);
+  return out;
+}
+
+let profiler: Session | undefined;
+const profiles: object[] = [];
+
+async function batch(n: number): Promise<{ total: number; main: number; wall: number }> {
+  const todo = await bodies(n);
+  let next = 0;
+  const worker = async () => {
+    while (next < todo.length) {
+      const payload = todo[next++]!;
+      if (values.direct) {
+        await tessera.endpoints.token({ params: parseForm(payload), authorization, now: now() });
+        continue;
+      }
+      const res = await app.inject({ method: 'POST', url: '/connect/token', headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' }, payload });
+      if (res.statusCode !== 200) throw new Error(`token: ${res.statusCode} ${res.body}`);
+    }
+  };
+  if (profiler) await profiler.post('Profiler.start');
+  const before = process.cpuUsage();
+  const beforeMain = process.threadCpuUsage();
+  const start = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const used = process.cpuUsage(before);
+  const usedMain = process.threadCpuUsage(beforeMain);
+  const wall = ((performance.now() - start) * 1000) / n;
+  if (profiler) profiles.push((await profiler.post('Profiler.stop')).profile);
+  return { total: (used.user + used.system) / n, main: (usedMain.user + usedMain.system) / n, wall };
+}
+
+await batch(batchSize); // warm up: JIT, caches
+if (values.profile) {
+  profiler = new Session();
+  profiler.connect();
+  await profiler.post('Profiler.enable');
+  await profiler.post('Profiler.setSamplingInterval', { interval: 100 });
+}
+const total: number[] = [];
+const main: number[] = [];
+const walls: number[] = [];
+for (let i = 0; i < batches; i++) {
+  const r = await batch(batchSize);
+  total.push(r.total);
+  main.push(r.main);
+  walls.push(r.wall);
+}
+const fmt = (xs: number[]) => xs.map((v) => v.toFixed(0)).join(', ');
+process.stdout.write(
+  `${path}: CPU µs/answer median ${median(total).toFixed(0)} (${fmt(total)}); main thread ${median(main).toFixed(0)} (${fmt(main)}); wall ${median(walls).toFixed(0)} (${fmt(walls)}); ${batches} batches of ${batchSize}, ${concurrency} at a time\n`,
+);
+// The last batch's profile: one is enough, and profile-summary reads one profile per file.
+if (values.profile) writeFileSync(values.profile, JSON.stringify(profiles.at(-1)));
+await app.close();
+await tessera.close();
