@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- options]`: Tessera side by side with node-oidc-provider and two
- * Fastify floors, each in its own process on 127.0.0.1, driven by autocannon from this one.
+ * Fastify floors, each in its own process on 127.0.0.1, driven by wrk (a process of its own)
+ * or autocannon (in this one).
  * Writes bench/results/latest.json and latest.md and prints the table. See
  * docs/performance.md.
  *
@@ -19,6 +20,7 @@
  *   --baseline DIR    also run the Tessera of another checkout DIR (its dependencies
  *                     installed) on SQLite, next to this one, and report the ratio: a
  *                     before/after comparison in one run (docs/performance.md)
+ *   --load-generator G  wrk (default when wrk is on PATH) or autocannon
  *   --check           exit 1 unless every target is met
  */
 import { execFileSync } from 'node:child_process';
@@ -30,7 +32,8 @@ import { rssBytes, sleep } from './lib/child.ts';
 import { evaluateTargets } from './lib/checks.ts';
 import { basic, FORM } from './lib/flows.ts';
 import { Lab } from './lib/lab.ts';
-import { median, runLoad, type LoadResult } from './lib/load.ts';
+import { loadGenerator, median, runLoad, useLoadGenerator, type LoadResult } from './lib/load.ts';
+import { wrkOnPath } from './lib/wrk.ts';
 import { markdown, ratioText, type ContenderResult, type MemoryResult, type Ratio, type Results, type ScenarioResult } from './lib/report.ts';
 import { SCENARIO_NAMES, SCENARIOS, type Contender } from './lib/scenarios.ts';
 import { postgresReachable, ROOT, supportsWorkers } from './lib/tessera.ts';
@@ -50,6 +53,7 @@ const { values: flags } = parseArgs({
     out: { type: 'string' },
     check: { type: 'boolean', default: false },
     baseline: { type: 'string' },
+    'load-generator': { type: 'string' },
   },
 });
 
@@ -63,6 +67,19 @@ function num(name: string, value: string | undefined, fallback: number, min: num
   return n;
 }
 
+const chosen = flags['load-generator'];
+if (chosen !== undefined) {
+  if (chosen !== 'wrk' && chosen !== 'autocannon') {
+    process.stderr.write(`bench: --load-generator must be wrk or autocannon (got "${chosen}")\n`);
+    process.exit(2);
+  }
+  if (chosen === 'wrk' && !wrkOnPath()) {
+    process.stderr.write('bench: --load-generator wrk: no wrk on PATH (apt-get install wrk)\n');
+    process.exit(2);
+  }
+  useLoadGenerator(chosen);
+}
+
 const quick = flags.quick;
 const settings = {
   duration: num('duration', flags.duration, quick ? 2 : 10, 0.5),
@@ -71,6 +88,7 @@ const settings = {
   rounds: num('rounds', flags.rounds, quick ? 1 : 3, 1),
   quick,
   memoryTokens: num('memory-tokens', flags['memory-tokens'], quick ? 5000 : 200_000, 100),
+  loadGenerator: loadGenerator(),
 };
 const only = flags.only ? flags.only.split(',').map((s) => s.trim()) : SCENARIO_NAMES;
 for (const name of only) {
@@ -146,8 +164,12 @@ try {
         const result = await runLoad(await measured(settings.duration, settings.connections));
         c.observe?.(result.rps);
         runs.get(c.id)!.push(result);
+        if (result.exhausted) {
+          const note = `${scenario.title}: ${c.label} spent its pool of single-use requests before the duration in at least one run; that run ended with its last answer (${result.seconds.toFixed(1)} s) and its rate is over that time. No code or token was sent twice.`;
+          if (!notes.some((n) => n.startsWith(`${scenario.title}: ${c.label} spent`))) notes.push(note);
+        }
         const bad = result.non2xx + result.errors + result.timeouts;
-        const other = `${result.cpuUs === undefined ? '' : `  ${Math.round(result.cpuUs)} µs CPU/answer`}${result.mainUs === undefined ? '' : ` (main ${Math.round(result.mainUs)})`}${result.dbUs === undefined ? '' : `  DB ${Math.round(result.dbUs)} µs`}${result.background === undefined ? '' : `  other CPU ${Math.round(result.background * 100)} %`}`;
+        const other = `${result.cpuUs === undefined ? '' : `  ${Math.round(result.cpuUs)} µs CPU/answer`}${result.mainUs === undefined ? '' : ` (main ${Math.round(result.mainUs)})`}${result.dbUs === undefined ? '' : `  DB ${Math.round(result.dbUs)} µs`}${result.genUs === undefined ? '' : `  load ${result.genUs.toFixed(1)} µs`}${result.exhausted ? '  (pool spent: ended early)' : ''}${result.background === undefined ? '' : `  other CPU ${Math.round(result.background * 100)} %`}`;
         log(`  round ${round}/${settings.rounds} ${c.id.padEnd(20)} ${Math.round(result.rps).toString().padStart(7)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms${other}${bad ? `  !! ${result.non2xx} non-2xx ${JSON.stringify(result.statusCodes)}, ${result.errors} errors` : ''}`);
       }
     }
@@ -229,6 +251,7 @@ function rowsOf(contenders: Contender[], runs: Map<string, LoadResult[]>): Conte
         ...(rs.every((r) => r.cpuUs !== undefined) && rs.length ? { cpuUs: median(rs.map((r) => r.cpuUs!)) } : {}),
         ...(rs.every((r) => r.mainUs !== undefined) && rs.length ? { mainUs: median(rs.map((r) => r.mainUs!)) } : {}),
         ...(rs.every((r) => r.dbUs !== undefined) && rs.length ? { dbUs: median(rs.map((r) => r.dbUs!)) } : {}),
+        ...(rs.every((r) => r.genUs !== undefined) && rs.length ? { genUs: median(rs.map((r) => r.genUs!)) } : {}),
       },
       non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
       errors: rs.reduce((a, r) => a + r.errors, 0),

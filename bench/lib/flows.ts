@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type autocannon from 'autocannon';
-import { runLoad } from './load.ts';
+import { runAutocannonLoad } from './load.ts';
 
 /**
  * An OAuth server under test, reduced to what the scenarios need. Tessera and
@@ -166,7 +166,8 @@ export async function mintCodes(server: OAuthServer, cookie: string, count: numb
       if (code && Number.isInteger(state)) codes.push({ code, verifier: pairs[state % pairs.length]!.verifier });
     },
   };
-  const result = await runLoad({ url: server.url, connections: Math.min(connections, count), amount: count, requests: [request] });
+  // Setup, not measured: autocannon whatever the load generator, for its per-response hook.
+  const result = await runAutocannonLoad({ url: server.url, connections: Math.min(connections, count), amount: count, requests: [request] });
   if (codes.length < count * 0.99) {
     throw new Error(`${server.id}: minted only ${codes.length} of ${count} codes (statuses ${JSON.stringify(result.statusCodes)})`);
   }

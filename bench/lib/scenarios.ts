@@ -1,7 +1,6 @@
-import type autocannon from 'autocannon';
 import { basic, clientCredentialsToken, FORM, mintCodes, refreshSeeds, tesseraSignInForms, type MintedCode } from './flows.ts';
 import type { Lab, Running, TesseraId } from './lab.ts';
-import type { LoadSpec } from './load.ts';
+import { poolMargin, type LoadSpec } from './load.ts';
 import { GATEWAY_PATH, PASSWORD, USERNAME } from './tessera.ts';
 
 /** One side of a comparison: it builds a fresh load for each warm-up and measured run. */
@@ -153,24 +152,15 @@ export const SCENARIOS: Scenario[] = [
           ...(s.databaseName ? { databaseName: s.databaseName } : {}),
           async load(duration, connections) {
             // Fresh families per run: each connection takes a token, its answer puts the successor back.
-            const queue = await refreshSeeds(s, await s.session(), connections * 2);
-            let last = queue[0]!;
-            const request: autocannon.Request = {
+            const seeds = await refreshSeeds(s, await s.session(), connections * 2);
+            return {
+              url: `${s.url}${s.tokenPath}`,
+              connections,
+              duration,
               method: 'POST',
-              path: s.tokenPath,
               headers: { authorization: auth, 'content-type': FORM },
-              setupRequest: (req) => {
-                const token = queue.pop() ?? last; // empty only after failures: the reuse then shows as non-2xx
-                last = token;
-                return { ...req, body: `grant_type=refresh_token&refresh_token=${encodeURIComponent(token)}` };
-              },
-              onResponse: (status, body) => {
-                if (status !== 200) return;
-                const next = (JSON.parse(body) as { refresh_token?: string }).refresh_token;
-                if (next) queue.push(next);
-              },
+              vary: { kind: 'chain', seeds, bodyPrefix: 'grant_type=refresh_token&refresh_token=' },
             };
-            return { url: s.url, connections, duration, requests: [request] };
           },
         });
       }
@@ -194,21 +184,12 @@ export const SCENARIOS: Scenario[] = [
           ...(s.databaseName ? { databaseName: s.databaseName } : {}),
           observe: (rps) => void (rate = Math.max(rps, 50)),
           async load(duration, connections) {
-            const count = Math.max(connections * 4, Math.ceil(rate * duration));
+            // autocannon: exactly one request per code (the run lasts as long as the pool);
+            // wrk: the duration, with a margin, stopping early if the pool is spent (load.ts).
+            const count = Math.max(connections * 4, Math.ceil(rate * duration * poolMargin()));
             const codes: MintedCode[] = await mintCodes(s, await s.session(), count, connections);
-            let next = 0;
-            const request: autocannon.Request = {
-              method: 'POST',
-              path: s.tokenPath,
-              headers: { authorization: auth, 'content-type': FORM },
-              setupRequest: (req) => {
-                const c = codes[next++ % codes.length]!;
-                const body = new URLSearchParams({ grant_type: 'authorization_code', code: c.code, redirect_uri: s.redirectUri, code_verifier: c.verifier });
-                return { ...req, body: body.toString() };
-              },
-            };
-            // Exactly one request per minted code.
-            return { url: s.url, connections, amount: codes.length, requests: [request] };
+            const variants = codes.map((c) => ({ body: new URLSearchParams({ grant_type: 'authorization_code', code: c.code, redirect_uri: s.redirectUri, code_verifier: c.verifier }).toString() }));
+            return { url: `${s.url}${s.tokenPath}`, connections, duration, method: 'POST', headers: { authorization: auth, 'content-type': FORM }, vary: { kind: 'once', variants } };
           },
         });
       }
@@ -227,22 +208,14 @@ export const SCENARIOS: Scenario[] = [
         const s = await lab.tessera(id);
         await clientCredentialsToken(s);
         const forms = await tesseraSignInForms(s, USERNAME, PASSWORD, 8, '/account');
-        let next = 0;
-        const request: autocannon.Request = {
-          method: 'POST',
-          path: '/login',
-          setupRequest: (req) => {
-            const f = forms[next++ % forms.length]!;
-            return { ...req, headers: { 'content-type': FORM, cookie: f.cookie }, body: f.body };
-          },
-        };
+        const variants = forms.map((f) => ({ headers: { 'content-type': FORM, cookie: f.cookie }, body: f.body }));
         const cc = clientCredentials(s.id, s.url, s.tokenPath, basic(s.service.id, s.service.secret), s.serviceScope, s.child.pid);
         out.push({
           id: s.id,
           label: LABELS[s.id] ?? s.id,
           pid: s.child.pid,
           // Argon2 is bounded by the cores, not by connections; a few in flight keep them busy.
-          load: async (duration, connections) => ({ url: s.url, connections: Math.min(connections, 8), duration, requests: [request], okStatus: 303 }),
+          load: async (duration, connections) => ({ url: `${s.url}/login`, connections: Math.min(connections, 8), duration, method: 'POST', vary: { kind: 'cycle', variants }, okStatus: 303 }),
           companion: cc.load,
         });
       }

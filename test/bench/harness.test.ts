@@ -4,12 +4,15 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import type { Results } from '../../bench/lib/report.ts';
+import { wrkOnPath } from '../../bench/lib/wrk.ts';
 
 /**
  * Smoke test of `npm run bench`: a --quick run of two scenarios with a few contenders
  * (no PostgreSQL, no workers) must produce sane results. This checkout is also its own
- * `--baseline`, which exercises the before/after plumbing without a second checkout. The targets themselves are
- * asserted by `npm run bench -- --check`, never here: a shared CI box measures noise.
+ * `--baseline`, which exercises the before/after plumbing without a second checkout. It runs the
+ * default load generator: wrk when it is on PATH (CI installs it), else autocannon; the wrk
+ * driver's request pools are tested in wrk.test.ts. The targets themselves are asserted by
+ * `npm run bench -- --check`, never here: a shared CI box measures noise.
  */
 const root = resolve(import.meta.dirname, '..', '..');
 const out = mkdtempSync(join(tmpdir(), 'tessera-bench-test-'));
@@ -33,6 +36,7 @@ test('bench --quick writes results with non-zero throughput and only 2xx answers
   const results = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as Results;
   expect(results.meta.node).toBe(process.version);
   expect(results.meta.cores).toBeGreaterThan(0);
+  expect(results.meta.settings.loadGenerator).toBe(wrkOnPath() ? 'wrk' : 'autocannon');
   expect(results.scenarios.map((s) => s.name)).toEqual(['client-credentials', 'password-sign-in', 'gateway']);
   const ids = results.scenarios.flatMap((s) => s.contenders.map((c) => c.id));
   expect(ids).toEqual(['tessera-sqlite', 'tessera-baseline', 'oidc-provider', 'fastify-es256', 'tessera-sqlite', 'upstream-direct', 'gateway-sqlite']);
@@ -47,6 +51,9 @@ test('bench --quick writes results with non-zero throughput and only 2xx answers
       // The main thread's share (the event loop) is part of it, never more.
       expect(c.median.mainUs, `${scenario.name} ${c.id} main-thread CPU per answer`).toBeGreaterThan(0);
       expect(c.median.mainUs!, `${scenario.name} ${c.id}`).toBeLessThanOrEqual(c.median.cpuUs! * 1.05);
+      // The load generator's own CPU per answer is recorded too (whole clock ticks: 0 is possible at low rates).
+      expect(c.median.genUs, `${scenario.name} ${c.id} load generator CPU per answer`).toBeGreaterThanOrEqual(0);
+      for (const r of c.runs) expect(r.generator).toBe(results.meta.settings.loadGenerator);
     }
   }
   const cc = results.scenarios[0]!;
@@ -69,4 +76,5 @@ test('bench --quick writes results with non-zero throughput and only 2xx answers
   expect(existsSync(join(out, 'latest.md'))).toBe(true);
   expect(readFileSync(join(out, 'latest.md'), 'utf8')).toContain('| Tessera (SQLite) |');
   expect(readFileSync(join(out, 'latest.md'), 'utf8')).toContain('| main µs/answer |');
+  expect(readFileSync(join(out, 'latest.md'), 'utf8')).toContain('| load µs/answer |');
 });
