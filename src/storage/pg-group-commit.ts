@@ -100,34 +100,38 @@ export class PgGroupCommit {
     } catch (error) {
       return this.#failAll(batch, error);
     }
-    const results: pg.QueryResult[] = [];
-    try {
-      await client.query('BEGIN');
-      for (const p of batch) results.push(await client.query(config(p.statement)));
-      await client.query('COMMIT');
-    } catch (error) {
-      this.#errors.queryErrors++;
-      if (!isConnectionError(error)) {
-        // Aborted by one statement (or refused at COMMIT): rolled back. Each runs again alone.
-        const rolledBack = await client.query('ROLLBACK').then(
-          () => true,
-          () => false,
-        );
-        client.release(!rolledBack);
-        if (rolledBack) {
-          this.stats.retriedAlone += batch.length;
-          await Promise.all(batch.map((p) => this.#alone(p)));
-          return;
-        }
-      } else {
-        client.release(true);
-      }
-      return this.#failAll(batch, error);
+    // One round trip instead of one per statement: BEGIN, the statements and COMMIT are
+    // written at once and answered in order (see `pipelined`). The server still runs each
+    // after the one before it, in the one transaction.
+    const settled = await pipelined(client, () => {
+      const queries = [client.query('BEGIN')];
+      for (const p of batch) queries.push(client.query(config(p.statement)));
+      queries.push(client.query('COMMIT'));
+      return queries;
+    });
+    const began = settled[0]!;
+    const committed = settled[settled.length - 1]!;
+    const results = settled.slice(1, -1);
+    const failure = [began, committed, ...results].find((r) => r.status === 'rejected')?.reason as unknown;
+    // PostgreSQL answers the COMMIT of a transaction a statement aborted with "ROLLBACK", not an error.
+    const rolledBackQuietly = committed.status === 'fulfilled' && committed.value.command !== 'COMMIT';
+    if (failure === undefined && !rolledBackQuietly) {
+      client.release();
+      this.stats.batches++;
+      this.stats.statements += batch.length;
+      batch.forEach((p, i) => p.resolve((results[i] as PromiseFulfilledResult<pg.QueryResult>).value));
+      return;
     }
-    client.release();
-    this.stats.batches++;
-    this.stats.statements += batch.length;
-    batch.forEach((p, i) => p.resolve(results[i]!));
+    this.#errors.queryErrors++;
+    // A failed BEGIN or a connection error: what committed is unknown, nothing is retried (a
+    // retried rotation could spend a token twice). Otherwise a statement (or the COMMIT itself)
+    // failed and the transaction is over, rolled back: each statement runs again on its own.
+    const unknown = began.status === 'rejected' || [committed, ...results].some((r) => r.status === 'rejected' && isConnectionError(r.reason));
+    const idle = client.getTransactionStatus() === 'I';
+    client.release(unknown || !idle);
+    if (unknown || !idle) return this.#failAll(batch, failure ?? new Error('the batch ended outside its transaction'));
+    this.stats.retriedAlone += batch.length;
+    await Promise.all(batch.map((p) => this.#alone(p)));
   }
 
   async #alone(p: Pending): Promise<void> {
@@ -157,6 +161,25 @@ export class PgGroupCommit {
   #failAll(batch: Pending[], error: unknown): void {
     const unavailable = new DatabaseUnavailableError(error);
     for (const p of batch) p.reject(unavailable);
+  }
+}
+
+/**
+ * Runs the queries `submit` makes on `client` in pipeline mode (node-postgres ≥ 8.21): each is
+ * written at once, without waiting for the answer to the one before, and keeps its own Sync,
+ * so its result or error is its own. The pool's clients are not pipelined otherwise (Kysely
+ * expects one query at a time), so the mode is on only until every answer of the batch has
+ * arrived — pg matches answers to queries by this flag. Were a pg release to stop reading
+ * `pipeline` per query, the queries would queue and run one after the other: slower, still
+ * correct.
+ */
+async function pipelined(client: pg.PoolClient, submit: () => Promise<pg.QueryResult>[]): Promise<PromiseSettledResult<pg.QueryResult>[]> {
+  const c = client as { pipeline: boolean };
+  c.pipeline = true;
+  try {
+    return await Promise.allSettled(submit());
+  } finally {
+    c.pipeline = false;
   }
 }
 
