@@ -316,6 +316,36 @@ describe('group commit (PostgreSQL): the connection fails', () => {
     expect(again.every((r) => r.status === 'rotated')).toBe(true);
   });
 
+  test('a batch is pipelined: a statement failing in its middle rolls it back, the rest run again alone, and the connections are left fit for any use', async () => {
+    const families = await seed('gc-mid', 6);
+    const before = { ...group.stats };
+    const rotations = families.slice(0, 3).map((f, i) => refresh.rotate(`gc-mid-${i}`, `gc-mid-next-${i}`, f.id, 'openid', NOW + 6, NOW + 600));
+    // Between the rotations: a duplicate key on a named statement, which aborts the transaction
+    // under the named statements written behind it in the same round trip.
+    const bad = refresh.createFamily(family(), 'gc-mid-0', NOW + 600);
+    const later = families.slice(3).map((f, i) => refresh.rotate(`gc-mid-${i + 3}`, `gc-mid-next-${i + 3}`, f.id, 'openid', NOW + 6, NOW + 600));
+    const [badResult, ...results] = await Promise.allSettled([bad, ...rotations, ...later]);
+    expect((badResult as PromiseRejectedResult).reason).toMatchObject({ code: '23505' });
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value.status : r.reason))).toEqual(Array(6).fill('rotated'));
+    expect(group.stats.retriedAlone - before.retriedAlone).toBe(7);
+    for (let i = 0; i < 6; i++) expect(await usedAt(`gc-mid-next-${i}`)).toBeNull();
+    // The same named statements in the next batches, on whichever connection: parsed again where needed.
+    for (let round = 0; round < 3; round++) {
+      const more = await seed(`gc-mid-r${round}`, 4);
+      const again = await Promise.all(more.map((f, i) => refresh.rotate(`gc-mid-r${round}-${i}`, `gc-mid-r${round}-next-${i}`, f.id, 'openid', NOW + 7, NOW + 600)));
+      expect(again.every((r) => r.status === 'rotated')).toBe(true);
+    }
+    // Every pooled connection is back to one query at a time: Kysely transactions on all of them work.
+    await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        handle.db.transaction().execute(async (trx) => {
+          await sql`select pg_sleep(0.01)`.execute(trx);
+          expect((await sql<{ n: number }>`select ${i}::int as n`.execute(trx)).rows[0]!.n).toBe(i);
+        }),
+      ),
+    );
+  });
+
   test('the database refusing connections fails a batch as unavailable, not as a statement error', async () => {
     const unreachable = new pg.Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/none', connectionTimeoutMillis: 2000 });
     const lonely = new PgGroupCommit(unreachable, { queryErrors: 0 });
