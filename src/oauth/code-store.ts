@@ -163,6 +163,16 @@ const INSERT_SQL = `INSERT INTO authorization_codes (code_hash, client_id, user_
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, ?, ?, ?)`;
 const CONSUME_SQL = 'UPDATE authorization_codes SET consumed_at = ? WHERE code_hash = ? AND consumed_at IS NULL RETURNING *';
 const MARK_REPLAY_SQL = 'UPDATE authorization_codes SET replayed_at = ? WHERE code_hash = ? RETURNING *';
+/**
+ * PostgreSQL: consume and the replay mark as named statements, so with the columns spelled
+ * out — `RETURNING *` would make a cached plan fail once a migration adds a column under a
+ * running node ("cached plan must not change result type").
+ */
+const CODE_COLUMNS = `code_hash, client_id, user_id, session_id, redirect_uri, redirect_uri_in_request, scope, nonce, code_challenge,
+  code_challenge_method, auth_time, created_at, expires_at, amr, resource, dpop_jkt`;
+const CONSUME_SQL_PG = `UPDATE authorization_codes SET consumed_at = $1 WHERE code_hash = $2 AND consumed_at IS NULL RETURNING ${CODE_COLUMNS}`;
+const MARK_REPLAY_SQL_PG = `UPDATE authorization_codes SET replayed_at = $1 WHERE code_hash = $2
+  RETURNING ${CODE_COLUMNS}, access_token_jti, access_token_expires_at, refresh_family_id`;
 const RECORD_SQL = 'UPDATE authorization_codes SET access_token_jti = ?, access_token_expires_at = ?, refresh_family_id = ? WHERE code_hash = ? RETURNING replayed_at';
 
 /**
@@ -214,11 +224,9 @@ export class PostgresCodeStore extends KyselyCodeStore {
   }
 
   override async consume(codeHash: string, now: number): Promise<ConsumeResult> {
-    // Unnamed: RETURNING * would make a named (cached) plan fail once a migration adds a
-    // column under a running node ("cached plan must not change result type").
-    const consumed = await this.#group.query<AuthorizationCodesTable>({ sql: pg(CONSUME_SQL), parameters: [now, codeHash] });
+    const consumed = await this.#group.query<AuthorizationCodesTable>({ name: 'tessera_code_consume', sql: CONSUME_SQL_PG, parameters: [now, codeHash] });
     if (consumed.rows[0]) return { status: 'consumed', code: fromRow(consumed.rows[0]) };
-    const replayed = await this.#group.query<AuthorizationCodesTable>({ sql: pg(MARK_REPLAY_SQL), parameters: [now, codeHash] });
+    const replayed = await this.#group.query<AuthorizationCodesTable>({ name: 'tessera_code_mark_replay', sql: MARK_REPLAY_SQL_PG, parameters: [now, codeHash] });
     const row = replayed.rows[0];
     if (!row) return { status: 'unknown' };
     return { status: 'replayed', code: fromRow(row), accessTokenJti: row.access_token_jti, accessTokenExpiresAt: row.access_token_expires_at, refreshFamilyId: row.refresh_family_id };
