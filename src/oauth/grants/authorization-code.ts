@@ -42,13 +42,19 @@ export const authorizationCodeGrant = {
     const principal = await activePrincipal(deps, stored.userId, req.client);
     const scopes = stored.scope.split(' ').filter(Boolean);
     const resource = resourceForGrant(resolveResource(req.params.get('resource'), deps.resources), stored.resource ?? null, scopes, deps.resources);
+    // What the code gave is recorded in the same group-commit batch as the new refresh family
+    // (one commit fewer per exchange), while the ID token is signed.
+    let record = { accessTokenJti: '', accessTokenExpiresAt: 0, refreshFamilyId: null as string | null };
+    let replayed = false;
     const issued = await issueUserTokens(
       deps,
       { client: req.client, principal, scopes, nonce: stored.nonce, authTime: stored.authTime, amr: stored.amr, sid: stored.sessionId, resource, dpopJkt: req.dpopJkt, now: req.now },
       'new',
+      async (ids) => {
+        record = { accessTokenJti: ids.jti, accessTokenExpiresAt: ids.exp, refreshFamilyId: ids.familyId };
+        ({ replayed } = await deps.codes.recordIssued(stored.codeHash, record));
+      },
     );
-    const record = { accessTokenJti: issued.jti, accessTokenExpiresAt: issued.exp, refreshFamilyId: issued.familyId };
-    const { replayed } = await deps.codes.recordIssued(stored.codeHash, record);
     if (replayed) {
       // The code was replayed while we were issuing: the grant is compromised.
       await revokeIssued(deps, req.client.id, record, req.now);

@@ -29,7 +29,12 @@ export async function issueUserTokens(
   deps: GrantDeps,
   req: UserTokenRequest,
   refresh: { familyId: string; token: string } | 'new',
-): Promise<{ response: TokenResponse; jti: string; exp: number; familyId: string | null }> {
+  /**
+   * A write about what is issued, started in the same turn as the new refresh family so that
+   * group commit puts both in one batch (code exchange: `recordIssued`); awaited with it.
+   */
+  alongside?: (issued: IssuedIds) => Promise<void>,
+): Promise<{ response: TokenResponse } & IssuedIds> {
   // Checked again at every issue: a user who lost the admin role since consenting gets nothing.
   const decision = decideGrant(req.client, req.principal, req.scopes);
   if (!decision.allowed) throw refused(decision);
@@ -86,9 +91,17 @@ export async function issueUserTokens(
     familyId = refresh.familyId;
     response.refresh_token = refresh.token;
   }
-  const [idTokenValue] = await Promise.all([idToken, stored]);
+  const ids: IssuedIds = { jti: access.jti, exp: access.exp, familyId };
+  const [idTokenValue] = await Promise.all([idToken, stored, alongside?.(ids)]);
   if (idTokenValue !== undefined) response.id_token = idTokenValue;
-  return { response, jti: access.jti, exp: access.exp, familyId };
+  return { response, ...ids };
+}
+
+/** What an issue produced that a later replay of its grant must be able to revoke. */
+export interface IssuedIds {
+  jti: string;
+  exp: number;
+  familyId: string | null;
 }
 
 /**
