@@ -1,7 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import cookie from '@fastify/cookie';
 import type { Tessera } from '../app/tessera.ts';
-import type { TrustProxy } from '../config/config.ts';
 import { checkHealth } from '../observability/health.ts';
 import { LOG_SERIALIZERS } from '../observability/logging.ts';
 import type { TesseraMetrics } from '../observability/metrics.ts';
@@ -13,7 +12,9 @@ import { registerDeviceRoutes } from './device-routes.ts';
 import { registerAdminApi } from './admin/admin-api.ts';
 import { applyCors } from './cors.ts';
 import { registerConsoleRoutes } from './console-routes.ts';
-import { handleGatewayRequest } from './gateway-hook.ts';
+import { GatewayEdge } from './gateway-edge.ts';
+import { serveGateway } from './gateway-hook.ts';
+import { fastifyTrustProxy } from './trust-proxy.ts';
 import { PageKit } from './page-kit.ts';
 import { registerEmailRoutes } from './email-routes.ts';
 import { registerPageRoutes } from './page-routes.ts';
@@ -47,10 +48,11 @@ export interface HttpAppOptions {
 
 /** Builds the Fastify app around a composed Tessera. It only adapts; the rules live in the core. */
 export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): FastifyInstance {
+  const trustProxy = fastifyTrustProxy(tessera.config.server.trustProxy);
   const app = Fastify({
     ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: withSerializers(options.logger ?? false) }),
     bodyLimit: tessera.config.server.bodyLimit,
-    trustProxy: fastifyTrustProxy(tessera.config.server.trustProxy),
+    trustProxy,
     // Request ids for log correlation (the caller's X-Request-Id when sane, else a UUID), and
     // no secrets in logs: paths, never query strings or headers (LOG_SERIALIZERS).
     requestIdHeader: false,
@@ -64,9 +66,15 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
   // Set for requests under a gateway API (their route label is "gateway", not "unmatched").
   app.decorateRequest('viaGateway', false);
   registerFormParser(app);
+  // Gateway requests are served in front of Fastify, on node:http's request and response
+  // (src/http/gateway-edge.ts): Fastify's per-request work is pure cost on a request that
+  // only streams through.
+  new GatewayEdge(tessera, options.metrics, trustProxy).install(app);
+
   // One callback-style hook in front of everything, rather than a global hook per concern:
   // every hook Fastify runs sits on the token path. Headers set here stay on whatever reply
-  // follows. A request the gateway owns is decided here, before the body is read.
+  // follows. A gateway request the edge leaves to Fastify (a `%` in its path; `inject()`) is
+  // served here, before the body is read, the same way.
   const { gateway } = tessera;
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-content-type-options', 'nosniff');
@@ -75,9 +83,15 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
     const match = gateway.match(request.url);
     if (match === undefined) return done();
     request.viaGateway = true;
-    handleGatewayRequest(tessera, match, request, reply, options.metrics).catch((error: unknown) => {
-      request.log.error({ err: error }, 'gateway failure');
-      if (!reply.sent && !reply.raw.headersSent) reply.code(502).send({ error: 'bad_gateway', error_description: 'the gateway could not complete the request' });
+    // Fastify still runs the onResponse hook (metrics) and logs the answer of a hijacked reply.
+    reply.hijack();
+    serveGateway(tessera, options.metrics, match, request.raw, reply.raw, {
+      id: request.id,
+      // Fastify's `ips` (only with a trust setting) runs from the peer to the client and stops
+      // at the first address it does not trust; without trust only the peer counts.
+      forwardedFor: () => (request.ips ? [...request.ips].reverse() : [request.ip]),
+      protocol: () => request.protocol,
+      log: () => request.log,
     });
   });
 
@@ -133,22 +147,6 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
   app.get('/health/ready', health);
 
   return app;
-}
-
-/**
- * TESSERA_TRUST_PROXY in Fastify's terms. A hop count becomes a function: Fastify 5.12
- * turned a numeric `trustProxy` into "trust nobody" (it cannot check the nearest peer's
- * address), which would silently record every client as the proxy. Counting hops is
- * Express's and proxy-addr's meaning, and is sound as long as Tessera is reachable only
- * through those proxies (docs/production.md says so); addresses are checked by proxy-addr.
- */
-export function fastifyTrustProxy(trust: TrustProxy): FastifyServerOptions['trustProxy'] {
-  if (trust === false) return false;
-  if ('hops' in trust) {
-    const { hops } = trust;
-    return (_address: string, hop: number) => hop < hops;
-  }
-  return trust.addresses;
 }
 
 /** Logger options with Tessera's serializers (Fastify's own `req` one logs the query string). */

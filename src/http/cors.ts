@@ -24,6 +24,15 @@ const METHODS: ReadonlyMap<string, string> = new Map([
   ['/connect/register', 'POST'],
 ]);
 
+/** The methods a cross-origin caller may use at `path` (a path without its query), or undefined: no CORS there. */
+export function corsMethods(path: string): string | undefined {
+  // RFC 9728 metadata, one document per API, read by browser-based MCP clients too.
+  return (
+    METHODS.get(path) ??
+    (path.startsWith('/.well-known/oauth-protected-resource/') ? 'GET' : path.startsWith('/connect/register/') ? 'GET, PUT, DELETE' : undefined)
+  );
+}
+
 /**
  * Adds the CORS headers when the request is cross-origin to one of the endpoints above;
  * answers a preflight itself and returns true then. Called from the edge hook in app.ts,
@@ -32,10 +41,7 @@ const METHODS: ReadonlyMap<string, string> = new Map([
 export function applyCors(request: FastifyRequest, reply: FastifyReply): boolean {
   const q = request.url.indexOf('?');
   const path = q < 0 ? request.url : request.url.slice(0, q);
-  // RFC 9728 metadata, one document per API, read by browser-based MCP clients too.
-  const methods =
-    METHODS.get(path) ??
-    (path.startsWith('/.well-known/oauth-protected-resource/') ? 'GET' : path.startsWith('/connect/register/') ? 'GET, PUT, DELETE' : undefined);
+  const methods = corsMethods(path);
   if (methods === undefined) return false;
   reply.header('access-control-allow-origin', '*');
   if (request.method === 'OPTIONS') {
