@@ -337,6 +337,18 @@ function summarize(
   times('Bare proxy / direct throughput', proxy, direct, '%');
   if (proxy && direct) ratios.push({ name: 'Latency added by the bare proxy at p50', value: paired(proxy, direct, (x, y) => x.p50 - y.p50), unit: 'ms' });
   times('Gateway / bare proxy throughput', gw, proxy, '%');
+  // With --baseline: this checkout's gateway against the other's, and each against the bare proxy.
+  const gwBefore = by('gateway-baseline');
+  times('Baseline gateway / bare proxy throughput', gwBefore, proxy, '%');
+  if (gw && gwBefore) {
+    times('Gateway / baseline gateway throughput', gw, gwBefore);
+    if (gw.runs.every((r) => r.cpuUs !== undefined) && gwBefore.runs.every((r) => r.cpuUs !== undefined)) {
+      ratios.push({ name: 'Gateway / baseline gateway CPU per answer', value: paired(gw, gwBefore, (x, y) => x.cpuUs! / y.cpuUs!), unit: '×' });
+    }
+  }
+  if (gw && proxy && gw.runs.every((r) => r.cpuUs !== undefined) && proxy.runs.every((r) => r.cpuUs !== undefined)) {
+    ratios.push({ name: 'Gateway / bare proxy CPU per answer', value: paired(gw, proxy, (x, y) => x.cpuUs! / y.cpuUs!), unit: '×' });
+  }
   const gw1 = unloaded?.find((r) => r.id === 'gateway-sqlite');
   const direct1 = unloaded?.find((r) => r.id === 'upstream-direct');
   const proxy1 = unloaded?.find((r) => r.id === 'proxy-floor');

@@ -58,6 +58,7 @@ const LABELS: Record<string, string> = {
   'fastify-es256': 'Fastify + one ES256 signature (floor)',
   'upstream-direct': 'Upstream, called directly',
   'gateway-sqlite': 'Through the Tessera gateway (SQLite)',
+  'gateway-baseline': 'Through the baseline Tessera gateway (SQLite)',
   'proxy-floor': 'Through a bare node:http proxy (floor)',
 };
 
@@ -236,8 +237,12 @@ export const SCENARIOS: Scenario[] = [
         const proxy = await lab.proxyFloor();
         out.push({ id: 'proxy-floor', label: LABELS['proxy-floor']!, pid: proxy.pid, load: async (duration, connections) => ({ url: `${proxy.url}${GATEWAY_PATH}`, connections, duration }) });
       }
-      if (wanted('gateway-sqlite') || wanted('tessera-sqlite')) {
-        const t = await lab.tessera('tessera-sqlite');
+      // This checkout's gateway, and with --baseline the other checkout's beside it (before/after).
+      const gateways: Array<[id: string, tessera: TesseraId]> = [['gateway-sqlite', 'tessera-sqlite']];
+      if (lab.options.baselineRoot) gateways.push(['gateway-baseline', 'tessera-baseline']);
+      for (const [id, tesseraId] of gateways) {
+        if (!wanted(id) && !wanted(tesseraId)) continue;
+        const t = await lab.tessera(tesseraId);
         const headers = { authorization: `Bearer ${await clientCredentialsToken(t)}` };
         // The gateway learns APIs through the change feed; wait until the route answers.
         for (let i = 0; i < 100; i++) {
@@ -247,7 +252,7 @@ export const SCENARIOS: Scenario[] = [
           if (i === 99) throw new Error(`gateway route never answered 200 (last ${res.status})`);
           await new Promise((r) => setTimeout(r, 100));
         }
-        out.push({ id: 'gateway-sqlite', label: LABELS['gateway-sqlite']!, pid: t.child.pid, load: async (duration, connections) => ({ url: `${t.url}${GATEWAY_PATH}`, connections, duration, headers }) });
+        out.push({ id, label: LABELS[id]!, pid: t.child.pid, load: async (duration, connections) => ({ url: `${t.url}${GATEWAY_PATH}`, connections, duration, headers }) });
       }
       return out;
     },
