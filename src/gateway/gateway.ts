@@ -1,17 +1,25 @@
 import type { ApiDefinition } from './api-service.ts';
-import { ResourceGuard, type ResourceErrorCode, type ResourceRefusal } from '../oauth/resource-access.ts';
-import { compileTemplate, matchTemplate, type CompiledTemplate } from './route-template.ts';
+import { ResourceGuard, type ResourceAccess, type ResourceErrorCode, type ResourceRefusal } from '../oauth/resource-access.ts';
+import { compileTemplate, matchSegments, pathSegments, type CompiledTemplate } from './route-template.ts';
 import type { TokenService } from '../oauth/token-service.ts';
 import type { ProtectedResource, ResourceDirectory } from '../oauth/resource-indicators.ts';
 import { ResourceIndex, type GatewayResource } from './protected-resources.ts';
 import { UpstreamTokens } from './upstream-tokens.ts';
+
+interface CompiledRoute {
+  methods: ReadonlySet<string>;
+  template: CompiledTemplate;
+  scopes: string[];
+  /** The scopes joined once, for the challenge of a refusal. */
+  scope: string;
+}
 
 interface CompiledApi {
   def: ApiDefinition;
   /** The upstream split once: origin, and the path prefix requests go under. */
   origin: string;
   pathPrefix: string;
-  routes: Array<{ methods: ReadonlySet<string>; template: CompiledTemplate; scopes: string[] }>;
+  routes: CompiledRoute[];
 }
 
 /** A request URL under some API's base path, split once for `decide`. */
@@ -79,7 +87,7 @@ export class Gateway implements ResourceDirectory {
       .map((def) => ({
         def,
         ...splitUpstream(def.upstream),
-        routes: def.routes.map((r) => ({ methods: new Set(r.methods), template: compileTemplate(r.path), scopes: r.scopes })),
+        routes: def.routes.map((r) => ({ methods: new Set(r.methods), template: compileTemplate(r.path), scopes: r.scopes, scope: r.scopes.join(' ') })),
       }))
       .sort((a, b) => b.def.basePath.length - a.def.basePath.length);
     this.#audienceOf = new Map(defs.filter((d) => d.audience !== null).flatMap((d) => d.scopes.map((s) => [s.name, d.audience!] as const)));
@@ -144,48 +152,64 @@ export class Gateway implements ResourceDirectory {
     return found && { api: found.api, rest: found.rest, query: q < 0 ? '' : url.slice(q) };
   }
 
-  async decide(method: string, match: GatewayMatch, credentials: GatewayCredentials, now: number): Promise<GatewayDecision> {
-    const { api, rest, query } = match;
+  /**
+   * Synchronous when the token's check needs no read (a bearer token whose app and user are
+   * cached): the answer's work starts in the same turn. A promise on a cache miss or a DPoP proof.
+   */
+  decide(method: string, match: GatewayMatch, credentials: GatewayCredentials, now: number): GatewayDecision | Promise<GatewayDecision> {
+    const { api, rest } = match;
 
     // Dot segments would let the upstream resolve the path outside what the route admitted.
-    if (rest.split('/').some((s) => s === '.' || s === '..' || /^(%2e|\.){1,2}$/i.test(s)) || /%2f|%5c|\\/i.test(rest)) {
-      return jsonError(400, 'invalid_request', 'the path contains dot segments or encoded slashes');
+    if (unsafePath(rest)) return jsonError(400, 'invalid_request', 'the path contains dot segments or encoded slashes');
+    const parts = pathSegments(rest);
+    let route: CompiledRoute | undefined;
+    let pathKnown = false;
+    for (const r of api.routes) {
+      if (!matchSegments(r.template, parts)) continue;
+      // The first route (in their order) that admits the path and the method decides.
+      if (r.methods.has(method)) {
+        route = r;
+        break;
+      }
+      pathKnown = true;
     }
-    const matching = api.routes.filter((r) => matchTemplate(r.template, rest));
-    if (!matching.length) return jsonError(404, 'not_found', 'no such resource');
-    const route = matching.find((r) => r.methods.has(method));
     if (!route) {
+      if (!pathKnown) return jsonError(404, 'not_found', 'no such resource');
+      const matching = api.routes.filter((r) => matchSegments(r.template, parts));
       const allow = [...new Set(matching.flatMap((r) => [...r.methods]))].sort().join(', ');
       return { ...jsonError(405, 'method_not_allowed', `${method} is not allowed here`), headers: { allow } };
     }
 
     const resource = this.resources.byBasePath(api.def.basePath)!;
-    const scope = route.scopes.join(' ');
     // Bearer (RFC 6750) or DPoP (RFC 9449): the proof's htu is the API's public URL for this
     // path, under the issuer, as a client addressed it. The challenge names the scopes the route
     // needs and the resource's metadata (RFC 9728 §5.1).
-    const access = await this.#guard.check({
+    const access = this.#guard.check({
       authorization: credentials.authorization,
       dpop: credentials.dpop,
       method,
       url: () => `${this.#tokens.settings.issuer}${api.def.basePath}${rest}`,
       now,
-      scope,
+      scope: route.scope,
       resourceMetadata: resource.metadataUrl,
     });
+    return access instanceof Promise ? access.then((a) => this.#admit(a, match, route, resource, now)) : this.#admit(access, match, route, resource, now);
+  }
+
+  /** The token passed the guard (or not): audience, then the route's scopes. */
+  #admit(access: ResourceAccess, match: GatewayMatch, route: CompiledRoute, resource: GatewayResource, now: number): GatewayDecision {
     if (!access.ok) return refusal(access.refusal);
+    const { api, rest, query } = match;
     const { claims } = access.check;
-    const refuse = (status: number, error: ResourceErrorCode, description: string, challengeScope?: string) =>
-      refusal(this.#guard.refusal({ now, resourceMetadata: resource.metadataUrl }, status, access.scheme, error, description, challengeScope));
-    if (!this.#meantFor(claims.aud, resource)) return refuse(401, 'invalid_token', 'the access token is not meant for this API');
-    const held = claims.scope ? claims.scope.split(' ') : [];
+    if (!this.#meantFor(claims.aud, resource)) return this.#refuse(access, resource, now, 401, 'invalid_token', 'the access token is not meant for this API');
     // A route admits a token holding any of its scopes.
-    if (!route.scopes.some((s) => held.includes(s))) return refuse(403, 'insufficient_scope', 'the access token lacks a scope this resource requires', scope);
+    if (!holdsAny(claims.scope, route.scopes)) return this.#refuse(access, resource, now, 403, 'insufficient_scope', 'the access token lacks a scope this resource requires', route.scope);
+    const path = `${api.pathPrefix}${rest}`;
     const decision: GatewayDecision = {
       kind: 'forward',
       api: api.def,
       origin: api.origin,
-      path: `${api.pathPrefix}${rest}` === '' ? `/${query}` : `${api.pathPrefix}${rest}${query}`,
+      path: path === '' ? `/${query}` : `${path}${query}`,
       identity: { subject: String(claims.sub), clientId: claims.client_id, scope: claims.scope ?? '' },
       responseHeaders: access.headers,
     };
@@ -194,6 +218,27 @@ export class Gateway implements ResourceDirectory {
     }
     return decision;
   }
+
+  #refuse(access: Extract<ResourceAccess, { ok: true }>, resource: GatewayResource, now: number, status: number, error: ResourceErrorCode, description: string, challengeScope?: string) {
+    return refusal(this.#guard.refusal({ now, resourceMetadata: resource.metadataUrl }, status, access.scheme, error, description, challengeScope));
+  }
+}
+
+/**
+ * A dot segment (`.`, `..`, or their percent-encoded forms) or an encoded slash or backslash
+ * (`%2F`, `%5C`, `\`) anywhere in the path. Each needs a `.`, `%` or `\`; most paths have
+ * none, and skip the per-segment checks.
+ */
+function unsafePath(rest: string): boolean {
+  if (!rest.includes('.') && !rest.includes('%') && !rest.includes('\\')) return false;
+  return rest.split('/').some((s) => s === '.' || s === '..' || /^(%2e|\.){1,2}$/i.test(s)) || /%2f|%5c|\\/i.test(rest);
+}
+
+/** Whether a token's `scope` claim (space-separated) holds any of `wanted`. */
+function holdsAny(scope: string | undefined, wanted: readonly string[]): boolean {
+  if (!scope) return false;
+  const held = scope.split(' ');
+  return wanted.some((s) => held.includes(s));
 }
 
 /**

@@ -50,8 +50,16 @@ function literal(text: string, template: string): string {
 
 /** Does `path` (the part after the API's base path, starting with `/` or empty) match? */
 export function matchTemplate(t: CompiledTemplate, path: string): boolean {
-  const parts = path === '' || path === '/' ? [] : path.slice(1).split('/');
+  return matchSegments(t, pathSegments(path));
+}
+
+/** A path's segments for `matchSegments`, split once for every route of an API. */
+export function pathSegments(path: string): string[] {
   // A trailing slash is its own (empty) segment: "/Account/" is not "/Account".
+  return path === '' || path === '/' ? [] : path.slice(1).split('/');
+}
+
+export function matchSegments(t: CompiledTemplate, parts: readonly string[]): boolean {
   if (t.subtree) {
     if (parts.length < t.segments.length) return false;
   } else if (parts.length !== t.segments.length) {

@@ -16,6 +16,8 @@ export type ResourceScheme = 'Bearer' | 'DPoP';
 export type ResourceErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'invalid_dpop_proof' | 'use_dpop_nonce';
 
 const REALM = 'realm="tessera"';
+/** A bearer request's extra answer headers: none (shared, never written to). */
+const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 const ALGS = `algs="${DPOP_SIGNING_ALGS.join(' ')}"`;
 
 /** undefined: no Authorization header; null: one that is neither `Bearer <token>` nor `DPoP <token>`. */
@@ -91,35 +93,47 @@ export class ResourceGuard {
     return { status, error: error ?? 'invalid_token', description, headers };
   }
 
-  async check(req: ResourceRequest): Promise<ResourceAccess> {
-    const refuse = (status: number, scheme: ResourceScheme | undefined, error: ResourceErrorCode | undefined, description: string, scope?: string): ResourceAccess => ({
-      ok: false,
-      refusal: this.refusal(req, status, scheme, error, description, scope),
-    });
+  /**
+   * Synchronous for a bearer token whose check needs no read (see `checkAccessToken`): the
+   * gateway decides a request without a promise then. A DPoP proof is verified asynchronously.
+   */
+  check(req: ResourceRequest): ResourceAccess | Promise<ResourceAccess> {
     const presented = parseAuthorization(req.authorization);
     // §7.1: no error code when the request simply had no credentials; the challenge names the scopes.
-    if (presented === undefined) return refuse(401, undefined, undefined, 'an access token is required', req.scope);
-    if (presented === null) return refuse(400, undefined, 'invalid_request', 'the Authorization header must be "Bearer <token>" or "DPoP <token>"');
+    if (presented === undefined) return this.#refuse(req, 401, undefined, undefined, 'an access token is required', req.scope);
+    if (presented === null) return this.#refuse(req, 400, undefined, 'invalid_request', 'the Authorization header must be "Bearer <token>" or "DPoP <token>"');
     const { scheme, token } = presented;
-    if (scheme === 'DPoP' && req.dpop === undefined) return refuse(401, 'DPoP', 'invalid_dpop_proof', 'a DPoP proof (DPoP header) is required with the DPoP scheme');
+    if (scheme === 'DPoP' && req.dpop === undefined) return this.#refuse(req, 401, 'DPoP', 'invalid_dpop_proof', 'a DPoP proof (DPoP header) is required with the DPoP scheme');
 
-    const check = await this.#tokens.checkAccessToken(token, req.now);
-    if (!check.active) return refuse(401, scheme, 'invalid_token', 'the access token is invalid, expired or revoked');
+    const check = this.#tokens.checkAccessToken(token, req.now);
+    return check instanceof Promise ? check.then((c) => this.#checked(req, scheme, token, c)) : this.#checked(req, scheme, token, check);
+  }
+
+  #checked(req: ResourceRequest, scheme: ResourceScheme, token: string, check: TokenCheck): ResourceAccess | Promise<ResourceAccess> {
+    if (!check.active) return this.#refuse(req, 401, scheme, 'invalid_token', 'the access token is invalid, expired or revoked');
     const jkt = check.claims.cnf?.jkt;
     if (scheme === 'Bearer') {
       // §7.2: a DPoP-bound token is worthless without its proof, whatever scheme it claims.
-      if (jkt !== undefined) return refuse(401, 'Bearer', 'invalid_token', 'the access token is DPoP-bound: send it with the DPoP scheme and a DPoP proof');
-      return { ok: true, check, scheme, headers: {} };
+      if (jkt !== undefined) return this.#refuse(req, 401, 'Bearer', 'invalid_token', 'the access token is DPoP-bound: send it with the DPoP scheme and a DPoP proof');
+      return { ok: true, check, scheme, headers: NO_HEADERS };
     }
-    if (jkt === undefined) return refuse(401, 'DPoP', 'invalid_token', 'the access token is not DPoP-bound: send it with the Bearer scheme');
+    if (jkt === undefined) return this.#refuse(req, 401, 'DPoP', 'invalid_token', 'the access token is not DPoP-bound: send it with the Bearer scheme');
+    return this.#proven(req, token, check, jkt);
+  }
+
+  async #proven(req: ResourceRequest, token: string, check: Extract<TokenCheck, { active: true }>, jkt: string): Promise<ResourceAccess> {
     let proofJkt: string;
     try {
       ({ jkt: proofJkt } = await this.#dpop.verify({ headers: req.dpop!, method: req.method, url: req.url(), accessToken: token, now: req.now }));
     } catch (error) {
       if (!(error instanceof DpopError)) throw error;
-      return refuse(401, 'DPoP', error.code, error.message);
+      return this.#refuse(req, 401, 'DPoP', error.code, error.message);
     }
-    if (proofJkt !== jkt) return refuse(401, 'DPoP', 'invalid_dpop_proof', 'the DPoP proof is not signed with the key the access token is bound to');
-    return { ok: true, check, scheme, headers: this.#dpop.nonceHeader(req.now) };
+    if (proofJkt !== jkt) return this.#refuse(req, 401, 'DPoP', 'invalid_dpop_proof', 'the DPoP proof is not signed with the key the access token is bound to');
+    return { ok: true, check, scheme: 'DPoP', headers: this.#dpop.nonceHeader(req.now) };
+  }
+
+  #refuse(req: ResourceRequest, status: number, scheme: ResourceScheme | undefined, error: ResourceErrorCode | undefined, description: string, scope?: string): ResourceAccess {
+    return { ok: false, refusal: this.refusal(req, status, scheme, error, description, scope) };
   }
 }

@@ -126,22 +126,25 @@ export class TokenService {
    * Everything a resource server must check (RFC 9068 §4) plus Tessera's own revocation
    * state: denylisted jti, per-app and per-user "valid after" epochs, disabled users.
    */
-  async checkAccessToken(token: string, now: number): Promise<TokenCheck> {
+  /**
+   * Synchronous when the app and user are in the registry cache (every request after the
+   * first, on the gateway's path), a promise only when one must be read: callers `await` it.
+   */
+  checkAccessToken(token: string, now: number): TokenCheck | Promise<TokenCheck> {
     const verified = this.#verifiedClaims(token, now);
     if (!verified.ok) return { active: false, reason: verified.reason };
     const { claims } = verified;
     if (this.#cache.isRevoked(claims.jti)) return { active: false, reason: 'revoked' };
-    const client = await this.#cache.client(claims.client_id);
+    const client = this.#cache.client(claims.client_id);
+    return client instanceof Promise ? client.then((c) => this.#checkClient(claims, c)) : this.#checkClient(claims, client);
+  }
+
+  #checkClient(claims: AccessTokenClaims, client: Client | undefined): TokenCheck | Promise<TokenCheck> {
     if (!client) return { active: false, reason: 'app no longer exists' };
     if (claims.iat < client.tokensValidAfter) return { active: false, reason: 'app credentials changed after issue' };
-    let principal: Principal | undefined;
-    if (claims.sub !== client.id) {
-      principal = await this.#cache.principal(String(claims.sub));
-      if (!principal) return { active: false, reason: 'user no longer exists' };
-      if (principal.user.disabled) return { active: false, reason: 'user disabled' };
-      if (claims.iat < principal.user.tokensValidAfter) return { active: false, reason: 'user changed after issue' };
-    }
-    return { active: true, claims, client, principal };
+    if (claims.sub === client.id) return { active: true, claims, client, principal: undefined };
+    const principal = this.#cache.principal(String(claims.sub));
+    return principal instanceof Promise ? principal.then((p) => checkPrincipal(claims, client, p)) : checkPrincipal(claims, client, principal);
   }
 
   /**
@@ -177,4 +180,11 @@ export class TokenService {
     this.#verified.set(cacheKey, Object.freeze(claims), header.kid as string, claims.exp, now);
     return { ok: true, claims };
   }
+}
+
+function checkPrincipal(claims: AccessTokenClaims, client: Client, principal: Principal | undefined): TokenCheck {
+  if (!principal) return { active: false, reason: 'user no longer exists' };
+  if (principal.user.disabled) return { active: false, reason: 'user disabled' };
+  if (claims.iat < principal.user.tokensValidAfter) return { active: false, reason: 'user changed after issue' };
+  return { active: true, claims, client, principal };
 }

@@ -427,6 +427,8 @@ describe.each(DIALECTS)('DPoP nonces at userinfo and the gateway (%s)', (dialect
     const m = await services.clients.create({ name: 'Machine', grantTypes: ['client_credentials'], scopes: ['tasks.read'], defaultScopes: ['tasks.read'] }, SYSTEM);
     machine = { id: m.client_id, secret: m.client_secret! };
     key = await dpopKey('ES256');
+    // The gateway learns the API through the change feed (a 404 until then).
+    for (let i = 0; i < 60 && server.tessera.gateway.size < 1; i++) await new Promise((r) => setTimeout(r, 50));
   });
   afterAll(async () => {
     await server?.close();

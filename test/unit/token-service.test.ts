@@ -292,7 +292,7 @@ async function world(): Promise<World> {
     delegated,
     user,
     now: () => epochSeconds(clock),
-    check: (token, at) => tokens.checkAccessToken(token, at ?? epochSeconds(clock)),
+    check: async (token, at) => tokens.checkAccessToken(token, at ?? epochSeconds(clock)),
     async issue(c = client, scopes = ['accounts.read']) {
       const current = (await clients.findById(c.id))!;
       const principal = current.onBehalfOfUserId ? await users.principal(current.onBehalfOfUserId) : undefined;
