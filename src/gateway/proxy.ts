@@ -5,6 +5,12 @@ import { isTesseraCookie } from '../lib/cookie-names.ts';
 
 /** RFC 9110 §7.6.1: connection-specific headers are not forwarded. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+/**
+ * Request headers never forwarded: hop-by-hop, Host (the upstream's own), `Expect` (Node has
+ * already answered `100 Continue` to the client; undici refuses the header), and the
+ * X-Forwarded-* Tessera writes itself.
+ */
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'host', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
 
 /**
  * undici rather than node:http's client: on this kind of machine a proxy hop through it
@@ -31,9 +37,8 @@ export interface ForwardOptions {
   protocol: string;
   /**
    * Forward the client's `Authorization` header — and with it its `DPoP` proof, which is
-   * worthless without the token — (the API's `forward_authorization`).
+   * worthless without the token — (the API's `upstream_token` is `forward`).
    */
-  /** Forward the client's `Authorization` header (the API's `upstream_token` is `forward`). */
   forwardAuthorization: boolean;
   /** Send this `Authorization` instead of the client's (`exchange`: a token minted for the upstream). */
   upstreamAuthorization?: string | undefined;
@@ -58,28 +63,43 @@ export interface ForwardOutcome {
   upstreamSeconds: number | undefined;
 }
 
+const KEEP_ALIVE: ReadonlySet<string> = new Set(['keep-alive']);
+const CLOSE: ReadonlySet<string> = new Set(['close']);
+
 /**
- * Request headers for the upstream: hop-by-hop, `Expect` (Node has already answered
- * `100 Continue` to the client; undici refuses the header), client-sent X-Tessera-* and
- * Tessera's own cookies removed, `Authorization` only when the API forwards it (or the token
- * minted for the upstream instead, when it exchanges), identity
- * and X-Forwarded-* set.
+ * The header names a `Connection` header lists (hop-by-hop too, RFC 9110 §7.6.1), lower-case.
+ * `keep-alive` and `close`, what nearly every request and answer says, need no new set.
  */
-export function upstreamHeaders(incoming: IncomingHttpHeaders, o: ForwardOptions): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  const connectionListed = new Set(
-    String(incoming.connection ?? '')
+function connectionListed(value: string | string[] | undefined): ReadonlySet<string> | undefined {
+  if (value === undefined) return undefined;
+  const text = String(value);
+  const lower = text.toLowerCase();
+  if (lower === 'keep-alive') return KEEP_ALIVE;
+  if (lower === 'close') return CLOSE;
+  return new Set(
+    text
       .split(',')
       .map((s) => s.trim().toLowerCase())
       .filter(Boolean),
   );
-  for (const [name, value] of Object.entries(incoming)) {
+}
+
+/**
+ * Request headers for the upstream: hop-by-hop, `Expect`, client-sent X-Tessera-* and
+ * X-Forwarded-*, and Tessera's own cookies removed, `Authorization` only when the API forwards
+ * it (or the token minted for the upstream instead, when it exchanges), identity and
+ * X-Forwarded-* set.
+ */
+export function upstreamHeaders(incoming: IncomingHttpHeaders, o: ForwardOptions): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const listed = connectionListed(incoming.connection);
+  for (const name in incoming) {
+    const value = incoming[name];
     if (value === undefined) continue;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || connectionListed.has(lower) || lower === 'host' || lower === 'expect' || lower.startsWith('x-tessera-')) continue;
-    if (lower === 'x-forwarded-for' || lower === 'x-forwarded-proto' || lower === 'x-forwarded-host') continue;
+    if (NOT_FORWARDED.has(lower) || listed?.has(lower) || lower.startsWith('x-tessera-')) continue;
     if ((lower === 'authorization' || lower === 'dpop') && !o.forwardAuthorization) continue;
-    if (lower === 'authorization' && (!o.forwardAuthorization || o.upstreamAuthorization !== undefined)) continue;
+    if (lower === 'authorization' && o.upstreamAuthorization !== undefined) continue;
     if (lower === 'cookie') {
       const kept = withoutTesseraCookies(value);
       if (kept) out.cookie = kept;
@@ -110,14 +130,10 @@ function withoutTesseraCookies(value: string | string[]): string {
 /** Response headers for the client: hop-by-hop removed, and any `Set-Cookie` for one of Tessera's own cookies. */
 export function downstreamHeaders(incoming: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  const connectionListed = new Set(
-    String(incoming.connection ?? '')
-      .split(',')
-      .map((s) => s.trim().toLowerCase())
-      .filter(Boolean),
-  );
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || connectionListed.has(name)) continue;
+  const listed = connectionListed(incoming.connection);
+  for (const name in incoming) {
+    const value = incoming[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || listed?.has(name)) continue;
     if (name === 'set-cookie') {
       const kept = (Array.isArray(value) ? value : [value]).filter((c) => !isTesseraCookie(c.slice(0, c.indexOf('=') >>> 0)));
       if (kept.length) out[name] = kept;
@@ -134,82 +150,185 @@ export function downstreamHeaders(incoming: IncomingHttpHeaders | Record<string,
  * nothing has been sent yet). A body over the API's limit → 413, a body that does not arrive
  * within the body timeout or stalls for the idle timeout → 408, and the connection is closed
  * (the rest of the body is never read). The client going away aborts the upstream request.
+ * Settles (never rejects) once the exchange is over.
  */
-export async function forward(req: IncomingMessage, res: ServerResponse, o: ForwardOptions): Promise<ForwardOutcome> {
-  const abort = new AbortController();
-  const onClose = () => {
-    if (!res.writableFinished) abort.abort();
-  };
-  res.once('close', onClose);
+export function forward(req: IncomingMessage, res: ServerResponse, o: ForwardOptions): Promise<ForwardOutcome> {
   // A body only when the client announced one: GET and HEAD usually have none.
   const declared = req.headers['content-length'];
   const hasBody = declared !== undefined ? declared !== '0' : req.headers['transfer-encoding'] !== undefined;
   if (hasBody && o.maxBodyBytes !== null && declared !== undefined && Number(declared) > o.maxBodyBytes) {
-    res.off('close', onClose);
     refuseBody(req, res, 413, 'payload_too_large', `the request body is larger than this API accepts (${o.maxBodyBytes} bytes)`);
-    return { upstreamStatus: 'rejected', upstreamSeconds: undefined };
+    return Promise.resolve({ upstreamStatus: 'rejected', upstreamSeconds: undefined });
   }
-  // Ends the exchange early, before or while the body streams: answer (when nothing was sent
-  // yet), stop the upstream request, and close the connection.
-  let refused = false;
-  const refuse = (status: number, error: string, description: string) => {
-    if (refused) return;
-    refused = true;
-    abort.abort();
-    refuseBody(req, res, status, error, description);
+  return new Promise((resolve) => {
+    const exchange = new Exchange(req, res, o, resolve);
+    let body: Readable | null = null;
+    if (hasBody) {
+      const limit = o.maxBodyBytes;
+      body = limit === null ? req : Readable.from(limited(req, limit, () => exchange.refuse(413, 'payload_too_large', `the request body is larger than this API accepts (${limit} bytes)`)));
+      exchange.watchBody(body);
+    }
+    try {
+      dispatcher.dispatch(
+        {
+          origin: o.origin,
+          path: o.path,
+          method: req.method as Dispatcher.HttpMethod,
+          headers: upstreamHeaders(req.headers, o),
+          body,
+          // No answer (status line and headers) within the API's timeout → 504. Once the answer
+          // streams, a slow body is the upstream's business (server-sent events, large downloads).
+          headersTimeout: o.timeoutMs,
+          bodyTimeout: 0,
+        },
+        exchange,
+      );
+    } catch (error) {
+      // Refused before it was sent (undici validates the method, path and headers).
+      exchange.onResponseError(undefined, error as Error);
+    }
+  });
+}
+
+/** Why Tessera ended an exchange itself: the upstream request is aborted with it. */
+class ExchangeEnded extends Error {}
+
+/**
+ * One upstream exchange, as an undici dispatch handler: the answer's status and headers are
+ * written to the client, its body chunks follow with backpressure (the upstream is paused
+ * while the client's socket is full). A handler of our own rather than undici's `stream()`:
+ * that one adds an AbortSignal, an AsyncResource, a promise and stream-lifecycle listeners to
+ * every request, all of which this does without.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+  readonly #o: ForwardOptions;
+  readonly #resolve: (outcome: ForwardOutcome) => void;
+  readonly #started = performance.now();
+  #controller: Dispatcher.DispatchController | undefined;
+  #status: number | undefined;
+  #seconds: number | undefined;
+  /** Why Tessera ended the exchange before the upstream did: the client left, or its body was refused. */
+  #ended: 'cancelled' | 'rejected' | undefined;
+  #settled = false;
+  #bodyTimer: NodeJS.Timeout | undefined;
+  readonly #onClose = () => {
+    // The client went away before its answer was complete: stop the upstream request.
+    if (!this.#res.writableFinished) this.#end('cancelled');
   };
-  let bodyTimer: NodeJS.Timeout | undefined;
-  const bodyDone = () => {
-    clearTimeout(bodyTimer);
-    req.socket?.setTimeout(0);
-  };
-  if (hasBody) {
-    bodyTimer = setTimeout(() => refuse(408, 'request_timeout', `the request body did not arrive within ${o.bodyTimeoutMs} ms`), o.bodyTimeoutMs);
+  readonly #onDrain = () => this.#controller?.resume();
+
+  constructor(req: IncomingMessage, res: ServerResponse, o: ForwardOptions, resolve: (outcome: ForwardOutcome) => void) {
+    this.#req = req;
+    this.#res = res;
+    this.#o = o;
+    this.#resolve = resolve;
+    res.once('close', this.#onClose);
+  }
+
+  /**
+   * The request body streams to the upstream: it must arrive within the body timeout and never
+   * stall for the idle timeout (408 otherwise). An error of the body (the client aborted it)
+   * ends the exchange; undici's own listener on it is gone once the answer is complete.
+   */
+  watchBody(body: Readable): void {
+    const { bodyTimeoutMs, idleTimeoutMs } = this.#o;
+    const req = this.#req;
+    this.#bodyTimer = setTimeout(() => this.refuse(408, 'request_timeout', `the request body did not arrive within ${bodyTimeoutMs} ms`), bodyTimeoutMs);
     // Emitted (while the request is incomplete) when the socket has seen no bytes for the idle timeout.
-    req.setTimeout(o.idleTimeoutMs, () => refuse(408, 'request_timeout', `the request body stalled for ${o.idleTimeoutMs} ms`));
+    req.setTimeout(idleTimeoutMs, () => this.refuse(408, 'request_timeout', `the request body stalled for ${idleTimeoutMs} ms`));
+    const bodyDone = () => {
+      clearTimeout(this.#bodyTimer);
+      req.socket?.setTimeout(0);
+    };
     req.once('end', bodyDone);
     req.once('close', bodyDone);
+    body.on('error', (error: Error) => this.#abort(error));
   }
-  const options: Dispatcher.RequestOptions = {
-    origin: o.origin,
-    path: o.path,
-    method: req.method as Dispatcher.HttpMethod,
-    headers: upstreamHeaders(req.headers, o),
-    body: hasBody ? (o.maxBodyBytes === null ? req : Readable.from(limited(req, o.maxBodyBytes, () => refuse(413, 'payload_too_large', `the request body is larger than this API accepts (${o.maxBodyBytes} bytes)`)))) : null,
-    signal: abort.signal,
-    // No answer (status line and headers) within the API's timeout → 504. Once the answer
-    // streams, a slow body is the upstream's business (server-sent events, large downloads).
-    headersTimeout: o.timeoutMs,
-    bodyTimeout: 0,
-  };
-  const started = performance.now();
-  let upstreamStatus: number | undefined;
-  let upstreamSeconds: number | undefined;
-  try {
-    await dispatcher.stream(options, ({ statusCode, headers }) => {
-      upstreamStatus = statusCode;
-      upstreamSeconds = (performance.now() - started) / 1000;
-      const out = downstreamHeaders(headers);
-      if (o.responseHeaders) for (const [name, value] of Object.entries(o.responseHeaders)) out[name] = value;
-      res.writeHead(statusCode, out);
-      return res;
-    });
-    return { upstreamStatus: upstreamStatus!, upstreamSeconds };
-  } catch (error) {
-    if (upstreamStatus !== undefined) return { upstreamStatus, upstreamSeconds };
-    if (refused) return { upstreamStatus: 'rejected', upstreamSeconds: undefined };
+
+  /** Ends the exchange early, before or while the body streams: answer (when nothing was sent yet), stop the upstream request, close the connection. */
+  refuse(status: number, error: string, description: string): void {
+    if (this.#ended === 'rejected') return;
+    this.#end('rejected');
+    refuseBody(this.#req, this.#res, status, error, description);
+  }
+
+  #end(why: 'cancelled' | 'rejected'): void {
+    this.#ended ??= why;
+    this.#abort(new ExchangeEnded(why));
+  }
+
+  #abort(reason: Error): void {
+    if (this.#settled) return;
+    if (this.#controller) this.#controller.abort(reason);
+    else this.#pendingAbort ??= reason;
+  }
+
+  /** An abort asked for before undici started the request (it gets it at the start). */
+  #pendingAbort: Error | undefined;
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#pendingAbort) controller.abort(this.#pendingAbort);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    // 1xx (interim) answers are not passed on.
+    if (statusCode < 200) return;
+    this.#status = statusCode;
+    this.#seconds = (performance.now() - this.#started) / 1000;
+    const out = downstreamHeaders(headers);
+    const extra = this.#o.responseHeaders;
+    if (extra) for (const name in extra) out[name] = extra[name]!;
+    const res = this.#res;
+    res.writeHead(statusCode, out);
+    if (res.writableNeedDrain) this.#pause(controller);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#status === undefined) return;
+    if (!this.#res.write(chunk)) this.#pause(controller);
+  }
+
+  #pause(controller: Dispatcher.DispatchController): void {
+    controller.pause();
+    this.#res.once('drain', this.#onDrain);
+  }
+
+  onResponseEnd(): void {
+    if (this.#status === undefined) return;
+    this.#res.end();
+    this.#settle({ upstreamStatus: this.#status, upstreamSeconds: this.#seconds });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
+    if (this.#settled) return;
+    const res = this.#res;
+    if (this.#status !== undefined) {
+      // Mid-answer: the only honest signal left is to cut the connection.
+      res.destroy(error);
+      this.#settle({ upstreamStatus: this.#status, upstreamSeconds: this.#seconds });
+      return;
+    }
+    if (this.#ended === 'rejected') return this.#settle({ upstreamStatus: 'rejected', upstreamSeconds: undefined });
     // The client went away before the upstream answered.
-    if (abort.signal.aborted) return { upstreamStatus: 'cancelled', upstreamSeconds: undefined };
+    if (this.#ended === 'cancelled') return this.#settle({ upstreamStatus: 'cancelled', upstreamSeconds: undefined });
     if (error instanceof errors.HeadersTimeoutError) {
-      fail(res, 504, 'gateway_timeout', `the upstream did not answer within ${o.timeoutMs} ms`);
-      return { upstreamStatus: 'timeout', upstreamSeconds: undefined };
+      fail(res, 504, 'gateway_timeout', `the upstream did not answer within ${this.#o.timeoutMs} ms`);
+      return this.#settle({ upstreamStatus: 'timeout', upstreamSeconds: undefined });
     }
     fail(res, 502, 'bad_gateway', 'the upstream could not be reached');
-    return { upstreamStatus: 'unreachable', upstreamSeconds: undefined };
-  } finally {
+    this.#settle({ upstreamStatus: 'unreachable', upstreamSeconds: undefined });
+  }
+
+  #settle(outcome: ForwardOutcome): void {
+    if (this.#settled) return;
+    this.#settled = true;
     // A body still arriving after the answer (the upstream answered early) stays bounded by
     // the timers above; they end with the request.
-    res.off('close', onClose);
+    this.#res.off('close', this.#onClose);
+    this.#resolve(outcome);
   }
 }
 
