@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { CacheStats } from '../lib/metrics.ts';
 
 interface Entry<T> {
@@ -30,7 +30,8 @@ export class VerifiedTokenCache<T> {
   }
 
   static keyOf(token: string): string {
-    return createHash('sha256').update(token).digest('base64url');
+    // One-shot: half the cost of a Hash object per call, the same digest.
+    return hash('sha256', token, 'base64url');
   }
 
   get(key: string, now: number): Entry<T> | undefined {
