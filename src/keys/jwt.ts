@@ -31,12 +31,23 @@ function signingInput(payload: object, key: SigningKey, typ: string): string {
   return `${encodedHeader(key.alg, key.kid, typ)}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
 }
 
+/** The options object node:crypto reads for an ES256 key, made once per key rather than per token. */
+const es256Options = new WeakMap<KeyObject, { key: KeyObject; dsaEncoding: 'ieee-p1363' }>();
+
+function es256(privateKey: KeyObject): { key: KeyObject; dsaEncoding: 'ieee-p1363' } {
+  let options = es256Options.get(privateKey);
+  if (options === undefined) {
+    options = { key: privateKey, dsaEncoding: 'ieee-p1363' };
+    es256Options.set(privateKey, options);
+  }
+  return options;
+}
+
 export function signJwt(payload: object, key: SigningKey, typ: string): string {
   const input = signingInput(payload, key, typ);
-  const signature =
-    key.alg === 'ES256'
-      ? sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
-      : sign('sha256', Buffer.from(input), key.privateKey);
+  // The signing input is base64url and dots, ASCII: latin1 gives its bytes without a UTF-8 pass.
+  const bytes = Buffer.from(input, 'latin1');
+  const signature = key.alg === 'ES256' ? sign('sha256', bytes, es256(key.privateKey)) : sign('sha256', bytes, key.privateKey);
   return `${input}.${signature.toString('base64url')}`;
 }
 

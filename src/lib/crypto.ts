@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** 256-bit random value, base64url: client secrets, codes, refresh tokens, session ids. */
 export function randomToken(): string {
@@ -7,7 +7,8 @@ export function randomToken(): string {
 
 /** Codes, refresh tokens, secrets and session ids are stored only as this hash. */
 export function sha256(value: string): string {
-  return createHash('sha256').update(value).digest('base64url');
+  // One-shot: no Hash object per call (client authentication runs this on every token request).
+  return hash('sha256', value, 'base64url');
 }
 
 /** Constant-time comparison of two hashes of equal, known length. */

@@ -1,6 +1,7 @@
 import type { Client } from '../clients/client.ts';
 import { decodeJwt } from 'jose';
-import { hashesEqual, sha256 } from '../lib/crypto.ts';
+import { timingSafeEqual } from 'node:crypto';
+import { sha256 } from '../lib/crypto.ts';
 import { JWT_BEARER_ASSERTION_TYPE, type AssertionCheck } from './client-assertion.ts';
 import { invalidClient, invalidRequest } from './errors.ts';
 
@@ -102,14 +103,20 @@ function parseBasic(header: string): { clientId: string; secret: string } {
   if (colon < 0) throw invalidRequest('the HTTP Basic credentials must be "client_id:client_secret"');
   try {
     // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
-    const clientId = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
-    const secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '));
+    const clientId = formDecoded(decoded.slice(0, colon));
+    const secret = formDecoded(decoded.slice(colon + 1));
     if (!clientId) throw invalidRequest('the HTTP Basic user name (client_id) is empty');
     return { clientId, secret };
   } catch (error) {
     if (error instanceof URIError) throw invalidRequest('the HTTP Basic credentials are not valid form-urlencoded text');
     throw error;
   }
+}
+
+/** One form-urlencoded value; most ids and secrets have nothing encoded, and are returned as they are. */
+function formDecoded(value: string): string {
+  if (value.indexOf('%') < 0 && value.indexOf('+') < 0) return value;
+  return decodeURIComponent(value.replace(/\+/g, ' '));
 }
 
 /**
@@ -152,7 +159,29 @@ async function authenticateAssertion(creds: PresentedCredentials, lookup: Client
 }
 
 /** Compared against when there is no previous secret, so both comparisons always run. */
-const NO_PREVIOUS_SECRET = sha256('');
+const NO_PREVIOUS_SECRET = Buffer.from(sha256(''), 'latin1');
+
+/**
+ * Stored secret hashes as bytes, so a token request does not turn the app's hashes into
+ * buffers each time. Keyed by the hash itself: a rotated secret is a new key, and the cache
+ * holds nothing that is not already in the registry cache (hashes, never secrets).
+ */
+const storedHashBytes = new Map<string, Buffer>();
+
+function bytesOf(storedHash: string): Buffer {
+  let bytes = storedHashBytes.get(storedHash);
+  if (bytes === undefined) {
+    if (storedHashBytes.size >= 1024) storedHashBytes.clear();
+    bytes = Buffer.from(storedHash);
+    storedHashBytes.set(storedHash, bytes);
+  }
+  return bytes;
+}
+
+/** Constant time for equal lengths; the length of a hash is no secret. */
+function sameBytes(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
 
 /**
  * The current secret, or during a grace period after `rotate-secret --grace` the previous
@@ -160,10 +189,11 @@ const NO_PREVIOUS_SECRET = sha256('');
  */
 export function secretMatches(client: Client, secret: string, now: number): boolean {
   if (client.secretHash === null) return false;
-  const presented = sha256(secret);
+  // base64url is ASCII: latin1 gives the same bytes as UTF-8, without the UTF-8 scan.
+  const presented = Buffer.from(sha256(secret), 'latin1');
   const inGrace = client.previousSecretHash !== null && client.previousSecretExpiresAt !== null && now < client.previousSecretExpiresAt;
-  const current = hashesEqual(presented, client.secretHash);
-  const previous = hashesEqual(presented, inGrace ? client.previousSecretHash! : NO_PREVIOUS_SECRET);
+  const current = sameBytes(presented, bytesOf(client.secretHash));
+  const previous = sameBytes(presented, inGrace ? bytesOf(client.previousSecretHash!) : NO_PREVIOUS_SECRET);
   return current || (inGrace && previous);
 }
 

@@ -189,6 +189,20 @@ describe('parseForm', () => {
     );
   });
 
+  test('bodies with nothing escaped (split directly) parse as URLSearchParams parses them', () => {
+    const reference = (body: string): RawParams => {
+      const out: RawParams = new Map();
+      for (const [name, value] of new URLSearchParams(body)) out.set(name, [...(out.get(name) ?? []), value]);
+      return out;
+    };
+    const bodies = [
+      'grant_type=client_credentials&scope=bench.read',
+      'a=1&&b=2', '&a=1&', '&&', '=', '=x', 'a=', 'a==b', 'a=b=c&d', 'flag&x=1', 'x=1&x=2&x=',
+      '?a=1', 'a=?b', 'ü=é&k=✓', 'a=1&b', 'a%3D=1', 'a=b+c', '+=+', 'a=%41',
+    ];
+    for (const body of bodies) expect(parseForm(body), body).toEqual(reference(body));
+  });
+
   test('duplicates found by parseForm are refused by singleValued', () => {
     expect(thrown(() => singleValued(parseForm('client_id=a&client_id=a'))).error).toBe('invalid_request');
   });
