@@ -68,7 +68,11 @@ function entries(items: string[]): Buffer {
  * which wrk handles like the end of -d (it reports, and runs done()).
  */
 export async function runWrk(load: RawLoad): Promise<WrkResult> {
-  scratch ??= mkdtempSync(join(tmpdir(), 'tessera-wrk-'));
+  if (scratch === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-wrk-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    scratch = dir;
+  }
   const base = join(scratch, String(runs++));
   const url = new URL(load.url);
   const method = load.method ?? 'GET';
