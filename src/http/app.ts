@@ -68,7 +68,8 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
   registerFormParser(app);
   // Gateway requests are served in front of Fastify, on node:http's request and response
   // (src/http/gateway-edge.ts): Fastify's per-request work is pure cost on a request that
-  // only streams through.
+  // only streams through. They never reach the hooks below: a new per-request behaviour
+  // that gateway requests must have too goes into gateway-edge.ts as well.
   new GatewayEdge(tessera, options.metrics, trustProxy).install(app);
 
   // One callback-style hook in front of everything, rather than a global hook per concern:
