@@ -40,6 +40,8 @@ export interface ActClaim {
 
 export interface IssuedAccessToken {
   token: string;
+  /** The token's `scope` claim (the scopes joined), for the token response; absent without scopes. */
+  scope: string | undefined;
   jti: string;
   iat: number;
   exp: number;
@@ -111,7 +113,8 @@ export class TokenService {
       exp,
       jti,
     };
-    if (req.scopes.length) claims.scope = req.scopes.join(' ');
+    const scope = req.scopes.length ? req.scopes.join(' ') : undefined;
+    if (scope !== undefined) claims.scope = scope;
     if (req.act) claims.act = req.act;
     if (principal) {
       claims.roles = principal.roles;
@@ -119,7 +122,7 @@ export class TokenService {
     }
     if (req.jkt !== undefined) claims.cnf = { jkt: req.jkt };
     const token = signJwt(claims, this.#keys.signingKey('ES256'), 'at+jwt');
-    return { token, jti, iat, exp, expiresIn: exp - req.now };
+    return { token, scope, jti, iat, exp, expiresIn: exp - req.now };
   }
 
   /**

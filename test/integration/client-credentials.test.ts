@@ -54,6 +54,18 @@ describe.each(DIALECTS)('client credentials over HTTP (%s)', (dialect) => {
     expect(typeof payload.jti).toBe('string');
   });
 
+  test('scopes the app was not given are invalid_scope, each named; the allowed ones asked again still work', async () => {
+    const auth = { authorization: basic(app.client_id, app.client_secret) };
+    const refused = await postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials', scope: 'accounts.read other.one openid' }, auth);
+    expect(refused.status).toBe(400);
+    const error = (await refused.json()) as { error: string; error_description: string };
+    expect(error.error).toBe('invalid_scope');
+    expect(error.error_description).toBe('scope not allowed for this app with client_credentials: other.one openid');
+    const ok = await postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials', scope: 'accounts.write accounts.read accounts.write' }, auth);
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as { scope: string }).scope).toBe('accounts.write accounts.read cfgateway');
+  });
+
   test('client_secret_post works; both methods at once is invalid_request', async () => {
     const ok = await postForm(`${server.url}/connect/token`, { grant_type: 'client_credentials', ...app });
     expect(ok.status).toBe(200);

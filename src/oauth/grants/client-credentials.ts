@@ -18,7 +18,8 @@ export const clientCredentialsGrant = {
   handle(req: GrantRequest, deps: GrantDeps): TokenResponse | Promise<TokenResponse> {
     const resource = resolveResource(req.params.get('resource'), deps.resources);
     if (resource) checkResourceAllowed(resource, [...req.client.scopes, ...req.client.defaultScopes]);
-    const scopes = narrowScopes(grantedScopes(req.client, req.params.get('scope')), resource, deps.resources);
+    const granted = grantedScopes(req.client, req.params.get('scope'));
+    const scopes = resource ? narrowScopes(granted, resource, deps.resources) : granted;
     const userId = req.client.onBehalfOfUserId;
     if (userId === null) return issue(req, deps, scopes, resource, null);
     const principal = deps.cache.principal(userId);
@@ -26,13 +27,14 @@ export const clientCredentialsGrant = {
   },
 } satisfies GrantHandler;
 
+/** The scopes asked for (all of them allowed) and the app's defaults; a new array the caller owns. */
 function grantedScopes(client: Client, requested: string | undefined): string[] {
-  const asked = parseScope(requested);
-  const notAllowed = asked.filter((s) => USER_ONLY_SCOPES.has(s) || !(client.scopes.includes(s) || client.defaultScopes.includes(s)));
-  if (notAllowed.length) {
-    throw invalidScope(`scope not allowed for this app with client_credentials: ${notAllowed.join(' ')}`);
+  const granted = parseScope(requested);
+  const notAllowed = (s: string) => USER_ONLY_SCOPES.has(s) || !(client.scopes.includes(s) || client.defaultScopes.includes(s));
+  // `some` first: the accepted request (every token) allocates no list of refused scopes.
+  if (granted.some(notAllowed)) {
+    throw invalidScope(`scope not allowed for this app with client_credentials: ${granted.filter(notAllowed).join(' ')}`);
   }
-  const granted = [...asked];
   for (const s of client.defaultScopes) if (!USER_ONLY_SCOPES.has(s) && !granted.includes(s)) granted.push(s);
   return granted;
 }
@@ -44,7 +46,7 @@ function issue(req: GrantRequest, deps: GrantDeps, scopes: string[], resource: P
   const principal = user ?? undefined;
   const issued = deps.tokens.issueAccessToken({ client: req.client, principal, scopes, resource: resource?.audience, jkt: req.dpopJkt, now: req.now });
   const response: TokenResponse = { access_token: issued.token, token_type: req.dpopJkt === undefined ? 'Bearer' : 'DPoP', expires_in: issued.expiresIn };
-  if (scopes.length) response.scope = scopes.join(' ');
+  if (issued.scope !== undefined) response.scope = issued.scope;
   return response;
 }
 
