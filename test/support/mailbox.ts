@@ -56,8 +56,12 @@ export class Mailbox {
     return `smtp://tessera:s3cret@127.0.0.1:${this.#port}`;
   }
 
-  /** The first message (arrived or arriving within `timeoutMs`) to `to` that matches. */
-  async waitFor(to: string, match: (m: ReceivedMail) => boolean = () => true, timeoutMs = 10_000): Promise<ReceivedMail> {
+  /**
+   * The first message (arrived or arriving within `timeoutMs`) to `to` that matches. The
+   * default outlasts the outbox's retries (backoff 1 + 2 + 4 + 8 s, src/email/mailer.ts): on a
+   * loaded machine a first attempt can fail and the message arrive on a retry.
+   */
+  async waitFor(to: string, match: (m: ReceivedMail) => boolean = () => true, timeoutMs = 20_000): Promise<ReceivedMail> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.messages.find((m) => m.to.includes(to) && match(m));
