@@ -76,9 +76,11 @@ class NodeSqliteDatabase implements SqliteDatabase {
 export function openSqlite(path: string, synchronous: 'normal' | 'full' = 'normal'): DatabaseSync {
   const db = new DatabaseSync(path);
   // WAL lets the server read while a CLI process writes; busy_timeout makes the two wait
-  // for each other instead of failing with SQLITE_BUSY.
-  db.exec('PRAGMA journal_mode = WAL');
+  // for each other instead of failing with SQLITE_BUSY. busy_timeout comes first: switching
+  // to (or confirming) WAL takes a lock, and several processes opening the file at once
+  // (the server and CLI commands) would otherwise fail with "database is locked" at once.
   db.exec('PRAGMA busy_timeout = 5000');
+  db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA foreign_keys = ON');
   db.exec(synchronous === 'full' ? 'PRAGMA synchronous = FULL' : 'PRAGMA synchronous = NORMAL');
   return db;
