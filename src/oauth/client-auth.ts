@@ -1,7 +1,6 @@
 import type { Client } from '../clients/client.ts';
 import { decodeJwt } from 'jose';
-import { timingSafeEqual } from 'node:crypto';
-import { sha256 } from '../lib/crypto.ts';
+import { hashesEqual, sha256 } from '../lib/crypto.ts';
 import { JWT_BEARER_ASSERTION_TYPE, type AssertionCheck } from './client-assertion.ts';
 import { invalidClient, invalidRequest } from './errors.ts';
 
@@ -159,29 +158,7 @@ async function authenticateAssertion(creds: PresentedCredentials, lookup: Client
 }
 
 /** Compared against when there is no previous secret, so both comparisons always run. */
-const NO_PREVIOUS_SECRET = Buffer.from(sha256(''), 'latin1');
-
-/**
- * Stored secret hashes as bytes, so a token request does not turn the app's hashes into
- * buffers each time. Keyed by the hash itself: a rotated secret is a new key, and the cache
- * holds nothing that is not already in the registry cache (hashes, never secrets).
- */
-const storedHashBytes = new Map<string, Buffer>();
-
-function bytesOf(storedHash: string): Buffer {
-  let bytes = storedHashBytes.get(storedHash);
-  if (bytes === undefined) {
-    if (storedHashBytes.size >= 1024) storedHashBytes.clear();
-    bytes = Buffer.from(storedHash);
-    storedHashBytes.set(storedHash, bytes);
-  }
-  return bytes;
-}
-
-/** Constant time for equal lengths; the length of a hash is no secret. */
-function sameBytes(a: Buffer, b: Buffer): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
-}
+const NO_PREVIOUS_SECRET = sha256('');
 
 /**
  * The current secret, or during a grace period after `rotate-secret --grace` the previous
@@ -189,11 +166,10 @@ function sameBytes(a: Buffer, b: Buffer): boolean {
  */
 export function secretMatches(client: Client, secret: string, now: number): boolean {
   if (client.secretHash === null) return false;
-  // base64url is ASCII: latin1 gives the same bytes as UTF-8, without the UTF-8 scan.
-  const presented = Buffer.from(sha256(secret), 'latin1');
+  const presented = sha256(secret);
   const inGrace = client.previousSecretHash !== null && client.previousSecretExpiresAt !== null && now < client.previousSecretExpiresAt;
-  const current = sameBytes(presented, bytesOf(client.secretHash));
-  const previous = sameBytes(presented, inGrace ? bytesOf(client.previousSecretHash!) : NO_PREVIOUS_SECRET);
+  const current = hashesEqual(presented, client.secretHash);
+  const previous = hashesEqual(presented, inGrace ? client.previousSecretHash! : NO_PREVIOUS_SECRET);
   return current || (inGrace && previous);
 }
 
