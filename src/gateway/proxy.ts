@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { Readable } from 'node:stream';
 import { Agent, errors, type Dispatcher } from 'undici';
 import { isTesseraCookie } from '../lib/cookie-names.ts';
+import { answerJson } from './json-answer.ts';
 
 /** RFC 9110 §7.6.1: connection-specific headers are not forwarded. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -361,7 +362,5 @@ function fail(res: ServerResponse, status: number, error: string, description: s
     res.destroy();
     return;
   }
-  const body = JSON.stringify({ error, error_description: description });
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
-  res.end(body);
+  answerJson(res, status, { error, error_description: description });
 }

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
 import { epochSeconds } from '../clock.ts';
 import type { GatewayDecision, GatewayMatch } from '../gateway/gateway.ts';
+import { answerJson } from '../gateway/json-answer.ts';
 import { forward } from '../gateway/proxy.ts';
 import type { TesseraMetrics } from '../observability/metrics.ts';
 
@@ -51,7 +52,7 @@ export function serveGateway(tessera: Tessera, metrics: TesseraMetrics | undefin
 function act(tessera: Tessera, metrics: TesseraMetrics | undefined, match: GatewayMatch, req: IncomingMessage, res: ServerResponse, call: GatewayCall, decision: GatewayDecision): void {
   if (decision.kind === 'error') {
     metrics?.gatewayRequest(match.api.def.name, 'rejected', undefined);
-    answerJson(res, decision.status, call.id, decision.headers, decision.body, true);
+    answerJson(res, decision.status, decision.body, { 'x-request-id': call.id, ...decision.headers });
     return;
   }
   // Tessera's headers on the upstream's answer: only the request id (never nosniff: the
@@ -81,22 +82,5 @@ function act(tessera: Tessera, metrics: TesseraMetrics | undefined, match: Gatew
 /** Something threw (a store unreachable on a cache miss): logged, and a 502 when nothing was sent yet — never a 500. */
 function failed(res: ServerResponse, call: GatewayCall, error: unknown): void {
   call.log().error({ err: error }, 'gateway failure');
-  if (!res.headersSent && !res.writableEnded) answerJson(res, 502, call.id, NO_HEADERS, { error: 'bad_gateway', error_description: 'the gateway could not complete the request' }, false);
-}
-
-const NO_HEADERS: Record<string, string> = {};
-
-/**
- * Tessera's own JSON answer, with the headers every answer of Tessera's carries (nosniff, the
- * request id), as Fastify's `reply.send` would write it. A HEAD request gets the headers only
- * (node:http drops the body).
- */
-function answerJson(res: ServerResponse, status: number, id: string, headers: Record<string, string>, body: object, noStore: boolean): void {
-  const text = JSON.stringify(body);
-  const out: Record<string, string | number> = { 'x-content-type-options': 'nosniff', 'x-request-id': id, ...headers };
-  if (noStore) out['cache-control'] = 'no-store';
-  out['content-type'] = 'application/json; charset=utf-8';
-  out['content-length'] = Buffer.byteLength(text);
-  res.writeHead(status, out);
-  res.end(text);
+  if (!res.headersSent && !res.writableEnded) answerJson(res, 502, { error: 'bad_gateway', error_description: 'the gateway could not complete the request' }, { 'x-request-id': call.id }, false);
 }

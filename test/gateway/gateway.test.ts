@@ -225,12 +225,18 @@ describe.each(DIALECTS)('gateway (%s)', (dialect) => {
     const down = await call('/down/anything', { bearer: t });
     expect(down.status).toBe(502);
     expect(((await down.json()) as { error: string }).error).toBe('bad_gateway');
+    // Tessera's own answer, written like its refusals: nosniff, no-store and the request id.
+    expect(down.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(down.headers.get('cache-control')).toBe('no-store');
+    expect(down.headers.get('x-request-id')).toBeTruthy();
     upstream.slow.add('/odata/Slow');
     const rt = await token(reader, 'accounts.read');
     const started = Date.now();
     const slow = await call('/0/odata/Slow', { bearer: rt });
     expect(slow.status).toBe(504);
     expect(((await slow.json()) as { error: string }).error).toBe('gateway_timeout');
+    expect(slow.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(slow.headers.get('x-request-id')).toBeTruthy();
     expect(Date.now() - started).toBeLessThan(3000);
   });
 
