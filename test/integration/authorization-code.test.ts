@@ -6,6 +6,7 @@ import { DIALECTS } from '../support/databases.ts';
 import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
 import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
 import { SYSTEM } from '../../src/audit/actor.ts';
+import { refreshStoreFor } from '../../src/oauth/refresh-store.ts';
 
 /**
  * The authorization code flow over HTTP, page by page, on SQLite and PostgreSQL: login,
@@ -449,6 +450,28 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
     const statuses = results.map((r) => r.status);
     expect(statuses.filter((s) => s === 200)).toHaveLength(1);
     expect(statuses.filter((s) => s === 400)).toHaveLength(7);
+  });
+
+  test('a refresh refused at issue spends nothing: the same token then works with a narrower scope', async () => {
+    // A grant with the admin scope for a user who is not (or no longer) an admin: refreshing it
+    // as it is is refused when the tokens would be issued. The rotation commits only once
+    // issuing is allowed, so the token is not spent and its family stays alive.
+    const erin = (await server.tessera.services.users.create({ username: `erin-${dialect}`, password: PASSWORD, roles: ['developer'] }, SYSTEM)) as { id: string };
+    const nowS = Math.floor(clock.now() / 1000);
+    const token = randomBytes(32).toString('base64url');
+    await refreshStoreFor(server.tessera.database).createFamily(
+      { id: `fam-erin-${dialect}`, clientId: app.id, userId: erin.id, scope: 'openid offline_access tessera.admin', sessionId: null, authTime: nowS, amr: ['pwd'], createdAt: nowS, expiresAt: nowS + 3600, revokedAt: null },
+      createHash('sha256').update(token).digest('base64url'),
+      nowS + 3600,
+    );
+    const refused = await refresh(token);
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: 'invalid_grant', error_description: 'tessera.admin requires the admin role' });
+    const narrower = await refresh(token, app, { scope: 'openid offline_access' });
+    expect(narrower.status).toBe(200);
+    const tokens = (await narrower.json()) as Record<string, string>;
+    expect(tokens.scope).toBe('openid offline_access');
+    expect((await refresh(tokens.refresh_token!, app, { scope: 'openid offline_access' })).status).toBe(200);
   });
 
   test('refresh tokens come only with offline_access; another client cannot use them; revocation kills the family', async () => {

@@ -45,16 +45,23 @@ export const refreshTokenGrant = {
     // RFC 8707 §2.2: the resource may narrow the new access token, never widen the grant.
     const resource = resourceForGrant(resolveResource(req.params.get('resource'), deps.resources), family.resource ?? null, scopes, deps.resources);
 
+    // The rotation commits while the access token is issued and the ID token signed (RS256 on
+    // libuv's threadpool): the answer still waits for both, so it is sent only after the
+    // rotation committed. A token already spent (a replay, or a concurrent use that won)
+    // revokes the family and the tokens signed meanwhile are discarded, never sent. The
+    // rotation starts only once issuing was allowed, so a refused issue spends nothing.
     const next = randomToken();
-    const rotated = await deps.refresh.rotate(hash, sha256(next), family.id, scopes.join(' '), req.now, family.expiresAt);
-    if (rotated.status === 'already_used') {
-      await deps.refresh.revokeFamily(family.id, req.now);
-      throw invalidGrant('the refresh token was already used; the grant is revoked');
-    }
     const issued = await issueUserTokens(
       deps,
       { client: req.client, principal, scopes, nonce: null, authTime: family.authTime, amr: family.amr, sid: family.sessionId, resource, dpopJkt: req.dpopJkt, now: req.now },
       { familyId: family.id, token: next },
+      async () => {
+        const rotated = await deps.refresh.rotate(hash, sha256(next), family.id, scopes.join(' '), req.now, family.expiresAt);
+        if (rotated.status === 'already_used') {
+          await deps.refresh.revokeFamily(family.id, req.now);
+          throw invalidGrant('the refresh token was already used; the grant is revoked');
+        }
+      },
     );
     return issued.response;
   },

@@ -30,8 +30,10 @@ export async function issueUserTokens(
   req: UserTokenRequest,
   refresh: { familyId: string; token: string } | 'new',
   /**
-   * A write about what is issued, started in the same turn as the new refresh family so that
-   * group commit puts both in one batch (code exchange: `recordIssued`); awaited with it.
+   * A write that must commit before the tokens are answered, started once issuing is allowed
+   * and while the ID token is signed, in the same turn as a new refresh family so that group
+   * commit puts both in one batch (code exchange: `recordIssued`; refresh: the rotation).
+   * Awaited with them: if it throws, nothing issued is answered.
    */
   alongside?: (issued: IssuedIds) => Promise<void>,
 ): Promise<{ response: TokenResponse } & IssuedIds> {
@@ -46,8 +48,8 @@ export async function issueUserTokens(
     expires_in: access.expiresIn,
     scope: accessScopes.join(' '),
   };
-  // The ID token is signed on libuv's threadpool (RS256) while the refresh family is
-  // written: both are awaited together, so neither can fail unobserved.
+  // The ID token is signed on libuv's threadpool (RS256) while the refresh family and
+  // `alongside` are written: all are awaited together, so none can fail unobserved.
   const idToken = req.scopes.includes('openid')
     ? deps.idTokens.issue({
         client: req.client,
