@@ -57,8 +57,9 @@ export class Lab {
     return this.once('upstream', async () => this.track(await startChild('upstream', node, [server('upstream.ts')])));
   }
 
-  floor(kind: 'json' | 'es256'): Promise<Child> {
-    return this.once(`floor-${kind}`, async () => this.track(await startChild(`fastify-${kind}`, node, [server(`floor-${kind}.ts`)])));
+  floor(kind: 'json' | 'es256', workers = 1): Promise<Child> {
+    const id = workers > 1 ? `fastify-${kind}-${workers}w` : `fastify-${kind}`;
+    return this.once(id, async () => this.track(await startChild(id, node, [server(`floor-${kind}.ts`)], workers > 1 ? { env: { BENCH_WORKERS: String(workers) } } : {})));
   }
 
   /** A bare node:http reverse proxy to the upstream (the gateway's floor). */

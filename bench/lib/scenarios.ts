@@ -56,6 +56,7 @@ const LABELS: Record<string, string> = {
   'oidc-provider-postgres': 'node-oidc-provider 9 (PostgreSQL adapter)',
   'fastify-json': 'Fastify, fixed JSON (floor)',
   'fastify-es256': 'Fastify + one ES256 signature (floor)',
+  'fastify-es256-2w': 'Fastify + one ES256 signature (floor, 2 processes)',
   'upstream-direct': 'Upstream, called directly',
   'gateway-sqlite': 'Through the Tessera gateway (SQLite)',
   'gateway-baseline': 'Through the baseline Tessera gateway (SQLite)',
@@ -108,9 +109,15 @@ export const SCENARIOS: Scenario[] = [
         const floor = await lab.floor(kind);
         out.push(clientCredentials(id, floor.url, '/connect/token', basic('floor', 'floor'), 'bench.read', floor.pid));
       }
+      // The ES256 floor in two processes beside Tessera's two workers: the 1 → 2 speed-up the
+      // machine and its load generator allow at all ("The load generator", docs/performance.md).
+      if (lab.options.workers && wanted('fastify-es256-2w')) {
+        const floor = await lab.floor('es256', 2);
+        out.push(clientCredentials('fastify-es256-2w', floor.url, '/connect/token', basic('floor', 'floor'), 'bench.read', floor.pid));
+      }
       // Runs that are compared sit next to each other in a round, so they share the same
       // background load: Tessera, node-oidc-provider, the ES256 floor, then the rest.
-      const order = ['tessera-sqlite', 'tessera-baseline', 'oidc-provider', 'fastify-es256', 'tessera-postgres', 'tessera-sqlite-2w', 'fastify-json'];
+      const order = ['tessera-sqlite', 'tessera-baseline', 'oidc-provider', 'fastify-es256', 'tessera-postgres', 'tessera-sqlite-2w', 'fastify-es256-2w', 'fastify-json'];
       return out.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
     },
   },
