@@ -304,11 +304,10 @@ function summarize(
     const perAnswer = (r: LoadResult) => (r.cpuUs === undefined || r.dbUs === undefined ? Number.NaN : r.cpuUs + r.dbUs);
     ratios.push({ name: 'Tessera (PostgreSQL) / baseline CPU per answer, database included', value: paired(currentPg, baselinePg, (x, y) => perAnswer(x) / perAnswer(y)), unit: '×' });
   }
-  for (const t of rows.filter((r) => r.id.startsWith('tessera-') && !r.id.startsWith('tessera-baseline'))) {
-    times(`${t.label} / node-oidc-provider`, t, by('oidc-provider'));
-    times(`${t.label} / node-oidc-provider (PostgreSQL adapter)`, t, by('oidc-provider-postgres'));
+  // Sign-ins: this checkout's rows and, with --baseline, the other checkout's (before/after in the same rounds).
+  for (const t of rows.filter((r) => r.id.startsWith('tessera-'))) {
     if (scenario.name === 'password-sign-in' && t.median.cpuUs) {
-      // CPU time per sign-in, argon2 on the threadpool included: how many one core can do.
+      // CPU time per sign-in, every thread of the process included (argon2's too): how many one core can do.
       ratios.push({ name: `${t.label}: sign-ins per second per core`, value: 1e6 / t.median.cpuUs, unit: '/s' });
     }
     const alone = underLoad?.alone.get(t.id);
@@ -318,6 +317,10 @@ function summarize(
       ratios.push({ name: `${t.label}: client-credentials p99 beside sign-ins at full rate`, value: median(together.map((r) => r.p99)), unit: 'ms' });
       ratios.push({ name: `${t.label}: client-credentials p99 beside sign-ins / alone`, value: median(together.map((r, i) => r.p99 / alone[i]!.p99)), unit: '×' });
     }
+  }
+  for (const t of rows.filter((r) => r.id.startsWith('tessera-') && !r.id.startsWith('tessera-baseline'))) {
+    times(`${t.label} / node-oidc-provider`, t, by('oidc-provider'));
+    times(`${t.label} / node-oidc-provider (PostgreSQL adapter)`, t, by('oidc-provider-postgres'));
     if (scenario.name === 'client-credentials') {
       times(`${t.label} / Fastify + ES256 floor`, t, by('fastify-es256'), '%');
       times(`${t.label} / Fastify fixed-JSON floor`, t, by('fastify-json'), '%');

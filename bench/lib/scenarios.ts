@@ -212,7 +212,7 @@ export const SCENARIOS: Scenario[] = [
     async contenders(lab, wanted, notes) {
       const out: Contender[] = [];
       for (const id of tesseraIds(lab, false, notes)) {
-        if (!wanted(id) || id.startsWith('tessera-baseline')) continue;
+        if (!wanted(id)) continue;
         const s = await lab.tessera(id);
         await clientCredentialsToken(s);
         const forms = await tesseraSignInForms(s, USERNAME, PASSWORD, 8, '/account');

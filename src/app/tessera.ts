@@ -9,6 +9,7 @@ import { systemClock, epochSeconds, type Clock } from '../clock.ts';
 import type { TesseraConfig } from '../config/config.ts';
 import { LIMITS } from '../config/limits.ts';
 import { AccountService } from '../identity/account-service.ts';
+import { PasswordHasher } from '../identity/password-hasher.ts';
 import { RoleService } from '../identity/role-service.ts';
 import { UserService } from '../identity/user-service.ts';
 import { KyselyUserStore } from '../identity/user-store.ts';
@@ -270,6 +271,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     },
   };
   const guessThrottle = new KyselyGuessThrottleStore(db);
+  // argon2id on low-priority threads of its own, started on the first password (issue 16).
+  const passwords = new PasswordHasher({ log });
   // Signed with a secret derived from the key-encryption key: every node agrees, the database never holds it.
   const devices = new DeviceCookies(encrypter.deriveSecret('device cookie'));
   const secondSteps = new KyselySecondStepStore(db);
@@ -293,6 +296,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     cache,
     throttle: guessThrottle,
     devices,
+    passwords,
     clock,
     log,
     audit,
@@ -347,7 +351,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     declaredScopes: () => apis.declaredScopes(),
     registrationPolicy: () => live.registrationPolicy,
   });
-  const users = new UserService({ users: userStore, roles: userStore, clock, feed, sessions: sessionStore, refresh, throttle: guessThrottle, audit, log });
+  const users = new UserService({ users: userStore, roles: userStore, clock, feed, sessions: sessionStore, refresh, throttle: guessThrottle, passwords, audit, log });
   const services = {
     clients,
     apis,
@@ -607,6 +611,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       // Background email work needs the database; what is still queued is tried once more (bounded).
       await emailJobs.close();
       await mailer.close();
+      await passwords.close();
       await database.close();
     },
   };

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import { ServiceError } from '../errors.ts';
+import { PasswordHashingUnavailableError } from '../identity/password-hasher.ts';
 import { OAuthError } from '../oauth/errors.ts';
 import { DatabaseUnavailableError } from '../storage/pg-group-commit.ts';
 import { ADMIN_API_PREFIX } from './admin/admin-api.ts';
@@ -19,6 +20,8 @@ import { sendOAuthError } from './oauth-reply.ts';
  *   invalid_request with 400 (413 for a body too large);
  * - DatabaseUnavailableError (a write the database did not confirm) → 503
  *   temporarily_unavailable with Retry-After;
+ * - PasswordHashingUnavailableError (a hashing thread died mid-password, or the server is
+ *   stopping) → the same 503: the password was neither accepted nor refused;
  * - anything else is a bug: logged, and answered 500 server_error without details.
  */
 export function registerErrorHandler(app: FastifyInstance): void {
@@ -34,6 +37,10 @@ export function registerErrorHandler(app: FastifyInstance): void {
       // nothing may be assumed stored, and trying again is the right move.
       request.log.warn({ err: error.cause }, 'a write was not confirmed by the database');
       return sendOAuthError(reply, new OAuthError('temporarily_unavailable', 'the database did not confirm the write; try again', { headers: { 'retry-after': '1' } }));
+    }
+    if (error instanceof PasswordHashingUnavailableError) {
+      request.log.warn({ err: error }, 'a password could not be checked');
+      return sendOAuthError(reply, new OAuthError('temporarily_unavailable', 'the password could not be checked; try again', { headers: { 'retry-after': '1' } }));
     }
     const validation = validationOf(error);
     if (validation) {

@@ -9,7 +9,7 @@ import type { DeviceCookies } from './device-cookie.ts';
 import { reserveGuess, settleRightGuess } from './guess-gate.ts';
 import { countersFor, type Counter } from './guess-throttle.ts';
 import type { Counted, GuessThrottleStore } from './guess-throttle-store.ts';
-import { hashPassword, MAX_PASSWORD_LENGTH, verifyPassword } from './passwords.ts';
+import { MAX_PASSWORD_LENGTH, type Passwords } from './passwords.ts';
 import type { Session, SessionStore } from './session-store.ts';
 import type { Principal, User } from './user.ts';
 import { usernameKey } from './user.ts';
@@ -52,6 +52,8 @@ export interface SessionServiceDeps {
   throttle: GuessThrottleStore;
   /** Signs and reads device cookies. */
   devices: DeviceCookies;
+  /** argon2id, off the event loop (PasswordHasher). */
+  passwords: Passwords;
   clock: Clock;
   sessionTtl: number;
   log: Logger;
@@ -100,8 +102,10 @@ export class SessionService {
     const { counted } = reserved;
 
     // Hash even for unknown users, so response time does not tell which usernames exist.
-    const stored = user?.passwordHash ?? (await this.#dummy());
-    const passwordOk = password.length <= MAX_PASSWORD_LENGTH && (await verifyPassword(stored, password));
+    const passwordOk = await this.#check(counted, now, async () => {
+      const stored = user?.passwordHash ?? (await this.#dummy());
+      return password.length <= MAX_PASSWORD_LENGTH && (await this.#d.passwords.verify(stored, password));
+    });
     if (!user || !passwordOk || user.disabled) {
       const reason = user && passwordOk ? 'disabled' : 'invalid_credentials';
       const actor = visitor(null, meta.ip);
@@ -154,8 +158,10 @@ export class SessionService {
     });
     const reserved = await reserveGuess(this.#d.throttle, counters, now);
     if ('retryAfter' in reserved) return { ok: false, reason: 'throttled', retryAfter: reserved.retryAfter };
-    const stored = user.passwordHash ?? (await this.#dummy());
-    const passwordOk = user.passwordHash !== null && password.length <= MAX_PASSWORD_LENGTH && (await verifyPassword(stored, password));
+    const passwordOk = await this.#check(reserved.counted, now, async () => {
+      const stored = user.passwordHash ?? (await this.#dummy());
+      return user.passwordHash !== null && password.length <= MAX_PASSWORD_LENGTH && (await this.#d.passwords.verify(stored, password));
+    });
     if (!passwordOk) {
       const actor = visitor(user.username, meta.ip);
       const typed = user.username.slice(0, 100);
@@ -237,8 +243,29 @@ export class SessionService {
     await this.#d.audit.record({ action: 'user.sign_out', targetId: session.userId, details: { sid: session.sid } }, visitor(user?.username ?? null, ip));
   }
 
+  /**
+   * The password check of a counted guess. When hashing gives no answer (its thread died, the
+   * server is stopping) nothing was learned about the password, so the guess is given back
+   * before the error goes on (503, src/http/error-reply.ts): a fault is not a wrong guess.
+   */
+  async #check(counted: Array<[Counter, Counted]>, now: number, check: () => Promise<boolean>): Promise<boolean> {
+    try {
+      return await check();
+    } catch (error) {
+      for (const [counter] of counted) await this.#d.throttle.refund(counter, now);
+      throw error;
+    }
+  }
+
   #dummy(): Promise<string> {
-    this.#dummyHash ??= hashPassword(randomToken());
+    if (!this.#dummyHash) {
+      const dummy = this.#d.passwords.hash(randomToken());
+      // A failed hash is not kept: the next sign-in tries again.
+      dummy.catch(() => {
+        if (this.#dummyHash === dummy) this.#dummyHash = undefined;
+      });
+      this.#dummyHash = dummy;
+    }
     return this.#dummyHash;
   }
 }

@@ -7,7 +7,7 @@ import { conflict, notFound, validationError } from '../errors.ts';
 import { isUuid, text } from '../lib/text.ts';
 import { iso } from '../lib/time.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
-import { hashPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from './passwords.ts';
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, type Passwords } from './passwords.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { GuessThrottleStore } from './guess-throttle-store.ts';
 import type { SessionStore } from './session-store.ts';
@@ -70,6 +70,8 @@ export interface UserServiceDeps {
   refresh: { revokeForUser(userId: string, now: number): Promise<number> };
   /** Sign-in throttle counters, which an admin may clear (`unlock`). */
   throttle: GuessThrottleStore;
+  /** New passwords are hashed here (PasswordHasher). */
+  passwords: Passwords;
   audit: AuditLog;
   log: Logger;
 }
@@ -171,7 +173,7 @@ export class UserService {
       name: optionalText(input.name, 'name'),
       givenName: optionalText(input.givenName, 'given_name'),
       familyName: optionalText(input.familyName, 'family_name'),
-      passwordHash: input.password === undefined ? null : await hashPassword(password(input.password)),
+      passwordHash: input.password === undefined ? null : await this.#d.passwords.hash(password(input.password)),
       passwordChangedAt: now,
       disabled: false,
       tokensValidAfter: 0,
@@ -210,7 +212,7 @@ export class UserService {
     if (profile.familyName !== undefined) user.familyName = optionalText(profile.familyName, 'family_name');
     const roles = profile.roles === undefined ? undefined : await this.#roles(profile.roles);
     if (newPassword !== undefined) {
-      user.passwordHash = await hashPassword(password(newPassword));
+      user.passwordHash = await this.#d.passwords.hash(password(newPassword));
       user.passwordChangedAt = now;
     }
     const toggled = disabled !== undefined && disabled !== user.disabled;
@@ -303,7 +305,7 @@ export class UserService {
   async changeOwnPassword(userId: string, newPassword: string, keepSid: string, actor: Actor): Promise<void> {
     const user = { ...(await this.find(userId)) };
     const now = epochSeconds(this.#d.clock);
-    user.passwordHash = await hashPassword(password(newPassword));
+    user.passwordHash = await this.#d.passwords.hash(password(newPassword));
     user.passwordChangedAt = now;
     user.updatedAt = Math.max(now, user.updatedAt);
     await this.#d.users.save(user);
@@ -326,7 +328,7 @@ export class UserService {
     if (!found) throw notFound('user', userId);
     const user = { ...found };
     const now = epochSeconds(this.#d.clock);
-    user.passwordHash = await hashPassword(password(newPassword));
+    user.passwordHash = await this.#d.passwords.hash(password(newPassword));
     user.passwordChangedAt = now;
     user.tokensValidAfter = now + 1;
     if (user.email) user.emailVerified = true;

@@ -10,12 +10,14 @@ import { KyselyConsentStore } from '../../src/identity/consent-store.ts';
 import { DeviceCookies } from '../../src/identity/device-cookie.ts';
 import { countersFor, GUESS_POLICIES, type BackoffPolicy, type Counter } from '../../src/identity/guess-throttle.ts';
 import { KyselyGuessThrottleStore } from '../../src/identity/guess-throttle-store.ts';
-import { hashPassword } from '../../src/identity/passwords.ts';
+import { PasswordHasher, PasswordHashingUnavailableError } from '../../src/identity/password-hasher.ts';
+import type { Passwords } from '../../src/identity/passwords.ts';
 import { SessionService } from '../../src/identity/session-service.ts';
 import { KyselySessionStore, SqliteSessionStore, sessionStoreFor, type Session, type SessionStore } from '../../src/identity/session-store.ts';
 import { KyselyUserStore } from '../../src/identity/user-store.ts';
-import type { User } from '../../src/identity/user.ts';
+import { usernameKey, type User } from '../../src/identity/user.ts';
 import { sha256 } from '../../src/lib/crypto.ts';
+import { silentLogger } from '../../src/lib/logger.ts';
 import { codeStoreFor, KyselyCodeStore, SqliteCodeStore, type AuthorizationCode } from '../../src/oauth/code-store.ts';
 import { KyselyRefreshStore, refreshStoreFor, SqliteRefreshStore, type RefreshFamily } from '../../src/oauth/refresh-store.ts';
 import { RegistryCache } from '../../src/oauth/registry-cache.ts';
@@ -39,10 +41,12 @@ const SESSION_TTL = 3600;
 const RACERS = 10;
 
 // argon2 is deliberately slow: hash the one real password once for the whole file.
+const passwords = new PasswordHasher({ log: silentLogger });
 let passwordHash: string;
 beforeAll(async () => {
-  passwordHash = await hashPassword(PASSWORD);
+  passwordHash = await passwords.hash(PASSWORD);
 });
+afterAll(() => passwords.close());
 
 describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
   let database: TestDatabase;
@@ -644,7 +648,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       cache = new RegistryCache(new KyselyClientStore(handle.db), users, new KyselyRevocationStore(handle.db));
       await cache.load(NOW, feed);
       audit = new AuditLog(new KyselyAuditStore(handle.db), clock);
-      service = new SessionService({ sessions, users, cache, throttle, devices, clock, sessionTtl: SESSION_TTL, log, audit });
+      service = new SessionService({ sessions, users, cache, throttle, devices, passwords, clock, sessionTtl: SESSION_TTL, log, audit });
     });
 
     /** Saves a changed user the way UserService does: store, then tell this node's caches. */
@@ -711,7 +715,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
         listForUser: (...a) => sessions.listForUser(...a),
         purgeExpired: (...a) => sessions.purgeExpired(...a),
       };
-      const flaky = new SessionService({ sessions: failing, users, cache, throttle, devices, clock, sessionTtl: SESSION_TTL, log, audit });
+      const flaky = new SessionService({ sessions: failing, users, cache, throttle, devices, passwords, clock, sessionTtl: SESSION_TTL, log, audit });
       const logged = log.entries.length;
       setNow(NOW + 60);
       expect((await flaky.resolve(result.cookieValue))?.session.userId).toBe(result.session.userId);
@@ -909,6 +913,30 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       const results = await Promise.all(Array.from({ length: 30 }, () => service.signIn('pat', 'wrong password', at('198.51.100.50'))));
       expect(results.filter((r) => !r.ok && r.reason === 'invalid_credentials')).toHaveLength(CLIENT.free + 1);
       expect(results.filter((r) => !r.ok && r.reason === 'throttled')).toHaveLength(30 - CLIENT.free - 1);
+    });
+
+    test('hashing that gives no answer (its thread died) fails the sign-in with PasswordHashingUnavailableError and costs no guess', async () => {
+      setNow(NOW + 52_000);
+      const rae = await addUser('rae');
+      const ip = '198.51.100.52';
+      let failing = true;
+      const unavailable = () => Promise.reject(new PasswordHashingUnavailableError('the password hashing thread stopped before it answered'));
+      const flaky: Passwords = {
+        hash: (password) => (failing ? unavailable() : passwords.hash(password)),
+        verify: (stored, password) => (failing ? unavailable() : passwords.verify(stored, password)),
+      };
+      const flakyService = new SessionService({ sessions, users, cache, throttle, devices, passwords: flaky, clock, sessionTtl: SESSION_TTL, log, audit });
+      // More failures than the client's free guesses: had they counted, the right password would now wait.
+      for (let i = 0; i <= CLIENT.free + 1; i++) {
+        await expect(flakyService.signIn('rae', PASSWORD, at(ip))).rejects.toBeInstanceOf(PasswordHashingUnavailableError);
+        // An unknown user's check hashes a dummy password first: that failure is not kept either.
+        await expect(flakyService.signIn('nobody-52', PASSWORD, at(ip))).rejects.toBeInstanceOf(PasswordHashingUnavailableError);
+      }
+      expect(await throttle.listForAccount(usernameKey('rae'))).toEqual([]);
+      expect(await sessionCount(rae.id)).toBe(0);
+      failing = false;
+      expect((await flakyService.signIn('rae', PASSWORD, at(ip))).ok).toBe(true);
+      expect(await flakyService.signIn('nobody-52', PASSWORD, at(ip))).toEqual({ ok: false, reason: 'invalid_credentials' });
     });
 
     test('failed sign-ins and the start of each wait are logged, without the password', async () => {

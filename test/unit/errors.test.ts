@@ -9,6 +9,7 @@ import { openTessera, type Tessera } from '../../src/app/tessera.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { ServiceError } from '../../src/errors.ts';
 import { buildHttpApp } from '../../src/http/app.ts';
+import { PasswordHashingUnavailableError } from '../../src/identity/password-hasher.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
 import {
   OAUTH_ERROR_STATUS,
@@ -21,6 +22,7 @@ import {
   unauthorizedClient,
   type OAuthErrorCode,
 } from '../../src/oauth/errors.ts';
+import { formFields } from '../support/forms.ts';
 import { publicResolver } from '../support/server.ts';
 import { SYSTEM } from '../../src/audit/actor.ts';
 
@@ -353,6 +355,25 @@ describe('HTTP: unknown paths and service errors', () => {
     const res = await inject({ method: 'GET', url: '/__test/service-error' });
     expect(res.statusCode).toBe(409);
     expect(res.json()).toEqual({ error: 'conflict', error_description: 'username "alice" is taken', field: 'username' });
+  });
+});
+
+describe('HTTP: a password that could not be checked → 503 temporarily_unavailable', () => {
+  test('POST /login while password hashing has no answer (its thread died) → 503 with Retry-After, neither a 500 nor a refusal', async () => {
+    const sessions = tessera.interactive.sessions;
+    const original = sessions.authenticatePassword;
+    sessions.authenticatePassword = () => Promise.reject(new PasswordHashingUnavailableError('the password hashing thread stopped before it answered'));
+    try {
+      const page = await inject({ method: 'GET', url: '/login' });
+      const cookie = page.cookies.map((c) => `${c.name}=${c.value}`).join('; ');
+      const payload = new URLSearchParams({ ...formFields(page.body, '/login'), username: 'alice', password: 'correct horse battery staple' }).toString();
+      const res = await inject({ method: 'POST', url: '/login', headers: { ...FORM, cookie }, payload });
+      const body = expectOAuthError(res, 503, 'temporarily_unavailable');
+      expect(body.error_description).toBe('the password could not be checked; try again');
+      expect(res.headers['retry-after']).toBe('1');
+    } finally {
+      sessions.authenticatePassword = original;
+    }
   });
 });
 
