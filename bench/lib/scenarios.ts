@@ -222,6 +222,7 @@ export const SCENARIOS: Scenario[] = [
           id: s.id,
           label: LABELS[s.id] ?? s.id,
           pid: s.child.pid,
+          ...(s.databaseName ? { databaseName: s.databaseName } : {}),
           // Argon2 is bounded by the cores, not by connections; a few in flight keep them busy.
           load: async (duration, connections) => ({ url: `${s.url}/login`, connections: Math.min(connections, 8), duration, method: 'POST', vary: { kind: 'cycle', variants }, okStatus: 303 }),
           companion: cc.load,

@@ -272,7 +272,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   };
   const guessThrottle = new KyselyGuessThrottleStore(db);
   // argon2id on low-priority threads of its own, started on the first password (issue 16).
-  const passwords = new PasswordHasher({ log });
+  const passwords = new PasswordHasher({ log, niceSteps: config.passwordHashingNice });
   // Signed with a secret derived from the key-encryption key: every node agrees, the database never holds it.
   const devices = new DeviceCookies(encrypter.deriveSecret('device cookie'));
   const secondSteps = new KyselySecondStepStore(db);

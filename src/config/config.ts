@@ -81,6 +81,12 @@ export interface TesseraConfig {
    * is answered: survives power loss, costs an fsync per commit).
    */
   sqliteSynchronous: SqliteSynchronous;
+  /**
+   * TESSERA_PASSWORD_HASHING_NICE (default 10): how many nice steps below the event loop the
+   * password hashing threads run (Linux; 0 = the same priority). Higher favours token requests
+   * over sign-ins when the cores are all busy (docs/performance.md, issue 16).
+   */
+  passwordHashingNice: number;
   cleanup: {
     /** TESSERA_CLEANUP_INTERVAL_SECONDS: how often each serving node removes expired rows, default 300. */
     intervalSeconds: number;
@@ -223,6 +229,7 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
     },
     databasePoolSize: int('TESSERA_DATABASE_POOL_SIZE', env.TESSERA_DATABASE_POOL_SIZE, 10, LIMITS.databasePoolSize),
     sqliteSynchronous: sqliteSynchronous(env.TESSERA_SQLITE_SYNCHRONOUS),
+    passwordHashingNice: int('TESSERA_PASSWORD_HASHING_NICE', env.TESSERA_PASSWORD_HASHING_NICE, 10, LIMITS.passwordHashingNice),
     cleanup: {
       intervalSeconds: int('TESSERA_CLEANUP_INTERVAL_SECONDS', env.TESSERA_CLEANUP_INTERVAL_SECONDS, 300, LIMITS.cleanupIntervalSeconds),
       auditRetentionDays: int('TESSERA_AUDIT_RETENTION_DAYS', env.TESSERA_AUDIT_RETENTION_DAYS, 0, LIMITS.auditRetentionDays),

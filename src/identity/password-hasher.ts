@@ -26,8 +26,9 @@ export interface PasswordHasherOptions {
   /** Hashing threads at most (default: one core fewer than the machine has, at least 1). */
   threads?: number;
   /**
-   * How many nice steps below the event loop the threads run (default 19, capped at nice 19;
-   * 0 keeps normal priority). Linux only; elsewhere one warning and normal priority.
+   * How many nice steps below the event loop the threads run (TESSERA_PASSWORD_HASHING_NICE,
+   * default 10; nice 19 at most; 0 keeps normal priority). Linux only; elsewhere one warning
+   * and normal priority.
    */
   niceSteps?: number;
   /** The thread's script (tests hand in one that can be made to crash). */
@@ -75,7 +76,7 @@ export class PasswordHasher implements Passwords {
   constructor(options: PasswordHasherOptions) {
     const limit = options.threads ?? Math.max(1, availableParallelism() - 1);
     if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`password hashing threads must be a positive integer (got ${limit})`);
-    const niceSteps = options.niceSteps ?? 19;
+    const niceSteps = options.niceSteps ?? 10;
     if (!Number.isInteger(niceSteps) || niceSteps < 0) throw new RangeError(`nice steps must be a non-negative integer (got ${niceSteps})`);
     this.#log = options.log;
     this.#limit = limit;

@@ -278,3 +278,13 @@ describe('TESSERA_SQLITE_SYNCHRONOUS', () => {
     expect(() => loadConfig({ TESSERA_SQLITE_SYNCHRONOUS: 'off' })).toThrow(new ConfigError('TESSERA_SQLITE_SYNCHRONOUS must be "normal" or "full" (got "off")'));
   });
 });
+
+describe('TESSERA_PASSWORD_HASHING_NICE', () => {
+  test('10 steps below the event loop by default, 0 – 19 on request, anything else one clear error', () => {
+    expect(loadConfig({}).passwordHashingNice).toBe(10);
+    expect(loadConfig({ TESSERA_PASSWORD_HASHING_NICE: '0' }).passwordHashingNice).toBe(0);
+    expect(loadConfig({ TESSERA_PASSWORD_HASHING_NICE: '19' }).passwordHashingNice).toBe(19);
+    expect(() => loadConfig({ TESSERA_PASSWORD_HASHING_NICE: '20' })).toThrow(new ConfigError('TESSERA_PASSWORD_HASHING_NICE must be a whole number from 0 to 19 (got "20")'));
+    expect(() => loadConfig({ TESSERA_PASSWORD_HASHING_NICE: '-1' })).toThrow(ConfigError);
+  });
+});

@@ -106,13 +106,13 @@ describe('PasswordHasher', () => {
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 
-  test.runIf(process.platform === 'linux')('on Linux the hashing runs on the thread itself, niced 19 steps below the event loop', async () => {
+  test.runIf(process.platform === 'linux')('on Linux the hashing runs on the thread itself, niced 10 steps below the event loop by default', async () => {
     const h = hasher({ threads: 1 });
     await h.hash('start the thread');
     const [thread] = h.threads;
     expect(thread?.tid).toEqual(expect.any(Number));
     const tid = thread!.tid!;
-    const expected = Math.min(19, getPriority() + 19);
+    const expected = Math.min(19, getPriority() + 10);
     expect(thread!.nice).toBe(expected);
     const before = threadStat(tid);
     // Field 19 is the thread's nice value: the kernel's own record, not what the thread said.
@@ -125,10 +125,13 @@ describe('PasswordHasher', () => {
     expect(cpu(threadStat(tid)) - cpu(before)).toBeGreaterThan(0);
   });
 
-  test.runIf(process.platform === 'linux')('niceSteps 0 keeps the thread at the event loop’s priority', async () => {
-    const h = hasher({ threads: 1, niceSteps: 0 });
-    await h.hash('start the thread');
-    expect(h.threads[0]?.nice).toBeNull();
+  test.runIf(process.platform === 'linux')('niceSteps 19 is the lowest priority; 0 keeps the thread at the event loop’s', async () => {
+    const lowest = hasher({ threads: 1, niceSteps: 19 });
+    await lowest.hash('start the thread');
+    expect(threadStat(lowest.threads[0]!.tid!)(19)).toBe(19);
+    const same = hasher({ threads: 1, niceSteps: 0 });
+    await same.hash('start the thread');
+    expect(same.threads[0]?.nice).toBeNull();
   });
 
   test('refuses a thread count or nice steps that make no sense', () => {
