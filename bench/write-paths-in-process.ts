@@ -8,7 +8,10 @@
  * Tessera's own code costs, steadier than `npm run bench` on a busy machine, but not
  * the socket writes, which the end-to-end bench includes.
  *
- *   node bench/write-paths-in-process.ts [--path refresh|code] [--batches 8] [--batch 2000] [--concurrency 16] [--profile out.cpuprofile]
+ *   node bench/write-paths-in-process.ts [--path refresh|code] [--batches 8] [--batch 2000] [--concurrency 16] [--postgres] [--profile out.cpuprofile]
+ *
+ * `--postgres` runs on a fresh PostgreSQL database instead (TESSERA_BENCH_POSTGRES_URL, default
+ * the local one) and reports its backends' CPU per answer beside this process's.
  *
  * `--profile` writes a CPU profile of the measured requests alone (not start-up, not the
  * writes that set each batch up), for bench/profile-summary.ts.
@@ -29,6 +32,9 @@ import { parseForm } from '../src/oauth/params.ts';
 import { codeStoreFor } from '../src/oauth/code-store.ts';
 import { refreshStoreFor } from '../src/oauth/refresh-store.ts';
 import { median } from './lib/load.ts';
+import { databaseBackendSeconds } from './lib/cpu.ts';
+import { POSTGRES_ADMIN_URL } from './lib/tessera.ts';
+import { createPostgresDatabase } from '../test/support/databases.ts';
 
 const { values } = parseArgs({
   options: {
@@ -41,6 +47,7 @@ const { values } = parseArgs({
     direct: { type: 'boolean', default: false },
     /** A PRAGMA run on the server's connection first, e.g. --pragma 'wal_autocheckpoint = 0' (experiments). */
     pragma: { type: 'string', multiple: true },
+    postgres: { type: 'boolean', default: false },
   },
 });
 const path = values.path === 'code' ? 'code' : 'refresh';
@@ -50,7 +57,8 @@ const concurrency = Number(values.concurrency);
 const REDIRECT = 'https://app.example.com/callback';
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-write-paths-'));
-const env = { TESSERA_DATABASE_URL: `sqlite:${join(dir, 'tessera.db')}`, TESSERA_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'), TESSERA_LOG_LEVEL: 'error' };
+const pgDatabase = values.postgres ? await createPostgresDatabase(POSTGRES_ADMIN_URL, 'tessera_write_paths') : undefined;
+const env = { TESSERA_DATABASE_URL: pgDatabase?.url ?? `sqlite:${join(dir, 'tessera.db')}`, TESSERA_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'), TESSERA_LOG_LEVEL: 'error' };
 const tessera = await openTessera(loadConfig(env, { port: 0 }), { log: silentLogger, resolver: async () => ['93.184.215.14'] }); // the redirect URI's host "resolves" (no DNS here)
 const user = await tessera.services.users.create({ username: 'bench', password: 'correct horse battery staple', roles: ['developer'] }, SYSTEM);
 const userId = (user as { id: string }).id;
@@ -58,7 +66,7 @@ const created = await tessera.services.clients.create({ name: 'Bench web', grant
 const authorization = `Basic ${Buffer.from(`${created.client_id}:${created.client_secret}`).toString('base64')}`;
 const refreshStore = refreshStoreFor(tessera.database);
 const codeStore = codeStoreFor(tessera.database);
-for (const p of values.pragma ?? []) tessera.database.sqlite!.statement(`PRAGMA ${p}`).run();
+for (const p of values.pragma ?? []) tessera.database.sqlite?.statement(`PRAGMA ${p}`).run();
 const app = buildHttpApp(tessera);
 await app.ready();
 
@@ -93,7 +101,14 @@ async function bodies(n: number): Promise<string[]> {
 let profiler: Session | undefined;
 const profiles: object[] = [];
 
-async function batch(n: number): Promise<{ total: number; main: number; wall: number }> {
+/** CPU seconds of the PostgreSQL backends serving the database so far (0 on SQLite). */
+async function databaseSeconds(): Promise<number> {
+  if (!pgDatabase) return 0;
+  const seconds = await databaseBackendSeconds(POSTGRES_ADMIN_URL, new URL(pgDatabase.url).pathname.slice(1));
+  return [...(seconds?.values() ?? [])].reduce((a, b) => a + b, 0);
+}
+
+async function batch(n: number): Promise<{ total: number; main: number; wall: number; db: number }> {
   const todo = await bodies(n);
   let next = 0;
   const worker = async () => {
@@ -108,6 +123,7 @@ async function batch(n: number): Promise<{ total: number; main: number; wall: nu
     }
   };
   if (profiler) await profiler.post('Profiler.start');
+  const dbBefore = await databaseSeconds();
   const before = process.cpuUsage();
   const beforeMain = process.threadCpuUsage();
   const start = performance.now();
@@ -115,8 +131,9 @@ async function batch(n: number): Promise<{ total: number; main: number; wall: nu
   const used = process.cpuUsage(before);
   const usedMain = process.threadCpuUsage(beforeMain);
   const wall = ((performance.now() - start) * 1000) / n;
+  const db = ((await databaseSeconds()) - dbBefore) * 1e6 / n;
   if (profiler) profiles.push((await profiler.post('Profiler.stop')).profile);
-  return { total: (used.user + used.system) / n, main: (usedMain.user + usedMain.system) / n, wall };
+  return { total: (used.user + used.system) / n, main: (usedMain.user + usedMain.system) / n, wall, db };
 }
 
 await batch(batchSize); // warm up: JIT, caches
@@ -129,17 +146,20 @@ if (values.profile) {
 const total: number[] = [];
 const main: number[] = [];
 const walls: number[] = [];
+const dbs: number[] = [];
 for (let i = 0; i < batches; i++) {
   const r = await batch(batchSize);
   total.push(r.total);
   main.push(r.main);
   walls.push(r.wall);
+  dbs.push(r.db);
 }
 const fmt = (xs: number[]) => xs.map((v) => v.toFixed(0)).join(', ');
 process.stdout.write(
-  `${path}: CPU µs/answer median ${median(total).toFixed(0)} (${fmt(total)}); main thread ${median(main).toFixed(0)} (${fmt(main)}); wall ${median(walls).toFixed(0)} (${fmt(walls)}); ${batches} batches of ${batchSize}, ${concurrency} at a time\n`,
+  `${path}: CPU µs/answer median ${median(total).toFixed(0)} (${fmt(total)}); main thread ${median(main).toFixed(0)} (${fmt(main)}); ${pgDatabase ? `PostgreSQL ${median(dbs).toFixed(0)} (${fmt(dbs)}); ` : ''}wall ${median(walls).toFixed(0)} (${fmt(walls)}); ${batches} batches of ${batchSize}, ${concurrency} at a time\n`,
 );
 // The last batch's profile: one is enough, and profile-summary reads one profile per file.
 if (values.profile) writeFileSync(values.profile, JSON.stringify(profiles.at(-1)));
 await app.close();
 await tessera.close();
+await pgDatabase?.drop();

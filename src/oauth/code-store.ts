@@ -1,10 +1,12 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { pickBatch } from '../storage/batch-delete.ts';
 import { formatAmr, parseAmr } from '../identity/authentication-methods.ts';
 import type { DatabaseHandle } from '../storage/database.ts';
 import type { AuthorizationCodesTable, Database } from '../storage/schema.ts';
 import type { PgGroupCommit } from '../storage/pg-group-commit.ts';
+import { PgKeyedReads } from '../storage/pg-keyed-reads.ts';
 import type { SqliteStatements } from '../storage/sqlite-statements.ts';
+import { insertFamily, insertFamilyNow, pgFamilyCtes, type NewFamily } from './refresh-store.ts';
 
 export interface AuthorizationCode {
   codeHash: string;
@@ -33,6 +35,13 @@ export type ConsumeResult =
   | { status: 'replayed'; code: AuthorizationCode; accessTokenJti: string | null; accessTokenExpiresAt: number | null; refreshFamilyId: string | null }
   | { status: 'unknown' };
 
+/** What a code was exchanged for: what a replay of it revokes. */
+export interface IssuedFromCode {
+  accessTokenJti: string;
+  accessTokenExpiresAt: number;
+  refreshFamilyId: string | null;
+}
+
 /** Authorization codes, stored by SHA-256 hash only, consumed atomically. */
 export interface CodeStore {
   insert(code: AuthorizationCode): Promise<void>;
@@ -42,7 +51,16 @@ export interface CodeStore {
    * Records what the code was exchanged for, so a later replay can revoke it. Answers
    * `replayed: true` when a replay came first — then the caller revokes what it issued.
    */
-  recordIssued(codeHash: string, issued: { accessTokenJti: string; accessTokenExpiresAt: number; refreshFamilyId: string | null }): Promise<{ replayed: boolean }>;
+  recordIssued(codeHash: string, issued: IssuedFromCode): Promise<{ replayed: boolean }>;
+  /** The code and whether it was consumed already; undefined when there is none. A read: it changes nothing. */
+  find(codeHash: string): Promise<{ code: AuthorizationCode; consumed: boolean } | undefined>;
+  /**
+   * The writes of a whole exchange in one commit: consumes the code, records what it gave
+   * and creates the new refresh family, if any. Only if the code was not consumed yet —
+   * `false` (nothing written) when it was, or is gone. Consuming and recording being one
+   * write, a replay always finds what the exchange gave.
+   */
+  exchange(codeHash: string, now: number, issued: IssuedFromCode, family: NewFamily | undefined): Promise<boolean>;
   /** Deletes up to `limit` codes that expired before `before`; returns how many. */
   purgeExpired(before: number, limit: number): Promise<number>;
 }
@@ -112,7 +130,7 @@ export class KyselyCodeStore implements CodeStore {
 
   async recordIssued(
     codeHash: string,
-    issued: { accessTokenJti: string; accessTokenExpiresAt: number; refreshFamilyId: string | null },
+    issued: IssuedFromCode,
   ): Promise<{ replayed: boolean }> {
     const row = await this.#db
       .updateTable('authorization_codes')
@@ -125,6 +143,25 @@ export class KyselyCodeStore implements CodeStore {
       .returning('replayed_at')
       .executeTakeFirst();
     return { replayed: row !== undefined && row.replayed_at !== null };
+  }
+
+  async find(codeHash: string): Promise<{ code: AuthorizationCode; consumed: boolean } | undefined> {
+    const row = await this.#db.selectFrom('authorization_codes').selectAll().where('code_hash', '=', codeHash).executeTakeFirst();
+    return row && { code: fromRow(row), consumed: row.consumed_at !== null };
+  }
+
+  async exchange(codeHash: string, now: number, issued: IssuedFromCode, family: NewFamily | undefined): Promise<boolean> {
+    return this.#db.transaction().execute(async (trx) => {
+      const r = await trx
+        .updateTable('authorization_codes')
+        .set({ consumed_at: now, access_token_jti: issued.accessTokenJti, access_token_expires_at: issued.accessTokenExpiresAt, refresh_family_id: issued.refreshFamilyId })
+        .where('code_hash', '=', codeHash)
+        .where('consumed_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) return false;
+      if (family) await insertFamily(trx, family);
+      return true;
+    });
   }
 
   async purgeExpired(before: number, limit: number): Promise<number> {
@@ -174,6 +211,12 @@ const CONSUME_SQL_PG = `UPDATE authorization_codes SET consumed_at = $1 WHERE co
 const MARK_REPLAY_SQL_PG = `UPDATE authorization_codes SET replayed_at = $1 WHERE code_hash = $2
   RETURNING ${CODE_COLUMNS}, access_token_jti, access_token_expires_at, refresh_family_id`;
 const RECORD_SQL = 'UPDATE authorization_codes SET access_token_jti = ?, access_token_expires_at = ?, refresh_family_id = ? WHERE code_hash = ? RETURNING replayed_at';
+const FIND_SQL = `SELECT ${CODE_COLUMNS}, consumed_at FROM authorization_codes WHERE code_hash = ?`;
+/** Consuming and recording what the code gave, one UPDATE: a replay can never find the one without the other. */
+const EXCHANGE_SQL =
+  'UPDATE authorization_codes SET consumed_at = ?, access_token_jti = ?, access_token_expires_at = ?, refresh_family_id = ? WHERE code_hash = ? AND consumed_at IS NULL';
+/** PostgreSQL: the finds of one event-loop turn in one statement (src/storage/pg-keyed-reads.ts). */
+const FIND_MANY_SQL_PG = `SELECT ${CODE_COLUMNS}, consumed_at FROM authorization_codes WHERE code_hash = ANY($1::text[])`;
 
 /**
  * SQLite: insert, consume and recordIssued on statements prepared once and group-committed
@@ -204,7 +247,23 @@ export class SqliteCodeStore extends KyselyCodeStore {
     });
   }
 
-  override recordIssued(codeHash: string, issued: { accessTokenJti: string; accessTokenExpiresAt: number; refreshFamilyId: string | null }): Promise<{ replayed: boolean }> {
+  override find(codeHash: string): Promise<{ code: AuthorizationCode; consumed: boolean } | undefined> {
+    return this.#s.run(() => {
+      const row = this.#s.statement(FIND_SQL).get(codeHash) as AuthorizationCodesTable | undefined;
+      return row && { code: fromRow(row), consumed: row.consumed_at !== null };
+    });
+  }
+
+  override exchange(codeHash: string, now: number, issued: IssuedFromCode, family: NewFamily | undefined): Promise<boolean> {
+    return this.#s.write(() => {
+      const consumed = this.#s.statement(EXCHANGE_SQL).run(now, issued.accessTokenJti, issued.accessTokenExpiresAt, issued.refreshFamilyId, codeHash);
+      if (Number(consumed.changes) !== 1) return false;
+      if (family) insertFamilyNow(this.#s, family);
+      return true;
+    });
+  }
+
+  override recordIssued(codeHash: string, issued: IssuedFromCode): Promise<{ replayed: boolean }> {
     return this.#s.write(() => {
       const row = this.#s.statement(RECORD_SQL).get(issued.accessTokenJti, issued.accessTokenExpiresAt, issued.refreshFamilyId, codeHash) as { replayed_at: number | null } | undefined;
       return { replayed: row !== undefined && row.replayed_at !== null };
@@ -217,10 +276,42 @@ export class SqliteCodeStore extends KyselyCodeStore {
  * (src/storage/pg-group-commit.ts), as named statements of the same texts as on SQLite.
  */
 export class PostgresCodeStore extends KyselyCodeStore {
+  readonly #db: Kysely<Database>;
   readonly #group: PgGroupCommit;
+  /** The finds of one turn as one statement; `stats` for tests. */
+  readonly finds: PgKeyedReads<AuthorizationCodesTable, { code: AuthorizationCode; consumed: boolean }>;
   constructor(db: Kysely<Database>, group: PgGroupCommit) {
     super(db);
+    this.#db = db;
     this.#group = group;
+    this.finds = new PgKeyedReads(
+      group,
+      (hashes) =>
+        typeof hashes === 'string'
+          ? { name: 'tessera_code_find', sql: pg(FIND_SQL), parameters: [hashes] }
+          : { name: 'tessera_code_find_many', sql: FIND_MANY_SQL_PG, parameters: [hashes] },
+      (row: AuthorizationCodesTable) => row.code_hash,
+      (row) => ({ code: fromRow(row), consumed: row.consumed_at !== null }),
+    );
+  }
+
+  override find(codeHash: string): Promise<{ code: AuthorizationCode; consumed: boolean } | undefined> {
+    return this.finds.get(codeHash);
+  }
+
+  /** One statement: the code's UPDATE, and the family's inserts only for the row it consumed. */
+  override async exchange(codeHash: string, now: number, issued: IssuedFromCode, family: NewFamily | undefined): Promise<boolean> {
+    if (family === undefined) {
+      const result = await this.#group.query({
+        name: 'tessera_code_exchange',
+        sql: pg(EXCHANGE_SQL),
+        parameters: [now, issued.accessTokenJti, issued.accessTokenExpiresAt, issued.refreshFamilyId, codeHash],
+      });
+      return result.rowCount === 1;
+    }
+    const compiled = pgExchange(codeHash, now, issued, family).compile(this.#db);
+    const result = await this.#group.query<{ consumed: number }>({ name: 'tessera_code_exchange_family', sql: compiled.sql, parameters: compiled.parameters });
+    return result.rows[0]?.consumed === 1;
   }
 
   override async consume(codeHash: string, now: number): Promise<ConsumeResult> {
@@ -232,7 +323,7 @@ export class PostgresCodeStore extends KyselyCodeStore {
     return { status: 'replayed', code: fromRow(row), accessTokenJti: row.access_token_jti, accessTokenExpiresAt: row.access_token_expires_at, refreshFamilyId: row.refresh_family_id };
   }
 
-  override async recordIssued(codeHash: string, issued: { accessTokenJti: string; accessTokenExpiresAt: number; refreshFamilyId: string | null }): Promise<{ replayed: boolean }> {
+  override async recordIssued(codeHash: string, issued: IssuedFromCode): Promise<{ replayed: boolean }> {
     const result = await this.#group.query<{ replayed_at: number | null }>({
       name: 'tessera_code_record_issued',
       sql: pg(RECORD_SQL),
@@ -241,6 +332,17 @@ export class PostgresCodeStore extends KyselyCodeStore {
     const row = result.rows[0];
     return { replayed: row !== undefined && row.replayed_at !== null };
   }
+}
+
+function pgExchange(codeHash: string, now: number, issued: IssuedFromCode, family: NewFamily) {
+  return sql<{ consumed: number }>`
+    WITH consumed AS (
+      UPDATE authorization_codes
+      SET consumed_at = ${now}, access_token_jti = ${issued.accessTokenJti}, access_token_expires_at = ${issued.accessTokenExpiresAt}, refresh_family_id = ${issued.refreshFamilyId}
+      WHERE code_hash = ${codeHash} AND consumed_at IS NULL
+      RETURNING code_hash
+    ), ${pgFamilyCtes(family, 'consumed')}
+    SELECT count(*)::int AS consumed FROM consumed`;
 }
 
 /** The SQLite text with PostgreSQL's numbered placeholders ($1, $2, …). */

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import { pickBatch } from '../storage/batch-delete.ts';
 import { formatAmr, parseAmr } from '../identity/authentication-methods.ts';
 import type { DatabaseHandle } from '../storage/database.ts';
@@ -33,6 +33,13 @@ export interface PresentedRefreshToken {
 }
 
 export type RotateResult = { status: 'rotated' } | { status: 'already_used' };
+
+/** A family to create with its first token (createFamily's arguments, for writes that carry one: CodeStore.exchange). */
+export interface NewFamily {
+  family: RefreshFamily;
+  firstTokenHash: string;
+  tokenExpiresAt: number;
+}
 
 /**
  * Refresh tokens by SHA-256 hash, grouped in families: every rotation adds a token to its
@@ -78,29 +85,7 @@ export class KyselyRefreshStore implements RefreshStore {
       await pgCreateFamily(f, firstTokenHash, tokenExpiresAt).execute(this.#db);
       return;
     }
-    await this.#db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('refresh_token_families')
-        .values({
-          id: f.id,
-          client_id: f.clientId,
-          user_id: f.userId,
-          scope: f.scope,
-          session_id: f.sessionId,
-          auth_time: f.authTime,
-          amr: formatAmr(f.amr),
-          resource: f.resource ?? null,
-          dpop_jkt: f.dpopJkt ?? null,
-          created_at: f.createdAt,
-          expires_at: f.expiresAt,
-          revoked_at: null,
-        })
-        .execute();
-      await trx
-        .insertInto('refresh_tokens')
-        .values({ token_hash: firstTokenHash, family_id: f.id, scope: f.scope, created_at: f.createdAt, expires_at: tokenExpiresAt, used_at: null })
-        .execute();
-    });
+    await this.#db.transaction().execute((trx) => insertFamily(trx, { family: f, firstTokenHash, tokenExpiresAt }));
   }
 
   async find(tokenHash: string): Promise<PresentedRefreshToken | undefined> {
@@ -239,6 +224,31 @@ type TokenPart = Pick<PresentedRow, 'token_scope' | 'token_expires_at' | 'used_a
 type FamilyPart = Omit<PresentedRow, 'token_scope' | 'token_expires_at' | 'used_at'>;
 
 /** `token`: the same row when read with the join. */
+/** A new family and its first token through Kysely, inside the caller's transaction. */
+export async function insertFamily(trx: Transaction<Database>, { family: f, firstTokenHash, tokenExpiresAt }: NewFamily): Promise<void> {
+  await trx
+    .insertInto('refresh_token_families')
+    .values({
+      id: f.id,
+      client_id: f.clientId,
+      user_id: f.userId,
+      scope: f.scope,
+      session_id: f.sessionId,
+      auth_time: f.authTime,
+      amr: formatAmr(f.amr),
+      resource: f.resource ?? null,
+      dpop_jkt: f.dpopJkt ?? null,
+      created_at: f.createdAt,
+      expires_at: f.expiresAt,
+      revoked_at: null,
+    })
+    .execute();
+  await trx
+    .insertInto('refresh_tokens')
+    .values({ token_hash: firstTokenHash, family_id: f.id, scope: f.scope, created_at: f.createdAt, expires_at: tokenExpiresAt, used_at: null })
+    .execute();
+}
+
 function presentedFromRow(row: FamilyPart, token: Pick<PresentedRow, 'token_scope' | 'token_expires_at' | 'used_at'>): PresentedRefreshToken {
   return {
     family: {
@@ -314,23 +324,35 @@ export class SqliteRefreshStore extends KyselyRefreshStore {
   }
 
   override createFamily(f: RefreshFamily, firstTokenHash: string, tokenExpiresAt: number): Promise<void> {
-    return this.#s.write(() => {
-      this.#s.statement(INSERT_FAMILY_SQL).run(f.id, f.clientId, f.userId, f.scope, f.sessionId, f.authTime, formatAmr(f.amr), f.resource ?? null, f.dpopJkt ?? null, f.createdAt, f.expiresAt);
-      this.#s.statement(INSERT_TOKEN_SQL).run(firstTokenHash, f.id, f.scope, f.createdAt, tokenExpiresAt);
-    });
+    return this.#s.write(() => insertFamilyNow(this.#s, { family: f, firstTokenHash, tokenExpiresAt }));
   }
+}
+
+/** SQLite: a new family and its first token on the prepared statements; synchronous, for `SqliteStatements.write` work. */
+export function insertFamilyNow(s: SqliteStatements, { family: f, firstTokenHash, tokenExpiresAt }: NewFamily): void {
+  s.statement(INSERT_FAMILY_SQL).run(f.id, f.clientId, f.userId, f.scope, f.sessionId, f.authTime, formatAmr(f.amr), f.resource ?? null, f.dpopJkt ?? null, f.createdAt, f.expiresAt);
+  s.statement(INSERT_TOKEN_SQL).run(firstTokenHash, f.id, f.scope, f.createdAt, tokenExpiresAt);
 }
 
 /** PostgreSQL: the family and its first token in one statement. */
 function pgCreateFamily(f: RefreshFamily, firstTokenHash: string, tokenExpiresAt: number) {
-  return sql`
-    WITH family AS (
+  return sql`WITH ${pgFamilyCtes({ family: f, firstTokenHash, tokenExpiresAt })} SELECT 1`;
+}
+
+/**
+ * PostgreSQL: CTEs `family` and `first_token` that insert a new family and its first token —
+ * once for each row of the CTE `gate` when one is named (written before these: a statement
+ * that creates the family only if its own write happened, CodeStore.exchange), else once.
+ */
+export function pgFamilyCtes({ family: f, firstTokenHash, tokenExpiresAt }: NewFamily, gate?: string): RawBuilder<unknown> {
+  return sql`family AS (
       INSERT INTO refresh_token_families (id, client_id, user_id, scope, session_id, auth_time, amr, resource, dpop_jkt, created_at, expires_at, revoked_at)
-      VALUES (${f.id}, ${f.clientId}, ${f.userId}, ${f.scope}, ${f.sessionId}, ${f.authTime}, ${formatAmr(f.amr)}, ${f.resource ?? null}, ${f.dpopJkt ?? null}, ${f.createdAt}, ${f.expiresAt}, NULL)
+      SELECT ${f.id}, ${f.clientId}, ${f.userId}, ${f.scope}, ${f.sessionId}, ${f.authTime}, ${formatAmr(f.amr)}, ${f.resource ?? null}, ${f.dpopJkt ?? null}, ${f.createdAt}, ${f.expiresAt}, NULL${gate === undefined ? sql`` : sql` FROM ${sql.table(gate)}`}
       RETURNING id
-    )
-    INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at)
-    SELECT ${firstTokenHash}, id, ${f.scope}, ${f.createdAt}, ${tokenExpiresAt}, NULL FROM family`;
+    ), first_token AS (
+      INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at)
+      SELECT ${firstTokenHash}, id, ${f.scope}, ${f.createdAt}, ${tokenExpiresAt}, NULL FROM family
+    )`;
 }
 
 /**

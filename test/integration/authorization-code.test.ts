@@ -384,6 +384,34 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
     expect(((await refreshed.json()) as { error: string }).error).toBe('invalid_grant');
   });
 
+  test('an exchange that issues is one commit: the code consumed, what it gave recorded, the refresh family written', async () => {
+    const { database } = server.tessera;
+    const stats = database.sqlite?.stats ?? database.groupCommit!.stats;
+    for (let i = 0; i < 3; i++) {
+      const { callback } = await getCode(app.id, 'alice');
+      const batches = stats.batches;
+      const res = await exchange(callback.searchParams.get('code')!, undefined);
+      expect(res.status).toBe(200);
+      const tokens = (await res.json()) as Record<string, string>;
+      expect(tokens.refresh_token).toBeTruthy();
+      expect(stats.batches - batches).toBe(1);
+      expect((await introspect(tokens.refresh_token!)).active).toBe(true);
+    }
+  });
+
+  test('a code whose user was disabled after consent is refused, and used up: it cannot be exchanged once they are enabled again', async () => {
+    await server.tessera.services.users.create({ username: 'gina', password: PASSWORD, roles: ['developer'] }, SYSTEM);
+    const { callback } = await getCode(app.id, 'gina');
+    const code = callback.searchParams.get('code')!;
+    await server.tessera.services.users.setDisabled('gina', true, SYSTEM);
+    const refused = await exchange(code, undefined);
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toEqual({ error: 'invalid_grant', error_description: 'the user is disabled or no longer exists' });
+    await server.tessera.services.users.setDisabled('gina', false, SYSTEM);
+    const again = await exchange(code, undefined);
+    expect(await again.json()).toEqual({ error: 'invalid_grant', error_description: 'the authorization code was already used; tokens issued from it are revoked' });
+  });
+
   test('concurrent exchanges of one code: after the replays, no token from the code is active', async () => {
     for (let round = 0; round < 3; round++) {
       const { callback } = await getCode(app.id, 'alice');

@@ -19,7 +19,7 @@ import { usernameKey, type User } from '../../src/identity/user.ts';
 import { sha256 } from '../../src/lib/crypto.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
 import { codeStoreFor, KyselyCodeStore, SqliteCodeStore, type AuthorizationCode } from '../../src/oauth/code-store.ts';
-import { KyselyRefreshStore, refreshStoreFor, SqliteRefreshStore, type RefreshFamily } from '../../src/oauth/refresh-store.ts';
+import { KyselyRefreshStore, refreshStoreFor, SqliteRefreshStore, type NewFamily, type RefreshFamily } from '../../src/oauth/refresh-store.ts';
 import { RegistryCache } from '../../src/oauth/registry-cache.ts';
 import { KyselyRevocationStore } from '../../src/oauth/revocation-store.ts';
 import { ChangeFeed } from '../../src/storage/change-feed.ts';
@@ -197,6 +197,83 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       await codes.consume('code-no-refresh', NOW);
       expect(await codes.recordIssued('code-no-refresh', { accessTokenJti: 'jti-2', accessTokenExpiresAt: NOW + 60, refreshFamilyId: null })).toEqual({ replayed: false });
       expect(await codes.consume('code-no-refresh', NOW)).toMatchObject({ status: 'replayed', accessTokenJti: 'jti-2', accessTokenExpiresAt: NOW + 60, refreshFamilyId: null });
+    });
+
+    function newFamily(id: string = randomUUID()): NewFamily {
+      return {
+        family: { id, clientId, userId: alice.id, scope: 'openid offline_access', sessionId: null, authTime: NOW - 10, amr: ['pwd'], resource: null, dpopJkt: null, createdAt: NOW, expiresAt: NOW + 86_400, revokedAt: null },
+        firstTokenHash: `refresh-${randomUUID()}`,
+        tokenExpiresAt: NOW + 86_400,
+      };
+    }
+
+    test('find reads the code and whether it was consumed, and changes nothing', async () => {
+      const codes = codeStoreFor(handle);
+      const c = code('code-find', { resource: 'https://api.example.com/mcp', dpopJkt: 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs' });
+      await codes.insert(c);
+      expect(await codes.find('code-find')).toEqual({ code: c, consumed: false });
+      expect(await codes.find('code-find')).toEqual({ code: c, consumed: false });
+      expect((await codes.consume('code-find', NOW + 1)).status).toBe('consumed');
+      expect(await codes.find('code-find')).toEqual({ code: c, consumed: true });
+      expect(await codes.find('no-such-code')).toBeUndefined();
+    });
+
+    test('exchange consumes the code, records what it gave and creates the family in one write; after it, an exchange writes nothing and a replay finds the first', async () => {
+      const codes = codeStoreFor(handle);
+      const refresh = refreshStoreFor(handle);
+      await codes.insert(code('code-exchange'));
+      const first = newFamily();
+      const issued = { accessTokenJti: 'jti-x1', accessTokenExpiresAt: NOW + 3600, refreshFamilyId: first.family.id };
+      expect(await codes.exchange('code-exchange', NOW + 1, issued, first)).toBe(true);
+      expect((await refresh.find(first.firstTokenHash))?.family).toEqual(first.family);
+      expect(await codes.find('code-exchange')).toMatchObject({ consumed: true });
+
+      const second = newFamily();
+      expect(await codes.exchange('code-exchange', NOW + 2, { accessTokenJti: 'jti-x2', accessTokenExpiresAt: NOW + 3600, refreshFamilyId: second.family.id }, second)).toBe(false);
+      expect(await refresh.find(second.firstTokenHash)).toBeUndefined();
+      expect(await codes.exchange('code-exchange', NOW + 2, { accessTokenJti: 'jti-x3', accessTokenExpiresAt: NOW + 3600, refreshFamilyId: null }, undefined)).toBe(false);
+      expect(await codes.consume('code-exchange', NOW + 3)).toMatchObject({ status: 'replayed', ...issued });
+      const row = await handle.db.selectFrom('authorization_codes').select('consumed_at').where('code_hash', '=', 'code-exchange').executeTakeFirstOrThrow();
+      expect(row.consumed_at).toBe(NOW + 1);
+    });
+
+    test('exchange without a family records null; a code consumed otherwise, or unknown, is not exchanged', async () => {
+      const codes = codeStoreFor(handle);
+      await codes.insert(code('code-exchange-plain'));
+      expect(await codes.exchange('code-exchange-plain', NOW, { accessTokenJti: 'jti-p', accessTokenExpiresAt: NOW + 60, refreshFamilyId: null }, undefined)).toBe(true);
+      expect(await codes.consume('code-exchange-plain', NOW)).toMatchObject({ status: 'replayed', accessTokenJti: 'jti-p', accessTokenExpiresAt: NOW + 60, refreshFamilyId: null });
+      await codes.insert(code('code-consumed-first'));
+      await codes.consume('code-consumed-first', NOW);
+      const family = newFamily();
+      expect(await codes.exchange('code-consumed-first', NOW, { accessTokenJti: 'jti-c', accessTokenExpiresAt: NOW + 60, refreshFamilyId: family.family.id }, family)).toBe(false);
+      expect(await refreshStoreFor(handle).find(family.firstTokenHash)).toBeUndefined();
+      expect(await codes.consume('code-consumed-first', NOW)).toMatchObject({ status: 'replayed', accessTokenJti: null, refreshFamilyId: null });
+      expect(await codes.exchange('no-such-code', NOW, { accessTokenJti: 'jti-u', accessTokenExpiresAt: NOW + 60, refreshFamilyId: null }, undefined)).toBe(false);
+    });
+
+    test('an exchange whose family cannot be written fails and leaves the code unconsumed', async () => {
+      const codes = codeStoreFor(handle);
+      const taken = newFamily();
+      await refreshStoreFor(handle).createFamily(taken.family, taken.firstTokenHash, taken.tokenExpiresAt);
+      await codes.insert(code('code-exchange-fails'));
+      const clash = newFamily(taken.family.id);
+      await expect(codes.exchange('code-exchange-fails', NOW, { accessTokenJti: 'jti-f', accessTokenExpiresAt: NOW + 60, refreshFamilyId: clash.family.id }, clash)).rejects.toThrow();
+      expect(await codes.find('code-exchange-fails')).toMatchObject({ consumed: false });
+      expect(await refreshStoreFor(handle).find(clash.firstTokenHash)).toBeUndefined();
+    });
+
+    test(`of ${RACERS} concurrent exchanges of one code exactly one wins, and only its family exists`, async () => {
+      const codes = codeStoreFor(handle);
+      const refresh = refreshStoreFor(handle);
+      await codes.insert(code('code-exchange-race'));
+      const families = Array.from({ length: RACERS }, () => newFamily());
+      const won = await Promise.all(
+        families.map((f, i) => codes.exchange('code-exchange-race', NOW + 1 + i, { accessTokenJti: `jti-r${i}`, accessTokenExpiresAt: NOW + 3600, refreshFamilyId: f.family.id }, f)),
+      );
+      expect(won.filter(Boolean)).toHaveLength(1);
+      const winner = won.indexOf(true);
+      for (const [i, f] of families.entries()) expect(await refresh.find(f.firstTokenHash), `family ${i}`).toEqual(i === winner ? expect.objectContaining({ family: f.family }) : undefined);
+      expect(await codes.consume('code-exchange-race', NOW + 100)).toMatchObject({ status: 'replayed', accessTokenJti: `jti-r${winner}` });
     });
 
     test('an unknown code is unknown, also after a consumed code of another hash', async () => {

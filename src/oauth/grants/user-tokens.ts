@@ -5,6 +5,7 @@ import type { Principal } from '../../identity/user.ts';
 import { hashesEqual, randomToken, sha256 } from '../../lib/crypto.ts';
 import { ADMIN_SCOPE } from '../../lib/scope-names.ts';
 import { invalidGrant, OAuthError } from '../errors.ts';
+import type { NewFamily } from '../refresh-store.ts';
 import { narrowScopes, type ProtectedResource } from '../resource-indicators.ts';
 import type { GrantDeps, TokenResponse } from './grant-handler.ts';
 
@@ -31,11 +32,12 @@ export async function issueUserTokens(
   refresh: { familyId: string; token: string } | 'new',
   /**
    * A write that must commit before the tokens are answered, started once issuing is allowed
-   * and while the ID token is signed, in the same turn as a new refresh family so that group
-   * commit puts both in one batch (code exchange: `recordIssued`; refresh: the rotation).
-   * Awaited with them: if it throws, nothing issued is answered.
+   * and while the ID token is signed (refresh: the rotation; code exchange: consuming the code
+   * and recording what it gave). It gets the new refresh family, if any, and writes it itself
+   * instead of `deps.refresh.createFamily`, so that all is one commit. Awaited with the ID
+   * token: if it throws, nothing issued is answered.
    */
-  alongside?: (issued: IssuedIds) => Promise<void>,
+  write?: (issued: IssuedIds, family: NewFamily | undefined) => Promise<void>,
 ): Promise<{ response: TokenResponse } & IssuedIds> {
   // Checked again at every issue: a user who lost the admin role since consenting gets nothing.
   const decision = decideGrant(req.client, req.principal, req.scopes);
@@ -48,8 +50,8 @@ export async function issueUserTokens(
     expires_in: access.expiresIn,
     scope: accessScopes.join(' '),
   };
-  // The ID token is signed on libuv's threadpool (RS256) while the refresh family and
-  // `alongside` are written: all are awaited together, so none can fail unobserved.
+  // The ID token is signed on libuv's threadpool (RS256) while `write` (or else the new
+  // refresh family) is written: all are awaited together, so none can fail unobserved.
   const idToken = req.scopes.includes('openid')
     ? deps.idTokens.issue({
         client: req.client,
@@ -64,13 +66,13 @@ export async function issueUserTokens(
       })
     : undefined;
   let familyId: string | null = null;
-  let stored: Promise<void> | undefined;
+  let family: NewFamily | undefined;
   if (refresh === 'new' && req.scopes.includes('offline_access')) {
     const token = randomToken();
     familyId = randomUUID();
     const expiresAt = req.now + refreshTtl(deps, req.client);
-    stored = deps.refresh.createFamily(
-      {
+    family = {
+      family: {
         id: familyId,
         clientId: req.client.id,
         userId: req.principal.user.id,
@@ -85,16 +87,17 @@ export async function issueUserTokens(
         expiresAt,
         revokedAt: null,
       },
-      sha256(token),
-      expiresAt,
-    );
+      firstTokenHash: sha256(token),
+      tokenExpiresAt: expiresAt,
+    };
     response.refresh_token = token;
   } else if (typeof refresh === 'object') {
     familyId = refresh.familyId;
     response.refresh_token = refresh.token;
   }
   const ids: IssuedIds = { jti: access.jti, exp: access.exp, familyId };
-  const [idTokenValue] = await Promise.all([idToken, stored, alongside?.(ids)]);
+  const stored = write ? write(ids, family) : family && deps.refresh.createFamily(family.family, family.firstTokenHash, family.tokenExpiresAt);
+  const [idTokenValue] = await Promise.all([idToken, stored]);
   if (idTokenValue !== undefined) response.id_token = idTokenValue;
   return { response, ...ids };
 }
