@@ -63,9 +63,19 @@ export function signJwtOffThread(payload: object, key: SigningKey, typ: string):
   if (key.alg !== 'RS256') return Promise.resolve(signJwt(payload, key, typ));
   const input = signingInput(payload, key, typ);
   return new Promise((resolve, reject) => {
-    sign('sha256', Buffer.from(input), key.privateKey, (error, signature) => {
-      if (error) reject(error);
-      else resolve(`${input}.${signature.toString('base64url')}`);
+    // Handed to the threadpool at the end of the event-loop turn, not at once: started while
+    // the loop still parses the other requests of its turn, the signing thread takes one of the
+    // two cores from it, and a code exchange cost 1.13–1.18× the CPU (main thread +25 %) when
+    // its signature started before its write was queued (issue 16, docs/performance.md).
+    setImmediate(() => {
+      try {
+        sign('sha256', Buffer.from(input), key.privateKey, (error, signature) => {
+          if (error) reject(error);
+          else resolve(`${input}.${signature.toString('base64url')}`);
+        });
+      } catch (error) {
+        reject(error as Error);
+      }
     });
   });
 }
