@@ -19,12 +19,17 @@ export async function reserveGuess(throttle: GuessThrottleStore, counters: Count
     const state = await throttle.reserve(counter, now);
     if (!state) {
       // Another attempt made this counter wait since the read: give back what was counted.
-      for (const [c] of counted) await throttle.refund(c, now);
+      await refundGuess(throttle, counted, now);
       return retryAfter(await throttle.waiting(keys, now));
     }
     counted.push([counter, state]);
   }
   return { counted };
+}
+
+/** A guess that decided nothing (the check itself failed): every counter gets it back. */
+export async function refundGuess(throttle: GuessThrottleStore, counted: Array<[Counter, Counted]>, now: number): Promise<void> {
+  for (const [counter] of counted) await throttle.refund(counter, now);
 }
 
 /** A right guess: this device or client starts again from zero; the shared counters get the attempt back. */

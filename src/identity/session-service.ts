@@ -6,7 +6,7 @@ import { randomToken, sha256 } from '../lib/crypto.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { MetricsRecorder } from '../lib/metrics.ts';
 import type { DeviceCookies } from './device-cookie.ts';
-import { reserveGuess, settleRightGuess } from './guess-gate.ts';
+import { refundGuess, reserveGuess, settleRightGuess } from './guess-gate.ts';
 import { countersFor, type Counter } from './guess-throttle.ts';
 import type { Counted, GuessThrottleStore } from './guess-throttle-store.ts';
 import { MAX_PASSWORD_LENGTH, type Passwords } from './passwords.ts';
@@ -252,7 +252,7 @@ export class SessionService {
     try {
       return await check();
     } catch (error) {
-      for (const [counter] of counted) await this.#d.throttle.refund(counter, now);
+      await refundGuess(this.#d.throttle, counted, now);
       throw error;
     }
   }

@@ -223,7 +223,6 @@ interface PresentedRow {
 type TokenPart = Pick<PresentedRow, 'token_scope' | 'token_expires_at' | 'used_at'> & { family_id: string };
 type FamilyPart = Omit<PresentedRow, 'token_scope' | 'token_expires_at' | 'used_at'>;
 
-/** `token`: the same row when read with the join. */
 /** A new family and its first token through Kysely, inside the caller's transaction. */
 export async function insertFamily(trx: Transaction<Database>, { family: f, firstTokenHash, tokenExpiresAt }: NewFamily): Promise<void> {
   await trx
@@ -249,6 +248,7 @@ export async function insertFamily(trx: Transaction<Database>, { family: f, firs
     .execute();
 }
 
+/** `token`: the same row when read with the join. */
 function presentedFromRow(row: FamilyPart, token: Pick<PresentedRow, 'token_scope' | 'token_expires_at' | 'used_at'>): PresentedRefreshToken {
   return {
     family: {
