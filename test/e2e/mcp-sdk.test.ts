@@ -345,8 +345,14 @@ describe('the MCP TypeScript SDK registers itself by Dynamic Client Registration
     await admin.getByLabel('How the app was registered').selectOption('self');
     await expect.poll(titles).toEqual(['DCR Agent']);
     await admin.getByLabel('How the app was registered').selectOption('admin');
-    await expect.poll(async () => (await titles()).length).toBeGreaterThan(0);
-    expect(await titles()).not.toContain('DCR Agent');
+    // Until the filtered list arrives the page still shows the self-registered one; wait for the
+    // list that has admin-registered apps and not DCR Agent, rather than for any non-empty list.
+    await expect
+      .poll(async () => {
+        const shown = await titles();
+        return shown.length > 0 && !shown.includes('DCR Agent');
+      })
+      .toBe(true);
     await admin.getByLabel('How the app was registered').selectOption('');
     await expect.poll(titles).toContain('DCR Agent');
     for (const size of [{ width: 1280, height: 900 }, { width: 390, height: 844 }]) {
