@@ -44,6 +44,13 @@ export interface IssuedFromCode {
 
 /** Authorization codes, stored by SHA-256 hash only, consumed atomically. */
 export interface CodeStore {
+  /**
+   * Whether an exchange reads the code first and writes once (`find`, then `exchange`), or
+   * consumes it first (`consume`, then `recordIssued` with the new family). PostgreSQL saves a
+   * commit's round trip with the one write; on SQLite, where a commit has no round trip, the
+   * read before it cost more than the second group-commit batch it saved (issue 16).
+   */
+  readonly exchangeInOneWrite: boolean;
   insert(code: AuthorizationCode): Promise<void>;
   /** Marks the code used; exactly one caller ever gets `consumed`. */
   consume(codeHash: string, now: number): Promise<ConsumeResult>;
@@ -66,6 +73,7 @@ export interface CodeStore {
 }
 
 export class KyselyCodeStore implements CodeStore {
+  readonly exchangeInOneWrite: boolean = true;
   readonly #db: Kysely<Database>;
   constructor(db: Kysely<Database>) {
     this.#db = db;
@@ -223,6 +231,7 @@ const FIND_MANY_SQL_PG = `SELECT ${CODE_COLUMNS}, consumed_at FROM authorization
  * (src/storage/sqlite-statements.ts); the same statements as the Kysely store builds.
  */
 export class SqliteCodeStore extends KyselyCodeStore {
+  override readonly exchangeInOneWrite: boolean = false;
   readonly #s: SqliteStatements;
   constructor(db: Kysely<Database>, statements: SqliteStatements) {
     super(db);

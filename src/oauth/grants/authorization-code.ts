@@ -15,15 +15,20 @@ export const authorizationCodeGrant = {
     const code = req.params.get('code');
     if (code === undefined) throw invalidRequest('code is required');
     const codeHash = sha256(code);
-    // The common case, a fresh code that passes every check, is one commit (issue 16): the code
-    // is read, checked and its user's grant decided first, then consuming it, recording what it
-    // gave and the new refresh family are one write. Everything else — unknown, already used,
-    // a failed check, or consumed by a concurrent exchange meanwhile — takes the stepwise path,
-    // which consumes the code first and answers exactly as it always has.
-    const found = await deps.codes.find(codeHash);
-    if (found !== undefined && !found.consumed) {
-      const response = await exchangeInOneCommit(req, deps, found.code);
-      if (response !== undefined) return response;
+    // On PostgreSQL the common case, a fresh code that passes every check, is one commit (issue
+    // 16): the code is read, checked and its user's grant decided first, then consuming it,
+    // recording what it gave and the new refresh family are one write. Everything else —
+    // unknown, already used, a failed check, or consumed by a concurrent exchange meanwhile —
+    // takes the stepwise path, which consumes the code first and answers exactly as it always
+    // has. SQLite always goes stepwise: a commit there has no round trip to save, and the read
+    // before the write cost more than the second group-commit batch (measured in
+    // docs/performance.md).
+    if (deps.codes.exchangeInOneWrite) {
+      const found = await deps.codes.find(codeHash);
+      if (found !== undefined && !found.consumed) {
+        const response = await exchangeInOneCommit(req, deps, found.code);
+        if (response !== undefined) return response;
+      }
     }
     return exchangeStepwise(req, deps, codeHash);
   },
