@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Client } from '../clients/client.ts';
 import { acrOf } from '../identity/authentication-methods.ts';
 import type { User } from '../identity/user.ts';
@@ -59,7 +59,8 @@ export class IdTokenService {
 
 /** OIDC Core §3.1.3.6: base64url of the left half of SHA-256 of the access token (RS256/ES256). */
 export function atHash(accessToken: string): string {
-  return createHash('sha256').update(accessToken, 'ascii').digest().subarray(0, 16).toString('base64url');
+  // One-shot (no Hash object); a JWS is ASCII, so its UTF-8 bytes are its ASCII ones.
+  return hash('sha256', accessToken, 'buffer').subarray(0, 16).toString('base64url');
 }
 
 /** OIDC Core §5.4: the claims the `profile` and `email` scopes release. */
