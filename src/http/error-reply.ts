@@ -1,10 +1,11 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
+import type { FastifyInstance, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import { ServiceError } from '../errors.ts';
 import { PasswordHashingUnavailableError } from '../identity/password-hasher.ts';
+import type { Logger } from '../lib/logger.ts';
 import { OAuthError } from '../oauth/errors.ts';
 import { DatabaseUnavailableError } from '../storage/pg-group-commit.ts';
 import { ADMIN_API_PREFIX } from './admin/admin-api.ts';
-import { sendOAuthError } from './oauth-reply.ts';
+import { NO_STORE } from './oauth-reply.ts';
 
 /**
  * The one place an error thrown anywhere in the app becomes an HTTP answer:
@@ -26,44 +27,70 @@ import { sendOAuthError } from './oauth-reply.ts';
  */
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: unknown, request, reply) => {
-    if (error instanceof OAuthError) {
-      // Token requests refused, at info beside "token issued": the code only (descriptions can echo input).
-      if (request.routeOptions.url === '/connect/token') request.log.info({ error: error.error }, 'token request refused');
-      return sendOAuthError(reply, error);
-    }
-    if (error instanceof ServiceError) return sendError(reply, error.status, error.code, error.message, error.field);
-    if (error instanceof DatabaseUnavailableError) {
-      // A write the database did not confirm (its group-commit batch lost the connection):
-      // nothing may be assumed stored, and trying again is the right move.
-      request.log.warn({ err: error.cause }, 'a write was not confirmed by the database');
-      return sendOAuthError(reply, new OAuthError('temporarily_unavailable', 'the database did not confirm the write; try again', { headers: { 'retry-after': '1' } }));
-    }
-    if (error instanceof PasswordHashingUnavailableError) {
-      request.log.warn({ err: error }, 'a password could not be checked');
-      return sendOAuthError(reply, new OAuthError('temporarily_unavailable', 'the password could not be checked; try again', { headers: { 'retry-after': '1' } }));
-    }
-    const validation = validationOf(error);
-    if (validation) {
-      const context = validation.context ?? 'request';
-      return sendError(reply, 400, 'validation_failed', `${context}: ${validation.message}`, validation.field);
-    }
-    const status = clientErrorStatus(error);
-    if (status !== undefined) {
-      const tooLarge = status === 413;
-      if (isAdminApi(request)) {
-        return sendError(reply, status, tooLarge ? 'too_large' : 'invalid_request', tooLarge ? 'the request body is too large' : 'the request is malformed');
-      }
-      const description = tooLarge ? 'the request body is too large' : 'the request is malformed';
-      return sendOAuthError(reply, new OAuthError('invalid_request', description, { status: tooLarge ? 413 : 400 }));
-    }
-    request.log.error({ err: error }, 'unhandled error');
-    return sendOAuthError(reply, new OAuthError('server_error', 'the server could not complete the request'));
+    const answer = errorAnswer(error, request.log, { tokenEndpoint: request.routeOptions.url === '/connect/token', adminApi: isAdminApi(request) });
+    reply.code(answer.status);
+    for (const [name, value] of answer.headers) reply.header(name, value);
+    return reply.send(answer.body);
   });
 }
 
+/** How an error is answered: status, headers in the order they are set, and the JSON body. */
+export interface ErrorAnswer {
+  status: number;
+  headers: Array<[string, string]>;
+  body: object;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * The answer to `error` (the rules above), logging what they say to log. Shared by Fastify's
+ * error handler and the token endpoint served in front of Fastify (gateway-edge.ts), so both
+ * answer an error with the same bytes.
+ */
+export function errorAnswer(error: unknown, log: Logger, where: { tokenEndpoint: boolean; adminApi: boolean }): ErrorAnswer {
+  if (error instanceof OAuthError) {
+    // Token requests refused, at info beside "token issued": the code only (descriptions can echo input).
+    if (where.tokenEndpoint) log.info({ error: error.error }, 'token request refused');
+    return oauthAnswer(error);
+  }
+  if (error instanceof ServiceError) return plainAnswer(error.status, error.code, error.message, error.field);
+  if (error instanceof DatabaseUnavailableError) {
+    // A write the database did not confirm (its group-commit batch lost the connection):
+    // nothing may be assumed stored, and trying again is the right move.
+    log.warn({ err: error.cause }, 'a write was not confirmed by the database');
+    return oauthAnswer(new OAuthError('temporarily_unavailable', 'the database did not confirm the write; try again', { headers: { 'retry-after': '1' } }));
+  }
+  if (error instanceof PasswordHashingUnavailableError) {
+    log.warn({ err: error }, 'a password could not be checked');
+    return oauthAnswer(new OAuthError('temporarily_unavailable', 'the password could not be checked; try again', { headers: { 'retry-after': '1' } }));
+  }
+  const validation = validationOf(error);
+  if (validation) {
+    const context = validation.context ?? 'request';
+    return plainAnswer(400, 'validation_failed', `${context}: ${validation.message}`, validation.field);
+  }
+  const status = clientErrorStatus(error);
+  if (status !== undefined) {
+    const tooLarge = status === 413;
+    if (where.adminApi) {
+      return plainAnswer(status, tooLarge ? 'too_large' : 'invalid_request', tooLarge ? 'the request body is too large' : 'the request is malformed');
+    }
+    const description = tooLarge ? 'the request body is too large' : 'the request is malformed';
+    return oauthAnswer(new OAuthError('invalid_request', description, { status: tooLarge ? 413 : 400 }));
+  }
+  log.error({ err: error }, 'unhandled error');
+  return oauthAnswer(new OAuthError('server_error', 'the server could not complete the request'));
+}
+
+/** sendOAuthError's answer (oauth-reply.ts): no-store, the error's own headers, its JSON body. */
+function oauthAnswer(error: OAuthError): ErrorAnswer {
+  return { status: error.status, headers: [...NO_STORE, ...Object.entries(error.headers), ['content-type', JSON_TYPE]], body: error.toJSON() };
+}
+
 /** The admin API's error body (components/schemas/Error in its OpenAPI document). */
-function sendError(reply: FastifyReply, status: number, code: string, description: string, field?: string): FastifyReply {
-  return reply.code(status).send({ error: code, error_description: description, ...(field ? { field } : {}) });
+function plainAnswer(status: number, code: string, description: string, field?: string): ErrorAnswer {
+  return { status, headers: [['content-type', JSON_TYPE]], body: { error: code, error_description: description, ...(field ? { field } : {}) } };
 }
 
 function isAdminApi(request: FastifyRequest): boolean {

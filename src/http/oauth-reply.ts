@@ -2,6 +2,12 @@ import type { FastifyReply } from 'fastify';
 import { OAuthError } from '../oauth/errors.ts';
 
 /** RFC 6749 §5.1: responses with tokens or credentials must not be cached. */
+export const NO_STORE: ReadonlyArray<[string, string]> = [
+  ['cache-control', 'no-store'],
+  ['pragma', 'no-cache'],
+];
+
+/** Sets NO_STORE on the reply. */
 export function noStore(reply: FastifyReply): FastifyReply {
   return reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
 }
