@@ -4,15 +4,11 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Tessera } from '../app/tessera.ts';
 import type { GatewayMatch } from '../gateway/gateway.ts';
 import type { TesseraMetrics } from '../observability/metrics.ts';
-import { epochSeconds } from '../clock.ts';
-import type { Logger } from '../lib/logger.ts';
-import type { TokenResponse } from '../oauth/grants/grant-handler.ts';
-import { parseForm } from '../oauth/params.ts';
 import { corsMethods } from './cors.ts';
-import { errorAnswer } from './error-reply.ts';
-import { NO_STORE } from './oauth-reply.ts';
+import { enabled } from './edge-log.ts';
 import { serveGateway, type GatewayCall } from './gateway-hook.ts';
 import { requestIdOf } from './request-id.ts';
+import { plainTokenRequest, serveTokenAtEdge, TOKEN_PATH } from './token-edge.ts';
 import type { TrustFn } from './trust-proxy.ts';
 
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
@@ -36,8 +32,9 @@ type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
  * Fastify's `inject()` (tests) calls Fastify's handler directly and so takes the hook's way too.
  *
  * The token endpoint's plain requests (POST /connect/token with a form body of known length,
- * no DPoP proof, no Origin) are answered here too, for the same reason (`#token`); the Fastify
- * route stays for every other one and for `inject()`.
+ * no DPoP proof, no Origin) are taken here too, for the same reason, and answered by
+ * token-edge.ts with the same observation (`#observe`); the Fastify route stays for every
+ * other one and for `inject()`.
  */
 export class GatewayEdge {
   readonly #tessera: Tessera;
@@ -73,7 +70,10 @@ export class GatewayEdge {
     const bodyLimit = this.#tessera.config.server.bodyLimit;
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       if (this.#closing) return fastify(req, res);
-      if (req.method === 'POST' && req.url === TOKEN_PATH && plainTokenRequest(req, bodyLimit)) return this.#token(req, res);
+      if (req.method === 'POST' && req.url === TOKEN_PATH && plainTokenRequest(req, bodyLimit)) {
+        const id = requestIdOf(req);
+        return serveTokenAtEdge(this.#tessera, req, res, id, this.#log!, this.#observe(req, res, id, TOKEN_PATH));
+      }
       const match = this.#owned(req);
       if (match === undefined) fastify(req, res);
       else this.#serve(req, res, match);
@@ -132,94 +132,6 @@ export class GatewayEdge {
     }
     return log;
   }
-
-  /**
-   * POST /connect/token in front of Fastify (issue 16): the same endpoint, the same answer
-   * bytes and headers as the Fastify route (protocol-routes.ts) and its error handler
-   * (`errorAnswer`), without Fastify's per-request router, request and reply objects, hook
-   * runner, child logger and reply pipeline, which cost about as much CPU as the token's
-   * ES256 signature outside it. Only a plain request comes here (`plainTokenRequest`): a form
-   * body of known length within the body limit, no DPoP proof, no Origin (CORS); any other
-   * goes to Fastify as before.
-   */
-  #token(req: IncomingMessage, res: ServerResponse): void {
-    const id = requestIdOf(req);
-    const log = this.#observe(req, res, id, TOKEN_PATH);
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('error', () => res.destroy());
-    req.on('end', () => {
-      const body = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
-      const requestLog = new RequestLog(this.#log!, log);
-      const failed = (error: unknown) => {
-        const answer = errorAnswer(error, requestLog, { tokenEndpoint: true, adminApi: false });
-        send(res, id, answer.status, answer.headers, JSON.stringify(answer.body));
-      };
-      let result: TokenResponse | Promise<TokenResponse>;
-      try {
-        result = this.#tessera.endpoints.token({ params: parseForm(body), authorization: req.headers.authorization, now: epochSeconds(this.#tessera.clock), log: requestLog });
-      } catch (error) {
-        return failed(error);
-      }
-      if (result instanceof Promise) result.then((answer) => sent(res, id, answer), failed);
-      else sent(res, id, result);
-    });
-  }
-}
-
-/** The core's Logger on a request's own logger, which is made only when a line is written at a level the root writes. */
-class RequestLog implements Logger {
-  readonly #root: FastifyBaseLogger;
-  readonly #log: () => FastifyBaseLogger;
-
-  constructor(root: FastifyBaseLogger, log: () => FastifyBaseLogger) {
-    this.#root = root;
-    this.#log = log;
-  }
-
-  info(context: Record<string, unknown>, message: string): void {
-    if (enabled(this.#root, 'info')) this.#log().info(context, message);
-  }
-
-  warn(context: Record<string, unknown>, message: string): void {
-    if (enabled(this.#root, 'warn')) this.#log().warn(context, message);
-  }
-
-  error(context: Record<string, unknown>, message: string): void {
-    if (enabled(this.#root, 'error')) this.#log().error(context, message);
-  }
-}
-
-const TOKEN_PATH = '/connect/token';
-const FORM = 'application/x-www-form-urlencoded';
-const JSON_TYPE = 'application/json; charset=utf-8';
-const TOKEN_HEADERS: ReadonlyArray<[string, string]> = [...NO_STORE, ['content-type', JSON_TYPE]];
-
-/** A token request the edge answers itself: a form body with a length within the limit, nothing that needs Fastify's other paths. */
-function plainTokenRequest(req: IncomingMessage, bodyLimit: number): boolean {
-  const headers = req.headers;
-  if (headers['content-type'] !== FORM || headers.dpop !== undefined || headers.origin !== undefined || headers['transfer-encoding'] !== undefined) return false;
-  const length = headers['content-length'];
-  return length !== undefined && /^\d{1,9}$/.test(length) && Number(length) <= bodyLimit;
-}
-
-function sent(res: ServerResponse, id: string, body: TokenResponse): void {
-  send(res, id, 200, TOKEN_HEADERS, JSON.stringify(body));
-}
-
-/** The headers in the order Fastify writes them: the edge hook's (app.ts), the route's, then the length. */
-function send(res: ServerResponse, id: string, status: number, headers: ReadonlyArray<readonly [string, string]>, payload: string): void {
-  const all: Record<string, string> = { 'x-content-type-options': 'nosniff', 'x-request-id': id };
-  for (const [name, value] of headers) all[name] = value;
-  all['content-length'] = String(Buffer.byteLength(payload));
-  res.writeHead(status, all);
-  res.end(payload);
-}
-
-/** Whether `log` writes at `level` (pino); Fastify's logger without `logger` writes nothing. */
-function enabled(log: FastifyBaseLogger, level: string): boolean {
-  const pino = log as FastifyBaseLogger & { isLevelEnabled?: (level: string) => boolean };
-  return typeof pino.isLevelEnabled === 'function' && pino.isLevelEnabled(level);
 }
 
 /** Fastify's `request.ip`: the client as the trusted proxies tell it, else the peer. */
