@@ -12,6 +12,7 @@ import { recordingLogger } from '../support/logger.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const CRASHING = new URL('../support/crashing-password-worker.ts', import.meta.url);
+const UNNICEABLE = new URL('../support/unniceable-password-worker.ts', import.meta.url);
 
 const open: PasswordHasher[] = [];
 function hasher(options: Partial<PasswordHasherOptions> = {}): PasswordHasher {
@@ -77,6 +78,23 @@ describe('PasswordHasher', () => {
     if (first?.tid) expect(h.threads[0]!.tid).not.toBe(first.tid);
     expect(log.entries.filter((e) => e.level === 'error')).toMatchObject([{ message: 'a password hashing thread stopped; a new one starts for the next password' }]);
     expect(await h.verify(await queued, PASSWORD)).toBe(true);
+  });
+
+  test('where a thread\'s priority cannot be lowered: one warning for all threads, hashing at normal priority still works', async () => {
+    const log = recordingLogger();
+    const h = hasher({ threads: 2, script: UNNICEABLE, log, niceSteps: 10 });
+    const hashes = await Promise.all([h.hash('first'), h.hash('second')]);
+    expect(await verify(hashes[0]!, 'first')).toBe(true);
+    expect(await verify(hashes[1]!, 'second')).toBe(true);
+    expect(h.threads).toHaveLength(2);
+    for (const thread of h.threads) expect(thread.nice).toBeNull();
+    if (process.platform === 'linux') {
+      // Field 19 of a thread's stat is its nice value: unchanged, the process's own.
+      for (const thread of h.threads) if (thread.tid) expect(threadStat(thread.tid)(19)).toBe(getPriority());
+    }
+    const warnings = log.entries.filter((e) => e.level === 'warn');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.message).toMatch(/^password hashing runs at normal priority \(its thread's priority could not be lowered: setPriority: EACCES: permission denied\); sign-ins at full rate may slow token requests$/);
   });
 
   test('close() ends the threads; what was hashing or waiting, and anything after, gets PasswordHashingUnavailableError', async () => {
