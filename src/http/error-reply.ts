@@ -5,7 +5,7 @@ import type { Logger } from '../lib/logger.ts';
 import { OAuthError } from '../oauth/errors.ts';
 import { DatabaseUnavailableError } from '../storage/pg-group-commit.ts';
 import { ADMIN_API_PREFIX } from './admin/admin-api.ts';
-import { NO_STORE } from './oauth-reply.ts';
+import { JSON_TYPE, NO_STORE } from './oauth-reply.ts';
 
 /**
  * The one place an error thrown anywhere in the app becomes an HTTP answer:
@@ -41,11 +41,9 @@ export interface ErrorAnswer {
   body: object;
 }
 
-const JSON_TYPE = 'application/json; charset=utf-8';
-
 /**
  * The answer to `error` (the rules above), logging what they say to log. Shared by Fastify's
- * error handler and the token endpoint served in front of Fastify (gateway-edge.ts), so both
+ * error handler and the token endpoint served in front of Fastify (token-edge.ts), so both
  * answer an error with the same bytes.
  */
 export function errorAnswer(error: unknown, log: Logger, where: { tokenEndpoint: boolean; adminApi: boolean }): ErrorAnswer {
@@ -83,7 +81,7 @@ export function errorAnswer(error: unknown, log: Logger, where: { tokenEndpoint:
   return oauthAnswer(new OAuthError('server_error', 'the server could not complete the request'));
 }
 
-/** sendOAuthError's answer (oauth-reply.ts): no-store, the error's own headers, its JSON body. */
+/** RFC 6749 §5.2: no-store, the error's own headers (WWW-Authenticate, Retry-After), its JSON body. */
 function oauthAnswer(error: OAuthError): ErrorAnswer {
   return { status: error.status, headers: [...NO_STORE, ...Object.entries(error.headers), ['content-type', JSON_TYPE]], body: error.toJSON() };
 }

@@ -1,5 +1,4 @@
 import type { FastifyReply } from 'fastify';
-import { OAuthError } from '../oauth/errors.ts';
 
 /** RFC 6749 §5.1: responses with tokens or credentials must not be cached. */
 export const NO_STORE: ReadonlyArray<[string, string]> = [
@@ -7,14 +6,11 @@ export const NO_STORE: ReadonlyArray<[string, string]> = [
   ['pragma', 'no-cache'],
 ];
 
+/** The media type of every JSON answer of the protocol endpoints. */
+export const JSON_TYPE = 'application/json; charset=utf-8';
+
 /** Sets NO_STORE on the reply. */
 export function noStore(reply: FastifyReply): FastifyReply {
-  return reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
-}
-
-/** The one place OAuth errors become HTTP (RFC 6749 §5.2 JSON body, status from the table). */
-export function sendOAuthError(reply: FastifyReply, error: OAuthError): FastifyReply {
-  noStore(reply).code(error.status);
-  for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
-  return reply.type('application/json; charset=utf-8').send(error.toJSON());
+  for (const [name, value] of NO_STORE) reply.header(name, value);
+  return reply;
 }

@@ -6,7 +6,7 @@ import type { TokenResponse } from '../oauth/grants/grant-handler.ts';
 import { parseForm } from '../oauth/params.ts';
 import { RequestLog } from './edge-log.ts';
 import { errorAnswer } from './error-reply.ts';
-import { NO_STORE } from './oauth-reply.ts';
+import { JSON_TYPE, NO_STORE } from './oauth-reply.ts';
 
 /**
  * POST /connect/token in front of Fastify (issue 16): the same endpoint, the same answer
@@ -43,7 +43,6 @@ export function serveTokenAtEdge(tessera: Tessera, req: IncomingMessage, res: Se
 
 export const TOKEN_PATH = '/connect/token';
 const FORM = 'application/x-www-form-urlencoded';
-const JSON_TYPE = 'application/json; charset=utf-8';
 const TOKEN_HEADERS: ReadonlyArray<[string, string]> = [...NO_STORE, ['content-type', JSON_TYPE]];
 
 /** A token request the edge answers itself: a form body with a length within the limit, nothing that needs Fastify's other paths. */
