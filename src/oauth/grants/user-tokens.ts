@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { Client } from '../../clients/client.ts';
 import { ANY_SCOPES, decideGrant, type GrantDenial } from '../../clients/grant-policy.ts';
 import type { Principal } from '../../identity/user.ts';
-import { hashesEqual, randomToken, sha256 } from '../../lib/crypto.ts';
+import { hashesEqual, randomToken, sha256, timeOrderedUuid } from '../../lib/crypto.ts';
 import { ADMIN_SCOPE } from '../../lib/scope-names.ts';
 import { invalidGrant, OAuthError } from '../errors.ts';
 import type { NewFamily } from '../refresh-store.ts';
@@ -69,7 +68,7 @@ export async function issueUserTokens(
   let family: NewFamily | undefined;
   if (refresh === 'new' && req.scopes.includes('offline_access')) {
     const token = randomToken();
-    familyId = randomUUID();
+    familyId = timeOrderedUuid();
     const expiresAt = req.now + refreshTtl(deps, req.client);
     family = {
       family: {
