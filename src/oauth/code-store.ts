@@ -42,13 +42,23 @@ export interface IssuedFromCode {
   refreshFamilyId: string | null;
 }
 
+/**
+ * What `CodeStore.consumeAndDecide`'s `decide` answers: `value` is handed back to the caller
+ * once the work committed; with `record`, what the code gave (and the new refresh family) is
+ * written in the same transaction as the consume.
+ */
+export interface ConsumeDecision<T> {
+  value: T;
+  record?: { issued: IssuedFromCode; family: NewFamily | undefined };
+}
+
 /** Authorization codes, stored by SHA-256 hash only, consumed atomically. */
 export interface CodeStore {
   /**
    * Whether an exchange reads the code first and writes once (`find`, then `exchange`), or
    * consumes it first (`consume`, then `recordIssued` with the new family). PostgreSQL saves a
-   * commit's round trip with the one write; on SQLite, where a commit has no round trip, the
-   * read before it cost more than the second group-commit batch it saved (issue 16).
+   * commit's round trip with the one write. SQLite does neither: it has `consumeAndDecide`,
+   * the whole exchange in the consume's own write (a read first cost more there, issue 16).
    */
   readonly exchangeInOneWrite: boolean;
   insert(code: AuthorizationCode): Promise<void>;
@@ -68,6 +78,16 @@ export interface CodeStore {
    * write, a replay always finds what the exchange gave.
    */
   exchange(codeHash: string, now: number, issued: IssuedFromCode, family: NewFamily | undefined): Promise<boolean>;
+  /**
+   * SQLite: the whole exchange as one write (issue 16). Consumes the code as `consume` does,
+   * then calls `decide` with the result, synchronously, inside the same group-commit work;
+   * what it asks to record is written in that transaction too, so the code's row is written
+   * once and the exchange waits for one commit. `decide` must not throw for a refusal (return
+   * it in `value`): a throw rolls the consume back with everything else. It may run more than
+   * once (a batch that fails is rerun work by work), so it must have no effect beyond its
+   * return value. Absent on PostgreSQL, which reads first and writes once (`exchange`).
+   */
+  consumeAndDecide?<T>(codeHash: string, now: number, decide: (result: ConsumeResult) => ConsumeDecision<T>): Promise<T>;
   /** Deletes up to `limit` codes that expired before `before`; returns how many. */
   purgeExpired(before: number, limit: number): Promise<number>;
 }
@@ -247,13 +267,28 @@ export class SqliteCodeStore extends KyselyCodeStore {
   }
 
   override consume(codeHash: string, now: number): Promise<ConsumeResult> {
+    return this.#s.write(() => this.#consumeNow(codeHash, now));
+  }
+
+  consumeAndDecide<T>(codeHash: string, now: number, decide: (result: ConsumeResult) => ConsumeDecision<T>): Promise<T> {
     return this.#s.write(() => {
-      const consumed = this.#s.statement(CONSUME_SQL).get(now, codeHash) as AuthorizationCodesTable | undefined;
-      if (consumed) return { status: 'consumed', code: fromRow(consumed) } as const;
-      const row = this.#s.statement(MARK_REPLAY_SQL).get(now, codeHash) as AuthorizationCodesTable | undefined;
-      if (!row) return { status: 'unknown' } as const;
-      return { status: 'replayed', code: fromRow(row), accessTokenJti: row.access_token_jti, accessTokenExpiresAt: row.access_token_expires_at, refreshFamilyId: row.refresh_family_id } as const;
+      const decision = decide(this.#consumeNow(codeHash, now));
+      if (decision.record) {
+        const { issued, family } = decision.record;
+        // In the consume's transaction: no replay can come between, so none is looked for.
+        this.#s.statement(RECORD_SQL).get(issued.accessTokenJti, issued.accessTokenExpiresAt, issued.refreshFamilyId, codeHash);
+        if (family) insertFamilyNow(this.#s, family);
+      }
+      return decision.value;
     });
+  }
+
+  #consumeNow(codeHash: string, now: number): ConsumeResult {
+    const consumed = this.#s.statement(CONSUME_SQL).get(now, codeHash) as AuthorizationCodesTable | undefined;
+    if (consumed) return { status: 'consumed', code: fromRow(consumed) };
+    const row = this.#s.statement(MARK_REPLAY_SQL).get(now, codeHash) as AuthorizationCodesTable | undefined;
+    if (!row) return { status: 'unknown' };
+    return { status: 'replayed', code: fromRow(row), accessTokenJti: row.access_token_jti, accessTokenExpiresAt: row.access_token_expires_at, refreshFamilyId: row.refresh_family_id };
   }
 
   override find(codeHash: string): Promise<{ code: AuthorizationCode; consumed: boolean } | undefined> {

@@ -87,6 +87,13 @@ export class RegistryCache {
     return (await this.client(id)) ?? null;
   }
 
+  /** The user when cached, without reading anything (undefined: not cached, or no such user). */
+  cachedPrincipal(userId: string): Principal | undefined {
+    const hit = this.#principalCache.get(userId);
+    if (hit) this.stats.principals.hits++;
+    return hit;
+  }
+
   principal(userId: string): Principal | Promise<Principal | undefined> {
     const hit = this.#principalCache.get(userId);
     if (hit) {

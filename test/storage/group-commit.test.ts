@@ -5,6 +5,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Client } from '../../src/clients/client.ts';
 import { KyselyClientStore } from '../../src/clients/client-store.ts';
+import { KyselyUserStore } from '../../src/identity/user-store.ts';
+import { codeStoreFor, type AuthorizationCode, type ConsumeResult } from '../../src/oauth/code-store.ts';
 import { refreshStoreFor, type RefreshFamily, type RefreshStore } from '../../src/oauth/refresh-store.ts';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from '../../src/storage/database.ts';
 import { DatabaseUnavailableError, isConnectionError, PgGroupCommit } from '../../src/storage/pg-group-commit.ts';
@@ -219,6 +221,45 @@ describe('group commit (SQLite): the batch itself fails', () => {
     for (let i = 0; i < 4; i++) expect(await observer.usedAt(`gc-lock-${i}`)).toBeNull();
     const again = await Promise.all(families.map((f, i) => refresh.rotate(`gc-lock-${i}`, `gc-lock-next-${i}`, f.id, 'openid', NOW + 5, NOW + 600)));
     expect(again.every((r) => r.status === 'rotated')).toBe(true);
+  });
+
+  test('a code exchange in one work (consumeAndDecide): consume, decision and record in one commit; rerun whole when its batch is rolled back; a refusal leaves the code consumed', async () => {
+    const users = new KyselyUserStore(handle.db);
+    const userId = randomUUID();
+    await users.insert({ id: userId, username: 'gc-code-user', email: null, emailVerified: false, name: null, givenName: null, familyName: null, passwordHash: null, passwordChangedAt: NOW, disabled: false, tokensValidAfter: 0, createdAt: NOW, updatedAt: NOW }, []);
+    const codes = codeStoreFor(handle);
+    const code = (hash: string): AuthorizationCode => ({
+      codeHash: hash, clientId, userId, sessionId: null, redirectUri: 'https://app.example.com/cb', redirectUriInRequest: true, scope: 'openid offline_access',
+      nonce: null, codeChallenge: null, codeChallengeMethod: null, authTime: NOW, amr: ['pwd'], createdAt: NOW, expiresAt: NOW + 600,
+    });
+    await Promise.all(['gc-code-a', 'gc-code-b'].map((h) => codes.insert(code(h))));
+    const seen: ConsumeResult['status'][] = [];
+    const exchangeA = (f: RefreshFamily) =>
+      codes.consumeAndDecide!('gc-code-a', NOW + 1, (result) => {
+        seen.push(result.status);
+        return { value: result.status, record: { issued: { accessTokenJti: 'jti-a', accessTokenExpiresAt: NOW + 300, refreshFamilyId: f.id }, family: { family: f, firstTokenHash: 'gc-code-a-rt', tokenExpiresAt: NOW + 600 } } };
+      });
+    const f = { ...family(), userId };
+    const stats = handle.sqlite!.stats;
+    const before = { ...stats };
+    // In the same batch, a write that fails (a family for an app that does not exist): the
+    // batch is rolled back and each work runs again alone — the decision too.
+    const [exchanged, bad] = await Promise.allSettled([exchangeA(f), refresh.createFamily({ ...family(), clientId: randomUUID() }, 'gc-code-orphan', NOW + 600)]);
+    expect(exchanged).toEqual({ status: 'fulfilled', value: 'consumed' });
+    expect(bad.status).toBe('rejected');
+    expect(seen).toEqual(['consumed', 'consumed']);
+    expect(stats.retriedAlone - before.retriedAlone).toBe(2);
+    expect(await observer.usedAt('gc-code-a-rt')).toBeNull();
+    const row = (await sql<{ consumed_at: number; access_token_jti: string; refresh_family_id: string }>`select consumed_at, access_token_jti, refresh_family_id from authorization_codes where code_hash = 'gc-code-a'`.execute(handle.db)).rows[0];
+    expect(row).toEqual({ consumed_at: NOW + 1, access_token_jti: 'jti-a', refresh_family_id: f.id });
+    // Used again: decide sees the replay with what the first exchange recorded.
+    const replay = await codes.consumeAndDecide!('gc-code-a', NOW + 2, (result) => ({ value: result }));
+    expect(replay).toMatchObject({ status: 'replayed', accessTokenJti: 'jti-a', refreshFamilyId: f.id });
+    // A refusal records nothing, and the code stays consumed.
+    const refused = await codes.consumeAndDecide!('gc-code-b', NOW + 3, (result) => ({ value: result.status }));
+    expect(refused).toBe('consumed');
+    expect(await codes.find('gc-code-b')).toMatchObject({ consumed: true });
+    expect(await codes.consumeAndDecide!('gc-code-unknown', NOW + 3, (result) => ({ value: result.status }))).toBe('unknown');
   });
 
   test('a COMMIT that fails: every caller of the batch gets DatabaseUnavailableError and nothing of it is stored', async () => {

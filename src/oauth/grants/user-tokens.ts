@@ -38,6 +38,39 @@ export async function issueUserTokens(
    */
   write?: (issued: IssuedIds, family: NewFamily | undefined) => Promise<void>,
 ): Promise<{ response: TokenResponse } & IssuedIds> {
+  const prepared = prepareUserTokens(deps, req, refresh);
+  // The ID token is signed on libuv's threadpool (RS256) while `write` (or else the new
+  // refresh family) is written: all are awaited together, so none can fail unobserved.
+  const idToken = signIdToken(deps, req, prepared);
+  const { family } = prepared;
+  const stored = write ? write(prepared, family) : family && deps.refresh.createFamily(family.family, family.firstTokenHash, family.tokenExpiresAt);
+  const [idTokenValue] = await Promise.all([idToken, stored]);
+  return answer(prepared, idTokenValue);
+}
+
+/**
+ * The tokens of `prepareUserTokens` once what they need is written: the ID token signed and
+ * added. For a write that already committed (SQLite's code exchange, which writes the family
+ * in the same work that consumed the code).
+ */
+export async function completeUserTokens(deps: GrantDeps, req: UserTokenRequest, prepared: PreparedTokens): Promise<{ response: TokenResponse } & IssuedIds> {
+  return answer(prepared, await signIdToken(deps, req, prepared));
+}
+
+/** What `prepareUserTokens` decided: the answer so far (no ID token yet) and what must be written. */
+export interface PreparedTokens extends IssuedIds {
+  response: TokenResponse;
+  /** The new refresh family and its first token, to be written before the answer. */
+  family: NewFamily | undefined;
+}
+
+/**
+ * The synchronous part of an issue: checks the user may have these scopes (throws the
+ * `invalid_grant` otherwise), signs the access token (ES256, on the event loop) and makes the
+ * new refresh family. Nothing is written and nothing is started: calling it again, or
+ * dropping what it returned, has no effect (group commit may run a write's work twice).
+ */
+export function prepareUserTokens(deps: GrantDeps, req: UserTokenRequest, refresh: { familyId: string; token: string } | 'new'): PreparedTokens {
   // Checked again at every issue: a user who lost the admin role since consenting gets nothing.
   const decision = decideGrant(req.client, req.principal, req.scopes);
   if (!decision.allowed) throw refused(decision);
@@ -49,21 +82,6 @@ export async function issueUserTokens(
     expires_in: access.expiresIn,
     scope: accessScopes.join(' '),
   };
-  // The ID token is signed on libuv's threadpool (RS256) while `write` (or else the new
-  // refresh family) is written: all are awaited together, so none can fail unobserved.
-  const idToken = req.scopes.includes('openid')
-    ? deps.idTokens.issue({
-        client: req.client,
-        user: req.principal.user,
-        scopes: req.scopes,
-        nonce: req.nonce,
-        authTime: req.authTime,
-        amr: req.amr,
-        sid: req.sid,
-        accessToken: access.token,
-        now: req.now,
-      })
-    : undefined;
   let familyId: string | null = null;
   let family: NewFamily | undefined;
   if (refresh === 'new' && req.scopes.includes('offline_access')) {
@@ -94,11 +112,29 @@ export async function issueUserTokens(
     familyId = refresh.familyId;
     response.refresh_token = refresh.token;
   }
-  const ids: IssuedIds = { jti: access.jti, exp: access.exp, familyId };
-  const stored = write ? write(ids, family) : family && deps.refresh.createFamily(family.family, family.firstTokenHash, family.tokenExpiresAt);
-  const [idTokenValue] = await Promise.all([idToken, stored]);
-  if (idTokenValue !== undefined) response.id_token = idTokenValue;
-  return { response, ...ids };
+  return { response, jti: access.jti, exp: access.exp, familyId, family };
+}
+
+/** The ID token with `openid` (signed off the event loop: RS256 on libuv's threadpool). */
+function signIdToken(deps: GrantDeps, req: UserTokenRequest, prepared: PreparedTokens): Promise<string> | undefined {
+  if (!req.scopes.includes('openid')) return undefined;
+  return deps.idTokens.issue({
+    client: req.client,
+    user: req.principal.user,
+    scopes: req.scopes,
+    nonce: req.nonce,
+    authTime: req.authTime,
+    amr: req.amr,
+    sid: req.sid,
+    accessToken: prepared.response.access_token,
+    now: req.now,
+  });
+}
+
+function answer(prepared: PreparedTokens, idToken: string | undefined): { response: TokenResponse } & IssuedIds {
+  const { response, jti, exp, familyId } = prepared;
+  if (idToken !== undefined) response.id_token = idToken;
+  return { response, jti, exp, familyId };
 }
 
 /** What an issue produced that a later replay of its grant must be able to revoke. */
@@ -124,7 +160,20 @@ export function refreshTtl(deps: GrantDeps, client: Client): number {
 /** The user a code or refresh token was issued for, if they may still get tokens. */
 export async function activePrincipal(deps: GrantDeps, userId: string | null, client: Client): Promise<Principal> {
   if (userId === null) throw invalidGrant('the grant has no user');
-  const principal = await deps.cache.principal(userId);
+  return allowedPrincipal(await deps.cache.principal(userId), client);
+}
+
+/**
+ * `activePrincipal` without waiting and without reading: the user when the registry cache
+ * holds them (every request after the first for a user), undefined when it does not. Throws
+ * as `activePrincipal` does for a user who may not have tokens.
+ */
+export function cachedActivePrincipal(deps: GrantDeps, userId: string, client: Client): Principal | undefined {
+  const principal = deps.cache.cachedPrincipal(userId);
+  return principal && allowedPrincipal(principal, client);
+}
+
+function allowedPrincipal(principal: Principal | undefined, client: Client): Principal {
   const decision = decideGrant(client, principal, ANY_SCOPES);
   if (!decision.allowed) throw refused(decision);
   return principal!; // set: decideGrant refuses a user that does not exist
