@@ -28,6 +28,7 @@ import { registerRegistrationRoutes } from './registration-routes.ts';
 import { registerErrorHandler } from './error-reply.ts';
 import { registerBrandRoutes } from './brand-routes.ts';
 import { registerLanguageRoutes } from './language-routes.ts';
+import { responseSerializers } from './response-serializers.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -44,6 +45,12 @@ export interface HttpAppOptions {
    * has a metrics token and no separate metrics address (src/http/metrics-endpoint.ts).
    */
   metrics?: TesseraMetrics;
+  /**
+   * When response serializers are compiled: on each route's first answer (default, fast
+   * starts), or all at `ready()` (src/http/response-serializers.ts; tests use it to prove
+   * every response schema compiles).
+   */
+  serializers?: 'lazy' | 'eager';
 }
 
 /** Builds the Fastify app around a composed Tessera. It only adapts; the rules live in the core. */
@@ -60,6 +67,7 @@ export function buildHttpApp(tessera: Tessera, options: HttpAppOptions = {}): Fa
     routerOptions: { maxParamLength: 200 },
     // The admin API's schemas reject unknown fields (400) rather than silently dropping them.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    schemaController: { compilersFactory: { buildSerializer: responseSerializers(options.serializers ?? 'lazy') } },
   });
   app.log.level = tessera.config.logLevel;
 
