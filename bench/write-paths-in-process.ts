@@ -8,7 +8,12 @@
  * Tessera's own code costs, steadier than `npm run bench` on a busy machine, but not
  * the socket writes, which the end-to-end bench includes.
  *
- *   node bench/write-paths-in-process.ts [--path refresh|code] [--batches 8] [--batch 2000] [--concurrency 16] [--postgres] [--profile out.cpuprofile]
+ *   node bench/write-paths-in-process.ts [--path refresh|code] [--batches 8] [--batch 2000] [--concurrency 16] [--postgres] [--profile out.cpuprofile] [--checkpoint-thread]
+ *
+ * `--checkpoint-thread` checkpoints the SQLite WAL on its thread, as `tessera serve` does
+ * (src/storage/sqlite-checkpointer.ts); without it the connection checkpoints in its commits.
+ * The event loop's delay (its longest stalls: a checkpoint inside a COMMIT is one) is
+ * reported beside the CPU.
  *
  * `--postgres` runs on a fresh PostgreSQL database instead (TESSERA_BENCH_POSTGRES_URL, default
  * the local one) and reports its backends' CPU per answer beside this process's.
@@ -22,6 +27,7 @@ import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { openTessera } from '../src/app/tessera.ts';
 import { SYSTEM } from '../src/audit/actor.ts';
 import { loadConfig } from '../src/config/config.ts';
@@ -48,6 +54,7 @@ const { values } = parseArgs({
     /** A PRAGMA run on the server's connection first, e.g. --pragma 'wal_autocheckpoint = 0' (experiments). */
     pragma: { type: 'string', multiple: true },
     postgres: { type: 'boolean', default: false },
+    'checkpoint-thread': { type: 'boolean', default: false },
   },
 });
 const path = values.path === 'code' ? 'code' : 'refresh';
@@ -67,6 +74,7 @@ const authorization = `Basic ${Buffer.from(`${created.client_id}:${created.clien
 const refreshStore = refreshStoreFor(tessera.database);
 const codeStore = codeStoreFor(tessera.database);
 for (const p of values.pragma ?? []) tessera.database.sqlite?.statement(`PRAGMA ${p}`).run();
+const checkpointer = values['checkpoint-thread'] ? tessera.database.startWalCheckpoints?.({ log: silentLogger }) : undefined;
 const app = buildHttpApp(tessera);
 await app.ready();
 
@@ -147,8 +155,11 @@ const total: number[] = [];
 const main: number[] = [];
 const walls: number[] = [];
 const dbs: number[] = [];
+const delay = monitorEventLoopDelay({ resolution: 1 });
 for (let i = 0; i < batches; i++) {
+  delay.enable();
   const r = await batch(batchSize);
+  delay.disable();
   total.push(r.total);
   main.push(r.main);
   walls.push(r.wall);
@@ -157,6 +168,9 @@ for (let i = 0; i < batches; i++) {
 const fmt = (xs: number[]) => xs.map((v) => v.toFixed(0)).join(', ');
 process.stdout.write(
   `${path}: CPU µs/answer median ${median(total).toFixed(0)} (${fmt(total)}); main thread ${median(main).toFixed(0)} (${fmt(main)}); ${pgDatabase ? `PostgreSQL ${median(dbs).toFixed(0)} (${fmt(dbs)}); ` : ''}wall ${median(walls).toFixed(0)} (${fmt(walls)}); ${batches} batches of ${batchSize}, ${concurrency} at a time\n`,
+);
+process.stdout.write(
+  `event-loop delay over the measured batches: p50 ${(delay.percentile(50) / 1e6).toFixed(2)} ms, p99 ${(delay.percentile(99) / 1e6).toFixed(2)} ms, max ${(delay.max / 1e6).toFixed(2)} ms${checkpointer ? `; checkpoint thread ${JSON.stringify(checkpointer.stats)}` : ''}\n`,
 );
 // The last batch's profile: one is enough, and profile-summary reads one profile per file.
 if (values.profile) writeFileSync(values.profile, JSON.stringify(profiles.at(-1)));

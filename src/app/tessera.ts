@@ -574,6 +574,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     },
     /** Caches, the change feed and housekeeping: what a serving node needs beyond the services. */
     async startBackground(): Promise<void> {
+      // SQLite: the WAL is checkpointed on a thread of its own, not in the event loop's commits.
+      database.startWalCheckpoints?.({ log });
       await cache.load(epochSeconds(clock), feed);
       gateway.load(await apis.loadAll());
       feed.subscribe((kind) => {

@@ -5,6 +5,7 @@ import pg from 'pg';
 import type { Logger } from '../lib/logger.ts';
 import { nodeSqliteDialect, openSqlite } from './node-sqlite-dialect.ts';
 import { PgGroupCommit } from './pg-group-commit.ts';
+import { CHECKPOINT_DEFAULTS, SqliteCheckpointer, type SqliteCheckpointerOptions } from './sqlite-checkpointer.ts';
 import { SqliteStatements } from './sqlite-statements.ts';
 import { MIGRATION_NAMES, StaticMigrationProvider } from './migrations/index.ts';
 import { createPrivateDirectory, createPrivateFile, tightenPrivateFiles } from './private-files.ts';
@@ -30,6 +31,14 @@ export interface DatabaseHandle {
   sqlite?: SqliteStatements;
   /** PostgreSQL: the hot paths' writes, committed in groups (pg-group-commit.ts). */
   groupCommit?: PgGroupCommit;
+  /**
+   * SQLite file databases: checkpoint the WAL on a thread of its own from now on
+   * (sqlite-checkpointer.ts), what a serving node does (Tessera's `startBackground`). Commands
+   * that open the database briefly never call it: their connection checkpoints as SQLite
+   * does by default. Started once; a second call answers the same checkpointer. close()
+   * stops the thread before the connection closes. Absent on PostgreSQL and `:memory:`.
+   */
+  startWalCheckpoints?: (options: SqliteCheckpointerOptions) => SqliteCheckpointer;
   close(): Promise<void>;
 }
 
@@ -144,14 +153,31 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     }
     const stats: DatabaseStats = { queryErrors: 0, connectionErrors: 0 };
     const db = new Kysely<Database>({ dialect: nodeSqliteDialect(raw), log: countErrors(stats) });
+    const statements = new SqliteStatements(raw, db, stats);
+    let checkpointer: SqliteCheckpointer | undefined;
     return {
       db,
       dialect,
       displayUrl: url,
       stats,
-      sqlite: new SqliteStatements(raw, db, stats),
+      sqlite: statements,
       pool: () => undefined,
+      ...(target === ':memory:'
+        ? {}
+        : {
+            startWalCheckpoints: (checkpointOptions: SqliteCheckpointerOptions) => {
+              if (checkpointer) return checkpointer;
+              const started = new SqliteCheckpointer(raw, resolve(target), { writes: statements, ...checkpointOptions });
+              checkpointer = started;
+              statements.afterCommits(checkpointOptions.nudgeEveryBatches ?? CHECKPOINT_DEFAULTS.nudgeEveryBatches, () => started.nudge());
+              return started;
+            },
+          }),
       close: async () => {
+        if (checkpointer) {
+          statements.afterCommits(0, undefined);
+          await checkpointer.stop();
+        }
         await db.destroy();
       },
     };

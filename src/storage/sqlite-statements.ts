@@ -45,6 +45,11 @@ export class SqliteStatements {
   #scheduled = false;
   /** Batches committed and the writes they carried, for tests and the performance notes. */
   readonly stats = { batches: 0, statements: 0, retriedAlone: 0 };
+  /** Called once per `#committedEvery` committed batches (the WAL checkpoint thread's nudge); none by default. */
+  #afterCommits: (() => void) | undefined;
+  #committedEvery = 0;
+  #untilCall = 0;
+  #paused = false;
 
   constructor(raw: DatabaseSync, db: Kysely<Database>, errors: ErrorCounter) {
     this.#raw = raw;
@@ -60,6 +65,34 @@ export class SqliteStatements {
       this.#prepared.set(sql, stmt);
     }
     return stmt;
+  }
+
+  /**
+   * Calls `callback` once per `every` committed batches (undefined: never again). For the WAL
+   * checkpoint thread (sqlite-checkpointer.ts): a counter per batch, nothing per request.
+   */
+  afterCommits(every: number, callback: (() => void) | undefined): void {
+    if (callback && (!Number.isInteger(every) || every < 1)) throw new RangeError(`afterCommits needs a positive whole number of batches (got ${every})`);
+    this.#afterCommits = callback;
+    this.#committedEvery = every;
+    this.#untilCall = every;
+  }
+
+  /**
+   * Holds group-commit flushes until resumeFlushes(): writes submitted meanwhile queue (their
+   * callers wait; the event loop does not), and commit together at the resume. For the WAL
+   * checkpoint thread's last pass (sqlite-checkpointer.ts), a few ms at most.
+   */
+  pauseFlushes(): void {
+    this.#paused = true;
+  }
+
+  resumeFlushes(): void {
+    this.#paused = false;
+    if (this.#queue.length && !this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.#flush());
+    }
   }
 
   /** Runs synchronous `work` on the connection, outside any transaction Kysely holds open. */
@@ -84,7 +117,7 @@ export class SqliteStatements {
   write<T>(work: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ work, resolve: resolve as PendingWrite['resolve'], reject });
-      if (!this.#scheduled) {
+      if (!this.#scheduled && !this.#paused) {
         this.#scheduled = true;
         // After the I/O callbacks of this turn: every request parsed in it has queued its write.
         setImmediate(() => this.#flush());
@@ -94,6 +127,8 @@ export class SqliteStatements {
 
   #flush(): void {
     this.#scheduled = false;
+    // Paused after this flush was scheduled: the queue waits for resumeFlushes().
+    if (this.#paused) return;
     const batch = this.#queue;
     this.#queue = [];
     const commit = (): void => this.#commit(batch);
@@ -135,6 +170,7 @@ export class SqliteStatements {
       this.stats.batches++;
       this.stats.statements += batch.length;
       batch.forEach((p, i) => p.resolve(results[i]));
+      this.#committed();
       return;
     }
     // One work threw: roll the whole batch back (partial effects of the failed work
@@ -170,6 +206,14 @@ export class SqliteStatements {
     this.stats.batches++;
     this.stats.statements++;
     p.resolve(result);
+    this.#committed();
+  }
+
+  #committed(): void {
+    if (this.#afterCommits !== undefined && --this.#untilCall === 0) {
+      this.#untilCall = this.#committedEvery;
+      this.#afterCommits();
+    }
   }
 
   /** Ends a failed transaction; a ROLLBACK that fails too leaves SQLite to end it (it did, if it cannot). */
