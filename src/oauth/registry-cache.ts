@@ -95,11 +95,8 @@ export class RegistryCache {
   }
 
   principal(userId: string): Principal | Promise<Principal | undefined> {
-    const hit = this.#principalCache.get(userId);
-    if (hit) {
-      this.stats.principals.hits++;
-      return hit;
-    }
+    const hit = this.cachedPrincipal(userId);
+    if (hit) return hit;
     this.stats.principals.misses++;
     return this.#users.principal(userId).then((p) => {
       if (p) remember(this.#principalCache, userId, p);
