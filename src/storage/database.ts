@@ -35,10 +35,11 @@ export interface DatabaseHandle {
    * SQLite file databases: checkpoint the WAL on a thread of its own from now on
    * (sqlite-checkpointer.ts), what a serving node does (Tessera's `startBackground`). Commands
    * that open the database briefly never call it: their connection checkpoints as SQLite
-   * does by default. Started once; a second call answers the same checkpointer. close()
-   * stops the thread before the connection closes. Absent on PostgreSQL and `:memory:`.
+   * does by default. Started once; a second call answers the same checkpointer. A thread that
+   * cannot be created is logged and answers undefined: the connection keeps checkpointing
+   * itself and the node serves on. close() stops the thread before the connection closes. Absent on PostgreSQL and `:memory:`.
    */
-  startWalCheckpoints?: (options: SqliteCheckpointerOptions) => SqliteCheckpointer;
+  startWalCheckpoints?: (options: SqliteCheckpointerOptions) => SqliteCheckpointer | undefined;
   close(): Promise<void>;
 }
 
@@ -167,7 +168,13 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
         : {
             startWalCheckpoints: (checkpointOptions: SqliteCheckpointerOptions) => {
               if (checkpointer) return checkpointer;
-              const started = new SqliteCheckpointer(raw, resolve(target), { writes: statements, ...checkpointOptions });
+              let started: SqliteCheckpointer;
+              try {
+                started = new SqliteCheckpointer(raw, resolve(target), { writes: statements, ...checkpointOptions });
+              } catch (error) {
+                checkpointOptions.log.error({ err: error }, 'the WAL checkpoint thread could not start; the database connection checkpoints the WAL itself');
+                return undefined;
+              }
               checkpointer = started;
               statements.afterCommits(checkpointOptions.nudgeEveryBatches ?? CHECKPOINT_DEFAULTS.nudgeEveryBatches, () => started.nudge());
               return started;

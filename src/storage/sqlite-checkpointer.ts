@@ -81,6 +81,14 @@ export class CheckpointThreadStopError extends Error {
   }
 }
 
+/** The checkpoint thread could not be created (`new Worker` threw); the connection checkpoints itself. */
+export class CheckpointThreadStartError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'CheckpointThreadStartError';
+  }
+}
+
 const SCRIPT = new URL('./sqlite-checkpoint-worker.ts', import.meta.url);
 
 /**
@@ -109,7 +117,8 @@ const SCRIPT = new URL('./sqlite-checkpoint-worker.ts', import.meta.url);
  * way and one short checkpoint, `maxHoldMs` at most.
  *
  * A thread that throws or exits is logged and the connection goes back to automatic
- * checkpoints; nothing else fails. stop() (closing the database) ends the thread before the
+ * checkpoints; nothing else fails. A thread that cannot be created at all throws
+ * CheckpointThreadStartError from the constructor, the connection set back first. stop() (closing the database) ends the thread before the
  * connection closes. A checkpoint that finds another one running (`serve --workers`: one thread
  * per process) reports busy, which is normal and counted, not an error.
  */
@@ -143,7 +152,13 @@ export class SqliteCheckpointer {
     // Before the thread exists: from now on the connection checkpoints only past the safety net.
     raw.exec(`PRAGMA wal_autocheckpoint = ${options.safetyNetFrames ?? CHECKPOINT_DEFAULTS.safetyNetFrames}`);
     raw.exec(`PRAGMA journal_size_limit = ${CHECKPOINT_DEFAULTS.journalSizeLimitBytes}`);
-    this.#worker = new Worker(options.script ?? SCRIPT, { workerData: config, name: 'tessera WAL checkpoints' });
+    try {
+      this.#worker = new Worker(options.script ?? SCRIPT, { workerData: config, name: 'tessera WAL checkpoints' });
+    } catch (error) {
+      // No thread (a thread limit, a bad script): the connection checkpoints as it did before.
+      this.#automatic();
+      throw new CheckpointThreadStartError(`the WAL checkpoint thread could not start: ${(error as Error).message}`, { cause: error });
+    }
     // An idle thread does not keep the process alive; stop() refs it while it waits for the exit.
     this.#worker.unref();
     this.#worker.on('message', (report: CheckpointReport) => this.#report(report));

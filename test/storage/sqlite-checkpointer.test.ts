@@ -105,7 +105,7 @@ describe('SQLite WAL checkpoints on a thread of their own', () => {
     const { path, url } = freshFile();
     const handle = open(url);
     const log = recordingLogger();
-    const checkpointer = handle.startWalCheckpoints!({ log });
+    const checkpointer = handle.startWalCheckpoints!({ log })!;
     expect(handle.startWalCheckpoints!({ log })).toBe(checkpointer);
     expect(autocheckpoint(handle)).toBe(CHECKPOINT_DEFAULTS.safetyNetFrames);
 
@@ -127,7 +127,7 @@ describe('SQLite WAL checkpoints on a thread of their own', () => {
     const { url } = freshFile();
     const before = checkpointThreads();
     const handle = openDatabase(url);
-    const checkpointer = handle.startWalCheckpoints!({ log: recordingLogger() });
+    const checkpointer = handle.startWalCheckpoints!({ log: recordingLogger() })!;
     // The thread names itself once it runs.
     for (let i = 0; i < 100 && checkpointThreads() === before; i++) await new Promise((r) => setTimeout(r, 10));
     expect(checkpointThreads()).toBe(before + 1);
@@ -171,7 +171,7 @@ describe('SQLite WAL checkpoints on a thread of their own', () => {
     const { path, url } = freshFile();
     const handle = open(url);
     const log = recordingLogger();
-    const checkpointer = handle.startWalCheckpoints!({ log, script: new URL('../support/exiting-checkpoint-worker.ts', import.meta.url), nudgeEveryBatches: 1 });
+    const checkpointer = handle.startWalCheckpoints!({ log, script: new URL('../support/exiting-checkpoint-worker.ts', import.meta.url), nudgeEveryBatches: 1 })!;
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
     process.on('unhandledRejection', onUnhandled);
@@ -192,13 +192,33 @@ describe('SQLite WAL checkpoints on a thread of their own', () => {
     }
   });
 
+  test('a thread that cannot be created at all: logged once, no checkpointer, automatic checkpoints, the writes go on', { timeout: 30_000 }, async () => {
+    const { path, url } = freshFile();
+    const handle = open(url);
+    const log = recordingLogger();
+    // A script node:worker_threads refuses before any thread exists (as a thread limit would).
+    const started = handle.startWalCheckpoints!({ log, script: new URL('https://example.invalid/checkpoint-worker.js') });
+    expect(started).toBeUndefined();
+    expect(log.messages('error')).toEqual(['the WAL checkpoint thread could not start; the database connection checkpoints the WAL itself']);
+    const err = (log.entries[0]!.context as { err: Error }).err;
+    expect(err.name).toBe('CheckpointThreadStartError');
+    expect(autocheckpoint(handle)).toBe(AUTOMATIC_CHECKPOINT_FRAMES);
+    const before = nextSeq;
+    await writeFor([handle], path, 300);
+    expect((handle.sqlite!.statement('SELECT count(*) AS n FROM t WHERE seq > ?').get(before) as { n: number }).n).toBe(nextSeq - before);
+    // A later call may try again (the limit may have passed), and then runs as usual.
+    const second = handle.startWalCheckpoints!({ log });
+    expect(second?.running).toBe(true);
+    expect(autocheckpoint(handle)).toBe(CHECKPOINT_DEFAULTS.safetyNetFrames);
+  });
+
   test('two serving processes on one file (`serve --workers 2`): both threads checkpoint, a checkpoint that meets the other one is not an error, the WAL stays bounded', { timeout: 60_000 }, async () => {
     const { path, url } = freshFile();
     const a = open(url);
     const b = open(url);
     const log = recordingLogger();
-    const first = a.startWalCheckpoints!({ log });
-    const second = b.startWalCheckpoints!({ log });
+    const first = a.startWalCheckpoints!({ log })!;
+    const second = b.startWalCheckpoints!({ log })!;
     const { largestWal } = await writeFor([a, b], path, 4_000);
     expect(log.entries).toEqual([]);
     expect(first.running && second.running).toBe(true);
@@ -224,7 +244,7 @@ test('kill -9 during heavy writes with the checkpoint thread running: every comm
     const handle = openDatabase(${JSON.stringify(url)});
     handle.sqlite.statement('CREATE TABLE t (seq INTEGER PRIMARY KEY, k BLOB NOT NULL UNIQUE, v BLOB NOT NULL)').run();
     const log = { error: (c, m) => process.stderr.write(m + ' ' + c.err + '\\n'), warn() {}, info() {} };
-    const checkpointer = handle.startWalCheckpoints({ log });
+    const checkpointer = handle.startWalCheckpoints({ log })!;
     const insert = handle.sqlite.statement('INSERT INTO t (seq, k, v) VALUES (?, ?, ?)');
     const value = randomBytes(100);
     let seq = 0;
