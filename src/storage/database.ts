@@ -37,7 +37,8 @@ export interface DatabaseHandle {
    * that open the database briefly never call it: their connection checkpoints as SQLite
    * does by default. Started once; a second call answers the same checkpointer. A thread that
    * cannot be created is logged and answers undefined: the connection keeps checkpointing
-   * itself and the node serves on. close() stops the thread before the connection closes. Absent on PostgreSQL and `:memory:`.
+   * itself and the node serves on. close() stops the thread before the connection closes.
+   * Absent on PostgreSQL and `:memory:`.
    */
   startWalCheckpoints?: (options: SqliteCheckpointerOptions) => SqliteCheckpointer | undefined;
   close(): Promise<void>;
