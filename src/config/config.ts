@@ -87,6 +87,12 @@ export interface TesseraConfig {
    * over sign-ins when the cores are all busy (docs/performance.md, issue 16).
    */
   passwordHashingNice: number;
+  /**
+   * TESSERA_THREADPOOL_NICE (default 5): how many nice steps below the event loop libuv's
+   * threadpool runs, where RS256 ID tokens are signed (Linux; 0 = the same priority). The
+   * event loop is then run first when both want a core (docs/performance.md, step 19).
+   */
+  threadpoolNice: number;
   cleanup: {
     /** TESSERA_CLEANUP_INTERVAL_SECONDS: how often each serving node removes expired rows, default 300. */
     intervalSeconds: number;
@@ -230,6 +236,7 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
     databasePoolSize: int('TESSERA_DATABASE_POOL_SIZE', env.TESSERA_DATABASE_POOL_SIZE, 10, LIMITS.databasePoolSize),
     sqliteSynchronous: sqliteSynchronous(env.TESSERA_SQLITE_SYNCHRONOUS),
     passwordHashingNice: int('TESSERA_PASSWORD_HASHING_NICE', env.TESSERA_PASSWORD_HASHING_NICE, 10, LIMITS.passwordHashingNice),
+    threadpoolNice: int('TESSERA_THREADPOOL_NICE', env.TESSERA_THREADPOOL_NICE, 5, LIMITS.threadpoolNice),
     cleanup: {
       intervalSeconds: int('TESSERA_CLEANUP_INTERVAL_SECONDS', env.TESSERA_CLEANUP_INTERVAL_SECONDS, 300, LIMITS.cleanupIntervalSeconds),
       auditRetentionDays: int('TESSERA_AUDIT_RETENTION_DAYS', env.TESSERA_AUDIT_RETENTION_DAYS, 0, LIMITS.auditRetentionDays),

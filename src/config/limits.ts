@@ -71,6 +71,8 @@ export const LIMITS = {
   databasePoolSize: { min: 1, max: 1000 },
   /** TESSERA_PASSWORD_HASHING_NICE: nice steps below the event loop for password hashing (Linux's 0 – 19). */
   passwordHashingNice: { min: 0, max: 19 },
+  /** TESSERA_THREADPOOL_NICE: nice steps below the event loop for libuv's threadpool (Linux's 0 – 19). */
+  threadpoolNice: { min: 0, max: 19 },
   /** TESSERA_CLEANUP_INTERVAL_SECONDS: how often each node removes expired rows. */
   cleanupIntervalSeconds: { min: 1, max: DAY },
   /** TESSERA_AUDIT_RETENTION_DAYS: audit entries older than this are removed; 0 keeps them forever. */

@@ -279,6 +279,16 @@ describe('TESSERA_SQLITE_SYNCHRONOUS', () => {
   });
 });
 
+describe('TESSERA_THREADPOOL_NICE', () => {
+  test('5 steps below the event loop by default, 0 – 19 on request, anything else one clear error', () => {
+    expect(loadConfig({}).threadpoolNice).toBe(5);
+    expect(loadConfig({ TESSERA_THREADPOOL_NICE: '0' }).threadpoolNice).toBe(0);
+    expect(loadConfig({ TESSERA_THREADPOOL_NICE: '19' }).threadpoolNice).toBe(19);
+    expect(() => loadConfig({ TESSERA_THREADPOOL_NICE: '20' })).toThrow(new ConfigError('TESSERA_THREADPOOL_NICE must be a whole number from 0 to 19 (got "20")'));
+    expect(() => loadConfig({ TESSERA_THREADPOOL_NICE: 'low' })).toThrow(ConfigError);
+  });
+});
+
 describe('TESSERA_PASSWORD_HASHING_NICE', () => {
   test('10 steps below the event loop by default, 0 – 19 on request, anything else one clear error', () => {
     expect(loadConfig({}).passwordHashingNice).toBe(10);

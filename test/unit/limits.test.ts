@@ -32,6 +32,7 @@ describe('the docs state the ranges of src/config/limits.ts', () => {
     ['configuration.md', '| `TESSERA_GATEWAY_IDLE_TIMEOUT_MS` | | `15000` |', 'gatewayIdleTimeoutMs'],
     ['configuration.md', '| `TESSERA_DATABASE_POOL_SIZE` |', 'databasePoolSize'],
     ['configuration.md', '| `TESSERA_PASSWORD_HASHING_NICE` | | `10` |', 'passwordHashingNice'],
+    ['configuration.md', '| `TESSERA_THREADPOOL_NICE` | | `5` |', 'threadpoolNice'],
     ['configuration.md', '| `TESSERA_REGISTRATIONS_PER_IP` |', 'registrationsPerIp'],
     ['configuration.md', '| `TESSERA_CLEANUP_INTERVAL_SECONDS` | | `300` |', 'cleanupIntervalSeconds'],
     ['configuration.md', '| `TESSERA_AUDIT_RETENTION_DAYS` | | `0` |', 'auditRetentionDays'],

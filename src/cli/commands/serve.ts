@@ -5,6 +5,7 @@ import { openTessera, type Tessera } from '../../app/tessera.ts';
 import type { TesseraConfig } from '../../config/config.ts';
 import { buildHttpApp } from '../../http/app.ts';
 import { listenForMetrics } from '../../http/metrics-endpoint.ts';
+import { lowerThreadpoolPriority } from '../../lib/threadpool-priority.ts';
 import { createLogger } from '../../observability/logging.ts';
 import { answerClusterPrimary, clusterRender, metricsEnabled, renderOf, TesseraMetrics } from '../../observability/metrics.ts';
 import { configFrom, withCommon, type GlobalOptions } from '../context.ts';
@@ -74,6 +75,9 @@ async function listen(config: TesseraConfig, warn: (m: string) => void, applyEnv
   await tessera.startBackground();
   const app = buildHttpApp(tessera, { loggerInstance: log, metrics });
   await app.ready();
+  // Each serving process lowers its own threadpool (src/lib/threadpool-priority.ts).
+  const threadpool = await lowerThreadpoolPriority(config.threadpoolNice);
+  if (threadpool.warning) log.warn({}, threadpool.warning);
   // Listening on app.server directly keeps Fastify from logging before our first line.
   try {
     await new Promise<void>((resolve, reject) => {
