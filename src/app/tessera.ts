@@ -446,7 +446,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     userinfo: userinfoEndpoint({ tokens, users: userStore, guard: resourceGuard, issuer }),
     /** RFC 8628 §3.1: POST /connect/deviceauthorization. */
     /** RFC 9126 §2: POST /connect/par. */
-    par: pushedAuthorizationEndpoint({ lookupClient, pushed: pushedRequests, resources: gateway, clientAssertions }),
+    par: pushedAuthorizationEndpoint({ lookupClient, pushed: pushedRequests, resources: gateway, clientAssertions, dpop }),
     deviceAuthorization: deviceAuthorizationEndpoint({ lookupClient, devices: deviceAuthorizations, issuer, resources: gateway, clientAssertions, ...DEVICE_FLOW_DEFAULTS }),
   };
 

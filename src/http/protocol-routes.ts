@@ -72,9 +72,20 @@ export function registerProtocolRoutes(app: FastifyInstance, tessera: Tessera): 
   }
 
   // RFC 9126 §2: the app pushes its authorization request and gets a request_uri for /connect/authorize.
+  // RFC 9449 §10.1: a DPoP proof with the push binds the code to its key (htu: the public URL).
   app.post('/connect/par', async (request, reply) => {
-    const body = await endpoints.par({ params: formParams(request), authorization: request.headers.authorization, now: epochSeconds(clock) });
-    return noStore(reply).code(201).send(body);
+    const now = epochSeconds(clock);
+    const dpopHeaders = dpopHeaderValues(request);
+    const body = await endpoints.par({
+      params: formParams(request),
+      authorization: request.headers.authorization,
+      now,
+      dpop: dpopHeaders === undefined ? undefined : { headers: dpopHeaders, url: `${tessera.issuer}/connect/par` },
+    });
+    return noStore(reply)
+      .headers(dpopHeaders === undefined ? {} : tessera.dpop.nonceHeader(now))
+      .code(201)
+      .send(body);
   });
 
   app.post('/connect/introspect', async (request, reply) => {

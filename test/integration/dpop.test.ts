@@ -184,6 +184,55 @@ describe.each(DIALECTS)('DPoP at the token endpoint (%s)', (dialect) => {
     expect(new URL(location(bad)).searchParams.get('error')).toBe('invalid_request');
   });
 
+  test('a DPoP proof at PAR binds the code as dpop_jkt does (§10.1); with dpop_jkt too they must agree; a bad proof is refused there', async () => {
+    const parUrl = `${server.url}/connect/par`;
+    const push = async (headers: Record<string, string>, extra: Record<string, string> = {}) => {
+      const { verifier, challenge } = pkce();
+      const res = await postForm(parUrl, { client_id: spa.id, response_type: 'code', redirect_uri: REDIRECT, scope: 'openid offline_access', state: 's', code_challenge: challenge, code_challenge_method: 'S256', ...extra }, headers);
+      return { res, verifier };
+    };
+    /** Push with a proof by `key`, authorize through the request_uri, and answer the code. */
+    const pushedCode = async (): Promise<{ code: string; verifier: string }> => {
+      const { res, verifier } = await push({ dpop: await dpopProof(key, { htu: parUrl }) });
+      expect(res.status).toBe(201);
+      const { request_uri } = (await res.json()) as { request_uri: string };
+      const callback = await approveAuthorization(server.url, `/connect/authorize?${new URLSearchParams({ client_id: spa.id, request_uri })}`, 'alice', PASSWORD);
+      expect(callback.searchParams.get('error')).toBeNull();
+      return { code: callback.searchParams.get('code')!, verifier };
+    };
+    const exchange = async (c: { code: string; verifier: string }, headers: Record<string, string>) =>
+      postForm(tokenUrl, { grant_type: 'authorization_code', code: c.code, redirect_uri: REDIRECT, client_id: spa.id, code_verifier: c.verifier }, headers);
+
+    // The code is bound to the key that signed the push's proof: no proof, or another key, is refused.
+    const bare = await exchange(await pushedCode(), {});
+    expect(bare.status).toBe(400);
+    expect(((await bare.json()) as Json).error).toBe('invalid_dpop_proof');
+    const wrong = await exchange(await pushedCode(), { dpop: await dpopProof(other, { htu: tokenUrl }) });
+    expect(wrong.status).toBe(400);
+    expect(((await wrong.json()) as Json).error).toBe('invalid_grant');
+    const ok = await exchange(await pushedCode(), { dpop: await dpopProof(key, { htu: tokenUrl }) });
+    expect(ok.status).toBe(200);
+    const tokens = (await ok.json()) as Json;
+    expect(tokens.token_type).toBe('DPoP');
+    expect(decodeJwt(tokens.access_token as string).cnf).toEqual({ jkt: key.jkt });
+
+    // dpop_jkt beside the proof: the same key is accepted, another refused.
+    const same = await push({ dpop: await dpopProof(key, { htu: parUrl }) }, { dpop_jkt: key.jkt });
+    expect(same.res.status).toBe(201);
+    const mismatch = await push({ dpop: await dpopProof(key, { htu: parUrl }) }, { dpop_jkt: other.jkt });
+    expect(mismatch.res.status).toBe(400);
+    expect(await mismatch.res.json()).toEqual({ error: 'invalid_request', error_description: 'dpop_jkt names another key than the DPoP proof' });
+    // A proof made for another endpoint, or one sent again, is refused at PAR as at the token endpoint.
+    const elsewhere = await push({ dpop: await dpopProof(key, { htu: tokenUrl }) });
+    expect(elsewhere.res.status).toBe(400);
+    expect(((await elsewhere.res.json()) as Json).error).toBe('invalid_dpop_proof');
+    const proof = await dpopProof(key, { htu: parUrl });
+    expect((await push({ dpop: proof })).res.status).toBe(201);
+    const replayed = await push({ dpop: proof });
+    expect(replayed.res.status).toBe(400);
+    expect(((await replayed.res.json()) as Json).error).toBe('invalid_dpop_proof');
+  });
+
   test('a self-registered app may ask for dpop_bound_access_tokens (§5.2, RFC 7591 metadata); then it needs proofs', async () => {
     await server.tessera.services.settings.update({ client_registration: 'open' }, SYSTEM);
     const reg = await fetch(`${server.url}/connect/register`, {

@@ -3,7 +3,8 @@ import { randomToken, sha256 } from '../../lib/crypto.ts';
 import { REQUEST_URI_PREFIX, validateAuthorizationRequest } from '../authorization-request.ts';
 import type { ClientAssertions } from '../client-assertion.ts';
 import { authenticateClient, presentedCredentials, type ClientLookup } from '../client-auth.ts';
-import { invalidRequest } from '../errors.ts';
+import { DpopError, type DpopVerifier } from '../dpop.ts';
+import { invalidRequest, OAuthError } from '../errors.ts';
 import { singleValued, type RawParams } from '../params.ts';
 import type { PushedRequestStore } from '../pushed-request-store.ts';
 import type { ResourceDirectory } from '../resource-indicators.ts';
@@ -19,6 +20,8 @@ export interface PushedAuthorizationDeps {
   pushed: PushedRequestStore;
   resources?: ResourceDirectory;
   clientAssertions?: ClientAssertions;
+  /** Validates a DPoP proof sent with the push (RFC 9449 §10.1); absent: a DPoP header is refused. */
+  dpop?: DpopVerifier;
   /** Seconds a request_uri may wait for the browser (default PAR_EXPIRES_IN, 60). */
   expiresIn?: number;
 }
@@ -32,11 +35,21 @@ const CLIENT_AUTH_PARAMS = new Set(['client_secret', 'client_assertion', 'client
  * /connect/authorize, and any problem is answered here as JSON (§2.3), never by redirect.
  * Valid, it is stored under the SHA-256 of a random `request_uri` that lives `expires_in`
  * seconds and is used once.
+ *
+ * RFC 9449 §10.1: a DPoP proof sent with the push binds the code to the proof's key exactly
+ * as `dpop_jkt` would (the token request must then prove that key); sent with `dpop_jkt`
+ * too, the two must name the same key.
  */
 export function pushedAuthorizationEndpoint(deps: PushedAuthorizationDeps) {
   const assertions = deps.clientAssertions?.forEndpoint('/connect/par');
   const expiresIn = deps.expiresIn ?? PAR_EXPIRES_IN;
-  return async function push(req: { params: RawParams; authorization: string | undefined; now: number }): Promise<PushedAuthorizationResponse> {
+  return async function push(req: {
+    params: RawParams;
+    authorization: string | undefined;
+    now: number;
+    /** The request's `DPoP` headers and the PAR endpoint's public URL; absent without a DPoP header. */
+    dpop?: { headers: readonly string[]; url: string } | undefined;
+  }): Promise<PushedAuthorizationResponse> {
     // Repeated parameters are refused after authentication (as the authorize validation does), but
     // the credentials themselves must be single.
     const single = singleValued(new Map([...req.params].filter(([k]) => k === 'client_id' || CLIENT_AUTH_PARAMS.has(k))));
@@ -44,6 +57,13 @@ export function pushedAuthorizationEndpoint(deps: PushedAuthorizationDeps) {
     const raw: RawParams = new Map([...req.params].filter(([k]) => !CLIENT_AUTH_PARAMS.has(k)));
     // §2.1: the client_id is the authenticated client's, whether sent or carried by Basic or the assertion.
     raw.set('client_id', [client.id]);
+    if (req.dpop !== undefined) {
+      const jkt = await proofKey(deps.dpop, req.dpop, req.now);
+      const named = raw.get('dpop_jkt');
+      // A repeated dpop_jkt is left for the validation below to refuse.
+      if (named?.length === 1 && named[0] !== jkt) throw invalidRequest('dpop_jkt names another key than the DPoP proof');
+      if (named === undefined) raw.set('dpop_jkt', [jkt]);
+    }
     const validation = await validateAuthorizationRequest(raw, () => client, deps.resources, { fromPar: true });
     if (!validation.ok) throw validation.error;
     const params: Record<string, string> = {};
@@ -53,4 +73,15 @@ export function pushedAuthorizationEndpoint(deps: PushedAuthorizationDeps) {
     await deps.pushed.insert({ requestUriHash: sha256(requestUri), clientId: client.id, params, createdAt: req.now, expiresAt: req.now + expiresIn });
     return { request_uri: requestUri, expires_in: expiresIn };
   };
+}
+
+/** The JWK thumbprint of a valid proof's key; an invalid proof is the error the token endpoint gives (§4.3, §8). */
+async function proofKey(verifier: DpopVerifier | undefined, dpop: { headers: readonly string[]; url: string }, now: number): Promise<string> {
+  if (!verifier) throw new OAuthError('invalid_dpop_proof', 'DPoP is not supported here');
+  try {
+    return (await verifier.verify({ headers: dpop.headers, method: 'POST', url: dpop.url, now })).jkt;
+  } catch (error) {
+    if (!(error instanceof DpopError)) throw error;
+    throw new OAuthError(error.code, error.message, { headers: error.code === 'use_dpop_nonce' ? verifier.nonceHeader(now) : {} });
+  }
 }
