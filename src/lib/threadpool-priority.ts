@@ -8,7 +8,7 @@
  * the one part that cannot spread over cores — waits behind signatures. A few nice steps
  * down, the kernel runs the event loop first whenever it has work, and the signatures take
  * every cycle it leaves; measured on two cores with the load generator beside it, the
- * refresh and code exchange answered ~5–8 % more per second at the same CPU per answer
+ * refresh and code exchange answered ~4–8 % more per second at the same CPU per answer
  * (docs/performance.md, step 19).
  *
  * Linux keeps a nice value per thread, so setpriority() on a thread id lowers that thread
