@@ -3,11 +3,12 @@ import { randomToken, sha256 } from '../../lib/crypto.ts';
 import { REQUEST_URI_PREFIX, validateAuthorizationRequest } from '../authorization-request.ts';
 import type { ClientAssertions } from '../client-assertion.ts';
 import { authenticateClient, presentedCredentials, type ClientLookup } from '../client-auth.ts';
-import { DpopError, type DpopVerifier } from '../dpop.ts';
-import { invalidRequest, OAuthError } from '../errors.ts';
+import type { DpopVerifier } from '../dpop.ts';
+import { invalidRequest } from '../errors.ts';
 import { singleValued, type RawParams } from '../params.ts';
 import type { PushedRequestStore } from '../pushed-request-store.ts';
 import type { ResourceDirectory } from '../resource-indicators.ts';
+import { proofKey, type PresentedProof } from './dpop-proof.ts';
 
 /** RFC 9126 §2.2: the pushed authorization response. */
 export interface PushedAuthorizationResponse {
@@ -48,7 +49,7 @@ export function pushedAuthorizationEndpoint(deps: PushedAuthorizationDeps) {
     authorization: string | undefined;
     now: number;
     /** The request's `DPoP` headers and the PAR endpoint's public URL; absent without a DPoP header. */
-    dpop?: { headers: readonly string[]; url: string } | undefined;
+    dpop?: PresentedProof | undefined;
   }): Promise<PushedAuthorizationResponse> {
     // Repeated parameters are refused after authentication (as the authorize validation does), but
     // the credentials themselves must be single.
@@ -73,15 +74,4 @@ export function pushedAuthorizationEndpoint(deps: PushedAuthorizationDeps) {
     await deps.pushed.insert({ requestUriHash: sha256(requestUri), clientId: client.id, params, createdAt: req.now, expiresAt: req.now + expiresIn });
     return { request_uri: requestUri, expires_in: expiresIn };
   };
-}
-
-/** The JWK thumbprint of a valid proof's key; an invalid proof is the error the token endpoint gives (§4.3, §8). */
-async function proofKey(verifier: DpopVerifier | undefined, dpop: { headers: readonly string[]; url: string }, now: number): Promise<string> {
-  if (!verifier) throw new OAuthError('invalid_dpop_proof', 'DPoP is not supported here');
-  try {
-    return (await verifier.verify({ headers: dpop.headers, method: 'POST', url: dpop.url, now })).jkt;
-  } catch (error) {
-    if (!(error instanceof DpopError)) throw error;
-    throw new OAuthError(error.code, error.message, { headers: error.code === 'use_dpop_nonce' ? verifier.nonceHeader(now) : {} });
-  }
 }

@@ -2,12 +2,13 @@ import { DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT, type Client } from '../../clie
 import type { Logger } from '../../lib/logger.ts';
 import type { MetricsRecorder } from '../../lib/metrics.ts';
 import { authenticateClient, presentedCredentials, type AuthenticatedClient, type ClientLookup } from '../client-auth.ts';
-import { DpopError, type DpopVerifier } from '../dpop.ts';
+import type { DpopVerifier } from '../dpop.ts';
 import type { ClientAssertions } from '../client-assertion.ts';
 import { OAuthError, invalidRequest, unauthorizedClient } from '../errors.ts';
 import type { GrantDeps, GrantHandler, TokenResponse } from '../grants/grant-handler.ts';
 import { singleValued, truncate, type RawParams } from '../params.ts';
 import { rejectSeveralResources } from '../resource-indicators.ts';
+import { proofKey, type PresentedProof } from './dpop-proof.ts';
 
 export interface TokenRequest {
   params: RawParams;
@@ -20,7 +21,7 @@ export interface TokenRequest {
    * RFC 9449: the request's `DPoP` headers and the token endpoint's public URL; absent when the
    * request has no DPoP header (then nothing DPoP costs anything).
    */
-  dpop?: { headers: readonly string[]; url: string } | undefined;
+  dpop?: PresentedProof | undefined;
 }
 
 export interface TokenEndpointDeps extends GrantDeps {
@@ -73,18 +74,10 @@ async function withProof(
   params: Map<string, string>,
   authenticated: AuthenticatedClient | Promise<AuthenticatedClient>,
   req: TokenRequest,
-  dpop: { headers: readonly string[]; url: string },
+  dpop: PresentedProof,
 ): Promise<TokenResponse> {
   const auth = await authenticated;
-  if (!deps.dpop) throw new OAuthError('invalid_dpop_proof', 'DPoP is not supported here');
-  let jkt: string;
-  try {
-    ({ jkt } = await deps.dpop.verify({ headers: dpop.headers, method: 'POST', url: dpop.url, now: req.now }));
-  } catch (error) {
-    if (!(error instanceof DpopError)) throw error;
-    // §8: the answer to a missing nonce carries the nonce to use.
-    throw new OAuthError(error.code, error.message, { headers: error.code === 'use_dpop_nonce' ? deps.dpop.nonceHeader(req.now) : {} });
-  }
+  const jkt = await proofKey(deps.dpop, dpop, req.now);
   const response = await dispatch(deps, grantType, params, auth, req, jkt);
   // Every grant binds its token to the proof's key; one that did not would hand out a bearer
   // token to a client that asked for (or must have) a bound one.
