@@ -5,9 +5,9 @@
  */
 import { hashSync, verifySync } from '@node-rs/argon2';
 import { readlinkSync } from 'node:fs';
-import { getPriority, setPriority } from 'node:os';
 import { basename } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
+import { lowerThreadPriority } from '../lib/threadpool-priority.ts';
 import { ARGON2_OPTIONS } from './passwords.ts';
 import type { HashRequest, HashReply, ThreadReady } from './password-hasher.ts';
 
@@ -27,8 +27,7 @@ function lowerPriority(): ThreadReady {
   try {
     tid = Number(basename(readlinkSync('/proc/thread-self')));
     if (!Number.isSafeInteger(tid) || tid <= 0) throw new Error(`/proc/thread-self names no thread id`);
-    setPriority(tid, Math.min(19, getPriority(tid) + niceSteps));
-    return { kind: 'ready', tid, nice: getPriority(tid) };
+    return { kind: 'ready', tid, nice: lowerThreadPriority(tid, niceSteps) };
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     return { kind: 'ready', tid, nice: null, warning: `password hashing runs at normal priority (its thread's priority could not be lowered: ${reason}); sign-ins at full rate may slow token requests` };

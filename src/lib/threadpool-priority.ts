@@ -23,6 +23,16 @@ import { getPriority, setPriority } from 'node:os';
 
 const THREAD_NAME = 'libuv-worker';
 
+/**
+ * Lowers one thread by `steps` nice steps, at most to 19, and answers its nice value now.
+ * Linux keeps nice per thread, so this touches that thread alone; lowering needs no
+ * privilege. Also the password-hashing threads' (src/identity/password-worker.ts).
+ */
+export function lowerThreadPriority(tid: number, steps: number): number {
+  setPriority(tid, Math.min(19, getPriority(tid) + steps));
+  return getPriority(tid);
+}
+
 export interface ThreadpoolPriority {
   /** The threadpool's threads and the nice value each now has (empty when none was changed). */
   threads: Array<{ tid: number; nice: number }>;
@@ -55,8 +65,7 @@ export async function lowerThreadpoolPriority(niceSteps: number, tasksDir = '/pr
       }
       if (name !== THREAD_NAME) continue;
       const tid = Number(entry);
-      setPriority(tid, Math.min(19, getPriority(tid) + niceSteps));
-      threads.push({ tid, nice: getPriority(tid) });
+      threads.push({ tid, nice: lowerThreadPriority(tid, niceSteps) });
     }
   } catch (error) {
     return { ...normal(`its priority could not be lowered: ${error instanceof Error ? error.message : String(error)}`), threads };
