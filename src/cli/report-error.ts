@@ -5,7 +5,7 @@ import { PasswordHashingUnavailableError } from '../identity/password-hasher.ts'
 import { KeyEncryptionError, KeyFileError } from '../keys/encryption.ts';
 import { DatabaseAccessError, DatabaseUrlError, fsReason, SchemaMismatchError, sqliteAccessError } from '../storage/database.ts';
 import { CliUsageError } from './commands/clients.ts';
-import { ListenError } from './commands/serve.ts';
+import { ListenError } from './listen-error.ts';
 import { EXIT } from './exit-codes.ts';
 
 /** One clear line on stderr and an exit code from EXIT (docs/operations.md); stack traces only for real bugs. */

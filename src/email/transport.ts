@@ -1,4 +1,4 @@
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 
 /** One message ready to send: already rendered (src/email/templates.ts). */
 export interface MailMessage {
@@ -22,13 +22,19 @@ const TIMEOUTS = { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTim
  * `smtps://` is TLS from the first byte; credentials come from the URL (config.ts checked it).
  */
 export function smtpTransport(smtp: { url: string; from: string }): MailTransport {
-  const transporter = nodemailer.createTransport({ url: smtp.url, ...TIMEOUTS });
+  // nodemailer is loaded at the first send, not by every process that opens Tessera.
+  let transporter: Promise<Transporter> | undefined;
+  let closed = false;
   return {
     async send(message) {
-      await transporter.sendMail({ from: smtp.from, to: message.to, subject: message.subject, text: message.text, html: message.html });
+      transporter ??= import('nodemailer').then((nodemailer) => nodemailer.default.createTransport({ url: smtp.url, ...TIMEOUTS }));
+      const sender = await transporter;
+      if (closed) throw new Error('the mail transport is closed');
+      await sender.sendMail({ from: smtp.from, to: message.to, subject: message.subject, text: message.text, html: message.html });
     },
     close() {
-      transporter.close();
+      closed = true;
+      transporter?.then((t) => t.close(), () => undefined).catch(() => undefined);
     },
   };
 }

@@ -1,14 +1,9 @@
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
-import { isoBase64URL } from '@simplewebauthn/server/helpers';
 import type { Actor } from '../audit/actor.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
@@ -35,6 +30,15 @@ export const PASSKEYS_PER_USER_MAX = 20;
  * experimental, and a Node upgrade must not strand a user's passkey.
  */
 const ALGORITHMS = [-7, -8, -257];
+
+/**
+ * @simplewebauthn/server and its ASN.1 libraries are ~300 modules: loaded at the first
+ * ceremony, not by every process that opens Tessera (each CLI command does).
+ */
+let webauthnModule: Promise<typeof import('@simplewebauthn/server')> | undefined;
+function webauthn(): Promise<typeof import('@simplewebauthn/server')> {
+  return (webauthnModule ??= import('@simplewebauthn/server'));
+}
 
 /** Why a ceremony was refused; the pages show one message for all of them (no oracle). */
 export type PasskeyRefusal =
@@ -149,9 +153,9 @@ export class PasskeyService {
     await this.#d.audit.record({ action: 'user.factor_add', targetId: passkey.userId, details: { type: 'passkey', name: passkey.name } }, actor);
   }
 
-  #registrationOptions(user: { id: string; username: string; name: string | null }, existing: Passkey[]): Promise<PublicKeyCredentialCreationOptionsJSON> {
+  async #registrationOptions(user: { id: string; username: string; name: string | null }, existing: Passkey[]): Promise<PublicKeyCredentialCreationOptionsJSON> {
     const { rpID } = this.relyingParty();
-    return generateRegistrationOptions({
+    return (await webauthn()).generateRegistrationOptions({
       rpName: 'Tessera',
       rpID,
       userName: user.username,
@@ -174,7 +178,7 @@ export class PasskeyService {
     const { rpID, origin } = this.relyingParty();
     let verified;
     try {
-      verified = await verifyRegistrationResponse({ response, expectedChallenge: challenge, expectedOrigin: origin, expectedRPID: rpID, requireUserVerification: false, supportedAlgorithmIDs: ALGORITHMS });
+      verified = await (await webauthn()).verifyRegistrationResponse({ response, expectedChallenge: challenge, expectedOrigin: origin, expectedRPID: rpID, requireUserVerification: false, supportedAlgorithmIDs: ALGORITHMS });
     } catch (error) {
       throw new PasskeyRefused('not_verified', (error as Error).message);
     }
@@ -184,7 +188,7 @@ export class PasskeyService {
     const passkey: Passkey = {
       id: info.credential.id,
       userId,
-      publicKey: isoBase64URL.fromBuffer(info.credential.publicKey),
+      publicKey: Buffer.from(info.credential.publicKey).toString('base64url'),
       counter: info.credential.counter,
       transports: (info.credential.transports ?? []).filter((t) => typeof t === 'string').slice(0, 10),
       deviceType: info.credentialDeviceType,
@@ -205,7 +209,7 @@ export class PasskeyService {
   async startAuthentication(browserHandle: string, purpose: 'passwordless' | 'second_factor', userId?: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
     const { rpID } = this.relyingParty();
     const allow = purpose === 'second_factor' && userId ? (await this.#d.store.listForUser(userId)).map((p) => ({ id: p.id, transports: p.transports })) : [];
-    const options = await generateAuthenticationOptions({
+    const options = await (await webauthn()).generateAuthenticationOptions({
       rpID,
       allowCredentials: allow,
       timeout: CHALLENGE_TTL * 1000,
@@ -223,16 +227,16 @@ export class PasskeyService {
     if (!passkey || (userId !== undefined && passkey.userId !== userId)) throw new PasskeyRefused('unknown_credential', 'no such passkey');
     // The user handle, when the authenticator returns one, must name the passkey's owner.
     const handle = response.response.userHandle;
-    if (handle !== undefined && handle !== isoBase64URL.fromUTF8String(passkey.userId)) throw new PasskeyRefused('unknown_credential', 'the user handle does not match');
+    if (handle !== undefined && handle !== Buffer.from(passkey.userId, 'utf8').toString('base64url')) throw new PasskeyRefused('unknown_credential', 'the user handle does not match');
     const { rpID, origin } = this.relyingParty();
     let result;
     try {
-      result = await verifyAuthenticationResponse({
+      result = await (await webauthn()).verifyAuthenticationResponse({
         response,
         expectedChallenge: challenge,
         expectedOrigin: origin,
         expectedRPID: rpID,
-        credential: { id: passkey.id, publicKey: isoBase64URL.toBuffer(passkey.publicKey), counter: passkey.counter, transports: passkey.transports },
+        credential: { id: passkey.id, publicKey: new Uint8Array(Buffer.from(passkey.publicKey, 'base64url')), counter: passkey.counter, transports: passkey.transports },
         requireUserVerification: purpose === 'passwordless',
       });
     } catch (error) {

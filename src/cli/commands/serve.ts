@@ -9,6 +9,7 @@ import { lowerThreadpoolPriority } from '../../lib/threadpool-priority.ts';
 import { createLogger } from '../../observability/logging.ts';
 import { answerClusterPrimary, clusterRender, metricsEnabled, renderOf, TesseraMetrics } from '../../observability/metrics.ts';
 import { configFrom, withCommon, type GlobalOptions } from '../context.ts';
+import { listenError } from '../listen-error.ts';
 
 interface ServeFlags extends GlobalOptions {
   port?: string;
@@ -37,29 +38,12 @@ export function serveCommand(): Command {
     });
 }
 
-/** The server cannot listen where it was told to (exit code 6, docs/operations.md). */
-export class ListenError extends Error {}
-
-function listenError(config: TesseraConfig, error: unknown): Error {
-  const code = (error as { code?: string }).code;
-  const where = `${config.server.host}:${config.server.port}`;
-  const reasons: Record<string, string> = {
-    EADDRINUSE: 'the address is already in use (another Tessera or another program?); choose another with --port or TESSERA_PORT',
-    EACCES: 'permission denied (ports below 1024 need privileges); choose another with --port or TESSERA_PORT',
-    EADDRNOTAVAIL: 'the address is not one of this machine\'s; check --host or TESSERA_HOST',
-    ENOTFOUND: 'the host name does not resolve; check --host or TESSERA_HOST',
-    EAI_AGAIN: 'the host name does not resolve; check --host or TESSERA_HOST',
-  };
-  const reason = code ? reasons[code] : undefined;
-  return reason ? new ListenError(`cannot listen on ${where}: ${reason}`) : (error as Error);
-}
-
 /** Fails like the server would if it cannot listen there (the cluster primary checks before forking workers). */
 async function checkListen(config: TesseraConfig): Promise<void> {
   if (config.server.port === 0) return;
   const probe = createServer();
   await new Promise<void>((resolve, reject) => {
-    probe.once('error', (error) => reject(listenError(config, error)));
+    probe.once('error', (error) => reject(listenError(config.server, error)));
     probe.listen({ port: config.server.port, host: config.server.host }, () => probe.close(() => resolve()));
   });
 }
@@ -87,7 +71,7 @@ async function listen(config: TesseraConfig, warn: (m: string) => void, applyEnv
   } catch (error) {
     await app.close();
     await tessera.close();
-    throw listenError(config, error);
+    throw listenError(config.server, error);
   }
   const url = urlOf(app.server.address() as AddressInfo);
   if (!config.server.issuer) tessera.setIssuer(url);
