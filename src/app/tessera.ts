@@ -262,6 +262,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     idTokens,
     metrics,
     dpop,
+    audit,
     get refreshTokenTtl() {
       return live.refreshTokenTtl;
     },

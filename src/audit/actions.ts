@@ -32,6 +32,7 @@ export const AUDIT_TARGETS = {
   'session.revoke': 'user',
   'session.revoke_all': 'user',
   'token.revoke': 'token',
+  'token.replay': 'token',
   'role.create': 'role',
   'role.update': 'role',
   'role.grant': 'role',
@@ -133,6 +134,19 @@ export interface AuditDetails {
    * for, or the app's own id for a token it holds as itself.
    */
   'token.revoke': { client_id: string; token_type: 'access_token' | 'refresh_token'; sub: string | null };
+  /**
+   * A refresh token or an authorization code presented again after it was used (RFC 9700
+   * §4.14.2, RFC 6749 §4.1.2): Tessera revoked what it gave. The actor is the app that presented
+   * it; the target the id of what was revoked — the refresh token's family, else the access
+   * token's `jti` — or none when the first exchange had not recorded its tokens yet (it revokes
+   * them itself as it does, and records its own entry). `client_id` and `sub`: whose grant it was.
+   */
+  'token.replay': {
+    client_id: string;
+    token_type: 'refresh_token' | 'authorization_code';
+    sub: string;
+    revoked: { refresh_family: string | null; access_token_jti: string | null };
+  };
   'role.create': { permissions: string[] | '*' };
   'role.update': Fields & { permissions: string[] | '*' };
   'role.grant': { permission: string };

@@ -72,7 +72,8 @@ export class GatewayEdge {
       if (this.#closing) return fastify(req, res);
       if (req.method === 'POST' && req.url === TOKEN_PATH && plainTokenRequest(req, bodyLimit)) {
         const id = requestIdOf(req);
-        return serveTokenAtEdge(this.#tessera, req, res, id, this.#log!, this.#observe(req, res, id, TOKEN_PATH));
+        const trust = this.#trust;
+        return serveTokenAtEdge(this.#tessera, req, res, id, this.#log!, this.#observe(req, res, id, TOKEN_PATH), () => clientIp(req, trust) ?? null);
       }
       const match = this.#owned(req);
       if (match === undefined) fastify(req, res);

@@ -52,6 +52,7 @@ export function registerProtocolRoutes(app: FastifyInstance, tessera: Tessera): 
       authorization: request.headers.authorization,
       now,
       log: request.log,
+      ip: () => request.ip,
       dpop: dpopHeaders === undefined ? undefined : { headers: dpopHeaders, url: `${tessera.issuer}/connect/token` },
     });
     // Fastify awaits a returned promise; a synchronous result is sent without one.

@@ -16,10 +16,18 @@ import { JSON_TYPE, NO_STORE } from './oauth-reply.ts';
  * ES256 signature outside it. Only a plain request comes here (`plainTokenRequest`): a form
  * body of known length within the body limit, no DPoP proof, no Origin (CORS); any other goes
  * to Fastify as before. The caller (gateway-edge.ts, node:http's request listener) gives the
- * request id and `log`, the request's logger with the request log lines and the HTTP metrics
- * already attached.
+ * request id, `log`, the request's logger with the request log lines and the HTTP metrics
+ * already attached, and `ip`, the client's address as Fastify's `request.ip` gives it.
  */
-export function serveTokenAtEdge(tessera: Tessera, req: IncomingMessage, res: ServerResponse, id: string, root: FastifyBaseLogger, log: () => FastifyBaseLogger): void {
+export function serveTokenAtEdge(
+  tessera: Tessera,
+  req: IncomingMessage,
+  res: ServerResponse,
+  id: string,
+  root: FastifyBaseLogger,
+  log: () => FastifyBaseLogger,
+  ip: () => string | null,
+): void {
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('error', () => res.destroy());
@@ -32,7 +40,7 @@ export function serveTokenAtEdge(tessera: Tessera, req: IncomingMessage, res: Se
     };
     let result: TokenResponse | Promise<TokenResponse>;
     try {
-      result = tessera.endpoints.token({ params: parseForm(body), authorization: req.headers.authorization, now: epochSeconds(tessera.clock), log: requestLog });
+      result = tessera.endpoints.token({ params: parseForm(body), authorization: req.headers.authorization, now: epochSeconds(tessera.clock), log: requestLog, ip });
     } catch (error) {
       return failed(error);
     }

@@ -241,8 +241,8 @@ const OWN_FACTORS: AuditAction[] = ['user.factor_add', 'user.factor_remove', 'us
 /** Recorded when a user changes their own account at /account (profile, sessions and apps use the admin actions above). */
 const OWN_ACCOUNT: AuditAction[] = ['user.password_change', 'user.locale_change'];
 
-/** Recorded by a protocol endpoint, with the app calling it as the actor (`/connect/revocation`). */
-const PROTOCOL: AuditAction[] = ['token.revoke'];
+/** Recorded by a protocol endpoint, with the app calling it as the actor (`/connect/revocation`; a replay at `/connect/token`). */
+const PROTOCOL: AuditAction[] = ['token.revoke', 'token.replay'];
 
 /** Recorded when a person follows a link sent by email (test/email covers them). */
 const EMAIL_LINKS: AuditAction[] = ['user.email_verify', 'user.invite_accept'];

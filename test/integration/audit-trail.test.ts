@@ -141,4 +141,58 @@ describe.each(DIALECTS)('the audit trail of sign-ins, consents and revocations (
       expect.objectContaining({ actor: `app:${job.id}`, target_type: 'token', ip: '127.0.0.1', details: { client_id: job.id, token_type: 'access_token', sub: claims.sub } }),
     ]);
   });
+  test('a code and a refresh token used twice are recorded as token.replay: the app that presented them, its address, what was revoked, never a token', async () => {
+    const user = await server.tessera.services.users.create({ username: 'rita', password: PASSWORD, roles: ['developer'] }, SYSTEM);
+    const ua = new UserAgent(server.url);
+    const authorize = `/connect/authorize?${new URLSearchParams({ client_id: app.id, response_type: 'code', redirect_uri: REDIRECT, scope: 'openid offline_access' })}`;
+    const fields = hiddenFields(await (await ua.get(`/login?${new URLSearchParams({ return_to: authorize })}`)).text());
+    expect((await ua.post('/login', { ...fields, username: 'rita', password: PASSWORD })).status).toBe(303);
+    const consent = await ua.get(location(await ua.get(authorize)));
+    const first = new URL(location(await ua.post('/consent', { ...hiddenFields(await consent.text()), decision: 'allow' })));
+    const exchange = (code: string, headers: Record<string, string> = {}) =>
+      postForm(`${server.url}/connect/token`, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT }, { authorization: basic(app.id, app.secret), ...headers });
+    const refresh = (token: string, headers: Record<string, string> = {}) =>
+      postForm(`${server.url}/connect/token`, { grant_type: 'refresh_token', refresh_token: token }, { authorization: basic(app.id, app.secret), ...headers });
+    const replays = async () => (await server.tessera.services.audit.list({ action: 'token.replay', limit: 50 })).items.filter((e) => e.details.sub === user.id).reverse();
+
+    // A code exchanged, then presented again: what it gave is revoked, and recorded.
+    const code = first.searchParams.get('code')!;
+    const tokens = (await (await exchange(code)).json()) as { access_token: string; refresh_token: string; id_token: string };
+    expect(await replays()).toEqual([]);
+    expect(await (await exchange(code)).json()).toMatchObject({ error: 'invalid_grant' });
+    const [codeReplay] = await replays();
+    const family = (codeReplay?.details.revoked as { refresh_family: string }).refresh_family;
+    expect(codeReplay).toMatchObject({
+      actor: `app:${app.id}`,
+      ip: '127.0.0.1',
+      target_type: 'token',
+      target_id: family,
+      details: { client_id: app.id, token_type: 'authorization_code', sub: user.id, revoked: { refresh_family: expect.stringMatching(/^[0-9a-f-]{36}$/), access_token_jti: decodeJwt(tokens.access_token).jti } },
+    });
+    expect((await refresh(tokens.refresh_token)).status).toBe(400); // the family it names is revoked
+
+    // A refresh token rotated, then presented again (through Fastify's route this time: an
+    // Origin header keeps a request off the token edge): its family is revoked, and recorded.
+    const again = await ua.get(authorize);
+    const second = new URL(location(again.status === 303 ? again : await ua.post('/consent', { ...hiddenFields(await again.text()), decision: 'allow' })));
+    const fresh = (await (await exchange(second.searchParams.get('code')!)).json()) as { refresh_token: string };
+    const rotated = (await (await refresh(fresh.refresh_token)).json()) as { refresh_token: string };
+    expect(rotated.refresh_token).toBeTruthy();
+    const replayed = await refresh(fresh.refresh_token, { origin: 'https://elsewhere.example' });
+    expect(await replayed.json()).toEqual({ error: 'invalid_grant', error_description: 'the refresh token was already used; the grant is revoked' });
+    expect((await refresh(rotated.refresh_token)).status).toBe(400);
+    const events = await replays();
+    expect(events).toHaveLength(2);
+    expect(events[1]).toMatchObject({
+      actor: `app:${app.id}`,
+      ip: '127.0.0.1',
+      target_type: 'token',
+      target_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      details: { client_id: app.id, token_type: 'refresh_token', sub: user.id, revoked: { refresh_family: events[1]!.target_id, access_token_jti: null } },
+    });
+    expect(events[1]!.target_id).not.toBe(family);
+
+    const everything = JSON.stringify(events);
+    for (const secret of [code, tokens.access_token, tokens.refresh_token, fresh.refresh_token, rotated.refresh_token, app.secret]) expect(everything).not.toContain(secret);
+  });
 });

@@ -17,6 +17,8 @@ export interface TokenRequest {
   now: number;
   /** The request's own logger (its request id): an issued token is logged here at info, never the token. */
   log?: Logger;
+  /** The caller's address, computed when needed (the audit entry of a replayed token). */
+  ip?: () => string | null;
   /**
    * RFC 9449: the request's `DPoP` headers and the token endpoint's public URL; absent when the
    * request has no DPoP header (then nothing DPoP costs anything).
@@ -101,7 +103,7 @@ function dispatch(
   if (!isRegisteredFor(auth.client, grantType)) {
     throw unauthorizedClient(`this app is not registered for the ${grantType} grant`);
   }
-  const response = handler.handle({ params, client: auth.client, authMethod: auth.method, dpopJkt, now: req.now }, deps);
+  const response = handler.handle({ params, client: auth.client, authMethod: auth.method, dpopJkt, now: req.now, ip: req.ip }, deps);
   if (response instanceof Promise) {
     return response.then((body) => {
       issued(deps, req, handler.grantType, auth.client.id);

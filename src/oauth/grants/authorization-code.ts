@@ -2,6 +2,7 @@ import { sha256 } from '../../lib/crypto.ts';
 import type { AuthorizationCode, ConsumeDecision, ConsumeResult } from '../code-store.ts';
 import { invalidGrant, invalidRequest, OAuthError } from '../errors.ts';
 import { verifierMatches } from '../pkce.ts';
+import { recordReplay } from './replay-audit.ts';
 import { resolveResource, resourceForGrant } from '../resource-indicators.ts';
 import type { GrantDeps, GrantHandler, GrantRequest, TokenResponse } from './grant-handler.ts';
 import type { Principal } from '../../identity/user.ts';
@@ -138,7 +139,9 @@ async function afterConsume(req: GrantRequest, deps: GrantDeps, result: ConsumeR
   if (result.status === 'replayed') {
     // RFC 6749 §4.1.2: a code used twice SHOULD revoke the tokens issued from it. If the
     // first exchange has not recorded them yet, it will see the replay mark and revoke them.
-    await revokeIssued(deps, result.code.clientId, { accessTokenJti: result.accessTokenJti, accessTokenExpiresAt: result.accessTokenExpiresAt, refreshFamilyId: result.refreshFamilyId }, req.now);
+    const issued = { accessTokenJti: result.accessTokenJti, accessTokenExpiresAt: result.accessTokenExpiresAt, refreshFamilyId: result.refreshFamilyId };
+    await revokeIssued(deps, result.code.clientId, issued, req.now);
+    await recordReplay(deps, req, { clientId: result.code.clientId, tokenType: 'authorization_code', sub: result.code.userId, refreshFamilyId: issued.refreshFamilyId, accessTokenJti: issued.accessTokenJti });
     throw invalidGrant('the authorization code was already used; tokens issued from it are revoked');
   }
   const stored = result.code;
@@ -159,6 +162,7 @@ async function recordAfterConsume(req: GrantRequest, deps: GrantDeps, stored: Au
   if (replayed) {
     // The code was replayed while we were issuing: the grant is compromised.
     await revokeIssued(deps, req.client.id, record, req.now);
+    await recordReplay(deps, 'system', { clientId: req.client.id, tokenType: 'authorization_code', sub: stored.userId, refreshFamilyId: record.refreshFamilyId, accessTokenJti: record.accessTokenJti });
     throw invalidGrant('the authorization code was used twice; tokens issued from it are revoked');
   }
   return issued.response;

@@ -1,3 +1,4 @@
+import type { AuditLog } from '../../audit/audit-log.ts';
 import type { Client } from '../../clients/client.ts';
 import type { ClientAuthMethod } from '../client-auth.ts';
 import type { CodeStore } from '../code-store.ts';
@@ -34,6 +35,11 @@ export interface GrantRequest {
   dpopJkt?: string | undefined;
   /** Epoch seconds. */
   now: number;
+  /**
+   * The caller's address, for the audit entry of a replayed token (computed only then: the
+   * trusted-proxy rules cost more than nothing). Absent in callers that do not know it.
+   */
+  ip?: (() => string | null) | undefined;
 }
 
 /** Everything a grant handler may use; each handler takes only the slice it needs. */
@@ -49,6 +55,8 @@ export interface GrantDeps {
   resources: ResourceDirectory;
   /** Device authorization requests (RFC 8628); absent: the device grant is off. */
   devices?: DeviceAuthorizationStore;
+  /** Records a replayed refresh token or code and what its revocation ended (`token.replay`). */
+  audit: AuditLog;
 }
 
 /** One grant type. The token endpoint dispatches on `grantType` through a map of these. */

@@ -3,7 +3,9 @@ import { invalidGrant, invalidRequest, invalidScope } from '../errors.ts';
 import { resolveResource, resourceForGrant } from '../resource-indicators.ts';
 import { parseScope } from '../scopes.ts';
 import type { GrantDeps, GrantHandler, GrantRequest, TokenResponse } from './grant-handler.ts';
+import { recordReplay } from './replay-audit.ts';
 import { activePrincipal, checkBoundKey, issueUserTokens } from './user-tokens.ts';
+import type { RefreshFamily } from '../refresh-store.ts';
 
 /**
  * RFC 6749 §6 with rotation (RFC 9700 §4.14.2): every use returns a new refresh token;
@@ -24,7 +26,7 @@ export const refreshTokenGrant = {
     if (family.clientId !== req.client.id) throw invalidGrant('the refresh token was issued to another client');
     if (family.revokedAt !== null) throw invalidGrant('the refresh token has been revoked');
     if (found.usedAt !== null) {
-      await deps.refresh.revokeFamily(family.id, req.now);
+      await revokeReplayed(req, deps, family);
       throw invalidGrant('the refresh token was already used; the grant is revoked');
     }
     // RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
@@ -58,7 +60,7 @@ export const refreshTokenGrant = {
       async () => {
         const rotated = await deps.refresh.rotate(hash, sha256(next), family.id, scopes.join(' '), req.now, family.expiresAt);
         if (rotated.status === 'already_used') {
-          await deps.refresh.revokeFamily(family.id, req.now);
+          await revokeReplayed(req, deps, family);
           throw invalidGrant('the refresh token was already used; the grant is revoked');
         }
       },
@@ -66,3 +68,9 @@ export const refreshTokenGrant = {
     return issued.response;
   },
 } satisfies GrantHandler;
+
+/** A spent refresh token presented again (a replay, or two uses racing): its whole family is revoked, and recorded. */
+async function revokeReplayed(req: GrantRequest, deps: GrantDeps, family: RefreshFamily): Promise<void> {
+  await deps.refresh.revokeFamily(family.id, req.now);
+  await recordReplay(deps, req, { clientId: family.clientId, tokenType: 'refresh_token', sub: family.userId ?? family.clientId, refreshFamilyId: family.id, accessTokenJti: null });
+}
