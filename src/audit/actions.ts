@@ -28,6 +28,7 @@ export const AUDIT_TARGETS = {
   'user.second_factor_failed': 'user',
   'user.second_factor_throttled': 'user',
   'consent.grant': 'user',
+  'consent.deny': 'user',
   'grant.revoke': 'user',
   'session.revoke': 'user',
   'session.revoke_all': 'user',
@@ -124,6 +125,8 @@ export interface AuditDetails {
   'user.second_factor_throttled': { counter: 'device' | 'client' | 'ip' | 'account'; failures: number; wait_seconds: number };
   /** The user approved an app at the consent page (revoking it is `grant.revoke`). */
   'consent.grant': { client_id: string; scopes: string[] };
+  /** The user answered Deny on the consent page or at /device: the scopes the app asked for. */
+  'consent.deny': { client_id: string; scopes: string[] };
   'grant.revoke': { client_id: string };
   'session.revoke': { sid: string };
   'session.revoke_all': { ended: number };

@@ -96,11 +96,9 @@ export class DeviceVerification {
       ? await this.#d.devices.decide(auth.userCodeHash, { approve: true, userId, sessionId: signedIn.session.sid, authTime: signedIn.session.authTime, amr: signedIn.session.amr }, now)
       : await this.#d.devices.decide(auth.userCodeHash, { approve: false, userId }, now);
     if (!changed) return { kind: 'invalid' };
-    if (approve) {
-      const scopes = auth.scope.split(' ').filter(Boolean);
-      await this.#d.consents.grant(userId, client.id, scopes, now);
-      await this.#d.audit.record({ action: 'consent.grant', targetId: userId, details: { client_id: client.id, scopes } }, visitor(signedIn.principal.user.username, ip));
-    }
+    const scopes = auth.scope.split(' ').filter(Boolean);
+    if (approve) await this.#d.consents.grant(userId, client.id, scopes, now);
+    await this.#d.audit.record({ action: approve ? 'consent.grant' : 'consent.deny', targetId: userId, details: { client_id: client.id, scopes } }, visitor(signedIn.principal.user.username, ip));
     return { kind: approve ? 'approved' : 'denied' };
   }
 }

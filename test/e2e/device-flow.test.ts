@@ -102,6 +102,8 @@ describe('device flow: openid-client polls while Chromium approves at /device', 
     await page.getByRole('button', { name: 'Deny' }).click();
     await expect.poll(() => page.textContent('main')).toContain('The device was not given access');
     await expect(oidc.pollDeviceAuthorizationGrant(config, started)).rejects.toMatchObject({ error: 'access_denied' });
+    const denials = (await server.tessera.services.audit.list({ action: 'consent.deny', limit: 10 })).items;
+    expect(denials.map((e) => [e.actor, e.details])).toEqual([['user:alice', { client_id: clientId, scopes: expect.arrayContaining(['openid']) }]]);
   }, 60_000);
 
 

@@ -233,7 +233,7 @@ const API_ONLY: AuditAction[] = ['grant.revoke', 'session.revoke', 'session.revo
 const CLI_ONLY: AuditAction[] = ['role.grant', 'keys.recover'];
 
 /** Recorded by sign-in (at /login, through an identity provider), sign-out and the consent page, not by an adapter. */
-const SIGN_IN: AuditAction[] = ['user.link', 'provider.sign_in', 'provider.sign_in_failed', 'user.sign_in', 'user.sign_in_failed', 'user.sign_in_throttled', 'user.sign_out', 'consent.grant'];
+const SIGN_IN: AuditAction[] = ['user.link', 'provider.sign_in', 'provider.sign_in_failed', 'user.sign_in', 'user.sign_in_failed', 'user.sign_in_throttled', 'user.sign_out', 'consent.grant', 'consent.deny'];
 
 /** Recorded when a user changes their own factors at /account/totp, /account/recovery-codes or /account/passkeys, or passes the second step. */
 const OWN_FACTORS: AuditAction[] = ['user.factor_add', 'user.factor_remove', 'user.recovery_codes_regenerate', 'user.recovery_code_use', 'user.second_factor_failed', 'user.second_factor_throttled', 'user.passkey_rename'];

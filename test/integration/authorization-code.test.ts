@@ -264,6 +264,11 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
     expect(back.searchParams.get('state')).toBe('st-123');
     expect(back.searchParams.get('iss')).toBe(server.url);
     expect(back.searchParams.get('code')).toBeNull();
+    // Recorded, as an approval is: the user, their address, the app and what it asked for.
+    const dave = (await server.tessera.services.users.show('dave'))!;
+    const { items } = await server.tessera.services.audit.list({ action: 'consent.deny', targetId: dave.id, limit: 10 });
+    expect(items.map((e) => ({ actor: e.actor, ip: e.ip, details: e.details }))).toEqual([{ actor: 'user:dave', ip: '127.0.0.1', details: { client_id: other.id, scopes: expect.arrayContaining(['openid']) } }]);
+    expect((await server.tessera.services.audit.list({ action: 'consent.grant', targetId: dave.id, limit: 10 })).items).toEqual([]);
   });
 
   test('a user without the required permission gets access_denied saying why', async () => {

@@ -36,7 +36,7 @@ export interface AuthorizeDeps {
   codeTtl: number;
   /** The gateway's APIs as RFC 8707 resources (`resource` on the request). */
   resources?: ResourceDirectory;
-  /** Approvals at the consent page are recorded here (`consent.grant`). */
+  /** Answers at the consent page are recorded here (`consent.grant`, `consent.deny`). */
   audit: AuditLog;
   /** Whether the user must (still) pass a second factor for this request (src/identity/mfa/). */
   mfaNeed?: (principal: Principal, request: { appRequiresMfa: boolean; acrValues: string | undefined }) => Promise<MfaNeed>;
@@ -205,6 +205,10 @@ export function authorizationFlow(deps: AuthorizeDeps) {
     if (unverified) return unverified;
     if (!allow) {
       await usePushed(request, now);
+      await deps.audit.record(
+        { action: 'consent.deny', targetId: signedIn.principal.user.id, details: { client_id: request.client.id, scopes: request.scopes } },
+        visitor(signedIn.principal.user.username, ip),
+      );
       return errorRedirect(request.redirectUri, request.state, new OAuthError('access_denied', 'the user denied the request'));
     }
     await deps.consents.grant(signedIn.principal.user.id, request.client.id, request.scopes, now);
