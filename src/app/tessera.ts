@@ -93,6 +93,7 @@ import { smtpTransport, type MailTransport } from '../email/transport.ts';
 import type { Logger } from '../lib/logger.ts';
 import { noMetrics, type MetricsRecorder } from '../lib/metrics.ts';
 import { ChangeFeed } from '../storage/change-feed.ts';
+import { commitsByOthers } from '../storage/sqlite-data-version.ts';
 import { ChangeNotificationListener } from '../storage/change-notifications.ts';
 import { migrateToLatest, openDatabase, requireCurrentSchema, type DatabaseHandle } from '../storage/database.ts';
 import { Cleanup, expiryJobs } from './cleanup.ts';
@@ -154,7 +155,12 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   const clientStore = new KyselyClientStore(db);
   const userStore = new KyselyUserStore(db);
   const revocations = new KyselyRevocationStore(db);
-  const feed = new ChangeFeed(db, log, database.listenerClient && new ChangeNotificationListener(database.listenerClient, log));
+  const feed = new ChangeFeed(
+    db,
+    log,
+    database.listenerClient && new ChangeNotificationListener(database.listenerClient, log),
+    database.sqlite && commitsByOthers(database.sqlite),
+  );
   const cache = new RegistryCache(clientStore, userStore, revocations);
   const codes = codeStoreFor(database);
   const deviceAuthorizations = new KyselyDeviceAuthorizationStore(db);

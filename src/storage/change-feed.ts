@@ -10,9 +10,12 @@ import type { Database } from './schema.ts';
  * its cursor and tells its listeners. On PostgreSQL the append also NOTIFYs, delivered when
  * the transaction commits, and each node LISTENs on a connection of its own and applies the
  * notified event at once: a change reaches the other nodes in milliseconds. Polling every
- * `changePollMs` stays as the fallback (the only mechanism on SQLite); while LISTEN is in
- * effect it slows to every `LISTENING_POLL_MS`, and it is back at its normal rate as soon as
- * the listening connection is lost. A failed poll (database down) is logged and retried with
+ * `changePollMs` stays as the fallback; while LISTEN is in effect it slows to every
+ * `LISTENING_POLL_MS`, and it is back at its normal rate as soon as the listening connection
+ * is lost. On SQLite there is no NOTIFY, but the node can ask its connection every
+ * `COMMIT_CHECK_MS` whether another connection committed (`PRAGMA data_version`,
+ * sqlite-data-version.ts) and poll at once when one did: a change made by the CLI reaches a
+ * running server in milliseconds, not at the next poll. A failed poll (database down) is logged and retried with
  * backoff; the cursor stays put, so the events written meanwhile are delivered once the
  * database is back.
  */
@@ -65,6 +68,9 @@ const GAP_GRACE_MS = 60_000;
 const MAX_GAPS = 1000;
 /** Events applied from notifications that the cursor has not passed yet, at most. */
 const MAX_AHEAD = 10_000;
+/** SQLite: how often the node asks whether another connection committed (a read of a few µs). */
+export const COMMIT_CHECK_MS = 20;
+
 /** Longest wait between polls while the database keeps failing. */
 const MAX_RETRY_MS = 5000;
 /**
@@ -84,7 +90,9 @@ export class ChangeFeed {
   /** Ids above the cursor already delivered from their notification: the poll skips them. */
   readonly #ahead = new Set<number>();
   readonly #listener: ChangeNotificationListener | undefined;
+  readonly #othersCommitted: (() => boolean) | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #commitCheck: NodeJS.Timeout | undefined;
   #polling: Promise<void> | undefined;
   /** A poll queued behind the running one, shared by everyone who asked meanwhile. */
   #next: Promise<void> | undefined;
@@ -98,12 +106,16 @@ export class ChangeFeed {
   /** Polls that failed (database unreachable), for the metrics. */
   pollFailures = 0;
 
-  /** `listener` (PostgreSQL): the fast path; without one the feed only polls. */
-  constructor(db: Kysely<Database>, log: Logger, listener?: ChangeNotificationListener) {
+  /**
+   * `listener` (PostgreSQL): the fast path. `othersCommitted` (SQLite, `commitsByOthers`):
+   * asked every COMMIT_CHECK_MS, a yes polls at once. With neither the feed only polls.
+   */
+  constructor(db: Kysely<Database>, log: Logger, listener?: ChangeNotificationListener, othersCommitted?: () => boolean) {
     this.#db = db;
     this.#log = log;
     this.#failures = new FailureLog(log, 'change feed poll');
     this.#listener = listener;
+    this.#othersCommitted = othersCommitted;
   }
 
   /** True while the last poll failed (the database is unreachable). */
@@ -138,6 +150,24 @@ export class ChangeFeed {
       void this.poll();
     }, intervalMs);
     this.#timer.unref();
+    const othersCommitted = this.#othersCommitted;
+    if (othersCommitted) {
+      const checks = new FailureLog(this.#log, 'SQLite commit check');
+      this.#commitCheck = setInterval(() => {
+        // While polls fail (the database gone) the poll's own backoff decides when to try.
+        if (this.#failed > 0) return;
+        let committed: boolean;
+        try {
+          committed = othersCommitted();
+          checks.succeeded();
+        } catch (error) {
+          checks.failed(error, COMMIT_CHECK_MS);
+          return;
+        }
+        if (committed) void this.refresh();
+      }, COMMIT_CHECK_MS);
+      this.#commitCheck.unref();
+    }
     // (Re)established LISTEN: changes committed while there was none were not notified.
     this.#listener?.start({
       onNotify: (payload) => this.#notified(payload),
@@ -149,6 +179,8 @@ export class ChangeFeed {
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
+    if (this.#commitCheck) clearInterval(this.#commitCheck);
+    this.#commitCheck = undefined;
     await this.#listener?.stop();
     await this.#next;
     await this.#polling;
