@@ -1,13 +1,16 @@
 /**
  * CPU per client-credentials token in one process, Tessera beside the "Fastify + one ES256
  * signature" floor (bench/servers/floor-es256.ts, rebuilt here): both apps get the same
- * requests injected (light-my-request, no sockets), `--concurrency` at a time, and this
+ * requests injected (light-my-request, no sockets) into their node:http request listener —
+ * for Tessera the token edge that `tessera serve` answers plain token requests with
+ * (src/http/token-edge.ts); `--fastify` injects into Fastify's router instead, as
+ * `app.inject()` does, for the route behind it —, `--concurrency` at a time, and this
  * process's main-thread CPU per answer is reported for each, alternating batches so both
  * see the same machine load. The difference is what Tessera does beyond HTTP + one
  * signature (client authentication, scope checks, claims, headers), steadier than
  * `npm run bench` on a busy machine; the socket writes are not in it.
  *
- *   node bench/client-credentials-in-process.ts [--batches 8] [--batch 4000] [--concurrency 16] [--profile out.cpuprofile]
+ *   node bench/client-credentials-in-process.ts [--batches 8] [--batch 4000] [--concurrency 16] [--profile out.cpuprofile] [--fastify]
  *   node bench/client-credentials-in-process.ts --wrk 3 --batches 4 --pino   (sockets: wrk -t1 -c32, 3 s per app per batch)
  *
  * Both apps share one process (and its heap and GC), so the floor reads a few µs higher than
@@ -20,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Fastify, { type FastifyInstance } from 'fastify';
+import inject from 'light-my-request';
 import { openTessera } from '../src/app/tessera.ts';
 import { SYSTEM } from '../src/audit/actor.ts';
 import { loadConfig } from '../src/config/config.ts';
@@ -39,6 +43,8 @@ const { values } = parseArgs({
     wrk: { type: 'string' },
     /** Tessera with the pino logger `serve` uses (level error) instead of a silent one. */
     pino: { type: 'boolean', default: false },
+    /** Inject into Fastify's router (`app.inject()`), not the server's request listener (the token edge). */
+    fastify: { type: 'boolean', default: false },
   },
 });
 const batches = Number(values.batches);
@@ -105,9 +111,12 @@ async function wrkBatch(target: FastifyInstance): Promise<number> {
 async function batch(target: FastifyInstance, n: number, profiled = false): Promise<number> {
   if (values.wrk) return wrkBatch(target);
   let left = n;
+  // What node:http hands each request to: Tessera's token edge (gateway-edge.ts took Fastify's
+  // place on the server), Fastify's router for the floor.
+  const listener = target.server.listeners('request')[0] as Parameters<typeof inject>[0];
   const worker = async () => {
     while (left-- > 0) {
-      const res = await target.inject({ method: 'POST', url: '/connect/token', headers, payload });
+      const res = values.fastify ? await target.inject({ method: 'POST', url: '/connect/token', headers, payload }) : await inject(listener, { method: 'POST', url: '/connect/token', headers, payload });
       if (res.statusCode !== 200) throw new Error(`token: ${res.statusCode} ${res.body}`);
     }
   };
