@@ -2,9 +2,12 @@
  * Summarizes a V8 .cpuprofile (from `npm run bench -- --cpu-prof`, or any `node --cpu-prof`):
  * the functions with the most self time and inclusive time, and self time per file.
  *
- *   node bench/profile-summary.ts <file.cpuprofile | directory> [--top N] [--filter text]
+ *   node bench/profile-summary.ts <file.cpuprofile | directory> [--top N] [--filter text] [--from S] [--to S] [--per N]
  *
- * With a directory, the largest profile in it is read (the busiest process).
+ * With a directory, the largest profile in it is read (the busiest process). `--from` and
+ * `--to` keep the samples taken between those seconds of the profile (a server's profile
+ * covers its start-up and idle time too: keep the seconds under load); `--per N` prints µs
+ * per unit instead of ms — N requests answered in that window gives µs per request.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -23,10 +26,24 @@ interface Profile {
   endTime: number;
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, filter: { type: 'string' } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { top: { type: 'string', default: '25' }, filter: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, per: { type: 'string' } },
+});
 const target = positionals[0];
+const seconds = (name: 'from' | 'to' | 'per', fallback: number): number => {
+  const v = values[name] === undefined ? fallback : Number(values[name]);
+  if (!Number.isFinite(v) || v < 0 || (name === 'per' && v <= 0)) {
+    process.stderr.write(`--${name} must be a ${name === 'per' ? 'positive ' : 'non-negative '}number\n`);
+    process.exit(2);
+  }
+  return v;
+};
+const from = seconds('from', 0);
+const to = seconds('to', Infinity);
+const per = values.per === undefined ? undefined : seconds('per', 1);
 if (!target) {
-  process.stderr.write('usage: node bench/profile-summary.ts <file.cpuprofile | directory> [--top N] [--filter text]\n');
+  process.stderr.write('usage: node bench/profile-summary.ts <file.cpuprofile | directory> [--top N] [--filter text] [--from S] [--to S] [--per N]\n');
   process.exit(2);
 }
 const file = statSync(target).isDirectory()
@@ -47,9 +64,17 @@ const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const parent = new Map<number, number>();
 for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
 
+// The samples taken between --from and --to (seconds since the profile started).
+const kept: number[] = [];
+let elapsed = 0;
+profile.samples.forEach((_id, i) => {
+  elapsed += profile.timeDeltas[i] ?? 0;
+  if (elapsed / 1e6 >= from && elapsed / 1e6 <= to) kept.push(i);
+});
+
 // Self time per node: each sample's time delta belongs to the node on top of the stack.
 const self = new Map<number, number>();
-profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+for (const i of kept) self.set(profile.samples[i]!, (self.get(profile.samples[i]!) ?? 0) + (profile.timeDeltas[i] ?? 0));
 const total = [...self.values()].reduce((a, b) => a + b, 0);
 
 const cwd = process.cwd();
@@ -75,9 +100,9 @@ for (const [id, t] of self) {
 
 // Inclusive time per function: a sample counts once per distinct function on its stack.
 const inclusiveByKey = new Map<string, number>();
-profile.samples.forEach((id, i) => {
+kept.forEach((i) => {
   const seen = new Set<string>();
-  for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+  for (let cur: number | undefined = profile.samples[i]; cur !== undefined; cur = parent.get(cur)) {
     const k = key(byId.get(cur)!);
     if (seen.has(k)) continue;
     seen.add(k);
@@ -86,7 +111,7 @@ profile.samples.forEach((id, i) => {
 });
 
 const pct = (t: number) => `${((t / total) * 100).toFixed(1).padStart(5)} %`;
-const ms = (t: number) => `${(t / 1000).toFixed(0).padStart(7)} ms`;
+const ms = (t: number) => (per === undefined ? `${(t / 1000).toFixed(0).padStart(7)} ms` : `${(t / per).toFixed(2).padStart(8)} µs`);
 const filter = values.filter;
 const print = (title: string, m: Map<string, number>) => {
   process.stdout.write(`\n${title}\n`);
@@ -94,7 +119,9 @@ const print = (title: string, m: Map<string, number>) => {
   for (const [k, t] of rows) process.stdout.write(`${pct(t)} ${ms(t)}  ${k}\n`);
 };
 
-process.stdout.write(`${file}\n${(total / 1e6).toFixed(1)} s sampled (${profile.samples.length} samples)\n`);
+const window = values.from === undefined && values.to === undefined ? '' : `, seconds ${from}–${to === Infinity ? 'end' : to} of ${((profile.endTime - profile.startTime) / 1e6).toFixed(1)}`;
+const unit = per === undefined ? '' : `; µs per unit of ${per}`;
+process.stdout.write(`${file}\n${(total / 1e6).toFixed(1)} s sampled (${kept.length} samples${window})${unit}\n`);
 print('Self time by function', selfByKey);
 print('Self time by file (dependencies grouped by package)', selfByFile);
 print('Inclusive time by function', inclusiveByKey);
