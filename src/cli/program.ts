@@ -6,7 +6,7 @@ import { reportError } from './report-error.ts';
  * command's module brings what it uses (`serve` the whole HTTP server, `login` openid-client),
  * and an operator's `tessera users list` should not wait for the others to load.
  */
-const COMMANDS: ReadonlyArray<readonly [name: string, load: () => Promise<Command | Command[]>]> = [
+const COMMANDS: ReadonlyArray<readonly [name: string, load: () => Promise<Command>]> = [
   ['serve', async () => (await import('./commands/serve.ts')).serveCommand()],
   ['migrate', async () => (await import('./commands/operations.ts')).migrateCommand()],
   ['users', async () => (await import('./commands/users.ts')).usersCommand()],
@@ -36,7 +36,7 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
     .exitOverride();
   const named = COMMANDS.find(([name]) => name === argv[2]);
   const commands = await Promise.all((named ? [named] : COMMANDS).map(([, load]) => load()));
-  for (const command of commands.flat()) program.addCommand(command);
+  for (const command of commands) program.addCommand(command);
   for (const cmd of program.commands) {
     cmd.exitOverride();
     for (const sub of cmd.commands) {
