@@ -31,7 +31,7 @@ const { values, positionals } = parseArgs({
   options: { top: { type: 'string', default: '25' }, filter: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, per: { type: 'string' } },
 });
 const target = positionals[0];
-const seconds = (name: 'from' | 'to' | 'per', fallback: number): number => {
+const numberOption = (name: 'from' | 'to' | 'per', fallback: number): number => {
   const v = values[name] === undefined ? fallback : Number(values[name]);
   if (!Number.isFinite(v) || v < 0 || (name === 'per' && v <= 0)) {
     process.stderr.write(`--${name} must be a ${name === 'per' ? 'positive ' : 'non-negative '}number\n`);
@@ -39,9 +39,9 @@ const seconds = (name: 'from' | 'to' | 'per', fallback: number): number => {
   }
   return v;
 };
-const from = seconds('from', 0);
-const to = seconds('to', Infinity);
-const per = values.per === undefined ? undefined : seconds('per', 1);
+const from = numberOption('from', 0);
+const to = numberOption('to', Infinity);
+const per = values.per === undefined ? undefined : numberOption('per', 1);
 if (!target) {
   process.stderr.write('usage: node bench/profile-summary.ts <file.cpuprofile | directory> [--top N] [--filter text] [--from S] [--to S] [--per N]\n');
   process.exit(2);
