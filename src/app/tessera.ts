@@ -358,7 +358,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     declaredScopes: () => apis.declaredScopes(),
     registrationPolicy: () => live.registrationPolicy,
   });
-  const users = new UserService({ users: userStore, roles: userStore, clock, feed, sessions: sessionStore, refresh, throttle: guessThrottle, passwords, audit, log });
+  const users = new UserService({ users: userStore, roles: userStore, clock, feed, sessions: sessionStore, refresh, throttle: guessThrottle, passwords, audit, log, locales: config.languages.available });
   const services = {
     clients,
     apis,

@@ -79,7 +79,8 @@ export interface AuditDetails {
   'app.delete': None;
   /** 0: immediate (every earlier token invalid); else how long the old secret still works. */
   'app.secret_regenerate': { grace_seconds: number };
-  'user.create': { username: string; roles: string[] };
+  /** `locale`: the language an admin gave the new user, when one. */
+  'user.create': { username: string; roles: string[]; locale?: string };
   'user.update': Fields;
   /** A new password set by an admin (no details), or by the user through a reset link sent by email (`by: 'email_link'`). */
   'user.password_reset': { by?: 'email_link' };
@@ -178,11 +179,13 @@ export interface AuditDetails {
   /** The user followed a verification link: the address is now theirs and verified. */
   'user.email_verify': { email: string };
   /** An admin invited someone by email (target: none yet; the invitation's roles). */
-  'user.invite': { email: string; roles: string[] };
+  /** `locale`: the language the invitation is written in, when the admin chose one. */
+  'user.invite': { email: string; roles: string[]; locale?: string };
   /** The invitee accepted: the target is the user just created; `with: 'passkey'` when they chose a passkey instead of a password. */
   'user.invite_accept': { email: string; username: string; with?: 'passkey' };
-  /** The language mail to the user is written in changed (docs/languages.md): the page's language where they signed in, chose one or accepted their invitation. */
-  'user.locale_change': { locale: string; previous: string | null };
+  /** The language mail to the user is written in changed (docs/languages.md): the page's language where they signed in, chose one or accepted their invitation, or an admin's choice (admin API, CLI). */
+  /** `locale` null: an admin cleared it (mail falls back to the operator's default). */
+  'user.locale_change': { locale: string | null; previous: string | null };
   /** The user renamed one of their passkeys. */
   'user.passkey_rename': { name: string; previous_name: string };
   /** An initial access token for Dynamic Client Registration (never the token itself). */

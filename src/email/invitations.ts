@@ -35,6 +35,8 @@ export interface InvitationView {
   id: string;
   email: string;
   roles: string[];
+  /** The language the invitation was written in (mail and page); null: the operator's default. */
+  locale: string | null;
   invited_by: string;
   created_at: string;
   expires_at: string;
@@ -65,19 +67,26 @@ export class Invitations {
     return this.#d.mailer.configured;
   }
 
-  async invite(input: { email: string; roles?: string[] }, actor: Actor): Promise<InvitationView> {
+  /**
+   * `locale`, when the admin knows the invitee's language: the mail is written in it and the
+   * link opens the page in it (`ui_locales`, which the page's language chooser still
+   * overrides); without it, the operator's default and the invitee's browser decide.
+   */
+  async invite(input: { email: string; roles?: string[] | undefined; locale?: string | null | undefined }, actor: Actor): Promise<InvitationView> {
     this.#d.mailer.requireConfigured('inviting users');
     const address = checkedEmail(input.email ?? '');
     if (!address) throw validationError('email is required', 'email', { key: 'validation.email.required' });
+    const locale = this.#d.users.checkLocale(input.locale);
     const roles: string[] = [];
     for (const name of input.roles ?? []) {
       if (!(await this.#d.roles.findRole(name))) throw validationError(`role "${name.slice(0, 64)}" does not exist`, 'roles');
       if (!roles.includes(name)) roles.push(name);
     }
     const invitedBy = actor.kind === 'user' ? actor.username : actor.label;
-    const { token, link } = await this.#d.links.create('invite', { userId: null, email: address, data: { roles }, createdBy: actor.label });
-    this.#d.mailer.send('invite', address, { username: '', email: address, link: this.#d.url(`/invite?${new URLSearchParams({ token })}`), expires_days: LINK_TTL.invite / 86_400, invited_by: invitedBy }, null);
-    await this.#d.audit.record({ action: 'user.invite', targetId: null, details: { email: address, roles } }, actor);
+    const { token, link } = await this.#d.links.create('invite', { userId: null, email: address, data: locale ? { roles, locale } : { roles }, createdBy: actor.label });
+    const page = new URLSearchParams(locale ? { token, ui_locales: locale } : { token });
+    this.#d.mailer.send('invite', address, { username: '', email: address, link: this.#d.url(`/invite?${page}`), expires_days: LINK_TTL.invite / 86_400, invited_by: invitedBy }, null, locale);
+    await this.#d.audit.record({ action: 'user.invite', targetId: null, details: { email: address, roles, ...(locale ? { locale } : {}) } }, actor);
     return view(link);
   }
 
@@ -163,6 +172,10 @@ export class Invitations {
   }
 }
 
+function localeOf(link: EmailLink): string | null {
+  return typeof link.data.locale === 'string' ? link.data.locale : null;
+}
+
 function rolesOf(link: EmailLink): string[] {
   return Array.isArray(link.data.roles) ? link.data.roles.filter((r): r is string => typeof r === 'string') : [];
 }
@@ -172,6 +185,7 @@ function view(link: EmailLink): InvitationView {
     id: sha256(link.tokenHash).slice(0, 16),
     email: link.email,
     roles: rolesOf(link),
+    locale: localeOf(link),
     invited_by: link.createdBy,
     created_at: iso(link.createdAt),
     expires_at: iso(link.expiresAt),

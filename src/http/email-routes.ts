@@ -122,7 +122,7 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
     pageHeaders(reply).code(400).send(linkInvalidPage('invite', { href: '/login', label: t('email.link.signIn') }));
 
   /** The invitation page, with the passkey option's scripts under this response's nonce. */
-  const sendInvitePage = (request: FastifyRequest, reply: FastifyReply, status: number, d: { token: string; email: string; username: string; error?: string }) => {
+  const sendInvitePage = (request: FastifyRequest, reply: FastifyReply, status: number, d: { token: string; email: string; username: string; error?: string; uiLocales: string | undefined }) => {
     const nonce = scriptNonce();
     return pageHeaders(reply, { scriptNonce: nonce })
       .code(status)
@@ -134,7 +134,7 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
     const invitation = await invitations.check(token);
     if (!invitation || !token) return invalidInvite(reply);
     const suggested = invitation.email.split('@')[0]!.replace(/[^A-Za-z0-9._+-]/g, '').slice(0, 100);
-    return sendInvitePage(request, reply, 200, { token, email: invitation.email, username: suggested });
+    return sendInvitePage(request, reply, 200, { token, email: invitation.email, username: suggested, uiLocales: queryParams(request).get('ui_locales')?.[0] });
   });
 
   app.post('/invite', async (request, reply) => {
@@ -144,7 +144,7 @@ export function registerEmailRoutes(app: FastifyInstance, tessera: Tessera, kit:
     const again = async (status: number, error: string) => {
       const invitation = await invitations.check(token);
       if (!invitation) return invalidInvite(reply);
-      return sendInvitePage(request, reply, status, { token, email: invitation.email, username, error });
+      return sendInvitePage(request, reply, status, { token, email: invitation.email, username, error, uiLocales: form.get('ui_locales') });
     };
     if (!kit.csrfOk(request, form, 'invite')) return again(403, t('email.formExpired'));
     const password = form.get('password') ?? '';

@@ -41,7 +41,10 @@ export async function rememberPageLocale(request: FastifyRequest, tessera: Tesse
 function uiLocalesOf(request: FastifyRequest): string | undefined {
   const query = queryParams(request);
   const body = request.body instanceof Map ? (request.body as Map<string, string[]>) : undefined;
-  const value = (name: string) => query.get(name)?.[0] ?? body?.get(name)?.[0];
+  // A page's script posting JSON (the invitation's passkey button) carries it as a string.
+  const json = body === undefined && typeof request.body === 'object' && request.body !== null ? (request.body as Record<string, unknown>) : undefined;
+  const jsonValue = (name: string) => (typeof json?.[name] === 'string' ? (json[name] as string) : undefined);
+  const value = (name: string) => query.get(name)?.[0] ?? body?.get(name)?.[0] ?? jsonValue(name);
   const direct = value('ui_locales');
   if (direct !== undefined) return direct;
   const returnTo = value('return_to');

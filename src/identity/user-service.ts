@@ -4,6 +4,7 @@ import type { Actor } from '../audit/actor.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
 import { conflict, notFound, validationError } from '../errors.ts';
+import { matchLocale } from '../i18n/negotiate.ts';
 import { isUuid, text } from '../lib/text.ts';
 import { iso } from '../lib/time.ts';
 import type { ChangeFeed } from '../storage/change-feed.ts';
@@ -22,6 +23,11 @@ export interface UserInput {
   givenName?: string | null;
   familyName?: string | null;
   roles?: string[];
+  /**
+   * The language mail to the user is written in (docs/languages.md): one of the available
+   * languages (a tag matching one, `de-AT` → `de`); null or absent: not known yet.
+   */
+  locale?: string | null;
   /** Set only by flows that proved the address (an accepted invitation); never from an admin's input. */
   emailVerified?: boolean;
   /**
@@ -41,6 +47,8 @@ export interface UserUpdate {
   password?: string;
   /** true ends the user's sessions and invalidates every token issued for them. */
   disabled?: boolean;
+  /** The language mail to the user is written in; null forgets it (the operator's default applies). */
+  locale?: string | null;
 }
 
 export interface UserView {
@@ -53,6 +61,8 @@ export interface UserView {
   given_name: string | null;
   family_name: string | null;
   disabled: boolean;
+  /** The language mail to the user is written in; null: not known (the operator's default). */
+  locale: string | null;
   roles: string[];
   permissions: string[];
   created_at: string;
@@ -74,6 +84,8 @@ export interface UserServiceDeps {
   passwords: Passwords;
   audit: AuditLog;
   log: Logger;
+  /** The languages Tessera offers (config.languages.available): what a user's `locale` may name. */
+  locales: readonly string[];
 }
 
 /** A user's sign-in throttle counters right now (src/identity/guess-throttle.ts). */
@@ -147,6 +159,25 @@ export class UserService {
     await this.#d.audit.record({ action: 'user.locale_change', targetId: userId, details: { locale, previous: user.locale ?? null } }, actor);
   }
 
+  /**
+   * An admin's choice of a user's language (create, update, an invitation): a tag that names an available
+   * language, in that language's own spelling; null or "" for "not known". Any other value is
+   * refused, so mail never falls back silently from a language the admin believes was set.
+   */
+  checkLocale(value: string | null | undefined): string | null {
+    if (value === undefined || value === null || value.trim() === '') return null;
+    const found = matchLocale(value, this.#d.locales);
+    if (!found) throw validationError(`locale "${value.slice(0, 35)}" is not an available language (${this.#d.locales.join(', ')})`, 'locale');
+    return found;
+  }
+
+  /** Stores an admin's change of the user's language, audited as the pages' changes are. */
+  async #setLocale(user: User, locale: string | null, actor: Actor): Promise<void> {
+    await this.#d.users.setLocale(user.id, locale);
+    await this.#d.audit.record({ action: 'user.locale_change', targetId: user.id, details: { locale, previous: user.locale ?? null } }, actor);
+    user.locale = locale;
+  }
+
   /** A username a new account may take (trimmed): the syntax, and no one has it yet. */
   async checkNewUsername(raw: string | undefined): Promise<string> {
     if (raw === undefined) throw validationError('username is required', 'username', { key: 'validation.username.required' });
@@ -173,6 +204,7 @@ export class UserService {
       name: optionalText(input.name, 'name'),
       givenName: optionalText(input.givenName, 'given_name'),
       familyName: optionalText(input.familyName, 'family_name'),
+      locale: this.checkLocale(input.locale),
       passwordHash: input.password === undefined ? null : await this.#d.passwords.hash(password(input.password)),
       passwordChangedAt: now,
       disabled: false,
@@ -188,7 +220,7 @@ export class UserService {
       throw error;
     }
     const view = await this.#view(user);
-    await this.#d.audit.record({ action: 'user.create', targetId: user.id, details: { username: user.username, roles: view.roles } }, actor);
+    await this.#d.audit.record({ action: 'user.create', targetId: user.id, details: { username: user.username, roles: view.roles, ...(user.locale ? { locale: user.locale } : {}) } }, actor);
     return view;
   }
 
@@ -200,7 +232,9 @@ export class UserService {
   async update(ref: string, input: UserUpdate, actor: Actor): Promise<UserView> {
     const user = { ...(await this.find(ref)) };
     const now = epochSeconds(this.#d.clock);
-    const { password: newPassword, disabled, ...profile } = input;
+    const { password: newPassword, disabled, locale: newLocale, ...profile } = input;
+    const locale = newLocale === undefined ? undefined : this.checkLocale(newLocale);
+    const localeChanged = locale !== undefined && locale !== (user.locale ?? null);
     if (profile.email !== undefined) {
       const next = email(profile.email);
       // A new address is not verified until its owner proves it (a change of case is the same mailbox).
@@ -217,7 +251,10 @@ export class UserService {
     }
     const toggled = disabled !== undefined && disabled !== user.disabled;
     const fields = changedFields(profile);
-    if (!fields.length && newPassword === undefined && !toggled) return this.#view(user);
+    if (!fields.length && newPassword === undefined && !toggled) {
+      if (localeChanged) await this.#setLocale(user, locale, actor);
+      return this.#view(user);
+    }
     if ((roles !== undefined && !roles.includes(ADMIN_ROLE)) || (toggled && disabled)) {
       await this.#keepAnAdmin(user, roles !== undefined && !roles.includes(ADMIN_ROLE) ? `removing the admin role from "${user.username}"` : `disabling "${user.username}"`);
     }
@@ -232,6 +269,7 @@ export class UserService {
     if (newPassword !== undefined || (toggled && disabled)) await this.#d.sessions.revokeAllForUser(user.id, now);
     if (roles !== undefined) await this.#d.users.setRoles(user.id, roles, now);
     this.#d.feed.notifyLocal('user', user.id);
+    if (localeChanged) await this.#setLocale(user, locale, actor);
 
     if (fields.length) await this.#d.audit.record({ action: 'user.update', targetId: user.id, details: { fields } }, actor);
     if (newPassword !== undefined) await this.#d.audit.record({ action: 'user.password_reset', targetId: user.id, details: {} }, actor);
@@ -384,6 +422,7 @@ export class UserService {
       given_name: user.givenName,
       family_name: user.familyName,
       disabled: user.disabled,
+      locale: user.locale ?? null,
       roles: p?.roles ?? [],
       permissions: p?.permissions ?? [],
       created_at: iso(user.createdAt),

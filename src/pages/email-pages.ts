@@ -113,7 +113,18 @@ ${
  * elements with this response's nonce; the button shows once the script knows the browser can
  * create one, and reads the username from the form).
  */
-export function invitePage(d: { csrf: string; token: string; email: string; username: string; minLength: number; error?: string; passkey?: { scripts: SafeHtml } }): string {
+export function invitePage(d: {
+  csrf: string;
+  token: string;
+  email: string;
+  username: string;
+  minLength: number;
+  error?: string;
+  passkey?: { scripts: SafeHtml };
+  /** The link's `ui_locales` (an invitation in a chosen language): kept by the form and the passkey button, so every answer stays in it. */
+  uiLocales?: string | undefined;
+}): string {
+  const uiLocales = d.uiLocales ? d.uiLocales.slice(0, 200) : undefined;
   return layout({
     title: t('email.invite.title'),
     compact: true,
@@ -123,6 +134,7 @@ ${d.error ? html`<div class="alert" role="alert">${d.error}</div>` : ''}
 <form method="post" action="/invite" novalidate>
 <input type="hidden" name="csrf" value="${d.csrf}">
 <input type="hidden" name="token" value="${d.token}">
+${uiLocales ? html`<input type="hidden" name="ui_locales" value="${uiLocales}">` : ''}
 <label for="username">${t('login.username')}</label>
 <input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" required maxlength="100" value="${d.username}" autofocus>
 <label for="password">${t('login.password')}</label>
@@ -135,7 +147,7 @@ ${
   d.passkey
     ? html`<div class="providers passkey-sign-in">
 <p class="hint" id="invite-passkey-hint">${t('email.invite.passkeyHint')}</p>
-<button type="button" data-passkey="invite" data-csrf="${d.csrf}" data-token="${d.token}" data-username-field="username" data-passkey-error="passkey-error" aria-describedby="invite-passkey-hint" hidden>${t('email.invite.withPasskey')}</button>
+<button type="button" data-passkey="invite" data-csrf="${d.csrf}" data-token="${d.token}"${uiLocales ? html` data-ui-locales="${uiLocales}"` : ''} data-username-field="username" data-passkey-error="passkey-error" aria-describedby="invite-passkey-hint" hidden>${t('email.invite.withPasskey')}</button>
 ${passkeyErrorBox()}
 <p class="hint" data-passkey-unsupported hidden>${t('email.invite.passkeyUnsupported')}</p>
 <noscript><p class="hint">${t('email.invite.passkeyNeedsScript')}</p></noscript>

@@ -64,6 +64,15 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
     await fails(['users', 'create', '--username', 'x3'], /password/);
   });
 
+  test('users: a language for mail (create, show, update, forget), refused when not offered', async () => {
+    expect((await json(['users', 'create', '--username', 'hanna', '--password', PASSWORD, '--locale', 'de-AT'])).locale).toBe('de');
+    expect((await tessera(['users', 'show', 'hanna'])).stdout).toMatch(/language:\s+de\n/);
+    expect((await json(['users', 'update', 'hanna', '--locale', 'es'])).locale).toBe('es');
+    await fails(['users', 'update', 'hanna', '--locale', 'xx'], /locale "xx" is not an available language \(en, de, fr, es\)/);
+    expect((await json(['users', 'update', 'hanna', '--locale', ''])).locale).toBeNull();
+    expect((await tessera(['users', 'show', 'hanna'])).stdout).toMatch(/language:\s+-\n/);
+  });
+
   test('users unlock: clears the user’s sign-in throttle counters (by username or id), says so, and refuses an unknown user', async () => {
     const carl = await json(['users', 'create', '--username', 'carl', '--password', PASSWORD]);
     await json(['users', 'create', '--username', 'dora', '--password', PASSWORD]);

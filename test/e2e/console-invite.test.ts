@@ -3,7 +3,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SYSTEM } from '../../src/audit/actor.ts';
 import { launchBrowser } from '../support/browser.ts';
-import { Mailbox } from '../support/mailbox.ts';
+import { linkIn, Mailbox } from '../support/mailbox.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 /**
@@ -55,7 +55,15 @@ describe('console: invite by email', () => {
     await page.screenshot({ path: `${SHOTS}/console-invite-1280.png`, fullPage: true });
     const mail = await mailbox.waitFor('newcomer@example.test', (m) => m.subject === 'You are invited to Tessera');
     expect(mail.text).toContain(`${server.url}/invite?token=`);
-    expect((await server.tessera.email.invitations.list())[0]).toMatchObject({ email: 'newcomer@example.test', roles: ['developer'] });
+    expect((await server.tessera.email.invitations.list())[0]).toMatchObject({ email: 'newcomer@example.test', roles: ['developer'], locale: null });
+
+    // In the invitee's language: the mail is Spanish, and so is the page its link opens.
+    await page.getByLabel('Email').fill('nueva@example.test');
+    await page.getByLabel('Language').selectOption('es');
+    await page.getByRole('button', { name: 'Send invitation' }).click();
+    const spanish = await mailbox.waitFor('nueva@example.test');
+    expect(spanish.subject).toBe('Te han invitado a Tessera');
+    expect(new URL(linkIn(spanish, `${server.url}/invite?token=`)).searchParams.get('ui_locales')).toBe('es');
 
     await page.getByRole('link', { name: 'Settings', exact: true }).click();
     await expect.poll(() => page.getByText('Email is configured: mail is sent from id@example.test.').count()).toBe(1);

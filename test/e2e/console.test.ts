@@ -234,16 +234,24 @@ describe('admin console in a real browser', () => {
   test('users: create one, see a field error beside the field, disable the user, delete another', async () => {
     await page.getByRole('link', { name: 'Users', exact: true }).click();
     await heading('Users').waitFor();
-    const create = async (username: string) => {
+    const create = async (username: string, language?: string) => {
       await page.getByRole('button', { name: 'New user' }).click();
       await page.getByLabel('Username').fill(username);
       await page.getByLabel('Password').fill(PASSWORD);
       await page.getByLabel('Name', { exact: true }).fill('Bea Bookkeeper');
+      if (language) await page.getByLabel('Language').selectOption({ label: language });
       await page.getByRole('button', { name: 'Create user' }).click();
     };
-    await create('bea');
+    await create('bea', 'German (de)');
     await heading('bea').waitFor();
     expect(await page.getByLabel(/^developer/).isChecked()).toBe(true);
+    // The language mail to her is written in: set at creation, shown and changed on her page.
+    expect((await server.tessera.services.users.find('bea')).locale).toBe('de');
+    expect(await page.getByLabel('Language').inputValue()).toBe('de');
+    await page.getByLabel('Language').selectOption('fr');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    expect((await server.tessera.services.users.find('bea')).locale).toBe('fr');
     await page.getByRole('link', { name: '← Users' }).click();
     await create('bea');
     // The API's 409 names the field; the console shows it beside the field.

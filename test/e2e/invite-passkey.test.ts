@@ -137,4 +137,23 @@ describe('an invitation accepted with a passkey (Chromium, virtual authenticator
     expect(session?.session.amr).toEqual(['hwk', 'mfa']);
     expect(problems).toEqual([]);
   });
+
+  test('an invitation in French, in an English browser: the page, the passkey’s name and the account are French', async () => {
+    await page.goto(`${base}/logout`);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Signed out' }).waitFor();
+    await server.tessera.email.invitations.invite({ email: 'lucie@example.test', roles: [], locale: 'fr' }, SYSTEM);
+    const mail = await mailbox.waitFor('lucie@example.test');
+    expect(mail.subject).toBe('Vous êtes invité à Tessera');
+    await page.goto(linkIn(mail, `${base}/invite?token=`));
+    expect(await page.getAttribute('html', 'lang')).toBe('fr');
+    await page.getByLabel('Nom d’utilisateur').fill('lucie');
+    // The passkey endpoints are JSON: the button carries the link's language into them.
+    await page.getByRole('button', { name: 'Utiliser une clé d’accès à la place' }).click();
+    await page.waitForURL(`${base}/account`);
+    const lucie = await server.tessera.services.users.find('lucie');
+    expect(lucie.locale).toBe('fr');
+    expect((await server.tessera.services.passkeys.list(lucie.id)).map((p) => p.name)).toEqual(['Clé d’accès 1']);
+    expect(problems).toEqual([]);
+  });
 });

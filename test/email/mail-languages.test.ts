@@ -90,6 +90,63 @@ describe.each(DIALECTS)('mail in the reader’s language (%s)', (dialect) => {
     expect((await server.tessera.services.users.find('bruno')).locale).toBe('fr');
   });
 
+  test('an admin’s choice: a user created in French gets the confirmation mail in French; a later change to German is audited and mail follows it', async () => {
+    const { services } = server.tessera;
+    const user = await services.users.create({ username: 'elise', password: PASSWORD, email: 'elise@example.test', roles: [], locale: 'fr-CA' }, SYSTEM);
+    expect(user.locale).toBe('fr');
+    expect((await mailbox.waitFor('elise@example.test')).subject).toBe('Confirmez votre adresse e-mail');
+    // Notices go to a confirmed address only.
+    await services.users.confirmEmail(user.id, 'elise@example.test', SYSTEM);
+    await server.tessera.email.idle();
+    mailbox.take('elise@example.test');
+    await services.users.update('elise', { locale: 'de' }, SYSTEM);
+    await services.users.update('elise', { password: 'another long password' }, SYSTEM);
+    expect((await mailbox.waitFor('elise@example.test', (m) => m.subject.includes('Passwort'))).subject).toBe('Ihr Tessera-Passwort wurde zurückgesetzt');
+    const changes = (await services.audit.list({ action: 'user.locale_change', targetId: user.id } as never)).items.map((e) => [e.actor, e.details]);
+    expect(changes).toEqual([['system', { locale: 'de', previous: 'fr' }]]);
+    await expect(services.users.update('elise', { locale: 'tlh' }, SYSTEM)).rejects.toMatchObject({ code: 'validation_failed', field: 'locale' });
+    expect((await services.users.find('elise')).locale).toBe('de');
+  });
+
+  test('an invitation in German: German mail, a link that opens the page in German whatever the browser, and a German account', async () => {
+    const { services, email } = server.tessera;
+    const invited = await email.invitations.invite({ email: 'greta@example.test', roles: [], locale: 'de-CH' }, SYSTEM);
+    expect(invited.locale).toBe('de');
+    expect((await email.invitations.list()).find((i) => i.email === 'greta@example.test')?.locale).toBe('de');
+    expect((await services.audit.list({ action: 'user.invite' } as never)).items[0]?.details).toEqual({ email: 'greta@example.test', roles: [], locale: 'de' });
+    const mail = await mailbox.waitFor('greta@example.test');
+    expect(mail.subject).toBe('Sie sind zu Tessera eingeladen');
+    const link = new URL(linkIn(mail, `${server.url}/invite?token=`));
+    expect(link.searchParams.get('ui_locales')).toBe('de');
+
+    // An English browser: the page is German (the inviter's choice, like an app's ui_locales), and stays so after a refused submit.
+    const en = { 'accept-language': 'en' };
+    const ua = new UserAgent(server.url);
+    const page = await (await ua.request(`${link.pathname}${link.search}`, { headers: en })).text();
+    expect(page).toContain('<html lang="de"');
+    expect(page).toContain('Einladung annehmen');
+    const fields = hiddenFields(page);
+    expect(fields.ui_locales).toBe('de');
+    const differ = await ua.request('/invite', { form: { ...fields, username: 'greta', password: PASSWORD, confirm: 'something else entirely' }, headers: en });
+    expect(differ.status).toBe(400);
+    const again = await differ.text();
+    expect(again).toContain('<html lang="de"');
+    expect(hiddenFields(again).ui_locales).toBe('de');
+    // The language chooser still wins: it replaces the link's ui_locales.
+    const chooser = await ua.request(`/language?${new URLSearchParams({ set: 'es', return_to: `${link.pathname}${link.search}` })}`, { headers: en });
+    expect(new URL(location(chooser), server.url).searchParams.get('ui_locales')).toBe('es');
+
+    const done = await ua.request('/invite', { form: { ...hiddenFields(again), username: 'greta', password: PASSWORD, confirm: PASSWORD }, headers: en });
+    expect(location(done)).toBe('/account');
+    expect((await services.users.find('greta')).locale).toBe('de');
+
+    // A language that is not offered: refused before anything is sent or stored.
+    await expect(email.invitations.invite({ email: 'nobody@example.test', roles: [], locale: 'xx' }, SYSTEM)).rejects.toMatchObject({ code: 'validation_failed', field: 'locale' });
+    expect((await email.invitations.list()).some((i) => i.email === 'nobody@example.test')).toBe(false);
+    await email.idle();
+    expect(mailbox.take('nobody@example.test')).toEqual([]);
+  });
+
   test('"Forgot password?" on a Spanish page mails the link in Spanish (the page’s language, not the account’s); English by default', async () => {
     const { email } = await verifiedUser('carla');
     await server.tessera.services.users.rememberLocale((await server.tessera.services.users.find('carla')).id, 'de', 'en', SYSTEM);

@@ -205,6 +205,48 @@ describe.each(DIALECTS)('admin API (%s)', (dialect) => {
     expect((await call('GET', '/users/a%00b', admin)).status).toBe(404);
   });
 
+  test('a user’s language: set at creation (a regional tag matches its language), changed, cleared, refused when not offered — audited', async () => {
+    const created = await call('POST', '/users', admin, { username: 'lena', password: PASSWORD, locale: 'de-AT' });
+    expect(created.status).toBe(201);
+    expect(created.body.locale).toBe('de');
+    const id = created.body.id as string;
+    expect((await server.tessera.services.users.find('lena')).locale).toBe('de');
+    expect((await call('GET', '/users/lena', admin)).body.locale).toBe('de');
+    // A user made without one reads back null (not known: the operator's default applies).
+    expect((await call('POST', '/users', admin, { username: 'nolang', password: PASSWORD })).body.locale).toBeNull();
+
+    // Not offered: 400 on the field, and nothing changes (neither the language nor the name sent beside it).
+    for (const locale of ['xx', 'klingon-tlh']) {
+      const refused = await call('PATCH', '/users/lena', admin, { name: 'Lena L', locale });
+      expect(refused.status).toBe(400);
+      expect(refused.body).toMatchObject({ error: 'validation_failed', field: 'locale' });
+      expect(refused.body.error_description).toContain('en, de, fr, es');
+    }
+    expect((await call('POST', '/users', admin, { username: 'nope', password: PASSWORD, locale: 'xx' })).status).toBe(400);
+    expect((await call('GET', '/users/nope', admin)).status).toBe(404);
+    expect(await server.tessera.services.users.find('lena')).toMatchObject({ locale: 'de', name: null });
+
+    const changed = await call('PATCH', '/users/lena', admin, { locale: 'FR' });
+    expect(changed.status).toBe(200);
+    expect(changed.body.locale).toBe('fr');
+    // Other fields beside it: both applied; the language is kept when not sent.
+    expect((await call('PATCH', '/users/lena', admin, { name: 'Lena L' })).body).toMatchObject({ name: 'Lena L', locale: 'fr' });
+    // The same language again changes nothing (and is not audited again).
+    expect((await call('PATCH', '/users/lena', admin, { locale: 'fr' })).body.locale).toBe('fr');
+    const cleared = await call('PATCH', '/users/lena', admin, { locale: null });
+    expect(cleared.body.locale).toBeNull();
+    expect((await server.tessera.services.users.find('lena')).locale).toBeUndefined();
+
+    const audit = await call('GET', `/audit?action=user.locale_change&target_id=${id}`, admin);
+    expect(audit.status).toBe(200);
+    expect(audit.body.items.map((e: { actor: string; details: unknown }) => [e.actor, e.details])).toEqual([
+      [expect.stringMatching(/^app:.+ for user:root-ops$/), { locale: null, previous: 'fr' }],
+      [expect.stringMatching(/^app:.+ for user:root-ops$/), { locale: 'fr', previous: 'de' }],
+    ]);
+    const creation = await call('GET', `/audit?action=user.create&target_id=${id}`, admin);
+    expect(creation.body.items[0].details).toEqual({ username: 'lena', roles: [], locale: 'de' });
+  });
+
   test('roles and permissions', async () => {
     const perm = await call('POST', '/permissions', admin, { name: 'billing_api', description: 'Billing API' });
     expect(perm.status).toBe(201);

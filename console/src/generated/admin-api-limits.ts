@@ -184,6 +184,9 @@ export const limits = {
   "InvitationCreate": {
     "email": {
       "maxLength": 320
+    },
+    "locale": {
+      "maxLength": 35
     }
   },
   "LogoUpload": {
@@ -338,6 +341,9 @@ export const limits = {
     "given_name": {
       "maxLength": 200
     },
+    "locale": {
+      "maxLength": 35
+    },
     "name": {
       "maxLength": 200
     },
@@ -357,6 +363,9 @@ export const limits = {
     },
     "given_name": {
       "maxLength": 200
+    },
+    "locale": {
+      "maxLength": 35
     },
     "name": {
       "maxLength": 200

@@ -5071,6 +5071,8 @@ export interface components {
             /** @description the address the invitation link is sent to */
             email: string;
             roles?: string[];
+            /** @description the language of the mail and of the invitation page (one of ui_locales_supported); absent or null: the operator's default */
+            locale?: string | null;
         };
         /** @description An invitation by email that has not been accepted yet (docs/email.md). */
         Invitation: {
@@ -5079,6 +5081,8 @@ export interface components {
             email: string;
             /** @description the roles the account gets when the invitation is accepted */
             roles: string[];
+            /** @description the language the invitation was written in; null: the operator's default */
+            locale: string | null;
             /** @description the actor who invited */
             invited_by: string;
             /** Format: date-time */
@@ -5587,6 +5591,8 @@ export interface components {
             given_name?: string | null;
             family_name?: string | null;
             disabled?: boolean;
+            /** @description the language mail to the user is written in (docs/languages.md); null: not known, the operator's default applies */
+            locale?: string | null;
             roles: string[];
             /** @description what the roles grant */
             permissions?: string[];
@@ -5603,6 +5609,8 @@ export interface components {
             given_name?: string | null;
             family_name?: string | null;
             roles?: string[];
+            /** @description one of the available languages (ui_locales_supported), e.g. "de"; a regional tag matches its language ("de-AT" → "de"); null clears it */
+            locale?: string | null;
         };
         UserUpdate: {
             email?: string | null;
@@ -5610,6 +5618,8 @@ export interface components {
             given_name?: string | null;
             family_name?: string | null;
             roles?: string[];
+            /** @description one of the available languages (ui_locales_supported), e.g. "de"; a regional tag matches its language ("de-AT" → "de"); null clears it */
+            locale?: string | null;
             /** @description disabling ends sessions and invalidates every token */
             disabled?: boolean;
         };

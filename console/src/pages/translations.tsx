@@ -42,3 +42,20 @@ export function TranslationsTable({ id, caption, values, onChange, maxLength, pl
     </table>
   );
 }
+
+/**
+ * The language mail to a user (or an invitation) is written in: one of the shipped languages,
+ * or "" — not known, so the server's default applies (docs/languages.md).
+ */
+export function LanguageSelect({ id, value, onChange, describedBy, unknownLabel }: { id: string; value: string; onChange: (v: string) => void; describedBy?: string | undefined; unknownLabel: string }) {
+  return (
+    <select id={id} aria-describedby={describedBy} value={value} onChange={(e) => onChange(e.target.value)}>
+      <option value="">{unknownLabel}</option>
+      {LANGUAGES.map((l) => (
+        <option key={l} value={l}>
+          {names.of(l)} ({l})
+        </option>
+      ))}
+    </select>
+  );
+}

@@ -3,6 +3,7 @@ import { api, type PasswordReset, type User, type UserUpdate } from '../api.ts';
 import { Link, navigate } from '../router.tsx';
 import { ConfirmDialog, ErrorBox, Field, FormError, Loading, PageHeader, fieldError, formatDate, useAction, useApi } from '../ui.tsx';
 import { Sessions, SignInThrottling, UserGrants, UserLinks } from './user-access.tsx';
+import { LanguageSelect } from './translations.tsx';
 import { SecondFactors } from './user-factors.tsx';
 import { RolePicker } from './users.tsx';
 
@@ -26,7 +27,7 @@ export function UserDetailPage({ id }: { id: string }) {
 }
 
 function UserDetail({ user, onChange, back }: { user: User; onChange: (u: User) => void; back: ReactNode }) {
-  const [f, setF] = useState({ name: user.name ?? '', given_name: user.given_name ?? '', family_name: user.family_name ?? '', email: user.email ?? '' });
+  const [f, setF] = useState({ name: user.name ?? '', given_name: user.given_name ?? '', family_name: user.family_name ?? '', email: user.email ?? '', locale: user.locale ?? '' });
   const [roles, setRoles] = useState<string[]>(user.roles);
   const profile = useAction();
   const { error } = profile;
@@ -45,6 +46,8 @@ function UserDetail({ user, onChange, back }: { user: User; onChange: (u: User) 
     void profile.run(async () => {
       const blank = (v: string) => (v.trim() ? v.trim() : null);
       const change: UserUpdate = { name: blank(f.name), given_name: blank(f.given_name), family_name: blank(f.family_name), email: blank(f.email), roles };
+      // Sent only when changed here: the user may have changed it by signing in since the page loaded.
+      if (f.locale !== (user.locale ?? '')) change.locale = f.locale || null;
       onChange(await api<User>('PATCH', path, change));
       setSaved(true);
     });
@@ -101,7 +104,7 @@ function UserDetail({ user, onChange, back }: { user: User; onChange: (u: User) 
         <p className="small muted">
           ID <code>{user.id}</code> · created {formatDate(user.created_at)}
         </p>
-        <FormError error={error} fields={['name', 'given_name', 'family_name', 'email', 'roles']} />
+        <FormError error={error} fields={['name', 'given_name', 'family_name', 'email', 'roles', 'locale']} />
         <div className="grid-2">
           <Field label="Name" error={fieldError(error, 'name')}>
             {(id) => <input id={id} type="text" value={f.name} onChange={(e) => setF({ ...f, name: e.target.value })} />}
@@ -114,6 +117,9 @@ function UserDetail({ user, onChange, back }: { user: User; onChange: (u: User) 
           </Field>
           <Field label="Family name" error={fieldError(error, 'family_name')}>
             {(id) => <input id={id} type="text" value={f.family_name} onChange={(e) => setF({ ...f, family_name: e.target.value })} />}
+          </Field>
+          <Field label="Language" error={fieldError(error, 'locale')} hint="Mail to the user is written in it; signing in on pages in another language changes it.">
+            {(id, d) => <LanguageSelect id={id} describedBy={d} value={f.locale} onChange={(locale) => setF({ ...f, locale })} unknownLabel="Not known (the server's default)" />}
           </Field>
         </div>
         <RolePicker value={roles} onChange={setRoles} error={fieldError(error, 'roles')} />

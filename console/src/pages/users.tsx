@@ -2,6 +2,7 @@ import { useEffect, useState, type FormEvent } from 'react';
 import { api, type EmailStatus, type Invitation, type InvitationCreate, type List, type Role, type User, type UserCreate } from '../api.ts';
 import { Link, navigate } from '../router.tsx';
 import { ErrorBox, Field, fieldError, FormError, ListView, Loading, PageHeader, useAction, useApi } from '../ui.tsx';
+import { LanguageSelect } from './translations.tsx';
 
 /** Users: search, create. */
 export function UsersPage() {
@@ -89,14 +90,14 @@ export function RolePicker({ value, onChange, error }: { value: string[]; onChan
 }
 
 function NewUser({ onDone }: { onDone: () => void }) {
-  const [f, setF] = useState({ username: '', password: '', email: '', name: '' });
+  const [f, setF] = useState({ username: '', password: '', email: '', name: '', locale: '' });
   const [roles, setRoles] = useState<string[]>(['developer']);
   const create = useAction();
   const { busy, error } = create;
   const submit = (e: FormEvent) => {
     e.preventDefault();
     void create.run(async () => {
-      const input: UserCreate = { username: f.username.trim(), password: f.password, email: f.email.trim() || null, name: f.name.trim() || null, roles };
+      const input: UserCreate = { username: f.username.trim(), password: f.password, email: f.email.trim() || null, name: f.name.trim() || null, roles, locale: f.locale || null };
       const user = await api<User>('POST', '/users', input);
       navigate(`/admin/users/${encodeURIComponent(user.username)}`);
     });
@@ -104,7 +105,7 @@ function NewUser({ onDone }: { onDone: () => void }) {
   return (
     <form className="panel form" onSubmit={submit} noValidate>
       <h2>New user</h2>
-      <FormError error={error} fields={['username', 'password', 'email', 'name', 'roles']} />
+      <FormError error={error} fields={['username', 'password', 'email', 'name', 'roles', 'locale']} />
       <div className="grid-2">
         <Field label="Username" error={fieldError(error, 'username')}>
           {(id) => <input id={id} type="text" autoComplete="off" value={f.username} onChange={(e) => setF({ ...f, username: e.target.value })} />}
@@ -117,6 +118,9 @@ function NewUser({ onDone }: { onDone: () => void }) {
         </Field>
         <Field label="Email" error={fieldError(error, 'email')}>
           {(id) => <input id={id} type="email" value={f.email} onChange={(e) => setF({ ...f, email: e.target.value })} />}
+        </Field>
+        <Field label="Language" error={fieldError(error, 'locale')} hint="Mail to the user is written in it; signing in on pages in another language changes it.">
+          {(id, d) => <LanguageSelect id={id} describedBy={d} value={f.locale} onChange={(locale) => setF({ ...f, locale })} unknownLabel="Not known (the server's default)" />}
         </Field>
       </div>
       <RolePicker value={roles} onChange={setRoles} error={fieldError(error, 'roles')} />
@@ -139,6 +143,7 @@ function NewUser({ onDone }: { onDone: () => void }) {
 function InviteUser({ onDone }: { onDone: () => void }) {
   const status = useApi<EmailStatus>('/email');
   const [email, setEmail] = useState('');
+  const [locale, setLocale] = useState('');
   const [roles, setRoles] = useState<string[]>(['developer']);
   const [sent, setSent] = useState<Invitation | undefined>();
   const invite = useAction();
@@ -147,7 +152,7 @@ function InviteUser({ onDone }: { onDone: () => void }) {
     e.preventDefault();
     setSent(undefined);
     void invite.run(async () => {
-      const input: InvitationCreate = { email: email.trim(), roles };
+      const input: InvitationCreate = { email: email.trim(), roles, locale: locale || null };
       setSent(await api<Invitation>('POST', '/users/invitations', input));
       setEmail('');
     });
@@ -169,7 +174,7 @@ function InviteUser({ onDone }: { onDone: () => void }) {
     <form className="panel form" onSubmit={submit} noValidate>
       <h2>Invite by email</h2>
       {status.error ? <ErrorBox error={status.error} onRetry={status.reload} /> : null}
-      <FormError error={error} fields={['email', 'roles']} />
+      <FormError error={error} fields={['email', 'roles', 'locale']} />
       {sent ? (
         <p className="saved" role="status">
           Invitation sent to {sent.email}; the link works until {new Date(sent.expires_at).toLocaleString()}.
@@ -177,6 +182,9 @@ function InviteUser({ onDone }: { onDone: () => void }) {
       ) : null}
       <Field label="Email" error={fieldError(error, 'email')} hint="They choose their username and password through the link.">
         {(id, d) => <input id={id} type="email" aria-describedby={d} value={email} onChange={(e) => setEmail(e.target.value)} />}
+      </Field>
+      <Field label="Language" error={fieldError(error, 'locale')} hint="Of the mail and of the page the link opens.">
+        {(id, d) => <LanguageSelect id={id} describedBy={d} value={locale} onChange={setLocale} unknownLabel="The server's default" />}
       </Field>
       <RolePicker value={roles} onChange={setRoles} error={fieldError(error, 'roles')} />
       <div className="actions actions--end">

@@ -11,6 +11,7 @@ interface UserFlags extends GlobalOptions {
   email?: string;
   name?: string;
   role?: string[];
+  locale?: string;
 }
 
 function render(u: UserView): string {
@@ -21,6 +22,7 @@ function render(u: UserView): string {
     ['email verified', u.email ? (u.email_verified ? 'yes' : 'no') : null],
     ['name', u.name],
     ['disabled', u.disabled ? 'yes' : 'no'],
+    ['language', u.locale],
     ['roles', u.roles],
     ['permissions', u.permissions],
     ['created', u.created_at],
@@ -42,10 +44,11 @@ export function usersCommand(): Command {
     .option('--email <email>', 'email address')
     .option('--name <name>', 'full name')
     .option('--role <role>', 'role to grant (repeatable): admin, developer, or one you created', collect)
+    .option('--locale <locale>', 'the language mail to the user is written in, e.g. de (default: not known, the operator\'s default)')
     .action(async (f: UserFlags) => {
       const pw = await password(f);
       if (pw === undefined) throw new CliUsageError('a password is required: --password or --password-stdin');
-      const input: UserInput = { username: f.username!, password: pw, email: f.email ?? null, name: f.name ?? null, roles: f.role ?? [] };
+      const input: UserInput = { username: f.username!, password: pw, email: f.email ?? null, name: f.name ?? null, roles: f.role ?? [], locale: f.locale ?? null };
       await withTessera(f, async (t) => {
         const user = await t.services.users.create(input, cliActor());
         output(f, user, render);
@@ -54,15 +57,16 @@ export function usersCommand(): Command {
 
   withCommon(users.command('invite').argument('<email>', 'the address the invitation link goes to').description('invite someone by email: a single-use link (7 days) to choose a username and password'))
     .option('--role <role>', 'role the account gets (repeatable)', collect)
+    .option('--locale <locale>', 'the language of the mail and of the invitation page, e.g. de (default: the operator\'s)')
     .action(async (email: string, f: UserFlags) => {
       await withTessera(f, async (t) => {
-        const invitation = await t.email.invitations.invite({ email, roles: f.role ?? [] }, cliActor());
+        const invitation = await t.email.invitations.invite({ email, roles: f.role ?? [], locale: f.locale ?? null }, cliActor());
         // This process exits next: the first attempt must have reached the SMTP server, or the operator hears of it.
         await t.email.idle();
         if (t.email.mailer.pending > 0) {
           throw new ServiceError('email_not_sent', 502, `the invitation to ${invitation.email} is saved, but the SMTP server did not take the mail (the log says why); fix TESSERA_SMTP_URL or the server, then invite again`);
         }
-        output(f, invitation, (i) => `${fields([['invited', i.email], ['roles', i.roles], ['expires', i.expires_at]])}`);
+        output(f, invitation, (i) => `${fields([['invited', i.email], ['roles', i.roles], ['language', i.locale], ['expires', i.expires_at]])}`);
       });
     });
 
@@ -72,6 +76,7 @@ export function usersCommand(): Command {
     .option('--email <email>', 'email address ("" to clear)')
     .option('--name <name>', 'full name ("" to clear)')
     .option('--role <role>', 'replace the roles with these (repeatable)', collect)
+    .option('--locale <locale>', 'the language mail to the user is written in, e.g. de ("" to forget it)')
     .action(async (ref: string, f: UserFlags) => {
       const input: UserUpdate = {};
       const pw = await password(f);
@@ -79,6 +84,7 @@ export function usersCommand(): Command {
       if (f.email !== undefined) input.email = f.email;
       if (f.name !== undefined) input.name = f.name;
       if (f.role !== undefined) input.roles = f.role;
+      if (f.locale !== undefined) input.locale = f.locale;
       await withTessera(f, async (t) => {
         const user = await t.services.users.update(ref, input, cliActor());
         output(f, user, render);

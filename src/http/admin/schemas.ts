@@ -154,6 +154,7 @@ export const UserSchema = Type.Object(
     given_name: opt(nullable(str())),
     family_name: opt(nullable(str())),
     disabled: opt(Type.Boolean()),
+    locale: opt(nullable(str('the language mail to the user is written in (docs/languages.md); null: not known, the operator\'s default applies'))),
     roles: strs(),
     permissions: opt(strs('what the roles grant')),
     created_at: opt(dateTime()),
@@ -168,6 +169,7 @@ const profileFields = {
   given_name: opt(nullable(str('', { maxLength: 200 }))),
   family_name: opt(nullable(str('', { maxLength: 200 }))),
   roles: opt(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 100 })),
+  locale: opt(nullable(str('one of the available languages (ui_locales_supported), e.g. "de"; a regional tag matches its language ("de-AT" → "de"); null clears it', { maxLength: 35 }))),
 };
 
 export const UserCreateSchema = Type.Object(
@@ -545,7 +547,11 @@ export const FactorsResetSchema = Type.Object(
 
 /** Every named schema, added to the admin scope once; routes point at them with `ref`. */
 export const InvitationCreateSchema = Type.Object(
-  { email: str('the address the invitation link is sent to', { maxLength: 320 }), roles: opt(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 100 })) },
+  {
+    email: str('the address the invitation link is sent to', { maxLength: 320 }),
+    roles: opt(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 100 })),
+    locale: opt(nullable(str('the language of the mail and of the invitation page (one of ui_locales_supported); absent or null: the operator\'s default', { maxLength: 35 }))),
+  },
   { $id: 'InvitationCreate', additionalProperties: false },
 );
 export const InvitationSchema = Type.Object(
@@ -553,6 +559,7 @@ export const InvitationSchema = Type.Object(
     id: str('an id for the invitation (never its link)'),
     email: str(),
     roles: strs('the roles the account gets when the invitation is accepted'),
+    locale: nullable(str('the language the invitation was written in; null: the operator\'s default')),
     invited_by: str('the actor who invited'),
     created_at: dateTime(),
     expires_at: dateTime({ description: 'the link works until then (7 days), once' }),

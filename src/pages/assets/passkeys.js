@@ -94,6 +94,8 @@
       busy(button, true);
       try {
         var body = { csrf: button.getAttribute('data-csrf'), token: button.getAttribute('data-token'), username: field ? field.value : '' };
+        // An invitation in a chosen language: the answers (errors, the account's language) stay in it.
+        if (button.hasAttribute('data-ui-locales')) body.ui_locales = button.getAttribute('data-ui-locales');
         var options = await post('/invite/passkey/options', body);
         var response;
         try {

@@ -15,7 +15,7 @@ export function invitationRoutes(api: AdminApi, { tessera }: AdminRouteDeps): vo
         response: { 201: ref(InvitationSchema), ...errors },
       },
     },
-    async (request, reply) => reply.code(201).send(await invitations.invite({ email: request.body.email, roles: request.body.roles }, actorOf(request))),
+    async (request, reply) => reply.code(201).send(await invitations.invite({ email: request.body.email, roles: request.body.roles, locale: request.body.locale }, actorOf(request))),
   );
 
   api.get('/users/invitations', { schema: { ...tag('users'), summary: 'Invitations not accepted yet (and not expired), newest first', response: { 200: listOf(InvitationSchema), ...errors } } }, async () => ({

@@ -167,6 +167,7 @@ function userUpdate(body: Static<typeof UserUpdateSchema>): UserUpdate {
     familyName: body.family_name,
     roles: body.roles,
     disabled: body.disabled,
+    locale: body.locale,
   };
 }
 
@@ -180,5 +181,6 @@ function userInput(body: Partial<Static<typeof UserCreateSchema>>): UserInput {
     givenName: body.given_name,
     familyName: body.family_name,
     roles: body.roles,
+    locale: body.locale,
   };
 }
