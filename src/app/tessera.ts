@@ -81,6 +81,7 @@ import { KyselyApiStore, type ScopeText } from '../gateway/api-store.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { BackgroundTask } from '../lib/background-task.ts';
 import { KyselyEmailLinkStore } from '../email/email-link-store.ts';
+import { KyselyOutboxStore } from '../email/outbox-store.ts';
 import { JobQueue } from '../email/job-queue.ts';
 import { EmailVerification } from '../email/email-verification.ts';
 import { wireEmailEvents } from '../email/email-events.ts';
@@ -416,6 +417,9 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     productName: () => branding.live.document.product_name,
     defaultLocale: config.languages.defaultLocale,
     locales: config.languages.available,
+    outbox: new KyselyOutboxStore(db),
+    secrets: encrypter,
+    clock,
   });
   const emailJobs = new JobQueue('email flows', log);
   const emailLinkStore = new KyselyEmailLinkStore(db);
@@ -431,12 +435,12 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     verification: emailVerification,
     invitations: new Invitations({ links, store: emailLinkStore, mailer, users, roles: userStore, sessions, passkeys, audit, clock, log, url: absoluteUrl }),
     /** What `tessera email status`, the admin API and the console show. */
-    status(): EmailStatus {
+    async status(): Promise<EmailStatus> {
       return {
         configured: mailer.configured,
         from: config.email.smtp?.from ?? null,
         templates_overridden: templates.overridden,
-        pending: mailer.pending,
+        pending: await mailer.waiting(),
       };
     },
     /** Settles when the background email work (lookups, queued sends in progress) is done: for tests and the CLI. */
@@ -592,6 +596,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
         if (kind === 'branding') reloads.branding.request();
       });
       await feed.start(config.changePollMs);
+      // Mail other processes left in the outbox (a CLI command, a node that stopped or died).
+      mailer.startDelivery();
       // The cleanup of expired rows (ORY Hydra's lesson: token tables grow without one). A
       // failed run is logged and retried with backoff by its task.
       cleanupTimer = setInterval(() => cleanupTask.request(), config.cleanup.intervalSeconds * 1000);
@@ -635,7 +641,7 @@ export interface EmailStatus {
   from: string | null;
   /** Template parts replaced from TESSERA_EMAIL_TEMPLATES_DIR, e.g. `invite.html`. */
   templates_overridden: string[];
-  /** Messages this process still has to send. */
+  /** Messages waiting in the outbox for the SMTP server (every node's, and those CLI commands left). */
   pending: number;
 }
 

@@ -483,6 +483,7 @@ export interface Database {
   client_assertion_jtis: ClientAssertionJtisTable;
   pushed_authorization_requests: PushedAuthorizationRequestsTable;
   dpop_proof_jtis: DpopProofJtisTable;
+  email_outbox: EmailOutboxTable;
 }
 
 /** DPoP proofs already seen (RFC 9449 §11.1), until they are too old to be accepted anyway (migration 0022). */
@@ -490,4 +491,21 @@ export interface DpopProofJtisTable {
   /** SHA-256 of the key thumbprint, the target URI and the proof's `jti`. */
   key: string;
   expires_at: Epoch;
+}
+
+/** Mail waiting for the SMTP server (migration 0024; src/email/outbox-store.ts). */
+export interface EmailOutboxTable {
+  id: string;
+  /** The message's name (password_reset, invite, …), for the logs and metrics. */
+  message: string;
+  /** Whom it concerns (for the logs; never the address), null for an invitation. */
+  user_id: string | null;
+  /** The recipient and the rendered subject, text and HTML, encrypted with the key-encryption key. */
+  sealed: string;
+  attempts: number;
+  created_at: Epoch;
+  /** Not sent before this (backoff after a failure). */
+  next_attempt_at: Epoch;
+  /** A node is sending it until then (a lease, so that two nodes do not both send it). */
+  claimed_until: Epoch;
 }

@@ -5100,7 +5100,7 @@ export interface components {
             from: string | null;
             /** @description template parts replaced from TESSERA_EMAIL_TEMPLATES_DIR, e.g. invite.html */
             templates_overridden: string[];
-            /** @description messages the answering node still has to send */
+            /** @description messages waiting in the outbox for the SMTP server (every node's; sent or retried in the background for up to an hour) */
             pending: number;
         };
         /** @description A user’s sign-in throttle counters: who is being slowed, and for how long. */

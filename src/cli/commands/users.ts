@@ -64,7 +64,7 @@ export function usersCommand(): Command {
         // This process exits next: the first attempt must have reached the SMTP server, or the operator hears of it.
         await t.email.idle();
         if (t.email.mailer.pending > 0) {
-          throw new ServiceError('email_not_sent', 502, `the invitation to ${invitation.email} is saved, but the SMTP server did not take the mail (the log says why); fix TESSERA_SMTP_URL or the server, then invite again`);
+          throw new ServiceError('email_not_sent', 502, `the invitation to ${invitation.email} is saved, but the SMTP server did not take the mail (the log says why); it waits in the outbox, and a running tessera serve sends it once the server takes it (for an hour): fix TESSERA_SMTP_URL or the server`);
         }
         output(f, invitation, (i) => `${fields([['invited', i.email], ['roles', i.roles], ['language', i.locale], ['expires', i.expires_at]])}`);
       });

@@ -571,7 +571,7 @@ export const EmailStatusSchema = Type.Object(
     configured: Type.Boolean({ description: 'false: TESSERA_SMTP_URL is not set, and reset by email, invitations, verification links and notices are not available' }),
     from: nullable(str('TESSERA_SMTP_FROM')),
     templates_overridden: strs('template parts replaced from TESSERA_EMAIL_TEMPLATES_DIR, e.g. invite.html'),
-    pending: Type.Integer({ description: 'messages the answering node still has to send' }),
+    pending: Type.Integer({ description: 'messages waiting in the outbox for the SMTP server (every node\'s; sent or retried in the background for up to an hour)' }),
   },
   { $id: 'EmailStatus' },
 );
