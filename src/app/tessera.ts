@@ -587,13 +587,17 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     async startBackground(): Promise<void> {
       // SQLite: the WAL is checkpointed on a thread of its own, not in the event loop's commits.
       database.startWalCheckpoints?.({ log });
-      await cache.load(epochSeconds(clock), feed);
+      await cache.load(epochSeconds(clock), feed, () => epochSeconds(clock));
       gateway.load(await apis.loadAll());
       feed.subscribe((kind) => {
         if (kind === 'api') reloads.apis.request();
         if (kind === 'keys') reloads.keys.request();
         if (kind === 'settings') reloads.settings.request();
         if (kind === 'branding') reloads.branding.request();
+      });
+      // After a gap in reading the feed long enough to have missed events (RESYNC_AFTER_MS).
+      feed.onResync(() => {
+        for (const reload of Object.values(reloads)) reload.request();
       });
       await feed.start(config.changePollMs);
       // Mail other processes left in the outbox (a CLI command, a node that stopped or died).

@@ -32,9 +32,16 @@ export class RegistryCache {
     this.#revocations = revocations;
   }
 
-  async load(now: number, feed: ChangeFeed): Promise<void> {
+  async load(now: number, feed: ChangeFeed, nowSeconds: () => number = () => Math.floor(Date.now() / 1000)): Promise<void> {
     for (const { jti, expiresAt } of await this.#revocations.listUnexpired(now)) this.#revoked.set(jti, expiresAt);
     this.#feed = feed;
+    // After a gap long enough to have missed events: forget every app and user held (read
+    // again on their next use) and read the revoked token ids again.
+    feed.onResync(async () => {
+      this.#clientCache.clear();
+      this.#principalCache.clear();
+      for (const { jti, expiresAt } of await this.#revocations.listUnexpired(nowSeconds())) this.#revoked.set(jti, expiresAt);
+    });
     feed.subscribe((kind, key) => {
       switch (kind) {
         case 'client':

@@ -78,12 +78,20 @@ const MAX_RETRY_MS = 5000;
  * is longer): a safety net for a notification lost with a connection that died silently.
  */
 export const LISTENING_POLL_MS = 5000;
+/**
+ * A node that has not read the feed for this long (its database unreachable, its process
+ * paused) may have missed events: the cleanup deletes them after a day whether every node read
+ * them or not. Its next successful poll then tells the `onResync` listeners to reload
+ * everything they hold instead of trusting the events (an hour: well inside the day).
+ */
+export const RESYNC_AFTER_MS = 3_600_000;
 
 export class ChangeFeed {
   readonly #db: Kysely<Database>;
   readonly #log: Logger;
   readonly #failures: FailureLog;
   readonly #listeners: ChangeListener[] = [];
+  readonly #resyncListeners: Array<() => void | Promise<void>> = [];
   #cursor = 0;
   /** Ids below the cursor not seen yet → when the gap was noticed (ms). */
   readonly #gaps = new Map<number, number>();
@@ -105,6 +113,10 @@ export class ChangeFeed {
   lastPolledAt = 0;
   /** Polls that failed (database unreachable), for the metrics. */
   pollFailures = 0;
+  /** Reloads everything after this long without a successful poll (RESYNC_AFTER_MS; tests set less). */
+  resyncAfterMs = RESYNC_AFTER_MS;
+  /** Times the feed told its listeners to reload everything, for the tests and the logs. */
+  resyncs = 0;
 
   /**
    * `listener` (PostgreSQL): the fast path. `othersCommitted` (SQLite, `commitsByOthers`):
@@ -130,6 +142,11 @@ export class ChangeFeed {
 
   subscribe(listener: ChangeListener): void {
     this.#listeners.push(listener);
+  }
+
+  /** Called after a gap in reading the feed long enough to have missed purged events (RESYNC_AFTER_MS): reload everything held. */
+  onResync(listener: () => void | Promise<void>): void {
+    this.#resyncListeners.push(listener);
   }
 
   /** Local writes call this so the writing node does not wait for its own poll. */
@@ -233,8 +250,30 @@ export class ChangeFeed {
     this.#deliver(kind as ChangeKind, key);
   }
 
+  /**
+   * Tells every resync listener to reload what it holds. A listener's failure is logged and
+   * the others still run; false then, and the caller makes the next poll resync again.
+   */
+  async #resync(gapMs: number): Promise<boolean> {
+    this.resyncs++;
+    this.#log.warn({ gapSeconds: Math.round(gapMs / 1000) }, 'change feed: not read for longer than events are certain to be kept; reloading every cache');
+    let ok = true;
+    for (const listener of this.#resyncListeners) {
+      try {
+        await listener();
+      } catch (error) {
+        ok = false;
+        this.#log.error({ err: error }, 'change feed: a cache could not reload after a gap; trying again at the next poll');
+      }
+    }
+    return ok;
+  }
+
   async #pollOnce(): Promise<void> {
     this.#lastPollAt = Date.now();
+    // Judged before reading: the events of the gap may be gone already.
+    const previous = this.lastPolledAt;
+    const gapMs = previous > 0 ? this.#lastPollAt - previous : 0;
     try {
       const cursor = this.#cursor;
       const gaps = [...this.#gaps.keys()];
@@ -266,6 +305,8 @@ export class ChangeFeed {
       this.#retryAt = 0;
       this.lastPolledAt = now;
       this.#failures.succeeded();
+      // A failed reload: the next poll sees the same gap and tries again.
+      if (gapMs > this.resyncAfterMs && !(await this.#resync(gapMs))) this.lastPolledAt = previous;
     } catch (error) {
       this.pollFailures++;
       const delay = backoffMs(++this.#failed, Math.max(this.#intervalMs, 50), Math.max(this.#intervalMs, MAX_RETRY_MS));
