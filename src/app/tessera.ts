@@ -520,6 +520,8 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
     config,
     clock,
     database,
+    /** The key-encryption key (and the previous one while it is replaced): `tessera keys reencrypt`. */
+    encrypter,
     keyRing,
     tokens,
     cache,

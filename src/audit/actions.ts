@@ -47,6 +47,7 @@ export const AUDIT_TARGETS = {
   'branding.update': 'settings',
   'keys.rotate': 'keys',
   'keys.recover': 'keys',
+  'keys.reencrypt': 'keys',
   'user.link': 'user',
   'user.unlink': 'user',
   'provider.sign_in': 'provider',
@@ -166,6 +167,8 @@ export interface AuditDetails {
   'keys.rotate': { kids: string[] };
   /** Keys the key-encryption key could not decrypt were retired (tokens they signed died) and new ones made. */
   'keys.recover': { retired: string[]; created: string[] };
+  /** Values sealed under the previous key-encryption key, sealed again under the current one (per table; never a value). */
+  'keys.reencrypt': { reencrypted: Record<string, number>; current: number };
   /** A user's account at an upstream provider was linked: at a first sign-in, or to an existing user by a verified email. */
   'user.link': { provider: string; by: 'first_sign_in' | 'verified_email' };
   /** Someone signed in through the provider: which user, and whether the user was just created or linked. */

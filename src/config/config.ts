@@ -48,6 +48,8 @@ export interface TesseraConfig {
     encryptionKey: string | undefined;
     /** TESSERA_KEY_ENCRYPTION_KEY_FILE: read (or created) when the variable above is unset. */
     encryptionKeyFile: string;
+    /** TESSERA_PREVIOUS_KEY_ENCRYPTION_KEY: the key being replaced; decrypts only (docs/operations.md, "Replacing the key-encryption key"). */
+    previousEncryptionKey: string | undefined;
   };
   gateway: {
     /** TESSERA_GATEWAY_BODY_TIMEOUT_MS: a gateway request's whole body must arrive within it (else 408), default 60 000. */
@@ -218,6 +220,7 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): TesseraCo
     keys: {
       encryptionKey: env.TESSERA_KEY_ENCRYPTION_KEY || undefined,
       encryptionKeyFile: env.TESSERA_KEY_ENCRYPTION_KEY_FILE ?? defaultKeyFile(databaseUrl),
+      previousEncryptionKey: env.TESSERA_PREVIOUS_KEY_ENCRYPTION_KEY || undefined,
     },
     gateway: {
       bodyTimeoutMs: int('TESSERA_GATEWAY_BODY_TIMEOUT_MS', env.TESSERA_GATEWAY_BODY_TIMEOUT_MS, 60_000, LIMITS.gatewayBodyTimeoutMs),

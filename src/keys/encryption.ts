@@ -13,10 +13,18 @@ export class KeyEncryptionError extends Error {}
  */
 export class KeyEncrypter {
   readonly #kek: Buffer;
+  /** TESSERA_PREVIOUS_KEY_ENCRYPTION_KEY while the key is being replaced: decrypts only (docs/operations.md). */
+  readonly #previous: Buffer | undefined;
 
-  constructor(kek: Buffer) {
-    if (kek.length !== 32) throw new KeyEncryptionError('the key-encryption key must be 32 bytes (base64 of 32 random bytes)');
+  constructor(kek: Buffer, previous?: Buffer) {
+    if (kek.length !== 32 || (previous !== undefined && previous.length !== 32)) throw new KeyEncryptionError('the key-encryption key must be 32 bytes (base64 of 32 random bytes)');
     this.#kek = kek;
+    this.#previous = previous !== undefined && !previous.equals(kek) ? previous : undefined;
+  }
+
+  /** Whether a previous key is configured (values sealed under it still open). */
+  get hasPrevious(): boolean {
+    return this.#previous !== undefined;
   }
 
   /** A secret for another purpose (e.g. CSRF tokens), derived so that every node agrees on it. */
@@ -32,17 +40,31 @@ export class KeyEncrypter {
   }
 
   decrypt(sealed: string): string {
+    return this.open(sealed).plaintext;
+  }
+
+  /**
+   * The value, and whether it was sealed under the previous key (so `tessera keys
+   * reencrypt` seals it again under the current one). AES-GCM's tag tells the keys apart.
+   */
+  open(sealed: string): { plaintext: string; underPrevious: boolean } {
     const [version, iv, tag, body] = sealed.split('.');
     if (version !== 'v1' || !iv || !tag || body === undefined) throw new KeyEncryptionError('unrecognised encrypted key format');
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', this.#kek, Buffer.from(iv, 'base64url'));
-      decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-      return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
-    } catch {
-      throw new KeyEncryptionError(
-        'cannot decrypt a signing key: the key-encryption key differs from the one the keys were stored with',
-      );
+    for (const [key, underPrevious] of [[this.#kek, false], [this.#previous, true]] as const) {
+      if (!key) continue;
+      try {
+        const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+        decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+        return { plaintext: Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8'), underPrevious };
+      } catch {
+        // Not this key: the next one, if any.
+      }
     }
+    throw new KeyEncryptionError(
+      this.#previous
+        ? 'cannot decrypt a stored secret with the key-encryption key or the previous one: it was stored under another key'
+        : 'cannot decrypt a signing key: the key-encryption key differs from the one the keys were stored with',
+    );
   }
 }
 
@@ -65,12 +87,13 @@ export interface LoadedKeyEncrypter {
  * decrypts nothing, which they never need.
  */
 export function loadKeyEncrypter(
-  options: { encryptionKey: string | undefined; encryptionKeyFile: string },
+  options: { encryptionKey: string | undefined; encryptionKeyFile: string; previousEncryptionKey?: string | undefined },
   { create = true }: { create?: boolean } = {},
 ): LoadedKeyEncrypter {
+  const previous = options.previousEncryptionKey ? keyBytes(options.previousEncryptionKey, 'TESSERA_PREVIOUS_KEY_ENCRYPTION_KEY') : undefined;
   if (options.encryptionKey) {
     return {
-      encrypter: keyFrom(options.encryptionKey, 'TESSERA_KEY_ENCRYPTION_KEY'),
+      encrypter: new KeyEncrypter(keyBytes(options.encryptionKey, 'TESSERA_KEY_ENCRYPTION_KEY'), previous),
       createdFile: undefined,
       warnings: [],
       source: 'TESSERA_KEY_ENCRYPTION_KEY',
@@ -87,9 +110,9 @@ export function loadKeyEncrypter(
     } catch (error) {
       throw new KeyEncryptionError(`cannot read the key-encryption key file ${file}: ${(error as Error).message}`);
     }
-    return { encrypter: keyFrom(text.trim(), `the key-encryption key file ${file}`), createdFile: undefined, warnings, source, file };
+    return { encrypter: new KeyEncrypter(keyBytes(text.trim(), `the key-encryption key file ${file}`), previous), createdFile: undefined, warnings, source, file };
   }
-  if (!create) return { encrypter: new KeyEncrypter(randomBytes(32)), createdFile: undefined, warnings: [], source: `${source} (missing)`, file: undefined };
+  if (!create) return { encrypter: new KeyEncrypter(randomBytes(32), previous), createdFile: undefined, warnings: [], source: `${source} (missing)`, file: undefined };
   const kek = randomBytes(32);
   try {
     createPrivateDirectory(dirname(file));
@@ -97,14 +120,14 @@ export function loadKeyEncrypter(
   } catch (error) {
     throw new KeyFileError(`cannot create the key-encryption key file ${file}: ${(error as Error).message}`, { cause: error });
   }
-  return { encrypter: new KeyEncrypter(kek), createdFile: file, warnings: [], source, file };
+  return { encrypter: new KeyEncrypter(kek, previous), createdFile: file, warnings: [], source, file };
 }
 
 /** The key file could not be written (a read-only data directory, permissions). */
 export class KeyFileError extends Error {}
 
-function keyFrom(base64: string, what: string): KeyEncrypter {
+function keyBytes(base64: string, what: string): Buffer {
   const kek = Buffer.from(base64, 'base64');
   if (kek.length !== 32) throw new ConfigError(`${what} must hold base64 of 32 random bytes (e.g. \`openssl rand -base64 32\`)`);
-  return new KeyEncrypter(kek);
+  return kek;
 }

@@ -230,7 +230,7 @@ const ROWS: Row[] = [
 /** Offered by the admin API only (the CLI has no command for them). */
 const API_ONLY: AuditAction[] = ['grant.revoke', 'session.revoke', 'session.revoke_all', 'role.delete', 'permission.create', 'permission.delete', 'user.unlink'];
 /** Offered by the CLI only (`tessera roles grant`, `tessera keys recover`). */
-const CLI_ONLY: AuditAction[] = ['role.grant', 'keys.recover'];
+const CLI_ONLY: AuditAction[] = ['role.grant', 'keys.recover', 'keys.reencrypt'];
 
 /** Recorded by sign-in (at /login, through an identity provider), sign-out and the consent page, not by an adapter. */
 const SIGN_IN: AuditAction[] = ['user.link', 'provider.sign_in', 'provider.sign_in_failed', 'user.sign_in', 'user.sign_in_failed', 'user.sign_in_throttled', 'user.sign_out', 'consent.grant', 'consent.deny'];

@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
 import { ServiceError } from '../../errors.ts';
+import { reencryptAll } from '../../keys/reencrypt.ts';
 import { CliUsageError } from './clients.ts';
 import { output, table, withCommon, withTessera, readTessera, type GlobalOptions, cliActor } from '../context.ts';
 
@@ -22,6 +23,26 @@ export function keysCommand(): Command {
         output(f, created, (list) => `new active keys:\n${table(['KID', 'ALG'], list.map((k) => [k.kid, k.alg]))}`);
       });
     });
+
+  withCommon(
+    keys
+      .command('reencrypt')
+      .description('after replacing the key-encryption key: seal every stored secret under the current key again (the previous one, TESSERA_PREVIOUS_KEY_ENCRYPTION_KEY, opens the old ones); without it, checks that every secret opens'),
+  ).action(async (f: GlobalOptions) => {
+    await withTessera(f, async (t) => {
+      const result = await reencryptAll(t.database.db, t.encrypter);
+      const total = Object.values(result.reencrypted).reduce((a, b) => a + b, 0);
+      if (total) await t.services.audit.record({ action: 'keys.reencrypt', targetId: null, details: result }, cliActor());
+      output(f, result, (r) =>
+        total
+          ? `sealed again under the current key-encryption key: ${Object.entries(r.reencrypted)
+              .filter(([, n]) => n)
+              .map(([table, n]) => `${n} in ${table}`)
+              .join(', ')}; ${r.current} already were. TESSERA_PREVIOUS_KEY_ENCRYPTION_KEY is no longer needed once every node runs with the current key.`
+          : `every stored secret (${r.current}) is sealed under the current key-encryption key; nothing to do`,
+      );
+    });
+  });
 
   withCommon(
     keys
