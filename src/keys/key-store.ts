@@ -4,6 +4,13 @@ import type { Database, SigningKeysTable } from '../storage/schema.ts';
 
 export type StoredKey = SigningKeysTable;
 
+/**
+ * What a retired key's `private_key` becomes: nothing. Once retired a key signs nothing and
+ * verifies nothing (it has left the JWKS), so its private part is destroyed rather than kept
+ * encrypted forever; the row stays, with its public key and dates, for `tessera keys list`.
+ */
+export const DESTROYED_PRIVATE_KEY = '';
+
 export interface KeyStore {
   listUnretired(): Promise<StoredKey[]>;
   listAll(): Promise<StoredKey[]>;
@@ -47,7 +54,7 @@ export class KyselyKeyStore implements KeyStore {
     await this.#db.transaction().execute(async (trx) => {
       await trx
         .updateTable('signing_keys')
-        .set((eb) => ({ status: 'retired', deactivated_at: eb.fn.coalesce('deactivated_at', eb.val(now)) }))
+        .set((eb) => ({ status: 'retired', private_key: DESTROYED_PRIVATE_KEY, deactivated_at: eb.fn.coalesce('deactivated_at', eb.val(now)) }))
         .where('kid', 'in', kids)
         .where('status', '!=', 'retired')
         .execute();
@@ -58,7 +65,7 @@ export class KyselyKeyStore implements KeyStore {
   async retireDeactivatedBefore(cutoff: number, now: number): Promise<number> {
     const result = await this.#db
       .updateTable('signing_keys')
-      .set({ status: 'retired' })
+      .set({ status: 'retired', private_key: DESTROYED_PRIVATE_KEY })
       .where('status', '=', 'published')
       .where('deactivated_at', '<', cutoff)
       .executeTakeFirst();

@@ -36,7 +36,8 @@ export async function reencryptAll(db: Kysely<Database>, encrypter: KeyEncrypter
       const rows = (await (trx as Kysely<any>).selectFrom(table).select([key, column]).execute()) as Array<Record<string, string | null>>;
       for (const row of rows) {
         const sealed = row[column];
-        if (sealed === null || sealed === undefined) continue;
+        // Nothing sealed: no secret, or a retired key's destroyed private part.
+        if (sealed === null || sealed === undefined || sealed === '') continue;
         let opened: { plaintext: string; underPrevious: boolean };
         try {
           opened = encrypter.open(sealed);

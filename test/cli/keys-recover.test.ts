@@ -79,6 +79,9 @@ describe.each(DIALECTS)('tessera keys recover (%s)', (dialect) => {
 
     // A server starts again; the old token is dead, new ones work.
     second = await startTestServer(dialect, { databaseUrl, env: { TESSERA_KEY_ENCRYPTION_KEY_FILE: kekFile, TESSERA_ISSUER: issuer } });
+    // The retired keys' private parts are gone from the database, not kept encrypted.
+    const retiredRows = await second.tessera.database.db.selectFrom('signing_keys').select(['kid', 'private_key']).where('kid', 'in', oldActive).execute();
+    expect(retiredRows.map((r) => r.private_key)).toEqual(oldActive.map(() => ''));
     const jwks = (await (await fetch(`${second.url}/.well-known/jwks.json`)).json()) as JSONWebKeySet;
     expect(jwks.keys.map((k) => k.kid)).not.toContain(oldKid);
     expect(await (await postForm(`${second.url}/connect/introspect`, { token: before }, auth)).json()).toEqual({ active: false });

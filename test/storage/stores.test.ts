@@ -559,6 +559,9 @@ describe.each(DIALECTS)('stores on %s', (dialect) => {
       expect(await store.retireDeactivatedBefore(t + 101, t + 300)).toBe(1);
       const statuses = Object.fromEntries((await store.listAll()).map((k) => [k.kid, k.status]));
       expect([statuses[old.kid], statuses[middle.kid], statuses[current.kid]]).toEqual(['retired', 'published', 'active']);
+      // A retired key's private part is destroyed; the others keep theirs.
+      const privateKeys = Object.fromEntries((await store.listAll()).map((k) => [k.kid, k.private_key]));
+      expect([privateKeys[old.kid], privateKeys[middle.kid], privateKeys[current.kid]]).toEqual(['', middle.private_key, current.private_key]);
 
       const unretired = (await store.listUnretired()).map((k) => k.kid);
       expect(unretired).not.toContain(old.kid);

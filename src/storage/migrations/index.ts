@@ -20,6 +20,7 @@ import * as m0021 from './0021-private-key-jwt-and-par.ts';
 import * as m0022 from './0022-dpop.ts';
 import * as m0023 from './0023-token-exchange.ts';
 import * as m0024 from './0024-email-outbox.ts';
+import * as m0025 from './0025-destroy-retired-private-keys.ts';
 import type { MigrationContext } from './context.ts';
 
 interface MigrationModule {
@@ -50,6 +51,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '0022-dpop': m0022,
   '0023-token-exchange': m0023,
   '0024-email-outbox': m0024,
+  '0025-destroy-retired-private-keys': m0025,
 };
 
 /** Every migration this code knows, in order. */

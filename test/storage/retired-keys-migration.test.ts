@@ -1,0 +1,45 @@
+import { Migrator } from 'kysely';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { migrateToLatest, openDatabase, type DatabaseHandle } from '../../src/storage/database.ts';
+import { MIGRATION_NAMES, StaticMigrationProvider } from '../../src/storage/migrations/index.ts';
+import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts';
+
+/**
+ * Migration 0025 on a database an earlier release left: keys retired before it lose their
+ * encrypted private part (as keys retiring from now on do); active and published keys keep it.
+ */
+describe.each(DIALECTS)('migration 0025 on existing keys (%s)', (dialect) => {
+  let database: TestDatabase;
+  let handle: DatabaseHandle;
+
+  beforeAll(async () => {
+    database = await createTestDatabase(dialect);
+    handle = openDatabase(database.url);
+  });
+  afterAll(async () => {
+    await handle?.close();
+    await database?.drop();
+  });
+
+  test('retired keys lose their private part; the others keep it', async () => {
+    const previous = MIGRATION_NAMES[MIGRATION_NAMES.indexOf('0025-destroy-retired-private-keys') - 1]!;
+    const { error } = await new Migrator({
+      db: handle.db,
+      provider: new StaticMigrationProvider({ dialect }),
+      migrationTableName: 'tessera_migrations',
+      migrationLockTableName: 'tessera_migrations_lock',
+    }).migrateTo(previous);
+    expect(error).toBeUndefined();
+    const now = 1_700_000_000;
+    const key = (kid: string, status: 'active' | 'published' | 'retired') => ({ kid, alg: 'ES256', status, public_jwk: '{}', private_key: `v1.sealed-${kid}`, created_at: now, activated_at: now, deactivated_at: status === 'active' ? null : now });
+    await handle.db.insertInto('signing_keys').values([key('a', 'active'), key('p', 'published'), key('r', 'retired')]).execute();
+
+    expect(await migrateToLatest(handle)).toContain('0025-destroy-retired-private-keys');
+    const rows = await handle.db.selectFrom('signing_keys').select(['kid', 'status', 'private_key']).orderBy('kid').execute();
+    expect(rows).toEqual([
+      { kid: 'a', status: 'active', private_key: 'v1.sealed-a' },
+      { kid: 'p', status: 'published', private_key: 'v1.sealed-p' },
+      { kid: 'r', status: 'retired', private_key: '' },
+    ]);
+  });
+});
