@@ -4,13 +4,14 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Migrator, sql } from 'kysely';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.ts';
 import { openDatabase } from '../../src/storage/database.ts';
-import { MIGRATION_NAMES, StaticMigrationProvider } from '../../src/storage/migrations/index.ts';
+import { MIGRATION_NAMES } from '../../src/storage/migrations/index.ts';
 import { CLI_MAIN, cliRunner, type CliRun } from '../support/cli-runner.ts';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts';
+import { migrateToBefore } from '../support/migrations.ts';
 
 /**
  * Issue 13, "Errors an operator sees": each mistake gives one line on stderr and the exit
@@ -160,14 +161,7 @@ describe.each(DIALECTS)('schema versions (%s)', (dialect) => {
   test('an older schema: read-only commands never migrate and say what to run; migrate --status lists applied and pending', async () => {
     // Bring the database to the state an earlier release left it in: all but the last migration.
     const handle = openDatabase(database.url);
-    const previous = MIGRATION_NAMES.at(-2)!;
-    const { error } = await new Migrator({
-      db: handle.db,
-      provider: new StaticMigrationProvider({ dialect }),
-      migrationTableName: 'tessera_migrations',
-      migrationLockTableName: 'tessera_migrations_lock',
-    }).migrateTo(previous);
-    expect(error).toBeUndefined();
+    await migrateToBefore(handle, dialect);
     await handle.close();
 
     const before = await fingerprint();

@@ -1,8 +1,7 @@
-import { Migrator } from 'kysely';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from '../../src/storage/database.ts';
-import { MIGRATION_NAMES, StaticMigrationProvider } from '../../src/storage/migrations/index.ts';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts';
+import { migrateToBefore } from '../support/migrations.ts';
 
 /**
  * Migration 0025 on a database an earlier release left: keys retired before it lose their
@@ -22,14 +21,7 @@ describe.each(DIALECTS)('migration 0025 on existing keys (%s)', (dialect) => {
   });
 
   test('retired keys lose their private part; the others keep it', async () => {
-    const previous = MIGRATION_NAMES[MIGRATION_NAMES.indexOf('0025-destroy-retired-private-keys') - 1]!;
-    const { error } = await new Migrator({
-      db: handle.db,
-      provider: new StaticMigrationProvider({ dialect }),
-      migrationTableName: 'tessera_migrations',
-      migrationLockTableName: 'tessera_migrations_lock',
-    }).migrateTo(previous);
-    expect(error).toBeUndefined();
+    await migrateToBefore(handle, dialect, '0025-destroy-retired-private-keys');
     const now = 1_700_000_000;
     const key = (kid: string, status: 'active' | 'published' | 'retired') => ({ kid, alg: 'ES256', status, public_jwk: '{}', private_key: `v1.sealed-${kid}`, created_at: now, activated_at: now, deactivated_at: status === 'active' ? null : now });
     await handle.db.insertInto('signing_keys').values([key('a', 'active'), key('p', 'published'), key('r', 'retired')]).execute();

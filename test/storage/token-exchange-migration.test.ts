@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Migrator } from 'kysely';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { KyselyClientStore } from '../../src/clients/client-store.ts';
 import { KyselyApiStore } from '../../src/gateway/api-store.ts';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from '../../src/storage/database.ts';
-import { MIGRATION_NAMES, StaticMigrationProvider } from '../../src/storage/migrations/index.ts';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts';
+import { migrateToBefore } from '../support/migrations.ts';
 
 /**
  * Migration 0023 (token exchange) on a database an earlier release left: APIs keep what they
@@ -26,14 +25,7 @@ describe.each(DIALECTS)('migration 0023 on existing rows (%s)', (dialect) => {
   });
 
   test('APIs keep forwarding or not; apps get no policy', async () => {
-    const previous = MIGRATION_NAMES[MIGRATION_NAMES.indexOf('0023-token-exchange') - 1]!;
-    const { error } = await new Migrator({
-      db: handle.db,
-      provider: new StaticMigrationProvider({ dialect }),
-      migrationTableName: 'tessera_migrations',
-      migrationLockTableName: 'tessera_migrations_lock',
-    }).migrateTo(previous);
-    expect(error).toBeUndefined();
+    await migrateToBefore(handle, dialect, '0023-token-exchange');
     const now = 1_700_000_000;
     const api = (name: string, forward: number) => ({ id: randomUUID(), name, base_path: `/${name}`, upstream: 'http://127.0.0.1:9', audience: null, timeout_ms: 30_000, forward_authorization: forward, max_body_bytes: null, created_at: now, updated_at: now });
     const db = handle.db as never as import('kysely').Kysely<Record<string, Record<string, unknown>>>;
