@@ -61,3 +61,27 @@ export async function reencryptAll(db: Kysely<Database>, encrypter: KeyEncrypter
     return { reencrypted, current };
   });
 }
+
+/**
+ * Stored secrets the current key alone does not open ("table key" each): those sealed under
+ * another key, and those only the previous key opens. What a backup taken now would need
+ * besides the current key (`tessera backup` warns with it).
+ */
+export async function needingAnotherKey(db: Kysely<Database>, encrypter: KeyEncrypter): Promise<string[]> {
+  const out: string[] = [];
+  for (const { table, key, column } of SEALED) {
+    const rows = (await (db as Kysely<any>).selectFrom(table).select([key, column]).execute()) as Array<Record<string, string | null>>;
+    for (const row of rows) {
+      const sealed = row[column];
+      if (sealed === null || sealed === undefined || sealed === '') continue;
+      let underPrevious = true;
+      try {
+        underPrevious = encrypter.open(sealed).underPrevious;
+      } catch {
+        // Opens with neither key.
+      }
+      if (underPrevious) out.push(`${table} ${row[key]}`);
+    }
+  }
+  return out;
+}

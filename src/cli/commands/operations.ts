@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { conflict } from '../../errors.ts';
 import { KeyEncryptionError, loadKeyEncrypter } from '../../keys/encryption.ts';
 import { KyselyKeyStore } from '../../keys/key-store.ts';
+import { needingAnotherKey } from '../../keys/reencrypt.ts';
 import { backupSqlite, sqliteFilesExist } from '../../storage/backup.ts';
 import {
   DatabaseAccessError,
@@ -113,6 +114,15 @@ export function backupCommand(): Command {
           process.stderr.write(
             `tessera: warning: the key-encryption key from ${kek.source} does not decrypt the signing keys ${unreadable.map((k) => k.kid).join(', ')}; a restore of this backup will need the key they were stored with, or \`tessera keys recover\`\n`,
           );
+        } else {
+          // The other sealed secrets (authenticator apps, providers' client secrets, outbox mail):
+          // a restore with this key alone would lose those it does not open.
+          const others = await needingAnotherKey(db.db, kek.encrypter);
+          if (others.length) {
+            process.stderr.write(
+              `tessera: warning: the key-encryption key from ${kek.source} alone does not open ${others.length} stored secret(s) (${others.slice(0, 5).join(', ')}${others.length > 5 ? ', …' : ''}); run \`tessera keys reencrypt\` (docs/operations.md) before relying on this backup\n`,
+            );
+          }
         }
         const keySource = config.keys.encryptionKey ? 'environment' : kek.file ? 'file' : 'missing';
         output(f, { database: db.displayUrl, backup: out, bytes, key_file: keyFile, key_source: keySource }, (r) => {
