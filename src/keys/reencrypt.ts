@@ -31,27 +31,20 @@ export async function reencryptAll(db: Kysely<Database>, encrypter: KeyEncrypter
     const reencrypted = Object.fromEntries(SEALED.map((s) => [s.table, 0])) as Record<SealedTable, number>;
     let current = 0;
     const unreadable: string[] = [];
-    for (const { table, key, column } of SEALED) {
-      // A dynamic table and column: Kysely's types cannot follow them, the names above are fixed.
-      const rows = (await (trx as Kysely<any>).selectFrom(table).select([key, column]).execute()) as Array<Record<string, string | null>>;
-      for (const row of rows) {
-        const sealed = row[column];
-        // Nothing sealed: no secret, or a retired key's destroyed private part.
-        if (sealed === null || sealed === undefined || sealed === '') continue;
-        let opened: { plaintext: string; underPrevious: boolean };
-        try {
-          opened = encrypter.open(sealed);
-        } catch {
-          unreadable.push(`${table} ${row[key]}`);
-          continue;
-        }
-        if (!opened.underPrevious) {
-          current++;
-          continue;
-        }
-        await (trx as Kysely<any>).updateTable(table).set({ [column]: encrypter.encrypt(opened.plaintext) }).where(key, '=', row[key]).execute();
-        reencrypted[table]++;
+    for await (const { table, key, column, id, sealed } of sealedValues(trx)) {
+      let opened: { plaintext: string; underPrevious: boolean };
+      try {
+        opened = encrypter.open(sealed);
+      } catch {
+        unreadable.push(`${table} ${id}`);
+        continue;
       }
+      if (!opened.underPrevious) {
+        current++;
+        continue;
+      }
+      await (trx as Kysely<any>).updateTable(table).set({ [column]: encrypter.encrypt(opened.plaintext) }).where(key, '=', id).execute();
+      reencrypted[table]++;
     }
     if (unreadable.length) {
       throw new KeyEncryptionError(
@@ -69,19 +62,26 @@ export async function reencryptAll(db: Kysely<Database>, encrypter: KeyEncrypter
  */
 export async function needingAnotherKey(db: Kysely<Database>, encrypter: KeyEncrypter): Promise<string[]> {
   const out: string[] = [];
+  for await (const { table, id, sealed } of sealedValues(db)) {
+    let underPrevious = true;
+    try {
+      underPrevious = encrypter.open(sealed).underPrevious;
+    } catch {
+      // Opens with neither key.
+    }
+    if (underPrevious) out.push(`${table} ${id}`);
+  }
+  return out;
+}
+
+/** Every sealed value stored, with where it is; empty ones (no secret, a retired key's destroyed private part) left out. */
+async function* sealedValues(db: Kysely<Database>): AsyncGenerator<{ table: SealedTable; key: string; column: string; id: string; sealed: string }> {
   for (const { table, key, column } of SEALED) {
+    // A dynamic table and column: Kysely's types cannot follow them, the names above are fixed.
     const rows = (await (db as Kysely<any>).selectFrom(table).select([key, column]).execute()) as Array<Record<string, string | null>>;
     for (const row of rows) {
       const sealed = row[column];
-      if (sealed === null || sealed === undefined || sealed === '') continue;
-      let underPrevious = true;
-      try {
-        underPrevious = encrypter.open(sealed).underPrevious;
-      } catch {
-        // Opens with neither key.
-      }
-      if (underPrevious) out.push(`${table} ${row[key]}`);
+      if (sealed) yield { table, key, column, id: String(row[key]), sealed };
     }
   }
-  return out;
 }
