@@ -194,28 +194,32 @@ export class Mailer {
     try {
       mail = JSON.parse(this.#d.secrets.decrypt(entry.sealed)) as MailMessage;
     } catch (error) {
-      // Sealed under another key-encryption key: no node with this one can ever send it.
-      await this.#finish(entry, 'dropped');
-      this.#d.log.error({ err: error, ...who }, 'email given up: the outbox entry cannot be decrypted with this key-encryption key');
-      return;
+      // Sealed under a key-encryption key this node does not have: while the key is being
+      // replaced, a node with the new one may send it; left for them, given up like any other.
+      return this.#failed(entry, now, error, 'the outbox entry cannot be decrypted with this node\'s key-encryption key', 'email given up: no node could decrypt the outbox entry');
     }
     try {
       await transport.send(mail);
     } catch (error) {
-      const attempts = entry.attempts + 1;
-      if (now - entry.createdAt >= GIVE_UP_AFTER_SECONDS) {
-        await this.#finish(entry, 'dropped');
-        this.#d.log.error({ err: error, ...who }, `email given up: the SMTP server did not take it within ${GIVE_UP_AFTER_SECONDS / 60} minutes`);
-        return;
-      }
-      const wait = Math.min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** Math.min(attempts - 1, 20));
-      await this.#d.outbox.retryLater(entry.id, attempts, now + wait);
-      this.#d.metrics.mail(entry.message, 'retry');
-      this.#d.log.warn({ err: error, ...who, retryInSeconds: wait }, 'email not sent; trying again later');
-      return;
+      return this.#failed(entry, now, error, 'email not sent; trying again later', `email given up: the SMTP server did not take it within ${GIVE_UP_AFTER_SECONDS / 60} minutes`);
     }
     await this.#finish(entry, 'sent');
     this.#d.log.info(who, 'email sent');
+  }
+
+  /** A failed attempt: tried again later with backoff (by any node), or given up once the message is GIVE_UP_AFTER_SECONDS old. */
+  async #failed(entry: OutboxEntry, now: number, error: unknown, retrying: string, givenUp: string): Promise<void> {
+    const attempts = entry.attempts + 1;
+    const who = { message: entry.message, userId: entry.userId, attempts };
+    if (now - entry.createdAt >= GIVE_UP_AFTER_SECONDS) {
+      await this.#finish(entry, 'dropped');
+      this.#d.log.error({ err: error, ...who }, givenUp);
+      return;
+    }
+    const wait = Math.min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** Math.min(attempts - 1, 20));
+    await this.#d.outbox.retryLater(entry.id, attempts, now + wait);
+    this.#d.metrics.mail(entry.message, 'retry');
+    this.#d.log.warn({ err: error, ...who, retryInSeconds: wait }, retrying);
   }
 
   async #finish(entry: OutboxEntry, outcome: 'sent' | 'dropped'): Promise<void> {
