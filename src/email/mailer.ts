@@ -3,7 +3,7 @@ import { epochSeconds, type Clock } from '../clock.ts';
 import { ServiceError } from '../errors.ts';
 import type { KeyEncrypter } from '../keys/encryption.ts';
 import { BackgroundTask } from '../lib/background-task.ts';
-import type { Logger } from '../lib/logger.ts';
+import { backoffMs, type Logger } from '../lib/logger.ts';
 import type { MetricsRecorder } from '../lib/metrics.ts';
 import type { MessageName } from './messages.ts';
 import type { OutboxEntry, OutboxStore } from './outbox-store.ts';
@@ -216,7 +216,7 @@ export class Mailer {
       this.#d.log.error({ err: error, ...who }, givenUp);
       return;
     }
-    const wait = Math.min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** Math.min(attempts - 1, 20));
+    const wait = backoffMs(attempts, RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS);
     await this.#d.outbox.retryLater(entry.id, attempts, now + wait);
     this.#d.metrics.mail(entry.message, 'retry');
     this.#d.log.warn({ err: error, ...who, retryInSeconds: wait }, retrying);

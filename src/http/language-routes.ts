@@ -6,6 +6,7 @@ import { LANGUAGE_COOKIE } from '../lib/cookie-names.ts';
 import { messagePage } from '../pages/pages.ts';
 import { t } from '../pages/i18n-html.ts';
 import { pageHeaders, queryParams, type PageKit } from './page-kit.ts';
+import { jsonBody } from './webauthn-ceremony.ts';
 import { noStore } from './oauth-reply.ts';
 
 /** A year: the choice is a preference the person made, kept until they make another. */
@@ -42,7 +43,7 @@ function uiLocalesOf(request: FastifyRequest): string | undefined {
   const query = queryParams(request);
   const body = request.body instanceof Map ? (request.body as Map<string, string[]>) : undefined;
   // A page's script posting JSON (the invitation's passkey button) carries it as a string.
-  const json = body === undefined && typeof request.body === 'object' && request.body !== null ? (request.body as Record<string, unknown>) : undefined;
+  const json = jsonBody(request);
   const jsonValue = (name: string) => (typeof json?.[name] === 'string' ? (json[name] as string) : undefined);
   const value = (name: string) => query.get(name)?.[0] ?? body?.get(name)?.[0] ?? jsonValue(name);
   const direct = value('ui_locales');

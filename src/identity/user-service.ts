@@ -155,8 +155,7 @@ export class UserService {
   async rememberLocale(userId: string, locale: string, defaultLocale: string, actor: Actor): Promise<void> {
     const user = await this.#d.users.findById(userId);
     if (!user || (user.locale ?? defaultLocale) === locale) return;
-    await this.#d.users.setLocale(userId, locale);
-    await this.#d.audit.record({ action: 'user.locale_change', targetId: userId, details: { locale, previous: user.locale ?? null } }, actor);
+    await this.#setLocale({ ...user }, locale, actor);
   }
 
   /**
@@ -171,7 +170,7 @@ export class UserService {
     return found;
   }
 
-  /** Stores an admin's change of the user's language, audited as the pages' changes are. */
+  /** Stores a change of the user's language (the pages', an admin's), audited `user.locale_change`. */
   async #setLocale(user: User, locale: string | null, actor: Actor): Promise<void> {
     await this.#d.users.setLocale(user.id, locale);
     await this.#d.audit.record({ action: 'user.locale_change', targetId: user.id, details: { locale, previous: user.locale ?? null } }, actor);

@@ -22,10 +22,6 @@ export class KeyEncrypter {
     this.#previous = previous !== undefined && !previous.equals(kek) ? previous : undefined;
   }
 
-  /** Whether a previous key is configured (values sealed under it still open). */
-  get hasPrevious(): boolean {
-    return this.#previous !== undefined;
-  }
 
   /** A secret for another purpose (e.g. CSRF tokens), derived so that every node agrees on it. */
   deriveSecret(label: string): Buffer {

@@ -33,14 +33,14 @@ export class RegistryCache {
   }
 
   async load(now: number, feed: ChangeFeed, nowSeconds: () => number = () => Math.floor(Date.now() / 1000)): Promise<void> {
-    for (const { jti, expiresAt } of await this.#revocations.listUnexpired(now)) this.#revoked.set(jti, expiresAt);
+    await this.#loadRevocations(now);
     this.#feed = feed;
     // After a gap long enough to have missed events: forget every app and user held (read
     // again on their next use) and read the revoked token ids again.
     feed.onResync(async () => {
       this.#clientCache.clear();
       this.#principalCache.clear();
-      for (const { jti, expiresAt } of await this.#revocations.listUnexpired(nowSeconds())) this.#revoked.set(jti, expiresAt);
+      await this.#loadRevocations(nowSeconds());
     });
     feed.subscribe((kind, key) => {
       switch (kind) {
@@ -61,6 +61,11 @@ export class RegistryCache {
         default:
       }
     });
+  }
+
+  /** The revoked token ids not expired at `now`, from the database. */
+  async #loadRevocations(now: number): Promise<void> {
+    for (const { jti, expiresAt } of await this.#revocations.listUnexpired(now)) this.#revoked.set(jti, expiresAt);
   }
 
   /** The cached app, or a promise of it on a miss (the hot path avoids an await on a hit). */

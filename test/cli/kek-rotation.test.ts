@@ -7,7 +7,7 @@ import { SYSTEM } from '../../src/audit/actor.ts';
 import { KeyEncrypter } from '../../src/keys/encryption.ts';
 import { cliRunner } from '../support/cli-runner.ts';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts';
-import { Mailbox } from '../support/mailbox.ts';
+import { deadSmtpUrl } from '../support/mailbox.ts';
 import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
 
 /**
@@ -48,10 +48,7 @@ describe.each(DIALECTS)('replacing the key-encryption key (%s)', (dialect) => {
   beforeAll(async () => {
     database = await createTestDatabase(dialect);
     // Everything that is sealed, sealed under the old key.
-    const dead = await new Mailbox().start();
-    const deadUrl = dead.url;
-    await dead.close();
-    const first = await node({ TESSERA_KEY_ENCRYPTION_KEY: OLD }, { TESSERA_SMTP_URL: deadUrl, TESSERA_SMTP_FROM: 'id@example.test' });
+    const first = await node({ TESSERA_KEY_ENCRYPTION_KEY: OLD }, { TESSERA_SMTP_URL: await deadSmtpUrl(), TESSERA_SMTP_FROM: 'id@example.test' });
     const { services } = first.tessera;
     const user = await services.users.create({ username: 'tom', password: 'correct horse battery staple', roles: [] }, SYSTEM);
     await services.mfa.totpEnrolment(await services.users.find(user.id));

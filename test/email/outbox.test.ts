@@ -6,7 +6,7 @@ import { afterEach, describe, expect, test, vi } from 'vitest';
 import { SYSTEM } from '../../src/audit/actor.ts';
 import { GIVE_UP_AFTER_SECONDS } from '../../src/email/mailer.ts';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts';
-import { linkIn, Mailbox } from '../support/mailbox.ts';
+import { deadSmtpUrl, linkIn, Mailbox } from '../support/mailbox.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 /**
@@ -17,14 +17,6 @@ import { startTestServer, type TestServer } from '../support/server.ts';
  * for a node that can (a key-encryption key being replaced), then given up the same way.
  */
 vi.setConfig({ testTimeout: 60_000 });
-
-/** An SMTP URL nothing listens on (connections refused at once). */
-async function deadSmtpUrl(): Promise<string> {
-  const dead = await new Mailbox().start();
-  const url = dead.url;
-  await dead.close();
-  return url;
-}
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {

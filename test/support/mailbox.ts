@@ -96,3 +96,11 @@ export function linkIn(mail: ReceivedMail, prefix: string): string {
   if (!found) throw new Error(`no link starting with ${prefix} in: ${mail.text}`);
   return found;
 }
+
+/** An SMTP URL nothing listens on (connections refused at once): the SMTP server down. */
+export async function deadSmtpUrl(): Promise<string> {
+  const dead = await new Mailbox().start();
+  const url = dead.url;
+  await dead.close();
+  return url;
+}
