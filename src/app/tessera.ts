@@ -253,7 +253,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   // DPoP (RFC 9449): proofs seen are remembered in the database (every node refuses a replay);
   // nonces are an HMAC of the time under a secret every node derives alike, so none is stored.
   const dpopProofs = new KyselyDpopReplayStore(db);
-  const dpop = new DpopVerifier(dpopProofs, new DpopNonces(encrypter.deriveSecret('dpop nonce')), config.dpop);
+  const dpop = new DpopVerifier(dpopProofs, new DpopNonces(encrypter.deriveSecrets('dpop nonce')), config.dpop);
   const idTokens = new IdTokenService(keyRing, issuer, () => live.idTokenTtl);
   // No object spread of these deps anywhere: a spread would freeze the getters' values.
   const tokenDeps = {
@@ -282,7 +282,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
   // argon2id on low-priority threads of its own, started on the first password (issue 16).
   const passwords = new PasswordHasher({ log, niceSteps: config.passwordHashingNice });
   // Signed with a secret derived from the key-encryption key: every node agrees, the database never holds it.
-  const devices = new DeviceCookies(encrypter.deriveSecret('device cookie'));
+  const devices = new DeviceCookies(encrypter.deriveSecrets('device cookie'));
   const secondSteps = new KyselySecondStepStore(db);
   const mfa = new MfaService({
     factors: new KyselyFactorStore(db),
@@ -543,7 +543,7 @@ async function assemble(config: TesseraConfig, database: DatabaseHandle, clock: 
       verified_tokens: tokens.verifiedCacheStats,
       upstream_jwks: upstreamJwks.stats,
     },
-    csrfSecret: encrypter.deriveSecret('csrf'),
+    csrfSecrets: encrypter.deriveSecrets('csrf'),
     /** The operator's page partials and extra CSS (docs/branding.md#template-overrides). */
     pageTemplates,
     /** Descriptions of API scopes (declared with the gateway's APIs), for the consent page. */

@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { DerivedSecrets } from '../keys/encryption.ts';
 import { randomToken } from '../lib/crypto.ts';
 
 /**
@@ -7,9 +8,10 @@ import { randomToken } from '../lib/crypto.ts';
  * SameSite=Lax on the cookies is a second wall.
  */
 export class Csrf {
-  readonly #secret: Buffer;
-  constructor(secret: Buffer) {
-    this.#secret = secret;
+  /** Made under the first; accepted under any (the previous key's while the key is replaced). */
+  readonly #secrets: DerivedSecrets;
+  constructor(secrets: DerivedSecrets) {
+    this.#secrets = secrets;
   }
 
   newBrowserValue(): string {
@@ -17,13 +19,19 @@ export class Csrf {
   }
 
   token(browserValue: string, binding = ''): string {
-    return createHmac('sha256', this.#secret).update(`${browserValue}|${binding}`).digest('base64url');
+    return mac(this.#secrets[0], browserValue, binding);
   }
 
   verify(browserValue: string | undefined, binding: string, presented: string | undefined): boolean {
     if (!browserValue || !presented || presented.length > 100) return false;
-    const expected = Buffer.from(this.token(browserValue, binding));
     const given = Buffer.from(presented);
-    return expected.length === given.length && timingSafeEqual(expected, given);
+    return this.#secrets.some((secret) => {
+      const expected = Buffer.from(mac(secret, browserValue, binding));
+      return expected.length === given.length && timingSafeEqual(expected, given);
+    });
   }
+}
+
+function mac(secret: Buffer, browserValue: string, binding: string): string {
+  return createHmac('sha256', secret).update(`${browserValue}|${binding}`).digest('base64url');
 }

@@ -22,7 +22,7 @@ export class PageKit {
 
   constructor(tessera: Tessera) {
     this.#tessera = tessera;
-    this.csrf = new Csrf(tessera.csrfSecret);
+    this.csrf = new Csrf(tessera.csrfSecrets);
     this.account = new AccountArea({ signOutCsrf: (request, reply) => this.csrfToken(request, reply, 'logout'), pageHeaders });
   }
 

@@ -1,4 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { DerivedSecrets } from '../keys/encryption.ts';
 
 /** How long a device cookie lasts, seconds (a year; browsers cap cookies at 400 days). */
 export const DEVICE_COOKIE_TTL = 365 * 86_400;
@@ -21,10 +22,11 @@ export interface DeviceEntry {
  * in as this user before", never who is signing in: the password is still checked.
  */
 export class DeviceCookies {
-  readonly #secret: Buffer;
-  constructor(secret: Buffer) {
-    if (secret.length < 32) throw new Error('the device cookie secret must be at least 32 bytes');
-    this.#secret = secret;
+  /** Entries are signed under the first; accepted under any (the previous key's while the key is replaced). */
+  readonly #secrets: DerivedSecrets;
+  constructor(secrets: DerivedSecrets) {
+    if (secrets.some((s) => s.length < 32)) throw new Error('the device cookie secret must be at least 32 bytes');
+    this.#secrets = secrets;
   }
 
   /** The valid entries of a cookie value (signed here, not expired, not from the future). */
@@ -36,9 +38,12 @@ export class DeviceCookies {
       if (!userId || !deviceId || !issued || !mac || extra !== undefined || !/^\d{1,12}$/.test(issued)) continue;
       const issuedAt = Number(issued);
       if (issuedAt > now + 300 || now - issuedAt >= DEVICE_COOKIE_TTL) continue;
-      const expected = Buffer.from(this.#mac(userId, deviceId, issuedAt));
       const given = Buffer.from(mac);
-      if (expected.length !== given.length || !timingSafeEqual(expected, given)) continue;
+      const signed = this.#secrets.some((secret) => {
+        const expected = Buffer.from(this.#mac(userId, deviceId, issuedAt, secret));
+        return expected.length === given.length && timingSafeEqual(expected, given);
+      });
+      if (!signed) continue;
       out.push({ userId, deviceId, issuedAt });
     }
     return out;
@@ -51,7 +56,8 @@ export class DeviceCookies {
 
   /**
    * The cookie value after a sign-in as `userId`: a fresh entry for them (a new device id)
-   * first, then this browser's other valid entries, at most five in all.
+   * first, then this browser's other valid entries, at most five in all, each signed under
+   * the current secret (an entry made under the previous key moves to the new one here).
    */
   issue(value: string | undefined, userId: string, now: number): string {
     const fresh: DeviceEntry = { userId, deviceId: randomBytes(16).toString('base64url'), issuedAt: now };
@@ -62,7 +68,7 @@ export class DeviceCookies {
       .join('~');
   }
 
-  #mac(userId: string, deviceId: string, issuedAt: number): string {
-    return createHmac('sha256', this.#secret).update(`tessera device\n${userId}\n${deviceId}\n${issuedAt}`).digest('base64url');
+  #mac(userId: string, deviceId: string, issuedAt: number, secret = this.#secrets[0]): string {
+    return createHmac('sha256', secret).update(`tessera device\n${userId}\n${deviceId}\n${issuedAt}`).digest('base64url');
   }
 }

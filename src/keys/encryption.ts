@@ -6,6 +6,9 @@ import { createPrivateDirectory, PRIVATE_FILE_MODE, tightenPrivateFiles } from '
 
 export class KeyEncryptionError extends Error {}
 
+/** Secrets derived from the key-encryption key(s): make with the first, accept under any. */
+export type DerivedSecrets = readonly [Buffer, ...Buffer[]];
+
 /**
  * Signing keys' private parts are stored encrypted with AES-256-GCM under a key-encryption
  * key (KEK) that never enters the database: from TESSERA_KEY_ENCRYPTION_KEY, or a file
@@ -23,9 +26,16 @@ export class KeyEncrypter {
   }
 
 
-  /** A secret for another purpose (e.g. CSRF tokens), derived so that every node agrees on it. */
-  deriveSecret(label: string): Buffer {
-    return Buffer.from(hkdfSync('sha256', this.#kek, Buffer.alloc(0), `tessera ${label}`, 32));
+  /**
+   * A secret for another purpose (CSRF tokens, device cookies, DPoP nonces), derived so that
+   * every node agrees on it: the current key's first, and while the key is being replaced the
+   * previous key's after it. A value is made with the first and accepted under any, so forms,
+   * device cookies and nonces made before the replacement stay good until the previous key is
+   * removed (docs/operations.md).
+   */
+  deriveSecrets(label: string): DerivedSecrets {
+    const derive = (key: Buffer) => Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), `tessera ${label}`, 32));
+    return this.#previous ? [derive(this.#kek), derive(this.#previous)] : [derive(this.#kek)];
   }
 
   encrypt(plaintext: string): string {

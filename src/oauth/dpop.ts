@@ -1,6 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
 import { sha256 } from '../lib/crypto.ts';
+import type { DerivedSecrets } from '../keys/encryption.ts';
 import type { DpopReplayStore } from './dpop-replay-store.ts';
 
 /**
@@ -197,23 +198,24 @@ export function normalizeHtu(value: string): string | undefined {
  * A nonce is valid in the bucket it was issued in and the next one.
  */
 export class DpopNonces {
-  readonly #secret: Buffer;
-  constructor(secret: Buffer) {
-    this.#secret = secret;
+  /** Issued under the first; accepted under any (the previous key's while the key is replaced). */
+  readonly #secrets: DerivedSecrets;
+  constructor(secrets: DerivedSecrets) {
+    this.#secrets = secrets;
   }
 
   issue(now: number): string {
-    return this.#forBucket(Math.floor(now / DPOP_NONCE_BUCKET_SECONDS));
+    return this.#forBucket(Math.floor(now / DPOP_NONCE_BUCKET_SECONDS), this.#secrets[0]);
   }
 
   valid(nonce: string, now: number): boolean {
     const bucket = Math.floor(now / DPOP_NONCE_BUCKET_SECONDS);
-    return sameText(nonce, this.#forBucket(bucket)) || sameText(nonce, this.#forBucket(bucket - 1));
+    return this.#secrets.some((secret) => sameText(nonce, this.#forBucket(bucket, secret)) || sameText(nonce, this.#forBucket(bucket - 1, secret)));
   }
 
-  #forBucket(bucket: number): string {
+  #forBucket(bucket: number, secret: Buffer): string {
     const b = Buffer.alloc(8);
     b.writeBigInt64BE(BigInt(bucket));
-    return Buffer.concat([b.subarray(4), createHmac('sha256', this.#secret).update('dpop nonce ').update(b).digest().subarray(0, 18)]).toString('base64url');
+    return Buffer.concat([b.subarray(4), createHmac('sha256', secret).update('dpop nonce ').update(b).digest().subarray(0, 18)]).toString('base64url');
   }
 }

@@ -5,10 +5,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { SYSTEM } from '../../src/audit/actor.ts';
 import { KeyEncrypter } from '../../src/keys/encryption.ts';
+import { DEVICE_COOKIE, SESSION_COOKIE } from '../../src/lib/cookie-names.ts';
 import { cliRunner } from '../support/cli-runner.ts';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts';
 import { deadSmtpUrl } from '../support/mailbox.ts';
 import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
+import { hiddenFields, UserAgent } from '../support/user-agent.ts';
 
 /**
  * Replacing the key-encryption key without losing anything (docs/operations.md): nodes run
@@ -16,7 +18,8 @@ import { basic, postForm, startTestServer, type TestServer } from '../support/se
  * `tessera keys reencrypt` seals every stored secret — signing keys, authenticator secrets,
  * identity providers' client secrets, mail waiting in the outbox — under the new key in one
  * transaction, and then the new key alone is enough. A secret neither key opens stops it
- * before anything is written.
+ * before anything is written. What is derived from the key — forms' CSRF tokens, device
+ * cookies — made under the old key stays good while the previous key is set.
  */
 vi.setConfig({ testTimeout: 90_000 });
 
@@ -44,13 +47,32 @@ describe.each(DIALECTS)('replacing the key-encryption key (%s)', (dialect) => {
   }
 
   let app: { id: string; secret: string };
+  const PASSWORD = 'correct horse battery staple';
+
+  /** A browser moved to another node (each listens on its own port): the same cookies. */
+  const browserOn = (server: TestServer, from?: UserAgent) => {
+    const ua = new UserAgent(server.url);
+    for (const [name, value] of from?.cookies ?? []) ua.cookies.set(name, value);
+    return ua;
+  };
+  const signIn = async (ua: UserAgent, form?: Record<string, string>) =>
+    ua.post('/login', { ...(form ?? hiddenFields(await (await ua.get('/login')).text())), username: 'ann', password: PASSWORD });
+  /** No return_to: a sign-in ends on the "You are signed in" page (a refused form: 403 and the form again). */
+  const expectSignedIn = async (answer: Promise<Response>) => {
+    const res = await answer;
+    expect([res.status, (await res.text()).match(/<title>([^<·]*)/)?.[1]?.trim()]).toEqual([200, 'You are signed in']);
+  };
+  const newDeviceFlags = async (server: TestServer) =>
+    ((await server.tessera.services.audit.list({ action: 'user.sign_in' } as never)).items as Array<{ details: { new_device?: boolean } }>).map((e) => e.details.new_device);
 
   beforeAll(async () => {
     database = await createTestDatabase(dialect);
     // Everything that is sealed, sealed under the old key.
     const first = await node({ TESSERA_KEY_ENCRYPTION_KEY: OLD }, { TESSERA_SMTP_URL: await deadSmtpUrl(), TESSERA_SMTP_FROM: 'id@example.test' });
     const { services } = first.tessera;
-    const user = await services.users.create({ username: 'tom', password: 'correct horse battery staple', roles: [] }, SYSTEM);
+    const user = await services.users.create({ username: 'tom', password: PASSWORD, roles: [] }, SYSTEM);
+    // Signs in from a browser (tom has an authenticator app started, so a second step).
+    await services.users.create({ username: 'ann', password: PASSWORD, roles: [] }, SYSTEM);
     await services.mfa.totpEnrolment(await services.users.find(user.id));
     await services.providers.create({ slug: 'corp', name: 'Corp', kind: 'oauth2', authorizationUrl: 'https://sso.example.test/authorize', tokenUrl: 'https://sso.example.test/token', userinfoUrl: 'https://sso.example.test/user', clientId: 'x', clientSecret: 'upstream-secret' }, SYSTEM);
     await first.tessera.email.invitations.invite({ email: 'waiting@example.test', roles: [] }, SYSTEM);
@@ -73,11 +95,31 @@ describe.each(DIALECTS)('replacing the key-encryption key (%s)', (dialect) => {
   test('the new key alone cannot start on the old data; with the previous key beside it the node works, and reencrypt moves every secret to the new key', async () => {
     await expect(node({ TESSERA_KEY_ENCRYPTION_KEY: NEW })).rejects.toThrow(/^cannot decrypt the signing keys .* with the key-encryption key from TESSERA_KEY_ENCRYPTION_KEY/);
 
+    // Under the old key: a browser that signed in (its device cookie), and another with the sign-in form open.
+    const before = await node({ TESSERA_KEY_ENCRYPTION_KEY: OLD });
+    let known: UserAgent;
+    let waiting: UserAgent;
+    let openForm: Record<string, string>;
+    try {
+      known = browserOn(before);
+      await expectSignedIn(signIn(known));
+      expect(known.cookies.has(DEVICE_COOKIE)).toBe(true);
+      waiting = browserOn(before);
+      openForm = hiddenFields(await (await waiting.get('/login')).text());
+    } finally {
+      await before.close();
+    }
+
     env = { TESSERA_KEY_ENCRYPTION_KEY: NEW, TESSERA_PREVIOUS_KEY_ENCRYPTION_KEY: OLD };
     const during = await node(env);
     try {
       const issued = await tokenFrom(during);
       expect(issued.status).toBe(200);
+      // The form opened under the old key is accepted, and the browser that signed in then is not a new device.
+      await expectSignedIn(signIn(browserOn(during, waiting), openForm));
+      known.cookies.delete(SESSION_COOKIE);
+      await expectSignedIn(signIn((known = browserOn(during, known))));
+      expect((await newDeviceFlags(during)).slice(0, 2)).toEqual([false, true]);
       // New secrets are sealed under the new key while the old ones still open.
       await during.tessera.services.providers.update('corp', { clientSecret: 'rotated-upstream-secret' }, SYSTEM);
     } finally {
@@ -111,6 +153,10 @@ describe.each(DIALECTS)('replacing the key-encryption key (%s)', (dialect) => {
       const fresh = new KeyEncrypter(Buffer.from(NEW, 'base64'));
       for (const v of await sealedValues(after)) expect(() => fresh.decrypt(v)).not.toThrow();
       expect((await tokenFrom(after)).status).toBe(200);
+      // The device cookie was signed again under the new key at the sign-in above: still known.
+      known.cookies.delete(SESSION_COOKIE);
+      await expectSignedIn(signIn(browserOn(after, known)));
+      expect((await newDeviceFlags(after))[0]).toBe(false);
       const audit = (await after.tessera.services.audit.list({ action: 'keys.reencrypt' } as never)).items;
       expect(audit).toHaveLength(1);
       expect(audit[0]!.details).toEqual(result);

@@ -712,7 +712,7 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
     let service: SessionService;
     let sessions: SessionStore;
     let throttle: KyselyGuessThrottleStore;
-    const devices = new DeviceCookies(randomBytes(32));
+    const devices = new DeviceCookies([randomBytes(32)]);
     let feed: ChangeFeed;
     let cache: RegistryCache;
     let audit: AuditLog;

@@ -28,7 +28,7 @@ const NOW = Math.floor(Date.now() / 1000);
 
 function verifier(options: { requireNonce?: boolean; proofMaxAge?: number } = {}) {
   const replay = new MemoryReplay();
-  const nonces = new DpopNonces(randomBytes(32));
+  const nonces = new DpopNonces([randomBytes(32)]);
   const v = new DpopVerifier(replay, nonces, { proofMaxAge: options.proofMaxAge ?? 60, requireNonce: options.requireNonce ?? false });
   return { v, replay, nonces };
 }
@@ -200,14 +200,14 @@ describe('DPoP proof validation (RFC 9449 §4.3)', () => {
 
   test('nonces: valid in their time bucket and the next, from any node with the same secret; not after, not with another secret', () => {
     const secret = randomBytes(32);
-    const a = new DpopNonces(secret);
-    const b = new DpopNonces(Buffer.from(secret));
+    const a = new DpopNonces([secret]);
+    const b = new DpopNonces([Buffer.from(secret)]);
     const nonce = a.issue(NOW);
     expect(nonce).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(b.valid(nonce, NOW)).toBe(true);
     expect(b.valid(nonce, NOW + DPOP_NONCE_BUCKET_SECONDS)).toBe(true);
     expect(b.valid(nonce, NOW + 2 * DPOP_NONCE_BUCKET_SECONDS)).toBe(false);
-    expect(new DpopNonces(randomBytes(32)).valid(nonce, NOW)).toBe(false);
+    expect(new DpopNonces([randomBytes(32)]).valid(nonce, NOW)).toBe(false);
     expect(a.valid('', NOW)).toBe(false);
   });
 

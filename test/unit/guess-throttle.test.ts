@@ -64,7 +64,7 @@ describe('counters of one attempt', () => {
 
 describe('device cookies', () => {
   const NOW = 1_760_000_000;
-  const cookies = new DeviceCookies(randomBytes(32));
+  const cookies = new DeviceCookies([randomBytes(32)]);
   const alice = '5b0c7f5e-8a55-4c51-9d2a-4c6a3f0e9a11';
   const bob = '0f6a5f8b-1c9e-4b7e-8b0e-2d4c3b2a1f00';
 
@@ -92,7 +92,7 @@ describe('device cookies', () => {
       [u, d, t],
     ].map((parts) => parts.join('.'));
     for (const v of [...variants, '', 'garbage', '~~~', 'x'.repeat(5000)]) expect(cookies.entries(v, NOW)).toEqual([]);
-    expect(new DeviceCookies(randomBytes(32)).entries(value, NOW)).toEqual([]);
+    expect(new DeviceCookies([randomBytes(32)]).entries(value, NOW)).toEqual([]);
   });
 
   test('a browser keeps the latest users first, up to five; signing in again replaces that user’s entry', () => {
