@@ -22,10 +22,11 @@ export interface RegistrationPolicy {
 export const SELF_REGISTRABLE_GRANTS = ['authorization_code', DEVICE_CODE_GRANT] as const;
 export type SelfRegistrableGrant = (typeof SELF_REGISTRABLE_GRANTS)[number];
 
-export const SELF_REGISTRATION_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const;
+/** `private_key_jwt` (RFC 7523): the app registers its public keys (`jwks` or `jwks_uri`) and signs assertions; no secret is made. */
+export const SELF_REGISTRATION_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
 export type SelfRegistrationAuthMethod = (typeof SELF_REGISTRATION_AUTH_METHODS)[number];
 
-/** The default: the authorization-code grant, any offered scope, any of the three methods. */
+/** The default: the authorization-code grant, any offered scope, any of the four methods. */
 export const DEFAULT_REGISTRATION_POLICY: RegistrationPolicy = {
   grantTypes: ['authorization_code'],
   scopes: null,
@@ -52,7 +53,7 @@ export function policyGrantTypes(value: unknown): SelfRegistrableGrant[] {
   return [...new Set(list)] as SelfRegistrableGrant[];
 }
 
-/** A policy's auth methods, checked: a non-empty list of the three methods. */
+/** A policy's auth methods, checked: a non-empty list of the four methods. */
 export function policyAuthMethods(value: unknown): SelfRegistrationAuthMethod[] {
   const list = stringList(value, 'registration_auth_methods');
   const bad = list.filter((m) => !(SELF_REGISTRATION_AUTH_METHODS as readonly string[]).includes(m));

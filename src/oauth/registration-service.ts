@@ -30,8 +30,9 @@ import {
  * access token an administrator issued. What a self-registered app may ask for is the
  * operator's registration policy (src/clients/registration-policy.ts, docs/registration.md):
  * by default the authorization-code grant only (with refresh tokens), the built-in user
- * scopes and the scopes APIs declare — never `tessera.admin` — and any of the three token
- * endpoint auth methods; redirect URIs follow the redirect-URI policy, as for every app. A
+ * scopes and the scopes APIs declare — never `tessera.admin` — and any of the four token
+ * endpoint auth methods (a secret two ways, `private_key_jwt` with the app's `jwks` or
+ * `jwks_uri`, or none); redirect URIs and a jwks_uri follow the redirect-URI policy. A
  * request beyond the policy is `invalid_client_metadata`. Everything else goes through
  * ClientService, so a self-registered app is validated, stored (secret hashed), audited and
  * deleted like any other; only its registration access token's hash is extra.
@@ -87,6 +88,11 @@ export interface InitialAccessTokenView {
   revoked_at: string | null;
   /** active, expired, used_up or revoked. */
   state: 'active' | 'expired' | 'used_up' | 'revoked';
+}
+
+/** What an app proves itself with; RFC 7592 updates keep it (another kind is another app). */
+function credentialKind(method: string): 'none' | 'secret' | 'key' {
+  return method === 'none' ? 'none' : method === 'private_key_jwt' ? 'key' : 'secret';
 }
 
 /** RFC 6750 §3.1: no credentials at all → a bare challenge; wrong ones → invalid_token. */
@@ -186,8 +192,8 @@ export class RegistrationService {
     if (b.client_secret !== undefined && (typeof b.client_secret !== 'string' || !client.secretHash || !hashesEqual(sha256(b.client_secret), client.secretHash))) {
       throw new OAuthError('invalid_client_metadata', 'client_secret does not match the registered secret');
     }
-    if ((metadata.authMethod === 'none') !== client.public) {
-      throw new OAuthError('invalid_client_metadata', 'token_endpoint_auth_method cannot change between none and a secret; register a new app');
+    if (credentialKind(metadata.authMethod) !== credentialKind(client.public ? 'none' : client.tokenEndpointAuthMethod ?? 'client_secret_basic')) {
+      throw new OAuthError('invalid_client_metadata', 'token_endpoint_auth_method cannot change between none, a secret and private_key_jwt; register a new app');
     }
     // RFC 7592 §2.2: omitted fields are removed, so every field is given.
     const input: ClientInput = { ...metadata.input, public: undefined };
@@ -266,6 +272,8 @@ export class RegistrationService {
       grant_types: [...c.grantTypes, 'refresh_token'],
       response_types: c.grantTypes.includes('authorization_code') ? ['code'] : [],
       token_endpoint_auth_method: c.public ? 'none' : c.tokenEndpointAuthMethod ?? 'client_secret_basic',
+      ...(c.jwks ? { jwks: c.jwks } : {}),
+      ...(c.jwksUri ? { jwks_uri: c.jwksUri } : {}),
       scope: c.scopes.join(' '),
       ...(c.logoUri ? { logo_uri: c.logoUri } : {}),
       ...(c.clientUri ? { client_uri: c.clientUri } : {}),
@@ -274,7 +282,7 @@ export class RegistrationService {
       ...(c.idTokenSignedResponseAlg ? { id_token_signed_response_alg: c.idTokenSignedResponseAlg } : {}),
       // RFC 9449 §5.2: echoed as registered (false is the default, so only true is stated).
       ...(c.dpopBoundAccessTokens ? { dpop_bound_access_tokens: true } : {}),
-      ...(c.public ? {} : { client_secret_expires_at: 0 }),
+      ...(c.secretHash ? { client_secret_expires_at: 0 } : {}),
       registration_client_uri: `${this.#d.endpoint()}/${c.id}`,
     };
   }
@@ -329,6 +337,14 @@ export class RegistrationService {
     if (typeof method !== 'string' || !(policy.authMethods as readonly string[]).includes(method)) {
       throw bad(`token_endpoint_auth_method must be one of ${policy.authMethods.join(', ')}`);
     }
+    // The app's public keys, for private_key_jwt only (Tessera uses them for nothing else):
+    // ClientService checks them (a public JWK set, or an https jwks_uri; one of the two).
+    const keyed = method === 'private_key_jwt';
+    if (!keyed && (m.jwks !== undefined || m.jwks_uri !== undefined)) throw bad('jwks and jwks_uri are used only with token_endpoint_auth_method private_key_jwt');
+    if (keyed && m.jwks === undefined && m.jwks_uri === undefined) throw bad('private_key_jwt needs the app\'s public keys: give jwks or jwks_uri');
+    // RFC 7591 §2: a JWK set is a JSON object here (ClientService also takes JSON text, for the CLI).
+    if (m.jwks !== undefined && (typeof m.jwks !== 'object' || m.jwks === null || Array.isArray(m.jwks))) throw bad('jwks must be a JWK set: a JSON object with a "keys" array');
+    const jwksUri = optionalString('jwks_uri');
 
     const redirectUris = strings('redirect_uris', m.redirect_uris) ?? [];
     if (code && !redirectUris.length) throw new OAuthError('invalid_redirect_uri', 'redirect_uris must list at least one redirect URI');
@@ -367,6 +383,7 @@ export class RegistrationService {
         tosUri: optionalString('tos_uri') ?? null,
         idTokenSignedResponseAlg: alg ?? null,
         dpopBoundAccessTokens: dpopBound ?? false,
+        ...(keyed ? { tokenEndpointAuthMethod: method, ...(m.jwks !== undefined ? { jwks: m.jwks } : {}), ...(jwksUri !== undefined ? { jwksUri } : {}) } : {}),
       },
     };
   }

@@ -190,7 +190,7 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
     expect(await json(['settings', 'get'])).toEqual({
       access_token_ttl: 3600, refresh_token_ttl: 2_592_000, code_ttl: 1800, id_token_ttl: 3600, session_ttl: 43_200, redirect_uri_policy: 'strict', mfa_policy: 'optional', require_verified_email: false, client_registration: 'off',
       require_pushed_authorization_requests: false,
-      registration_grant_types: ['authorization_code'], registration_scopes: null, registration_auth_methods: ['client_secret_basic', 'client_secret_post', 'none'],
+      registration_grant_types: ['authorization_code'], registration_scopes: null, registration_auth_methods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     });
     expect((await tessera(['settings', 'get'])).stdout).toMatch(/^redirect_uri_policy:\s+strict$/m);
     expect((await tessera(['settings', 'get', 'redirect_uri_policy'])).stdout).toBe('strict\n');
@@ -225,7 +225,7 @@ describe.each(DIALECTS)('tessera CLI (%s)', (dialect) => {
     expect(await json(['settings', 'set', 'registration_auth_methods', 'none,client_secret_basic'])).toMatchObject({ registration_auth_methods: ['none', 'client_secret_basic'] });
     await fails(['settings', 'set', 'registration_grant_types', 'client_credentials'], /^tessera: registration_grant_types must list one or more of authorization_code, urn:ietf:params:oauth:grant-type:device_code$/);
     await fails(['settings', 'set', 'registration_scopes', 'openid tessera.admin'], /registration_scopes cannot include tessera.admin/);
-    await json(['settings', 'set', 'registration_auth_methods', 'client_secret_basic client_secret_post none']);
+    await json(['settings', 'set', 'registration_auth_methods', 'client_secret_basic client_secret_post private_key_jwt none']);
   });
 
   test('the redirect-URI policy is one setting: serve saves TESSERA_REDIRECT_URI_POLICY, the CLI and the server read the same', async () => {

@@ -370,6 +370,7 @@ describe('the MCP TypeScript SDK registers itself by Dynamic Client Registration
     await admin.getByRole('checkbox', { name: /^Device/ }).check();
     await admin.getByRole('checkbox', { name: /^client_secret_basic/ }).uncheck();
     await admin.getByRole('checkbox', { name: /^client_secret_post/ }).uncheck();
+    await admin.getByRole('checkbox', { name: /^private_key_jwt/ }).uncheck();
     await admin.getByRole('checkbox', { name: /^Every scope on offer/ }).uncheck();
     await admin.getByLabel('Only these scopes').fill('openid notes.read');
     for (const size of [{ width: 1280, height: 900 }, { width: 390, height: 844 }]) {
@@ -387,6 +388,6 @@ describe('the MCP TypeScript SDK registers itself by Dynamic Client Registration
     await admin.getByRole('button', { name: 'Save settings' }).click();
     await expect.poll(() => admin.locator('.field-error').allTextContents()).toContainEqual(expect.stringContaining('registration_auth_methods'));
     expect(settings().registration_auth_methods).toEqual(['none']);
-    await server.tessera.services.settings.update({ registration_grant_types: ['authorization_code'], registration_auth_methods: ['client_secret_basic', 'client_secret_post', 'none'], registration_scopes: null }, SYSTEM);
+    await server.tessera.services.settings.update({ registration_grant_types: ['authorization_code'], registration_auth_methods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'], registration_scopes: null }, SYSTEM);
   });
 });

@@ -197,7 +197,7 @@ describe.each(DIALECTS)('client ID metadata documents (%s)', (dialect) => {
       expect(res.status).toBe(400);
       expect(await res.text()).toMatch(/may not use the authorization_code grant/);
     } finally {
-      await settings.update({ registration_scopes: null, registration_auth_methods: ['client_secret_basic', 'client_secret_post', 'none'], registration_grant_types: ['authorization_code'] }, SYSTEM);
+      await settings.update({ registration_scopes: null, registration_auth_methods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'], registration_grant_types: ['authorization_code'] }, SYSTEM);
     }
     expect((await ua.get(authorizeUrl(clientId, challenge, { scope: 'openid notes.write' }))).status).toBe(303);
     expect((await server.tessera.services.clients.show(clientId)).scopes).toEqual(expect.arrayContaining(['openid', 'profile', 'notes.read', 'notes.write']));

@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DIALECTS } from '../support/databases.ts';
@@ -156,6 +159,101 @@ describe.each(DIALECTS)('dynamic client registration (%s)', (dialect) => {
     expect(actions).toEqual(expect.arrayContaining(['app.create self-registration', `app.update self-registration:${reg.client_id}`, `app.delete self-registration:${reg.client_id}`]));
   });
 
+  test('private_key_jwt: an app registers its public keys (jwks or jwks_uri), gets no secret, completes the code flow with oauth4webapi.PrivateKeyJwt, and rotates its keys through RFC 7592', async () => {
+    await mode('open');
+    const issuer = new URL(server.url);
+    const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...insecure, algorithm: 'oidc' }));
+    expect(as.token_endpoint_auth_methods_supported).toContain('private_key_jwt');
+    const first = await generateKeyPair('ES256', { extractable: true });
+    const jwk = { ...(await exportJWK(first.publicKey)), kid: 'agent-1', alg: 'ES256', use: 'sig' };
+
+    const registered = await oauth.processDynamicClientRegistrationResponse(
+      await oauth.dynamicClientRegistrationRequest(as, { client_name: 'Keyed agent', redirect_uris: [REDIRECT], token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] }, scope: 'openid notes.read' }, insecure),
+    );
+    expect(registered).toMatchObject({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] } });
+    expect(registered.client_secret).toBeUndefined();
+    expect(registered.client_secret_expires_at).toBeUndefined();
+    const stored = await server.tessera.database.db.selectFrom('clients').selectAll().where('id', '=', registered.client_id).executeTakeFirstOrThrow();
+    expect(stored.secret_hash).toBeNull();
+
+    // The authorization-code flow; the token request is authenticated by an assertion oauth4webapi signs.
+    const client: oauth.Client = { client_id: registered.client_id };
+    const verifier = oauth.generateRandomCodeVerifier();
+    const url = new URL(as.authorization_endpoint!);
+    url.search = new URLSearchParams({ client_id: client.client_id, response_type: 'code', redirect_uri: REDIRECT, scope: 'openid notes.read', state: 'st', nonce: 'n2', code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' }).toString();
+    const ua = new UserAgent(server.url);
+    expect((await ua.post('/login', { ...hiddenFields(await (await ua.get('/login')).text()), username: 'alice', password: PASSWORD })).status).toBeLessThan(400);
+    let res = await ua.get(url.pathname + url.search);
+    res = await ua.get(location(res));
+    res = await ua.post('/consent', { ...hiddenFields(await res.text()), decision: 'allow' });
+    const params = oauth.validateAuthResponse(as, client, new URL(location(res)), 'st');
+    const tokens = await oauth.processAuthorizationCodeResponse(
+      as,
+      client,
+      await oauth.authorizationCodeGrantRequest(as, client, oauth.PrivateKeyJwt({ key: first.privateKey, kid: 'agent-1' }), params, REDIRECT, verifier, insecure),
+      { expectedNonce: 'n2', requireIdToken: true },
+    );
+    expect(oauth.getValidatedIdTokenClaims(tokens)!.aud).toBe(registered.client_id);
+
+    // Which key authenticates: a bogus code is invalid_grant once the client is authenticated, invalid_client before.
+    const authenticatedWith = async (key: CryptoKey, kid: string) => {
+      const r = await oauth.genericTokenEndpointRequest(as, client, oauth.PrivateKeyJwt({ key, kid }), 'authorization_code', new URLSearchParams({ code: 'bogus', redirect_uri: REDIRECT, code_verifier: verifier }), insecure);
+      return ((await r.json()) as { error: string }).error;
+    };
+    expect(await authenticatedWith(first.privateKey, 'agent-1')).toBe('invalid_grant');
+    const stranger = await generateKeyPair('ES256');
+    expect(await authenticatedWith(stranger.privateKey, 'agent-1')).toBe('invalid_client');
+
+    // RFC 7592: read shows the keys; an update rotates them to a jwks_uri the app serves; the old key stops working.
+    const bearer = { authorization: `Bearer ${registered.registration_access_token}` };
+    const uri = registered.registration_client_uri as string;
+    expect(await (await fetch(uri, { headers: bearer })).json()).toMatchObject({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] } });
+    const second = await generateKeyPair('ES256', { extractable: true });
+    const keys = createServer((_req, answer) => {
+      void exportJWK(second.publicKey).then((k) => answer.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [{ ...k, kid: 'agent-2', alg: 'ES256', use: 'sig' }] })));
+    });
+    await new Promise<void>((done) => keys.listen(0, '127.0.0.1', done));
+    try {
+      const jwksUri = `http://127.0.0.1:${(keys.address() as AddressInfo).port}/jwks`;
+      const put = (body: Record<string, unknown>) => fetch(uri, { method: 'PUT', headers: { ...bearer, 'content-type': 'application/json' }, body: JSON.stringify({ client_id: registered.client_id, client_name: 'Keyed agent', redirect_uris: [REDIRECT], scope: 'openid notes.read', ...body }) });
+      const rotated = await put({ token_endpoint_auth_method: 'private_key_jwt', jwks_uri: jwksUri });
+      expect(rotated.status).toBe(200);
+      const view = (await rotated.json()) as Record<string, unknown>;
+      expect(view).toMatchObject({ jwks_uri: jwksUri });
+      expect(view.jwks).toBeUndefined();
+      expect(await authenticatedWith(second.privateKey, 'agent-2')).toBe('invalid_grant');
+      expect(await authenticatedWith(first.privateKey, 'agent-1')).toBe('invalid_client');
+      // Another kind of credential is another app.
+      const toSecret = await put({ token_endpoint_auth_method: 'client_secret_basic' });
+      expect(toSecret.status).toBe(400);
+      expect(await toSecret.json()).toMatchObject({ error: 'invalid_client_metadata', error_description: expect.stringMatching(/cannot change between none, a secret and private_key_jwt/) });
+      const keyless = await put({ token_endpoint_auth_method: 'private_key_jwt' });
+      expect(await keyless.json()).toMatchObject({ error: 'invalid_client_metadata', error_description: expect.stringMatching(/give jwks or jwks_uri/) });
+      expect(await (await fetch(uri, { headers: bearer })).json()).toMatchObject({ jwks_uri: jwksUri });
+    } finally {
+      await new Promise((done) => keys.close(done));
+    }
+
+    // Refused, nothing stored: keys without private_key_jwt, no keys, both, a private key, an http jwks_uri on another host.
+    const before = (await server.tessera.services.clients.list()).length;
+    const privateJwk = await exportJWK((await generateKeyPair('ES256', { extractable: true })).privateKey);
+    const refusals: Array<[unknown, RegExp]> = [
+      [metadata({ token_endpoint_auth_method: 'client_secret_basic', jwks: { keys: [jwk] } }), /jwks and jwks_uri are used only with token_endpoint_auth_method private_key_jwt/],
+      [metadata({ token_endpoint_auth_method: 'private_key_jwt' }), /private_key_jwt needs the app's public keys/],
+      [metadata({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] }, jwks_uri: 'https://agent.example/jwks' }), /give jwks or jwks_uri, not both/],
+      [metadata({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [privateJwk] } }), /is a private key/],
+      [metadata({ token_endpoint_auth_method: 'private_key_jwt', jwks: 'not a set' }), /jwks must be a JWK set/],
+      [metadata({ token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'http://agent.example/jwks' }), /invalid jwks_uri/],
+      [metadata({ token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 42 }), /jwks_uri must be a string/],
+    ];
+    for (const [body, description] of refusals) {
+      const r = await register(body);
+      expect(r.status, String(description)).toBe(400);
+      expect(await r.json()).toMatchObject({ error: 'invalid_client_metadata', error_description: expect.stringMatching(description) });
+    }
+    expect((await server.tessera.services.clients.list()).length).toBe(before);
+  });
+
   test('refusals: RFC 7591 §3.2.2 errors as JSON 400, nothing stored, never a 500', async () => {
     await mode('open');
     const before = (await server.tessera.services.clients.list()).length;
@@ -301,11 +399,11 @@ describe.each(DIALECTS)('dynamic client registration (%s)', (dialect) => {
       // The settings refuse a policy that could not hold.
       await expect(settings.update({ registration_grant_types: [] }, SYSTEM)).rejects.toThrow(/registration_grant_types must list one or more/);
       await expect(settings.update({ registration_grant_types: ['client_credentials'] }, SYSTEM)).rejects.toThrow(/registration_grant_types/);
-      await expect(settings.update({ registration_auth_methods: ['private_key_jwt'] }, SYSTEM)).rejects.toThrow(/registration_auth_methods/);
+      await expect(settings.update({ registration_auth_methods: ['tls_client_auth'] }, SYSTEM)).rejects.toThrow(/registration_auth_methods must list one or more of client_secret_basic, client_secret_post, private_key_jwt, none/);
       await expect(settings.update({ registration_scopes: ['openid', 'tessera.admin'] }, SYSTEM)).rejects.toThrow(/cannot include tessera.admin/);
       await expect(settings.update({ registration_scopes: ['bad scope"'] }, SYSTEM)).rejects.toThrow(/not a scope name/);
     } finally {
-      await settings.update({ registration_grant_types: ['authorization_code'], registration_auth_methods: ['client_secret_basic', 'client_secret_post', 'none'], registration_scopes: null }, SYSTEM);
+      await settings.update({ registration_grant_types: ['authorization_code'], registration_auth_methods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'], registration_scopes: null }, SYSTEM);
     }
     // Back to the default: the device grant is refused again.
     const refused = await register({ grant_types: [DEVICE_CODE_GRANT], token_endpoint_auth_method: 'none' });

@@ -5688,7 +5688,7 @@ export interface components {
             /** @description scopes a self-registered app may be given; null: every built-in user scope and every scope an API declares (never tessera.admin) */
             registration_scopes: string[] | null;
             /** @description token_endpoint_auth_method values a self-registered app may declare; without none, client ID metadata documents (always public) are refused */
-            registration_auth_methods: ("client_secret_basic" | "client_secret_post" | "none")[];
+            registration_auth_methods: ("client_secret_basic" | "client_secret_post" | "private_key_jwt" | "none")[];
         };
         SettingsUpdate: {
             /** @description access token lifetime in seconds (60 – 604800) */
@@ -5722,7 +5722,7 @@ export interface components {
             /** @description scopes a self-registered app may be given; null: every built-in user scope and every scope an API declares (never tessera.admin) */
             registration_scopes?: string[] | null;
             /** @description token_endpoint_auth_method values a self-registered app may declare; without none, client ID metadata documents (always public) are refused */
-            registration_auth_methods?: ("client_secret_basic" | "client_secret_post" | "none")[];
+            registration_auth_methods?: ("client_secret_basic" | "client_secret_post" | "private_key_jwt" | "none")[];
         };
         Branding: {
             /** @description shown in every page header and title */

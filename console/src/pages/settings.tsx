@@ -29,6 +29,7 @@ const POLICY_GRANTS: Array<{ value: Settings['registration_grant_types'][number]
 const POLICY_METHODS: Array<{ value: Settings['registration_auth_methods'][number]; label: string; line: string }> = [
   { value: 'client_secret_basic', label: 'client_secret_basic', line: 'A secret, sent with HTTP Basic.' },
   { value: 'client_secret_post', label: 'client_secret_post', line: 'A secret, sent in the form.' },
+  { value: 'private_key_jwt', label: 'private_key_jwt', line: 'No secret: the app registers its public keys (jwks or jwks_uri) and signs its assertions.' },
   { value: 'none', label: 'none (public app)', line: 'No secret; PKCE instead. Client ID metadata documents need it.' },
 ];
 const toggle = <T,>(list: T[], value: T, on: boolean): T[] => (on ? [...list.filter((v) => v !== value), value] : list.filter((v) => v !== value));
