@@ -196,7 +196,7 @@ describe.each(DIALECTS)('dynamic client registration (%s)', (dialect) => {
     expect(oauth.getValidatedIdTokenClaims(tokens)!.aud).toBe(registered.client_id);
 
     // Which key authenticates: a bogus code is invalid_grant once the client is authenticated, invalid_client before.
-    const authenticatedWith = async (key: CryptoKey, kid: string) => {
+    const authenticatedWith = async (key: oauth.CryptoKey, kid: string) => {
       const r = await oauth.genericTokenEndpointRequest(as, client, oauth.PrivateKeyJwt({ key, kid }), 'authorization_code', new URLSearchParams({ code: 'bogus', redirect_uri: REDIRECT, code_verifier: verifier }), insecure);
       return ((await r.json()) as { error: string }).error;
     };
