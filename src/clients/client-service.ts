@@ -169,18 +169,30 @@ export class ClientService {
 
   /**
    * An app that registered itself with a Client ID Metadata Document: stored under its URL
-   * (so consents, refresh tokens, revocation and the console treat it as any app), public,
+   * (so consents, refresh tokens, revocation and the console treat it as any app),
    * authorization code only, and brought in step with the document each time it is fetched
-   * again. It may request the built-in user scopes and every scope an API declares — never
-   * the admin scope — narrowed by the operator's self-registration policy and the document's
-   * own `scope`; a policy without the authorization-code grant or without public apps refuses
+   * again. Public (`none`), or authenticating with private_key_jwt under the keys the document
+   * names (`jwks_uri` or `jwks`, checked as an admin-created app's are); a document that
+   * changes its method moves the app with it (the document's owner is the client). It may
+   * request the built-in user scopes and every scope an API declares — never the admin scope —
+   * narrowed by the operator's self-registration policy and the document's own `scope`; a
+   * policy without the authorization-code grant or without the document's auth method refuses
    * it. Its redirect URIs follow the redirect-URI policy like any app's.
    */
   async syncMetadataDocumentClient(metadata: ClientMetadata, actor: Actor): Promise<Client> {
-    // The operator's self-registration policy: such an app is public and uses the authorization-code grant.
+    // The operator's self-registration policy: such an app uses the authorization-code grant, and an auth method the policy allows.
     const policy = this.#d.registrationPolicy();
     if (!policy.grantTypes.includes('authorization_code')) throw validationError('self-registered apps may not use the authorization_code grant on this server', 'grant_types');
-    if (!policy.authMethods.includes('none')) throw validationError('self-registered public apps (token_endpoint_auth_method none) are not allowed on this server', 'token_endpoint_auth_method');
+    const keyed = metadata.authMethod === 'private_key_jwt';
+    if (!policy.authMethods.includes(metadata.authMethod)) {
+      throw validationError(keyed ? 'self-registered apps may not use private_key_jwt on this server' : 'self-registered public apps (token_endpoint_auth_method none) are not allowed on this server', 'token_endpoint_auth_method');
+    }
+    const credentials: Pick<Client, 'public' | 'tokenEndpointAuthMethod' | 'jwks' | 'jwksUri'> = { public: !keyed, tokenEndpointAuthMethod: null, jwks: null, jwksUri: null };
+    if (keyed) {
+      const checked = { ...newClient(0, { id: metadata.clientId, name: '' }), ...credentials };
+      await this.#applyClientAuth(checked, { tokenEndpointAuthMethod: 'private_key_jwt', jwks: metadata.jwks, jwksUri: metadata.jwksUri });
+      Object.assign(credentials, { tokenEndpointAuthMethod: checked.tokenEndpointAuthMethod, jwks: checked.jwks, jwksUri: checked.jwksUri });
+    }
     const redirectUris = await this.#uris(metadata.redirectUris, 'redirect_uris');
     const postLogoutRedirectUris = await this.#uris(metadata.postLogoutRedirectUris, 'post_logout_redirect_uris');
     // Scopes outside the policy are dropped, not refused (RFC 7591 §3.2.1 lets a server replace requested values).
@@ -192,7 +204,7 @@ export class ClientService {
       const client = newClient(now, {
         id: metadata.clientId,
         name: metadata.name,
-        public: true,
+        ...credentials,
         grantTypes: ['authorization_code'],
         redirectUris,
         postLogoutRedirectUris,
@@ -214,9 +226,11 @@ export class ClientService {
       redirectUris: existing.redirectUris.join(' ') === redirectUris.join(' ') ? undefined : redirectUris,
       postLogoutRedirectUris: existing.postLogoutRedirectUris.join(' ') === postLogoutRedirectUris.join(' ') ? undefined : postLogoutRedirectUris,
       scopes: existing.scopes.join(' ') === scopes.join(' ') ? undefined : scopes,
+      tokenEndpointAuthMethod: existing.public === credentials.public && existing.tokenEndpointAuthMethod === credentials.tokenEndpointAuthMethod ? undefined : metadata.authMethod,
+      jwks: JSON.stringify(existing.jwks ?? null) === JSON.stringify(credentials.jwks) && existing.jwksUri === credentials.jwksUri ? undefined : true,
     });
     if (!changed.length) return existing;
-    const next: Client = { ...existing, name: metadata.name, redirectUris, postLogoutRedirectUris, scopes, updatedAt: Math.max(now, existing.updatedAt) };
+    const next: Client = { ...existing, name: metadata.name, redirectUris, postLogoutRedirectUris, scopes, ...credentials, updatedAt: Math.max(now, existing.updatedAt) };
     await this.#d.clients.save(next);
     this.#d.feed.notifyLocal('client', next.id);
     await this.#d.audit.record({ action: 'app.update', targetId: next.id, details: { fields: changed } }, actor);

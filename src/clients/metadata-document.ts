@@ -60,15 +60,21 @@ export interface ClientMetadata {
   postLogoutRedirectUris: string[];
   /** The `scope` the document limits itself to; undefined: no limit of its own. */
   scope: string[] | undefined;
+  /** `none` (a public client, PKCE) or `private_key_jwt` with the document's keys (`jwks` or `jwks_uri`). */
+  authMethod: 'none' | 'private_key_jwt';
+  /** The document's JWK set (checked by ClientService), with private_key_jwt. */
+  jwks?: unknown;
+  jwksUri?: string;
 }
 
-const PUBLIC_AUTH_METHODS = new Set(['none']);
 const SUPPORTED_GRANTS = new Set(['authorization_code', 'refresh_token']);
 
 /**
  * The document's rules (draft §4.1): a JSON object whose `client_id` equals the URL it was
  * fetched from; `redirect_uris` required; no shared secret (`client_secret`, a
- * `client_secret_*` auth method): such clients are public and prove themselves with PKCE.
+ * `client_secret_*` auth method): a document is public, so such a client is either public
+ * (`none`, the default: it proves itself with PKCE alone) or signs assertions with keys whose
+ * public part the document names (`private_key_jwt` with `jwks_uri` or `jwks`, one of them).
  * Returns the metadata or a reason the document is refused.
  */
 export function parseClientMetadata(url: string, body: unknown): { ok: true; metadata: ClientMetadata } | { ok: false; reason: string } {
@@ -77,9 +83,20 @@ export function parseClientMetadata(url: string, body: unknown): { ok: true; met
   const doc = body as Record<string, unknown>;
   if (doc.client_id !== url) return fail('the document’s client_id is not the URL it was fetched from');
   if ('client_secret' in doc || 'client_secret_expires_at' in doc) return fail('the document must not contain a client secret');
-  const method = doc.token_endpoint_auth_method;
-  if (method !== undefined && (typeof method !== 'string' || !PUBLIC_AUTH_METHODS.has(method))) {
-    return fail('token_endpoint_auth_method must be "none": such clients are public and use PKCE');
+  const method = doc.token_endpoint_auth_method ?? 'none';
+  if (method !== 'none' && method !== 'private_key_jwt') {
+    return fail('token_endpoint_auth_method must be "none" (a public client, PKCE) or "private_key_jwt" (keys in jwks_uri or jwks); a document cannot hold a secret');
+  }
+  const keys: Pick<ClientMetadata, 'jwks' | 'jwksUri'> = {};
+  if (method === 'private_key_jwt') {
+    if (doc.jwks !== undefined && doc.jwks_uri !== undefined) return fail('give jwks_uri or jwks, not both');
+    if (doc.jwks_uri !== undefined) {
+      if (typeof doc.jwks_uri !== 'string' || doc.jwks_uri.length > 2000) return fail('jwks_uri must be a URL');
+      keys.jwksUri = doc.jwks_uri;
+    } else if (doc.jwks !== undefined) {
+      if (typeof doc.jwks !== 'object' || doc.jwks === null || Array.isArray(doc.jwks)) return fail('jwks must be a JWK set: a JSON object with a "keys" array');
+      keys.jwks = doc.jwks;
+    } else return fail('private_key_jwt needs the public keys of the client: jwks_uri or jwks');
   }
   const redirectUris = stringList(doc.redirect_uris);
   if (!redirectUris?.length) return fail('redirect_uris must be a non-empty array of strings');
@@ -104,7 +121,7 @@ export function parseClientMetadata(url: string, body: unknown): { ok: true; met
   }
   const host = new URL(url).host;
   const rawName = typeof doc.client_name === 'string' ? doc.client_name.replace(/[\u0000-\u001f\u007f]/g, '').trim() : '';
-  return { ok: true, metadata: { clientId: url, name: rawName ? rawName.slice(0, 100) : host, redirectUris, postLogoutRedirectUris: postLogout, scope } };
+  return { ok: true, metadata: { clientId: url, name: rawName ? rawName.slice(0, 100) : host, redirectUris, postLogoutRedirectUris: postLogout, scope, authMethod: method, ...keys } };
 }
 
 function stringList(value: unknown): string[] | undefined {

@@ -1,7 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type webcrypto } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { decodeJwt } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DIALECTS } from '../support/databases.ts';
 import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
@@ -12,8 +12,9 @@ import { SYSTEM } from '../../src/audit/actor.ts';
  * Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document), on SQLite and
  * PostgreSQL: a client_id that is a URL is fetched under the redirect-URI policy (loopback
  * http only because this server runs in development mode), validated, stored as a public
- * app, shown with its host on the consent page, cached as its headers say, and refused —
- * with the reason, storing nothing — when it is on a private address, too large, or wrong.
+ * app (or one that signs private_key_jwt assertions with the keys its document names), shown
+ * with its host on the consent page, cached as its headers say, and refused — with the
+ * reason, storing nothing — when it is on a private address, too large, or wrong.
  */
 const PASSWORD = 'correct horse battery staple';
 
@@ -26,12 +27,19 @@ interface DocServer {
   server: Server;
   base: string;
   fetches: Map<string, number>;
+  /** The private key of the keys the keyed documents name (kid agent-1). */
+  agentKey: webcrypto.CryptoKey;
+  /** What /agents/switching.json says: a public client, or one with keys. */
+  switching: { keyed: boolean };
 }
 
 /** Serves client metadata documents; each path is a case. */
 async function startDocServer(): Promise<DocServer> {
   const fetches = new Map<string, number>();
   let base = '';
+  const agent = await generateKeyPair('ES256', { extractable: true });
+  const switching = { keyed: false };
+  const agentJwks = { keys: [{ ...(await exportJWK(agent.publicKey)), kid: 'agent-1', alg: 'ES256', use: 'sig' }] };
   const doc = (path: string, extra: Record<string, unknown> = {}) => ({
     client_id: `${base}${path}`,
     client_name: 'Agent <Smith>',
@@ -60,6 +68,18 @@ async function startDocServer(): Promise<DocServer> {
         return json(doc('/agents/other.json'));
       case '/agents/secret.json':
         return json(doc(path, { token_endpoint_auth_method: 'client_secret_basic' }));
+      case '/agents/keyed.json':
+        return json(doc(path, { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: `${base}/agents/keys.json` }), { 'cache-control': 'no-store' });
+      case '/agents/keyed-inline.json':
+        return json(doc(path, { token_endpoint_auth_method: 'private_key_jwt', jwks: agentJwks }));
+      case '/agents/keys.json':
+        return json(agentJwks);
+      case '/agents/switching.json':
+        return json(doc(path, switching.keyed ? { token_endpoint_auth_method: 'private_key_jwt', jwks: agentJwks } : {}), { 'cache-control': 'no-store' });
+      case '/agents/keyless.json':
+        return json(doc(path, { token_endpoint_auth_method: 'private_key_jwt' }));
+      case '/agents/private-key.json':
+        return json(doc(path, { token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'd' }] } }));
       case '/agents/private-redirect.json':
         return json(doc(path, { redirect_uris: ['https://10.0.0.8/callback'] }));
       case '/agents/implicit.json':
@@ -74,7 +94,7 @@ async function startDocServer(): Promise<DocServer> {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { server, base, fetches };
+  return { server, base, fetches, agentKey: agent.privateKey, switching };
 }
 
 describe.each(DIALECTS)('client ID metadata documents (%s)', (dialect) => {
@@ -163,6 +183,59 @@ describe.each(DIALECTS)('client ID metadata documents (%s)', (dialect) => {
     expect(await other.text()).toContain('redirect_uri is not registered');
   });
 
+  test('private_key_jwt: a document naming its keys (jwks_uri or jwks) makes a confidential app that proves itself with signed assertions', async () => {
+    const tokenEndpoint = `${server.url}/connect/token`;
+    const assertion = (clientId: string, key: webcrypto.CryptoKey = docs.agentKey) =>
+      new SignJWT({ jti: randomBytes(16).toString('hex') }).setProtectedHeader({ alg: 'ES256', kid: 'agent-1' }).setIssuer(clientId).setSubject(clientId).setAudience(tokenEndpoint).setIssuedAt().setExpirationTime('2m').sign(key);
+    for (const path of ['/agents/keyed.json', '/agents/keyed-inline.json']) {
+      const clientId = `${docs.base}${path}`;
+      const ua = await signedIn();
+      const { verifier, challenge } = pkce();
+      let res = await ua.get(authorizeUrl(clientId, challenge));
+      res = await ua.get(location(res));
+      res = await ua.post('/consent', { ...hiddenFields(await res.text()), decision: 'allow' });
+      const code = new URL(location(res)).searchParams.get('code')!;
+      const form = { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: 'http://127.0.0.1:33418/callback' };
+      // As a public client (no assertion), or with a key the document does not name: invalid_client; the code is not spent.
+      const unsigned = await postForm(tokenEndpoint, { ...form, client_id: clientId });
+      expect([unsigned.status, ((await unsigned.json()) as { error: string }).error], path).toEqual([401, 'invalid_client']);
+      const stranger = (await generateKeyPair('ES256')).privateKey;
+      const forged = await postForm(tokenEndpoint, { ...form, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: await assertion(clientId, stranger) });
+      expect(forged.status, path).toBe(401);
+      const signed = await postForm(tokenEndpoint, { ...form, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: await assertion(clientId) });
+      expect(signed.status, path).toBe(200);
+      expect(decodeJwt(((await signed.json()) as { access_token: string }).access_token).client_id).toBe(clientId);
+      const app = await server.tessera.services.clients.show(clientId);
+      expect(app, path).toMatchObject({ registration: 'metadata_document', public: false, token_endpoint_auth_method: 'private_key_jwt' });
+    }
+    expect(docs.fetches.get('/agents/keys.json')).toBeGreaterThanOrEqual(1);
+
+    // A document that changes its method moves its app with it at the next fetch, audited.
+    const switchingId = `${docs.base}/agents/switching.json`;
+    const app = () => server.tessera.services.clients.show(switchingId);
+    await (await signedIn()).get(authorizeUrl(switchingId, pkce().challenge));
+    expect(await app()).toMatchObject({ public: true });
+    docs.switching.keyed = true;
+    await (await signedIn()).get(authorizeUrl(switchingId, pkce().challenge));
+    expect(await app()).toMatchObject({ public: false, token_endpoint_auth_method: 'private_key_jwt' });
+    const [update] = (await server.tessera.services.audit.list({ targetId: switchingId, action: 'app.update' } as never)).items;
+    expect(update!.details).toEqual({ fields: ['jwks', 'token_endpoint_auth_method'] });
+    docs.switching.keyed = false;
+    await (await signedIn()).get(authorizeUrl(switchingId, pkce().challenge));
+    expect(await app()).toMatchObject({ public: true, token_endpoint_auth_method: null });
+    // The policy decides: without private_key_jwt such a document is refused at authorization, nothing stored.
+    const { settings } = server.tessera.services;
+    await settings.update({ registration_auth_methods: ['none'] }, SYSTEM);
+    try {
+      const clientId = `${docs.base}/agents/keyed.json`;
+      const res = await (await signedIn()).get(authorizeUrl(clientId, pkce().challenge));
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect((await res.text()).replaceAll('&#39;', "'")).toMatch(/may not use private_key_jwt/);
+    } finally {
+      await settings.update({ registration_auth_methods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] }, SYSTEM);
+    }
+  });
+
   test('no-store documents are fetched every time; the document’s scope limits the app', async () => {
     const ua = await signedIn();
     const clientId = `${docs.base}/agents/scoped.json`;
@@ -209,7 +282,9 @@ describe.each(DIALECTS)('client ID metadata documents (%s)', (dialect) => {
     const cases: Array<[string, string, RegExp]> = [
       ['too large', `${docs.base}/agents/big.json`, /larger than 5120 bytes/],
       ['client_id differs', `${docs.base}/agents/wrong-id.json`, /client_id is not the URL/],
-      ['confidential auth method', `${docs.base}/agents/secret.json`, /token_endpoint_auth_method must be/],
+      ['confidential auth method', `${docs.base}/agents/secret.json`, /token_endpoint_auth_method must be .none. \(a public client, PKCE\) or .private_key_jwt./],
+      ['private_key_jwt without keys', `${docs.base}/agents/keyless.json`, /private_key_jwt needs the public keys of the client/],
+      ['a private key in jwks', `${docs.base}/agents/private-key.json`, /is a private key/],
       ['private redirect URI', `${docs.base}/agents/private-redirect.json`, /private address/],
       ['implicit response type', `${docs.base}/agents/implicit.json`, /response_types/],
       ['redirect not followed', `${docs.base}/agents/redirect.json`, /HTTP 302/],

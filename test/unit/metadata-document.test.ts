@@ -43,6 +43,9 @@ describe('client metadata documents: the client_id URL and the document', () => 
     ['client_id differs', { client_id: 'https://agent.example/other.json', redirect_uris: ['https://a.example/cb'] }, 'client_id'],
     ['a secret', { client_id: url, redirect_uris: ['https://a.example/cb'], client_secret: 's' }, 'secret'],
     ['client_secret_post', { client_id: url, redirect_uris: ['https://a.example/cb'], token_endpoint_auth_method: 'client_secret_post' }, 'none'],
+    ['private_key_jwt without keys', { client_id: url, redirect_uris: ['https://a.example/cb'], token_endpoint_auth_method: 'private_key_jwt' }, 'jwks_uri or jwks'],
+    ['private_key_jwt with both', { client_id: url, redirect_uris: ['https://a.example/cb'], token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'https://agent.example/jwks', jwks: { keys: [] } }, 'not both'],
+    ['private_key_jwt, jwks not a set', { client_id: url, redirect_uris: ['https://a.example/cb'], token_endpoint_auth_method: 'private_key_jwt', jwks: [] }, 'JWK set'],
     ['no redirect_uris', { client_id: url }, 'redirect_uris'],
     ['client_credentials', { client_id: url, redirect_uris: ['https://a.example/cb'], grant_types: ['client_credentials'] }, 'grant_types'],
   ])('refused: %s', (_name, doc, reason) => {
@@ -53,9 +56,19 @@ describe('client metadata documents: the client_id URL and the document', () => 
 
   test('accepted: the name falls back to the host; control characters dropped', () => {
     const a = parseClientMetadata(url, { client_id: url, redirect_uris: ['https://a.example/cb'] });
-    expect(a).toEqual({ ok: true, metadata: { clientId: url, name: 'agent.example', redirectUris: ['https://a.example/cb'], postLogoutRedirectUris: [], scope: undefined } });
+    expect(a).toEqual({ ok: true, metadata: { clientId: url, name: 'agent.example', redirectUris: ['https://a.example/cb'], postLogoutRedirectUris: [], scope: undefined, authMethod: 'none' } });
     const b = parseClientMetadata(url, { client_id: url, client_name: 'Bot\u0007 One', redirect_uris: ['https://a.example/cb'], scope: 'openid notes.read' });
     expect(b.ok && b.metadata.name).toBe('Bot One');
     expect(b.ok && b.metadata.scope).toEqual(['openid', 'notes.read']);
+  });
+
+  test('accepted: private_key_jwt with the keys at a jwks_uri, or inline', () => {
+    const byUri = parseClientMetadata(url, { client_id: url, redirect_uris: ['https://a.example/cb'], token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'https://agent.example/jwks' });
+    expect(byUri.ok && byUri.metadata).toMatchObject({ authMethod: 'private_key_jwt', jwksUri: 'https://agent.example/jwks' });
+    const inline = parseClientMetadata(url, { client_id: url, redirect_uris: ['https://a.example/cb'], token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ kty: 'EC' }] } });
+    expect(inline.ok && inline.metadata).toMatchObject({ authMethod: 'private_key_jwt', jwks: { keys: [{ kty: 'EC' }] } });
+    // A public client's keys are not taken.
+    const ignored = parseClientMetadata(url, { client_id: url, redirect_uris: ['https://a.example/cb'], jwks_uri: 'https://agent.example/jwks' });
+    expect(ignored.ok && ignored.metadata.jwksUri).toBeUndefined();
   });
 });
