@@ -1,5 +1,5 @@
 import { CacheStats } from '../lib/metrics.ts';
-import type { AccessTokenClaims, ActClaim, TokenCheck, TokenService } from '../oauth/token-service.ts';
+import { exchangeLineage, type AccessTokenClaims, type ActClaim, type TokenCheck, type TokenService } from '../oauth/token-service.ts';
 
 /** How long a token minted for an upstream lives at most, seconds (never past the caller's token). */
 export const UPSTREAM_TOKEN_TTL = 300;
@@ -48,6 +48,7 @@ export class UpstreamTokens {
       act: actOf(claims),
       ttl: UPSTREAM_TOKEN_TTL,
       notAfter: claims.exp,
+      exchangedFrom: exchangeLineage(claims),
       now,
     });
     const minted = { authorization: `Bearer ${issued.token}`, exp: issued.exp };

@@ -28,7 +28,23 @@ export interface AccessTokenRequest {
   ttl?: number | undefined;
   /** The token expires no later than this (epoch s): an exchanged token never outlives its subject token. */
   notAfter?: number | undefined;
+  /** An exchanged token: the jti of the token it was exchanged from, and that token's own lineage (`exchangeLineage`). */
+  exchangedFrom?: readonly string[] | undefined;
   now: number;
+}
+
+/**
+ * How many ancestors an exchanged token names in `exchanged_from`: a chain of exchanges
+ * longer than this (none is made in practice) stops following the oldest.
+ */
+export const MAX_EXCHANGE_LINEAGE = 8;
+
+/**
+ * The `exchanged_from` of a token exchanged from `subject`: its jti first, then the tokens it
+ * was itself exchanged from. Revoking any of them makes the new token inactive too.
+ */
+export function exchangeLineage(subject: AccessTokenClaims): string[] {
+  return [subject.jti, ...(subject.exchanged_from ?? [])].slice(0, MAX_EXCHANGE_LINEAGE);
 }
 
 /** RFC 8693 §4.1 `act`: who acts; a nested `act` is the actor before it. */
@@ -63,6 +79,8 @@ export interface AccessTokenClaims {
   permissions?: string[];
   /** RFC 9449 §6.1 / RFC 7800: a DPoP-bound token names its key's thumbprint. */
   cnf?: { jkt?: string };
+  /** Tessera's: the jtis of the tokens this one was exchanged from (RFC 8693, the gateway's upstream tokens), nearest first. */
+  exchanged_from?: string[];
   [claim: string]: unknown;
 }
 
@@ -121,6 +139,7 @@ export class TokenService {
       claims.permissions = principal.permissions;
     }
     if (req.jkt !== undefined) claims.cnf = { jkt: req.jkt };
+    if (req.exchangedFrom?.length) claims.exchanged_from = [...req.exchangedFrom];
     const token = signJwt(claims, this.#keys.signingKey('ES256'), 'at+jwt');
     return { token, scope, jti, iat, exp, expiresIn: exp - req.now };
   }
@@ -138,6 +157,10 @@ export class TokenService {
     if (!verified.ok) return { active: false, reason: verified.reason };
     const { claims } = verified;
     if (this.#cache.isRevoked(claims.jti)) return { active: false, reason: 'revoked' };
+    // Revoking a token revokes what was exchanged from it (RFC 8693 leaves it to the server).
+    if (claims.exchanged_from !== undefined && claims.exchanged_from.some((jti) => this.#cache.isRevoked(jti))) {
+      return { active: false, reason: 'the token it was exchanged from was revoked' };
+    }
     const client = this.#cache.client(claims.client_id);
     return client instanceof Promise ? client.then((c) => this.#checkClient(claims, c)) : this.#checkClient(claims, client);
   }
@@ -178,6 +201,9 @@ export class TokenService {
     }
     if (claims.cnf !== undefined && (typeof claims.cnf !== 'object' || claims.cnf === null || typeof claims.cnf.jkt !== 'string')) {
       return { ok: false, reason: 'unknown confirmation method' };
+    }
+    if (claims.exchanged_from !== undefined && (!Array.isArray(claims.exchanged_from) || claims.exchanged_from.some((j) => typeof j !== 'string'))) {
+      return { ok: false, reason: 'missing claims' };
     }
     // Frozen: callers share the cached object.
     this.#verified.set(cacheKey, Object.freeze(claims), header.kid as string, claims.exp, now);

@@ -86,7 +86,14 @@ describe.each(DIALECTS)('gateway: exchange the caller’s token for an upstream 
     expect(payload.scope).toBe('ledger.read');
     expect(payload.exp!).toBeLessThanOrEqual(Math.min(original.exp!, payload.iat! + 300));
     expect(payload.jti).not.toBe(original.jti);
+    expect(payload.exchanged_from).toEqual([original.jti]);
     expect(headers!['x-tessera-subject']).toBe(aliceId);
+
+    // An upstream that introspects its token sees it end when the caller's token is revoked.
+    const introspect = async () => ((await (await postForm(`${server.url}/connect/introspect`, { token: upstreamToken }, { authorization: basic(app.id, app.secret) })).json()) as { active: boolean }).active;
+    expect(await introspect()).toBe(true);
+    expect((await postForm(`${server.url}/connect/revocation`, { token }, { authorization: basic(app.id, app.secret) })).status).toBe(200);
+    expect(await introspect()).toBe(false);
   });
 
   test('reused for the same caller token while it lives; another caller token gets its own', async () => {

@@ -195,6 +195,42 @@ describe.each(DIALECTS)('token exchange (%s)', (dialect) => {
     await refusal(await exchange(backend, { resource: orders }), 'invalid_request');
   });
 
+  test('revoking a token ends every token exchanged from it, down the chain; the ones it came from stay', async () => {
+    const introspect = async (t: string) =>
+      ((await (await postForm(`${server.url}/connect/introspect`, { token: t }, { authorization: basic(backend.id, backend.secret) })).json()) as { active: boolean }).active;
+    const exchanged = async (subject: string) => {
+      const res = await exchange(backend, { subject_token: subject, resource: orders });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { access_token: string }).access_token;
+    };
+    const gateway = async (t: string) => (await fetch(`${orders}/items`, { headers: { authorization: `Bearer ${t}` } })).status;
+    const revoke = async (t: string, app: App) => expect((await postForm(`${server.url}/connect/revocation`, { token: t }, { authorization: basic(app.id, app.secret) })).status).toBe(200);
+
+    // subject → first (exchanged by backend) → second (first exchanged again).
+    const subject = await subjectToken();
+    const first = await exchanged(subject);
+    const second = await exchanged(first);
+    expect(decodeJwt(first).exchanged_from).toEqual([decodeJwt(subject).jti]);
+    expect(decodeJwt(second).exchanged_from).toEqual([decodeJwt(first).jti, decodeJwt(subject).jti]);
+    expect([await introspect(first), await introspect(second)]).toEqual([true, true]);
+    expect(await gateway(first)).not.toBe(401);
+
+    await revoke(subject, frontend);
+    expect([await introspect(first), await introspect(second)]).toEqual([false, false]);
+    expect(await gateway(first)).toBe(401);
+    expect(await gateway(second)).toBe(401);
+    expect(await refusal(await exchange(backend, { subject_token: first, resource: orders }), 'invalid_request')).toContain('exchanged from was revoked');
+
+    // Revoking the middle of a chain ends what came after it, not what came before.
+    const root = await subjectToken();
+    const middle = await exchanged(root);
+    const leaf = await exchanged(middle);
+    await revoke(middle, backend);
+    expect([await introspect(leaf), await introspect(middle)]).toEqual([false, false]);
+    const rootCheck = await server.tessera.tokens.checkAccessToken(root, Math.floor(Date.now() / 1000));
+    expect(rootCheck.active).toBe(true);
+  });
+
   test('the user disabled since: the subject token no longer exchanges', async () => {
     const subject = await subjectToken();
     const { services } = server.tessera;

@@ -4,7 +4,7 @@ import { ADMIN_SCOPE, USER_ONLY_SCOPES } from '../../lib/scope-names.ts';
 import { invalidRequest, invalidScope, invalidTarget, type OAuthError, unauthorizedClient } from '../errors.ts';
 import { resolveResource, type ProtectedResource, type ResourceDirectory } from '../resource-indicators.ts';
 import { parseScope } from '../scopes.ts';
-import type { AccessTokenClaims, ActClaim } from '../token-service.ts';
+import { exchangeLineage, type AccessTokenClaims, type ActClaim } from '../token-service.ts';
 import type { GrantDeps, GrantHandler, GrantRequest, TokenResponse } from './grant-handler.ts';
 
 /** RFC 8693 §3: the token type identifiers. */
@@ -91,6 +91,8 @@ export const tokenExchangeGrant = {
       resource: target.audience,
       act,
       notAfter: subject.claims.exp,
+      // Revoking the subject token (or one it was exchanged from) ends this one too.
+      exchangedFrom: exchangeLineage(subject.claims),
       // RFC 9449: a proof sent with the exchange binds the new token to the caller's key.
       jkt: req.dpopJkt,
       now: req.now,
