@@ -300,14 +300,12 @@ export class SqliteRefreshStore extends KyselyRefreshStore {
   }
 
   /**
-   * The token's row, then its family's, in one synchronous step: no write of this process
-   * can come between them. Another process (the CLI) may commit between the two reads;
-   * every such write leaves an answer it could also have given had it come before both or
-   * after both: a family revoked meanwhile reads as revoked, one deleted (its tokens go
-   * with it) as no token, and spending stays decided by rotate()'s conditional UPDATE.
+   * The token's row, then its family's, in one read transaction (a snapshot: no write of this
+   * process or another — the CLI — comes between them, and one WAL read lock serves both).
+   * Spending stays decided by rotate()'s conditional UPDATE.
    */
   override find(tokenHash: string): Promise<PresentedRefreshToken | undefined> {
-    return this.#s.run(() => {
+    return this.#s.snapshot(() => {
       const token = this.#s.statement(FIND_TOKEN_SQL).get(tokenHash) as TokenPart | undefined;
       if (token === undefined) return undefined;
       const family = this.#s.statement(FIND_FAMILY_SQL).get(token.family_id) as FamilyPart | undefined;

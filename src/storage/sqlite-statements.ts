@@ -108,6 +108,28 @@ export class SqliteStatements {
   }
 
   /**
+   * Like run(), for synchronous `work` that reads more than once: in one read transaction, so
+   * every read sees the same commit (another process's write cannot fall between them), and
+   * SQLite takes its WAL read lock once rather than once per statement (each lock is a pair of
+   * fcntl calls, ~1 µs apiece on a VM; docs/performance.md, run O).
+   */
+  snapshot<T>(work: () => T): Promise<T> {
+    // Inside a transaction Kysely holds open, run() waits for it; its reads are already one snapshot.
+    if (this.#raw.isTransaction) return this.run(work);
+    try {
+      this.statement('BEGIN').run();
+      try {
+        return Promise.resolve(this.#counted(work));
+      } finally {
+        // A read transaction's COMMIT only releases its read lock.
+        this.statement('COMMIT').run();
+      }
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  /**
    * Synchronous `work` that writes, in the next group-commit batch: resolves with its result
    * once the batch's COMMIT succeeded. Work that throws is rolled back alone and rejects
    * with its own error; a batch whose COMMIT (or BEGIN) fails rejects its callers with

@@ -283,6 +283,32 @@ describe('group commit (SQLite): the batch itself fails', () => {
     const again = await Promise.all(families.map((f, i) => refresh.rotate(`gc-commit-${i}`, `gc-commit-next-${i}`, f.id, 'openid', NOW + 7, NOW + 600)));
     expect(again.every((r) => r.status === 'rotated')).toBe(true);
   });
+  test('snapshot(): reads more than once in one read transaction — a commit by another connection between them is not seen; run() sees it', async () => {
+    const statements = handle.sqlite!;
+    const other = new DatabaseSync(path);
+    try {
+      other.exec('PRAGMA busy_timeout = 200');
+      const count = () => (statements.statement('SELECT count(*) AS n FROM refresh_tokens').get() as { n: number }).n;
+      const [family] = await seed('gc-snapshot', 1);
+      // Another process's write lands between the two reads.
+      const between = (reads: () => number) => {
+        const first = reads();
+        other.prepare('INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, NULL)').run(`gc-snapshot-${first}`, family!.id, 'openid', NOW, NOW + 600);
+        return [first, reads()] as const;
+      };
+      const [a, b] = await statements.snapshot(() => between(count));
+      expect(b).toBe(a);
+      const [c, d] = await statements.run(() => between(count));
+      expect(c).toBe(b + 1);
+      expect(d).toBe(c + 1);
+      // No transaction is left open: a write still commits, and a throwing read rejects alone.
+      await expect(statements.snapshot(() => { throw new Error('read failed'); })).rejects.toThrow('read failed');
+      expect((await refresh.rotate('gc-snapshot-0', 'gc-snapshot-next', family!.id, 'openid', NOW + 8, NOW + 600)).status).toBe('rotated');
+      expect(await observer.usedAt('gc-snapshot-0')).toBe(NOW + 8);
+    } finally {
+      other.close();
+    }
+  });
 });
 
 describe('group commit (PostgreSQL): the connection fails', () => {
