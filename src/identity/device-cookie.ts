@@ -1,5 +1,6 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import type { DerivedSecrets } from '../keys/encryption.ts';
+import { hashesEqual } from '../lib/crypto.ts';
 
 /** How long a device cookie lasts, seconds (a year; browsers cap cookies at 400 days). */
 export const DEVICE_COOKIE_TTL = 365 * 86_400;
@@ -38,12 +39,7 @@ export class DeviceCookies {
       if (!userId || !deviceId || !issued || !mac || extra !== undefined || !/^\d{1,12}$/.test(issued)) continue;
       const issuedAt = Number(issued);
       if (issuedAt > now + 300 || now - issuedAt >= DEVICE_COOKIE_TTL) continue;
-      const given = Buffer.from(mac);
-      const signed = this.#secrets.some((secret) => {
-        const expected = Buffer.from(this.#mac(userId, deviceId, issuedAt, secret));
-        return expected.length === given.length && timingSafeEqual(expected, given);
-      });
-      if (!signed) continue;
+      if (!this.#secrets.some((secret) => hashesEqual(this.#mac(userId, deviceId, issuedAt, secret), mac))) continue;
       out.push({ userId, deviceId, issuedAt });
     }
     return out;

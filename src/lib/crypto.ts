@@ -29,7 +29,7 @@ export function sha256(value: string): string {
   return hash('sha256', value, 'base64url');
 }
 
-/** Constant-time comparison of two hashes of equal, known length. */
+/** Constant-time comparison of two hashes or MACs of equal, known length (a different length is simply unequal). */
 export function hashesEqual(a: string, b: string): boolean {
   const ab = Buffer.from(a);
   const bb = Buffer.from(b);

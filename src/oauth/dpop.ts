@@ -1,6 +1,6 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
-import { sha256 } from '../lib/crypto.ts';
+import { hashesEqual, sha256 } from '../lib/crypto.ts';
 import type { DerivedSecrets } from '../keys/encryption.ts';
 import type { DpopReplayStore } from './dpop-replay-store.ts';
 
@@ -139,7 +139,7 @@ export class DpopVerifier {
     if (iat < now - this.#settings.proofMaxAge || iat > now + DPOP_FUTURE_SKEW_SECONDS) throw invalid('the DPoP proof’s iat is outside the accepted window');
 
     if (input.accessToken !== undefined) {
-      if (typeof payload.ath !== 'string' || !sameText(payload.ath, accessTokenHash(input.accessToken))) {
+      if (typeof payload.ath !== 'string' || !hashesEqual(payload.ath, accessTokenHash(input.accessToken))) {
         throw invalid('the DPoP proof’s ath does not match the access token');
       }
     }
@@ -162,11 +162,6 @@ export function accessTokenHash(accessToken: string): string {
   return createHash('sha256').update(accessToken, 'ascii').digest('base64url');
 }
 
-function sameText(a: string, b: string): boolean {
-  const ab = Buffer.from(a);
-  const bb = Buffer.from(b);
-  return ab.length === bb.length && timingSafeEqual(ab, bb);
-}
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 
@@ -210,7 +205,7 @@ export class DpopNonces {
 
   valid(nonce: string, now: number): boolean {
     const bucket = Math.floor(now / DPOP_NONCE_BUCKET_SECONDS);
-    return this.#secrets.some((secret) => sameText(nonce, this.#forBucket(bucket, secret)) || sameText(nonce, this.#forBucket(bucket - 1, secret)));
+    return this.#secrets.some((secret) => hashesEqual(nonce, this.#forBucket(bucket, secret)) || hashesEqual(nonce, this.#forBucket(bucket - 1, secret)));
   }
 
   #forBucket(bucket: number, secret: Buffer): string {
