@@ -233,7 +233,7 @@ function SettingsForm({ settings, onSaved }: { settings: Settings; onSaved: (s: 
         </label>
         {anyScope ? null : (
           <Field label="Only these scopes" error={fieldError(error, 'registration_scopes')} hint="Separated by spaces, e.g. openid profile notes.read">
-            {(id, d) => <input id={id} aria-describedby={d} value={policyScopes} onChange={(e) => setPolicyScopes(e.target.value)} />}
+            {(id, d) => <input id={id} type="text" aria-describedby={d} value={policyScopes} onChange={(e) => setPolicyScopes(e.target.value)} />}
           </Field>
         )}
         {anyScope && fieldError(error, 'registration_scopes') ? <p className="field-error">{fieldError(error, 'registration_scopes')}</p> : null}
