@@ -90,6 +90,11 @@ export interface InitialAccessTokenView {
   state: 'active' | 'expired' | 'used_up' | 'revoked';
 }
 
+/** The token endpoint auth method an app is registered with, as RFC 7591 names it. */
+function registeredAuthMethod(c: Client): string {
+  return c.public ? 'none' : c.tokenEndpointAuthMethod ?? 'client_secret_basic';
+}
+
 /** What an app proves itself with; RFC 7592 updates keep it (another kind is another app). */
 function credentialKind(method: string): 'none' | 'secret' | 'key' {
   return method === 'none' ? 'none' : method === 'private_key_jwt' ? 'key' : 'secret';
@@ -192,7 +197,7 @@ export class RegistrationService {
     if (b.client_secret !== undefined && (typeof b.client_secret !== 'string' || !client.secretHash || !hashesEqual(sha256(b.client_secret), client.secretHash))) {
       throw new OAuthError('invalid_client_metadata', 'client_secret does not match the registered secret');
     }
-    if (credentialKind(metadata.authMethod) !== credentialKind(client.public ? 'none' : client.tokenEndpointAuthMethod ?? 'client_secret_basic')) {
+    if (credentialKind(metadata.authMethod) !== credentialKind(registeredAuthMethod(client))) {
       throw new OAuthError('invalid_client_metadata', 'token_endpoint_auth_method cannot change between none, a secret and private_key_jwt; register a new app');
     }
     // RFC 7592 §2.2: omitted fields are removed, so every field is given.
@@ -271,7 +276,7 @@ export class RegistrationService {
       // RFC 7591 §2: refresh_token is listed with the grants that issue refresh tokens.
       grant_types: [...c.grantTypes, 'refresh_token'],
       response_types: c.grantTypes.includes('authorization_code') ? ['code'] : [],
-      token_endpoint_auth_method: c.public ? 'none' : c.tokenEndpointAuthMethod ?? 'client_secret_basic',
+      token_endpoint_auth_method: registeredAuthMethod(c),
       ...(c.jwks ? { jwks: c.jwks } : {}),
       ...(c.jwksUri ? { jwks_uri: c.jwksUri } : {}),
       scope: c.scopes.join(' '),

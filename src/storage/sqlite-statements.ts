@@ -114,19 +114,16 @@ export class SqliteStatements {
    * fcntl calls, ~1 µs apiece on a VM; docs/performance.md, run O).
    */
   snapshot<T>(work: () => T): Promise<T> {
-    // Inside a transaction Kysely holds open, run() waits for it; its reads are already one snapshot.
-    if (this.#raw.isTransaction) return this.run(work);
-    try {
+    // run() decides when: at once, or after a transaction Kysely holds open has ended.
+    return this.run(() => {
       this.statement('BEGIN').run();
       try {
-        return Promise.resolve(this.#counted(work));
+        return work();
       } finally {
         // A read transaction's COMMIT only releases its read lock.
         this.statement('COMMIT').run();
       }
-    } catch (error) {
-      return Promise.reject(error as Error);
-    }
+    });
   }
 
   /**
