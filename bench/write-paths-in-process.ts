@@ -8,7 +8,7 @@
  * Tessera's own code costs, steadier than `npm run bench` on a busy machine, but not
  * the socket writes, which the end-to-end bench includes.
  *
- *   node bench/write-paths-in-process.ts [--path refresh|code] [--batches 8] [--batch 2000] [--concurrency 16] [--postgres] [--profile out.cpuprofile] [--checkpoint-thread]
+ *   node bench/write-paths-in-process.ts [--path refresh|code] [--batches 8] [--batch 2000] [--concurrency 16] [--postgres] [--profile out.cpuprofile] [--checkpoint-thread] [--legacy-tokens]
  *
  * `--checkpoint-thread` checkpoints the SQLite WAL on its thread, as `tessera serve` does
  * (src/storage/sqlite-checkpointer.ts); without it the connection checkpoints in its commits.
@@ -37,6 +37,7 @@ import { silentLogger } from '../src/lib/logger.ts';
 import { parseForm } from '../src/oauth/params.ts';
 import { codeStoreFor } from '../src/oauth/code-store.ts';
 import { refreshStoreFor } from '../src/oauth/refresh-store.ts';
+import { mintRefreshToken, newFamilyKey } from '../src/oauth/refresh-token-format.ts';
 import { median } from './lib/load.ts';
 import { databaseBackendSeconds } from './lib/cpu.ts';
 import { POSTGRES_ADMIN_URL } from './lib/tessera.ts';
@@ -55,6 +56,8 @@ const { values } = parseArgs({
     pragma: { type: 'string', multiple: true },
     postgres: { type: 'boolean', default: false },
     'checkpoint-thread': { type: 'boolean', default: false },
+    /** Refresh tokens as before migration 0026 (rows of refresh_tokens), for comparison. */
+    'legacy-tokens': { type: 'boolean', default: false },
   },
 });
 const path = values.path === 'code' ? 'code' : 'refresh';
@@ -88,8 +91,10 @@ async function bodies(n: number): Promise<string[]> {
   for (let i = 0; i < n; i++) {
     const t = now();
     if (path === 'refresh') {
-      const token = randomBytes(32).toString('base64url');
-      const family = { id: randomUUID(), clientId: created.client_id, userId, scope: SCOPE, sessionId: null, authTime: t, amr: ['pwd'], resource: null, dpopJkt: null, createdAt: t, expiresAt: t + 86_400, revokedAt: null };
+      // As the code flow issues them (refresh-token-format.ts); `--legacy-tokens`: as before migration 0026, rows of refresh_tokens.
+      const tokenKey = values['legacy-tokens'] ? null : newFamilyKey();
+      const token = tokenKey === null ? randomBytes(32).toString('base64url') : mintRefreshToken(tokenKey, 0);
+      const family = { id: randomUUID(), clientId: created.client_id, userId, scope: SCOPE, sessionId: null, authTime: t, amr: ['pwd'], resource: null, dpopJkt: null, createdAt: t, expiresAt: t + 86_400, revokedAt: null, tokenKey };
       writes.push(refreshStore.createFamily(family, sha256(token), t + 86_400));
       out.push(`grant_type=refresh_token&refresh_token=${token}`);
     } else {

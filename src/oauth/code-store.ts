@@ -354,7 +354,7 @@ export class PostgresCodeStore extends KyselyCodeStore {
       return result.rowCount === 1;
     }
     const compiled = pgExchange(codeHash, now, issued, family).compile(this.#db);
-    const result = await this.#group.query<{ consumed: number }>({ name: 'tessera_code_exchange_family', sql: compiled.sql, parameters: compiled.parameters });
+    const result = await this.#group.query<{ consumed: number }>({ name: family.family.tokenKey ? 'tessera_code_exchange_keyed_family' : 'tessera_code_exchange_family', sql: compiled.sql, parameters: compiled.parameters });
     return result.rows[0]?.consumed === 1;
   }
 

@@ -6,6 +6,8 @@ import type { Database } from '../storage/schema.ts';
 import type { PgGroupCommit } from '../storage/pg-group-commit.ts';
 import { PgKeyedReads } from '../storage/pg-keyed-reads.ts';
 import type { SqliteStatements } from '../storage/sqlite-statements.ts';
+import { hashesEqual } from '../lib/crypto.ts';
+import type { RefreshTokenGeneration } from './refresh-token-format.ts';
 
 export interface RefreshFamily {
   id: string;
@@ -23,13 +25,22 @@ export interface RefreshFamily {
   createdAt: number;
   expiresAt: number;
   revokedAt: number | null;
+  /**
+   * The key its tokens name it by (src/oauth/refresh-token-format.ts): its current token is
+   * kept on its own row and rotated there. Null or absent: a family issued before migration
+   * 0026, its tokens rows of `refresh_tokens`.
+   */
+  tokenKey?: string | null;
 }
 
 export interface PresentedRefreshToken {
   family: RefreshFamily;
   scope: string;
   expiresAt: number;
+  /** Null: the family's current token. Set: a spent one (for a token of an earlier generation, when its successor's successor… was issued: the current token's issue time). */
   usedAt: number | null;
+  /** The token's generation, for a family with a token key (rotate() needs it); absent for a token of `refresh_tokens`. */
+  generation?: number;
 }
 
 export type RotateResult = { status: 'rotated' } | { status: 'already_used' };
@@ -46,14 +57,24 @@ export interface NewFamily {
  * family, and reuse of a rotated token revokes the whole family (RFC 9700 §4.14.2).
  */
 export interface RefreshStore {
+  /** A family with `tokenKey` keeps `firstTokenHash` on its own row (generation 0); one without, as a `refresh_tokens` row. */
   createFamily(family: RefreshFamily, firstTokenHash: string, tokenExpiresAt: number): Promise<void>;
-  find(tokenHash: string): Promise<PresentedRefreshToken | undefined>;
   /**
-   * Marks `oldHash` used and adds `newHash` in one transaction; only one caller can win.
-   * The family's own expiry never moves: it is absolute from the first issue, so callers
-   * pass the family's `expiresAt` (or earlier) as the new token's `expiresAt`.
+   * The token with this hash. `named`: what the token says of itself (parseRefreshToken): its
+   * family is found by key, and it is that family's current token if the generation and hash
+   * match, a spent one if its generation is earlier, nothing otherwise. Without: a token of
+   * `refresh_tokens`, by hash.
    */
-  rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number): Promise<RotateResult>;
+  find(tokenHash: string, named?: RefreshTokenGeneration): Promise<PresentedRefreshToken | undefined>;
+  /**
+   * Replaces the current token `oldHash` by `newHash` in one atomic write; only one caller can
+   * win. `generation`: the presented token's (PresentedRefreshToken.generation) — the family
+   * row's token moves to `generation + 1`; absent, `oldHash` is marked used in
+   * `refresh_tokens` and `newHash` added there. The family's own expiry never moves: it is
+   * absolute from the first issue, so callers pass the family's `expiresAt` (or earlier) as
+   * the new token's `expiresAt`.
+   */
+  rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number, generation?: number): Promise<RotateResult>;
   /** Ends the family; false when it was revoked already (or does not exist). */
   revokeFamily(familyId: string, now: number): Promise<boolean>;
   /** Revokes every live family of a user and app (revoking their grant); returns how many. */
@@ -88,7 +109,11 @@ export class KyselyRefreshStore implements RefreshStore {
     await this.#db.transaction().execute((trx) => insertFamily(trx, { family: f, firstTokenHash, tokenExpiresAt }));
   }
 
-  async find(tokenHash: string): Promise<PresentedRefreshToken | undefined> {
+  async find(tokenHash: string, named?: RefreshTokenGeneration): Promise<PresentedRefreshToken | undefined> {
+    if (named !== undefined) {
+      const family = await this.#db.selectFrom('refresh_token_families').select(FAMILY_COLUMNS).where('token_key', '=', named.key).executeTakeFirst();
+      return family && presentedByGeneration(family as FamilyPart, named, tokenHash);
+    }
     const row = await this.#db
       .selectFrom('refresh_tokens as t')
       .innerJoin('refresh_token_families as f', 'f.id', 't.family_id')
@@ -114,7 +139,17 @@ export class KyselyRefreshStore implements RefreshStore {
     return row && presentedFromRow(row, row);
   }
 
-  async rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number): Promise<RotateResult> {
+  async rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number, generation?: number): Promise<RotateResult> {
+    if (generation !== undefined) {
+      const updated = await this.#db
+        .updateTable('refresh_token_families')
+        .set({ token_generation: generation + 1, token_hash: newHash, token_scope: scope, token_expires_at: expiresAt, token_issued_at: now })
+        .where('id', '=', familyId)
+        .where('token_generation', '=', generation)
+        .where('token_hash', '=', oldHash)
+        .executeTakeFirst();
+      return Number(updated.numUpdatedRows) === 1 ? { status: 'rotated' } : { status: 'already_used' };
+    }
     if (this.#dialect === 'postgres') {
       // One statement (see pgRotate).
       const result = await pgRotate(oldHash, newHash, familyId, scope, now, expiresAt).execute(this.#db);
@@ -218,10 +253,46 @@ interface PresentedRow {
   created_at: number;
   expires_at: number;
   revoked_at: number | null;
+  token_key?: string | null;
 }
 
+/** A family row read with its current token (families with a token key). */
+interface FamilyTokenColumns {
+  token_generation?: number | null;
+  token_hash?: string | null;
+  token_scope?: string | null;
+  token_expires_at?: number | null;
+  token_issued_at?: number | null;
+}
+
+const FAMILY_COLUMNS = [
+  'id', 'client_id', 'user_id', 'scope', 'session_id', 'auth_time', 'amr', 'resource', 'dpop_jkt', 'created_at', 'expires_at', 'revoked_at',
+  'token_key', 'token_generation', 'token_hash', 'token_scope', 'token_expires_at', 'token_issued_at',
+] as const;
+
 type TokenPart = Pick<PresentedRow, 'token_scope' | 'token_expires_at' | 'used_at'> & { family_id: string };
-type FamilyPart = Omit<PresentedRow, 'token_scope' | 'token_expires_at' | 'used_at'>;
+type FamilyPart = Omit<PresentedRow, 'token_scope' | 'token_expires_at' | 'used_at'> & FamilyTokenColumns;
+
+/**
+ * A token that names its family (refresh-token-format.ts), against the family's row: its
+ * current token when generation and hash match; a spent one when its generation is earlier
+ * (reuse: the caller revokes the family); otherwise none — a forged or mistyped token
+ * changes nothing.
+ */
+function presentedByGeneration(row: FamilyPart, named: RefreshTokenGeneration, tokenHash: string): PresentedRefreshToken | undefined {
+  const current = row.token_generation;
+  if (current === null || current === undefined || row.token_hash == null || row.token_expires_at == null) return undefined;
+  const generation = Number(current);
+  const base = { scope: row.token_scope ?? row.scope, expiresAt: Number(row.token_expires_at), generation: named.generation };
+  if (named.generation === generation) {
+    if (!hashesEqual(row.token_hash, tokenHash)) return undefined;
+    return presentedFromRow(row, { token_scope: base.scope, token_expires_at: base.expiresAt, used_at: null }, named.generation);
+  }
+  if (named.generation < generation) {
+    return presentedFromRow(row, { token_scope: base.scope, token_expires_at: base.expiresAt, used_at: Number(row.token_issued_at ?? row.created_at) }, named.generation);
+  }
+  return undefined;
+}
 
 /** A new family and its first token through Kysely, inside the caller's transaction. */
 export async function insertFamily(trx: Transaction<Database>, { family: f, firstTokenHash, tokenExpiresAt }: NewFamily): Promise<void> {
@@ -240,8 +311,12 @@ export async function insertFamily(trx: Transaction<Database>, { family: f, firs
       created_at: f.createdAt,
       expires_at: f.expiresAt,
       revoked_at: null,
+      ...(f.tokenKey
+        ? { token_key: f.tokenKey, token_generation: 0, token_hash: firstTokenHash, token_scope: f.scope, token_expires_at: tokenExpiresAt, token_issued_at: f.createdAt }
+        : {}),
     })
     .execute();
+  if (f.tokenKey) return;
   await trx
     .insertInto('refresh_tokens')
     .values({ token_hash: firstTokenHash, family_id: f.id, scope: f.scope, created_at: f.createdAt, expires_at: tokenExpiresAt, used_at: null })
@@ -249,8 +324,8 @@ export async function insertFamily(trx: Transaction<Database>, { family: f, firs
 }
 
 /** `token`: the same row when read with the join. */
-function presentedFromRow(row: FamilyPart, token: Pick<PresentedRow, 'token_scope' | 'token_expires_at' | 'used_at'>): PresentedRefreshToken {
-  return {
+function presentedFromRow(row: FamilyPart, token: Pick<PresentedRow, 'token_scope' | 'token_expires_at' | 'used_at'>, generation?: number): PresentedRefreshToken {
+  const presented: PresentedRefreshToken = {
     family: {
       id: row.id,
       clientId: row.client_id,
@@ -269,6 +344,9 @@ function presentedFromRow(row: FamilyPart, token: Pick<PresentedRow, 'token_scop
     expiresAt: token.token_expires_at,
     usedAt: token.used_at,
   };
+  if (row.token_key) presented.family.tokenKey = row.token_key;
+  if (generation !== undefined) presented.generation = generation;
+  return presented;
 }
 
 const FIND_SQL = `SELECT t.scope AS token_scope, t.expires_at AS token_expires_at, t.used_at, f.id, f.client_id, f.user_id, f.scope,
@@ -286,6 +364,17 @@ const SPEND_SQL = 'UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AN
 const INSERT_TOKEN_SQL = 'INSERT INTO refresh_tokens (token_hash, family_id, scope, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, NULL)';
 const INSERT_FAMILY_SQL = `INSERT INTO refresh_token_families (id, client_id, user_id, scope, session_id, auth_time, amr, resource, dpop_jkt, created_at, expires_at, revoked_at)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`;
+// Families with a token key (migration 0026): the current token on the family's own row.
+const INSERT_KEYED_FAMILY_SQL = `INSERT INTO refresh_token_families (id, client_id, user_id, scope, session_id, auth_time, amr, resource, dpop_jkt, created_at, expires_at, revoked_at,
+  token_key, token_generation, token_hash, token_scope, token_expires_at, token_issued_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, 0, ?, ?, ?, ?)`;
+const FIND_BY_KEY_SQL = `SELECT ${FAMILY_COLUMNS.join(', ')} FROM refresh_token_families WHERE token_key = ?`;
+/** The rotation: one conditional UPDATE of the family row; of two uses of one token, only the first finds the generation and hash it read. */
+const ROTATE_KEYED_SQL = `UPDATE refresh_token_families SET token_generation = ?, token_hash = ?, token_scope = ?, token_expires_at = ?, token_issued_at = ?
+  WHERE id = ? AND token_generation = ? AND token_hash = ?`;
+const FIND_BY_KEY_ONE_SQL_PG = FIND_BY_KEY_SQL.replace('?', '$1');
+const FIND_BY_KEY_MANY_SQL_PG = FIND_BY_KEY_SQL.replace('token_key = ?', 'token_key = ANY($1::text[])');
+const ROTATE_KEYED_SQL_PG = ROTATE_KEYED_SQL.replace(/\?/g, (() => { let n = 0; return () => `$${++n}`; })());
 
 /**
  * SQLite: the refresh path (find, rotate, the first token of a family) on statements
@@ -304,7 +393,12 @@ export class SqliteRefreshStore extends KyselyRefreshStore {
    * process or another — the CLI — comes between them, and one WAL read lock serves both).
    * Spending stays decided by rotate()'s conditional UPDATE.
    */
-  override find(tokenHash: string): Promise<PresentedRefreshToken | undefined> {
+  override find(tokenHash: string, named?: RefreshTokenGeneration): Promise<PresentedRefreshToken | undefined> {
+    if (named !== undefined) {
+      // One read: the family row holds its current token.
+      const family = this.#s.statement(FIND_BY_KEY_SQL).get(named.key) as FamilyPart | undefined;
+      return Promise.resolve(family && presentedByGeneration(family, named, tokenHash));
+    }
     return this.#s.snapshot(() => {
       const token = this.#s.statement(FIND_TOKEN_SQL).get(tokenHash) as TokenPart | undefined;
       if (token === undefined) return undefined;
@@ -313,7 +407,14 @@ export class SqliteRefreshStore extends KyselyRefreshStore {
     });
   }
 
-  override rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number): Promise<RotateResult> {
+  override rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number, generation?: number): Promise<RotateResult> {
+    if (generation !== undefined) {
+      return this.#s.write(() =>
+        Number(this.#s.statement(ROTATE_KEYED_SQL).run(generation + 1, newHash, scope, expiresAt, now, familyId, generation, oldHash).changes) === 1
+          ? ({ status: 'rotated' } as const)
+          : ({ status: 'already_used' } as const),
+      );
+    }
     return this.#s.write(() => {
       if (Number(this.#s.statement(SPEND_SQL).run(now, oldHash, familyId).changes) !== 1) return { status: 'already_used' } as const;
       this.#s.statement(INSERT_TOKEN_SQL).run(newHash, familyId, scope, now, expiresAt);
@@ -328,6 +429,13 @@ export class SqliteRefreshStore extends KyselyRefreshStore {
 
 /** SQLite: a new family and its first token on the prepared statements; synchronous, for `SqliteStatements.write` work. */
 export function insertFamilyNow(s: SqliteStatements, { family: f, firstTokenHash, tokenExpiresAt }: NewFamily): void {
+  if (f.tokenKey) {
+    s.statement(INSERT_KEYED_FAMILY_SQL).run(
+      f.id, f.clientId, f.userId, f.scope, f.sessionId, f.authTime, formatAmr(f.amr), f.resource ?? null, f.dpopJkt ?? null, f.createdAt, f.expiresAt,
+      f.tokenKey, firstTokenHash, f.scope, tokenExpiresAt, f.createdAt,
+    );
+    return;
+  }
   s.statement(INSERT_FAMILY_SQL).run(f.id, f.clientId, f.userId, f.scope, f.sessionId, f.authTime, formatAmr(f.amr), f.resource ?? null, f.dpopJkt ?? null, f.createdAt, f.expiresAt);
   s.statement(INSERT_TOKEN_SQL).run(firstTokenHash, f.id, f.scope, f.createdAt, tokenExpiresAt);
 }
@@ -343,6 +451,16 @@ function pgCreateFamily(f: RefreshFamily, firstTokenHash: string, tokenExpiresAt
  * that creates the family only if its own write happened, CodeStore.exchange), else once.
  */
 export function pgFamilyCtes({ family: f, firstTokenHash, tokenExpiresAt }: NewFamily, gate?: string): RawBuilder<unknown> {
+  if (f.tokenKey) {
+    // The current token on the family's row (migration 0026): one insert.
+    return sql`family AS (
+      INSERT INTO refresh_token_families (id, client_id, user_id, scope, session_id, auth_time, amr, resource, dpop_jkt, created_at, expires_at, revoked_at,
+        token_key, token_generation, token_hash, token_scope, token_expires_at, token_issued_at)
+      SELECT ${f.id}, ${f.clientId}, ${f.userId}, ${f.scope}, ${f.sessionId}, ${f.authTime}, ${formatAmr(f.amr)}, ${f.resource ?? null}, ${f.dpopJkt ?? null}, ${f.createdAt}, ${f.expiresAt}, NULL,
+        ${f.tokenKey}, 0, ${firstTokenHash}, ${f.scope}, ${tokenExpiresAt}, ${f.createdAt}${gate === undefined ? sql`` : sql` FROM ${sql.table(gate)}`}
+      RETURNING id
+    )`;
+  }
   return sql`family AS (
       INSERT INTO refresh_token_families (id, client_id, user_id, scope, session_id, auth_time, amr, resource, dpop_jkt, created_at, expires_at, revoked_at)
       SELECT ${f.id}, ${f.clientId}, ${f.userId}, ${f.scope}, ${f.sessionId}, ${f.authTime}, ${formatAmr(f.amr)}, ${f.resource ?? null}, ${f.dpopJkt ?? null}, ${f.createdAt}, ${f.expiresAt}, NULL${gate === undefined ? sql`` : sql` FROM ${sql.table(gate)}`}
@@ -383,6 +501,8 @@ export class PostgresRefreshStore extends KyselyRefreshStore {
   readonly #group: PgGroupCommit;
   /** The refresh lookups of one turn as one statement; `stats` for tests. */
   readonly finds: PgKeyedReads<PresentedRow & { token_hash: string }, PresentedRefreshToken>;
+  /** The same for tokens that name their family (by the family's token key). */
+  readonly familyFinds: PgKeyedReads<FamilyPart, FamilyPart>;
   constructor(db: Kysely<Database>, group: PgGroupCommit) {
     super(db, 'postgres');
     this.#db = db;
@@ -396,15 +516,35 @@ export class PostgresRefreshStore extends KyselyRefreshStore {
       (row: PresentedRow & { token_hash: string }) => row.token_hash,
       (row) => presentedFromRow(row, row),
     );
+    this.familyFinds = new PgKeyedReads(
+      group,
+      (keys) =>
+        typeof keys === 'string'
+          ? { name: 'tessera_refresh_find_family', sql: FIND_BY_KEY_ONE_SQL_PG, parameters: [keys] }
+          : { name: 'tessera_refresh_find_families', sql: FIND_BY_KEY_MANY_SQL_PG, parameters: [keys] },
+      (row: FamilyPart) => row.token_key!,
+      (row) => row,
+    );
   }
 
-  override find(tokenHash: string): Promise<PresentedRefreshToken | undefined> {
-    return this.finds.get(tokenHash);
+  override async find(tokenHash: string, named?: RefreshTokenGeneration): Promise<PresentedRefreshToken | undefined> {
+    if (named === undefined) return this.finds.get(tokenHash);
+    const family = await this.familyFinds.get(named.key);
+    return family && presentedByGeneration(family, named, tokenHash);
   }
 
   // A raw sql`` template compiles in a few µs (no query builder): its text is fixed, so it
   // runs as a named statement that PostgreSQL plans once per connection.
-  override async rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number): Promise<RotateResult> {
+  override async rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number, generation?: number): Promise<RotateResult> {
+    if (generation !== undefined) {
+      // One conditional UPDATE of one row, no indexed column changed: a HOT update.
+      const result = await this.#group.query({
+        name: 'tessera_refresh_rotate_family',
+        sql: ROTATE_KEYED_SQL_PG,
+        parameters: [generation + 1, newHash, scope, expiresAt, now, familyId, generation, oldHash],
+      });
+      return result.rowCount === 1 ? { status: 'rotated' } : { status: 'already_used' };
+    }
     const compiled = pgRotate(oldHash, newHash, familyId, scope, now, expiresAt).compile(this.#db);
     const result = await this.#group.query<{ spent: number }>({ name: 'tessera_refresh_rotate', sql: compiled.sql, parameters: compiled.parameters });
     return result.rows[0]?.spent === 1 ? { status: 'rotated' } : { status: 'already_used' };
@@ -412,7 +552,7 @@ export class PostgresRefreshStore extends KyselyRefreshStore {
 
   override async createFamily(f: RefreshFamily, firstTokenHash: string, tokenExpiresAt: number): Promise<void> {
     const compiled = pgCreateFamily(f, firstTokenHash, tokenExpiresAt).compile(this.#db);
-    await this.#group.query({ name: 'tessera_refresh_create_family', sql: compiled.sql, parameters: compiled.parameters });
+    await this.#group.query({ name: f.tokenKey ? 'tessera_refresh_create_keyed_family' : 'tessera_refresh_create_family', sql: compiled.sql, parameters: compiled.parameters });
   }
 }
 

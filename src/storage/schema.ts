@@ -192,6 +192,16 @@ export interface RefreshTokenFamiliesTable {
   resource: string | null;
   /** RFC 9449 §5: the DPoP key thumbprint a public client's refresh tokens are bound to (migration 0022). */
   dpop_jkt?: string | null;
+  /**
+   * Migration 0026: a family issued since keeps its current token here (its tokens name the
+   * family by `token_key`); null for a family whose tokens are in `refresh_tokens`.
+   */
+  token_key?: string | null;
+  token_generation?: number | null;
+  token_hash?: string | null;
+  token_scope?: string | null;
+  token_expires_at?: Epoch | null;
+  token_issued_at?: Epoch | null;
 }
 
 export interface RefreshTokensTable {

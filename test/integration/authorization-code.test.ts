@@ -7,6 +7,7 @@ import { basic, postForm, startTestServer, type TestServer } from '../support/se
 import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
 import { SYSTEM } from '../../src/audit/actor.ts';
 import { refreshStoreFor } from '../../src/oauth/refresh-store.ts';
+import { mintRefreshToken, newFamilyKey, parseRefreshToken } from '../../src/oauth/refresh-token-format.ts';
 
 /**
  * The authorization code flow over HTTP, page by page, on SQLite and PostgreSQL: login,
@@ -189,7 +190,7 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
     expect(res.headers.get('cache-control')).toBe('no-store');
     const tokens = (await res.json()) as Record<string, string>;
     expect(tokens.token_type).toBe('Bearer');
-    expect(tokens.refresh_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(tokens.refresh_token).toMatch(/^[A-Za-z0-9_-]{76}$/);
 
     const jwks = createRemoteJWKSet(new URL(`${server.url}/.well-known/jwks.json`));
     expect(decodeProtectedHeader(tokens.id_token!).alg).toBe('RS256');
@@ -497,6 +498,82 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
     expect(((await reuse.json()) as { error: string }).error).toBe('invalid_grant');
     const latest = await refresh(third.refresh_token!);
     expect(((await latest.json()) as { error: string }).error).toBe('invalid_grant');
+  });
+
+  test('a refresh token names its family and generation; the family keeps one row, holding only the current token’s hash', async () => {
+    const { callback } = await getCode(app.id, 'alice');
+    let tokens = (await (await exchange(callback.searchParams.get('code')!, undefined)).json()) as Record<string, string>;
+    const first = parseRefreshToken(tokens.refresh_token!)!;
+    expect(first.generation).toBe(0);
+    for (let generation = 1; generation <= 4; generation++) {
+      const r = await refresh(tokens.refresh_token!);
+      expect(r.status).toBe(200);
+      tokens = (await r.json()) as Record<string, string>;
+      expect(parseRefreshToken(tokens.refresh_token!)).toEqual({ key: first.key, generation });
+    }
+    const db = server.tessera.database.db;
+    const family = await db.selectFrom('refresh_token_families').selectAll().where('token_key', '=', first.key).executeTakeFirstOrThrow();
+    expect(family).toMatchObject({ client_id: app.id, token_generation: 4, token_hash: createHash('sha256').update(tokens.refresh_token!).digest('base64url'), revoked_at: null });
+    // No row per token: four rotations wrote nothing but this row, and the token itself is stored nowhere.
+    expect(await db.selectFrom('refresh_tokens').select('token_hash').where('family_id', '=', family.id).execute()).toEqual([]);
+    expect(JSON.stringify(family)).not.toContain(tokens.refresh_token!);
+    expect((await introspect(tokens.refresh_token!)).active).toBe(true);
+  });
+
+  test('a spent token of any earlier generation revokes the family; a forged one changes nothing', async () => {
+    const { callback } = await getCode(app.id, 'alice');
+    const issued = [(await (await exchange(callback.searchParams.get('code')!, undefined)).json()) as Record<string, string>];
+    for (let i = 0; i < 5; i++) issued.push((await (await refresh(issued.at(-1)!.refresh_token!)).json()) as Record<string, string>);
+    const current = issued.at(-1)!.refresh_token!;
+    const { key, generation } = parseRefreshToken(current)!;
+    expect(generation).toBe(5);
+
+    // Forged: the current generation with another secret, a later generation, an unknown family.
+    const forged = [mintRefreshToken(key, 5), mintRefreshToken(key, 6), mintRefreshToken(newFamilyKey(), 0), `${current.slice(0, 75)}${current.endsWith('A') ? 'B' : 'A'}`];
+    for (const token of forged) {
+      const r = await refresh(token);
+      expect(r.status).toBe(400);
+      expect(await r.json()).toEqual({ error: 'invalid_grant', error_description: 'the refresh token is invalid' });
+      expect((await introspect(token)).active).toBe(false);
+      const revoked = await postForm(`${server.url}/connect/revocation`, { token, token_type_hint: 'refresh_token' }, { authorization: basic(app.id, app.secret) });
+      expect(revoked.status).toBe(200);
+    }
+    // None of them touched the family: the current token is active and still rotates.
+    expect((await introspect(current)).active).toBe(true);
+    const next = (await (await refresh(current)).json()) as Record<string, string>;
+    expect(parseRefreshToken(next.refresh_token!)).toEqual({ key, generation: 6 });
+    expect((await introspect(issued[1]!.refresh_token!)).active).toBe(false);
+
+    // The token of generation 1, spent five rotations ago: reuse, and the family is revoked.
+    const reuse = await refresh(issued[1]!.refresh_token!);
+    expect(await reuse.json()).toEqual({ error: 'invalid_grant', error_description: 'the refresh token was already used; the grant is revoked' });
+    expect((await introspect(next.refresh_token!)).active).toBe(false);
+    expect(((await (await refresh(next.refresh_token!)).json()) as { error: string }).error).toBe('invalid_grant');
+    const row = await server.tessera.database.db.selectFrom('refresh_token_families').select(['revoked_at', 'token_generation']).where('token_key', '=', key).executeTakeFirstOrThrow();
+    expect(row.revoked_at).not.toBeNull();
+    expect(row.token_generation).toBe(6);
+  });
+
+  test('a refresh token issued before migration 0026 (a refresh_tokens row) still rotates, in its own form, and its reuse revokes the family', async () => {
+    const nowS = Math.floor(clock.now() / 1000);
+    const hash = (t: string) => createHash('sha256').update(t).digest('base64url');
+    const old = randomBytes(32).toString('base64url');
+    await refreshStoreFor(server.tessera.database).createFamily(
+      { id: `fam-legacy-${dialect}`, clientId: app.id, userId: (await server.tessera.services.users.find('alice')).id, scope: 'openid offline_access', sessionId: null, authTime: nowS, amr: ['pwd'], createdAt: nowS, expiresAt: nowS + 3600, revokedAt: null },
+      hash(old),
+      nowS + 3600,
+    );
+    const r1 = await refresh(old);
+    expect(r1.status).toBe(200);
+    const second = ((await r1.json()) as Record<string, string>).refresh_token!;
+    expect(second).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(parseRefreshToken(second)).toBeUndefined();
+    const rows = await server.tessera.database.db.selectFrom('refresh_tokens').select(['token_hash', 'used_at']).where('family_id', '=', `fam-legacy-${dialect}`).orderBy('created_at').execute();
+    expect(rows.map((r) => [r.token_hash, r.used_at === null])).toEqual(expect.arrayContaining([[hash(old), false], [hash(second), true]]));
+    const third = ((await (await refresh(second)).json()) as Record<string, string>).refresh_token!;
+    expect((await introspect(third)).active).toBe(true);
+    expect(((await (await refresh(old)).json()) as { error: string }).error).toBe('invalid_grant');
+    expect((await introspect(third)).active).toBe(false);
   });
 
   test('concurrent use of one refresh token gives exactly one success', async () => {

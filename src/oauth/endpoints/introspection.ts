@@ -4,6 +4,7 @@ import type { ClientAssertions } from '../client-assertion.ts';
 import { invalidClient, invalidRequest } from '../errors.ts';
 import { singleValued, type RawParams } from '../params.ts';
 import type { RefreshStore } from '../refresh-store.ts';
+import { parseRefreshToken } from '../refresh-token-format.ts';
 import type { TokenService } from '../token-service.ts';
 
 export interface IntrospectionRequest {
@@ -44,7 +45,7 @@ export function introspectionEndpoint(deps: IntrospectionDeps) {
     if (token === undefined) throw invalidRequest('token is required');
     // token_type_hint is only an optimisation (§2.1): access tokens are JWTs, refresh tokens are not.
     if (token.indexOf('.') < 0) {
-      const found = await deps.refresh.find(sha256(token));
+      const found = await deps.refresh.find(sha256(token), parseRefreshToken(token));
       const f = found?.family;
       if (!found || !f || f.revokedAt !== null || found.usedAt !== null || found.expiresAt <= req.now) return { active: false };
       if (f.clientId !== auth.client.id) return { active: false };

@@ -6,6 +6,7 @@ import type { ClientAssertions } from '../client-assertion.ts';
 import { invalidRequest, OAuthError } from '../errors.ts';
 import { singleValued, type RawParams } from '../params.ts';
 import type { RefreshStore } from '../refresh-store.ts';
+import { parseRefreshToken } from '../refresh-token-format.ts';
 import type { RegistryCache } from '../registry-cache.ts';
 import type { RevocationStore } from '../revocation-store.ts';
 import type { TokenService } from '../token-service.ts';
@@ -45,7 +46,7 @@ export function revocationEndpoint(deps: RevocationDeps) {
     if (token === undefined) throw invalidRequest('token is required');
     // Refresh tokens are opaque and looked up by hash; revoking one revokes its family.
     if (params.get('token_type_hint') === 'refresh_token' || token.indexOf('.') < 0) {
-      const found = await deps.refresh.find(sha256(token));
+      const found = await deps.refresh.find(sha256(token), parseRefreshToken(token));
       if (found) {
         if (found.family.clientId !== auth.client.id) throw new OAuthError('unauthorized_client', 'the token was not issued to this client');
         if (await deps.refresh.revokeFamily(found.family.id, req.now)) {

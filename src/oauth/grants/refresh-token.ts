@@ -1,4 +1,5 @@
 import { randomToken, sha256 } from '../../lib/crypto.ts';
+import { mintRefreshToken, parseRefreshToken } from '../refresh-token-format.ts';
 import { invalidGrant, invalidRequest, invalidScope } from '../errors.ts';
 import { resolveResource, resourceForGrant } from '../resource-indicators.ts';
 import { parseScope } from '../scopes.ts';
@@ -20,7 +21,7 @@ export const refreshTokenGrant = {
     const presented = req.params.get('refresh_token');
     if (presented === undefined) throw invalidRequest('refresh_token is required');
     const hash = sha256(presented);
-    const found = await deps.refresh.find(hash);
+    const found = await deps.refresh.find(hash, parseRefreshToken(presented));
     if (!found) throw invalidGrant('the refresh token is invalid');
     const { family } = found;
     if (family.clientId !== req.client.id) throw invalidGrant('the refresh token was issued to another client');
@@ -52,13 +53,14 @@ export const refreshTokenGrant = {
     // rotation committed. A token already spent (a replay, or a concurrent use that won)
     // revokes the family and the tokens signed meanwhile are discarded, never sent. The
     // rotation starts only once issuing was allowed, so a refused issue spends nothing.
-    const next = randomToken();
+    // A family issued before migration 0026 keeps tokens of the earlier form in refresh_tokens.
+    const next = found.generation === undefined || !family.tokenKey ? randomToken() : mintRefreshToken(family.tokenKey, found.generation + 1);
     const issued = await issueUserTokens(
       deps,
       { client: req.client, principal, scopes, nonce: null, authTime: family.authTime, amr: family.amr, sid: family.sessionId, resource, dpopJkt: req.dpopJkt, now: req.now },
       { familyId: family.id, token: next },
       async () => {
-        const rotated = await deps.refresh.rotate(hash, sha256(next), family.id, scopes.join(' '), req.now, family.expiresAt);
+        const rotated = await deps.refresh.rotate(hash, sha256(next), family.id, scopes.join(' '), req.now, family.expiresAt, found.generation);
         if (rotated.status === 'already_used') {
           await revokeReplayed(req, deps, family);
           throw invalidGrant('the refresh token was already used; the grant is revoked');

@@ -1,10 +1,11 @@
 import type { Client } from '../../clients/client.ts';
 import { ANY_SCOPES, decideGrant, type GrantDenial } from '../../clients/grant-policy.ts';
 import type { Principal } from '../../identity/user.ts';
-import { hashesEqual, randomToken, sha256, timeOrderedUuid } from '../../lib/crypto.ts';
+import { hashesEqual, sha256, timeOrderedUuid } from '../../lib/crypto.ts';
 import { ADMIN_SCOPE } from '../../lib/scope-names.ts';
 import { invalidGrant, OAuthError } from '../errors.ts';
 import type { NewFamily } from '../refresh-store.ts';
+import { mintRefreshToken, newFamilyKey } from '../refresh-token-format.ts';
 import { narrowScopes, type ProtectedResource } from '../resource-indicators.ts';
 import type { GrantDeps, TokenResponse } from './grant-handler.ts';
 
@@ -85,8 +86,10 @@ export function prepareUserTokens(deps: GrantDeps, req: UserTokenRequest, refres
   let familyId: string | null = null;
   let family: NewFamily | undefined;
   if (refresh === 'new' && req.scopes.includes('offline_access')) {
-    const token = randomToken();
     familyId = timeOrderedUuid();
+    // The family's key and its first token (generation 0): refresh-token-format.ts.
+    const tokenKey = newFamilyKey();
+    const token = mintRefreshToken(tokenKey, 0);
     const expiresAt = req.now + refreshTtl(deps, req.client);
     family = {
       family: {
@@ -103,6 +106,7 @@ export function prepareUserTokens(deps: GrantDeps, req: UserTokenRequest, refres
         createdAt: req.now,
         expiresAt,
         revokedAt: null,
+        tokenKey,
       },
       firstTokenHash: sha256(token),
       tokenExpiresAt: expiresAt,

@@ -21,6 +21,7 @@ import * as m0022 from './0022-dpop.ts';
 import * as m0023 from './0023-token-exchange.ts';
 import * as m0024 from './0024-email-outbox.ts';
 import * as m0025 from './0025-destroy-retired-private-keys.ts';
+import * as m0026 from './0026-refresh-token-generations.ts';
 import type { MigrationContext } from './context.ts';
 
 interface MigrationModule {
@@ -52,6 +53,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '0023-token-exchange': m0023,
   '0024-email-outbox': m0024,
   '0025-destroy-retired-private-keys': m0025,
+  '0026-refresh-token-generations': m0026,
 };
 
 /** Every migration this code knows, in order. */
