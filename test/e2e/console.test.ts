@@ -98,6 +98,10 @@ describe('admin console in a real browser', () => {
     await page.getByLabel(/ledger\.read/).check();
     // No user-only scopes offered for client credentials.
     expect(await page.getByLabel(/^openid/).count()).toBe(0);
+    // The token-exchange switch is a checkbox row like the others (box beside its text, regular
+    // weight), not a bold block label with the box on a line of its own.
+    const exchange = page.locator('label.check', { hasText: 'Allow token exchange' });
+    expect(await exchange.evaluate((el) => [getComputedStyle(el).display, getComputedStyle(el).fontWeight])).toEqual(['flex', '400']);
     await shot('register-cc-1280');
     await page.getByRole('button', { name: 'Register app' }).click();
     await heading('“Nightly ledger export” is registered').waitFor();
