@@ -100,8 +100,11 @@ describe('admin console in a real browser', () => {
     expect(await page.getByLabel(/^openid/).count()).toBe(0);
     // The token-exchange switch is a checkbox row like the others (box beside its text, regular
     // weight), not a bold block label with the box on a line of its own.
-    const exchange = page.locator('label.check', { hasText: 'Allow token exchange' });
-    expect(await exchange.evaluate((el) => [getComputedStyle(el).display, getComputedStyle(el).fontWeight])).toEqual(['flex', '400']);
+    const exchangeLabel = `(() => {
+      const label = [...document.querySelectorAll('label.check')].find((l) => l.textContent.includes('Allow token exchange'));
+      return label ? [getComputedStyle(label).display, getComputedStyle(label).fontWeight] : null;
+    })()`;
+    expect(await page.evaluate(exchangeLabel)).toEqual(['flex', '400']);
     await shot('register-cc-1280');
     await page.getByRole('button', { name: 'Register app' }).click();
     await heading('“Nightly ledger export” is registered').waitFor();
