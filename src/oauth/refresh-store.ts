@@ -43,7 +43,8 @@ export interface PresentedRefreshToken {
   generation?: number;
 }
 
-export type RotateResult = { status: 'rotated' } | { status: 'already_used' };
+/** `revoked`: the family was revoked after the token was found (families with a token key; the caller issues nothing and records no replay). */
+export type RotateResult = { status: 'rotated' } | { status: 'already_used' } | { status: 'revoked' };
 
 /** A family to create with its first token (createFamily's arguments, for writes that carry one: CodeStore.exchange). */
 export interface NewFamily {
@@ -53,8 +54,10 @@ export interface NewFamily {
 }
 
 /**
- * Refresh tokens by SHA-256 hash, grouped in families: every rotation adds a token to its
- * family, and reuse of a rotated token revokes the whole family (RFC 9700 §4.14.2).
+ * Refresh tokens grouped in families, stored only as SHA-256 hashes; reuse of a rotated token
+ * revokes the whole family (RFC 9700 §4.14.2). A family issued since migration 0026 keeps its
+ * current token on its own row and knows a spent one by its earlier generation
+ * (refresh-token-format.ts); an older family adds a `refresh_tokens` row at every rotation.
  */
 export interface RefreshStore {
   /** A family with `tokenKey` keeps `firstTokenHash` on its own row (generation 0); one without, as a `refresh_tokens` row. */
@@ -84,8 +87,9 @@ export interface RefreshStore {
   /** Live (unrevoked, unexpired) families per user and app, keyed `<user_id>|<client_id>`. */
   countLive(filter: { userId?: string | undefined; clientId?: string | undefined }, now: number): Promise<Map<string, number>>;
   /**
-   * Deletes up to `limit` tokens of families that expired before `before`. A family's tokens —
-   * used ones too, which detect reuse — stay while the family lives, revoked or not.
+   * Deletes up to `limit` `refresh_tokens` rows (families issued before migration 0026) of
+   * families that expired before `before`. A family's tokens — used ones too, which detect
+   * reuse — stay while the family lives, revoked or not.
    */
   purgeExpiredTokens(before: number, limit: number): Promise<number>;
   /** Deletes up to `limit` families that expired before `before` (after their tokens: purgeExpiredTokens). */
@@ -147,8 +151,11 @@ export class KyselyRefreshStore implements RefreshStore {
         .where('id', '=', familyId)
         .where('token_generation', '=', generation)
         .where('token_hash', '=', oldHash)
+        .where('revoked_at', 'is', null)
         .executeTakeFirst();
-      return Number(updated.numUpdatedRows) === 1 ? { status: 'rotated' } : { status: 'already_used' };
+      if (Number(updated.numUpdatedRows) === 1) return { status: 'rotated' };
+      const family = await this.#db.selectFrom('refresh_token_families').select('revoked_at').where('id', '=', familyId).executeTakeFirst();
+      return family && family.revoked_at !== null ? { status: 'revoked' } : { status: 'already_used' };
     }
     if (this.#dialect === 'postgres') {
       // One statement (see pgRotate).
@@ -369,11 +376,18 @@ const INSERT_KEYED_FAMILY_SQL = `INSERT INTO refresh_token_families (id, client_
   token_key, token_generation, token_hash, token_scope, token_expires_at, token_issued_at)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, 0, ?, ?, ?, ?)`;
 const FIND_BY_KEY_SQL = `SELECT ${FAMILY_COLUMNS.join(', ')} FROM refresh_token_families WHERE token_key = ?`;
-/** The rotation: one conditional UPDATE of the family row; of two uses of one token, only the first finds the generation and hash it read. */
+/**
+ * The rotation: one conditional UPDATE of the family row. Of two uses of one token only the
+ * first finds the generation and hash it read; a family revoked since the token was found
+ * (by /connect/revocation, say) is not rotated, so no token is issued from it.
+ */
 const ROTATE_KEYED_SQL = `UPDATE refresh_token_families SET token_generation = ?, token_hash = ?, token_scope = ?, token_expires_at = ?, token_issued_at = ?
-  WHERE id = ? AND token_generation = ? AND token_hash = ?`;
+  WHERE id = ? AND token_generation = ? AND token_hash = ? AND revoked_at IS NULL`;
+/** Why a keyed rotation changed nothing: revoked meanwhile, or spent (the caller's reuse). */
+const FAMILY_REVOKED_SQL = 'SELECT revoked_at FROM refresh_token_families WHERE id = ?';
 const FIND_BY_KEY_ONE_SQL_PG = FIND_BY_KEY_SQL.replace('?', '$1');
 const FIND_BY_KEY_MANY_SQL_PG = FIND_BY_KEY_SQL.replace('token_key = ?', 'token_key = ANY($1::text[])');
+const FAMILY_REVOKED_SQL_PG = FAMILY_REVOKED_SQL.replace('?', '$1');
 const ROTATE_KEYED_SQL_PG = ROTATE_KEYED_SQL.replace(/\?/g, (() => { let n = 0; return () => `$${++n}`; })());
 
 /**
@@ -395,9 +409,12 @@ export class SqliteRefreshStore extends KyselyRefreshStore {
    */
   override find(tokenHash: string, named?: RefreshTokenGeneration): Promise<PresentedRefreshToken | undefined> {
     if (named !== undefined) {
-      // One read: the family row holds its current token.
-      const family = this.#s.statement(FIND_BY_KEY_SQL).get(named.key) as FamilyPart | undefined;
-      return Promise.resolve(family && presentedByGeneration(family, named, tokenHash));
+      // One read: the family row holds its current token. Through run(), so it never reads
+      // inside a transaction Kysely holds open (SqliteStatements).
+      return this.#s.run(() => {
+        const family = this.#s.statement(FIND_BY_KEY_SQL).get(named.key) as FamilyPart | undefined;
+        return family && presentedByGeneration(family, named, tokenHash);
+      });
     }
     return this.#s.snapshot(() => {
       const token = this.#s.statement(FIND_TOKEN_SQL).get(tokenHash) as TokenPart | undefined;
@@ -409,11 +426,11 @@ export class SqliteRefreshStore extends KyselyRefreshStore {
 
   override rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number, generation?: number): Promise<RotateResult> {
     if (generation !== undefined) {
-      return this.#s.write(() =>
-        Number(this.#s.statement(ROTATE_KEYED_SQL).run(generation + 1, newHash, scope, expiresAt, now, familyId, generation, oldHash).changes) === 1
-          ? ({ status: 'rotated' } as const)
-          : ({ status: 'already_used' } as const),
-      );
+      return this.#s.write((): RotateResult => {
+        if (Number(this.#s.statement(ROTATE_KEYED_SQL).run(generation + 1, newHash, scope, expiresAt, now, familyId, generation, oldHash).changes) === 1) return { status: 'rotated' };
+        const family = this.#s.statement(FAMILY_REVOKED_SQL).get(familyId) as { revoked_at: number | null } | undefined;
+        return family && family.revoked_at !== null ? { status: 'revoked' } : { status: 'already_used' };
+      });
     }
     return this.#s.write(() => {
       if (Number(this.#s.statement(SPEND_SQL).run(now, oldHash, familyId).changes) !== 1) return { status: 'already_used' } as const;
@@ -543,7 +560,9 @@ export class PostgresRefreshStore extends KyselyRefreshStore {
         sql: ROTATE_KEYED_SQL_PG,
         parameters: [generation + 1, newHash, scope, expiresAt, now, familyId, generation, oldHash],
       });
-      return result.rowCount === 1 ? { status: 'rotated' } : { status: 'already_used' };
+      if (result.rowCount === 1) return { status: 'rotated' };
+      const family = await this.#group.query<{ revoked_at: number | null }>({ name: 'tessera_refresh_family_revoked', sql: FAMILY_REVOKED_SQL_PG, parameters: [familyId] });
+      return family.rows[0] && family.rows[0].revoked_at !== null ? { status: 'revoked' } : { status: 'already_used' };
     }
     const compiled = pgRotate(oldHash, newHash, familyId, scope, now, expiresAt).compile(this.#db);
     const result = await this.#group.query<{ spent: number }>({ name: 'tessera_refresh_rotate', sql: compiled.sql, parameters: compiled.parameters });

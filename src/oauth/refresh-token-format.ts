@@ -15,8 +15,8 @@ import { randomFillSync } from 'node:crypto';
  * Reuse detection is unchanged: a token of an earlier generation of a live family is a spent
  * token, and presenting it revokes the family (RFC 9700 §4.14.2), however many rotations ago
  * it was spent — the family no longer keeps a row per spent token to recognise it by. Its
- * secret cannot be checked (only the current hash is kept), but the family key is random,
- * appears nowhere but in the family's own tokens (the family's `id`, which audit entries
+ * secret cannot be checked (only the current hash is kept), but the family key (its creation
+ * time and 80 random bits) appears nowhere but in the family's own tokens (the family's `id`, which audit entries
  * name, is another value), so whoever can present one has held a token of the family — and
  * could revoke it with that token alone today. A current-generation token with the wrong
  * secret, or a later generation, is simply invalid and changes nothing.

@@ -6,7 +6,7 @@ import { DIALECTS } from '../support/databases.ts';
 import { basic, postForm, startTestServer, type TestServer } from '../support/server.ts';
 import { hiddenFields, location, UserAgent } from '../support/user-agent.ts';
 import { SYSTEM } from '../../src/audit/actor.ts';
-import { refreshStoreFor } from '../../src/oauth/refresh-store.ts';
+import { refreshStoreFor, type RefreshStore } from '../../src/oauth/refresh-store.ts';
 import { mintRefreshToken, newFamilyKey, parseRefreshToken } from '../../src/oauth/refresh-token-format.ts';
 
 /**
@@ -552,6 +552,34 @@ describe.each(DIALECTS)('authorization code flow over HTTP (%s)', (dialect) => {
     const row = await server.tessera.database.db.selectFrom('refresh_token_families').select(['revoked_at', 'token_generation']).where('token_key', '=', key).executeTakeFirstOrThrow();
     expect(row.revoked_at).not.toBeNull();
     expect(row.token_generation).toBe(6);
+  });
+
+  test('a refresh that races a revocation of its family issues nothing and is no replay', async () => {
+    const { callback } = await getCode(app.id, 'alice');
+    const tokens = (await (await exchange(callback.searchParams.get('code')!, undefined)).json()) as Record<string, string>;
+    const db = server.tessera.database.db;
+    const { key } = parseRefreshToken(tokens.refresh_token!)!;
+    const familyId = (await db.selectFrom('refresh_token_families').select('id').where('token_key', '=', key).executeTakeFirstOrThrow()).id;
+    // The revocation lands between the grant's find and its rotation (as /connect/revocation
+    // from another request would): patched into the store the server uses, for this request only.
+    const store = Object.getPrototypeOf(refreshStoreFor(server.tessera.database)) as RefreshStore;
+    const rotate = store.rotate;
+    store.rotate = async function (this: RefreshStore, ...args: Parameters<RefreshStore['rotate']>) {
+      await this.revokeFamily(args[2], args[4]);
+      return rotate.apply(this, args);
+    };
+    let raced: Response;
+    try {
+      raced = await refresh(tokens.refresh_token!);
+    } finally {
+      store.rotate = rotate;
+    }
+    expect(raced.status).toBe(400);
+    expect(await raced.json()).toEqual({ error: 'invalid_grant', error_description: 'the refresh token has been revoked' });
+    const row = await db.selectFrom('refresh_token_families').select(['token_generation', 'revoked_at']).where('id', '=', familyId).executeTakeFirstOrThrow();
+    expect(row.token_generation).toBe(0);
+    expect(row.revoked_at).not.toBeNull();
+    expect(await db.selectFrom('audit_events').select('id').where('action', '=', 'token.replay').where('target_id', '=', familyId).execute()).toEqual([]);
   });
 
   test('a refresh token issued before migration 0026 (a refresh_tokens row) still rotates, in its own form, and its reuse revokes the family', async () => {

@@ -20,6 +20,7 @@ import { sha256 } from '../../src/lib/crypto.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
 import { codeStoreFor, KyselyCodeStore, SqliteCodeStore, type AuthorizationCode } from '../../src/oauth/code-store.ts';
 import { KyselyRefreshStore, refreshStoreFor, SqliteRefreshStore, type NewFamily, type RefreshFamily } from '../../src/oauth/refresh-store.ts';
+import { mintRefreshToken, newFamilyKey, parseRefreshToken } from '../../src/oauth/refresh-token-format.ts';
 import { RegistryCache } from '../../src/oauth/registry-cache.ts';
 import { KyselyRevocationStore } from '../../src/oauth/revocation-store.ts';
 import { ChangeFeed } from '../../src/storage/change-feed.ts';
@@ -385,6 +386,47 @@ describe.each(DIALECTS)('sign-in stores on %s', (dialect) => {
       }
       const count = await handle.db.selectFrom('refresh_tokens').select((eb) => eb.fn.countAll<number>().as('n')).where('family_id', '=', f.id).executeTakeFirstOrThrow();
       expect(Number(count.n)).toBe(2);
+    });
+
+    test('a family with a token key keeps its current token on its row: found by key, generation and hash; rotated in place; spent generations found as used', async () => {
+      for (const refresh of [refreshStoreFor(handle), new KyselyRefreshStore(handle.db, dialect)]) {
+        const key = newFamilyKey();
+        const f = family({ tokenKey: key });
+        const t0 = mintRefreshToken(key, 0);
+        await refresh.createFamily(f, sha256(t0), NOW + 600);
+        expect(await refresh.find(sha256(t0), parseRefreshToken(t0))).toEqual({ family: f, scope: 'openid profile offline_access', expiresAt: NOW + 600, usedAt: null, generation: 0 });
+        // Another secret for the same generation, a later generation, an unknown family: nothing.
+        const forged = mintRefreshToken(key, 0);
+        expect(await refresh.find(sha256(forged), parseRefreshToken(forged))).toBeUndefined();
+        const later = mintRefreshToken(key, 1);
+        expect(await refresh.find(sha256(later), parseRefreshToken(later))).toBeUndefined();
+        const stranger = mintRefreshToken(newFamilyKey(), 0);
+        expect(await refresh.find(sha256(stranger), parseRefreshToken(stranger))).toBeUndefined();
+        // A forged hash cannot rotate the family.
+        expect(await refresh.rotate(sha256(forged), sha256('x'), f.id, 'openid', NOW + 5, NOW + 600, 0)).toEqual({ status: 'already_used' });
+
+        const t1 = mintRefreshToken(key, 1);
+        expect(await refresh.rotate(sha256(t0), sha256(t1), f.id, 'openid offline_access', NOW + 10, NOW + 600, 0)).toEqual({ status: 'rotated' });
+        expect(await refresh.find(sha256(t1), parseRefreshToken(t1))).toEqual({ family: f, scope: 'openid offline_access', expiresAt: NOW + 600, usedAt: null, generation: 1 });
+        // The spent token: used (since its successor's issue), whatever secret it shows.
+        expect(await refresh.find(sha256(t0), parseRefreshToken(t0))).toMatchObject({ family: { id: f.id }, usedAt: NOW + 10, generation: 0 });
+        expect(await refresh.rotate(sha256(t0), sha256('y'), f.id, 'openid', NOW + 20, NOW + 600, 0)).toEqual({ status: 'already_used' });
+
+        // Of concurrent rotations of the current token, exactly one wins.
+        const next = Array.from({ length: RACERS }, () => mintRefreshToken(key, 2));
+        const results = await Promise.all(next.map((t) => refresh.rotate(sha256(t1), sha256(t), f.id, 'openid', NOW + 30, NOW + 600, 1)));
+        expect(results.filter((r) => r.status === 'rotated')).toHaveLength(1);
+        const winner = next[results.findIndex((r) => r.status === 'rotated')]!;
+        expect((await refresh.find(sha256(winner), parseRefreshToken(winner)))!.usedAt).toBeNull();
+
+        // A family revoked after its token was found is not rotated, and says so.
+        expect(await refresh.revokeFamily(f.id, NOW + 40)).toBe(true);
+        expect(await refresh.rotate(sha256(winner), sha256('z'), f.id, 'openid', NOW + 41, NOW + 600, 2)).toEqual({ status: 'revoked' });
+        const row = await handle.db.selectFrom('refresh_token_families').select(['token_generation', 'token_hash']).where('id', '=', f.id).executeTakeFirstOrThrow();
+        expect(row).toEqual({ token_generation: 2, token_hash: sha256(winner) });
+        // No refresh_tokens rows for such a family.
+        expect(await handle.db.selectFrom('refresh_tokens').select('token_hash').where('family_id', '=', f.id).execute()).toEqual([]);
+      }
     });
 
     test('revokeFamily marks the family revoked for every token in it, once, and no other family', async () => {

@@ -61,6 +61,7 @@ export const refreshTokenGrant = {
       { familyId: family.id, token: next },
       async () => {
         const rotated = await deps.refresh.rotate(hash, sha256(next), family.id, scopes.join(' '), req.now, family.expiresAt, found.generation);
+        if (rotated.status === 'revoked') throw invalidGrant('the refresh token has been revoked');
         if (rotated.status === 'already_used') {
           await revokeReplayed(req, deps, family);
           throw invalidGrant('the refresh token was already used; the grant is revoked');
