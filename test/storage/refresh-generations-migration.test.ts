@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { migrateToLatest, openDatabase, type DatabaseHandle } from '../../src/storage/database.ts';
+import { describe, expect, test } from 'vitest';
+import { migrateToLatest } from '../../src/storage/database.ts';
 import { refreshStoreFor } from '../../src/oauth/refresh-store.ts';
-import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts';
-import { migrateToBefore } from '../support/migrations.ts';
+import { DIALECTS } from '../support/databases.ts';
+import { freshDatabase, migrateToBefore } from '../support/migrations.ts';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url');
 
@@ -13,19 +13,10 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url')
  * one still revoking the family.
  */
 describe.each(DIALECTS)('migration 0026 on existing refresh tokens (%s)', (dialect) => {
-  let database: TestDatabase;
-  let handle: DatabaseHandle;
-
-  beforeAll(async () => {
-    database = await createTestDatabase(dialect);
-    handle = openDatabase(database.url);
-  });
-  afterAll(async () => {
-    await handle?.close();
-    await database?.drop();
-  });
+  const database = freshDatabase(dialect);
 
   test('tokens issued before it are found, rotate and detect reuse as before', async () => {
+    const handle = database();
     await migrateToBefore(handle, dialect, '0026-refresh-token-generations');
     const now = 1_700_000_000;
     await handle.db.insertInto('clients').values({ id: 'old-app', name: 'Old app', public: 1, grant_types: '["authorization_code"]', created_at: now, updated_at: now } as never).execute();

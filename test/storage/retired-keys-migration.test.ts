@@ -1,26 +1,17 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { migrateToLatest, openDatabase, type DatabaseHandle } from '../../src/storage/database.ts';
-import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts';
-import { migrateToBefore } from '../support/migrations.ts';
+import { describe, expect, test } from 'vitest';
+import { migrateToLatest } from '../../src/storage/database.ts';
+import { DIALECTS } from '../support/databases.ts';
+import { freshDatabase, migrateToBefore } from '../support/migrations.ts';
 
 /**
  * Migration 0025 on a database an earlier release left: keys retired before it lose their
  * encrypted private part (as keys retiring from now on do); active and published keys keep it.
  */
 describe.each(DIALECTS)('migration 0025 on existing keys (%s)', (dialect) => {
-  let database: TestDatabase;
-  let handle: DatabaseHandle;
-
-  beforeAll(async () => {
-    database = await createTestDatabase(dialect);
-    handle = openDatabase(database.url);
-  });
-  afterAll(async () => {
-    await handle?.close();
-    await database?.drop();
-  });
+  const database = freshDatabase(dialect);
 
   test('retired keys lose their private part; the others keep it', async () => {
+    const handle = database();
     await migrateToBefore(handle, dialect, '0025-destroy-retired-private-keys');
     const now = 1_700_000_000;
     const key = (kid: string, status: 'active' | 'published' | 'retired') => ({ kid, alg: 'ES256', status, public_jwk: '{}', private_key: `v1.sealed-${kid}`, created_at: now, activated_at: now, deactivated_at: status === 'active' ? null : now });

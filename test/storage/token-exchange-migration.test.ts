@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { KyselyClientStore } from '../../src/clients/client-store.ts';
 import { KyselyApiStore } from '../../src/gateway/api-store.ts';
-import { migrateToLatest, openDatabase, type DatabaseHandle } from '../../src/storage/database.ts';
-import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts';
-import { migrateToBefore } from '../support/migrations.ts';
+import { migrateToLatest } from '../../src/storage/database.ts';
+import { DIALECTS } from '../support/databases.ts';
+import { freshDatabase, migrateToBefore } from '../support/migrations.ts';
 
 /**
  * Migration 0023 (token exchange) on a database an earlier release left: APIs keep what they
@@ -12,19 +12,10 @@ import { migrateToBefore } from '../support/migrations.ts';
  * token-exchange policy.
  */
 describe.each(DIALECTS)('migration 0023 on existing rows (%s)', (dialect) => {
-  let database: TestDatabase;
-  let handle: DatabaseHandle;
-
-  beforeAll(async () => {
-    database = await createTestDatabase(dialect);
-    handle = openDatabase(database.url);
-  });
-  afterAll(async () => {
-    await handle?.close();
-    await database?.drop();
-  });
+  const database = freshDatabase(dialect);
 
   test('APIs keep forwarding or not; apps get no policy', async () => {
+    const handle = database();
     await migrateToBefore(handle, dialect, '0023-token-exchange');
     const now = 1_700_000_000;
     const api = (name: string, forward: number) => ({ id: randomUUID(), name, base_path: `/${name}`, upstream: 'http://127.0.0.1:9', audience: null, timeout_ms: 30_000, forward_authorization: forward, max_body_bytes: null, created_at: now, updated_at: now });
