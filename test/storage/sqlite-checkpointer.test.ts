@@ -101,7 +101,7 @@ async function writeFor(handles: DatabaseHandle[], path: string, ms: number): Pr
 }
 
 describe('SQLite WAL checkpoints on a thread of their own', () => {
-  test('6 s of group-committed writes as fast as the connection commits them: the WAL stays under four times the safety net (32,000 frames, ≈ 131 MB), the thread does the checkpoints, the WAL starts over after each tail', { timeout: 60_000 }, async () => {
+  test('6 s of group-committed writes as fast as the connection commits them: the WAL stays under eight times the safety net (64,000 frames, ≈ 262 MB), the thread does the checkpoints, the WAL starts over after each tail', { timeout: 60_000 }, async () => {
     const { path, url } = freshFile();
     const handle = open(url);
     const log = recordingLogger();
@@ -121,10 +121,11 @@ describe('SQLite WAL checkpoints on a thread of their own', () => {
     expect(largestWal).toBeGreaterThan(0);
     // Alone on this VM the WAL peaks at ~3,500 frames. What arrives while one checkpoint syncs
     // depends on the disk: beside a concurrent `dd` a round took 172 ms and the WAL reached
-    // ~13,000 frames, and in a CI run beside other test files ~20,700. The bound is what the
-    // thread guarantees whatever the disk — the WAL starts over instead of growing with every
-    // frame written (6 s at ~20,000 frames a second is over 100,000) — not the quiet machine's peak.
-    expect(largestWal).toBeLessThanOrEqual(walBytes(4 * CHECKPOINT_DEFAULTS.safetyNetFrames));
+    // ~13,000 frames, and in CI runs beside other test files ~20,700 and once ~37,100 (a hold
+    // runs out after 250 ms when the tail's sync is that slow, and the WAL grows until a later
+    // one catches up). The bound says the WAL starts over instead of growing with every frame
+    // written (6 s at ~20,000 frames a second is over 100,000), not the quiet machine's peak.
+    expect(largestWal).toBeLessThanOrEqual(walBytes(8 * CHECKPOINT_DEFAULTS.safetyNetFrames));
     expect((handle.sqlite!.statement('SELECT count(*) AS n FROM t').get() as { n: number }).n).toBe(batches * 16);
   });
 
