@@ -1,26 +1,40 @@
 import { hash, randomFillSync, randomUUID, timingSafeEqual } from 'node:crypto';
 
 /**
- * Random bytes for 128 tokens, filled at once and handed out 32 at a time, each exactly once
- * (as node:crypto's randomUUID does with its own pool): `randomBytes(32)` costs ~5 µs of the
- * event loop per call, a slice of the pool ~0.1 µs (issue 16; a refresh and a code exchange
- * each mint one).
+ * Random bytes for 128 tokens, filled at once and handed out a slice at a time, each byte
+ * exactly once (as node:crypto's randomUUID does with its own pool): `randomBytes(32)` costs
+ * ~5 µs of the event loop per call and `randomFillSync` of 32 bytes ~1.5 µs, a slice of the
+ * pool ~0.1 µs (issue 16; a refresh mints a token, a code exchange a family key and a token).
  */
 const TOKEN_BYTES = 32;
 const pool = Buffer.allocUnsafeSlow(TOKEN_BYTES * 128);
 let poolOffset = pool.length;
 
-/** 256-bit random value, base64url: client secrets, codes, refresh tokens, session ids. */
-export function randomToken(): string {
-  if (poolOffset === pool.length) {
+/** Where `length` unused bytes of the pool start (refilled when fewer are left). The caller zeroes them once used. */
+function draw(length: number): number {
+  if (poolOffset + length > pool.length) {
     randomFillSync(pool);
     poolOffset = 0;
   }
-  const token = pool.toString('base64url', poolOffset, poolOffset + TOKEN_BYTES);
+  const at = poolOffset;
+  poolOffset += length;
+  return at;
+}
+
+/** 256-bit random value, base64url: client secrets, codes, refresh tokens, session ids. */
+export function randomToken(): string {
+  const at = draw(TOKEN_BYTES);
+  const token = pool.toString('base64url', at, at + TOKEN_BYTES);
   // Overwritten, so no copy of a token handed out stays in memory once used.
-  pool.fill(0, poolOffset, poolOffset + TOKEN_BYTES);
-  poolOffset += TOKEN_BYTES;
+  pool.fill(0, at, at + TOKEN_BYTES);
   return token;
+}
+
+/** `length` (at most 4096) random bytes into `target` at `offset`, from the same pool; none stays in it. */
+export function fillRandom(target: Buffer, offset: number, length: number): void {
+  const at = draw(length);
+  pool.copy(target, offset, at, at + length);
+  pool.fill(0, at, at + length);
 }
 
 /** Codes, refresh tokens, secrets and session ids are stored only as this hash. */

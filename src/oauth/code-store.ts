@@ -6,6 +6,7 @@ import type { AuthorizationCodesTable, Database } from '../storage/schema.ts';
 import type { PgGroupCommit } from '../storage/pg-group-commit.ts';
 import { PgKeyedReads } from '../storage/pg-keyed-reads.ts';
 import type { SqliteStatements } from '../storage/sqlite-statements.ts';
+import { pgText } from '../storage/pg-text.ts';
 import { insertFamily, insertFamilyNow, pgFamilyCtes, type NewFamily } from './refresh-store.ts';
 
 export interface AuthorizationCode {
@@ -332,7 +333,7 @@ export class PostgresCodeStore extends KyselyCodeStore {
       group,
       (hashes) =>
         typeof hashes === 'string'
-          ? { name: 'tessera_code_find', sql: pg(FIND_SQL), parameters: [hashes] }
+          ? { name: 'tessera_code_find', sql: pgText(FIND_SQL), parameters: [hashes] }
           : { name: 'tessera_code_find_many', sql: FIND_MANY_SQL_PG, parameters: [hashes] },
       (row: AuthorizationCodesTable) => row.code_hash,
       (row) => ({ code: fromRow(row), consumed: row.consumed_at !== null }),
@@ -348,7 +349,7 @@ export class PostgresCodeStore extends KyselyCodeStore {
     if (family === undefined) {
       const result = await this.#group.query({
         name: 'tessera_code_exchange',
-        sql: pg(EXCHANGE_SQL),
+        sql: pgText(EXCHANGE_SQL),
         parameters: [now, issued.accessTokenJti, issued.accessTokenExpiresAt, issued.refreshFamilyId, codeHash],
       });
       return result.rowCount === 1;
@@ -370,7 +371,7 @@ export class PostgresCodeStore extends KyselyCodeStore {
   override async recordIssued(codeHash: string, issued: IssuedFromCode): Promise<{ replayed: boolean }> {
     const result = await this.#group.query<{ replayed_at: number | null }>({
       name: 'tessera_code_record_issued',
-      sql: pg(RECORD_SQL),
+      sql: pgText(RECORD_SQL),
       parameters: [issued.accessTokenJti, issued.accessTokenExpiresAt, issued.refreshFamilyId, codeHash],
     });
     const row = result.rows[0];
@@ -387,18 +388,6 @@ function pgExchange(codeHash: string, now: number, issued: IssuedFromCode, famil
       RETURNING code_hash
     ), ${pgFamilyCtes(family, 'consumed')}
     SELECT count(*)::int AS consumed FROM consumed`;
-}
-
-/** The SQLite text with PostgreSQL's numbered placeholders ($1, $2, …). */
-const pgTexts = new Map<string, string>();
-function pg(sqliteText: string): string {
-  let text = pgTexts.get(sqliteText);
-  if (text === undefined) {
-    let n = 0;
-    text = sqliteText.replace(/\?/g, () => `$${++n}`);
-    pgTexts.set(sqliteText, text);
-  }
-  return text;
 }
 
 /** The code store for a database: prepared statements on SQLite, group commit on PostgreSQL. */

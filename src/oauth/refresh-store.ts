@@ -5,6 +5,7 @@ import type { DatabaseHandle } from '../storage/database.ts';
 import type { Database } from '../storage/schema.ts';
 import type { PgGroupCommit } from '../storage/pg-group-commit.ts';
 import { PgKeyedReads } from '../storage/pg-keyed-reads.ts';
+import { pgText } from '../storage/pg-text.ts';
 import type { SqliteStatements } from '../storage/sqlite-statements.ts';
 import { hashesEqual } from '../lib/crypto.ts';
 import type { RefreshTokenGeneration } from './refresh-token-format.ts';
@@ -290,15 +291,16 @@ function presentedByGeneration(row: FamilyPart, named: RefreshTokenGeneration, t
   const current = row.token_generation;
   if (current === null || current === undefined || row.token_hash == null || row.token_expires_at == null) return undefined;
   const generation = Number(current);
-  const base = { scope: row.token_scope ?? row.scope, expiresAt: Number(row.token_expires_at), generation: named.generation };
+  let usedAt: number | null;
   if (named.generation === generation) {
     if (!hashesEqual(row.token_hash, tokenHash)) return undefined;
-    return presentedFromRow(row, { token_scope: base.scope, token_expires_at: base.expiresAt, used_at: null }, named.generation);
+    usedAt = null;
+  } else if (named.generation < generation) {
+    usedAt = Number(row.token_issued_at ?? row.created_at);
+  } else {
+    return undefined;
   }
-  if (named.generation < generation) {
-    return presentedFromRow(row, { token_scope: base.scope, token_expires_at: base.expiresAt, used_at: Number(row.token_issued_at ?? row.created_at) }, named.generation);
-  }
-  return undefined;
+  return presentedFromRow(row, { token_scope: row.token_scope ?? row.scope, token_expires_at: Number(row.token_expires_at), used_at: usedAt }, named.generation);
 }
 
 /** A new family and its first token through Kysely, inside the caller's transaction. */
@@ -385,10 +387,10 @@ const ROTATE_KEYED_SQL = `UPDATE refresh_token_families SET token_generation = ?
   WHERE id = ? AND token_generation = ? AND token_hash = ? AND revoked_at IS NULL`;
 /** Why a keyed rotation changed nothing: revoked meanwhile, or spent (the caller's reuse). */
 const FAMILY_REVOKED_SQL = 'SELECT revoked_at FROM refresh_token_families WHERE id = ?';
-const FIND_BY_KEY_ONE_SQL_PG = FIND_BY_KEY_SQL.replace('?', '$1');
+const FIND_BY_KEY_ONE_SQL_PG = pgText(FIND_BY_KEY_SQL);
 const FIND_BY_KEY_MANY_SQL_PG = FIND_BY_KEY_SQL.replace('token_key = ?', 'token_key = ANY($1::text[])');
-const FAMILY_REVOKED_SQL_PG = FAMILY_REVOKED_SQL.replace('?', '$1');
-const ROTATE_KEYED_SQL_PG = ROTATE_KEYED_SQL.replace(/\?/g, (() => { let n = 0; return () => `$${++n}`; })());
+const FAMILY_REVOKED_SQL_PG = pgText(FAMILY_REVOKED_SQL);
+const ROTATE_KEYED_SQL_PG = pgText(ROTATE_KEYED_SQL);
 
 /**
  * SQLite: the refresh path (find, rotate, the first token of a family) on statements
@@ -554,7 +556,7 @@ export class PostgresRefreshStore extends KyselyRefreshStore {
   // runs as a named statement that PostgreSQL plans once per connection.
   override async rotate(oldHash: string, newHash: string, familyId: string, scope: string, now: number, expiresAt: number, generation?: number): Promise<RotateResult> {
     if (generation !== undefined) {
-      // One conditional UPDATE of one row, no indexed column changed: a HOT update.
+      // One conditional UPDATE of one row, no indexed column changed: it can be a HOT update.
       const result = await this.#group.query({
         name: 'tessera_refresh_rotate_family',
         sql: ROTATE_KEYED_SQL_PG,

@@ -1,4 +1,4 @@
-import { randomFillSync } from 'node:crypto';
+import { fillRandom } from '../lib/crypto.ts';
 
 /**
  * Refresh tokens as generations of their family (migration 0026, issue 16).
@@ -45,7 +45,7 @@ const BASE64URL = /^[A-Za-z0-9_-]+$/;
 export function newFamilyKey(ms: number = Date.now()): string {
   const key = Buffer.allocUnsafe(KEY_BYTES);
   key.writeUIntBE(ms, 0, 6);
-  randomFillSync(key, 6);
+  fillRandom(key, 6, KEY_BYTES - 6);
   return key.toString('hex');
 }
 
@@ -55,7 +55,7 @@ export function mintRefreshToken(key: string, generation: number): string {
   token[0] = VERSION;
   token.write(key, 1, KEY_BYTES, 'hex');
   token.writeBigUInt64BE(BigInt(generation), 1 + KEY_BYTES);
-  randomFillSync(token, 1 + KEY_BYTES + 8);
+  fillRandom(token, 1 + KEY_BYTES + 8, SECRET_BYTES);
   const text = token.toString('base64url');
   token.fill(0);
   return text;

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { mintRefreshToken, newFamilyKey, parseRefreshToken } from '../../src/oauth/refresh-token-format.ts';
-import { randomToken } from '../../src/lib/crypto.ts';
+import { fillRandom, randomToken } from '../../src/lib/crypto.ts';
 
 describe('refresh tokens that name their family and generation', () => {
   test('a minted token says its family key and generation, and carries a fresh 256-bit secret', () => {
@@ -48,5 +48,22 @@ describe('refresh tokens that name their family and generation', () => {
     expect(parseRefreshToken(withVersion(1))).toEqual({ key, generation: 3 });
     expect(parseRefreshToken(withGeneration(BigInt(Number.MAX_SAFE_INTEGER) + 1n))).toBeUndefined();
     expect(parseRefreshToken('')).toBeUndefined();
+  });
+
+  test('the random pool fills exactly the asked range, never the same bytes twice, across refills', () => {
+    const seen = new Set<string>();
+    // 57-byte tokens and 10-byte key parts drawn in turn run through the 4096-byte pool many times.
+    for (let i = 0; i < 500; i++) {
+      const target = Buffer.alloc(40, 0xee);
+      fillRandom(target, 4, i % 2 ? 32 : 10);
+      const length = i % 2 ? 32 : 10;
+      expect(target.subarray(0, 4).every((b) => b === 0xee)).toBe(true);
+      expect(target.subarray(4 + length).every((b) => b === 0xee)).toBe(true);
+      const drawn = target.subarray(4, 4 + length).toString('hex');
+      expect(seen.has(drawn)).toBe(false);
+      seen.add(drawn);
+      seen.add(randomToken());
+    }
+    expect(seen.size).toBe(1000);
   });
 });

@@ -54,7 +54,7 @@ export const refreshTokenGrant = {
     // revokes the family and the tokens signed meanwhile are discarded, never sent. The
     // rotation starts only once issuing was allowed, so a refused issue spends nothing.
     // A family issued before migration 0026 keeps tokens of the earlier form in refresh_tokens.
-    const next = found.generation === undefined || !family.tokenKey ? randomToken() : mintRefreshToken(family.tokenKey, found.generation + 1);
+    const next = family.tokenKey && found.generation !== undefined ? mintRefreshToken(family.tokenKey, found.generation + 1) : randomToken();
     const issued = await issueUserTokens(
       deps,
       { client: req.client, principal, scopes, nonce: null, authTime: family.authTime, amr: family.amr, sid: family.sessionId, resource, dpopJkt: req.dpopJkt, now: req.now },
