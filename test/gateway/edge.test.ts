@@ -1,4 +1,4 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -55,11 +55,11 @@ function exchange(url: string, text: string, waitMs = 1500): Promise<string> {
   });
 }
 
-async function setUp(env: Record<string, string>, lines?: string[]) {
+async function setUp(env: Record<string, string>, lines?: string[], level: 'info' | 'error' = 'info') {
   const upstream = await startUpstream();
   const logger = lines
     ? createLogger(
-        'info',
+        level,
         new Writable({
           write(chunk, _encoding, callback) {
             lines.push(...String(chunk).split('\n').filter(Boolean));
@@ -185,6 +185,39 @@ describe('the gateway in front of Fastify', () => {
       ]);
     } finally {
       gateway.decide = decide;
+    }
+  });
+});
+
+describe('the edge at log level error (no metrics)', () => {
+  // Only a failed answer is logged then; the edge listens for nothing else on the answer.
+  test('successful answers write no line; an answer that errors is logged as "request errored" with its request id, at the token edge and the gateway', async () => {
+    const lines: string[] = [];
+    const { server, upstream, token } = await setUp({ TESSERA_LOG_LEVEL: 'error' }, lines, 'error');
+    try {
+      const logged = () => lines.map((l) => JSON.parse(l) as { level: number; msg: string; reqId?: string; err?: { message: string } });
+      expect((await fetch(`${server.url}/echo/quiet`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(lines).toEqual([]);
+      // A write error on the answer (the socket failed, say), raised on the response as node:http does.
+      server.app.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+        if (req.headers['x-fail-write'] === '1') res.emit('error', new Error(`write failed: ${req.url}`));
+      });
+      expect((await fetch(`${server.url}/echo/broken`, { headers: { authorization: `Bearer ${token}`, 'x-request-id': 'err-gw', 'x-fail-write': '1' } })).status).toBe(200);
+      const form = { grant_type: 'client_credentials', scope: 'echo.read' };
+      const tokenRes = await fetch(`${server.url}/connect/token`, {
+        method: 'POST',
+        body: new URLSearchParams(form).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic bm9ib2R5Om5vdGhpbmc=', 'x-request-id': 'err-token', 'x-fail-write': '1' },
+      });
+      expect(tokenRes.status).toBe(401);
+      await expect.poll(() => logged().map((l) => [l.level, l.msg, l.reqId, l.err?.message])).toEqual([
+        [50, 'request errored', 'err-gw', 'write failed: /echo/broken'],
+        [50, 'request errored', 'err-token', 'write failed: /connect/token'],
+      ]);
+    } finally {
+      await server.close();
+      await new Promise((r) => upstream.server.close(r));
     }
   });
 });
