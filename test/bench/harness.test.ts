@@ -58,6 +58,10 @@ test('bench --quick writes results with non-zero throughput and only 2xx answers
       for (const r of c.runs) expect(r.generator).toBe(results.meta.settings.loadGenerator);
     }
   }
+  // A ratio is of two measured quantities: never 0 or NaN (a ratio with nothing to pair was reported as 0.00× once).
+  for (const scenario of results.scenarios) {
+    for (const r of scenario.ratios.filter((r) => r.unit === '×' || r.unit === '%')) expect(r.value, `${scenario.name}: ${r.name}`).toBeGreaterThan(0);
+  }
   const cc = results.scenarios[0]!;
   expect(cc.ratios.map((r) => r.name)).toContain('Tessera (SQLite) / node-oidc-provider');
   expect(cc.ratios.map((r) => r.name)).toEqual(expect.arrayContaining(['Tessera (SQLite) / baseline throughput', 'Tessera (SQLite) / baseline CPU per answer']));

@@ -1,0 +1,133 @@
+/**
+ * Instructions per client-credentials token, counted by valgrind's callgrind: Tessera
+ * (`tessera serve`, SQLite) beside the "Fastify + one ES256 signature" floor
+ * (bench/servers/floor-es256.ts), and with `--baseline DIR` another checkout's Tessera.
+ *
+ *   node bench/instructions.ts [--answers 2000] [--warm 3000] [--baseline ../tessera-before]
+ *
+ * On a shared VM req/s and even CPU time per answer move by ±20 % from one run to the next
+ * (docs/performance.md); an instruction count does not: the floor gave 431.0k and 431.1k per
+ * answer in two runs. It is not time — cache misses and the kernel's share (the socket write)
+ * are not in it — so it tells whether a change removed work, not how fast the result runs.
+ *
+ * Each server runs under callgrind (~50× slower). After `--warm` tokens (so V8 has optimized
+ * the path), the counters are zeroed, exactly `--answers` tokens are asked for (autocannon,
+ * 16 connections), and the counts dumped; then the counters are zeroed again for as long as
+ * that load took, with no requests, and dumped: what the process does on its own in that
+ * time (timers: Tessera's SQLite commit check runs every 20 ms, which under callgrind's
+ * slowness is a few answers' worth) is subtracted. Every thread of the process is counted
+ * (the signing, the threadpool, SQLite's checkpoint thread).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { sleep, startChild, stopProcess } from './lib/child.ts';
+import { basic, FORM } from './lib/flows.ts';
+import { provisionTessera, ROOT, type TesseraSetup } from './lib/tessera.ts';
+
+function fail(message: string): never {
+  process.stderr.write(`bench/instructions: ${message}\n`);
+  process.exit(2);
+}
+
+let flags: { answers: string; warm: string; baseline?: string };
+try {
+  flags = parseArgs({ options: { answers: { type: 'string', default: '2000' }, warm: { type: 'string', default: '3000' }, baseline: { type: 'string' } } }).values as typeof flags;
+} catch (error) {
+  fail((error as Error).message);
+}
+const answers = Number(flags.answers);
+const warm = Number(flags.warm);
+if (!Number.isInteger(answers) || answers < 100) fail('--answers must be a whole number ≥ 100');
+if (!Number.isInteger(warm) || warm < 0) fail('--warm must be a whole number ≥ 0');
+const baselineRoot = flags.baseline === undefined ? undefined : resolve(flags.baseline);
+for (const tool of ['valgrind', 'callgrind_control']) {
+  if (spawnSync(tool, ['--version'], { stdio: 'ignore' }).error) fail(`${tool} is not on PATH (Debian: apt-get install -y valgrind)`);
+}
+
+interface Counted {
+  name: string;
+  /** Instructions per answer, the process's own idle work subtracted. */
+  perAnswer: number;
+  /** The same without the subtraction. */
+  rawPerAnswer: number;
+}
+
+const out = mkdtempSync(join(tmpdir(), 'tessera-instructions-'));
+
+/** Total instructions of one callgrind dump (its `summary:` line). */
+function summary(file: string): number {
+  const match = /^summary: (\d+)$/m.exec(readFileSync(file, 'utf8'));
+  if (!match) throw new Error(`no summary line in ${file}`);
+  return Number(match[1]);
+}
+
+function control(command: '-z' | '-d', pid: number): void {
+  const result = spawnSync('callgrind_control', [command, String(pid)], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`callgrind_control ${command} ${pid} failed: ${result.stderr || result.stdout}`);
+}
+
+async function count(name: string, args: string[], setup: TesseraSetup, cwd: string): Promise<Counted> {
+  const file = join(out, `${name.replace(/\W+/g, '-')}.out`);
+  const child = await startChild(name, 'valgrind', ['--tool=callgrind', '--smc-check=all-non-file', '--dump-instr=no', `--callgrind-out-file=${file}`, process.execPath, ...args], {
+    env: setup.env,
+    cwd,
+    timeoutMs: 300_000,
+  });
+  try {
+    const load = async (amount: number) => {
+      const result = await autocannon({
+        url: `${child.url}/connect/token`,
+        connections: 16,
+        amount,
+        method: 'POST',
+        headers: { authorization: basic(setup.service.id, setup.service.secret), 'content-type': FORM },
+        body: 'grant_type=client_credentials&scope=bench.read',
+      });
+      if (result['2xx'] !== amount) throw new Error(`${name}: ${result['2xx']} of ${amount} answers were 2xx`);
+    };
+    if (warm > 0) await load(warm);
+    control('-z', child.pid);
+    const started = Date.now();
+    await load(answers);
+    control('-d', child.pid);
+    const took = Date.now() - started;
+    control('-z', child.pid);
+    await sleep(took);
+    control('-d', child.pid);
+    // Dumps are numbered in order: .1 under load, .2 idle for as long.
+    const loaded = summary(`${file}.1`);
+    const idle = summary(`${file}.2`);
+    const counted = { name, perAnswer: (loaded - idle) / answers, rawPerAnswer: loaded / answers };
+    process.stdout.write(`  ${name}: ${(counted.perAnswer / 1000).toFixed(1)}k instructions per answer (${(counted.rawPerAnswer / 1000).toFixed(1)}k before the idle ${took} ms is subtracted)\n`);
+    return counted;
+  } finally {
+    await stopProcess(child.process);
+  }
+}
+
+const serve = (setup: TesseraSetup) => [join(setup.root, 'src', 'cli', 'main.ts'), 'serve', '--port', '0', '--database', setup.databaseUrl];
+const setups: TesseraSetup[] = [];
+try {
+  process.stdout.write(`Instructions per client-credentials token (callgrind; ${answers} answers after ${warm} to warm up)\n`);
+  const current = await provisionTessera('sqlite', 'http://127.0.0.1:9/');
+  setups.push(current);
+  const floor = await count('Fastify + ES256 floor', [join(ROOT, 'bench', 'servers', 'floor-es256.ts')], current, ROOT);
+  const tessera = await count('Tessera (SQLite)', serve(current), current, ROOT);
+  process.stdout.write(`  floor / Tessera: ${((floor.perAnswer / tessera.perAnswer) * 100).toFixed(1)} %\n`);
+  if (baselineRoot !== undefined) {
+    const before = await provisionTessera('sqlite', 'http://127.0.0.1:9/', baselineRoot);
+    setups.push(before);
+    const baseline = await count('baseline Tessera (SQLite)', serve(before), before, baselineRoot);
+    process.stdout.write(`  Tessera / baseline: ${(tessera.perAnswer / baseline.perAnswer).toFixed(3)}×\n`);
+  }
+} catch (error) {
+  process.stderr.write(`bench/instructions: ${(error as Error).message}\n`);
+  process.exitCode = 2;
+} finally {
+  for (const s of setups) await s.drop();
+  rmSync(out, { recursive: true, force: true });
+}
