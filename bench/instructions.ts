@@ -79,15 +79,23 @@ async function count(name: string, args: string[], setup: TesseraSetup, cwd: str
   });
   try {
     const load = async (amount: number) => {
-      const result = await autocannon({
-        url: `${child.url}/connect/token`,
-        connections: 16,
-        amount,
-        method: 'POST',
-        headers: { authorization: basic(setup.service.id, setup.service.secret), 'content-type': FORM },
-        body: 'grant_type=client_credentials&scope=bench.read',
+      const result = await new Promise<autocannon.Result>((done, failed) => {
+        autocannon(
+          {
+            url: `${child.url}/connect/token`,
+            connections: 16,
+            amount,
+            method: 'POST',
+            headers: { authorization: basic(setup.service.id, setup.service.secret), 'content-type': FORM },
+            body: 'grant_type=client_credentials&scope=bench.read',
+            timeout: 60,
+          },
+          (error, r) => (error ? failed(error) : done(r)),
+        );
       });
-      if (result['2xx'] !== amount) throw new Error(`${name}: ${result['2xx']} of ${amount} answers were 2xx`);
+      if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
+        throw new Error(`${name}: of ${amount} requests ${result.non2xx} were answered with a non-2xx status, ${result.errors} failed, ${result.timeouts} timed out`);
+      }
     };
     if (warm > 0) await load(warm);
     control('-z', child.pid);
