@@ -35,3 +35,19 @@ test('RS256 signatures run on the threadpool: the event loop turns while 40 of t
   expect(signed).toBe(40);
   expect(atNextTurn).toBeLessThan(40);
 });
+
+test("each token's header names its own key and typ, whatever was signed before (the encoded header is cached per key object and typ)", async () => {
+  const es256b: SigningKey = { kid: 'es-2', alg: 'ES256', privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey };
+  const headerOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8')) as unknown;
+  for (let round = 0; round < 2; round++) {
+    expect(headerOf(signJwt(claims, es256, 'at+jwt'))).toEqual({ alg: 'ES256', typ: 'at+jwt', kid: 'es-1' });
+    expect(headerOf(signJwt(claims, es256b, 'at+jwt'))).toEqual({ alg: 'ES256', typ: 'at+jwt', kid: 'es-2' });
+    expect(headerOf(signJwt(claims, es256, 'JWT'))).toEqual({ alg: 'ES256', typ: 'JWT', kid: 'es-1' });
+    expect(headerOf(await signJwtOffThread(claims, rs256, 'JWT'))).toEqual({ alg: 'RS256', typ: 'JWT', kid: 'rs-1' });
+  }
+  // A rotated key is a new object: its header is its own, even under a kid seen before.
+  const rotated: SigningKey = { kid: 'es-1', alg: 'RS256', privateKey: rsa.privateKey };
+  expect(headerOf(signJwt(claims, rotated, 'JWT'))).toEqual({ alg: 'RS256', typ: 'JWT', kid: 'es-1' });
+  const key = await importJWK({ ...createPublicKey(ec.privateKey).export({ format: 'jwk' }), alg: 'ES256' }, 'ES256');
+  expect((await jwtVerify(signJwt(claims, es256, 'at+jwt'), key, { typ: 'at+jwt' })).protectedHeader.kid).toBe('es-1');
+});
