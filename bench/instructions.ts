@@ -1,9 +1,12 @@
 /**
- * Instructions per client-credentials token, counted by valgrind's callgrind: Tessera
- * (`tessera serve`, SQLite) beside the "Fastify + one ES256 signature" floor
- * (bench/servers/floor-es256.ts), and with `--baseline DIR` another checkout's Tessera.
+ * Instructions per answer, counted by valgrind's callgrind: Tessera (`tessera serve`, SQLite)
+ * beside its floor, and with `--baseline DIR` another checkout's Tessera.
+ * `--scenario client-credentials` (default): a client-credentials token, beside the "Fastify +
+ * one ES256 signature" floor (bench/servers/floor-es256.ts). `--scenario gateway`: a GET through
+ * the gateway with a bearer token, beside the bare node:http proxy (bench/servers/floor-proxy.ts),
+ * both in front of the same upstream (bench/servers/upstream.ts, not counted).
  *
- *   node bench/instructions.ts [--answers 2000] [--warm 3000] [--baseline ../tessera-before]
+ *   node bench/instructions.ts [--scenario client-credentials|gateway] [--answers 2000] [--warm 3000] [--baseline ../tessera-before]
  *
  * On a shared VM req/s and even CPU time per answer move by ±20 % from one run to the next
  * (docs/performance.md); an instruction count does not: the floor gave 431.0k and 431.1k per
@@ -24,21 +27,25 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { sleep, startChild, stopProcess } from './lib/child.ts';
+import { sleep, startChild, stopProcess, type Child } from './lib/child.ts';
 import { basic, FORM } from './lib/flows.ts';
-import { provisionTessera, ROOT, type TesseraSetup } from './lib/tessera.ts';
+import { GATEWAY_PATH, provisionTessera, ROOT, type TesseraSetup } from './lib/tessera.ts';
 
 function fail(message: string): never {
   process.stderr.write(`bench/instructions: ${message}\n`);
   process.exit(2);
 }
 
-let flags: { answers: string; warm: string; baseline?: string };
+let flags: { answers: string; warm: string; baseline?: string; scenario: string };
 try {
-  flags = parseArgs({ options: { answers: { type: 'string', default: '2000' }, warm: { type: 'string', default: '3000' }, baseline: { type: 'string' } } }).values as typeof flags;
+  flags = parseArgs({
+    options: { answers: { type: 'string', default: '2000' }, warm: { type: 'string', default: '3000' }, baseline: { type: 'string' }, scenario: { type: 'string', default: 'client-credentials' } },
+  }).values as typeof flags;
 } catch (error) {
   fail((error as Error).message);
 }
+const scenario = flags.scenario;
+if (scenario !== 'client-credentials' && scenario !== 'gateway') fail(`--scenario must be client-credentials or gateway, not "${scenario}"`);
 const answers = Number(flags.answers);
 const warm = Number(flags.warm);
 if (!Number.isInteger(answers) || answers < 100) fail('--answers must be a whole number ≥ 100');
@@ -70,24 +77,44 @@ function control(command: '-z' | '-d', pid: number): void {
   if (result.status !== 0) throw new Error(`callgrind_control ${command} ${pid} failed: ${result.stderr || result.stdout}`);
 }
 
-async function count(name: string, args: string[], setup: TesseraSetup, cwd: string): Promise<Counted> {
+/** The request every answer is for. */
+interface Ask {
+  path: string;
+  method: 'GET' | 'POST';
+  headers: Record<string, string>;
+  body?: string;
+}
+
+const tokenAsk = (setup: TesseraSetup): Ask => ({
+  path: '/connect/token',
+  method: 'POST',
+  headers: { authorization: basic(setup.service.id, setup.service.secret), 'content-type': FORM },
+  body: 'grant_type=client_credentials&scope=bench.read',
+});
+
+/**
+ * `args`: the server's arguments to node. `ready`: after it printed its URL, what must happen
+ * before it is counted (the gateway's route learnt), and the request to count.
+ */
+async function count(name: string, args: string[], env: Record<string, string>, cwd: string, ready: (url: string) => Promise<Ask>): Promise<Counted> {
   const file = join(out, `${name.replace(/\W+/g, '-')}.out`);
   const child = await startChild(name, 'valgrind', ['--tool=callgrind', '--smc-check=all-non-file', '--dump-instr=no', `--callgrind-out-file=${file}`, process.execPath, ...args], {
-    env: setup.env,
+    env,
     cwd,
     timeoutMs: 300_000,
   });
   try {
+    const ask = await ready(child.url);
     const load = async (amount: number) => {
       const result = await new Promise<autocannon.Result>((done, failed) => {
         autocannon(
           {
-            url: `${child.url}/connect/token`,
+            url: `${child.url}${ask.path}`,
             connections: 16,
             amount,
-            method: 'POST',
-            headers: { authorization: basic(setup.service.id, setup.service.secret), 'content-type': FORM },
-            body: 'grant_type=client_credentials&scope=bench.read',
+            method: ask.method,
+            headers: ask.headers,
+            ...(ask.body !== undefined ? { body: ask.body } : {}),
             timeout: 60,
           },
           (error, r) => (error ? failed(error) : done(r)),
@@ -118,18 +145,43 @@ async function count(name: string, args: string[], setup: TesseraSetup, cwd: str
 }
 
 const serve = (setup: TesseraSetup) => [join(setup.root, 'src', 'cli', 'main.ts'), 'serve', '--port', '0', '--database', setup.databaseUrl];
+
+/** The gateway's ask: a token from the Tessera under count, then its route answering 200 (it learns APIs through the change feed). */
+async function gatewayAsk(url: string, setup: TesseraSetup): Promise<Ask> {
+  const res = await fetch(`${url}/connect/token`, { method: 'POST', headers: tokenAsk(setup).headers, body: tokenAsk(setup).body });
+  if (res.status !== 200) throw new Error(`no token for the gateway (${res.status})`);
+  const headers = { authorization: `Bearer ${((await res.json()) as { access_token: string }).access_token}` };
+  for (let i = 0; i < 200; i++) {
+    const answer = await fetch(`${url}${GATEWAY_PATH}`, { headers });
+    await answer.arrayBuffer();
+    if (answer.status === 200) return { path: GATEWAY_PATH, method: 'GET', headers };
+    await sleep(250);
+  }
+  throw new Error('the gateway route never answered 200');
+}
+
 const setups: TesseraSetup[] = [];
+let upstream: Child | undefined;
 try {
-  process.stdout.write(`Instructions per client-credentials token (callgrind; ${answers} answers after ${warm} to warm up)\n`);
-  const current = await provisionTessera('sqlite', 'http://127.0.0.1:9/');
+  process.stdout.write(`Instructions per answer, ${scenario} (callgrind; ${answers} answers after ${warm} to warm up)\n`);
+  let upstreamUrl = 'http://127.0.0.1:9/';
+  if (scenario === 'gateway') {
+    upstream = await startChild('upstream', process.execPath, [join(ROOT, 'bench', 'servers', 'upstream.ts')], { cwd: ROOT });
+    upstreamUrl = upstream.url;
+  }
+  const current = await provisionTessera('sqlite', upstreamUrl);
   setups.push(current);
-  const floor = await count('Fastify + ES256 floor', [join(ROOT, 'bench', 'servers', 'floor-es256.ts')], current, ROOT);
-  const tessera = await count('Tessera (SQLite)', serve(current), current, ROOT);
+  const floor =
+    scenario === 'gateway'
+      ? await count('bare node:http proxy (floor)', [join(ROOT, 'bench', 'servers', 'floor-proxy.ts')], { BENCH_UPSTREAM: upstreamUrl }, ROOT, async () => ({ path: GATEWAY_PATH, method: 'GET', headers: {} }))
+      : await count('Fastify + ES256 floor', [join(ROOT, 'bench', 'servers', 'floor-es256.ts')], {}, ROOT, async () => tokenAsk(current));
+  const ask = (setup: TesseraSetup) => (url: string) => (scenario === 'gateway' ? gatewayAsk(url, setup) : Promise.resolve(tokenAsk(setup)));
+  const tessera = await count('Tessera (SQLite)', serve(current), current.env, ROOT, ask(current));
   process.stdout.write(`  floor / Tessera: ${((floor.perAnswer / tessera.perAnswer) * 100).toFixed(1)} %\n`);
   if (baselineRoot !== undefined) {
-    const before = await provisionTessera('sqlite', 'http://127.0.0.1:9/', baselineRoot);
+    const before = await provisionTessera('sqlite', upstreamUrl, baselineRoot);
     setups.push(before);
-    const baseline = await count('baseline Tessera (SQLite)', serve(before), before, baselineRoot);
+    const baseline = await count('baseline Tessera (SQLite)', serve(before), before.env, baselineRoot, ask(before));
     process.stdout.write(`  Tessera / baseline: ${(tessera.perAnswer / baseline.perAnswer).toFixed(3)}×\n`);
   }
 } catch (error) {
@@ -137,5 +189,6 @@ try {
   process.exitCode = 2;
 } finally {
   for (const s of setups) await s.drop();
+  if (upstream) await upstream.stop();
   rmSync(out, { recursive: true, force: true });
 }
