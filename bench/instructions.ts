@@ -26,9 +26,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import { sleep, startChild, stopProcess, type Child } from './lib/child.ts';
-import { basic, FORM } from './lib/flows.ts';
+import { basic, FORM, postForm, untilAnswered } from './lib/flows.ts';
+import { runAutocannonLoad } from './lib/load.ts';
 import { GATEWAY_PATH, provisionTessera, ROOT, type TesseraSetup } from './lib/tessera.ts';
 
 function fail(message: string): never {
@@ -106,20 +106,7 @@ async function count(name: string, args: string[], env: Record<string, string>, 
   try {
     const ask = await ready(child.url);
     const load = async (amount: number) => {
-      const result = await new Promise<autocannon.Result>((done, failed) => {
-        autocannon(
-          {
-            url: `${child.url}${ask.path}`,
-            connections: 16,
-            amount,
-            method: ask.method,
-            headers: ask.headers,
-            ...(ask.body !== undefined ? { body: ask.body } : {}),
-            timeout: 60,
-          },
-          (error, r) => (error ? failed(error) : done(r)),
-        );
-      });
+      const result = await runAutocannonLoad({ url: `${child.url}${ask.path}`, connections: 16, amount, method: ask.method, headers: ask.headers, ...(ask.body !== undefined ? { body: ask.body } : {}) });
       if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
         throw new Error(`${name}: of ${amount} requests ${result.non2xx} were answered with a non-2xx status, ${result.errors} failed, ${result.timeouts} timed out`);
       }
@@ -148,16 +135,11 @@ const serve = (setup: TesseraSetup) => [join(setup.root, 'src', 'cli', 'main.ts'
 
 /** The gateway's ask: a token from the Tessera under count, then its route answering 200 (it learns APIs through the change feed). */
 async function gatewayAsk(url: string, setup: TesseraSetup): Promise<Ask> {
-  const res = await fetch(`${url}/connect/token`, { method: 'POST', headers: tokenAsk(setup).headers, body: tokenAsk(setup).body });
+  const res = await postForm(`${url}/connect/token`, { grant_type: 'client_credentials', scope: 'bench.read' }, basic(setup.service.id, setup.service.secret));
   if (res.status !== 200) throw new Error(`no token for the gateway (${res.status})`);
   const headers = { authorization: `Bearer ${((await res.json()) as { access_token: string }).access_token}` };
-  for (let i = 0; i < 200; i++) {
-    const answer = await fetch(`${url}${GATEWAY_PATH}`, { headers });
-    await answer.arrayBuffer();
-    if (answer.status === 200) return { path: GATEWAY_PATH, method: 'GET', headers };
-    await sleep(250);
-  }
-  throw new Error('the gateway route never answered 200');
+  await untilAnswered(`${url}${GATEWAY_PATH}`, headers, 200, 250);
+  return { path: GATEWAY_PATH, method: 'GET', headers };
 }
 
 const setups: TesseraSetup[] = [];

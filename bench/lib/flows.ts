@@ -50,6 +50,19 @@ export async function clientCredentialsToken(server: OAuthServer, extra?: Record
   return body.access_token;
 }
 
+/** Waits until `url` answers 200 with `headers` (a gateway learns APIs through the change feed), at most `tries` × `waitMs`. */
+export async function untilAnswered(url: string, headers: Record<string, string>, tries = 100, waitMs = 100): Promise<void> {
+  let last = 0;
+  for (let i = 0; i < tries; i++) {
+    const res = await fetch(url, { headers });
+    await res.arrayBuffer();
+    if (res.status === 200) return;
+    last = res.status;
+    await new Promise((r) => setTimeout(r, waitMs));
+  }
+  throw new Error(`${url} never answered 200 (last ${last})`);
+}
+
 /** Cookie jar + manual redirects: just enough browser for the sign-in pages. */
 export class Browser {
   readonly cookies = new Map<string, string>();

@@ -1,4 +1,4 @@
-import { basic, clientCredentialsToken, FORM, mintCodes, refreshSeeds, tesseraSignInForms, type MintedCode } from './flows.ts';
+import { basic, clientCredentialsToken, FORM, mintCodes, refreshSeeds, tesseraSignInForms, untilAnswered, type MintedCode } from './flows.ts';
 import type { Lab, Running, TesseraId } from './lab.ts';
 import { poolMargin, type LoadSpec } from './load.ts';
 import { GATEWAY_PATH, PASSWORD, USERNAME } from './tessera.ts';
@@ -253,13 +253,7 @@ export const SCENARIOS: Scenario[] = [
         const t = await lab.tessera(tesseraId);
         const headers = { authorization: `Bearer ${await clientCredentialsToken(t)}` };
         // The gateway learns APIs through the change feed; wait until the route answers.
-        for (let i = 0; i < 100; i++) {
-          const res = await fetch(`${t.url}${GATEWAY_PATH}`, { headers });
-          await res.arrayBuffer();
-          if (res.status === 200) break;
-          if (i === 99) throw new Error(`gateway route never answered 200 (last ${res.status})`);
-          await new Promise((r) => setTimeout(r, 100));
-        }
+        await untilAnswered(`${t.url}${GATEWAY_PATH}`, headers);
         out.push({ id, label: LABELS[id]!, pid: t.child.pid, load: async (duration, connections) => ({ url: `${t.url}${GATEWAY_PATH}`, connections, duration, headers }) });
       }
       return out;

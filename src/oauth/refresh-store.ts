@@ -155,8 +155,7 @@ export class KyselyRefreshStore implements RefreshStore {
         .where('revoked_at', 'is', null)
         .executeTakeFirst();
       if (Number(updated.numUpdatedRows) === 1) return { status: 'rotated' };
-      const family = await this.#db.selectFrom('refresh_token_families').select('revoked_at').where('id', '=', familyId).executeTakeFirst();
-      return family && family.revoked_at !== null ? { status: 'revoked' } : { status: 'already_used' };
+      return notRotated(await this.#db.selectFrom('refresh_token_families').select('revoked_at').where('id', '=', familyId).executeTakeFirst());
     }
     if (this.#dialect === 'postgres') {
       // One statement (see pgRotate).
@@ -387,6 +386,11 @@ const ROTATE_KEYED_SQL = `UPDATE refresh_token_families SET token_generation = ?
   WHERE id = ? AND token_generation = ? AND token_hash = ? AND revoked_at IS NULL`;
 /** Why a keyed rotation changed nothing: revoked meanwhile, or spent (the caller's reuse). */
 const FAMILY_REVOKED_SQL = 'SELECT revoked_at FROM refresh_token_families WHERE id = ?';
+
+/** A keyed rotation that changed nothing, by its family's row as read after it (every store decides the same way). */
+function notRotated(family: { revoked_at: number | null } | undefined): RotateResult {
+  return family && family.revoked_at !== null ? { status: 'revoked' } : { status: 'already_used' };
+}
 const FIND_BY_KEY_ONE_SQL_PG = pgText(FIND_BY_KEY_SQL);
 const FIND_BY_KEY_MANY_SQL_PG = FIND_BY_KEY_SQL.replace('token_key = ?', 'token_key = ANY($1::text[])');
 const FAMILY_REVOKED_SQL_PG = pgText(FAMILY_REVOKED_SQL);
@@ -430,8 +434,7 @@ export class SqliteRefreshStore extends KyselyRefreshStore {
     if (generation !== undefined) {
       return this.#s.write((): RotateResult => {
         if (Number(this.#s.statement(ROTATE_KEYED_SQL).run(generation + 1, newHash, scope, expiresAt, now, familyId, generation, oldHash).changes) === 1) return { status: 'rotated' };
-        const family = this.#s.statement(FAMILY_REVOKED_SQL).get(familyId) as { revoked_at: number | null } | undefined;
-        return family && family.revoked_at !== null ? { status: 'revoked' } : { status: 'already_used' };
+        return notRotated(this.#s.statement(FAMILY_REVOKED_SQL).get(familyId) as { revoked_at: number | null } | undefined);
       });
     }
     return this.#s.write(() => {
@@ -564,7 +567,7 @@ export class PostgresRefreshStore extends KyselyRefreshStore {
       });
       if (result.rowCount === 1) return { status: 'rotated' };
       const family = await this.#group.query<{ revoked_at: number | null }>({ name: 'tessera_refresh_family_revoked', sql: FAMILY_REVOKED_SQL_PG, parameters: [familyId] });
-      return family.rows[0] && family.rows[0].revoked_at !== null ? { status: 'revoked' } : { status: 'already_used' };
+      return notRotated(family.rows[0]);
     }
     const compiled = pgRotate(oldHash, newHash, familyId, scope, now, expiresAt).compile(this.#db);
     const result = await this.#group.query<{ spent: number }>({ name: 'tessera_refresh_rotate', sql: compiled.sql, parameters: compiled.parameters });
