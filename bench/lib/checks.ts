@@ -96,7 +96,15 @@ export function evaluateTargets(r: Results): Check[] {
 function atLeast(sc: ScenarioResult | undefined, name: string, min: number, target: string, unit: '×' | '%' = '×'): Check {
   const v = ratio(sc, name);
   if (v === undefined) return { target, pass: null, detail: sc ? 'a contender of the pair was not run' : 'scenario not run' };
-  return { target, pass: v >= min, detail: unit === '%' ? `${(v * 100).toFixed(0)} %` : `${v.toFixed(2)}×` };
+  return { target, pass: v >= min, detail: shown(v, min, unit) };
+}
+
+/** The value as the report rounds it, with one more digit where rounding would make a miss read as the target itself (84.9 %, not 85 %). */
+function shown(v: number, min: number, unit: '×' | '%'): string {
+  const scale = unit === '%' ? 100 : 1;
+  let digits = unit === '%' ? 0 : 2;
+  if (v < min && Number((v * scale).toFixed(digits)) >= min * scale) digits += 1;
+  return unit === '%' ? `${(v * scale).toFixed(digits)} %` : `${v.toFixed(digits)}×`;
 }
 
 /** A speed-up check, with what the bare ES256 floor reached from 1 to 2 processes in the same run beside it. */
@@ -129,7 +137,13 @@ function issue16Targets(r: Results): Check[] {
   const gw = sc('gateway');
   checks.push(atLeast(gw, 'Gateway / bare proxy throughput', 0.95, 'gateway ≥ 95 % of the bare-proxy floor', '%'));
   const added = ratio(gw, 'Latency added by the gateway at p50, one connection');
-  checks.push({ target: 'gateway adds ≤ 0.2 ms at one connection', pass: added === undefined ? null : added <= 0.2, detail: added === undefined ? 'not measured' : `+${added.toFixed(2)} ms` });
+  // Beside it, what the bare proxy adds in the same rounds: on some VMs the hop alone is over 0.2 ms.
+  const proxyAdded = ratio(gw, 'Latency added by the bare proxy at p50, one connection');
+  checks.push({
+    target: 'gateway adds ≤ 0.2 ms at one connection',
+    pass: added === undefined ? null : added <= 0.2,
+    detail: added === undefined ? 'not measured' : `+${added.toFixed(2)} ms${proxyAdded === undefined ? '' : ` (the bare proxy: +${proxyAdded.toFixed(2)} ms)`}`,
+  });
   const si = sc('password-sign-in');
   for (const label of ['Tessera (SQLite)', 'Tessera (PostgreSQL)']) {
     const v = ratio(si, `${label}: client-credentials p99 beside sign-ins / alone`);
