@@ -391,6 +391,7 @@ const FAMILY_REVOKED_SQL = 'SELECT revoked_at FROM refresh_token_families WHERE 
 function notRotated(family: { revoked_at: number | null } | undefined): RotateResult {
   return family && family.revoked_at !== null ? { status: 'revoked' } : { status: 'already_used' };
 }
+
 const FIND_BY_KEY_ONE_SQL_PG = pgText(FIND_BY_KEY_SQL);
 const FIND_BY_KEY_MANY_SQL_PG = FIND_BY_KEY_SQL.replace('token_key = ?', 'token_key = ANY($1::text[])');
 const FAMILY_REVOKED_SQL_PG = pgText(FAMILY_REVOKED_SQL);
